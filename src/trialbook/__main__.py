@@ -1,0 +1,5 @@
+"""``python -m trialbook``: the command line."""
+
+from trialbook.cli import main
+
+main()

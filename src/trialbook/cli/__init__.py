@@ -1,0 +1,29 @@
+"""The ``trialbook`` command: a thin client of the library.
+
+Every command takes ``--store URL`` (default: ``$TRIALBOOK_STORE`` or ``.trialbook``). Errors
+print one line and exit with status 1; bad usage exits with status 2.
+"""
+
+from __future__ import annotations
+
+import click
+
+from trialbook.cli.experiments import ls, runs, show
+
+__all__ = ["cli", "main"]
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(package_name="trialbook")
+def cli() -> None:
+    """Define, run, track, persist, reload and compare experiments."""
+
+
+cli.add_command(ls)
+cli.add_command(runs)
+cli.add_command(show)
+
+
+def main() -> None:
+    """Entry point of the ``trialbook`` console script."""
+    cli(prog_name="trialbook")

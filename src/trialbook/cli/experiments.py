@@ -1,0 +1,83 @@
+"""``trialbook ls``, ``runs`` and ``show``: look at experiments and their runs."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import click
+
+from trialbook.cli.common import friendly_errors, open_session, store_option
+
+
+@click.command()
+@store_option
+@friendly_errors
+def ls(store: str | None) -> None:
+    """List the experiments of the store with their run counts."""
+    session = open_session(store)
+    frame = session.ls()
+    if frame.empty:
+        click.echo(f"no experiments in {session.store.url}")
+        return
+    frame["created"] = frame["created"].dt.strftime("%Y-%m-%d %H:%M:%S")
+    frame["updated"] = frame["updated"].dt.strftime("%Y-%m-%d %H:%M:%S")
+    click.echo(frame.to_string(index=False))
+
+
+@click.command()
+@click.argument("experiment")
+@store_option
+@click.option("--limit", type=click.IntRange(min=1), default=None, help="Show the last N runs only.")
+@friendly_errors
+def runs(experiment: str, store: str | None, limit: int | None) -> None:
+    """Show the runs of EXPERIMENT as a table (params, status, timings, scalar fields)."""
+    frame = open_session(store).load_experiment(experiment).df()
+    if limit is not None:
+        frame = frame.tail(limit)
+    if frame.empty:
+        click.echo(f"experiment {experiment!r} has no runs")
+        return
+    for column in ("started", "finished"):
+        frame[column] = frame[column].dt.strftime("%Y-%m-%d %H:%M:%S")
+    frame["duration"] = frame["duration"].map(lambda s: "" if s != s else f"{s:.3f}s")
+    frame = frame.drop(columns=["error"]).fillna("")
+    click.echo(frame.to_string())
+
+
+@click.command()
+@click.argument("experiment")
+@click.argument("run_id", metavar="RUN", type=int)
+@store_option
+@friendly_errors
+def show(experiment: str, run_id: int, store: str | None) -> None:
+    """Show one RUN of EXPERIMENT: params, fields and a summary of its metrics."""
+    run = open_session(store).load_experiment(experiment).runs[run_id]
+    lines = [f"run {run.id} of {experiment!r}: {run.status}"]
+    if run.duration is not None:
+        lines.append(f"duration: {run.duration:.3f}s")
+    lines += _section("params", run.params)
+    lines += _section("fields", run.fields)
+    summary = run.metric_summary()
+    if summary:
+        lines.append("metrics:")
+        lines += [f"  {name}: {count} points, last {last!r}" for name, (count, last) in summary.items()]
+    if run.error is not None:
+        lines.append("error:")
+        lines += ["  " + line for line in run.error.traceback.rstrip().splitlines()]
+    click.echo("\n".join(lines))
+
+
+def _section(title: str, values: dict[str, Any]) -> list[str]:
+    if not values:
+        return []
+    return [f"{title}:"] + [f"  {name}: {_describe(value)}" for name, value in values.items()]
+
+
+def _describe(value: Any) -> str:
+    shape = getattr(value, "shape", None)
+    if shape is not None and type(value).__module__.partition(".")[0] in {"numpy", "pandas", "pyarrow"}:
+        kind = type(value).__name__
+        dtype = getattr(value, "dtype", None)
+        return f"<{kind} shape={tuple(shape)}{f' dtype={dtype}' if dtype is not None else ''}>"
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."

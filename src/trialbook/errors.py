@@ -1,0 +1,178 @@
+"""Exceptions and warnings raised by trialbook.
+
+Every error trialbook raises derives from :class:`TrialbookError`. Errors fall in families
+(configuration, storage, not-found, execution, fingerprinting); leaf classes also derive from
+the matching builtin so that ``except KeyError`` or ``except ValueError`` keeps working.
+
+This module imports nothing from trialbook.
+
+Examples
+--------
+>>> from trialbook.errors import ExperimentNotFoundError, NotFoundError
+>>> err = ExperimentNotFoundError("exp", available=["a", "b"])
+>>> isinstance(err, NotFoundError) and isinstance(err, KeyError)
+True
+>>> print(err)
+no experiment named 'exp' in this store (it has: 'a', 'b'); list them with `trialbook ls` or session.ls()
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable
+
+__all__ = [
+    "CodecError",
+    "ConfigError",
+    "ExecutionError",
+    "ExperimentExistsError",
+    "ExperimentNotFoundError",
+    "FingerprintError",
+    "NotFoundError",
+    "RunFailedError",
+    "RunNotFoundError",
+    "SchemaVersionError",
+    "StorageError",
+    "StoreFormatError",
+    "TrialbookError",
+    "TrialbookWarning",
+    "did_you_mean",
+]
+
+
+def did_you_mean(name: str, options: Iterable[str]) -> str:
+    """Return ``" (did you mean 'x'?)"`` for the closest option, or ``""``.
+
+    Examples
+    --------
+    >>> did_you_mean("lrate", ["lr", "learning_rate", "epochs"])
+    " (did you mean 'learning_rate'?)"
+    >>> did_you_mean("zzz", ["lr"])
+    ''
+    """
+    close = difflib.get_close_matches(name, list(options), n=1, cutoff=0.6)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+def _listing(names: Iterable[object], limit: int = 10) -> str:
+    names = list(names)
+    shown = ", ".join(repr(n) for n in names[:limit])
+    more = f", ... ({len(names) - limit} more)" if len(names) > limit else ""
+    return shown + more if names else "none"
+
+
+class TrialbookError(Exception):
+    """Base class of every error raised by trialbook."""
+
+
+class TrialbookWarning(UserWarning):
+    """Recoverable degradation (a value that could not be captured, a slow path taken)."""
+
+
+# -- configuration -------------------------------------------------------------------------------
+
+
+class ConfigError(TrialbookError, ValueError):
+    """A value given by the user is not acceptable (wrong type, unknown name, bad format)."""
+
+
+class CodecError(ConfigError, TypeError):
+    """A value cannot be encoded (or decoded) safely."""
+
+
+class FingerprintError(TrialbookError, TypeError):
+    """A value cannot be hashed deterministically."""
+
+
+# -- storage -------------------------------------------------------------------------------------
+
+
+class StorageError(TrialbookError, OSError):
+    """The store could not be opened, read or written."""
+
+
+class StoreFormatError(StorageError):
+    """The location exists but does not hold a trialbook store, or it is corrupt."""
+
+
+class SchemaVersionError(StorageError):
+    """The store was written by a newer trialbook whose schema this version cannot read."""
+
+
+class ExperimentExistsError(StorageError, FileExistsError):
+    """An experiment of that name already exists where a new one was to be created."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        msg = (
+            f"an experiment named {name!r} already exists in this store; load it with "
+            f"session.load_experiment({name!r}), or pass if_exists='replace' to overwrite it"
+        )
+        super().__init__(msg)
+
+
+# -- not found -----------------------------------------------------------------------------------
+
+
+class NotFoundError(TrialbookError, LookupError):
+    """Something asked for by name or id does not exist."""
+
+
+class ExperimentNotFoundError(NotFoundError, KeyError):
+    """No experiment of that name exists in the store."""
+
+    def __init__(self, name: str, *, available: Iterable[str] = ()) -> None:
+        self.name = name
+        available = list(available)
+        msg = (
+            f"no experiment named {name!r} in this store (it has: {_listing(available)})"
+            f"{did_you_mean(name, available)}; list them with `trialbook ls` or session.ls()"
+        )
+        super().__init__(msg)
+
+    def __str__(self) -> str:  # KeyError would repr() the message
+        return str(self.args[0])
+
+
+class RunNotFoundError(NotFoundError, KeyError):
+    """No run with that id exists in the experiment."""
+
+    def __init__(self, experiment: str, run_id: object, *, available: Iterable[int] = ()) -> None:
+        self.experiment = experiment
+        self.run_id = run_id
+        ids = sorted(available)
+        span = f"{ids[0]}..{ids[-1]}" if len(ids) > 1 else _listing(ids)
+        msg = (
+            f"experiment {experiment!r} has no run with id {run_id!r} "
+            f"(it has {len(ids)} runs, ids {span})"
+        )
+        super().__init__(msg)
+
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+
+# -- execution -----------------------------------------------------------------------------------
+
+
+class ExecutionError(TrialbookError, RuntimeError):
+    """Work could not be executed (bad steps, a worker died)."""
+
+
+class RunFailedError(ExecutionError):
+    """One or more runs failed; the first failure's exception is the ``__cause__``.
+
+    ``failures`` maps each failed run id to its error summary (``"ValueError: ..."``).
+    """
+
+    def __init__(self, experiment: str, failures: dict[int, str]) -> None:
+        self.experiment = experiment
+        self.failures = dict(failures)
+        first_id, first = next(iter(self.failures.items()))
+        others = len(self.failures) - 1
+        more = f" and {others} other run{'s' if others != 1 else ''} failed too" if others else ""
+        msg = (
+            f"run {first_id} of experiment {experiment!r} failed: {first}{more}; "
+            "see run.error for each failed run's traceback"
+        )
+        super().__init__(msg)

@@ -1,0 +1,423 @@
+"""Runs and chained steps: a grid of runs whose state progresses through step functions.
+
+An experiment holds runs; :meth:`RunsExperiment.execute` calls each step ``f(run)`` in order on
+every run. Three containers carry state, from least to most durable:
+
+* ``run.vars``: anything, alive only during one ``execute`` (always empty afterwards);
+* ``run.state``: anything, kept in memory afterwards (also into the next ``execute``), never
+  persisted;
+* ``run.fields``: persisted by :meth:`RunsExperiment.persist` and reloaded by
+  :meth:`~trialbook.Session.load_experiment`: scalars, strings, lists, dicts, NumPy arrays,
+  pandas and Arrow objects.
+
+Examples
+--------
+>>> import trialbook
+>>> session = trialbook.create_session("sqlite:///:memory:")
+>>> experiment = session.create_experiment("squares")
+>>> experiment.add_runs(x=[1, 2, 3])
+[Run(id=1, status='pending', params={'x': 1}), Run(id=2, ...), Run(id=3, ...)]
+>>> def square(run):
+...     run.vars.x = run.params.x
+...     run.fields.y = run.vars.x ** 2
+>>> experiment.execute(square).persist()
+Experiment(name='squares', runs.count=3)
+>>> session.load_experiment("squares").df()[["x", "status", "y"]]
+        x status  y
+run_id
+1       1   done  1
+2       2   done  4
+3       3   done  9
+"""
+
+from __future__ import annotations
+
+import itertools
+import sys
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any
+
+from trialbook.errors import ConfigError, RunFailedError, RunNotFoundError
+from trialbook.storage.records import ExperimentInfo, MetricSeries, Status
+from trialbook.tracking import Bunch, Run, using_run
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from trialbook.storage.base import Store
+
+__all__ = ["Runs", "RunsExperiment", "Step", "runs_frame"]
+
+Step = Callable[[Run], object]
+
+
+class Runs(dict[int, Run]):
+    """The runs of an experiment, keyed by run id.
+
+    Examples
+    --------
+    >>> runs = Runs("demo")
+    >>> runs[5]
+    Traceback (most recent call last):
+    ...
+    trialbook.errors.RunNotFoundError: experiment 'demo' has no run with id 5 (it has 0 runs, ids none)
+    """
+
+    __slots__ = ("_experiment",)
+
+    def __init__(self, experiment: str) -> None:
+        super().__init__()
+        self._experiment = experiment
+
+    def __missing__(self, run_id: int) -> Run:
+        raise RunNotFoundError(self._experiment, run_id, available=self.keys())
+
+    def df(self) -> pd.DataFrame:
+        """One row per run: params, status, timings, scalar fields and last metric values."""
+        return runs_frame(self.values())
+
+
+class RunsExperiment:
+    """An experiment of runs progressing through chained steps.
+
+    Create one with :meth:`trialbook.Session.create_experiment`, reload one with
+    :meth:`trialbook.Session.load_experiment`.
+    """
+
+    def __init__(self, name: str, store: Store, *, info: ExperimentInfo | None = None) -> None:
+        self.name = name
+        self.store = store
+        self.runs = Runs(name)
+        self._info = info
+        self._changed: dict[int, Run] = {}
+        self._next_local_id = 1
+
+    def __repr__(self) -> str:
+        return f"Experiment(name={self.name!r}, runs.count={len(self.runs)})"
+
+    @property
+    def is_persisted(self) -> bool:
+        """Whether the experiment exists in the store."""
+        return self._info is not None
+
+    # -- adding runs ------------------------------------------------------------------------
+
+    def add_run(self, **params: Any) -> Run:
+        """Add one run with these parameters and return it.
+
+        Examples
+        --------
+        >>> import trialbook
+        >>> exp = trialbook.create_session("sqlite:///:memory:").create_experiment("e")
+        >>> exp.add_run(lr=0.1, layers=2)
+        Run(id=1, status='pending', params={'lr': 0.1, 'layers': 2})
+        """
+        return self._add([params])[0]
+
+    def add_runs(self, **grid: Any) -> list[Run]:
+        """Add one run per combination of the value lists (their cartesian product).
+
+        A value that is not a list, tuple, range, set or array counts as a one-value list.
+
+        Examples
+        --------
+        >>> import trialbook
+        >>> exp = trialbook.create_session("sqlite:///:memory:").create_experiment("e")
+        >>> [dict(r.params) for r in exp.add_runs(a=[1, 2], b=["x", "y"], c=0)]
+        [{'a': 1, 'b': 'x', 'c': 0}, {'a': 1, 'b': 'y', 'c': 0}, {'a': 2, 'b': 'x', 'c': 0}, {'a': 2, 'b': 'y', 'c': 0}]
+        """
+        names = list(grid)
+        axes = [_axis(name, values) for name, values in grid.items()]
+        return self._add([dict(zip(names, combo, strict=True)) for combo in itertools.product(*axes)])
+
+    @contextmanager
+    def run(self, **params: Any) -> Iterator[Run]:
+        """Add a run and track the ``with`` block as its execution.
+
+        When the block ends the run is done (or failed, if the block raised; the exception
+        propagates), ``run.vars`` is emptied and ``run.state`` is kept.
+
+        Examples
+        --------
+        >>> import trialbook
+        >>> exp = trialbook.create_session("sqlite:///:memory:").create_experiment("e")
+        >>> with exp.run(lr=0.1) as run:
+        ...     run.vars.tmp = 1
+        ...     run.state.model = "fitted"
+        ...     run.fields.score = 0.9
+        >>> run.status, dict(run.vars), dict(run.state), dict(run.fields)
+        ('done', {}, {'model': 'fitted'}, {'score': 0.9})
+        """
+        run = self.add_run(**params)
+        run.start()
+        try:
+            with using_run(run):
+                yield run
+        except BaseException as exc:
+            run.finish(exc)
+            raise
+        else:
+            run.finish()
+        finally:
+            run.vars = Bunch()
+
+    def _add(self, param_sets: Sequence[dict[str, Any]]) -> list[Run]:
+        if not param_sets:
+            return []
+        if self._info is not None:
+            ids: Iterable[int] = self.store.allocate_run_ids(self._info.id, len(param_sets))
+        else:
+            ids = range(self._next_local_id, self._next_local_id + len(param_sets))
+            self._next_local_id += len(param_sets)
+        runs = []
+        for run_id, params in zip(ids, param_sets, strict=True):
+            run = Run(run_id, params=params)
+            self._adopt(run)
+            runs.append(run)
+            self._changed[run_id] = run
+        return runs
+
+    def _adopt(self, run: Run) -> None:
+        run._sink = self._mark_changed
+        run._metric_source = self._read_metric
+        self.runs[run.id] = run
+
+    def _mark_changed(self, run: Run) -> None:
+        self._changed[run.id] = run
+
+    def _read_metric(self, run_id: int, name: str) -> MetricSeries | None:
+        if self._info is None:
+            return None
+        return self.store.read_metrics(self._info.id, name, [run_id]).get(run_id)
+
+    # -- execution --------------------------------------------------------------------------
+
+    def execute(
+        self,
+        steps: Step | Sequence[Step],
+        *,
+        n_jobs: int = 1,
+        run_ids: Iterable[int] | None = None,
+        progress: bool | None = None,
+    ) -> RunsExperiment:
+        """Call each step ``f(run)`` in order on every run (or on the runs of ``run_ids``).
+
+        Parameters
+        ----------
+        steps
+            A function of one run, or a sequence of them, applied in order.
+        n_jobs
+            Worker processes; ``1`` (the default) runs in this process, ``-1`` uses every
+            core, never more workers than cores. With workers, ``run.state`` and
+            ``run.fields`` travel to the worker and back, so they must be picklable.
+        run_ids
+            Restrict execution to these runs.
+        progress
+            Show a progress bar; by default only on a terminal and for more than 50 runs.
+
+        Returns
+        -------
+        RunsExperiment
+            ``self``, so that ``experiment.execute(steps).persist()`` chains.
+
+        Raises
+        ------
+        RunFailedError
+            After every run was executed, if any step raised: it names the failed runs and
+            its ``__cause__`` is the first original exception. Each failed run keeps its error
+            and traceback in ``run.error``; the other runs keep their results.
+        """
+        step_list = _check_steps(steps)
+        runs = list(self.runs.values()) if run_ids is None else [self.runs[i] for i in run_ids]
+        workers = _resolve_jobs(n_jobs, len(runs))
+        failures: dict[int, BaseException] = {}
+        with _progress_bar(progress, len(runs), self.name) as advance:
+            if workers == 1:
+                for run in runs:
+                    exc = execute_run(run, step_list)
+                    if exc is not None:
+                        failures[run.id] = exc
+                    advance(1)
+            else:
+                from trialbook.runs_pool import execute_remote
+
+                failures = execute_remote(runs, step_list, workers, advance)
+        if failures:
+            summaries = {rid: str(self.runs[rid].error) for rid in sorted(failures)}
+            first = failures[min(failures)]
+            raise RunFailedError(self.name, summaries) from first
+        return self
+
+    # -- persistence ------------------------------------------------------------------------
+
+    def persist(self, *, if_exists: str = "fail") -> RunsExperiment:
+        """Write new and changed runs (and new metric points) to the store, in one transaction.
+
+        Parameters
+        ----------
+        if_exists
+            Only for the first persist of an experiment created in this session, when the store
+            already has one of the same name: ``"fail"`` (default) raises
+            :class:`~trialbook.errors.ExperimentExistsError`; ``"replace"`` deletes the stored
+            one first.
+
+        Raises
+        ------
+        CodecError
+            If a field cannot be stored; nothing is written then.
+        """
+        if if_exists not in ("fail", "replace"):
+            msg = f"if_exists must be 'fail' or 'replace' (got {if_exists!r})"
+            raise ConfigError(msg)
+        if self._info is None:
+            self._create_in_store(replace=if_exists == "replace")
+        if not self._changed:
+            return self
+        assert self._info is not None
+        changed = list(self._changed.values())
+        allow_pickle = self.store.allow_pickle
+        records = [run.to_record(allow_pickle=allow_pickle) for run in changed]
+        chunks = [chunk for run in changed for chunk in run.pending_metrics()]
+        self.store.write_runs(self._info.id, records, chunks)
+        for run in changed:
+            run.metrics_written()
+        self._changed.clear()
+        return self
+
+    def _create_in_store(self, *, replace: bool) -> None:
+        info = self.store.create_experiment(self.name, replace=replace)
+        count = self._next_local_id - 1
+        ids = self.store.allocate_run_ids(info.id, count) if count else range(1, 1)
+        if count and ids.start != 1:  # another process added runs in between: renumber ours
+            mapping = dict(zip(sorted(self.runs), ids, strict=True))
+            runs = [self.runs[old] for old in sorted(self.runs)]
+            self.runs.clear()
+            for run in runs:
+                run.id = mapping[run.id]
+                self.runs[run.id] = run
+            self._changed = {run.id: run for run in runs}
+        self._info = info
+
+    def df(self) -> pd.DataFrame:
+        """Same as ``experiment.runs.df()``."""
+        return self.runs.df()
+
+
+def execute_run(run: Run, steps: Sequence[Step]) -> BaseException | None:
+    """Run ``steps`` on ``run`` in this process; return the exception a step raised, if any.
+
+    ``KeyboardInterrupt`` and ``SystemExit`` mark the run failed and propagate at once.
+    """
+    run.start()
+    run.vars = Bunch()
+    try:
+        with using_run(run):
+            for step in steps:
+                step(run)
+    except Exception as exc:
+        run.finish(exc)
+        return exc
+    except BaseException as exc:
+        run.finish(exc)
+        raise
+    else:
+        run.finish()
+        return None
+    finally:
+        run.vars = Bunch()
+
+
+def runs_frame(runs: Iterable[Run]) -> pd.DataFrame:
+    """A table of runs: one row each, indexed by ``run_id``.
+
+    Columns: params, then ``status``, ``started``, ``finished``, ``duration`` (seconds), then
+    scalar fields and the last value of each metric. A field whose name is taken by a param or
+    one of those columns gets a ``field.`` prefix; metric columns are ``metric.<name>``.
+    """
+    import pandas as pd
+
+    from trialbook.tracking import iter_scalars
+
+    fixed = ["status", "started", "finished", "duration", "error"]
+    reserved = set(fixed)
+    ids: list[int] = []
+    param_rows: list[dict[str, Any]] = []
+    other_rows: list[dict[str, Any]] = []
+    for run in runs:
+        ids.append(run.id)
+        params = dict(iter_scalars(run.params))
+        param_rows.append(params)
+        row: dict[str, Any] = {
+            "status": str(run.status),
+            "started": run.started,
+            "finished": run.finished,
+            "duration": run.duration,
+            "error": None if run.error is None else str(run.error),
+        }
+        for name, value in iter_scalars(run.fields):
+            row[f"field.{name}" if name in params or name in reserved else name] = value
+        for name, (_, last) in run.metric_summary().items():
+            row[f"metric.{name}"] = last
+        other_rows.append(row)
+    if not ids:
+        return _empty_frame()
+    index = pd.Index(ids, name="run_id")
+    frame = pd.concat(
+        [pd.DataFrame(param_rows, index=index), pd.DataFrame(other_rows, index=index)], axis=1
+    )
+    for column in ("started", "finished"):
+        frame[column] = pd.to_datetime(frame[column], unit="s")
+    return frame
+
+
+def _empty_frame() -> pd.DataFrame:
+    import pandas as pd
+
+    columns = ["status", "started", "finished", "duration", "error"]
+    return pd.DataFrame(columns=columns, index=pd.Index([], name="run_id", dtype="int64"))
+
+
+def _axis(name: str, values: Any) -> list[Any]:
+    if isinstance(values, list | tuple | range | set | frozenset):
+        return list(values)
+    if type(values).__module__.partition(".")[0] in {"numpy", "pandas"} and getattr(
+        values, "ndim", 0
+    ):
+        return values.tolist()  # type: ignore[no-any-return]
+    if isinstance(values, Mapping):
+        msg = f"grid values of {name!r} must be a list of values (got a {type(values)})"
+        raise ConfigError(msg)
+    return [values]
+
+
+def _check_steps(steps: Step | Sequence[Step]) -> list[Step]:
+    step_list = [steps] if callable(steps) else list(steps)
+    for i, step in enumerate(step_list):
+        if not callable(step):
+            msg = (
+                f"step {i} is not callable (got {step!r} that is a {type(step)}); steps are "
+                "functions taking one run: def step(run): ..."
+            )
+            raise ConfigError(msg)
+    return step_list
+
+
+def _resolve_jobs(n_jobs: int, count: int) -> int:
+    from trialbook.execution import resolve_n_jobs
+
+    return max(1, min(resolve_n_jobs(n_jobs), count))
+
+
+@contextmanager
+def _progress_bar(progress: bool | None, total: int, name: str) -> Iterator[Callable[[int], None]]:
+    if progress is None:
+        progress = total > 50 and sys.stderr.isatty()
+    if not progress:
+        yield lambda n: None
+        return
+    from rich.progress import Progress
+
+    with Progress(transient=True) as bar:
+        task = bar.add_task(f"executing {name}", total=total)
+        yield lambda n: bar.advance(task, n)

@@ -1,0 +1,146 @@
+"""Sessions: the entry point for runs and chained steps.
+
+Examples
+--------
+>>> import trialbook
+>>> session = trialbook.create_session("sqlite:///:memory:")
+>>> session
+Session(url='sqlite:///:memory:', experiments=0)
+>>> experiment = session.create_experiment("example")
+>>> with experiment.run() as run:
+...     run.fields.c = 3
+>>> _ = experiment.persist()
+>>> session
+Session(url='sqlite:///:memory:', experiments=1)
+>>> session.ls()[["name", "runs"]]
+      name  runs
+0  example     1
+"""
+
+from __future__ import annotations
+
+import os
+from typing import TYPE_CHECKING, Any
+
+from trialbook.errors import ConfigError, ExperimentNotFoundError
+from trialbook.runs import RunsExperiment
+from trialbook.storage import open_store
+from trialbook.tracking import Run
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from trialbook.storage.base import Store
+
+__all__ = ["Session", "create_session"]
+
+
+def create_session(
+    url: str | os.PathLike[str] | Store | None = None, *, allow_pickle: bool = False
+) -> Session:
+    """Open a session on the store at ``url`` (default: the embedded store in ``.trialbook/``).
+
+    Parameters
+    ----------
+    url
+        A directory path, ``sqlite:///file.db``, any URL a registered backend accepts, or an
+        open store. ``None`` uses ``$TRIALBOOK_STORE`` or ``.trialbook``.
+    allow_pickle
+        Let values that no safe codec handles be stored and loaded with pickle. Loading a
+        pickle runs code from the store: enable it only for stores you trust.
+
+    Examples
+    --------
+    >>> create_session("sqlite:///:memory:").store
+    SqliteStore('sqlite:///:memory:')
+    """
+    return Session(open_store(url, allow_pickle=allow_pickle))
+
+
+class Session:
+    """A connection to one store, to create, load, list and delete experiments."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+
+    def __repr__(self) -> str:
+        count = len(self.store.list_experiments())
+        return f"Session(url={self.store.url!r}, experiments={count})"
+
+    def ls(self) -> pd.DataFrame:
+        """The persisted experiments: ``name``, ``runs``, ``created``, ``updated``.
+
+        Examples
+        --------
+        >>> create_session("sqlite:///:memory:").ls()
+        Empty DataFrame
+        Columns: [name, runs, created, updated]
+        Index: []
+        """
+        import pandas as pd
+
+        rows = [
+            {"name": e.name, "runs": e.runs, "created": e.created, "updated": e.updated}
+            for e in self.store.list_experiments()
+        ]
+        frame = pd.DataFrame(rows, columns=["name", "runs", "created", "updated"])
+        for column in ("created", "updated"):
+            frame[column] = pd.to_datetime(frame[column], unit="s")
+        return frame
+
+    def create_experiment(self, name: str) -> RunsExperiment:
+        """A new, empty experiment; it is written to the store by its first ``persist()``.
+
+        Names are exact: ``"my-exp"`` and ``"My Exp"`` are two experiments.
+
+        Raises
+        ------
+        ConfigError
+            If ``name`` is not a non-empty string.
+        """
+        return RunsExperiment(_check_name(name), self.store)
+
+    def load_experiment(self, name: str) -> RunsExperiment:
+        """Load a persisted experiment with its runs (params, fields, status, metrics summary).
+
+        Raises
+        ------
+        ExperimentNotFoundError
+            If the store has no experiment of that exact name.
+        """
+        info = self.store.find_experiment(_check_name(name))
+        if info is None:
+            names = [e.name for e in self.store.list_experiments()]
+            raise ExperimentNotFoundError(name, available=names)
+        experiment = RunsExperiment(name, self.store, info=info)
+        allow_pickle = self.store.allow_pickle
+        for record in self.store.read_runs(info.id):
+            experiment._adopt(Run.from_record(record, allow_pickle=allow_pickle))
+        return experiment
+
+    def delete_experiment(self, name: str) -> None:
+        """Delete a persisted experiment and everything in it.
+
+        Raises
+        ------
+        ExperimentNotFoundError
+            If the store has no experiment of that exact name.
+        """
+        self.store.delete_experiment(_check_name(name))
+
+    def close(self) -> None:
+        """Close the store."""
+        self.store.close()
+
+    def __enter__(self) -> Session:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+
+def _check_name(name: object) -> str:
+    if not isinstance(name, str) or not name.strip():
+        msg = f"an experiment name must be a non-empty str (got {name!r})"
+        raise ConfigError(msg)
+    return name

@@ -1,0 +1,168 @@
+"""Stores: where experiments live. Open one from a URL, a path or a client object.
+
+=====================================  ===============================================
+location                               store
+=====================================  ===============================================
+``None``                               ``$TRIALBOOK_STORE``, else the directory ``.trialbook``
+a directory path (``str`` or ``Path``)   SQLite database + blob folder inside that directory
+``sqlite:///file.db``                   one SQLite file (blobs inside it)
+``sqlite:///:memory:``                  a private in-memory database
+=====================================  ===============================================
+
+Backends register themselves by URL scheme with :func:`register_store`; core code never imports
+a specific backend.
+
+Examples
+--------
+>>> from trialbook.storage import open_store
+>>> store = open_store("sqlite:///:memory:")
+>>> store.url
+'sqlite:///:memory:'
+>>> open_store("nosuch://x")
+Traceback (most recent call last):
+...
+trialbook.errors.ConfigError: cannot open a store from 'nosuch://x': unknown scheme 'nosuch' ...
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import pathlib
+from collections.abc import Callable
+from typing import Any
+
+from trialbook.errors import ConfigError
+from trialbook.storage.base import Store
+from trialbook.storage.records import (
+    ErrorInfo,
+    ExperimentInfo,
+    MetricChunk,
+    MetricSeries,
+    RunRecord,
+    Status,
+)
+
+__all__ = [
+    "DEFAULT_LOCATION",
+    "ErrorInfo",
+    "ExperimentInfo",
+    "MetricChunk",
+    "MetricSeries",
+    "RunRecord",
+    "Status",
+    "Store",
+    "default_location",
+    "open_store",
+    "register_store",
+]
+
+DEFAULT_LOCATION = ".trialbook"
+ENV_VAR = "TRIALBOOK_STORE"
+
+Opener = Callable[..., Store]
+_OPENERS: dict[str, Opener | str] = {
+    "sqlite": "trialbook.storage.sqlite:open_sqlite_url",
+    "file": "trialbook.storage.sqlite:open_sqlite_url",
+}
+
+
+def register_store(scheme: str, opener: Opener | str) -> None:
+    """Make ``open_store`` hand URLs of ``scheme`` to ``opener(url, **options)``.
+
+    ``opener`` may be a ``"module:function"`` string, imported on first use.
+
+    Examples
+    --------
+    >>> from trialbook.storage.sqlite import open_sqlite_url
+    >>> register_store("mysqlite", lambda url, **kw: open_sqlite_url("sqlite:///:memory:", **kw))
+    >>> open_store("mysqlite://anything").url
+    'sqlite:///:memory:'
+    """
+    _OPENERS[scheme] = opener
+
+
+def default_location() -> str:
+    """The store used when none is given: ``$TRIALBOOK_STORE`` or ``.trialbook``.
+
+    Examples
+    --------
+    >>> default_location()
+    '...'
+    """
+    return os.environ.get(ENV_VAR) or DEFAULT_LOCATION
+
+
+def open_store(
+    location: Store | str | os.PathLike[str] | None = None,
+    *,
+    allow_pickle: bool = False,
+    **options: Any,
+) -> Store:
+    """Open the store at ``location`` (see the module documentation for the forms).
+
+    Parameters
+    ----------
+    location
+        A URL, a directory path, an already open :class:`Store`, or ``None`` for the default.
+    allow_pickle
+        Allow values that no safe codec handles to be written and read with pickle. Only for
+        stores you trust: unpickling runs code taken from the store.
+    **options
+        Passed to the backend (e.g. ``tracer=`` for SQL backends).
+
+    Raises
+    ------
+    ConfigError
+        For an unknown URL scheme.
+    StorageError
+        If the location cannot be opened or does not hold a trialbook store.
+    """
+    if isinstance(location, Store):
+        return location
+    if location is None:
+        location = default_location()
+    if isinstance(location, os.PathLike):
+        location = os.fspath(location)
+    if not isinstance(location, str):
+        opener = _opener_for_client(location)
+        return opener(location, allow_pickle=allow_pickle, **options)
+    scheme, sep, _ = location.partition("://")
+    if not sep:
+        from trialbook.storage.sqlite import SqliteStore
+
+        return SqliteStore.from_directory(
+            pathlib.Path(location), allow_pickle=allow_pickle, **options
+        )
+    scheme = scheme.lower().partition("+")[0]
+    if scheme not in _OPENERS:
+        known = ", ".join(sorted(_OPENERS))
+        msg = (
+            f"cannot open a store from {location!r}: unknown scheme {scheme!r}; "
+            f"known schemes: {known}, or a directory path"
+        )
+        raise ConfigError(msg)
+    return _resolve(scheme)(location, allow_pickle=allow_pickle, **options)
+
+
+def _resolve(scheme: str) -> Opener:
+    opener = _OPENERS[scheme]
+    if isinstance(opener, str):
+        module, _, name = opener.partition(":")
+        opener = getattr(importlib.import_module(module), name)
+        _OPENERS[scheme] = opener
+    return opener
+
+
+def _opener_for_client(client: object) -> Opener:
+    """Client objects (a connection pool, a database handle) are claimed by their backend."""
+    for scheme in list(_OPENERS):
+        opener = _resolve(scheme)
+        claims = getattr(opener, "claims", None)
+        if claims is not None and claims(client):
+            return opener
+    msg = (
+        f"cannot open a store from a {type(client)}: expected a URL, a directory path "
+        "or a client object of a registered backend"
+    )
+    raise ConfigError(msg)

@@ -1,0 +1,113 @@
+"""The :class:`Store` protocol every backend implements.
+
+A store holds experiments; an experiment holds runs; a run holds params, fields, a result,
+an error, metrics (append-only chunks) and artifacts (named binary values). Content-addressed
+snapshots (code, environment) are shared by all experiments of a store.
+
+Rules every backend follows (checked by :class:`trialbook.testing.StoreContract`):
+
+* run ids are sequential per experiment and allocated atomically on the server side, so
+  concurrent processes never get the same id;
+* :meth:`Store.write_runs` writes its runs and metric chunks in one transaction, replacing
+  earlier versions of those runs only (never rewriting the experiment);
+* metric chunks are appended, never rewritten;
+* reads used for tables are indexed queries.
+
+Examples
+--------
+>>> from trialbook.storage import open_store
+>>> store = open_store("sqlite:///:memory:")
+>>> isinstance(store, Store)
+True
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any, Protocol, runtime_checkable
+
+from trialbook.codecs import Encoded
+from trialbook.storage.records import ExperimentInfo, MetricChunk, MetricSeries, RunRecord
+
+__all__ = ["Store"]
+
+
+@runtime_checkable
+class Store(Protocol):
+    """What trialbook needs from a storage backend."""
+
+    url: str
+    """Where the store lives, without any password."""
+
+    allow_pickle: bool
+    """Whether pickled values may be written and read (an explicit opt-in)."""
+
+    def close(self) -> None:
+        """Release connections; the store must not be used afterwards."""
+
+    # -- experiments --
+
+    def list_experiments(self) -> list[ExperimentInfo]:
+        """All experiments, ordered by name, with their run counts."""
+
+    def find_experiment(self, name: str) -> ExperimentInfo | None:
+        """The experiment of that exact name, or ``None``."""
+
+    def create_experiment(
+        self, name: str, *, meta: dict[str, Any] | None = None, replace: bool = False
+    ) -> ExperimentInfo:
+        """Create an experiment; raise ``ExperimentExistsError`` unless ``replace``."""
+
+    def delete_experiment(self, name: str) -> None:
+        """Delete an experiment and everything in it; raise ``ExperimentNotFoundError``."""
+
+    def update_meta(self, experiment_id: int, meta: dict[str, Any]) -> None:
+        """Merge ``meta`` into the experiment's metadata."""
+
+    # -- runs --
+
+    def allocate_run_ids(self, experiment_id: int, count: int) -> range:
+        """Reserve ``count`` consecutive new run ids, atomically."""
+
+    def write_runs(
+        self,
+        experiment_id: int,
+        runs: Sequence[RunRecord],
+        metrics: Sequence[MetricChunk] = (),
+    ) -> None:
+        """Insert or replace ``runs`` and append ``metrics`` in one transaction."""
+
+    def read_runs(
+        self, experiment_id: int, run_ids: Iterable[int] | None = None
+    ) -> list[RunRecord]:
+        """Runs ordered by id (all of them, or those of ``run_ids`` that exist)."""
+
+    def delete_runs(self, experiment_id: int, run_ids: Iterable[int]) -> None:
+        """Delete runs with their values, metrics and artifacts."""
+
+    # -- metrics --
+
+    def read_metrics(
+        self, experiment_id: int, name: str, run_ids: Iterable[int]
+    ) -> dict[int, MetricSeries]:
+        """Every point of metric ``name`` for each run that has it."""
+
+    def metric_names(self, experiment_id: int, run_id: int | None = None) -> dict[str, int]:
+        """Metric names (of one run, or of the whole experiment) with their point counts."""
+
+    # -- artifacts and snapshots --
+
+    def write_artifact(self, experiment_id: int, run_id: int, name: str, value: Encoded) -> None:
+        """Store a named binary value of a run (replacing one of the same name)."""
+
+    def read_artifact(self, experiment_id: int, run_id: int, name: str) -> Encoded | None:
+        """The named binary value of a run, or ``None``."""
+
+    def list_artifacts(self, experiment_id: int, run_id: int) -> dict[str, int]:
+        """Artifact names of a run with their sizes in bytes."""
+
+    def put_snapshot(self, kind: str, text: str) -> str:
+        """Store a text snapshot content-addressed; return its digest."""
+
+    def get_snapshot(self, digest: str) -> str:
+        """The text of a snapshot; raise ``NotFoundError`` if unknown."""

@@ -1,0 +1,102 @@
+"""How a run's values are laid out in a backend: a JSON document plus one binary bundle.
+
+Plain JSON values of a run's ``params``, ``fields`` and ``result`` go into JSON documents
+(queryable by the database). The others (arrays, frames, tagged values) are packed together
+into one *bundle*::
+
+    b"TBV1" | uint32 header length | header (JSON) | payload
+
+The header lists ``[slot, name, codec, offset, length, digest]`` per value. A value larger than
+``inline_limit`` is not copied into the payload: it goes to the store's content-addressed blob
+area and the header keeps its ``digest`` (``length`` then counts 0 bytes of payload).
+
+Examples
+--------
+>>> from trialbook.codecs import Encoded
+>>> data = pack({("field", "w"): Encoded("npy", b"123")}, put_blob=None)
+>>> unpack(data, get_blob=None)
+{('field', 'w'): Encoded(codec='npy', data=b'123')}
+"""
+
+from __future__ import annotations
+
+import json
+import struct
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from trialbook.codecs import Encoded
+from trialbook.errors import StoreFormatError
+
+__all__ = ["INLINE_LIMIT", "dump_doc", "load_doc", "pack", "split", "unpack"]
+
+INLINE_LIMIT = 256 * 1024
+_MAGIC = b"TBV1"
+_dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=True).encode
+
+
+def split(slot: str, values: Mapping[str, Any], bins: dict[tuple[str, str], Encoded]) -> dict:
+    """Return the plain values of ``values``; add the encoded ones to ``bins`` under ``slot``."""
+    plain: dict[str, Any] = {}
+    for name, value in values.items():
+        if type(value) is Encoded:
+            bins[slot, name] = value
+        else:
+            plain[name] = value
+    return plain
+
+
+def dump_doc(doc: Mapping[str, Any] | None) -> str | None:
+    """A JSON document as text, or ``None`` for an empty one (saves a parse on read)."""
+    return _dumps(doc) if doc else None
+
+
+def load_doc(text: str | None) -> dict[str, Any]:
+    """Parse what :func:`dump_doc` wrote."""
+    return json.loads(text) if text else {}
+
+
+def pack(
+    bins: Mapping[tuple[str, str], Encoded],
+    put_blob: Callable[[bytes], str] | None,
+    inline_limit: int = INLINE_LIMIT,
+) -> bytes | None:
+    """Pack encoded values into one bundle (``None`` when there are none)."""
+    if not bins:
+        return None
+    header: list[list[Any]] = []
+    payload: list[bytes] = []
+    offset = 0
+    for (slot, name), enc in bins.items():
+        if put_blob is not None and len(enc.data) > inline_limit:
+            header.append([slot, name, enc.codec, offset, 0, put_blob(enc.data)])
+            continue
+        header.append([slot, name, enc.codec, offset, len(enc.data), None])
+        payload.append(enc.data)
+        offset += len(enc.data)
+    head = _dumps(header).encode()
+    return b"".join([_MAGIC, struct.pack("<I", len(head)), head, *payload])
+
+
+def unpack(
+    data: bytes | None, get_blob: Callable[[str], bytes] | None
+) -> dict[tuple[str, str], Encoded]:
+    """Unpack a bundle written by :func:`pack`."""
+    if not data:
+        return {}
+    if data[:4] != _MAGIC:
+        msg = "a run's value bundle is damaged (bad magic bytes); the store may be corrupt"
+        raise StoreFormatError(msg)
+    (size,) = struct.unpack_from("<I", data, 4)
+    body = memoryview(data)[8 + size :]
+    out: dict[tuple[str, str], Encoded] = {}
+    for slot, name, codec, offset, length, digest in json.loads(data[8 : 8 + size]):
+        if digest is not None:
+            if get_blob is None:
+                msg = f"value {name!r} refers to blob {digest} but this store has no blob area"
+                raise StoreFormatError(msg)
+            raw = get_blob(digest)
+        else:
+            raw = bytes(body[offset : offset + length])
+        out[slot, name] = Encoded(codec, raw)
+    return out

@@ -1,0 +1,109 @@
+"""The records a store reads and writes: plain dataclasses, no behaviour.
+
+Values inside ``params``, ``fields`` and ``result`` are what :func:`trialbook.codecs.encode`
+returns: plain JSON values as themselves, everything else as :class:`~trialbook.codecs.Encoded`.
+
+Examples
+--------
+>>> from trialbook.storage.records import RunRecord
+>>> RunRecord(run_id=1, params={"lr": 0.1}).status
+'pending'
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+__all__ = ["ErrorInfo", "ExperimentInfo", "MetricChunk", "MetricSeries", "RunRecord", "Status"]
+
+
+class Status(StrEnum):
+    """Life cycle of a run: ``pending`` -> ``running`` -> ``done`` or ``failed``.
+
+    Examples
+    --------
+    >>> Status.DONE == "done"
+    True
+    """
+
+    PENDING = "pending"
+    RUNNING = "running"
+    DONE = "done"
+    FAILED = "failed"
+
+
+@dataclass(slots=True)
+class ExperimentInfo:
+    """One experiment as the store knows it."""
+
+    id: int
+    name: str
+    created: float
+    updated: float
+    runs: int = 0
+    meta: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class ErrorInfo:
+    """Why a run failed: the exception's type name, message and formatted traceback."""
+
+    type: str
+    message: str
+    traceback: str = ""
+
+    def __str__(self) -> str:
+        return f"{self.type}: {self.message}" if self.message else self.type
+
+
+@dataclass(slots=True)
+class RunRecord:
+    """One run (a grid run, a lazy-graph trial or a task job) as stored."""
+
+    run_id: int
+    kind: str = "run"
+    status: str = Status.PENDING
+    params: dict[str, Any] = field(default_factory=dict)
+    fields: dict[str, Any] = field(default_factory=dict)
+    tags: dict[str, Any] = field(default_factory=dict)
+    key: str | None = None
+    seed: int | None = None
+    created: float | None = None
+    started: float | None = None
+    finished: float | None = None
+    result: Any = None
+    error: ErrorInfo | None = None
+    code: str | None = None
+    environment: str | None = None
+    metrics: dict[str, list[Any]] = field(default_factory=dict)
+    """Summary of the run's metrics: ``{name: [point count, last value]}``."""
+
+
+@dataclass(slots=True)
+class MetricChunk:
+    """New points of one metric of one run, appended as one row.
+
+    ``steps`` (int64), ``values`` and ``times`` (float64) are little-endian raw bytes of
+    ``count`` items each.
+    """
+
+    run_id: int
+    name: str
+    count: int
+    steps: bytes
+    values: bytes
+    times: bytes
+
+
+@dataclass(slots=True)
+class MetricSeries:
+    """All points of one metric of one run, as NumPy arrays."""
+
+    steps: Any
+    values: Any
+    times: Any
+
+    def __len__(self) -> int:
+        return len(self.values)

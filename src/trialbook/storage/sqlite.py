@@ -1,0 +1,699 @@
+"""The embedded store: one SQLite database (WAL mode) and a content-addressed blob area.
+
+Layout
+------
+A *directory store* (the default, ``.trialbook/``) holds ``trialbook.db`` and ``blobs/``, where a
+large value lives in ``blobs/<2 hex>/<64 hex>``, named by the SHA-256 of its bytes. A *file store*
+(``sqlite:///file.db``) keeps blobs in a ``blobs`` table of the same file.
+
+Tables (schema version :data:`SCHEMA_VERSION`, kept in ``PRAGMA user_version``; the file is
+marked as trialbook's with ``PRAGMA application_id``):
+
+* ``experiments(id, name UNIQUE, created, updated, next_run_id, meta)``;
+* ``runs(experiment_id, run_id, kind, status, key, params, fields, tags, seed, created, started,
+  finished, result, error, code, environment, metrics, bundle)``, primary key
+  ``(experiment_id, run_id)``; ``params``/``fields``/``tags``/``result`` are JSON text,
+  ``metrics`` summarises each metric as ``[count, last value]``, ``bundle`` packs the other
+  values (see :mod:`trialbook.storage.bundle`);
+* ``metrics(id, experiment_id, run_id, name, count, steps, vals, times)``: append-only chunks;
+* ``artifacts(experiment_id, run_id, name, codec, size, data, blob)``;
+* ``snapshots(digest, kind, text)``: content-addressed code and environment snapshots.
+
+Concurrency: every write is one ``BEGIN IMMEDIATE`` transaction; run ids come from
+``UPDATE experiments SET next_run_id = next_run_id + n ... RETURNING``, so processes sharing the
+file never collide. ``synchronous=NORMAL`` in WAL mode: a committed transaction survives a crash
+of the process; a power loss may lose the last transactions but never corrupts the file.
+
+Examples
+--------
+>>> from trialbook.storage.sqlite import SqliteStore
+>>> store = SqliteStore(":memory:")
+>>> info = store.create_experiment("demo")
+>>> store.allocate_run_ids(info.id, 3)
+range(1, 4)
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import pathlib
+import sqlite3
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from typing import Any
+
+from trialbook.codecs import Encoded
+from trialbook.errors import (
+    ExperimentExistsError,
+    ExperimentNotFoundError,
+    NotFoundError,
+    SchemaVersionError,
+    StorageError,
+    StoreFormatError,
+)
+from trialbook.storage.bundle import dump_doc, load_doc, pack, split, unpack
+from trialbook.storage.records import (
+    ErrorInfo,
+    ExperimentInfo,
+    MetricChunk,
+    MetricSeries,
+    RunRecord,
+)
+
+__all__ = ["SCHEMA_VERSION", "SqliteStore", "open_sqlite_url"]
+
+APPLICATION_ID = 0x54424B31  # "TBK1"
+SCHEMA_VERSION = 1
+DB_NAME = "trialbook.db"
+
+Tracer = Callable[[str, Any], object]
+
+_SCHEMA_V1 = """
+CREATE TABLE experiments (
+    id INTEGER PRIMARY KEY,
+    name TEXT NOT NULL UNIQUE,
+    created REAL NOT NULL,
+    updated REAL NOT NULL,
+    next_run_id INTEGER NOT NULL DEFAULT 1,
+    meta TEXT
+);
+CREATE TABLE runs (
+    experiment_id INTEGER NOT NULL,
+    run_id INTEGER NOT NULL,
+    kind TEXT NOT NULL,
+    status TEXT NOT NULL,
+    key TEXT,
+    params TEXT,
+    fields TEXT,
+    tags TEXT,
+    seed INTEGER,
+    created REAL,
+    started REAL,
+    finished REAL,
+    result TEXT,
+    error TEXT,
+    code TEXT,
+    environment TEXT,
+    metrics TEXT,
+    bundle BLOB,
+    PRIMARY KEY (experiment_id, run_id)
+) WITHOUT ROWID;
+CREATE INDEX runs_by_key ON runs (experiment_id, key) WHERE key IS NOT NULL;
+CREATE TABLE metrics (
+    id INTEGER PRIMARY KEY,
+    experiment_id INTEGER NOT NULL,
+    run_id INTEGER NOT NULL,
+    name TEXT NOT NULL,
+    count INTEGER NOT NULL,
+    steps BLOB NOT NULL,
+    vals BLOB NOT NULL,
+    times BLOB NOT NULL
+);
+CREATE INDEX metrics_by_run ON metrics (experiment_id, run_id, name, id);
+CREATE INDEX metrics_by_name ON metrics (experiment_id, name, run_id, id);
+CREATE TABLE artifacts (
+    experiment_id INTEGER NOT NULL,
+    run_id INTEGER NOT NULL,
+    name TEXT NOT NULL,
+    codec TEXT NOT NULL,
+    size INTEGER NOT NULL,
+    data BLOB,
+    blob TEXT,
+    PRIMARY KEY (experiment_id, run_id, name)
+) WITHOUT ROWID;
+CREATE TABLE snapshots (
+    digest TEXT PRIMARY KEY,
+    kind TEXT NOT NULL,
+    text TEXT NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE blobs (
+    digest TEXT PRIMARY KEY,
+    data BLOB NOT NULL
+) WITHOUT ROWID;
+"""
+
+# Migrations: MIGRATIONS[v] upgrades a database of version v to v + 1 (inside one transaction).
+MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {}
+
+_RUN_COLUMNS = (
+    "run_id, kind, status, key, params, fields, tags, seed, created, started, finished, "
+    "result, error, code, environment, metrics, bundle"
+)
+
+
+def open_sqlite_url(url: str, **options: Any) -> SqliteStore:
+    """Open ``sqlite:///path.db``, ``sqlite:///:memory:`` or ``file:///directory``.
+
+    Examples
+    --------
+    >>> open_sqlite_url("sqlite:///:memory:")
+    SqliteStore('sqlite:///:memory:')
+    """
+    scheme, _, rest = url.partition("://")
+    if scheme.lower() == "file":
+        return SqliteStore.from_directory(pathlib.Path(rest), **options)
+    path = rest[1:] if rest.startswith("/") else rest
+    return SqliteStore(path or ":memory:", **options)
+
+
+class SqliteStore:
+    """A store in one SQLite database (see the module documentation for its layout).
+
+    Parameters
+    ----------
+    path
+        The database file, or ``":memory:"``.
+    blob_dir
+        Folder for large values; ``None`` keeps them in the database.
+    allow_pickle
+        Allow pickled values (see :func:`trialbook.storage.open_store`).
+    tracer
+        Called as ``tracer(sql, parameters)`` before each statement; a seam for tests and
+        debugging.
+    timeout
+        Seconds to wait for another process's write lock before failing.
+
+    Examples
+    --------
+    >>> store = SqliteStore(":memory:")
+    >>> store.list_experiments()
+    []
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        blob_dir: str | os.PathLike[str] | None = None,
+        allow_pickle: bool = False,
+        tracer: Tracer | None = None,
+        timeout: float = 30.0,
+        url: str | None = None,
+    ) -> None:
+        self.path = os.fspath(path)
+        self.url = url or f"sqlite:///{self.path}"
+        self.allow_pickle = allow_pickle
+        self.blob_dir = pathlib.Path(blob_dir) if blob_dir is not None else None
+        self._tracer = tracer
+        self._lock = threading.RLock()
+        self._depth = 0
+        self._conn = self._connect(timeout)
+        self._ids: dict[str, int] = {}
+
+    @classmethod
+    def from_directory(cls, directory: pathlib.Path, **options: Any) -> SqliteStore:
+        """Open (or create) a directory store.
+
+        Raises
+        ------
+        StoreFormatError
+            If ``directory`` is a file, or a non-empty directory that is not a trialbook store.
+        """
+        db = directory / DB_NAME
+        if directory.is_file():
+            msg = (
+                f"{str(directory)!r} is a file, not a store directory; for a single SQLite "
+                f"file use the URL 'sqlite:///{directory}'"
+            )
+            raise StoreFormatError(msg)
+        if directory.is_dir() and not db.exists() and any(directory.iterdir()):
+            msg = (
+                f"{str(directory)!r} is not a trialbook store: it holds other files and no "
+                f"{DB_NAME}; nothing was written. Choose an empty or new directory"
+            )
+            raise StoreFormatError(msg)
+        try:
+            directory.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            msg = f"cannot create the store directory {str(directory)!r}: {exc}"
+            raise StorageError(msg) from exc
+        return cls(db, blob_dir=directory / "blobs", url=str(directory), **options)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.url!r})"
+
+    # -- connection and schema -------------------------------------------------------------
+
+    def _connect(self, timeout: float) -> sqlite3.Connection:
+        try:
+            conn = sqlite3.connect(
+                self.path, timeout=timeout, isolation_level=None, check_same_thread=False
+            )
+        except sqlite3.Error as exc:
+            msg = f"cannot open the SQLite store {self.url!r}: {exc}"
+            raise StorageError(msg) from exc
+        try:
+            self._prepare(conn)
+        except sqlite3.DatabaseError as exc:
+            conn.close()
+            msg = (
+                f"{self.url!r} is not a readable trialbook store ({exc}); the file may be "
+                "corrupt or of another program. Nothing was written"
+            )
+            raise StoreFormatError(msg) from exc
+        except BaseException:
+            conn.close()
+            raise
+        return conn
+
+    def _prepare(self, conn: sqlite3.Connection) -> None:
+        app_id = conn.execute("PRAGMA application_id").fetchone()[0]
+        version = conn.execute("PRAGMA user_version").fetchone()[0]
+        if app_id != APPLICATION_ID:
+            tables = conn.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]
+            if tables:
+                msg = (
+                    f"{self.url!r} is an SQLite database of another program (it has {tables} "
+                    "tables and no trialbook mark); nothing was written. Use a new file"
+                )
+                raise StoreFormatError(msg)
+        elif version > SCHEMA_VERSION:
+            msg = (
+                f"{self.url!r} has schema version {version}, newer than this trialbook "
+                f"understands ({SCHEMA_VERSION}); upgrade trialbook to read it"
+            )
+            raise SchemaVersionError(msg)
+        if self.path != ":memory:":
+            conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=NORMAL")
+        if app_id != APPLICATION_ID:
+            self._create_schema(conn)
+        elif version < SCHEMA_VERSION:
+            self._migrate(conn, version)
+
+    def _create_schema(self, conn: sqlite3.Connection) -> None:
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            if conn.execute("PRAGMA application_id").fetchone()[0] != APPLICATION_ID:
+                for statement in _SCHEMA_V1.split(";"):
+                    if statement.strip():
+                        conn.execute(statement)
+                conn.execute(f"PRAGMA application_id={APPLICATION_ID}")
+                conn.execute("PRAGMA user_version=1")
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        if SCHEMA_VERSION > 1:
+            self._migrate(conn, 1)
+
+    def _migrate(self, conn: sqlite3.Connection, version: int) -> None:
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            current = conn.execute("PRAGMA user_version").fetchone()[0]
+            while current < SCHEMA_VERSION:
+                MIGRATIONS[current](conn)
+                current += 1
+                conn.execute(f"PRAGMA user_version={current}")
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+
+    def close(self) -> None:
+        """Close the connection."""
+        with self._lock:
+            self._conn.close()
+
+    @contextlib.contextmanager
+    def _tx(self) -> Iterator[sqlite3.Connection]:
+        """One write transaction (re-entrant); driver errors become ``StorageError``."""
+        with self._lock:
+            if self._depth:
+                self._depth += 1
+                try:
+                    yield self._conn
+                finally:
+                    self._depth -= 1
+                return
+            self._depth = 1
+            try:
+                self._exec("BEGIN IMMEDIATE")
+                try:
+                    yield self._conn
+                    self._exec("COMMIT")
+                except BaseException:
+                    self._conn.execute("ROLLBACK")
+                    raise
+            except sqlite3.Error as exc:
+                raise self._storage_error(exc) from exc
+            finally:
+                self._depth = 0
+
+    def _storage_error(self, exc: sqlite3.Error) -> StorageError:
+        hint = ""
+        if "locked" in str(exc) or "busy" in str(exc):
+            hint = "; another process held the write lock for too long"
+        return StorageError(f"SQLite store {self.url!r}: {exc}{hint}")
+
+    def _exec(self, sql: str, params: Any = ()) -> sqlite3.Cursor:
+        if self._tracer is not None:
+            self._tracer(sql, params)
+        return self._conn.execute(sql, params)
+
+    def _execmany(self, sql: str, rows: Sequence[Any]) -> None:
+        if self._tracer is not None:
+            self._tracer(sql, rows)
+        self._conn.executemany(sql, rows)
+
+    def _read(self, sql: str, params: Any = ()) -> list[Any]:
+        with self._lock:
+            try:
+                return self._exec(sql, params).fetchall()
+            except sqlite3.Error as exc:
+                raise self._storage_error(exc) from exc
+
+    # -- experiments ---------------------------------------------------------------------------
+
+    def _info(self, row: Any) -> ExperimentInfo:
+        return ExperimentInfo(
+            id=row[0],
+            name=row[1],
+            created=row[2],
+            updated=row[3],
+            runs=row[4],
+            meta=load_doc(row[5]),
+        )
+
+    _EXPERIMENT_SELECT = (
+        "SELECT e.id, e.name, e.created, e.updated, "
+        "(SELECT count(*) FROM runs r WHERE r.experiment_id = e.id), e.meta FROM experiments e"
+    )
+
+    def list_experiments(self) -> list[ExperimentInfo]:
+        """All experiments ordered by name."""
+        return [self._info(r) for r in self._read(self._EXPERIMENT_SELECT + " ORDER BY e.name")]
+
+    def find_experiment(self, name: str) -> ExperimentInfo | None:
+        """The experiment named exactly ``name``, or ``None``."""
+        rows = self._read(self._EXPERIMENT_SELECT + " WHERE e.name = ?", (name,))
+        return self._info(rows[0]) if rows else None
+
+    def create_experiment(
+        self, name: str, *, meta: dict[str, Any] | None = None, replace: bool = False
+    ) -> ExperimentInfo:
+        """Create an experiment (or replace one of the same name when ``replace``)."""
+        now = time.time()
+        with self._tx():
+            row = self._exec("SELECT id FROM experiments WHERE name = ?", (name,)).fetchone()
+            if row is not None:
+                if not replace:
+                    raise ExperimentExistsError(name)
+                self._delete_contents(row[0])
+                self._exec("DELETE FROM experiments WHERE id = ?", (row[0],))
+            cur = self._exec(
+                "INSERT INTO experiments (name, created, updated, meta) VALUES (?, ?, ?, ?)",
+                (name, now, now, dump_doc(meta)),
+            )
+            return ExperimentInfo(cur.lastrowid or 0, name, now, now, 0, dict(meta or {}))
+
+    def delete_experiment(self, name: str) -> None:
+        """Delete an experiment with all its runs, metrics and artifacts."""
+        with self._tx():
+            row = self._exec("SELECT id FROM experiments WHERE name = ?", (name,)).fetchone()
+            if row is None:
+                names = [r[0] for r in self._exec("SELECT name FROM experiments").fetchall()]
+                raise ExperimentNotFoundError(name, available=names)
+            self._delete_contents(row[0])
+            self._exec("DELETE FROM experiments WHERE id = ?", (row[0],))
+
+    def _delete_contents(self, experiment_id: int) -> None:
+        for table in ("runs", "metrics", "artifacts"):
+            self._exec(f"DELETE FROM {table} WHERE experiment_id = ?", (experiment_id,))  # noqa: S608
+
+    def update_meta(self, experiment_id: int, meta: dict[str, Any]) -> None:
+        """Merge ``meta`` into the experiment's metadata."""
+        with self._tx():
+            row = self._exec("SELECT meta FROM experiments WHERE id = ?", (experiment_id,))
+            current = row.fetchone()
+            if current is None:
+                raise ExperimentNotFoundError(str(experiment_id))
+            merged = {**load_doc(current[0]), **meta}
+            self._exec(
+                "UPDATE experiments SET meta = ?, updated = ? WHERE id = ?",
+                (dump_doc(merged), time.time(), experiment_id),
+            )
+
+    # -- runs ----------------------------------------------------------------------------------
+
+    def allocate_run_ids(self, experiment_id: int, count: int) -> range:
+        """Reserve ``count`` consecutive run ids atomically."""
+        with self._tx():
+            row = self._exec(
+                "UPDATE experiments SET next_run_id = next_run_id + ? WHERE id = ? "
+                "RETURNING next_run_id",
+                (count, experiment_id),
+            ).fetchone()
+        if row is None:
+            msg = f"experiment id {experiment_id} was deleted from {self.url!r}"
+            raise ExperimentNotFoundError(msg)
+        return range(row[0] - count, row[0])
+
+    def write_runs(
+        self,
+        experiment_id: int,
+        runs: Sequence[RunRecord],
+        metrics: Sequence[MetricChunk] = (),
+    ) -> None:
+        """Insert or replace ``runs`` and append ``metrics``, in one transaction."""
+        rows = [self._run_row(experiment_id, run) for run in runs]
+        chunks = [
+            (experiment_id, c.run_id, c.name, c.count, c.steps, c.values, c.times) for c in metrics
+        ]
+        with self._tx():
+            if rows:
+                self._execmany(
+                    "INSERT OR REPLACE INTO runs (experiment_id, "
+                    + _RUN_COLUMNS
+                    + ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    rows,
+                )
+            if chunks:
+                self._execmany(
+                    "INSERT INTO metrics (experiment_id, run_id, name, count, steps, vals, times)"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    chunks,
+                )
+            self._exec(
+                "UPDATE experiments SET updated = ? WHERE id = ?", (time.time(), experiment_id)
+            )
+
+    def _run_row(self, experiment_id: int, run: RunRecord) -> tuple[Any, ...]:
+        bins: dict[tuple[str, str], Encoded] = {}
+        params = split("param", run.params, bins)
+        fields = split("field", run.fields, bins)
+        if type(run.result) is Encoded:
+            bins["result", ""] = run.result
+            result = None
+        else:
+            result = None if run.result is None else json.dumps(run.result, allow_nan=True)
+        err = run.error
+        return (
+            experiment_id,
+            run.run_id,
+            run.kind,
+            str(run.status),
+            run.key,
+            dump_doc(params),
+            dump_doc(fields),
+            dump_doc(run.tags),
+            run.seed,
+            run.created,
+            run.started,
+            run.finished,
+            result,
+            None if err is None else json.dumps([err.type, err.message, err.traceback]),
+            run.code,
+            run.environment,
+            dump_doc(run.metrics),
+            pack(bins, self._put_blob if self.blob_dir is not None else self._put_blob_row),
+        )
+
+    def read_runs(
+        self, experiment_id: int, run_ids: Iterable[int] | None = None
+    ) -> list[RunRecord]:
+        """Runs ordered by id: all of them, or those of ``run_ids`` that exist."""
+        sql = "SELECT " + _RUN_COLUMNS + " FROM runs WHERE experiment_id = ?"
+        if run_ids is None:
+            rows = self._read(sql + " ORDER BY run_id", (experiment_id,))
+        else:
+            rows = []
+            for part in _batches(sorted(set(run_ids))):
+                marks = ",".join("?" * len(part))
+                rows += self._read(sql + f" AND run_id IN ({marks})", (experiment_id, *part))
+            rows.sort(key=lambda r: r[0])
+        return [self._record(row) for row in rows]
+
+    def _record(self, row: Any) -> RunRecord:
+        params = load_doc(row[4])
+        fields = load_doc(row[5])
+        result = None if row[11] is None else json.loads(row[11])
+        if row[16] is not None:
+            for (slot, name), enc in unpack(row[16], self._get_blob).items():
+                if slot == "param":
+                    params[name] = enc
+                elif slot == "field":
+                    fields[name] = enc
+                else:
+                    result = enc
+        err = None if row[12] is None else ErrorInfo(*json.loads(row[12]))
+        return RunRecord(
+            run_id=row[0],
+            kind=row[1],
+            status=row[2],
+            key=row[3],
+            params=params,
+            fields=fields,
+            tags=load_doc(row[6]),
+            seed=row[7],
+            created=row[8],
+            started=row[9],
+            finished=row[10],
+            result=result,
+            error=err,
+            code=row[13],
+            environment=row[14],
+            metrics=load_doc(row[15]),
+        )
+
+    def delete_runs(self, experiment_id: int, run_ids: Iterable[int]) -> None:
+        """Delete runs with their metrics and artifacts."""
+        ids = sorted(set(run_ids))
+        with self._tx():
+            for part in _batches(ids):
+                marks = ",".join("?" * len(part))
+                for table in ("runs", "metrics", "artifacts"):
+                    self._exec(
+                        f"DELETE FROM {table} WHERE experiment_id = ? AND run_id IN ({marks})",  # noqa: S608
+                        (experiment_id, *part),
+                    )
+
+    # -- metrics -------------------------------------------------------------------------------
+
+    def read_metrics(
+        self, experiment_id: int, name: str, run_ids: Iterable[int]
+    ) -> dict[int, MetricSeries]:
+        """All points of metric ``name`` for each of ``run_ids`` that has it."""
+        import numpy as np
+
+        parts: dict[int, list[tuple[bytes, bytes, bytes]]] = {}
+        for part in _batches(sorted(set(run_ids))):
+            marks = ",".join("?" * len(part))
+            rows = self._read(
+                "SELECT run_id, steps, vals, times FROM metrics WHERE experiment_id = ? "
+                f"AND name = ? AND run_id IN ({marks}) ORDER BY run_id, id",  # noqa: S608
+                (experiment_id, name, *part),
+            )
+            for run_id, steps, vals, times in rows:
+                parts.setdefault(run_id, []).append((steps, vals, times))
+        out: dict[int, MetricSeries] = {}
+        for run_id, chunks in parts.items():
+            out[run_id] = MetricSeries(
+                steps=np.frombuffer(b"".join(c[0] for c in chunks), dtype="<i8"),
+                values=np.frombuffer(b"".join(c[1] for c in chunks), dtype="<f8"),
+                times=np.frombuffer(b"".join(c[2] for c in chunks), dtype="<f8"),
+            )
+        return out
+
+    def metric_names(self, experiment_id: int, run_id: int | None = None) -> dict[str, int]:
+        """Metric names with their point counts (of one run, or of the experiment)."""
+        if run_id is None:
+            rows = self._read(
+                "SELECT name, sum(count) FROM metrics WHERE experiment_id = ? GROUP BY name",
+                (experiment_id,),
+            )
+        else:
+            rows = self._read(
+                "SELECT name, sum(count) FROM metrics WHERE experiment_id = ? AND run_id = ? "
+                "GROUP BY name",
+                (experiment_id, run_id),
+            )
+        return dict(sorted(rows))
+
+    # -- artifacts, snapshots, blobs -----------------------------------------------------------
+
+    def write_artifact(self, experiment_id: int, run_id: int, name: str, value: Encoded) -> None:
+        """Store a named binary value of a run (replacing one of the same name)."""
+        data: bytes | None = value.data
+        blob = None
+        if self.blob_dir is not None and len(value.data) > 256 * 1024:
+            blob, data = self._put_blob(value.data), None
+        with self._tx():
+            self._exec(
+                "INSERT OR REPLACE INTO artifacts VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (experiment_id, run_id, name, value.codec, len(value.data), data, blob),
+            )
+
+    def read_artifact(self, experiment_id: int, run_id: int, name: str) -> Encoded | None:
+        """The named binary value of a run, or ``None``."""
+        rows = self._read(
+            "SELECT codec, data, blob FROM artifacts WHERE experiment_id = ? AND run_id = ? "
+            "AND name = ?",
+            (experiment_id, run_id, name),
+        )
+        if not rows:
+            return None
+        codec, data, blob = rows[0]
+        return Encoded(codec, self._get_blob(blob) if blob else data)
+
+    def list_artifacts(self, experiment_id: int, run_id: int) -> dict[str, int]:
+        """Artifact names of a run with their sizes in bytes."""
+        rows = self._read(
+            "SELECT name, size FROM artifacts WHERE experiment_id = ? AND run_id = ? ORDER BY name",
+            (experiment_id, run_id),
+        )
+        return dict(rows)
+
+    def put_snapshot(self, kind: str, text: str) -> str:
+        """Store a text snapshot content-addressed; return its digest."""
+        digest = hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
+        with self._tx():
+            self._exec("INSERT OR IGNORE INTO snapshots VALUES (?, ?, ?)", (digest, kind, text))
+        return digest
+
+    def get_snapshot(self, digest: str) -> str:
+        """The text of a snapshot."""
+        rows = self._read("SELECT text FROM snapshots WHERE digest = ?", (digest,))
+        if not rows:
+            msg = f"no snapshot {digest!r} in store {self.url!r}"
+            raise NotFoundError(msg)
+        return str(rows[0][0])
+
+    def _put_blob(self, data: bytes) -> str:
+        assert self.blob_dir is not None
+        digest = hashlib.sha256(data).hexdigest()
+        path = self.blob_dir / digest[:2] / digest
+        if not path.exists():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_name(f"{digest}.{os.getpid()}.{threading.get_ident()}.tmp")
+            tmp.write_bytes(data)
+            os.replace(tmp, path)
+        return digest
+
+    def _put_blob_row(self, data: bytes) -> str:
+        digest = hashlib.sha256(data).hexdigest()
+        with self._tx():
+            self._exec("INSERT OR IGNORE INTO blobs VALUES (?, ?)", (digest, data))
+        return digest
+
+    def _get_blob(self, digest: str) -> bytes:
+        if self.blob_dir is not None:
+            path = self.blob_dir / digest[:2] / digest
+            try:
+                return path.read_bytes()
+            except FileNotFoundError:
+                pass
+        rows = self._read("SELECT data FROM blobs WHERE digest = ?", (digest,))
+        if not rows:
+            msg = f"blob {digest} is missing from store {self.url!r}; the store is incomplete"
+            raise StoreFormatError(msg)
+        return bytes(rows[0][0])
+
+
+def _batches(ids: list[int], size: int = 500) -> Iterator[list[int]]:
+    for start in range(0, len(ids), size):
+        yield ids[start : start + size]

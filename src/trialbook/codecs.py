@@ -121,7 +121,7 @@ def encode(value: Any, *, allow_pickle: bool = False) -> Any:
         return Encoded("tjson", _JSON_DUMPS(_to_tree(value)).encode())
     except _Unsupported as exc:
         if allow_pickle:
-            return Encoded("pickle", pickle.dumps(value, protocol=5))
+            return _encode_pickle(value)
         msg = (
             f"cannot store a value of type {type(exc.value)} with a safe codec "
             f"(got {_short_repr(exc.value)}); safe types are: {_SAFE_TYPES}. Convert it to one "
@@ -183,6 +183,16 @@ class _Unsupported(Exception):  # noqa: N818 - internal signal, never escapes
 def _short_repr(value: object, limit: int = 60) -> str:
     text = repr(value)
     return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _encode_pickle(value: Any) -> Encoded:
+    import cloudpickle  # pickles classes and functions defined in scripts, by value
+
+    try:
+        return Encoded("pickle", cloudpickle.dumps(value, protocol=5))
+    except Exception as exc:
+        msg = f"cannot store a value of type {type(value)} even with pickle: {exc}"
+        raise CodecError(msg) from exc
 
 
 def _encode_npy(array: Any) -> Encoded:

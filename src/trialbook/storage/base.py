@@ -85,6 +85,21 @@ class Store(Protocol):
     def delete_runs(self, experiment_id: int, run_ids: Iterable[int]) -> None:
         """Delete runs with their values, metrics and artifacts."""
 
+    def find_runs_by_key(self, experiment_id: int, key: str) -> list[RunRecord]:
+        """Runs whose ``key`` (content hash of a job configuration) is ``key``, by id."""
+
+    # -- purity: hashes of a step's inputs and output --
+
+    def put_step_hash(
+        self, experiment_id: int, step: str, input_hash: str, output_hash: str, run_id: int
+    ) -> None:
+        """Record that ``step`` given inputs ``input_hash`` produced ``output_hash`` in a run."""
+
+    def get_step_hash(
+        self, experiment_id: int, step: str, input_hash: str
+    ) -> tuple[str, int] | None:
+        """The latest ``(output_hash, run_id)`` recorded for ``step`` and ``input_hash``."""
+
     # -- metrics --
 
     def read_metrics(

@@ -17,7 +17,8 @@ marked as trialbook's with ``PRAGMA application_id``):
   values (see :mod:`trialbook.storage.bundle`);
 * ``metrics(id, experiment_id, run_id, name, count, steps, vals, times)``: append-only chunks;
 * ``artifacts(experiment_id, run_id, name, codec, size, data, blob)``;
-* ``snapshots(digest, kind, text)``: content-addressed code and environment snapshots.
+* ``snapshots(digest, kind, text)``: content-addressed code and environment snapshots;
+* ``step_hashes(experiment_id, step, input_hash, output_hash, run_id)``: purity records.
 
 Concurrency: every write is one ``BEGIN IMMEDIATE`` transaction; run ids come from
 ``UPDATE experiments SET next_run_id = next_run_id + n ... RETURNING``, so processes sharing the
@@ -130,6 +131,14 @@ CREATE TABLE snapshots (
     kind TEXT NOT NULL,
     text TEXT NOT NULL
 ) WITHOUT ROWID;
+CREATE TABLE step_hashes (
+    experiment_id INTEGER NOT NULL,
+    step TEXT NOT NULL,
+    input_hash TEXT NOT NULL,
+    output_hash TEXT NOT NULL,
+    run_id INTEGER NOT NULL,
+    PRIMARY KEY (experiment_id, step, input_hash)
+) WITHOUT ROWID;
 CREATE TABLE blobs (
     digest TEXT PRIMARY KEY,
     data BLOB NOT NULL
@@ -198,6 +207,8 @@ class SqliteStore:
         self.url = url or f"sqlite:///{self.path}"
         self.allow_pickle = allow_pickle
         self.blob_dir = pathlib.Path(blob_dir) if blob_dir is not None else None
+        self.directory: pathlib.Path | None = None
+        """The store directory of a directory store (for human-readable exports), else None."""
         self._tracer = tracer
         self._lock = threading.RLock()
         self._depth = 0
@@ -231,7 +242,9 @@ class SqliteStore:
         except OSError as exc:
             msg = f"cannot create the store directory {str(directory)!r}: {exc}"
             raise StorageError(msg) from exc
-        return cls(db, blob_dir=directory / "blobs", url=str(directory), **options)
+        store = cls(db, blob_dir=directory / "blobs", url=str(directory), **options)
+        store.directory = directory
+        return store
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.url!r})"
@@ -422,7 +435,7 @@ class SqliteStore:
             self._exec("DELETE FROM experiments WHERE id = ?", (row[0],))
 
     def _delete_contents(self, experiment_id: int) -> None:
-        for table in ("runs", "metrics", "artifacts"):
+        for table in ("runs", "metrics", "artifacts", "step_hashes"):
             self._exec(f"DELETE FROM {table} WHERE experiment_id = ?", (experiment_id,))  # noqa: S608
 
     def update_meta(self, experiment_id: int, meta: dict[str, Any]) -> None:
@@ -571,6 +584,36 @@ class SqliteStore:
                         f"DELETE FROM {table} WHERE experiment_id = ? AND run_id IN ({marks})",  # noqa: S608
                         (experiment_id, *part),
                     )
+
+    def find_runs_by_key(self, experiment_id: int, key: str) -> list[RunRecord]:
+        """Runs whose ``key`` is ``key``, ordered by id."""
+        rows = self._read(
+            "SELECT " + _RUN_COLUMNS + " FROM runs WHERE experiment_id = ? AND key = ? "
+            "ORDER BY run_id",
+            (experiment_id, key),
+        )
+        return [self._record(row) for row in rows]
+
+    def put_step_hash(
+        self, experiment_id: int, step: str, input_hash: str, output_hash: str, run_id: int
+    ) -> None:
+        """Record the output hash of ``step`` for ``input_hash`` (the latest one wins)."""
+        with self._tx():
+            self._exec(
+                "INSERT OR REPLACE INTO step_hashes VALUES (?, ?, ?, ?, ?)",
+                (experiment_id, step, input_hash, output_hash, run_id),
+            )
+
+    def get_step_hash(
+        self, experiment_id: int, step: str, input_hash: str
+    ) -> tuple[str, int] | None:
+        """The latest ``(output_hash, run_id)`` for ``step`` and ``input_hash``, if any."""
+        rows = self._read(
+            "SELECT output_hash, run_id FROM step_hashes WHERE experiment_id = ? AND step = ? "
+            "AND input_hash = ?",
+            (experiment_id, step, input_hash),
+        )
+        return (rows[0][0], rows[0][1]) if rows else None
 
     # -- metrics -------------------------------------------------------------------------------
 

@@ -1,0 +1,19 @@
+# The two commands of the README: `make demo` and `make test`. Both set up .venv themselves.
+PYTHON ?= .venv/bin/python
+
+.PHONY: demo test bench lint venv
+
+venv:
+	@bash scripts/bootstrap.sh
+
+demo: venv
+	$(PYTHON) examples/demo.py
+
+test: venv
+	bash scripts/test.sh $(ARGS)
+
+bench: venv
+	$(PYTHON) benchmarks/bench_runs.py
+
+lint: venv
+	.venv/bin/ruff check src tests benchmarks examples

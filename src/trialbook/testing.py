@@ -1,0 +1,284 @@
+"""The contract every store backend passes: :class:`StoreContract`.
+
+Subclass it in a test module and provide a ``store`` fixture that yields a fresh, empty store
+(its own database, schema or key prefix) and cleans it up afterwards::
+
+    import pytest
+    from trialbook.testing import StoreContract
+    from trialbook.storage.sqlite import SqliteStore
+
+    class TestMyStore(StoreContract):
+        @pytest.fixture
+        def store(self, tmp_path):
+            store = SqliteStore(tmp_path / "t.db")
+            yield store
+            store.close()
+
+Each test exercises one promise of :class:`trialbook.storage.Store` through its public methods
+only, so the same suite runs unchanged against SQLite, PostgreSQL, Redis and MongoDB.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from trialbook.codecs import Encoded, decode, encode
+from trialbook.errors import ExperimentExistsError, ExperimentNotFoundError, NotFoundError
+from trialbook.storage.records import ErrorInfo, MetricChunk, RunRecord
+
+__all__ = ["StoreContract", "metric_chunk"]
+
+
+def metric_chunk(run_id: int, name: str, values: list[float], first_step: int = 0) -> MetricChunk:
+    """A chunk of consecutive steps, for tests.
+
+    Examples
+    --------
+    >>> metric_chunk(1, "loss", [0.5, 0.25]).count
+    2
+    """
+    import numpy as np
+
+    steps = np.arange(first_step, first_step + len(values), dtype="<i8")
+    return MetricChunk(
+        run_id,
+        name,
+        len(values),
+        steps.tobytes(),
+        np.asarray(values, dtype="<f8").tobytes(),
+        np.linspace(1.0, 2.0, len(values)).astype("<f8").tobytes(),
+    )
+
+
+class StoreContract:
+    """Tests every backend must pass; needs a ``store`` fixture (see the module docs)."""
+
+    # -- experiments --
+
+    def test_new_store_is_empty(self, store: Any) -> None:
+        assert store.list_experiments() == []
+        assert store.find_experiment("nope") is None
+
+    def test_create_find_and_list_experiments(self, store: Any) -> None:
+        b = store.create_experiment("b", meta={"owner": "ann"})
+        a = store.create_experiment("a")
+        assert [e.name for e in store.list_experiments()] == ["a", "b"]
+        found = store.find_experiment("b")
+        assert found is not None
+        assert (found.id, found.name, found.meta, found.runs) == (b.id, "b", {"owner": "ann"}, 0)
+        assert a.id != b.id
+
+    def test_names_are_exact(self, store: Any) -> None:
+        store.create_experiment("my-exp")
+        store.create_experiment("My Exp")
+        store.create_experiment("my_exp")
+        assert [e.name for e in store.list_experiments()] == ["My Exp", "my-exp", "my_exp"]
+
+    def test_create_existing_experiment_fails_unless_replace(self, store: Any) -> None:
+        first = store.create_experiment("x")
+        store.write_runs(first.id, [RunRecord(run_id=1)])
+        try:
+            store.create_experiment("x")
+        except ExperimentExistsError as exc:
+            assert "x" in str(exc)
+        else:
+            raise AssertionError("creating an existing experiment must fail")
+        assert store.find_experiment("x").runs == 1
+        second = store.create_experiment("x", replace=True)
+        assert store.find_experiment("x").runs == 0
+        assert store.read_runs(second.id) == []
+
+    def test_delete_experiment_removes_everything(self, store: Any) -> None:
+        keep = store.create_experiment("keep")
+        gone = store.create_experiment("gone")
+        for info in (keep, gone):
+            store.write_runs(info.id, [RunRecord(run_id=1)], [metric_chunk(1, "m", [1.0])])
+            store.write_artifact(info.id, 1, "a", Encoded("npy", b"x"))
+        store.delete_experiment("gone")
+        assert [e.name for e in store.list_experiments()] == ["keep"]
+        assert store.read_metrics(keep.id, "m", [1])[1].values.tolist() == [1.0]
+        assert store.read_artifact(keep.id, 1, "a") == Encoded("npy", b"x")
+        try:
+            store.delete_experiment("gone")
+        except ExperimentNotFoundError as exc:
+            assert "keep" in str(exc)
+        else:
+            raise AssertionError("deleting a missing experiment must fail")
+
+    def test_update_meta_merges(self, store: Any) -> None:
+        info = store.create_experiment("m", meta={"a": 1})
+        store.update_meta(info.id, {"b": [1, 2]})
+        assert store.find_experiment("m").meta == {"a": 1, "b": [1, 2]}
+
+    # -- runs --
+
+    def test_run_ids_are_sequential_per_experiment(self, store: Any) -> None:
+        a = store.create_experiment("a")
+        b = store.create_experiment("b")
+        assert store.allocate_run_ids(a.id, 3) == range(1, 4)
+        assert store.allocate_run_ids(a.id, 1) == range(4, 5)
+        assert store.allocate_run_ids(b.id, 2) == range(1, 3)
+
+    def test_run_record_round_trip(self, store: Any) -> None:
+        import numpy as np
+
+        info = store.create_experiment("r")
+        record = RunRecord(
+            run_id=7,
+            kind="trial",
+            status="failed",
+            params={"lr": 0.1, "name": "x", "shape": encode((2, 3)), "none": None},
+            fields={"acc": 0.5, "arr": encode(np.arange(4.0)), "nested": {"a": [1, 2]}},
+            tags={"model": "mlp"},
+            key="abc123",
+            seed=42,
+            created=1.0,
+            started=2.0,
+            finished=3.5,
+            result=encode(np.float32(1.5)),
+            error=ErrorInfo("ValueError", "bad", "Traceback ...\nValueError: bad\n"),
+            code="c0de",
+            environment="e1",
+            metrics={"loss": [3, 0.25]},
+        )
+        store.write_runs(info.id, [record])
+        (back,) = store.read_runs(info.id)
+        assert back.params["shape"] == record.params["shape"]
+        assert decode(back.fields["arr"]).tolist() == [0.0, 1.0, 2.0, 3.0]
+        assert decode(back.result) == np.float32(1.5)
+        back.fields["arr"] = record.fields["arr"]
+        assert back == record
+
+    def test_plain_result_and_nan_survive(self, store: Any) -> None:
+        info = store.create_experiment("n")
+        store.write_runs(
+            info.id,
+            [
+                RunRecord(run_id=1, result={"score": 2}, fields={"x": math.nan}),
+                RunRecord(run_id=2, result=None),
+            ],
+        )
+        one, two = store.read_runs(info.id)
+        assert one.result == {"score": 2}
+        assert math.isnan(one.fields["x"])
+        assert two.result is None
+
+    def test_write_replaces_only_given_runs(self, store: Any) -> None:
+        info = store.create_experiment("w")
+        store.write_runs(info.id, [RunRecord(run_id=i, fields={"v": i}) for i in (1, 2, 3)])
+        store.write_runs(info.id, [RunRecord(run_id=2, fields={"other": "new"})])
+        runs = store.read_runs(info.id)
+        assert [r.fields for r in runs] == [{"v": 1}, {"other": "new"}, {"v": 3}]
+
+    def test_runs_keep_different_field_sets(self, store: Any) -> None:
+        info = store.create_experiment("f")
+        store.write_runs(
+            info.id,
+            [RunRecord(run_id=1, fields={"a": 1}), RunRecord(run_id=2, fields={"b": "x"})],
+        )
+        assert [r.fields for r in store.read_runs(info.id)] == [{"a": 1}, {"b": "x"}]
+
+    def test_read_selected_runs(self, store: Any) -> None:
+        info = store.create_experiment("s")
+        store.write_runs(info.id, [RunRecord(run_id=i) for i in range(1, 1201)])
+        got = store.read_runs(info.id, [1200, 3, 5, 99999])
+        assert [r.run_id for r in got] == [3, 5, 1200]
+        assert store.find_experiment("s").runs == 1200
+
+    def test_delete_runs(self, store: Any) -> None:
+        info = store.create_experiment("d")
+        store.write_runs(
+            info.id, [RunRecord(run_id=i) for i in (1, 2)], [metric_chunk(2, "m", [1.0])]
+        )
+        store.delete_runs(info.id, [2])
+        assert [r.run_id for r in store.read_runs(info.id)] == [1]
+        assert store.read_metrics(info.id, "m", [2]) == {}
+
+    def test_large_values_round_trip(self, store: Any) -> None:
+        import numpy as np
+
+        info = store.create_experiment("big")
+        big = np.arange(200_000, dtype="f8")  # 1.6 MB: beyond any inline limit
+        store.write_runs(info.id, [RunRecord(run_id=1, fields={"big": encode(big)})])
+        (back,) = store.read_runs(info.id)
+        assert np.array_equal(decode(back.fields["big"]), big)
+
+    def test_find_runs_by_key(self, store: Any) -> None:
+        info = store.create_experiment("k")
+        store.write_runs(
+            info.id,
+            [
+                RunRecord(run_id=1, kind="job", key="aa", status="failed"),
+                RunRecord(run_id=2, kind="job", key="bb"),
+                RunRecord(run_id=3, kind="job", key="aa", status="done"),
+            ],
+        )
+        assert [(r.run_id, r.status) for r in store.find_runs_by_key(info.id, "aa")] == [
+            (1, "failed"),
+            (3, "done"),
+        ]
+        assert store.find_runs_by_key(info.id, "zz") == []
+
+    def test_step_hashes(self, store: Any) -> None:
+        info = store.create_experiment("h")
+        other = store.create_experiment("h2")
+        assert store.get_step_hash(info.id, "prepare", "in1") is None
+        store.put_step_hash(info.id, "prepare", "in1", "out1", 1)
+        store.put_step_hash(info.id, "prepare", "in2", "out2", 2)
+        store.put_step_hash(info.id, "prepare", "in1", "out3", 3)
+        assert store.get_step_hash(info.id, "prepare", "in1") == ("out3", 3)
+        assert store.get_step_hash(info.id, "score", "in1") is None
+        assert store.get_step_hash(other.id, "prepare", "in1") is None
+        store.delete_experiment("h")
+        info = store.create_experiment("h")
+        assert store.get_step_hash(info.id, "prepare", "in2") is None
+
+    # -- metrics --
+
+    def test_metrics_are_appended_in_chunks(self, store: Any) -> None:
+        info = store.create_experiment("m")
+        store.write_runs(info.id, [RunRecord(run_id=1)], [metric_chunk(1, "loss", [3.0, 2.0])])
+        store.write_runs(info.id, [], [metric_chunk(1, "loss", [1.0], first_step=2)])
+        store.write_runs(info.id, [], [metric_chunk(1, "acc", [0.5])])
+        series = store.read_metrics(info.id, "loss", [1])[1]
+        assert series.steps.tolist() == [0, 1, 2]
+        assert series.values.tolist() == [3.0, 2.0, 1.0]
+        assert len(series.times) == 3
+        assert store.metric_names(info.id, 1) == {"acc": 1, "loss": 3}
+        assert store.metric_names(info.id) == {"acc": 1, "loss": 3}
+
+    def test_metrics_of_several_runs(self, store: Any) -> None:
+        info = store.create_experiment("m2")
+        chunks = [metric_chunk(r, "loss", [float(r)] * r) for r in (1, 2, 3)]
+        store.write_runs(info.id, [RunRecord(run_id=r) for r in (1, 2, 3)], chunks)
+        got = store.read_metrics(info.id, "loss", [1, 3, 4])
+        assert sorted(got) == [1, 3]
+        assert got[3].values.tolist() == [3.0, 3.0, 3.0]
+        assert store.read_metrics(info.id, "nope", [1]) == {}
+
+    # -- artifacts and snapshots --
+
+    def test_artifacts(self, store: Any) -> None:
+        info = store.create_experiment("a")
+        store.write_artifact(info.id, 1, "model", Encoded("npy", b"\x00" * 10))
+        store.write_artifact(info.id, 1, "big", Encoded("npy", b"\x01" * 600_000))
+        store.write_artifact(info.id, 1, "model", Encoded("npy", b"\x02" * 3))
+        assert store.list_artifacts(info.id, 1) == {"big": 600_000, "model": 3}
+        assert store.read_artifact(info.id, 1, "model") == Encoded("npy", b"\x02" * 3)
+        assert store.read_artifact(info.id, 1, "big").data == b"\x01" * 600_000
+        assert store.read_artifact(info.id, 1, "missing") is None
+        assert store.list_artifacts(info.id, 2) == {}
+
+    def test_snapshots_are_content_addressed(self, store: Any) -> None:
+        d1 = store.put_snapshot("code", "def f():\n    return 1\n")
+        d2 = store.put_snapshot("code", "def f():\n    return 1\n")
+        assert d1 == d2
+        assert len(d1) == 64
+        assert store.get_snapshot(d1) == "def f():\n    return 1\n"
+        try:
+            store.get_snapshot("0" * 64)
+        except NotFoundError:
+            pass
+        else:
+            raise AssertionError("an unknown snapshot must raise NotFoundError")

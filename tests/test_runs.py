@@ -1,0 +1,354 @@
+"""Runs and chained steps: the seed's walkthrough and every promise of issue 2."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pytest
+
+import trialbook
+from trialbook.errors import (
+    CodecError,
+    ConfigError,
+    ExperimentExistsError,
+    ExperimentNotFoundError,
+    RunFailedError,
+    RunNotFoundError,
+)
+
+
+def test_seed_walkthrough_creating_and_running(session: trialbook.Session) -> None:
+    experiment = session.create_experiment("example")
+    assert repr(session) == f"Session(url={session.store.url!r}, experiments=0)"
+    assert repr(experiment) == "Experiment(name='example', runs.count=0)"
+    with experiment.run() as run:
+        run.vars.a = 1
+        run.state.b = 2
+        run.fields.c = 3
+    assert repr(experiment) == "Experiment(name='example', runs.count=1)"
+    assert list(experiment.runs) == [run.id]
+    assert experiment.runs[run.id] is run
+    assert dict(run.vars) == {}
+    assert dict(run.state) == {"b": 2}
+    assert dict(run.fields) == {"c": 3}
+    assert run.fields.c == run.fields["c"] == 3
+
+
+def _seed_persistence_script(store: str) -> str:
+    return textwrap.dedent(
+        f"""
+        import numpy as np, pandas as pd, pyarrow as pa, trialbook
+        session = trialbook.create_session({store!r})
+        experiment = session.create_experiment("example")
+        experiment.add_run()
+        def step(run):
+            run.vars.a = 1
+            run.state.b = 2
+            run.fields.c = 3
+            run.fields.arr = np.arange(4)
+            run.fields.df = pd.DataFrame({{"x": [1, 2]}})
+            run.fields.tbl = pa.table({{"y": ["a", "b"]}})
+        experiment.execute(step)
+        experiment.persist()
+        """
+    )
+
+
+def test_seed_walkthrough_persist_and_reload_in_fresh_process(
+    session: trialbook.Session, store_dir
+) -> None:
+    script = _seed_persistence_script(str(store_dir))
+    subprocess.run([sys.executable, "-c", script], check=True)
+    experiment = session.load_experiment("example")
+    (run,) = experiment.runs.values()
+    assert dict(run.vars) == {}
+    assert dict(run.state) == {}
+    assert run.fields.c == 3
+    assert run.fields.arr.tolist() == [0, 1, 2, 3]
+    pd.testing.assert_frame_equal(run.fields.df, pd.DataFrame({"x": [1, 2]}))
+    assert run.fields.tbl.equals(pa.table({"y": ["a", "b"]}))
+    assert run.status == "done"
+
+
+def test_add_runs_is_a_cartesian_product(session: trialbook.Session) -> None:
+    experiment = session.create_experiment("grid")
+    runs = experiment.add_runs(a=[1, 2], b=("x", "y", "z"), c=np.array([0.5]), d="const")
+    assert len(runs) == 6
+    assert [r.id for r in runs] == [1, 2, 3, 4, 5, 6]
+    assert {(r.params.a, r.params.b) for r in runs} == {
+        (a, b) for a in (1, 2) for b in "xyz"
+    }
+    assert all(r.params.c == 0.5 and r.params.d == "const" for r in runs)
+    assert experiment.add_runs(a=[]) == []
+
+
+def test_vars_are_per_execution_and_state_survives(session: trialbook.Session) -> None:
+    experiment = session.create_experiment("state")
+    experiment.add_runs(x=[1, 2])
+
+    def first(run: trialbook.Run) -> None:
+        assert dict(run.vars) == {}
+        run.vars.tmp = run.params.x
+        run.state.count = run.state.get("count", 0) + 1
+
+    def second(run: trialbook.Run) -> None:
+        run.fields.double = run.vars.tmp * 2
+
+    experiment.execute([first, second])
+    experiment.execute([first, second])
+    for run in experiment.runs.values():
+        assert dict(run.vars) == {}
+        assert run.state.count == 2
+        assert run.fields.double == run.params.x * 2
+
+
+def test_state_is_not_persisted(session: trialbook.Session) -> None:
+    experiment = session.create_experiment("s")
+    experiment.add_run()
+    experiment.execute(lambda run: run.state.update(model=object()))
+    experiment.persist()
+    (run,) = session.load_experiment("s").runs.values()
+    assert dict(run.state) == {}
+
+
+def test_parallel_execution_matches_serial(session: trialbook.Session) -> None:
+    experiment = session.create_experiment("par")
+    experiment.add_runs(x=list(range(40)))
+    experiment.add_run(x=100)
+
+    def step(run: trialbook.Run) -> None:
+        run.state.seen = run.state.get("seen", 0) + 1
+        run.fields.y = run.params.x**2
+        for i in range(3):
+            run.log_metric("m", run.params.x + i)
+
+    experiment.execute(step, n_jobs=2)
+    experiment.execute(step, n_jobs=2)
+    experiment.persist()
+    loaded = session.load_experiment("par")
+    for run in loaded.runs.values():
+        assert run.fields.y == run.params.x**2
+        assert run.status == "done"
+        assert run.metrics("m")["step"].tolist() == [0, 1, 2, 3, 4, 5]
+    assert all(run.state.seen == 2 for run in experiment.runs.values())
+
+
+def test_failing_step_marks_run_and_keeps_others(session: trialbook.Session) -> None:
+    experiment = session.create_experiment("fail")
+    experiment.add_runs(x=[1, 0, 2])
+
+    def divide(run: trialbook.Run) -> None:
+        run.fields.inv = 1 / run.params.x
+
+    with pytest.raises(RunFailedError, match=r"run 2 of experiment 'fail' failed: ZeroDivision") as info:
+        experiment.execute(divide)
+    assert isinstance(info.value.__cause__, ZeroDivisionError)
+    assert info.value.__cause__.__traceback__ is not None
+    assert info.value.failures == {2: "ZeroDivisionError: division by zero"}
+    failed = experiment.runs[2]
+    assert failed.status == "failed"
+    assert failed.error.type == "ZeroDivisionError"
+    assert "in divide" in failed.error.traceback
+    assert [experiment.runs[i].status for i in (1, 3)] == ["done", "done"]
+    experiment.persist()
+    reloaded = session.load_experiment("fail").runs
+    assert reloaded[2].error.type == "ZeroDivisionError"
+    assert "1 / run.params.x" in reloaded[2].error.traceback
+    assert reloaded[3].fields.inv == 0.5
+
+
+def test_failing_step_in_worker_keeps_type(session: trialbook.Session) -> None:
+    experiment = session.create_experiment("failpar")
+    experiment.add_runs(x=[1, 0, 2, 0])
+
+    def divide(run: trialbook.Run) -> None:
+        run.fields.inv = 1 / run.params.x
+
+    with pytest.raises(RunFailedError, match="and 1 other run failed too") as info:
+        experiment.execute(divide, n_jobs=2)
+    assert isinstance(info.value.__cause__, ZeroDivisionError)
+    assert any("Traceback in the worker" in n for n in info.value.__cause__.__notes__)
+    assert [r.status for r in experiment.runs.values()] == ["done", "failed", "done", "failed"]
+
+
+def test_run_context_marks_failure_and_reraises(session: trialbook.Session) -> None:
+    experiment = session.create_experiment("ctx")
+    with pytest.raises(KeyError, match="boom"), experiment.run(a=1) as run:
+        raise KeyError("boom")
+    assert run.status == "failed"
+    assert run.error.type == "KeyError"
+
+
+def test_persist_writes_only_new_and_changed_runs(store_dir) -> None:
+    statements: list[str] = []
+    store = trialbook.open_store(store_dir, tracer=lambda sql, params: statements.append(
+        (sql, len(params) if isinstance(params, list) else 1)))
+    session = trialbook.Session(store)
+    experiment = session.create_experiment("inc")
+    experiment.add_runs(x=list(range(100)))
+    experiment.execute(lambda run: run.fields.update(y=run.params.x))
+    experiment.persist()
+
+    def written() -> int:
+        return sum(n for sql, n in statements if sql.startswith("INSERT OR REPLACE INTO runs"))
+
+    assert written() == 100
+    statements.clear()
+    experiment.persist()
+    assert statements == []  # nothing changed: not even a transaction
+    experiment.runs[5].fields.y = -1
+    experiment.add_run(x=1000)
+    experiment.persist()
+    assert written() == 2
+    loaded = session.load_experiment("inc").runs
+    assert loaded[5].fields.y == -1
+    assert len(loaded) == 101
+
+
+def test_persist_existing_name_fails_or_replaces(session: trialbook.Session) -> None:
+    first = session.create_experiment("dup")
+    first.add_run(v=1)
+    first.persist()
+    second = session.create_experiment("dup")
+    second.add_run(v=2)
+    with pytest.raises(ExperimentExistsError, match="load_experiment"):
+        second.persist()
+    assert session.load_experiment("dup").runs[1].params.v == 1  # untouched
+    second.persist(if_exists="replace")
+    assert session.load_experiment("dup").runs[1].params.v == 2
+
+
+def test_names_differing_in_case_or_punctuation_are_distinct(session: trialbook.Session) -> None:
+    for name in ("my-exp", "My Exp", "my_exp"):
+        e = session.create_experiment(name)
+        e.add_run(name=name)
+        e.persist()
+    assert sorted(session.ls()["name"]) == ["My Exp", "my-exp", "my_exp"]
+    assert session.load_experiment("My Exp").runs[1].params.name == "My Exp"
+
+
+def test_unsupported_field_type_writes_nothing(session: trialbook.Session) -> None:
+    experiment = session.create_experiment("bad")
+    experiment.add_run()
+    experiment.persist()
+    experiment.runs[1].fields.ok = 1
+    experiment.runs[1].fields.bad = object()
+    with pytest.raises(CodecError, match="field 'bad' of run 1 cannot be persisted"):
+        experiment.persist()
+    assert session.load_experiment("bad").runs[1].fields == {}
+    del experiment.runs[1].fields["bad"]
+    experiment.persist()
+    assert session.load_experiment("bad").runs[1].fields == {"ok": 1}
+
+
+def test_pickle_needs_explicit_opt_in(store_dir) -> None:
+    class Thing:
+        def __init__(self) -> None:
+            self.v = 3
+
+    session = trialbook.create_session(store_dir, allow_pickle=True)
+    e = session.create_experiment("p")
+    e.add_run()
+    e.runs[1].fields.thing = Thing()
+    e.persist()
+    assert session.load_experiment("p").runs[1].fields.thing.v == 3
+    with pytest.raises(CodecError, match="allow_pickle=True"):
+        trialbook.create_session(store_dir).load_experiment("p")
+
+
+def test_df_has_params_status_timings_fields_and_metrics(session: trialbook.Session) -> None:
+    experiment = session.create_experiment("df")
+    experiment.add_runs(lr=[0.1, 0.01])
+
+    def fit(run: trialbook.Run) -> None:
+        run.fields.score = run.params.lr * 10
+        run.fields.weights = np.zeros(3)  # not a scalar: no column
+        run.fields.status = "mine"  # clashes with a fixed column
+        run.log_metric("loss", 1.0)
+        run.log_metric("loss", 0.5)
+
+    experiment.execute(fit).persist()
+    for frame in (experiment.df(), session.load_experiment("df").runs.df()):
+        assert list(frame.columns) == [
+            "lr", "status", "started", "finished", "duration", "error",
+            "score", "field.status", "metric.loss",
+        ]
+        assert frame.index.tolist() == [1, 2]
+        assert frame["score"].tolist() == [1.0, 0.1]
+        assert frame["metric.loss"].tolist() == [0.5, 0.5]
+        assert (frame["duration"] >= 0).all()
+        assert str(frame["started"].dtype).startswith("datetime64")
+
+
+def test_metrics_round_trip_and_continue_after_reload(session: trialbook.Session) -> None:
+    experiment = session.create_experiment("metrics")
+    with experiment.run() as run:
+        for i in range(1000):
+            run.log_metric("loss", 1 / (i + 1))
+        run.log_metric("acc", 0.9, step=10)
+    experiment.persist()
+    loaded = session.load_experiment("metrics")
+    run = loaded.runs[1]
+    frame = run.metrics("loss")
+    assert list(frame.columns) == ["step", "value", "time"]
+    assert frame["step"].tolist() == list(range(1000))
+    assert frame["value"].iloc[-1] == pytest.approx(1 / 1000)
+    run.log_metric("loss", 0.0)
+    loaded.persist()
+    again = session.load_experiment("metrics").runs[1].metrics("loss")
+    assert again["step"].tolist()[-2:] == [999, 1000]
+    assert session.load_experiment("metrics").runs[1].metrics()["name"].unique().tolist() == ["acc", "loss"]
+
+
+def test_metric_errors(session: trialbook.Session) -> None:
+    experiment = session.create_experiment("merr")
+    run = experiment.add_run()
+    with pytest.raises(ConfigError, match="metric 'x' takes real numbers"):
+        run.log_metric("x", "high")
+    run.log_metric("loss", 1.0)
+    with pytest.raises(trialbook.errors.NotFoundError, match="did you mean 'loss'"):
+        run.metrics("los")
+
+
+def test_execute_rejects_bad_input(session: trialbook.Session) -> None:
+    experiment = session.create_experiment("bad-input")
+    experiment.add_run()
+    with pytest.raises(ConfigError, match="step 1 is not callable"):
+        experiment.execute([lambda r: None, "oops"])
+    with pytest.raises(ConfigError, match="n_jobs must be a positive int"):
+        experiment.execute(lambda r: None, n_jobs=0)
+    with pytest.raises(RunNotFoundError, match="has no run with id 9"):
+        experiment.execute(lambda r: None, run_ids=[9])
+    with pytest.raises(ConfigError, match="if_exists must be"):
+        experiment.persist(if_exists="merge")
+
+
+def test_session_errors(session: trialbook.Session) -> None:
+    e = session.create_experiment("present")
+    e.persist()
+    with pytest.raises(ExperimentNotFoundError, match=r"did you mean 'present'"):
+        session.load_experiment("presnt")
+    with pytest.raises(ExperimentNotFoundError):
+        session.delete_experiment("absent")
+    with pytest.raises(ConfigError, match="non-empty str"):
+        session.create_experiment("")
+    session.delete_experiment("present")
+    assert session.ls().empty
+
+
+def test_default_store_is_dot_trialbook_in_cwd(tmp_path) -> None:
+    session = trialbook.create_session()
+    session.create_experiment("d").persist()
+    assert (tmp_path / ".trialbook" / "trialbook.db").exists()
+    assert repr(session).startswith("Session(url='.trialbook'")
+
+
+def test_default_store_from_environment(tmp_path, monkeypatch) -> None:
+    monkeypatch.setenv("TRIALBOOK_STORE", str(tmp_path / "elsewhere"))
+    trialbook.create_session().create_experiment("d").persist()
+    assert (tmp_path / "elsewhere" / "trialbook.db").exists()

@@ -1,5 +1,9 @@
 """trialbook: define, run, track, persist, reload and compare experiments.
 
+Three ways of working share one model and one store: runs and chained steps
+(:func:`create_session`), parameters and a lazy step graph (:class:`Experiment`), and typed task
+configurations and plans. Heavy parts load on first use, so ``import trialbook`` stays fast.
+
 Examples
 --------
 >>> import trialbook
@@ -11,6 +15,11 @@ Examples
 [10, 20]
 """
 
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
 from trialbook.errors import TrialbookError, TrialbookWarning
 from trialbook.runs import Runs, RunsExperiment
 from trialbook.session import Session, create_session
@@ -18,6 +27,12 @@ from trialbook.storage import open_store
 from trialbook.tracking import Run, current_run
 
 __version__ = "0.1.0"
+
+# Public names loaded on first access (their modules import dask, yaml, ...): name -> module.
+_LAZY: dict[str, str] = {
+    # lazy step graph
+    # typed tasks and plans
+}
 
 __all__ = [
     # runs and chained steps
@@ -27,9 +42,25 @@ __all__ = [
     "Session",
     "create_session",
     "current_run",
+    # lazy step graph
+    # typed tasks and plans
     # stores
     "open_store",
     # errors
     "TrialbookError",
     "TrialbookWarning",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        msg = f"module 'trialbook' has no attribute {name!r}"
+        raise AttributeError(msg)
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_LAZY})

@@ -234,6 +234,25 @@ class StoreContract:
         info = store.create_experiment("h")
         assert store.get_step_hash(info.id, "prepare", "in2") is None
 
+    def test_write_runs_with_artifacts_and_hashes_in_one_call(self, store: Any) -> None:
+        info = store.create_experiment("one-tx")
+        store.write_runs(
+            info.id,
+            [RunRecord(run_id=1, kind="trial")],
+            [metric_chunk(1, "m", [1.0, 2.0])],
+            artifacts=[(1, "prepare", Encoded("json", b"3")), (1, "big", Encoded("npy", b"x" * 700_000))],
+            step_hashes=[("prepare", "in", "out", 1)],
+        )
+        assert store.read_artifact(info.id, 1, "prepare") == Encoded("json", b"3")
+        assert store.read_artifact(info.id, 1, "big").size == 700_000
+        assert store.get_step_hash(info.id, "prepare", "in") == ("out", 1)
+        assert store.metric_names(info.id, 1) == {"m": 2}
+
+    def test_backend_label_and_url(self, store: Any) -> None:
+        assert store.backend_label.endswith("Backend")
+        assert isinstance(store.url, str)
+        assert ":" not in store.url.partition("://")[2].partition("@")[0] or "@" not in store.url
+
     # -- metrics --
 
     def test_metrics_are_appended_in_chunks(self, store: Any) -> None:

@@ -19,9 +19,12 @@ def cli() -> None:
     """Define, run, track, persist, reload and compare experiments."""
 
 
+# runs and chained steps
 cli.add_command(ls)
 cli.add_command(runs)
 cli.add_command(show)
+# lazy step graph
+# typed tasks and plans
 
 
 def main() -> None:

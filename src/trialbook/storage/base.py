@@ -39,6 +39,9 @@ class Store(Protocol):
     url: str
     """Where the store lives, without any password."""
 
+    backend_label: str
+    """Short name of the backend shown in reprs: ``LocalBackend``, ``RedisBackend``, ..."""
+
     allow_pickle: bool
     """Whether pickled values may be written and read (an explicit opt-in)."""
 
@@ -74,8 +77,13 @@ class Store(Protocol):
         experiment_id: int,
         runs: Sequence[RunRecord],
         metrics: Sequence[MetricChunk] = (),
+        *,
+        artifacts: Sequence[tuple[int, str, Encoded]] = (),
+        step_hashes: Sequence[tuple[str, str, str, int]] = (),
     ) -> None:
-        """Insert or replace ``runs`` and append ``metrics`` in one transaction."""
+        """In one transaction: insert or replace ``runs``, append ``metrics``, write
+        ``artifacts`` (``(run_id, name, value)``) and ``step_hashes``
+        (``(step, input_hash, output_hash, run_id)``)."""
 
     def read_runs(
         self, experiment_id: int, run_ids: Iterable[int] | None = None

@@ -56,7 +56,7 @@ from trialbook.errors import (
     StorageError,
     StoreFormatError,
 )
-from trialbook.storage.bundle import dump_doc, load_doc, pack, split, unpack
+from trialbook.storage.bundle import INLINE_LIMIT, dump_doc, load_doc, pack, split, unpack
 from trialbook.storage.records import (
     ErrorInfo,
     ExperimentInfo,
@@ -172,6 +172,8 @@ def open_sqlite_url(url: str, **options: Any) -> SqliteStore:
 class SqliteStore:
     """A store in one SQLite database (see the module documentation for its layout).
 
+    Its ``backend_label`` is ``LocalBackend`` (the name the lazy-graph seed shows).
+
     Parameters
     ----------
     path
@@ -192,6 +194,8 @@ class SqliteStore:
     >>> store.list_experiments()
     []
     """
+
+    backend_label = "LocalBackend"
 
     def __init__(
         self,
@@ -471,13 +475,26 @@ class SqliteStore:
         experiment_id: int,
         runs: Sequence[RunRecord],
         metrics: Sequence[MetricChunk] = (),
+        *,
+        artifacts: Sequence[tuple[int, str, Encoded]] = (),
+        step_hashes: Sequence[tuple[str, str, str, int]] = (),
     ) -> None:
-        """Insert or replace ``runs`` and append ``metrics``, in one transaction."""
+        """Write runs, metric chunks, artifacts and step hashes in one transaction."""
         rows = [self._run_row(experiment_id, run) for run in runs]
         chunks = [
             (experiment_id, c.run_id, c.name, c.count, c.steps, c.values, c.times) for c in metrics
         ]
+        artifact_rows = [self._artifact_row(experiment_id, *a) for a in artifacts]
         with self._tx():
+            if artifact_rows:
+                self._execmany(
+                    "INSERT OR REPLACE INTO artifacts VALUES (?, ?, ?, ?, ?, ?, ?)", artifact_rows
+                )
+            if step_hashes:
+                self._execmany(
+                    "INSERT OR REPLACE INTO step_hashes VALUES (?, ?, ?, ?, ?)",
+                    [(experiment_id, *h) for h in step_hashes],
+                )
             if rows:
                 self._execmany(
                     "INSERT OR REPLACE INTO runs (experiment_id, "
@@ -661,15 +678,19 @@ class SqliteStore:
 
     def write_artifact(self, experiment_id: int, run_id: int, name: str, value: Encoded) -> None:
         """Store a named binary value of a run (replacing one of the same name)."""
+        row = self._artifact_row(experiment_id, run_id, name, value)
+        with self._tx():
+            self._exec("INSERT OR REPLACE INTO artifacts VALUES (?, ?, ?, ?, ?, ?, ?)", row)
+
+    def _artifact_row(
+        self, experiment_id: int, run_id: int, name: str, value: Encoded
+    ) -> tuple[Any, ...]:
         data: bytes | None = value.data
         blob = None
-        if self.blob_dir is not None and len(value.data) > 256 * 1024:
-            blob, data = self._put_blob(value.data), None
-        with self._tx():
-            self._exec(
-                "INSERT OR REPLACE INTO artifacts VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (experiment_id, run_id, name, value.codec, len(value.data), data, blob),
-            )
+        if len(value.data) > INLINE_LIMIT:
+            put = self._put_blob if self.blob_dir is not None else self._put_blob_row
+            blob, data = put(value.data), None
+        return (experiment_id, run_id, name, value.codec, len(value.data), data, blob)
 
     def read_artifact(self, experiment_id: int, run_id: int, name: str) -> Encoded | None:
         """The named binary value of a run, or ``None``."""

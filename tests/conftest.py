@@ -24,13 +24,6 @@ def need(condition: bool, reason: str) -> None:
     pytest.skip(reason)
 
 
-@pytest.fixture(autouse=True)
-def _isolated_cwd(tmp_path: pathlib.Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Each test runs in its own directory, so the default store `.trialbook` is private."""
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.delenv("TRIALBOOK_STORE", raising=False)
-
-
 @pytest.fixture
 def store_dir(tmp_path: pathlib.Path) -> pathlib.Path:
     return tmp_path / "store"

@@ -18,7 +18,6 @@ no experiment named 'exp' in this store (it has: 'a', 'b'); list them with `tria
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Iterable
 
 __all__ = [
@@ -28,10 +27,12 @@ __all__ = [
     "ExperimentExistsError",
     "ExperimentNotFoundError",
     "FingerprintError",
+    "JobFailedError",
     "NotFoundError",
     "RunFailedError",
     "RunNotFoundError",
     "SchemaVersionError",
+    "SealedError",
     "StorageError",
     "StoreFormatError",
     "TrialbookError",
@@ -45,11 +46,13 @@ def did_you_mean(name: str, options: Iterable[str]) -> str:
 
     Examples
     --------
-    >>> did_you_mean("lrate", ["lr", "learning_rate", "epochs"])
-    " (did you mean 'learning_rate'?)"
+    >>> did_you_mean("epoch", ["lr", "learning_rate", "epochs"])
+    " (did you mean 'epochs'?)"
     >>> did_you_mean("zzz", ["lr"])
     ''
     """
+    import difflib  # only on the error path: keeps `import trialbook` fast
+
     close = difflib.get_close_matches(name, list(options), n=1, cutoff=0.6)
     return f" (did you mean {close[0]!r}?)" if close else ""
 
@@ -78,6 +81,10 @@ class ConfigError(TrialbookError, ValueError):
 
 class CodecError(ConfigError, TypeError):
     """A value cannot be encoded (or decoded) safely."""
+
+
+class SealedError(ConfigError, AttributeError):
+    """A submitted (sealed) task configuration was changed."""
 
 
 class FingerprintError(TrialbookError, TypeError):
@@ -174,5 +181,20 @@ class RunFailedError(ExecutionError):
         msg = (
             f"run {first_id} of experiment {experiment!r} failed: {first}{more}; "
             "see run.error for each failed run's traceback"
+        )
+        super().__init__(msg)
+
+
+class JobFailedError(ExecutionError):
+    """Jobs of a task experiment failed; ``failures`` maps each job (``task/id``) to its reason."""
+
+    def __init__(self, experiment: str, failures: dict[str, str]) -> None:
+        self.experiment = experiment
+        self.failures = dict(failures)
+        lines = "".join(f"\n  {job}: {why}" for job, why in self.failures.items())
+        count = len(self.failures)
+        msg = (
+            f"{count} job{'s' if count != 1 else ''} of experiment {experiment!r} failed "
+            f"(see stderr.log in each job directory):{lines}"
         )
         super().__init__(msg)

@@ -40,7 +40,7 @@ from typing import TYPE_CHECKING, Any
 
 from trialbook.errors import ConfigError, RunFailedError, RunNotFoundError
 from trialbook.storage.records import ExperimentInfo, MetricSeries, Status
-from trialbook.tracking import Bunch, Run, using_run
+from trialbook.tracking import _CURRENT, Bunch, Run, paused_gc, using_run
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -171,11 +171,12 @@ class RunsExperiment:
             ids = range(self._next_local_id, self._next_local_id + len(param_sets))
             self._next_local_id += len(param_sets)
         runs = []
-        for run_id, params in zip(ids, param_sets, strict=True):
-            run = Run(run_id, params=params)
-            self._adopt(run)
-            runs.append(run)
-            self._changed[run_id] = run
+        with paused_gc():
+            for run_id, params in zip(ids, param_sets, strict=True):
+                run = Run(run_id, params=params)
+                self._adopt(run)
+                runs.append(run)
+                self._changed[run_id] = run
         return runs
 
     def _adopt(self, run: Run) -> None:
@@ -277,9 +278,10 @@ class RunsExperiment:
         assert self._info is not None
         changed = list(self._changed.values())
         allow_pickle = self.store.allow_pickle
-        records = [run.to_record(allow_pickle=allow_pickle) for run in changed]
-        chunks = [chunk for run in changed for chunk in run.pending_metrics()]
-        self.store.write_runs(self._info.id, records, chunks)
+        with paused_gc():
+            records = [run.to_record(allow_pickle=allow_pickle) for run in changed]
+            chunks = [chunk for run in changed for chunk in run.pending_metrics()]
+            self.store.write_runs(self._info.id, records, chunks)
         for run in changed:
             run.metrics_written()
         self._changed.clear()
@@ -311,10 +313,10 @@ def execute_run(run: Run, steps: Sequence[Step]) -> BaseException | None:
     """
     run.start()
     run.vars = Bunch()
+    token = _CURRENT.set(run)
     try:
-        with using_run(run):
-            for step in steps:
-                step(run)
+        for step in steps:
+            step(run)
     except Exception as exc:
         run.finish(exc)
         return exc
@@ -325,6 +327,7 @@ def execute_run(run: Run, steps: Sequence[Step]) -> BaseException | None:
         run.finish()
         return None
     finally:
+        _CURRENT.reset(token)
         run.vars = Bunch()
 
 

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 from trialbook.errors import ConfigError, ExperimentNotFoundError
 from trialbook.runs import RunsExperiment
 from trialbook.storage import open_store
-from trialbook.tracking import Run
+from trialbook.tracking import Run, paused_gc
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -114,8 +114,9 @@ class Session:
             raise ExperimentNotFoundError(name, available=names)
         experiment = RunsExperiment(name, self.store, info=info)
         allow_pickle = self.store.allow_pickle
-        for record in self.store.read_runs(info.id):
-            experiment._adopt(Run.from_record(record, allow_pickle=allow_pickle))
+        with paused_gc():
+            for record in self.store.read_runs(info.id):
+                experiment._adopt(Run.from_record(record, allow_pickle=allow_pickle))
         return experiment
 
     def delete_experiment(self, name: str) -> None:

@@ -25,19 +25,21 @@ from __future__ import annotations
 
 import array
 import contextvars
+import gc
 import time
 import traceback
 from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
-from trialbook.codecs import decode, encode
+from trialbook.codecs import Encoded, decode, encode
 from trialbook.errors import ConfigError, NotFoundError, did_you_mean
 from trialbook.storage.records import ErrorInfo, MetricChunk, RunRecord, Status
 
 if TYPE_CHECKING:
     import pandas as pd
 
-__all__ = ["Bunch", "Fields", "MetricSource", "Run", "current_run", "using_run"]
+__all__ = ["Bunch", "Fields", "MetricSource", "Run", "current_run", "paused_gc", "using_run"]
 
 _now = time.time
 _CURRENT: contextvars.ContextVar[Run | None] = contextvars.ContextVar("trialbook_run", default=None)
@@ -186,12 +188,12 @@ class Run:
     ) -> None:
         self.id = run_id
         self.kind = kind
-        self.params = Bunch(params or {})
-        self.tags = dict(tags or {})
+        self.params = Bunch(params) if params else Bunch()
+        self.tags = dict(tags) if tags else {}
         self.vars = Bunch()
         self.state = Bunch()
         self.fields = Fields(changed=self.touch)
-        self.status: str = Status.PENDING
+        self.status: str = Status.PENDING.value
         self.error: ErrorInfo | None = None
         self.result: Any = None
         self.seed: int | None = None
@@ -225,7 +227,7 @@ class Run:
 
     def start(self) -> None:
         """Mark the run as running (clears a previous error)."""
-        self.status = Status.RUNNING
+        self.status = Status.RUNNING.value
         self.error = None
         self.started = _now()
         self.finished = None
@@ -234,9 +236,9 @@ class Run:
         """Mark the run as done, or failed with ``exc`` (its traceback is kept)."""
         self.finished = _now()
         if exc is None:
-            self.status = Status.DONE
+            self.status = Status.DONE.value
         else:
-            self.status = Status.FAILED
+            self.status = Status.FAILED.value
             self.error = error_info(exc)
         self.touch()
 
@@ -376,8 +378,8 @@ class Run:
             run_id=self.id,
             kind=self.kind,
             status=str(self.status),
-            params={k: encode(v, allow_pickle=allow_pickle) for k, v in self.params.items()},
-            fields=_encode_fields(self, allow_pickle),
+            params=_encoded(self.params, allow_pickle, self.id, "param"),
+            fields=_encoded(self.fields, allow_pickle, self.id, "field"),
             tags=dict(self.tags),
             key=self.key,
             seed=self.seed,
@@ -394,15 +396,11 @@ class Run:
     @classmethod
     def from_record(cls, record: RunRecord, *, allow_pickle: bool = False) -> Run:
         """Rebuild a run from what a store returned."""
-        run = cls(
-            record.run_id,
-            params={k: decode(v, allow_pickle=allow_pickle) for k, v in record.params.items()},
-            kind=record.kind,
-            tags=record.tags,
-        )
-        fields = record.fields
-        if fields:
-            dict.update(run.fields, {k: decode(v, allow_pickle=allow_pickle) for k, v in fields.items()})
+        run = cls(record.run_id, params=_decoded(record.params, allow_pickle), kind=record.kind)
+        if record.tags:
+            run.tags = record.tags
+        if record.fields:
+            dict.update(run.fields, _decoded(record.fields, allow_pickle))
         run.status = record.status
         run.error = record.error
         run.result = decode(record.result, allow_pickle=allow_pickle)
@@ -413,17 +411,58 @@ class Run:
         run.created = record.created or run.created
         run.started = record.started
         run.finished = record.finished
-        run._counts = {k: list(v) for k, v in record.metrics.items()}
+        if record.metrics:
+            run._counts = {k: list(v) for k, v in record.metrics.items()}
         return run
 
 
-def _encode_fields(run: Run, allow_pickle: bool) -> dict[str, Any]:
+def _decoded(values: dict[str, Any], allow_pickle: bool) -> dict[str, Any]:
+    for v in values.values():
+        if type(v) is Encoded:
+            return {k: decode(v, allow_pickle=allow_pickle) for k, v in values.items()}
+    return values
+
+
+@contextmanager
+def paused_gc() -> Iterator[None]:
+    """Pause the cyclic garbage collector while building many objects at once.
+
+    Creating tens of thousands of runs would otherwise trigger collections that re-scan
+    every live object, which can double the time of a bulk load.
+
+    Examples
+    --------
+    >>> with paused_gc():
+    ...     runs = [Run(i) for i in range(3)]
+    >>> gc.isenabled()
+    True
+    """
+    if not gc.isenabled():
+        yield
+        return
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()
+
+
+_PLAIN_SCALARS = frozenset({int, float, str, bool, type(None)})
+
+
+def _encoded(values: dict[str, Any], allow_pickle: bool, run_id: int, what: str) -> dict[str, Any]:
+    """``values`` encoded for storage (the same dict, copied, when all are plain scalars)."""
+    for v in values.values():
+        if type(v) not in _PLAIN_SCALARS:
+            break
+    else:
+        return dict(values)
     out = {}
-    for name, value in run.fields.items():
+    for name, value in values.items():
         try:
             out[name] = encode(value, allow_pickle=allow_pickle)
         except ConfigError as exc:
-            msg = f"field {name!r} of run {run.id} cannot be persisted: {exc}"
+            msg = f"{what} {name!r} of run {run_id} cannot be persisted: {exc}"
             raise type(exc)(msg) from None
     return out
 

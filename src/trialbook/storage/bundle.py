@@ -1,8 +1,9 @@
-"""How a run's values are laid out in a backend: a JSON document plus one binary bundle.
+"""How a run's values are laid out in a backend: one JSON document plus one binary bundle.
 
-Plain JSON values of a run's ``params``, ``fields`` and ``result`` go into JSON documents
-(queryable by the database). The others (arrays, frames, tagged values) are packed together
-into one *bundle*::
+:func:`run_document` splits a :class:`RunRecord`: its plain JSON values go into one document
+(queryable by the database) under short keys, each left out when empty -- ``p`` params, ``f``
+fields, ``t`` tags, ``m`` metrics summary, ``r`` result, ``e`` error -- and the others (arrays,
+frames, tagged values) are packed together into one *bundle*; :func:`fill_record` reverses it::
 
     b"TBV1" | uint32 header length | header (JSON) | payload
 
@@ -27,8 +28,18 @@ from typing import Any
 
 from trialbook.codecs import Encoded
 from trialbook.errors import StoreFormatError
+from trialbook.storage.records import ErrorInfo, RunRecord
 
-__all__ = ["INLINE_LIMIT", "dump_doc", "load_doc", "pack", "split", "unpack"]
+__all__ = [
+    "INLINE_LIMIT",
+    "dump_doc",
+    "fill_record",
+    "load_doc",
+    "pack",
+    "run_document",
+    "split",
+    "unpack",
+]
 
 INLINE_LIMIT = 256 * 1024
 _MAGIC = b"TBV1"
@@ -44,6 +55,49 @@ def split(slot: str, values: Mapping[str, Any], bins: dict[tuple[str, str], Enco
         else:
             plain[name] = value
     return plain
+
+
+def run_document(run: RunRecord) -> tuple[dict[str, Any], dict[tuple[str, str], Encoded]]:
+    """Split a run into its JSON document and its encoded values (for :func:`pack`)."""
+    bins: dict[tuple[str, str], Encoded] = {}
+    doc: dict[str, Any] = {}
+    if run.params:
+        doc["p"] = split("param", run.params, bins)
+    if run.fields:
+        doc["f"] = split("field", run.fields, bins)
+    if run.tags:
+        doc["t"] = run.tags
+    if run.metrics:
+        doc["m"] = run.metrics
+    if type(run.result) is Encoded:
+        bins["result", ""] = run.result
+    elif run.result is not None:
+        doc["r"] = run.result
+    if run.error is not None:
+        doc["e"] = [run.error.type, run.error.message, run.error.traceback]
+    return doc, bins
+
+
+def fill_record(
+    record: RunRecord, doc: dict[str, Any], bins: dict[tuple[str, str], Encoded]
+) -> None:
+    """Set a record's values from what :func:`run_document` produced."""
+    if doc:
+        record.params = doc.get("p", {})
+        record.fields = doc.get("f", {})
+        record.tags = doc.get("t", {})
+        record.metrics = doc.get("m", {})
+        record.result = doc.get("r")
+        error = doc.get("e")
+        if error is not None:
+            record.error = ErrorInfo(*error)
+    for (slot, name), enc in bins.items():
+        if slot == "param":
+            record.params[name] = enc
+        elif slot == "field":
+            record.fields[name] = enc
+        else:
+            record.result = enc
 
 
 def dump_doc(doc: Mapping[str, Any] | None) -> str | None:

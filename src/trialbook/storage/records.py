@@ -64,7 +64,7 @@ class RunRecord:
 
     run_id: int
     kind: str = "run"
-    status: str = Status.PENDING
+    status: str = Status.PENDING.value
     params: dict[str, Any] = field(default_factory=dict)
     fields: dict[str, Any] = field(default_factory=dict)
     tags: dict[str, Any] = field(default_factory=dict)

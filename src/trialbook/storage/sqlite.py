@@ -10,11 +10,13 @@ Tables (schema version :data:`SCHEMA_VERSION`, kept in ``PRAGMA user_version``; 
 marked as trialbook's with ``PRAGMA application_id``):
 
 * ``experiments(id, name UNIQUE, created, updated, next_run_id, meta)``;
-* ``runs(experiment_id, run_id, kind, status, key, params, fields, tags, seed, created, started,
-  finished, result, error, code, environment, metrics, bundle)``, primary key
-  ``(experiment_id, run_id)``; ``params``/``fields``/``tags``/``result`` are JSON text,
-  ``metrics`` summarises each metric as ``[count, last value]``, ``bundle`` packs the other
-  values (see :mod:`trialbook.storage.bundle`);
+* ``runs(experiment_id, run_id, kind, status, key, seed, created, started, finished, code,
+  environment, doc, bundle)``, primary key ``(experiment_id, run_id)``. ``doc`` is one JSON
+  object holding the run's plain values under short keys, each left out when empty: ``p``
+  params, ``f`` fields, ``t`` tags, ``m`` metrics summary (``{name: [count, last value]}``),
+  ``r`` result, ``e`` error (``[type, message, traceback]``); query it with ``json_extract(doc,
+  '$.p.lr')``. ``bundle`` packs the values that are not plain JSON (see
+  :mod:`trialbook.storage.bundle`);
 * ``metrics(id, experiment_id, run_id, name, count, steps, vals, times)``: append-only chunks;
 * ``artifacts(experiment_id, run_id, name, codec, size, data, blob)``;
 * ``snapshots(digest, kind, text)``: content-addressed code and environment snapshots;
@@ -56,9 +58,16 @@ from trialbook.errors import (
     StorageError,
     StoreFormatError,
 )
-from trialbook.storage.bundle import INLINE_LIMIT, dump_doc, load_doc, pack, split, unpack
+from trialbook.storage.bundle import (
+    INLINE_LIMIT,
+    dump_doc,
+    fill_record,
+    load_doc,
+    pack,
+    run_document,
+    unpack,
+)
 from trialbook.storage.records import (
-    ErrorInfo,
     ExperimentInfo,
     MetricChunk,
     MetricSeries,
@@ -88,18 +97,13 @@ CREATE TABLE runs (
     kind TEXT NOT NULL,
     status TEXT NOT NULL,
     key TEXT,
-    params TEXT,
-    fields TEXT,
-    tags TEXT,
     seed INTEGER,
     created REAL,
     started REAL,
     finished REAL,
-    result TEXT,
-    error TEXT,
     code TEXT,
     environment TEXT,
-    metrics TEXT,
+    doc TEXT,
     bundle BLOB,
     PRIMARY KEY (experiment_id, run_id)
 ) WITHOUT ROWID;
@@ -149,8 +153,7 @@ CREATE TABLE blobs (
 MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {}
 
 _RUN_COLUMNS = (
-    "run_id, kind, status, key, params, fields, tags, seed, created, started, finished, "
-    "result, error, code, environment, metrics, bundle"
+    "run_id, kind, status, key, seed, created, started, finished, code, environment, doc, bundle"
 )
 
 
@@ -499,7 +502,7 @@ class SqliteStore:
                 self._execmany(
                     "INSERT OR REPLACE INTO runs (experiment_id, "
                     + _RUN_COLUMNS
-                    + ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    + ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     rows,
                 )
             if chunks:
@@ -513,33 +516,20 @@ class SqliteStore:
             )
 
     def _run_row(self, experiment_id: int, run: RunRecord) -> tuple[Any, ...]:
-        bins: dict[tuple[str, str], Encoded] = {}
-        params = split("param", run.params, bins)
-        fields = split("field", run.fields, bins)
-        if type(run.result) is Encoded:
-            bins["result", ""] = run.result
-            result = None
-        else:
-            result = None if run.result is None else json.dumps(run.result, allow_nan=True)
-        err = run.error
+        doc, bins = run_document(run)
         return (
             experiment_id,
             run.run_id,
             run.kind,
             str(run.status),
             run.key,
-            dump_doc(params),
-            dump_doc(fields),
-            dump_doc(run.tags),
             run.seed,
             run.created,
             run.started,
             run.finished,
-            result,
-            None if err is None else json.dumps([err.type, err.message, err.traceback]),
             run.code,
             run.environment,
-            dump_doc(run.metrics),
+            dump_doc(doc),
             pack(bins, self._put_blob if self.blob_dir is not None else self._put_blob_row),
         )
 
@@ -559,36 +549,20 @@ class SqliteStore:
         return [self._record(row) for row in rows]
 
     def _record(self, row: Any) -> RunRecord:
-        params = load_doc(row[4])
-        fields = load_doc(row[5])
-        result = None if row[11] is None else json.loads(row[11])
-        if row[16] is not None:
-            for (slot, name), enc in unpack(row[16], self._get_blob).items():
-                if slot == "param":
-                    params[name] = enc
-                elif slot == "field":
-                    fields[name] = enc
-                else:
-                    result = enc
-        err = None if row[12] is None else ErrorInfo(*json.loads(row[12]))
-        return RunRecord(
+        record = RunRecord(
             run_id=row[0],
             kind=row[1],
             status=row[2],
             key=row[3],
-            params=params,
-            fields=fields,
-            tags=load_doc(row[6]),
-            seed=row[7],
-            created=row[8],
-            started=row[9],
-            finished=row[10],
-            result=result,
-            error=err,
-            code=row[13],
-            environment=row[14],
-            metrics=load_doc(row[15]),
+            seed=row[4],
+            created=row[5],
+            started=row[6],
+            finished=row[7],
+            code=row[8],
+            environment=row[9],
         )
+        fill_record(record, load_doc(row[10]), unpack(row[11], self._get_blob))
+        return record
 
     def delete_runs(self, experiment_id: int, run_ids: Iterable[int]) -> None:
         """Delete runs with their metrics and artifacts."""

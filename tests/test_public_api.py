@@ -1,0 +1,50 @@
+"""The public API: every exported name resolves and documents itself with an example."""
+
+from __future__ import annotations
+
+import inspect
+import subprocess
+import sys
+
+import pytest
+
+import trialbook
+
+RUNS_API = ["Run", "Runs", "RunsExperiment", "Session", "create_session", "current_run"]
+
+
+def test_runs_api_is_exported() -> None:
+    assert set(RUNS_API) <= set(trialbook.__all__)
+    assert {"open_store", "TrialbookError", "TrialbookWarning"} <= set(trialbook.__all__)
+
+
+def test_all_has_no_duplicates() -> None:
+    assert len(trialbook.__all__) == len(set(trialbook.__all__))
+
+
+@pytest.mark.parametrize("name", trialbook.__all__)
+def test_every_public_name_resolves_and_has_an_example(name: str) -> None:
+    obj = getattr(trialbook, name)
+    doc = inspect.getdoc(obj) or ""
+    if name in {"TrialbookError", "TrialbookWarning"}:
+        assert doc
+        return
+    assert ">>>" in doc or ">>>" in (inspect.getdoc(sys.modules[obj.__module__]) or ""), (
+        f"{name} needs an Examples section"
+    )
+
+
+def test_import_is_light() -> None:
+    """`import trialbook` loads none of the heavy libraries: they load on first use."""
+    code = (
+        "import sys, trialbook; heavy = {'pandas', 'numpy', 'pyarrow', 'dask', 'click', 'rich', "
+        "'yaml', 'sqlalchemy', 'redis', 'pymongo', 'distributed'}; "
+        "print(sorted(heavy & set(sys.modules)))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+
+
+def test_unknown_attribute_is_an_attribute_error() -> None:
+    with pytest.raises(AttributeError, match="no attribute 'nope'"):
+        trialbook.nope  # noqa: B018

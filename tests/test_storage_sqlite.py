@@ -1,0 +1,153 @@
+"""The embedded SQLite store: opening, refusing what is not ours, schema versions, blobs."""
+
+from __future__ import annotations
+
+import pathlib
+import sqlite3
+
+import numpy as np
+import pytest
+
+import trialbook
+from trialbook.codecs import encode
+from trialbook.errors import ConfigError, SchemaVersionError, StoreFormatError
+from trialbook.storage import open_store, sqlite as sqlite_store
+from trialbook.storage.records import RunRecord
+from trialbook.storage.sqlite import SqliteStore
+
+
+def test_directory_store_layout(tmp_path: pathlib.Path) -> None:
+    store = open_store(tmp_path / "s")
+    info = store.create_experiment("e")
+    big = np.zeros(100_000)
+    store.write_runs(info.id, [RunRecord(run_id=1, fields={"big": encode(big)})])
+    assert (tmp_path / "s" / "trialbook.db").exists()
+    blobs = list((tmp_path / "s" / "blobs").rglob("*"))
+    assert any(p.is_file() and len(p.name) == 64 for p in blobs)
+    conn = sqlite3.connect(tmp_path / "s" / "trialbook.db")
+    assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+
+
+def test_file_store_keeps_blobs_inside(tmp_path: pathlib.Path) -> None:
+    store = open_store(f"sqlite:///{tmp_path / 'one.db'}")
+    info = store.create_experiment("e")
+    store.write_runs(info.id, [RunRecord(run_id=1, fields={"big": encode(np.ones(100_000))})])
+    store.close()
+    assert sorted(p.name for p in tmp_path.iterdir() if not p.name.startswith("one.db-")) == ["one.db"]
+    (run,) = open_store(f"sqlite:///{tmp_path / 'one.db'}").read_runs(info.id)
+    assert trialbook.codecs.decode(run.fields["big"]).sum() == 100_000
+
+
+def test_refuses_foreign_sqlite_database(tmp_path: pathlib.Path) -> None:
+    path = tmp_path / "other.db"
+    conn = sqlite3.connect(path)
+    conn.execute("CREATE TABLE important (x)")
+    conn.execute("INSERT INTO important VALUES (42)")
+    conn.commit()
+    conn.close()
+    before = path.read_bytes()
+    with pytest.raises(StoreFormatError, match="another program"):
+        open_store(f"sqlite:///{path}")
+    assert path.read_bytes() == before
+
+
+def test_refuses_corrupt_file(tmp_path: pathlib.Path) -> None:
+    path = tmp_path / "corrupt.db"
+    path.write_bytes(b"this is not a database at all" * 100)
+    before = path.read_bytes()
+    with pytest.raises(StoreFormatError, match="not a readable trialbook store"):
+        open_store(f"sqlite:///{path}")
+    assert path.read_bytes() == before
+
+
+def test_refuses_non_empty_foreign_directory(tmp_path: pathlib.Path) -> None:
+    (tmp_path / "docs").mkdir()
+    (tmp_path / "docs" / "notes.txt").write_text("keep me")
+    with pytest.raises(StoreFormatError, match="not a trialbook store"):
+        trialbook.create_session(tmp_path / "docs")
+    assert sorted(p.name for p in (tmp_path / "docs").iterdir()) == ["notes.txt"]
+
+
+def test_refuses_a_file_given_as_directory(tmp_path: pathlib.Path) -> None:
+    (tmp_path / "f").write_text("x")
+    with pytest.raises(StoreFormatError, match="sqlite:///"):
+        open_store(tmp_path / "f")
+
+
+def test_refuses_newer_schema(tmp_path: pathlib.Path) -> None:
+    path = tmp_path / "new.db"
+    open_store(f"sqlite:///{path}").close()
+    conn = sqlite3.connect(path)
+    conn.execute(f"PRAGMA user_version={sqlite_store.SCHEMA_VERSION + 1}")
+    conn.close()
+    with pytest.raises(SchemaVersionError, match="upgrade trialbook"):
+        open_store(f"sqlite:///{path}")
+
+
+def test_migrations_run_in_order_on_open(tmp_path: pathlib.Path, monkeypatch) -> None:
+    path = tmp_path / "old.db"
+    store = open_store(f"sqlite:///{path}")
+    info = store.create_experiment("kept")
+    store.write_runs(info.id, [RunRecord(run_id=1, params={"a": 1})])
+    store.close()
+
+    def add_notes_column(conn: sqlite3.Connection) -> None:
+        conn.execute("ALTER TABLE experiments ADD COLUMN notes TEXT")
+
+    monkeypatch.setattr(sqlite_store, "SCHEMA_VERSION", 2)
+    monkeypatch.setitem(sqlite_store.MIGRATIONS, 1, add_notes_column)
+    reopened = open_store(f"sqlite:///{path}")
+    assert reopened.read_runs(info.id)[0].params == {"a": 1}
+    conn = sqlite3.connect(path)
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == 2
+    assert "notes" in [r[1] for r in conn.execute("PRAGMA table_info(experiments)")]
+
+
+def test_failed_migration_leaves_store_untouched(tmp_path: pathlib.Path, monkeypatch) -> None:
+    path = tmp_path / "old.db"
+    open_store(f"sqlite:///{path}").close()
+
+    def broken(conn: sqlite3.Connection) -> None:
+        conn.execute("ALTER TABLE experiments ADD COLUMN half TEXT")
+        raise RuntimeError("migration bug")
+
+    monkeypatch.setattr(sqlite_store, "SCHEMA_VERSION", 2)
+    monkeypatch.setitem(sqlite_store.MIGRATIONS, 1, broken)
+    with pytest.raises(RuntimeError, match="migration bug"):
+        open_store(f"sqlite:///{path}")
+    conn = sqlite3.connect(path)
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == 1
+    assert "half" not in [r[1] for r in conn.execute("PRAGMA table_info(experiments)")]
+
+
+def test_unknown_scheme_lists_known_ones() -> None:
+    with pytest.raises(ConfigError, match="known schemes: .*sqlite"):
+        open_store("ftp://example/x")
+
+
+def test_tracer_sees_statements(tmp_path: pathlib.Path) -> None:
+    seen: list[str] = []
+    store = SqliteStore(tmp_path / "t.db", tracer=lambda sql, params: seen.append(sql))
+    store.create_experiment("x")
+    assert any(s.startswith("INSERT INTO experiments") for s in seen)
+
+
+def test_persisting_cost_does_not_depend_on_other_experiments(tmp_path: pathlib.Path) -> None:
+    """Statements issued to persist one experiment are the same in an empty and a full store."""
+
+    def statements_for_one_experiment(store_path: pathlib.Path, others: int) -> list[str]:
+        session = trialbook.create_session(store_path)
+        for i in range(others):
+            e = session.create_experiment(f"other-{i}")
+            e.add_run(i=i)
+            e.persist()
+        seen: list[str] = []
+        traced = trialbook.Session(open_store(store_path, tracer=lambda s, p: seen.append(s)))
+        e = traced.create_experiment("mine")
+        e.add_runs(x=[1, 2, 3])
+        e.execute(lambda run: run.fields.update(y=1)).persist()
+        return seen
+
+    assert statements_for_one_experiment(tmp_path / "a", 0) == statements_for_one_experiment(
+        tmp_path / "b", 50
+    )

@@ -151,3 +151,19 @@ def test_persisting_cost_does_not_depend_on_other_experiments(tmp_path: pathlib.
     assert statements_for_one_experiment(tmp_path / "a", 0) == statements_for_one_experiment(
         tmp_path / "b", 50
     )
+
+
+def test_large_metric_chunks_are_files_removed_with_their_experiment(tmp_path: pathlib.Path) -> None:
+    session = trialbook.create_session(tmp_path / "s")
+    for name in ("keep", "drop"):
+        experiment = session.create_experiment(name)
+        with experiment.run() as run:
+            for i in range(50_000):
+                run.log_metric("loss", i)
+        experiment.persist()
+    chunk_files = lambda: sorted(p.name for p in (tmp_path / "s" / "blobs").rglob("m*") if p.is_file())  # noqa: E731
+    assert len(chunk_files()) == 2
+    session.delete_experiment("drop")
+    assert len(chunk_files()) == 1
+    values = session.load_experiment("keep").runs[1].metrics("loss")["value"]
+    assert values.tolist() == list(range(50_000))

@@ -33,12 +33,8 @@ Examples
 
 from __future__ import annotations
 
-import base64
-import datetime as _dt
 import io
 import json
-import pathlib
-import pickle
 from dataclasses import dataclass
 from typing import Any
 
@@ -47,7 +43,6 @@ from trialbook.errors import CodecError
 __all__ = ["Encoded", "decode", "encode", "is_plain"]
 
 _PLAIN_SCALARS = frozenset({str, int, float, bool, type(None)})
-_TAG = "__tb__"
 _JSON_DUMPS = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=True).encode
 _SAFE_TYPES = (
     "None, bool, int, float, str, bytes, complex, lists, tuples, sets, dicts, dates and times, "
@@ -115,11 +110,13 @@ def encode(value: Any, *, allow_pickle: bool = False) -> Any:
     module = type(value).__module__.partition(".")[0]
     try:
         if module == "numpy" and type(value).__name__ == "ndarray":
-            return _encode_npy(value)
+            return encode_npy(value)
         if module in {"pandas", "pyarrow"}:
-            return _encode_arrow(value)
-        return Encoded("tjson", _JSON_DUMPS(_to_tree(value)).encode())
-    except _Unsupported as exc:
+            return encode_arrow(value)
+        from trialbook.tagged import to_tree
+
+        return Encoded("tjson", _JSON_DUMPS(to_tree(value)).encode())
+    except Unsupported as exc:
         if allow_pickle:
             return _encode_pickle(value)
         msg = (
@@ -153,7 +150,9 @@ def decode(value: Any, *, allow_pickle: bool = False) -> Any:
     if codec == "json":
         return json.loads(data)
     if codec == "tjson":
-        return _from_tree(json.loads(data), allow_pickle)
+        from trialbook.tagged import from_tree
+
+        return from_tree(json.loads(data), allow_pickle)
     if codec == "npy":
         import numpy as np
 
@@ -167,6 +166,8 @@ def decode(value: Any, *, allow_pickle: bool = False) -> Any:
                 "store; if you trust this store, open it with allow_pickle=True"
             )
             raise CodecError(msg)
+        import pickle
+
         return pickle.loads(data)  # noqa: S301 - explicit opt-in above
     msg = f"unknown codec {codec!r}; expected one of 'json', 'tjson', 'npy', 'arrow', 'pickle'"
     raise CodecError(msg)
@@ -175,7 +176,7 @@ def decode(value: Any, *, allow_pickle: bool = False) -> Any:
 # -- helpers -------------------------------------------------------------------------------------
 
 
-class _Unsupported(Exception):  # noqa: N818 - internal signal, never escapes
+class Unsupported(Exception):  # noqa: N818 - internal signal, never escapes the codecs
     def __init__(self, value: object) -> None:
         self.value = value
 
@@ -195,17 +196,17 @@ def _encode_pickle(value: Any) -> Encoded:
         raise CodecError(msg) from exc
 
 
-def _encode_npy(array: Any) -> Encoded:
+def encode_npy(array: Any) -> Encoded:
     import numpy as np
 
     if array.dtype.hasobject:
-        raise _Unsupported(array)
+        raise Unsupported(array)
     buf = io.BytesIO()
     np.save(buf, array, allow_pickle=False)
     return Encoded("npy", buf.getvalue())
 
 
-def _encode_arrow(value: Any) -> Encoded:
+def encode_arrow(value: Any) -> Encoded:
     import pyarrow as pa
 
     kind, name = _arrow_kind(value)
@@ -219,8 +220,10 @@ def _encode_arrow(value: Any) -> Encoded:
         else:
             table = value
     except (pa.ArrowException, TypeError, ValueError):
-        raise _Unsupported(value) from None
-    info = {"kind": kind, "name": _to_tree(name)}
+        raise Unsupported(value) from None
+    from trialbook.tagged import to_tree
+
+    info = {"kind": kind, "name": to_tree(name)}
     meta = dict(table.schema.metadata or {})
     meta[b"trialbook"] = _JSON_DUMPS(info).encode()
     table = table.replace_schema_metadata(meta)
@@ -243,7 +246,7 @@ def _arrow_kind(value: Any) -> tuple[str, object]:
             return "table", None
         if name == "RecordBatch":
             return "batch", None
-    raise _Unsupported(value)
+    raise Unsupported(value)
 
 
 def _decode_arrow(data: bytes, allow_pickle: bool) -> Any:
@@ -261,80 +264,8 @@ def _decode_arrow(data: bytes, allow_pickle: bool) -> Any:
     frame = table.to_pandas()
     if kind == "frame":
         return frame
+    from trialbook.tagged import from_tree
+
     series = frame["series"]
-    series.name = _from_tree(info["name"], allow_pickle)
+    series.name = from_tree(info["name"], allow_pickle)
     return series
-
-
-def _to_tree(value: Any) -> Any:  # noqa: PLR0911, C901 - one branch per supported type
-    """Turn ``value`` into a JSON-able tree, tagging what plain JSON cannot express."""
-    t = type(value)
-    if t in _PLAIN_SCALARS:
-        return value
-    if t is list:
-        return [_to_tree(v) for v in value]
-    if t is dict:
-        if all(type(k) is str for k in value) and _TAG not in value:
-            return {k: _to_tree(v) for k, v in value.items()}
-        return {_TAG: "dict", "v": [[_to_tree(k), _to_tree(v)] for k, v in value.items()]}
-    if t is tuple:
-        return {_TAG: "tuple", "v": [_to_tree(v) for v in value]}
-    if t is set or t is frozenset:
-        return {_TAG: t.__name__, "v": [_to_tree(v) for v in value]}
-    if t is bytes:
-        return {_TAG: "bytes", "v": base64.b64encode(value).decode()}
-    if t is complex:
-        return {_TAG: "complex", "v": [value.real, value.imag]}
-    if t in (_dt.datetime, _dt.date, _dt.time):
-        return {_TAG: t.__name__, "v": value.isoformat()}
-    if t is _dt.timedelta:
-        return {_TAG: "timedelta", "v": [value.days, value.seconds, value.microseconds]}
-    if isinstance(value, pathlib.PurePath):
-        return {_TAG: "path", "v": str(value)}
-    module = t.__module__.partition(".")[0]
-    if module == "numpy":
-        if t.__name__ == "ndarray":
-            return {_TAG: "npy", "v": base64.b64encode(_encode_npy(value).data).decode()}
-        if hasattr(value, "dtype") and not value.dtype.hasobject:  # a NumPy scalar
-            import numpy as np
-
-            data = _encode_npy(np.asarray(value)).data
-            return {_TAG: "npscalar", "v": base64.b64encode(data).decode()}
-    if module in {"pandas", "pyarrow"}:
-        return {_TAG: "arrow", "v": base64.b64encode(_encode_arrow(value).data).decode()}
-    raise _Unsupported(value)
-
-
-def _from_tree(tree: Any, allow_pickle: bool) -> Any:  # noqa: PLR0911 - one branch per tag
-    t = type(tree)
-    if t is list:
-        return [_from_tree(v, allow_pickle) for v in tree]
-    if t is not dict:
-        return tree
-    tag = tree.get(_TAG)
-    if tag is None:
-        return {k: _from_tree(v, allow_pickle) for k, v in tree.items()}
-    v = tree["v"]
-    if tag == "dict":
-        return {_from_tree(k, allow_pickle): _from_tree(x, allow_pickle) for k, x in v}
-    if tag in ("tuple", "set", "frozenset"):
-        items = [_from_tree(x, allow_pickle) for x in v]
-        return {"tuple": tuple, "set": set, "frozenset": frozenset}[tag](items)
-    if tag == "bytes":
-        return base64.b64decode(v)
-    if tag == "complex":
-        return complex(v[0], v[1])
-    if tag in ("datetime", "date", "time"):
-        return getattr(_dt, tag).fromisoformat(v)
-    if tag == "timedelta":
-        return _dt.timedelta(days=v[0], seconds=v[1], microseconds=v[2])
-    if tag == "path":
-        return pathlib.Path(v)
-    if tag == "npy":
-        return decode(Encoded("npy", base64.b64decode(v)))
-    if tag == "npscalar":
-        return decode(Encoded("npy", base64.b64decode(v)))[()]
-    if tag == "arrow":
-        return decode(Encoded("arrow", base64.b64decode(v)), allow_pickle=allow_pickle)
-    msg = f"unknown tag {tag!r} in a tagged-JSON value; was it written by a newer trialbook?"
-    raise CodecError(msg)

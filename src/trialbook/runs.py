@@ -171,7 +171,7 @@ class RunsExperiment:
             ids = range(self._next_local_id, self._next_local_id + len(param_sets))
             self._next_local_id += len(param_sets)
         runs = []
-        with paused_gc():
+        with paused_gc(len(param_sets)):
             for run_id, params in zip(ids, param_sets, strict=True):
                 run = Run(run_id, params=params)
                 self._adopt(run)
@@ -278,7 +278,7 @@ class RunsExperiment:
         assert self._info is not None
         changed = list(self._changed.values())
         allow_pickle = self.store.allow_pickle
-        with paused_gc():
+        with paused_gc(len(changed)):
             records = [run.to_record(allow_pickle=allow_pickle) for run in changed]
             chunks = [chunk for run in changed for chunk in run.pending_metrics()]
             self.store.write_runs(self._info.id, records, chunks)
@@ -342,36 +342,45 @@ def runs_frame(runs: Iterable[Run]) -> pd.DataFrame:
 
     from trialbook.tracking import iter_scalars
 
-    fixed = ["status", "started", "finished", "duration", "error"]
-    reserved = set(fixed)
-    ids: list[int] = []
-    param_rows: list[dict[str, Any]] = []
-    other_rows: list[dict[str, Any]] = []
-    for run in runs:
-        ids.append(run.id)
-        params = dict(iter_scalars(run.params))
-        param_rows.append(params)
-        row: dict[str, Any] = {
-            "status": str(run.status),
-            "started": run.started,
-            "finished": run.finished,
-            "duration": run.duration,
-            "error": None if run.error is None else str(run.error),
-        }
-        for name, value in iter_scalars(run.fields):
-            row[f"field.{name}" if name in params or name in reserved else name] = value
-        for name, (_, last) in run.metric_summary().items():
-            row[f"metric.{name}"] = last
-        other_rows.append(row)
-    if not ids:
+    runs = list(runs)
+    if not runs:
         return _empty_frame()
-    index = pd.Index(ids, name="run_id")
-    frame = pd.concat(
-        [pd.DataFrame(param_rows, index=index), pd.DataFrame(other_rows, index=index)], axis=1
-    )
-    for column in ("started", "finished"):
-        frame[column] = pd.to_datetime(frame[column], unit="s")
-    return frame
+    n = len(runs)
+    params: dict[str, list[Any]] = {}
+    extra: dict[str, list[Any]] = {}
+    status, started, finished, duration, error = [], [], [], [], []
+    reserved = {"status", "started", "finished", "duration", "error"}
+    for i, run in enumerate(runs):
+        for name, value in iter_scalars(run.params):
+            column = params.get(name)
+            if column is None:
+                column = params[name] = [None] * n
+            column[i] = value
+        status.append(run.status)
+        started.append(run.started)
+        finished.append(run.finished)
+        duration.append(run.duration)
+        error.append(None if run.error is None else str(run.error))
+        for name, value in iter_scalars(run.fields):
+            key = f"field.{name}" if name in run.params or name in reserved else name
+            column = extra.get(key)
+            if column is None:
+                column = extra[key] = [None] * n
+            column[i] = value
+        for name, (_, last) in run.metric_summary().items():
+            column = extra.get(f"metric.{name}")
+            if column is None:
+                column = extra[f"metric.{name}"] = [None] * n
+            column[i] = last
+    fixed = {
+        "status": status,
+        "started": pd.to_datetime(pd.Series(started, dtype="float64"), unit="s").array,
+        "finished": pd.to_datetime(pd.Series(finished, dtype="float64"), unit="s").array,
+        "duration": pd.array(duration, dtype="float64"),
+        "error": error,
+    }
+    index = pd.Index([run.id for run in runs], name="run_id")
+    return pd.DataFrame({**params, **fixed, **extra}, index=index)
 
 
 def _empty_frame() -> pd.DataFrame:

@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import importlib
 import os
-import pathlib
 from collections.abc import Callable
 from typing import Any
 
@@ -129,6 +128,8 @@ def open_store(
         return opener(location, allow_pickle=allow_pickle, **options)
     scheme, sep, _ = location.partition("://")
     if not sep:
+        import pathlib
+
         from trialbook.storage.sqlite import SqliteStore
 
         return SqliteStore.from_directory(

@@ -17,7 +17,10 @@ marked as trialbook's with ``PRAGMA application_id``):
   ``r`` result, ``e`` error (``[type, message, traceback]``); query it with ``json_extract(doc,
   '$.p.lr')``. ``bundle`` packs the values that are not plain JSON (see
   :mod:`trialbook.storage.bundle`);
-* ``metrics(id, experiment_id, run_id, name, count, steps, vals, times)``: append-only chunks;
+* ``metrics(id, experiment_id, run_id, name, count, steps, vals, times, blob)``: append-only
+  chunks; a chunk larger than the inline limit is one blob file (steps, values and times
+  concatenated) in a directory store, ``blob`` naming it, because writing megabytes through the
+  WAL costs several times more than a file;
 * ``artifacts(experiment_id, run_id, name, codec, size, data, blob)``;
 * ``snapshots(digest, kind, text)``: content-addressed code and environment snapshots;
 * ``step_hashes(experiment_id, step, input_hash, output_hash, run_id)``: purity records.
@@ -46,6 +49,7 @@ import pathlib
 import sqlite3
 import threading
 import time
+import uuid
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 
@@ -67,7 +71,9 @@ from trialbook.storage.bundle import (
     run_document,
     unpack,
 )
+from trialbook.bulk import paused_gc
 from trialbook.storage.records import (
+    ErrorInfo,
     ExperimentInfo,
     MetricChunk,
     MetricSeries,
@@ -116,10 +122,10 @@ CREATE TABLE metrics (
     count INTEGER NOT NULL,
     steps BLOB NOT NULL,
     vals BLOB NOT NULL,
-    times BLOB NOT NULL
+    times BLOB NOT NULL,
+    blob TEXT
 );
 CREATE INDEX metrics_by_run ON metrics (experiment_id, run_id, name, id);
-CREATE INDEX metrics_by_name ON metrics (experiment_id, name, run_id, id);
 CREATE TABLE artifacts (
     experiment_id INTEGER NOT NULL,
     run_id INTEGER NOT NULL,
@@ -219,8 +225,9 @@ class SqliteStore:
         self._tracer = tracer
         self._lock = threading.RLock()
         self._depth = 0
+        self._unlink_after_commit: list[str] = []
+        self._touched: dict[int, float] = {}
         self._conn = self._connect(timeout)
-        self._ids: dict[str, int] = {}
 
     @classmethod
     def from_directory(cls, directory: pathlib.Path, **options: Any) -> SqliteStore:
@@ -351,6 +358,7 @@ class SqliteStore:
                     self._depth -= 1
                 return
             self._depth = 1
+            self._unlink_after_commit = []
             try:
                 self._exec("BEGIN IMMEDIATE")
                 try:
@@ -363,6 +371,7 @@ class SqliteStore:
                 raise self._storage_error(exc) from exc
             finally:
                 self._depth = 0
+            self._remove_chunk_files(self._unlink_after_commit)
 
     def _storage_error(self, exc: sqlite3.Error) -> StorageError:
         hint = ""
@@ -442,8 +451,13 @@ class SqliteStore:
             self._exec("DELETE FROM experiments WHERE id = ?", (row[0],))
 
     def _delete_contents(self, experiment_id: int) -> None:
+        chunk_files = self._exec(
+            "SELECT blob FROM metrics WHERE experiment_id = ? AND blob IS NOT NULL",
+            (experiment_id,),
+        ).fetchall()
         for table in ("runs", "metrics", "artifacts", "step_hashes"):
             self._exec(f"DELETE FROM {table} WHERE experiment_id = ?", (experiment_id,))  # noqa: S608
+        self._unlink_after_commit += [name for (name,) in chunk_files]
 
     def update_meta(self, experiment_id: int, meta: dict[str, Any]) -> None:
         """Merge ``meta`` into the experiment's metadata."""
@@ -484,9 +498,7 @@ class SqliteStore:
     ) -> None:
         """Write runs, metric chunks, artifacts and step hashes in one transaction."""
         rows = [self._run_row(experiment_id, run) for run in runs]
-        chunks = [
-            (experiment_id, c.run_id, c.name, c.count, c.steps, c.values, c.times) for c in metrics
-        ]
+        chunks = [self._chunk_row(experiment_id, c) for c in metrics]
         artifact_rows = [self._artifact_row(experiment_id, *a) for a in artifacts]
         with self._tx():
             if artifact_rows:
@@ -507,13 +519,21 @@ class SqliteStore:
                 )
             if chunks:
                 self._execmany(
-                    "INSERT INTO metrics (experiment_id, run_id, name, count, steps, vals, times)"
-                    " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    "INSERT INTO metrics (experiment_id, run_id, name, count, steps, vals, times,"
+                    " blob) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                     chunks,
                 )
-            self._exec(
-                "UPDATE experiments SET updated = ? WHERE id = ?", (time.time(), experiment_id)
-            )
+            now = time.time()
+            # "last activity" to the second: not one more page write per commit in a hot loop
+            if now - self._touched.get(experiment_id, 0.0) > 1.0:
+                self._exec("UPDATE experiments SET updated = ? WHERE id = ?", (now, experiment_id))
+                self._touched[experiment_id] = now
+
+    def _chunk_row(self, experiment_id: int, c: MetricChunk) -> tuple[Any, ...]:
+        if self.blob_dir is not None and 3 * len(c.values) > INLINE_LIMIT:
+            name = self._put_chunk_file((c.steps, c.values, c.times))
+            return (experiment_id, c.run_id, c.name, c.count, b"", b"", b"", name)
+        return (experiment_id, c.run_id, c.name, c.count, c.steps, c.values, c.times, None)
 
     def _run_row(self, experiment_id: int, run: RunRecord) -> tuple[Any, ...]:
         doc, bins = run_document(run)
@@ -540,6 +560,8 @@ class SqliteStore:
         sql = "SELECT " + _RUN_COLUMNS + " FROM runs WHERE experiment_id = ?"
         if run_ids is None:
             rows = self._read(sql + " ORDER BY run_id", (experiment_id,))
+            with paused_gc(len(rows)):
+                return [self._record(row) for row in rows]
         else:
             rows = []
             for part in _batches(sorted(set(run_ids))):
@@ -549,19 +571,16 @@ class SqliteStore:
         return [self._record(row) for row in rows]
 
     def _record(self, row: Any) -> RunRecord:
+        # Positional and inlined: this runs once per run on every load.
+        doc = load_doc(row[10])
+        error = doc.get("e")
         record = RunRecord(
-            run_id=row[0],
-            kind=row[1],
-            status=row[2],
-            key=row[3],
-            seed=row[4],
-            created=row[5],
-            started=row[6],
-            finished=row[7],
-            code=row[8],
-            environment=row[9],
-        )
-        fill_record(record, load_doc(row[10]), unpack(row[11], self._get_blob))
+            row[0], row[1], row[2], doc.get("p") or {}, doc.get("f") or {}, doc.get("t") or {},
+            row[3], row[4], row[5], row[6], row[7], doc.get("r"),
+            None if error is None else ErrorInfo(*error), row[8], row[9], doc.get("m") or {},
+        )  # fmt: skip
+        if row[11] is not None:
+            fill_record(record, {}, unpack(row[11], self._get_blob))
         return record
 
     def delete_runs(self, experiment_id: int, run_ids: Iterable[int]) -> None:
@@ -570,6 +589,12 @@ class SqliteStore:
         with self._tx():
             for part in _batches(ids):
                 marks = ",".join("?" * len(part))
+                chunk_files = self._exec(
+                    f"SELECT blob FROM metrics WHERE experiment_id = ? AND run_id IN ({marks})"  # noqa: S608
+                    " AND blob IS NOT NULL",
+                    (experiment_id, *part),
+                ).fetchall()
+                self._unlink_after_commit += [name for (name,) in chunk_files]
                 for table in ("runs", "metrics", "artifacts"):
                     self._exec(
                         f"DELETE FROM {table} WHERE experiment_id = ? AND run_id IN ({marks})",  # noqa: S608
@@ -618,11 +643,14 @@ class SqliteStore:
         for part in _batches(sorted(set(run_ids))):
             marks = ",".join("?" * len(part))
             rows = self._read(
-                "SELECT run_id, steps, vals, times FROM metrics WHERE experiment_id = ? "
-                f"AND name = ? AND run_id IN ({marks}) ORDER BY run_id, id",  # noqa: S608
+                "SELECT run_id, count, steps, vals, times, blob FROM metrics WHERE experiment_id = ?"
+                f" AND name = ? AND run_id IN ({marks}) ORDER BY run_id, id",  # noqa: S608
                 (experiment_id, name, *part),
             )
-            for run_id, steps, vals, times in rows:
+            for run_id, count, steps, vals, times, blob in rows:
+                if blob is not None:
+                    data = self._get_blob(blob)
+                    steps, vals, times = (data[i * 8 * count : (i + 1) * 8 * count] for i in range(3))
                 parts.setdefault(run_id, []).append((steps, vals, times))
         out: dict[int, MetricSeries] = {}
         for run_id, chunks in parts.items():
@@ -711,6 +739,28 @@ class SqliteStore:
             tmp.write_bytes(data)
             os.replace(tmp, path)
         return digest
+
+    def _put_chunk_file(self, parts: Sequence[bytes]) -> str:
+        """Write a metric chunk as one file under a fresh unique name (chunks are never shared,
+        so hashing megabytes for a content address would be wasted work)."""
+        assert self.blob_dir is not None
+        name = "m" + uuid.uuid4().hex
+        path = self.blob_dir / name[:2] / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp")
+        with open(tmp, "wb") as out:
+            for part in parts:
+                out.write(part)
+        os.replace(tmp, path)
+        return name
+
+    def _remove_chunk_files(self, names: list[str]) -> None:
+        """Metric chunk files belong to one row each: remove them once their rows are gone.
+        (Content-addressed blobs may be shared, so they are left in place.)"""
+        if self.blob_dir is None:
+            return
+        for name in names:
+            (self.blob_dir / name[:2] / name).unlink(missing_ok=True)
 
     def _put_blob_row(self, data: bytes) -> str:
         digest = hashlib.sha256(data).hexdigest()

@@ -85,7 +85,9 @@ def runs_10k(tmp: pathlib.Path) -> tuple[float, float]:
 def runs_10k_reference(tmp: pathlib.Path) -> tuple[float, float]:
     start = time.perf_counter()
     conn = wal(tmp / "ref.db")
-    conn.execute("CREATE TABLE runs (id INTEGER PRIMARY KEY, status TEXT, params TEXT, fields TEXT)")
+    conn.execute(
+        "CREATE TABLE runs (id INTEGER PRIMARY KEY, status TEXT, params TEXT, fields TEXT)"
+    )
     rows = [(i, "done", json.dumps({"i": i}), json.dumps({"y": i * 2})) for i in range(1, 10_001)]
     conn.execute("BEGIN")
     conn.executemany("INSERT INTO runs VALUES (?, ?, ?, ?)", rows)
@@ -111,7 +113,7 @@ def metrics_1m(tmp: pathlib.Path) -> None:
     experiment = session.create_experiment("m")
     with experiment.run() as run:
         log = run.log_metric
-        for i in range(1_000_000):
+        for _ in range(1_000_000):
             log("loss", 0.5)
     experiment.persist()
     values = session.load_experiment("m").runs[1].metrics("loss")["value"]
@@ -150,8 +152,12 @@ def runs_committed_each_reference(tmp: pathlib.Path) -> None:
     conn.execute("CREATE TABLE metrics (run INTEGER, name TEXT, vals BLOB)")
     for i in range(1000):
         conn.execute("BEGIN IMMEDIATE")
-        conn.execute("INSERT INTO runs VALUES (?, ?)", (i, json.dumps({"a": i, "b": i * 0.5, "c": "x"})))
-        conn.execute("INSERT INTO metrics VALUES (?, 'loss', ?)", (i, array.array("d", [1.0]).tobytes()))
+        conn.execute(
+            "INSERT INTO runs VALUES (?, ?)", (i, json.dumps({"a": i, "b": i * 0.5, "c": "x"}))
+        )
+        conn.execute(
+            "INSERT INTO metrics VALUES (?, 'loss', ?)", (i, array.array("d", [1.0]).tobytes())
+        )
         conn.execute("COMMIT")
 
 
@@ -185,8 +191,13 @@ def main() -> None:
     def report(name: str, value: float, target: float, reference: float) -> None:
         ok = "ok" if value <= target else "MISSED"
         rows.append(
-            (name, f"{value * 1000:9.1f} ms", f"<= {target * 1000:.0f} ms {ok}",
-             f"{reference * 1000:9.1f} ms", f"{value / reference:6.2f}x")
+            (
+                name,
+                f"{value * 1000:9.1f} ms",
+                f"<= {target * 1000:.0f} ms {ok}",
+                f"{reference * 1000:9.1f} ms",
+                f"{value / reference:6.2f}x",
+            )
         )
 
     report(

@@ -53,16 +53,22 @@ def main() -> None:
     experiment.persist(if_exists="replace")
 
     reloaded = session.load_experiment(EXPERIMENT)
-    table = reloaded.df()[["alpha", "noise", "seed", "status", "duration", "test_mse", "weight_error"]]
+    table = reloaded.df()[
+        ["alpha", "noise", "seed", "status", "duration", "test_mse", "weight_error"]
+    ]
     print(f"{session}\n")
     print(f"history of {EXPERIMENT!r} ({len(reloaded.runs)} runs, reloaded from the store):")
     print(table.round(4).to_string())
     best = table["test_mse"].idxmin()
     curve = reloaded.runs[best].metrics("test_mse")
-    print(f"\nbest run: {best} (alpha={table.loc[best, 'alpha']}, noise={table.loc[best, 'noise']})")
+    print(
+        f"\nbest run: {best} (alpha={table.loc[best, 'alpha']}, noise={table.loc[best, 'noise']})"
+    )
     print("its learning curve (test MSE by training-set tenth):", curve["value"].round(3).tolist())
-    print("\nlook around: .venv/bin/trialbook ls ; .venv/bin/trialbook runs demo-ridge ;"
-          f" .venv/bin/trialbook show demo-ridge {best}")
+    print(
+        "\nlook around: .venv/bin/trialbook ls ; .venv/bin/trialbook runs demo-ridge ;"
+        f" .venv/bin/trialbook show demo-ridge {best}"
+    )
 
 
 if __name__ == "__main__":

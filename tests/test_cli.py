@@ -51,7 +51,15 @@ def test_runs_table(filled: str) -> None:
     result = invoke("runs", "fit", "--store", filled)
     assert result.exit_code == 0
     header, _, first, second = result.output.splitlines()
-    assert header.split() == ["lr", "status", "started", "finished", "duration", "score", "metric.loss"]
+    assert header.split() == [
+        "lr",
+        "status",
+        "started",
+        "finished",
+        "duration",
+        "score",
+        "metric.loss",
+    ]
     assert first.split()[:3] == ["1", "0.10", "done"]
     assert first.split()[-2:] == ["0.20", "0.333333"]
     assert second.split()[0] == "2"
@@ -90,7 +98,10 @@ def test_store_from_environment(filled: str, monkeypatch) -> None:
             "Error: no experiment named 'fitt' in this store (it has: 'empty', 'fit') "
             "(did you mean 'fit'?); list them with `trialbook ls` or session.ls()",
         ),
-        (["show", "fit", "9"], "Error: experiment 'fit' has no run with id 9 (it has 2 runs, ids 1..2)"),
+        (
+            ["show", "fit", "9"],
+            "Error: experiment 'fit' has no run with id 9 (it has 2 runs, ids 1..2)",
+        ),
     ],
 )
 def test_errors_are_one_line(filled: str, args: list[str], message: str) -> None:
@@ -102,7 +113,10 @@ def test_errors_are_one_line(filled: str, args: list[str], message: str) -> None
 def test_missing_and_unreadable_store(tmp_path) -> None:
     result = invoke("ls", "--store", str(tmp_path / "nothing"))
     assert result.exit_code == 1
-    assert result.output == f"Error: no store at {str(tmp_path / 'nothing')!r}; pass --store URL or set TRIALBOOK_STORE\n"
+    missing = str(tmp_path / "nothing")
+    assert result.output == (
+        f"Error: no store at {missing!r}; pass --store URL or set TRIALBOOK_STORE\n"
+    )
     bad = tmp_path / "bad.db"
     bad.write_bytes(b"garbage" * 1000)
     result = invoke("ls", "--store", f"sqlite:///{bad}")
@@ -127,6 +141,8 @@ def test_help_everywhere() -> None:
 def test_python_dash_m(filled: str) -> None:
     out = subprocess.run(
         [sys.executable, "-m", "trialbook", "ls", "--store", filled],
-        capture_output=True, text=True, check=True,
+        capture_output=True,
+        text=True,
+        check=True,
     )
     assert "fit" in out.stdout

@@ -16,12 +16,14 @@ from trialbook.codecs import Encoded, decode, encode, is_plain
 from trialbook.errors import CodecError
 
 
-def same(a: object, b: object) -> bool:
+def same(a: object, b: object) -> bool:  # noqa: PLR0911 - one case per kind of value
     """Equality where NaN equals NaN and types must match."""
     if type(a) is not type(b):
         return False
     if isinstance(a, float):
-        return (math.isnan(a) and math.isnan(b)) or (a == b and math.copysign(1, a) == math.copysign(1, b))
+        return (math.isnan(a) and math.isnan(b)) or (
+            a == b and math.copysign(1, a) == math.copysign(1, b)
+        )
     if isinstance(a, complex):
         return same(a.real, b.real) and same(a.imag, b.imag)
     if isinstance(a, list | tuple):
@@ -102,7 +104,9 @@ def test_containers_holding_arrays_and_frames() -> None:
 
 
 def test_unsafe_values_are_refused_with_advice() -> None:
-    with pytest.raises(CodecError, match=r"cannot store a value of type <class 'function'>.*allow_pickle=True"):
+    with pytest.raises(
+        CodecError, match=r"cannot store a value of type <class 'function'>.*allow_pickle=True"
+    ):
         encode(lambda: 1)
     with pytest.raises(CodecError, match="object"):
         encode(np.array([object()], dtype=object))

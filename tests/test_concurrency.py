@@ -28,8 +28,7 @@ def test_two_processes_add_runs_concurrently(store_dir) -> None:
     session = trialbook.create_session(store_dir)
     session.create_experiment("shared").persist()
     procs = [
-        subprocess.Popen([sys.executable, "-c", WRITER, str(store_dir), tag])
-        for tag in ("a", "b")
+        subprocess.Popen([sys.executable, "-c", WRITER, str(store_dir), tag]) for tag in ("a", "b")
     ]
     assert [p.wait(timeout=120) for p in procs] == [0, 0]
     runs = session.load_experiment("shared").runs
@@ -38,4 +37,6 @@ def test_two_processes_add_runs_concurrently(store_dir) -> None:
         mine = [r for r in runs.values() if r.params.writer == tag]
         assert len(mine) == 70
         assert sorted(r.params.i for r in mine if "i" in r.params) == list(range(40))
-    assert all(r.metrics("m")["value"].tolist() == [r.params.i] for r in runs.values() if "i" in r.params)
+    assert all(
+        r.metrics("m")["value"].tolist() == [r.params.i] for r in runs.values() if "i" in r.params
+    )

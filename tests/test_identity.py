@@ -63,7 +63,10 @@ def test_arrays_and_frames() -> None:
 
 
 def test_stable_across_processes() -> None:
-    code = "from trialbook.identity import fingerprint; print(fingerprint({'a': [1, 2.5, 'x'], 'b': {3}}))"
+    code = (
+        "from trialbook.identity import fingerprint; "
+        "print(fingerprint({'a': [1, 2.5, 'x'], 'b': {3}}))"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == fingerprint({"a": [1, 2.5, "x"], "b": {3}})
 

@@ -11,7 +11,8 @@ import pytest
 import trialbook
 
 MODULES = sorted(
-    m.name for m in pkgutil.walk_packages(trialbook.__path__, prefix="trialbook.")
+    m.name
+    for m in pkgutil.walk_packages(trialbook.__path__, prefix="trialbook.")
     if not m.name.endswith("__main__")
 )
 

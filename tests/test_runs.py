@@ -80,9 +80,7 @@ def test_add_runs_is_a_cartesian_product(session: trialbook.Session) -> None:
     runs = experiment.add_runs(a=[1, 2], b=("x", "y", "z"), c=np.array([0.5]), d="const")
     assert len(runs) == 6
     assert [r.id for r in runs] == [1, 2, 3, 4, 5, 6]
-    assert {(r.params.a, r.params.b) for r in runs} == {
-        (a, b) for a in (1, 2) for b in "xyz"
-    }
+    assert {(r.params.a, r.params.b) for r in runs} == {(a, b) for a in (1, 2) for b in "xyz"}
     assert all(r.params.c == 0.5 and r.params.d == "const" for r in runs)
     assert experiment.add_runs(a=[]) == []
 
@@ -145,7 +143,9 @@ def test_failing_step_marks_run_and_keeps_others(session: trialbook.Session) -> 
     def divide(run: trialbook.Run) -> None:
         run.fields.inv = 1 / run.params.x
 
-    with pytest.raises(RunFailedError, match=r"run 2 of experiment 'fail' failed: ZeroDivision") as info:
+    with pytest.raises(
+        RunFailedError, match=r"run 2 of experiment 'fail' failed: ZeroDivision"
+    ) as info:
         experiment.execute(divide)
     assert isinstance(info.value.__cause__, ZeroDivisionError)
     assert info.value.__cause__.__traceback__ is not None
@@ -186,8 +186,12 @@ def test_run_context_marks_failure_and_reraises(session: trialbook.Session) -> N
 
 def test_persist_writes_only_new_and_changed_runs(store_dir) -> None:
     statements: list[str] = []
-    store = trialbook.open_store(store_dir, tracer=lambda sql, params: statements.append(
-        (sql, len(params) if isinstance(params, list) else 1)))
+    store = trialbook.open_store(
+        store_dir,
+        tracer=lambda sql, params: statements.append(
+            (sql, len(params) if isinstance(params, list) else 1)
+        ),
+    )
     session = trialbook.Session(store)
     experiment = session.create_experiment("inc")
     experiment.add_runs(x=list(range(100)))
@@ -275,8 +279,15 @@ def test_df_has_params_status_timings_fields_and_metrics(session: trialbook.Sess
     experiment.execute(fit).persist()
     for frame in (experiment.df(), session.load_experiment("df").runs.df()):
         assert list(frame.columns) == [
-            "lr", "status", "started", "finished", "duration", "error",
-            "score", "field.status", "metric.loss",
+            "lr",
+            "status",
+            "started",
+            "finished",
+            "duration",
+            "error",
+            "score",
+            "field.status",
+            "metric.loss",
         ]
         assert frame.index.tolist() == [1, 2]
         assert frame["score"].tolist() == [1.0, 0.1]
@@ -302,7 +313,10 @@ def test_metrics_round_trip_and_continue_after_reload(session: trialbook.Session
     loaded.persist()
     again = session.load_experiment("metrics").runs[1].metrics("loss")
     assert again["step"].tolist()[-2:] == [999, 1000]
-    assert session.load_experiment("metrics").runs[1].metrics()["name"].unique().tolist() == ["acc", "loss"]
+    assert session.load_experiment("metrics").runs[1].metrics()["name"].unique().tolist() == [
+        "acc",
+        "loss",
+    ]
 
 
 def test_metric_errors(session: trialbook.Session) -> None:

@@ -11,7 +11,8 @@ import pytest
 import trialbook
 from trialbook.codecs import encode
 from trialbook.errors import ConfigError, SchemaVersionError, StoreFormatError
-from trialbook.storage import open_store, sqlite as sqlite_store
+from trialbook.storage import open_store
+from trialbook.storage import sqlite as sqlite_store
 from trialbook.storage.records import RunRecord
 from trialbook.storage.sqlite import SqliteStore
 
@@ -33,7 +34,9 @@ def test_file_store_keeps_blobs_inside(tmp_path: pathlib.Path) -> None:
     info = store.create_experiment("e")
     store.write_runs(info.id, [RunRecord(run_id=1, fields={"big": encode(np.ones(100_000))})])
     store.close()
-    assert sorted(p.name for p in tmp_path.iterdir() if not p.name.startswith("one.db-")) == ["one.db"]
+    assert sorted(p.name for p in tmp_path.iterdir() if not p.name.startswith("one.db-")) == [
+        "one.db"
+    ]
     (run,) = open_store(f"sqlite:///{tmp_path / 'one.db'}").read_runs(info.id)
     assert trialbook.codecs.decode(run.fields["big"]).sum() == 100_000
 
@@ -121,7 +124,7 @@ def test_failed_migration_leaves_store_untouched(tmp_path: pathlib.Path, monkeyp
 
 
 def test_unknown_scheme_lists_known_ones() -> None:
-    with pytest.raises(ConfigError, match="known schemes: .*sqlite"):
+    with pytest.raises(ConfigError, match=r"known schemes: .*sqlite"):
         open_store("ftp://example/x")
 
 
@@ -153,7 +156,9 @@ def test_persisting_cost_does_not_depend_on_other_experiments(tmp_path: pathlib.
     )
 
 
-def test_large_metric_chunks_are_files_removed_with_their_experiment(tmp_path: pathlib.Path) -> None:
+def test_large_metric_chunks_are_files_removed_with_their_experiment(
+    tmp_path: pathlib.Path,
+) -> None:
     session = trialbook.create_session(tmp_path / "s")
     for name in ("keep", "drop"):
         experiment = session.create_experiment(name)
@@ -161,7 +166,10 @@ def test_large_metric_chunks_are_files_removed_with_their_experiment(tmp_path: p
             for i in range(50_000):
                 run.log_metric("loss", i)
         experiment.persist()
-    chunk_files = lambda: sorted(p.name for p in (tmp_path / "s" / "blobs").rglob("m*") if p.is_file())  # noqa: E731
+
+    def chunk_files() -> list[str]:
+        return sorted(p.name for p in (tmp_path / "s" / "blobs").rglob("m*") if p.is_file())
+
     assert len(chunk_files()) == 2
     session.delete_experiment("drop")
     assert len(chunk_files()) == 1

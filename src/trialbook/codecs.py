@@ -168,7 +168,7 @@ def decode(value: Any, *, allow_pickle: bool = False) -> Any:
             raise CodecError(msg)
         import pickle
 
-        return pickle.loads(data)  # noqa: S301 - explicit opt-in above
+        return pickle.loads(data)
     msg = f"unknown codec {codec!r}; expected one of 'json', 'tjson', 'npy', 'arrow', 'pickle'"
     raise CodecError(msg)
 
@@ -176,7 +176,7 @@ def decode(value: Any, *, allow_pickle: bool = False) -> Any:
 # -- helpers -------------------------------------------------------------------------------------
 
 
-class Unsupported(Exception):  # noqa: N818 - internal signal, never escapes the codecs
+class Unsupported(Exception):
     def __init__(self, value: object) -> None:
         self.value = value
 

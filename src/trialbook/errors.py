@@ -12,8 +12,8 @@ Examples
 >>> err = ExperimentNotFoundError("exp", available=["a", "b"])
 >>> isinstance(err, NotFoundError) and isinstance(err, KeyError)
 True
->>> print(err)
-no experiment named 'exp' in this store (it has: 'a', 'b'); list them with `trialbook ls` or session.ls()
+>>> print(err)  # doctest: +ELLIPSIS
+no experiment named 'exp' in this store (it has: 'a', 'b'); list them with `trialbook ls`...
 """
 
 from __future__ import annotations

@@ -89,7 +89,7 @@ def _chunk(tag: bytes, data: bytes) -> bytes:
     return tag + struct.pack(">I", len(data)) + data
 
 
-def _write(value: Any, emit: Callable[[bytes], object]) -> None:  # noqa: C901, PLR0912
+def _write(value: Any, emit: Callable[[bytes], object]) -> None:  # noqa: PLR0912
     t = type(value)
     if value is None:
         emit(b"N")
@@ -149,7 +149,9 @@ def _write_foreign(value: Any, emit: Callable[[bytes], object]) -> None:
         except TypeError:
             _refuse(value, "a pandas object holding unhashable values")
         columns = list(value.columns) if isinstance(value, pd.DataFrame) else [value.name]
-        dtypes = [str(d) for d in (value.dtypes if isinstance(value, pd.DataFrame) else [value.dtype])]
+        dtypes = [
+            str(d) for d in (value.dtypes if isinstance(value, pd.DataFrame) else [value.dtype])
+        ]
         emit(_chunk(b"P", type(value).__name__.encode()))
         _write([columns, dtypes], emit)
         emit(_chunk(b"", hashed.to_numpy().tobytes()))

@@ -39,7 +39,7 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 from trialbook.errors import ConfigError, RunFailedError, RunNotFoundError
-from trialbook.storage.records import ExperimentInfo, MetricSeries, Status
+from trialbook.storage.records import ExperimentInfo, MetricSeries
 from trialbook.tracking import _CURRENT, Bunch, Run, paused_gc, using_run
 
 if TYPE_CHECKING:
@@ -61,7 +61,7 @@ class Runs(dict[int, Run]):
     >>> runs[5]
     Traceback (most recent call last):
     ...
-    trialbook.errors.RunNotFoundError: experiment 'demo' has no run with id 5 (it has 0 runs, ids none)
+    trialbook.errors.RunNotFoundError: experiment 'demo' has no run with id 5 (it has 0 runs, ...)
     """
 
     __slots__ = ("_experiment",)
@@ -124,12 +124,18 @@ class RunsExperiment:
         --------
         >>> import trialbook
         >>> exp = trialbook.create_session("sqlite:///:memory:").create_experiment("e")
-        >>> [dict(r.params) for r in exp.add_runs(a=[1, 2], b=["x", "y"], c=0)]
-        [{'a': 1, 'b': 'x', 'c': 0}, {'a': 1, 'b': 'y', 'c': 0}, {'a': 2, 'b': 'x', 'c': 0}, {'a': 2, 'b': 'y', 'c': 0}]
+        >>> for run in exp.add_runs(a=[1, 2], b=["x", "y"], c=0):
+        ...     print(dict(run.params))
+        {'a': 1, 'b': 'x', 'c': 0}
+        {'a': 1, 'b': 'y', 'c': 0}
+        {'a': 2, 'b': 'x', 'c': 0}
+        {'a': 2, 'b': 'y', 'c': 0}
         """
         names = list(grid)
         axes = [_axis(name, values) for name, values in grid.items()]
-        return self._add([dict(zip(names, combo, strict=True)) for combo in itertools.product(*axes)])
+        return self._add(
+            [dict(zip(names, combo, strict=True)) for combo in itertools.product(*axes)]
+        )
 
     @contextmanager
     def run(self, **params: Any) -> Iterator[Run]:

@@ -19,7 +19,9 @@ __all__ = ["execute_remote"]
 
 
 def execute_remote(
-    runs: Sequence[Run], steps: Sequence[Callable[[Run], object]], workers: int,
+    runs: Sequence[Run],
+    steps: Sequence[Callable[[Run], object]],
+    workers: int,
     advance: Callable[[int], None],
 ) -> dict[int, BaseException]:
     """Execute ``steps`` on ``runs`` in ``workers`` processes; return exceptions by run id."""
@@ -29,9 +31,7 @@ def execute_remote(
 
     by_id = {run.id: run for run in runs}
     size = max(1, min(64, len(runs) // (workers * 4) or 1))
-    batches = [
-        [_outbound(run) for run in runs[i : i + size]] for i in range(0, len(runs), size)
-    ]
+    batches = [[_outbound(run) for run in runs[i : i + size]] for i in range(0, len(runs), size)]
     blob = cloudpickle.dumps(list(steps))
     failures: dict[int, BaseException] = {}
     for results in map_unordered(_execute_batch, batches, n_jobs=workers, args=(blob,)):
@@ -74,7 +74,7 @@ def _execute_batch(blob: bytes, batch: list[dict[str, Any]]) -> list[dict[str, A
     """Worker side: rebuild each run, execute the steps, report back."""
     from trialbook.runs import execute_run
 
-    steps = pickle.loads(blob)  # noqa: S301 - the steps were pickled by our own parent process
+    steps = pickle.loads(blob)
     out = []
     for item in batch:
         run = Run(item["id"], params=item["params"], kind=item["kind"])
@@ -103,8 +103,8 @@ def _portable(exc: BaseException | None) -> BaseException | None:
     if exc is None:
         return None
     try:
-        pickle.loads(pickle.dumps(exc))  # noqa: S301 - round trip of our own bytes
-    except Exception:  # noqa: BLE001 - any pickling failure means: send a description instead
+        pickle.loads(pickle.dumps(exc))
+    except Exception:
         return ExecutionError(f"{type(exc).__name__}: {exc} (the original could not be pickled)")
     exc.__traceback__ = None
     return exc

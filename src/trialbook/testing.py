@@ -240,7 +240,10 @@ class StoreContract:
             info.id,
             [RunRecord(run_id=1, kind="trial")],
             [metric_chunk(1, "m", [1.0, 2.0])],
-            artifacts=[(1, "prepare", Encoded("json", b"3")), (1, "big", Encoded("npy", b"x" * 700_000))],
+            artifacts=[
+                (1, "prepare", Encoded("json", b"3")),
+                (1, "big", Encoded("npy", b"x" * 700_000)),
+            ],
             step_hashes=[("prepare", "in", "out", 1)],
         )
         assert store.read_artifact(info.id, 1, "prepare") == Encoded("json", b"3")

@@ -428,8 +428,10 @@ class Run:
             dict.update(fields, _decoded(record.fields, allow_pickle))
         run.status = record.status
         run.error = record.error
-        run.result = record.result if type(record.result) is not Encoded else decode(
-            record.result, allow_pickle=allow_pickle
+        run.result = (
+            record.result
+            if type(record.result) is not Encoded
+            else decode(record.result, allow_pickle=allow_pickle)
         )
         run.seed = record.seed
         run.key = record.key
@@ -477,8 +479,9 @@ def error_info(exc: BaseException) -> ErrorInfo:
 
     Examples
     --------
-    >>> error_info(ZeroDivisionError("division by zero"))
-    ErrorInfo(type='ZeroDivisionError', message='division by zero', traceback='ZeroDivisionError: division by zero\\n')
+    >>> info = error_info(ZeroDivisionError("division by zero"))
+    >>> info.type, info.message, info.traceback
+    ('ZeroDivisionError', 'division by zero', 'ZeroDivisionError: division by zero\\n')
     """
     import traceback
 
@@ -497,7 +500,7 @@ def current_run() -> Run | None:
     return _CURRENT.get()
 
 
-class using_run:  # noqa: N801 - used as a context manager, reads like a function
+class using_run:
     """Make ``run`` the :func:`current_run` inside a ``with`` block.
 
     Examples

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import click
@@ -27,7 +28,9 @@ def ls(store: str | None) -> None:
 @click.command()
 @click.argument("experiment")
 @store_option
-@click.option("--limit", type=click.IntRange(min=1), default=None, help="Show the last N runs only.")
+@click.option(
+    "--limit", type=click.IntRange(min=1), default=None, help="Show the last N runs only."
+)
 @friendly_errors
 def runs(experiment: str, store: str | None, limit: int | None) -> None:
     """Show the runs of EXPERIMENT as a table (params, status, timings, scalar fields)."""
@@ -39,7 +42,7 @@ def runs(experiment: str, store: str | None, limit: int | None) -> None:
         return
     for column in ("started", "finished"):
         frame[column] = frame[column].dt.strftime("%Y-%m-%d %H:%M:%S")
-    frame["duration"] = frame["duration"].map(lambda s: "" if s != s else f"{s:.3f}s")
+    frame["duration"] = frame["duration"].map(lambda s: "" if math.isnan(s) else f"{s:.3f}s")
     frame = frame.drop(columns=["error"]).fillna("")
     click.echo(frame.to_string())
 
@@ -60,7 +63,9 @@ def show(experiment: str, run_id: int, store: str | None) -> None:
     summary = run.metric_summary()
     if summary:
         lines.append("metrics:")
-        lines += [f"  {name}: {count} points, last {last!r}" for name, (count, last) in summary.items()]
+        lines += [
+            f"  {name}: {count} points, last {last!r}" for name, (count, last) in summary.items()
+        ]
     if run.error is not None:
         lines.append("error:")
         lines += ["  " + line for line in run.error.traceback.rstrip().splitlines()]
@@ -75,7 +80,11 @@ def _section(title: str, values: dict[str, Any]) -> list[str]:
 
 def _describe(value: Any) -> str:
     shape = getattr(value, "shape", None)
-    if shape is not None and type(value).__module__.partition(".")[0] in {"numpy", "pandas", "pyarrow"}:
+    if shape is not None and type(value).__module__.partition(".")[0] in {
+        "numpy",
+        "pandas",
+        "pyarrow",
+    }:
         kind = type(value).__name__
         dtype = getattr(value, "dtype", None)
         return f"<{kind} shape={tuple(shape)}{f' dtype={dtype}' if dtype is not None else ''}>"

@@ -9,13 +9,12 @@ Examples
 >>> from trialbook.execution import resolve_n_jobs
 >>> resolve_n_jobs(1)
 1
+>>> import os
 >>> resolve_n_jobs(1000) <= (os.cpu_count() or 1)
 True
 """
 
 from __future__ import annotations
-
-import os
 
 from trialbook.execution.pool import map_unordered, resolve_n_jobs
 

@@ -43,7 +43,6 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import json
 import os
 import pathlib
 import sqlite3
@@ -53,6 +52,7 @@ import uuid
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 
+from trialbook.bulk import paused_gc
 from trialbook.codecs import Encoded
 from trialbook.errors import (
     ExperimentExistsError,
@@ -71,7 +71,6 @@ from trialbook.storage.bundle import (
     run_document,
     unpack,
 )
-from trialbook.bulk import paused_gc
 from trialbook.storage.records import (
     ErrorInfo,
     ExperimentInfo,
@@ -456,7 +455,7 @@ class SqliteStore:
             (experiment_id,),
         ).fetchall()
         for table in ("runs", "metrics", "artifacts", "step_hashes"):
-            self._exec(f"DELETE FROM {table} WHERE experiment_id = ?", (experiment_id,))  # noqa: S608
+            self._exec(f"DELETE FROM {table} WHERE experiment_id = ?", (experiment_id,))
         self._unlink_after_commit += [name for (name,) in chunk_files]
 
     def update_meta(self, experiment_id: int, meta: dict[str, Any]) -> None:
@@ -590,14 +589,14 @@ class SqliteStore:
             for part in _batches(ids):
                 marks = ",".join("?" * len(part))
                 chunk_files = self._exec(
-                    f"SELECT blob FROM metrics WHERE experiment_id = ? AND run_id IN ({marks})"  # noqa: S608
+                    f"SELECT blob FROM metrics WHERE experiment_id = ? AND run_id IN ({marks})"
                     " AND blob IS NOT NULL",
                     (experiment_id, *part),
                 ).fetchall()
                 self._unlink_after_commit += [name for (name,) in chunk_files]
                 for table in ("runs", "metrics", "artifacts"):
                     self._exec(
-                        f"DELETE FROM {table} WHERE experiment_id = ? AND run_id IN ({marks})",  # noqa: S608
+                        f"DELETE FROM {table} WHERE experiment_id = ? AND run_id IN ({marks})",
                         (experiment_id, *part),
                     )
 
@@ -643,15 +642,18 @@ class SqliteStore:
         for part in _batches(sorted(set(run_ids))):
             marks = ",".join("?" * len(part))
             rows = self._read(
-                "SELECT run_id, count, steps, vals, times, blob FROM metrics WHERE experiment_id = ?"
-                f" AND name = ? AND run_id IN ({marks}) ORDER BY run_id, id",  # noqa: S608
+                "SELECT run_id, count, steps, vals, times, blob FROM metrics"
+                f" WHERE experiment_id = ? AND name = ? AND run_id IN ({marks})"
+                " ORDER BY run_id, id",
                 (experiment_id, name, *part),
             )
             for run_id, count, steps, vals, times, blob in rows:
-                if blob is not None:
-                    data = self._get_blob(blob)
-                    steps, vals, times = (data[i * 8 * count : (i + 1) * 8 * count] for i in range(3))
-                parts.setdefault(run_id, []).append((steps, vals, times))
+                if blob is None:
+                    parts.setdefault(run_id, []).append((steps, vals, times))
+                else:  # one file: steps, values and times of `count` items each
+                    data, size = self._get_blob(blob), 8 * count
+                    chunk = tuple(data[i * size : (i + 1) * size] for i in range(3))
+                    parts.setdefault(run_id, []).append(chunk)  # type: ignore[arg-type]
         out: dict[int, MetricSeries] = {}
         for run_id, chunks in parts.items():
             out[run_id] = MetricSeries(

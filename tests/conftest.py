@@ -34,3 +34,97 @@ def session(store_dir: pathlib.Path) -> trialbook.Session:
     session = trialbook.create_session(store_dir)
     yield session
     session.close()
+
+
+# -- services for the team backends (issue 5) ------------------------------------------------------
+# A test that needs a server asks for `backend_location(<name>)`: a URL of its own private
+# schema (PostgreSQL), key prefix (Redis) or database (MongoDB), dropped afterwards. Only what
+# the test created is removed: nothing else on the server is touched.
+
+import contextlib  # noqa: E402 - kept with the section it serves
+import uuid  # noqa: E402
+from collections.abc import Iterator  # noqa: E402
+
+SERVICE_ENV = {
+    "postgres": "TRIALBOOK_TEST_POSTGRES_URL",
+    "redis": "TRIALBOOK_TEST_REDIS_URL",
+    "mongo": "TRIALBOOK_TEST_MONGO_URL",
+}
+BACKENDS = ["sqlite", "postgres", "redis", "mongo"]
+
+
+def service_url(name: str) -> str:
+    """The server URL of a service, or skip (fail under CI) when none is configured."""
+    var = SERVICE_ENV[name]
+    url = os.environ.get(var, "")
+    need(bool(url), f"no {name} server: set {var} (scripts/test.sh starts one)")
+    return url
+
+
+@contextlib.contextmanager
+def backend_location(name: str, tmp_path: pathlib.Path) -> Iterator[str]:
+    """A private, empty store location on backend ``name``; removed on exit."""
+    token = uuid.uuid4().hex[:12]
+    if name == "sqlite":
+        yield str(tmp_path / f"store-{token}")
+    elif name == "postgres":
+        base = service_url("postgres")
+        schema = f"tbtest_{token}"
+        yield f"{base}{'&' if '?' in base else '?'}schema={schema}"
+        _drop_pg_schema(base, schema)
+    elif name == "redis":
+        base = service_url("redis")
+        prefix = f"tbtest:{token}:"
+        yield f"{base}{'&' if '?' in base else '?'}prefix={prefix}"
+        _drop_redis_prefix(base, prefix)
+    elif name == "mongo":
+        base = service_url("mongo")
+        database = f"tbtest_{token}"
+        head, _, _ = base.partition("?")
+        root = head.rsplit("/", 1)[0] if head.count("/") > 2 else head
+        yield f"{root}/{database}"
+        _drop_mongo_database(root, database)
+    else:
+        raise ValueError(name)
+
+
+def _drop_pg_schema(url: str, schema: str) -> None:
+    import sqlalchemy as sa
+
+    from trialbook.storage.sql import _driver_url
+
+    engine = sa.create_engine(_driver_url(sa.make_url(url)))
+    with engine.begin() as conn:
+        conn.execute(sa.text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
+    engine.dispose()
+
+
+def _drop_redis_prefix(url: str, prefix: str) -> None:
+    import redis
+
+    client = redis.Redis.from_url(url, socket_timeout=5)
+    batch = list(client.scan_iter(match=f"{prefix}*", count=1000))
+    if batch:
+        client.delete(*batch)
+    client.close()
+
+
+def _drop_mongo_database(root: str, database: str) -> None:
+    import pymongo
+
+    client = pymongo.MongoClient(root, serverSelectionTimeoutMS=5000)
+    client.drop_database(database)
+    client.close()
+
+
+@pytest.fixture(params=BACKENDS)
+def backend_store(request: pytest.FixtureRequest, tmp_path: pathlib.Path):
+    """A fresh store on each backend (sqlite, postgres, redis, mongo), closed and dropped after."""
+    from trialbook.storage import open_store
+
+    with backend_location(request.param, tmp_path) as location:
+        store = open_store(location)
+        try:
+            yield store
+        finally:
+            store.close()

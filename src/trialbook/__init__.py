@@ -31,7 +31,25 @@ __version__ = "0.1.0"
 # Public names loaded on first access (their modules import dask, yaml, ...): name -> module.
 _LAZY: dict[str, str] = {
     # lazy step graph
+    "Experiment": "trialbook.graph",
+    "Parameter": "trialbook.graph",
     # typed tasks and plans
+    "Config": "trialbook.tasks.config",
+    "Task": "trialbook.tasks.config",
+    "Param": "trialbook.tasks.config",
+    "Meta": "trialbook.tasks.config",
+    "Constant": "trialbook.tasks.config",
+    "field": "trialbook.tasks.config",
+    "tag": "trialbook.tasks.config",
+    "tagspath": "trialbook.tasks.config",
+    "experiment": "trialbook.tasks.workspace",
+    "RunMode": "trialbook.tasks.workspace",
+    "LocalLauncher": "trialbook.tasks.launchers",
+    "ConfigurationBase": "trialbook.tasks.plans",
+    "configuration": "trialbook.tasks.plans",
+    "ExperimentHelper": "trialbook.tasks.plans",
+    "forwardoption": "trialbook.tasks.options",
+    "arguments": "trialbook.tasks.options",
 }
 
 __all__ = [
@@ -43,7 +61,25 @@ __all__ = [
     "create_session",
     "current_run",
     # lazy step graph
+    "Experiment",
+    "Parameter",
     # typed tasks and plans
+    "Config",
+    "Task",
+    "Param",
+    "Meta",
+    "Constant",
+    "field",
+    "tag",
+    "tagspath",
+    "experiment",
+    "RunMode",
+    "LocalLauncher",
+    "ConfigurationBase",
+    "configuration",
+    "ExperimentHelper",
+    "forwardoption",
+    "arguments",
     # stores
     "open_store",
     # errors

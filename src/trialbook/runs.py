@@ -207,6 +207,7 @@ class RunsExperiment:
         n_jobs: int = 1,
         run_ids: Iterable[int] | None = None,
         progress: bool | None = None,
+        client: Any = None,
     ) -> RunsExperiment:
         """Call each step ``f(run)`` in order on every run (or on the runs of ``run_ids``).
 
@@ -222,6 +223,10 @@ class RunsExperiment:
             Restrict execution to these runs.
         progress
             Show a progress bar; by default only on a terminal and for more than 50 runs.
+        client
+            A Dask ``distributed.Client`` or a scheduler address (``"tcp://host:8786"``): run on
+            that cluster instead (``n_jobs`` is then ignored). Metrics and fields logged on the
+            workers travel back with the results; workers need no store connection.
 
         Returns
         -------
@@ -237,19 +242,27 @@ class RunsExperiment:
         """
         step_list = _check_steps(steps)
         runs = list(self.runs.values()) if run_ids is None else [self.runs[i] for i in run_ids]
-        workers = _resolve_jobs(n_jobs, len(runs))
-        failures: dict[int, BaseException] = {}
         with _progress_bar(progress, len(runs), self.name) as advance:
-            if workers == 1:
+            if client is not None:
+                from trialbook.execution.dask import connect, worker_count
+                from trialbook.runs_pool import execute_remote
+
+                with connect(client) as dask_client:
+                    workers = worker_count(dask_client)
+                    failures = execute_remote(
+                        runs, step_list, workers, advance, client=dask_client
+                    )
+            elif (workers := _resolve_jobs(n_jobs, len(runs))) > 1:
+                from trialbook.runs_pool import execute_remote
+
+                failures = execute_remote(runs, step_list, workers, advance)
+            else:
+                failures = {}
                 for run in runs:
                     exc = execute_run(run, step_list)
                     if exc is not None:
                         failures[run.id] = exc
                     advance(1)
-            else:
-                from trialbook.runs_pool import execute_remote
-
-                failures = execute_remote(runs, step_list, workers, advance)
         if failures:
             summaries = {rid: str(self.runs[rid].error) for rid in sorted(failures)}
             first = failures[min(failures)]

@@ -23,18 +23,37 @@ def execute_remote(
     steps: Sequence[Callable[[Run], object]],
     workers: int,
     advance: Callable[[int], None],
+    *,
+    client: Any = None,
 ) -> dict[int, BaseException]:
-    """Execute ``steps`` on ``runs`` in ``workers`` processes; return exceptions by run id."""
+    """Execute ``steps`` on ``runs`` in ``workers`` processes, or on the Dask ``client``'s
+    cluster; return the exception of each failed run by run id.
+
+    A batch whose worker died marks its runs failed with that error; the others go on.
+    """
     import cloudpickle
 
-    from trialbook.execution import map_unordered
+    from trialbook.execution.pool import map_outcomes
 
     by_id = {run.id: run for run in runs}
-    size = max(1, min(64, len(runs) // (workers * 4) or 1))
+    size = max(1, min(64, len(runs) // (workers * 8)))
     batches = [[_outbound(run) for run in runs[i : i + size]] for i in range(0, len(runs), size)]
     blob = cloudpickle.dumps(list(steps))
+    if client is None:
+        outcomes = map_outcomes(_execute_batch, batches, n_jobs=workers, args=(blob,))
+    else:
+        from trialbook.execution.dask import map_outcomes_dask
+
+        outcomes = map_outcomes_dask(_execute_batch, batches, client=client, args=(blob,))
     failures: dict[int, BaseException] = {}
-    for results in map_unordered(_execute_batch, batches, n_jobs=workers, args=(blob,)):
+    for index, results, error in outcomes:
+        if error is not None:
+            for item in batches[index]:
+                run = by_id[item["id"]]
+                run.finish(error)
+                failures[run.id] = error
+            advance(len(batches[index]))
+            continue
         for result in results:
             exc = _inbound(by_id[result["id"]], result)
             if exc is not None:

@@ -9,6 +9,8 @@ from __future__ import annotations
 import click
 
 from trialbook.cli.experiments import ls, runs, show
+from trialbook.cli.script import run
+from trialbook.cli.tasks import jobs, run_experiment
 
 __all__ = ["cli", "main"]
 
@@ -24,7 +26,10 @@ cli.add_command(ls)
 cli.add_command(runs)
 cli.add_command(show)
 # lazy step graph
+cli.add_command(run)
 # typed tasks and plans
+cli.add_command(run_experiment)
+cli.add_command(jobs)
 
 
 def main() -> None:

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any, TypeVar
 
 from trialbook.errors import ConfigError, ExecutionError
 
-__all__ = ["map_unordered", "resolve_n_jobs"]
+__all__ = ["Outcome", "map_outcomes", "map_unordered", "resolve_n_jobs"]
+
+Outcome = tuple[int, Any, BaseException | None]
+"""``(index of the item, result, error)``: ``error`` is set when the worker itself failed."""
 
 T = TypeVar("T")
 
@@ -63,3 +66,44 @@ def map_unordered(
     finally:
         for future in futures:
             future.cancel()
+
+
+def map_outcomes(
+    func: Callable[..., Any], items: Sequence[Any], *, n_jobs: int, args: tuple[Any, ...] = ()
+) -> Iterator[Outcome]:
+    """Yield ``(index, func(*args, item), None)`` per item in completion order, in ``n_jobs``
+    worker processes; an item whose worker died (or whose call raised) yields
+    ``(index, None, error)`` instead, and the others go on.
+
+    Examples
+    --------
+    >>> sorted(map_outcomes(pow, [1, 2, 3], n_jobs=2, args=(2,)))
+    [(0, 2, None), (1, 4, None), (2, 8, None)]
+    """
+    from concurrent.futures import as_completed
+
+    from joblib.externals.loky import get_reusable_executor
+
+    executor = get_reusable_executor(max_workers=n_jobs, reuse=True)
+    futures = {executor.submit(func, *args, item): i for i, item in enumerate(items)}
+    try:
+        for future in as_completed(futures):
+            error = future.exception()
+            if error is None:
+                yield futures[future], future.result(), None
+            else:
+                yield futures[future], None, _describe(error)
+    finally:
+        for future in futures:
+            future.cancel()
+
+
+def _describe(error: BaseException) -> BaseException:
+    from joblib.externals.loky.process_executor import TerminatedWorkerError
+
+    if isinstance(error, TerminatedWorkerError):
+        msg = f"the worker process died while executing (killed or out of memory): {error}"
+        wrapped = ExecutionError(msg)
+        wrapped.__cause__ = error
+        return wrapped
+    return error

@@ -63,6 +63,18 @@ Opener = Callable[..., Store]
 _OPENERS: dict[str, Opener | str] = {
     "sqlite": "trialbook.storage.sqlite:open_sqlite_url",
     "file": "trialbook.storage.sqlite:open_sqlite_url",
+    # team backends (issue 5). Redis and MongoDB come before the SQL schemes: their modules
+    # import their drivers lazily, so claiming a client object never needs SQLAlchemy.
+    "redis": "trialbook.storage.redis:open_redis",
+    "rediss": "trialbook.storage.redis:open_redis",
+    "unix": "trialbook.storage.redis:open_redis",
+    "mongodb": "trialbook.storage.mongo:open_mongo",
+    "postgresql": "trialbook.storage.sql:open_sql_url",
+    "mysql": "trialbook.storage.sql:open_sql_url",
+    "mariadb": "trialbook.storage.sql:open_sql_url",
+    "mssql": "trialbook.storage.sql:open_sql_url",
+    "oracle": "trialbook.storage.sql:open_sql_url",
+    # end of team backends
 }
 
 
@@ -117,7 +129,9 @@ def open_store(
     StorageError
         If the location cannot be opened or does not hold a trialbook store.
     """
-    if isinstance(location, Store):
+    # dir(), not only the Protocol check: driver objects such as a pymongo Database answer
+    # every attribute name through __getattr__ and would pass for a Store.
+    if isinstance(location, Store) and "backend_label" in dir(location):
         return location
     if location is None:
         location = default_location()

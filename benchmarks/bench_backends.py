@@ -1,0 +1,155 @@
+"""Same workloads on every store backend, in one run; each figure with its ratio to SQLite.
+
+Workloads (issue 5):
+
+* ``runs``: 1,000 runs, each with 3 params and 1 metric, committed one run per transaction
+  (``allocate_run_ids`` + ``write_runs``): the per-trial overhead;
+* ``metric``: 10,000 values of one metric of one run, appended in chunks of 500 then read back;
+* ``history``: the 1,000 runs of ``runs`` read into a pandas DataFrame.
+
+Targets: PostgreSQL and Redis within 5x of the embedded SQLite store on every workload; per-trial
+overhead <= 2 ms on every backend. Figures are medians over ``--repeats`` repeats.
+
+Servers come from ``TRIALBOOK_TEST_{POSTGRES,REDIS,MONGO}_URL`` (``scripts/services.sh up``
+writes them to ``.services/env``); a backend without a URL is reported as skipped.
+
+    bash scripts/services.sh up && source .services/env && .venv/bin/python benchmarks/bench_backends.py
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import pathlib
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+
+import numpy as np
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from tests.conftest import backend_location  # noqa: E402 - after the path set-up
+from trialbook.storage import open_store  # noqa: E402
+from trialbook.storage.records import MetricChunk, RunRecord  # noqa: E402
+
+N_RUNS = 1000
+N_VALUES = 10_000
+CHUNK = 500
+TARGETS = {"runs": 5.0, "metric": 5.0, "history": 5.0}
+
+
+def workload_runs(store) -> float:
+    info = store.create_experiment("bench-runs")
+    start = time.perf_counter()
+    for i in range(N_RUNS):
+        (run_id,) = store.allocate_run_ids(info.id, 1)
+        now = time.time()
+        record = RunRecord(
+            run_id=run_id, kind="trial", status="done",
+            params={"lr": 0.001 * i, "layers": i % 4, "name": f"m{i % 7}"},
+            created=now, started=now, finished=now, metrics={"score": [1, float(i)]},
+        )  # fmt: skip
+        chunk = MetricChunk(run_id, "score", 1, np.array([0], "<i8").tobytes(),
+                            np.array([float(i)], "<f8").tobytes(),
+                            np.array([now], "<f8").tobytes())  # fmt: skip
+        store.write_runs(info.id, [record], [chunk])
+    return time.perf_counter() - start
+
+
+def workload_metric(store) -> float:
+    info = store.create_experiment("bench-metric")
+    store.write_runs(info.id, [RunRecord(run_id=1)])
+    steps = np.arange(N_VALUES, dtype="<i8")
+    values = np.random.default_rng(0).random(N_VALUES)
+    start = time.perf_counter()
+    for lo in range(0, N_VALUES, CHUNK):
+        hi = lo + CHUNK
+        chunk = MetricChunk(1, "loss", CHUNK, steps[lo:hi].tobytes(),
+                            values[lo:hi].astype("<f8").tobytes(),
+                            np.full(CHUNK, 1.0, "<f8").tobytes())  # fmt: skip
+        store.write_runs(info.id, [], [chunk])
+    series = store.read_metrics(info.id, "loss", [1])[1]
+    elapsed = time.perf_counter() - start
+    assert len(series) == N_VALUES
+    return elapsed
+
+
+def workload_history(store) -> float:
+    import pandas as pd
+
+    info = store.find_experiment("bench-runs")
+    start = time.perf_counter()
+    runs = store.read_runs(info.id)
+    frame = pd.DataFrame(
+        [{"run_id": r.run_id, "status": r.status, **r.params,
+          **{k: v[1] for k, v in r.metrics.items()}} for r in runs]  # fmt: skip
+    )
+    elapsed = time.perf_counter() - start
+    assert len(frame) == N_RUNS
+    return elapsed
+
+
+@contextlib.contextmanager
+def fresh_store(backend: str, tmp: pathlib.Path) -> Iterator[object]:
+    with backend_location(backend, tmp) as location:
+        store = open_store(location)
+        try:
+            yield store
+        finally:
+            store.close()
+
+
+def measure(backend: str, repeats: int, tmp: pathlib.Path) -> dict[str, float]:
+    samples: dict[str, list[float]] = {"runs": [], "metric": [], "history": []}
+    for _ in range(repeats):
+        with fresh_store(backend, tmp) as store:
+            samples["runs"].append(workload_runs(store))
+            samples["history"].append(workload_history(store))
+            samples["metric"].append(workload_metric(store))
+    return {name: statistics.median(values) for name, values in samples.items()}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--backends", default="sqlite,postgres,redis,mongo")
+    args = parser.parse_args(argv)
+    os.environ.pop("TRIALBOOK_TEST_REQUIRE_ALL", None)
+    results: dict[str, dict[str, float]] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for backend in args.backends.split(","):
+            env = {"postgres": "POSTGRES", "redis": "REDIS", "mongo": "MONGO"}.get(backend)
+            if env and not os.environ.get(f"TRIALBOOK_TEST_{env}_URL"):
+                print(f"{backend:9s} skipped: TRIALBOOK_TEST_{env}_URL is not set")
+                continue
+            results[backend] = measure(backend, args.repeats, pathlib.Path(tmp))
+    report(results)
+    return 0
+
+
+def report(results: dict[str, dict[str, float]]) -> None:
+    ref = results.get("sqlite")
+    print(f"medians; ratio = backend / embedded SQLite measured in this run; "
+          f"target: PostgreSQL and Redis <= 5x, per-trial overhead <= 2 ms")  # fmt: skip
+    header = f"{'backend':9s} {'workload':9s} {'seconds':>9s} {'ratio':>7s}  note"
+    print(header)
+    line: Callable[[str], str]
+    for backend, figures in results.items():
+        for name, seconds in figures.items():
+            ratio = seconds / ref[name] if ref else float("nan")
+            note = ""
+            if name == "runs":
+                per = seconds / N_RUNS * 1000
+                note = f"{per:.3f} ms per trial ({'ok' if per <= 2 else 'ABOVE'} <= 2 ms)"
+            if backend in ("postgres", "redis"):
+                note += f" {'ok' if ratio <= TARGETS[name] else 'ABOVE'} <= 5x"
+            print(f"{backend:9s} {name:9s} {seconds:9.4f} {ratio:7.2f}  {note.strip()}")
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,625 @@
+"""Parameters and a lazy step graph: ``parameter()``, ``@ex`` steps, ``compute()`` = one trial.
+
+The graph is a real Dask graph. :meth:`Experiment.parameter` returns a :class:`Parameter`
+(a ``dask.delayed`` leaf); calling a decorated step returns a :class:`Node` (a
+``dask.delayed.Delayed``), so ``.visualize()``, ``dask.compute`` and Dask schedulers work.
+Nothing runs when a step is decorated or called: only ``compute`` runs.
+
+Computing a node built by an ``@ex.result`` step runs one **trial**:
+
+1. every parameter the graph uses must be set (else :class:`~trialbook.errors.ConfigError`,
+   before any trial id is taken);
+2. the store allocates the next trial id atomically (concurrent processes never collide);
+3. ``random`` and NumPy are seeded (given seed, experiment seed, or a generated one);
+4. the graph runs (synchronous scheduler unless ``scheduler=`` says otherwise); each step
+   records the hashes of its inputs and output (purity), persisted outputs and metrics;
+5. the trial (params, result or error, seed, timings, code and environment snapshot digests,
+   metrics, persisted values, step hashes) is written in **one** store transaction.
+
+A trial that fails is recorded with its error, and the step's exception is re-raised with its
+own type and traceback. History, metrics and persisted values are read back with the methods
+of :class:`Experiment` (see :mod:`trialbook.graph_history`).
+
+Tracking (metrics, persisted values, purity) follows the trial into threads of the local
+schedulers; steps running in other processes or on a cluster compute correctly but are not
+tracked.
+
+Examples
+--------
+>>> import trialbook
+>>> ex = trialbook.Experiment("doc_graph", backend="sqlite:///:memory:")
+>>> a = ex.parameter("a")
+>>> @ex.result
+... def double(x):
+...     return 2 * x
+>>> node = double(a)
+>>> ex.set_parameters(a=21)
+>>> node.compute(seed=0)
+42
+>>> ex.trial_id
+1
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import pathlib
+import re
+import shutil
+import threading
+from collections.abc import Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+import dask
+from dask.delayed import Delayed
+
+from trialbook import capture
+from trialbook.codecs import Encoded, decode, encode
+from trialbook.errors import CodecError, ConfigError, did_you_mean
+from trialbook.graph_history import HistoryReader, TrialDiff
+from trialbook.graph_nodes import (
+    CACHE_PREFIX,
+    PERSIST_PREFIX,
+    UNDEFINED,
+    ActiveTrial,
+    Node,
+    Parameter,
+    Step,
+)
+from trialbook.graph_script import ScriptTrial, current_request, parse_arguments
+from trialbook.storage import open_store
+from trialbook.tracking import Run
+
+if TYPE_CHECKING:
+    from trialbook.storage.base import Store
+
+__all__ = ["Experiment", "Node", "Parameter", "Step", "TrialDiff"]
+
+logger = logging.getLogger(__name__)
+
+
+# -- the experiment ------------------------------------------------------------------------------
+
+
+class Experiment(HistoryReader):
+    """Parameters, decorated steps and their trials, kept in a store.
+
+    Parameters
+    ----------
+    id
+        The experiment's name in the store. Creating it again (in this process or another)
+        recovers its trials, declared parameters and their last values.
+    backend
+        Where it is stored: ``None`` (``$TRIALBOOK_STORE`` or the directory ``.trialbook``), a
+        directory path, a URL or a client object :func:`trialbook.storage.open_store` accepts,
+        or an open store.
+    seed
+        Seed of every trial that is not given one in ``compute(seed=...)``.
+
+    Examples
+    --------
+    >>> import trialbook
+    >>> trialbook.Experiment("quickstart_pj", backend="sqlite:///:memory:")
+    Experiment(id: quickstart_pj, trial_id: 0, backend: LocalBackend('sqlite:///:memory:'))
+    """
+
+    def __init__(self, id: str, backend: Any = None, seed: int | None = None) -> None:
+        if not isinstance(id, str) or not id.strip():
+            msg = f"an experiment id must be a non-empty str (got {id!r})"
+            raise ConfigError(msg)
+        if seed is not None and type(seed) is not int:
+            msg = f"seed must be an int or None (got {seed!r} that is a {type(seed)})"
+            raise ConfigError(msg)
+        store = backend if backend is not None and _is_store(backend) else open_store(backend)
+        self.id = id
+        self.seed = seed
+        self.store: Store = store
+        self._parameters: dict[str, Parameter] = {}
+        self._values: dict[str, Any] = {}
+        self._steps: dict[str, Step] = {}
+        self._known_sources: dict[str, str] = {}
+        self._code: tuple[str, str] | None = None  # (text, digest) of the last stored code
+        self._active: ActiveTrial | None = None
+        self._last_trial = 0
+        self._lock = threading.Lock()
+        super().__init__(store, self._open())
+        logger.info("Initialized experiment: %r", self)
+
+    def __repr__(self) -> str:
+        backend = f"{self.store.backend_label}({self.store.url!r})"
+        return f"Experiment(id: {self.id}, trial_id: {self.trial_id}, backend: {backend})"
+
+    def _open(self) -> int:
+        info = self.store.find_experiment(self.id)
+        if info is None:
+            try:
+                info = self.store.create_experiment(self.id, meta={"kind": "graph"})
+            except FileExistsError:  # another process created it first
+                info = self.store.find_experiment(self.id)
+        assert info is not None
+        graph = info.meta.get("graph", {})
+        self._known_sources = dict(graph.get("steps", {}))
+        last = self._recover(info.id, graph.get("parameters", {}))
+        if last is not None and last.environment:
+            self._warn_environment(last.environment)
+        return info.id
+
+    def _recover(self, exp_id: int, declared: Mapping[str, Any]) -> Any:
+        """Re-declare parameters and their last values; return the last trial's record."""
+        records = [r for r in self.store.read_runs(exp_id) if r.kind == "trial"]
+        last = records[-1] if records else None
+        self.trial_id = max((r.run_id for r in records), default=0)
+        values = (
+            {}
+            if last is None
+            else {
+                k: decode(v, allow_pickle=self.store.allow_pickle) for k, v in last.params.items()
+            }
+        )
+        for name, default in declared.items():
+            self._parameters[name] = Parameter(self, name)
+            value = values.get(name, decode(default) if default is not None else UNDEFINED)
+            if value is not UNDEFINED:
+                self._values[name] = value
+        return last
+
+    def _warn_environment(self, digest: str) -> None:
+        current = capture.environment()
+        try:
+            before = capture.parse_environment(self.store.get_snapshot(digest))
+        except LookupError:
+            return
+        for section, lines in capture.environment_diff(before, current).items():
+            logger.warning(capture.SECTION_TITLES.get(section, f"{section} has been changed"))
+            for line in lines[:200]:
+                logger.warning(line)
+
+    # -- parameters --
+
+    def parameter(self, name: str, *, default: Any = UNDEFINED) -> Parameter:
+        """Declare (or get) the parameter ``name``; ``default`` is its value until set.
+
+        Examples
+        --------
+        >>> import trialbook
+        >>> ex = trialbook.Experiment("doc_declare", backend="sqlite:///:memory:")
+        >>> ex.parameter("lr", default=0.1)
+        Parameter(lr: 0.1)
+        """
+        if not isinstance(name, str) or not name.isidentifier():
+            msg = f"a parameter name must be a Python identifier (got {name!r})"
+            raise ConfigError(msg)
+        if default is not UNDEFINED and name not in self._values:
+            self._values[name] = default
+        if name in self._parameters:
+            return self._parameters[name]
+        param = self._parameters[name] = Parameter(self, name)
+        self._save_meta()
+        return param
+
+    def set_parameters(self, **values: Any) -> None:
+        """Set parameter values for the next trials (others keep their values).
+
+        Raises
+        ------
+        ConfigError
+            If a name was not declared with :meth:`parameter`.
+
+        Examples
+        --------
+        >>> import trialbook
+        >>> ex = trialbook.Experiment("doc_set", backend="sqlite:///:memory:")
+        >>> _ = ex.parameter("alpha")
+        >>> ex.set_parameters(alpa=1)
+        Traceback (most recent call last):
+        ...
+        trialbook.errors.ConfigError: unknown parameter 'alpa' (did you mean 'alpha'?); ...
+        """
+        for name in values:
+            if name not in self._parameters:
+                declared = ", ".join(map(repr, self._parameters)) or "none"
+                msg = (
+                    f"unknown parameter {name!r}{did_you_mean(name, self._parameters)}; "
+                    f"declared parameters: {declared}. Declare it first with "
+                    f"ex.parameter({name!r})"
+                )
+                raise ConfigError(msg)
+        self._values.update(values)
+
+    def get_parameters(self, trial_id: int | None = None) -> dict[str, Any]:
+        """Parameter values of a trial, or the current ones (``trial_id=None``).
+
+        Raises
+        ------
+        RunNotFoundError
+            For an unknown trial id.
+
+        Examples
+        --------
+        >>> import trialbook
+        >>> ex = trialbook.Experiment("doc_get", backend="sqlite:///:memory:")
+        >>> a, b = ex.parameter("a"), ex.parameter("b")
+        >>> ex.set_parameters(a=1, b=2)
+        >>> ex.get_parameters()
+        {'a': 1, 'b': 2}
+        """
+        if trial_id is None:
+            return {n: self._values[n] for n in self._parameters if n in self._values}
+        record = self._trial_record(trial_id)
+        return {k: self._decode(v) for k, v in record.params.items()}
+
+    def _unset_error(self, names: Sequence[str]) -> ConfigError:
+        listed = ", ".join(map(repr, names))
+        msg = (
+            f"parameter {listed} of experiment {self.id!r} has no value; set it with "
+            f"ex.set_parameters({names[0]}=...) or give it a default"
+        )
+        return ConfigError(msg)
+
+    def _check_parameters(self, node: Delayed) -> None:
+        used = [p.key for p in self._parameters.values()]
+        graph = node.__dask_graph__()
+        unset = [
+            name
+            for name, key in zip(self._parameters, used, strict=True)
+            if key in graph and name not in self._values
+        ]
+        if unset:
+            raise self._unset_error(unset)
+
+    # -- steps --
+
+    def __call__(self, func: Callable[..., Any]) -> Step:
+        """Decorate a step: ``@ex``.
+
+        Examples
+        --------
+        >>> import trialbook
+        >>> ex = trialbook.Experiment("doc_call", backend="sqlite:///:memory:")
+        >>> @ex
+        ... def inc(x):
+        ...     return x + 1
+        >>> inc
+        Step(inc, persist=False, result=False)
+        """
+        return self._register(func)
+
+    def result(self, func: Callable[..., Any] | None = None) -> Any:
+        """Decorate the step whose output is the trial's result: ``@ex.result``.
+
+        Examples
+        --------
+        >>> import trialbook
+        >>> ex = trialbook.Experiment("doc_result", backend="sqlite:///:memory:")
+        >>> @ex.result()
+        ... def score(x):
+        ...     return x
+        >>> score
+        Step(score, persist=False, result=True)
+        """
+        if func is None:
+            return self.result
+        return self._register(func, is_result=True)
+
+    def persist(self, func: Callable[..., Any] | None = None, *, cache: bool = False) -> Any:
+        """Decorate a step whose output is stored with each trial: ``@ex.persist``.
+
+        With ``cache=True``, a trial reuses the output stored by an earlier trial when the
+        step's source and inputs are the same, instead of running the step.
+
+        Examples
+        --------
+        >>> import trialbook
+        >>> ex = trialbook.Experiment("doc_persist", backend="sqlite:///:memory:")
+        >>> @ex.persist(cache=True)
+        ... def load(n):
+        ...     return list(range(n))
+        >>> load
+        Step(load, persist=True, result=False)
+        """
+        if func is None:
+            return lambda f: self._register(f, persist=True, cache=cache)
+        return self._register(func, persist=True, cache=cache)
+
+    def _register(self, func: Callable[..., Any], **options: bool) -> Step:
+        if not callable(func):
+            msg = f"a step must be a function (got {func!r} that is a {type(func)})"
+            raise ConfigError(msg)
+        name = func.__name__
+        source = capture.step_source(func)
+        previous = self._steps.get(name)
+        old = previous.source if previous is not None else self._known_sources.get(name)
+        if old is not None and old != source:
+            logger.warning("Code context has been changed: %s", name)
+            for line in capture.source_diff(old, source):
+                logger.warning(line)
+        step = Step(self, func, name, source, **options)
+        self._steps[name] = step
+        return step
+
+    def get_code(self, trial_id: int | None = None) -> str:
+        """Source of the decorated steps: current (``trial_id=None``) or of a trial.
+
+        Examples
+        --------
+        >>> import trialbook
+        >>> ex = trialbook.Experiment("doc_code", backend="sqlite:///:memory:")
+        >>> @ex
+        ... def f(x):
+        ...     return x
+        >>> print(ex.get_code())
+        @ex
+        def f(x):
+            return x
+        """
+        if trial_id is None:
+            return self._code_text()
+        record = self._trial_record(trial_id)
+        return self.store.get_snapshot(record.code) if record.code else ""
+
+    def _code_text(self) -> str:
+        return "\n".join(step.source for step in self._steps.values()).rstrip("\n")
+
+    def save_metric(self, key: str, *, epoch: int, value: float) -> None:
+        """Record ``value`` of metric ``key`` at ``epoch``, inside a step of a running trial.
+
+        Raises
+        ------
+        ConfigError
+            Outside a running trial.
+
+        Examples
+        --------
+        >>> import trialbook
+        >>> ex = trialbook.Experiment("doc_metric", backend="sqlite:///:memory:")
+        >>> @ex.result
+        ... def train():
+        ...     for i in range(3):
+        ...         ex.save_metric("loss", epoch=i, value=1 / (i + 1))
+        ...     return 0
+        >>> train().compute(seed=0)
+        0
+        >>> ex.load_metric("loss", trial_id=1)
+        Trial ID         1
+        0         1.000000
+        1         0.500000
+        2         0.333333
+        """
+        trial = self._active
+        if trial is None:
+            msg = (
+                f"save_metric({key!r}) was called outside a trial of experiment {self.id!r}; "
+                "call it inside a decorated step while its result is computed"
+            )
+            raise ConfigError(msg)
+        trial.run.log_metric(key, value, step=epoch)
+
+    # -- trials --
+
+    def _run_trial(self, node: Node, *, seed: int | None, dask_options: dict[str, Any]) -> Any:
+        self._check_parameters(node)
+        if seed is not None and type(seed) is not int:
+            msg = f"seed must be an int or None (got {seed!r} that is a {type(seed)})"
+            raise ConfigError(msg)
+        run = self._new_run(seed)
+        with self._lock:
+            if self._active is not None:
+                msg = f"experiment {self.id!r} is already computing trial {self._active.run.id}"
+                raise ConfigError(msg)
+            trial = self._active = ActiveTrial(self, run)
+        logger.info("Started Experiment (trial id=%d)", run.id)
+        try:
+            capture.seed_everything(run.seed)  # type: ignore[arg-type]
+            run.start()
+            value = dask.compute(node, **dask_options)[0]
+        except BaseException as exc:
+            run.finish(exc)
+            self._save_trial(trial)
+            raise
+        finally:
+            self._active = None
+        run.result = value
+        run.finish()
+        self._save_trial(trial)
+        logger.info("Finished Experiment (trial id=%d)", run.id)
+        self._last_trial = run.id
+        return value
+
+    def _new_run(self, seed: int | None) -> Run:
+        if seed is None:
+            seed = self.seed
+        if seed is None:
+            seed = capture.generate_seed()
+            logger.info("Random seed is not provided, initialized with generated seed: %d", seed)
+        else:
+            logger.info("Random seed is initialized with given seed: %d", seed)
+        params = {n: self._values[n] for n in self._parameters if n in self._values}
+        code, environment = self._code_digest(), self._environment_digest()
+        (trial_id,) = self.store.allocate_run_ids(self.experiment_id, 1)
+        self.trial_id = max(self.trial_id, trial_id)
+        run = Run(trial_id, params=params, kind="trial")
+        run.seed, run.code, run.environment = seed, code, environment
+        return run
+
+    def _save_trial(self, trial: ActiveTrial) -> None:
+        run = trial.run
+        try:
+            record = run.to_record(allow_pickle=self.store.allow_pickle)
+        except CodecError as exc:
+            logger.warning("Result of trial %d is not stored: %s", run.id, exc)
+            run.result = None
+            record = run.to_record(allow_pickle=self.store.allow_pickle)
+        self.store.write_runs(
+            self.experiment_id,
+            [record],
+            run.pending_metrics(),
+            artifacts=trial.artifacts,
+            step_hashes=trial.step_hashes,
+        )
+        run.metrics_written()
+        self._export_files(run)
+
+    def _code_digest(self) -> str:
+        text = self._code_text()
+        if self._code is None or self._code[0] != text:
+            self._code = (text, self.store.put_snapshot("code", text))
+            sources = {name: step.source for name, step in self._steps.items()}
+            if sources != {k: self._known_sources.get(k) for k in sources}:
+                self._known_sources.update(sources)
+                self._save_meta()
+        return self._code[1]
+
+    def _environment_digest(self) -> str:
+        return _environment_digest(self.store)
+
+    def _save_meta(self) -> None:
+        params = {}
+        for name in self._parameters:
+            default = self._values.get(name)
+            params[name] = None
+            with contextlib.suppress(CodecError):
+                encoded = encode(default)
+                params[name] = encoded if type(encoded) is not Encoded else None
+        graph = {"parameters": params, "steps": self._known_sources}
+        self.store.update_meta(self.experiment_id, {"graph": graph})
+
+    def _export_files(self, run: Run) -> None:
+        """Directory stores also get each trial's code as a text file, for diff tools and git.
+
+        The text is written once per code version (``code/.snapshots/<digest>.py``) and each
+        trial's file is a hard link to it: creating a file costs ~0.5 ms, a link ~15 us.
+        """
+        directory = getattr(self.store, "directory", None)
+        if directory is None:
+            return
+        code_dir = pathlib.Path(directory) / "code"
+        source = code_dir / ".snapshots" / f"{(run.code or 'none')[:16]}.py"
+        target = code_dir / f"{_safe(self.id)}_{run.id}.py"
+        try:
+            _link(source, target)
+        except FileNotFoundError:  # first trial of this code version
+            source.parent.mkdir(parents=True, exist_ok=True)
+            text = self._code[0] if self._code is not None else ""
+            source.write_text(text + "\n", encoding="utf-8")
+            _link(source, target)
+        _export_environment(pathlib.Path(directory), run.environment or "")
+
+    def _check_purity(
+        self, step: Step, in_hash: str, out_hash: str, args: tuple[Any, ...], kwargs: dict[str, Any]
+    ) -> None:
+        known = self.store.get_step_hash(self.experiment_id, step.name, in_hash)
+        if known is not None and known[0] != out_hash:
+            logger.warning(
+                "Experiment step result is changed with the same input: "
+                "(step: %s, args: %r, kwargs: %r)",
+                step.name,
+                args,
+                kwargs,
+            )
+
+    def _cached_output(self, step: Step, cache_key: str) -> tuple[Any, str] | None:
+        known = self.store.get_step_hash(self.experiment_id, CACHE_PREFIX + step.name, cache_key)
+        if known is None:
+            return None
+        stored = self.store.read_artifact(self.experiment_id, known[1], PERSIST_PREFIX + step.name)
+        if stored is None:
+            return None
+        logger.info("Reusing %s from trial %d (same code and inputs)", step.name, known[1])
+        return decode(stored, allow_pickle=self.store.allow_pickle), known[0]
+
+    # -- scripts --
+
+    def run_trial(
+        self,
+        result: Node,
+        argv: Sequence[str] | None = None,
+        *,
+        params: Mapping[str, Any] | None = None,
+        seed: int | None = None,
+    ) -> Any:
+        """Set parameters, compute ``result`` and record one trial; return its value.
+
+        The explicit entry point of a script: ``ex.run_trial(s, sys.argv[1:])`` parses
+        ``key=value`` arguments and ``--seed N``. Under ``trialbook run script.py a=1`` the
+        command line's values are used. Malformed arguments raise before anything is recorded.
+
+        Examples
+        --------
+        >>> import trialbook
+        >>> ex = trialbook.Experiment("doc_script", backend="sqlite:///:memory:")
+        >>> a = ex.parameter("a")
+        >>> @ex.result
+        ... def square(a):
+        ...     return a * a
+        >>> ex.run_trial(square(a), ["a=4", "--seed", "1"])
+        16
+        >>> ex.run_trial(square(a), ["a"])
+        Traceback (most recent call last):
+        ...
+        trialbook.errors.ConfigError: malformed argument 'a': expected key=value ...
+        """
+        given, given_seed = parse_arguments(argv or ())
+        given.update(params or {})
+        request = current_request()
+        if request is not None:
+            given.update(request.params)
+            given_seed = request.seed if request.seed is not None else given_seed
+        self.set_parameters(**given)
+        value = result.compute(seed=seed if seed is not None else given_seed)
+        if request is not None:
+            request.trials.append(ScriptTrial(self, self._last_trial, value))
+        return value
+
+
+_ENV_DIGESTS: dict[int, tuple[Any, str]] = {}
+
+
+def _environment_digest(store: Store) -> str:
+    """Digest of this process's environment snapshot in ``store`` (stored once per store)."""
+    known = _ENV_DIGESTS.get(id(store))
+    if known is not None and known[0] is store:
+        return known[1]
+    digest = store.put_snapshot("environment", capture.environment_text(capture.environment()))
+    _ENV_DIGESTS[id(store)] = (store, digest)
+    return digest
+
+
+_EXPORTED: set[pathlib.Path] = set()
+"""Files and folders this process already wrote into directory stores (skips a stat per trial)."""
+
+
+def _export_environment(directory: pathlib.Path, digest: str) -> None:
+    folder = directory / "environment" / digest[:16]
+    if not digest or folder in _EXPORTED:
+        return
+    _EXPORTED.add(folder)
+    if folder.exists():
+        return
+    folder.mkdir(parents=True)
+    for section, text in capture.environment().items():
+        suffix = "txt" if section == "requirements" else "json"
+        (folder / f"{section}.{suffix}").write_text(text, encoding="utf-8")
+
+
+def _link(source: pathlib.Path, target: pathlib.Path) -> None:
+    try:
+        os.link(source, target)
+    except FileExistsError:  # a trial id reused after the experiment was deleted and re-created
+        target.unlink()
+        _link(source, target)
+    except FileNotFoundError:
+        raise
+    except OSError:  # no hard links on this file system
+        shutil.copyfile(source, target)
+
+
+def _safe(name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]", "_", name)
+
+
+def _is_store(value: object) -> bool:
+    from trialbook.storage.base import Store
+
+    return isinstance(value, Store)

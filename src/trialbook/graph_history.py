@@ -1,0 +1,358 @@
+"""Reading back a lazy-graph experiment: history, parameters, persisted values, metrics, diffs.
+
+:class:`HistoryReader` holds the read side of :class:`trialbook.graph.Experiment`; every method
+is one or two indexed store queries, so reading never depends on how trials were written.
+
+Examples
+--------
+>>> import trialbook
+>>> ex = trialbook.Experiment("doc_history", backend="sqlite:///:memory:")
+>>> a = ex.parameter("a")
+>>> @ex.result
+... def inverse(a):
+...     return 1 / a
+>>> node = inverse(a)
+>>> for value in (1, 2):
+...     ex.set_parameters(a=value)
+...     _ = node.compute(seed=0)
+>>> ex.get_history()[["a", "Result", "Result Type", "Success", "Description", "Seed"]]
+   a  Result      Result Type  Success Description  Seed
+1  1     1.0  <class 'float'>     True         NaN     0
+2  2     0.5  <class 'float'>     True         NaN     0
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from trialbook import capture
+from trialbook.codecs import decode
+from trialbook.errors import NotFoundError, RunNotFoundError, did_you_mean
+from trialbook.graph_nodes import PERSIST_PREFIX
+from trialbook.storage.records import RunRecord, Status
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from trialbook.storage.base import Store
+
+__all__ = ["HISTORY_COLUMNS", "HistoryReader", "TrialDiff"]
+
+HISTORY_COLUMNS = [
+    "Result",
+    "Result Type",
+    "Success",
+    "Finished",
+    "Process Time",
+    "Description",
+    "Seed",
+]
+"""Columns of :meth:`HistoryReader.get_history` after the parameter columns."""
+
+
+@dataclass
+class TrialDiff:
+    """What changed between two trials; ``str()`` gives a readable report.
+
+    Examples
+    --------
+    >>> print(TrialDiff((1, 2), parameters={"b": (2, 3)}, result=(3.3, 2.5)))
+    trial 1 -> trial 2
+    parameters:
+      b: 2 -> 3
+    result: 3.3 -> 2.5
+    code: unchanged
+    environment: unchanged
+    """
+
+    trials: tuple[int, int]
+    parameters: dict[str, tuple[Any, Any]] = field(default_factory=dict)
+    result: tuple[Any, Any] | None = None
+    code: list[str] = field(default_factory=list)
+    environment: dict[str, list[str]] = field(default_factory=dict)
+
+    def __bool__(self) -> bool:
+        return bool(self.parameters or self.result or self.code or self.environment)
+
+    def __str__(self) -> str:
+        lines = [f"trial {self.trials[0]} -> trial {self.trials[1]}"]
+        if self.parameters:
+            lines.append("parameters:")
+            lines += [f"  {k}: {a!r} -> {b!r}" for k, a, b in _triples(self.parameters)]
+        else:
+            lines.append("parameters: unchanged")
+        if self.result is not None:
+            lines.append(f"result: {self.result[0]!r} -> {self.result[1]!r}")
+        else:
+            lines.append("result: unchanged")
+        lines += ["code:", *("  " + x for x in self.code)] if self.code else ["code: unchanged"]
+        if self.environment:
+            lines.append("environment:")
+            for section, diff in self.environment.items():
+                lines.append(f"  {capture.SECTION_TITLES.get(section, section)}")
+                lines += ["    " + x for x in diff]
+        else:
+            lines.append("environment: unchanged")
+        return "\n".join(line.rstrip() for line in lines)
+
+
+def _triples(values: Mapping[str, tuple[Any, Any]]) -> Iterable[tuple[str, Any, Any]]:
+    return ((k, a, b) for k, (a, b) in values.items())
+
+
+class _Missing:
+    def __repr__(self) -> str:
+        return "<unset>"
+
+
+_MISSING = _Missing()
+
+
+class HistoryReader:
+    """The read side of a lazy-graph experiment (base of :class:`trialbook.graph.Experiment`).
+
+    Examples
+    --------
+    >>> import trialbook
+    >>> ex = trialbook.Experiment("doc_reader", backend="sqlite:///:memory:")
+    >>> isinstance(ex, HistoryReader)
+    True
+    """
+
+    id: str
+    _parameters: Mapping[str, Any]
+
+    def __init__(self, store: Store, experiment_id: int) -> None:
+        self.store = store
+        self.experiment_id = experiment_id
+
+    # -- records --
+
+    def _decode(self, value: Any) -> Any:
+        return decode(value, allow_pickle=self.store.allow_pickle)
+
+    def _trial_record(self, trial_id: int) -> RunRecord:
+        found = self.store.read_runs(self.experiment_id, [trial_id])
+        if not found:
+            ids = [r.run_id for r in self.store.read_runs(self.experiment_id)]
+            raise RunNotFoundError(self.id, trial_id, available=ids)
+        return found[0]
+
+    # -- history --
+
+    def get_history(self) -> pd.DataFrame:
+        """One row per trial (and per run of other kinds), indexed by trial id.
+
+        Columns: the parameters, then ``Result``, ``Result Type``, ``Success``, ``Finished``,
+        ``Process Time``, ``Description`` (the error of a failed trial) and ``Seed``; a
+        ``Kind`` column is added when the experiment also holds runs or jobs.
+
+        Examples
+        --------
+        >>> import trialbook
+        >>> trialbook.Experiment("doc_empty", backend="sqlite:///:memory:").get_history()
+        Empty DataFrame
+        Columns: [Result, Result Type, Success, Finished, Process Time, Description, Seed]
+        Index: []
+        """
+        import pandas as pd
+
+        records = self.store.read_runs(self.experiment_id)
+        names = list(self._parameters)
+        for record in records:
+            names += [k for k in record.params if k not in names]
+        columns = [*names, *HISTORY_COLUMNS]
+        if any(r.kind != "trial" for r in records):
+            columns.append("Kind")
+        rows = [self._history_row(record, names)[: len(columns)] for record in records]
+        frame = pd.DataFrame(rows, columns=columns, index=[r.run_id for r in records])
+        if records:
+            frame["Process Time"] = pd.to_timedelta(frame["Process Time"], unit="s")
+            frame["Finished"] = pd.to_datetime(frame["Finished"])
+        return frame
+
+    def _history_row(self, record: RunRecord, names: list[str]) -> list[Any]:
+        import numpy as np
+
+        params = {k: self._decode(v) for k, v in record.params.items()}
+        done = record.status == Status.DONE
+        result = self._decode(record.result) if done else None
+        err = record.error
+        took = None
+        if record.started is not None and record.finished is not None:
+            took = record.finished - record.started
+        finished = None
+        if record.finished is not None:
+            finished = _dt.datetime.fromtimestamp(record.finished)
+        return [
+            *(params.get(n, np.nan) for n in names),
+            result if done else np.nan,
+            str(type(result)) if done else None,
+            done,
+            finished,
+            took,
+            np.nan if err is None else f"{err.type}({err.message})",
+            record.seed,
+            record.kind,
+        ]
+
+    def get_persisted(self, name: str, trial_id: int) -> Any:
+        """The output of the ``@ex.persist`` step ``name`` in trial ``trial_id``.
+
+        Raises
+        ------
+        RunNotFoundError
+            If there is no such trial.
+        NotFoundError
+            If that trial did not persist a step of that name.
+
+        Examples
+        --------
+        >>> import trialbook
+        >>> ex = trialbook.Experiment("doc_get_persisted", backend="sqlite:///:memory:")
+        >>> @ex.persist
+        ... def prepare():
+        ...     return {"rows": 3}
+        >>> @ex.result
+        ... def count(d):
+        ...     return d["rows"]
+        >>> count(prepare()).compute(seed=0)
+        3
+        >>> ex.get_persisted("prepare", trial_id=1)
+        {'rows': 3}
+        """
+        stored = self.store.read_artifact(self.experiment_id, trial_id, PERSIST_PREFIX + name)
+        if stored is None:
+            self._trial_record(trial_id)  # raises for an unknown trial
+            names = [
+                n.removeprefix(PERSIST_PREFIX)
+                for n in self.store.list_artifacts(self.experiment_id, trial_id)
+                if n.startswith(PERSIST_PREFIX)
+            ]
+            msg = (
+                f"trial {trial_id} of experiment {self.id!r} has no persisted step {name!r} "
+                f"(it persisted: {', '.join(map(repr, names)) or 'none'})"
+                f"{did_you_mean(name, names)}; decorate the step with @ex.persist"
+            )
+            raise NotFoundError(msg)
+        return self._decode(stored)
+
+    # -- metrics --
+
+    def load_metric(self, key: str, trial_id: int | Iterable[int]) -> pd.DataFrame:
+        """Metric ``key`` of one or more trials: indexed by epoch, one column per trial.
+
+        A trial without that metric gets a column of NaN.
+
+        Raises
+        ------
+        RunNotFoundError
+            For an unknown trial id.
+        NotFoundError
+            If none of the trials has the metric (the message lists the known ones).
+        """
+        import pandas as pd
+
+        ids = [trial_id] if isinstance(trial_id, int) else list(trial_id)
+        found = {r.run_id for r in self.store.read_runs(self.experiment_id, ids)}
+        for tid in ids:
+            if tid not in found:
+                self._trial_record(tid)
+        series = self.store.read_metrics(self.experiment_id, key, ids)
+        if not series:
+            names = sorted(self.store.metric_names(self.experiment_id))
+            msg = (
+                f"no metric {key!r} in trial(s) {', '.join(map(str, ids))} of experiment "
+                f"{self.id!r} (its metrics: {', '.join(map(repr, names)) or 'none'})"
+                f"{did_you_mean(key, names)}"
+            )
+            raise NotFoundError(msg)
+        columns = {}
+        for tid in ids:
+            points = series.get(tid)
+            if points is None:
+                columns[tid] = pd.Series(dtype="float64")
+                continue
+            s = pd.Series(points.values, index=points.steps)
+            columns[tid] = s[~s.index.duplicated(keep="last")]
+        frame = pd.DataFrame(columns).sort_index()
+        frame.columns.name = "Trial ID"
+        return frame
+
+    # -- environment and diffs --
+
+    def get_environment(self, trial_id: int | None = None) -> dict[str, str]:
+        """The environment of a trial (``None``: this process), section name -> text.
+
+        Examples
+        --------
+        >>> import trialbook
+        >>> ex = trialbook.Experiment("doc_env", backend="sqlite:///:memory:")
+        >>> sorted(ex.get_environment())
+        ['cpu', 'device', ...]
+        """
+        if trial_id is None:
+            return dict(capture.environment())
+        record = self._trial_record(trial_id)
+        if not record.environment:
+            return {}
+        return capture.parse_environment(self.store.get_snapshot(record.environment))
+
+    def diff(self, first: int, second: int) -> TrialDiff:
+        """What changed from trial ``first`` to trial ``second``.
+
+        Examples
+        --------
+        >>> import trialbook
+        >>> ex = trialbook.Experiment("doc_diff", backend="sqlite:///:memory:")
+        >>> b = ex.parameter("b")
+        >>> @ex.result
+        ... def inv(b):
+        ...     return 10 / b
+        >>> for value in (2, 4):
+        ...     ex.set_parameters(b=value)
+        ...     _ = inv(b).compute(seed=0)
+        >>> d = ex.diff(1, 2)
+        >>> d.parameters, d.result, d.code
+        ({'b': (2, 4)}, (5.0, 2.5), [])
+        """
+        a, b = self._trial_record(first), self._trial_record(second)
+        pa = {k: self._decode(v) for k, v in a.params.items()}
+        pb = {k: self._decode(v) for k, v in b.params.items()}
+        params = {
+            k: (pa.get(k, _MISSING), pb.get(k, _MISSING))
+            for k in [*pa, *(k for k in pb if k not in pa)]
+            if not _same(pa.get(k, _MISSING), pb.get(k, _MISSING))
+        }
+        ra, rb = (self._outcome(r) for r in (a, b))
+        code = []
+        if a.code != b.code:
+            text = [self.store.get_snapshot(r.code) if r.code else "" for r in (a, b)]
+            code = capture.source_diff(*text)
+        env = {}
+        if a.environment != b.environment:
+            env = capture.environment_diff(
+                self.get_environment(first), self.get_environment(second)
+            )
+        result = None if _same(ra, rb) else (ra, rb)
+        return TrialDiff((first, second), params, result, code, env)
+
+    def _outcome(self, record: RunRecord) -> Any:
+        if record.status == Status.DONE:
+            return self._decode(record.result)
+        return f"{record.error.type}({record.error.message})" if record.error else record.status
+
+
+def _same(a: Any, b: Any) -> bool:
+    if a is b:
+        return True
+    first, second = capture.output_hash(a), capture.output_hash(b)
+    if first is not None and second is not None:
+        return first == second
+    try:
+        return bool(a == b)
+    except (TypeError, ValueError):
+        return False

@@ -1,0 +1,523 @@
+"""A store in MongoDB: ``mongodb://host:port/database`` or a ``pymongo.database.Database``.
+
+A ``MongoClient`` alone is refused (:class:`~trialbook.errors.ConfigError`): it does not say
+which database holds the store; pass ``client["name"]`` or put the database in the URL.
+
+Layout
+------
+Collections of the database (each created with the indexes listed):
+
+=================  =====================================================================  ======================================
+collection         document                                                               indexes
+=================  =====================================================================  ======================================
+``experiments``    ``{_id: id, name, created, updated, meta (JSON text), next_run_id}``  ``name`` (unique)
+``counters``       ``{_id: "experiments", seq}``: the next experiment id                  -
+``runs``           ``{_id: "<experiment id>/<run id, 12 digits>", experiment_id, run_id,   ``(experiment_id, key)``
+                   kind, status, key, seed, created, started, finished, code,
+                   environment, doc (JSON text), bundle (binary)}``
+``metrics``        ``{experiment_id, run_id, name, at, count, steps, vals, times}``: one   ``(experiment_id, name, run_id, at)``,
+                   document per appended chunk                                            ``(experiment_id, run_id)``
+``artifacts``      ``{_id: "<experiment>/<run>/<name>", experiment_id, run_id, name,       ``(experiment_id, run_id)``
+                   codec, size, data | blob}``
+``step_hashes``    ``{_id: "<experiment>/<input hash>/<step>", experiment_id, step,        ``experiment_id``
+                   input_hash, output_hash, run_id}``
+``snapshots``      ``{_id: digest, kind, text}``                                          -
+``blobs``          ``{_id: "<digest>/<part>", data}``: values over 256 KiB in 8 MiB parts  -
+=================  =====================================================================  ======================================
+
+Run ids come from ``find_one_and_update({_id: id}, {$inc: {next_run_id: n}})``, atomic on the
+server, so concurrent processes never collide. The JSON parts of a run are stored as text so
+that NaN and infinities survive exactly.
+
+Writes do not use multi-document transactions (a standalone ``mongod`` and the ``mongoeco``
+test server lack them). :meth:`MongoStore.write_runs` orders its writes so that a crash leaves
+the store consistent: blobs first, then artifacts, step hashes and metric chunks, and the run
+documents last. A reader therefore never sees a run whose values are missing; at worst a crash
+leaves unreferenced blobs, or metric chunks of a run that was never written (ignored by the
+history and removed with the experiment).
+
+Examples
+--------
+>>> from trialbook.storage.mongo import open_mongo
+>>> open_mongo.claims(object())
+False
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+import urllib.parse
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from trialbook.codecs import Encoded
+from trialbook.errors import (
+    ConfigError,
+    ExperimentExistsError,
+    ExperimentNotFoundError,
+    NotFoundError,
+    StorageError,
+    StoreFormatError,
+)
+from trialbook.storage.bundle import (
+    INLINE_LIMIT,
+    dump_doc,
+    fill_record,
+    load_doc,
+    pack,
+    run_document,
+    unpack,
+)
+from trialbook.storage.records import ExperimentInfo, MetricChunk, MetricSeries, RunRecord
+
+__all__ = ["MongoStore", "open_mongo"]
+
+TIMEOUT_MS = 5000
+SOCKET_TIMEOUT_MS = 60000
+BLOB_PART = 8 * 1024 * 1024
+_RUN_FIELDS = ("run_id", "kind", "status", "key", "seed", "created", "started", "finished",
+               "code", "environment", "doc", "bundle")  # fmt: skip
+
+
+def open_mongo(location: Any, **options: Any) -> MongoStore:
+    """Open a MongoDB store from a URL or a ``pymongo.database.Database`` (registered opener).
+
+    Examples
+    --------
+    >>> open_mongo("mongodb://127.0.0.1:1/db", connect_timeout=0.2)
+    Traceback (most recent call last):
+    ...
+    trialbook.errors.StorageError: MongoBackend 'mongodb://127.0.0.1:1/db': cannot reach ...
+    """
+    return MongoStore(location, **options)
+
+
+def _claims(client: object) -> bool:
+    return type(client).__module__.startswith("pymongo")
+
+
+open_mongo.claims = _claims  # type: ignore[attr-defined]
+
+
+class MongoStore:
+    """A store in a MongoDB database (layout: see the module documentation).
+
+    Its ``backend_label`` is ``MongoBackend``; ``url`` never shows the password.
+
+    Parameters
+    ----------
+    location
+        ``mongodb://[user:password@]host:port/database`` or a ``pymongo`` ``Database``.
+    allow_pickle
+        Allow pickled values (see :func:`trialbook.storage.open_store`).
+    connect_timeout
+        Seconds to wait for the server before failing with :class:`StorageError`.
+
+    Raises
+    ------
+    ConfigError
+        For a ``MongoClient`` (no database chosen) or a URL without a database.
+    StorageError
+        When the server cannot be reached or refuses the credentials.
+
+    Examples
+    --------
+    >>> import pymongo
+    >>> MongoStore(pymongo.MongoClient("mongodb://127.0.0.1:1/", connect=False))
+    Traceback (most recent call last):
+    ...
+    trialbook.errors.ConfigError: a MongoClient does not say which database holds the store; ...
+    """
+
+    backend_label = "MongoBackend"
+
+    def __init__(
+        self, location: Any, *, allow_pickle: bool = False, connect_timeout: float | None = None
+    ) -> None:
+        import pymongo  # noqa: PLC0415 - the driver is optional
+
+        self.allow_pickle = allow_pickle
+        self._pymongo = pymongo
+        self._owns_client = isinstance(location, str)
+        ms = int((connect_timeout or TIMEOUT_MS / 1000) * 1000)
+        if isinstance(location, str):
+            self.url = _public_url(location)
+            self._db = self._open_url(location, ms)
+        elif isinstance(location, pymongo.database.Database):
+            self._db = location
+            hosts = ",".join(
+                f"{h}:{p}" for h, p in location.client.topology_description.server_descriptions()
+            )
+            self.url = f"mongodb://{hosts}/{location.name}"
+        elif isinstance(location, pymongo.MongoClient):
+            msg = (
+                "a MongoClient does not say which database holds the store; pass a database, "
+                "e.g. client['experiments'], or a URL such as 'mongodb://host:27017/experiments'"
+            )
+            raise ConfigError(msg)
+        else:
+            msg = f"MongoBackend needs a mongodb:// URL or a pymongo Database, got {type(location)}"
+            raise ConfigError(msg)
+        try:
+            self._prepare()
+        except BaseException:
+            self.close()
+            raise
+
+    def _open_url(self, url: str, ms: int) -> Any:
+        try:
+            client = self._pymongo.MongoClient(
+                url, serverSelectionTimeoutMS=ms, connectTimeoutMS=ms,
+                socketTimeoutMS=SOCKET_TIMEOUT_MS, tz_aware=False,
+            )  # fmt: skip
+        except self._pymongo.errors.PyMongoError as exc:
+            msg = f"MongoBackend: cannot use the URL {self.url!r}: {exc}"
+            raise StorageError(msg) from exc
+        try:
+            return client.get_default_database()
+        except self._pymongo.errors.ConfigurationError as exc:
+            client.close()
+            msg = (
+                f"MongoBackend: the URL {self.url!r} names no database; add one, e.g. "
+                f"'{self.url.rstrip('/')}/experiments'"
+            )
+            raise ConfigError(msg) from exc
+
+    def __repr__(self) -> str:
+        return f"{self.backend_label}({self.url!r})"
+
+    def _call(self, fn: Any, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except self._pymongo.errors.DuplicateKeyError:
+            raise
+        except self._pymongo.errors.PyMongoError as exc:
+            reason = str(exc).split(", Timeout:")[0].split(" (configured timeouts")[0]
+            if isinstance(exc, self._pymongo.errors.ServerSelectionTimeoutError):
+                reason = f"cannot reach the server ({reason})"
+            msg = (
+                f"MongoBackend {self.url!r}: {reason}; check that the server runs and the URL, "
+                "user and password are right"
+            )
+            raise StorageError(msg) from exc
+
+    def _prepare(self) -> None:
+        db = self._db
+        asc = self._pymongo.ASCENDING
+        self._call(db.experiments.create_index, [("name", asc)], unique=True)
+        # Natural keys are the ``_id`` (always unique and indexed): a unique secondary index
+        # makes every insert scan the collection on mongoeco.
+        self._call(db.runs.create_index, [("experiment_id", asc), ("key", asc)])
+        self._call(db.metrics.create_index,
+                   [("experiment_id", asc), ("name", asc), ("run_id", asc), ("at", asc)])  # fmt: skip
+        self._call(db.metrics.create_index, [("experiment_id", asc), ("run_id", asc)])
+        self._call(db.artifacts.create_index, [("experiment_id", asc), ("run_id", asc)])
+        self._call(db.step_hashes.create_index, [("experiment_id", asc)])
+
+    def close(self) -> None:
+        """Close the client (only one this store created from a URL)."""
+        if self._owns_client:
+            self._db.client.close()
+
+    # -- experiments ---------------------------------------------------------------------------
+
+    def _info(self, doc: dict[str, Any]) -> ExperimentInfo:
+        count = self._call(self._db.runs.count_documents, {"experiment_id": doc["_id"]})
+        return ExperimentInfo(int(doc["_id"]), doc["name"], doc["created"], doc["updated"],
+                              count, load_doc(doc.get("meta")))  # fmt: skip
+
+    def list_experiments(self) -> list[ExperimentInfo]:
+        """All experiments ordered by name."""
+        docs = self._call(lambda: list(self._db.experiments.find({}, {"next_run_id": 0})))
+        return sorted((self._info(d) for d in docs), key=lambda e: e.name)
+
+    def find_experiment(self, name: str) -> ExperimentInfo | None:
+        """The experiment named exactly ``name``, or ``None``."""
+        doc = self._call(self._db.experiments.find_one, {"name": name})
+        return None if doc is None else self._info(doc)
+
+    def create_experiment(
+        self, name: str, *, meta: dict[str, Any] | None = None, replace: bool = False
+    ) -> ExperimentInfo:
+        """Create an experiment (or replace one of the same name when ``replace``)."""
+        old = self._call(self._db.experiments.find_one, {"name": name}, {"_id": 1})
+        if old is not None:
+            if not replace:
+                raise ExperimentExistsError(name)
+            self._drop(old["_id"])
+        counter = self._call(
+            self._db.counters.find_one_and_update,
+            {"_id": "experiments"},
+            {"$inc": {"seq": 1}},
+            upsert=True,
+            return_document=self._pymongo.ReturnDocument.AFTER,
+        )
+        exp_id = int(counter["seq"])
+        now = time.time()
+        doc = {"_id": exp_id, "name": name, "created": now, "updated": now,
+               "meta": dump_doc(meta), "next_run_id": 0}  # fmt: skip
+        try:
+            self._call(self._db.experiments.insert_one, doc)
+        except self._pymongo.errors.DuplicateKeyError as exc:
+            raise ExperimentExistsError(name) from exc
+        return ExperimentInfo(exp_id, name, now, now, 0, dict(meta or {}))
+
+    def delete_experiment(self, name: str) -> None:
+        """Delete an experiment with all its runs, metrics and artifacts."""
+        doc = self._call(self._db.experiments.find_one, {"name": name}, {"_id": 1})
+        if doc is None:
+            names = [d["name"] for d in self._call(self._db.experiments.find, {}, {"name": 1})]
+            raise ExperimentNotFoundError(name, available=names)
+        self._drop(doc["_id"])
+
+    def _drop(self, exp_id: int) -> None:
+        # The experiment document goes first: a crash midway leaves unreachable leftovers only.
+        self._call(self._db.experiments.delete_one, {"_id": exp_id})
+        for coll in ("runs", "metrics", "artifacts", "step_hashes"):
+            self._call(self._db[coll].delete_many, {"experiment_id": exp_id})
+
+    def update_meta(self, experiment_id: int, meta: dict[str, Any]) -> None:
+        """Merge ``meta`` into the experiment's metadata (compare-and-set on the old value)."""
+        while True:
+            doc = self._call(self._db.experiments.find_one, {"_id": experiment_id}, {"meta": 1})
+            if doc is None:
+                raise ExperimentNotFoundError(str(experiment_id))
+            merged = dump_doc({**load_doc(doc.get("meta")), **meta})
+            done = self._call(
+                self._db.experiments.update_one,
+                {"_id": experiment_id, "meta": doc.get("meta")},
+                {"$set": {"meta": merged, "updated": time.time()}},
+            )
+            if done.matched_count:
+                return
+
+    # -- runs ----------------------------------------------------------------------------------
+
+    def allocate_run_ids(self, experiment_id: int, count: int) -> range:
+        """Reserve ``count`` consecutive run ids atomically (``$inc`` on the server)."""
+        doc = self._call(
+            self._db.experiments.find_one_and_update,
+            {"_id": experiment_id},
+            {"$inc": {"next_run_id": count}},
+            projection={"next_run_id": 1},
+            return_document=self._pymongo.ReturnDocument.AFTER,
+        )
+        if doc is None:
+            msg = f"experiment id {experiment_id} was deleted from {self.url!r}"
+            raise ExperimentNotFoundError(msg)
+        last = int(doc["next_run_id"])
+        return range(last - count + 1, last + 1)
+
+    def write_runs(
+        self,
+        experiment_id: int,
+        runs: Sequence[RunRecord],
+        metrics: Sequence[MetricChunk] = (),
+        *,
+        artifacts: Sequence[tuple[int, str, Encoded]] = (),
+        step_hashes: Sequence[tuple[str, str, str, int]] = (),
+    ) -> None:
+        """Write artifacts, step hashes, metric chunks and then runs (see the module docs)."""
+        e = experiment_id
+        for run_id, name, value in artifacts:
+            self.write_artifact(e, run_id, name, value)
+        for step, input_hash, output_hash, run_id in step_hashes:
+            self.put_step_hash(e, step, input_hash, output_hash, run_id)
+        if metrics:
+            at = time.time_ns()
+            docs = [
+                {"experiment_id": e, "run_id": c.run_id, "name": c.name, "at": at + i,
+                 "count": c.count, "steps": c.steps, "vals": c.values, "times": c.times}
+                for i, c in enumerate(metrics)
+            ]  # fmt: skip
+            self._call(self._db.metrics.insert_many, docs, ordered=True)
+        if runs:
+            ops = [
+                self._pymongo.ReplaceOne(
+                    {"_id": f"{e}/{run.run_id:012d}"}, self._run_doc(e, run), upsert=True
+                )
+                for run in runs
+            ]
+            self._call(self._db.runs.bulk_write, ops, ordered=True)
+        self._call(self._db.experiments.update_one, {"_id": e},
+                   {"$set": {"updated": time.time()}})  # fmt: skip
+
+    def _run_doc(self, e: int, run: RunRecord) -> dict[str, Any]:
+        doc, bins = run_document(run)
+        return {
+            "experiment_id": e, "run_id": run.run_id, "kind": run.kind,
+            "status": str(run.status), "key": run.key, "seed": run.seed,
+            "created": run.created, "started": run.started, "finished": run.finished,
+            "code": run.code, "environment": run.environment, "doc": dump_doc(doc),
+            "bundle": pack(bins, self._put_blob),
+        }  # fmt: skip
+
+    def read_runs(
+        self, experiment_id: int, run_ids: Iterable[int] | None = None
+    ) -> list[RunRecord]:
+        """Runs ordered by id: all of them, or those of ``run_ids`` that exist."""
+        query: dict[str, Any] = {"experiment_id": experiment_id}
+        if run_ids is not None:
+            query["run_id"] = {"$in": sorted(set(run_ids))}
+        return self._records(query)
+
+    def _records(self, query: dict[str, Any]) -> list[RunRecord]:
+        asc = self._pymongo.ASCENDING
+        docs = self._call(
+            lambda: list(self._db.runs.find(query, {"_id": 0}).sort("run_id", asc))
+        )
+        out = []
+        for d in docs:
+            record = RunRecord(
+                run_id=int(d["run_id"]), kind=d["kind"], status=d["status"], key=d.get("key"),
+                seed=d.get("seed"), created=d.get("created"), started=d.get("started"),
+                finished=d.get("finished"), code=d.get("code"), environment=d.get("environment"),
+            )  # fmt: skip
+            bundle = d.get("bundle")
+            fill_record(record, load_doc(d.get("doc")),
+                        unpack(None if bundle is None else bytes(bundle), self._get_blob))  # fmt: skip
+            out.append(record)
+        return out
+
+    def delete_runs(self, experiment_id: int, run_ids: Iterable[int]) -> None:
+        """Delete runs (first, so that no half-deleted run is visible) with their values."""
+        query = {"experiment_id": experiment_id, "run_id": {"$in": sorted(set(run_ids))}}
+        for coll in ("runs", "metrics", "artifacts"):
+            self._call(self._db[coll].delete_many, query)
+
+    def find_runs_by_key(self, experiment_id: int, key: str) -> list[RunRecord]:
+        """Runs whose ``key`` is ``key``, ordered by id."""
+        return self._records({"experiment_id": experiment_id, "key": key})
+
+    def put_step_hash(
+        self, experiment_id: int, step: str, input_hash: str, output_hash: str, run_id: int
+    ) -> None:
+        """Record the output hash of ``step`` for ``input_hash`` (the latest one wins)."""
+        self._call(
+            self._db.step_hashes.update_one,
+            {"_id": f"{experiment_id}/{input_hash}/{step}"},
+            {"$set": {"experiment_id": experiment_id, "step": step, "input_hash": input_hash,
+                      "output_hash": output_hash, "run_id": run_id}},
+            upsert=True,
+        )
+
+    def get_step_hash(
+        self, experiment_id: int, step: str, input_hash: str
+    ) -> tuple[str, int] | None:
+        """The latest ``(output_hash, run_id)`` for ``step`` and ``input_hash``, if any."""
+        doc = self._call(
+            self._db.step_hashes.find_one, {"_id": f"{experiment_id}/{input_hash}/{step}"}
+        )
+        return None if doc is None else (doc["output_hash"], int(doc["run_id"]))
+
+    # -- metrics -------------------------------------------------------------------------------
+
+    def read_metrics(
+        self, experiment_id: int, name: str, run_ids: Iterable[int]
+    ) -> dict[int, MetricSeries]:
+        """All points of metric ``name`` for each of ``run_ids`` that has it."""
+        import numpy as np  # noqa: PLC0415 - only readers of metrics pay for NumPy
+
+        query = {"experiment_id": experiment_id, "name": name,
+                 "run_id": {"$in": sorted(set(run_ids))}}  # fmt: skip
+        docs = self._call(lambda: list(self._db.metrics.find(query, {"_id": 0})))
+        docs.sort(key=lambda d: (d["run_id"], d["at"]))
+        parts: dict[int, list[Any]] = {}
+        for d in docs:
+            parts.setdefault(int(d["run_id"]), []).append(d)
+        return {
+            run_id: MetricSeries(
+                steps=np.frombuffer(b"".join(bytes(c["steps"]) for c in chunks), dtype="<i8"),
+                values=np.frombuffer(b"".join(bytes(c["vals"]) for c in chunks), dtype="<f8"),
+                times=np.frombuffer(b"".join(bytes(c["times"]) for c in chunks), dtype="<f8"),
+            )
+            for run_id, chunks in parts.items()
+        }
+
+    def metric_names(self, experiment_id: int, run_id: int | None = None) -> dict[str, int]:
+        """Metric names with their point counts (of one run, or of the experiment)."""
+        query: dict[str, Any] = {"experiment_id": experiment_id}
+        if run_id is not None:
+            query["run_id"] = run_id
+        totals: dict[str, int] = {}
+        for d in self._call(lambda: list(self._db.metrics.find(query, {"name": 1, "count": 1}))):
+            totals[d["name"]] = totals.get(d["name"], 0) + int(d["count"])
+        return dict(sorted(totals.items()))
+
+    # -- artifacts, snapshots, blobs -----------------------------------------------------------
+
+    def write_artifact(self, experiment_id: int, run_id: int, name: str, value: Encoded) -> None:
+        """Store a named binary value of a run (replacing one of the same name)."""
+        doc: dict[str, Any] = {"experiment_id": experiment_id, "run_id": run_id, "name": name,
+                               "codec": value.codec, "size": value.size, "data": None,
+                               "blob": None}  # fmt: skip
+        if value.size > INLINE_LIMIT:
+            doc["blob"] = self._put_blob(value.data)
+        else:
+            doc["data"] = value.data
+        self._call(self._db.artifacts.replace_one, {"_id": _artifact_id(experiment_id, run_id, name)},
+                   doc, upsert=True)  # fmt: skip
+
+    def read_artifact(self, experiment_id: int, run_id: int, name: str) -> Encoded | None:
+        """The named binary value of a run, or ``None``."""
+        doc = self._call(
+            self._db.artifacts.find_one, {"_id": _artifact_id(experiment_id, run_id, name)}
+        )
+        if doc is None:
+            return None
+        data = self._get_blob(doc["blob"]) if doc.get("blob") else bytes(doc["data"])
+        return Encoded(doc["codec"], data)
+
+    def list_artifacts(self, experiment_id: int, run_id: int) -> dict[str, int]:
+        """Artifact names of a run with their sizes in bytes."""
+        docs = self._call(lambda: list(self._db.artifacts.find(
+            {"experiment_id": experiment_id, "run_id": run_id}, {"name": 1, "size": 1})))  # fmt: skip
+        return dict(sorted((d["name"], int(d["size"])) for d in docs))
+
+    def put_snapshot(self, kind: str, text: str) -> str:
+        """Store a text snapshot content-addressed; return its digest."""
+        digest = hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
+        self._call(self._db.snapshots.update_one, {"_id": digest},
+                   {"$setOnInsert": {"kind": kind, "text": text}}, upsert=True)  # fmt: skip
+        return digest
+
+    def get_snapshot(self, digest: str) -> str:
+        """The text of a snapshot."""
+        doc = self._call(self._db.snapshots.find_one, {"_id": digest})
+        if doc is None:
+            msg = f"no snapshot {digest!r} in store {self.url!r}"
+            raise NotFoundError(msg)
+        return str(doc["text"])
+
+    def _put_blob(self, data: bytes) -> str:
+        digest = hashlib.sha256(data).hexdigest()
+        parts = range(0, max(len(data), 1), BLOB_PART)
+        for i, start in enumerate(parts):
+            self._call(self._db.blobs.update_one, {"_id": f"{digest}/{i:05d}"},
+                       {"$setOnInsert": {"data": data[start : start + BLOB_PART],
+                                         "parts": len(parts)}}, upsert=True)  # fmt: skip
+        return digest
+
+    def _get_blob(self, digest: str) -> bytes:
+        query = {"_id": {"$gte": f"{digest}/", "$lt": f"{digest}0"}}
+        docs = self._call(lambda: list(self._db.blobs.find(query)))
+        docs.sort(key=lambda d: d["_id"])
+        if not docs or len(docs) != docs[0]["parts"]:
+            msg = f"blob {digest} is missing from store {self.url!r}; the store is incomplete"
+            raise StoreFormatError(msg)
+        return b"".join(bytes(d["data"]) for d in docs)
+
+
+def _artifact_id(experiment_id: int, run_id: int, name: str) -> str:
+    return f"{experiment_id}/{run_id:012d}/{name}"
+
+
+def _public_url(url: str) -> str:
+    """The URL without its password."""
+    scheme, sep, rest = url.partition("://")
+    auth, at, hosts = rest.rpartition("@")
+    if not (sep and at):
+        return url
+    user = urllib.parse.unquote(auth.partition(":")[0])
+    return f"{scheme}://{user}@{hosts}" if user else f"{scheme}://{hosts}"

@@ -1,0 +1,579 @@
+"""A store in Redis: ``redis://host:port/db``, ``rediss://`` (TLS), ``unix:///path.sock`` or
+a ``redis.ConnectionPool``.
+
+A ``prefix`` query parameter (``redis://host:6379/0?prefix=team:``) or the ``prefix=`` option
+starts every key of the store (default ``trialbook:``), so several stores share a database and
+a store can be removed without touching other keys. No command scans the key space (no
+``KEYS``, no ``FLUSHDB``).
+
+Layout
+------
+With ``P`` the prefix and ``E`` an experiment id:
+
+==================================  =========  ===============================================
+key                                 type       holds
+==================================  =========  ===============================================
+``P experiments``                   hash       experiment name -> id
+``P experiment_ids``                string     counter for experiment ids (``INCR``)
+``P exp:E``                         hash       ``name``, ``created``, ``updated``, ``meta``
+                                               (JSON text), ``next_run_id`` (``HINCRBY``)
+``P exp:E:runs``                    zset       run ids (score = id): the history's order
+``P exp:E:run:R``                   hash       run ``R``: ``kind``, ``status``, ``key``,
+                                               ``seed``, times, ``code``, ``environment``,
+                                               ``doc`` (JSON text), ``bundle`` (binary)
+``P exp:E:key:K``                   zset       ids of the runs whose ``key`` is ``K``
+``P exp:E:metric:R:NAME``           list       metric chunks of run ``R`` (``RPUSH``)
+``P exp:E:counts``                  hash       metric name -> points in the experiment
+``P exp:E:counts:R``                hash       metric name -> points in run ``R``
+``P exp:E:artifacts:R``             hash       artifact name -> codec, size, data or blob
+``P exp:E:step_hashes``             hash       ``step NUL input hash`` -> ``output NUL run``
+``P exp:E:keys``                    set        every key above of the experiment (for delete)
+``P snapshot:DIGEST``               hash       ``kind``, ``text`` (content-addressed)
+``P blob:DIGEST``                   string     values larger than 256 KiB (content-addressed)
+==================================  =========  ===============================================
+
+Run ids come from ``HINCRBY`` in a server-side script that first checks the experiment still
+exists, so concurrent processes never collide. :meth:`RedisStore.write_runs` is one
+``MULTI``/``EXEC`` transaction.
+
+Examples
+--------
+>>> from trialbook.storage.redis import RedisStore
+>>> RedisStore.url_of_pool  # doctest: +ELLIPSIS
+<function RedisStore.url_of_pool at ...>
+"""
+
+from __future__ import annotations
+
+import hashlib
+import struct
+import time
+import urllib.parse
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from trialbook.codecs import Encoded
+from trialbook.errors import (
+    ExperimentExistsError,
+    ExperimentNotFoundError,
+    NotFoundError,
+    StorageError,
+    StoreFormatError,
+)
+from trialbook.storage.bundle import (
+    INLINE_LIMIT,
+    dump_doc,
+    fill_record,
+    load_doc,
+    pack,
+    run_document,
+    unpack,
+)
+from trialbook.storage.records import ExperimentInfo, MetricChunk, MetricSeries, RunRecord
+
+__all__ = ["RedisStore", "open_redis"]
+
+DEFAULT_PREFIX = "trialbook:"
+CONNECT_TIMEOUT = 5.0
+SOCKET_TIMEOUT = 60.0
+_RUN_FIELDS = (
+    "kind", "status", "key", "seed", "created", "started", "finished", "code", "environment",
+    "doc", "bundle",
+)  # fmt: skip
+_ALLOCATE = """
+if redis.call('EXISTS', KEYS[1]) == 0 then return -1 end
+return redis.call('HINCRBY', KEYS[1], 'next_run_id', ARGV[1])
+"""
+
+
+def open_redis(location: Any, **options: Any) -> RedisStore:
+    """Open a Redis store from a URL or a ``redis.ConnectionPool`` (the registered opener).
+
+    Examples
+    --------
+    >>> open_redis.claims(object())
+    False
+    """
+    if isinstance(location, str):
+        return RedisStore(location, **options)
+    return RedisStore(None, pool=location, **options)
+
+
+def _claims(client: object) -> bool:
+    module = type(client).__module__
+    if not module.startswith("redis"):
+        return False
+    import redis  # noqa: PLC0415 - the driver is optional
+
+    return isinstance(client, redis.ConnectionPool)
+
+
+open_redis.claims = _claims  # type: ignore[attr-defined]
+
+
+def _text(value: Any) -> str | None:
+    return None if value is None else value.decode() if isinstance(value, bytes) else str(value)
+
+
+def _num(value: Any, kind: type = float) -> Any:
+    return None if value is None or value == b"" else kind(value.decode())
+
+
+class RedisStore:
+    """A store in a Redis database (layout: see the module documentation).
+
+    Its ``backend_label`` is ``RedisBackend``; ``url`` never shows the password.
+
+    Parameters
+    ----------
+    url
+        ``redis://[user:password@]host:port/db``, ``rediss://...`` or ``unix:///path.sock``;
+        a ``prefix`` query parameter sets the key prefix.
+    pool
+        A ``redis.ConnectionPool`` to use instead of ``url``.
+    prefix
+        Start of every key of the store (default ``trialbook:``).
+    allow_pickle
+        Allow pickled values (see :func:`trialbook.storage.open_store`).
+    connect_timeout
+        Seconds to wait for the server before failing with :class:`StorageError`.
+
+    Raises
+    ------
+    StorageError
+        When the server cannot be reached or refuses the credentials.
+
+    Examples
+    --------
+    >>> import redis
+    >>> pool = redis.ConnectionPool.from_url("redis://localhost:6379/0")
+    >>> RedisStore.url_of_pool(pool)
+    'redis://localhost:6379/0'
+    """
+
+    backend_label = "RedisBackend"
+
+    def __init__(
+        self,
+        url: str | None,
+        *,
+        pool: Any = None,
+        prefix: str | None = None,
+        allow_pickle: bool = False,
+        connect_timeout: float = CONNECT_TIMEOUT,
+    ) -> None:
+        import redis  # noqa: PLC0415 - the driver is optional
+
+        self.allow_pickle = allow_pickle
+        self._redis = redis
+        if pool is None:
+            if url is None:
+                msg = "RedisStore needs a URL or a redis.ConnectionPool"
+                raise StorageError(msg)
+            url, query_prefix = _split_prefix(url)
+            prefix = prefix or query_prefix
+            self.url = _public_url(url)
+            try:
+                pool = redis.ConnectionPool.from_url(
+                    url, socket_connect_timeout=connect_timeout, socket_timeout=SOCKET_TIMEOUT
+                )
+            except (ValueError, redis.RedisError) as exc:
+                msg = (
+                    f"RedisBackend: cannot use the URL {self.url!r}: {exc}; expected "
+                    "redis://host:port/db, rediss://host:port/db or unix:///path/to/socket"
+                )
+                raise StorageError(msg) from exc
+        else:
+            self.url = self.url_of_pool(pool)
+        self.prefix = prefix or DEFAULT_PREFIX
+        self._pool = pool
+        self._r = redis.Redis(connection_pool=pool)
+        self._allocate = self._r.register_script(_ALLOCATE)
+        self._call(self._r.ping)
+
+    def __repr__(self) -> str:
+        return f"{self.backend_label}({self.url!r})"
+
+    @staticmethod
+    def url_of_pool(pool: Any) -> str:
+        """The URL (without password) a ``redis.ConnectionPool`` connects to.
+
+        Examples
+        --------
+        >>> import redis
+        >>> RedisStore.url_of_pool(redis.ConnectionPool.from_url("unix:///tmp/r.sock?db=2"))
+        'unix:///tmp/r.sock?db=2'
+        """
+        kw = pool.connection_kwargs
+        db = kw.get("db", 0)
+        user = kw.get("username")
+        auth = f"{user}@" if user else ""
+        if "path" in kw:
+            return f"unix://{auth}{kw['path']}?db={db}"
+        scheme = "rediss" if "SSL" in getattr(pool.connection_class, "__name__", "") else "redis"
+        return f"{scheme}://{auth}{kw.get('host', 'localhost')}:{kw.get('port', 6379)}/{db}"
+
+    def close(self) -> None:
+        """Release the connections (of a pool this store created)."""
+        self._r.close()
+
+    def _call(self, fn: Any, *args: Any) -> Any:
+        try:
+            return fn(*args)
+        except self._redis.RedisError as exc:
+            msg = (
+                f"RedisBackend {self.url!r}: {exc} ({type(exc).__name__}); check that the "
+                "server runs and the URL and password are right"
+            )
+            raise StorageError(msg) from exc
+
+    def _k(self, *parts: object) -> str:
+        return self.prefix + ":".join(str(p) for p in parts)
+
+    def _exec(self, pipe: Any) -> list[Any]:
+        return self._call(pipe.execute)
+
+    # -- experiments ---------------------------------------------------------------------------
+
+    def _ids(self) -> dict[str, int]:
+        raw = self._call(self._r.hgetall, self._k("experiments"))
+        return {k.decode(): int(v) for k, v in raw.items()}
+
+    def _infos(self, ids: dict[str, int]) -> list[ExperimentInfo]:
+        pipe = self._r.pipeline(transaction=False)
+        for exp_id in ids.values():
+            pipe.hmget(self._k("exp", exp_id), "created", "updated", "meta")
+            pipe.zcard(self._k("exp", exp_id, "runs"))
+        out = self._exec(pipe)
+        infos = []
+        for i, (name, exp_id) in enumerate(ids.items()):
+            (created, updated, meta), count = out[2 * i], out[2 * i + 1]
+            if created is None:  # deleted between the two reads
+                continue
+            infos.append(
+                ExperimentInfo(exp_id, name, float(created), float(updated), count,
+                               load_doc(_text(meta)))
+            )  # fmt: skip
+        return sorted(infos, key=lambda e: e.name)
+
+    def list_experiments(self) -> list[ExperimentInfo]:
+        """All experiments ordered by name."""
+        return self._infos(self._ids())
+
+    def find_experiment(self, name: str) -> ExperimentInfo | None:
+        """The experiment named exactly ``name``, or ``None``."""
+        exp_id = self._call(self._r.hget, self._k("experiments"), name)
+        if exp_id is None:
+            return None
+        found = self._infos({name: int(exp_id)})
+        return found[0] if found else None
+
+    def create_experiment(
+        self, name: str, *, meta: dict[str, Any] | None = None, replace: bool = False
+    ) -> ExperimentInfo:
+        """Create an experiment (or replace one of the same name when ``replace``)."""
+        now = time.time()
+        exp_id = int(self._call(self._r.incr, self._k("experiment_ids")))
+        self._call(
+            self._r.hset,
+            self._k("exp", exp_id),
+            None,
+            None,
+            {"name": name, "created": repr(now), "updated": repr(now),
+             "meta": dump_doc(meta) or "", "next_run_id": 0},
+        )  # fmt: skip
+        if not self._call(self._r.hsetnx, self._k("experiments"), name, exp_id):
+            if not replace:
+                self._call(self._r.delete, self._k("exp", exp_id))
+                raise ExperimentExistsError(name)
+            old = self._call(self._r.hget, self._k("experiments"), name)
+            self._call(self._r.hset, self._k("experiments"), name, exp_id)
+            if old is not None:
+                self._drop(int(old))
+        return ExperimentInfo(exp_id, name, now, now, 0, dict(meta or {}))
+
+    def delete_experiment(self, name: str) -> None:
+        """Delete an experiment with all its runs, metrics and artifacts."""
+        exp_id = self._call(self._r.hget, self._k("experiments"), name)
+        if exp_id is None:
+            raise ExperimentNotFoundError(name, available=sorted(self._ids()))
+        self._call(self._r.hdel, self._k("experiments"), name)
+        self._drop(int(exp_id))
+
+    def _drop(self, exp_id: int) -> None:
+        index = self._k("exp", exp_id, "keys")
+        keys = [k.decode() for k in self._call(self._r.smembers, index)]
+        pipe = self._r.pipeline(transaction=True)
+        for start in range(0, len(keys), 1000):
+            pipe.delete(*keys[start : start + 1000])
+        pipe.delete(index, self._k("exp", exp_id), self._k("exp", exp_id, "runs"))
+        self._exec(pipe)
+
+    def update_meta(self, experiment_id: int, meta: dict[str, Any]) -> None:
+        """Merge ``meta`` into the experiment's metadata (optimistic ``WATCH`` transaction)."""
+        key = self._k("exp", experiment_id)
+
+        def merge(pipe: Any) -> None:
+            current = pipe.hget(key, "meta")
+            if not pipe.exists(key):
+                raise ExperimentNotFoundError(str(experiment_id))
+            merged = {**load_doc(_text(current)), **meta}
+            pipe.multi()
+            pipe.hset(key, mapping={"meta": dump_doc(merged) or "", "updated": repr(time.time())})
+
+        self._call(self._r.transaction, merge, key)
+
+    # -- runs ----------------------------------------------------------------------------------
+
+    def allocate_run_ids(self, experiment_id: int, count: int) -> range:
+        """Reserve ``count`` consecutive run ids atomically (``HINCRBY`` in a script)."""
+        last = int(self._call(self._allocate, [self._k("exp", experiment_id)], [count]))
+        if last < 0:
+            msg = f"experiment id {experiment_id} was deleted from {self.url!r}"
+            raise ExperimentNotFoundError(msg)
+        return range(last - count + 1, last + 1)
+
+    def write_runs(
+        self,
+        experiment_id: int,
+        runs: Sequence[RunRecord],
+        metrics: Sequence[MetricChunk] = (),
+        *,
+        artifacts: Sequence[tuple[int, str, Encoded]] = (),
+        step_hashes: Sequence[tuple[str, str, str, int]] = (),
+    ) -> None:
+        """Write runs, metric chunks, artifacts and step hashes in one ``MULTI``/``EXEC``."""
+        e = experiment_id
+        pipe = self._r.pipeline(transaction=True)
+        created: list[str] = []
+        for run in runs:
+            self._queue_run(pipe, e, run, created)
+        for chunk in metrics:
+            self._queue_chunk(pipe, e, chunk, created)
+        for run_id, name, value in artifacts:
+            self._queue_artifact(pipe, e, run_id, name, value, created)
+        if step_hashes:
+            pipe.hset(
+                self._k("exp", e, "step_hashes"),
+                mapping={f"{s}\0{i}": f"{o}\0{r}" for s, i, o, r in step_hashes},
+            )
+            created.append(self._k("exp", e, "step_hashes"))
+        if created:
+            pipe.sadd(self._k("exp", e, "keys"), *set(created))
+        pipe.hset(self._k("exp", e), "updated", repr(time.time()))
+        self._exec(pipe)
+
+    def _queue_run(self, pipe: Any, e: int, run: RunRecord, created: list[str]) -> None:
+        doc, bins = run_document(run)
+        bundle = pack(bins, lambda data: self._queue_blob(pipe, data))
+        values = (run.kind, str(run.status), run.key, run.seed, run.created, run.started,
+                  run.finished, run.code, run.environment, dump_doc(doc), bundle)  # fmt: skip
+        mapping = {
+            f: (repr(v) if isinstance(v, float) else v)
+            for f, v in zip(_RUN_FIELDS, values, strict=True)
+            if v is not None
+        }
+        key = self._k("exp", e, "run", run.run_id)
+        pipe.delete(key)
+        pipe.hset(key, mapping=mapping)
+        pipe.zadd(self._k("exp", e, "runs"), {str(run.run_id): run.run_id})
+        created.append(key)
+        if run.key is not None:
+            pipe.zadd(self._k("exp", e, "key", run.key), {str(run.run_id): run.run_id})
+            created.append(self._k("exp", e, "key", run.key))
+
+    def _queue_chunk(self, pipe: Any, e: int, c: MetricChunk, created: list[str]) -> None:
+        key = self._k("exp", e, "metric", c.run_id, c.name)
+        pipe.rpush(key, struct.pack("<I", c.count) + c.steps + c.values + c.times)
+        pipe.hincrby(self._k("exp", e, "counts"), c.name, c.count)
+        pipe.hincrby(self._k("exp", e, "counts", c.run_id), c.name, c.count)
+        created += [key, self._k("exp", e, "counts"), self._k("exp", e, "counts", c.run_id)]
+
+    def _queue_blob(self, pipe: Any, data: bytes) -> str:
+        digest = hashlib.sha256(data).hexdigest()
+        pipe.set(self._k("blob", digest), data, nx=True)
+        return digest
+
+    def _queue_artifact(
+        self, pipe: Any, e: int, run_id: int, name: str, value: Encoded, created: list[str]
+    ) -> None:
+        head = f"{value.codec}\0{value.size}\0".encode()
+        if value.size > INLINE_LIMIT:
+            packed = head + b"B" + self._queue_blob(pipe, value.data).encode()
+        else:
+            packed = head + b"D" + value.data
+        key = self._k("exp", e, "artifacts", run_id)
+        pipe.hset(key, name, packed)
+        created.append(key)
+
+    def read_runs(
+        self, experiment_id: int, run_ids: Iterable[int] | None = None
+    ) -> list[RunRecord]:
+        """Runs ordered by id: all of them, or those of ``run_ids`` that exist."""
+        if run_ids is None:
+            ids = [int(i) for i in self._call(self._r.zrange, self._k("exp", experiment_id,
+                                                                        "runs"), 0, -1)]
+        else:
+            ids = sorted(set(run_ids))
+        return self._records(experiment_id, ids)
+
+    def _records(self, e: int, ids: list[int]) -> list[RunRecord]:
+        pipe = self._r.pipeline(transaction=False)
+        for run_id in ids:
+            pipe.hmget(self._k("exp", e, "run", run_id), *_RUN_FIELDS)
+        out = []
+        for run_id, row in zip(ids, self._exec(pipe), strict=True):
+            if row[0] is None:
+                continue
+            record = RunRecord(
+                run_id=run_id, kind=row[0].decode(), status=row[1].decode(), key=_text(row[2]),
+                seed=_num(row[3], int), created=_num(row[4]), started=_num(row[5]),
+                finished=_num(row[6]), code=_text(row[7]), environment=_text(row[8]),
+            )  # fmt: skip
+            fill_record(record, load_doc(_text(row[9])), unpack(row[10], self._get_blob))
+            out.append(record)
+        return out
+
+    def delete_runs(self, experiment_id: int, run_ids: Iterable[int]) -> None:
+        """Delete runs with their metrics and artifacts."""
+        e = experiment_id
+        ids = sorted(set(run_ids))
+        pipe = self._r.pipeline(transaction=False)
+        for run_id in ids:
+            pipe.hget(self._k("exp", e, "run", run_id), "key")
+            pipe.hgetall(self._k("exp", e, "counts", run_id))
+        found = self._exec(pipe)
+        pipe = self._r.pipeline(transaction=True)
+        for i, run_id in enumerate(ids):
+            key, counts = found[2 * i], found[2 * i + 1]
+            if key is not None:
+                pipe.zrem(self._k("exp", e, "key", key.decode()), run_id)
+            for name, count in counts.items():
+                pipe.hincrby(self._k("exp", e, "counts"), name.decode(), -int(count))
+                pipe.delete(self._k("exp", e, "metric", run_id, name.decode()))
+            pipe.delete(self._k("exp", e, "run", run_id), self._k("exp", e, "counts", run_id),
+                        self._k("exp", e, "artifacts", run_id))  # fmt: skip
+            pipe.zrem(self._k("exp", e, "runs"), run_id)
+        self._exec(pipe)
+
+    def find_runs_by_key(self, experiment_id: int, key: str) -> list[RunRecord]:
+        """Runs whose ``key`` is ``key``, ordered by id (from the key's index)."""
+        ids = self._call(self._r.zrange, self._k("exp", experiment_id, "key", key), 0, -1)
+        # A run rewritten with another key stays in its old key's index (no read before each
+        # write); it is filtered out here.
+        return [r for r in self._records(experiment_id, [int(i) for i in ids]) if r.key == key]
+
+    def put_step_hash(
+        self, experiment_id: int, step: str, input_hash: str, output_hash: str, run_id: int
+    ) -> None:
+        """Record the output hash of ``step`` for ``input_hash`` (the latest one wins)."""
+        self.write_runs(experiment_id, [], step_hashes=[(step, input_hash, output_hash, run_id)])
+
+    def get_step_hash(
+        self, experiment_id: int, step: str, input_hash: str
+    ) -> tuple[str, int] | None:
+        """The latest ``(output_hash, run_id)`` for ``step`` and ``input_hash``, if any."""
+        raw = self._call(
+            self._r.hget, self._k("exp", experiment_id, "step_hashes"), f"{step}\0{input_hash}"
+        )
+        if raw is None:
+            return None
+        output, _, run_id = raw.decode().partition("\0")
+        return output, int(run_id)
+
+    # -- metrics -------------------------------------------------------------------------------
+
+    def read_metrics(
+        self, experiment_id: int, name: str, run_ids: Iterable[int]
+    ) -> dict[int, MetricSeries]:
+        """All points of metric ``name`` for each of ``run_ids`` that has it."""
+        import numpy as np  # noqa: PLC0415 - only readers of metrics pay for NumPy
+
+        ids = sorted(set(run_ids))
+        pipe = self._r.pipeline(transaction=False)
+        for run_id in ids:
+            pipe.lrange(self._k("exp", experiment_id, "metric", run_id, name), 0, -1)
+        out: dict[int, MetricSeries] = {}
+        for run_id, chunks in zip(ids, self._exec(pipe), strict=True):
+            if not chunks:
+                continue
+            steps, vals, times = [], [], []
+            for raw in chunks:
+                (n,) = struct.unpack_from("<I", raw)
+                steps.append(raw[4 : 4 + 8 * n])
+                vals.append(raw[4 + 8 * n : 4 + 16 * n])
+                times.append(raw[4 + 16 * n : 4 + 24 * n])
+            out[run_id] = MetricSeries(
+                steps=np.frombuffer(b"".join(steps), dtype="<i8"),
+                values=np.frombuffer(b"".join(vals), dtype="<f8"),
+                times=np.frombuffer(b"".join(times), dtype="<f8"),
+            )
+        return out
+
+    def metric_names(self, experiment_id: int, run_id: int | None = None) -> dict[str, int]:
+        """Metric names with their point counts (of one run, or of the experiment)."""
+        parts = ("exp", experiment_id, "counts") + (() if run_id is None else (run_id,))
+        raw = self._call(self._r.hgetall, self._k(*parts))
+        return dict(sorted((k.decode(), int(v)) for k, v in raw.items() if int(v) > 0))
+
+    # -- artifacts, snapshots, blobs -----------------------------------------------------------
+
+    def write_artifact(self, experiment_id: int, run_id: int, name: str, value: Encoded) -> None:
+        """Store a named binary value of a run (replacing one of the same name)."""
+        self.write_runs(experiment_id, [], artifacts=[(run_id, name, value)])
+
+    def read_artifact(self, experiment_id: int, run_id: int, name: str) -> Encoded | None:
+        """The named binary value of a run, or ``None``."""
+        raw = self._call(self._r.hget, self._k("exp", experiment_id, "artifacts", run_id), name)
+        if raw is None:
+            return None
+        codec, size, rest = raw.split(b"\0", 2)
+        data = self._get_blob(rest[1:].decode()) if rest[:1] == b"B" else rest[1:]
+        return Encoded(codec.decode(), data)
+
+    def list_artifacts(self, experiment_id: int, run_id: int) -> dict[str, int]:
+        """Artifact names of a run with their sizes in bytes."""
+        raw = self._call(self._r.hgetall, self._k("exp", experiment_id, "artifacts", run_id))
+        return dict(sorted((k.decode(), int(v.split(b"\0", 2)[1])) for k, v in raw.items()))
+
+    def put_snapshot(self, kind: str, text: str) -> str:
+        """Store a text snapshot content-addressed; return its digest."""
+        digest = hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
+        self._call(self._r.hset, self._k("snapshot", digest), None, None,
+                   {"kind": kind, "text": text.encode("utf-8", "surrogatepass")})  # fmt: skip
+        return digest
+
+    def get_snapshot(self, digest: str) -> str:
+        """The text of a snapshot."""
+        raw = self._call(self._r.hget, self._k("snapshot", digest), "text")
+        if raw is None:
+            msg = f"no snapshot {digest!r} in store {self.url!r}"
+            raise NotFoundError(msg)
+        return raw.decode("utf-8", "surrogatepass")
+
+    def _get_blob(self, digest: str) -> bytes:
+        data = self._call(self._r.get, self._k("blob", digest))
+        if data is None:
+            msg = f"blob {digest} is missing from store {self.url!r}; the store is incomplete"
+            raise StoreFormatError(msg)
+        return bytes(data)
+
+
+def _split_prefix(url: str) -> tuple[str, str | None]:
+    """Take trialbook's ``prefix`` query parameter out of a Redis URL."""
+    parts = urllib.parse.urlsplit(url)
+    query = urllib.parse.parse_qsl(parts.query, keep_blank_values=True)
+    prefix = next((v for k, v in query if k == "prefix"), None)
+    rest = urllib.parse.urlencode([(k, v) for k, v in query if k != "prefix"])
+    return urllib.parse.urlunsplit(parts._replace(query=rest)), prefix
+
+
+def _public_url(url: str) -> str:
+    """The URL without its password."""
+    parts = urllib.parse.urlsplit(url)
+    if parts.password is None and "@" not in parts.netloc:
+        return url
+    user = parts.username or ""
+    host = parts.netloc.rpartition("@")[2]
+    netloc = f"{user}@{host}" if user else host
+    return urllib.parse.urlunsplit(parts._replace(netloc=netloc))

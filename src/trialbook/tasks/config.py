@@ -1,0 +1,717 @@
+"""Typed configurations and tasks: ``Config``, ``Task``, ``Param``, ``Meta``, ``Constant``, tags.
+
+A configuration class declares its parameters with annotations::
+
+    class Model(Config):
+        layers: Param[int] = 3
+        "Number of layers"          # the string after a parameter is its help text
+
+Values are checked when they are set (``Model.C(layers="3")`` raises), a configuration is
+*sealed* once submitted (changing it raises) and its **identifier** is a content hash.
+
+Identifier encoding (pinned by known-answer tests; changing it is a breaking change)
+------------------------------------------------------------------------------------
+``identifier(cfg) = sha256(canonical_bytes(["trialbook.task/1", type_id, params]))`` where
+:func:`trialbook.identity.canonical_bytes` is the type-tagged encoding of
+:mod:`trialbook.identity`, ``type_id`` is ``cls.__trialbook_id__`` or
+``"<module>.<qualname>"``, and ``params`` is a ``dict`` (so its order is irrelevant) of every
+set parameter **except**: ``Meta`` parameters, parameters declared with ``field(ignored=True)``,
+parameters whose annotation is ``Path`` (or ``Optional[Path]``), and parameters declared with
+``field(ignore_default=v)`` whose value equals ``v``. Ints given to a ``float`` parameter are
+converted to ``float`` first. A nested configuration is encoded as the ``o`` chunk of its own
+identifier (hex text), so identifiers are recursive. Tags never count.
+
+Examples
+--------
+>>> from trialbook.tasks.config import Config, Param
+>>> class Model(Config):
+...     layers: Param[int] = 3
+...     "Number of layers"
+>>> m = Model.C(layers=4)
+>>> m.layers
+4
+>>> Model.C(layers="4")
+Traceback (most recent call last):
+...
+trialbook.errors.ConfigError: parameter 'layers' of Model must be <class 'int'> (got '4' that is a <class 'str'>)...
+>>> Model.C(layers=4).__identifier__() == m.__identifier__()
+True
+"""
+
+from __future__ import annotations
+
+import collections
+import enum
+import hashlib
+import pathlib
+import sys
+import types
+import typing
+import urllib.parse
+import weakref
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Annotated, Any, ClassVar, TypeVar, Union, dataclass_transform
+
+from trialbook.errors import ConfigError, SealedError, did_you_mean
+from trialbook.identity import canonical_bytes
+
+__all__ = [
+    "Config",
+    "Constant",
+    "Meta",
+    "Param",
+    "Task",
+    "field",
+    "identifier",
+    "tag",
+    "tagspath",
+]
+
+T = TypeVar("T")
+IDENTIFIER_FORMAT = "trialbook.task/1"
+
+
+class _Kind(enum.Enum):
+    PARAM = "param"
+    META = "meta"
+    CONSTANT = "constant"
+
+
+Param = Annotated[T, _Kind.PARAM]
+"""A parameter that is part of the configuration's identity: ``epochs: Param[int] = 100``."""
+Meta = Annotated[T, _Kind.META]
+"""A parameter that does not count in the identifier (paths, verbosity, device)."""
+Constant = Annotated[T, _Kind.CONSTANT]
+"""A value fixed by the class (e.g. a version); it counts in the identifier, cannot be set."""
+
+for _alias, _doc in (
+    (Param, "A parameter that counts in the identifier: ``epochs: Param[int] = 100``."),
+    (Meta, "A parameter that does not count in the identifier: ``device: Meta[str] = 'cpu'``."),
+    (Constant, "A value fixed by the class (a version): ``version: Constant[int] = 2``."),
+):
+    _alias.__doc__ = _doc + """
+
+    Examples
+    --------
+    >>> from trialbook import Config, Param, Meta, Constant
+    >>> class Learn(Config):
+    ...     epochs: Param[int] = 100
+    ...     device: Meta[str] = "cpu"
+    ...     version: Constant[int] = 2
+    >>> Learn.C(device="gpu").__identifier__() == Learn.C().__identifier__()
+    True
+    """
+    _alias.__module__ = __name__
+
+_NOTSET: Any = type("NotSet", (), {"__repr__": lambda self: "NOTSET"})()
+
+
+@dataclass(frozen=True, slots=True)
+class _Field:
+    default: Any = _NOTSET
+    default_factory: Callable[[], Any] | None = None
+    ignore_default: Any = _NOTSET
+    ignored: bool = False
+    help: str | None = None
+
+
+def field(
+    *,
+    default: Any = _NOTSET,
+    default_factory: Callable[[], Any] | None = None,
+    ignore_default: Any = _NOTSET,
+    ignored: bool = False,
+    help: str | None = None,  # noqa: A002 - the seed's keyword
+) -> Any:
+    """Declare a parameter's default and how it counts in the identifier.
+
+    Parameters
+    ----------
+    default
+        The default value (it counts in the identifier like any value).
+    default_factory
+        A callable giving a fresh default for each configuration.
+    ignore_default
+        A default that is left out of the identifier when the value equals it: add a new
+        parameter this way and the identifiers of existing jobs do not change.
+    ignored
+        Never count this parameter in the identifier.
+    help
+        Help text (otherwise the string literal after the annotation is used).
+
+    Examples
+    --------
+    >>> class Opt(Config):
+    ...     lr: Param[float] = field(ignore_default=0.1)
+    ...     workers: Param[int] = field(default=2, ignored=True)
+    >>> Opt.C().__identifier__() == Opt.C(workers=8).__identifier__()
+    True
+    >>> Opt.C().__identifier__() == Opt.C(lr=0.2).__identifier__()
+    False
+    """
+    if default is not _NOTSET and ignore_default is not _NOTSET:
+        msg = "give either default= or ignore_default= (ignore_default is also the default)"
+        raise ConfigError(msg)
+    return _Field(default, default_factory, ignore_default, ignored, help)
+
+
+@dataclass(slots=True)
+class Tagged:
+    """A value marked with :func:`tag`; a configuration records it as a tag when it is set."""
+
+    value: Any
+
+
+def tag(value: Any) -> Any:
+    """Mark a value as a tag: ``Model.C(epochs=tag(100))`` tags the configuration ``epochs=100``.
+
+    Examples
+    --------
+    >>> class M(Config):
+    ...     epochs: Param[int] = 10
+    >>> M.C(epochs=tag(100)).tags()
+    {'epochs': 100}
+    """
+    if isinstance(value, Tagged):
+        return value
+    if type(value) not in (str, int, float, bool):
+        msg = f"a tag value must be a str, int, float or bool (got {value!r} that is a {type(value)})"
+        raise ConfigError(msg)
+    return Tagged(value)
+
+
+def tagspath(config: Config) -> str:
+    """A unique relative path naming the tags of ``config``: ``key=value`` joined by ``_``.
+
+    Keys are sorted; keys and values are URL-quoted so the result is one path component.
+
+    Examples
+    --------
+    >>> class M(Config):
+    ...     a: Param[int] = 1
+    ...     b: Param[str] = "x"
+    >>> tagspath(M.C(b=tag("y/z"), a=tag(2)))
+    'a=2_b=y%2Fz'
+    """
+    return "_".join(
+        f"{urllib.parse.quote(str(k), safe='')}={urllib.parse.quote(str(v), safe='')}"
+        for k, v in sorted(config.tags().items())
+    )
+
+
+@dataclass(slots=True)
+class ParamSpec:
+    """What a configuration class says about one parameter."""
+
+    name: str
+    kind: _Kind
+    type: Any
+    default: Any = _NOTSET
+    default_factory: Callable[[], Any] | None = None
+    ignore_default: Any = _NOTSET
+    ignored: bool = False
+    help: str | None = None
+    is_path: bool = False
+
+    @property
+    def required(self) -> bool:
+        """Whether a value must be given (no default of any sort)."""
+        return (
+            self.default is _NOTSET
+            and self.default_factory is None
+            and self.ignore_default is _NOTSET
+        )
+
+    def initial(self) -> Any:
+        """The default value for a new configuration (``_NOTSET`` when required)."""
+        if self.default_factory is not None:
+            return self.default_factory()
+        value = self.default if self.default is not _NOTSET else self.ignore_default
+        if type(value) in (list, dict, set):
+            return type(value)(value)
+        return value
+
+    @property
+    def counts(self) -> bool:
+        """Whether this parameter can count in the identifier."""
+        return self.kind is not _Kind.META and not self.ignored and not self.is_path
+
+
+_NAMESPACES: weakref.WeakKeyDictionary[type, Any] = weakref.WeakKeyDictionary()
+_SOURCES: weakref.WeakKeyDictionary[type, tuple[str, int, Any]] = weakref.WeakKeyDictionary()
+_SPECIAL = frozenset({"_tb_sealed", "_tb_tags", "_tb_job", "_tb_id", "_tb_deps", "_tb_callbacks"})
+
+
+def _is_path_type(tp: Any) -> bool:
+    if isinstance(tp, type) and issubclass(tp, pathlib.PurePath):
+        return True
+    args = typing.get_args(tp)
+    return _is_union(tp) and any(_is_path_type(a) for a in args if a is not type(None))
+
+
+def _is_union(tp: Any) -> bool:
+    return typing.get_origin(tp) in (Union, types.UnionType)
+
+
+def _resolve_specs(cls: type) -> dict[str, ParamSpec]:
+    """Read the parameters of ``cls`` (and its bases) from its annotations."""
+    specs: dict[str, ParamSpec] = {}
+    for base in reversed(cls.__mro__[1:]):
+        if isinstance(base, type) and issubclass(base, Config) and base is not Config:
+            specs.update(base.__tb_specs__())
+    try:
+        namespace = _NAMESPACES.get(cls)
+        hints = typing.get_type_hints(cls, localns=namespace, include_extras=True)
+    except NameError as exc:
+        msg = (
+            f"cannot resolve the annotations of {cls.__qualname__}: {exc}; define the classes "
+            "it refers to at module level (or avoid string annotations for local classes)"
+        )
+        raise ConfigError(msg) from exc
+    own = cls.__dict__.get("__tb_raw_defaults__", {})
+    for name in cls.__dict__.get("__annotations__", {}):
+        hint = hints.get(name)
+        if typing.get_origin(hint) is not Annotated:
+            continue
+        meta = [m for m in hint.__metadata__ if isinstance(m, _Kind)]
+        if not meta:
+            continue
+        tp = hint.__origin__
+        spec = ParamSpec(name, meta[0], tp, is_path=_is_path_type(tp))
+        raw = own.get(name, _NOTSET)
+        if isinstance(raw, _Field):
+            spec.default, spec.default_factory = raw.default, raw.default_factory
+            spec.ignore_default, spec.ignored, spec.help = raw.ignore_default, raw.ignored, raw.help
+        else:
+            spec.default = raw
+        if spec.kind is _Kind.CONSTANT and spec.default is _NOTSET:
+            msg = f"constant {name!r} of {cls.__qualname__} needs a value: {name}: Constant[...] = v"
+            raise ConfigError(msg)
+        specs[name] = spec
+    return specs
+
+
+@dataclass_transform(kw_only_default=True, field_specifiers=(field,))
+class Config:
+    """Base class of typed configurations.
+
+    Declare parameters with ``Param[...]`` (counts in the identifier), ``Meta[...]`` (does
+    not) and ``Constant[...]`` (fixed by the class). Build with ``Cls.C(name=value)`` or
+    ``Cls(name=value)``, then assign members; each value is checked when it is set.
+
+    Define ``__validate__(self)`` to check a configuration as a whole; it is called before
+    the task is submitted (raise to refuse).
+
+    Examples
+    --------
+    >>> class Model1(Config):
+    ...     layers: Param[int] = 3
+    >>> model = Model1.C(layers=3)
+    >>> model.layers = 5
+    >>> model
+    Model1(layers=5)
+    >>> model.layers = 2.5
+    Traceback (most recent call last):
+    ...
+    trialbook.errors.ConfigError: parameter 'layers' of Model1 must be <class 'int'> (got 2.5 that is a <class 'float'>)...
+    """
+
+    __tb_spec_cache__: ClassVar[dict[str, ParamSpec] | None] = None
+    __tb_raw_defaults__: ClassVar[dict[str, Any]] = {}
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        raw = {}
+        for name in cls.__dict__.get("__annotations__", {}):
+            if name in cls.__dict__ and not name.startswith("__"):
+                raw[name] = cls.__dict__[name]
+        cls.__tb_raw_defaults__ = raw
+        cls.__tb_spec_cache__ = None
+        # String annotations (``from __future__ import annotations``) of classes defined in a
+        # function or a doctest refer to names of the defining frame: keep them to resolve.
+        frame = sys._getframe(1)
+        _SOURCES[cls] = (frame.f_code.co_filename, frame.f_lineno, frame.f_globals)
+        _NAMESPACES[cls] = collections.ChainMap(
+            frame.f_locals, frame.f_globals, {"Param": Param, "Meta": Meta, "Constant": Constant}
+        )
+        for name, value in raw.items():
+            if isinstance(value, _Field) or not callable(value):
+                delattr(cls, name)
+
+    @classmethod
+    def __tb_specs__(cls) -> dict[str, ParamSpec]:
+        specs = cls.__dict__.get("__tb_spec_cache__")
+        if specs is None:
+            specs = _resolve_specs(cls)
+            cls.__tb_spec_cache__ = specs
+        return specs
+
+    @classmethod
+    def __trialbook_type_id__(cls) -> str:
+        return cls.__dict__.get("__trialbook_id__") or f"{cls.__module__}.{cls.__qualname__}"
+
+    def __init__(self, **kwargs: Any) -> None:
+        d = self.__dict__
+        d["_tb_sealed"] = False
+        d["_tb_tags"] = {}
+        d["_tb_id"] = None
+        specs = type(self).__tb_specs__()
+        for name, spec in specs.items():
+            value = spec.initial()
+            if value is not _NOTSET:
+                d[name] = value
+        for name, value in kwargs.items():
+            setattr(self, name, value)
+
+    @classmethod
+    def C(cls: type[_C], **kwargs: Any) -> _C:  # noqa: N802 - the seed's name
+        """Build a configuration: ``Model1.C(layers=3)``.
+
+        Examples
+        --------
+        >>> class M(Config):
+        ...     x: Param[int]
+        >>> M.C(x=1).x
+        1
+        >>> M.C(y=1)
+        Traceback (most recent call last):
+        ...
+        trialbook.errors.ConfigError: M has no parameter 'y' (its parameters: 'x')
+        """
+        return cls(**kwargs)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name.startswith("_"):
+            object.__setattr__(self, name, value)
+            return
+        cls = type(self)
+        spec = cls.__tb_specs__().get(name)
+        if spec is None:
+            names = list(cls.__tb_specs__())
+            listing = ", ".join(repr(n) for n in names) or "none"
+            msg = f"{cls.__qualname__} has no parameter {name!r} (its parameters: {listing})"
+            raise ConfigError(msg + did_you_mean(name, names))
+        if self.__dict__["_tb_sealed"]:
+            msg = (
+                f"{cls.__qualname__} is sealed (it was submitted): cannot set {name!r}; "
+                "build a new configuration instead"
+            )
+            raise SealedError(msg)
+        if spec.kind is _Kind.CONSTANT:
+            msg = f"{name!r} of {cls.__qualname__} is a constant ({spec.default!r}); it cannot be set"
+            raise ConfigError(msg)
+        if isinstance(value, Tagged):
+            value = value.value
+            self.__dict__["_tb_tags"][name] = value
+        self.__dict__[name] = check_value(value, spec.type, name, cls.__qualname__)
+
+    def __getattr__(self, name: str) -> Any:
+        specs = type(self).__tb_specs__()
+        if name in specs:
+            msg = f"parameter {name!r} of {type(self).__qualname__} is not set (it has no default)"
+            raise AttributeError(msg)
+        msg = f"{type(self).__qualname__!r} object has no attribute {name!r}"
+        raise AttributeError(msg)
+
+    def __repr__(self) -> str:
+        specs = type(self).__tb_specs__()
+        parts = [f"{n}={self.__dict__[n]!r}" for n in specs if n in self.__dict__]
+        return f"{type(self).__qualname__}({', '.join(parts)})"
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = dict(self.__dict__)
+        job = state.get("_tb_job")
+        if job is not None:
+            state["_tb_jobpath"] = job.path
+        for key in ("_tb_job", "_tb_deps", "_tb_callbacks"):
+            state.pop(key, None)
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+
+    # -- tags --
+
+    def tag(self, name: str, value: Any) -> None:
+        """Add the tag ``name=value`` (tags never change the identifier).
+
+        Examples
+        --------
+        >>> class M(Config):
+        ...     x: Param[int] = 1
+        >>> m = M.C()
+        >>> m.tag("model", "small")
+        >>> m.tags()
+        {'model': 'small'}
+        """
+        tag(value)  # validates the value
+        self.__dict__["_tb_tags"][name] = value
+
+    def tags(self) -> dict[str, Any]:
+        """Tags of this configuration and of the configurations inside it (own tags win).
+
+        Examples
+        --------
+        >>> class Inner(Config):
+        ...     n: Param[int] = 1
+        >>> class Outer(Config):
+        ...     inner: Param[Inner]
+        ...     m: Param[int] = 2
+        >>> Outer.C(inner=Inner.C(n=tag(5)), m=tag(3)).tags()
+        {'n': 5, 'm': 3}
+        """
+        out: dict[str, Any] = {}
+        for child in self.__tb_children__():
+            out.update(child.tags())
+        out.update(self.__dict__["_tb_tags"])
+        return out
+
+    # -- structure --
+
+    def __tb_values__(self) -> Iterator[tuple[ParamSpec, Any]]:
+        d = self.__dict__
+        for name, spec in type(self).__tb_specs__().items():
+            if spec.kind is _Kind.CONSTANT:
+                yield spec, spec.default
+            elif name in d:
+                yield spec, d[name]
+
+    def __tb_children__(self) -> Iterator[Config]:
+        for _, value in self.__tb_values__():
+            yield from _configs_in(value)
+
+    def __tb_seal__(self) -> None:
+        """Validate (user hook, required params) and seal this configuration and its children."""
+        if self.__dict__["_tb_sealed"]:
+            return
+        for child in self.__tb_children__():
+            child.__tb_seal__()
+        d = self.__dict__
+        missing = [n for n, s in type(self).__tb_specs__().items() if s.required and n not in d]
+        if missing:
+            names = ", ".join(repr(n) for n in missing)
+            msg = f"{type(self).__qualname__} is missing required parameter(s) {names}; set them"
+            raise ConfigError(msg)
+        validate = getattr(self, "__validate__", None)
+        if validate is not None:
+            validate()
+        d["_tb_sealed"] = True
+
+    def __identifier__(self) -> str:
+        """The configuration's identifier (hex SHA-256, see the module documentation)."""
+        cached = self.__dict__["_tb_id"]
+        if cached is not None:
+            return cached
+        params = {}
+        for spec, value in self.__tb_values__():
+            if not spec.counts:
+                continue
+            if spec.ignore_default is not _NOTSET and value == spec.ignore_default:
+                continue
+            params[spec.name] = value
+        digest = hashlib.sha256(
+            canonical_bytes([IDENTIFIER_FORMAT, type(self).__trialbook_type_id__(), params])
+        ).hexdigest()
+        if self.__dict__["_tb_sealed"]:
+            self.__dict__["_tb_id"] = digest
+        return digest
+
+    def __trialbook_fingerprint__(self) -> str:
+        return self.__identifier__()
+
+
+_C = TypeVar("_C", bound=Config)
+
+
+def identifier(config: Config) -> str:
+    """The identifier of a configuration (hex SHA-256; see the module documentation).
+
+    Examples
+    --------
+    >>> class M(Config):
+    ...     __trialbook_id__ = "doc.M"
+    ...     x: Param[int] = 1
+    >>> identifier(M.C())
+    '...'
+    >>> identifier(M.C(x=1)) == identifier(M.C())
+    True
+    """
+    return config.__identifier__()
+
+
+def _configs_in(value: Any) -> Iterator[Config]:
+    if isinstance(value, Config):
+        yield value
+    elif type(value) in (list, tuple, set, frozenset):
+        for item in value:
+            yield from _configs_in(item)
+    elif type(value) is dict:
+        for item in value.values():
+            yield from _configs_in(item)
+
+
+def _type_error(value: Any, tp: Any, name: str, owner: str) -> ConfigError:
+    msg = (
+        f"parameter {name!r} of {owner} must be {tp} (got {value!r} that is a {type(value)}); "
+        "pass a value of the declared type"
+    )
+    return ConfigError(msg)
+
+
+def check_value(value: Any, tp: Any, name: str, owner: str) -> Any:  # noqa: C901, PLR0911, PLR0912
+    """Check ``value`` against the type ``tp``; return it (converted: int to float, str to Path).
+
+    Examples
+    --------
+    >>> check_value(1, float, "lr", "Opt")
+    1.0
+    >>> check_value([1, 2], list[int], "sizes", "Opt")
+    [1, 2]
+    >>> check_value(["a"], list[int], "sizes", "Opt")
+    Traceback (most recent call last):
+    ...
+    trialbook.errors.ConfigError: parameter 'sizes[0]' of Opt must be <class 'int'> (got 'a' that is a <class 'str'>)...
+    """
+    if tp is Any or tp is object:
+        return value
+    origin = typing.get_origin(tp)
+    if origin is None:
+        if tp is float:
+            if type(value) is int:
+                return float(value)
+            if type(value) is not float:
+                raise _type_error(value, tp, name, owner)
+            return value
+        if tp is int and type(value) is bool:
+            raise _type_error(value, tp, name, owner)
+        if isinstance(tp, type) and issubclass(tp, pathlib.PurePath) and isinstance(value, str):
+            return tp(value)
+        if isinstance(tp, type) and issubclass(tp, enum.Enum) and not isinstance(value, tp):
+            try:
+                return tp(value)
+            except ValueError:
+                raise _type_error(value, tp, name, owner) from None
+        if isinstance(tp, type) and not isinstance(value, tp):
+            raise _type_error(value, tp, name, owner)
+        if isinstance(tp, TypeVar):
+            return value
+        return value
+    if origin is Union or origin is types.UnionType:
+        for option in typing.get_args(tp):
+            try:
+                return check_value(value, option, name, owner)
+            except ConfigError:
+                continue
+        raise _type_error(value, tp, name, owner)
+    if origin is typing.Literal:
+        if value not in typing.get_args(tp):
+            raise _type_error(value, tp, name, owner)
+        return value
+    if origin is Annotated:
+        return check_value(value, tp.__origin__, name, owner)
+    args = typing.get_args(tp)
+    if origin in (list, set, frozenset):
+        if not isinstance(value, origin):
+            raise _type_error(value, tp, name, owner)
+        item = args[0] if args else Any
+        return origin(check_value(v, item, f"{name}[{i}]", owner) for i, v in enumerate(value))
+    if origin is tuple:
+        if not isinstance(value, tuple):
+            raise _type_error(value, tp, name, owner)
+        if len(args) == 2 and args[1] is Ellipsis:
+            return tuple(check_value(v, args[0], f"{name}[{i}]", owner) for i, v in enumerate(value))
+        if args and len(args) != len(value):
+            raise _type_error(value, tp, name, owner)
+        return tuple(
+            check_value(v, a, f"{name}[{i}]", owner) for i, (v, a) in enumerate(zip(value, args))
+        ) if args else value
+    if origin is dict:
+        if not isinstance(value, dict):
+            raise _type_error(value, tp, name, owner)
+        kt, vt = args if args else (Any, Any)
+        return {
+            check_value(k, kt, f"{name} key", owner): check_value(v, vt, f"{name}[{k!r}]", owner)
+            for k, v in value.items()
+        }
+    if isinstance(origin, type) and not isinstance(value, origin):
+        raise _type_error(value, tp, name, owner)
+    return value
+
+
+class Task(Config):
+    """A configuration that runs: define ``execute(self)``, then ``task.submit()``.
+
+    ``submit()`` seals the task (and every configuration inside it), computes its identifier
+    and schedules it in the current :func:`~trialbook.experiment`; it returns the task itself,
+    whose ``jobpath`` is the job directory. Passing a submitted task as a parameter of another
+    task makes the latter wait for it.
+
+    Examples
+    --------
+    >>> class Hello(Task):
+    ...     name: Param[str] = "world"
+    ...     def execute(self):
+    ...         print("hello", self.name)
+    >>> Hello.C().submit()
+    Traceback (most recent call last):
+    ...
+    trialbook.errors.ConfigError: Hello.submit() needs an active experiment: use `with experiment(workdir, name) as xp:`
+    """
+
+    def execute(self) -> Any:
+        """Run the task (in a worker process); override in subclasses."""
+        msg = f"{type(self).__qualname__} must define execute(self)"
+        raise NotImplementedError(msg)
+
+    def submit(self: _T, *, launcher: Any = None) -> _T:
+        """Seal the task and schedule it in the current experiment; return the task.
+
+        Raises
+        ------
+        ConfigError
+            Outside an experiment block, for missing parameters, or when ``__validate__`` fails.
+        """
+        from trialbook.tasks.workspace import _current_or_none
+
+        xp = _current_or_none()
+        if xp is None:
+            msg = (
+                f"{type(self).__qualname__}.submit() needs an active experiment: "
+                "use `with experiment(workdir, name) as xp:`"
+            )
+            raise ConfigError(msg)
+        self.__tb_seal__()
+        xp.schedule(self, launcher=launcher)
+        return self
+
+    @property
+    def jobpath(self) -> pathlib.Path:
+        """The job directory ``<workdir>/jobs/<task id>/<identifier>`` (after ``submit()``)."""
+        job = self.__dict__.get("_tb_job")
+        path = job.path if job is not None else self.__dict__.get("_tb_jobpath")
+        if path is None:
+            msg = f"{type(self).__qualname__} has no job directory yet: submit() it first"
+            raise AttributeError(msg)
+        return path
+
+    def on_completed(self, callback: Callable[[], Any]) -> None:
+        """Call ``callback()`` once when the job has completed successfully.
+
+        Registered after completion, the callback is called at once.
+        """
+        job = self.__dict__.get("_tb_job")
+        if job is not None:
+            job.add_callback(callback)
+        else:
+            self.__dict__.setdefault("_tb_callbacks", []).append(callback)
+
+    def add_dependencies(self, *dependencies: Any) -> None:
+        """Make the job wait for other submitted tasks or for tokens (``token.dependency(n)``)."""
+        if self.__dict__["_tb_sealed"]:
+            msg = f"{type(self).__qualname__} is sealed (submitted): add dependencies before submit()"
+            raise SealedError(msg)
+        self.__dict__.setdefault("_tb_deps", []).extend(dependencies)
+
+
+_T = TypeVar("_T", bound=Task)

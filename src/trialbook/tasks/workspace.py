@@ -1,0 +1,429 @@
+"""``with experiment(workdir, name) as xp:`` — the context in which tasks are submitted.
+
+Directories: jobs live in ``<workdir>/jobs/<task id>/<identifier>/`` (shared by every
+experiment of the workdir, which is what makes caching work across experiments); each
+experiment has ``<workdir>/xp/<name>/`` with ``jobs/`` (links to its jobs), ``results/``
+(:attr:`experiment.resultspath`), ``data/`` (:meth:`experiment.save`) and ``services.json``.
+
+Store: jobs are recorded as runs (``kind="job"``, ``key`` = identifier) of the experiment
+``name`` in the store ``$TRIALBOOK_STORE`` if set, else ``<workdir>/.trialbook``.
+
+Examples
+--------
+>>> import tempfile
+>>> from trialbook.tasks import Task, Param, experiment
+>>> class Square(Task):
+...     __trialbook_id__ = "doc.square"
+...     x: Param[int]
+...     def execute(self):
+...         print(self.x * self.x)
+>>> workdir = tempfile.mkdtemp()
+>>> with experiment(workdir, "demo") as xp:
+...     job = Square.C(x=3).submit()
+>>> (job.jobpath / "stdout.log").read_text()
+'9\\n'
+"""
+
+from __future__ import annotations
+
+import enum
+import json
+import logging
+import os
+import pathlib
+from typing import Any
+
+from trialbook.errors import ConfigError, JobFailedError
+from trialbook.tasks.config import Config, Task
+from trialbook.tasks.jobs import PARAMS, JobState, json_view, read_status
+from trialbook.tasks.launchers import Launcher, LocalConnector, LocalLauncher
+from trialbook.tasks.scheduler import Job, Scheduler
+from trialbook.tasks.tokens import CounterToken, TokenDependency
+
+__all__ = ["RunMode", "Service", "WebService", "experiment"]
+
+logger = logging.getLogger(__name__)
+_STACK: list[experiment] = []
+
+
+class RunMode(enum.StrEnum):
+    """How an experiment treats submitted jobs.
+
+    ``normal`` runs them; ``dry-run`` lists each job with its status (done, failed, would run)
+    and dependencies, running nothing; ``generate`` writes each job's directory with
+    ``task.pkl`` and a ``run.py`` script, running nothing.
+
+    Examples
+    --------
+    >>> RunMode("dry-run")
+    <RunMode.DRY_RUN: 'dry-run'>
+    """
+
+    NORMAL = "normal"
+    DRY_RUN = "dry-run"
+    GENERATE = "generate"
+
+
+class Service:
+    """An experiment service (e.g. a TensorBoard viewer) with listeners.
+
+    Examples
+    --------
+    >>> s = Service("board", "TensorBoard")
+    >>> s.add_listener(print)
+    >>> s.notify("started")
+    started
+    """
+
+    def __init__(self, id: str, description: str = "") -> None:  # noqa: A002 - seed name
+        self.id = id
+        self.description = description
+        self._listeners: list[Any] = []
+
+    def add_listener(self, listener: Any) -> None:
+        """Call ``listener(event)`` on each notification."""
+        self._listeners.append(listener)
+
+    def remove_listener(self, listener: Any) -> None:
+        """Stop notifying ``listener``."""
+        self._listeners.remove(listener)
+
+    def notify(self, event: Any) -> None:
+        """Send ``event`` to every listener."""
+        for listener in list(self._listeners):
+            listener(event)
+
+    def describe(self) -> dict[str, Any]:
+        """What is written to ``services.json`` (and shown by the UI)."""
+        return {"id": self.id, "description": self.description}
+
+
+class WebService(Service):
+    """A service reachable at a URL (shown in the UI and in the logs).
+
+    Examples
+    --------
+    >>> WebService("board", "http://127.0.0.1:6006").describe()["url"]
+    'http://127.0.0.1:6006'
+    """
+
+    def __init__(self, id: str, url: str, description: str = "") -> None:  # noqa: A002
+        super().__init__(id, description)
+        self.url = url
+
+    def get_url(self) -> str:
+        """The service's URL."""
+        return self.url
+
+    def describe(self) -> dict[str, Any]:
+        """Id, description and URL."""
+        return {**super().describe(), "url": self.get_url()}
+
+
+def _current_or_none() -> experiment | None:
+    return _STACK[-1] if _STACK else None
+
+
+class experiment:  # noqa: N801 - the seed's name, used as a context manager
+    """The experiment context: submit tasks inside ``with experiment(workdir, name) as xp:``.
+
+    Leaving the block waits for every job; if any failed, it raises
+    :class:`~trialbook.errors.JobFailedError` listing them.
+
+    Parameters
+    ----------
+    env
+        The working directory (jobs, experiment folders, tokens, default store).
+    name
+        The experiment's name (also its name in the store).
+    host, port, token
+        Web server settings, kept for the UI (``port < 0``: no server). No server is started
+        by this class.
+    run_mode
+        :class:`RunMode` (or its value): normal (default), dry run, generate.
+    launcher
+        Where jobs run (default: a :class:`~trialbook.tasks.launchers.LocalLauncher` on every core).
+    store
+        Where jobs are recorded: a store URL, directory or open store (default:
+        ``$TRIALBOOK_STORE`` if set, else ``<workdir>/.trialbook``).
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> with experiment(tempfile.mkdtemp(), "empty") as xp:
+    ...     experiment.current() is xp
+    True
+    """
+
+    def __init__(
+        self,
+        env: str | os.PathLike[str],
+        name: str,
+        *,
+        host: str | None = None,
+        port: int | None = None,
+        token: str | None = None,
+        run_mode: RunMode | str | None = None,
+        launcher: Launcher | None = None,
+        store: Any = None,
+    ) -> None:
+        if not isinstance(name, str) or not name or "/" in name:
+            msg = f"an experiment name must be a non-empty str without '/' (got {name!r})"
+            raise ConfigError(msg)
+        self.workdir = pathlib.Path(env).absolute()
+        self.name = name
+        self.host, self.port, self.web_token = host, port, token
+        try:
+            self.run_mode = RunMode(run_mode or RunMode.NORMAL)
+        except ValueError:
+            modes = ", ".join(m.value for m in RunMode)
+            msg = f"unknown run mode {run_mode!r}; expected one of {modes}"
+            raise ConfigError(msg) from None
+        self.launcher: Launcher = launcher or LocalLauncher()
+        if getattr(self.launcher, "connector", None) is None:
+            self.launcher.connector = LocalConnector(self.workdir)
+        self.services: dict[str, Service] = {}
+        self.plan: list[dict[str, Any]] = []
+        self._store: Any = None
+        self._store_location = store
+        self._exp_id: int | None = None
+        self._code: dict[type, str | None] = {}
+        self.scheduler = Scheduler(self.launcher, self._record)
+
+    def __repr__(self) -> str:
+        return f"experiment({str(self.workdir)!r}, {self.name!r}, run_mode={self.run_mode.value!r})"
+
+    # -- paths --
+
+    @property
+    def xppath(self) -> pathlib.Path:
+        """``<workdir>/xp/<name>``: this experiment's folder."""
+        return self.workdir / "xp" / self.name
+
+    @property
+    def jobspath(self) -> pathlib.Path:
+        """``<workdir>/xp/<name>/jobs``: links to the directories of this experiment's jobs."""
+        return self.xppath / "jobs"
+
+    @property
+    def resultspath(self) -> pathlib.Path:
+        """``<workdir>/xp/<name>/results``: a folder for the experiment's own results."""
+        return self.xppath / "results"
+
+    # -- context --
+
+    def __enter__(self) -> experiment:
+        if self.run_mode is not RunMode.DRY_RUN:
+            for path in (self.jobspath, self.resultspath):
+                path.mkdir(parents=True, exist_ok=True)
+        _STACK.append(self)
+        return self
+
+    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
+        try:
+            if exc_type is not None:
+                self.stop()
+            self.scheduler.wait()
+        finally:
+            self.scheduler.close()
+            _STACK.remove(self)
+            if self._store is not None and self._store is not self._store_location:
+                self._store.close()
+                self._store = None
+        if exc_type is None:
+            failed = self.failed_jobs()
+            if failed:
+                raise JobFailedError(self.name, {j.name: j.reason or "failed" for j in failed})
+
+    @staticmethod
+    def current() -> experiment:
+        """The experiment of the innermost ``with`` block (raises if there is none)."""
+        xp = _current_or_none()
+        if xp is None:
+            msg = "no current experiment: use `with experiment(workdir, name) as xp:`"
+            raise ConfigError(msg)
+        return xp
+
+    def wait(self) -> None:
+        """Wait until every submitted job has finished."""
+        self.scheduler.wait()
+
+    def stop(self) -> None:
+        """Stop as soon as possible: jobs not started yet are cancelled."""
+        self.scheduler.stop()
+
+    def failed_jobs(self) -> list[Job]:
+        """Jobs that failed or were cancelled."""
+        bad = (JobState.FAILED, JobState.CANCELLED)
+        return [j for j in self.scheduler.jobs.values() if j.state in bad]
+
+    def setenv(self, name: str, value: str, override: bool = True) -> None:
+        """Set an environment variable for the jobs (kept if already set and not ``override``)."""
+        if override or name not in self.scheduler.env:
+            self.scheduler.env[name] = str(value)
+
+    def token(self, name: str, count: int) -> CounterToken:
+        """The workspace token ``name`` with ``count`` units (through the launcher's connector)."""
+        return self.launcher.connector.createtoken(name, count)
+
+    def add_service(self, service: Service) -> Service:
+        """Register a service; it is written to ``services.json`` and logged with its URL."""
+        self.services[service.id] = service
+        self.xppath.mkdir(parents=True, exist_ok=True)
+        described = [s.describe() for s in self.services.values()]
+        (self.xppath / "services.json").write_text(json.dumps(described, indent=1))
+        logger.info("service %s: %s", service.id, service.describe())
+        return service
+
+    def save(self, obj: Any, name: str = "default") -> None:
+        """Save configurations (and plain values) to ``<xp>/data/<name>/objects.json``."""
+        from trialbook.tasks.serial import dump
+
+        folder = self.xppath / "data" / name
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / "objects.json").write_text(json.dumps(dump(obj), indent=1))
+
+    def load(self, reference: str, name: str = "default") -> Any:
+        """Load what experiment ``reference`` of this workdir saved under ``name``."""
+        from trialbook.tasks.serial import load
+
+        path = self.workdir / "xp" / reference / "data" / name / "objects.json"
+        if not path.exists():
+            msg = f"experiment {reference!r} saved nothing under {name!r} (no {path})"
+            raise ConfigError(msg)
+        return load(json.loads(path.read_text()))
+
+    # -- scheduling --
+
+    def schedule(self, task: Task, *, launcher: Launcher | None = None) -> Job:
+        """Create the job of a sealed task and schedule it (``task.submit()`` calls this)."""
+        ident = task.__identifier__()
+        task_id = type(task).__trialbook_type_id__()
+        path = self.workdir / "jobs" / task_id / ident
+        job = Job(task, path, ident, task_id)
+        job.launcher = launcher
+        for dep in task.__dict__.get("_tb_deps", ()):
+            if isinstance(dep, TokenDependency):
+                job.tokens.append(dep)
+            elif isinstance(dep, Task):
+                job.deps.append(_job_of(dep))
+        job.deps.extend(_task_deps(task))
+        job.callbacks.extend(task.__dict__.pop("_tb_callbacks", ()))
+        if self.run_mode is RunMode.DRY_RUN:
+            return self._dry(task, job)
+        status = read_status(job.path) if self.run_mode is RunMode.NORMAL else None
+        if status is None or status.get("status") != "done":  # a finished job keeps its files
+            job.path.mkdir(parents=True, exist_ok=True)
+            self._write_params(job)
+        link = self.jobspath / task_id / ident
+        if not link.is_symlink():
+            link.parent.mkdir(parents=True, exist_ok=True)
+            link.symlink_to(job.path)
+        if self.run_mode is RunMode.GENERATE:
+            return self._generate(task, job)
+        job = self.scheduler.add(job)
+        task.__dict__["_tb_job"] = job
+        return job
+
+    def _write_params(self, job: Job) -> None:
+        info = {
+            "task": job.task_id,
+            "identifier": job.identifier,
+            "experiment": self.name,
+            "params": {s.name: json_view(v) for s, v in job.task.__tb_values__()},
+            "tags": job.task.tags(),
+        }
+        with open(job.path / PARAMS, "w") as f:
+            json.dump(info, f)
+
+    def _dry(self, task: Task, job: Job) -> Job:
+        status = read_status(job.path)
+        state = status["status"] if status and status["status"] in ("done", "failed") else None
+        job.state = JobState(state) if state else JobState.DRY
+        task.__dict__["_tb_job"] = job
+        self.scheduler.jobs[job.path] = job
+        entry = {"job": job.name, "status": str(job.state), "depends": [d.name for d in job.deps]}
+        self.plan.append(entry)
+        logger.info("dry run: %s [%s]", job.name, job.state)
+        if job.state is JobState.FAILED:
+            job.state = JobState.DRY  # a dry run reports, it does not fail
+        return job
+
+    def _generate(self, task: Task, job: Job) -> Job:
+        import sys
+
+        import cloudpickle
+
+        (job.path / "task.pkl").write_bytes(cloudpickle.dumps(task))
+        script = (
+            f"#!{sys.executable}\n# Runs job {job.name} of experiment {self.name!r}.\n"
+            f"import sys\nsys.path[:0] = {[*self.scheduler.sys_path, *sys.path]!r}\n"
+            "from trialbook.tasks.runner import main\n"
+            f"sys.exit(main({str(job.path)!r}))\n"
+        )
+        (job.path / "run.py").write_text(script)
+        (job.path / "run.py").chmod(0o755)
+        job.state = JobState.GENERATED
+        task.__dict__["_tb_job"] = job
+        self.scheduler.jobs[job.path] = job
+        self.plan.append({"job": job.name, "status": "generated", "script": str(job.path / "run.py")})
+        return job
+
+    # -- store --
+
+    def _open_store(self) -> tuple[Any, int]:
+        if self._store is None:
+            from trialbook.storage import open_store
+
+            location = self._store_location or os.environ.get("TRIALBOOK_STORE")
+            self._store = open_store(location or str(self.workdir / ".trialbook"))
+            info = self._store.find_experiment(self.name)
+            if info is None:
+                meta = {"kind": "tasks", "workdir": str(self.workdir)}
+                try:
+                    info = self._store.create_experiment(self.name, meta=meta)
+                except FileExistsError:
+                    info = self._store.find_experiment(self.name)
+            self._exp_id = info.id
+        return self._store, self._exp_id  # type: ignore[return-value]
+
+    def _record(self, jobs: list[Job]) -> None:
+        if not jobs:
+            return
+        from trialbook.tasks.record import job_runs
+
+        store, exp_id = self._open_store()
+        ids = store.allocate_run_ids(exp_id, len(jobs))
+        records, chunks = job_runs(jobs, ids, self._code_digest)
+        store.write_runs(exp_id, records, chunks)
+
+    def _code_digest(self, cls: type) -> str | None:
+        if cls not in self._code:
+            import inspect
+
+            try:
+                text = inspect.getsource(cls)
+            except (OSError, TypeError):
+                self._code[cls] = None
+            else:
+                self._code[cls] = self._store.put_snapshot("code", text)
+        return self._code[cls]
+
+
+def _job_of(task: Task) -> Job:
+    job = task.__dict__.get("_tb_job")
+    if job is None:
+        msg = f"{type(task).__qualname__} is used as a dependency but was not submitted"
+        raise ConfigError(msg)
+    return job
+
+
+def _task_deps(config: Config) -> list[Job]:
+    """Jobs of the submitted tasks found among the parameters (recursively)."""
+    out: list[Job] = []
+    for child in config.__tb_children__():
+        if isinstance(child, Task) and child.__dict__.get("_tb_job") is not None:
+            out.append(child.__dict__["_tb_job"])
+        else:
+            out.extend(_task_deps(child))
+    return out

@@ -1,0 +1,447 @@
+"""The lazy step graph: the quickstart of seed 001 with `import trialbook as daskperiment`."""
+
+from __future__ import annotations
+
+import logging
+import pathlib
+import shutil
+
+import dask
+from dask.delayed import Delayed
+import numpy as np
+import pandas as pd
+import pytest
+from conftest import need
+
+import trialbook as daskperiment
+from trialbook.errors import ConfigError, NotFoundError, RunNotFoundError
+from trialbook.graph import Experiment, Node, Parameter
+
+GRAPH_LOG = "trialbook.graph"
+
+
+@pytest.fixture
+def ex(store_dir: pathlib.Path) -> Experiment:
+    return daskperiment.Experiment(id="quickstart_pj", backend=store_dir)
+
+
+def quickstart(ex: Experiment) -> tuple[Parameter, Parameter, Node]:
+    a = ex.parameter("a")
+    b = ex.parameter("b")
+
+    @ex
+    def prepare_data(a, b):
+        return a + b
+
+    @ex.result
+    def calculate_score(s):
+        return 10 / s
+
+    return a, b, calculate_score(prepare_data(a, b))
+
+
+def messages(caplog: pytest.LogCaptureFixture, level: int = logging.INFO) -> list[str]:
+    return [r.getMessage() for r in caplog.records if r.levelno == level]
+
+
+def test_repr_and_default_backend() -> None:
+    ex = daskperiment.Experiment(id="quickstart_pj")
+    assert repr(ex) == (
+        "Experiment(id: quickstart_pj, trial_id: 0, backend: LocalBackend('.trialbook'))"
+    )
+    assert pathlib.Path(".trialbook/trialbook.db").exists()
+
+
+def test_backend_from_environment_variable(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TRIALBOOK_STORE", "elsewhere")
+    ex = daskperiment.Experiment("env_store")
+    assert "LocalBackend('elsewhere')" in repr(ex)
+
+
+def test_parameter_repr_and_lazy_graph(ex: Experiment) -> None:
+    a, b, s = quickstart(ex)
+    assert repr(a) == "Parameter(a: Undefined)"
+    assert isinstance(s, Delayed)
+    assert ex.trial_id == 0  # nothing ran on decoration nor on building the graph
+    assert ex.get_history().empty
+    keys = {str(k).split("-")[0] for k in dict(s.__dask_graph__())}
+    assert keys == {"a", "b", "prepare_data", "calculate_score"}
+
+
+def test_trials_history_and_logs(ex: Experiment, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, logger=GRAPH_LOG)
+    _, _, s = quickstart(ex)
+    ex.set_parameters(a=1, b=2)
+    assert s.compute() == pytest.approx(10 / 3)
+    ex.set_parameters(b=3)
+    assert s.compute() == 2.5
+    info = messages(caplog)
+    assert "Started Experiment (trial id=1)" in info
+    assert "Finished Experiment (trial id=2)" in info
+    assert any(m.startswith("Random seed is not provided, initialized with generated") for m in info)
+    assert ex.get_parameters(trial_id=1) == {"a": 1, "b": 2}
+    assert ex.get_parameters(trial_id=2) == {"a": 1, "b": 3}
+    history = ex.get_history()
+    assert list(history.columns) == [
+        "a", "b", "Result", "Result Type", "Success", "Finished", "Process Time",
+        "Description", "Seed",
+    ]  # fmt: skip
+    assert list(history.index) == [1, 2]
+    assert history["Result Type"].tolist() == ["<class 'float'>"] * 2
+    assert history["Success"].tolist() == [True, True]
+    assert history["Description"].isna().all()
+    assert pd.api.types.is_datetime64_any_dtype(history["Finished"])
+    assert pd.api.types.is_timedelta64_dtype(history["Process Time"])
+    assert repr(ex).startswith("Experiment(id: quickstart_pj, trial_id: 2,")
+
+
+def test_failing_trial_is_recorded_and_reraised(ex: Experiment) -> None:
+    _, _, s = quickstart(ex)
+    ex.set_parameters(a=1, b=2)
+    s.compute()
+    ex.set_parameters(a=1, b=-1)
+    with pytest.raises(ZeroDivisionError, match="division by zero") as info:
+        s.compute()
+    assert info.traceback[-1].name == "calculate_score"  # the user's own frame
+    history = ex.get_history()
+    assert history["Success"].tolist() == [True, False]
+    assert history.loc[2, "Description"] == "ZeroDivisionError(division by zero)"
+    assert pd.isna(history.loc[2, "Result Type"])
+    assert np.isnan(history.loc[2, "Result"])
+
+
+def test_unset_parameter_raises_before_a_trial_id(ex: Experiment) -> None:
+    _, _, s = quickstart(ex)
+    ex.set_parameters(a=1)
+    with pytest.raises(ConfigError, match="parameter 'b' .* has no value"):
+        s.compute()
+    ex.set_parameters(b=1)
+    s.compute()
+    assert ex.trial_id == 1  # the failed attempt took no id
+
+
+def test_set_undeclared_parameter_names_it(ex: Experiment) -> None:
+    quickstart(ex)
+    with pytest.raises(ConfigError, match=r"unknown parameter 'aa' \(did you mean 'a'\?\)"):
+        ex.set_parameters(aa=1)
+
+
+def test_parameter_default(ex: Experiment) -> None:
+    lr = ex.parameter("lr", default=0.1)
+
+    @ex.result
+    def half(x):
+        return x / 2
+
+    assert half(lr).compute(seed=0) == 0.05
+    assert ex.get_parameters(trial_id=1) == {"lr": 0.1}
+
+
+def test_persist_bare_and_with_parentheses(ex: Experiment) -> None:
+    a, b, _ = quickstart(ex)
+
+    @ex.persist
+    def prepare_data(a, b):
+        return a + b
+
+    @ex.persist()
+    def scale(d):
+        return [d, d * 2]
+
+    @ex.result
+    def total(xs):
+        return sum(xs)
+
+    s = total(scale(prepare_data(a, b)))
+    ex.set_parameters(a=1, b=2)
+    assert s.compute() == 9
+    ex.set_parameters(a=3, b=2)
+    s.compute()
+    assert ex.get_persisted("prepare_data", trial_id=1) == 3
+    assert ex.get_persisted("prepare_data", trial_id=2) == 5
+    assert ex.get_persisted("scale", trial_id=2) == [5, 10]
+    with pytest.raises(NotFoundError, match=r"no persisted step 'prepare' .*did you mean"):
+        ex.get_persisted("prepare", trial_id=1)
+    with pytest.raises(RunNotFoundError, match="no run with id 9"):
+        ex.get_persisted("prepare_data", trial_id=9)
+
+
+def test_persist_numpy_value(ex: Experiment) -> None:
+    @ex.persist
+    def arr():
+        return np.arange(4.0)
+
+    @ex.result
+    def mean(x):
+        return float(x.mean())
+
+    assert mean(arr()).compute(seed=0) == 1.5
+    np.testing.assert_array_equal(ex.get_persisted("arr", trial_id=1), np.arange(4.0))
+
+
+def test_persist_cache_reuses_output(ex: Experiment, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, logger=GRAPH_LOG)
+    calls = []
+    n = ex.parameter("n")
+
+    @ex.persist(cache=True)
+    def expensive(n):
+        calls.append(n)
+        return list(range(n))
+
+    @ex.result
+    def size(xs):
+        return len(xs)
+
+    s = size(expensive(n))
+    ex.set_parameters(n=3)
+    assert s.compute() == 3
+    assert s.compute() == 3
+    assert calls == [3]  # second trial reused trial 1's output
+    assert "Reusing expensive from trial 1 (same code and inputs)" in messages(caplog)
+    assert ex.get_persisted("expensive", trial_id=2) == [0, 1, 2]
+    ex.set_parameters(n=4)
+    assert s.compute() == 4
+    assert calls == [3, 4]
+
+    @ex.persist(cache=True)
+    def expensive(n):  # changed code: the cache does not apply
+        calls.append(-n)
+        return list(range(n))
+
+    assert size(expensive(n)).compute() == 4
+    assert calls == [3, 4, -4]
+
+
+def test_metrics(ex: Experiment) -> None:
+    a, b, _ = quickstart(ex)
+
+    @ex.result
+    def calculate_score(s):
+        for i in range(100):
+            ex.save_metric("dummy_score", epoch=i, value=100 - np.random.random() * i)
+        return 10 / s
+
+    s = calculate_score(a + b)
+    ex.set_parameters(a=1, b=2)
+    s.compute()
+    one = ex.load_metric("dummy_score", trial_id=1)
+    assert one.columns.name == "Trial ID"
+    assert list(one.columns) == [1]
+    assert list(one.index) == list(range(100))
+    assert one.loc[0, 1] == 100.0
+    ex.set_parameters(a=3, b=4)
+    s.compute()
+    both = ex.load_metric("dummy_score", trial_id=[1, 2])
+    assert both.shape == (100, 2)
+    assert list(both.columns) == [1, 2]
+    with pytest.raises(NotFoundError, match=r"no metric 'dumy_score'.*did you mean 'dummy_score'"):
+        ex.load_metric("dumy_score", trial_id=1)
+    with pytest.raises(RunNotFoundError, match="no run with id 7"):
+        ex.load_metric("dummy_score", trial_id=[1, 7])
+    with pytest.raises(ConfigError, match="outside a trial"):
+        ex.save_metric("x", epoch=0, value=1.0)
+
+
+def test_metric_missing_in_one_trial_is_nan(ex: Experiment) -> None:
+    flag = ex.parameter("flag")
+
+    @ex.result
+    def step(flag):
+        if flag:
+            ex.save_metric("m", epoch=0, value=1.0)
+        return flag
+
+    node = step(flag)
+    for value in (True, False):
+        ex.set_parameters(flag=value)
+        node.compute(seed=0)
+    frame = ex.load_metric("m", trial_id=[1, 2])
+    assert frame.loc[0, 1] == 1.0
+    assert np.isnan(frame.loc[0, 2])
+
+
+def test_current_run_inside_a_step(ex: Experiment) -> None:
+    @ex.result
+    def step():
+        run = daskperiment.current_run()
+        run.log_metric("loss", 0.5, step=3)
+        return run.id
+
+    assert step().compute(seed=0) == 1
+    assert ex.load_metric("loss", trial_id=1).loc[3, 1] == 0.5
+
+
+def test_code_context_and_change_warning(ex: Experiment, caplog: pytest.LogCaptureFixture) -> None:
+    a, b, s = quickstart(ex)
+    ex.set_parameters(a=1, b=2)
+    s.compute()
+    caplog.set_level(logging.WARNING, logger=GRAPH_LOG)
+
+    @ex.persist
+    def prepare_data(a, b):
+        return a + b
+
+    assert messages(caplog, logging.WARNING) == [
+        "Code context has been changed: prepare_data",
+        "@@ -1,3 +1,3 @@",
+        "-@ex",
+        "+@ex.persist",
+        " def prepare_data(a, b):",
+        "     return a + b",
+    ]
+    s = ex._steps["calculate_score"](prepare_data(a, b))
+    s.compute()
+    assert "@ex.persist\ndef prepare_data(a, b):" in ex.get_code()
+    assert "@ex\ndef prepare_data(a, b):" in ex.get_code(trial_id=1)
+    assert ex.get_code(trial_id=2) == ex.get_code()
+    code_file = ex.store.directory / "code" / "quickstart_pj_1.py"
+    assert code_file.read_text() == ex.get_code(trial_id=1) + "\n"
+
+
+def test_purity_warning_and_seeds(ex: Experiment, caplog: pytest.LogCaptureFixture) -> None:
+    a, b, _ = quickstart(ex)
+
+    @ex.result
+    def calculate_score(s):
+        return 10 / s + np.random.random()
+
+    s = calculate_score(a + b)
+    ex.set_parameters(a=3, b=4)
+    caplog.set_level(logging.INFO, logger=GRAPH_LOG)
+    caplog.clear()
+    first = s.compute()
+    second = s.compute(seed=1)
+    warning = (
+        "Experiment step result is changed with the same input: "
+        "(step: calculate_score, args: (7,), kwargs: {})"
+    )
+    assert messages(caplog, logging.WARNING) == [warning]
+    assert first != second
+    caplog.clear()
+    assert s.compute(seed=1) == second  # same seed, same result, no warning
+    assert messages(caplog, logging.WARNING) == []
+    assert "Random seed is initialized with given seed: 1" in messages(caplog)
+    assert ex.get_history()["Seed"].tolist()[1:] == [1, 1]
+
+
+def test_experiment_level_seed(store_dir: pathlib.Path) -> None:
+    ex = daskperiment.Experiment("seeded", backend=store_dir, seed=7)
+
+    @ex.result
+    def draw():
+        import random
+
+        return random.random() + np.random.random()
+
+    assert draw().compute() == draw().compute()
+    assert draw().compute(seed=8) != draw().compute()
+    assert ex.get_history()["Seed"].tolist() == [7, 7, 8, 7]
+
+
+def test_pure_steps_give_no_warning(ex: Experiment, caplog: pytest.LogCaptureFixture) -> None:
+    _, _, s = quickstart(ex)
+    ex.set_parameters(a=1, b=2)
+    caplog.set_level(logging.WARNING, logger=GRAPH_LOG)
+    s.compute()
+    s.compute()
+    assert messages(caplog, logging.WARNING) == []
+
+
+def test_dask_schedulers_and_plain_compute(ex: Experiment) -> None:
+    _, _, s = quickstart(ex)
+    ex.set_parameters(a=1, b=4)
+    assert s.compute(scheduler="threads") == 2.0
+    assert dask.compute(s, scheduler="sync")[0] == 2.0  # plain Dask: computed, not a trial
+    assert ex.trial_id == 1
+    d = s.dask  # a HighLevelGraph
+    assert len(dict(d)) == 4
+
+
+def test_visualize(ex: Experiment) -> None:
+    need(shutil.which("dot") is not None, "graphviz `dot` is not installed")
+    need(_has_module("graphviz"), "the graphviz Python package is not installed")
+    _, _, s = quickstart(ex)
+    s.visualize(filename="graph.png")
+    assert pathlib.Path("graph.png").exists()
+
+
+def _has_module(name: str) -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec(name) is not None
+
+
+def test_environment_is_recorded(ex: Experiment) -> None:
+    _, _, s = quickstart(ex)
+    ex.set_parameters(a=1, b=2)
+    s.compute()
+    env = ex.get_environment(trial_id=1)
+    assert {"device", "cpu", "python", "requirements", "numpy", "pandas"} <= set(env)
+    assert "numpy " in env["requirements"]
+    assert env == ex.get_environment()
+    folder = ex.store.directory / "environment"
+    (sub,) = folder.iterdir()
+    assert (sub / "requirements.txt").read_text() == env["requirements"]
+
+
+def test_diff_between_trials(ex: Experiment) -> None:
+    a, b, s = quickstart(ex)
+    ex.set_parameters(a=1, b=2)
+    s.compute()
+
+    @ex.result
+    def calculate_score(s):
+        return 20 / s
+
+    ex.set_parameters(b=3)
+    calculate_score(a + b).compute()
+    diff = ex.diff(1, 2)
+    assert diff.parameters == {"b": (2, 3)}
+    assert diff.result == (pytest.approx(10 / 3), 5.0)
+    assert "-    return 10 / s" in diff.code
+    assert "+    return 20 / s" in diff.code
+    assert diff.environment == {}
+    text = str(diff)
+    assert "b: 2 -> 3" in text
+    assert "environment: unchanged" in text
+    assert not ex.diff(1, 1)
+
+
+def test_history_shows_other_kinds(store_dir: pathlib.Path) -> None:
+    """Runs of another kind in the same experiment appear in the same table."""
+    from trialbook.storage.records import RunRecord
+
+    ex = daskperiment.Experiment("mixed", backend=store_dir)
+    x = ex.parameter("x")
+
+    @ex.result
+    def ident(x):
+        return x
+
+    ex.set_parameters(x=1)
+    ident(x).compute(seed=0)
+    (run_id,) = ex.store.allocate_run_ids(ex.experiment_id, 1)
+    ex.store.write_runs(ex.experiment_id, [RunRecord(run_id, kind="job", params={"y": 2})])
+    history = ex.get_history()
+    assert list(history.index) == [1, 2]
+    assert history["Kind"].tolist() == ["trial", "job"]
+    assert history.loc[2, "y"] == 2
+    assert np.isnan(history.loc[1, "y"])
+
+
+def test_bad_arguments() -> None:
+    with pytest.raises(ConfigError, match="non-empty str"):
+        daskperiment.Experiment("")
+    ex = daskperiment.Experiment("bad")
+    with pytest.raises(ConfigError, match="Python identifier"):
+        ex.parameter("not a name")
+    with pytest.raises(ConfigError, match="must be a function"):
+        ex(3)
+
+    @ex.result
+    def one():
+        return 1
+
+    with pytest.raises(ConfigError, match="seed must be an int"):
+        one().compute(seed="1")

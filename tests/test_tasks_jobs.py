@@ -1,0 +1,251 @@
+"""Jobs in real worker processes: directories, store records, caching, dependencies,
+callbacks, run modes, tokens and cross-process coordination."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+
+import trialbook
+from trialbook import Param, Task, experiment, tag
+from trialbook.errors import JobFailedError
+from trialbook.storage import open_store
+from trialbook.tasks import LocalLauncher, Meta, RunMode, WebService
+
+
+class Append(Task):
+    """Appends a line to ``out`` (counts executions), prints, tracks a metric and a field."""
+
+    __trialbook_id__ = "test.append"
+    x: Param[int] = 1
+    out: Meta[str] = ""
+
+    def execute(self) -> None:
+        with open(self.out, "a") as f:
+            f.write(f"{self.x}\n")
+        print("x is", self.x)
+        run = trialbook.current_run()
+        run.log_metric("loss", 1.0 / self.x)
+        run.fields.double = 2 * self.x
+
+
+class Fail(Task):
+    __trialbook_id__ = "test.fail"
+    out: Meta[str] = ""
+
+    def execute(self) -> None:
+        with open(self.out, "a") as f:
+            f.write("ran\n")
+        raise ValueError("boom")
+
+
+class Use(Task):
+    __trialbook_id__ = "test.use"
+    upstream: Param[Task]
+    out: Meta[str] = ""
+
+    def execute(self) -> None:
+        Path(self.out).write_text(str(self.upstream.jobpath))
+
+
+class Env(Task):
+    __trialbook_id__ = "test.env"
+    out: Meta[str] = ""
+
+    def execute(self) -> None:
+        import os
+
+        Path(self.out).write_text(os.environ["MY_VAR"])
+
+
+def launcher() -> LocalLauncher:
+    return LocalLauncher(n_workers=2)
+
+
+def lines(path: Path) -> list[str]:
+    return path.read_text().split() if path.exists() else []
+
+
+def test_job_directory_logs_status_and_store_record(tmp_path: Path) -> None:
+    out = tmp_path / "count"
+    with experiment(tmp_path / "wd", "jobs", launcher=launcher()) as xp:
+        job = Append.C(x=tag(4), out=str(out)).submit()
+    assert job.jobpath == tmp_path / "wd" / "jobs" / "test.append" / job.__identifier__()
+    assert (job.jobpath / "stdout.log").read_text() == "x is 4\n"
+    assert json.loads((job.jobpath / "status.json").read_text())["status"] == "done"
+    params = json.loads((job.jobpath / "params.json").read_text())
+    assert params["params"]["x"] == 4
+    assert params["tags"] == {"x": 4}
+    assert (xp.jobspath / "test.append" / job.__identifier__()).resolve() == job.jobpath
+    store = open_store(tmp_path / "wd" / ".trialbook")
+    info = store.find_experiment("jobs")
+    [record] = store.read_runs(info.id)
+    assert (record.kind, record.status, record.key) == ("job", "done", job.__identifier__())
+    assert record.tags == {"x": 4}
+    assert record.fields["double"] == 8
+    assert record.metrics == {"loss": [1, 0.25]}
+    assert record.started <= record.finished
+    store.close()
+
+
+def test_finished_job_is_not_run_again_and_failed_job_is(tmp_path: Path) -> None:
+    out, failed = tmp_path / "count", tmp_path / "failed"
+    with experiment(tmp_path, "cache", launcher=launcher()):
+        Append.C(x=2, out=str(out)).submit()
+    with experiment(tmp_path, "cache", launcher=launcher()):
+        task = Append.C(x=2, out=str(out)).submit()
+    assert task.__dict__["_tb_job"].cached
+    assert lines(out) == ["2"]
+    for _ in range(2):
+        with pytest.raises(JobFailedError, match=r"(?s)1 job of experiment 'cache' failed.*test.fail/.*ValueError: boom"):
+            with experiment(tmp_path, "cache", launcher=launcher()):
+                Fail.C(out=str(failed)).submit()
+    assert lines(failed) == ["ran", "ran"]
+    assert "ValueError: boom" in (task.jobpath.parent.parent / "test.fail").joinpath(
+        Fail.C().__identifier__(), "stderr.log"
+    ).read_text()
+
+
+def test_dependency_waits_and_failed_dependency_fails_dependents(tmp_path: Path) -> None:
+    out = tmp_path / "used"
+    with experiment(tmp_path, "deps", launcher=launcher()):
+        first = Append.C(x=3, out=str(tmp_path / "count")).submit()
+        Use.C(upstream=first, out=str(out)).submit()
+    assert out.read_text() == str(first.jobpath)
+    with pytest.raises(JobFailedError, match=r"(?s)test.use/.*dependency test.fail/.* failed: ValueError: boom"):
+        with experiment(tmp_path, "deps", launcher=launcher()):
+            bad = Fail.C(out=str(tmp_path / "f")).submit()
+            Use.C(upstream=bad, out=str(tmp_path / "never")).submit()
+    assert not (tmp_path / "never").exists()
+
+
+def test_on_completed_fires_once_per_job(tmp_path: Path) -> None:
+    calls: list[str] = []
+    with experiment(tmp_path, "callbacks", launcher=launcher()) as xp:
+        a = Append.C(x=5, out=str(tmp_path / "c"))
+        a.on_completed(lambda: calls.append("a"))
+        a.submit()
+        b = Append.C(x=5, out=str(tmp_path / "c"))  # same job
+        b.on_completed(lambda: calls.append("b"))
+        b.submit()
+        xp.wait()
+        a.on_completed(lambda: calls.append("late"))
+    assert sorted(calls) == ["a", "b", "late"]
+    assert lines(tmp_path / "c") == ["5"]
+
+
+def test_dry_run_executes_nothing(tmp_path: Path) -> None:
+    out = tmp_path / "count"
+    with experiment(tmp_path, "dry", launcher=launcher()):
+        Append.C(x=1, out=str(out)).submit()
+    with experiment(tmp_path, "dry", run_mode=RunMode.DRY_RUN) as xp:
+        done = Append.C(x=1, out=str(out)).submit()
+        new = Append.C(x=9, out=str(out)).submit()
+        Use.C(upstream=new, out=str(tmp_path / "u")).submit()
+    assert lines(out) == ["1"]
+    assert [e["status"] for e in xp.plan] == ["done", "would run", "would run"]
+    assert xp.plan[2]["depends"] == [f"test.append/{new.__identifier__()}"]
+    assert done.jobpath.exists() and not new.jobpath.exists()
+
+
+def test_generate_writes_a_run_script_that_runs_the_job(tmp_path: Path) -> None:
+    out = tmp_path / "count"
+    with experiment(tmp_path, "gen", run_mode="generate") as xp:
+        job = Append.C(x=6, out=str(out)).submit()
+    assert not out.exists()
+    assert xp.plan[0]["status"] == "generated"
+    subprocess.run([sys.executable, str(job.jobpath / "run.py")], check=True)
+    assert lines(out) == ["6"]
+    assert json.loads((job.jobpath / "status.json").read_text())["status"] == "done"
+
+
+def test_experiment_paths_env_services_save_and_load(tmp_path: Path) -> None:
+    with experiment(tmp_path, "misc", launcher=launcher()) as xp:
+        assert experiment.current() is xp
+        assert xp.resultspath == tmp_path / "xp" / "misc" / "results"
+        xp.setenv("MY_VAR", "hello")
+        xp.add_service(WebService("board", "http://127.0.0.1:6006"))
+        task = Env.C(out=str(tmp_path / "env")).submit()
+        xp.wait()
+        xp.save({"task": task, "n": 3})
+        loaded = xp.load("misc")
+    assert (tmp_path / "env").read_text() == "hello"
+    assert json.loads((xp.xppath / "services.json").read_text())[0]["url"] == "http://127.0.0.1:6006"
+    assert loaded["n"] == 3
+    assert loaded["task"].jobpath == task.jobpath
+
+
+SCRIPT = """
+import sys, time
+from pathlib import Path
+from trialbook.tasks import Task, Param, Meta, LocalLauncher, experiment
+
+class Slow(Task):
+    __trialbook_id__ = "test.slow"
+    i: Param[int]
+    log: Meta[str]
+    def execute(self):
+        start = time.time()
+        time.sleep(0.3)
+        with open(self.log, "a") as f:
+            f.write(f"{{start}} {{time.time()}}\\n")
+
+with experiment(sys.argv[1], sys.argv[2], launcher=LocalLauncher(2)) as xp:
+    token = xp.token("slot", {total})
+    for i in {indices}:
+        task = Slow.C(i=i, log=sys.argv[3])
+        {use_token}
+        task.submit()
+"""
+
+
+def script(tmp_path: Path, name: str, *, total: int = 1, indices: str, use_token: bool) -> Path:
+    text = SCRIPT.format(
+        total=total, indices=indices, use_token="token(1, task)" if use_token else "pass"
+    )
+    path = tmp_path / f"{name}.py"
+    path.write_text(textwrap.dedent(text))
+    return path
+
+
+def run_both(tmp_path: Path, scripts: list[Path], log: Path) -> None:
+    procs = [
+        subprocess.Popen([sys.executable, str(s), str(tmp_path / "wd"), s.stem, str(log)])
+        for s in scripts
+    ]
+    assert [p.wait(timeout=120) for p in procs] == [0] * len(procs)
+
+
+def test_token_limit_is_never_exceeded_across_processes(tmp_path: Path) -> None:
+    log = tmp_path / "times"
+    a = script(tmp_path, "a", indices="range(3)", use_token=True)
+    b = script(tmp_path, "b", indices="range(3, 6)", use_token=True)
+    run_both(tmp_path, [a, b], log)
+    spans = sorted(tuple(map(float, line.split())) for line in log.read_text().splitlines())
+    assert len(spans) == 6
+    for (_, end), (start, _) in zip(spans, spans[1:]):
+        assert start >= end, f"two jobs overlapped although the token has 1 unit: {spans}"
+
+
+def test_concurrent_submission_from_two_processes_runs_once(tmp_path: Path) -> None:
+    log = tmp_path / "times"
+    a = script(tmp_path, "a", indices="[0]", use_token=False)
+    b = script(tmp_path, "b", indices="[0]", use_token=False)
+    run_both(tmp_path, [a, b], log)
+    assert len(log.read_text().splitlines()) == 1
+
+
+def test_cache_hit_in_a_second_process(tmp_path: Path) -> None:
+    log = tmp_path / "times"
+    a = script(tmp_path, "a", indices="range(2)", use_token=False)
+    run_both(tmp_path, [a], log)
+    start = time.perf_counter()
+    run_both(tmp_path, [script(tmp_path, "b", indices="range(2)", use_token=False)], log)
+    assert len(log.read_text().splitlines()) == 2
+    assert time.perf_counter() - start < 30  # no job ran: no 0.3 s sleep per job either

@@ -13,7 +13,7 @@ test: venv
 	bash scripts/test.sh $(ARGS)
 
 bench: venv
-	$(PYTHON) benchmarks/bench_runs.py
+	for f in benchmarks/bench_*.py; do echo "== $$f"; $(PYTHON) $$f || exit 1; done
 
 lint: venv
 	.venv/bin/ruff check src tests benchmarks examples

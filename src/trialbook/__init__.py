@@ -18,13 +18,25 @@ Examples
 from __future__ import annotations
 
 import importlib
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from trialbook.errors import TrialbookError, TrialbookWarning
 from trialbook.runs import Runs, RunsExperiment
 from trialbook.session import Session, create_session
 from trialbook.storage import open_store
 from trialbook.tracking import Run, current_run
+
+if TYPE_CHECKING:  # type checkers see the lazy names with their real types
+    # distributed execution
+    from trialbook.execution.dask import DaskLauncher
+    from trialbook.execution.slurm import SlurmLauncher
+
+    # typed tasks and plans
+    from trialbook.tasks.config import Config, Constant, Meta, Param, Task, field, tag, tagspath
+    from trialbook.tasks.launchers import LocalLauncher
+    from trialbook.tasks.options import arguments, forwardoption
+    from trialbook.tasks.plans import ConfigurationBase, ExperimentHelper, configuration
+    from trialbook.tasks.workspace import RunMode, experiment
 
 __version__ = "0.1.0"
 
@@ -50,6 +62,9 @@ _LAZY: dict[str, str] = {
     "ExperimentHelper": "trialbook.tasks.plans",
     "forwardoption": "trialbook.tasks.options",
     "arguments": "trialbook.tasks.options",
+    # distributed execution
+    "DaskLauncher": "trialbook.execution.dask",
+    "SlurmLauncher": "trialbook.execution.slurm",
 }
 
 __all__ = [
@@ -80,6 +95,9 @@ __all__ = [
     "ExperimentHelper",
     "forwardoption",
     "arguments",
+    # distributed execution
+    "DaskLauncher",
+    "SlurmLauncher",
     # stores
     "open_store",
     # errors

@@ -207,6 +207,7 @@ class RunsExperiment:
         n_jobs: int = 1,
         run_ids: Iterable[int] | None = None,
         progress: bool | None = None,
+        backend: str | None = None,
         client: Any = None,
     ) -> RunsExperiment:
         """Call each step ``f(run)`` in order on every run (or on the runs of ``run_ids``).
@@ -223,10 +224,15 @@ class RunsExperiment:
             Restrict execution to these runs.
         progress
             Show a progress bar; by default only on a terminal and for more than 50 runs.
+        backend
+            ``"local"`` (this process, or ``n_jobs`` local worker processes) or ``"dask"`` (a
+            Dask distributed cluster: ``client``, else the current default client). By default
+            ``"dask"`` when a client is given, else ``"local"``.
         client
             A Dask ``distributed.Client`` or a scheduler address (``"tcp://host:8786"``): run on
             that cluster instead (``n_jobs`` is then ignored). Metrics and fields logged on the
-            workers travel back with the results; workers need no store connection.
+            workers travel back with the results; workers need no store connection. A
+            ``dask-jobqueue`` cluster (``Client(SLURMCluster(...))``) works the same way.
 
         Returns
         -------
@@ -242,6 +248,7 @@ class RunsExperiment:
         """
         step_list = _check_steps(steps)
         runs = list(self.runs.values()) if run_ids is None else [self.runs[i] for i in run_ids]
+        client = _dask_target(backend, client)
         with _progress_bar(progress, len(runs), self.name) as advance:
             if client is not None:
                 from trialbook.execution.dask import connect, worker_count
@@ -323,6 +330,28 @@ class RunsExperiment:
     def df(self) -> pd.DataFrame:
         """Same as ``experiment.runs.df()``."""
         return self.runs.df()
+
+
+def _dask_target(backend: str | None, client: Any) -> Any:
+    """The Dask client (or address) to execute on, ``None`` for local execution."""
+    if backend not in (None, "local", "dask"):
+        msg = f"backend must be 'local' or 'dask' (got {backend!r})"
+        raise ConfigError(msg)
+    if backend == "local" and client is not None:
+        msg = "backend='local' runs on this machine: drop client=, or use backend='dask'"
+        raise ConfigError(msg)
+    if backend != "dask" or client is not None:
+        return client
+    try:
+        from distributed import get_client
+
+        return get_client()
+    except (ImportError, ValueError) as exc:
+        msg = (
+            "backend='dask' needs a cluster: pass client=distributed.Client(...) or a "
+            "scheduler address, or create a Client first"
+        )
+        raise ConfigError(msg) from exc
 
 
 def execute_run(run: Run, steps: Sequence[Step]) -> BaseException | None:

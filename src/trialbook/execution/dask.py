@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from concurrent.futures import Future
+from contextlib import ExitStack, contextmanager
 from typing import Any
 
 from trialbook.errors import ConfigError, ExecutionError
 from trialbook.execution.pool import Outcome
 
-__all__ = ["connect", "map_outcomes_dask", "worker_count"]
+__all__ = ["DaskLauncher", "connect", "map_outcomes_dask", "worker_count"]
 
 
 @contextmanager
@@ -95,3 +96,82 @@ def _describe(error: BaseException) -> BaseException:
         wrapped.__cause__ = error
         return wrapped
     return error
+
+
+class DaskLauncher:
+    """Run task jobs on a Dask distributed cluster (the launcher protocol of
+    :mod:`trialbook.tasks.launchers`).
+
+    Tokens and dependencies are handled by the experiment's scheduler before a job is sent,
+    so they hold on the cluster too. A job's output is captured at the file-descriptor level
+    of the worker process: give the cluster one thread per worker
+    (``LocalCluster(threads_per_worker=1)``, or ``--nthreads 1`` for ``dask worker``) so that
+    two jobs never share a process. A worker that dies fails its job with an
+    :class:`~trialbook.errors.ExecutionError`; the experiment goes on.
+
+    Parameters
+    ----------
+    client
+        A ``distributed.Client`` (used as is, never closed here) or a scheduler address such
+        as ``"tcp://127.0.0.1:8786"`` (connected on first use, closed by :meth:`shutdown`).
+        ``dask-jobqueue`` clusters work the same way: ``Client(SLURMCluster(...))``.
+    connector
+        Token connector; the task experiment sets one on its workdir when none is given.
+
+    Examples
+    --------
+    >>> DaskLauncher("tcp://127.0.0.1:8786")
+    DaskLauncher('tcp://127.0.0.1:8786')
+    >>> DaskLauncher(42)
+    Traceback (most recent call last):
+    ...
+    trialbook.errors.ConfigError: client must be a distributed.Client or a scheduler address ...
+    """
+
+    def __init__(self, client: Any, *, connector: Any = None) -> None:
+        if not isinstance(client, str) and type(client).__name__ != "Client":
+            msg = (
+                f"client must be a distributed.Client or a scheduler address such as "
+                f"'tcp://127.0.0.1:8786' (got {client!r} that is a {type(client)})"
+            )
+            raise ConfigError(msg)
+        self._target = client
+        self._client: Any = None
+        self._stack = ExitStack()
+        self.connector = connector
+
+    def __repr__(self) -> str:
+        target = self._target if isinstance(self._target, str) else self._target.scheduler.address
+        return f"DaskLauncher({target!r})"
+
+    @property
+    def client(self) -> Any:
+        """The ``distributed.Client`` jobs are sent to (connected on first use)."""
+        if self._client is None:
+            self._client = self._stack.enter_context(connect(self._target))
+        return self._client
+
+    def submit(self, fn: Callable[..., Any], /, *args: Any) -> Future[Any]:
+        """Send ``fn(*args)`` to the cluster; a :class:`concurrent.futures.Future` of its value."""
+        remote = self.client.submit(fn, *args, pure=False, key=f"trialbook-job-{uuid.uuid4().hex}")
+        local: Future[Any] = Future()
+        local.set_running_or_notify_cancel()
+
+        def settle(done: Any) -> None:
+            try:
+                if done.status == "finished":
+                    local.set_result(done.result())
+                else:
+                    local.set_exception(_describe(done.exception()))
+            except BaseException as exc:  # the result could not be fetched
+                local.set_exception(exc)
+            finally:
+                done.release()
+
+        remote.add_done_callback(settle)
+        return local
+
+    def shutdown(self) -> None:
+        """Close the connection this launcher opened (a client passed in stays open)."""
+        self._stack.close()
+        self._client = None

@@ -1,0 +1,148 @@
+"""Task jobs and runs on a real Dask LocalCluster (worker processes): the DaskLauncher,
+tokens on the cluster, a killed worker, and ``execute(backend="dask")``."""
+
+from __future__ import annotations
+
+import itertools
+import os
+import time
+from pathlib import Path
+
+import pytest
+
+import trialbook
+from trialbook import Meta, Param, Task, experiment
+from trialbook.errors import ConfigError, JobFailedError
+from trialbook.execution.dask import DaskLauncher
+from trialbook.storage import open_store
+
+distributed = pytest.importorskip("distributed")
+
+
+@pytest.fixture(scope="module")
+def client():
+    cluster = distributed.LocalCluster(
+        n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
+    )
+    client = distributed.Client(cluster)
+    yield client
+    client.close()
+    cluster.close()
+
+
+class Square(Task):
+    """Squares ``x`` on a worker, logging a metric and a field through the current run."""
+
+    __trialbook_id__ = "test.dask.square"
+    x: Param[int]
+    log: Meta[str] = ""
+
+    def execute(self) -> None:
+        start = time.time()
+        time.sleep(0.2)
+        run = trialbook.current_run()
+        for epoch in range(3):
+            run.log_metric("loss", self.x / (epoch + 1))
+        run.fields.square = self.x * self.x
+        run.fields.pid = os.getpid()
+        print("squared", self.x)
+        if self.log:
+            with open(self.log, "a") as f:
+                f.write(f"{start} {time.time()}\n")
+
+
+class Crash(Task):
+    __trialbook_id__ = "test.dask.crash"
+    x: Param[int]
+
+    def execute(self) -> None:
+        os._exit(3)  # the worker process dies mid-job
+
+
+def jobs_in_store(workdir: Path, name: str) -> dict[int, trialbook.RunRecord]:
+    store = open_store(workdir / ".trialbook")
+    try:
+        exp = store.find_experiment(name)
+        return {r.params["x"]: r for r in store.read_runs(exp.id)}
+    finally:
+        store.close()
+
+
+def test_jobs_run_on_the_cluster_and_their_tracking_reaches_the_store(tmp_path, client) -> None:
+    with experiment(tmp_path / "wd", "squares", launcher=DaskLauncher(client)) as xp:
+        tasks = [Square.C(x=x).submit() for x in range(4)]
+    assert xp is not None
+    pids = set()
+    records = jobs_in_store(tmp_path / "wd", "squares")
+    worker_pids = set(client.run(os.getpid).values())
+    for x, record in records.items():
+        assert record.kind == "job" and record.status == "done"
+        assert record.fields["square"] == x * x
+        pids.add(record.fields["pid"])
+        assert record.metrics["loss"] == [3, pytest.approx(x / 3)]
+    assert pids <= worker_pids and os.getpid() not in pids
+    assert (tasks[2].jobpath / "stdout.log").read_text() == "squared 2\n"
+
+
+def test_tokens_hold_on_the_cluster(tmp_path, client) -> None:
+    log = tmp_path / "spans"
+    with experiment(tmp_path / "wd", "tokens", launcher=DaskLauncher(client)) as xp:
+        token = xp.token("slot", 1)
+        for x in range(4):
+            task = Square.C(x=x, log=str(log))
+            token(1, task)
+            task.submit()
+    spans = sorted(tuple(map(float, line.split())) for line in log.read_text().splitlines())
+    assert len(spans) == 4
+    for (_, end), (start, _) in itertools.pairwise(spans):
+        assert start >= end, f"two jobs overlapped although the token has 1 unit: {spans}"
+
+
+def test_a_killed_worker_fails_its_job_and_the_others_finish(tmp_path, client) -> None:
+    def plan() -> None:
+        with experiment(tmp_path / "wd", "crash", launcher=DaskLauncher(client)):
+            Crash.C(x=0).submit()
+            for x in range(1, 3):
+                Square.C(x=x).submit()
+
+    with pytest.raises(JobFailedError):
+        plan()
+    records = jobs_in_store(tmp_path / "wd", "crash")
+    assert records[0].status == "failed"
+    assert "worker process died" in str(records[0].error)
+    assert [records[x].status for x in (1, 2)] == ["done", "done"]
+    client.wait_for_workers(2, timeout=60)
+
+
+def test_launcher_with_an_address_connects_and_closes(client) -> None:
+    launcher = DaskLauncher(client.scheduler.address)
+    assert launcher.submit(pow, 2, 10).result(timeout=30) == 1024
+    launcher.shutdown()
+    assert launcher._client is None
+
+
+def grow(run: trialbook.Run) -> None:
+    run.fields.y = run.params.x + 1
+    run.log_metric("m", run.params.x)
+
+
+def test_execute_backend_dask_uses_the_given_or_default_client(session, client) -> None:
+    experiment_ = session.create_experiment("backend-dask")
+    experiment_.add_runs(x=[1, 2, 3])
+    experiment_.execute(grow, backend="dask", client=client)
+    assert [r.fields.y for r in experiment_.runs.values()] == [2, 3, 4]
+    experiment_.add_run(x=9)
+    experiment_.execute(grow, backend="dask", run_ids=[4])  # the current default client
+    assert experiment_.runs[4].fields.y == 10
+    experiment_.persist()
+    loaded = session.load_experiment("backend-dask")
+    assert loaded.runs[4].metrics("m")["value"].tolist() == [9]
+
+
+def test_execute_backend_errors(session) -> None:
+    experiment_ = session.create_experiment("backend-errors")
+    experiment_.add_run(x=1)
+    with pytest.raises(ConfigError, match="backend must be 'local' or 'dask'"):
+        experiment_.execute(grow, backend="spark")
+    with pytest.raises(ConfigError, match="drop client="):
+        experiment_.execute(grow, backend="local", client="tcp://127.0.0.1:1")

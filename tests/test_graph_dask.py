@@ -1,0 +1,85 @@
+"""Trials of a step graph computed on a real Dask LocalCluster (worker processes): independent
+steps run in parallel on different workers, and what they track reaches the store."""
+
+from __future__ import annotations
+
+import os
+import time
+
+import pytest
+
+import trialbook
+
+distributed = pytest.importorskip("distributed")
+
+
+@pytest.fixture(scope="module")
+def client():
+    cluster = distributed.LocalCluster(
+        n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
+    )
+    client = distributed.Client(cluster)
+    yield client
+    client.close()
+    cluster.close()
+
+
+def build(ex: trialbook.Experiment):
+    a = ex.parameter("a")
+
+    @ex.persist
+    def left(a):
+        start = time.time()
+        time.sleep(0.5)
+        for epoch in range(3):
+            ex.save_metric("left_loss", epoch=epoch, value=a / (epoch + 1))
+        return {"pid": os.getpid(), "span": (start, time.time()), "value": a + 1}
+
+    @ex
+    def right(a):
+        start = time.time()
+        time.sleep(0.5)
+        ex.save_metric("right_loss", epoch=0, value=a * 10.0)
+        return {"pid": os.getpid(), "span": (start, time.time()), "value": a * 10}
+
+    @ex.result
+    def total(x, y):
+        return {
+            "pids": {x["pid"], y["pid"]},
+            "spans": [x["span"], y["span"]],
+            "value": x["value"] + y["value"],
+        }
+
+    return total(left(a), right(a))
+
+
+def test_a_trial_on_the_cluster_runs_steps_in_parallel_and_tracks_them(tmp_path, client) -> None:
+    ex = trialbook.Experiment("dask_trial", backend=tmp_path / "store")
+    node = build(ex)
+    ex.set_parameters(a=2)
+    result = node.compute(seed=1, scheduler=client)
+    assert result["value"] == 23
+    assert os.getpid() not in result["pids"] and len(result["pids"]) == 2
+    (s1, e1), (s2, e2) = result["spans"]
+    assert s1 < e2 and s2 < e1, "the two independent steps did not overlap"
+    history = ex.get_history()
+    assert bool(history.loc[1, "Success"]) and history.loc[1, "Seed"] == 1
+    assert ex.load_metric("left_loss", trial_id=1)[1].tolist() == [2.0, 1.0, pytest.approx(2 / 3)]
+    assert ex.load_metric("right_loss", trial_id=1)[1].tolist() == [20.0]
+    assert ex.get_persisted("left", trial_id=1)["value"] == 3
+
+
+def test_a_failing_step_on_the_cluster_is_recorded_and_reraised(tmp_path, client) -> None:
+    ex = trialbook.Experiment("dask_fail", backend=tmp_path / "store")
+    a = ex.parameter("a")
+
+    @ex.result
+    def invert(a):
+        return 1 / a
+
+    ex.set_parameters(a=0)
+    with pytest.raises(ZeroDivisionError):
+        invert(a).compute(scheduler=client)
+    history = ex.get_history()
+    assert not bool(history.loc[1, "Success"])
+    assert "ZeroDivisionError" in history.loc[1, "Description"]

@@ -128,3 +128,32 @@ def backend_store(request: pytest.FixtureRequest, tmp_path: pathlib.Path):
             yield store
         finally:
             store.close()
+
+
+# -- a Dask cluster for the distributed-execution tests (issue 6) ----------------------------------
+
+
+def _local_cluster():
+    distributed = pytest.importorskip("distributed")
+    cluster = distributed.LocalCluster(
+        n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0"
+    )
+    return cluster, distributed.Client(cluster)
+
+
+@pytest.fixture(scope="session")
+def dask_client():
+    """A ``distributed.Client`` of a 2-worker ``LocalCluster`` of processes (one thread each)."""
+    cluster, client = _local_cluster()
+    yield client
+    client.close()
+    cluster.close()
+
+
+@pytest.fixture
+def own_dask_client():
+    """Like ``dask_client``, a cluster of the test's own: for tests that kill its workers."""
+    cluster, client = _local_cluster()
+    yield client
+    client.close()
+    cluster.close()

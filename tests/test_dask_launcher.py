@@ -19,15 +19,9 @@ from trialbook.storage import open_store
 distributed = pytest.importorskip("distributed")
 
 
-@pytest.fixture(scope="module")
-def client():
-    cluster = distributed.LocalCluster(
-        n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
-    )
-    client = distributed.Client(cluster)
-    yield client
-    client.close()
-    cluster.close()
+@pytest.fixture
+def client(dask_client):
+    return dask_client
 
 
 class Square(Task):
@@ -98,9 +92,9 @@ def test_tokens_hold_on_the_cluster(tmp_path, client) -> None:
         assert start >= end, f"two jobs overlapped although the token has 1 unit: {spans}"
 
 
-def test_a_killed_worker_fails_its_job_and_the_others_finish(tmp_path, client) -> None:
+def test_a_killed_worker_fails_its_job_and_the_others_finish(tmp_path, own_dask_client) -> None:
     def plan() -> None:
-        with experiment(tmp_path / "wd", "crash", launcher=DaskLauncher(client)):
+        with experiment(tmp_path / "wd", "crash", launcher=DaskLauncher(own_dask_client)):
             Crash.C(x=0).submit()
             for x in range(1, 3):
                 Square.C(x=x).submit()
@@ -111,7 +105,6 @@ def test_a_killed_worker_fails_its_job_and_the_others_finish(tmp_path, client) -
     assert records[0].status == "failed"
     assert "worker process died" in str(records[0].error)
     assert [records[x].status for x in (1, 2)] == ["done", "done"]
-    client.wait_for_workers(2, timeout=60)
 
 
 def test_launcher_with_an_address_connects_and_closes(client) -> None:

@@ -12,15 +12,9 @@ from trialbook.errors import ConfigError, RunFailedError
 distributed = pytest.importorskip("distributed")
 
 
-@pytest.fixture(scope="module")
-def client():
-    cluster = distributed.LocalCluster(
-        n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
-    )
-    client = distributed.Client(cluster)
-    yield client
-    client.close()
-    cluster.close()
+@pytest.fixture
+def client(dask_client):
+    return dask_client
 
 
 def fit(run: trialbook.Run) -> None:
@@ -66,7 +60,7 @@ def test_failures_on_workers_keep_their_type(session, client) -> None:
     assert [r.status for r in experiment.runs.values()] == ["done", "failed", "done"]
 
 
-def test_killed_worker_marks_its_runs_failed_and_the_rest_goes_on(session, client) -> None:
+def test_killed_worker_marks_its_runs_failed_and_the_rest_goes_on(session, own_dask_client) -> None:
     experiment = session.create_experiment("dask-killed")
     experiment.add_runs(x=[1, 2, 3, 4])
 
@@ -76,12 +70,11 @@ def test_killed_worker_marks_its_runs_failed_and_the_rest_goes_on(session, clien
         run.fields.ok = True
 
     with pytest.raises(RunFailedError, match="worker process died"):
-        experiment.execute(die_on_three, client=client)
+        experiment.execute(die_on_three, client=own_dask_client)
     statuses = {run.params.x: run.status for run in experiment.runs.values()}
     assert statuses[3] == "failed"
     assert "running" not in statuses.values()
     assert all(run.fields.ok for run in experiment.runs.values() if run.status == "done")
-    client.wait_for_workers(2, timeout=60)
 
 
 def test_bad_client_is_a_clear_error(session) -> None:

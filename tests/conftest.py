@@ -138,7 +138,8 @@ def _local_cluster():
     cluster = distributed.LocalCluster(
         n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0"
     )
-    return cluster, distributed.Client(cluster)
+    # not the global default: a test opts in (a default client would capture dask.compute)
+    return cluster, distributed.Client(cluster, set_as_default=False)
 
 
 @pytest.fixture(scope="session")

@@ -48,9 +48,13 @@ class Square(Task):
 class Crash(Task):
     __trialbook_id__ = "test.dask.crash"
     x: Param[int]
+    marker: Meta[str] = ""
 
     def execute(self) -> None:
-        os._exit(3)  # the worker process dies mid-job
+        if not self.marker or not os.path.exists(self.marker):
+            if self.marker:
+                open(self.marker, "w").close()
+            os._exit(3)  # the worker process dies mid-job (every time, or only the first)
 
 
 def jobs_in_store(workdir: Path, name: str) -> dict[int, trialbook.RunRecord]:
@@ -94,10 +98,11 @@ def test_tokens_hold_on_the_cluster(tmp_path, client) -> None:
 
 def test_a_killed_worker_fails_its_job_and_the_others_finish(tmp_path, own_dask_client) -> None:
     def plan() -> None:
-        with experiment(tmp_path / "wd", "crash", launcher=DaskLauncher(own_dask_client)):
-            Crash.C(x=0).submit()
-            for x in range(1, 3):
-                Square.C(x=x).submit()
+        with experiment(tmp_path / "wd", "crash", launcher=DaskLauncher(own_dask_client)) as xp:
+            one_at_a_time = xp.token("one", 1)  # no job shares a worker with the crashing one
+            for task in (Crash.C(x=0), Square.C(x=1), Square.C(x=2)):
+                one_at_a_time(1, task)
+                task.submit()
 
     with pytest.raises(JobFailedError):
         plan()
@@ -105,6 +110,14 @@ def test_a_killed_worker_fails_its_job_and_the_others_finish(tmp_path, own_dask_
     assert records[0].status == "failed"
     assert "worker process died" in str(records[0].error)
     assert [records[x].status for x in (1, 2)] == ["done", "done"]
+
+
+def test_a_job_whose_worker_died_once_is_rerun_by_dask(tmp_path, own_dask_client) -> None:
+    marker = tmp_path / "died-once"
+    with experiment(tmp_path / "wd", "once", launcher=DaskLauncher(own_dask_client)):
+        Crash.C(x=5, marker=str(marker)).submit()
+    assert marker.exists()
+    assert jobs_in_store(tmp_path / "wd", "once")[5].status == "done"
 
 
 def test_launcher_with_an_address_connects_and_closes(client) -> None:
@@ -125,7 +138,8 @@ def test_execute_backend_dask_uses_the_given_or_default_client(session, client) 
     experiment_.execute(grow, backend="dask", client=client)
     assert [r.fields.y for r in experiment_.runs.values()] == [2, 3, 4]
     experiment_.add_run(x=9)
-    experiment_.execute(grow, backend="dask", run_ids=[4])  # the current default client
+    with distributed.Client(client.scheduler.address):  # now the current default client
+        experiment_.execute(grow, backend="dask", run_ids=[4])
     assert experiment_.runs[4].fields.y == 10
     experiment_.persist()
     loaded = session.load_experiment("backend-dask")

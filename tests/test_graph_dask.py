@@ -24,7 +24,7 @@ def build(ex: trialbook.Experiment):
     @ex.persist
     def left(a):
         start = time.time()
-        time.sleep(0.5)
+        time.sleep(1.0)
         for epoch in range(3):
             ex.save_metric("left_loss", epoch=epoch, value=a / (epoch + 1))
         return {"pid": os.getpid(), "span": (start, time.time()), "value": a + 1}
@@ -32,7 +32,7 @@ def build(ex: trialbook.Experiment):
     @ex
     def right(a):
         start = time.time()
-        time.sleep(0.5)
+        time.sleep(1.0)
         ex.save_metric("right_loss", epoch=0, value=a * 10.0)
         return {"pid": os.getpid(), "span": (start, time.time()), "value": a * 10}
 

@@ -77,7 +77,7 @@ def map_outcomes_dask(
         for i, item in enumerate(items)
     }
     try:
-        for future in as_completed(list(futures)):
+        for future in as_completed(list(futures), loop=client.loop):
             index = futures[future]
             if future.status == "finished":
                 yield index, future.result(), None

@@ -91,3 +91,15 @@ def test_seed_everything() -> None:
     capture.seed_everything(42)
     assert (random.random(), np.random.random()) == first
     assert 0 <= capture.generate_seed() < 2**31
+
+
+def test_gpu_section_from_nvidia_smi(tmp_path, monkeypatch) -> None:
+    """A real `nvidia-smi` executable on PATH (here a script printing its CSV answer)."""
+    monkeypatch.setenv("PATH", str(tmp_path))
+    assert capture._gpu() is None  # no nvidia-smi: no section
+    smi = tmp_path / "nvidia-smi"
+    smi.write_text("#!/bin/sh\necho 'NVIDIA A100-SXM4-40GB, 535.104.05, 40960 MiB'\n")
+    smi.chmod(0o755)
+    info = json.loads(capture._gpu())
+    assert info["gpus"] == ["NVIDIA A100-SXM4-40GB, 535.104.05, 40960 MiB"]
+    assert capture.SECTION_TITLES["gpu"] == "GPU information has been changed"

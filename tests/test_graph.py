@@ -7,13 +7,13 @@ import pathlib
 import shutil
 
 import dask
-from dask.delayed import Delayed
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import need
+from dask.delayed import Delayed
 
 import trialbook as daskperiment
+from conftest import need
 from trialbook.errors import ConfigError, NotFoundError, RunNotFoundError
 from trialbook.graph import Experiment, Node, Parameter
 
@@ -59,7 +59,7 @@ def test_backend_from_environment_variable(monkeypatch: pytest.MonkeyPatch) -> N
 
 
 def test_parameter_repr_and_lazy_graph(ex: Experiment) -> None:
-    a, b, s = quickstart(ex)
+    a, _, s = quickstart(ex)
     assert repr(a) == "Parameter(a: Undefined)"
     assert isinstance(s, Delayed)
     assert ex.trial_id == 0  # nothing ran on decoration nor on building the graph
@@ -78,7 +78,8 @@ def test_trials_history_and_logs(ex: Experiment, caplog: pytest.LogCaptureFixtur
     info = messages(caplog)
     assert "Started Experiment (trial id=1)" in info
     assert "Finished Experiment (trial id=2)" in info
-    assert any(m.startswith("Random seed is not provided, initialized with generated") for m in info)
+    generated = "Random seed is not provided, initialized with generated seed: "
+    assert any(m.startswith(generated) for m in info)
     assert ex.get_parameters(trial_id=1) == {"a": 1, "b": 2}
     assert ex.get_parameters(trial_id=2) == {"a": 1, "b": 3}
     history = ex.get_history()
@@ -113,7 +114,7 @@ def test_failing_trial_is_recorded_and_reraised(ex: Experiment) -> None:
 def test_unset_parameter_raises_before_a_trial_id(ex: Experiment) -> None:
     _, _, s = quickstart(ex)
     ex.set_parameters(a=1)
-    with pytest.raises(ConfigError, match="parameter 'b' .* has no value"):
+    with pytest.raises(ConfigError, match=r"parameter 'b' .* has no value"):
         s.compute()
     ex.set_parameters(b=1)
     s.compute()
@@ -445,3 +446,16 @@ def test_bad_arguments() -> None:
 
     with pytest.raises(ConfigError, match="seed must be an int"):
         one().compute(seed="1")
+
+
+def test_save_metric_in_a_plain_delayed_task_of_a_trial(ex: Experiment) -> None:
+    def plain(x):
+        ex.save_metric("plain", epoch=0, value=float(x))
+        return x
+
+    @ex.result
+    def ident(x):
+        return x
+
+    assert ident(dask.delayed(plain)(5)).compute(seed=0) == 5
+    assert ex.load_metric("plain", trial_id=1).loc[0, 1] == 5.0

@@ -50,7 +50,7 @@ def run_script(tmp_path: pathlib.Path, store: pathlib.Path, *values: int) -> sub
 
 
 def finish(proc: subprocess.Popen) -> None:
-    out, err = proc.communicate(timeout=120)
+    _, err = proc.communicate(timeout=120)
     assert proc.returncode == 0, err
 
 
@@ -82,8 +82,12 @@ def test_reload_in_a_fresh_process(tmp_path: pathlib.Path, store_dir: pathlib.Pa
     assert ex.trial_id == 3
 
 
-def test_reload_in_the_same_process_keeps_parameters(store_dir: pathlib.Path) -> None:
+def test_reload_in_the_same_process_keeps_parameters(
+    store_dir: pathlib.Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="trialbook.graph")
     ex = trialbook.Experiment("same", backend=store_dir)
+    assert caplog.records[0].getMessage() == f"Initialized new experiment: {ex!r}"
     x = ex.parameter("x")
 
     @ex.result
@@ -92,7 +96,9 @@ def test_reload_in_the_same_process_keeps_parameters(store_dir: pathlib.Path) ->
 
     ex.set_parameters(x=3)
     square(x).compute(seed=0)
+    caplog.clear()
     again = trialbook.Experiment("same", backend=store_dir)
+    assert caplog.records[0].getMessage() == f"Loaded {again!r}"
     assert again.trial_id == 1
     assert again.get_parameters() == {"x": 3}
     assert again.get_history()["Result"].tolist() == [9]

@@ -66,6 +66,7 @@ SECTION_TITLES: dict[str, str] = {
     "pandas": "pandas information has been changed",
     "conda": "conda information has been changed",
     "git": "Git information has been changed",
+    "gpu": "GPU information has been changed",
 }
 """Environment sections, in order, with the warning logged when one changed."""
 
@@ -121,7 +122,8 @@ def environment() -> dict[str, str]:
     """The environment of this process, collected on first call and cached.
 
     Keys are the sections of :data:`SECTION_TITLES` that apply (``scipy`` only when SciPy is
-    installed, ``conda`` only inside a conda environment, ``git`` only inside a repository);
+    installed, ``conda`` only inside a conda environment, ``git`` only inside a repository,
+    ``gpu`` only when ``nvidia-smi`` finds NVIDIA GPUs);
     values are texts (JSON for structured sections).
 
     Examples
@@ -142,6 +144,7 @@ def environment() -> dict[str, str]:
         "pandas": _pandas(),
         "conda": _conda(),
         "git": _git(),
+        "gpu": _gpu(),
     }
     return {k: v for k, v in sections.items() if v is not None}
 
@@ -302,6 +305,24 @@ def _git() -> str | None:
             "diff": diff[:_GIT_DIFF_LIMIT],
         }
     )
+
+
+def _gpu() -> str | None:
+    smi = shutil.which("nvidia-smi")
+    if smi is None:
+        return None
+    query = "name,driver_version,memory.total"
+    try:
+        out = subprocess.run(
+            [smi, f"--query-gpu={query}", "--format=csv,noheader"],
+            capture_output=True, text=True, timeout=30, check=False,
+        )  # fmt: skip
+    except (OSError, subprocess.SubprocessError):
+        return None
+    gpus = [line.strip() for line in out.stdout.splitlines() if line.strip()]
+    if out.returncode != 0 or not gpus:
+        return None
+    return _as_json({"query": query, "gpus": gpus})
 
 
 def _run_git(git: str, *args: str) -> str | None:

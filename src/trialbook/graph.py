@@ -11,8 +11,9 @@ Computing a node built by an ``@ex.result`` step runs one **trial**:
    before any trial id is taken);
 2. the store allocates the next trial id atomically (concurrent processes never collide);
 3. ``random`` and NumPy are seeded (given seed, experiment seed, or a generated one);
-4. the graph runs (synchronous scheduler unless ``scheduler=`` says otherwise); each step
-   records the hashes of its inputs and output (purity), persisted outputs and metrics;
+4. the graph runs (``dask.get``, the synchronous scheduler, unless ``scheduler=`` says
+   otherwise); each step records the hashes of its inputs and output (purity), persisted
+   outputs and metrics;
 5. the trial (params, result or error, seed, timings, code and environment snapshot digests,
    metrics, persisted values, step hashes) is written in **one** store transaction.
 
@@ -20,9 +21,10 @@ A trial that fails is recorded with its error, and the step's exception is re-ra
 own type and traceback. History, metrics and persisted values are read back with the methods
 of :class:`Experiment` (see :mod:`trialbook.graph_history`).
 
-Tracking (metrics, persisted values, purity) follows the trial into threads of the local
-schedulers; steps running in other processes or on a cluster compute correctly but are not
-tracked.
+Tracking (metrics, persisted values, purity) follows the trial into the threads of Dask's
+local schedulers; for steps that run in other processes (``scheduler="processes"``, a
+``distributed.Client``) the graph is rewritten so that what they record travels back with
+their outputs (see :mod:`trialbook.graph_remote`).
 
 Examples
 --------
@@ -44,18 +46,14 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import os
 import pathlib
-import re
-import shutil
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-import dask
 from dask.delayed import Delayed
 
-from trialbook import capture
+from trialbook import capture, graph_files, graph_remote
 from trialbook.codecs import Encoded, decode, encode
 from trialbook.errors import CodecError, ConfigError, did_you_mean
 from trialbook.graph_history import HistoryReader, TrialDiff
@@ -70,7 +68,7 @@ from trialbook.graph_nodes import (
 )
 from trialbook.graph_script import ScriptTrial, current_request, parse_arguments
 from trialbook.storage import open_store
-from trialbook.tracking import Run
+from trialbook.tracking import Run, current_run
 
 if TYPE_CHECKING:
     from trialbook.storage.base import Store
@@ -125,11 +123,14 @@ class Experiment(HistoryReader):
         self._last_trial = 0
         self._lock = threading.Lock()
         super().__init__(store, self._open())
-        logger.info("Initialized experiment: %r", self)
 
     def __repr__(self) -> str:
         backend = f"{self.store.backend_label}({self.store.url!r})"
         return f"Experiment(id: {self.id}, trial_id: {self.trial_id}, backend: {backend})"
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # A step pickled for another process may use `ex.save_metric`; the store stays here.
+        return (graph_remote.WorkerExperiment, (self.id,))
 
     def _open(self) -> int:
         info = self.store.find_experiment(self.id)
@@ -138,10 +139,15 @@ class Experiment(HistoryReader):
                 info = self.store.create_experiment(self.id, meta={"kind": "graph"})
             except FileExistsError:  # another process created it first
                 info = self.store.find_experiment(self.id)
+            else:
+                self.trial_id = 0
+                logger.info("Initialized new experiment: %r", self)
+                return info.id
         assert info is not None
         graph = info.meta.get("graph", {})
         self._known_sources = dict(graph.get("steps", {}))
         last = self._recover(info.id, graph.get("parameters", {}))
+        logger.info("Loaded %r", self)
         if last is not None and last.environment:
             self._warn_environment(last.environment)
         return info.id
@@ -387,14 +393,16 @@ class Experiment(HistoryReader):
         1         0.500000
         2         0.333333
         """
-        trial = self._active
-        if trial is None:
+        run = current_run()  # the trial's Run, also in a worker process (see graph_remote)
+        if run is None and self._active is not None:  # a plain dask.delayed task of the trial
+            run = self._active.run
+        if run is None:
             msg = (
                 f"save_metric({key!r}) was called outside a trial of experiment {self.id!r}; "
                 "call it inside a decorated step while its result is computed"
             )
             raise ConfigError(msg)
-        trial.run.log_metric(key, value, step=epoch)
+        run.log_metric(key, value, step=epoch)
 
     # -- trials --
 
@@ -413,7 +421,7 @@ class Experiment(HistoryReader):
         try:
             capture.seed_everything(run.seed)  # type: ignore[arg-type]
             run.start()
-            value = dask.compute(node, **dask_options)[0]
+            value = graph_remote.execute(trial, node, dask_options)
         except BaseException as exc:
             run.finish(exc)
             self._save_trial(trial)
@@ -472,7 +480,7 @@ class Experiment(HistoryReader):
         return self._code[1]
 
     def _environment_digest(self) -> str:
-        return _environment_digest(self.store)
+        return graph_files.environment_digest(self.store)
 
     def _save_meta(self) -> None:
         params = {}
@@ -486,37 +494,25 @@ class Experiment(HistoryReader):
         self.store.update_meta(self.experiment_id, {"graph": graph})
 
     def _export_files(self, run: Run) -> None:
-        """Directory stores also get each trial's code as a text file, for diff tools and git.
-
-        The text is written once per code version (``code/.snapshots/<digest>.py``) and each
-        trial's file is a hard link to it: creating a file costs ~0.5 ms, a link ~15 us.
-        """
+        """Directory stores also get each trial's code and environment as plain files."""
         directory = getattr(self.store, "directory", None)
         if directory is None:
             return
-        code_dir = pathlib.Path(directory) / "code"
-        source = code_dir / ".snapshots" / f"{(run.code or 'none')[:16]}.py"
-        target = code_dir / f"{_safe(self.id)}_{run.id}.py"
-        try:
-            _link(source, target)
-        except FileNotFoundError:  # first trial of this code version
-            source.parent.mkdir(parents=True, exist_ok=True)
-            text = self._code[0] if self._code is not None else ""
-            source.write_text(text + "\n", encoding="utf-8")
-            _link(source, target)
-        _export_environment(pathlib.Path(directory), run.environment or "")
+        text = self._code[0] if self._code is not None else ""
+        folder = pathlib.Path(directory)
+        graph_files.write_code_file(folder, self.id, run.id, run.code or "", text)
+        graph_files.write_environment_files(folder, run.environment or "")
 
     def _check_purity(
-        self, step: Step, in_hash: str, out_hash: str, args: tuple[Any, ...], kwargs: dict[str, Any]
+        self, name: str, in_hash: str, out_hash: str, describe: Callable[[], str]
     ) -> None:
-        known = self.store.get_step_hash(self.experiment_id, step.name, in_hash)
+        """Warn when ``name`` gave another output for the same inputs in an earlier trial."""
+        known = self.store.get_step_hash(self.experiment_id, name, in_hash)
         if known is not None and known[0] != out_hash:
             logger.warning(
-                "Experiment step result is changed with the same input: "
-                "(step: %s, args: %r, kwargs: %r)",
-                step.name,
-                args,
-                kwargs,
+                "Experiment step result is changed with the same input: (step: %s, %s)",
+                name,
+                describe(),
             )
 
     def _cached_output(self, step: Step, cache_key: str) -> tuple[Any, str] | None:
@@ -571,52 +567,6 @@ class Experiment(HistoryReader):
         if request is not None:
             request.trials.append(ScriptTrial(self, self._last_trial, value))
         return value
-
-
-_ENV_DIGESTS: dict[int, tuple[Any, str]] = {}
-
-
-def _environment_digest(store: Store) -> str:
-    """Digest of this process's environment snapshot in ``store`` (stored once per store)."""
-    known = _ENV_DIGESTS.get(id(store))
-    if known is not None and known[0] is store:
-        return known[1]
-    digest = store.put_snapshot("environment", capture.environment_text(capture.environment()))
-    _ENV_DIGESTS[id(store)] = (store, digest)
-    return digest
-
-
-_EXPORTED: set[pathlib.Path] = set()
-"""Files and folders this process already wrote into directory stores (skips a stat per trial)."""
-
-
-def _export_environment(directory: pathlib.Path, digest: str) -> None:
-    folder = directory / "environment" / digest[:16]
-    if not digest or folder in _EXPORTED:
-        return
-    _EXPORTED.add(folder)
-    if folder.exists():
-        return
-    folder.mkdir(parents=True)
-    for section, text in capture.environment().items():
-        suffix = "txt" if section == "requirements" else "json"
-        (folder / f"{section}.{suffix}").write_text(text, encoding="utf-8")
-
-
-def _link(source: pathlib.Path, target: pathlib.Path) -> None:
-    try:
-        os.link(source, target)
-    except FileExistsError:  # a trial id reused after the experiment was deleted and re-created
-        target.unlink()
-        _link(source, target)
-    except FileNotFoundError:
-        raise
-    except OSError:  # no hard links on this file system
-        shutil.copyfile(source, target)
-
-
-def _safe(name: str) -> str:
-    return re.sub(r"[^A-Za-z0-9_.-]", "_", name)
 
 
 def _is_store(value: object) -> bool:

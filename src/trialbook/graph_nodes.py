@@ -37,6 +37,7 @@ from trialbook.tracking import Run, using_run
 
 if TYPE_CHECKING:
     from trialbook.graph import Experiment
+    from trialbook.graph_remote import StepOutcome
 
 __all__ = ["PERSIST_PREFIX", "UNDEFINED", "Node", "Parameter", "Step"]
 
@@ -67,6 +68,14 @@ class _ParameterValue:
 
     def __dask_tokenize__(self) -> tuple[str, str]:
         return (self.experiment.id, self.name)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # sent to another process (a plain dask.compute on a cluster): the value, not the store
+        return (_constant, (self(),))
+
+
+def _constant(value: Any) -> Callable[[], Any]:
+    return lambda: value
 
 
 class Parameter(Delayed):
@@ -144,11 +153,20 @@ class Node(Delayed):
     1
     """
 
-    __slots__ = ("_step",)
+    __slots__ = ("_flat", "_step")
 
     def __init__(self, key: str, graph: Any, step: Step) -> None:
         super().__init__(key, graph)
         object.__setattr__(self, "_step", step)
+        object.__setattr__(self, "_flat", None)
+
+    def _flat_graph(self) -> dict[Any, Any]:
+        """The graph as a plain dict, built on first use (a node never changes)."""
+        flat = self._flat
+        if flat is None:
+            flat = dict(self.__dask_graph__())
+            object.__setattr__(self, "_flat", flat)
+        return flat
 
     def __repr__(self) -> str:
         return f"Node({self.key})"
@@ -162,11 +180,13 @@ class Node(Delayed):
             Seed for ``random`` and NumPy in this trial (default: the experiment's seed, else
             a generated one, logged and recorded).
         **kwargs
-            Passed to ``dask.compute`` (``scheduler=`` defaults to ``"sync"``).
+            Passed to ``dask.compute``: ``scheduler=`` is ``"sync"`` by default; ``"threads"``
+            runs steps in threads of this process, ``"processes"`` or a
+            ``distributed.Client`` in other processes (see :mod:`trialbook.graph_remote`).
         """
-        kwargs.setdefault("scheduler", "sync")
         if not self._step.is_result:
             self._step.experiment._check_parameters(self)
+            kwargs.setdefault("scheduler", "sync")
             return dask.compute(self, **kwargs)[0]
         return self._step.experiment._run_trial(self, seed=seed, dask_options=kwargs)
 
@@ -234,11 +254,20 @@ class ActiveTrial:
             value = step.func(*args, **kwargs)
         out_hash = capture.output_hash(value)
         if in_hash is not None and out_hash is not None:
-            ex._check_purity(step, in_hash, out_hash, args, kwargs)
+            ex._check_purity(step.name, in_hash, out_hash, lambda: _describe(args, kwargs))
             with self.lock:
                 self.step_hashes.append((step.name, in_hash, out_hash, self.run.id))
         self.keep(step, value, cache_key=cache_key, out_hash=out_hash)
         return value
+
+    def absorb(self, step: Step, outcome: StepOutcome) -> None:
+        """Take in what ``step`` recorded while it ran in another process."""
+        self.run.absorb_metrics(outcome.metrics)
+        if outcome.in_hash is not None and outcome.out_hash is not None:
+            name, in_hash, out_hash = step.name, outcome.in_hash, outcome.out_hash
+            self.experiment._check_purity(name, in_hash, out_hash, lambda: outcome.call)
+            self.step_hashes.append((name, in_hash, out_hash, self.run.id))
+        self.keep(step, outcome.value, cache_key=None, out_hash=outcome.out_hash)
 
     def keep(self, step: Step, value: Any, *, cache_key: str | None, out_hash: str | None) -> None:
         if not step.persist:
@@ -252,6 +281,10 @@ class ActiveTrial:
                 self.step_hashes.append(
                     (CACHE_PREFIX + step.name, cache_key, out_hash, self.run.id)
                 )
+
+
+def _describe(args: tuple[Any, ...], kwargs: dict[str, Any]) -> str:
+    return f"args: {args!r}, kwargs: {kwargs!r}"
 
 
 def _cache_key(step: Step, in_hash: str | None) -> str | None:

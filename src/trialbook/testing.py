@@ -304,3 +304,33 @@ class StoreContract:
             pass
         else:
             raise AssertionError("an unknown snapshot must raise NotFoundError")
+
+    # -- run queries (issue 7: web UI) --
+
+    def test_query_runs_filters_sorts_and_pages(self, store: Any) -> None:
+        """``trialbook.storage.query.query_runs`` (native when the store has ``query_runs``)
+        agrees with the generic Python filter over the same runs."""
+        from trialbook.storage.query import parse_name, parse_query, sort_runs
+        from trialbook.storage.query import query_runs as query
+
+        info = store.create_experiment("q")
+        store.write_runs(info.id, [
+            RunRecord(i, status="done" if i % 3 else "failed", params={"lr": i / 10},
+                      tags={"model": "mlp" if i % 2 else "cnn"},
+                      metrics={"loss": [1, 1 / i]} if i % 4 else {})
+            for i in range(1, 13)
+        ])  # fmt: skip
+        everything = store.read_runs(info.id)
+        for where, order_by, descending in [
+            ('lr > 0.3 and status == "done"', None, False),
+            ('tags.model == "mlp" or not (metric.loss >= 0.2)', "metric.loss", True),
+            (None, "lr", True),
+        ]:
+            keep = parse_query(where).predicate() if where else (lambda run: True)
+            expected = [r for r in everything if keep(r)]
+            if order_by:
+                expected = sort_runs(expected, parse_name(order_by), descending)
+            total, page = query(store, info.id, where=where, order_by=order_by,
+                                descending=descending, limit=3, offset=1)  # fmt: skip
+            assert total == len(expected), where
+            assert [r.run_id for r in page] == [r.run_id for r in expected[1:4]], where

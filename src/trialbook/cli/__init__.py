@@ -11,6 +11,7 @@ import click
 from trialbook.cli.experiments import ls, runs, show
 from trialbook.cli.script import run
 from trialbook.cli.tasks import jobs, run_experiment
+from trialbook.cli.ui import ui
 
 __all__ = ["cli", "main"]
 
@@ -30,6 +31,8 @@ cli.add_command(run)
 # typed tasks and plans
 cli.add_command(run_experiment)
 cli.add_command(jobs)
+# web UI
+cli.add_command(ui)
 
 
 def main() -> None:

@@ -588,6 +588,79 @@ class SqliteStore:
             fill_record(record, {}, unpack(row[11], self._get_blob))
         return record
 
+    # -- run queries (issue 7: web UI) ---------------------------------------------------------
+    # The native back end of trialbook.storage.query.query_runs: the filter becomes an SQL
+    # WHERE clause over `doc`, the sort an ORDER BY, the page LIMIT/OFFSET; only the page's rows
+    # are decoded. No extra index: filters on JSON paths scan the experiment's rows either way.
+
+    def query_runs(
+        self,
+        experiment_id: int,
+        *,
+        where: str | None = None,
+        order_by: str | None = None,
+        descending: bool = False,
+        limit: int = 100,
+        offset: int = 0,
+    ) -> tuple[int, list[RunRecord]]:
+        """Filter, sort and page runs in SQL; see :func:`trialbook.storage.query.query_runs`."""
+        from trialbook.storage.query import DOC_SQL, _check_page, finite_json
+
+        _check_page(limit, offset)
+        page = {"where": where, "order_by": order_by, "descending": descending, "limit": limit,
+                "offset": offset}  # fmt: skip
+        try:
+            return self._query_page(experiment_id, doc="doc", **page)
+        except StorageError as exc:
+            if "malformed JSON" not in str(exc):
+                raise
+        # Some documents hold NaN or Infinity, which SQLite's JSON functions refuse.
+        if not getattr(self, "_query_functions", False):
+            with self._lock:
+                self._conn.create_function("tb_finite_json", 1, finite_json, deterministic=True)
+            self._query_functions = True
+        return self._query_page(experiment_id, doc=DOC_SQL, **page)
+
+    def _query_page(
+        self,
+        experiment_id: int,
+        *,
+        where: str | None,
+        order_by: str | None,
+        descending: bool,
+        limit: int,
+        offset: int,
+        doc: str,
+    ) -> tuple[int, list[RunRecord]]:
+        from trialbook.storage.query import order_sql, parse_name, parse_query
+
+        clause, params = "experiment_id = ?", [experiment_id]
+        if where and where.strip():
+            sql, extra = parse_query(where).sql(doc)
+            clause, params = f"{clause} AND {sql}", params + extra
+        if order_by and sqlite3.sqlite_version_info >= (3, 35):
+            # One pass: each row's JSON is parsed once for both the filter and the sort key.
+            key, key_params = parse_name(order_by).sql(doc)
+            direction = " DESC" if descending else ""
+            columns = ", ".join(f"r.{c.strip()}" for c in _RUN_COLUMNS.split(","))
+            rows = self._read(
+                f"WITH m AS MATERIALIZED (SELECT run_id, {key} AS k FROM runs WHERE {clause}) "
+                f"SELECT {columns}, (SELECT count(*) FROM m) FROM m JOIN runs r "
+                "ON r.experiment_id = ? AND r.run_id = m.run_id "
+                f"ORDER BY m.k IS NULL, m.k{direction}, m.run_id LIMIT ? OFFSET ?",
+                [*key_params, *params, experiment_id, limit, offset],
+            )
+            if rows or not offset:
+                total = rows[0][-1] if rows else 0
+                return total, [self._record(row[:-1]) for row in rows]
+        order, order_params = order_sql(order_by, descending, doc)
+        total = self._read(f"SELECT count(*) FROM runs WHERE {clause}", params)[0][0]
+        rows = self._read(
+            f"SELECT {_RUN_COLUMNS} FROM runs WHERE {clause} ORDER BY {order} LIMIT ? OFFSET ?",
+            [*params, *order_params, limit, offset],
+        )
+        return total, [self._record(row) for row in rows]
+
     def delete_runs(self, experiment_id: int, run_ids: Iterable[int]) -> None:
         """Delete runs with their metrics and artifacts."""
         ids = sorted(set(run_ids))

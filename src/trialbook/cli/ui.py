@@ -1,0 +1,50 @@
+"""``trialbook ui``: serve the web UI over a store (see ``docs/ui.md``)."""
+
+from __future__ import annotations
+
+import click
+
+from trialbook.cli.common import friendly_errors, store_option
+
+
+@click.command()
+@store_option
+@click.option(
+    "--host",
+    default="127.0.0.1",
+    show_default=True,
+    help="Interface to bind (the default serves this machine only).",
+)
+@click.option(
+    "--port",
+    type=click.IntRange(0, 65535),
+    default=8765,
+    show_default=True,
+    help="TCP port (0 picks a free one).",
+)
+@click.option(
+    "--allow-actions",
+    is_flag=True,
+    default=False,
+    help="Allow deleting runs and killing jobs from the UI (read-only otherwise).",
+)
+@friendly_errors
+def ui(store: str | None, host: str, port: int, allow_actions: bool) -> None:
+    """Serve the web UI; open the printed URL (it carries the access token)."""
+    import os
+
+    from trialbook.errors import StorageError
+    from trialbook.storage import default_location, open_store
+    from trialbook.web.server import serve
+
+    location = store or default_location()
+    if "://" not in location and not os.path.exists(location):
+        msg = f"no store at {location!r}; pass --store URL or set TRIALBOOK_STORE"
+        raise StorageError(msg)
+    server = serve(open_store(location), host=host, port=port, allow_actions=allow_actions)
+    if host not in ("127.0.0.1", "localhost", "::1"):
+        click.echo(f"warning: serving on {host}: anyone who can reach it and has the token "
+                   "can read the store", err=True)  # fmt: skip
+    mode = "actions allowed" if allow_actions else "read-only"
+    click.echo(f"trialbook UI ({mode}) for {location}:\n    {server.url}\nPress Ctrl-C to stop.")
+    server.wait()

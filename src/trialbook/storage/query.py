@@ -1,0 +1,681 @@
+"""A small, safe query language over runs: filters, sorting and paging.
+
+A filter is a Python-like boolean expression, parsed with :mod:`ast` (never evaluated): only
+comparisons (``== != < <= > >= in``, ``not in``), ``and`` / ``or`` / ``not``, names, dotted
+names, constants (numbers, strings, ``True``, ``False``, ``None``) and lists or tuples of
+constants (after ``in``) are accepted. Names:
+
+=====================  ===================================================================
+``run_id`` ``status``  columns of the run (``duration`` is ``finished - started``, in seconds;
+``kind`` ``key``       ``error`` the error's type name; ``result`` a plain JSON result)
+``seed`` ``created``
+``started``
+``finished``
+``duration``
+``result`` ``error``
+``params.x``           a parameter (``params.model.depth`` reaches into a dict)
+``fields.x``           a field
+``tags.x``             a tag
+``metric.x``           the last value of metric ``x``
+``x``                  a bare name: the parameter ``x``, else the field ``x``, else the tag ``x``
+=====================  ===================================================================
+
+Comparisons follow SQL: a missing value (or ``None``) makes a comparison *unknown*, and a run is
+kept only when the whole filter is true, so ``not (metric.loss >= 0.5)`` skips runs without a
+``loss``; write ``x == None`` / ``x != None`` to test presence. Numbers sort before strings.
+Values that are not plain JSON (arrays, frames) are treated as missing.
+
+One parsed :class:`Query` has two back ends that agree: :meth:`Query.predicate` (a Python
+function over :class:`~trialbook.storage.records.RunRecord`, for any store) and
+:meth:`Query.sql` (an SQLite ``WHERE`` clause over the ``doc`` column of
+:mod:`trialbook.storage.sqlite`). :func:`query_runs` filters, sorts and pages the runs of an
+experiment, through a store's native ``query_runs`` method when it has one.
+
+Examples
+--------
+>>> from trialbook.storage.records import RunRecord
+>>> q = parse_query('lr > 0.01 and status == "done"')
+>>> q.predicate()(RunRecord(1, status="done", params={"lr": 0.1}))
+True
+>>> sql, params = q.sql()
+>>> params
+['$.p."lr"', '$.f."lr"', '$.t."lr"', 0.01, 'done']
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from trialbook.codecs import Encoded
+from trialbook.errors import ConfigError
+from trialbook.storage.records import RunRecord
+
+__all__ = ["Name", "Query", "parse_name", "parse_query", "query_runs", "sort_key"]
+
+COLUMNS = ("run_id", "status", "kind", "key", "seed", "created", "started", "finished")
+"""Names that are columns of a run."""
+DERIVED = ("duration", "result", "error")
+NAMESPACES = {"params": "p", "fields": "f", "tags": "t", "metric": "m"}
+_SYNTAX = (
+    'expected comparisons such as `lr > 0.01`, `status == "done"` or `kind in ["job", '
+    '"trial"]` joined by and / or / not'
+)
+_CMP_SQL = {ast.Eq: "=", ast.NotEq: "!=", ast.Lt: "<", ast.LtE: "<=", ast.Gt: ">", ast.GtE: ">="}
+_CMP_PY: dict[type, Callable[[Any, Any], bool]] = {
+    ast.Eq: lambda a, b: a == b,
+    ast.NotEq: lambda a, b: a != b,
+    ast.Lt: lambda a, b: a < b,
+    ast.LtE: lambda a, b: a <= b,
+    ast.Gt: lambda a, b: a > b,
+    ast.GtE: lambda a, b: a >= b,
+}
+_JSON_TEXT = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+# Documents may hold NaN and +-Infinity (Python's JSON writes them), which SQLite's JSON
+# functions (before JSON5 support, 3.42) refuse as malformed: the SQL back end reads such a
+# document through `tb_finite_json` (NaN -> null, +-Infinity -> +-9e999, which SQLite reads as
+# +-inf), and the Python back end sees the same values (NaN is missing, as SQL has no NaN).
+_MARKS = {"NaN": "\x00tb:nan\x00", "Infinity": "\x00tb:inf\x00", "-Infinity": "\x00tb:-inf\x00"}
+_TOKENS = {'"\\u0000tb:nan\\u0000"': "null", '"\\u0000tb:inf\\u0000"': "9e999",
+           '"\\u0000tb:-inf\\u0000"': "-9e999"}  # fmt: skip
+DOC_SQL = (
+    "CASE WHEN instr(doc, 'NaN') OR instr(doc, 'Infinity') THEN tb_finite_json(doc) ELSE doc END"
+)
+"""The ``doc`` column read safely when documents may hold NaN (needs :func:`finite_json`
+registered as ``tb_finite_json``). About twice slower than plain ``doc`` (each call re-parses
+the document), so the SQLite store uses it only after plain ``doc`` failed as malformed."""
+
+
+@dataclass(frozen=True, slots=True)
+class Name:
+    """A resolved name of the query language: ``where`` is ``column``, ``derived``, one of the
+    namespaces (``params``, ``fields``, ``tags``, ``metric``) or ``bare``; ``path`` the keys.
+
+    Examples
+    --------
+    >>> parse_name("params.model.depth")
+    Name(where='params', path=('model', 'depth'))
+    """
+
+    where: str
+    path: tuple[str, ...]
+
+    def value(self, run: RunRecord) -> Any:
+        """The value of this name in ``run`` (``None`` when missing), as SQLite would see it.
+
+        Examples
+        --------
+        >>> parse_name("metric.loss").value(RunRecord(1, metrics={"loss": [3, 0.25]}))
+        0.25
+        """
+        if self.where == "column":
+            return getattr(run, self.path[0])
+        if self.where == "derived":
+            return _derived(run, self.path[0])
+        if self.where == "bare":
+            for slot in (run.params, run.fields, run.tags):
+                found = _dig(slot, self.path)
+                if found is not None:
+                    return found
+            return None
+        if self.where == "metric":
+            summary = run.metrics.get(self.path[0])
+            return _dig(summary[1], self.path[1:]) if summary else None
+        return _dig(getattr(run, self.where), self.path)
+
+    def sql(self, doc: str = "doc") -> tuple[str, list[Any]]:
+        """An SQLite expression for this name, with its bound parameters (``doc``: the SQL of the
+        run document, e.g. :data:`DOC_SQL` when documents may hold NaN).
+
+        Examples
+        --------
+        >>> parse_name("tags.model").sql()[1]
+        ['$.t."model"']
+        """
+        if self.where == "column":
+            return self.path[0], []
+        if self.where == "derived":
+            return {
+                "duration": "(finished - started)",
+                "result": f"json_extract({doc}, '$.r')",
+                "error": f"json_extract({doc}, '$.e[0]')",
+            }[self.path[0]], []
+        rest = "".join(f'."{p}"' for p in self.path)
+        if self.where == "bare":
+            paths = [f"$.{slot}{rest}" for slot in ("p", "f", "t")]
+            one = f"json_extract({doc}, ?)"
+            sql = f"coalesce({one}, {one}, {one})"
+            return sql, paths
+        if self.where == "metric":
+            head, tail = f'."{self.path[0]}"', "".join(f'."{p}"' for p in self.path[1:])
+            return f"json_extract({doc}, ?)", [f"$.m{head}[1]{tail}"]
+        return f"json_extract({doc}, ?)", [f"$.{NAMESPACES[self.where]}{rest}"]
+
+
+def _derived(run: RunRecord, name: str) -> Any:
+    if name == "duration":
+        if run.started is None or run.finished is None:
+            return None
+        return run.finished - run.started
+    if name == "result":
+        return _plain(run.result)
+    return run.error.type if run.error is not None else None
+
+
+def _dig(value: Any, path: Sequence[str]) -> Any:
+    for key in path:
+        if type(value) is not dict:
+            return None
+        value = value.get(key)
+    return _plain(value)
+
+
+def _plain(value: Any) -> Any:
+    """A value as ``json_extract`` returns it: containers as compact JSON text, NaN as NULL."""
+    if type(value) is Encoded:
+        return None
+    if isinstance(value, list | dict):
+        return _render(_marked(value))
+    if type(value) is float and math.isnan(value):
+        return None
+    return value
+
+
+def _marked(value: Any) -> Any:
+    if type(value) is float and not math.isfinite(value):
+        return _MARKS["NaN" if math.isnan(value) else "Infinity" if value > 0 else "-Infinity"]
+    if type(value) is list:
+        return [_marked(v) for v in value]
+    if type(value) is dict:
+        return {k: _marked(v) for k, v in value.items()}
+    return value
+
+
+def _render(value: Any) -> str:
+    text = _JSON_TEXT(value)
+    if "\\u0000tb:" in text:
+        for token, replacement in _TOKENS.items():
+            text = text.replace(token, replacement)
+    return text
+
+
+def finite_json(text: str | None) -> str | None:
+    """A run document with NaN as ``null`` and infinities as ``9e999`` (valid JSON for SQLite).
+
+    Examples
+    --------
+    >>> finite_json('{"m":{"loss":[3,NaN]},"p":{"x":-Infinity,"s":"NaN"}}')
+    '{"m":{"loss":[3,null]},"p":{"x":-9e999,"s":"NaN"}}'
+    """
+    if text is None:
+        return None
+    return _render(json.loads(text, parse_constant=_MARKS.__getitem__))
+
+
+def sort_key(value: Any) -> tuple[int, Any]:
+    """SQLite's order of values: ``NULL`` < numbers < text (booleans are numbers).
+
+    Examples
+    --------
+    >>> sorted([None, "a", 2, True], key=sort_key)
+    [None, True, 2, 'a']
+    """
+    if value is None:
+        return (0, 0)
+    if isinstance(value, bool | int | float):
+        return (1, value)
+    return (2, str(value))
+
+
+def parse_name(text: str) -> Name:
+    """Resolve a (dotted) name of the query language.
+
+    Raises
+    ------
+    ConfigError
+        If ``text`` is not a name (``params.lr``, ``status``, ...).
+
+    Examples
+    --------
+    >>> parse_name("status")
+    Name(where='column', path=('status',))
+    >>> parse_name("lr")
+    Name(where='bare', path=('lr',))
+    """
+    parts = text.strip().split(".")
+    if not all(p.isidentifier() for p in parts):
+        msg = (
+            f"{text!r} is not a name of the query language; expected a column "
+            f"({', '.join(COLUMNS + DERIVED)}), params.x, fields.x, tags.x, metric.x or a bare "
+            "parameter / field / tag name"
+        )
+        raise ConfigError(msg)
+    return _resolve(parts, text)
+
+
+def _resolve(parts: list[str], text: str) -> Name:
+    head = parts[0]
+    if len(parts) == 1 and head in COLUMNS:
+        return Name("column", (head,))
+    if len(parts) == 1 and head in DERIVED:
+        return Name("derived", (head,))
+    if head in NAMESPACES:
+        if len(parts) == 1:
+            msg = f"{text!r} names a namespace; write {head}.<name>, e.g. {head}.lr"
+            raise ConfigError(msg)
+        return Name(head, tuple(parts[1:]))
+    if head in COLUMNS + DERIVED:
+        msg = f"{head!r} is a column of the run and has no attribute {parts[1]!r}"
+        raise ConfigError(msg)
+    return Name("bare", tuple(parts))
+
+
+@dataclass(frozen=True, slots=True)
+class Query:
+    """A parsed, checked filter; build it with :func:`parse_query`.
+
+    Examples
+    --------
+    >>> q = parse_query("not (metric.loss >= 0.5)")
+    >>> q.predicate()(RunRecord(1, metrics={"loss": [10, 0.25]}))
+    True
+    >>> q.predicate()(RunRecord(2))
+    False
+    """
+
+    text: str
+    tree: ast.expr
+
+    def predicate(self) -> Callable[[RunRecord], bool]:
+        """A Python function telling whether a run matches (generic back end).
+
+        Examples
+        --------
+        >>> parse_query("kind == 'job'").predicate()(RunRecord(1, kind="job"))
+        True
+        """
+        test = _Py().node(self.tree)
+        return lambda run: test(run) is True
+
+    def sql(self, doc: str = "doc") -> tuple[str, list[Any]]:
+        """An SQLite boolean expression over the ``runs`` table and its bound parameters
+        (``doc`` as for :meth:`Name.sql`).
+
+        Examples
+        --------
+        >>> parse_query("run_id in [1, 2]").sql()
+        ('run_id IN (?, ?)', [1, 2])
+        """
+        params: list[Any] = []
+        return _Sql(params, doc).node(self.tree), params
+
+
+def parse_query(text: str) -> Query:
+    """Parse and check a filter of the query language (see the module documentation).
+
+    Raises
+    ------
+    ConfigError
+        On a syntax error or anything but the allowed expressions, naming the token and its
+        column.
+
+    Examples
+    --------
+    >>> parse_query('kind == "job" and tags.model == "mlp"').text
+    'kind == "job" and tags.model == "mlp"'
+    >>> parse_query("lr > __import__('os')")
+    Traceback (most recent call last):
+    ...
+    trialbook.errors.ConfigError: bad query "lr > __import__('os')": a call (`__import__('os')`)
+    at column 6 is not allowed; expected comparisons such as ...
+    """
+    if not isinstance(text, str):
+        msg = f"a query must be a str (got {text!r} that is a {type(text)})"
+        raise ConfigError(msg)
+    try:
+        tree = ast.parse(text.strip(), mode="eval").body
+    except SyntaxError as exc:
+        col = exc.offset or len(text.strip())
+        msg = f"bad query {text!r}: syntax error at column {col} ({exc.msg}); {_SYNTAX}"
+        raise ConfigError(msg) from None
+    _Checker(text.strip()).boolean(tree)
+    return Query(text, tree)
+
+
+_NODE_NAMES = {
+    ast.Call: "a call", ast.Subscript: "a subscript", ast.BinOp: "arithmetic",
+    ast.Lambda: "a lambda", ast.IfExp: "a conditional expression", ast.Dict: "a dict",
+    ast.Set: "a set", ast.ListComp: "a comprehension", ast.GeneratorExp: "a comprehension",
+    ast.NamedExpr: "an assignment", ast.JoinedStr: "an f-string", ast.Starred: "a star",
+}  # fmt: skip
+
+
+class _Checker:
+    """Walks a parsed expression and refuses every node outside the whitelist."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+
+    def fail(self, node: ast.AST, what: str | None = None) -> None:
+        token = ast.get_source_segment(self.text, node) or type(node).__name__
+        what = what or _NODE_NAMES.get(type(node), f"{type(node).__name__}")
+        col = getattr(node, "col_offset", 0) + 1
+        msg = f"bad query {self.text!r}: {what} (`{token}`) at column {col} is not allowed; "
+        msg += _SYNTAX
+        raise ConfigError(msg)
+
+    def boolean(self, node: ast.expr) -> None:
+        if isinstance(node, ast.BoolOp):
+            for value in node.values:
+                self.boolean(value)
+        elif isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.Not):
+            self.boolean(node.operand)
+        elif isinstance(node, ast.Compare):
+            self.compare(node)
+        else:
+            self.fail(
+                node,
+                "a value where a condition is expected"
+                if isinstance(node, ast.Name | ast.Attribute | ast.Constant)
+                else None,
+            )
+
+    def compare(self, node: ast.Compare) -> None:
+        self.operand(node.left)
+        has_in = any(isinstance(op, ast.In | ast.NotIn) for op in node.ops)
+        if has_in and len(node.ops) > 1:
+            self.fail(node, "a chained comparison with `in`")
+        for op, right in zip(node.ops, node.comparators, strict=True):
+            if isinstance(op, ast.In | ast.NotIn):
+                if not isinstance(right, ast.List | ast.Tuple):
+                    self.fail(right, "`in` needs a list of constants; this")
+                for item in right.elts:  # type: ignore[attr-defined]
+                    self.constant(item)
+            elif type(op) not in _CMP_SQL:
+                self.fail(node, f"the operator {type(op).__name__}")
+            else:
+                self.operand(right)
+
+    def operand(self, node: ast.expr) -> None:
+        if isinstance(node, ast.Name | ast.Attribute):
+            parts = _dotted(node)
+            if parts is None:
+                self.fail(node)
+            else:
+                _resolve(parts, ast.get_source_segment(self.text, node) or ".".join(parts))
+        else:
+            self.constant(node)
+
+    def constant(self, node: ast.expr) -> None:
+        if _constant(node) is _NOT_CONSTANT:
+            generic = "a value that is not a number, string, True, False or None"
+            self.fail(node, _NODE_NAMES.get(type(node), generic))
+
+
+_NOT_CONSTANT = object()
+
+
+def _constant(node: ast.expr) -> Any:
+    if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub | ast.UAdd):
+        inner = _constant(node.operand)
+        if type(inner) in (int, float):
+            return -inner if isinstance(node.op, ast.USub) else inner
+        return _NOT_CONSTANT
+    if isinstance(node, ast.Constant) and (
+        node.value is None or type(node.value) in (bool, int, float, str)
+    ):
+        return node.value
+    return _NOT_CONSTANT
+
+
+def _dotted(node: ast.expr) -> list[str] | None:
+    parts: list[str] = []
+    while isinstance(node, ast.Attribute):
+        parts.append(node.attr)
+        node = node.value
+    if not isinstance(node, ast.Name):
+        return None
+    parts.append(node.id)
+    return parts[::-1]
+
+
+def _name_of(node: ast.expr) -> Name:
+    parts = _dotted(node)
+    assert parts is not None
+    return _resolve(parts, ".".join(parts))
+
+
+# -- the Python back end: three-valued logic (None = unknown), as SQL --------------------------
+
+
+class _Py:
+    def node(self, node: ast.expr) -> Callable[[RunRecord], bool | None]:
+        if isinstance(node, ast.BoolOp):
+            parts = [self.node(v) for v in node.values]
+            return _py_and(parts) if isinstance(node.op, ast.And) else _py_or(parts)
+        if isinstance(node, ast.UnaryOp):
+            inner = self.node(node.operand)
+            return lambda run: None if (v := inner(run)) is None else not v
+        assert isinstance(node, ast.Compare)
+        operands = [node.left, *node.comparators]
+        tests = [self.compare(operands[i], op, operands[i + 1]) for i, op in enumerate(node.ops)]
+        return tests[0] if len(tests) == 1 else _py_and(tests)
+
+    def operand(self, node: ast.expr) -> Callable[[RunRecord], Any]:
+        value = _constant(node)
+        if value is not _NOT_CONSTANT:
+            return lambda run: value
+        return _name_of(node).value
+
+    def compare(
+        self, left: ast.expr, op: ast.cmpop, right: ast.expr
+    ) -> Callable[[RunRecord], bool | None]:
+        get = self.operand(left)
+        if isinstance(op, ast.In | ast.NotIn):
+            assert isinstance(right, ast.List | ast.Tuple)
+            items = [sort_key(_constant(e)) for e in right.elts]
+            negate = isinstance(op, ast.NotIn)
+            return lambda run: _py_in(get(run), items, negate)
+        other = self.operand(right)
+        if _constant(right) is None and isinstance(op, ast.Eq | ast.NotEq):
+            present = isinstance(op, ast.NotEq)
+            return lambda run: (get(run) is not None) is present
+        cmp = _CMP_PY[type(op)]
+
+        def test(run: RunRecord) -> bool | None:
+            a, b = get(run), other(run)
+            if a is None or b is None:
+                return None
+            return cmp(sort_key(a), sort_key(b))
+
+        return test
+
+
+def _py_in(value: Any, items: list[tuple[int, Any]], negate: bool) -> bool | None:
+    if value is None:
+        return None
+    key = sort_key(value)
+    if any(key == item for item in items):
+        return not negate
+    if any(item[0] == 0 for item in items):
+        return None  # `x IN (.., NULL)` is unknown when x matches nothing, as in SQL
+    return negate
+
+
+def _py_and(parts: list[Callable[[RunRecord], bool | None]]) -> Callable[..., bool | None]:
+    def test(run: RunRecord) -> bool | None:
+        unknown = False
+        for part in parts:
+            v = part(run)
+            if v is False:
+                return False
+            unknown = unknown or v is None
+        return None if unknown else True
+
+    return test
+
+
+def _py_or(parts: list[Callable[[RunRecord], bool | None]]) -> Callable[..., bool | None]:
+    def test(run: RunRecord) -> bool | None:
+        unknown = False
+        for part in parts:
+            v = part(run)
+            if v is True:
+                return True
+            unknown = unknown or v is None
+        return None if unknown else False
+
+    return test
+
+
+# -- the SQL back end -----------------------------------------------------------------------------
+
+
+class _Sql:
+    def __init__(self, params: list[Any], doc: str) -> None:
+        self.params, self.doc = params, doc
+
+    def node(self, node: ast.expr) -> str:
+        if isinstance(node, ast.BoolOp):
+            joiner = " AND " if isinstance(node.op, ast.And) else " OR "
+            return "(" + joiner.join(self.node(v) for v in node.values) + ")"
+        if isinstance(node, ast.UnaryOp):
+            return f"(NOT {self.node(node.operand)})"
+        assert isinstance(node, ast.Compare)
+        operands = [node.left, *node.comparators]
+        parts = [self.compare(operands[i], op, operands[i + 1]) for i, op in enumerate(node.ops)]
+        return parts[0] if len(parts) == 1 else "(" + " AND ".join(parts) + ")"
+
+    def operand(self, node: ast.expr) -> str:
+        value = _constant(node)
+        if value is not _NOT_CONSTANT:
+            self.params.append(value)
+            return "?"
+        sql, params = _name_of(node).sql(self.doc)
+        self.params.extend(params)
+        return sql
+
+    def compare(self, left: ast.expr, op: ast.cmpop, right: ast.expr) -> str:
+        lhs = self.operand(left)
+        if isinstance(op, ast.In | ast.NotIn):
+            assert isinstance(right, ast.List | ast.Tuple)
+            values = [_constant(e) for e in right.elts]
+            self.params.extend(values)
+            marks = ", ".join("?" * len(values))
+            return f"{lhs} {'NOT IN' if isinstance(op, ast.NotIn) else 'IN'} ({marks})"
+        if _constant(right) is None and isinstance(op, ast.Eq | ast.NotEq):
+            return f"{lhs} IS {'NOT ' if isinstance(op, ast.NotEq) else ''}NULL"
+        return f"{lhs} {_CMP_SQL[type(op)]} {self.operand(right)}"
+
+
+# -- querying -----------------------------------------------------------------------------
+
+
+def query_runs(
+    store: Any,
+    experiment_id: int,
+    *,
+    where: str | None = None,
+    order_by: str | None = None,
+    descending: bool = False,
+    limit: int = 100,
+    offset: int = 0,
+) -> tuple[int, list[RunRecord]]:
+    """Filter, sort and page the runs of an experiment: ``(total matching, page)``.
+
+    Uses the store's own ``query_runs`` method when it has one (the SQLite store does, in
+    SQL), else reads the runs and filters and sorts them in Python. Runs sort by ``order_by``
+    (any name of the language; missing values last), then by ``run_id``.
+
+    Parameters
+    ----------
+    store
+        Any :class:`~trialbook.storage.Store`.
+    experiment_id
+        ``ExperimentInfo.id`` of the experiment.
+    where
+        A filter (see the module documentation); ``None`` or blank keeps every run.
+    order_by, descending
+        The name to sort by (default ``run_id``) and the direction.
+    limit, offset
+        The page: at most ``limit`` runs after skipping ``offset``.
+
+    Raises
+    ------
+    ConfigError
+        On a bad filter, name, limit or offset.
+
+    Examples
+    --------
+    >>> from trialbook.storage import open_store
+    >>> store = open_store("sqlite:///:memory:")
+    >>> exp = store.create_experiment("q")
+    >>> store.write_runs(exp.id, [RunRecord(i, params={"lr": i / 10}) for i in range(1, 6)])
+    >>> total, page = query_runs(store, exp.id, where="lr >= 0.2", order_by="lr",
+    ...                          descending=True, limit=2)
+    >>> total, [run.run_id for run in page]
+    (4, [5, 4])
+    """
+    _check_page(limit, offset)
+    query = parse_query(where) if where and where.strip() else None
+    name = parse_name(order_by) if order_by else None
+    native = getattr(store, "query_runs", None)
+    if native is not None:
+        return native(
+            experiment_id, where=where, order_by=order_by, descending=descending,
+            limit=limit, offset=offset,
+        )  # fmt: skip
+    runs = store.read_runs(experiment_id)
+    if query is not None:
+        keep = query.predicate()
+        runs = [run for run in runs if keep(run)]
+    if name is not None:
+        runs = sort_runs(runs, name, descending)
+    elif descending:
+        runs = runs[::-1]
+    return len(runs), runs[offset : offset + limit]
+
+
+def sort_runs(runs: list[RunRecord], name: Name, descending: bool) -> list[RunRecord]:
+    """Runs sorted by ``name`` (missing values last whatever the direction), then by id.
+
+    Examples
+    --------
+    >>> runs = [RunRecord(1, params={"lr": 0.2}), RunRecord(2), RunRecord(3, params={"lr": 0.1})]
+    >>> [r.run_id for r in sort_runs(runs, parse_name("lr"), descending=True)]
+    [1, 3, 2]
+    """
+    valued = [(name.value(run), run) for run in runs]
+    present = [(v, r) for v, r in valued if v is not None]
+    present.sort(key=lambda vr: vr[1].run_id)
+    present.sort(key=lambda vr: sort_key(vr[0]), reverse=descending)
+    missing = sorted((r for v, r in valued if v is None), key=lambda r: r.run_id)
+    return [r for _, r in present] + missing
+
+
+def _check_page(limit: int, offset: int) -> None:
+    if type(limit) is not int or limit < 0:
+        msg = f"limit must be an int >= 0 (got {limit!r}); pass the page size, e.g. limit=100"
+        raise ConfigError(msg)
+    if type(offset) is not int or offset < 0:
+        msg = f"offset must be an int >= 0 (got {offset!r}); pass how many runs to skip"
+        raise ConfigError(msg)
+
+
+def order_sql(order_by: str | None, descending: bool, doc: str = "doc") -> tuple[str, list[Any]]:
+    """An SQLite ``ORDER BY`` list for :func:`query_runs` semantics, with its parameters.
+
+    Examples
+    --------
+    >>> order_sql("run_id", True)
+    ('run_id IS NULL, run_id DESC, run_id', [])
+    """
+    if not order_by:
+        return ("run_id DESC" if descending else "run_id"), []
+    expr, params = parse_name(order_by).sql(doc)
+    direction = " DESC" if descending else ""
+    return f"{expr} IS NULL, {expr}{direction}, run_id", params + params

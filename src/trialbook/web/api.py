@@ -1,0 +1,340 @@
+"""The JSON API under ``/api/`` (documented by :mod:`trialbook.web.openapi`).
+
+Every endpoint is a plain function of a Starlette request; the store and the options live in
+``request.app.state.ui`` (a :class:`UIState`). Errors answer ``{"error": message}`` with 400
+(bad query), 403 (action not allowed), 404 (unknown experiment, run, metric, file).
+
+Examples
+--------
+>>> ROUTES[0]
+('GET', '/api/experiments', 'experiments')
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import json
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from trialbook.errors import ConfigError, NotFoundError
+from trialbook.storage.query import query_runs
+from trialbook.storage.records import ExperimentInfo, RunRecord
+from trialbook.web import jobs, views
+from trialbook.web.series import downsample
+
+__all__ = ["ROUTES", "UIState"]
+
+MAX_LIMIT = 1000
+MAX_COMPARE = 10
+LIVE = ["running", "pending"]
+
+
+@dataclasses.dataclass
+class UIState:
+    """What the app serves: a store, its access token, whether actions are allowed.
+
+    Examples
+    --------
+    >>> UIState(store=None, token="t").allow_actions
+    False
+    """
+
+    store: Any
+    token: str
+    allow_actions: bool = False
+
+
+class HTTPError(Exception):
+    """An answer other than 200, with its message."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+def _json(content: Any, status: int = 200) -> Any:
+    from starlette.responses import Response
+
+    body = json.dumps(views.clean_json(content), ensure_ascii=False, separators=(",", ":"))
+    return Response(body, status, media_type="application/json")
+
+
+def endpoint(func: Callable[..., Any]) -> Callable[[Any], Awaitable[Any]]:
+    """Run a synchronous handler in a worker thread; map errors to JSON answers."""
+    from starlette.concurrency import run_in_threadpool
+
+    @functools.wraps(func)
+    async def handler(request: Any) -> Any:
+        try:
+            result = await run_in_threadpool(func, request, request.app.state.ui)
+        except HTTPError as exc:
+            return _json({"error": str(exc)}, exc.status)
+        except (ConfigError, ValueError) as exc:
+            return _json({"error": str(exc)}, 400)
+        except (NotFoundError, LookupError) as exc:
+            return _json({"error": str(exc).strip("'\"")}, 404)
+        return result if hasattr(result, "status_code") else _json(result)
+
+    return handler
+
+
+def _experiment(ui: UIState, request: Any) -> ExperimentInfo:
+    name = request.path_params["name"]
+    info = ui.store.find_experiment(name)
+    if info is None:
+        names = [e.name for e in ui.store.list_experiments()]
+        raise HTTPError(404, f"no experiment {name!r} in the store (experiments: {names})")
+    return info
+
+
+def _run(ui: UIState, info: ExperimentInfo, run_id: int) -> RunRecord:
+    found = ui.store.read_runs(info.id, [run_id])
+    if not found:
+        raise HTTPError(404, f"experiment {info.name!r} has no run {run_id}")
+    return found[0]
+
+
+def _int(request: Any, name: str, default: int, low: int = 0, high: int | None = None) -> int:
+    raw = request.query_params.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        value = low - 1
+    if value < low or (high is not None and value > high):
+        upper = f" and <= {high}" if high is not None else ""
+        raise HTTPError(400, f"query parameter {name!r} must be an int >= {low}{upper} "
+                             f"(got {raw!r})")  # fmt: skip
+    return value
+
+
+def _run_ids(request: Any, most: int) -> list[int]:
+    raw = request.query_params.get("runs", "")
+    try:
+        ids = [int(part) for part in raw.split(",") if part.strip()]
+    except ValueError:
+        ids = []
+    if not ids or len(ids) > most:
+        raise HTTPError(400, f"query parameter 'runs' must list 1 to {most} run ids separated "
+                             f"by commas, e.g. runs=1,2 (got {raw!r})")  # fmt: skip
+    return ids
+
+
+# -- experiments and runs --------------------------------------------------------------------------
+
+
+def experiments(request: Any, ui: UIState) -> Any:
+    return {"experiments": [
+        {"id": e.id, "name": e.name, "runs": e.runs, "created": e.created, "updated": e.updated,
+         "kind": e.meta.get("kind") if isinstance(e.meta, dict) else None}
+        for e in ui.store.list_experiments()
+    ]}  # fmt: skip
+
+
+def runs(request: Any, ui: UIState) -> Any:
+    info = _experiment(ui, request)
+    q = request.query_params
+    limit = _int(request, "limit", 100, 0, MAX_LIMIT)
+    total, page = query_runs(
+        ui.store, info.id, where=q.get("where") or None, order_by=q.get("order_by") or None,
+        descending=q.get("descending", "false").lower() in ("1", "true", "yes"),
+        limit=limit, offset=_int(request, "offset", 0),
+    )  # fmt: skip
+    rows = [views.run_row(run) for run in page]
+    columns: dict[str, dict[str, None]] = {s: {} for s in ("params", "fields", "tags", "metrics")}
+    for row in rows:
+        for slot, names in columns.items():
+            names.update(dict.fromkeys(row[slot]))
+    return {
+        "experiment": info.name, "total": total, "limit": limit,
+        "offset": _int(request, "offset", 0), "runs": rows,
+        "columns": {slot: list(names) for slot, names in columns.items()},
+    }  # fmt: skip
+
+
+def run(request: Any, ui: UIState) -> Any:
+    info = _experiment(ui, request)
+    record = _run(ui, info, int(request.path_params["run_id"]))
+    detail = views.run_detail(ui.store, info.id, record)
+    detail["logs"] = [s for s in jobs.STREAMS if jobs.log_file(record, s) is not None]
+    return detail
+
+
+def delete_run(request: Any, ui: UIState) -> Any:
+    if not ui.allow_actions:
+        raise HTTPError(403, "actions are disabled; start the UI with --allow-actions to "
+                             "delete runs")  # fmt: skip
+    info = _experiment(ui, request)
+    record = _run(ui, info, int(request.path_params["run_id"]))
+    ui.store.delete_runs(info.id, [record.run_id])
+    return {"deleted": record.run_id}
+
+
+def metric(request: Any, ui: UIState) -> Any:
+    info = _experiment(ui, request)
+    name = request.path_params["metric"]
+    ids = _run_ids(request, MAX_COMPARE)
+    points = _int(request, "points", 2000, 4, 100_000)
+    series = ui.store.read_metrics(info.id, name, ids)
+    out = {}
+    for run_id, s in series.items():
+        steps, values = downsample(s.steps, s.values, points)
+        out[str(run_id)] = {"steps": steps, "values": values, "total": len(s)}
+    return {"metric": name, "points": points, "runs": out}
+
+
+def metric_names(request: Any, ui: UIState) -> Any:
+    info = _experiment(ui, request)
+    raw = request.query_params.get("run")
+    run_id = int(raw) if raw and raw.isdigit() else None
+    return {"metrics": ui.store.metric_names(info.id, run_id)}
+
+
+def artifact(request: Any, ui: UIState) -> Any:
+    from starlette.responses import Response
+
+    info = _experiment(ui, request)
+    run_id, name = int(request.path_params["run_id"]), request.path_params["artifact"]
+    value = ui.store.read_artifact(info.id, run_id, name)
+    if value is None:
+        raise HTTPError(404, f"run {run_id} of {info.name!r} has no artifact {name!r}")
+    filename = f"{info.name}-{run_id}-{name}.{value.codec}".replace('"', "")
+    headers = {"Content-Disposition": f'attachment; filename="{filename}"',
+               "X-Trialbook-Codec": value.codec}  # fmt: skip
+    return Response(value.data, media_type="application/octet-stream", headers=headers)
+
+
+def snapshot(request: Any, ui: UIState) -> Any:
+    digest = request.path_params["digest"]
+    return {"digest": digest, "text": ui.store.get_snapshot(digest)}
+
+
+def compare(request: Any, ui: UIState) -> Any:
+    info = _experiment(ui, request)
+    ids = _run_ids(request, MAX_COMPARE)
+    found = {r.run_id: r for r in ui.store.read_runs(info.id, ids)}
+    missing = [i for i in ids if i not in found]
+    if missing:
+        raise HTTPError(404, f"experiment {info.name!r} has no runs {missing}")
+    return views.compare_runs(ui.store, [found[i] for i in ids])
+
+
+def scatter(request: Any, ui: UIState) -> Any:
+    info = _experiment(ui, request)
+    q = request.query_params
+    axes = [a for a in q.get("axes", "").split(",") if a.strip()]
+    if not axes:
+        raise HTTPError(400, "query parameter 'axes' must list names separated by commas, "
+                             "e.g. axes=lr,metric.loss")  # fmt: skip
+    from trialbook.storage.query import parse_name
+
+    names = [parse_name(a) for a in axes]
+    limit = _int(request, "limit", 5000, 1, 50_000)
+    total, page = query_runs(ui.store, info.id, where=q.get("where") or None, limit=limit)
+    points = [[run.run_id, *(n.value(run) for n in names)] for run in page]
+    return {"axes": axes, "total": total, "points": points}
+
+
+# -- live status, logs, job graph ------------------------------------------------------------
+
+
+def status(request: Any, ui: UIState) -> Any:
+    info = _experiment(ui, request)
+    counts = {
+        s: query_runs(ui.store, info.id, where=f"status == {s!r}", limit=0)[0]
+        for s in ("pending", "running", "done", "failed")
+    }
+    _, live = query_runs(ui.store, info.id, where=f"status in {LIVE!r}", limit=200)
+    recorded = {run.key for run in live if run.key}
+    running_jobs = [d for d in jobs.job_dirs(info) if d["status"] in ("running", "waiting")
+                    and d["identifier"] not in recorded]  # fmt: skip
+    fresh = ui.store.find_experiment(info.name) or info
+    return {
+        "experiment": info.name, "updated": fresh.updated, "total": fresh.runs,
+        "counts": counts, "live": [views.run_row(run) for run in live], "jobs": running_jobs,
+    }  # fmt: skip
+
+
+def log(request: Any, ui: UIState) -> Any:
+    info = _experiment(ui, request)
+    record = _run(ui, info, int(request.path_params["run_id"]))
+    stream = request.query_params.get("stream", "stdout")
+    path = jobs.log_file(record, stream)
+    if path is None:
+        raise HTTPError(404, f"run {record.run_id} has no {stream!r} log (logs are known for "
+                             "jobs, whose record names their job directory)")  # fmt: skip
+    raw = request.query_params.get("offset")
+    offset = _int(request, "offset", 0) if raw not in (None, "") else None
+    return {"stream": stream, **jobs.read_log(path, offset)}
+
+
+def job_log(request: Any, ui: UIState) -> Any:
+    info = _experiment(ui, request)
+    ident, stream = request.path_params["identifier"], request.query_params.get("stream", "stdout")
+    found = [d for d in jobs.job_dirs(info) if d["identifier"] == ident]
+    import pathlib
+
+    path = pathlib.Path(found[0]["path"]) / f"{stream}.log" if found else None
+    if path is None or stream not in jobs.STREAMS or not path.is_file():
+        raise HTTPError(404, f"no {stream!r} log for job {ident!r} of {info.name!r}")
+    raw = request.query_params.get("offset")
+    offset = _int(request, "offset", 0) if raw not in (None, "") else None
+    return {"stream": stream, **jobs.read_log(path, offset)}
+
+
+def graph(request: Any, ui: UIState) -> Any:
+    info = _experiment(ui, request)
+    _, records = query_runs(ui.store, info.id, where='kind == "job"', limit=jobs.MAX_JOB_DIRS)
+    return {**jobs.job_graph(records, jobs.job_dirs(info)), "services": jobs.services(info)}
+
+
+def kill(request: Any, ui: UIState) -> Any:
+    if not ui.allow_actions:
+        raise HTTPError(403, "actions are disabled; start the UI with --allow-actions to kill jobs")
+    info = _experiment(ui, request)
+    ident = request.path_params["identifier"]
+    try:
+        pid = jobs.kill_job(info, ident)
+    except ProcessLookupError as exc:
+        raise HTTPError(409, str(exc)) from None
+    return {"killed": ident, "pid": pid}
+
+
+def openapi(request: Any, ui: UIState) -> Any:
+    from trialbook.web.openapi import spec
+
+    return spec()
+
+
+ROUTES: list[tuple[str, str, str]] = [
+    ("GET", "/api/experiments", "experiments"),
+    ("GET", "/api/experiments/{name}/runs", "runs"),
+    ("GET", "/api/experiments/{name}/runs/{run_id:int}", "run"),
+    ("DELETE", "/api/experiments/{name}/runs/{run_id:int}", "delete_run"),
+    ("GET", "/api/experiments/{name}/runs/{run_id:int}/artifacts/{artifact}", "artifact"),
+    ("GET", "/api/experiments/{name}/runs/{run_id:int}/log", "log"),
+    ("GET", "/api/experiments/{name}/metrics", "metric_names"),
+    ("GET", "/api/experiments/{name}/metrics/{metric}", "metric"),
+    ("GET", "/api/experiments/{name}/compare", "compare"),
+    ("GET", "/api/experiments/{name}/scatter", "scatter"),
+    ("GET", "/api/experiments/{name}/status", "status"),
+    ("GET", "/api/experiments/{name}/graph", "graph"),
+    ("GET", "/api/experiments/{name}/jobs/{identifier}/log", "job_log"),
+    ("POST", "/api/experiments/{name}/jobs/{identifier}/kill", "kill"),
+    ("GET", "/api/snapshots/{digest}", "snapshot"),
+    ("GET", "/api/openapi.json", "openapi"),
+]
+"""``(method, path, handler name)`` of every endpoint; the OpenAPI test checks the spec
+documents exactly these."""
+
+
+def routes() -> list[Any]:
+    """Starlette routes of the API."""
+    from starlette.routing import Route
+
+    handlers = globals()
+    return [Route(path, endpoint(handlers[name]), methods=[method], name=f"api_{name}")
+            for method, path, name in ROUTES]  # fmt: skip

@@ -1,0 +1,131 @@
+"""The OpenAPI 3.1 document of the JSON API, served at ``/api/openapi.json``.
+
+Built from :data:`trialbook.web.api.ROUTES` (so every route is documented, and only those) and
+the hand-written descriptions below.
+
+Examples
+--------
+>>> doc = spec()
+>>> doc["openapi"], sorted(doc["paths"]["/api/experiments/{name}/runs"])
+('3.1.0', ['get'])
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from trialbook.web.api import ROUTES
+
+__all__ = ["spec"]
+
+_Q = dict[str, tuple[str, str]]  # query parameter -> (JSON schema type, description)
+
+_DOCS: dict[str, tuple[str, _Q]] = {
+    "experiments": ("Experiments with run counts and last activity (`updated`, epoch s).", {}),
+    "runs": ("One page of an experiment's runs: filtered, sorted, with the total matching.", {
+        "where": ("string", 'A filter of the query language, e.g. `lr > 0.01 and x == "a"`.'),
+        "order_by": ("string", "A name to sort by (`run_id`, `metric.loss`, `params.lr`, ...)."),
+        "descending": ("boolean", "Sort in descending order."),
+        "limit": ("integer", "Page size (0 to 1000, default 100)."),
+        "offset": ("integer", "Runs to skip (default 0)."),
+    }),
+    "run": ("A run with previews of its values, artifacts, code and environment digests, logs.",
+            {}),
+    "delete_run": ("Delete a run (only with `--allow-actions`; 403 otherwise).", {}),
+    "artifact": ("Download an artifact's bytes (its codec in the `X-Trialbook-Codec` header).",
+                 {}),
+    "log": ("Text of a job's log from `offset` (default: its last 64 KiB) and the next offset.", {
+        "stream": ("string", "`stdout` (default) or `stderr`."),
+        "offset": ("integer", "Byte offset to read from; pass back `offset` to follow."),
+    }),
+    "metric_names": ("Metric names with point counts (of one run with `run`).", {
+        "run": ("integer", "Only this run's metrics."),
+    }),
+    "metric": ("A metric of 1 to 10 runs, down-sampled on the server (min/max per bucket).", {
+        "runs": ("string", "Run ids separated by commas, e.g. `1,2`."),
+        "points": ("integer", "At most this many points per run (4 to 100000, default 2000)."),
+    }),
+    "compare": ("Compare 1 to 10 runs: params, fields and tags with `differs` flags, common "
+                "metrics, unified diffs of code and environment against the first run.", {
+        "runs": ("string", "Run ids separated by commas, e.g. `1,2,3`."),
+    }),
+    "scatter": ("Values of several names per run, for scatter and parallel-coordinates views.", {
+        "axes": ("string", "Names separated by commas, e.g. `lr,metric.loss`."),
+        "where": ("string", "A filter of the query language."),
+        "limit": ("integer", "At most this many runs (default 5000)."),
+    }),
+    "status": ("Live status: counts by status, running and pending runs, running job "
+               "directories not yet recorded, last activity.", {}),
+    "graph": ("The job graph of a task experiment (nodes with status, dependency edges) and "
+              "the services it registered.", {}),
+    "job_log": ("Log of a job by identifier, from its job directory (also while running).", {
+        "stream": ("string", "`stdout` (default) or `stderr`."),
+        "offset": ("integer", "Byte offset to read from."),
+    }),
+    "kill": ("Send SIGTERM to a running job (only with `--allow-actions`; 403 otherwise).", {}),
+    "snapshot": ("The text of a code or environment snapshot.", {}),
+    "openapi": ("This document.", {}),
+}  # fmt: skip
+
+_PATH_TYPES = {"int": "integer"}
+
+
+def _operation(method: str, path: str, name: str) -> dict[str, Any]:
+    summary, query = _DOCS[name]
+    params: list[dict[str, Any]] = []
+    for pname, conv in re.findall(r"{(\w+)(?::(\w+))?}", path):
+        schema = {"type": _PATH_TYPES.get(conv, "string")}
+        params.append({"name": pname, "in": "path", "required": True, "schema": schema})
+    for qname, (typ, text) in query.items():
+        required = qname in ("runs", "axes")
+        params.append({"name": qname, "in": "query", "required": required,
+                       "description": text, "schema": {"type": typ}})  # fmt: skip
+    responses: dict[str, Any] = {
+        "200": {"description": "OK", "content": {"application/json": {}}},
+        "403": {"description": "Missing or wrong access token (or action not allowed)."},
+    }
+    if name == "kill":
+        responses["409"] = {"description": "The job is not running.",
+                            "content": {"application/json": {}}}  # fmt: skip
+    if name == "artifact":
+        responses["200"] = {"description": "The bytes", "content": {"application/octet-stream": {}}}
+    if "{" in path:
+        responses["404"] = {"description": "Unknown experiment, run or file.",
+                            "content": {"application/json": {}}}  # fmt: skip
+    if query:
+        responses["400"] = {"description": "Bad query parameter (the message says which).",
+                            "content": {"application/json": {}}}  # fmt: skip
+    return {"operationId": name, "summary": summary, "parameters": params,
+            "responses": responses}  # fmt: skip
+
+
+def spec() -> dict[str, Any]:
+    """The OpenAPI document (a dict).
+
+    Examples
+    --------
+    >>> spec()["paths"]["/api/experiments/{name}/runs/{run_id}"]["delete"]["operationId"]
+    'delete_run'
+    """
+    paths: dict[str, dict[str, Any]] = {}
+    for method, path, name in ROUTES:
+        plain = re.sub(r"{(\w+):\w+}", r"{\1}", path)
+        paths.setdefault(plain, {})[method.lower()] = _operation(method, path, name)
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "trialbook UI API",
+            "version": "1",
+            "description": "JSON API of `trialbook ui`. Every request carries the access token: "
+            "`Authorization: Bearer <token>`, the `token` query parameter, or the cookie set "
+            "by opening the printed URL.",
+        },
+        "components": {"securitySchemes": {
+            "bearer": {"type": "http", "scheme": "bearer"},
+            "query": {"type": "apiKey", "in": "query", "name": "token"},
+            "cookie": {"type": "apiKey", "in": "cookie", "name": "trialbook_token"},
+        }},
+        "security": [{"bearer": []}, {"query": []}, {"cookie": []}],
+        "paths": paths,
+    }  # fmt: skip

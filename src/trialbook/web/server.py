@@ -1,0 +1,165 @@
+"""Serving the UI with uvicorn in a background thread: :func:`serve` returns a handle with the
+URL (token included) and ``stop()``.
+
+Examples
+--------
+>>> from trialbook.storage import open_store
+>>> server = serve(open_store("sqlite:///:memory:"), port=0, token="t0ken")
+>>> server.url.startswith("http://127.0.0.1:") and server.url.endswith("/?token=t0ken")
+True
+>>> server.stop()
+"""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from trialbook.errors import ConfigError
+
+__all__ = ["UIServer", "serve"]
+
+
+@dataclass
+class UIServer:
+    """A running UI: ``url`` to open (with the token), ``token``, ``host``, ``port``.
+
+    Examples
+    --------
+    >>> from trialbook.storage import open_store
+    >>> with serve(open_store("sqlite:///:memory:"), port=0) as server:
+    ...     server.port > 0
+    True
+    """
+
+    host: str
+    port: int
+    token: str
+    _server: Any = field(repr=False)
+    _thread: threading.Thread = field(repr=False)
+
+    @property
+    def url(self) -> str:
+        """The address to open in a browser, with the access token."""
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{self.port}/?token={self.token}"
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Stop serving and wait for the server thread to end."""
+        self._server.should_exit = True
+        self._thread.join(timeout)
+
+    def wait(self) -> None:
+        """Block until the server stops (``stop()`` from another thread, or Ctrl-C)."""
+        try:
+            while self._thread.is_alive():
+                self._thread.join(0.5)
+        except KeyboardInterrupt:
+            self.stop()
+
+    def __enter__(self) -> UIServer:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def serve(
+    store: Any,
+    *,
+    host: str = "127.0.0.1",
+    port: int = 0,
+    token: str | None = None,
+    allow_actions: bool = False,
+    timeout: float = 15.0,
+) -> UIServer:
+    """Start the UI over ``store`` in a background thread and return once it listens.
+
+    Parameters
+    ----------
+    store
+        Any :class:`~trialbook.storage.Store`, or a location for
+        :func:`~trialbook.storage.open_store`.
+    host
+        Interface to bind; the default serves this machine only.
+    port
+        TCP port; ``0`` picks a free one (see ``UIServer.port``).
+    token
+        Access token; ``None`` generates one.
+    allow_actions
+        Allow deleting runs and killing jobs.
+    timeout
+        Seconds to wait for the server to listen.
+
+    Raises
+    ------
+    ConfigError
+        If the server could not start (port in use, bad host), with the reason.
+
+    Examples
+    --------
+    >>> import urllib.request
+    >>> from trialbook.storage import open_store
+    >>> with serve(open_store("sqlite:///:memory:"), token="abc") as server:
+    ...     request = urllib.request.Request(
+    ...         f"http://127.0.0.1:{server.port}/api/experiments",
+    ...         headers={"Authorization": "Bearer abc"})
+    ...     urllib.request.urlopen(request).read()
+    b'{"experiments":[]}'
+    """
+    import uvicorn
+
+    from trialbook.storage import open_store
+    from trialbook.web.app import create_app
+
+    if type(port) is not int or not 0 <= port < 65536:
+        msg = f"port must be an int from 0 to 65535 (got {port!r}); 0 picks a free port"
+        raise ConfigError(msg)
+    app = create_app(open_store(store), token=token, allow_actions=allow_actions)
+    sock = _listen(host, port)
+    config = uvicorn.Config(app, log_level="warning", lifespan="off")
+    server = uvicorn.Server(config)
+    errors: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            server.run(sockets=[sock])
+        except BaseException as exc:
+            errors.append(exc)
+
+    thread = threading.Thread(target=run, name="trialbook-ui", daemon=True)
+    thread.start()
+    deadline = time.monotonic() + timeout
+    while not server.started and thread.is_alive() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    if not server.started:
+        server.should_exit = True
+        sock.close()
+        reason = errors[0] if errors else "it did not start in time"
+        msg = f"could not serve the UI on {host}:{port}: {reason}"
+        raise ConfigError(msg)
+    return UIServer(host, sock.getsockname()[1], app.state.ui.token, server, thread)
+
+
+def _listen(host: str, port: int) -> socket.socket:
+    """A socket bound to ``(host, port)``, so that a busy port fails here, clearly."""
+    try:
+        family = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0][0]
+        sock = socket.socket(family, socket.SOCK_STREAM)
+    except OSError as exc:
+        msg = f"cannot serve the UI on {host!r}: {exc}; pass an address of this machine"
+        raise ConfigError(msg) from None
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        msg = (
+            f"cannot listen on {host}:{port} ({exc.strerror}); choose another port "
+            "(--port N, or 0 for a free one)"
+        )
+        raise ConfigError(msg) from None
+    return sock

@@ -1,0 +1,569 @@
+/* trialbook UI: plain JavaScript, no build step. Every page is filled from the JSON API
+   (/api/..., documented at /api/openapi.json); window.TB holds the page name and its
+   path parameters. Charts use the bundled uPlot. */
+"use strict";
+
+const TB = window.TB || {};
+const POLL_MS = 2000;
+const COLORS = ["#2f6fde", "#d9480f", "#2b8a3e", "#862e9c", "#c2255c", "#1098ad", "#e67700",
+  "#5c940d", "#364fc7", "#a61e4d"];
+
+// -- helpers -----------------------------------------------------------------------------------
+
+function el(tag, attrs, ...children) {
+  const node = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs || {})) {
+    if (v === null || v === undefined || v === false) continue;
+    if (k.startsWith("on")) node.addEventListener(k.slice(2), v);
+    else if (k === "class") node.className = v;
+    else node.setAttribute(k, v === true ? "" : v);
+  }
+  for (const child of children.flat(Infinity)) {
+    if (child === null || child === undefined) continue;
+    node.append(child instanceof Node ? child : document.createTextNode(String(child)));
+  }
+  return node;
+}
+
+async function api(path, params) {
+  const query = params ? "?" + new URLSearchParams(
+    Object.entries(params).filter(([, v]) => v !== null && v !== undefined && v !== "")) : "";
+  const response = await fetch("/api" + path + query, { credentials: "same-origin" });
+  const body = await response.json().catch(() => ({ error: response.statusText }));
+  if (!response.ok) throw new Error(body.error || response.statusText);
+  return body;
+}
+
+const enc = encodeURIComponent;
+const expPath = (name) => "/experiments/" + enc(name);
+const expPage = (name) => "/e/" + enc(name);
+
+function fmt(value) {
+  if (value === null || value === undefined) return "";
+  if (typeof value === "number") {
+    if (Number.isInteger(value)) return String(value);
+    const abs = Math.abs(value);
+    return abs !== 0 && (abs < 1e-3 || abs >= 1e6) ? value.toExponential(3) : String(+value.toPrecision(5));
+  }
+  if (typeof value === "boolean") return value ? "true" : "false";
+  if (typeof value === "object") return JSON.stringify(value);
+  return String(value);
+}
+
+function when(seconds) {
+  if (!seconds) return "";
+  return new Date(seconds * 1000).toISOString().replace("T", " ").slice(0, 19);
+}
+
+function ago(seconds) {
+  if (!seconds) return "";
+  const d = Date.now() / 1000 - seconds;
+  if (d < 60) return Math.max(0, Math.round(d)) + " s ago";
+  if (d < 3600) return Math.round(d / 60) + " min ago";
+  if (d < 86400) return Math.round(d / 3600) + " h ago";
+  return Math.round(d / 86400) + " days ago";
+}
+
+function duration(s) {
+  if (s === null || s === undefined) return "";
+  if (s < 60) return s.toFixed(s < 10 ? 2 : 1) + " s";
+  return Math.floor(s / 60) + " min " + Math.round(s % 60) + " s";
+}
+
+const badge = (status) => el("span", { class: "status status-" + status, "data-status": status }, status);
+const main = () => document.getElementById("main");
+
+function crumbs(...parts) {
+  const nav = document.getElementById("crumbs");
+  nav.replaceChildren();
+  parts.forEach(([label, href], i) => {
+    if (i) nav.append(el("span", {}, "/"));
+    nav.append(href ? el("a", { href }, label) : el("b", {}, label));
+  });
+}
+
+function setLive(on) {
+  document.getElementById("live-dot").classList.toggle("on", on);
+}
+
+function every(ms, fn) {
+  let timer = null;
+  const tick = async () => {
+    try { await fn(); } catch (e) { console.warn(e); }
+    timer = setTimeout(tick, ms);
+  };
+  timer = setTimeout(tick, ms);
+  return () => clearTimeout(timer);
+}
+
+function kvTable(rows) {
+  return el("table", { class: "kv" }, rows.map(([k, v]) => el("tr", {}, el("th", {}, k), el("td", {}, v))));
+}
+
+// -- charts ------------------------------------------------------------------------------------
+
+function joinSeries(series) {
+  // series: [{steps, values}], aligned on the union of steps (null where a run has no point)
+  const xs = [...new Set(series.flatMap((s) => s.steps))].sort((a, b) => a - b);
+  const index = new Map(xs.map((x, i) => [x, i]));
+  const ys = series.map((s) => {
+    const column = new Array(xs.length).fill(null);
+    s.steps.forEach((x, i) => { column[index.get(x)] = s.values[i]; });
+    return column;
+  });
+  return [xs, ...ys];
+}
+
+function lineChart(target, title, labels, series, width) {
+  const box = el("div", { class: "chart", "data-metric": title }, el("h3", {}, title));
+  target.append(box);
+  const data = joinSeries(series);
+  const opts = {
+    width: width || 460, height: 240,
+    scales: { x: { time: false } },
+    series: [{ label: "step" }, ...labels.map((label, i) => ({
+      label, stroke: COLORS[i % COLORS.length], width: 1.5, spanGaps: true, points: { show: false },
+    }))],
+    axes: [{}, { size: 60 }],
+  };
+  return new uPlot(opts, data, box);
+}
+
+async function metricCharts(target, name, runIds, previous) {
+  const data = await api(expPath(TB.name) + "/metrics/" + enc(name), { runs: runIds.join(","), points: 2000 });
+  const present = runIds.filter((id) => data.runs[id]);
+  const series = present.map((id) => data.runs[id]);
+  if (previous) { previous.setData(joinSeries(series)); return previous; }
+  const total = series.reduce((n, s) => n + s.total, 0);
+  const chart = lineChart(target, name, present.map((id) => "run " + id), series);
+  chart.root.parentElement.querySelector("h3").append(
+    el("span", { class: "muted" }, ` (${total.toLocaleString()} points)`));
+  return chart;
+}
+
+// -- logs --------------------------------------------------------------------------------------
+
+function logViewer(target, path, title) {
+  // tail then follow a log: GET path?stream=..&offset=..
+  const pre = el("pre", { class: "log", id: "log" }, "");
+  const select = el("select", { id: "log-stream" }, el("option", {}, "stdout"), el("option", {}, "stderr"));
+  const box = el("div", { class: "card" }, el("div", { class: "toolbar" }, el("b", {}, title), select), pre);
+  target.append(box);
+  let offset = null;
+  const load = async () => {
+    const body = await api(path, { stream: select.value, offset });
+    if (offset === null) pre.textContent = body.text; else if (body.text) pre.textContent += body.text;
+    offset = body.offset;
+    pre.scrollTop = pre.scrollHeight;
+  };
+  select.addEventListener("change", () => { offset = null; load().catch((e) => { pre.textContent = e.message; }); });
+  load().catch((e) => { pre.textContent = e.message; });
+  const stop = every(POLL_MS, load);
+  return { box, stop };
+}
+
+// -- experiments page --------------------------------------------------------------------------
+
+async function experimentsPage() {
+  crumbs(["experiments"]);
+  const body = el("tbody", { id: "experiments" });
+  main().replaceChildren(el("h1", {}, "Experiments"), el("div", { class: "table-wrap" },
+    el("table", {}, el("thead", {}, el("tr", {}, ["experiment", "kind", "runs", "created", "last activity"]
+      .map((h) => el("th", {}, h)))), body)));
+  const load = async () => {
+    const data = await api("/experiments");
+    body.replaceChildren(...data.experiments.map((e) => el("tr", {},
+      el("td", {}, el("a", { href: expPage(e.name) }, e.name)), el("td", {}, e.kind || ""),
+      el("td", { class: "num" }, e.runs.toLocaleString()), el("td", {}, when(e.created)),
+      el("td", { title: when(e.updated) }, ago(e.updated)))));
+    if (!data.experiments.length) body.append(el("tr", {}, el("td", { colspan: 5, class: "muted" }, "no experiments yet")));
+  };
+  await load();
+  every(5000, load);
+}
+
+// -- runs page ---------------------------------------------------------------------------------
+
+const state = { where: "", order_by: "", descending: false, limit: 50, offset: 0, selected: new Set() };
+
+function runsToolbar(onApply) {
+  const input = el("input", { type: "text", id: "filter", placeholder: 'filter, e.g. lr > 0.01 and status == "done"', value: state.where });
+  const apply = () => { state.where = input.value.trim(); state.offset = 0; onApply(); };
+  input.addEventListener("keydown", (e) => { if (e.key === "Enter") apply(); });
+  const size = el("select", { id: "page-size" }, [25, 50, 100, 250].map((n) =>
+    el("option", { value: n, selected: n === state.limit }, n + " / page")));
+  size.addEventListener("change", () => { state.limit = +size.value; state.offset = 0; onApply(); });
+  const compare = el("button", { id: "compare-btn", disabled: true, onclick: () => {
+    location.href = expPage(TB.name) + "/compare?runs=" + [...state.selected].sort((a, b) => a - b).join(",");
+  } }, "Compare selected");
+  const live = el("label", {}, el("input", { type: "checkbox", id: "live-toggle", checked: true }), " live");
+  return { node: el("div", { class: "toolbar" }, input, el("button", { id: "filter-btn", onclick: apply }, "Filter"),
+    size, compare, live), compare, live: live.firstChild };
+}
+
+function columnsOf(data) {
+  const cols = [
+    { label: "run", key: "run_id", get: (r) => el("a", { href: expPage(TB.name) + "/runs/" + r.run_id }, r.run_id), num: true },
+    { label: "kind", key: "kind", get: (r) => r.kind },
+    { label: "status", key: "status", get: (r) => badge(r.status) },
+    { label: "duration", key: "duration", get: (r) => duration(r.duration), num: true },
+    { label: "result", key: "result", get: (r) => fmt(r.result) },
+  ];
+  const groups = [["params", "params"], ["fields", "fields"], ["tags", "tags"], ["metrics", "metric"]];
+  for (const [slot, prefix] of groups) {
+    for (const name of data.columns[slot]) {
+      cols.push({ label: name, group: slot, key: prefix + "." + name, get: (r) => fmt(r[slot][name]), num: true });
+    }
+  }
+  return cols;
+}
+
+function runsTable(data, onSort) {
+  const cols = columnsOf(data);
+  const head = el("tr", {}, el("th", {}, ""), cols.map((c) => {
+    const sorted = state.order_by === c.key || (!state.order_by && c.key === "run_id");
+    const cls = "sortable" + (sorted ? (state.descending ? " sorted-desc" : " sorted-asc") : "");
+    return el("th", { class: cls, "data-key": c.key, onclick: () => onSort(c.key) },
+      c.group ? el("span", { class: "group" }, c.group) : null, c.label);
+  }));
+  const rows = data.runs.map((r) => el("tr", { "data-run": r.run_id },
+    el("td", {}, el("input", { type: "checkbox", class: "pick", checked: state.selected.has(r.run_id),
+      onchange: (e) => { e.target.checked ? state.selected.add(r.run_id) : state.selected.delete(r.run_id); state.onSelect(); } })),
+    cols.map((c) => el("td", { class: c.num ? "num" : null }, c.get(r)))));
+  return el("table", { id: "runs-table" }, el("thead", {}, head), el("tbody", {}, rows));
+}
+
+function pager(data, onMove) {
+  const first = data.total ? data.offset + 1 : 0;
+  const last = Math.min(data.offset + data.runs.length, data.total);
+  return el("div", { class: "toolbar", id: "pager" },
+    el("button", { class: "ghost", id: "prev", disabled: data.offset <= 0, onclick: () => onMove(-1) }, "‹ prev"),
+    el("span", { id: "page-info" }, `${first}–${last} of ${data.total.toLocaleString()} runs`),
+    el("button", { class: "ghost", id: "next", disabled: last >= data.total, onclick: () => onMove(1) }, "next ›"));
+}
+
+async function runsPage() {
+  crumbs(["experiments", "/"], [TB.name]);
+  const tabs = el("div", { class: "tabs" });
+  const counts = el("div", { class: "counts", id: "counts" });
+  const content = el("div", {});
+  main().replaceChildren(el("h1", {}, TB.name), counts, tabs, content);
+  const views = { runs: runsView, scatter: scatterView, graph: graphView };
+  let stopView = null;
+  const show = (name) => {
+    if (stopView) stopView();
+    tabs.replaceChildren(...Object.keys(views).map((v) => el("a", { href: "#" + v, class: v === name ? "active" : null,
+      id: "tab-" + v }, { runs: "Runs", scatter: "Params vs metric", graph: "Job graph" }[v])));
+    content.replaceChildren();
+    stopView = views[name](content, counts);
+    if (name !== "runs") {
+      api(expPath(TB.name) + "/status").then((s) => counts.replaceChildren(...Object.entries(s.counts)
+        .map(([k, n]) => el("span", {}, badge(k), " ", n.toLocaleString()))));
+    }
+  };
+  window.addEventListener("hashchange", () => show(location.hash.slice(1) || "runs"));
+  show(location.hash.slice(1) in views ? location.hash.slice(1) : "runs");
+}
+
+function runsView(content, counts) {
+  const toolbar = runsToolbar(() => load(true));
+  const error = el("div", { class: "error", id: "filter-error" });
+  const wrap = el("div", { class: "table-wrap" });
+  const live = el("div", { id: "live" });
+  const pagerBox = el("div", {});
+  const logBox = el("div", {});
+  content.append(toolbar.node, error, wrap, pagerBox, el("h2", {}, "Live"), live, logBox);
+  state.onSelect = () => { toolbar.compare.disabled = state.selected.size < 2 || state.selected.size > 10; };
+  state.onSelect();
+  let viewer = null;
+  const openLog = (path, title) => {
+    if (viewer) { viewer.stop(); viewer.box.remove(); }
+    viewer = logViewer(logBox, path, title);
+  };
+  const load = async () => {
+    try {
+      const data = await api(expPath(TB.name) + "/runs", { where: state.where, order_by: state.order_by,
+        descending: state.descending, limit: state.limit, offset: state.offset });
+      error.textContent = "";
+      wrap.replaceChildren(runsTable(data, (key) => {
+        if (state.order_by === key || (!state.order_by && key === "run_id")) state.descending = !state.descending;
+        else { state.order_by = key; state.descending = false; }
+        load();
+      }));
+      pagerBox.replaceChildren(pager(data, (dir) => {
+        state.offset = Math.max(0, state.offset + dir * state.limit); load();
+      }));
+    } catch (e) { error.textContent = e.message; }
+  };
+  let last = null;
+  const poll = async () => {
+    const s = await api(expPath(TB.name) + "/status");
+    counts.replaceChildren(...Object.entries(s.counts).map(([k, n]) => el("span", {}, badge(k), " ", n.toLocaleString())));
+    if (s.jobs.length) counts.append(el("span", { id: "jobs-running" }, `+ ${s.jobs.length} job${s.jobs.length > 1 ? "s" : ""} in progress (not recorded yet)`));
+    const busy = s.live.length + s.jobs.length > 0;
+    setLive(busy);
+    live.replaceChildren(busy ? el("ul", { class: "live-list" },
+      s.live.map((r) => el("li", {}, badge(r.status), " ", el("a", { href: expPage(TB.name) + "/runs/" + r.run_id }, "run " + r.run_id),
+        " ", el("span", { class: "muted" }, r.kind + (r.started ? " · started " + ago(r.started) : "")))),
+      s.jobs.map((j) => el("li", {}, badge(j.status), " job ", el("code", {}, (j.task || "") + " " + (j.identifier || "").slice(0, 12)),
+        " ", el("a", { href: "#runs", onclick: (e) => { e.preventDefault(); openLog(expPath(TB.name) + "/jobs/" + enc(j.identifier) + "/log", "job " + j.identifier); } }, "log"),
+        TB.actions && j.status === "running" ? [" ", el("button", { class: "danger kill", onclick: async () => {
+          if (!confirm("Stop job " + j.identifier + "?")) return;
+          const r = await fetch("/api" + expPath(TB.name) + "/jobs/" + enc(j.identifier) + "/kill", { method: "POST", credentials: "same-origin" });
+          if (!r.ok) alert((await r.json()).error);
+        } }, "kill")] : null)))
+      : el("p", { class: "muted" }, "nothing running"));
+    const signature = JSON.stringify([s.updated, s.total, s.counts, s.live.map((r) => [r.run_id, r.status])]);
+    if (toolbar.live.checked && (signature !== last || busy)) await load();
+    last = signature;
+  };
+  load().then(poll);
+  return every(POLL_MS, poll);
+}
+
+// -- params vs metric (scatter) ------------------------------------------------------------------
+
+function scatterView(content) {
+  const xs = el("select", { id: "axis-x" }), ys = el("select", { id: "axis-y" });
+  const canvas = el("canvas", { class: "scatter", id: "scatter", width: 720, height: 420 });
+  const info = el("div", { class: "muted" });
+  content.append(el("div", { class: "toolbar" }, "x", xs, "y", ys), canvas, info);
+  api(expPath(TB.name) + "/runs", { limit: 200 }).then((data) => {
+    const names = ["run_id", "duration", ...data.columns.params.map((n) => "params." + n),
+      ...data.columns.fields.map((n) => "fields." + n), ...data.columns.metrics.map((n) => "metric." + n)];
+    for (const n of names) { xs.append(el("option", {}, n)); ys.append(el("option", {}, n)); }
+    xs.value = names.find((n) => n.startsWith("params.")) || "run_id";
+    ys.value = names.find((n) => n.startsWith("metric.")) || names.find((n) => n.startsWith("fields.")) || "duration";
+    const draw = async () => {
+      const d = await api(expPath(TB.name) + "/scatter", { axes: xs.value + "," + ys.value, where: state.where });
+      const pts = d.points.filter((p) => typeof p[1] === "number" && typeof p[2] === "number");
+      info.textContent = `${pts.length} of ${d.total} runs have numeric ${xs.value} and ${ys.value}`;
+      plotScatter(canvas, pts, xs.value, ys.value);
+    };
+    xs.addEventListener("change", draw); ys.addEventListener("change", draw);
+    draw();
+  });
+  return () => {};
+}
+
+function plotScatter(canvas, pts, xl, yl) {
+  const ctx = canvas.getContext("2d"), W = canvas.width, H = canvas.height, m = 50;
+  ctx.clearRect(0, 0, W, H);
+  const range = (i) => {
+    let lo = Math.min(...pts.map((p) => p[i])), hi = Math.max(...pts.map((p) => p[i]));
+    if (!isFinite(lo)) { lo = 0; hi = 1; }
+    if (lo === hi) { lo -= 1; hi += 1; }
+    return [lo, hi];
+  };
+  const [x0, x1] = range(1), [y0, y1] = range(2);
+  const px = (v) => m + (v - x0) / (x1 - x0) * (W - 2 * m), py = (v) => H - m - (v - y0) / (y1 - y0) * (H - 2 * m);
+  ctx.strokeStyle = "#999"; ctx.strokeRect(m, m, W - 2 * m, H - 2 * m);
+  ctx.fillStyle = "#333"; ctx.font = "12px sans-serif";
+  ctx.fillText(xl, W / 2 - 20, H - 12); ctx.fillText(fmt(x0), m, H - m + 14); ctx.fillText(fmt(x1), W - m - 30, H - m + 14);
+  ctx.save(); ctx.translate(14, H / 2 + 20); ctx.rotate(-Math.PI / 2); ctx.fillText(yl, 0, 0); ctx.restore();
+  ctx.fillText(fmt(y1), 4, m + 4); ctx.fillText(fmt(y0), 4, H - m);
+  ctx.fillStyle = COLORS[0] + "b0";
+  for (const p of pts) { ctx.beginPath(); ctx.arc(px(p[1]), py(p[2]), 3.5, 0, 2 * Math.PI); ctx.fill(); }
+}
+
+// -- job graph ---------------------------------------------------------------------------------
+
+function graphView(content) {
+  const box = el("div", { id: "graph" }, el("p", { class: "muted" }, "Loading…"));
+  content.append(box);
+  const load = async () => {
+    const g = await api(expPath(TB.name) + "/graph");
+    box.replaceChildren();
+    if (g.services.length) {
+      box.append(el("h2", {}, "Services"), el("ul", { id: "services" }, g.services.map((s) =>
+        el("li", {}, s.url ? el("a", { href: s.url, target: "_blank", rel: "noopener" }, s.id) : s.id, " ",
+          el("span", { class: "muted" }, s.description || "")))));
+    }
+    box.append(el("h2", {}, "Jobs"));
+    if (!g.nodes.length) { box.append(el("p", { class: "muted" }, "no jobs recorded for this experiment")); return; }
+    box.append(drawGraph(g));
+  };
+  load();
+  return every(POLL_MS * 2, load);
+}
+
+function drawGraph(g) {
+  const deps = new Map(g.nodes.map((n) => [n.id, []]));
+  g.edges.forEach(([a, b]) => deps.get(b).push(a));
+  const level = new Map();
+  const depth = (id, seen = new Set()) => {
+    if (level.has(id)) return level.get(id);
+    if (seen.has(id)) return 0;
+    seen.add(id);
+    const d = Math.max(-1, ...deps.get(id).map((p) => depth(p, seen))) + 1;
+    level.set(id, d);
+    return d;
+  };
+  g.nodes.forEach((n) => depth(n.id));
+  const columns = [];
+  g.nodes.forEach((n) => { (columns[level.get(n.id)] = columns[level.get(n.id)] || []).push(n); });
+  const NW = 170, NH = 38, GX = 60, GY = 16, pos = new Map();
+  columns.forEach((col, c) => col.forEach((n, r) => pos.set(n.id, [20 + c * (NW + GX), 20 + r * (NH + GY)])));
+  const W = 40 + columns.length * (NW + GX), H = 40 + Math.max(...columns.map((c) => c.length)) * (NH + GY);
+  const ns = "http://www.w3.org/2000/svg";
+  const svg = (tag, attrs, ...kids) => {
+    const node = document.createElementNS(ns, tag);
+    for (const [k, v] of Object.entries(attrs)) node.setAttribute(k, v);
+    kids.forEach((k) => node.append(k));
+    return node;
+  };
+  const root = svg("svg", { class: "graph", width: W, height: H, id: "job-graph" });
+  root.append(svg("defs", {}, svg("marker", { id: "arrow", viewBox: "0 0 10 10", refX: 10, refY: 5, markerWidth: 6, markerHeight: 6, orient: "auto" },
+    svg("path", { d: "M0,0 L10,5 L0,10 z", fill: "#888" }))));
+  g.edges.forEach(([a, b]) => {
+    const [x1, y1] = pos.get(a), [x2, y2] = pos.get(b);
+    root.append(svg("path", { d: `M${x1 + NW},${y1 + NH / 2} C${x1 + NW + GX / 2},${y1 + NH / 2} ${x2 - GX / 2},${y2 + NH / 2} ${x2},${y2 + NH / 2}`,
+      stroke: "#888", fill: "none", "marker-end": "url(#arrow)" }));
+  });
+  const fill = { done: "#d3f0dd", failed: "#f8d7d7", running: "#fde9bf" };
+  g.nodes.forEach((n) => {
+    const [x, y] = pos.get(n.id);
+    const label = (n.task || "job").split(".").pop();
+    const group = svg("g", { class: "node", "data-status": n.status, transform: `translate(${x},${y})` },
+      svg("rect", { width: NW, height: NH, fill: fill[n.status] || "#eceef2" }),
+      svg("text", { x: 8, y: 15 }, document.createTextNode(label.slice(0, 24))),
+      svg("text", { x: 8, y: 30, fill: "#666" }, document.createTextNode(n.status + (n.run_id ? " · run " + n.run_id : ""))));
+    group.append(svg("title", {}, document.createTextNode(n.id)));
+    if (n.run_id) {
+      const link = svg("a", { href: expPage(TB.name) + "/runs/" + n.run_id });
+      link.append(group);
+      root.append(link);
+    } else root.append(group);
+  });
+  return root;
+}
+
+// -- run page ----------------------------------------------------------------------------------
+
+function previewNode(p) {
+  if (p.type === "value") return el("code", {}, fmt(p.value));
+  if (p.type === "array") {
+    const stats = p.min !== undefined ? ` min ${fmt(p.min)} · max ${fmt(p.max)} · mean ${fmt(p.mean)}` : "";
+    return el("div", {}, el("span", { class: "muted" }, `array ${p.dtype} [${p.shape.join(" × ")}]${stats}`),
+      el("div", {}, el("code", {}, "[" + p.head.map(fmt).join(", ") + (p.head.length < p.shape.reduce((a, b) => a * b, 1) ? ", …" : "") + "]")));
+  }
+  if (p.type === "table") {
+    return el("div", {}, el("span", { class: "muted" }, `table ${p.shape[0]} rows × ${p.shape[1]} columns`),
+      el("table", { class: "preview" }, el("thead", {}, el("tr", {}, el("th", {}, ""), p.columns.map((c) => el("th", {}, c)))),
+        el("tbody", {}, p.rows.map((row, i) => el("tr", {}, el("td", { class: "muted" }, p.index[i]), row.map((v) => el("td", {}, fmt(v))))))));
+  }
+  if (p.type === "pickle") return el("span", { class: "muted" }, `${p.note}, ${p.size} bytes`);
+  return el("code", {}, p.value);
+}
+
+async function snapshotBlock(target, title, digest) {
+  const details = el("details", {}, el("summary", {}, title), el("pre", {}, "…"));
+  target.append(details);
+  if (!digest) { details.lastChild.textContent = "not recorded"; return; }
+  details.addEventListener("toggle", async () => {
+    if (details.dataset.loaded) return;
+    details.dataset.loaded = "1";
+    try { details.lastChild.textContent = (await api("/snapshots/" + digest)).text; }
+    catch (e) { details.lastChild.textContent = e.message; }
+  });
+}
+
+async function runPage() {
+  crumbs(["experiments", "/"], [TB.name, expPage(TB.name)], ["run " + TB.run_id]);
+  const base = expPath(TB.name) + "/runs/" + TB.run_id;
+  let run;
+  try { run = await api(base); } catch (e) { main().replaceChildren(el("p", { class: "error" }, e.message)); return; }
+  const statusCell = el("span", { id: "run-status" }, badge(run.status));
+  const summary = kvTable([["status", statusCell], ["kind", run.kind], ["key", run.key || ""], ["seed", fmt(run.seed)],
+    ["started", when(run.started)], ["finished", when(run.finished)], ["duration", duration(run.duration)],
+    ["result", previewNode(run.result)]]);
+  const charts = el("div", { class: "charts", id: "charts" });
+  const page = [el("h1", {}, "Run " + run.run_id), el("div", { class: "card" }, summary)];
+  if (run.error) page.push(el("h2", {}, "Error"), el("pre", { class: "error" }, run.error.type + ": " + run.error.message + "\n\n" + run.error.traceback));
+  const section = (title, entries, id) => entries.length ? [el("h2", {}, title), el("div", { class: "card", id }, kvTable(entries))] : [];
+  page.push(...section("Parameters", Object.entries(run.params).map(([k, v]) => [k, previewNode(v)]), "params"));
+  page.push(...section("Fields", Object.entries(run.fields).map(([k, v]) => [k, previewNode(v)]), "fields"));
+  page.push(...section("Tags", Object.entries(run.tags).map(([k, v]) => [k, fmt(v)]), "tags"));
+  page.push(el("h2", {}, "Metrics"), charts);
+  const artifacts = Object.entries(run.artifacts);
+  if (artifacts.length) {
+    page.push(el("h2", {}, "Artifacts"), el("ul", { id: "artifacts" }, artifacts.map(([name, size]) => el("li", {},
+      el("a", { href: "/api" + base + "/artifacts/" + enc(name), download: true }, name), el("span", { class: "muted" }, ` ${size.toLocaleString()} bytes`)))));
+  }
+  const snaps = el("div", {});
+  page.push(el("h2", {}, "Code and environment"), snaps);
+  const logs = el("div", {});
+  if (run.logs.length) page.push(el("h2", {}, "Logs"), logs);
+  if (TB.actions) {
+    page.push(el("h2", {}, "Actions"), el("button", { class: "danger", id: "delete-run", onclick: async () => {
+      if (!confirm("Delete run " + run.run_id + "?")) return;
+      await fetch("/api" + base, { method: "DELETE", credentials: "same-origin" });
+      location.href = expPage(TB.name);
+    } }, "Delete run"));
+  }
+  main().replaceChildren(...page);
+  snapshotBlock(snaps, "code", run.code);
+  snapshotBlock(snaps, "environment", run.environment);
+  if (run.logs.length) logViewer(logs, base + "/log", "log");
+  const chartsByName = new Map();
+  const drawCharts = async (names) => {
+    for (const name of names) chartsByName.set(name, await metricCharts(charts, name, [run.run_id], chartsByName.get(name)));
+  };
+  const names = Object.keys(run.metrics);
+  if (!names.length) charts.append(el("p", { class: "muted" }, "no metrics"));
+  await drawCharts(names);
+  let live = ["running", "pending"].includes(run.status);
+  setLive(live);
+  every(POLL_MS, async () => {
+    if (!live) return;
+    const fresh = await api(base);
+    statusCell.replaceChildren(badge(fresh.status));
+    live = ["running", "pending"].includes(fresh.status);
+    setLive(live);
+    const fresher = Object.keys(fresh.metrics);
+    if (fresher.length && charts.querySelector("p")) charts.replaceChildren();
+    await drawCharts(fresher);
+  });
+}
+
+// -- comparison page ---------------------------------------------------------------------------
+
+function diffBlock(text) {
+  if (!text) return el("p", { class: "muted" }, "identical");
+  return el("pre", { class: "diff" }, text.split("\n").map((line) => el("span", {
+    class: line.startsWith("+") ? "add" : line.startsWith("-") ? "del" : line.startsWith("@@") ? "hunk" : null }, line + "\n")));
+}
+
+function compareTable(title, ids, rows, id) {
+  if (!rows.length) return [];
+  return [el("h2", {}, title), el("div", { class: "table-wrap" }, el("table", { id },
+    el("thead", {}, el("tr", {}, el("th", {}, "name"), ids.map((i) => el("th", {}, "run " + i)))),
+    el("tbody", {}, rows.map((r) => el("tr", { class: r.differs ? "differs" : null, "data-name": r.name },
+      el("td", {}, r.name), r.values.map((v) => el("td", {}, fmt(v)))))))) ];
+}
+
+async function comparePage() {
+  const ids = (TB.query.runs || "").split(",").filter(Boolean).map(Number);
+  crumbs(["experiments", "/"], [TB.name, expPage(TB.name)], ["compare " + ids.join(", ")]);
+  let c;
+  try { c = await api(expPath(TB.name) + "/compare", { runs: ids.join(",") }); }
+  catch (e) { main().replaceChildren(el("p", { class: "error" }, e.message)); return; }
+  const charts = el("div", { class: "charts", id: "charts" });
+  main().replaceChildren(
+    el("h1", {}, "Comparing runs ", ids.map((id, i) => [i ? ", " : "", el("a", { href: expPage(TB.name) + "/runs/" + id }, id)])),
+    ...compareTable("Parameters", ids, c.params, "compare-params"),
+    el("h2", {}, "Metrics"), charts,
+    ...compareTable("Fields", ids, c.fields, "compare-fields"),
+    ...compareTable("Tags", ids, c.tags, "compare-tags"),
+    el("h2", {}, "Code diff"), ...c.code_diff.map((d, i) => [el("h3", {}, `run ${ids[0]} → run ${ids[i + 1]}`), diffBlock(d)]).flat(),
+    el("h2", {}, "Environment diff"), ...c.environment_diff.map((d, i) => [el("h3", {}, `run ${ids[0]} → run ${ids[i + 1]}`), diffBlock(d)]).flat());
+  if (!c.metrics.length) charts.append(el("p", { class: "muted" }, "no metrics"));
+  for (const name of c.metrics) await metricCharts(charts, name, ids);
+}
+
+// -- start -------------------------------------------------------------------------------------
+
+const PAGES = { experiments: experimentsPage, runs: runsPage, run: runPage, compare: comparePage };
+(PAGES[TB.page] || experimentsPage)().catch((e) => {
+  main().replaceChildren(el("p", { class: "error" }, "Error: " + e.message));
+});

@@ -1,0 +1,235 @@
+"""What the UI shows of runs, as JSON-ready dicts: table rows, run details with value previews,
+comparisons with differences and unified diffs. Pure functions over store records (no web
+framework here), so scripts and tests can use them directly.
+
+Examples
+--------
+>>> from trialbook.storage.records import RunRecord
+>>> run_row(RunRecord(3, status="done", params={"lr": 0.1}, metrics={"loss": [9, 0.5]}))["metrics"]
+{'loss': 0.5}
+"""
+
+from __future__ import annotations
+
+import difflib
+import math
+from collections.abc import Sequence
+from typing import Any
+
+from trialbook.codecs import Encoded, decode
+from trialbook.storage.records import RunRecord
+
+__all__ = ["clean_json", "compare_runs", "preview", "run_detail", "run_row"]
+
+_SCALARS = (str, int, float, bool, type(None))
+PREVIEW_ITEMS = 20
+PREVIEW_ROWS = 10
+
+
+def clean_json(value: Any) -> Any:
+    """``value`` with non-finite floats as ``None`` (browsers' JSON has no NaN).
+
+    Examples
+    --------
+    >>> clean_json({"a": [1.0, float("nan")]})
+    {'a': [1.0, None]}
+    """
+    if type(value) is float:
+        return value if math.isfinite(value) else None
+    if type(value) is dict:
+        return {k: clean_json(v) for k, v in value.items()}
+    if type(value) in (list, tuple):
+        return [clean_json(v) for v in value]
+    return value
+
+
+def _label(value: Any) -> Any:
+    """A table cell: plain values as themselves, encoded ones as ``<codec>``."""
+    if type(value) is Encoded:
+        return f"<{value.codec}>"
+    return value
+
+
+def run_row(run: RunRecord) -> dict[str, Any]:
+    """One row of the runs table: params, scalar fields, tags, metric last values.
+
+    Examples
+    --------
+    >>> run_row(RunRecord(1, fields={"acc": 0.9, "w": [1, 2]}))["fields"]
+    {'acc': 0.9}
+    """
+    duration = None
+    if run.started is not None and run.finished is not None:
+        duration = run.finished - run.started
+    return {
+        "run_id": run.run_id,
+        "kind": run.kind,
+        "status": str(run.status),
+        "key": run.key,
+        "seed": run.seed,
+        "created": run.created,
+        "started": run.started,
+        "finished": run.finished,
+        "duration": duration,
+        "result": _label(run.result)
+        if type(run.result) in _SCALARS or type(run.result) is Encoded
+        else "<json>",
+        "error": str(run.error) if run.error is not None else None,
+        "params": {k: _label(v) for k, v in run.params.items()},
+        "fields": {k: v for k, v in run.fields.items() if type(v) in _SCALARS},
+        "tags": dict(run.tags),
+        "metrics": {name: summary[1] for name, summary in run.metrics.items()},
+    }
+
+
+def preview(value: Any, *, allow_pickle: bool = False) -> dict[str, Any]:
+    """A short, JSON-ready view of a stored value: arrays show shape, dtype, first items and
+    statistics; frames their first rows; pickles are never loaded unless allowed.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from trialbook.codecs import encode
+    >>> p = preview(encode(np.arange(6.0).reshape(2, 3)))
+    >>> p["type"], p["shape"], p["head"][:3], p["max"]
+    ('array', [2, 3], [0.0, 1.0, 2.0], 5.0)
+    """
+    if type(value) is not Encoded:
+        return {"type": "value", "value": value}
+    if value.codec == "pickle" and not allow_pickle:
+        return {"type": "pickle", "size": len(value.data), "note": "pickled value (not loaded)"}
+    decoded = decode(value, allow_pickle=allow_pickle)
+    if value.codec == "npy":
+        return _array_preview(decoded)
+    if value.codec == "arrow":
+        return _frame_preview(decoded)
+    return {"type": "repr", "codec": value.codec, "value": repr(decoded)[:2000]}
+
+
+def _array_preview(array: Any) -> dict[str, Any]:
+    import numpy as np
+
+    flat = array.reshape(-1)
+    out: dict[str, Any] = {
+        "type": "array",
+        "shape": list(array.shape),
+        "dtype": str(array.dtype),
+        "head": [_item(v) for v in flat[:PREVIEW_ITEMS]],
+    }
+    if flat.size and np.issubdtype(array.dtype, np.number):
+        with np.errstate(all="ignore"):
+            out.update(min=_item(np.nanmin(flat)), max=_item(np.nanmax(flat)),
+                       mean=_item(np.nanmean(flat)))  # fmt: skip
+    return out
+
+
+def _frame_preview(value: Any) -> dict[str, Any]:
+    import pandas as pd
+
+    if hasattr(value, "to_pandas"):  # pyarrow Table / RecordBatch
+        value = value.to_pandas()
+    frame = value.to_frame() if isinstance(value, pd.Series) else value
+    head = frame.head(PREVIEW_ROWS)
+    return {
+        "type": "table",
+        "shape": list(frame.shape),
+        "columns": [str(c) for c in head.columns],
+        "index": [str(i) for i in head.index],
+        "rows": [[_item(v) for v in row] for row in head.itertuples(index=False)],
+    }
+
+
+def _item(value: Any) -> Any:
+    """A NumPy / pandas scalar as a plain Python value (or its string)."""
+    if hasattr(value, "item"):
+        value = value.item()
+    return value if type(value) in _SCALARS else str(value)
+
+
+def run_detail(store: Any, experiment_id: int, run: RunRecord) -> dict[str, Any]:
+    """Everything the run page shows of one run (values previewed, artifacts listed).
+
+    Examples
+    --------
+    >>> from trialbook.storage import open_store
+    >>> store = open_store("sqlite:///:memory:")
+    >>> exp = store.create_experiment("d")
+    >>> store.write_runs(exp.id, [RunRecord(1, params={"lr": 0.1})])
+    >>> run_detail(store, exp.id, store.read_runs(exp.id)[0])["params"]
+    {'lr': {'type': 'value', 'value': 0.1}}
+    """
+    allow = bool(getattr(store, "allow_pickle", False))
+    row = run_row(run)
+    row.update(
+        params={k: preview(v, allow_pickle=allow) for k, v in run.params.items()},
+        fields={k: preview(v, allow_pickle=allow) for k, v in run.fields.items()},
+        result=preview(run.result, allow_pickle=allow),
+        error=None if run.error is None else {
+            "type": run.error.type, "message": run.error.message,
+            "traceback": run.error.traceback},
+        metric_counts={name: summary[0] for name, summary in run.metrics.items()},
+        artifacts=store.list_artifacts(experiment_id, run.run_id),
+        code=run.code,
+        environment=run.environment,
+    )  # fmt: skip
+    return row
+
+
+def _snapshot(store: Any, digest: str | None) -> str:
+    if not digest:
+        return ""
+    try:
+        return str(store.get_snapshot(digest))
+    except LookupError:
+        return ""
+
+
+def _diff(store: Any, digests: Sequence[str | None], labels: Sequence[str]) -> list[str]:
+    """Unified diff of each run's snapshot against the first run's."""
+    base = _snapshot(store, digests[0]).splitlines(keepends=True)
+    out = []
+    for digest, label in zip(digests[1:], labels[1:], strict=True):
+        other = _snapshot(store, digest).splitlines(keepends=True)
+        out.append("".join(difflib.unified_diff(base, other, labels[0], label)))
+    return out
+
+
+def _table(runs: Sequence[RunRecord], slot: str) -> list[dict[str, Any]]:
+    names: dict[str, None] = {}
+    for run in runs:
+        names.update(dict.fromkeys(getattr(run, slot)))
+    rows = []
+    for name in names:
+        cells = [_label(getattr(run, slot).get(name)) for run in runs]
+        if slot == "fields" and not all(type(c) in _SCALARS for c in cells):
+            cells = [c if type(c) in _SCALARS else "<value>" for c in cells]
+        differs = any(c != cells[0] or type(c) is not type(cells[0]) for c in cells)
+        rows.append({"name": name, "values": cells, "differs": differs})
+    return rows
+
+
+def compare_runs(store: Any, runs: Sequence[RunRecord]) -> dict[str, Any]:
+    """Parameter, field and tag tables (``differs`` marks rows whose values differ), common
+    metrics and unified diffs of code and environment against the first run.
+
+    Examples
+    --------
+    >>> from trialbook.storage import open_store
+    >>> store = open_store("sqlite:///:memory:")
+    >>> runs = [RunRecord(1, params={"lr": 0.1, "n": 2}), RunRecord(2, params={"lr": 0.2, "n": 2})]
+    >>> [(r["name"], r["differs"]) for r in compare_runs(store, runs)["params"]]
+    [('lr', True), ('n', False)]
+    """
+    labels = [f"run {run.run_id}" for run in runs]
+    metrics = sorted(set().union(*(run.metrics for run in runs))) if runs else []
+    return {
+        "run_ids": [run.run_id for run in runs],
+        "status": [str(run.status) for run in runs],
+        "params": _table(runs, "params"),
+        "fields": _table(runs, "fields"),
+        "tags": _table(runs, "tags"),
+        "metrics": metrics,
+        "code_diff": _diff(store, [run.code for run in runs], labels) if runs else [],
+        "environment_diff": _diff(store, [run.environment for run in runs], labels)
+        if runs else [],
+    }  # fmt: skip

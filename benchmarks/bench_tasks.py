@@ -64,9 +64,20 @@ def median_of(fn, repeats: int) -> float:
     return statistics.median(fn() for _ in range(repeats))
 
 
+def warm(launcher: LocalLauncher) -> None:
+    """Start both workers and let them import trialbook (the reference pool is warm too)."""
+    workdir = tempfile.mkdtemp()
+    try:
+        with experiment(workdir, "warm-up", launcher=launcher):
+            for i in range(8):
+                Trivial.C(i=-1 - i).submit()
+    finally:
+        shutil.rmtree(workdir)
+
+
 def bench_jobs(workdir: str) -> tuple[float, float]:
     launcher = LocalLauncher(n_workers=2)
-    launcher.submit(trivial, 0).result()  # workers up (both figures use warm workers)
+    warm(launcher)
     start = time.perf_counter()
     with experiment(workdir, "bench", launcher=launcher):
         for i in range(N):

@@ -11,6 +11,7 @@ from click.testing import CliRunner
 
 from trialbook.cli import cli
 from trialbook.errors import ConfigError
+from trialbook.storage import open_store
 from trialbook.tasks.plans import apply_overrides, load, load_plan
 
 PLAN = '''
@@ -62,21 +63,21 @@ def plan(tmp_path: Path) -> Path:
     return tmp_path / "full.yaml"
 
 
-def invoke(*args: str) -> tuple[int, str]:
-    result = CliRunner().invoke(cli, list(args), catch_exceptions=False)
+def invoke(*args: str | Path) -> tuple[int, str]:
+    result = CliRunner().invoke(cli, [str(a) for a in args], catch_exceptions=False)
     return result.exit_code, result.output
 
 
 def test_parent_files_are_merged_and_overrides_applied(plan: Path) -> None:
     data = load(plan)
     assert (data["id"], data["n"], data["title"]) == ("plan-xp", 3, "full")
-    cfg, run, _ = load_plan(plan, ["n=2", "description=from -c"])
+    cfg, _, _ = load_plan(plan, ["n=2", "description=from -c"])
     assert (cfg.n, cfg.learning_rate, cfg.description) == (2, 1e-4, "from -c")
     assert apply_overrides({"a": {"b": 1}}, ["a.c=[1]"]) == {"a": {"b": 1, "c": [1]}}
 
 
 def test_bad_plans_are_clear_errors(plan: Path, tmp_path: Path) -> None:
-    with pytest.raises(ConfigError, match="unknown key 'learnin_rate'.*did you mean 'learning_rate'"):
+    with pytest.raises(ConfigError, match=r"unknown key 'learnin_rate'.*did you mean"):
         load_plan(plan, ["learnin_rate=1"])
     with pytest.raises(ConfigError, match="'n' of Configuration must be <class 'int'>"):
         load_plan(plan, ["n=many"])
@@ -96,14 +97,14 @@ def test_show_prints_the_merged_configuration(plan: Path) -> None:
 
 def test_run_dry_run_and_rerun(plan: Path, tmp_path: Path) -> None:
     workdir = str(tmp_path / "wd")
-    code, output = invoke("run-experiment", "--workdir", workdir, "--run-mode", "dry-run", str(plan))
+    code, output = invoke("run-experiment", "--workdir", workdir, "--run-mode", "dry-run", plan)
     assert code == 0
     assert output.count("would run  plan.learn/") == 3
     assert not (tmp_path / "log.txt").exists()
     code, output = invoke("run-experiment", "--workdir", workdir, "--workers", "2", str(plan))
     assert (code, output.splitlines()[-1]) == (0, "3 job(s) done in experiment 'plan-xp'")
     assert len((tmp_path / "log.txt").read_text().split()) == 3
-    code, output = invoke("run-experiment", "--workdir", workdir, "--run-mode", "dry-run", str(plan))
+    code, output = invoke("run-experiment", "--workdir", workdir, "--run-mode", "dry-run", plan)
     assert output.count("done       plan.learn/") == 3
     code, output = invoke("jobs", "ls", "--workdir", workdir, "--tag", "lr=0.0002")
     assert code == 0
@@ -113,21 +114,26 @@ def test_run_dry_run_and_rerun(plan: Path, tmp_path: Path) -> None:
 
 def test_failed_plan_exits_non_zero_and_jobs_clean(plan: Path, tmp_path: Path) -> None:
     workdir = str(tmp_path / "wd")
-    code, output = invoke("run-experiment", "--workdir", workdir, "-c", "learning_rate=1", str(plan))
+    code, output = invoke("run-experiment", "--workdir", workdir, "-c", "learning_rate=1", plan)
     assert code == 1
     assert "2 jobs of experiment 'plan-xp' failed" in output
     assert "ValueError: lr 2.0 is too large" in output
     code, output = invoke("jobs", "ls", "--workdir", workdir, "--status", "failed")
     assert output.count("failed") == 2
-    code, output = invoke("jobs", "clean", "--workdir", workdir)
-    assert output.splitlines()[-1] == "2 job(s) removed"
+    store = open_store(tmp_path / "wd" / ".trialbook")
+    exp_id = store.find_experiment("plan-xp").id
+    assert sorted(r.status for r in store.read_runs(exp_id)) == ["done", "failed", "failed"]
+    code, output = invoke("jobs", "clean", "--workdir", workdir, "--forget-runs")
+    assert output.splitlines()[-2:] == ["2 job(s) removed", "2 run(s) deleted from the store"]
+    assert [r.status for r in store.read_runs(exp_id)] == ["done"]
+    store.close()
     code, output = invoke("jobs", "ls", "--workdir", workdir)
     assert output.count("done") == 1 and "failed" not in output
 
 
 def test_generate_mode_writes_scripts(plan: Path, tmp_path: Path) -> None:
     workdir = tmp_path / "wd"
-    code, output = invoke("run-experiment", "--workdir", str(workdir), "--run-mode", "generate", str(plan))
+    code, output = invoke("run-experiment", "--workdir", workdir, "--run-mode", "generate", plan)
     assert code == 0
     assert output.count("generated") == 3
     assert len(list(workdir.glob("jobs/plan.learn/*/run.py"))) == 3

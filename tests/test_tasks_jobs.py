@@ -3,6 +3,7 @@ callbacks, run modes, tokens and cross-process coordination."""
 
 from __future__ import annotations
 
+import itertools
 import json
 import subprocess
 import sys
@@ -102,10 +103,10 @@ def test_finished_job_is_not_run_again_and_failed_job_is(tmp_path: Path) -> None
         task = Append.C(x=2, out=str(out)).submit()
     assert task.__dict__["_tb_job"].cached
     assert lines(out) == ["2"]
+    expected = r"(?s)1 job of experiment 'cache' failed.*test.fail/.*ValueError: boom"
     for _ in range(2):
-        with pytest.raises(JobFailedError, match=r"(?s)1 job of experiment 'cache' failed.*test.fail/.*ValueError: boom"):
-            with experiment(tmp_path, "cache", launcher=launcher()):
-                Fail.C(out=str(failed)).submit()
+        with pytest.raises(JobFailedError, match=expected), experiment(tmp_path, "cache"):
+            Fail.C(out=str(failed)).submit()
     assert lines(failed) == ["ran", "ran"]
     assert "ValueError: boom" in (task.jobpath.parent.parent / "test.fail").joinpath(
         Fail.C().__identifier__(), "stderr.log"
@@ -118,10 +119,14 @@ def test_dependency_waits_and_failed_dependency_fails_dependents(tmp_path: Path)
         first = Append.C(x=3, out=str(tmp_path / "count")).submit()
         Use.C(upstream=first, out=str(out)).submit()
     assert out.read_text() == str(first.jobpath)
-    with pytest.raises(JobFailedError, match=r"(?s)test.use/.*dependency test.fail/.* failed: ValueError: boom"):
+    def plan() -> None:
         with experiment(tmp_path, "deps", launcher=launcher()):
             bad = Fail.C(out=str(tmp_path / "f")).submit()
             Use.C(upstream=bad, out=str(tmp_path / "never")).submit()
+
+    expected = r"(?s)test.use/.*dependency test.fail/.* failed: ValueError: boom"
+    with pytest.raises(JobFailedError, match=expected):
+        plan()
     assert not (tmp_path / "never").exists()
 
 
@@ -160,6 +165,7 @@ def test_generate_writes_a_run_script_that_runs_the_job(tmp_path: Path) -> None:
         job = Append.C(x=6, out=str(out)).submit()
     assert not out.exists()
     assert xp.plan[0]["status"] == "generated"
+    assert xp.prepare(job) == job.jobpath / "run.py"
     subprocess.run([sys.executable, str(job.jobpath / "run.py")], check=True)
     assert lines(out) == ["6"]
     assert json.loads((job.jobpath / "status.json").read_text())["status"] == "done"
@@ -169,6 +175,8 @@ def test_experiment_paths_env_services_save_and_load(tmp_path: Path) -> None:
     with experiment(tmp_path, "misc", launcher=launcher()) as xp:
         assert experiment.current() is xp
         assert xp.resultspath == tmp_path / "xp" / "misc" / "results"
+        assert xp.jobsbakpath == tmp_path / "xp" / "misc" / "jobs.bak"
+        assert xp.alt_jobspaths == [tmp_path / "jobs"]
         xp.setenv("MY_VAR", "hello")
         xp.add_service(WebService("board", "http://127.0.0.1:6006"))
         task = Env.C(out=str(tmp_path / "env")).submit()
@@ -229,7 +237,7 @@ def test_token_limit_is_never_exceeded_across_processes(tmp_path: Path) -> None:
     run_both(tmp_path, [a, b], log)
     spans = sorted(tuple(map(float, line.split())) for line in log.read_text().splitlines())
     assert len(spans) == 6
-    for (_, end), (start, _) in zip(spans, spans[1:]):
+    for (_, end), (start, _) in itertools.pairwise(spans):
         assert start >= end, f"two jobs overlapped although the token has 1 unit: {spans}"
 
 
@@ -249,3 +257,25 @@ def test_cache_hit_in_a_second_process(tmp_path: Path) -> None:
     run_both(tmp_path, [script(tmp_path, "b", indices="range(2)", use_token=False)], log)
     assert len(log.read_text().splitlines()) == 2
     assert time.perf_counter() - start < 30  # no job ran: no 0.3 s sleep per job either
+
+
+def test_bad_experiment_arguments_are_clear_errors(tmp_path: Path) -> None:
+    from trialbook.errors import ConfigError
+
+    expected = "unknown run mode 'fast'; expected one of normal, dry-run, generate"
+    with pytest.raises(ConfigError, match=expected):
+        experiment(tmp_path, "x", run_mode="fast")
+    with pytest.raises(ConfigError, match="launcher must follow the Launcher protocol"):
+        experiment(tmp_path, "x", launcher="local")
+    with pytest.raises(ConfigError, match="experiment name"):
+        experiment(tmp_path, "a/b")
+
+
+def test_one_launcher_serves_two_workdirs_with_their_own_tokens(tmp_path: Path) -> None:
+    shared = launcher()
+    for name in ("one", "two"):
+        with experiment(tmp_path / name, name, launcher=shared) as xp:
+            token = xp.token("cpu", 1)
+            token(1, Append.C(x=7, out=str(tmp_path / name / "count"))).submit()
+        assert token.path == tmp_path / name / ".tokens" / "cpu"
+        assert lines(tmp_path / name / "count") == ["7"]

@@ -145,7 +145,8 @@ def jobs_clean(
     store: str | None, workdir: str, status: str, tags: tuple[str, ...], forget_runs: bool
 ) -> None:
     """Delete job directories (failed ones by default)."""
-    from trialbook.tasks.listing import clean_jobs, forget_runs as forget, list_jobs
+    from trialbook.tasks.listing import clean_jobs, list_jobs
+    from trialbook.tasks.listing import forget_runs as forget
 
     removed = clean_jobs(list_jobs(workdir, **_filters(status, tags)))
     for job in removed:

@@ -14,10 +14,20 @@ Examples
 
 from __future__ import annotations
 
-from trialbook.tasks.config import Config, Constant, Meta, Param, Task, field, identifier, tag, tagspath
+from trialbook.tasks.config import (
+    Config,
+    Constant,
+    Meta,
+    Param,
+    Task,
+    field,
+    identifier,
+    tag,
+    tagspath,
+)
 from trialbook.tasks.launchers import Connector, Launcher, LocalConnector, LocalLauncher
 from trialbook.tasks.tokens import CounterToken, TokenDependency
-from trialbook.tasks.workspace import RunMode, Service, WebService, experiment
+from trialbook.tasks.workspace import RunMode, Service, ServiceListener, WebService, experiment
 
 __all__ = [
     "Config",
@@ -31,6 +41,7 @@ __all__ = [
     "Param",
     "RunMode",
     "Service",
+    "ServiceListener",
     "Task",
     "TokenDependency",
     "WebService",

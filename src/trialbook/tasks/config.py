@@ -33,7 +33,7 @@ Examples
 >>> Model.C(layers="4")
 Traceback (most recent call last):
 ...
-trialbook.errors.ConfigError: parameter 'layers' of Model must be <class 'int'> (got '4' that is a <class 'str'>)...
+trialbook.errors.ConfigError: parameter 'layers' of Model must be <class 'int'> (got '4' ...)...
 >>> Model.C(layers=4).__identifier__() == m.__identifier__()
 True
 """
@@ -41,20 +41,31 @@ True
 from __future__ import annotations
 
 import collections
-import enum
 import hashlib
+import inspect
 import pathlib
 import sys
-import types
 import typing
 import urllib.parse
 import weakref
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Annotated, Any, ClassVar, TypeVar, Union, dataclass_transform
+from typing import Annotated, Any, ClassVar, TypeVar, dataclass_transform
 
 from trialbook.errors import ConfigError, SealedError, did_you_mean
 from trialbook.identity import canonical_bytes
+from trialbook.tasks.params import (
+    _NOTSET,
+    Constant,
+    Meta,
+    Param,
+    ParamSpec,
+    _Field,
+    _is_path_type,
+    _Kind,
+    check_value,
+    field,
+)
 
 __all__ = [
     "Config",
@@ -68,92 +79,8 @@ __all__ = [
     "tagspath",
 ]
 
-T = TypeVar("T")
+_C = TypeVar("_C", bound="Config")
 IDENTIFIER_FORMAT = "trialbook.task/1"
-
-
-class _Kind(enum.Enum):
-    PARAM = "param"
-    META = "meta"
-    CONSTANT = "constant"
-
-
-Param = Annotated[T, _Kind.PARAM]
-"""A parameter that is part of the configuration's identity: ``epochs: Param[int] = 100``."""
-Meta = Annotated[T, _Kind.META]
-"""A parameter that does not count in the identifier (paths, verbosity, device)."""
-Constant = Annotated[T, _Kind.CONSTANT]
-"""A value fixed by the class (e.g. a version); it counts in the identifier, cannot be set."""
-
-for _alias, _doc in (
-    (Param, "A parameter that counts in the identifier: ``epochs: Param[int] = 100``."),
-    (Meta, "A parameter that does not count in the identifier: ``device: Meta[str] = 'cpu'``."),
-    (Constant, "A value fixed by the class (a version): ``version: Constant[int] = 2``."),
-):
-    _alias.__doc__ = _doc + """
-
-    Examples
-    --------
-    >>> from trialbook import Config, Param, Meta, Constant
-    >>> class Learn(Config):
-    ...     epochs: Param[int] = 100
-    ...     device: Meta[str] = "cpu"
-    ...     version: Constant[int] = 2
-    >>> Learn.C(device="gpu").__identifier__() == Learn.C().__identifier__()
-    True
-    """
-    _alias.__module__ = __name__
-
-_NOTSET: Any = type("NotSet", (), {"__repr__": lambda self: "NOTSET"})()
-
-
-@dataclass(frozen=True, slots=True)
-class _Field:
-    default: Any = _NOTSET
-    default_factory: Callable[[], Any] | None = None
-    ignore_default: Any = _NOTSET
-    ignored: bool = False
-    help: str | None = None
-
-
-def field(
-    *,
-    default: Any = _NOTSET,
-    default_factory: Callable[[], Any] | None = None,
-    ignore_default: Any = _NOTSET,
-    ignored: bool = False,
-    help: str | None = None,  # noqa: A002 - the seed's keyword
-) -> Any:
-    """Declare a parameter's default and how it counts in the identifier.
-
-    Parameters
-    ----------
-    default
-        The default value (it counts in the identifier like any value).
-    default_factory
-        A callable giving a fresh default for each configuration.
-    ignore_default
-        A default that is left out of the identifier when the value equals it: add a new
-        parameter this way and the identifiers of existing jobs do not change.
-    ignored
-        Never count this parameter in the identifier.
-    help
-        Help text (otherwise the string literal after the annotation is used).
-
-    Examples
-    --------
-    >>> class Opt(Config):
-    ...     lr: Param[float] = field(ignore_default=0.1)
-    ...     workers: Param[int] = field(default=2, ignored=True)
-    >>> Opt.C().__identifier__() == Opt.C(workers=8).__identifier__()
-    True
-    >>> Opt.C().__identifier__() == Opt.C(lr=0.2).__identifier__()
-    False
-    """
-    if default is not _NOTSET and ignore_default is not _NOTSET:
-        msg = "give either default= or ignore_default= (ignore_default is also the default)"
-        raise ConfigError(msg)
-    return _Field(default, default_factory, ignore_default, ignored, help)
 
 
 @dataclass(slots=True)
@@ -176,7 +103,10 @@ def tag(value: Any) -> Any:
     if isinstance(value, Tagged):
         return value
     if type(value) not in (str, int, float, bool):
-        msg = f"a tag value must be a str, int, float or bool (got {value!r} that is a {type(value)})"
+        msg = (
+            f"a tag value must be a str, int, float or bool "
+            f"(got {value!r} that is a {type(value)})"
+        )
         raise ConfigError(msg)
     return Tagged(value)
 
@@ -200,58 +130,9 @@ def tagspath(config: Config) -> str:
     )
 
 
-@dataclass(slots=True)
-class ParamSpec:
-    """What a configuration class says about one parameter."""
-
-    name: str
-    kind: _Kind
-    type: Any
-    default: Any = _NOTSET
-    default_factory: Callable[[], Any] | None = None
-    ignore_default: Any = _NOTSET
-    ignored: bool = False
-    help: str | None = None
-    is_path: bool = False
-
-    @property
-    def required(self) -> bool:
-        """Whether a value must be given (no default of any sort)."""
-        return (
-            self.default is _NOTSET
-            and self.default_factory is None
-            and self.ignore_default is _NOTSET
-        )
-
-    def initial(self) -> Any:
-        """The default value for a new configuration (``_NOTSET`` when required)."""
-        if self.default_factory is not None:
-            return self.default_factory()
-        value = self.default if self.default is not _NOTSET else self.ignore_default
-        if type(value) in (list, dict, set):
-            return type(value)(value)
-        return value
-
-    @property
-    def counts(self) -> bool:
-        """Whether this parameter can count in the identifier."""
-        return self.kind is not _Kind.META and not self.ignored and not self.is_path
-
-
 _NAMESPACES: weakref.WeakKeyDictionary[type, Any] = weakref.WeakKeyDictionary()
 _SOURCES: weakref.WeakKeyDictionary[type, tuple[str, int, Any]] = weakref.WeakKeyDictionary()
 _SPECIAL = frozenset({"_tb_sealed", "_tb_tags", "_tb_job", "_tb_id", "_tb_deps", "_tb_callbacks"})
-
-
-def _is_path_type(tp: Any) -> bool:
-    if isinstance(tp, type) and issubclass(tp, pathlib.PurePath):
-        return True
-    args = typing.get_args(tp)
-    return _is_union(tp) and any(_is_path_type(a) for a in args if a is not type(None))
-
-
-def _is_union(tp: Any) -> bool:
-    return typing.get_origin(tp) in (Union, types.UnionType)
 
 
 def _resolve_specs(cls: type) -> dict[str, ParamSpec]:
@@ -270,7 +151,7 @@ def _resolve_specs(cls: type) -> dict[str, ParamSpec]:
         )
         raise ConfigError(msg) from exc
     own = cls.__dict__.get("__tb_raw_defaults__", {})
-    for name in cls.__dict__.get("__annotations__", {}):
+    for name in inspect.get_annotations(cls):
         hint = hints.get(name)
         if typing.get_origin(hint) is not Annotated:
             continue
@@ -286,10 +167,21 @@ def _resolve_specs(cls: type) -> dict[str, ParamSpec]:
         else:
             spec.default = raw
         if spec.kind is _Kind.CONSTANT and spec.default is _NOTSET:
-            msg = f"constant {name!r} of {cls.__qualname__} needs a value: {name}: Constant[...] = v"
+            msg = (
+                f"constant {name!r} of {cls.__qualname__} needs a value: "
+                f"{name}: Constant[...] = v"
+            )
             raise ConfigError(msg)
         specs[name] = spec
     return specs
+
+
+class _Builder:
+    """``Cls.C`` is the class itself, so ``Model1.C(layers=3)`` builds a configuration and type
+    checkers check its keywords against the synthesized ``__init__`` (``dataclass_transform``)."""
+
+    def __get__(self, instance: object, owner: type[_C]) -> type[_C]:
+        return owner
 
 
 @dataclass_transform(kw_only_default=True, field_specifiers=(field,))
@@ -314,16 +206,24 @@ class Config:
     >>> model.layers = 2.5
     Traceback (most recent call last):
     ...
-    trialbook.errors.ConfigError: parameter 'layers' of Model1 must be <class 'int'> (got 2.5 that is a <class 'float'>)...
+    trialbook.errors.ConfigError: parameter 'layers' of Model1 must be <class 'int'> (got 2.5...)...
+    >>> Model1.C is Model1
+    True
+    >>> Model1.C(layer=2)
+    Traceback (most recent call last):
+    ...
+    trialbook.errors.ConfigError: Model1 has no parameter 'layer' ... (did you mean 'layers'?)
     """
 
+    C: ClassVar[_Builder] = _Builder()
+    """The class itself: ``Model1.C(layers=3)`` is ``Model1(layers=3)`` (the seed's spelling)."""
     __tb_spec_cache__: ClassVar[dict[str, ParamSpec] | None] = None
     __tb_raw_defaults__: ClassVar[dict[str, Any]] = {}
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
         raw = {}
-        for name in cls.__dict__.get("__annotations__", {}):
+        for name in inspect.get_annotations(cls):
             if name in cls.__dict__ and not name.startswith("__"):
                 raw[name] = cls.__dict__[name]
         cls.__tb_raw_defaults__ = raw
@@ -364,23 +264,6 @@ class Config:
         for name, value in kwargs.items():
             setattr(self, name, value)
 
-    @classmethod
-    def C(cls: type[_C], **kwargs: Any) -> _C:  # noqa: N802 - the seed's name
-        """Build a configuration: ``Model1.C(layers=3)``.
-
-        Examples
-        --------
-        >>> class M(Config):
-        ...     x: Param[int]
-        >>> M.C(x=1).x
-        1
-        >>> M.C(y=1)
-        Traceback (most recent call last):
-        ...
-        trialbook.errors.ConfigError: M has no parameter 'y' (its parameters: 'x')
-        """
-        return cls(**kwargs)
-
     def __setattr__(self, name: str, value: Any) -> None:
         if name.startswith("_"):
             object.__setattr__(self, name, value)
@@ -399,14 +282,25 @@ class Config:
             )
             raise SealedError(msg)
         if spec.kind is _Kind.CONSTANT:
-            msg = f"{name!r} of {cls.__qualname__} is a constant ({spec.default!r}); it cannot be set"
+            msg = (
+                f"{name!r} of {cls.__qualname__} is a constant ({spec.default!r}); "
+                "it cannot be set"
+            )
             raise ConfigError(msg)
-        if isinstance(value, Tagged):
+        value_tagged = isinstance(value, Tagged)
+        if value_tagged:
             value = value.value
-            self.__dict__["_tb_tags"][name] = value
-        self.__dict__[name] = check_value(value, spec.type, name, cls.__qualname__)
+        checked = check_value(value, spec.type, name, cls.__qualname__)
+        if value_tagged:
+            self.__dict__["_tb_tags"][name] = checked
+        else:  # a new plain value: the tag of the old one no longer holds
+            self.__dict__["_tb_tags"].pop(name, None)
+        self.__dict__[name] = checked
 
     def __getattr__(self, name: str) -> Any:
+        attr = getattr(type(self), name, None)
+        if isinstance(attr, property):  # the property raised AttributeError: keep its message
+            return attr.fget(self)  # type: ignore[misc]
         specs = type(self).__tb_specs__()
         if name in specs:
             msg = f"parameter {name!r} of {type(self).__qualname__} is not set (it has no default)"
@@ -521,9 +415,6 @@ class Config:
         return self.__identifier__()
 
 
-_C = TypeVar("_C", bound=Config)
-
-
 def identifier(config: Config) -> str:
     """The identifier of a configuration (hex SHA-256; see the module documentation).
 
@@ -551,94 +442,6 @@ def _configs_in(value: Any) -> Iterator[Config]:
             yield from _configs_in(item)
 
 
-def _type_error(value: Any, tp: Any, name: str, owner: str) -> ConfigError:
-    msg = (
-        f"parameter {name!r} of {owner} must be {tp} (got {value!r} that is a {type(value)}); "
-        "pass a value of the declared type"
-    )
-    return ConfigError(msg)
-
-
-def check_value(value: Any, tp: Any, name: str, owner: str) -> Any:  # noqa: C901, PLR0911, PLR0912
-    """Check ``value`` against the type ``tp``; return it (converted: int to float, str to Path).
-
-    Examples
-    --------
-    >>> check_value(1, float, "lr", "Opt")
-    1.0
-    >>> check_value([1, 2], list[int], "sizes", "Opt")
-    [1, 2]
-    >>> check_value(["a"], list[int], "sizes", "Opt")
-    Traceback (most recent call last):
-    ...
-    trialbook.errors.ConfigError: parameter 'sizes[0]' of Opt must be <class 'int'> (got 'a' that is a <class 'str'>)...
-    """
-    if tp is Any or tp is object:
-        return value
-    origin = typing.get_origin(tp)
-    if origin is None:
-        if tp is float:
-            if type(value) is int:
-                return float(value)
-            if type(value) is not float:
-                raise _type_error(value, tp, name, owner)
-            return value
-        if tp is int and type(value) is bool:
-            raise _type_error(value, tp, name, owner)
-        if isinstance(tp, type) and issubclass(tp, pathlib.PurePath) and isinstance(value, str):
-            return tp(value)
-        if isinstance(tp, type) and issubclass(tp, enum.Enum) and not isinstance(value, tp):
-            try:
-                return tp(value)
-            except ValueError:
-                raise _type_error(value, tp, name, owner) from None
-        if isinstance(tp, type) and not isinstance(value, tp):
-            raise _type_error(value, tp, name, owner)
-        if isinstance(tp, TypeVar):
-            return value
-        return value
-    if origin is Union or origin is types.UnionType:
-        for option in typing.get_args(tp):
-            try:
-                return check_value(value, option, name, owner)
-            except ConfigError:
-                continue
-        raise _type_error(value, tp, name, owner)
-    if origin is typing.Literal:
-        if value not in typing.get_args(tp):
-            raise _type_error(value, tp, name, owner)
-        return value
-    if origin is Annotated:
-        return check_value(value, tp.__origin__, name, owner)
-    args = typing.get_args(tp)
-    if origin in (list, set, frozenset):
-        if not isinstance(value, origin):
-            raise _type_error(value, tp, name, owner)
-        item = args[0] if args else Any
-        return origin(check_value(v, item, f"{name}[{i}]", owner) for i, v in enumerate(value))
-    if origin is tuple:
-        if not isinstance(value, tuple):
-            raise _type_error(value, tp, name, owner)
-        if len(args) == 2 and args[1] is Ellipsis:
-            return tuple(check_value(v, args[0], f"{name}[{i}]", owner) for i, v in enumerate(value))
-        if args and len(args) != len(value):
-            raise _type_error(value, tp, name, owner)
-        return tuple(
-            check_value(v, a, f"{name}[{i}]", owner) for i, (v, a) in enumerate(zip(value, args))
-        ) if args else value
-    if origin is dict:
-        if not isinstance(value, dict):
-            raise _type_error(value, tp, name, owner)
-        kt, vt = args if args else (Any, Any)
-        return {
-            check_value(k, kt, f"{name} key", owner): check_value(v, vt, f"{name}[{k!r}]", owner)
-            for k, v in value.items()
-        }
-    if isinstance(origin, type) and not isinstance(value, origin):
-        raise _type_error(value, tp, name, owner)
-    return value
-
-
 class Task(Config):
     """A configuration that runs: define ``execute(self)``, then ``task.submit()``.
 
@@ -656,21 +459,51 @@ class Task(Config):
     >>> Hello.C().submit()
     Traceback (most recent call last):
     ...
-    trialbook.errors.ConfigError: Hello.submit() needs an active experiment: use `with experiment(workdir, name) as xp:`
+    trialbook.errors.ConfigError: Hello.submit() needs an active experiment: use `with ...`
     """
 
     def execute(self) -> Any:
-        """Run the task (in a worker process); override in subclasses."""
+        """Run the task; override in subclasses.
+
+        It runs in a worker process, with the job directory as working directory and its
+        standard output and error captured to ``stdout.log`` / ``stderr.log`` there; an
+        exception fails the job (its traceback goes to ``stderr.log`` and to the store).
+
+        Examples
+        --------
+        >>> Task().execute()
+        Traceback (most recent call last):
+        ...
+        NotImplementedError: Task must define execute(self)
+        """
         msg = f"{type(self).__qualname__} must define execute(self)"
         raise NotImplementedError(msg)
 
     def submit(self: _T, *, launcher: Any = None) -> _T:
         """Seal the task and schedule it in the current experiment; return the task.
 
+        Parameters
+        ----------
+        launcher
+            Run this job with another launcher than the experiment's.
+
         Raises
         ------
         ConfigError
             Outside an experiment block, for missing parameters, or when ``__validate__`` fails.
+
+        Examples
+        --------
+        >>> import tempfile
+        >>> from trialbook.tasks import experiment
+        >>> class Echo(Task):
+        ...     text: Param[str] = "hi"
+        ...     def execute(self):
+        ...         print(self.text)
+        >>> with experiment(tempfile.mkdtemp(), "doc") as xp:
+        ...     task = Echo.C().submit()
+        >>> print((task.jobpath / "stdout.log").read_text(), end="")
+        hi
         """
         from trialbook.tasks.workspace import _current_or_none
 
@@ -687,7 +520,17 @@ class Task(Config):
 
     @property
     def jobpath(self) -> pathlib.Path:
-        """The job directory ``<workdir>/jobs/<task id>/<identifier>`` (after ``submit()``)."""
+        """The job directory ``<workdir>/jobs/<task id>/<identifier>`` (after ``submit()``).
+
+        Examples
+        --------
+        >>> class Job(Task):
+        ...     pass
+        >>> Job.C().jobpath
+        Traceback (most recent call last):
+        ...
+        AttributeError: Job has no job directory yet: submit() it first
+        """
         job = self.__dict__.get("_tb_job")
         path = job.path if job is not None else self.__dict__.get("_tb_jobpath")
         if path is None:
@@ -698,7 +541,23 @@ class Task(Config):
     def on_completed(self, callback: Callable[[], Any]) -> None:
         """Call ``callback()`` once when the job has completed successfully.
 
-        Registered after completion, the callback is called at once.
+        Registered after completion, the callback is called at once. Callbacks run in the
+        experiment's scheduling thread; an exception in one is logged, not raised.
+
+        Examples
+        --------
+        >>> import tempfile
+        >>> from trialbook.tasks import experiment
+        >>> class Nothing(Task):
+        ...     def execute(self):
+        ...         pass
+        >>> done = []
+        >>> with experiment(tempfile.mkdtemp(), "doc") as xp:
+        ...     task = Nothing.C()
+        ...     task.on_completed(lambda: done.append("completed"))
+        ...     _ = task.submit()
+        >>> done
+        ['completed']
         """
         job = self.__dict__.get("_tb_job")
         if job is not None:
@@ -707,10 +566,30 @@ class Task(Config):
             self.__dict__.setdefault("_tb_callbacks", []).append(callback)
 
     def add_dependencies(self, *dependencies: Any) -> None:
-        """Make the job wait for other submitted tasks or for tokens (``token.dependency(n)``)."""
+        """Make the job wait for other submitted tasks or for tokens (``token.dependency(n)``).
+
+        Examples
+        --------
+        >>> class Step(Task):
+        ...     pass
+        >>> Step.C().add_dependencies(3)
+        Traceback (most recent call last):
+        ...
+        trialbook.errors.ConfigError: a dependency of Step must be a submitted Task or ...
+        """
+        from trialbook.tasks.tokens import TokenDependency
+
+        owner = type(self).__qualname__
         if self.__dict__["_tb_sealed"]:
-            msg = f"{type(self).__qualname__} is sealed (submitted): add dependencies before submit()"
+            msg = f"{owner} is sealed (submitted): add dependencies before submit()"
             raise SealedError(msg)
+        for dep in dependencies:
+            if not isinstance(dep, (Task, TokenDependency)):
+                msg = (
+                    f"a dependency of {owner} must be a submitted Task or a token dependency "
+                    f"(token.dependency(n)); got {dep!r} that is a {type(dep)}"
+                )
+                raise ConfigError(msg)
         self.__dict__.setdefault("_tb_deps", []).extend(dependencies)
 
 

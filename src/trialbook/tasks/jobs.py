@@ -31,7 +31,9 @@ import fcntl
 import json
 import os
 import pathlib
+import signal
 import sys
+import threading
 import time
 import traceback
 from collections.abc import Iterator
@@ -111,27 +113,30 @@ def json_view(value: Any) -> Any:
             view["jobpath"] = str(value.jobpath)
         view.update({s.name: json_view(v) for s, v in value.__tb_values__()})
         return view
-    if isinstance(value, pathlib.PurePath):
-        return str(value)
-    if isinstance(value, enum.Enum):
-        return value.value
-    if type(value) in (list, tuple, set, frozenset):
+    if isinstance(value, (pathlib.PurePath, enum.Enum)):
+        return str(value) if isinstance(value, pathlib.PurePath) else value.value
+    if type(value) in (set, frozenset):  # sorted: the same set always looks the same
+        return sorted((json_view(v) for v in value), key=repr)
+    if type(value) in (list, tuple):
         return [json_view(v) for v in value]
     if type(value) is dict:
         return {str(k): json_view(v) for k, v in value.items()}
-    if value is None or type(value) in (str, int, float, bool):
-        return value
-    return repr(value)
+    return value if value is None or type(value) in (str, int, float, bool) else repr(value)
 
 
 @dataclass(slots=True)
 class JobSpec:
-    """What a worker needs to run a job (the task travels pickled, unpickled in the worker)."""
+    """What a worker needs to run a job (the task travels pickled, unpickled in the worker).
+
+    ``task`` is a pickle (made by :func:`trialbook.tasks.payload.dump_task`, or a plain
+    cloudpickle) whose configuration classes may be keys into ``classes``.
+    """
 
     task: bytes
     path: str
     env: dict[str, str] = field(default_factory=dict)
     sys_path: list[str] = field(default_factory=list)
+    classes: dict[str, bytes] = field(default_factory=dict)
 
 
 @dataclass(slots=True)
@@ -168,7 +173,69 @@ def _capture(path: pathlib.Path) -> Iterator[None]:
 
 
 @contextlib.contextmanager
+def _workdir(path: pathlib.Path) -> Iterator[None]:
+    """Run in the job directory (relative paths written by the job land there)."""
+    saved = os.getcwd()
+    os.chdir(path)
+    try:
+        yield
+    finally:
+        os.chdir(saved)
+
+
+class _Kill:
+    """SIGTERM while a job runs: ``armed`` while ``execute()`` runs (the signal raises there);
+    outside it, the signal is only noted and raised as soon as ``execute()`` would start."""
+
+    armed = False
+    requested = False
+
+
+def _stop_job(signum: int, frame: Any) -> None:
+    _Kill.requested = True
+    if _Kill.armed:
+        _raise_stopped()
+
+
+def _raise_stopped() -> None:
+    from trialbook.errors import ExecutionError
+
+    _Kill.armed = False
+    msg = "the job was stopped by SIGTERM (`trialbook jobs kill`); submit it again to re-run it"
+    raise ExecutionError(msg)
+
+
+@contextlib.contextmanager
+def _killable() -> Iterator[None]:
+    """SIGTERM during the job fails the job, not the worker process (which stays in the pool)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield  # signal handlers belong to the main thread; a signal then ends the process
+        return
+    _Kill.requested = False
+    previous = signal.signal(signal.SIGTERM, _stop_job)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+        _Kill.armed = _Kill.requested = False
+
+
+@contextlib.contextmanager
+def _armed() -> Iterator[None]:
+    if _Kill.requested:
+        _raise_stopped()
+    _Kill.armed = True
+    try:
+        yield
+    finally:
+        _Kill.armed = False
+
+
+@contextlib.contextmanager
 def _environment(env: dict[str, str]) -> Iterator[None]:
+    if not env:
+        yield
+        return
     old = {k: os.environ.get(k) for k in env}
     os.environ.update(env)
     try:
@@ -184,11 +251,12 @@ def _environment(env: dict[str, str]) -> Iterator[None]:
 def execute_job(spec: JobSpec) -> JobOutcome:
     """Run one job: unpickle the task, capture its output, call ``execute()``, write status.
 
-    Runs in a worker process (or in a generated run script). Exceptions raised by the task are
+    Runs in a worker process (or in a generated run script), in the job directory as working
+    directory, with file descriptors 1 and 2 sent to the job's log files: both are
+    process-wide, so a process runs one job at a time. Exceptions raised by the task are
     caught, written to ``stderr.log`` with their traceback and returned as the outcome's error.
     """
-    import cloudpickle
-
+    from trialbook.tasks.payload import load_task
     from trialbook.tracking import Run, error_info, using_run
 
     for entry in spec.sys_path:
@@ -197,15 +265,18 @@ def execute_job(spec: JobSpec) -> JobOutcome:
     path = pathlib.Path(spec.path)
     run = Run(0, kind="job")
     started = time.time()
-    write_status(path, "running", pid=os.getpid(), started=started)
     error = None
-    with _capture(path), _environment(spec.env), using_run(run):
-        try:
-            task = cloudpickle.loads(spec.task)
-            task.execute()
-        except Exception as exc:
-            traceback.print_exc()
-            error = error_info(exc)
+    with _killable():
+        write_status(path, "running", pid=os.getpid(), started=started)
+        with _capture(path), _workdir(path), _environment(spec.env), using_run(run):
+            try:
+                task = load_task(spec.task, spec.classes)
+                task.__dict__["_tb_jobpath"] = path
+                with _armed():
+                    task.execute()
+            except Exception as exc:
+                traceback.print_exc()
+                error = error_info(exc)
     finished = time.time()
     status = "failed" if error else "done"
     extra = {"error": str(error)} if error else {}

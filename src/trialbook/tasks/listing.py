@@ -87,8 +87,9 @@ def list_jobs(
 def kill_jobs(jobs: list[JobInfo]) -> list[JobInfo]:
     """Send SIGTERM to the process running each running job; return the jobs signalled.
 
-    With the local launcher that process is a worker shared by the experiment's jobs: the
-    experiment sees the worker die and marks the job failed.
+    The job receives the signal while it runs its ``execute()`` and fails with an
+    :class:`~trialbook.errors.ExecutionError` saying it was stopped; the worker process itself
+    survives and takes the next job. The experiment that submitted the job reports it failed.
     """
     killed = []
     for job in jobs:

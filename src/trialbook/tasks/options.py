@@ -51,7 +51,7 @@ def param_help(cls: type, name: str) -> str | None:
     if spec.help:
         return spec.help
     for klass in cls.__mro__:
-        if name in klass.__dict__.get("__annotations__", {}):
+        if name in inspect.get_annotations(klass):
             return _source_help(klass, name)
     return None
 
@@ -67,9 +67,9 @@ def _source_help(cls: type, name: str) -> str | None:
     for i, node in enumerate(body):
         if isinstance(node, ast.AnnAssign) and getattr(node.target, "id", None) == name:
             after = body[i + 1] if i + 1 < len(body) else None
-            if isinstance(after, ast.Expr) and isinstance(after.value, ast.Constant):
-                if isinstance(after.value.value, str):
-                    return inspect.cleandoc(after.value.value)
+            value = after.value if isinstance(after, ast.Expr) else None
+            if isinstance(value, ast.Constant) and isinstance(value.value, str):
+                return inspect.cleandoc(value.value)
             comments = []
             for line in reversed(lines[: node.lineno - 1]):
                 if not line.strip().startswith("#:"):
@@ -142,12 +142,13 @@ def forwardoption(argument: ArgumentRef, option_name: str | None = None, **kwarg
     >>> class M(Config):
     ...     batch_size: Param[int] = 8
     >>> import click
-    >>> forwardoption(arguments(M).batch_size)(click.command()(lambda batch_size: None)).params[0].opts
+    >>> option = forwardoption(arguments(M).batch_size)
+    >>> option(click.command()(lambda batch_size: None)).params[0].opts
     ['--batch-size']
     """
     import click
 
-    from trialbook.tasks.config import _NOTSET
+    from trialbook.tasks.params import _NOTSET
 
     spec = argument.cls.__tb_specs__()[argument.name]  # type: ignore[attr-defined]
     name = option_name or "--" + argument.name.replace("_", "-")

@@ -27,11 +27,12 @@ Examples
 >>> build(Configuration, {"id": "xp", "learnin_rate": 1})
 Traceback (most recent call last):
 ...
-trialbook.errors.ConfigError: unknown key 'learnin_rate' for Configuration (did you mean 'learning_rate'?)...
+trialbook.errors.ConfigError: unknown key 'learnin_rate' for ... (did you mean 'learning_rate'?)...
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import importlib.util
 import pathlib
@@ -41,7 +42,7 @@ from collections.abc import Callable
 from typing import Any, Protocol, TypeVar, dataclass_transform
 
 from trialbook.errors import ConfigError, did_you_mean
-from trialbook.tasks.config import check_value
+from trialbook.tasks.params import check_value
 
 __all__ = [
     "MISSING",
@@ -149,6 +150,17 @@ def load(yaml_file: str | pathlib.Path) -> dict[str, Any]:
     ------
     ConfigError
         For a missing file, a YAML document that is not a mapping, or a cycle of parents.
+
+    Examples
+    --------
+    >>> import pathlib, tempfile
+    >>> folder = pathlib.Path(tempfile.mkdtemp())
+    >>> base = "id: xp\\nepochs: 10\\nmodel: {layers: 2, width: 8}\\n"
+    >>> _ = (folder / "base.yaml").write_text(base)
+    >>> _ = (folder / "full.yaml").write_text("parent: base.yaml\\nmodel: {layers: 4}\\n")
+    >>> data = load(folder / "full.yaml")
+    >>> data["epochs"], data["model"]
+    (10, {'layers': 4, 'width': 8})
     """
     return _load(pathlib.Path(yaml_file).absolute(), ())
 
@@ -218,7 +230,23 @@ def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any
 
 
 def build(cls: type[_T], data: dict[str, Any], where: str = "") -> _T:
-    """Build the configuration dataclass ``cls`` from a mapping (types checked)."""
+    """Build the configuration dataclass ``cls`` from a mapping (types checked).
+
+    Nested dataclasses are built from nested mappings; a ``float`` field accepts the text
+    ``"1e-4"`` (YAML reads it as a string); ``MISSING`` values must be given.
+
+    Examples
+    --------
+    >>> @configuration
+    ... class Cfg(ConfigurationBase):
+    ...     epochs: int = 10
+    >>> build(Cfg, {"id": "xp", "epochs": 3}).epochs
+    3
+    >>> build(Cfg, {"epochs": 3})
+    Traceback (most recent call last):
+    ...
+    trialbook.errors.ConfigError: Cfg needs a value for 'id': set it in the YAML or with -c
+    """
     hints = typing.get_type_hints(cls)
     fields = {f.name: f for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
     values = {}
@@ -245,10 +273,8 @@ def _coerce(value: Any, tp: Any, name: str, owner: str) -> Any:
         return build(tp, value, f"{name}.")
     origin, args = typing.get_origin(tp), typing.get_args(tp)
     if tp is float and isinstance(value, str):
-        try:
+        with contextlib.suppress(ValueError):
             value = float(value)
-        except ValueError:
-            pass
     elif origin is list and isinstance(value, list) and args:
         value = [_coerce(v, args[0], f"{name}[{i}]", owner) for i, v in enumerate(value)]
     elif origin is dict and isinstance(value, dict) and len(args) == 2:
@@ -261,7 +287,25 @@ def _coerce(value: Any, tp: Any, name: str, owner: str) -> Any:
 def load_plan(
     yaml_file: str | pathlib.Path, overrides: list[str] = ()  # type: ignore[assignment]
 ) -> tuple[Any, ExperimentCallable, Any]:
-    """Load a plan: ``(configuration, run function, plan module)``."""
+    """Load a plan: ``(configuration, run function, plan module)``.
+
+    Examples
+    --------
+    >>> import pathlib, tempfile
+    >>> folder = pathlib.Path(tempfile.mkdtemp())
+    >>> _ = (folder / "plan.py").write_text(
+    ...     "from trialbook import ConfigurationBase, configuration\\n"
+    ...     "@configuration\\n"
+    ...     "class Configuration(ConfigurationBase):\\n"
+    ...     "    epochs: int = 1\\n"
+    ...     "def run(helper, cfg: Configuration):\\n"
+    ...     "    pass\\n"
+    ... )
+    >>> _ = (folder / "full.yaml").write_text("id: xp\\nfile: plan\\n")
+    >>> cfg, run, module = load_plan(folder / "full.yaml", ["epochs=5"])
+    >>> cfg.id, cfg.epochs, run.__name__
+    ('xp', 5, 'run')
+    """
     data = apply_overrides(load(yaml_file), list(overrides))
     folder = pathlib.Path(data["__dir__"])
     name = data.get("file") or "experiment"

@@ -10,7 +10,7 @@ Examples
 >>> main("/nonexistent")
 Traceback (most recent call last):
 ...
-trialbook.errors.ConfigError: no task.pkl in /nonexistent: generate the job first (run mode 'generate')
+trialbook.errors.ConfigError: no task.pkl in /nonexistent: generate the job first (run mode ...)
 """
 
 from __future__ import annotations

@@ -2,18 +2,25 @@
 
 Design
 ------
-``submit`` (caller's thread) turns a sealed task into a :class:`Job` keyed by its directory.
-A job whose ``status.json`` says ``done`` completes at once (cache hit: one file read). Other
-jobs wait in a list that one background thread works through:
+``submit`` (caller's thread) turns a sealed task into a :class:`Job` keyed by its directory
+and hands it to one background thread; the caller's thread does no file I/O, so a plan of
+thousands of submissions is not slowed down by the threads that run jobs (every system call
+releases the GIL, and getting it back behind a busy thread costs up to a switch interval).
+The background thread works through the new jobs and the waiting list:
 
+0. a new job whose ``status.json`` says ``done`` completes at once (cache hit: one file read);
+   otherwise its directory, ``params.json`` and link in the experiment folder are written
+   (``prepare``);
 1. a job whose dependency failed fails with the reason; a job whose dependencies are not all
    done keeps waiting;
 2. its tokens are taken (all or none), then the job directory's ``flock``; if another process
    holds the lock, that process runs the job: we poll until the lock is free, then read the
    status (``done`` -> cache hit, otherwise we run it);
 3. the job goes to the launcher; when its future completes, the thread releases lock and
-   tokens, records the finished jobs of this round in the store in one ``write_runs`` call,
-   and fires ``on_completed`` callbacks once.
+   tokens at once (dependents may start), and records finished jobs in the store in batches
+   (one ``write_runs`` transaction per batch: when nothing else runs, or every 50 ms, or
+   every 256 jobs); then it fires the ``on_completed`` callbacks once, and :meth:`wait`
+   returns only when every job is recorded.
 
 Examples
 --------
@@ -44,6 +51,8 @@ __all__ = ["Job", "Scheduler"]
 
 logger = logging.getLogger(__name__)
 _POLL = 0.02
+_BATCH_SIZE = 256  # finished jobs recorded in one store transaction at most...
+_BATCH_AGE = 0.05  # ...and after this many seconds at most
 
 
 class Job:
@@ -95,9 +104,15 @@ class Job:
 class Scheduler:
     """Runs the jobs of one experiment (see the module documentation)."""
 
-    def __init__(self, launcher: Launcher, recorder: Callable[[list[Job]], None]) -> None:
+    def __init__(
+        self,
+        launcher: Launcher,
+        recorder: Callable[[list[Job]], None],
+        prepare: Callable[[Job], bool] | None = None,
+    ) -> None:
         self.launcher = launcher
         self.recorder = recorder
+        self.prepare = prepare or _is_done
         self.jobs: dict[pathlib.Path, Job] = {}
         self.env: dict[str, str] = {}
         self.sys_path: list[str] = []
@@ -109,6 +124,8 @@ class Scheduler:
         self._unfinished = 0
         self._thread: threading.Thread | None = None
         self._stopping = False
+        self._blocked: dict[pathlib.Path, int] = {}
+        self._classes: dict[type, tuple[str, bytes]] = {}  # each task class pickled once
 
     # -- caller side --
 
@@ -120,11 +137,6 @@ class Scheduler:
                 known.add_callback(callback)
             return known
         self.jobs[job.path] = job
-        status = read_status(job.path)
-        if status is not None and status.get("status") == "done":
-            job.state, job.cached = JobState.DONE, True
-            job._fire()
-            return job
         with self._cond:
             self._unfinished += 1
         self._events.put(job)
@@ -166,9 +178,10 @@ class Scheduler:
             raise
 
     def _work(self) -> None:
+        finished: list[Job] = []  # finished, not yet recorded: one store transaction per batch
+        since = 0.0
         while True:
-            timeout = _POLL if self._waiting else None
-            finished: list[Job] = []
+            timeout = _POLL if self._waiting or finished else None
             try:
                 event = self._events.get(timeout=timeout)
                 while True:
@@ -179,12 +192,18 @@ class Scheduler:
             except queue.Empty:
                 pass
             self._dispatch(finished)
-            if finished:
+            if not finished:
+                continue
+            now = time.monotonic()
+            since = since or now
+            # Flush when nothing runs (no more events coming), when the batch is big or old.
+            if not self._running or len(finished) >= _BATCH_SIZE or now - since >= _BATCH_AGE:
                 self._complete(finished)
+                finished, since = [], 0.0
 
     def _handle(self, event: Any, finished: list[Job]) -> None:
         if isinstance(event, Job):
-            self._waiting.append(event)
+            self._admit(event, finished)
         elif isinstance(event, tuple):
             job, future = event
             self._running -= 1
@@ -198,13 +217,34 @@ class Scheduler:
             self._release(job)
             finished.append(job)
 
+    def _admit(self, job: Job, finished: list[Job]) -> None:
+        """A new job: finished already (cache hit), or prepared and put in the waiting list."""
+        try:
+            done = self.prepare(job)
+        except Exception as exc:  # e.g. the job directory cannot be written
+            job.state, job.reason = JobState.FAILED, f"cannot prepare the job directory: {exc}"
+            finished.append(job)
+            return
+        if done:
+            job.state, job.cached = JobState.DONE, True
+            finished.append(job)
+        else:
+            self._waiting.append(job)
+
     def _dispatch(self, finished: list[Job]) -> None:
-        still: list[Job] = []
-        for job in self._waiting:
-            if self._stopping:
+        if self._stopping:
+            for job in self._waiting:
                 job.state, job.reason = JobState.CANCELLED, "the experiment was stopped"
                 finished.append(job)
-            elif not self._try_start(job, finished):
+            self._waiting = []
+            return
+        still: list[Job] = []
+        self._blocked.clear()
+        for i, job in enumerate(self._waiting):
+            if self._running >= self.max_inflight:  # the rest waits for a free slot
+                still.extend(self._waiting[i:])
+                break
+            if not self._try_start(job, finished):
                 still.append(job)
         self._waiting = still
 
@@ -237,8 +277,14 @@ class Scheduler:
 
     def _take_tokens(self, job: Job) -> bool:
         for dep in job.tokens:
-            holder = dep.token.try_acquire(dep.count)
+            # A token that could not give n units in this round will not give n or more to
+            # the next job either: skip the file lock and the count (many jobs may wait).
+            blocked = self._blocked.get(dep.token.path)
+            holder = None if blocked is not None and dep.count >= blocked else (
+                dep.token.try_acquire(dep.count)
+            )
             if holder is None:
+                self._blocked[dep.token.path] = min(blocked or dep.count, dep.count)
                 self._give_tokens(job)
                 return False
             job._holders.append((dep.token, holder))
@@ -250,13 +296,14 @@ class Scheduler:
         job._holders = []
 
     def _launch(self, job: Job) -> None:
-        import cloudpickle
+        from trialbook.tasks.payload import dump_task
 
         job.state = JobState.RUNNING
         launcher = job.launcher or self.launcher
         self._running += 1
         try:
-            spec = JobSpec(cloudpickle.dumps(job.task), str(job.path), self.env, self.sys_path)
+            payload, classes = dump_task(job.task, self._classes)
+            spec = JobSpec(payload, str(job.path), self.env, self.sys_path, classes)
             future = launcher.submit(execute_job, spec)
         except Exception as exc:
             self._events.put((job, _failed_future(exc)))
@@ -274,9 +321,11 @@ class Scheduler:
             self.recorder([j for j in finished if not j.cached])
         except Exception:
             logger.exception("could not record %d finished jobs in the store", len(finished))
+        verbose = logger.isEnabledFor(logging.INFO)
         for job in finished:
             if job.state is JobState.DONE:
-                logger.info("job %s done%s", job.name, " (cached)" if job.cached else "")
+                if verbose:
+                    logger.info("job %s done%s", job.name, " (cached)" if job.cached else "")
                 job._fire()
             else:
                 logger.warning("job %s %s: %s", job.name, job.state, job.reason)
@@ -285,11 +334,19 @@ class Scheduler:
             self._cond.notify_all()
 
 
+def _is_done(job: Job) -> bool:
+    status = read_status(job.path)
+    return status is not None and status.get("status") == "done"
+
+
 def _lock(path: pathlib.Path) -> int | None:
     from trialbook.tasks.jobs import try_lock
 
-    path.mkdir(parents=True, exist_ok=True)
-    return try_lock(path)
+    try:
+        return try_lock(path)
+    except FileNotFoundError:  # the directory was removed (`trialbook jobs clean`): recreate
+        path.mkdir(parents=True, exist_ok=True)
+        return try_lock(path)
 
 
 def _crash(job: Job, exc: BaseException) -> JobOutcome:

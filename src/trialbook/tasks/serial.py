@@ -28,8 +28,10 @@ def dump(value: Any) -> Any:
     if isinstance(value, Config):
         cls = type(value)
         out: dict[str, Any] = {"__config__": f"{cls.__module__}:{cls.__qualname__}"}
-        out["params"] = {s.name: dump(v) for s, v in value.__tb_values__() if s.kind.value != "constant"}
-        if isinstance(value, Task) and ("_tb_job" in value.__dict__ or "_tb_jobpath" in value.__dict__):
+        values = value.__tb_values__()
+        out["params"] = {s.name: dump(v) for s, v in values if s.kind.value != "constant"}
+        has_job = "_tb_job" in value.__dict__ or "_tb_jobpath" in value.__dict__
+        if isinstance(value, Task) and has_job:
             out["jobpath"] = str(value.jobpath)
         return out
     if isinstance(value, pathlib.PurePath):
@@ -54,16 +56,28 @@ def load(tree: Any) -> Any:
         return pathlib.Path(tree["__path__"])
     if "__config__" not in tree:
         return {k: load(v) for k, v in tree.items()}
-    module, _, qualname = tree["__config__"].partition(":")
-    try:
-        cls: Any = importlib.import_module(module)
-        for part in qualname.split("."):
-            cls = getattr(cls, part)
-    except (ImportError, AttributeError) as exc:
-        msg = f"cannot load a {tree['__config__']}: {exc}; define saved classes at module level"
-        raise ConfigError(msg) from exc
+    cls = _find_class(tree["__config__"])
     config = cls.C(**{k: load(v) for k, v in tree["params"].items()})
     config.__tb_seal__()
     if "jobpath" in tree:
         config.__dict__["_tb_jobpath"] = pathlib.Path(tree["jobpath"])
     return config
+
+
+def _find_class(name: str) -> Any:
+    """The configuration class ``module:qualname``: a class defined in this process (a script's
+    ``__main__``, a notebook), else imported."""
+    from trialbook.tasks.config import _SOURCES
+
+    for cls in list(_SOURCES):
+        if f"{cls.__module__}:{cls.__qualname__}" == name:
+            return cls
+    module, _, qualname = name.partition(":")
+    try:
+        found: Any = importlib.import_module(module)
+        for part in qualname.split("."):
+            found = getattr(found, part)
+    except (ImportError, AttributeError) as exc:
+        msg = f"cannot load a {name}: {exc}; define saved classes at module level"
+        raise ConfigError(msg) from exc
+    return found

@@ -82,14 +82,38 @@ class CounterToken:
         return f"CounterToken({self.name!r}, total={self.total})"
 
     def dependency(self, count: int) -> TokenDependency:
-        """A dependency that holds ``count`` units of this token while the job runs."""
+        """A dependency that holds ``count`` units of this token while the job runs.
+
+        Examples
+        --------
+        >>> import tempfile, pathlib
+        >>> token = CounterToken("cpu", pathlib.Path(tempfile.mkdtemp()), 3)
+        >>> token.dependency(2)
+        TokenDependency(token='cpu', count=2)
+        >>> token.dependency(4)
+        Traceback (most recent call last):
+        ...
+        trialbook.errors.ConfigError: token 'cpu' has 3 units; cannot depend on 4 of them
+        """
         if type(count) is not int or not 1 <= count <= self.total:
             msg = f"token {self.name!r} has {self.total} units; cannot depend on {count!r} of them"
             raise ConfigError(msg)
         return TokenDependency(self, count)
 
     def __call__(self, count: int, task: Any) -> Any:
-        """Make ``task`` need ``count`` units (``token(2, task)``); return the task."""
+        """Make ``task`` need ``count`` units (``token(2, task)``); return the task.
+
+        Examples
+        --------
+        >>> import tempfile, pathlib
+        >>> from trialbook.tasks import Task
+        >>> class Train(Task):
+        ...     pass
+        >>> token = CounterToken("cpu", pathlib.Path(tempfile.mkdtemp()), 3)
+        >>> task = token(2, Train.C())
+        >>> task.__dict__["_tb_deps"]
+        [TokenDependency(token='cpu', count=2)]
+        """
         task.add_dependencies(self.dependency(count))
         return task
 
@@ -103,7 +127,16 @@ class CounterToken:
             os.close(fd)
 
     def in_use(self) -> int:
-        """Units held by live processes now (dead holders are removed)."""
+        """Units held by live processes now (dead holders are removed).
+
+        Examples
+        --------
+        >>> import tempfile, pathlib
+        >>> token = CounterToken("cpu", pathlib.Path(tempfile.mkdtemp()), 3)
+        >>> holder = token.try_acquire(2)
+        >>> token.in_use()
+        2
+        """
         used = 0
         for holder in self.path.glob("*.holder"):
             try:
@@ -117,7 +150,10 @@ class CounterToken:
         return used
 
     def try_acquire(self, count: int) -> pathlib.Path | None:
-        """Take ``count`` units if they are free; return the holder file (or ``None``)."""
+        """Take ``count`` units if they are free; return the holder file (or ``None``).
+
+        See the module example.
+        """
         with self._locked():
             total = int((self.path / "total").read_text())
             if self.in_use() + count > total:
@@ -127,14 +163,21 @@ class CounterToken:
             return holder
 
     def release(self, holder: pathlib.Path) -> None:
-        """Give back the units taken by :meth:`try_acquire`."""
+        """Give back the units taken by :meth:`try_acquire` (see the module example)."""
         with self._locked():
             holder.unlink(missing_ok=True)
 
 
 @dataclass(frozen=True, slots=True)
 class TokenDependency:
-    """``count`` units of ``token`` that a job holds while it runs."""
+    """``count`` units of ``token`` that a job holds while it runs.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> TokenDependency(CounterToken("gpu", pathlib.Path(tempfile.mkdtemp()), 2), 1)
+    TokenDependency(token='gpu', count=1)
+    """
 
     token: CounterToken
     count: int

@@ -38,9 +38,10 @@ from trialbook.tasks.config import Config, Task
 from trialbook.tasks.jobs import PARAMS, JobState, json_view, read_status
 from trialbook.tasks.launchers import Launcher, LocalConnector, LocalLauncher
 from trialbook.tasks.scheduler import Job, Scheduler
+from trialbook.tasks.services import Service, ServiceListener, WebService
 from trialbook.tasks.tokens import CounterToken, TokenDependency
 
-__all__ = ["RunMode", "Service", "WebService", "experiment"]
+__all__ = ["RunMode", "Service", "ServiceListener", "WebService", "experiment"]
 
 logger = logging.getLogger(__name__)
 _STACK: list[experiment] = []
@@ -64,67 +65,11 @@ class RunMode(enum.StrEnum):
     GENERATE = "generate"
 
 
-class Service:
-    """An experiment service (e.g. a TensorBoard viewer) with listeners.
-
-    Examples
-    --------
-    >>> s = Service("board", "TensorBoard")
-    >>> s.add_listener(print)
-    >>> s.notify("started")
-    started
-    """
-
-    def __init__(self, id: str, description: str = "") -> None:  # noqa: A002 - seed name
-        self.id = id
-        self.description = description
-        self._listeners: list[Any] = []
-
-    def add_listener(self, listener: Any) -> None:
-        """Call ``listener(event)`` on each notification."""
-        self._listeners.append(listener)
-
-    def remove_listener(self, listener: Any) -> None:
-        """Stop notifying ``listener``."""
-        self._listeners.remove(listener)
-
-    def notify(self, event: Any) -> None:
-        """Send ``event`` to every listener."""
-        for listener in list(self._listeners):
-            listener(event)
-
-    def describe(self) -> dict[str, Any]:
-        """What is written to ``services.json`` (and shown by the UI)."""
-        return {"id": self.id, "description": self.description}
-
-
-class WebService(Service):
-    """A service reachable at a URL (shown in the UI and in the logs).
-
-    Examples
-    --------
-    >>> WebService("board", "http://127.0.0.1:6006").describe()["url"]
-    'http://127.0.0.1:6006'
-    """
-
-    def __init__(self, id: str, url: str, description: str = "") -> None:  # noqa: A002
-        super().__init__(id, description)
-        self.url = url
-
-    def get_url(self) -> str:
-        """The service's URL."""
-        return self.url
-
-    def describe(self) -> dict[str, Any]:
-        """Id, description and URL."""
-        return {**super().describe(), "url": self.get_url()}
-
-
 def _current_or_none() -> experiment | None:
     return _STACK[-1] if _STACK else None
 
 
-class experiment:  # noqa: N801 - the seed's name, used as a context manager
+class experiment:
     """The experiment context: submit tasks inside ``with experiment(workdir, name) as xp:``.
 
     Leaving the block waits for every job; if any failed, it raises
@@ -179,16 +124,28 @@ class experiment:  # noqa: N801 - the seed's name, used as a context manager
             modes = ", ".join(m.value for m in RunMode)
             msg = f"unknown run mode {run_mode!r}; expected one of {modes}"
             raise ConfigError(msg) from None
+        if launcher is not None and not isinstance(launcher, Launcher):
+            msg = (
+                f"launcher must follow the Launcher protocol (a connector attribute, submit(fn, "
+                f"*args) and shutdown()); got {launcher!r} that is a {type(launcher)}; use "
+                "LocalLauncher(n_workers) or a launcher of trialbook.execution"
+            )
+            raise ConfigError(msg)
         self.launcher: Launcher = launcher or LocalLauncher()
         if getattr(self.launcher, "connector", None) is None:
-            self.launcher.connector = LocalConnector(self.workdir)
+            # No workdir: its tokens live in the workdir of the experiment asking for them, so
+            # one launcher can serve experiments of several workdirs.
+            self.launcher.connector = LocalConnector()
         self.services: dict[str, Service] = {}
         self.plan: list[dict[str, Any]] = []
         self._store: Any = None
         self._store_location = store
         self._exp_id: int | None = None
         self._code: dict[type, str | None] = {}
-        self.scheduler = Scheduler(self.launcher, self._record)
+        self.scheduler = Scheduler(self.launcher, self._record, self._prepare_directory)
+        self._jobs_root = self.workdir / "jobs"
+        self._links_root = str(self.jobspath)
+        self._link_dirs: set[str] = set()
 
     def __repr__(self) -> str:
         return f"experiment({str(self.workdir)!r}, {self.name!r}, run_mode={self.run_mode.value!r})"
@@ -197,7 +154,18 @@ class experiment:  # noqa: N801 - the seed's name, used as a context manager
 
     @property
     def xppath(self) -> pathlib.Path:
-        """``<workdir>/xp/<name>``: this experiment's folder."""
+        """``<workdir>/xp/<name>``: this experiment's folder.
+
+        Examples
+        --------
+        >>> xp = experiment("/tmp/wd", "demo")
+        >>> for path in (xp.xppath, xp.jobspath, xp.resultspath, xp.jobsbakpath):
+        ...     print(path)
+        /tmp/wd/xp/demo
+        /tmp/wd/xp/demo/jobs
+        /tmp/wd/xp/demo/results
+        /tmp/wd/xp/demo/jobs.bak
+        """
         return self.workdir / "xp" / self.name
 
     @property
@@ -209,6 +177,24 @@ class experiment:  # noqa: N801 - the seed's name, used as a context manager
     def resultspath(self) -> pathlib.Path:
         """``<workdir>/xp/<name>/results``: a folder for the experiment's own results."""
         return self.xppath / "results"
+
+    @property
+    def jobsbakpath(self) -> pathlib.Path:
+        """``<workdir>/xp/<name>/jobs.bak``: where links of a previous run may be kept."""
+        return self.xppath / "jobs.bak"
+
+    @property
+    def alt_jobspaths(self) -> list[pathlib.Path]:
+        """Other folders where the jobs of this experiment may be found (the job folders of the
+        workdir, shared by all its experiments).
+
+        Examples
+        --------
+        >>> xp = experiment("/tmp/wd", "demo")
+        >>> xp.jobspath, xp.alt_jobspaths
+        (PosixPath('/tmp/wd/xp/demo/jobs'), [PosixPath('/tmp/wd/jobs')])
+        """
+        return [self._jobs_root]
 
     # -- context --
 
@@ -237,7 +223,15 @@ class experiment:  # noqa: N801 - the seed's name, used as a context manager
 
     @staticmethod
     def current() -> experiment:
-        """The experiment of the innermost ``with`` block (raises if there is none)."""
+        """The experiment of the innermost ``with`` block (raises if there is none).
+
+        Examples
+        --------
+        >>> experiment.current()
+        Traceback (most recent call last):
+        ...
+        trialbook.errors.ConfigError: no current experiment: use `with experiment(...) as xp:`
+        """
         xp = _current_or_none()
         if xp is None:
             msg = "no current experiment: use `with experiment(workdir, name) as xp:`"
@@ -245,29 +239,91 @@ class experiment:  # noqa: N801 - the seed's name, used as a context manager
         return xp
 
     def wait(self) -> None:
-        """Wait until every submitted job has finished."""
+        """Wait until every job submitted so far has finished (failures do not raise here).
+
+        Examples
+        --------
+        >>> import tempfile
+        >>> from trialbook.tasks import Task
+        >>> class Noop(Task):
+        ...     def execute(self):
+        ...         pass
+        >>> with experiment(tempfile.mkdtemp(), "doc") as xp:
+        ...     task = Noop.C().submit()
+        ...     xp.wait()
+        ...     print(task.__dict__["_tb_job"].state)
+        done
+        """
         self.scheduler.wait()
 
     def stop(self) -> None:
-        """Stop as soon as possible: jobs not started yet are cancelled."""
+        """Stop as soon as possible: jobs not started yet are cancelled, running jobs finish.
+
+        Leaving the block then raises :class:`~trialbook.errors.JobFailedError` listing the
+        cancelled jobs.
+
+        Examples
+        --------
+        >>> import tempfile
+        >>> with experiment(tempfile.mkdtemp(), "doc") as xp:
+        ...     xp.stop()
+        >>> xp.failed_jobs()
+        []
+        """
         self.scheduler.stop()
 
     def failed_jobs(self) -> list[Job]:
-        """Jobs that failed or were cancelled."""
+        """Jobs that failed or were cancelled (see :meth:`stop`)."""
         bad = (JobState.FAILED, JobState.CANCELLED)
         return [j for j in self.scheduler.jobs.values() if j.state in bad]
 
     def setenv(self, name: str, value: str, override: bool = True) -> None:
-        """Set an environment variable for the jobs (kept if already set and not ``override``)."""
+        """Set an environment variable for the jobs (kept if already set and not ``override``).
+
+        Examples
+        --------
+        >>> xp = experiment("/tmp/wd", "demo")
+        >>> xp.setenv("OMP_NUM_THREADS", 1)
+        >>> xp.setenv("OMP_NUM_THREADS", 4, override=False)
+        >>> xp.scheduler.env
+        {'OMP_NUM_THREADS': '1'}
+        """
         if override or name not in self.scheduler.env:
             self.scheduler.env[name] = str(value)
 
     def token(self, name: str, count: int) -> CounterToken:
-        """The workspace token ``name`` with ``count`` units (through the launcher's connector)."""
-        return self.launcher.connector.createtoken(name, count)
+        """The workspace token ``name`` with ``count`` units (through the launcher's connector).
+
+        Examples
+        --------
+        >>> import tempfile
+        >>> with experiment(tempfile.mkdtemp(), "tokens") as xp:
+        ...     token = xp.token("gpu", 2)
+        >>> token, token.path == xp.workdir / ".tokens" / "gpu"
+        (CounterToken('gpu', total=2), True)
+        """
+        connector = self.launcher.connector
+        if isinstance(connector, LocalConnector) and connector.workdir is None:
+            connector = LocalConnector(self.workdir)
+        return connector.createtoken(name, count)
 
     def add_service(self, service: Service) -> Service:
-        """Register a service; it is written to ``services.json`` and logged with its URL."""
+        """Register a service; it is written to ``services.json`` and logged with its URL.
+
+        Examples
+        --------
+        >>> import tempfile
+        >>> with experiment(tempfile.mkdtemp(), "doc") as xp:
+        ...     board = xp.add_service(WebService("board", "http://127.0.0.1:6006"))
+        >>> print((xp.xppath / "services.json").read_text())
+        [
+         {
+          "id": "board",
+          "description": "",
+          "url": "http://127.0.0.1:6006"
+         }
+        ]
+        """
         self.services[service.id] = service
         self.xppath.mkdir(parents=True, exist_ok=True)
         described = [s.describe() for s in self.services.values()]
@@ -276,7 +332,19 @@ class experiment:  # noqa: N801 - the seed's name, used as a context manager
         return service
 
     def save(self, obj: Any, name: str = "default") -> None:
-        """Save configurations (and plain values) to ``<xp>/data/<name>/objects.json``."""
+        """Save configurations (and plain values) to ``<xp>/data/<name>/objects.json``.
+
+        Examples
+        --------
+        >>> import tempfile
+        >>> from trialbook.tasks import Config, Param
+        >>> class Model(Config):
+        ...     layers: Param[int] = 2
+        >>> with experiment(tempfile.mkdtemp(), "doc") as xp:
+        ...     xp.save({"model": Model.C(), "note": "best"}, "final")
+        ...     xp.load("doc", "final")
+        {'model': Model(layers=2), 'note': 'best'}
+        """
         from trialbook.tasks.serial import dump
 
         folder = self.xppath / "data" / name
@@ -284,7 +352,15 @@ class experiment:  # noqa: N801 - the seed's name, used as a context manager
         (folder / "objects.json").write_text(json.dumps(dump(obj), indent=1))
 
     def load(self, reference: str, name: str = "default") -> Any:
-        """Load what experiment ``reference`` of this workdir saved under ``name``."""
+        """Load what experiment ``reference`` of this workdir saved under ``name``.
+
+        Configurations come back sealed; tasks keep their ``jobpath`` (see :meth:`save`).
+
+        Raises
+        ------
+        ConfigError
+            When ``reference`` saved nothing under ``name``.
+        """
         from trialbook.tasks.serial import load
 
         path = self.workdir / "xp" / reference / "data" / name / "objects.json"
@@ -296,10 +372,25 @@ class experiment:  # noqa: N801 - the seed's name, used as a context manager
     # -- scheduling --
 
     def schedule(self, task: Task, *, launcher: Launcher | None = None) -> Job:
-        """Create the job of a sealed task and schedule it (``task.submit()`` calls this)."""
+        """Create the job of a sealed task and schedule it (``task.submit()`` calls this).
+
+        Examples
+        --------
+        >>> import tempfile
+        >>> from trialbook.tasks import Task
+        >>> class Noop(Task):
+        ...     __trialbook_id__ = "doc.noop"
+        ...     def execute(self):
+        ...         pass
+        >>> task = Noop.C()
+        >>> task.__tb_seal__()
+        >>> with experiment(tempfile.mkdtemp(), "doc", run_mode="dry-run") as xp:
+        ...     xp.schedule(task)
+        Job('doc.noop/...', state='would run')
+        """
         ident = task.__identifier__()
         task_id = type(task).__trialbook_type_id__()
-        path = self.workdir / "jobs" / task_id / ident
+        path = self._jobs_root / task_id / ident
         job = Job(task, path, ident, task_id)
         job.launcher = launcher
         for dep in task.__dict__.get("_tb_deps", ()):
@@ -311,19 +402,31 @@ class experiment:  # noqa: N801 - the seed's name, used as a context manager
         job.callbacks.extend(task.__dict__.pop("_tb_callbacks", ()))
         if self.run_mode is RunMode.DRY_RUN:
             return self._dry(task, job)
-        status = read_status(job.path) if self.run_mode is RunMode.NORMAL else None
-        if status is None or status.get("status") != "done":  # a finished job keeps its files
-            job.path.mkdir(parents=True, exist_ok=True)
-            self._write_params(job)
-        link = self.jobspath / task_id / ident
-        if not link.is_symlink():
-            link.parent.mkdir(parents=True, exist_ok=True)
-            link.symlink_to(job.path)
         if self.run_mode is RunMode.GENERATE:
+            self._prepare_directory(job, done=False)
             return self._generate(task, job)
+        # No file I/O here: the scheduler's thread prepares the job (see trialbook.tasks.scheduler).
         job = self.scheduler.add(job)
         task.__dict__["_tb_job"] = job
         return job
+
+    def _prepare_directory(self, job: Job, *, done: bool | None = None) -> bool:
+        """Write the job's directory, ``params.json`` and link; return whether it is done.
+
+        A finished job keeps its files: a cache hit costs one status read and a link check.
+        """
+        if done is None:
+            done = _is_done(read_status(job.path))
+        if not done:
+            job.path.mkdir(parents=True, exist_ok=True)
+            self._write_params(job)
+        link = os.path.join(self._links_root, job.task_id, job.identifier)
+        if not os.path.islink(link):
+            if job.task_id not in self._link_dirs:
+                os.makedirs(os.path.dirname(link), exist_ok=True)
+                self._link_dirs.add(job.task_id)
+            os.symlink(job.path, link)
+        return done
 
     def _write_params(self, job: Job) -> None:
         info = {
@@ -350,24 +453,36 @@ class experiment:  # noqa: N801 - the seed's name, used as a context manager
         return job
 
     def _generate(self, task: Task, job: Job) -> Job:
+        script = self.prepare(job)
+        job.state = JobState.GENERATED
+        task.__dict__["_tb_job"] = job
+        self.scheduler.jobs[job.path] = job
+        self.plan.append({"job": job.name, "status": "generated", "script": str(script)})
+        return job
+
+    def prepare(self, job: Job | Task) -> pathlib.Path:
+        """Write the job's ``task.pkl`` and its executable ``run.py`` script; return the script.
+
+        ``python run.py`` (or a batch system) then runs the job in that process, with its logs
+        and status in the job directory. Generate mode calls this for each submitted job.
+        """
         import sys
 
         import cloudpickle
 
-        (job.path / "task.pkl").write_bytes(cloudpickle.dumps(task))
+        if isinstance(job, Task):
+            job = _job_of(job)
+        (job.path / "task.pkl").write_bytes(cloudpickle.dumps(job.task))
         script = (
             f"#!{sys.executable}\n# Runs job {job.name} of experiment {self.name!r}.\n"
             f"import sys\nsys.path[:0] = {[*self.scheduler.sys_path, *sys.path]!r}\n"
             "from trialbook.tasks.runner import main\n"
             f"sys.exit(main({str(job.path)!r}))\n"
         )
-        (job.path / "run.py").write_text(script)
-        (job.path / "run.py").chmod(0o755)
-        job.state = JobState.GENERATED
-        task.__dict__["_tb_job"] = job
-        self.scheduler.jobs[job.path] = job
-        self.plan.append({"job": job.name, "status": "generated", "script": str(job.path / "run.py")})
-        return job
+        path = job.path / "run.py"
+        path.write_text(script)
+        path.chmod(0o755)
+        return path
 
     # -- store --
 
@@ -408,6 +523,10 @@ class experiment:  # noqa: N801 - the seed's name, used as a context manager
             else:
                 self._code[cls] = self._store.put_snapshot("code", text)
         return self._code[cls]
+
+
+def _is_done(status: dict[str, Any] | None) -> bool:
+    return status is not None and status.get("status") == "done"
 
 
 def _job_of(task: Task) -> Job:

@@ -8,12 +8,14 @@ Workloads (issue 5):
 * ``history``: the 1,000 runs of ``runs`` read into a pandas DataFrame.
 
 Targets: PostgreSQL and Redis within 5x of the embedded SQLite store on every workload; per-trial
-overhead <= 2 ms on every backend. Figures are medians over ``--repeats`` repeats.
+overhead <= 2 ms on every backend. Figures are medians over ``--repeats`` repeats, the backends
+interleaved.
 
 Servers come from ``TRIALBOOK_TEST_{POSTGRES,REDIS,MONGO}_URL`` (``scripts/services.sh up``
 writes them to ``.services/env``); a backend without a URL is reported as skipped.
 
-    bash scripts/services.sh up && source .services/env && .venv/bin/python benchmarks/bench_backends.py
+    bash scripts/services.sh up && source .services/env
+    .venv/bin/python benchmarks/bench_backends.py
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 
 import numpy as np
 
@@ -34,6 +36,7 @@ ROOT = pathlib.Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from tests.conftest import backend_location  # noqa: E402 - after the path set-up
+
 from trialbook.storage import open_store  # noqa: E402
 from trialbook.storage.records import MetricChunk, RunRecord  # noqa: E402
 
@@ -50,13 +53,23 @@ def workload_runs(store) -> float:
         (run_id,) = store.allocate_run_ids(info.id, 1)
         now = time.time()
         record = RunRecord(
-            run_id=run_id, kind="trial", status="done",
+            run_id=run_id,
+            kind="trial",
+            status="done",
             params={"lr": 0.001 * i, "layers": i % 4, "name": f"m{i % 7}"},
-            created=now, started=now, finished=now, metrics={"score": [1, float(i)]},
-        )  # fmt: skip
-        chunk = MetricChunk(run_id, "score", 1, np.array([0], "<i8").tobytes(),
-                            np.array([float(i)], "<f8").tobytes(),
-                            np.array([now], "<f8").tobytes())  # fmt: skip
+            created=now,
+            started=now,
+            finished=now,
+            metrics={"score": [1, float(i)]},
+        )
+        chunk = MetricChunk(
+            run_id,
+            "score",
+            1,
+            np.array([0], "<i8").tobytes(),
+            np.array([float(i)], "<f8").tobytes(),
+            np.array([now], "<f8").tobytes(),
+        )
         store.write_runs(info.id, [record], [chunk])
     return time.perf_counter() - start
 
@@ -69,9 +82,14 @@ def workload_metric(store) -> float:
     start = time.perf_counter()
     for lo in range(0, N_VALUES, CHUNK):
         hi = lo + CHUNK
-        chunk = MetricChunk(1, "loss", CHUNK, steps[lo:hi].tobytes(),
-                            values[lo:hi].astype("<f8").tobytes(),
-                            np.full(CHUNK, 1.0, "<f8").tobytes())  # fmt: skip
+        chunk = MetricChunk(
+            1,
+            "loss",
+            CHUNK,
+            steps[lo:hi].tobytes(),
+            values[lo:hi].astype("<f8").tobytes(),
+            np.full(CHUNK, 1.0, "<f8").tobytes(),
+        )
         store.write_runs(info.id, [], [chunk])
     series = store.read_metrics(info.id, "loss", [1])[1]
     elapsed = time.perf_counter() - start
@@ -86,8 +104,15 @@ def workload_history(store) -> float:
     start = time.perf_counter()
     runs = store.read_runs(info.id)
     frame = pd.DataFrame(
-        [{"run_id": r.run_id, "status": r.status, **r.params,
-          **{k: v[1] for k, v in r.metrics.items()}} for r in runs]  # fmt: skip
+        [
+            {
+                "run_id": r.run_id,
+                "status": r.status,
+                **r.params,
+                **{k: v[1] for k, v in r.metrics.items()},
+            }
+            for r in runs
+        ]
     )
     elapsed = time.perf_counter() - start
     assert len(frame) == N_RUNS
@@ -104,14 +129,12 @@ def fresh_store(backend: str, tmp: pathlib.Path) -> Iterator[object]:
             store.close()
 
 
-def measure(backend: str, repeats: int, tmp: pathlib.Path) -> dict[str, float]:
-    samples: dict[str, list[float]] = {"runs": [], "metric": [], "history": []}
-    for _ in range(repeats):
-        with fresh_store(backend, tmp) as store:
-            samples["runs"].append(workload_runs(store))
-            samples["history"].append(workload_history(store))
-            samples["metric"].append(workload_metric(store))
-    return {name: statistics.median(values) for name, values in samples.items()}
+def measure_once(backend: str, tmp: pathlib.Path) -> dict[str, float]:
+    with fresh_store(backend, tmp) as store:
+        runs = workload_runs(store)
+        history = workload_history(store)
+        metric = workload_metric(store)
+    return {"runs": runs, "metric": metric, "history": history}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -120,25 +143,35 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--backends", default="sqlite,postgres,redis,mongo")
     args = parser.parse_args(argv)
     os.environ.pop("TRIALBOOK_TEST_REQUIRE_ALL", None)
-    results: dict[str, dict[str, float]] = {}
+    backends = []
+    for backend in args.backends.split(","):
+        env = {"postgres": "POSTGRES", "redis": "REDIS", "mongo": "MONGO"}.get(backend)
+        if env and not os.environ.get(f"TRIALBOOK_TEST_{env}_URL"):
+            print(f"{backend:9s} skipped: TRIALBOOK_TEST_{env}_URL is not set")
+            continue
+        backends.append(backend)
+    samples: dict[str, dict[str, list[float]]] = {b: {} for b in backends}
     with tempfile.TemporaryDirectory() as tmp:
-        for backend in args.backends.split(","):
-            env = {"postgres": "POSTGRES", "redis": "REDIS", "mongo": "MONGO"}.get(backend)
-            if env and not os.environ.get(f"TRIALBOOK_TEST_{env}_URL"):
-                print(f"{backend:9s} skipped: TRIALBOOK_TEST_{env}_URL is not set")
-                continue
-            results[backend] = measure(backend, args.repeats, pathlib.Path(tmp))
-    report(results)
+        # Interleaved (each repeat runs every backend in turn), so that a change of load on a
+        # shared machine falls on all backends alike.
+        for _ in range(args.repeats):
+            for backend in backends:
+                for name, seconds in measure_once(backend, pathlib.Path(tmp)).items():
+                    samples[backend].setdefault(name, []).append(seconds)
+    report(
+        {b: {n: statistics.median(v) for n, v in figures.items()} for b, figures in samples.items()}
+    )
     return 0
 
 
 def report(results: dict[str, dict[str, float]]) -> None:
     ref = results.get("sqlite")
-    print(f"medians; ratio = backend / embedded SQLite measured in this run; "
-          f"target: PostgreSQL and Redis <= 5x, per-trial overhead <= 2 ms")  # fmt: skip
+    print(
+        "medians; ratio = backend / embedded SQLite measured in this run; "
+        "target: PostgreSQL and Redis <= 5x, per-trial overhead <= 2 ms"
+    )
     header = f"{'backend':9s} {'workload':9s} {'seconds':>9s} {'ratio':>7s}  note"
     print(header)
-    line: Callable[[str], str]
     for backend, figures in results.items():
         for name, seconds in figures.items():
             ratio = seconds / ref[name] if ref else float("nan")

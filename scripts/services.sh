@@ -114,26 +114,22 @@ mongo_python() {
     done
     return 1
 }
-mongo_up() {
-    if mongo_ping 2>/dev/null; then return 0; fi
+mongo_venv() { # the Python 3.13 venv with mongoeco; prints its python
     local venv=$DIR/mongo-venv
     if [ ! -x "$venv/bin/python" ] || ! "$venv/bin/python" -c "import mongoeco, bson" 2>/dev/null; then
         if [ ! -x "$venv/bin/python" ]; then
             local py; py=$(mongo_python) || { log "no Python 3.13 for mongoeco"; return 1; }
-            "$py" -m venv "$venv" || return 1
+            "$py" -m venv "$venv" >&2 || return 1
         fi
-        "$venv/bin/pip" install -q mongoeco pymongo >"$DIR/mongo-pip.log" 2>&1 \
+        "$venv/bin/pip" install -q "mongoeco>=4.11,<5" pymongo >"$DIR/mongo-pip.log" 2>&1 \
             || { log "pip install mongoeco failed (see $DIR/mongo-pip.log)"; return 1; }
     fi
-    nohup "$venv/bin/python" -c "
-import asyncio
-from mongoeco.wire.proxy import AsyncMongoEcoProxyServer
-async def main():
-    server = AsyncMongoEcoProxyServer(host='127.0.0.1', port=$MONGO_PORT)
-    await server.start()
-    await asyncio.Event().wait()
-asyncio.run(main())
-" >"$DIR/mongo.log" 2>&1 &
+    echo "$venv/bin/python"
+}
+mongo_up() {
+    if mongo_ping 2>/dev/null; then return 0; fi
+    local py; py=$(mongo_venv) || return 1
+    nohup "$py" "$ROOT/scripts/mongoeco_server.py" "$MONGO_PORT" >"$DIR/mongo.log" 2>&1 &
     echo $! >"$DIR/mongo.pid"
     record mongo
     wait_for mongo mongo_ping
@@ -173,6 +169,10 @@ up() {
     if mongo_up; then
         echo "export TRIALBOOK_TEST_MONGO_URL=mongodb://127.0.0.1:$MONGO_PORT/trialbook_test" >>"$env.tmp"
     else log "MongoDB (mongoeco) unavailable: its tests will skip"; fi
+    # the crash test starts a private mongoeco server of its own
+    if py=$(mongo_venv); then
+        echo "export TRIALBOOK_TEST_MONGOECO_PYTHON=$py" >>"$env.tmp"
+    fi
     mv "$env.tmp" "$env"
     cat "$env"
 }

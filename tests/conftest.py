@@ -51,6 +51,9 @@ SERVICE_ENV = {
     "mongo": "TRIALBOOK_TEST_MONGO_URL",
 }
 BACKENDS = ["sqlite", "postgres", "redis", "mongo"]
+OPTIONAL_BACKENDS = ["mysql"] if os.environ.get("TRIALBOOK_TEST_MYSQL_URL") else []
+"""Tested only when their URL is set (``TRIALBOOK_TEST_MYSQL_URL``, e.g.
+``mysql+pymysql://root@127.0.0.1:3306/mysql``): not required, also not under CI."""
 
 
 def service_url(name: str) -> str:
@@ -77,6 +80,14 @@ def backend_location(name: str, tmp_path: pathlib.Path) -> Iterator[str]:
         prefix = f"tbtest:{token}:"
         yield f"{base}{'&' if '?' in base else '?'}prefix={prefix}"
         _drop_redis_prefix(base, prefix)
+    elif name == "mysql":
+        base = os.environ.get("TRIALBOOK_TEST_MYSQL_URL", "")
+        if not base:
+            pytest.skip("optional: set TRIALBOOK_TEST_MYSQL_URL to test MySQL/MariaDB")
+        database = f"tbtest_{token}"
+        _mysql_database(base, f"CREATE DATABASE {database}")
+        yield f"{base.partition('?')[0].rsplit('/', 1)[0]}/{database}"
+        _mysql_database(base, f"DROP DATABASE IF EXISTS {database}")
     elif name == "mongo":
         base = service_url("mongo")
         database = f"tbtest_{token}"
@@ -91,11 +102,20 @@ def backend_location(name: str, tmp_path: pathlib.Path) -> Iterator[str]:
 def _drop_pg_schema(url: str, schema: str) -> None:
     import sqlalchemy as sa
 
-    from trialbook.storage.sql import _driver_url
+    from trialbook.storage.sql_engine import driver_url
 
-    engine = sa.create_engine(_driver_url(sa.make_url(url)))
+    engine = sa.create_engine(driver_url(sa.make_url(url)))
     with engine.begin() as conn:
         conn.execute(sa.text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
+    engine.dispose()
+
+
+def _mysql_database(url: str, statement: str) -> None:
+    import sqlalchemy as sa
+
+    engine = sa.create_engine(url)
+    with engine.begin() as conn:
+        conn.execute(sa.text(statement))
     engine.dispose()
 
 
@@ -117,9 +137,10 @@ def _drop_mongo_database(root: str, database: str) -> None:
     client.close()
 
 
-@pytest.fixture(params=BACKENDS)
+@pytest.fixture(params=BACKENDS + OPTIONAL_BACKENDS)
 def backend_store(request: pytest.FixtureRequest, tmp_path: pathlib.Path):
-    """A fresh store on each backend (sqlite, postgres, redis, mongo), closed and dropped after."""
+    """A fresh store on each backend (sqlite, postgres, redis, mongo; mysql when configured),
+    closed and dropped after."""
     from trialbook.storage import open_store
 
     with backend_location(request.param, tmp_path) as location:

@@ -10,12 +10,13 @@ import shutil
 import signal
 import socket
 import subprocess
+import threading
 import time
 
 import pytest
+from tests.conftest import BACKENDS, OPTIONAL_BACKENDS, backend_location, need, service_url
 
 import trialbook
-from tests.conftest import BACKENDS, backend_location, need, service_url
 from trialbook.errors import ConfigError, StorageError
 from trialbook.storage import open_store
 from trialbook.storage.records import RunRecord
@@ -26,6 +27,45 @@ class TestBackendContract(StoreContract):
     @pytest.fixture
     def store(self, backend_store):
         return backend_store
+
+
+def test_nan_and_infinities_survive(backend_store) -> None:
+    """JSON is stored as text on every backend, so NaN and infinities come back exactly."""
+    import math
+
+    store = backend_store
+    info = store.create_experiment("nan")
+    record = RunRecord(
+        run_id=1,
+        params={"lr": math.nan, "hi": math.inf},
+        fields={"xs": [math.nan, -math.inf]},
+        result=-math.inf,
+    )
+    store.write_runs(info.id, [record], [metric_chunk(1, "m", [math.nan, math.inf])])
+    (back,) = store.read_runs(info.id)
+    assert math.isnan(back.params["lr"]) and back.params["hi"] == math.inf
+    assert math.isnan(back.fields["xs"][0]) and back.fields["xs"][1] == -math.inf
+    assert back.result == -math.inf
+    values = store.read_metrics(info.id, "m", [1])[1].values
+    assert math.isnan(values[0]) and values[1] == math.inf
+
+
+class TestSqlCorePathContract(StoreContract):
+    """SqlStore's SQLAlchemy Core path, the one MySQL/MariaDB and other databases take (the
+    compiled hot statements are for PostgreSQL and SQLite only)."""
+
+    @pytest.fixture
+    def store(self, tmp_path: pathlib.Path):
+        from sqlalchemy.dialects import mysql
+
+        from trialbook.storage.sql import SqlStore
+        from trialbook.storage.sql_schema import HotStatements
+
+        store = SqlStore(f"sqlite+pysqlite:///{tmp_path / 'core.db'}")
+        store._db.hot = HotStatements(mysql.dialect(), None)
+        assert not store._db.hot.supported and store._db.one_statement is None
+        yield store
+        store.close()
 
 
 # -- concurrency: 4 processes x 25 runs -> 100 unique ids ----------------------------------------
@@ -48,7 +88,7 @@ def _writer(location: str, experiment_id: int, count: int) -> list[int]:
     return ids
 
 
-@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("backend", BACKENDS + OPTIONAL_BACKENDS)
 def test_concurrent_writers_get_unique_ids(backend: str, tmp_path: pathlib.Path) -> None:
     with backend_location(backend, tmp_path) as location:
         store = open_store(location)
@@ -65,7 +105,7 @@ def test_concurrent_writers_get_unique_ids(backend: str, tmp_path: pathlib.Path)
         store.close()
 
 
-# -- URL dispatch, repr, password hiding, errors ----------------------------------------------------
+# -- URL dispatch, repr, password hiding, errors --------------------------------------------------
 
 
 def _free_port() -> int:
@@ -106,7 +146,7 @@ def test_mongo_client_without_database_is_a_config_error() -> None:
 
 
 def test_bad_sql_url_is_a_storage_error() -> None:
-    with pytest.raises(StorageError, match="SQLBackend.*nosuchdriver"):
+    with pytest.raises(StorageError, match=r"SQLBackend.*nosuchdriver"):
         open_store("postgresql+nosuchdriver://u:pw@127.0.0.1/db")
 
 
@@ -151,7 +191,7 @@ def test_postgres_url_hides_password_and_uses_schema(tmp_path: pathlib.Path) -> 
 # -- a session end-to-end on every backend --------------------------------------------------------
 
 
-@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("backend", BACKENDS + OPTIONAL_BACKENDS)
 def test_session_persists_and_reloads(backend: str, tmp_path: pathlib.Path) -> None:
     import numpy as np
 
@@ -172,15 +212,28 @@ def test_session_persists_and_reloads(backend: str, tmp_path: pathlib.Path) -> N
         again.close()
 
 
-# -- a server killed mid-write: clear error, consistent store after restart -------------------------
+# -- a server killed mid-write: clear error, consistent store after restart ------------------------
 
 
 def _redis_server(port: int, directory: pathlib.Path) -> subprocess.Popen:
     proc = subprocess.Popen(
-        ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "",
-         "--appendonly", "yes", "--appendfsync", "always", "--dir", str(directory)],
+        [
+            "redis-server",
+            "--port",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "yes",
+            "--appendfsync",
+            "always",
+            "--dir",
+            str(directory),
+        ],
         stdout=subprocess.DEVNULL,
-    )  # fmt: skip
+    )
     _wait_port(port)
     return proc
 
@@ -196,22 +249,31 @@ def _wait_port(port: int, timeout: float = 20.0) -> None:
 
 
 def _write_until_killed(store, experiment_id: int, kill) -> int:
-    """Write runs (with a large value each) until the server dies; return the last committed id."""
+    """Write runs (with a large value each) while the server is killed from another thread, at a
+    moment unrelated to the writes (most likely in the middle of one); return the last id whose
+    write returned."""
     import numpy as np
 
     last = 0
-    with pytest.raises(StorageError) as info:
-        for i in range(1, 10_000):
-            if i == 20:
-                kill()
+    killer = threading.Timer(0.4, kill)
+    killer.start()
+    for _ in range(100_000):
+        try:
             (run_id,) = store.allocate_run_ids(experiment_id, 1)
             store.write_runs(
                 experiment_id,
                 [RunRecord(run_id=run_id, fields={"w": trialbook.codecs.encode(np.ones(50_000))})],
                 [metric_chunk(run_id, "m", [float(run_id)] * 10)],
             )
-            last = run_id
-    assert store.backend_label in str(info.value)
+        except StorageError as exc:
+            error = exc
+            break
+        last = run_id
+    else:
+        raise AssertionError("the killed server kept answering")
+    killer.join()
+    assert store.backend_label in str(error)
+    assert last > 0  # writes were under way when the server died
     return last
 
 
@@ -273,12 +335,25 @@ def test_postgres_killed_mid_write(tmp_path: pathlib.Path) -> None:
     shutil.chown(data, "postgres", "postgres")
 
     def as_pg(*cmd: str) -> None:
-        subprocess.run(["su", "postgres", "-s", "/bin/sh", "-c", " ".join(cmd)], check=True,
-                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+        subprocess.run(
+            ["su", "postgres", "-s", "/bin/sh", "-c", " ".join(cmd)],
+            check=True,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
 
     def start() -> None:
-        as_pg(f"{bindir}/pg_ctl", "-D", str(data), "-w", "-l", f"{data}/log", "-o",
-              f"'-p {port} -k {data} -c listen_addresses=127.0.0.1'", "start")  # fmt: skip
+        as_pg(
+            f"{bindir}/pg_ctl",
+            "-D",
+            str(data),
+            "-w",
+            "-l",
+            f"{data}/log",
+            "-o",
+            f"'-p {port} -k {data} -c listen_addresses=127.0.0.1'",
+            "start",
+        )
 
     as_pg(f"{bindir}/initdb", "-D", str(data), "-A", "trust", "-U", "postgres")
     start()
@@ -294,7 +369,363 @@ def test_postgres_killed_mid_write(tmp_path: pathlib.Path) -> None:
         _check_consistent(store, info.id, last)
         store.close()
     finally:
-        subprocess.run(["su", "postgres", "-s", "/bin/sh", "-c",
-                        f"{bindir}/pg_ctl -D {data} stop -m immediate"],
-                       check=False, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+        subprocess.run(
+            [
+                "su",
+                "postgres",
+                "-s",
+                "/bin/sh",
+                "-c",
+                f"{bindir}/pg_ctl -D {data} stop -m immediate",
+            ],
+            check=False,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         shutil.rmtree(data, ignore_errors=True)
+
+
+# -- a private Redis server: unix socket, password, TLS mismatch, the seed's forms ----------------
+
+
+@pytest.fixture(scope="module")
+def private_redis(tmp_path_factory: pytest.TempPathFactory):
+    """A Redis server of this module only (password ``right``): ``(port, socket path)``."""
+    need(shutil.which("redis-server") is not None, "redis-server is not installed")
+    directory = tmp_path_factory.mktemp("redis")
+    port, sock = _free_port(), directory / "r.sock"
+    proc = subprocess.Popen(
+        [
+            "redis-server",
+            "--port",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--unixsocket",
+            str(sock),
+            "--requirepass",
+            "right",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+            str(directory),
+        ],
+        stdout=subprocess.DEVNULL,
+    )
+    try:
+        _wait_port(port)
+        yield port, sock
+    finally:
+        proc.terminate()
+        proc.wait()
+
+
+def test_redis_unix_socket_with_password(private_redis) -> None:
+    _, sock = private_redis
+    store = open_store(f"unix://:right@{sock}?db=0")
+    assert repr(store) == f"RedisBackend('unix://{sock}?db=0')"
+    info = store.create_experiment("over-a-socket")
+    assert store.allocate_run_ids(info.id, 2) == range(1, 3)
+    store.delete_experiment("over-a-socket")
+    store.close()
+    store = open_store(f"unix://{sock}?db=1&password=right&prefix=team:")
+    assert store.url == f"unix://{sock}?db=1&prefix=team:"
+    store.close()
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "redis://:wrong@127.0.0.1:{port}/0",
+        "redis://127.0.0.1:{port}/0?password=wrong",
+        "redis://127.0.0.1:{port}/0",
+    ],
+)
+def test_redis_wrong_password_is_a_clear_storage_error(private_redis, url: str) -> None:
+    port, _ = private_redis
+    start = time.monotonic()
+    with pytest.raises(StorageError, match=rf"RedisBackend 'redis://127.0.0.1:{port}/0'") as info:
+        open_store(url.format(port=port))
+    assert time.monotonic() - start < 5
+    assert "wrong" not in str(info.value)
+
+
+def test_rediss_to_a_plain_server_fails_within_the_connect_timeout(private_redis) -> None:
+    """A TLS handshake that never completes is bounded by the connect timeout, not 60 s."""
+    port, _ = private_redis
+    start = time.monotonic()
+    with pytest.raises(StorageError, match=r"RedisBackend 'rediss://127.0.0.1:\d+/0'"):
+        open_store(f"rediss://:right@127.0.0.1:{port}/0", connect_timeout=0.5)
+    assert time.monotonic() - start < 5
+
+
+def test_seed_forms_on_redis(private_redis) -> None:
+    import redis
+
+    port, _ = private_redis
+    url = f"redis://:right@127.0.0.1:{port}/0"
+    shown = f"RedisBackend('redis://127.0.0.1:{port}/0')"
+    ex = trialbook.Experiment("redis_uri_backend", backend=url)
+    assert repr(ex) == f"Experiment(id: redis_uri_backend, trial_id: 0, backend: {shown})"
+    ex.store.close()
+    pool = redis.ConnectionPool.from_url(url)
+    ex = trialbook.Experiment("redis_pool_backend", backend=pool)
+    assert repr(ex) == f"Experiment(id: redis_pool_backend, trial_id: 0, backend: {shown})"
+    client = redis.Redis(connection_pool=pool)
+    assert open_store(client).url == f"redis://127.0.0.1:{port}/0"
+    assert [e.name for e in open_store(pool).list_experiments()] == [
+        "redis_pool_backend",
+        "redis_uri_backend",
+    ]
+    pool.disconnect()
+
+
+def test_seed_forms_on_mongo(tmp_path: pathlib.Path) -> None:
+    import pymongo
+
+    with backend_location("mongo", tmp_path) as url:
+        ex = trialbook.Experiment("mongo_uri_backend", backend=url)
+        assert repr(ex) == (
+            f"Experiment(id: mongo_uri_backend, trial_id: 0, backend: MongoBackend({url!r}))"
+        )
+        ex.store.close()
+        client = pymongo.MongoClient(url, serverSelectionTimeoutMS=5000)
+        store = open_store(client.get_default_database())
+        assert repr(store) == f"MongoBackend({url!r})"
+        store.close()
+        with pytest.raises(ConfigError, match="does not say which database"):
+            open_store(client)
+        client.close()
+
+
+def test_seed_database_form_of_the_graph_experiment(tmp_path: pathlib.Path) -> None:
+    import pymongo
+
+    with backend_location("mongo", tmp_path) as url:
+        client = pymongo.MongoClient(url, serverSelectionTimeoutMS=5000)
+        try:
+            ex = trialbook.Experiment("mongo_db_backend", backend=client.get_default_database())
+            assert repr(ex).endswith(f"backend: MongoBackend({url!r}))")
+        finally:
+            client.close()
+
+
+def test_bad_urls_are_storage_errors() -> None:
+    with pytest.raises(StorageError, match=r"RedisBackend: cannot use the URL.*notaport"):
+        open_store("redis://127.0.0.1:notaport/0")
+    with pytest.raises(StorageError, match=r"MongoBackend: cannot use the URL.*notaport"):
+        open_store("mongodb://u:pw@127.0.0.1:notaport/db")
+
+
+def test_postgres_unknown_database_is_a_storage_error() -> None:
+    url = service_url("postgres")
+    base = url.partition("?")[0].rsplit("/", 1)[0]
+    with pytest.raises(StorageError, match=r"SQLBackend .*tbtest_nosuchdb.*does not exist"):
+        open_store(f"{base}/tbtest_nosuchdb")
+
+
+def _open_and_close(location: str) -> str:
+    open_store(location).close()
+    return "ok"
+
+
+def test_postgres_processes_racing_to_create_the_tables(tmp_path: pathlib.Path) -> None:
+    """Four processes open the same new schema at once: all succeed, one set of tables."""
+    with backend_location("postgres", tmp_path) as location:
+        ctx = multiprocessing.get_context("spawn")
+        with ctx.Pool(4) as pool:
+            assert pool.map(_open_and_close, [location] * 4) == ["ok"] * 4
+        store = open_store(location)
+        assert store.list_experiments() == []
+        store.close()
+
+
+@pytest.mark.parametrize("backend", ["postgres", "redis"])
+def test_one_large_batch(backend: str, tmp_path: pathlib.Path) -> None:
+    """More rows than one statement may carry (PostgreSQL) are written in one transaction."""
+    with backend_location(backend, tmp_path) as location:
+        store = open_store(location)
+        info = store.create_experiment("big")
+        ids = store.allocate_run_ids(info.id, 2500)
+        runs = [RunRecord(run_id=i, params={"i": i}, key=f"k{i % 3}") for i in ids]
+        store.write_runs(
+            info.id,
+            runs,
+            [metric_chunk(i, "m", [1.0, 2.0]) for i in ids],
+            step_hashes=[("s", f"in{i}", f"out{i}", i) for i in ids],
+        )
+        assert len(store.read_runs(info.id)) == 2500
+        assert store.metric_names(info.id) == {"m": 5000}
+        assert len(store.find_runs_by_key(info.id, "k1")) == 834
+        assert store.get_step_hash(info.id, "s", "in7") == ("out7", 7)
+        store.close()
+
+
+def test_mongo_large_chunks_and_bundles(tmp_path: pathlib.Path) -> None:
+    """Documents stay under MongoDB's 16 MiB: long chunks are split, big bundles go to blobs."""
+    import numpy as np
+
+    from trialbook.codecs import Encoded, decode, encode
+
+    with backend_location("mongo", tmp_path) as location:
+        store = open_store(location)
+        info = store.create_experiment("big")
+        values = [float(i) for i in range(250_000)]
+        fields = {f"w{i}": encode(np.full(30_000, float(i))) for i in range(20)}  # 240 KB each
+        assert all(type(v) is Encoded for v in fields.values())
+        store.write_runs(
+            info.id, [RunRecord(run_id=1, fields=fields)], [metric_chunk(1, "m", values)]
+        )
+        series = store.read_metrics(info.id, "m", [1])[1]
+        assert series.values.tolist() == values
+        assert store.metric_names(info.id) == {"m": 250_000}
+        (run,) = store.read_runs(info.id)
+        assert decode(run.fields["w19"])[0] == 19.0
+        store.close()
+
+
+def test_sql_tables_compile_for_mysql() -> None:
+    """MySQL/MariaDB is not run here; its DDL must at least compile (key lengths, blob types)."""
+    import sqlalchemy as sa
+    from sqlalchemy.dialects import mysql
+
+    from trialbook.storage.sql_schema import HotStatements, metadata
+
+    dialect = mysql.dialect()
+    ddl = [str(sa.schema.CreateTable(t).compile(dialect=dialect)) for t in metadata.sorted_tables]
+    assert any("LONGBLOB" in text for text in ddl)
+    assert not HotStatements(dialect, None).supported  # generic SQLAlchemy Core path
+
+
+# -- the lazy graph end-to-end on every backend ----------------------------------------------------
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_graph_trials_on_every_backend(backend: str, tmp_path: pathlib.Path) -> None:
+    with backend_location(backend, tmp_path) as location:
+        ex = trialbook.Experiment("team_graph", backend=location)
+        a = ex.parameter("a")
+
+        @ex.persist(cache=True)
+        def double(a):
+            return [a, a]
+
+        @ex.result
+        def total(xs):
+            for i in range(3):
+                ex.save_metric("score", epoch=i, value=float(sum(xs) + i))
+            return sum(xs)
+
+        node = total(double(a))
+        for value in (1, 2, 1):
+            ex.set_parameters(a=value)
+            node.compute(seed=value)
+        ex.store.close()
+        again = trialbook.Experiment("team_graph", backend=location)
+        assert again.trial_id == 3
+        assert again.get_parameters(trial_id=2) == {"a": 2}
+        assert again.get_persisted("double", trial_id=2) == [2, 2]
+        assert again.load_metric("score", trial_id=[1, 2])[2].tolist() == [4.0, 5.0, 6.0]
+        assert "def double(a):" in again.get_code(trial_id=1)
+        assert again.get_environment(trial_id=1)
+        assert again.get_history()["Result"].tolist() == [2, 4, 2]
+        again.store.close()
+
+
+def _mongoeco_server(port: int, path: pathlib.Path) -> subprocess.Popen:
+    python = os.environ.get("TRIALBOOK_TEST_MONGOECO_PYTHON", "")
+    need(bool(python), "no mongoeco: set TRIALBOOK_TEST_MONGOECO_PYTHON (scripts/test.sh does)")
+    script = pathlib.Path(__file__).resolve().parents[1] / "scripts" / "mongoeco_server.py"
+    proc = subprocess.Popen([python, str(script), str(port), str(path)], stdout=subprocess.DEVNULL)
+    _wait_port(port)
+    return proc
+
+
+def test_mongo_killed_mid_write(tmp_path: pathlib.Path) -> None:
+    """MongoDB has no multi-document transaction here: the order of writes keeps it consistent."""
+    port, path = _free_port(), tmp_path / "mongo.db"
+    proc = _mongoeco_server(port, path)
+    try:
+        url = f"mongodb://127.0.0.1:{port}/crash"
+        store = open_store(url, connect_timeout=2)
+        info = store.create_experiment("crash")
+        last = _write_until_killed(store, info.id, lambda: proc.send_signal(signal.SIGKILL))
+        store.close()
+        proc.wait()
+        proc = _mongoeco_server(port, path)  # restarts from its SQLite file
+        store = open_store(url)
+        _check_consistent(store, info.id, last)
+        runs = {r.run_id for r in store.read_runs(info.id)}
+        assert store.metric_names(info.id) == {"m": 10 * len(runs)}  # orphan chunks ignored
+        store.close()
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+# -- task jobs on the team backends -------------------------------------------------------------
+
+
+class _Square(trialbook.Task):
+    """A job that logs a metric and keeps a field."""
+
+    __trialbook_id__ = "test.backends.square"
+    x: trialbook.Param[int] = 1
+
+    def execute(self) -> None:
+        run = trialbook.current_run()
+        run.log_metric("y", float(self.x**2))
+        run.fields.x2 = self.x**2
+
+
+@pytest.mark.parametrize("backend", ["postgres", "redis", "mongo"])
+def test_jobs_on_team_backends(backend: str, tmp_path: pathlib.Path) -> None:
+    """Jobs are recorded in a team store; a finished configuration is found by its key."""
+    with backend_location(backend, tmp_path) as location:
+        with trialbook.experiment(tmp_path / "wd", "team_jobs", store=location):
+            job = _Square.C(x=3).submit()
+        store = open_store(location)
+        info = store.find_experiment("team_jobs")
+        [record] = store.read_runs(info.id)
+        assert (record.kind, record.status) == ("job", "done")
+        assert record.key == job.__identifier__()
+        assert record.fields["x2"] == 9
+        assert store.read_metrics(info.id, "y", [record.run_id])[record.run_id].values[0] == 9.0
+        assert [r.run_id for r in store.find_runs_by_key(info.id, record.key)] == [record.run_id]
+        store.close()
+
+
+def test_rediss_with_tls(tmp_path: pathlib.Path) -> None:
+    """``rediss://`` against a Redis server that speaks TLS (a self-signed certificate)."""
+    need(shutil.which("redis-server") is not None, "redis-server is not installed")
+    need(shutil.which("openssl") is not None, "openssl is not installed")
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+         "-keyout", str(key), "-out", str(cert), "-subj", "/CN=127.0.0.1",
+         "-addext", "subjectAltName=IP:127.0.0.1"],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    port = _free_port()
+    proc = subprocess.Popen(
+        ["redis-server", "--port", "0", "--tls-port", str(port), "--bind", "127.0.0.1",
+         "--tls-cert-file", str(cert), "--tls-key-file", str(key), "--tls-ca-cert-file",
+         str(cert), "--tls-auth-clients", "no", "--save", "", "--appendonly", "no",
+         "--dir", str(tmp_path)],
+        stdout=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        _wait_port(port)
+        store = open_store(f"rediss://127.0.0.1:{port}/0?ssl_ca_certs={cert}")
+        assert store.url.startswith(f"rediss://127.0.0.1:{port}/0")
+        info = store.create_experiment("tls")
+        store.write_runs(info.id, [RunRecord(run_id=1, params={"secure": True})])
+        assert store.read_runs(info.id)[0].params == {"secure": True}
+        store.close()
+        with pytest.raises(StorageError, match="RedisBackend 'redis://"):
+            open_store(f"redis://127.0.0.1:{port}/0", connect_timeout=0.5)  # plain to TLS
+    finally:
+        proc.terminate()
+        proc.wait()

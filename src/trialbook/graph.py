@@ -110,7 +110,7 @@ class Experiment(HistoryReader):
         if seed is not None and type(seed) is not int:
             msg = f"seed must be an int or None (got {seed!r} that is a {type(seed)})"
             raise ConfigError(msg)
-        store = backend if backend is not None and _is_store(backend) else open_store(backend)
+        store = open_store(backend)  # a store is returned as is
         self.id = id
         self.seed = seed
         self.store: Store = store
@@ -568,8 +568,3 @@ class Experiment(HistoryReader):
             request.trials.append(ScriptTrial(self, self._last_trial, value))
         return value
 
-
-def _is_store(value: object) -> bool:
-    from trialbook.storage.base import Store
-
-    return isinstance(value, Store)

@@ -56,6 +56,8 @@ _ENDED = {
     "BOOT_FAIL", "CANCELLED", "COMPLETED", "DEADLINE", "FAILED", "NODE_FAIL",
     "OUT_OF_MEMORY", "PREEMPTED", "REVOKED", "SPECIAL_EXIT", "TIMEOUT",
 }  # fmt: skip
+# States whose result.pkl is the call's own outcome (it returned, or raised).
+_RESULT_STATES = {"COMPLETED", "FAILED"}
 # Seconds a submitted job may be missing from squeue before it counts as lost.
 _VANISHED_AFTER = 30.0
 
@@ -270,22 +272,29 @@ class SlurmLauncher:
         elif job.missing_since is None:
             job.missing_since = time.monotonic()
         result = job.folder / "result.pkl"
-        if result.exists() and job.state not in ("PENDING", "RUNNING", "COMPLETING"):
+        if job.state == "TIMEOUT" and job.resumable and len(job.job_ids) <= self.max_resubmits:
+            self._resubmit(job, result)
+        elif (job.state in _RESULT_STATES or _lost(job)) and result.exists():
+            # (a lost job with a result ended and was already forgotten by squeue)
             self._finish(job, lambda: _set_result(job.future, result))
-        elif job.state == "TIMEOUT" and job.resumable and len(job.job_ids) <= self.max_resubmits:
-            with self._lock:
-                del self._active[job.job_id]
-            try:
-                self._sbatch(job)
-            except ExecutionError as exc:
-                failure = exc
-                self._finish(job, lambda: job.future.set_exception(failure), keep_id=False)
-                return
-            with self._lock:
-                self._active[job.job_id] = job
         elif job.state in _ENDED or _lost(job):
+            # a timed-out or cancelled attempt may have left a result saying it was stopped:
+            # the Slurm state is the better explanation
             error = _ended_error(job, lost=job.state not in _ENDED)
             self._finish(job, lambda: job.future.set_exception(error))
+
+    def _resubmit(self, job: SlurmJob, result: pathlib.Path) -> None:
+        with self._lock:
+            del self._active[job.job_id]
+        result.unlink(missing_ok=True)  # what the interrupted attempt reported
+        try:
+            self._sbatch(job)
+        except ExecutionError as exc:
+            failure = exc
+            self._finish(job, lambda: job.future.set_exception(failure), keep_id=False)
+            return
+        with self._lock:
+            self._active[job.job_id] = job
 
     def _finish(self, job: SlurmJob, complete: Callable[[], None], keep_id: bool = True) -> None:
         with self._lock:

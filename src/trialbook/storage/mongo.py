@@ -5,27 +5,27 @@ which database holds the store; pass ``client["name"]`` or put the database in t
 
 Layout
 ------
-Collections of the database (each created with the indexes listed):
+Collections of the database, each created with the indexes listed (the natural keys are the
+``_id`` fields; ``E`` is an experiment id, ``R`` a run id on 12 digits):
 
-=================  =====================================================================  ======================================
-collection         document                                                               indexes
-=================  =====================================================================  ======================================
-``experiments``    ``{_id: id, name, created, updated, meta (JSON text), next_run_id}``  ``name`` (unique)
-``counters``       ``{_id: "experiments", seq}``: the next experiment id                  -
-``runs``           ``{_id: "<experiment id>/<run id, 12 digits>", experiment_id, run_id,   ``(experiment_id, key)``
-                   kind, status, key, seed, created, started, finished, code,
-                   environment, doc (JSON text), bundle (binary)}``
-``metrics``        ``{experiment_id, run_id, name, at, count, steps, vals, times}``: one   ``(experiment_id, name, run_id, at)``,
-                   document per appended chunk                                            ``(experiment_id, run_id)``
-``artifacts``      ``{_id: "<experiment>/<run>/<name>", experiment_id, run_id, name,       ``(experiment_id, run_id)``
-                   codec, size, data | blob}``
-``step_hashes``    ``{_id: "<experiment>/<input hash>/<step>", experiment_id, step,        ``experiment_id``
-                   input_hash, output_hash, run_id}``
-``snapshots``      ``{_id: digest, kind, text}``                                          -
-``blobs``          ``{_id: "<digest>/<part>", data}``: values over 256 KiB in 8 MiB parts  -
-=================  =====================================================================  ======================================
+* ``experiments``: ``{_id: E, name, created, updated, meta (JSON text), next_run_id}``, index
+  ``name`` (unique);
+* ``counters``: ``{_id: "experiments", seq}``, the last experiment id;
+* ``runs``: ``{_id: "E/R", experiment_id, run_id, kind, status, key, seed, created, started,
+  finished, code, environment, doc (JSON text), bundle (binary) or bundle_blob (digest)}``,
+  index ``(experiment_id, key)``;
+* ``metrics``: one document per appended chunk of at most :data:`CHUNK_POINTS` points,
+  ``{experiment_id, run_id, name, at, count, steps, vals, times}``, indexes
+  ``(experiment_id, name, run_id, at)`` and ``(experiment_id, run_id)``;
+* ``artifacts``: ``{_id: "E/R/name", experiment_id, run_id, name, codec, size, data | blob}``,
+  index ``(experiment_id, run_id)``;
+* ``step_hashes``: ``{_id: "E/input hash/step", experiment_id, step, input_hash, output_hash,
+  run_id}``, index ``experiment_id``;
+* ``snapshots``: ``{_id: digest, kind, text}``;
+* ``blobs``: ``{_id: "digest/part", data, parts}``: values over 256 KiB and bundles over
+  :data:`BUNDLE_LIMIT`, in 8 MiB parts, so that no document reaches MongoDB's 16 MiB limit.
 
-Run ids come from ``find_one_and_update({_id: id}, {$inc: {next_run_id: n}})``, atomic on the
+Run ids come from ``find_one_and_update({_id: E}, {$inc: {next_run_id: n}})``, atomic on the
 server, so concurrent processes never collide. The JSON parts of a run are stored as text so
 that NaN and infinities survive exactly.
 
@@ -34,7 +34,9 @@ test server lack them). :meth:`MongoStore.write_runs` orders its writes so that 
 the store consistent: blobs first, then artifacts, step hashes and metric chunks, and the run
 documents last. A reader therefore never sees a run whose values are missing; at worst a crash
 leaves unreferenced blobs, or metric chunks of a run that was never written (ignored by the
-history and removed with the experiment).
+history and by :meth:`MongoStore.metric_names`, removed with the experiment). Long writes are
+sent in commands of at most :data:`BATCH` documents, so that a slow server still answers its
+heartbeats.
 
 Examples
 --------
@@ -47,7 +49,6 @@ from __future__ import annotations
 
 import hashlib
 import time
-import urllib.parse
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -70,14 +71,33 @@ from trialbook.storage.bundle import (
     unpack,
 )
 from trialbook.storage.records import ExperimentInfo, MetricChunk, MetricSeries, RunRecord
+from trialbook.storage.urls import public_url
 
 __all__ = ["MongoStore", "open_mongo"]
 
 TIMEOUT_MS = 5000
 SOCKET_TIMEOUT_MS = 60000
+HEARTBEAT_MS = 30000
+BATCH = 250
 BLOB_PART = 8 * 1024 * 1024
-_RUN_FIELDS = ("run_id", "kind", "status", "key", "seed", "created", "started", "finished",
-               "code", "environment", "doc", "bundle")  # fmt: skip
+BUNDLE_LIMIT = 4 * 1024 * 1024
+"""A run's values bundle larger than this goes to the blobs (MongoDB's limit is 16 MiB)."""
+CHUNK_POINTS = 100_000
+"""A metric chunk of more points is stored as several documents (MongoDB's limit is 16 MiB)."""
+_RUN_FIELDS = (
+    "run_id",
+    "kind",
+    "status",
+    "key",
+    "seed",
+    "created",
+    "started",
+    "finished",
+    "code",
+    "environment",
+    "doc",
+    "bundle",
+)
 
 
 def open_mongo(location: Any, **options: Any) -> MongoStore:
@@ -135,14 +155,15 @@ class MongoStore:
     def __init__(
         self, location: Any, *, allow_pickle: bool = False, connect_timeout: float | None = None
     ) -> None:
-        import pymongo  # noqa: PLC0415 - the driver is optional
+        import pymongo
 
         self.allow_pickle = allow_pickle
         self._pymongo = pymongo
         self._owns_client = isinstance(location, str)
+        self._touched: dict[int, float] = {}
         ms = int((connect_timeout or TIMEOUT_MS / 1000) * 1000)
         if isinstance(location, str):
-            self.url = _public_url(location)
+            self.url = public_url(location)
             self._db = self._open_url(location, ms)
         elif isinstance(location, pymongo.database.Database):
             self._db = location
@@ -168,11 +189,19 @@ class MongoStore:
     def _open_url(self, url: str, ms: int) -> Any:
         try:
             client = self._pymongo.MongoClient(
-                url, serverSelectionTimeoutMS=ms, connectTimeoutMS=ms,
-                socketTimeoutMS=SOCKET_TIMEOUT_MS, tz_aware=False,
-            )  # fmt: skip
-        except self._pymongo.errors.PyMongoError as exc:
-            msg = f"MongoBackend: cannot use the URL {self.url!r}: {exc}"
+                # connectTimeoutMS is also the heartbeat's timeout: a server busy with a long
+                # write for longer than it is declared unknown and the write is cancelled.
+                url,
+                serverSelectionTimeoutMS=ms,
+                connectTimeoutMS=max(ms, HEARTBEAT_MS),
+                socketTimeoutMS=SOCKET_TIMEOUT_MS,
+                tz_aware=False,
+            )
+        except (self._pymongo.errors.PyMongoError, ValueError) as exc:
+            msg = (
+                f"MongoBackend: cannot use the URL {self.url!r}: {exc}; expected "
+                "mongodb://[user:password@]host:port/database"
+            )
             raise StorageError(msg) from exc
         try:
             return client.get_default_database()
@@ -209,8 +238,10 @@ class MongoStore:
         # Natural keys are the ``_id`` (always unique and indexed): a unique secondary index
         # makes every insert scan the collection on mongoeco.
         self._call(db.runs.create_index, [("experiment_id", asc), ("key", asc)])
-        self._call(db.metrics.create_index,
-                   [("experiment_id", asc), ("name", asc), ("run_id", asc), ("at", asc)])  # fmt: skip
+        self._call(
+            db.metrics.create_index,
+            [("experiment_id", asc), ("name", asc), ("run_id", asc), ("at", asc)],
+        )
         self._call(db.metrics.create_index, [("experiment_id", asc), ("run_id", asc)])
         self._call(db.artifacts.create_index, [("experiment_id", asc), ("run_id", asc)])
         self._call(db.step_hashes.create_index, [("experiment_id", asc)])
@@ -224,8 +255,14 @@ class MongoStore:
 
     def _info(self, doc: dict[str, Any]) -> ExperimentInfo:
         count = self._call(self._db.runs.count_documents, {"experiment_id": doc["_id"]})
-        return ExperimentInfo(int(doc["_id"]), doc["name"], doc["created"], doc["updated"],
-                              count, load_doc(doc.get("meta")))  # fmt: skip
+        return ExperimentInfo(
+            int(doc["_id"]),
+            doc["name"],
+            doc["created"],
+            doc["updated"],
+            count,
+            load_doc(doc.get("meta")),
+        )
 
     def list_experiments(self) -> list[ExperimentInfo]:
         """All experiments ordered by name."""
@@ -255,8 +292,14 @@ class MongoStore:
         )
         exp_id = int(counter["seq"])
         now = time.time()
-        doc = {"_id": exp_id, "name": name, "created": now, "updated": now,
-               "meta": dump_doc(meta), "next_run_id": 0}  # fmt: skip
+        doc = {
+            "_id": exp_id,
+            "name": name,
+            "created": now,
+            "updated": now,
+            "meta": dump_doc(meta),
+            "next_run_id": 0,
+        }
         try:
             self._call(self._db.experiments.insert_one, doc)
         except self._pymongo.errors.DuplicateKeyError as exc:
@@ -327,11 +370,20 @@ class MongoStore:
         if metrics:
             at = time.time_ns()
             docs = [
-                {"experiment_id": e, "run_id": c.run_id, "name": c.name, "at": at + i,
-                 "count": c.count, "steps": c.steps, "vals": c.values, "times": c.times}
-                for i, c in enumerate(metrics)
-            ]  # fmt: skip
-            self._call(self._db.metrics.insert_many, docs, ordered=True)
+                {
+                    "experiment_id": e,
+                    "run_id": c.run_id,
+                    "name": c.name,
+                    "at": at + i,
+                    "count": n,
+                    "steps": steps,
+                    "vals": vals,
+                    "times": times,
+                }
+                for i, (c, n, steps, vals, times) in enumerate(_split_chunks(metrics))
+            ]
+            for lo in range(0, len(docs), BATCH):  # short commands: a busy server still answers
+                self._call(self._db.metrics.insert_many, docs[lo : lo + BATCH], ordered=True)
         if runs:
             ops = [
                 self._pymongo.ReplaceOne(
@@ -339,19 +391,36 @@ class MongoStore:
                 )
                 for run in runs
             ]
-            self._call(self._db.runs.bulk_write, ops, ordered=True)
-        self._call(self._db.experiments.update_one, {"_id": e},
-                   {"$set": {"updated": time.time()}})  # fmt: skip
+            for lo in range(0, len(ops), BATCH):
+                self._call(self._db.runs.bulk_write, ops[lo : lo + BATCH], ordered=True)
+        now = time.time()
+        # "last activity" to the second: not one more round trip per commit in a hot loop
+        if now - self._touched.get(e, 0.0) > 1.0:
+            self._call(self._db.experiments.update_one, {"_id": e}, {"$set": {"updated": now}})
+            self._touched[e] = now
 
     def _run_doc(self, e: int, run: RunRecord) -> dict[str, Any]:
         doc, bins = run_document(run)
+        bundle = pack(bins, self._put_blob)
+        bundle_blob = None
+        if bundle is not None and len(bundle) > BUNDLE_LIMIT:  # many values, each small
+            bundle, bundle_blob = None, self._put_blob(bundle)
         return {
-            "experiment_id": e, "run_id": run.run_id, "kind": run.kind,
-            "status": str(run.status), "key": run.key, "seed": run.seed,
-            "created": run.created, "started": run.started, "finished": run.finished,
-            "code": run.code, "environment": run.environment, "doc": dump_doc(doc),
-            "bundle": pack(bins, self._put_blob),
-        }  # fmt: skip
+            "experiment_id": e,
+            "run_id": run.run_id,
+            "kind": run.kind,
+            "status": str(run.status),
+            "key": run.key,
+            "seed": run.seed,
+            "created": run.created,
+            "started": run.started,
+            "finished": run.finished,
+            "code": run.code,
+            "environment": run.environment,
+            "doc": dump_doc(doc),
+            "bundle": bundle,
+            "bundle_blob": bundle_blob,
+        }
 
     def read_runs(
         self, experiment_id: int, run_ids: Iterable[int] | None = None
@@ -364,19 +433,29 @@ class MongoStore:
 
     def _records(self, query: dict[str, Any]) -> list[RunRecord]:
         asc = self._pymongo.ASCENDING
-        docs = self._call(
-            lambda: list(self._db.runs.find(query, {"_id": 0}).sort("run_id", asc))
-        )
+        docs = self._call(lambda: list(self._db.runs.find(query, {"_id": 0}).sort("run_id", asc)))
         out = []
         for d in docs:
             record = RunRecord(
-                run_id=int(d["run_id"]), kind=d["kind"], status=d["status"], key=d.get("key"),
-                seed=d.get("seed"), created=d.get("created"), started=d.get("started"),
-                finished=d.get("finished"), code=d.get("code"), environment=d.get("environment"),
-            )  # fmt: skip
+                run_id=int(d["run_id"]),
+                kind=d["kind"],
+                status=d["status"],
+                key=d.get("key"),
+                seed=d.get("seed"),
+                created=d.get("created"),
+                started=d.get("started"),
+                finished=d.get("finished"),
+                code=d.get("code"),
+                environment=d.get("environment"),
+            )
             bundle = d.get("bundle")
-            fill_record(record, load_doc(d.get("doc")),
-                        unpack(None if bundle is None else bytes(bundle), self._get_blob))  # fmt: skip
+            if d.get("bundle_blob"):
+                bundle = self._get_blob(d["bundle_blob"])
+            fill_record(
+                record,
+                load_doc(d.get("doc")),
+                unpack(None if bundle is None else bytes(bundle), self._get_blob),
+            )
             out.append(record)
         return out
 
@@ -397,8 +476,15 @@ class MongoStore:
         self._call(
             self._db.step_hashes.update_one,
             {"_id": f"{experiment_id}/{input_hash}/{step}"},
-            {"$set": {"experiment_id": experiment_id, "step": step, "input_hash": input_hash,
-                      "output_hash": output_hash, "run_id": run_id}},
+            {
+                "$set": {
+                    "experiment_id": experiment_id,
+                    "step": step,
+                    "input_hash": input_hash,
+                    "output_hash": output_hash,
+                    "run_id": run_id,
+                }
+            },
             upsert=True,
         )
 
@@ -417,10 +503,13 @@ class MongoStore:
         self, experiment_id: int, name: str, run_ids: Iterable[int]
     ) -> dict[int, MetricSeries]:
         """All points of metric ``name`` for each of ``run_ids`` that has it."""
-        import numpy as np  # noqa: PLC0415 - only readers of metrics pay for NumPy
+        import numpy as np
 
-        query = {"experiment_id": experiment_id, "name": name,
-                 "run_id": {"$in": sorted(set(run_ids))}}  # fmt: skip
+        query = {
+            "experiment_id": experiment_id,
+            "name": name,
+            "run_id": {"$in": sorted(set(run_ids))},
+        }
         docs = self._call(lambda: list(self._db.metrics.find(query, {"_id": 0})))
         docs.sort(key=lambda d: (d["run_id"], d["at"]))
         parts: dict[int, list[Any]] = {}
@@ -440,8 +529,14 @@ class MongoStore:
         query: dict[str, Any] = {"experiment_id": experiment_id}
         if run_id is not None:
             query["run_id"] = run_id
+        fields = {"_id": 0, "name": 1, "count": 1, "run_id": 1}
+        docs = self._call(lambda: list(self._db.metrics.find(query, fields)))
+        if run_id is None:  # only runs that exist: a crash may leave chunks of an unwritten run
+            runs = self._call(lambda: list(self._db.runs.find(query, {"_id": 0, "run_id": 1})))
+            known = {d["run_id"] for d in runs}
+            docs = [d for d in docs if d["run_id"] in known]
         totals: dict[str, int] = {}
-        for d in self._call(lambda: list(self._db.metrics.find(query, {"name": 1, "count": 1}))):
+        for d in docs:
             totals[d["name"]] = totals.get(d["name"], 0) + int(d["count"])
         return dict(sorted(totals.items()))
 
@@ -449,15 +544,25 @@ class MongoStore:
 
     def write_artifact(self, experiment_id: int, run_id: int, name: str, value: Encoded) -> None:
         """Store a named binary value of a run (replacing one of the same name)."""
-        doc: dict[str, Any] = {"experiment_id": experiment_id, "run_id": run_id, "name": name,
-                               "codec": value.codec, "size": value.size, "data": None,
-                               "blob": None}  # fmt: skip
+        doc: dict[str, Any] = {
+            "experiment_id": experiment_id,
+            "run_id": run_id,
+            "name": name,
+            "codec": value.codec,
+            "size": value.size,
+            "data": None,
+            "blob": None,
+        }
         if value.size > INLINE_LIMIT:
             doc["blob"] = self._put_blob(value.data)
         else:
             doc["data"] = value.data
-        self._call(self._db.artifacts.replace_one, {"_id": _artifact_id(experiment_id, run_id, name)},
-                   doc, upsert=True)  # fmt: skip
+        self._call(
+            self._db.artifacts.replace_one,
+            {"_id": _artifact_id(experiment_id, run_id, name)},
+            doc,
+            upsert=True,
+        )
 
     def read_artifact(self, experiment_id: int, run_id: int, name: str) -> Encoded | None:
         """The named binary value of a run, or ``None``."""
@@ -471,15 +576,24 @@ class MongoStore:
 
     def list_artifacts(self, experiment_id: int, run_id: int) -> dict[str, int]:
         """Artifact names of a run with their sizes in bytes."""
-        docs = self._call(lambda: list(self._db.artifacts.find(
-            {"experiment_id": experiment_id, "run_id": run_id}, {"name": 1, "size": 1})))  # fmt: skip
+        docs = self._call(
+            lambda: list(
+                self._db.artifacts.find(
+                    {"experiment_id": experiment_id, "run_id": run_id}, {"name": 1, "size": 1}
+                )
+            )
+        )
         return dict(sorted((d["name"], int(d["size"])) for d in docs))
 
     def put_snapshot(self, kind: str, text: str) -> str:
         """Store a text snapshot content-addressed; return its digest."""
         digest = hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
-        self._call(self._db.snapshots.update_one, {"_id": digest},
-                   {"$setOnInsert": {"kind": kind, "text": text}}, upsert=True)  # fmt: skip
+        self._call(
+            self._db.snapshots.update_one,
+            {"_id": digest},
+            {"$setOnInsert": {"kind": kind, "text": text}},
+            upsert=True,
+        )
         return digest
 
     def get_snapshot(self, digest: str) -> str:
@@ -494,9 +608,12 @@ class MongoStore:
         digest = hashlib.sha256(data).hexdigest()
         parts = range(0, max(len(data), 1), BLOB_PART)
         for i, start in enumerate(parts):
-            self._call(self._db.blobs.update_one, {"_id": f"{digest}/{i:05d}"},
-                       {"$setOnInsert": {"data": data[start : start + BLOB_PART],
-                                         "parts": len(parts)}}, upsert=True)  # fmt: skip
+            self._call(
+                self._db.blobs.update_one,
+                {"_id": f"{digest}/{i:05d}"},
+                {"$setOnInsert": {"data": data[start : start + BLOB_PART], "parts": len(parts)}},
+                upsert=True,
+            )
         return digest
 
     def _get_blob(self, digest: str) -> bytes:
@@ -509,15 +626,16 @@ class MongoStore:
         return b"".join(bytes(d["data"]) for d in docs)
 
 
+def _split_chunks(
+    chunks: Sequence[MetricChunk],
+) -> Iterable[tuple[MetricChunk, int, bytes, bytes, bytes]]:
+    """``(chunk, count, steps, values, times)`` parts of at most :data:`CHUNK_POINTS` points."""
+    for c in chunks:
+        for lo in range(0, max(c.count, 1), CHUNK_POINTS):
+            hi = min(lo + CHUNK_POINTS, c.count)
+            a, b = 8 * lo, 8 * hi
+            yield c, hi - lo, c.steps[a:b], c.values[a:b], c.times[a:b]
+
+
 def _artifact_id(experiment_id: int, run_id: int, name: str) -> str:
     return f"{experiment_id}/{run_id:012d}/{name}"
-
-
-def _public_url(url: str) -> str:
-    """The URL without its password."""
-    scheme, sep, rest = url.partition("://")
-    auth, at, hosts = rest.rpartition("@")
-    if not (sep and at):
-        return url
-    user = urllib.parse.unquote(auth.partition(":")[0])
-    return f"{scheme}://{user}@{hosts}" if user else f"{scheme}://{hosts}"

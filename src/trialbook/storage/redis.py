@@ -1,10 +1,15 @@
-"""A store in Redis: ``redis://host:port/db``, ``rediss://`` (TLS), ``unix:///path.sock`` or
-a ``redis.ConnectionPool``.
+"""A store in Redis: ``redis://host:port/db``, ``rediss://`` (TLS), ``unix:///path.sock``,
+a ``redis.ConnectionPool`` or a ``redis.Redis`` client.
 
 A ``prefix`` query parameter (``redis://host:6379/0?prefix=team:``) or the ``prefix=`` option
 starts every key of the store (default ``trialbook:``), so several stores share a database and
 a store can be removed without touching other keys. No command scans the key space (no
-``KEYS``, no ``FLUSHDB``).
+``KEYS``, no ``FLUSHDB``). A prefix other than the default is part of the store's ``url``; a
+password never is.
+
+Opening a store from a URL first connects with ``connect_timeout`` as the only timeout, so a
+wrong address, password or TLS setting fails fast; later commands may take up to 60 s (large
+transfers).
 
 Layout
 ------
@@ -48,7 +53,6 @@ from __future__ import annotations
 import hashlib
 import struct
 import time
-import urllib.parse
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -70,6 +74,7 @@ from trialbook.storage.bundle import (
     unpack,
 )
 from trialbook.storage.records import ExperimentInfo, MetricChunk, MetricSeries, RunRecord
+from trialbook.storage.urls import public_url, take_param, with_param
 
 __all__ = ["RedisStore", "open_redis"]
 
@@ -77,9 +82,18 @@ DEFAULT_PREFIX = "trialbook:"
 CONNECT_TIMEOUT = 5.0
 SOCKET_TIMEOUT = 60.0
 _RUN_FIELDS = (
-    "kind", "status", "key", "seed", "created", "started", "finished", "code", "environment",
-    "doc", "bundle",
-)  # fmt: skip
+    "kind",
+    "status",
+    "key",
+    "seed",
+    "created",
+    "started",
+    "finished",
+    "code",
+    "environment",
+    "doc",
+    "bundle",
+)
 _ALLOCATE = """
 if redis.call('EXISTS', KEYS[1]) == 0 then return -1 end
 return redis.call('HINCRBY', KEYS[1], 'next_run_id', ARGV[1])
@@ -87,7 +101,8 @@ return redis.call('HINCRBY', KEYS[1], 'next_run_id', ARGV[1])
 
 
 def open_redis(location: Any, **options: Any) -> RedisStore:
-    """Open a Redis store from a URL or a ``redis.ConnectionPool`` (the registered opener).
+    """Open a Redis store from a URL, a ``redis.ConnectionPool`` or a ``redis.Redis`` client
+    (the registered opener).
 
     Examples
     --------
@@ -96,16 +111,17 @@ def open_redis(location: Any, **options: Any) -> RedisStore:
     """
     if isinstance(location, str):
         return RedisStore(location, **options)
-    return RedisStore(None, pool=location, **options)
+    pool = getattr(location, "connection_pool", location)  # a redis.Redis client
+    return RedisStore(None, pool=pool, **options)
 
 
 def _claims(client: object) -> bool:
     module = type(client).__module__
     if not module.startswith("redis"):
         return False
-    import redis  # noqa: PLC0415 - the driver is optional
+    import redis
 
-    return isinstance(client, redis.ConnectionPool)
+    return isinstance(client, redis.ConnectionPool | redis.Redis)
 
 
 open_redis.claims = _claims  # type: ignore[attr-defined]
@@ -162,34 +178,56 @@ class RedisStore:
         allow_pickle: bool = False,
         connect_timeout: float = CONNECT_TIMEOUT,
     ) -> None:
-        import redis  # noqa: PLC0415 - the driver is optional
+        import redis
 
         self.allow_pickle = allow_pickle
         self._redis = redis
         if pool is None:
             if url is None:
-                msg = "RedisStore needs a URL or a redis.ConnectionPool"
+                msg = "RedisStore needs a URL, a redis.ConnectionPool or a redis.Redis client"
                 raise StorageError(msg)
-            url, query_prefix = _split_prefix(url)
+            url, query_prefix = take_param(url, "prefix")
             prefix = prefix or query_prefix
-            self.url = _public_url(url)
-            try:
-                pool = redis.ConnectionPool.from_url(
-                    url, socket_connect_timeout=connect_timeout, socket_timeout=SOCKET_TIMEOUT
-                )
-            except (ValueError, redis.RedisError) as exc:
-                msg = (
-                    f"RedisBackend: cannot use the URL {self.url!r}: {exc}; expected "
-                    "redis://host:port/db, rediss://host:port/db or unix:///path/to/socket"
-                )
-                raise StorageError(msg) from exc
+            self.url = public_url(url)
+            pool = self._pool_from_url(url, connect_timeout)
         else:
             self.url = self.url_of_pool(pool)
         self.prefix = prefix or DEFAULT_PREFIX
+        if self.prefix != DEFAULT_PREFIX:  # the URL says where the store is, prefix included
+            self.url = with_param(self.url, "prefix", self.prefix)
+        self._touched: dict[int, float] = {}
         self._pool = pool
         self._r = redis.Redis(connection_pool=pool)
         self._allocate = self._r.register_script(_ALLOCATE)
         self._call(self._r.ping)
+
+    def _pool_from_url(self, url: str, connect_timeout: float) -> Any:
+        """A connection pool for ``url``, after a first connection made within the timeout.
+
+        The probe bounds everything that happens while connecting (a TLS handshake with a
+        server that does not speak TLS, a wrong password) by ``connect_timeout``; the pool's
+        own socket timeout is longer, for large transfers.
+        """
+        redis = self._redis
+        try:
+            probe = redis.Redis.from_url(
+                url, socket_connect_timeout=connect_timeout, socket_timeout=connect_timeout
+            )
+            pool = redis.ConnectionPool.from_url(
+                url, socket_connect_timeout=connect_timeout, socket_timeout=SOCKET_TIMEOUT
+            )
+        except (ValueError, redis.RedisError) as exc:
+            msg = (
+                f"RedisBackend: cannot use the URL {self.url!r}: {exc}; expected "
+                "redis://host:port/db, rediss://host:port/db or unix:///path/to/socket"
+            )
+            raise StorageError(msg) from exc
+        try:
+            self._call(probe.ping)
+        finally:
+            probe.close()
+            probe.connection_pool.disconnect()
+        return pool
 
     def __repr__(self) -> str:
         return f"{self.backend_label}({self.url!r})"
@@ -251,9 +289,10 @@ class RedisStore:
             if created is None:  # deleted between the two reads
                 continue
             infos.append(
-                ExperimentInfo(exp_id, name, float(created), float(updated), count,
-                               load_doc(_text(meta)))
-            )  # fmt: skip
+                ExperimentInfo(
+                    exp_id, name, float(created), float(updated), count, load_doc(_text(meta))
+                )
+            )
         return sorted(infos, key=lambda e: e.name)
 
     def list_experiments(self) -> list[ExperimentInfo]:
@@ -279,9 +318,14 @@ class RedisStore:
             self._k("exp", exp_id),
             None,
             None,
-            {"name": name, "created": repr(now), "updated": repr(now),
-             "meta": dump_doc(meta) or "", "next_run_id": 0},
-        )  # fmt: skip
+            {
+                "name": name,
+                "created": repr(now),
+                "updated": repr(now),
+                "meta": dump_doc(meta) or "",
+                "next_run_id": 0,
+            },
+        )
         if not self._call(self._r.hsetnx, self._k("experiments"), name, exp_id):
             if not replace:
                 self._call(self._r.delete, self._k("exp", exp_id))
@@ -351,7 +395,7 @@ class RedisStore:
         for chunk in metrics:
             self._queue_chunk(pipe, e, chunk, created)
         for run_id, name, value in artifacts:
-            self._queue_artifact(pipe, e, run_id, name, value, created)
+            self._queue_artifact(pipe, e, run_id, name, value, created=created)
         if step_hashes:
             pipe.hset(
                 self._k("exp", e, "step_hashes"),
@@ -360,14 +404,31 @@ class RedisStore:
             created.append(self._k("exp", e, "step_hashes"))
         if created:
             pipe.sadd(self._k("exp", e, "keys"), *set(created))
-        pipe.hset(self._k("exp", e), "updated", repr(time.time()))
+        now = time.time()
+        # "last activity" to the second: not one more command per commit in a hot loop
+        touch = now - self._touched.get(e, 0.0) > 1.0
+        if touch:
+            pipe.hset(self._k("exp", e), "updated", repr(now))
         self._exec(pipe)
+        if touch:
+            self._touched[e] = now
 
     def _queue_run(self, pipe: Any, e: int, run: RunRecord, created: list[str]) -> None:
         doc, bins = run_document(run)
         bundle = pack(bins, lambda data: self._queue_blob(pipe, data))
-        values = (run.kind, str(run.status), run.key, run.seed, run.created, run.started,
-                  run.finished, run.code, run.environment, dump_doc(doc), bundle)  # fmt: skip
+        values = (
+            run.kind,
+            str(run.status),
+            run.key,
+            run.seed,
+            run.created,
+            run.started,
+            run.finished,
+            run.code,
+            run.environment,
+            dump_doc(doc),
+            bundle,
+        )
         mapping = {
             f: (repr(v) if isinstance(v, float) else v)
             for f, v in zip(_RUN_FIELDS, values, strict=True)
@@ -395,7 +456,7 @@ class RedisStore:
         return digest
 
     def _queue_artifact(
-        self, pipe: Any, e: int, run_id: int, name: str, value: Encoded, created: list[str]
+        self, pipe: Any, e: int, run_id: int, name: str, value: Encoded, *, created: list[str]
     ) -> None:
         head = f"{value.codec}\0{value.size}\0".encode()
         if value.size > INLINE_LIMIT:
@@ -411,8 +472,10 @@ class RedisStore:
     ) -> list[RunRecord]:
         """Runs ordered by id: all of them, or those of ``run_ids`` that exist."""
         if run_ids is None:
-            ids = [int(i) for i in self._call(self._r.zrange, self._k("exp", experiment_id,
-                                                                        "runs"), 0, -1)]
+            ids = [
+                int(i)
+                for i in self._call(self._r.zrange, self._k("exp", experiment_id, "runs"), 0, -1)
+            ]
         else:
             ids = sorted(set(run_ids))
         return self._records(experiment_id, ids)
@@ -426,10 +489,17 @@ class RedisStore:
             if row[0] is None:
                 continue
             record = RunRecord(
-                run_id=run_id, kind=row[0].decode(), status=row[1].decode(), key=_text(row[2]),
-                seed=_num(row[3], int), created=_num(row[4]), started=_num(row[5]),
-                finished=_num(row[6]), code=_text(row[7]), environment=_text(row[8]),
-            )  # fmt: skip
+                run_id=run_id,
+                kind=row[0].decode(),
+                status=row[1].decode(),
+                key=_text(row[2]),
+                seed=_num(row[3], int),
+                created=_num(row[4]),
+                started=_num(row[5]),
+                finished=_num(row[6]),
+                code=_text(row[7]),
+                environment=_text(row[8]),
+            )
             fill_record(record, load_doc(_text(row[9])), unpack(row[10], self._get_blob))
             out.append(record)
         return out
@@ -451,8 +521,11 @@ class RedisStore:
             for name, count in counts.items():
                 pipe.hincrby(self._k("exp", e, "counts"), name.decode(), -int(count))
                 pipe.delete(self._k("exp", e, "metric", run_id, name.decode()))
-            pipe.delete(self._k("exp", e, "run", run_id), self._k("exp", e, "counts", run_id),
-                        self._k("exp", e, "artifacts", run_id))  # fmt: skip
+            pipe.delete(
+                self._k("exp", e, "run", run_id),
+                self._k("exp", e, "counts", run_id),
+                self._k("exp", e, "artifacts", run_id),
+            )
             pipe.zrem(self._k("exp", e, "runs"), run_id)
         self._exec(pipe)
 
@@ -487,7 +560,7 @@ class RedisStore:
         self, experiment_id: int, name: str, run_ids: Iterable[int]
     ) -> dict[int, MetricSeries]:
         """All points of metric ``name`` for each of ``run_ids`` that has it."""
-        import numpy as np  # noqa: PLC0415 - only readers of metrics pay for NumPy
+        import numpy as np
 
         ids = sorted(set(run_ids))
         pipe = self._r.pipeline(transaction=False)
@@ -527,7 +600,7 @@ class RedisStore:
         raw = self._call(self._r.hget, self._k("exp", experiment_id, "artifacts", run_id), name)
         if raw is None:
             return None
-        codec, size, rest = raw.split(b"\0", 2)
+        codec, _size, rest = raw.split(b"\0", 2)
         data = self._get_blob(rest[1:].decode()) if rest[:1] == b"B" else rest[1:]
         return Encoded(codec.decode(), data)
 
@@ -539,8 +612,13 @@ class RedisStore:
     def put_snapshot(self, kind: str, text: str) -> str:
         """Store a text snapshot content-addressed; return its digest."""
         digest = hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
-        self._call(self._r.hset, self._k("snapshot", digest), None, None,
-                   {"kind": kind, "text": text.encode("utf-8", "surrogatepass")})  # fmt: skip
+        self._call(
+            self._r.hset,
+            self._k("snapshot", digest),
+            None,
+            None,
+            {"kind": kind, "text": text.encode("utf-8", "surrogatepass")},
+        )
         return digest
 
     def get_snapshot(self, digest: str) -> str:
@@ -557,23 +635,3 @@ class RedisStore:
             msg = f"blob {digest} is missing from store {self.url!r}; the store is incomplete"
             raise StoreFormatError(msg)
         return bytes(data)
-
-
-def _split_prefix(url: str) -> tuple[str, str | None]:
-    """Take trialbook's ``prefix`` query parameter out of a Redis URL."""
-    parts = urllib.parse.urlsplit(url)
-    query = urllib.parse.parse_qsl(parts.query, keep_blank_values=True)
-    prefix = next((v for k, v in query if k == "prefix"), None)
-    rest = urllib.parse.urlencode([(k, v) for k, v in query if k != "prefix"])
-    return urllib.parse.urlunsplit(parts._replace(query=rest)), prefix
-
-
-def _public_url(url: str) -> str:
-    """The URL without its password."""
-    parts = urllib.parse.urlsplit(url)
-    if parts.password is None and "@" not in parts.netloc:
-        return url
-    user = parts.username or ""
-    host = parts.netloc.rpartition("@")[2]
-    netloc = f"{user}@{host}" if user else host
-    return urllib.parse.urlunsplit(parts._replace(netloc=netloc))

@@ -462,6 +462,11 @@ class Task(Config):
     trialbook.errors.ConfigError: Hello.submit() needs an active experiment: use `with ...`
     """
 
+    #: Set ``resumable = True`` on a task whose ``execute`` can pick up where an interrupted
+    #: attempt stopped (e.g. from a checkpoint in its job directory): a launcher that sees the
+    #: job hit its time limit (Slurm's ``TIMEOUT``) then submits it again instead of failing it.
+    resumable = False
+
     def execute(self) -> Any:
         """Run the task; override in subclasses.
 

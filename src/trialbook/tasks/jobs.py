@@ -137,6 +137,8 @@ class JobSpec:
     env: dict[str, str] = field(default_factory=dict)
     sys_path: list[str] = field(default_factory=list)
     classes: dict[str, bytes] = field(default_factory=dict)
+    resumable: bool = False
+    """The task can resume after an interrupted attempt (``Task.resumable``)."""
 
 
 @dataclass(slots=True)

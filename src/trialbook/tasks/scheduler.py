@@ -303,7 +303,8 @@ class Scheduler:
         self._running += 1
         try:
             payload, classes = dump_task(job.task, self._classes)
-            spec = JobSpec(payload, str(job.path), self.env, self.sys_path, classes)
+            resumable = bool(getattr(type(job.task), "resumable", False))
+            spec = JobSpec(payload, str(job.path), self.env, self.sys_path, classes, resumable)
             future = launcher.submit(execute_job, spec)
         except Exception as exc:
             self._events.put((job, _failed_future(exc)))

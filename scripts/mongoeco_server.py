@@ -1,0 +1,28 @@
+"""Serve the MongoDB wire protocol with mongoeco (run by a Python >= 3.13 that has it).
+
+    python scripts/mongoeco_server.py PORT [DATABASE_FILE]
+
+Without a file the data lives in memory (the test server of scripts/services.sh); with one it
+is kept in that SQLite file and survives a restart (the crash test of tests/test_backends.py).
+Listens on 127.0.0.1 until killed.
+"""
+
+import asyncio
+import sys
+
+
+async def serve(port: int, path: str | None) -> None:
+    from mongoeco.wire.proxy import AsyncMongoEcoProxyServer
+
+    engine = None
+    if path is not None:
+        from mongoeco.engines.sqlite import SQLiteEngine
+
+        engine = SQLiteEngine(path)
+    server = AsyncMongoEcoProxyServer(engine=engine, host="127.0.0.1", port=port)
+    await server.start()
+    await asyncio.Event().wait()
+
+
+if __name__ == "__main__":
+    asyncio.run(serve(int(sys.argv[1]), sys.argv[2] if len(sys.argv) > 2 else None))

@@ -1,0 +1,355 @@
+"""Connections of :class:`~trialbook.storage.sql.SqlStore`: the engine, transactions, errors.
+
+:class:`SqlConnection` opens a SQLAlchemy engine for a URL (choosing an installed driver,
+setting connect timeouts and, on PostgreSQL, TCP keepalives), creates the tables, and runs
+transactions: through SQLAlchemy Core (:meth:`SqlConnection.tx`, :meth:`SqlConnection.read`) or,
+for the statements of a trial, on the DB-API connection itself (:meth:`SqlConnection.raw_tx`).
+Every driver error leaves it as one :class:`~trialbook.errors.StorageError` that names the
+backend and the URL without its password.
+
+Examples
+--------
+>>> db = SqlConnection("sqlite+pysqlite:///:memory:")
+>>> db.url, db.hot.supported
+('sqlite+pysqlite:///:memory:', True)
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.util
+import re
+from collections.abc import Iterator
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy import exc as sa_exc
+from sqlalchemy.dialects import mysql, postgresql, sqlite
+
+from trialbook.errors import ConfigError, StorageError
+from trialbook.storage.sql_schema import (
+    HotStatements,
+    OneStatementWrite,
+    artifacts_t,
+    blobs_t,
+    experiments_t,
+    metadata,
+    metrics_t,
+    runs_t,
+    step_hashes_t,
+)
+from trialbook.storage.urls import public_url, with_param
+
+__all__ = [
+    "CONNECT_TIMEOUT",
+    "SqlConnection",
+    "driver_url",
+    "insert_missing",
+    "upsert",
+]
+
+CONNECT_TIMEOUT = 5.0
+_IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_$]{0,62}")
+_FALLBACK_DRIVERS = {"postgresql": ("psycopg2", "psycopg"), "mysql": ("MySQLdb", "pymysql")}
+_KEYS = {
+    "artifacts": (artifacts_t, ("experiment_id", "run_id", "name")),
+    "step_hashes": (step_hashes_t, ("experiment_id", "step", "input_hash")),
+    "runs": (runs_t, ("experiment_id", "run_id")),
+}
+"""Tables written by upsert, with their keys."""
+
+
+def driver_url(url: sa.URL) -> sa.URL:
+    """``postgresql://`` means psycopg2 to SQLAlchemy; use psycopg (3) when only it exists."""
+    fallback = _FALLBACK_DRIVERS.get(url.drivername)
+    if (
+        fallback
+        and importlib.util.find_spec(fallback[0]) is None
+        and importlib.util.find_spec(fallback[1]) is not None
+    ):
+        return url.set(drivername=f"{url.drivername}+{fallback[1]}")
+    return url
+
+
+def _connect_args(url: sa.URL, timeout: float) -> dict[str, Any]:
+    backend = url.get_backend_name()
+    if backend == "postgresql":
+        # TCP keepalives: a server that vanishes without closing the connection (a crashed
+        # machine, a cut network) is noticed within about a minute instead of never.
+        return {
+            "connect_timeout": max(1, round(timeout)),
+            "keepalives": 1,
+            "keepalives_idle": 30,
+            "keepalives_interval": 10,
+            "keepalives_count": 3,
+        }
+    if backend in ("mysql", "mariadb"):
+        return {"connect_timeout": max(1, round(timeout))}
+    if backend == "sqlite":
+        return {"timeout": timeout}
+    return {}
+
+
+class SqlConnection:
+    """The engine of a SQL store and its transactions (see the module documentation).
+
+    Parameters
+    ----------
+    url
+        A SQLAlchemy URL; a ``schema`` query parameter puts the tables in that schema.
+    schema
+        The schema, instead of the URL's parameter.
+    connect_timeout
+        Seconds to wait for the server before failing with :class:`StorageError`.
+    tracer
+        Called as ``tracer(statement, parameters)`` before each statement.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        schema: str | None = None,
+        connect_timeout: float = CONNECT_TIMEOUT,
+        tracer: Any = None,
+    ) -> None:
+        self.tracer = tracer
+        self.url = public_url(url)
+        try:
+            parsed = sa.make_url(url)
+        except sa_exc.ArgumentError as exc:
+            msg = (
+                f"SQLBackend: cannot parse the URL {self.url!r} ({exc}); expected a SQLAlchemy "
+                "URL such as 'postgresql://user:password@host:5432/dbname'"
+            )
+            raise StorageError(msg) from exc
+        in_url = parsed.query.get("schema")
+        schema = schema or (in_url[0] if isinstance(in_url, tuple) else in_url)
+        if in_url is not None:
+            parsed = parsed.difference_update_query(["schema"])
+        elif schema:  # the URL says where the store is, schema included
+            self.url = with_param(self.url, "schema", schema)
+        if schema is not None and not _IDENTIFIER.fullmatch(schema):
+            msg = (
+                f"SQLBackend {self.url!r}: schema {schema!r} is not a plain identifier; use "
+                "letters, digits and underscores (it is created when missing)"
+            )
+            raise ConfigError(msg)
+        self.schema = schema
+        self.engine = self._create_engine(driver_url(parsed), connect_timeout)
+        dialect = self.engine.dialect
+        self.hot = HotStatements(dialect, schema)
+        self.psycopg = dialect.name == "postgresql" and dialect.driver == "psycopg"
+        self.one_statement = OneStatementWrite(dialect, schema) if self.psycopg else None
+        try:
+            self.prepare()
+        except BaseException:
+            self.engine.dispose()
+            raise
+
+    # -- connection and schema -------------------------------------------------------------
+
+    def _create_engine(self, url: sa.URL, timeout: float) -> sa.Engine:
+        options: dict[str, Any] = {"connect_args": _connect_args(url, timeout)}
+        if url.get_backend_name() in ("mysql", "mariadb"):
+            # No gap locks: concurrent writers of new runs would otherwise deadlock in InnoDB.
+            options["isolation_level"] = "READ COMMITTED"
+        if self.schema:
+            options["execution_options"] = {"schema_translate_map": {None: self.schema}}
+        try:
+            engine = sa.create_engine(url, **options)
+        except (sa_exc.ArgumentError, sa_exc.NoSuchModuleError, ImportError) as exc:
+            msg = (
+                f"SQLBackend: cannot use the URL {self.url!r}: {exc}; check the scheme and "
+                "install its driver (e.g. pip install 'trialbook[postgres]')"
+            )
+            raise StorageError(msg) from exc
+        if self.tracer is not None:
+            tracer = self.tracer
+            sa.event.listen(
+                engine,
+                "before_cursor_execute",
+                lambda _c, _cur, stmt, params, _ctx, _many: tracer(stmt, params),
+            )
+        return engine
+
+    def prepare(self) -> None:
+        """Create the schema and tables that are missing (processes may race to do it)."""
+        for attempt in range(3):
+            try:
+                with self.tx() as conn:
+                    if conn.dialect.name == "postgresql":
+                        # One creator at a time: concurrent CREATEs collide in the catalog.
+                        conn.execute(sa.text("SELECT pg_advisory_xact_lock(7262697)"))
+                        if self.schema:
+                            conn.execute(sa.text(f'CREATE SCHEMA IF NOT EXISTS "{self.schema}"'))
+                    metadata.create_all(conn, checkfirst=True)
+                return
+            except (StorageError, sa_exc.IntegrityError) as exc:
+                # Another process created the tables at the same moment: check they are there.
+                if attempt == 2:
+                    raise exc if isinstance(exc, StorageError) else self.error(exc) from exc
+
+    def close(self) -> None:
+        """Release the connection pool."""
+        self.engine.dispose()
+
+    def error(self, exc: Exception) -> StorageError:
+        detail = str(getattr(exc, "orig", None) or exc).strip().splitlines()
+        text = detail[0] if detail else type(exc).__name__
+        return StorageError(
+            f"SQLBackend {self.url!r}: {text} ({type(exc).__name__}); check that the server "
+            "runs and the URL, user and password are right"
+        )
+
+    @contextlib.contextmanager
+    def tx(self) -> Iterator[sa.Connection]:
+        """One transaction; driver errors become :class:`StorageError`."""
+        try:
+            with self.engine.begin() as conn:
+                yield conn
+        except sa_exc.IntegrityError:
+            raise
+        except (sa_exc.SQLAlchemyError, OSError) as exc:
+            if isinstance(exc, StorageError):
+                raise
+            raise self.error(exc) from exc
+
+    @contextlib.contextmanager
+    def raw_tx(self) -> Iterator[tuple[Any, Any]]:
+        """A transaction on the DB-API connection itself, for the hot statements.
+
+        Yields ``(connection, cursor)``; the caller commits. Driver errors become
+        :class:`StorageError`; a broken connection is dropped from the pool.
+        """
+        try:
+            raw = self.engine.raw_connection()
+        except sa_exc.SQLAlchemyError as exc:
+            raise self.error(exc) from exc
+        cursor = None
+        try:
+            cursor = raw.cursor()
+            yield raw.driver_connection, cursor
+        except self.engine.dialect.loaded_dbapi.Error as exc:
+            self._discard(raw, cursor, exc)
+            raise self.error(exc) from exc
+        except BaseException:
+            self._discard(raw, cursor, None)
+            raise
+        finally:
+            raw.close()
+
+    def _discard(self, raw: Any, cursor: Any, exc: Exception | None) -> None:
+        """Roll back a failed transaction; invalidate the connection if it is broken."""
+        if exc is not None and self.engine.dialect.is_disconnect(exc, raw.dbapi_connection, cursor):
+            raw.invalidate(exc)
+            return
+        try:
+            raw.rollback()
+        except Exception as again:
+            raw.invalidate(again)
+
+    @contextlib.contextmanager
+    def autocommit(self, connection: Any) -> Iterator[None]:
+        """psycopg: no BEGIN/COMMIT round trips around a single statement."""
+        if not self.psycopg:
+            yield
+            return
+        connection.autocommit = True
+        try:
+            yield
+        finally:
+            connection.autocommit = False
+
+    def run_hot(self, cursor: Any, statement: Any, rows: list[dict[str, Any]]) -> None:
+        params = [statement.params(row) for row in rows]
+        if self.tracer is not None:
+            self.tracer(statement.sql, params)
+        cursor.executemany(statement.sql, params)
+
+    def read(self, statement: Any, params: Any = None) -> list[Any]:
+        try:
+            with self.engine.connect() as conn:
+                return list(conn.execute(statement, params))
+        except sa_exc.SQLAlchemyError as exc:
+            raise self.error(exc) from exc
+
+    def write(
+        self, batches: dict[str, list[dict[str, Any]]], touch: tuple[float, int] | None
+    ) -> None:
+        """Write rows by table (``blobs``, ``artifacts``, ``step_hashes``, ``runs``,
+        ``metrics``) and set ``touch = (time, experiment id)`` as the experiment's last
+        activity, in one transaction: one statement on PostgreSQL, the compiled statements on
+        SQLite, SQLAlchemy Core elsewhere."""
+        if self.one_statement is not None:
+            sql, params = self.one_statement.render(list(batches.items()), touch)
+            if len(params) <= self.one_statement.MAX_PARAMS:
+                self.write_one_statement(sql, params)
+                return
+        touch_rows = [] if touch is None else [{"now": touch[0], "eid": touch[1]}]
+        if self.hot.supported:
+            hot = [(getattr(self.hot, name), rows) for name, rows in batches.items()]
+            self.write_hot([*hot, (self.hot.touch, touch_rows)])
+            return
+        with self.tx() as conn:
+            for row in batches["blobs"]:
+                insert_missing(conn, blobs_t, row)
+            for name, rows in batches.items():
+                if rows and name in _KEYS:
+                    upsert(conn, _KEYS[name][0], _KEYS[name][1], rows)
+            if batches["metrics"]:
+                conn.execute(metrics_t.insert(), batches["metrics"])
+            if touch is not None:
+                e = experiments_t.c
+                conn.execute(
+                    experiments_t.update().where(e.id == touch[1]).values(updated=touch[0])
+                )
+
+    def write_one_statement(self, sql: str, params: list[Any]) -> None:
+        if self.tracer is not None:
+            self.tracer(sql, params)
+        with self.raw_tx() as (connection, cursor), self.autocommit(connection):
+            cursor.execute(sql, params)
+
+    def write_hot(self, batches: list[tuple[Any, list[dict[str, Any]]]]) -> None:
+        """Run the batches in one transaction on the DB-API connection."""
+        with self.raw_tx() as (connection, cursor):
+            for statement, rows in batches:
+                if rows:
+                    self.run_hot(cursor, statement, rows)
+            connection.commit()
+
+
+def upsert(
+    conn: sa.Connection, table: sa.Table, key: tuple[str, ...], rows: list[dict[str, Any]]
+) -> None:
+    """Insert rows, replacing those with the same key: one statement where the database has an
+    upsert (PostgreSQL, SQLite, MySQL/MariaDB), else a DELETE and an INSERT."""
+    name = conn.dialect.name
+    others = [c.name for c in table.c if c.name not in key]
+    if name in ("postgresql", "sqlite"):
+        stmt = (postgresql if name == "postgresql" else sqlite).insert(table)
+        set_ = {c: stmt.excluded[c] for c in others}
+        conn.execute(stmt.on_conflict_do_update(index_elements=list(key), set_=set_), rows)
+    elif name in ("mysql", "mariadb"):
+        stmt = mysql.insert(table)
+        conn.execute(stmt.on_duplicate_key_update({c: stmt.inserted[c] for c in others}), rows)
+    else:
+        for row in rows:
+            conn.execute(table.delete().where(*(table.c[k] == row[k] for k in key)))
+        conn.execute(table.insert(), rows)
+
+
+def insert_missing(conn: sa.Connection, table: sa.Table, row: dict[str, Any]) -> None:
+    """Insert a content-addressed row unless its digest is there (races are harmless)."""
+    name = conn.dialect.name
+    if name in ("postgresql", "sqlite"):
+        module = postgresql if name == "postgresql" else sqlite
+        conn.execute(module.insert(table).values(**row).on_conflict_do_nothing())
+    elif name in ("mysql", "mariadb"):
+        conn.execute(table.insert().prefix_with("IGNORE").values(**row))
+    elif (
+        conn.execute(sa.select(table.c.digest).where(table.c.digest == row["digest"])).first()
+        is None
+    ):
+        conn.execute(table.insert().values(**row))

@@ -40,3 +40,30 @@ def test_two_processes_add_runs_concurrently(store_dir) -> None:
     assert all(
         r.metrics("m")["value"].tolist() == [r.params.i] for r in runs.values() if "i" in r.params
     )
+
+
+OPENER = textwrap.dedent(
+    """
+    import sys, time, trialbook
+    store, start = sys.argv[1], float(sys.argv[2])
+    time.sleep(max(0.0, start - time.time()))  # every process opens the new store at once
+    session = trialbook.create_session(store)
+    experiment = session.create_experiment(f"from-{sys.argv[3]}")
+    experiment.add_run(x=1)
+    experiment.persist()
+    """
+)
+
+
+def test_processes_creating_one_new_store_at_once_all_succeed(tmp_path) -> None:
+    import time
+
+    store = tmp_path / "fresh"
+    start = time.time() + 1.5
+    procs = [
+        subprocess.Popen([sys.executable, "-c", OPENER, str(store), str(start), str(i)])
+        for i in range(6)
+    ]
+    assert [p.wait(timeout=120) for p in procs] == [0] * 6
+    session = trialbook.create_session(store)
+    assert sorted(session.ls()["name"]) == [f"from-{i}" for i in range(6)]

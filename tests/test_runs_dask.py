@@ -80,5 +80,5 @@ def test_killed_worker_marks_its_runs_failed_and_the_rest_goes_on(session, own_d
 def test_bad_client_is_a_clear_error(session) -> None:
     experiment = session.create_experiment("bad-client")
     experiment.add_run(x=1)
-    with pytest.raises(ConfigError, match="distributed.Client or a scheduler address"):
+    with pytest.raises(ConfigError, match=r"distributed\.Client or a scheduler address"):
         experiment.execute(fit, client=42)

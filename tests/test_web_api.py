@@ -361,11 +361,10 @@ def test_running_job_status_and_log_follow(tmp_path: Path) -> None:
     location, signal = str(tmp_path / "store"), tmp_path / "go"
 
     def plan() -> None:
-        # the task part creates the experiment in the store when its first job is recorded
-        for task in (Produce.C(x=5), Waiting.C(signal=str(signal))):
-            with experiment(tmp_path / "wd", "live", launcher=LocalLauncher(n_workers=1),
-                            store=location):  # fmt: skip
-                task.submit()
+        # the experiment is in the store from the start of its block: its first job shows
+        with experiment(tmp_path / "wd", "live", launcher=LocalLauncher(n_workers=1),
+                        store=location):  # fmt: skip
+            Waiting.C(signal=str(signal)).submit()
 
     store = open_store(location)
     thread = threading.Thread(target=plan)
@@ -388,7 +387,7 @@ def test_running_job_status_and_log_follow(tmp_path: Path) -> None:
             follow = client.get(url, params={"offset": first["offset"]}).json()
             assert follow["text"] == "finished\n"
             status = client.get("/api/experiments/live/status").json()
-            assert status["jobs"] == [] and status["counts"]["done"] == 2
+            assert status["jobs"] == [] and status["counts"]["done"] == 1
     finally:
         signal.touch()
         thread.join(60)
@@ -438,8 +437,38 @@ def test_a_busy_port_is_a_clear_error(store: Any) -> None:
     from trialbook.errors import ConfigError
 
     with serve(store, port=0, token=TOKEN) as server:
-        with pytest.raises(ConfigError, match=rf"cannot listen on 127.0.0.1:{server.port} .*"
-                           r"choose another port"):  # fmt: skip
+        busy = rf"cannot listen on 127.0.0.1:{server.port} .*choose another port"
+        with pytest.raises(ConfigError, match=busy):
             serve(store, port=server.port)
     with pytest.raises(ConfigError, match="port must be an int from 0 to 65535"):
         serve(store, port=70000)
+
+
+class Wait(Task):
+    """Waits until a file exists (so the test sees the job running)."""
+
+    __trialbook_id__ = "test.web.wait"
+    gate: Param[str]
+
+    def execute(self) -> None:
+        while not Path(self.gate).exists():
+            time.sleep(0.05)
+
+
+def test_experiment_with_a_port_serves_the_ui_while_its_block_runs(tmp_path) -> None:
+    import httpx
+
+    gate = tmp_path / "gate"
+    with experiment(tmp_path / "wd", "served", port=0, launcher=LocalLauncher(1)) as xp:
+        Wait.C(gate=str(gate)).submit()
+        base = xp.server.url.split("/?")[0]
+        auth = {"Authorization": f"Bearer {xp.server.token}"}
+        names = [
+            e["name"]
+            for e in httpx.get(f"{base}/api/experiments", headers=auth).json()["experiments"]
+        ]
+        assert "served" in names  # visible while its first job still runs
+        assert httpx.get(f"{base}/api/experiments").status_code == 403
+        gate.touch()
+    with pytest.raises(httpx.ConnectError):
+        httpx.get(f"{base}/api/experiments", headers=auth, timeout=2)

@@ -67,7 +67,7 @@ _LAZY: dict[str, str] = {
     "SlurmLauncher": "trialbook.execution.slurm",
 }
 
-__all__ = [
+__all__ = [  # noqa: RUF022 - grouped by way of working, not sorted
     # runs and chained steps
     "Run",
     "Runs",

@@ -273,7 +273,7 @@ class SqliteStore:
             msg = f"cannot open the SQLite store {self.url!r}: {exc}"
             raise StorageError(msg) from exc
         try:
-            self._prepare(conn)
+            self._prepare_retrying(conn, timeout)
         except sqlite3.DatabaseError as exc:
             conn.close()
             msg = (
@@ -286,11 +286,32 @@ class SqliteStore:
             raise
         return conn
 
+    def _prepare_retrying(self, conn: sqlite3.Connection, timeout: float) -> None:
+        """:meth:`_prepare`, again while another process holds the lock that creating a store
+        (or switching it to WAL) needs: ``PRAGMA journal_mode`` does not wait on its own."""
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                self._prepare(conn)
+                return
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) and "busy" not in str(exc):
+                    raise
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.02)
+
     def _prepare(self, conn: sqlite3.Connection) -> None:
-        app_id = conn.execute("PRAGMA application_id").fetchone()[0]
-        version = conn.execute("PRAGMA user_version").fetchone()[0]
-        if app_id != APPLICATION_ID:
+        conn.execute("BEGIN")  # one snapshot: another process may be creating the schema
+        try:
+            app_id = conn.execute("PRAGMA application_id").fetchone()[0]
+            version = conn.execute("PRAGMA user_version").fetchone()[0]
             tables = conn.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]
+        finally:
+            conn.execute("COMMIT")
+        if app_id != APPLICATION_ID:
             if tables:
                 msg = (
                     f"{self.url!r} is an SQLite database of another program (it has {tables} "

@@ -82,8 +82,10 @@ class experiment:
     name
         The experiment's name (also its name in the store).
     host, port, token
-        Web server settings, kept for the UI (``port < 0``: no server). No server is started
-        by this class.
+        With a ``port`` (``0``: any free one; ``None`` or negative: none), the web UI
+        (:func:`trialbook.web.serve`) runs over the experiment's store for the duration of
+        the block, on ``host`` (default ``127.0.0.1``) with the access ``token`` (default: a
+        generated one); its address is logged and in ``xp.server.url``.
     run_mode
         :class:`RunMode` (or its value): normal (default), dry run, generate.
     launcher
@@ -137,6 +139,7 @@ class experiment:
             # one launcher can serve experiments of several workdirs.
             self.launcher.connector = LocalConnector()
         self.services: dict[str, Service] = {}
+        self.server: Any = None  # the web UI while the block runs, when a port is given
         self.plan: list[dict[str, Any]] = []
         self._store: Any = None
         self._store_location = store
@@ -202,8 +205,23 @@ class experiment:
         if self.run_mode is not RunMode.DRY_RUN:
             for path in (self.jobspath, self.resultspath):
                 path.mkdir(parents=True, exist_ok=True)
+            self._open_store()  # the experiment is in the store (and the UI) from the start
+        if self.port is not None and self.port >= 0:
+            self._start_server()
         _STACK.append(self)
         return self
+
+    def _start_server(self) -> None:
+        from trialbook.web.server import serve
+
+        location = self._store_location or os.environ.get("TRIALBOOK_STORE")
+        self.server = serve(
+            location or str(self.workdir / ".trialbook"),
+            host=self.host or "127.0.0.1",
+            port=self.port or 0,
+            token=self.web_token,
+        )
+        logger.info("experiment %s: web UI at %s", self.name, self.server.url)
 
     def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
         try:
@@ -213,6 +231,9 @@ class experiment:
         finally:
             self.scheduler.close()
             _STACK.remove(self)
+            if self.server is not None:
+                self.server.stop()
+                self.server = None
             if self._store is not None and self._store is not self._store_location:
                 self._store.close()
                 self._store = None

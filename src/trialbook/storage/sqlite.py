@@ -502,12 +502,20 @@ class SqliteStore:
 
     def allocate_run_ids(self, experiment_id: int, count: int) -> range:
         """Reserve ``count`` consecutive run ids atomically."""
-        with self._tx():
-            row = self._exec(
-                "UPDATE experiments SET next_run_id = next_run_id + ? WHERE id = ? "
-                "RETURNING next_run_id",
-                (count, experiment_id),
-            ).fetchone()
+        sql = (
+            "UPDATE experiments SET next_run_id = next_run_id + ? WHERE id = ? "
+            "RETURNING next_run_id"
+        )
+        if self._depth:  # inside a transaction of this store
+            row = self._exec(sql, (count, experiment_id)).fetchone()
+        else:  # one statement is its own atomic transaction: no BEGIN/COMMIT round trips
+            with self._lock:
+                try:
+                    cursor = self._exec(sql, (count, experiment_id))
+                    row = cursor.fetchone()
+                    cursor.close()  # the implicit transaction ends with the statement
+                except sqlite3.Error as exc:
+                    raise self._storage_error(exc) from exc
         if row is None:
             msg = f"experiment id {experiment_id} was deleted from {self.url!r}"
             raise ExperimentNotFoundError(msg)

@@ -32,6 +32,7 @@ from trialbook.storage.records import ErrorInfo, RunRecord
 
 __all__ = [
     "INLINE_LIMIT",
+    "columns",
     "dump_doc",
     "fill_record",
     "load_doc",
@@ -98,6 +99,29 @@ def fill_record(
             record.fields[name] = enc
         else:
             record.result = enc
+
+
+def columns(run: RunRecord) -> dict[str, Any]:
+    """The plain columns a backend keeps next to a run's document (for indexes and queries).
+
+    Examples
+    --------
+    >>> from trialbook.storage.records import RunRecord
+    >>> columns(RunRecord(3, status="done", key="k"))["status"]
+    'done'
+    """
+    return {
+        "run_id": run.run_id,
+        "kind": run.kind,
+        "status": str(run.status),
+        "key": run.key,
+        "seed": run.seed,
+        "created": run.created,
+        "started": run.started,
+        "finished": run.finished,
+        "code": run.code,
+        "environment": run.environment,
+    }
 
 
 def dump_doc(doc: Mapping[str, Any] | None) -> str | None:

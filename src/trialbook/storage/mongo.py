@@ -63,6 +63,7 @@ from trialbook.errors import (
 )
 from trialbook.storage.bundle import (
     INLINE_LIMIT,
+    columns,
     dump_doc,
     fill_record,
     load_doc,
@@ -407,16 +408,7 @@ class MongoStore:
             bundle, bundle_blob = None, self._put_blob(bundle)
         return {
             "experiment_id": e,
-            "run_id": run.run_id,
-            "kind": run.kind,
-            "status": str(run.status),
-            "key": run.key,
-            "seed": run.seed,
-            "created": run.created,
-            "started": run.started,
-            "finished": run.finished,
-            "code": run.code,
-            "environment": run.environment,
+            **columns(run),
             "doc": dump_doc(doc),
             "bundle": bundle,
             "bundle_blob": bundle_blob,

@@ -65,6 +65,7 @@ from trialbook.errors import (
 )
 from trialbook.storage.bundle import (
     INLINE_LIMIT,
+    columns,
     dump_doc,
     fill_record,
     load_doc,
@@ -346,16 +347,7 @@ class SqlStore:
         doc, bins = run_document(run)
         return {
             "experiment_id": experiment_id,
-            "run_id": run.run_id,
-            "kind": run.kind,
-            "status": str(run.status),
-            "key": run.key,
-            "seed": run.seed,
-            "created": run.created,
-            "started": run.started,
-            "finished": run.finished,
-            "code": run.code,
-            "environment": run.environment,
+            **columns(run),
             "doc": dump_doc(doc),
             "bundle": pack(bins, lambda data: _stash(data, new_blobs)),
         }

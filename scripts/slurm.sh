@@ -74,8 +74,10 @@ start_munge() {
 }
 
 up() {
-    if [ -f "$CONF" ] && ping_cluster; then echo "export TRIALBOOK_TEST_SLURM_CONF=$CONF"; return 0; fi
     install || { log "cannot install slurm-wlm and munge"; return 1; }
+    # a cluster already answering on our ports (started here or from another checkout) is reused
+    [ -f "$CONF" ] || write_conf
+    if ping_cluster; then echo "export TRIALBOOK_TEST_SLURM_CONF=$CONF"; return 0; fi
     if [ "$(id -u)" != 0 ]; then log "starting the Slurm daemons needs root"; return 1; fi
     write_conf
     start_munge || { log "munged did not start"; return 1; }

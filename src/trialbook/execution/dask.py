@@ -82,11 +82,22 @@ def map_outcomes_dask(
             if future.status == "finished":
                 yield index, future.result(), None
             else:
-                error = future.exception()
-                yield index, None, _describe(error)
+                yield index, None, _failure(future)
     finally:
         for future in futures:
             future.release()
+
+
+def _failure(future: Any) -> BaseException:
+    """Why a Dask future did not finish: its error, or an ExecutionError when it has none (a
+    task cancelled, or lost with its worker)."""
+    error = future.exception() if future.status == "error" else None
+    if error is None:
+        return ExecutionError(
+            f"the Dask task ended {future.status!r} without a result: its worker process died "
+            "or the task was cancelled"
+        )
+    return _describe(error)
 
 
 def _describe(error: BaseException) -> BaseException:
@@ -162,7 +173,7 @@ class DaskLauncher:
                 if done.status == "finished":
                     local.set_result(done.result())
                 else:
-                    local.set_exception(_describe(done.exception()))
+                    local.set_exception(_failure(done))
             except BaseException as exc:  # the result could not be fetched
                 local.set_exception(exc)
             finally:

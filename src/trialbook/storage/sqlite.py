@@ -506,16 +506,15 @@ class SqliteStore:
             "UPDATE experiments SET next_run_id = next_run_id + ? WHERE id = ? "
             "RETURNING next_run_id"
         )
-        if self._depth:  # inside a transaction of this store
-            row = self._exec(sql, (count, experiment_id)).fetchone()
-        else:  # one statement is its own atomic transaction: no BEGIN/COMMIT round trips
-            with self._lock:
-                try:
-                    cursor = self._exec(sql, (count, experiment_id))
-                    row = cursor.fetchone()
-                    cursor.close()  # the implicit transaction ends with the statement
-                except sqlite3.Error as exc:
-                    raise self._storage_error(exc) from exc
+        # One statement is atomic on its own (no BEGIN/COMMIT round trips); inside a
+        # transaction of this thread (the lock is re-entrant) it joins that transaction.
+        with self._lock:
+            try:
+                cursor = self._exec(sql, (count, experiment_id))
+                row = cursor.fetchone()
+                cursor.close()  # an implicit transaction ends with the statement
+            except sqlite3.Error as exc:
+                raise self._storage_error(exc) from exc
         if row is None:
             msg = f"experiment id {experiment_id} was deleted from {self.url!r}"
             raise ExperimentNotFoundError(msg)

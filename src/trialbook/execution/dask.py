@@ -49,11 +49,14 @@ def connect(client: Any) -> Iterator[Any]:
         finally:
             owned.close()
         return
-    msg = (
+    raise _not_a_client(client)
+
+
+def _not_a_client(client: Any) -> ConfigError:
+    return ConfigError(
         f"client must be a distributed.Client or a scheduler address such as "
         f"'tcp://127.0.0.1:8786' (got {client!r} that is a {type(client)})"
     )
-    raise ConfigError(msg)
 
 
 def worker_count(client: Any) -> int:
@@ -141,11 +144,7 @@ class DaskLauncher:
 
     def __init__(self, client: Any, *, connector: Any = None) -> None:
         if not isinstance(client, str) and type(client).__name__ != "Client":
-            msg = (
-                f"client must be a distributed.Client or a scheduler address such as "
-                f"'tcp://127.0.0.1:8786' (got {client!r} that is a {type(client)})"
-            )
-            raise ConfigError(msg)
+            raise _not_a_client(client)
         self._target = client
         self._client: Any = None
         self._stack = ExitStack()

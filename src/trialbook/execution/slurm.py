@@ -291,15 +291,14 @@ class SlurmLauncher:
             self._sbatch(job)
         except ExecutionError as exc:
             failure = exc
-            self._finish(job, lambda: job.future.set_exception(failure), keep_id=False)
+            self._finish(job, lambda: job.future.set_exception(failure))
             return
         with self._lock:
             self._active[job.job_id] = job
 
-    def _finish(self, job: SlurmJob, complete: Callable[[], None], keep_id: bool = True) -> None:
+    def _finish(self, job: SlurmJob, complete: Callable[[], None]) -> None:
         with self._lock:
-            if keep_id:
-                self._active.pop(job.job_id, None)
+            self._active.pop(job.job_id, None)
         if job.future.set_running_or_notify_cancel():
             complete()
 

@@ -214,9 +214,8 @@ class experiment:
     def _start_server(self) -> None:
         from trialbook.web.server import serve
 
-        location = self._store_location or os.environ.get("TRIALBOOK_STORE")
         self.server = serve(
-            location or str(self.workdir / ".trialbook"),
+            self._store_target(),
             host=self.host or "127.0.0.1",
             port=self.port or 0,
             token=self.web_token,
@@ -507,12 +506,20 @@ class experiment:
 
     # -- store --
 
+    def _store_target(self) -> Any:
+        """Where jobs are recorded: ``store=``, else ``$TRIALBOOK_STORE``, else
+        ``<workdir>/.trialbook``."""
+        return (
+            self._store_location
+            or os.environ.get("TRIALBOOK_STORE")
+            or str(self.workdir / ".trialbook")
+        )
+
     def _open_store(self) -> tuple[Any, int]:
         if self._store is None:
             from trialbook.storage import open_store
 
-            location = self._store_location or os.environ.get("TRIALBOOK_STORE")
-            self._store = open_store(location or str(self.workdir / ".trialbook"))
+            self._store = open_store(self._store_target())
             info = self._store.find_experiment(self.name)
             if info is None:
                 meta = {"kind": "tasks", "workdir": str(self.workdir)}

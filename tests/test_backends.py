@@ -4,6 +4,7 @@ writers, a server killed mid-write, URL dispatch and error wording, and a sessio
 from __future__ import annotations
 
 import multiprocessing
+import multiprocessing.synchronize
 import os
 import pathlib
 import shutil
@@ -103,6 +104,64 @@ def test_concurrent_writers_get_unique_ids(backend: str, tmp_path: pathlib.Path)
         assert len({r.params["pid"] for r in runs}) >= 2
         assert store.metric_names(info.id) == {"loss": 100}
         store.close()
+
+
+def _trial_writer(location: str, count: int, start: multiprocessing.synchronize.Event) -> list:
+    """``count`` trials of one shared graph experiment, opened by every process at once."""
+    start.wait(60)
+    ex = trialbook.Experiment("shared_trials", backend=location)
+    a = ex.parameter("a")
+
+    @ex.persist
+    def square(a):
+        return a * a
+
+    @ex.result
+    def report(x):
+        ex.save_metric("x", epoch=0, value=float(x))
+        return x
+
+    node = report(square(a))
+    done = []
+    try:
+        for i in range(count):
+            value = os.getpid() * 1000 + i
+            ex.set_parameters(a=value)
+            out = node.compute(seed=i)
+            done.append((ex.trial_id, value, out))
+    finally:
+        ex.store.close()
+    return done
+
+
+@pytest.mark.parametrize("backend", BACKENDS + OPTIONAL_BACKENDS)
+def test_concurrent_trials_get_unique_ids(backend: str, tmp_path: pathlib.Path) -> None:
+    """4 processes x 25 trials of one graph experiment: 100 trials with ids 1..100, nothing
+    lost: each trial's parameters, result, persisted value and metric are its own."""
+    with backend_location(backend, tmp_path) as location:
+        ctx = multiprocessing.get_context("spawn")
+        with ctx.Manager() as manager:
+            start = manager.Event()
+            with ctx.Pool(4) as pool:
+                pending = pool.starmap_async(_trial_writer, [(location, 25, start)] * 4)
+                time.sleep(0.5)  # the four are started (spawned) before any opens the store
+                start.set()
+                results = pending.get(timeout=240)
+        trials = {trial_id: (a, out) for part in results for trial_id, a, out in part}
+        assert sorted(trials) == list(range(1, 101))
+        assert all(out == a * a for a, out in trials.values())
+        ex = trialbook.Experiment("shared_trials", backend=location)
+        assert ex.trial_id == 100
+        history = ex.get_history()
+        assert len(history) == 100
+        for trial_id, (a, out) in trials.items():
+            assert ex.get_parameters(trial_id=trial_id) == {"a": a}
+            assert ex.get_persisted("square", trial_id=trial_id) == out
+        points = ex.load_metric("x", trial_id=list(trials))
+        assert {t: points[t].tolist() for t in trials} == {
+            t: [float(out)] for t, (_, out) in trials.items()
+        }
+        ex.store.close()
 
 
 # -- URL dispatch, repr, password hiding, errors --------------------------------------------------
@@ -559,7 +618,9 @@ def test_one_large_batch(backend: str, tmp_path: pathlib.Path) -> None:
         assert len(store.read_runs(info.id)) == 2500
         assert store.metric_names(info.id) == {"m": 5000}
         assert len(store.find_runs_by_key(info.id, "k1")) == 834
-        assert store.get_step_hash(info.id, "s", "in7") == ("out7", 7)
+        keys = [("s", f"in{i}") for i in range(1, 2501)]
+        found = store.get_step_hashes(info.id, keys)
+        assert len(found) == 2500 and found["s", "in7"] == ("out7", 7)
         store.close()
 
 

@@ -31,6 +31,7 @@ import json
 import os
 import platform
 import random
+import reprlib
 import secrets
 import shutil
 import subprocess
@@ -44,6 +45,7 @@ from trialbook.identity import fingerprint
 
 __all__ = [
     "SECTION_TITLES",
+    "describe_call",
     "environment",
     "environment_diff",
     "environment_text",
@@ -334,6 +336,44 @@ def _run_git(git: str, *args: str) -> str | None:
 
 
 # -- purity --------------------------------------------------------------------------------------
+
+
+class _ShortRepr(reprlib.Repr):
+    """``repr`` bounded in size; arrays and frames are summarised by type, shape and dtype."""
+
+    def __init__(self) -> None:
+        super().__init__()  # Python 3.11's takes no limits: they are set below
+        self.maxlevel = 3
+        self.maxtuple = self.maxlist = self.maxdict = self.maxset = 10
+        self.maxstring = self.maxother = 120
+
+    def repr_instance(self, x: Any, level: int) -> str:
+        shape = getattr(x, "shape", None)
+        if isinstance(shape, tuple) and shape:
+            dtype = getattr(x, "dtype", None)
+            return f"<{type(x).__name__} shape={shape}{'' if dtype is None else f' dtype={dtype}'}>"
+        return super().repr_instance(x, level)
+
+
+_short_repr = _ShortRepr()
+
+
+def describe_call(args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> str:
+    """A step call as the purity warning shows it, bounded in size and cheap to build.
+
+    Taken when a step finishes, so the trial keeps no reference to the step's inputs.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> describe_call((7,), {})
+    'args: (7,), kwargs: {}'
+    >>> describe_call((np.zeros((1000, 3)),), {})
+    'args: (<ndarray shape=(1000, 3) dtype=float64>,), kwargs: {}'
+    >>> len(describe_call(("x" * 10_000,), {"ys": list(range(10_000))})) < 250
+    True
+    """
+    return f"args: {_short_repr.repr(tuple(args))}, kwargs: {_short_repr.repr(dict(kwargs))}"
 
 
 def input_hash(step: str, args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> str | None:

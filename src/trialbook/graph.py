@@ -452,6 +452,7 @@ class Experiment(HistoryReader):
         return run
 
     def _save_trial(self, trial: ActiveTrial) -> None:
+        self._check_purity(trial)  # before the write replaces the hashes of earlier trials
         run = trial.run
         try:
             record = run.to_record(allow_pickle=self.store.allow_pickle)
@@ -503,20 +504,25 @@ class Experiment(HistoryReader):
         graph_files.write_code_file(folder, self.id, run.id, run.code or "", text)
         graph_files.write_environment_files(folder, run.environment or "")
 
-    def _check_purity(
-        self, name: str, in_hash: str, out_hash: str, describe: Callable[[], str]
-    ) -> None:
-        """Warn when ``name`` gave another output for the same inputs in an earlier trial."""
-        known = self.store.get_step_hash(self.experiment_id, name, in_hash)
-        if known is not None and known[0] != out_hash:
-            logger.warning(
-                "Experiment step result is changed with the same input: (step: %s, %s)",
-                name,
-                describe(),
-            )
+    def _check_purity(self, trial: ActiveTrial) -> None:
+        """Warn for each step that gave another output for the same inputs in an earlier trial
+        (one store read for all the steps of the trial)."""
+        if not trial.calls:
+            return
+        keys = [(name, in_hash) for name, in_hash, _, _ in trial.calls]
+        known = self.store.get_step_hashes(self.experiment_id, keys)
+        for name, in_hash, out_hash, call in trial.calls:
+            earlier = known.get((name, in_hash))
+            if earlier is not None and earlier[0] != out_hash:
+                logger.warning(
+                    "Experiment step result is changed with the same input: (step: %s, %s)",
+                    name,
+                    call,
+                )
 
     def _cached_output(self, step: Step, cache_key: str) -> tuple[Any, str] | None:
-        known = self.store.get_step_hash(self.experiment_id, CACHE_PREFIX + step.name, cache_key)
+        key = (CACHE_PREFIX + step.name, cache_key)
+        known = self.store.get_step_hashes(self.experiment_id, [key]).get(key)
         if known is None:
             return None
         stored = self.store.read_artifact(self.experiment_id, known[1], PERSIST_PREFIX + step.name)

@@ -239,6 +239,9 @@ class ActiveTrial:
     run: Run
     artifacts: list[tuple[int, str, Encoded]] = field(default_factory=list)
     step_hashes: list[tuple[str, str, str, int]] = field(default_factory=list)
+    calls: list[tuple[str, str, str, str]] = field(default_factory=list)
+    """``(step, input hash, output hash, call)`` of each step run: checked for purity against
+    earlier trials in one store read when the trial ends."""
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def call(self, step: Step, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
@@ -254,9 +257,7 @@ class ActiveTrial:
             value = step.func(*args, **kwargs)
         out_hash = capture.output_hash(value)
         if in_hash is not None and out_hash is not None:
-            ex._check_purity(step.name, in_hash, out_hash, lambda: _describe(args, kwargs))
-            with self.lock:
-                self.step_hashes.append((step.name, in_hash, out_hash, self.run.id))
+            self.hashed(step.name, in_hash, out_hash, capture.describe_call(args, kwargs))
         self.keep(step, value, cache_key=cache_key, out_hash=out_hash)
         return value
 
@@ -264,10 +265,14 @@ class ActiveTrial:
         """Take in what ``step`` recorded while it ran in another process."""
         self.run.absorb_metrics(outcome.metrics)
         if outcome.in_hash is not None and outcome.out_hash is not None:
-            name, in_hash, out_hash = step.name, outcome.in_hash, outcome.out_hash
-            self.experiment._check_purity(name, in_hash, out_hash, lambda: outcome.call)
-            self.step_hashes.append((name, in_hash, out_hash, self.run.id))
+            self.hashed(step.name, outcome.in_hash, outcome.out_hash, outcome.call)
         self.keep(step, outcome.value, cache_key=None, out_hash=outcome.out_hash)
+
+    def hashed(self, name: str, in_hash: str, out_hash: str, call: str) -> None:
+        """Note that step ``name`` turned inputs ``in_hash`` into ``out_hash`` in this trial."""
+        with self.lock:
+            self.calls.append((name, in_hash, out_hash, call))
+            self.step_hashes.append((name, in_hash, out_hash, self.run.id))
 
     def keep(self, step: Step, value: Any, *, cache_key: str | None, out_hash: str | None) -> None:
         if not step.persist:
@@ -281,10 +286,6 @@ class ActiveTrial:
                 self.step_hashes.append(
                     (CACHE_PREFIX + step.name, cache_key, out_hash, self.run.id)
                 )
-
-
-def _describe(args: tuple[Any, ...], kwargs: dict[str, Any]) -> str:
-    return f"args: {args!r}, kwargs: {kwargs!r}"
 
 
 def _cache_key(step: Step, in_hash: str | None) -> str | None:

@@ -113,7 +113,7 @@ class RemoteStep:
             value = self.func(*args, **kwargs)
         in_hash = capture.input_hash(self.name, args, kwargs)
         out_hash = capture.output_hash(value)
-        call = f"args: {args!r}, kwargs: {kwargs!r}" if in_hash is not None else ""
+        call = capture.describe_call(args, kwargs) if in_hash is not None else ""
         return StepOutcome(value, self.name, in_hash, out_hash, call, run.pending_metrics())
 
     def __repr__(self) -> str:

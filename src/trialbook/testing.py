@@ -223,16 +223,25 @@ class StoreContract:
     def test_step_hashes(self, store: Any) -> None:
         info = store.create_experiment("h")
         other = store.create_experiment("h2")
-        assert store.get_step_hash(info.id, "prepare", "in1") is None
+        assert store.get_step_hashes(info.id, [("prepare", "in1")]) == {}
+        assert store.get_step_hashes(info.id, []) == {}
         store.put_step_hash(info.id, "prepare", "in1", "out1", 1)
         store.put_step_hash(info.id, "prepare", "in2", "out2", 2)
         store.put_step_hash(info.id, "prepare", "in1", "out3", 3)
-        assert store.get_step_hash(info.id, "prepare", "in1") == ("out3", 3)
-        assert store.get_step_hash(info.id, "score", "in1") is None
-        assert store.get_step_hash(other.id, "prepare", "in1") is None
+        store.put_step_hash(info.id, "score", "in2", "out4", 3)
+        keys = [("prepare", "in1"), ("prepare", "in2"), ("score", "in1"), ("score", "in2")]
+        assert store.get_step_hashes(info.id, keys) == {
+            ("prepare", "in1"): ("out3", 3),
+            ("prepare", "in2"): ("out2", 2),
+            ("score", "in2"): ("out4", 3),
+        }
+        assert store.get_step_hashes(info.id, [("prepare", "in1")] * 2) == {
+            ("prepare", "in1"): ("out3", 3)
+        }
+        assert store.get_step_hashes(other.id, keys) == {}
         store.delete_experiment("h")
         info = store.create_experiment("h")
-        assert store.get_step_hash(info.id, "prepare", "in2") is None
+        assert store.get_step_hashes(info.id, keys) == {}
 
     def test_write_runs_with_artifacts_and_hashes_in_one_call(self, store: Any) -> None:
         info = store.create_experiment("one-tx")
@@ -248,7 +257,8 @@ class StoreContract:
         )
         assert store.read_artifact(info.id, 1, "prepare") == Encoded("json", b"3")
         assert store.read_artifact(info.id, 1, "big").size == 700_000
-        assert store.get_step_hash(info.id, "prepare", "in") == ("out", 1)
+        found = store.get_step_hashes(info.id, [("prepare", "in")])
+        assert found == {("prepare", "in"): ("out", 1)}
         assert store.metric_names(info.id, 1) == {"m": 2}
 
     def test_backend_label_and_url(self, store: Any) -> None:

@@ -103,10 +103,11 @@ class Store(Protocol):
     ) -> None:
         """Record that ``step`` given inputs ``input_hash`` produced ``output_hash`` in a run."""
 
-    def get_step_hash(
-        self, experiment_id: int, step: str, input_hash: str
-    ) -> tuple[str, int] | None:
-        """The latest ``(output_hash, run_id)`` recorded for ``step`` and ``input_hash``."""
+    def get_step_hashes(
+        self, experiment_id: int, keys: Iterable[tuple[str, str]]
+    ) -> dict[tuple[str, str], tuple[str, int]]:
+        """The latest ``(output_hash, run_id)`` recorded for each ``(step, input_hash)`` of
+        ``keys`` that has one, in one round trip (a trial checks all its steps at once)."""
 
     # -- metrics --
 

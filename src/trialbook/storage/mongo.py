@@ -364,10 +364,8 @@ class MongoStore:
     ) -> None:
         """Write artifacts, step hashes, metric chunks and then runs (see the module docs)."""
         e = experiment_id
-        for run_id, name, value in artifacts:
-            self.write_artifact(e, run_id, name, value)
-        for step, input_hash, output_hash, run_id in step_hashes:
-            self.put_step_hash(e, step, input_hash, output_hash, run_id)
+        self._bulk("artifacts", [self._artifact_op(e, *a) for a in artifacts])
+        self._bulk("step_hashes", [_step_hash_op(self._pymongo, e, h) for h in step_hashes])
         if metrics:
             at = time.time_ns()
             docs = [
@@ -383,22 +381,27 @@ class MongoStore:
                 }
                 for i, (c, n, steps, vals, times) in enumerate(_split_chunks(metrics))
             ]
-            for lo in range(0, len(docs), BATCH):  # short commands: a busy server still answers
+            for lo in range(0, len(docs), BATCH):
                 self._call(self._db.metrics.insert_many, docs[lo : lo + BATCH], ordered=True)
-        if runs:
-            ops = [
+        self._bulk(
+            "runs",
+            [
                 self._pymongo.ReplaceOne(
                     {"_id": f"{e}/{run.run_id:012d}"}, self._run_doc(e, run), upsert=True
                 )
                 for run in runs
-            ]
-            for lo in range(0, len(ops), BATCH):
-                self._call(self._db.runs.bulk_write, ops[lo : lo + BATCH], ordered=True)
+            ],
+        )
         now = time.time()
         # "last activity" to the second: not one more round trip per commit in a hot loop
         if now - self._touched.get(e, 0.0) > 1.0:
             self._call(self._db.experiments.update_one, {"_id": e}, {"$set": {"updated": now}})
             self._touched[e] = now
+
+    def _bulk(self, collection: str, ops: list[Any]) -> None:
+        """Send ``ops`` in ordered commands of at most :data:`BATCH` operations."""
+        for lo in range(0, len(ops), BATCH):  # short commands: a busy server still answers
+            self._call(self._db[collection].bulk_write, ops[lo : lo + BATCH], ordered=True)
 
     def _run_doc(self, e: int, run: RunRecord) -> dict[str, Any]:
         doc, bins = run_document(run)
@@ -465,29 +468,17 @@ class MongoStore:
         self, experiment_id: int, step: str, input_hash: str, output_hash: str, run_id: int
     ) -> None:
         """Record the output hash of ``step`` for ``input_hash`` (the latest one wins)."""
-        self._call(
-            self._db.step_hashes.update_one,
-            {"_id": f"{experiment_id}/{input_hash}/{step}"},
-            {
-                "$set": {
-                    "experiment_id": experiment_id,
-                    "step": step,
-                    "input_hash": input_hash,
-                    "output_hash": output_hash,
-                    "run_id": run_id,
-                }
-            },
-            upsert=True,
-        )
+        self.write_runs(experiment_id, [], step_hashes=[(step, input_hash, output_hash, run_id)])
 
-    def get_step_hash(
-        self, experiment_id: int, step: str, input_hash: str
-    ) -> tuple[str, int] | None:
-        """The latest ``(output_hash, run_id)`` for ``step`` and ``input_hash``, if any."""
-        doc = self._call(
-            self._db.step_hashes.find_one, {"_id": f"{experiment_id}/{input_hash}/{step}"}
-        )
-        return None if doc is None else (doc["output_hash"], int(doc["run_id"]))
+    def get_step_hashes(
+        self, experiment_id: int, keys: Iterable[tuple[str, str]]
+    ) -> dict[tuple[str, str], tuple[str, int]]:
+        """The latest ``(output_hash, run_id)`` of each ``(step, input_hash)`` (one ``find``)."""
+        ids = sorted({_step_hash_id(experiment_id, step, i) for step, i in keys})
+        if not ids:
+            return {}
+        docs = self._call(lambda: list(self._db.step_hashes.find({"_id": {"$in": ids}})))
+        return {(d["step"], d["input_hash"]): (d["output_hash"], int(d["run_id"])) for d in docs}
 
     # -- metrics -------------------------------------------------------------------------------
 
@@ -536,6 +527,9 @@ class MongoStore:
 
     def write_artifact(self, experiment_id: int, run_id: int, name: str, value: Encoded) -> None:
         """Store a named binary value of a run (replacing one of the same name)."""
+        self.write_runs(experiment_id, [], artifacts=[(run_id, name, value)])
+
+    def _artifact_op(self, experiment_id: int, run_id: int, name: str, value: Encoded) -> Any:
         doc: dict[str, Any] = {
             "experiment_id": experiment_id,
             "run_id": run_id,
@@ -549,12 +543,8 @@ class MongoStore:
             doc["blob"] = self._put_blob(value.data)
         else:
             doc["data"] = value.data
-        self._call(
-            self._db.artifacts.replace_one,
-            {"_id": _artifact_id(experiment_id, run_id, name)},
-            doc,
-            upsert=True,
-        )
+        key = {"_id": _artifact_id(experiment_id, run_id, name)}
+        return self._pymongo.ReplaceOne(key, doc, upsert=True)
 
     def read_artifact(self, experiment_id: int, run_id: int, name: str) -> Encoded | None:
         """The named binary value of a run, or ``None``."""
@@ -627,6 +617,23 @@ def _split_chunks(
             hi = min(lo + CHUNK_POINTS, c.count)
             a, b = 8 * lo, 8 * hi
             yield c, hi - lo, c.steps[a:b], c.values[a:b], c.times[a:b]
+
+
+def _step_hash_id(experiment_id: int, step: str, input_hash: str) -> str:
+    return f"{experiment_id}/{input_hash}/{step}"
+
+
+def _step_hash_op(pymongo: Any, experiment_id: int, row: tuple[str, str, str, int]) -> Any:
+    step, input_hash, output_hash, run_id = row
+    fields = {
+        "experiment_id": experiment_id,
+        "step": step,
+        "input_hash": input_hash,
+        "output_hash": output_hash,
+        "run_id": run_id,
+    }
+    key = {"_id": _step_hash_id(experiment_id, step, input_hash)}
+    return pymongo.UpdateOne(key, {"$set": fields}, upsert=True)
 
 
 def _artifact_id(experiment_id: int, run_id: int, name: str) -> str:

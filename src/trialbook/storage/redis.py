@@ -542,17 +542,21 @@ class RedisStore:
         """Record the output hash of ``step`` for ``input_hash`` (the latest one wins)."""
         self.write_runs(experiment_id, [], step_hashes=[(step, input_hash, output_hash, run_id)])
 
-    def get_step_hash(
-        self, experiment_id: int, step: str, input_hash: str
-    ) -> tuple[str, int] | None:
-        """The latest ``(output_hash, run_id)`` for ``step`` and ``input_hash``, if any."""
-        raw = self._call(
-            self._r.hget, self._k("exp", experiment_id, "step_hashes"), f"{step}\0{input_hash}"
-        )
-        if raw is None:
-            return None
-        output, _, run_id = raw.decode().partition("\0")
-        return output, int(run_id)
+    def get_step_hashes(
+        self, experiment_id: int, keys: Iterable[tuple[str, str]]
+    ) -> dict[tuple[str, str], tuple[str, int]]:
+        """The latest ``(output_hash, run_id)`` of each ``(step, input_hash)`` (one ``HMGET``)."""
+        wanted = sorted(set(keys))
+        if not wanted:
+            return {}
+        fields = [f"{step}\0{input_hash}" for step, input_hash in wanted]
+        raws = self._call(self._r.hmget, self._k("exp", experiment_id, "step_hashes"), fields)
+        found = {}
+        for key, raw in zip(wanted, raws, strict=True):
+            if raw is not None:
+                output, _, run_id = raw.decode().partition("\0")
+                found[key] = (output, int(run_id))
+        return found
 
     # -- metrics -------------------------------------------------------------------------------
 

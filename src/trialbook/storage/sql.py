@@ -413,17 +413,22 @@ class SqlStore:
         """Record the output hash of ``step`` for ``input_hash`` (the latest one wins)."""
         self.write_runs(experiment_id, [], step_hashes=[(step, input_hash, output_hash, run_id)])
 
-    def get_step_hash(
-        self, experiment_id: int, step: str, input_hash: str
-    ) -> tuple[str, int] | None:
-        """The latest ``(output_hash, run_id)`` for ``step`` and ``input_hash``, if any."""
+    def get_step_hashes(
+        self, experiment_id: int, keys: Iterable[tuple[str, str]]
+    ) -> dict[tuple[str, str], tuple[str, int]]:
+        """The latest ``(output_hash, run_id)`` of each ``(step, input_hash)`` that has one."""
+        wanted = set(keys)
+        hashes = sorted({h for _, h in wanted})
         s = step_hashes_t.c
-        rows = self._db.read(
-            sa.select(s.output_hash, s.run_id).where(
-                s.experiment_id == experiment_id, s.step == step, s.input_hash == input_hash
+        found: dict[tuple[str, str], tuple[str, int]] = {}
+        for lo in range(0, len(hashes), 500):
+            rows = self._db.read(
+                sa.select(s.step, s.input_hash, s.output_hash, s.run_id).where(
+                    s.experiment_id == experiment_id, s.input_hash.in_(hashes[lo : lo + 500])
+                )
             )
-        )
-        return (rows[0][0], int(rows[0][1])) if rows else None
+            found.update(((a, b), (o, int(r))) for a, b, o, r in rows if (a, b) in wanted)
+        return found
 
     # -- metrics -------------------------------------------------------------------------------
 

@@ -726,16 +726,22 @@ class SqliteStore:
                 (experiment_id, step, input_hash, output_hash, run_id),
             )
 
-    def get_step_hash(
-        self, experiment_id: int, step: str, input_hash: str
-    ) -> tuple[str, int] | None:
-        """The latest ``(output_hash, run_id)`` for ``step`` and ``input_hash``, if any."""
-        rows = self._read(
-            "SELECT output_hash, run_id FROM step_hashes WHERE experiment_id = ? AND step = ? "
-            "AND input_hash = ?",
-            (experiment_id, step, input_hash),
-        )
-        return (rows[0][0], rows[0][1]) if rows else None
+    def get_step_hashes(
+        self, experiment_id: int, keys: Iterable[tuple[str, str]]
+    ) -> dict[tuple[str, str], tuple[str, int]]:
+        """The latest ``(output_hash, run_id)`` of each ``(step, input_hash)`` that has one."""
+        wanted = set(keys)
+        hashes = sorted({h for _, h in wanted})
+        found: dict[tuple[str, str], tuple[str, int]] = {}
+        for lo in range(0, len(hashes), 500):  # under SQLite's limit of bound parameters
+            part = hashes[lo : lo + 500]
+            rows = self._read(
+                "SELECT step, input_hash, output_hash, run_id FROM step_hashes "
+                f"WHERE experiment_id = ? AND input_hash IN ({', '.join('?' * len(part))})",
+                (experiment_id, *part),
+            )
+            found.update(((s, i), (o, r)) for s, i, o, r in rows if (s, i) in wanted)
+        return found
 
     # -- metrics -------------------------------------------------------------------------------
 

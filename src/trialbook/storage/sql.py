@@ -419,8 +419,15 @@ class SqlStore:
         """The latest ``(output_hash, run_id)`` of each ``(step, input_hash)`` that has one."""
         wanted = set(keys)
         hashes = sorted({h for _, h in wanted})
-        s = step_hashes_t.c
         found: dict[tuple[str, str], tuple[str, int]] = {}
+        if not hashes:
+            return found
+        if self._db.one_statement is not None:  # one round trip (autocommit, one statement)
+            with self._db.raw_tx() as (connection, cursor), self._db.autocommit(connection):
+                cursor.execute(self._db.one_statement.read_step_hashes, (experiment_id, hashes))
+                rows = cursor.fetchall()
+            return {(a, b): (o, int(r)) for a, b, o, r in rows if (a, b) in wanted}
+        s = step_hashes_t.c
         for lo in range(0, len(hashes), 500):
             rows = self._db.read(
                 sa.select(s.step, s.input_hash, s.output_hash, s.run_id).where(
@@ -438,10 +445,9 @@ class SqlStore:
         """All points of metric ``name`` for each of ``run_ids`` that has it."""
         if self._db.one_statement is not None:  # binary results: no hex decoding of the chunks
             params = (experiment_id, name, sorted(set(run_ids)))
-            with self._db.raw_tx() as (connection, cursor):
+            with self._db.raw_tx() as (connection, cursor), self._db.autocommit(connection):
                 cursor.execute(self._db.one_statement.read_metrics, params, binary=True)
                 rows = cursor.fetchall()
-                connection.commit()
             chunks: dict[int, list[Any]] = {}
             for run_id, steps, vals, times in rows:
                 chunks.setdefault(int(run_id), []).append((steps, vals, times))

@@ -280,6 +280,15 @@ class OneStatementWrite:
         )
         """Chunks of one metric of some runs (parameters: experiment id, name, list of run ids),
         to run with binary results."""
+        hashes = md.tables[
+            _TABLES["step_hashes"].key if schema is None else f"{schema}.trialbook_step_hashes"
+        ]
+        self.read_step_hashes = (
+            "SELECT step, input_hash, output_hash, run_id FROM "
+            f"{dialect.identifier_preparer.format_table(hashes)} "
+            "WHERE experiment_id = %s AND input_hash = ANY(%s)"
+        )
+        """Step hashes of some inputs (parameters: experiment id, list of input hashes)."""
         experiments = experiments_t.to_metadata(md, schema=schema)
         self._touch = (
             f"UPDATE {dialect.identifier_preparer.format_table(experiments)} "

@@ -44,6 +44,7 @@ ROOT = pathlib.Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from tests.conftest import backend_location  # noqa: E402 - after the path set-up
+from timing import time_each  # noqa: E402
 
 import trialbook  # noqa: E402
 from trialbook.storage import open_store  # noqa: E402
@@ -169,15 +170,6 @@ def score(x, metric=None):
     if metric is not None:
         metric("score", epoch=0, value=float(x))
     return x * 2
-
-
-def time_each(count: int, call) -> list[float]:
-    times = []
-    for i in range(count):
-        start = time.perf_counter()
-        call(i)
-        times.append(time.perf_counter() - start)
-    return times
 
 
 def workload_trial(location: str) -> dict[str, float]:

@@ -23,10 +23,10 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from collections.abc import Callable
 
 import dask
+from timing import time_each
 
 import trialbook
 
@@ -40,15 +40,6 @@ def prepare_data(a, b):
 
 def calculate_score(s):
     return 10 / s
-
-
-def time_each(count: int, call: Callable[[int], object]) -> list[float]:
-    times = []
-    for i in range(count):
-        start = time.perf_counter()
-        call(i)
-        times.append(time.perf_counter() - start)
-    return times
 
 
 def plain_dask() -> dict[str, float]:

@@ -23,13 +23,13 @@ True
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any, Protocol, runtime_checkable
 
 from trialbook.codecs import Encoded
 from trialbook.storage.records import ExperimentInfo, MetricChunk, MetricSeries, RunRecord
 
-__all__ = ["Store"]
+__all__ = ["Store", "find_step_hashes"]
 
 
 @runtime_checkable
@@ -135,3 +135,28 @@ class Store(Protocol):
 
     def get_snapshot(self, digest: str) -> str:
         """The text of a snapshot; raise ``NotFoundError`` if unknown."""
+
+
+def find_step_hashes(
+    keys: Iterable[tuple[str, str]],
+    fetch: Callable[[list[str]], Iterable[Sequence[Any]]],
+    batch: int = 500,
+) -> dict[tuple[str, str], tuple[str, int]]:
+    """:meth:`Store.get_step_hashes` for a backend that selects rows by input hash:
+    ``fetch(input_hashes)`` returns ``(step, input_hash, output_hash, run_id)`` rows, asked for
+    ``batch`` hashes at a time; rows of steps not asked for are dropped.
+
+    Examples
+    --------
+    >>> rows = [("prepare", "h1", "o1", 1), ("score", "h1", "o2", 1)]
+    >>> find_step_hashes([("prepare", "h1")], lambda hashes: rows)
+    {('prepare', 'h1'): ('o1', 1)}
+    """
+    wanted = set(keys)
+    hashes = sorted({input_hash for _, input_hash in wanted})
+    found: dict[tuple[str, str], tuple[str, int]] = {}
+    for lo in range(0, len(hashes), batch):
+        for step, input_hash, output_hash, run_id in fetch(hashes[lo : lo + batch]):
+            if (step, input_hash) in wanted:
+                found[step, input_hash] = (output_hash, int(run_id))
+    return found

@@ -48,6 +48,7 @@ range(1, 3)
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import time
 from collections.abc import Iterable, Iterator, Sequence
@@ -63,6 +64,7 @@ from trialbook.errors import (
     NotFoundError,
     StoreFormatError,
 )
+from trialbook.storage.base import find_step_hashes
 from trialbook.storage.bundle import (
     INLINE_LIMIT,
     columns,
@@ -417,25 +419,23 @@ class SqlStore:
         self, experiment_id: int, keys: Iterable[tuple[str, str]]
     ) -> dict[tuple[str, str], tuple[str, int]]:
         """The latest ``(output_hash, run_id)`` of each ``(step, input_hash)`` that has one."""
-        wanted = set(keys)
-        hashes = sorted({h for _, h in wanted})
-        found: dict[tuple[str, str], tuple[str, int]] = {}
-        if not hashes:
-            return found
         if self._db.one_statement is not None:  # one round trip (autocommit, one statement)
-            with self._db.raw_tx() as (connection, cursor), self._db.autocommit(connection):
-                cursor.execute(self._db.one_statement.read_step_hashes, (experiment_id, hashes))
-                rows = cursor.fetchall()
-            return {(a, b): (o, int(r)) for a, b, o, r in rows if (a, b) in wanted}
+            fetch = functools.partial(self._read_step_hashes, experiment_id)
+            return find_step_hashes(keys, fetch, batch=1 << 30)
         s = step_hashes_t.c
-        for lo in range(0, len(hashes), 500):
-            rows = self._db.read(
+        return find_step_hashes(
+            keys,
+            lambda hashes: self._db.read(
                 sa.select(s.step, s.input_hash, s.output_hash, s.run_id).where(
-                    s.experiment_id == experiment_id, s.input_hash.in_(hashes[lo : lo + 500])
+                    s.experiment_id == experiment_id, s.input_hash.in_(hashes)
                 )
-            )
-            found.update(((a, b), (o, int(r))) for a, b, o, r in rows if (a, b) in wanted)
-        return found
+            ),
+        )
+
+    def _read_step_hashes(self, experiment_id: int, hashes: list[str]) -> list[Any]:
+        with self._db.raw_tx() as (connection, cursor), self._db.autocommit(connection):
+            cursor.execute(self._db.one_statement.read_step_hashes, (experiment_id, hashes))
+            return cursor.fetchall()
 
     # -- metrics -------------------------------------------------------------------------------
 

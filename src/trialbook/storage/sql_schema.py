@@ -251,6 +251,7 @@ class OneStatementWrite:
         md = sa.MetaData()
         quote = dialect.identifier_preparer.quote
         self._parts: dict[str, tuple[str, list[str], str, str]] = {}
+        names: dict[str, str] = {}
         for name, key in self._KEYS.items():
             table = _TABLES[name].to_metadata(md, schema=schema)
             columns = [c for c in table.c if not (name == "metrics" and c.name == "id")]
@@ -270,22 +271,15 @@ class OneStatementWrite:
                 )
                 tail = f" ON CONFLICT ({', '.join(key)}) DO UPDATE SET {sets}"
             self._parts[name] = (head, [c.name for c in columns], group, tail)
-        metrics = md.tables[
-            _TABLES["metrics"].key if schema is None else f"{schema}.trialbook_metrics"
-        ]
+            names[name] = dialect.identifier_preparer.format_table(table)
         self.read_metrics = (
-            "SELECT run_id, steps, vals, times FROM "
-            f"{dialect.identifier_preparer.format_table(metrics)} "
+            f"SELECT run_id, steps, vals, times FROM {names['metrics']} "
             "WHERE experiment_id = %s AND name = %s AND run_id = ANY(%s) ORDER BY run_id, id"
         )
         """Chunks of one metric of some runs (parameters: experiment id, name, list of run ids),
         to run with binary results."""
-        hashes = md.tables[
-            _TABLES["step_hashes"].key if schema is None else f"{schema}.trialbook_step_hashes"
-        ]
         self.read_step_hashes = (
-            "SELECT step, input_hash, output_hash, run_id FROM "
-            f"{dialect.identifier_preparer.format_table(hashes)} "
+            f"SELECT step, input_hash, output_hash, run_id FROM {names['step_hashes']} "
             "WHERE experiment_id = %s AND input_hash = ANY(%s)"
         )
         """Step hashes of some inputs (parameters: experiment id, list of input hashes)."""

@@ -62,6 +62,7 @@ from trialbook.errors import (
     StorageError,
     StoreFormatError,
 )
+from trialbook.storage.base import find_step_hashes
 from trialbook.storage.bundle import (
     INLINE_LIMIT,
     dump_doc,
@@ -729,19 +730,16 @@ class SqliteStore:
     def get_step_hashes(
         self, experiment_id: int, keys: Iterable[tuple[str, str]]
     ) -> dict[tuple[str, str], tuple[str, int]]:
-        """The latest ``(output_hash, run_id)`` of each ``(step, input_hash)`` that has one."""
-        wanted = set(keys)
-        hashes = sorted({h for _, h in wanted})
-        found: dict[tuple[str, str], tuple[str, int]] = {}
-        for lo in range(0, len(hashes), 500):  # under SQLite's limit of bound parameters
-            part = hashes[lo : lo + 500]
-            rows = self._read(
+        """The latest ``(output_hash, run_id)`` of each ``(step, input_hash)`` that has one
+        (500 input hashes a statement: under SQLite's limit of bound parameters)."""
+        return find_step_hashes(
+            keys,
+            lambda hashes: self._read(
                 "SELECT step, input_hash, output_hash, run_id FROM step_hashes "
-                f"WHERE experiment_id = ? AND input_hash IN ({', '.join('?' * len(part))})",
-                (experiment_id, *part),
-            )
-            found.update(((s, i), (o, r)) for s, i, o, r in rows if (s, i) in wanted)
-        return found
+                f"WHERE experiment_id = ? AND input_hash IN ({', '.join('?' * len(hashes))})",
+                (experiment_id, *hashes),
+            ),
+        )
 
     # -- metrics -------------------------------------------------------------------------------
 

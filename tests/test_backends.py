@@ -726,6 +726,124 @@ def test_mongo_killed_mid_write(tmp_path: pathlib.Path) -> None:
         proc.wait()
 
 
+# -- every feature, watched from the server: no key scans on Redis, indexes on MongoDB ----------
+
+
+def _use_every_feature(location: str, workdir: pathlib.Path) -> None:
+    """Runs and steps, graph trials, a task job, the history, metrics, queries, deletion."""
+    from trialbook.storage.query import query_runs
+
+    session = trialbook.create_session(location)
+    grid = session.create_experiment("every_runs")
+    grid.add_runs(x=[1, 2, 3])
+
+    def double(run):
+        run.fields.y = run.params.x * 2
+        run.log_metric("m", float(run.params.x))
+
+    grid.execute(double).persist()
+    assert session.load_experiment("every_runs").df()["y"].tolist() == [2, 4, 6]
+    assert len(session.ls()) == 1
+    ex = trialbook.Experiment("every_graph", backend=location)
+    a = ex.parameter("a")
+
+    @ex.persist(cache=True)
+    def twice(a):
+        return [a, a]
+
+    @ex.result
+    def total(xs):
+        ex.save_metric("score", epoch=0, value=float(sum(xs)))
+        return sum(xs)
+
+    node = total(twice(a))
+    for value in (1, 2, 1):
+        ex.set_parameters(a=value)
+        node.compute(seed=0)
+    assert ex.get_history()["Result"].tolist() == [2, 4, 2]
+    assert ex.load_metric("score", trial_id=[1, 2])[2].tolist() == [4.0]
+    assert "def twice(a):" in ex.get_code(trial_id=1)
+    ex.store.close()
+    with trialbook.experiment(workdir, "every_jobs", store=location):
+        _Square.C(x=3).submit()
+    with trialbook.experiment(workdir, "every_jobs", store=location):
+        _Square.C(x=3).submit()  # found finished by its key
+    store = open_store(location)
+    info = store.find_experiment("every_runs")
+    total, page = query_runs(store, info.id, where="params.x >= 2")
+    assert (total, [r.run_id for r in page]) == (2, [2, 3])
+    assert store.metric_names(info.id) == {"m": 3}
+    store.delete_runs(info.id, [1])
+    store.delete_experiment("every_graph")
+    assert [e.name for e in store.list_experiments()] == ["every_jobs", "every_runs"]
+    store.close()
+    session.close()
+
+
+def test_redis_never_scans_the_key_space(private_redis, tmp_path: pathlib.Path) -> None:
+    """Every feature on Redis without KEYS, SCAN or FLUSH* (the server's command counts)."""
+    import redis
+
+    port, _ = private_redis
+    url = f"redis://:right@127.0.0.1:{port}/3?prefix=scan-test:"
+    admin = redis.Redis(port=port, password="right")
+    admin.config_resetstat()
+    _use_every_feature(url, tmp_path / "wd")
+    used = {name.removeprefix("cmdstat_").split("|")[0] for name in admin.info("commandstats")}
+    assert used >= {"hset", "rpush", "evalsha"}  # the statistics saw the workload
+    assert not used & {"keys", "scan", "flushdb", "flushall"}
+    admin.close()
+
+
+def test_mongo_queries_use_indexes(tmp_path: pathlib.Path) -> None:
+    """Every filter the store sends (finds, counts, updates, deletes) starts with the first
+    field of an index of its collection, or names ``_id``."""
+    import pymongo
+    from pymongo import monitoring
+
+    filters: list[tuple[str, set[str]]] = []
+
+    class Filters(monitoring.CommandListener):
+        def started(self, event) -> None:
+            command, name = event.command, event.command_name
+            if name in ("find", "count", "findAndModify"):
+                spec = command.get("filter", command.get("query"))
+                filters.append((command[name], set(spec or {})))
+            elif name == "aggregate" and command.get("pipeline"):
+                match = command["pipeline"][0].get("$match")
+                if match is not None:
+                    filters.append((command[name], set(match)))
+            elif name in ("update", "delete"):
+                part = "updates" if name == "update" else "deletes"
+                for op in command.get(part, []):
+                    filters.append((command[name], set(op["q"])))
+
+        def succeeded(self, event) -> None:
+            pass
+
+        failed = succeeded
+
+    listener = Filters()
+    monitoring.register(listener)
+    try:
+        with backend_location("mongo", tmp_path) as url:
+            _use_every_feature(url, tmp_path / "wd")
+            client = pymongo.MongoClient(url, serverSelectionTimeoutMS=5000)
+            db = client.get_default_database()
+            first_fields = {
+                name: {keys["key"][0][0] for keys in db[name].index_information().values()}
+                for name in db.list_collection_names()
+            }
+            client.close()
+    finally:
+        monitoring._LISTENERS.command_listeners.remove(listener)
+    ours = [(c, f) for c, f in filters if c in first_fields]
+    assert {c for c, _ in ours} >= {"experiments", "runs", "metrics", "step_hashes"}
+    unindexed = [(c, sorted(f)) for c, f in ours if f and not f & first_fields[c]]
+    assert unindexed == []
+    assert all(f for c, f in ours if c != "experiments")  # only experiments are listed whole
+
+
 # -- task jobs on the team backends -------------------------------------------------------------
 
 

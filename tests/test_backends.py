@@ -144,7 +144,7 @@ def test_concurrent_trials_get_unique_ids(backend: str, tmp_path: pathlib.Path) 
             start = manager.Event()
             with ctx.Pool(4) as pool:
                 pending = pool.starmap_async(_trial_writer, [(location, 25, start)] * 4)
-                time.sleep(0.5)  # the four are started (spawned) before any opens the store
+                time.sleep(0.5)  # a moment to start, so that the four open the store together
                 start.set()
                 results = pending.get(timeout=240)
         trials = {trial_id: (a, out) for part in results for trial_id, a, out in part}
@@ -795,36 +795,57 @@ def test_redis_never_scans_the_key_space(private_redis, tmp_path: pathlib.Path) 
     admin.close()
 
 
+class _MongoFilters:
+    """The filters of the MongoDB commands sent while :attr:`active` (one pymongo command
+    listener, registered once: pymongo has no public way to remove one)."""
+
+    def __init__(self) -> None:
+        self.active = False
+        self.seen: list[tuple[str, set[str]]] = []
+        self._registered = False
+
+    def start(self) -> None:
+        if not self._registered:
+            from pymongo import monitoring
+
+            filters = self
+
+            class Listener(monitoring.CommandListener):
+                def started(self, event) -> None:
+                    if filters.active:
+                        filters.add(event.command_name, event.command)
+
+                def succeeded(self, event) -> None:
+                    pass
+
+                failed = succeeded
+
+            monitoring.register(Listener())
+            self._registered = True
+        self.seen, self.active = [], True
+
+    def add(self, name: str, command: dict) -> None:
+        if name in ("find", "count", "findAndModify"):
+            spec = command.get("filter", command.get("query"))
+            self.seen.append((command[name], set(spec or {})))
+        elif name == "aggregate" and command.get("pipeline"):
+            match = command["pipeline"][0].get("$match")
+            if match is not None:
+                self.seen.append((command[name], set(match)))
+        elif name in ("update", "delete"):
+            for op in command.get("updates" if name == "update" else "deletes", []):
+                self.seen.append((command[name], set(op["q"])))
+
+
+_MONGO_FILTERS = _MongoFilters()
+
+
 def test_mongo_queries_use_indexes(tmp_path: pathlib.Path) -> None:
     """Every filter the store sends (finds, counts, updates, deletes) starts with the first
     field of an index of its collection, or names ``_id``."""
     import pymongo
-    from pymongo import monitoring
 
-    filters: list[tuple[str, set[str]]] = []
-
-    class Filters(monitoring.CommandListener):
-        def started(self, event) -> None:
-            command, name = event.command, event.command_name
-            if name in ("find", "count", "findAndModify"):
-                spec = command.get("filter", command.get("query"))
-                filters.append((command[name], set(spec or {})))
-            elif name == "aggregate" and command.get("pipeline"):
-                match = command["pipeline"][0].get("$match")
-                if match is not None:
-                    filters.append((command[name], set(match)))
-            elif name in ("update", "delete"):
-                part = "updates" if name == "update" else "deletes"
-                for op in command.get(part, []):
-                    filters.append((command[name], set(op["q"])))
-
-        def succeeded(self, event) -> None:
-            pass
-
-        failed = succeeded
-
-    listener = Filters()
-    monitoring.register(listener)
+    _MONGO_FILTERS.start()
     try:
         with backend_location("mongo", tmp_path) as url:
             _use_every_feature(url, tmp_path / "wd")
@@ -836,7 +857,8 @@ def test_mongo_queries_use_indexes(tmp_path: pathlib.Path) -> None:
             }
             client.close()
     finally:
-        monitoring._LISTENERS.command_listeners.remove(listener)
+        _MONGO_FILTERS.active = False
+    filters = _MONGO_FILTERS.seen
     ours = [(c, f) for c, f in filters if c in first_fields]
     assert {c for c, _ in ours} >= {"experiments", "runs", "metrics", "step_hashes"}
     unindexed = [(c, sorted(f)) for c, f in ours if f and not f & first_fields[c]]

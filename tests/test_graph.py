@@ -14,8 +14,9 @@ from dask.delayed import Delayed
 
 import trialbook as daskperiment
 from conftest import need
-from trialbook.errors import ConfigError, NotFoundError, RunNotFoundError
+from trialbook.errors import ConfigError, NotFoundError, RunNotFoundError, StorageError
 from trialbook.graph import Experiment, Node, Parameter
+from trialbook.storage.sqlite import SqliteStore
 
 GRAPH_LOG = "trialbook.graph"
 
@@ -324,6 +325,68 @@ def test_purity_warning_and_seeds(ex: Experiment, caplog: pytest.LogCaptureFixtu
     assert messages(caplog, logging.WARNING) == []
     assert "Random seed is initialized with given seed: 1" in messages(caplog)
     assert ex.get_history()["Seed"].tolist()[1:] == [1, 1]
+
+
+def test_purity_is_checked_with_the_inputs_in_short(
+    ex: Experiment, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The warning comes as the trial ends and names a large input by type and shape."""
+    data = ex.parameter("data")
+
+    @ex.result
+    def noisy(x):
+        return float(x.sum() + np.random.random())
+
+    node = noisy(data)
+    ex.set_parameters(data=np.ones((500, 4)))
+    node.compute(seed=1)
+    caplog.set_level(logging.INFO, logger=GRAPH_LOG)
+    caplog.clear()
+    node.compute(seed=2)
+    assert [r.getMessage() for r in caplog.records][-2:] == [
+        "Experiment step result is changed with the same input: (step: noisy, args: "
+        "(<ndarray shape=(500, 4) dtype=float64>,), kwargs: {})",
+        "Finished Experiment (trial id=2)",
+    ]
+
+
+class _PurityReadFails(SqliteStore):
+    """A real SQLite store whose purity lookup fails, as a server could between two calls."""
+
+    def get_step_hashes(self, experiment_id, keys):
+        raise StorageError("the purity lookup failed (injected)")
+
+
+def test_a_failing_purity_read_still_records_the_trial(
+    tmp_path: pathlib.Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    ex = Experiment("purity_read_fails", backend=_PurityReadFails(tmp_path / "store.db"))
+    a = ex.parameter("a")
+
+    @ex
+    def prepare(a):
+        return a
+
+    @ex.result
+    def half(x):
+        if x == 0:
+            raise ZeroDivisionError("a is 0")
+        return 1 / x
+
+    node = half(prepare(a))
+    ex.set_parameters(a=2)
+    caplog.set_level(logging.WARNING, logger=GRAPH_LOG)
+    assert node.compute(seed=0) == 0.5
+    ex.set_parameters(a=0)
+    with pytest.raises(ZeroDivisionError, match="a is 0"):  # the user's error, not the store's
+        node.compute(seed=0)
+    history = ex.get_history()
+    assert history["Success"].tolist() == [True, False]
+    assert history["Result"].tolist()[0] == 0.5
+    assert messages(caplog, logging.WARNING) == [
+        "Purity of trial 1's steps is not checked: the purity lookup failed (injected)",
+        "Purity of trial 2's steps is not checked: the purity lookup failed (injected)",
+    ]
 
 
 def test_experiment_level_seed(store_dir: pathlib.Path) -> None:

@@ -348,11 +348,21 @@ class _ShortRepr(reprlib.Repr):
         self.maxstring = self.maxother = 120
 
     def repr_instance(self, x: Any, level: int) -> str:
-        shape = getattr(x, "shape", None)
-        if isinstance(shape, tuple) and shape:
-            dtype = getattr(x, "dtype", None)
-            return f"<{type(x).__name__} shape={shape}{'' if dtype is None else f' dtype={dtype}'}>"
-        return super().repr_instance(x, level)
+        try:
+            shape = getattr(x, "shape", None)
+            if isinstance(shape, tuple) and shape:
+                dtype = getattr(x, "dtype", None)
+                kind = "" if dtype is None else f" dtype={dtype}"
+                return f"<{type(x).__name__} shape={shape}{kind}>"
+        except Exception:  # a property that fails: the default below
+            pass
+        return super().repr_instance(x, level)  # which survives a failing __repr__
+
+    def repr_bytes(self, x: bytes, level: int) -> str:
+        return repr(x) if len(x) <= self.maxstring else f"<bytes of length {len(x)}>"
+
+    def repr_bytearray(self, x: bytearray, level: int) -> str:
+        return repr(x) if len(x) <= self.maxstring else f"<bytearray of length {len(x)}>"
 
 
 _short_repr = _ShortRepr()
@@ -372,6 +382,8 @@ def describe_call(args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> str:
     'args: (<ndarray shape=(1000, 3) dtype=float64>,), kwargs: {}'
     >>> len(describe_call(("x" * 10_000,), {"ys": list(range(10_000))})) < 250
     True
+    >>> describe_call((b"a" * 10_000_000,), {})
+    'args: (<bytes of length 10000000>,), kwargs: {}'
     """
     return f"args: {_short_repr.repr(tuple(args))}, kwargs: {_short_repr.repr(dict(kwargs))}"
 

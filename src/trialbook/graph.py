@@ -55,7 +55,7 @@ from dask.delayed import Delayed
 
 from trialbook import capture, graph_files, graph_remote
 from trialbook.codecs import Encoded, decode, encode
-from trialbook.errors import CodecError, ConfigError, did_you_mean
+from trialbook.errors import CodecError, ConfigError, StorageError, did_you_mean
 from trialbook.graph_history import HistoryReader, TrialDiff
 from trialbook.graph_nodes import (
     CACHE_PREFIX,
@@ -506,12 +506,19 @@ class Experiment(HistoryReader):
 
     def _check_purity(self, trial: ActiveTrial) -> None:
         """Warn for each step that gave another output for the same inputs in an earlier trial
-        (one store read for all the steps of the trial)."""
-        if not trial.calls:
+        (one store read for all the steps of the trial). Only a warning: a store that cannot
+        answer is logged, and the trial is still recorded."""
+        with trial.lock:  # steps of a failed trial may still be running on other threads
+            calls = list(trial.calls)
+        if not calls:
             return
-        keys = [(name, in_hash) for name, in_hash, _, _ in trial.calls]
-        known = self.store.get_step_hashes(self.experiment_id, keys)
-        for name, in_hash, out_hash, call in trial.calls:
+        keys = [(name, in_hash) for name, in_hash, _, _ in calls]
+        try:
+            known = self.store.get_step_hashes(self.experiment_id, keys)
+        except StorageError as exc:
+            logger.warning("Purity of trial %d's steps is not checked: %s", trial.run.id, exc)
+            return
+        for name, in_hash, out_hash, call in calls:
             earlier = known.get((name, in_hash))
             if earlier is not None and earlier[0] != out_hash:
                 logger.warning(

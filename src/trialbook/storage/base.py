@@ -139,24 +139,26 @@ class Store(Protocol):
 
 def find_step_hashes(
     keys: Iterable[tuple[str, str]],
-    fetch: Callable[[list[str]], Iterable[Sequence[Any]]],
+    fetch: Callable[[list[str], list[str]], Iterable[Sequence[Any]]],
     batch: int = 500,
 ) -> dict[tuple[str, str], tuple[str, int]]:
-    """:meth:`Store.get_step_hashes` for a backend that selects rows by input hash:
-    ``fetch(input_hashes)`` returns ``(step, input_hash, output_hash, run_id)`` rows, asked for
-    ``batch`` hashes at a time; rows of steps not asked for are dropped.
+    """:meth:`Store.get_step_hashes` for a backend that selects rows by steps and input
+    hashes (both ``IN`` lists: a lookup on the whole key): ``fetch(steps, input_hashes)``
+    returns ``(step, input_hash, output_hash, run_id)`` rows, asked for ``batch`` hashes at a
+    time; rows of other ``(step, input_hash)`` pairs are dropped.
 
     Examples
     --------
-    >>> rows = [("prepare", "h1", "o1", 1), ("score", "h1", "o2", 1)]
-    >>> find_step_hashes([("prepare", "h1")], lambda hashes: rows)
+    >>> rows = [("prepare", "h1", "o1", 1), ("score", "h2", "o2", 1)]
+    >>> find_step_hashes([("prepare", "h1"), ("score", "h1")], lambda steps, hashes: rows)
     {('prepare', 'h1'): ('o1', 1)}
     """
     wanted = set(keys)
+    steps = sorted({step for step, _ in wanted})
     hashes = sorted({input_hash for _, input_hash in wanted})
     found: dict[tuple[str, str], tuple[str, int]] = {}
     for lo in range(0, len(hashes), batch):
-        for step, input_hash, output_hash, run_id in fetch(hashes[lo : lo + batch]):
+        for step, input_hash, output_hash, run_id in fetch(steps, hashes[lo : lo + batch]):
             if (step, input_hash) in wanted:
                 found[step, input_hash] = (output_hash, int(run_id))
     return found

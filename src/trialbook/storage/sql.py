@@ -425,16 +425,20 @@ class SqlStore:
         s = step_hashes_t.c
         return find_step_hashes(
             keys,
-            lambda hashes: self._db.read(
+            lambda steps, hashes: self._db.read(
                 sa.select(s.step, s.input_hash, s.output_hash, s.run_id).where(
-                    s.experiment_id == experiment_id, s.input_hash.in_(hashes)
+                    s.experiment_id == experiment_id, s.step.in_(steps), s.input_hash.in_(hashes)
                 )
             ),
         )
 
-    def _read_step_hashes(self, experiment_id: int, hashes: list[str]) -> list[Any]:
+    def _read_step_hashes(
+        self, experiment_id: int, steps: list[str], hashes: list[str]
+    ) -> list[Any]:
+        statements = self._db.one_statement
+        assert statements is not None  # the psycopg path only
         with self._db.raw_tx() as (connection, cursor), self._db.autocommit(connection):
-            cursor.execute(self._db.one_statement.read_step_hashes, (experiment_id, hashes))
+            cursor.execute(statements.read_step_hashes, (experiment_id, steps, hashes))
             return cursor.fetchall()
 
     # -- metrics -------------------------------------------------------------------------------

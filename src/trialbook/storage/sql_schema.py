@@ -280,9 +280,10 @@ class OneStatementWrite:
         to run with binary results."""
         self.read_step_hashes = (
             f"SELECT step, input_hash, output_hash, run_id FROM {names['step_hashes']} "
-            "WHERE experiment_id = %s AND input_hash = ANY(%s)"
+            "WHERE experiment_id = %s AND step = ANY(%s) AND input_hash = ANY(%s)"
         )
-        """Step hashes of some inputs (parameters: experiment id, list of input hashes)."""
+        """Step hashes of some steps and inputs (parameters: experiment id, list of steps, list
+        of input hashes): a lookup on the table's whole key."""
         experiments = experiments_t.to_metadata(md, schema=schema)
         self._touch = (
             f"UPDATE {dialect.identifier_preparer.format_table(experiments)} "

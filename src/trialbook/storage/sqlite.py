@@ -734,10 +734,11 @@ class SqliteStore:
         (500 input hashes a statement: under SQLite's limit of bound parameters)."""
         return find_step_hashes(
             keys,
-            lambda hashes: self._read(
+            lambda steps, hashes: self._read(
                 "SELECT step, input_hash, output_hash, run_id FROM step_hashes "
-                f"WHERE experiment_id = ? AND input_hash IN ({', '.join('?' * len(hashes))})",
-                (experiment_id, *hashes),
+                f"WHERE experiment_id = ? AND step IN ({', '.join('?' * len(steps))}) "
+                f"AND input_hash IN ({', '.join('?' * len(hashes))})",
+                (experiment_id, *steps, *hashes),
             ),
         )
 

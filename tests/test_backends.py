@@ -663,27 +663,32 @@ def test_sql_tables_compile_for_mysql() -> None:
 # -- the lazy graph end-to-end on every backend ----------------------------------------------------
 
 
+def _three_trials(location: str, name: str) -> None:
+    """Trials a=1, 2, 1 of a graph with a cached persisted step and three metric points."""
+    ex = trialbook.Experiment(name, backend=location)
+    a = ex.parameter("a")
+
+    @ex.persist(cache=True)
+    def double(a):
+        return [a, a]
+
+    @ex.result
+    def total(xs):
+        for i in range(3):
+            ex.save_metric("score", epoch=i, value=float(sum(xs) + i))
+        return sum(xs)
+
+    node = total(double(a))
+    for value in (1, 2, 1):
+        ex.set_parameters(a=value)
+        node.compute(seed=value)
+    ex.store.close()
+
+
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_graph_trials_on_every_backend(backend: str, tmp_path: pathlib.Path) -> None:
     with backend_location(backend, tmp_path) as location:
-        ex = trialbook.Experiment("team_graph", backend=location)
-        a = ex.parameter("a")
-
-        @ex.persist(cache=True)
-        def double(a):
-            return [a, a]
-
-        @ex.result
-        def total(xs):
-            for i in range(3):
-                ex.save_metric("score", epoch=i, value=float(sum(xs) + i))
-            return sum(xs)
-
-        node = total(double(a))
-        for value in (1, 2, 1):
-            ex.set_parameters(a=value)
-            node.compute(seed=value)
-        ex.store.close()
+        _three_trials(location, "team_graph")
         again = trialbook.Experiment("team_graph", backend=location)
         assert again.trial_id == 3
         assert again.get_parameters(trial_id=2) == {"a": 2}
@@ -744,25 +749,11 @@ def _use_every_feature(location: str, workdir: pathlib.Path) -> None:
     grid.execute(double).persist()
     assert session.load_experiment("every_runs").df()["y"].tolist() == [2, 4, 6]
     assert len(session.ls()) == 1
+    _three_trials(location, "every_graph")
     ex = trialbook.Experiment("every_graph", backend=location)
-    a = ex.parameter("a")
-
-    @ex.persist(cache=True)
-    def twice(a):
-        return [a, a]
-
-    @ex.result
-    def total(xs):
-        ex.save_metric("score", epoch=0, value=float(sum(xs)))
-        return sum(xs)
-
-    node = total(twice(a))
-    for value in (1, 2, 1):
-        ex.set_parameters(a=value)
-        node.compute(seed=0)
     assert ex.get_history()["Result"].tolist() == [2, 4, 2]
-    assert ex.load_metric("score", trial_id=[1, 2])[2].tolist() == [4.0]
-    assert "def twice(a):" in ex.get_code(trial_id=1)
+    assert ex.load_metric("score", trial_id=[1, 2])[2].tolist() == [4.0, 5.0, 6.0]
+    assert "def double(a):" in ex.get_code(trial_id=1)
     ex.store.close()
     with trialbook.experiment(workdir, "every_jobs", store=location):
         _Square.C(x=3).submit()

@@ -365,7 +365,7 @@ class MongoStore:
         """Write artifacts, step hashes, metric chunks and then runs (see the module docs)."""
         e = experiment_id
         self._bulk("artifacts", [self._artifact_op(e, *a) for a in artifacts])
-        self._bulk("step_hashes", [_step_hash_op(self._pymongo, e, h) for h in step_hashes])
+        self._bulk("step_hashes", [self._step_hash_op(e, *h) for h in step_hashes])
         if metrics:
             at = time.time_ns()
             docs = [
@@ -469,6 +469,19 @@ class MongoStore:
     ) -> None:
         """Record the output hash of ``step`` for ``input_hash`` (the latest one wins)."""
         self.write_runs(experiment_id, [], step_hashes=[(step, input_hash, output_hash, run_id)])
+
+    def _step_hash_op(
+        self, experiment_id: int, step: str, input_hash: str, output_hash: str, run_id: int
+    ) -> Any:
+        fields = {
+            "experiment_id": experiment_id,
+            "step": step,
+            "input_hash": input_hash,
+            "output_hash": output_hash,
+            "run_id": run_id,
+        }
+        key = {"_id": _step_hash_id(experiment_id, step, input_hash)}
+        return self._pymongo.UpdateOne(key, {"$set": fields}, upsert=True)
 
     def get_step_hashes(
         self, experiment_id: int, keys: Iterable[tuple[str, str]]
@@ -621,19 +634,6 @@ def _split_chunks(
 
 def _step_hash_id(experiment_id: int, step: str, input_hash: str) -> str:
     return f"{experiment_id}/{input_hash}/{step}"
-
-
-def _step_hash_op(pymongo: Any, experiment_id: int, row: tuple[str, str, str, int]) -> Any:
-    step, input_hash, output_hash, run_id = row
-    fields = {
-        "experiment_id": experiment_id,
-        "step": step,
-        "input_hash": input_hash,
-        "output_hash": output_hash,
-        "run_id": run_id,
-    }
-    key = {"_id": _step_hash_id(experiment_id, step, input_hash)}
-    return pymongo.UpdateOne(key, {"$set": fields}, upsert=True)
 
 
 def _artifact_id(experiment_id: int, run_id: int, name: str) -> str:

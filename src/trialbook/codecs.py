@@ -45,8 +45,9 @@ __all__ = ["Encoded", "decode", "encode", "is_plain"]
 _PLAIN_SCALARS = frozenset({str, int, float, bool, type(None)})
 _JSON_DUMPS = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=True).encode
 _SAFE_TYPES = (
-    "None, bool, int, float, str, bytes, complex, lists, tuples, sets, dicts, dates and times, "
-    "pathlib paths, NumPy arrays and scalars, pandas DataFrame/Series, pyarrow Table/RecordBatch"
+    "None, bool, int, float, str, bytes, complex, Decimal, UUID, lists, tuples, sets, dicts, "
+    "dates and times (also pandas Timestamp/Timedelta/Period), pathlib paths, NumPy arrays and "
+    "scalars, pandas DataFrame/Series/Index/Categorical, pyarrow Table/RecordBatch"
 )
 
 
@@ -80,11 +81,31 @@ def is_plain(value: object) -> bool:
     t = type(value)
     if t in _PLAIN_SCALARS:
         return True
-    if t is list:
-        return all(is_plain(v) for v in value)  # type: ignore[attr-defined]
-    if t is dict:
-        return all(type(k) is str and is_plain(v) for k, v in value.items())  # type: ignore[attr-defined]
-    return False
+    if t is not list and t is not dict:
+        return False
+    return _plain_container(value, set())
+
+
+def _plain_container(value: Any, active: set[int]) -> bool:
+    """``is_plain`` of a list or dict; ``active`` holds the containers being walked, so a
+    container that holds itself is not plain (:func:`encode` then names the cycle)."""
+    if id(value) in active:
+        return False
+    active.add(id(value))
+    if type(value) is list:
+        items = value
+    elif all(type(k) is str for k in value):
+        items = value.values()
+    else:
+        return False
+    for v in items:
+        t = type(v)
+        if t in _PLAIN_SCALARS:
+            continue
+        if (t is not list and t is not dict) or not _plain_container(v, active):
+            return False
+    active.discard(id(value))
+    return True
 
 
 def encode(value: Any, *, allow_pickle: bool = False) -> Any:
@@ -111,7 +132,7 @@ def encode(value: Any, *, allow_pickle: bool = False) -> Any:
     try:
         if module == "numpy" and type(value).__name__ == "ndarray":
             return encode_npy(value)
-        if module in {"pandas", "pyarrow"}:
+        if module in {"pandas", "pyarrow"} and _arrow_kind(value) is not None:
             return encode_arrow(value)
         from trialbook.tagged import to_tree
 
@@ -209,12 +230,19 @@ def encode_npy(array: Any) -> Encoded:
 def encode_arrow(value: Any) -> Encoded:
     import pyarrow as pa
 
-    kind, name = _arrow_kind(value)
+    found = _arrow_kind(value)
+    if found is None:
+        raise Unsupported(value)
+    kind, name = found
     try:
         if kind == "frame":
             table = pa.Table.from_pandas(value)
         elif kind == "series":
             table = pa.Table.from_pandas(value.to_frame(name="series"))
+        elif kind in ("index", "categorical"):
+            import pandas as pd
+
+            table = pa.Table.from_pandas(pd.DataFrame({"series": value}), preserve_index=False)
         elif kind == "batch":
             table = pa.Table.from_batches([value])
         else:
@@ -233,20 +261,27 @@ def encode_arrow(value: Any) -> Encoded:
     return Encoded("arrow", sink.getvalue().to_pybytes())
 
 
-def _arrow_kind(value: Any) -> tuple[str, object]:
+_PANDAS_KINDS = {"DataFrame": "frame", "Series": "series", "Categorical": "categorical"}
+
+
+def _arrow_kind(value: Any) -> tuple[str, object] | None:
+    """``(kind, name)`` of a value the Arrow codec stores, ``None`` for any other value."""
     name = type(value).__name__
     module = type(value).__module__
     if module.startswith("pandas"):
-        if name == "DataFrame":
-            return "frame", None
-        if name == "Series":
-            return "series", value.name
+        kind = _PANDAS_KINDS.get(name)
+        if kind is None and name.endswith("Index") and hasattr(value, "to_frame"):
+            kind = "index"  # Index, DatetimeIndex, CategoricalIndex, ... (not MultiIndex)
+            if name == "MultiIndex":
+                return None
+        if kind is not None:
+            return kind, getattr(value, "name", None)
     elif module.startswith("pyarrow"):
         if name == "Table":
             return "table", None
         if name == "RecordBatch":
             return "batch", None
-    raise Unsupported(value)
+    return None
 
 
 def _decode_arrow(data: bytes, allow_pickle: bool) -> Any:
@@ -267,5 +302,11 @@ def _decode_arrow(data: bytes, allow_pickle: bool) -> Any:
     from trialbook.tagged import from_tree
 
     series = frame["series"]
+    if kind == "categorical":
+        return series.array
     series.name = from_tree(info["name"], allow_pickle)
+    if kind == "index":
+        import pandas as pd
+
+        return pd.Index(series)
     return series

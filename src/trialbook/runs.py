@@ -50,6 +50,7 @@ if TYPE_CHECKING:
 __all__ = ["Runs", "RunsExperiment", "Step", "runs_frame"]
 
 Step = Callable[[Run], object]
+_PLAIN_SCALARS = frozenset({int, float, str, bool, type(None)})
 
 
 class Runs(dict[int, Run]):
@@ -385,6 +386,22 @@ def runs_frame(runs: Iterable[Run]) -> pd.DataFrame:
     Columns: params, then ``status``, ``started``, ``finished``, ``duration`` (seconds), then
     scalar fields and the last value of each metric. A field whose name is taken by a param or
     one of those columns gets a ``field.`` prefix; metric columns are ``metric.<name>``.
+
+    Every param is a column: lists, tuples and dicts hold each run's own value (as Python
+    objects), and integer params stay integers where some runs lack them (nullable ``Int64``).
+
+    Examples
+    --------
+    >>> import trialbook
+    >>> exp = trialbook.create_session("sqlite:///:memory:").create_experiment("e")
+    >>> _ = exp.add_runs(layers=[[64, 64], [128]], opt=[None, {"name": "adam"}])
+    >>> exp.df()[["layers", "opt"]]
+              layers               opt
+    run_id
+    1       [64, 64]              None
+    2       [64, 64]  {'name': 'adam'}
+    3          [128]              None
+    4          [128]  {'name': 'adam'}
     """
     import pandas as pd
 
@@ -399,7 +416,7 @@ def runs_frame(runs: Iterable[Run]) -> pd.DataFrame:
     status, started, finished, duration, error = [], [], [], [], []
     reserved = {"status", "started", "finished", "duration", "error"}
     for i, run in enumerate(runs):
-        for name, value in iter_scalars(run.params):
+        for name, value in run.params.items():
             column = params.get(name)
             if column is None:
                 column = params[name] = [None] * n
@@ -428,7 +445,26 @@ def runs_frame(runs: Iterable[Run]) -> pd.DataFrame:
         "error": error,
     }
     index = pd.Index([run.id for run in runs], name="run_id")
-    return pd.DataFrame({**params, **fixed, **extra}, index=index)
+    columns = {name: _param_column(values) for name, values in params.items()}
+    return pd.DataFrame({**columns, **fixed, **extra}, index=index)
+
+
+def _param_column(values: list[Any]) -> Any:
+    """A param column for pandas: nullable ``Int64`` for integers with gaps, one object per
+    cell for anything but plain scalars (pandas would read a list of lists as 2-D)."""
+    kinds = {type(v) for v in values}
+    if kinds == {int, type(None)}:
+        import pandas as pd
+
+        return pd.array(values, dtype="Int64")
+    if kinds <= _PLAIN_SCALARS:
+        return values
+    import numpy as np
+
+    cells = np.empty(len(values), dtype=object)
+    for i, value in enumerate(values):
+        cells[i] = value
+    return cells
 
 
 def _empty_frame() -> pd.DataFrame:

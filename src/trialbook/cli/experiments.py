@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 from typing import Any
 
@@ -43,8 +44,7 @@ def runs(experiment: str, store: str | None, limit: int | None) -> None:
     for column in ("started", "finished"):
         frame[column] = frame[column].dt.strftime("%Y-%m-%d %H:%M:%S")
     frame["duration"] = frame["duration"].map(lambda s: "" if math.isnan(s) else f"{s:.3f}s")
-    frame = frame.drop(columns=["error"]).fillna("")
-    click.echo(frame.to_string())
+    click.echo(_cells(frame.drop(columns=["error"])).to_string())
 
 
 @click.command()
@@ -70,6 +70,37 @@ def show(experiment: str, run_id: int, store: str | None) -> None:
         lines.append("error:")
         lines += ["  " + line for line in run.error.traceback.rstrip().splitlines()]
     click.echo("\n".join(lines))
+
+
+def _cells(frame: Any) -> Any:
+    """``frame`` as text cells: missing values empty, lists, tuples and dicts as compact JSON
+    (``[64,64]``, ``{"name":"adam"}``), everything else as pandas prints it."""
+    import pandas as pd
+
+    text = frame.astype(object)
+    for column in text.columns:
+        text[column] = [
+            _compact_json(v) if isinstance(v, _CONTAINERS) else "" if pd.isna(v) else v
+            for v in text[column]
+        ]
+    return text
+
+
+_CONTAINERS = (list, tuple, dict, set, frozenset)
+
+
+def _compact_json(value: Any) -> str:
+    return json.dumps(_jsonable(value), separators=(",", ":"), default=str)
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, set | frozenset):
+        return sorted((_jsonable(v) for v in value), key=repr)
+    if isinstance(value, list | tuple):
+        return [_jsonable(v) for v in value]
+    return value
 
 
 def _section(title: str, values: dict[str, Any]) -> list[str]:

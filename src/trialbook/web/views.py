@@ -44,10 +44,37 @@ def clean_json(value: Any) -> Any:
 
 
 def _label(value: Any) -> Any:
-    """A table cell: plain values as themselves, encoded ones as ``<codec>``."""
-    if type(value) is Encoded:
-        return f"<{value.codec}>"
-    return value
+    """A table cell: plain values as themselves, small tagged-JSON values (tuples, sets, dates,
+    ...) as JSON (tuples and sets as lists, others as text), larger encoded ones as ``<codec>``.
+
+    Examples
+    --------
+    >>> from trialbook.codecs import encode
+    >>> _label(encode({"sizes": (64, 64), "opt": {"name": "adam"}}))
+    {'sizes': [64, 64], 'opt': {'name': 'adam'}}
+    """
+    if type(value) is not Encoded:
+        return value
+    if value.codec == "tjson" and value.size <= _CELL_BYTES:
+        return _jsonable(decode(value))
+    return f"<{value.codec}>"
+
+
+_CELL_BYTES = 2048
+
+
+def _jsonable(value: Any) -> Any:
+    if type(value) in _SCALARS:
+        return value
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, set | frozenset):
+        return sorted((_jsonable(v) for v in value), key=repr)
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    return str(value)
 
 
 def run_row(run: RunRecord) -> dict[str, Any]:

@@ -31,6 +31,7 @@ import json
 import os
 import platform
 import random
+import re
 import reprlib
 import secrets
 import shutil
@@ -186,10 +187,45 @@ def environment_diff(old: Mapping[str, str], new: Mapping[str, str]) -> dict[str
     out = {}
     for name in [*SECTION_TITLES, *sorted(set(old) | set(new) - set(SECTION_TITLES))]:
         before, after = old.get(name, ""), new.get(name, "")
+        if before != after:  # snapshots taken before paths were resolved: compare resolved
+            before, after = _resolved_paths(name, before), _resolved_paths(name, after)
         if before != after:
             lines = difflib.unified_diff(before.splitlines(), after.splitlines(), lineterm="", n=0)
             out[name] = [line for line in lines if not line.startswith(("--- ", "+++ "))]
     return out
+
+
+_LOCATION = re.compile(r"^(.* )\((.*)\)$")
+
+
+def _resolved_paths(section: str, text: str) -> str:
+    r"""``text`` of an environment section with its paths resolved (see :func:`_resolved`).
+
+    Examples
+    --------
+    >>> import os
+    >>> text = _resolved_paths("requirements", "x 1.0 (/a/b/../c)\n")
+    >>> text == f"x 1.0 ({os.path.realpath('/a/c')})\n"
+    True
+    """
+    if section == "requirements":
+        lines = []
+        for line in text.splitlines():
+            match = _LOCATION.match(line)
+            lines.append(line if match is None else f"{match[1]}({_resolved(match[2])})")
+        return "".join(line + "\n" for line in lines)
+    if section in {"python", "conda"}:
+        try:
+            info = json.loads(text)
+        except ValueError:
+            return text
+        if not isinstance(info, dict):
+            return text
+        for key in ("executable", "prefix"):
+            if isinstance(info.get(key), str):
+                info[key] = _resolved(info[key])
+        return _as_json(info)
+    return text
 
 
 def _as_json(value: object) -> str:
@@ -228,16 +264,22 @@ def _python() -> dict[str, Any]:
         "version": platform.python_version(),
         "build": list(platform.python_build()),
         "compiler": platform.python_compiler(),
-        "executable": sys.executable,
-        "prefix": sys.prefix,
+        "executable": _resolved(sys.executable),
+        "prefix": _resolved(sys.prefix),
     }
+
+
+def _resolved(path: str) -> str:
+    """``path`` with symbolic links, ``..`` and ``.`` resolved: the same interpreter or folder
+    reached by another path (``../.venv/bin/python``, a link to the project) is one path."""
+    return os.path.realpath(path) if path else path
 
 
 def _requirements() -> str:
     seen = {}
     for dist in importlib.metadata.distributions():
         name = dist.metadata["Name"] or "?"
-        location = os.path.dirname(str(dist.locate_file("")).rstrip(os.sep))
+        location = _resolved(os.path.dirname(str(dist.locate_file("")).rstrip(os.sep)))
         seen[name.lower()] = f"{name} {dist.version} ({location})"
     return "".join(seen[k] + "\n" for k in sorted(seen))
 
@@ -281,7 +323,7 @@ def _conda() -> str | None:
         return None
     return _as_json(
         {
-            "prefix": prefix or sys.prefix,
+            "prefix": _resolved(prefix or sys.prefix),
             "env": os.environ.get("CONDA_DEFAULT_ENV"),
             "exe": os.environ.get("CONDA_EXE"),
         }

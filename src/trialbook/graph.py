@@ -44,7 +44,7 @@ Examples
 
 from __future__ import annotations
 
-import contextlib
+import json
 import logging
 import pathlib
 import threading
@@ -54,7 +54,7 @@ from typing import TYPE_CHECKING, Any
 from dask.delayed import Delayed
 
 from trialbook import capture, graph_files, graph_remote
-from trialbook.codecs import Encoded, decode, encode
+from trialbook.codecs import decode, is_plain
 from trialbook.errors import CodecError, ConfigError, StorageError, did_you_mean
 from trialbook.graph_history import HistoryReader, TrialDiff
 from trialbook.graph_nodes import (
@@ -67,6 +67,7 @@ from trialbook.graph_nodes import (
     Step,
 )
 from trialbook.graph_script import ScriptTrial, current_request, parse_arguments
+from trialbook.names import check_parameter_name
 from trialbook.storage import open_store
 from trialbook.tracking import Run, current_run
 
@@ -116,11 +117,16 @@ class Experiment(HistoryReader):
         self.store: Store = store
         self._parameters: dict[str, Parameter] = {}
         self._values: dict[str, Any] = {}
+        """The value each parameter has now (see :meth:`parameter` for where it comes from)."""
+        self._given: set[str] = set()  # set with set_parameters in this process
+        self._declared: dict[str, Any] = {}  # declared here: name -> default (or UNDEFINED)
+        self._stored_defaults: dict[str, Any] = {}  # defaults the store knows, by name
+        self._recorded: dict[str, tuple[Any, int]] = {}  # last recorded value, its trial id
+        self._from_record: set[str] = set()  # values taken from a trial, not yet logged
         self._steps: dict[str, Step] = {}
         self._known_sources: dict[str, str] = {}
         self._code: tuple[str, str] | None = None  # (text, digest) of the last stored code
         self._active: ActiveTrial | None = None
-        self._last_trial = 0
         self._lock = threading.Lock()
         super().__init__(store, self._open())
 
@@ -146,30 +152,36 @@ class Experiment(HistoryReader):
         assert info is not None
         graph = info.meta.get("graph", {})
         self._known_sources = dict(graph.get("steps", {}))
-        last = self._recover(info.id, graph.get("parameters", {}))
+        last = self._recover(info.id, graph.get("parameters", {}), graph.get("defaults"))
         logger.info("Loaded %r", self)
-        if last is not None and last.environment:
-            self._warn_environment(last.environment)
+        if last is not None and last.environment and not graph_remote.importing_main_in_worker():
+            self._warn_environment(last.environment)  # (a worker re-importing a script: once)
         return info.id
 
-    def _recover(self, exp_id: int, declared: Mapping[str, Any]) -> Any:
-        """Re-declare parameters and their last values; return the last trial's record."""
+    def _recover(self, exp_id: int, declared: Mapping[str, Any], defaults: Any) -> Any:
+        """Re-declare the stored parameters with their stored default, else the value of the
+        last trial that recorded them; return the last trial's record."""
         records = [r for r in self.store.read_runs(exp_id) if r.kind == "trial"]
         last = records[-1] if records else None
         self.trial_id = max((r.run_id for r in records), default=0)
-        values = (
-            {}
-            if last is None
-            else {
-                k: decode(v, allow_pickle=self.store.allow_pickle) for k, v in last.params.items()
-            }
-        )
+        for record in sorted(records, key=lambda r: r.run_id):
+            for name, value in record.params.items():
+                self._recorded[name] = (value, record.run_id)
+        with_default = _names_with_default(declared, defaults)
         for name, default in declared.items():
             self._parameters[name] = Parameter(self, name)
-            value = values.get(name, decode(default) if default is not None else UNDEFINED)
-            if value is not UNDEFINED:
-                self._values[name] = value
+            if name in with_default:
+                self._stored_defaults[name] = default
+                self._values[name] = decode(default)
+            elif name in self._recorded:
+                self._use_recorded(name)
         return last
+
+    def _use_recorded(self, name: str) -> None:
+        """The parameter takes the value of the last trial that recorded it (logged when a
+        trial uses it)."""
+        self._values[name] = decode(self._recorded[name][0], allow_pickle=self.store.allow_pickle)
+        self._from_record.add(name)
 
     def _warn_environment(self, digest: str) -> None:
         current = capture.environment()
@@ -185,7 +197,26 @@ class Experiment(HistoryReader):
     # -- parameters --
 
     def parameter(self, name: str, *, default: Any = UNDEFINED) -> Parameter:
-        """Declare (or get) the parameter ``name``; ``default`` is its value until set.
+        """Declare (or get) the parameter ``name``, with an optional ``default``.
+
+        The value a trial uses is the first of:
+
+        1. a value given for the trials: :meth:`set_parameters`, :meth:`run_trial`'s
+           arguments, ``trialbook run script.py name=value``;
+        2. ``default``, the default written in the code (declaring the parameter again with
+           another default changes it, unless a value was given);
+        3. for a parameter declared without a default, its value in the last trial that
+           recorded it (in this process or an earlier one); the first trial that uses it logs
+           the value and that trial's id at INFO.
+
+        So ``trialbook run train.py epochs=3`` sets ``epochs`` for that run only: the next
+        ``trialbook run train.py`` uses the default in ``train.py`` again, as edited.
+
+        Raises
+        ------
+        ConfigError
+            If ``name`` is not a Python identifier or is a keyword (the rule of
+            :func:`trialbook.names.check_parameter_name`).
 
         Examples
         --------
@@ -193,17 +224,40 @@ class Experiment(HistoryReader):
         >>> ex = trialbook.Experiment("doc_declare", backend="sqlite:///:memory:")
         >>> ex.parameter("lr", default=0.1)
         Parameter(lr: 0.1)
+        >>> ex.parameter("lr", default=0.2)  # the code changed its default
+        Parameter(lr: 0.2)
+        >>> ex.set_parameters(lr=0.5)  # a value given for the trials wins over the default
+        >>> ex.parameter("lr", default=0.2)
+        Parameter(lr: 0.5)
         """
-        if not isinstance(name, str) or not name.isidentifier():
-            msg = f"a parameter name must be a Python identifier (got {name!r})"
-            raise ConfigError(msg)
-        if default is not UNDEFINED and name not in self._values:
-            self._values[name] = default
-        if name in self._parameters:
-            return self._parameters[name]
-        param = self._parameters[name] = Parameter(self, name)
-        self._save_meta()
+        check_parameter_name(name)
+        self._declared[name] = default
+        if name not in self._given:
+            self._from_record.discard(name)
+            if default is not UNDEFINED:
+                self._values[name] = default
+            elif name in self._recorded:
+                self._use_recorded(name)
+            else:  # a default the store knows from earlier code is no longer in the code
+                self._values.pop(name, None)
+        param = self._parameters.get(name)
+        changed = self._note_default(name, default)
+        if param is None:
+            param = self._parameters[name] = Parameter(self, name)
+            changed = True
+        if changed:
+            self._save_meta()
         return param
+
+    def _note_default(self, name: str, default: Any) -> bool:
+        """Remember the default the store keeps for ``name``; whether it changed."""
+        stored = _storable_default(default)
+        before = self._stored_defaults.get(name, UNDEFINED)
+        if stored is UNDEFINED:
+            self._stored_defaults.pop(name, None)
+        else:
+            self._stored_defaults[name] = stored
+        return _json_text(before) != _json_text(stored)
 
     def set_parameters(self, **values: Any) -> None:
         """Set parameter values for the next trials (others keep their values).
@@ -233,6 +287,8 @@ class Experiment(HistoryReader):
                 )
                 raise ConfigError(msg)
         self._values.update(values)
+        self._given.update(values)
+        self._from_record.difference_update(values)
 
     def get_parameters(self, trial_id: int | None = None) -> dict[str, Any]:
         """Parameter values of a trial, or the current ones (``trial_id=None``).
@@ -407,6 +463,10 @@ class Experiment(HistoryReader):
     # -- trials --
 
     def _run_trial(self, node: Node, *, seed: int | None, dask_options: dict[str, Any]) -> Any:
+        request = current_request()  # under `trialbook run script.py a=1 --seed 2`
+        if request is not None:
+            self.set_parameters(**request.params)  # the command line's values win
+            seed = request.seed if seed is None else seed
         self._check_parameters(node)
         if seed is not None and type(seed) is not int:
             msg = f"seed must be an int or None (got {seed!r} that is a {type(seed)})"
@@ -432,7 +492,8 @@ class Experiment(HistoryReader):
         run.finish()
         self._save_trial(trial)
         logger.info("Finished Experiment (trial id=%d)", run.id)
-        self._last_trial = run.id
+        if request is not None:
+            request.trials.append(ScriptTrial(self, run.id, value))
         return value
 
     def _new_run(self, seed: int | None) -> Run:
@@ -443,13 +504,32 @@ class Experiment(HistoryReader):
             logger.info("Random seed is not provided, initialized with generated seed: %d", seed)
         else:
             logger.info("Random seed is initialized with given seed: %d", seed)
-        params = {n: self._values[n] for n in self._parameters if n in self._values}
+        params = self._trial_parameters()
         code, environment = self._code_digest(), self._environment_digest()
         (trial_id,) = self.store.allocate_run_ids(self.experiment_id, 1)
         self.trial_id = max(self.trial_id, trial_id)
+        self._recorded.update((name, (value, trial_id)) for name, value in params.items())
         run = Run(trial_id, params=params, kind="trial")
         run.seed, run.code, run.environment = seed, code, environment
         return run
+
+    def _trial_parameters(self) -> dict[str, Any]:
+        """The values a trial records: of the parameters this process declared or set (not
+        those only known from earlier trials); a value taken from a trial is logged once."""
+        params = {
+            name: self._values[name]
+            for name in self._parameters
+            if name in self._values and (name in self._declared or name in self._given)
+        }
+        for name in [n for n in params if n in self._from_record]:
+            logger.info(
+                "Parameter %r is not set and has no default: using %r, its value in trial %d",
+                name,
+                params[name],
+                self._recorded[name][1],
+            )
+            self._from_record.discard(name)
+        return params
 
     def _save_trial(self, trial: ActiveTrial) -> None:
         self._check_purity(trial)  # before the write replaces the hashes of earlier trials
@@ -484,14 +564,12 @@ class Experiment(HistoryReader):
         return graph_files.environment_digest(self.store)
 
     def _save_meta(self) -> None:
-        params = {}
-        for name in self._parameters:
-            default = self._values.get(name)
-            params[name] = None
-            with contextlib.suppress(CodecError):
-                encoded = encode(default)
-                params[name] = encoded if type(encoded) is not Encoded else None
-        graph = {"parameters": params, "steps": self._known_sources}
+        params = {name: self._stored_defaults.get(name) for name in self._parameters}
+        graph = {
+            "parameters": params,
+            "defaults": sorted(self._stored_defaults),
+            "steps": self._known_sources,
+        }
         self.store.update_meta(self.experiment_id, {"graph": graph})
 
     def _export_files(self, run: Run) -> None:
@@ -571,13 +649,27 @@ class Experiment(HistoryReader):
         """
         given, given_seed = parse_arguments(argv or ())
         given.update(params or {})
-        request = current_request()
-        if request is not None:
-            given.update(request.params)
-            given_seed = request.seed if request.seed is not None else given_seed
+        request = current_request()  # its values are applied by the trial itself
+        if request is not None and request.seed is not None:
+            given_seed = request.seed
         self.set_parameters(**given)
-        value = result.compute(seed=seed if seed is not None else given_seed)
-        if request is not None:
-            request.trials.append(ScriptTrial(self, self._last_trial, value))
-        return value
+        return result.compute(seed=seed if seed is not None else given_seed)
 
+
+def _storable_default(default: Any) -> Any:
+    """``default`` as the store's metadata keeps it (plain JSON), or UNDEFINED when there is
+    no default or it is not plain JSON (such a default lives only in the code)."""
+    return default if default is not UNDEFINED and is_plain(default) else UNDEFINED
+
+
+def _json_text(value: Any) -> str | None:
+    """Compare stored defaults by their JSON text: ``1``, ``1.0`` and ``True`` differ."""
+    return None if value is UNDEFINED else json.dumps(value, sort_keys=True)
+
+
+def _names_with_default(declared: Mapping[str, Any], defaults: Any) -> set[str]:
+    """The stored parameters that have a default. Metadata written before the list of
+    defaults was kept stored ``None`` for a parameter without one."""
+    if isinstance(defaults, list):
+        return {name for name in defaults if name in declared}
+    return {name for name, value in declared.items() if value is not None}

@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 import dask
 from dask.delayed import Delayed
 
-from trialbook import capture
+from trialbook import capture, graph_remote
 from trialbook.codecs import Encoded, encode
 from trialbook.identity import fingerprint
 from trialbook.tracking import Run, using_run
@@ -171,6 +171,14 @@ class Node(Delayed):
     def __repr__(self) -> str:
         return f"Node({self.key})"
 
+    def visualize(self, *args: Any, **kwargs: Any) -> Any:
+        """Draw the graph with graphviz (the ``viz`` extra and graphviz's ``dot``); the
+        arguments are those of ``dask.delayed.Delayed.visualize``."""
+        from trialbook.extras import require
+
+        require("viz", "drawing a step graph (.visualize())")
+        return super().visualize(*args, **kwargs)
+
     def compute(self, *, seed: int | None = None, **kwargs: Any) -> Any:
         """Compute the node; for a result step this runs and records one trial.
 
@@ -184,6 +192,9 @@ class Node(Delayed):
             runs steps in threads of this process, ``"processes"`` or a
             ``distributed.Client`` in other processes (see :mod:`trialbook.graph_remote`).
         """
+        if graph_remote.importing_main_in_worker():  # a script without a __main__ guard
+            graph_remote.skip_in_worker(self._step.experiment.id)
+            return None
         if not self._step.is_result:
             self._step.experiment._check_parameters(self)
             kwargs.setdefault("scheduler", "sync")

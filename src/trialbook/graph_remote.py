@@ -38,6 +38,9 @@ True
 
 from __future__ import annotations
 
+import logging
+import os
+import sys
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -60,11 +63,14 @@ __all__ = [
     "StepOutcome",
     "WorkerExperiment",
     "execute",
+    "importing_main_in_worker",
     "is_local",
     "rewrite",
 ]
 
 OUTCOME_SUFFIX = "-tracked"
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass
@@ -257,6 +263,50 @@ def execute(trial: ActiveTrial, node: Node, options: dict[str, Any]) -> Any:
     for key, outcome in zip(plan.steps, values[1:], strict=True):
         trial.absorb(plan.steps[key], outcome)
     return values[0]
+
+
+def importing_main_in_worker() -> bool:
+    """Whether this is a worker process importing its parent's main script.
+
+    ``spawn`` and ``forkserver`` workers (``scheduler="processes"``, ``multiprocessing``,
+    ``concurrent.futures``, joblib's loky) run the parent's main script again, as the module
+    ``__mp_main__``, before they take any task. A ``compute()`` at the top level of a script
+    without an ``if __name__ == "__main__":`` guard then runs once per worker: such a call is
+    not the user's trial (the parent's is), so it must record nothing.
+
+    Examples
+    --------
+    >>> importing_main_in_worker()
+    False
+    """
+    if "__mp_main__" not in sys.modules:
+        return False
+    frame = sys._getframe(1)
+    while frame is not None:
+        if frame.f_code.co_name == "<module>" and frame.f_globals.get("__name__") == "__mp_main__":
+            return True
+        frame = frame.f_back
+    return False
+
+
+def skip_in_worker(experiment_id: str) -> None:
+    """Log, once per experiment and worker, that a top-level ``compute()`` is skipped."""
+    if experiment_id in _WARNED_WORKER:
+        return
+    _WARNED_WORKER.add(experiment_id)
+    main = getattr(sys.modules.get("__mp_main__"), "__file__", None) or "the main script"
+    logger.warning(
+        "compute() of experiment %r is skipped in worker process %d: the worker is importing "
+        "%s, whose top-level code computes a trial; nothing is computed or recorded here (the "
+        "parent process records the trial). Put that code under "
+        '`if __name__ == "__main__":` so that workers do not run it',
+        experiment_id,
+        os.getpid(),
+        main,
+    )
+
+
+_WARNED_WORKER: set[str] = set()
 
 
 def is_local(options: Mapping[str, Any]) -> bool:

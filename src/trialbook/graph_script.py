@@ -1,9 +1,9 @@
 """Running a script as one trial: ``key=value`` arguments, ``--seed``, ``trialbook run``.
 
-:func:`run_script` executes a script with the command line's parameters in effect: the
-script's own ``ex.run_trial(result, ...)`` call uses them, or, when the script does not call
-it, the single ``@ex.result`` node the script defines is computed as one trial. Nothing here
-reads ``sys.argv`` unless told to.
+:func:`run_script` executes a script with the command line's parameters in effect: every
+trial the script computes (``ex.run_trial(result, ...)`` or ``node.compute()``) uses them, or,
+when the script computes none, the single ``@ex.result`` node the script defines is computed
+as one trial. Nothing here reads ``sys.argv`` unless told to.
 
 Examples
 --------
@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from trialbook.errors import ConfigError
+from trialbook.names import is_parameter_name
 
 __all__ = ["ScriptTrial", "current_request", "parse_arguments", "run_script", "script_request"]
 
@@ -53,8 +54,8 @@ class ScriptRequest:
 
 @contextlib.contextmanager
 def script_request(params: Mapping[str, Any], seed: int | None) -> Iterator[ScriptRequest]:
-    """Within the block, :meth:`~trialbook.graph.Experiment.run_trial` uses ``params`` and
-    ``seed`` (given on a command line) over those it is passed.
+    """Within the block, every trial computed uses ``params`` and ``seed`` (given on a command
+    line) over the values the script sets.
 
     Examples
     --------
@@ -81,9 +82,10 @@ def run_script(path: str | os.PathLike[str], argv: Sequence[str] = ()) -> list[S
     r"""Run the script at ``path`` with ``key=value`` / ``--seed N`` arguments as one trial.
 
     The arguments are parsed first: malformed ones raise :class:`ConfigError` before the script
-    runs. The script runs as ``__main__`` with ``sys.argv`` set to ``[path, *argv]``. If it
-    calls ``ex.run_trial(...)`` those trials are returned; otherwise the one ``@ex.result`` node
-    it defines at top level is computed as one trial with the given parameters.
+    runs. The script runs as ``__main__`` with ``sys.argv`` set to ``[path, *argv]``. Every
+    trial it computes (``ex.run_trial(...)`` or ``node.compute()``) uses the given parameters
+    and seed over the script's own, and those trials are returned; a script that computes none
+    has the one ``@ex.result`` node it defines at top level computed as one trial.
 
     Raises
     ------
@@ -158,7 +160,7 @@ def parse_arguments(argv: Sequence[str]) -> tuple[dict[str, Any], int | None]:
             seed = int(text)
             continue
         key, sep, text = item.partition("=")
-        if not sep or not key.isidentifier():
+        if not sep or not is_parameter_name(key):
             msg = (
                 f"malformed argument {item!r}: expected key=value with a parameter name as key, "
                 "e.g. a=1 or name=adam"

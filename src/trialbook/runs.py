@@ -39,6 +39,7 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 from trialbook.errors import ConfigError, RunFailedError, RunNotFoundError
+from trialbook.names import check_parameter_name
 from trialbook.storage.records import ExperimentInfo, MetricSeries
 from trialbook.tracking import _CURRENT, Bunch, Run, paused_gc, using_run
 
@@ -114,6 +115,8 @@ class RunsExperiment:
         >>> exp.add_run(lr=0.1, layers=2)
         Run(id=1, status='pending', params={'lr': 0.1, 'layers': 2})
         """
+        for name in params:
+            check_parameter_name(name)  # the same rule as Experiment.parameter
         return self._add([params])[0]
 
     def add_runs(self, **grid: Any) -> list[Run]:
@@ -133,6 +136,8 @@ class RunsExperiment:
         {'a': 2, 'b': 'y', 'c': 0}
         """
         names = list(grid)
+        for name in names:
+            check_parameter_name(name)  # the same rule as Experiment.parameter
         axes = [_axis(name, values) for name, values in grid.items()]
         return self._add(
             [dict(zip(names, combo, strict=True)) for combo in itertools.product(*axes)]

@@ -89,7 +89,8 @@ class Experiment(HistoryReader):
     ----------
     id
         The experiment's name in the store. Creating it again (in this process or another)
-        recovers its trials, declared parameters and their last values.
+        recovers its trials and declared parameters, with their defaults (a parameter without
+        a default has its value in the last trial: see :meth:`parameter`).
     backend
         Where it is stored: ``None`` (``$TRIALBOOK_STORE`` or the directory ``.trialbook``), a
         directory path, a URL or a client object :func:`trialbook.storage.open_store` accepts,

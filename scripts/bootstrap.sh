@@ -17,11 +17,17 @@ pick_python() {
     exit 1
 }
 
+stamp=.venv/.trialbook-installed
+want=$(cat pyproject.toml scripts/bootstrap.sh | sha256sum | cut -d' ' -f1)
+if [ ! -f "$stamp" ]; then
+    echo "bootstrap: creating .venv and installing trialbook with its test extras" \
+        "(numpy, pandas, dask, pytest, ...); this takes a few minutes, once: later runs are fast" >&2
+elif [ "$(cat "$stamp")" != "$want" ]; then
+    echo "bootstrap: pyproject.toml changed: updating trialbook and its test extras in .venv" >&2
+fi
 if [ ! -x .venv/bin/python ]; then
     "$(pick_python)" -m venv .venv
 fi
-stamp=.venv/.trialbook-installed
-want=$(cat pyproject.toml scripts/bootstrap.sh | sha256sum | cut -d' ' -f1)
 if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
     .venv/bin/python -m pip install --quiet --upgrade pip 2>&1 | grep -v "^WARNING: Location" || true
     .venv/bin/python -m pip install --quiet -e ".[test]" 2>&1 | grep -v "^WARNING: Location" || true

@@ -58,7 +58,7 @@ class Crash(Task):
 
 
 def jobs_in_store(workdir: Path, name: str) -> dict[int, trialbook.RunRecord]:
-    store = open_store(workdir / ".trialbook")
+    store = open_store(workdir.parent / ".trialbook")  # the default store: the test's cwd
     try:
         exp = store.find_experiment(name)
         return {r.params["x"]: r for r in store.read_runs(exp.id)}

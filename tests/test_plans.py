@@ -99,17 +99,16 @@ def test_run_dry_run_and_rerun(plan: Path, tmp_path: Path) -> None:
     workdir = str(tmp_path / "wd")
     code, output = invoke("run-experiment", "--workdir", workdir, "--run-mode", "dry-run", plan)
     assert code == 0
-    assert output.count("would run  plan.learn/") == 3
+    assert output.count("would run  plan.learn lr=") == 3
     assert not (tmp_path / "log.txt").exists()
     code, output = invoke("run-experiment", "--workdir", workdir, "--workers", "2", str(plan))
     assert (code, output.splitlines()[-1]) == (0, "3 job(s) done in experiment 'plan-xp'")
     assert len((tmp_path / "log.txt").read_text().split()) == 3
     code, output = invoke("run-experiment", "--workdir", workdir, "--run-mode", "dry-run", plan)
-    assert output.count("done       plan.learn/") == 3
+    assert output.count("done       plan.learn lr=") == 3
     code, output = invoke("jobs", "ls", "--workdir", workdir, "--tag", "lr=0.0002")
     assert code == 0
-    assert output.startswith("done        plan.learn/")
-    assert output.rstrip().endswith("lr=0.0002")
+    assert output.startswith("done        plan.learn lr=0.0002  [")
 
 
 def test_failed_plan_exits_non_zero_and_jobs_clean(plan: Path, tmp_path: Path) -> None:
@@ -120,7 +119,7 @@ def test_failed_plan_exits_non_zero_and_jobs_clean(plan: Path, tmp_path: Path) -
     assert "ValueError: lr 2.0 is too large" in output
     code, output = invoke("jobs", "ls", "--workdir", workdir, "--status", "failed")
     assert output.count("failed") == 2
-    store = open_store(tmp_path / "wd" / ".trialbook")
+    store = open_store(tmp_path / ".trialbook")  # the default store of the project folder
     exp_id = store.find_experiment("plan-xp").id
     assert sorted(r.status for r in store.read_runs(exp_id)) == ["done", "failed", "failed"]
     code, output = invoke("jobs", "clean", "--workdir", workdir, "--forget-runs")

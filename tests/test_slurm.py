@@ -99,7 +99,7 @@ def test_task_jobs_through_slurm_are_tracked_in_the_store(tmp_path) -> None:
     launcher = SlurmLauncher(time="5", poll=0.2)
     with experiment(tmp_path / "wd", "slurm-jobs", launcher=launcher):
         tasks = [Count.C(x=x).submit() for x in range(3)]
-    store = open_store(tmp_path / "wd" / ".trialbook")
+    store = open_store(tmp_path / ".trialbook")  # the default store (the test's cwd)
     records = store.read_runs(store.find_experiment("slurm-jobs").id)
     store.close()
     assert sorted(r.params["x"] for r in records) == [0, 1, 2]
@@ -152,7 +152,7 @@ def test_a_resumable_task_that_timed_out_is_submitted_again(tmp_path) -> None:
     assert (tmp_path / "marker").read_text() == "2"
     (job,) = launcher.jobs
     assert len(job.job_ids) == 2 and job.state == "COMPLETED"
-    store = open_store(tmp_path / "wd" / ".trialbook")
+    store = open_store(tmp_path / ".trialbook")  # the default store (the test's cwd)
     (record,) = store.read_runs(store.find_experiment("resume").id)
     store.close()
     assert record.status == "done"

@@ -84,7 +84,7 @@ def test_job_directory_logs_status_and_store_record(tmp_path: Path) -> None:
     assert params["params"]["x"] == 4
     assert params["tags"] == {"x": 4}
     assert (xp.jobspath / "test.append" / job.__identifier__()).resolve() == job.jobpath
-    store = open_store(tmp_path / "wd" / ".trialbook")
+    store = open_store(tmp_path / ".trialbook")  # the default store (the test's cwd)
     info = store.find_experiment("jobs")
     [record] = store.read_runs(info.id)
     assert (record.kind, record.status, record.key) == ("job", "done", job.__identifier__())
@@ -103,7 +103,7 @@ def test_finished_job_is_not_run_again_and_failed_job_is(tmp_path: Path) -> None
         task = Append.C(x=2, out=str(out)).submit()
     assert task.__dict__["_tb_job"].cached
     assert lines(out) == ["2"]
-    expected = r"(?s)1 job of experiment 'cache' failed.*test.fail/.*ValueError: boom"
+    expected = r"(?s)1 job of experiment 'cache' failed.*test.fail .*ValueError: boom"
     for _ in range(2):
         with pytest.raises(JobFailedError, match=expected), experiment(tmp_path, "cache"):
             Fail.C(out=str(failed)).submit()
@@ -124,7 +124,7 @@ def test_dependency_waits_and_failed_dependency_fails_dependents(tmp_path: Path)
             bad = Fail.C(out=str(tmp_path / "f")).submit()
             Use.C(upstream=bad, out=str(tmp_path / "never")).submit()
 
-    expected = r"(?s)test.use/.*dependency test.fail/.* failed: ValueError: boom"
+    expected = r"(?s)test.use .*dependency test.fail .* failed: ValueError: boom"
     with pytest.raises(JobFailedError, match=expected):
         plan()
     assert not (tmp_path / "never").exists()

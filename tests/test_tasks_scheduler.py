@@ -118,7 +118,7 @@ def test_failed_job_is_a_failed_run_with_its_error(tmp_path: Path) -> None:
     xp = experiment(tmp_path, "broken", launcher=LocalLauncher(n_workers=1))
     with pytest.raises(JobFailedError, match="KeyError: 'missing column'") as info, xp:
         job = Broken.C().submit()
-    assert list(info.value.failures) == [f"test.broken/{job.__identifier__()}"]
+    assert list(info.value.failures) == [f"test.broken {job.__identifier__()[:12]}"]
     assert "KeyError: 'missing column'" in (job.jobpath / "stderr.log").read_text()
     store = open_store(tmp_path / ".trialbook")
     [record] = store.read_runs(store.find_experiment("broken").id)
@@ -195,9 +195,9 @@ def test_jobs_kill_stops_a_running_job(tmp_path: Path) -> None:
     pid = wait_running(jobpath, other)
     workdir = str(tmp_path / "wd")
     listing = CliRunner().invoke(cli, ["jobs", "ls", "--workdir", workdir, "--status", "running"])
-    assert listing.output == f"running     test.span/{jobpath.name}\n"
+    assert listing.output == f"running     test.span {jobpath.name[:12]}\n"
     result = CliRunner().invoke(cli, ["jobs", "kill", "--workdir", workdir])
-    assert result.output == f"killed test.span/{jobpath.name} (pid {pid})\n"
+    assert result.output == f"killed test.span {jobpath.name[:12]} (pid {pid})\n"
     _, stderr = other.communicate(timeout=60)
     assert other.returncode == 1
     assert "stopped by SIGTERM" in stderr.decode()

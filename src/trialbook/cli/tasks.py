@@ -24,7 +24,7 @@ task_store_option = click.option(
     metavar="URL",
     envvar="TRIALBOOK_STORE",
     default=None,
-    help="Store where jobs are recorded (default: $TRIALBOOK_STORE or WORKDIR/.trialbook).",
+    help="Store where jobs are recorded (default: $TRIALBOOK_STORE or .trialbook).",
 )
 
 
@@ -43,6 +43,9 @@ task_store_option = click.option(
 )
 @click.option("--show", is_flag=True, help="Print the merged configuration and exit.")
 @click.option("--workers", type=int, default=-1, show_default=True, help="Local worker processes.")
+@click.option(
+    "--quiet", "-q", is_flag=True, help="Do not tell jobs started, done and failed as they happen."
+)
 @click.argument("yaml_file", type=click.Path(exists=True, dir_okay=False))
 @friendly_errors
 def run_experiment(yaml_file: str, **options: Any) -> None:
@@ -65,10 +68,12 @@ def run_experiment(yaml_file: str, **options: Any) -> None:
         overrides=overrides,
         launcher=LocalLauncher(options["workers"]),
         store=options["store"],
+        progress=False if options["quiet"] else None,
     )
     for entry in xp.plan:
-        depends = f"  (depends on {', '.join(entry['depends'])})" if entry.get("depends") else ""
-        click.echo(f"{entry['status']:<10} {entry['job']}{depends}")
+        deps = entry.get("depends_names")
+        depends = f"  (depends on {', '.join(deps)})" if deps else ""
+        click.echo(f"{entry['status']:<10} {entry['name']}{depends}")
     if options["run_mode"] == "normal":
         done = sum(1 for j in xp.scheduler.jobs.values() if j.state == "done")
         click.echo(f"{done} job(s) done in experiment {xp.name!r}")
@@ -113,8 +118,8 @@ def jobs_ls(workdir: str, status: str | None, tags: tuple[str, ...]) -> None:
     from trialbook.tasks.listing import list_jobs
 
     for job in list_jobs(workdir, **_filters(status, tags)):
-        tagtext = " ".join(f"{k}={v}" for k, v in sorted(job.tags.items()))
-        click.echo(f"{job.status:<11} {job.name}" + (f"  {tagtext}" if tagtext else ""))
+        where = f"  [{job.identifier[:12]}]" if job.tags else ""  # untagged: already in label
+        click.echo(f"{job.status:<11} {job.label}{where}")
 
 
 @jobs.command("kill")
@@ -125,7 +130,7 @@ def jobs_kill(workdir: str, tags: tuple[str, ...]) -> None:
     from trialbook.tasks.listing import kill_jobs, list_jobs
 
     for job in kill_jobs(list_jobs(workdir, **_filters("running", tags))):
-        click.echo(f"killed {job.name} (pid {job.pid})")
+        click.echo(f"killed {job.label} (pid {job.pid})")
 
 
 @jobs.command("clean")
@@ -150,8 +155,8 @@ def jobs_clean(
 
     removed = clean_jobs(list_jobs(workdir, **_filters(status, tags)))
     for job in removed:
-        click.echo(f"removed {job.name}")
+        click.echo(f"removed {job.label}")
     click.echo(f"{len(removed)} job(s) removed")
     if forget_runs and removed:
-        count = forget(store or f"{workdir}/.trialbook", [j.identifier for j in removed])
+        count = forget(store, [j.identifier for j in removed], workdir=workdir)
         click.echo(f"{count} run(s) deleted from the store")

@@ -36,7 +36,7 @@ import sys
 import threading
 import time
 import traceback
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -47,6 +47,8 @@ __all__ = [
     "JobSpec",
     "JobState",
     "execute_job",
+    "failure_reason",
+    "job_label",
     "json_view",
     "read_status",
     "try_lock",
@@ -72,6 +74,71 @@ class JobState(enum.StrEnum):
     def finished(self) -> bool:
         """Whether the job will not change any more."""
         return self not in (JobState.WAITING, JobState.RUNNING)
+
+
+def job_label(task: str, tags: Mapping[str, Any] | None, identifier: str = "") -> str:
+    """A job's display name: its task id and its tags, ``key=value`` sorted by key.
+
+    Every list of jobs uses it (dry run, failures, progress lines, ``trialbook jobs``, the
+    UI's job graph). A job without tags is named by its task id and the first 12 characters
+    of its identifier.
+
+    Examples
+    --------
+    >>> job_label("train", {"seed": 2, "alpha": 0.1}, "3f2a9c1e77d0a1b2")
+    'train alpha=0.1 seed=2'
+    >>> job_label("train", {}, "3f2a9c1e77d0a1b2")
+    'train 3f2a9c1e77d0'
+    >>> job_label("train", {"model": "big one"})
+    'train model="big one"'
+    """
+    if not tags:
+        return f"{task} {identifier[:12]}".rstrip()
+    return " ".join([task, *(f"{k}={_tag_text(v)}" for k, v in sorted(tags.items()))])
+
+
+def _tag_text(value: Any) -> str:
+    text = str(value)
+    return json.dumps(text) if not text or any(c.isspace() for c in text) else text
+
+
+def failure_reason(error: ErrorInfo) -> str:
+    """``Type: message``, with the file and line of the user's code that raised when the
+    traceback shows one (frames of trialbook and of installed packages are skipped).
+
+    Examples
+    --------
+    >>> tb = 'Traceback (most recent call last):\\n  File "/x/plan.py", line 10, in execute\\n'
+    >>> failure_reason(ErrorInfo("ValueError", "bad x", tb))
+    'ValueError: bad x (at /x/plan.py, line 10)'
+    >>> failure_reason(ErrorInfo("ValueError", "bad x"))
+    'ValueError: bad x'
+    """
+    where = user_frame(error.traceback)
+    return f"{error} (at {where[0]}, line {where[1]})" if where else str(error)
+
+
+def user_frame(traceback_text: str) -> tuple[str, int] | None:
+    """The last frame of a formatted traceback that is the user's code: ``(file, line)``."""
+    import re
+    import sysconfig
+
+    paths = sysconfig.get_paths()
+    roots = {str(pathlib.Path(__file__).parents[1]), *(paths[k] for k in ("stdlib", "purelib"))}
+    skipped = tuple(os.path.join(root, "") for root in roots)
+    frames = re.findall(r'^  File "(.+)", line (\d+)', traceback_text, flags=re.M)
+    for filename, line in reversed(frames):
+        if not filename.startswith(("<", *skipped)):
+            return _shorter(filename), int(line)
+    return None
+
+
+def _shorter(filename: str) -> str:
+    """``filename`` relative to the working directory when it is inside it."""
+    try:
+        return str(pathlib.Path(filename).relative_to(os.getcwd()))
+    except ValueError:
+        return filename
 
 
 def read_status(path: pathlib.Path) -> dict[str, Any] | None:

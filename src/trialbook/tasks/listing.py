@@ -23,7 +23,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from trialbook.tasks.jobs import PARAMS, read_status, try_lock
+from trialbook.tasks.jobs import PARAMS, job_label, read_status, try_lock
 
 __all__ = ["JobInfo", "clean_jobs", "forget_runs", "kill_jobs", "list_jobs"]
 
@@ -43,6 +43,11 @@ class JobInfo:
     def name(self) -> str:
         """``<task id>/<identifier>``."""
         return f"{self.task}/{self.identifier}"
+
+    @property
+    def label(self) -> str:
+        """The display name: task id and tags (see :func:`~trialbook.tasks.jobs.job_label`)."""
+        return job_label(self.task, self.tags, self.identifier)
 
 
 def _info(path: pathlib.Path) -> JobInfo:
@@ -117,12 +122,25 @@ def clean_jobs(jobs: list[JobInfo]) -> list[JobInfo]:
     return removed
 
 
-def forget_runs(store: Any, identifiers: list[str]) -> int:
-    """Delete the runs of jobs ``identifiers`` from every experiment of ``store``; count them."""
-    from trialbook.storage import open_store
+def forget_runs(
+    store: Any, identifiers: list[str], *, workdir: str | os.PathLike[str] | None = None
+) -> int:
+    """Delete the runs of jobs ``identifiers`` from every experiment of ``store``; count them.
 
+    ``store=None`` is the default store; the task experiments that an earlier version recorded
+    in ``<workdir>/.trialbook`` are first moved into it (see :mod:`trialbook.tasks.legacy`).
+    """
+    from trialbook.storage import default_location, open_store
+    from trialbook.tasks.legacy import legacy_location, move_legacy_store
+
+    if store is None and "://" not in default_location():  # no store yet: create none
+        old = workdir is not None and legacy_location(workdir).is_dir()
+        if not old and not os.path.exists(default_location()):
+            return 0
     opened = open_store(store)
     try:
+        if store is None and workdir is not None:
+            move_legacy_store(workdir, opened)
         count = 0
         for info in opened.list_experiments():
             ids = [r.run_id for key in identifiers for r in opened.find_runs_by_key(info.id, key)]

@@ -35,6 +35,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import importlib.util
+import os
 import pathlib
 import sys
 import typing
@@ -330,10 +331,42 @@ def _import_file(path: pathlib.Path) -> Any:
     spec = importlib.util.spec_from_file_location(path.stem, path)
     module = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]
     sys.modules[path.stem] = module
-    spec.loader.exec_module(module)  # type: ignore[union-attr]
+    try:
+        spec.loader.exec_module(module)  # type: ignore[union-attr]
+    except Exception as exc:
+        del sys.modules[path.stem]
+        raise ConfigError(_import_failure(path, exc)) from None
     # Workers need not import the plan file: its classes travel by value.
     cloudpickle.register_pickle_by_value(module)
     return module
+
+
+def _import_failure(path: pathlib.Path, exc: Exception) -> str:
+    """One line saying where and why the plan file could not be imported.
+
+    Examples
+    --------
+    >>> try:
+    ...     compile("def f(:\\n", "/x/plan.py", "exec")
+    ... except SyntaxError as exc:
+    ...     print(_import_failure(pathlib.Path("/x/plan.py"), exc))
+    cannot import the plan file /x/plan.py: line 1: SyntaxError: invalid syntax
+    """
+    import traceback
+
+    from trialbook.tasks.jobs import user_frame
+
+    if isinstance(exc, SyntaxError):
+        filename, line = exc.filename or str(path), exc.lineno
+        why = f"{type(exc).__name__}: {exc.msg}"
+    else:
+        text = "".join(traceback.format_exception(exc))
+        filename, line = user_frame(text) or (str(path), None)
+        why = f"{type(exc).__name__}: {exc}"
+    where = "" if line is None else f"line {line}: "
+    if os.path.abspath(filename) != os.path.abspath(path):
+        where = f"{filename}, {where}"
+    return f"cannot import the plan file {path}: {where}{why}"
 
 
 def _configuration_class(run: Callable[..., Any], module: Any, path: pathlib.Path) -> type:
@@ -379,8 +412,11 @@ def run_plan(
     overrides: list[str] = (),  # type: ignore[assignment]
     launcher: Any = None,
     store: Any = None,
+    progress: bool | str | None = None,
 ) -> Any:
     """Load a plan and run it in ``with experiment(workdir, cfg.id)``; return the experiment.
+
+    ``progress`` is passed to :class:`~trialbook.tasks.workspace.experiment`.
 
     Raises
     ------
@@ -391,7 +427,8 @@ def run_plan(
 
     cfg, run, module = load_plan(yaml_file, overrides)
     helper_cls = getattr(run, "__trialbook_helper__", ExperimentHelper)
-    with experiment(workdir, cfg.id, run_mode=run_mode, launcher=launcher, store=store) as xp:
+    options = {"run_mode": run_mode, "launcher": launcher, "store": store, "progress": progress}
+    with experiment(workdir, cfg.id, **options) as xp:
         xp.scheduler.sys_path.append(str(pathlib.Path(module.__file__).parent))
         run(helper_cls(xp), cfg)
     return xp

@@ -40,12 +40,21 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from trialbook.tasks.jobs import JobOutcome, JobSpec, JobState, execute_job, read_status
+from trialbook.tasks.jobs import (
+    JobOutcome,
+    JobSpec,
+    JobState,
+    execute_job,
+    failure_reason,
+    job_label,
+    read_status,
+)
 from trialbook.tasks.tokens import TokenDependency
 
 if TYPE_CHECKING:
     from trialbook.tasks.config import Task
     from trialbook.tasks.launchers import Launcher
+    from trialbook.tasks.progress import Progress
 
 __all__ = ["Job", "Scheduler"]
 
@@ -82,6 +91,11 @@ class Job:
     def name(self) -> str:
         """``<task id>/<identifier>``."""
         return f"{self.task_id}/{self.identifier}"
+
+    @property
+    def label(self) -> str:
+        """The display name: task id and tags (see :func:`~trialbook.tasks.jobs.job_label`)."""
+        return job_label(self.task_id, self.task.tags(), self.identifier)
 
     def add_callback(self, callback: Callable[[], Any]) -> None:
         """Call ``callback()`` once when the job is done (now, if it already is)."""
@@ -126,6 +140,7 @@ class Scheduler:
         self._stopping = False
         self._blocked: dict[pathlib.Path, int] = {}
         self._classes: dict[type, tuple[str, bytes]] = {}  # each task class pickled once
+        self.progress: Progress | None = None  # told when jobs are added, start and finish
 
     # -- caller side --
 
@@ -137,6 +152,8 @@ class Scheduler:
                 known.add_callback(callback)
             return known
         self.jobs[job.path] = job
+        if self.progress is not None:
+            self.progress.add()
         with self._cond:
             self._unfinished += 1
         self._events.put(job)
@@ -213,7 +230,7 @@ class Scheduler:
                 job.outcome = _crash(job, exc)
             job.state = JobState.DONE if job.outcome.status == "done" else JobState.FAILED
             if job.outcome.error is not None:
-                job.reason = str(job.outcome.error)
+                job.reason = failure_reason(job.outcome.error)
             self._release(job)
             finished.append(job)
 
@@ -253,7 +270,7 @@ class Scheduler:
         for dep in job.deps:
             if dep.state in (JobState.FAILED, JobState.CANCELLED):
                 job.state = JobState.FAILED
-                job.reason = f"dependency {dep.name} failed: {dep.reason}"
+                job.reason = f"dependency {dep.label} failed: {dep.reason}"
                 finished.append(job)
                 return True
             if dep.state is not JobState.DONE:
@@ -301,6 +318,8 @@ class Scheduler:
         job.state = JobState.RUNNING
         launcher = job.launcher or self.launcher
         self._running += 1
+        if self.progress is not None:
+            self.progress.started(job)
         try:
             payload, classes = dump_task(job.task, self._classes)
             resumable = bool(getattr(type(job.task), "resumable", False))
@@ -322,14 +341,11 @@ class Scheduler:
             self.recorder([j for j in finished if not j.cached])
         except Exception:
             logger.exception("could not record %d finished jobs in the store", len(finished))
-        verbose = logger.isEnabledFor(logging.INFO)
         for job in finished:
+            if self.progress is not None:
+                self.progress.finished(job)
             if job.state is JobState.DONE:
-                if verbose:
-                    logger.info("job %s done%s", job.name, " (cached)" if job.cached else "")
                 job._fire()
-            else:
-                logger.warning("job %s %s: %s", job.name, job.state, job.reason)
         with self._cond:
             self._unfinished -= len(finished)
             self._cond.notify_all()

@@ -6,7 +6,10 @@ experiment has ``<workdir>/xp/<name>/`` with ``jobs/`` (links to its jobs), ``re
 (:attr:`experiment.resultspath`), ``data/`` (:meth:`experiment.save`) and ``services.json``.
 
 Store: jobs are recorded as runs (``kind="job"``, ``key`` = identifier) of the experiment
-``name`` in the store ``$TRIALBOOK_STORE`` if set, else ``<workdir>/.trialbook``.
+``name`` in the default store of every way of working: ``$TRIALBOOK_STORE`` if set, else
+``.trialbook`` in the current directory (as for runs and trials). Task experiments that earlier
+versions recorded in ``<workdir>/.trialbook`` are moved into it once
+(:mod:`trialbook.tasks.legacy`).
 
 Examples
 --------
@@ -37,6 +40,7 @@ from trialbook.errors import ConfigError, JobFailedError
 from trialbook.tasks.config import Config, Task
 from trialbook.tasks.jobs import PARAMS, JobState, json_view, read_status
 from trialbook.tasks.launchers import Launcher, LocalConnector, LocalLauncher
+from trialbook.tasks.progress import Progress
 from trialbook.tasks.scheduler import Job, Scheduler
 from trialbook.tasks.services import Service, ServiceListener, WebService
 from trialbook.tasks.tokens import CounterToken, TokenDependency
@@ -91,8 +95,12 @@ class experiment:
     launcher
         Where jobs run (default: a :class:`~trialbook.tasks.launchers.LocalLauncher` on every core).
     store
-        Where jobs are recorded: a store URL, directory or open store (default:
-        ``$TRIALBOOK_STORE`` if set, else ``<workdir>/.trialbook``).
+        Where jobs are recorded: a store URL, directory or open store (default: the store of
+        every way of working, ``$TRIALBOOK_STORE`` if set, else ``./.trialbook``).
+    progress
+        Tell jobs started, done and failed as they happen (:mod:`trialbook.tasks.progress`):
+        ``None`` (default) a live display on a terminal and log lines otherwise, ``"bar"``,
+        ``"lines"``, or ``False`` for nothing.
 
     Examples
     --------
@@ -113,6 +121,7 @@ class experiment:
         run_mode: RunMode | str | None = None,
         launcher: Launcher | None = None,
         store: Any = None,
+        progress: bool | str | None = None,
     ) -> None:
         if not isinstance(name, str) or not name or "/" in name:
             msg = f"an experiment name must be a non-empty str without '/' (got {name!r})"
@@ -143,9 +152,11 @@ class experiment:
         self.plan: list[dict[str, Any]] = []
         self._store: Any = None
         self._store_location = store
+        self._default_store = _default_store()
         self._exp_id: int | None = None
         self._code: dict[type, str | None] = {}
         self.scheduler = Scheduler(self.launcher, self._record, self._prepare_directory)
+        self.progress = Progress(name, progress if self.run_mode is RunMode.NORMAL else False)
         self._jobs_root = self.workdir / "jobs"
         self._links_root = str(self.jobspath)
         self._link_dirs: set[str] = set()
@@ -208,6 +219,8 @@ class experiment:
             self._open_store()  # the experiment is in the store (and the UI) from the start
         if self.port is not None and self.port >= 0:
             self._start_server()
+        self.progress.start()
+        self.scheduler.progress = self.progress
         _STACK.append(self)
         return self
 
@@ -229,6 +242,7 @@ class experiment:
             self.scheduler.wait()
         finally:
             self.scheduler.close()
+            self.progress.close()
             _STACK.remove(self)
             if self.server is not None:
                 self.server.stop()
@@ -239,7 +253,7 @@ class experiment:
         if exc_type is None:
             failed = self.failed_jobs()
             if failed:
-                raise JobFailedError(self.name, {j.name: j.reason or "failed" for j in failed})
+                raise JobFailedError(self.name, failures(failed))
 
     @staticmethod
     def current() -> experiment:
@@ -465,9 +479,15 @@ class experiment:
         job.state = JobState(state) if state else JobState.DRY
         task.__dict__["_tb_job"] = job
         self.scheduler.jobs[job.path] = job
-        entry = {"job": job.name, "status": str(job.state), "depends": [d.name for d in job.deps]}
+        entry = {
+            "job": job.name,
+            "name": job.label,
+            "status": str(job.state),
+            "depends": [d.name for d in job.deps],
+            "depends_names": [d.label for d in job.deps],
+        }
         self.plan.append(entry)
-        logger.info("dry run: %s [%s]", job.name, job.state)
+        logger.info("dry run: %s [%s]", job.label, job.state)
         if job.state is JobState.FAILED:
             job.state = JobState.DRY  # a dry run reports, it does not fail
         return job
@@ -477,7 +497,8 @@ class experiment:
         job.state = JobState.GENERATED
         task.__dict__["_tb_job"] = job
         self.scheduler.jobs[job.path] = job
-        self.plan.append({"job": job.name, "status": "generated", "script": str(script)})
+        entry = {"job": job.name, "name": job.label, "status": "generated", "script": str(script)}
+        self.plan.append(entry)
         return job
 
     def prepare(self, job: Job | Task) -> pathlib.Path:
@@ -488,11 +509,11 @@ class experiment:
         """
         import sys
 
-        import cloudpickle
+        from trialbook.tasks.payload import dumps
 
         if isinstance(job, Task):
             job = _job_of(job)
-        (job.path / "task.pkl").write_bytes(cloudpickle.dumps(job.task))
+        (job.path / "task.pkl").write_bytes(dumps(job.task))
         script = (
             f"#!{sys.executable}\n# Runs job {job.name} of experiment {self.name!r}.\n"
             f"import sys\nsys.path[:0] = {[*self.scheduler.sys_path, *sys.path]!r}\n"
@@ -507,19 +528,20 @@ class experiment:
     # -- store --
 
     def _store_target(self) -> Any:
-        """Where jobs are recorded: ``store=``, else ``$TRIALBOOK_STORE``, else
-        ``<workdir>/.trialbook``."""
-        return (
-            self._store_location
-            or os.environ.get("TRIALBOOK_STORE")
-            or str(self.workdir / ".trialbook")
-        )
+        """Where jobs are recorded: ``store=``, else the default store of every way of
+        working (``$TRIALBOOK_STORE``, else ``.trialbook`` in the directory where the
+        experiment was created)."""
+        return self._store_location or self._default_store
 
     def _open_store(self) -> tuple[Any, int]:
         if self._store is None:
             from trialbook.storage import open_store
 
             self._store = open_store(self._store_target())
+            if self._store_location is None:  # stores of earlier versions join the default
+                from trialbook.tasks.legacy import move_legacy_store
+
+                move_legacy_store(self.workdir, self._store)
             info = self._store.find_experiment(self.name)
             if info is None:
                 meta = {"kind": "tasks", "workdir": str(self.workdir)}
@@ -551,6 +573,41 @@ class experiment:
             else:
                 self._code[cls] = self._store.put_snapshot("code", text)
         return self._code[cls]
+
+
+def _default_store() -> str:
+    """The default store (``$TRIALBOOK_STORE`` or ``./.trialbook``), a directory made absolute
+    (jobs may change the working directory while the experiment runs)."""
+    from trialbook.storage import default_location
+
+    location = default_location()
+    return location if "://" in location else os.path.abspath(location)
+
+
+def failures(jobs: list[Job]) -> dict[str, str]:
+    """Each failed job's display name and reason (names shared by several jobs get the start
+    of their identifier, so no failure hides another).
+
+    Examples
+    --------
+    >>> import pathlib
+    >>> from trialbook.tasks import Task, Param, tag
+    >>> class Fit(Task):
+    ...     __trialbook_id__ = "fit"
+    ...     alpha: Param[float]
+    ...     def execute(self):
+    ...         pass
+    >>> job = Job(Fit.C(alpha=tag(0.1)), pathlib.Path("/w"), "d865c80f3d10f4ad", "fit")
+    >>> job.reason = "ValueError: bad alpha"
+    >>> failures([job])
+    {'fit alpha=0.1': 'ValueError: bad alpha'}
+    """
+    labels = [j.label for j in jobs]
+    out = {}
+    for job, label in zip(jobs, labels, strict=True):
+        shared = labels.count(label) > 1
+        out[f"{label} [{job.identifier[:12]}]" if shared else label] = job.reason or "failed"
+    return out
 
 
 def _is_done(status: dict[str, Any] | None) -> bool:

@@ -129,15 +129,20 @@ def dependencies(params: Any) -> list[str]:
 def job_graph(records: list[RunRecord], dirs: list[dict[str, Any]]) -> dict[str, Any]:
     """Nodes (jobs, with status and run id when recorded) and dependency edges.
 
+    Each node's ``name`` is the job's display name, its task and tags
+    (:func:`trialbook.tasks.jobs.job_label`), as in every list of jobs.
+
     Examples
     --------
-    >>> a = RunRecord(1, kind="job", key="a", status="done", fields={"task": "T"})
+    >>> a = RunRecord(1, kind="job", key="a", status="done", fields={"task": "T"}, tags={"k": 1})
     >>> b = RunRecord(2, kind="job", key="b", params={"x": {"__config__": "T", "identifier": "a"}})
-    >>> job_graph([a, b], [])["edges"]
-    [['a', 'b']]
+    >>> graph = job_graph([a, b], [])
+    >>> graph["edges"], graph["nodes"][0]["name"]
+    ([['a', 'b']], 'T k=1')
     """
     nodes: dict[str, dict[str, Any]] = {}
     params: dict[str, Any] = {}
+    tags: dict[str, Any] = {}
     for d in dirs:
         if isinstance(d.get("identifier"), str):
             nodes[d["identifier"]] = {
@@ -145,6 +150,7 @@ def job_graph(records: list[RunRecord], dirs: list[dict[str, Any]]) -> dict[str,
                 "run_id": None, "path": d["path"],
             }  # fmt: skip
             params[d["identifier"]] = d["params"]
+            tags[d["identifier"]] = d.get("tags")
     for run in records:
         if run.kind != "job" or not run.key:
             continue
@@ -153,11 +159,21 @@ def job_graph(records: list[RunRecord], dirs: list[dict[str, Any]]) -> dict[str,
         if not (node.get("status") == "running" and run.status != "running"):
             node["status"] = str(run.status)
         params[run.key] = run.params
+        tags[run.key] = run.tags or tags.get(run.key)
+    for ident, node in nodes.items():
+        node["name"] = _name(node.get("task"), tags.get(ident), ident)
     edges = [
         [dep, ident] for ident in nodes for dep in dependencies(params.get(ident))
         if dep in nodes and dep != ident
     ]  # fmt: skip
     return {"nodes": list(nodes.values()), "edges": edges}
+
+
+def _name(task: Any, tags: Any, identifier: str) -> str:
+    from trialbook.tasks.jobs import job_label
+
+    task = task if isinstance(task, str) else "job"
+    return job_label(task, tags if isinstance(tags, dict) else {}, identifier)
 
 
 def services(info: ExperimentInfo) -> list[dict[str, Any]]:

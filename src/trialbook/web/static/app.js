@@ -423,12 +423,12 @@ function drawGraph(g) {
   const fill = { done: "#d3f0dd", failed: "#f8d7d7", running: "#fde9bf" };
   g.nodes.forEach((n) => {
     const [x, y] = pos.get(n.id);
-    const label = (n.task || "job").split(".").pop();
+    const label = n.name || (n.task || "job").split(".").pop();
     const group = svg("g", { class: "node", "data-status": n.status, transform: `translate(${x},${y})` },
       svg("rect", { width: NW, height: NH, fill: fill[n.status] || "#eceef2" }),
-      svg("text", { x: 8, y: 15 }, document.createTextNode(label.slice(0, 24))),
+      svg("text", { x: 8, y: 15 }, document.createTextNode(label.length > 24 ? label.slice(0, 23) + "…" : label)),
       svg("text", { x: 8, y: 30, fill: "#666" }, document.createTextNode(n.status + (n.run_id ? " · run " + n.run_id : ""))));
-    group.append(svg("title", {}, document.createTextNode(n.id)));
+    group.append(svg("title", {}, document.createTextNode((n.name ? n.name + "\n" : "") + n.id)));
     if (n.run_id) {
       const link = svg("a", { href: expPage(TB.name) + "/runs/" + n.run_id });
       link.append(group);

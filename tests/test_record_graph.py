@@ -192,6 +192,21 @@ def test_a_script_computing_its_result_uses_the_command_line(tmp_path: pathlib.P
     assert frame[["epochs", "Result", "Seed"]].values.tolist() == [[3, 300, 4]]
 
 
+def test_the_command_line_seed_wins_over_the_scripts(tmp_path: pathlib.Path) -> None:
+    store = str(tmp_path / "store")
+    script = tmp_path / "seeded.py"
+    script.write_text(
+        TRAIN.format(store=store, default=10)
+        + "print(result.compute(seed=1))\n"
+        + "import sys\nprint(ex.run_trial(result, sys.argv[1:], seed=2))\n"
+    )
+    done = CliRunner().invoke(cli, ["run", str(script), "--seed", "7"])
+    assert done.exit_code == 0, done.output
+    assert history(store, "train")["Seed"].tolist() == [7, 7]
+    assert CliRunner().invoke(cli, ["run", str(script)]).exit_code == 0
+    assert history(store, "train")["Seed"].tolist() == [7, 7, 1, 2]
+
+
 def test_a_command_line_value_for_no_parameter_records_nothing(tmp_path: pathlib.Path) -> None:
     store = str(tmp_path / "store")
     script = tmp_path / "direct.py"

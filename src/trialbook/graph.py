@@ -465,9 +465,9 @@ class Experiment(HistoryReader):
 
     def _run_trial(self, node: Node, *, seed: int | None, dask_options: dict[str, Any]) -> Any:
         request = current_request()  # under `trialbook run script.py a=1 --seed 2`
-        if request is not None:
-            self.set_parameters(**request.params)  # the command line's values win
-            seed = request.seed if seed is None else seed
+        if request is not None:  # the command line's values win over the script's
+            self.set_parameters(**request.params)
+            seed = seed if request.seed is None else request.seed
         self._check_parameters(node)
         if seed is not None and type(seed) is not int:
             msg = f"seed must be an int or None (got {seed!r} that is a {type(seed)})"
@@ -631,7 +631,8 @@ class Experiment(HistoryReader):
 
         The explicit entry point of a script: ``ex.run_trial(s, sys.argv[1:])`` parses
         ``key=value`` arguments and ``--seed N``. Under ``trialbook run script.py a=1`` the
-        command line's values are used. Malformed arguments raise before anything is recorded.
+        command line's values (parameters and ``--seed``) are used over those passed here.
+        Malformed arguments raise before anything is recorded.
 
         Examples
         --------
@@ -650,10 +651,7 @@ class Experiment(HistoryReader):
         """
         given, given_seed = parse_arguments(argv or ())
         given.update(params or {})
-        request = current_request()  # its values are applied by the trial itself
-        if request is not None and request.seed is not None:
-            given_seed = request.seed
-        self.set_parameters(**given)
+        self.set_parameters(**given)  # under `trialbook run`, the trial applies its values
         return result.compute(seed=seed if seed is not None else given_seed)
 
 

@@ -17,7 +17,7 @@ from click.testing import CliRunner
 import trialbook
 from trialbook import Param, Task, experiment, tag
 from trialbook.cli import cli
-from trialbook.errors import ConfigError, JobFailedError
+from trialbook.errors import ConfigError, JobFailedError, StorageError
 from trialbook.storage import open_store
 from trialbook.tasks import LocalLauncher
 
@@ -394,3 +394,20 @@ def test_jobs_clean_forgets_runs_in_the_default_store(plan: Path) -> None:
         "done", "done"
     ]  # fmt: skip
     store.close()
+
+
+# -- the same class of problem: a failure that exits 0 -------------------------------------------
+
+
+def test_jobs_that_cannot_be_recorded_fail_the_experiment(tmp_path: Path) -> None:
+    def plan() -> Task:
+        with experiment(tmp_path / "wd", "gone", progress=False):
+            store = open_store(".trialbook")
+            store.delete_experiment("gone")  # e.g. deleted from the UI while the jobs run
+            store.close()
+            return Fit.C(alpha=tag(0.1), seed=tag(0)).submit()
+
+    with pytest.raises(StorageError, match=r"1 finished job\(s\) of experiment 'gone' could not"):
+        plan()
+    [status] = Path("wd/jobs/test.record.fit").glob("*/status.json")
+    assert '"done"' in status.read_text()  # the job itself ran and kept its files

@@ -141,6 +141,7 @@ class Scheduler:
         self._blocked: dict[pathlib.Path, int] = {}
         self._classes: dict[type, tuple[str, bytes]] = {}  # each task class pickled once
         self.progress: Progress | None = None  # told when jobs are added, start and finish
+        self.unrecorded: list[tuple[int, str]] = []  # (job count, why) of failed store writes
 
     # -- caller side --
 
@@ -337,10 +338,12 @@ class Scheduler:
             job._lock_fd = None
 
     def _complete(self, finished: list[Job]) -> None:
+        ran = [j for j in finished if not j.cached]
         try:
-            self.recorder([j for j in finished if not j.cached])
-        except Exception:
-            logger.exception("could not record %d finished jobs in the store", len(finished))
+            self.recorder(ran)
+        except Exception as exc:
+            logger.exception("could not record %d finished jobs in the store", len(ran))
+            self.unrecorded.append((len(ran), f"{type(exc).__name__}: {exc}"))
         for job in finished:
             if self.progress is not None:
                 self.progress.finished(job)

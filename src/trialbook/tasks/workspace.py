@@ -36,7 +36,7 @@ import os
 import pathlib
 from typing import Any
 
-from trialbook.errors import ConfigError, JobFailedError
+from trialbook.errors import ConfigError, JobFailedError, StorageError
 from trialbook.tasks.config import Config, Task
 from trialbook.tasks.jobs import PARAMS, JobState, json_view, read_status
 from trialbook.tasks.launchers import Launcher, LocalConnector, LocalLauncher
@@ -251,9 +251,23 @@ class experiment:
                 self._store.close()
                 self._store = None
         if exc_type is None:
+            self._check_recorded()
             failed = self.failed_jobs()
             if failed:
                 raise JobFailedError(self.name, failures(failed))
+
+    def _check_recorded(self) -> None:
+        """Raise if finished jobs could not be written to the store (never a silent gap)."""
+        if not self.scheduler.unrecorded:
+            return
+        count = sum(n for n, _ in self.scheduler.unrecorded)
+        why = self.scheduler.unrecorded[0][1]
+        msg = (
+            f"{count} finished job(s) of experiment {self.name!r} could not be recorded in the "
+            f"store {self._store_target()}: {why}. Their results are in their job directories "
+            f"(`trialbook jobs ls --workdir {self.workdir}`)"
+        )
+        raise StorageError(msg)
 
     @staticmethod
     def current() -> experiment:

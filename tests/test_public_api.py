@@ -48,3 +48,11 @@ def test_import_is_light() -> None:
 def test_unknown_attribute_is_an_attribute_error() -> None:
     with pytest.raises(AttributeError, match="no attribute 'nope'"):
         trialbook.nope  # noqa: B018
+
+
+def test_dir_lists_only_the_public_api() -> None:
+    """`dir(trialbook)` shows what users may use, not the module's own imports."""
+    listed = dir(trialbook)
+    assert set(listed) == {*trialbook.__all__, "__version__"}
+    assert not {"Any", "TYPE_CHECKING", "annotations", "importlib"} & set(listed)
+    assert listed == sorted(listed)

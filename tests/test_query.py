@@ -208,7 +208,13 @@ def test_sql_and_python_back_ends_agree(
     exp = store.create_experiment("e")
     store.write_runs(exp.id, [RunRecord(i + 1, **row) for i, row in enumerate(rows)])
     kwargs = {"where": where, "order_by": order_by, "descending": descending}
-    n_native, native = query_runs(store, exp.id, **kwargs)
-    n_generic, generic = query_runs(GenericStore(store), exp.id, **kwargs)
-    assert (n_native, [r.run_id for r in native]) == (n_generic, [r.run_id for r in generic])
+
+    def outcome(source: Any) -> Any:  # the page, or the error of a name no run has
+        try:
+            total, page = query_runs(source, exp.id, **kwargs)
+        except ConfigError as exc:
+            return str(exc)
+        return total, [r.run_id for r in page]
+
+    assert outcome(store) == outcome(GenericStore(store))
     store.close()

@@ -117,4 +117,5 @@ def __getattr__(name: str) -> Any:
 
 
 def __dir__() -> list[str]:
-    return sorted({*globals(), *_LAZY})
+    """The public API only (not the helpers this module imports for itself)."""
+    return sorted({*__all__, "__version__"})

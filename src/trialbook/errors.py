@@ -28,6 +28,7 @@ __all__ = [
     "ExperimentNotFoundError",
     "FingerprintError",
     "JobFailedError",
+    "MissingExtraError",
     "NotFoundError",
     "RunFailedError",
     "RunNotFoundError",
@@ -66,6 +67,11 @@ def _listing(names: Iterable[object], limit: int = 10) -> str:
 
 class TrialbookError(Exception):
     """Base class of every error raised by trialbook."""
+
+
+class MissingExtraError(TrialbookError, ImportError):
+    """A feature needs an optional package: the message names the extra to install
+    (``pip install 'trialbook[ui]'``); see :mod:`trialbook.extras`."""
 
 
 class TrialbookWarning(UserWarning):

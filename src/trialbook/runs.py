@@ -348,6 +348,9 @@ def _dask_target(backend: str | None, client: Any) -> Any:
         raise ConfigError(msg)
     if backend != "dask" or client is not None:
         return client
+    from trialbook.extras import require
+
+    require("distributed", "backend='dask'")
     try:
         from distributed import get_client
 
@@ -388,9 +391,12 @@ def execute_run(run: Run, steps: Sequence[Step]) -> BaseException | None:
 def runs_frame(runs: Iterable[Run]) -> pd.DataFrame:
     """A table of runs: one row each, indexed by ``run_id``.
 
-    Columns: params, then ``status``, ``started``, ``finished``, ``duration`` (seconds), then
-    scalar fields and the last value of each metric. A field whose name is taken by a param or
-    one of those columns gets a ``field.`` prefix; metric columns are ``metric.<name>``.
+    Columns: params, then ``status``, ``started``, ``finished``, ``duration`` (seconds),
+    ``error``, ``result`` (when some run has one: trials and jobs), then scalar fields, the
+    last value of each metric and the tags. A field whose name is taken by a param or one of
+    those columns gets a ``field.`` prefix; metric columns are ``metric.<name>``, tag columns
+    ``tag.<name>`` (a tag that only repeats the param of the same name, as a task's tagged
+    params do, is not repeated).
 
     Every param is a column: lists, tuples and dicts hold each run's own value (as Python
     objects), and integer params stay integers where some runs lack them (nullable ``Int64``).
@@ -420,6 +426,9 @@ def runs_frame(runs: Iterable[Run]) -> pd.DataFrame:
     extra: dict[str, list[Any]] = {}
     status, started, finished, duration, error = [], [], [], [], []
     reserved = {"status", "started", "finished", "duration", "error"}
+    results = [run.result for run in runs]
+    if any(result is not None for result in results):
+        reserved.add("result")  # trials and jobs: their result is a column
     for i, run in enumerate(runs):
         for name, value in run.params.items():
             column = params.get(name)
@@ -449,9 +458,33 @@ def runs_frame(runs: Iterable[Run]) -> pd.DataFrame:
         "duration": pd.array(duration, dtype="float64"),
         "error": error,
     }
+    if "result" in reserved:
+        fixed["result"] = _param_column(results)
     index = pd.Index([run.id for run in runs], name="run_id")
     columns = {name: _param_column(values) for name, values in params.items()}
+    extra.update(_tag_columns(runs))
+    extra = {name: _param_column(values) for name, values in extra.items()}
     return pd.DataFrame({**columns, **fixed, **extra}, index=index)
+
+
+def _tag_columns(runs: list[Run]) -> dict[str, list[Any]]:
+    """``tag.<name>`` columns of the runs' scalar tags, except a tag that only repeats the
+    param of the same name in every run (a task's tagged params are already columns)."""
+    from trialbook.tracking import iter_scalars
+
+    tags: dict[str, list[Any]] = {}
+    for i, run in enumerate(runs):
+        for name, value in iter_scalars(run.tags):
+            column = tags.get(name)
+            if column is None:
+                column = tags[name] = [None] * len(runs)
+            column[i] = value
+    return {
+        f"tag.{name}": values
+        for name, values in tags.items()
+        if any(name not in run.params or run.params[name] != value
+               for run, value in zip(runs, values, strict=True) if value is not None)
+    }  # fmt: skip
 
 
 def _param_column(values: list[Any]) -> Any:

@@ -119,6 +119,89 @@ class Session:
                 experiment._adopt(Run.from_record(record, allow_pickle=allow_pickle))
         return experiment
 
+    def search_runs(
+        self,
+        experiment: str,
+        where: str | None = None,
+        *,
+        order_by: str | None = None,
+        descending: bool = False,
+        limit: int | None = None,
+        offset: int = 0,
+    ) -> pd.DataFrame:
+        """The runs of ``experiment`` that match a filter, sorted and paged, as a table.
+
+        The filter and sort names are the query language of the web UI
+        (:mod:`trialbook.storage.query`): ``lr > 0.01 and status == "done"``, ``params.x``,
+        ``fields.x``, ``tags.x``, ``metric.x`` (its last value), ``in [...]``, ``and`` / ``or`` /
+        ``not``. The store runs the query itself where it can (in SQL on SQLite), so only the
+        matching page is read.
+
+        Parameters
+        ----------
+        experiment
+            The experiment's exact name.
+        where
+            A filter; ``None`` keeps every run.
+        order_by, descending
+            The name to sort by (default: the run id) and the direction; runs missing the
+            value come last.
+        limit, offset
+            At most ``limit`` runs (``None``: all) after skipping ``offset``.
+
+        Returns
+        -------
+        pandas.DataFrame
+            The columns of ``RunsExperiment.df()``, one row per run in the sort order,
+            indexed by ``run_id``; ``frame.attrs["total"]`` is the number of matching runs
+            before paging.
+
+        Raises
+        ------
+        ExperimentNotFoundError
+            If the store has no experiment of that name.
+        ConfigError
+            On a bad filter (with the column of the mistake), a name that no run has (a text
+            written without quotes), or a bad sort name, limit or offset.
+
+        Examples
+        --------
+        >>> session = create_session("sqlite:///:memory:")
+        >>> experiment = session.create_experiment("sweep")
+        >>> _ = experiment.add_runs(lr=[0.001, 0.01, 0.1], loss=["hinge", "log"])
+        >>> _ = experiment.execute(lambda run: run.fields.update(acc=run.params.lr * 5)).persist()
+        >>> frame = session.search_runs("sweep", 'loss == "hinge" and acc > 0.01',
+        ...                             order_by="acc", descending=True, limit=1)
+        >>> frame[["lr", "loss", "acc"]]
+                 lr   loss  acc
+        run_id
+        5       0.1  hinge  0.5
+        >>> frame.attrs["total"]
+        2
+        >>> session.search_runs("sweep", "loss == hinge")
+        Traceback (most recent call last):
+        ...
+        trialbook.errors.ConfigError: bad query 'loss == hinge': `hinge` at column 9 is not a
+        parameter, field or tag of any run of this experiment; to compare with a text, quote
+        it: loss == "hinge"
+        """
+        from trialbook.runs import runs_frame
+        from trialbook.storage.query import query_runs
+
+        info = self.store.find_experiment(_check_name(experiment))
+        if info is None:
+            names = [e.name for e in self.store.list_experiments()]
+            raise ExperimentNotFoundError(experiment, available=names)
+        total, page = query_runs(
+            self.store, info.id, where=where, order_by=order_by, descending=descending,
+            limit=limit, offset=offset,
+        )  # fmt: skip
+        allow_pickle = self.store.allow_pickle
+        with paused_gc():
+            frame = runs_frame(Run.from_record(r, allow_pickle=allow_pickle) for r in page)
+        frame.attrs["total"] = total
+        return frame
+
     def delete_experiment(self, name: str) -> None:
         """Delete a persisted experiment and everything in it.
 

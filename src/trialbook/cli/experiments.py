@@ -30,21 +30,62 @@ def ls(store: str | None) -> None:
 @click.argument("experiment")
 @store_option
 @click.option(
-    "--limit", type=click.IntRange(min=1), default=None, help="Show the last N runs only."
+    "--where",
+    metavar="FILTER",
+    default=None,
+    help="Keep the runs matching FILTER, in the query language of the web UI, e.g. "
+    "'lr > 0.01 and status == \"done\"' (quote text values).",
+)
+@click.option(
+    "--sort",
+    metavar="NAME",
+    default=None,
+    help="Sort by NAME (run_id, status, duration, a param, field, tag or metric.x); "
+    "-NAME sorts in descending order. Runs without a value come last.",
+)
+@click.option(
+    "--limit",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Show N runs: the first N in the --sort order, or the last N runs (by run id) "
+    "without --sort.",
 )
 @friendly_errors
-def runs(experiment: str, store: str | None, limit: int | None) -> None:
-    """Show the runs of EXPERIMENT as a table (params, status, timings, scalar fields)."""
-    frame = open_session(store).load_experiment(experiment).df()
-    if limit is not None:
-        frame = frame.tail(limit)
+def runs(
+    experiment: str, store: str | None, where: str | None, sort: str | None, limit: int | None
+) -> None:
+    """Show the runs of EXPERIMENT as a table (params, status, timings, scalar fields, metrics,
+    tags), optionally filtered, sorted and limited in the store."""
+    order_by, descending = _sort(sort)
+    last = limit is not None and order_by is None  # "the last N runs", as before --sort
+    frame = open_session(store).search_runs(
+        experiment, where, order_by=order_by, descending=descending or last, limit=limit
+    )
+    if last:
+        frame = frame.iloc[::-1]
+    total = frame.attrs["total"]
     if frame.empty:
-        click.echo(f"experiment {experiment!r} has no runs")
+        click.echo(f"no run of {experiment!r} matches {where!r}" if where and total == 0
+                   else f"experiment {experiment!r} has no runs")  # fmt: skip
         return
     for column in ("started", "finished"):
         frame[column] = frame[column].dt.strftime("%Y-%m-%d %H:%M:%S")
     frame["duration"] = frame["duration"].map(lambda s: "" if math.isnan(s) else f"{s:.3f}s")
     click.echo(_cells(frame.drop(columns=["error"])).to_string())
+    if where or len(frame) < total:
+        click.echo(f"({len(frame)} of {total} {'matching ' if where else ''}runs)")
+
+
+def _sort(sort: str | None) -> tuple[str | None, bool]:
+    """``--sort NAME`` / ``--sort -NAME`` as ``(order_by, descending)``."""
+    if sort is None:
+        return None, False
+    descending = sort.startswith("-")
+    name = sort[1:] if descending else sort
+    if not name.strip():
+        msg = f"--sort needs a name, e.g. --sort metric.loss or --sort -acc (got {sort!r})"
+        raise click.BadParameter(msg, param_hint="--sort")
+    return name.strip(), descending
 
 
 @click.command()
@@ -53,12 +94,20 @@ def runs(experiment: str, store: str | None, limit: int | None) -> None:
 @store_option
 @friendly_errors
 def show(experiment: str, run_id: int, store: str | None) -> None:
-    """Show one RUN of EXPERIMENT: params, fields and a summary of its metrics."""
+    """Show one RUN of EXPERIMENT (a run, trial or job): status, seed, duration, result,
+    params, tags, fields and a summary of its metrics."""
     run = open_session(store).load_experiment(experiment).runs[run_id]
-    lines = [f"run {run.id} of {experiment!r}: {run.status}"]
+    lines = [f"{run.kind} {run.id} of {experiment!r}: {run.status}"]
+    if run.key is not None:
+        lines.append(f"key: {run.key}")
+    if run.seed is not None:
+        lines.append(f"seed: {run.seed}")
     if run.duration is not None:
         lines.append(f"duration: {run.duration:.3f}s")
+    if run.result is not None:
+        lines.append(f"result: {_describe(run.result)}")
     lines += _section("params", run.params)
+    lines += _section("tags", run.tags)
     lines += _section("fields", run.fields)
     summary = run.metric_summary()
     if summary:

@@ -6,7 +6,7 @@ from typing import Any
 
 import click
 
-from trialbook.cli.common import friendly_errors
+from trialbook.cli.common import existing_workdir, friendly_errors
 
 __all__ = ["jobs", "run_experiment"]
 
@@ -113,24 +113,32 @@ def jobs(ctx: click.Context, store: str | None) -> None:
 @workdir_option
 @status_option
 @tag_option
+@friendly_errors
 def jobs_ls(workdir: str, status: str | None, tags: tuple[str, ...]) -> None:
     """List jobs: status, task/identifier and tags."""
     from trialbook.tasks.listing import list_jobs
 
-    for job in list_jobs(workdir, **_filters(status, tags)):
+    listed = list_jobs(existing_workdir(workdir), **_filters(status, tags))
+    for job in listed:
         where = f"  [{job.identifier[:12]}]" if job.tags else ""  # untagged: already in label
         click.echo(f"{job.status:<11} {job.label}{where}")
+    if not listed:
+        click.echo(f"no jobs{' matching' if status or tags else ''} in {workdir}")
 
 
 @jobs.command("kill")
 @workdir_option
 @tag_option
+@friendly_errors
 def jobs_kill(workdir: str, tags: tuple[str, ...]) -> None:
     """Stop running jobs (SIGTERM to the process running each)."""
     from trialbook.tasks.listing import kill_jobs, list_jobs
 
-    for job in kill_jobs(list_jobs(workdir, **_filters("running", tags))):
+    killed = kill_jobs(list_jobs(existing_workdir(workdir), **_filters("running", tags)))
+    for job in killed:
         click.echo(f"killed {job.label} (pid {job.pid})")
+    if not killed:
+        click.echo(f"no running jobs{' matching' if tags else ''} in {workdir}: nothing killed")
 
 
 @jobs.command("clean")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from trialbook.cli.common import friendly_errors, store_option
+from trialbook.cli.common import existing_store, friendly_errors, store_option
 
 
 @click.command()
@@ -31,16 +31,12 @@ from trialbook.cli.common import friendly_errors, store_option
 @friendly_errors
 def ui(store: str | None, host: str, port: int, allow_actions: bool) -> None:
     """Serve the web UI; open the printed URL (it carries the access token)."""
-    import os
-
-    from trialbook.errors import StorageError
-    from trialbook.storage import default_location, open_store
+    from trialbook.extras import require
+    from trialbook.storage import open_store
     from trialbook.web.server import serve
 
-    location = store or default_location()
-    if "://" not in location and not os.path.exists(location):
-        msg = f"no store at {location!r}; pass --store URL or set TRIALBOOK_STORE"
-        raise StorageError(msg)
+    require("ui", "trialbook ui")
+    location = existing_store(store)
     server = serve(open_store(location), host=host, port=port, allow_actions=allow_actions)
     if host not in ("127.0.0.1", "localhost", "::1"):
         click.echo(f"warning: serving on {host}: anyone who can reach it and has the token "

@@ -30,11 +30,11 @@ def connect(client: Any) -> Iterator[Any]:
     ExecutionError
         If the scheduler cannot be reached.
     """
-    try:
-        from distributed import Client
-    except ImportError as exc:  # pragma: no cover - distributed is in the test extra
-        msg = "running on Dask needs the distributed package: pip install 'trialbook[distributed]'"
-        raise ConfigError(msg) from exc
+    from trialbook.extras import require
+
+    require("distributed", "running on a Dask cluster")
+    from distributed import Client
+
     if isinstance(client, Client):
         yield client
         return

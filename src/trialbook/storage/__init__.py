@@ -157,7 +157,23 @@ def open_store(
             f"known schemes: {known}, or a directory path"
         )
         raise ConfigError(msg)
-    return _resolve(scheme)(location, allow_pickle=allow_pickle, **options)
+    try:
+        return _resolve(scheme)(location, allow_pickle=allow_pickle, **options)
+    except ModuleNotFoundError as exc:  # a backend's driver is an extra
+        from trialbook.extras import EXTRAS, missing_extra
+
+        extra = _SCHEME_EXTRAS.get(scheme)
+        if extra is not None and (exc.name or "").partition(".")[0] not in EXTRAS[extra]:
+            extra = None  # not the driver: name the extra of the module that is missing
+        error = missing_extra(exc, f"a {scheme!r} store", extra)
+        if error is None:
+            raise
+        raise error from exc
+
+
+# The extra that installs the driver of a URL scheme (`pip install 'trialbook[<extra>]'`).
+_SCHEME_EXTRAS = {"redis": "redis", "rediss": "redis", "unix": "redis", "mongodb": "mongo",
+                  "postgresql": "postgres", "mysql": "mysql", "mariadb": "mysql"}  # fmt: skip
 
 
 def _resolve(scheme: str) -> Opener:

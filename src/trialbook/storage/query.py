@@ -55,7 +55,7 @@ from trialbook.codecs import Encoded
 from trialbook.errors import ConfigError
 from trialbook.storage.records import RunRecord
 
-__all__ = ["Name", "Query", "parse_name", "parse_query", "query_runs", "sort_key"]
+__all__ = ["Name", "Query", "check_names", "parse_name", "parse_query", "query_runs", "sort_key"]
 
 COLUMNS = ("run_id", "status", "kind", "key", "seed", "created", "started", "finished")
 """Names that are columns of a run."""
@@ -127,6 +127,44 @@ class Name:
             return _dig(summary[1], self.path[1:]) if summary else None
         return _dig(getattr(run, self.where), self.path)
 
+    def present(self, run: RunRecord) -> bool:
+        """Whether ``run`` has this name at all (even with the value ``None``).
+
+        Examples
+        --------
+        >>> parse_name("lr").present(RunRecord(1, tags={"lr": None}))
+        True
+        >>> parse_name("metric.loss").present(RunRecord(1))
+        False
+        """
+        if self.where in ("column", "derived"):
+            return True
+        if self.where == "bare":
+            return any(_has(slot, self.path) for slot in (run.params, run.fields, run.tags))
+        if self.where == "metric":
+            summary = run.metrics.get(self.path[0])
+            return summary is not None and _has(summary[1], self.path[1:])
+        return _has(getattr(run, self.where), self.path)
+
+    def json_paths(self) -> list[str]:
+        """The JSON paths of the run document (``doc``) where this name lives; empty for a
+        column of the run.
+
+        Examples
+        --------
+        >>> parse_name("lr").json_paths()
+        ['$.p."lr"', '$.f."lr"', '$.t."lr"']
+        """
+        if self.where in ("column", "derived"):
+            return []
+        rest = "".join(f'."{p}"' for p in self.path)
+        if self.where == "bare":
+            return [f"$.{slot}{rest}" for slot in ("p", "f", "t")]
+        if self.where == "metric":
+            head, tail = f'."{self.path[0]}"', "".join(f'."{p}"' for p in self.path[1:])
+            return [f"$.m{head}[1]{tail}" if tail else f"$.m{head}"]
+        return [f"$.{NAMESPACES[self.where]}{rest}"]
+
     def sql(self, doc: str = "doc") -> tuple[str, list[Any]]:
         """An SQLite expression for this name, with its bound parameters (``doc``: the SQL of the
         run document, e.g. :data:`DOC_SQL` when documents may hold NaN).
@@ -172,6 +210,14 @@ def _dig(value: Any, path: Sequence[str]) -> Any:
             return None
         value = value.get(key)
     return _plain(value)
+
+
+def _has(value: Any, path: Sequence[str]) -> bool:
+    for key in path:
+        if type(value) is not dict or key not in value:
+            return False
+        value = value[key]
+    return True
 
 
 def _plain(value: Any) -> Any:
@@ -300,6 +346,24 @@ class Query:
         """
         test = _Py().node(self.tree)
         return lambda run: test(run) is True
+
+    def names(self) -> list[tuple[Name, int, str]]:
+        """The names the filter reads: ``(name, column in the text, its text)`` each.
+
+        Examples
+        --------
+        >>> [(n.where, col, text) for n, col, text in parse_query("lr > 1 or tags.m == 2").names()]
+        [('bare', 1, 'lr'), ('tags', 11, 'tags.m')]
+        """
+        text = self.text.strip()
+        found = []
+        for node in ast.walk(self.tree):
+            if isinstance(node, ast.Compare):
+                for operand in (node.left, *node.comparators):
+                    if isinstance(operand, ast.Name | ast.Attribute):
+                        segment = ast.get_source_segment(text, operand) or ""
+                        found.append((_name_of(operand), operand.col_offset + 1, segment))
+        return sorted(found, key=lambda item: item[1])
 
     def sql(self, doc: str = "doc") -> tuple[str, list[Any]]:
         """An SQLite boolean expression over the ``runs`` table and its bound parameters
@@ -582,7 +646,7 @@ def query_runs(
     where: str | None = None,
     order_by: str | None = None,
     descending: bool = False,
-    limit: int = 100,
+    limit: int | None = 100,
     offset: int = 0,
 ) -> tuple[int, list[RunRecord]]:
     """Filter, sort and page the runs of an experiment: ``(total matching, page)``.
@@ -602,12 +666,14 @@ def query_runs(
     order_by, descending
         The name to sort by (default ``run_id``) and the direction.
     limit, offset
-        The page: at most ``limit`` runs after skipping ``offset``.
+        The page: at most ``limit`` runs (``None``: all) after skipping ``offset``.
 
     Raises
     ------
     ConfigError
-        On a bad filter, name, limit or offset.
+        On a bad filter, name, limit or offset, and on a name that no run of the experiment
+        has (a text value written without quotes, ``loss == hinge``, or a misspelt name),
+        naming it and its column.
 
     Examples
     --------
@@ -625,11 +691,15 @@ def query_runs(
     name = parse_name(order_by) if order_by else None
     native = getattr(store, "query_runs", None)
     if native is not None:
+        if query is not None or name is not None:
+            check_names(store, experiment_id, query, order_by)
         return native(
             experiment_id, where=where, order_by=order_by, descending=descending,
             limit=limit, offset=offset,
         )  # fmt: skip
     runs = store.read_runs(experiment_id)
+    if query is not None or name is not None:
+        check_names(runs, experiment_id, query, order_by)
     if query is not None:
         keep = query.predicate()
         runs = [run for run in runs if keep(run)]
@@ -637,7 +707,73 @@ def query_runs(
         runs = sort_runs(runs, name, descending)
     elif descending:
         runs = runs[::-1]
-    return len(runs), runs[offset : offset + limit]
+    return len(runs), runs[offset : None if limit is None else offset + limit]
+
+
+_WHAT = {"bare": "a parameter, field or tag", "params": "a parameter", "fields": "a field",
+         "tags": "a tag", "metric": "a metric"}  # fmt: skip
+
+
+def check_names(
+    source: Any, experiment_id: int, query: Query | None, order_by: str | None = None
+) -> None:
+    """Refuse a filter or sort name that no run of the experiment has: it can only be a text
+    written without quotes (``loss == hinge``) or a misspelt name, and would silently match
+    nothing. An experiment without runs accepts every name.
+
+    ``source`` is a store (its ``names_present`` method answers in one query when it has one)
+    or the experiment's runs.
+
+    Raises
+    ------
+    ConfigError
+        Naming the first unknown name, its column, and how to quote a text.
+
+    Examples
+    --------
+    >>> runs = [RunRecord(1, params={"loss": "hinge"})]
+    >>> check_names(runs, 1, parse_query('loss == "hinge"'))
+    >>> check_names(runs, 1, parse_query("loss == hinge"))
+    Traceback (most recent call last):
+    ...
+    trialbook.errors.ConfigError: bad query 'loss == hinge': `hinge` at column 9 is not a
+    parameter, field or tag of any run of this experiment; to compare with a text, quote it:
+    loss == "hinge"
+    """
+    checked = [item for item in (query.names() if query is not None else [])
+               if item[0].where not in ("column", "derived")]  # fmt: skip
+    sort = parse_name(order_by) if order_by else None
+    if sort is not None and sort.where not in ("column", "derived"):
+        checked.append((sort, 0, order_by or ""))
+    if not checked:
+        return
+    names = [item[0] for item in checked]
+    present = getattr(source, "names_present", None)
+    if present is not None:
+        found = present(experiment_id, [[]] + [n.json_paths() for n in names])
+    else:
+        runs = list(source) if not hasattr(source, "read_runs") else source.read_runs(experiment_id)
+        found = [bool(runs)] + [any(n.present(run) for run in runs) for n in names]
+    if not found[0]:
+        return  # no runs yet: nothing to check against
+    for (name, col, text), ok in zip(checked, found[1:], strict=True):
+        if not ok:
+            raise ConfigError(_unknown(query, name, col, text))
+
+
+def _unknown(query: Query | None, name: Name, col: int, text: str) -> str:
+    what = f"{_WHAT[name.where]} of any run of this experiment"
+    if col == 0:
+        columns = ", ".join(COLUMNS + DERIVED)
+        return (f"cannot sort by {text!r}: it is not {what}; sort by a column ({columns}), "
+                "params.x, fields.x, tags.x or metric.x")  # fmt: skip
+    assert query is not None
+    source = query.text.strip()
+    msg = f"bad query {query.text!r}: `{text}` at column {col} is not {what}"
+    if name.where == "bare" and len(name.path) == 1:
+        quoted = source[: col - 1] + _JSON_TEXT(text) + source[col - 1 + len(text) :]
+        msg += f"; to compare with a text, quote it: {quoted}"
+    return msg
 
 
 def sort_runs(runs: list[RunRecord], name: Name, descending: bool) -> list[RunRecord]:
@@ -657,8 +793,8 @@ def sort_runs(runs: list[RunRecord], name: Name, descending: bool) -> list[RunRe
     return [r for _, r in present] + missing
 
 
-def _check_page(limit: int, offset: int) -> None:
-    if type(limit) is not int or limit < 0:
+def _check_page(limit: int | None, offset: int) -> None:
+    if limit is not None and (type(limit) is not int or limit < 0):
         msg = f"limit must be an int >= 0 (got {limit!r}); pass the page size, e.g. limit=100"
         raise ConfigError(msg)
     if type(offset) is not int or offset < 0:

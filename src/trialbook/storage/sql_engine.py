@@ -159,6 +159,7 @@ class SqlConnection:
         try:
             engine = sa.create_engine(url, **options)
         except (sa_exc.ArgumentError, sa_exc.NoSuchModuleError, ImportError) as exc:
+            _raise_missing_driver(exc, url.get_backend_name())
             msg = (
                 f"SQLBackend: cannot use the URL {self.url!r}: {exc}; check the scheme and "
                 "install its driver (e.g. pip install 'trialbook[postgres]')"
@@ -353,3 +354,14 @@ def insert_missing(conn: sa.Connection, table: sa.Table, row: dict[str, Any]) ->
         is None
     ):
         conn.execute(table.insert().values(**row))
+
+
+def _raise_missing_driver(exc: Exception, backend: str) -> None:
+    """A database driver that is not installed is an extra: say which one installs it."""
+    from trialbook.extras import missing_extra
+
+    if isinstance(exc, ModuleNotFoundError):
+        extra = {"postgresql": "postgres", "mysql": "mysql", "mariadb": "mysql"}.get(backend)
+        error = missing_extra(exc, f"a {backend!r} store", extra)
+        if error is not None:
+            raise error from exc

@@ -629,26 +629,48 @@ class SqliteStore:
         where: str | None = None,
         order_by: str | None = None,
         descending: bool = False,
-        limit: int = 100,
+        limit: int | None = 100,
         offset: int = 0,
     ) -> tuple[int, list[RunRecord]]:
         """Filter, sort and page runs in SQL; see :func:`trialbook.storage.query.query_runs`."""
-        from trialbook.storage.query import DOC_SQL, _check_page, finite_json
+        from trialbook.storage.query import _check_page
 
         _check_page(limit, offset)
-        page = {"where": where, "order_by": order_by, "descending": descending, "limit": limit,
-                "offset": offset}  # fmt: skip
+        page = {"where": where, "order_by": order_by, "descending": descending,
+                "limit": -1 if limit is None else limit, "offset": offset}  # fmt: skip
+        return self._with_json_doc(lambda doc: self._query_page(experiment_id, doc=doc, **page))
+
+    def names_present(self, experiment_id: int, paths: Sequence[Sequence[str]]) -> list[bool]:
+        """For each list of JSON paths of the run document, whether some run of the experiment
+        has one of them (an empty list: whether the experiment has a run at all). One query;
+        used by :func:`trialbook.storage.query.check_names`."""
+
+        def ask(doc: str) -> list[bool]:
+            tests, params = [], []
+            for group in paths:
+                where = " OR ".join(f"json_type({doc}, ?) IS NOT NULL" for _ in group) or "1"
+                tests.append(f"EXISTS (SELECT 1 FROM runs WHERE experiment_id = ? AND ({where}))")
+                params += [experiment_id, *group]
+            return [bool(v) for v in self._read(f"SELECT {', '.join(tests)}", params)[0]]
+
+        return self._with_json_doc(ask)
+
+    def _with_json_doc(self, read: Callable[[str], Any]) -> Any:
+        """``read(doc)`` with ``doc`` the SQL of the run document: plain ``doc`` first, then,
+        when some documents hold NaN or Infinity (which SQLite's JSON functions refuse), the
+        document made valid by ``tb_finite_json``."""
+        from trialbook.storage.query import DOC_SQL, finite_json
+
         try:
-            return self._query_page(experiment_id, doc="doc", **page)
+            return read("doc")
         except StorageError as exc:
             if "malformed JSON" not in str(exc):
                 raise
-        # Some documents hold NaN or Infinity, which SQLite's JSON functions refuse.
         if not getattr(self, "_query_functions", False):
             with self._lock:
                 self._conn.create_function("tb_finite_json", 1, finite_json, deterministic=True)
             self._query_functions = True
-        return self._query_page(experiment_id, doc=DOC_SQL, **page)
+        return read(DOC_SQL)
 
     def _query_page(
         self,

@@ -4,7 +4,7 @@ comparisons, a params-vs-metric view and the job graph, over any store.
 Start it with ``trialbook ui`` or from Python with :func:`serve` (a background thread; the
 returned handle has the URL with its access token and ``stop()``). :func:`create_app` gives the
 ASGI application itself. Importing this package does not import Starlette or uvicorn (they
-come with the ``ui`` extra: ``pip install trialbook[ui]``).
+come with the ``ui`` extra: ``pip install 'trialbook[ui]'``).
 
 Examples
 --------

@@ -15,6 +15,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import json
+import urllib.parse
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -24,7 +25,7 @@ from trialbook.storage.records import ExperimentInfo, RunRecord
 from trialbook.web import jobs, views
 from trialbook.web.series import downsample
 
-__all__ = ["ROUTES", "UIState"]
+__all__ = ["ROUTES", "SegmentConvertor", "UIState", "register_segment"]
 
 MAX_LIMIT = 1000
 MAX_COMPARE = 10
@@ -311,29 +312,62 @@ def openapi(request: Any, ui: UIState) -> Any:
 
 ROUTES: list[tuple[str, str, str]] = [
     ("GET", "/api/experiments", "experiments"),
-    ("GET", "/api/experiments/{name}/runs", "runs"),
-    ("GET", "/api/experiments/{name}/runs/{run_id:int}", "run"),
-    ("DELETE", "/api/experiments/{name}/runs/{run_id:int}", "delete_run"),
-    ("GET", "/api/experiments/{name}/runs/{run_id:int}/artifacts/{artifact}", "artifact"),
-    ("GET", "/api/experiments/{name}/runs/{run_id:int}/log", "log"),
-    ("GET", "/api/experiments/{name}/metrics", "metric_names"),
-    ("GET", "/api/experiments/{name}/metrics/{metric}", "metric"),
-    ("GET", "/api/experiments/{name}/compare", "compare"),
-    ("GET", "/api/experiments/{name}/scatter", "scatter"),
-    ("GET", "/api/experiments/{name}/status", "status"),
-    ("GET", "/api/experiments/{name}/graph", "graph"),
-    ("GET", "/api/experiments/{name}/jobs/{identifier}/log", "job_log"),
-    ("POST", "/api/experiments/{name}/jobs/{identifier}/kill", "kill"),
-    ("GET", "/api/snapshots/{digest}", "snapshot"),
+    ("GET", "/api/experiments/{name:segment}/runs", "runs"),
+    ("GET", "/api/experiments/{name:segment}/runs/{run_id:int}", "run"),
+    ("DELETE", "/api/experiments/{name:segment}/runs/{run_id:int}", "delete_run"),
+    (
+        "GET",
+        "/api/experiments/{name:segment}/runs/{run_id:int}/artifacts/{artifact:segment}",
+        "artifact",
+    ),
+    ("GET", "/api/experiments/{name:segment}/runs/{run_id:int}/log", "log"),
+    ("GET", "/api/experiments/{name:segment}/metrics", "metric_names"),
+    ("GET", "/api/experiments/{name:segment}/metrics/{metric:segment}", "metric"),
+    ("GET", "/api/experiments/{name:segment}/compare", "compare"),
+    ("GET", "/api/experiments/{name:segment}/scatter", "scatter"),
+    ("GET", "/api/experiments/{name:segment}/status", "status"),
+    ("GET", "/api/experiments/{name:segment}/graph", "graph"),
+    ("GET", "/api/experiments/{name:segment}/jobs/{identifier:segment}/log", "job_log"),
+    ("POST", "/api/experiments/{name:segment}/jobs/{identifier:segment}/kill", "kill"),
+    ("GET", "/api/snapshots/{digest:segment}", "snapshot"),
     ("GET", "/api/openapi.json", "openapi"),
 ]
 """``(method, path, handler name)`` of every endpoint; the OpenAPI test checks the spec
 documents exactly these."""
 
 
+class SegmentConvertor:
+    """A path parameter that is one URL segment, percent-decoded: with
+    :class:`trialbook.web.app.EncodedSlashes`, ``/e/a%2Fb`` gives the experiment name ``a/b``
+    (and ``%25`` a ``%``), so names holding ``/`` work in links.
+
+    Examples
+    --------
+    >>> SegmentConvertor().convert("runs%2Fa%25"), SegmentConvertor().to_string("a/b")
+    ('runs/a%', 'a%2Fb')
+    """
+
+    regex = "[^/]+"
+
+    def convert(self, value: str) -> str:
+        return urllib.parse.unquote(value)
+
+    def to_string(self, value: str) -> str:
+        return urllib.parse.quote(value, safe="")
+
+
+def register_segment() -> None:
+    """Make ``{name:segment}`` usable in Starlette routes."""
+    from starlette import convertors
+
+    convertors.register_url_convertor("segment", SegmentConvertor())  # type: ignore[arg-type]
+
+
 def routes() -> list[Any]:
     """Starlette routes of the API."""
     from starlette.routing import Route
+
+    register_segment()
 
     handlers = globals()
     return [Route(path, endpoint(handlers[name]), methods=[method], name=f"api_{name}")

@@ -25,12 +25,13 @@ import html
 import http.cookies
 import json
 import pathlib
+import re
 import secrets
 import urllib.parse
 from typing import Any
 
 from trialbook.errors import ConfigError
-from trialbook.web.api import UIState, routes
+from trialbook.web.api import UIState, register_segment, routes
 
 __all__ = ["create_app"]
 
@@ -38,10 +39,33 @@ HERE = pathlib.Path(__file__).parent
 COOKIE = "trialbook_token"
 PAGES = {
     "/": "experiments",
-    "/e/{name}": "runs",
-    "/e/{name}/runs/{run_id:int}": "run",
-    "/e/{name}/compare": "compare",
+    "/e/{name:segment}": "runs",
+    "/e/{name:segment}/runs/{run_id:int}": "run",
+    "/e/{name:segment}/compare": "compare",
 }
+
+
+class EncodedSlashes:
+    """ASGI middleware keeping ``%2F`` (and ``%25``) encoded in the path that routes see, so a
+    name holding ``/`` stays one segment; the ``segment`` path convertor
+    (:class:`trialbook.web.api.SegmentConvertor`) decodes it. Servers decode
+    the whole path, which would split ``/e/a%2Fb`` into the segments ``a`` and ``b``."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        raw = scope.get("raw_path") if scope["type"] == "http" else None
+        text = raw.decode("latin-1") if raw else ""
+        if _ESCAPES.search(text):
+            parts = _ESCAPES.split(text)
+            path = "".join(p.upper() if i % 2 else urllib.parse.unquote(p)
+                           for i, p in enumerate(parts))  # fmt: skip
+            scope = {**scope, "path": path}
+        await self.app(scope, receive, send)
+
+
+_ESCAPES = re.compile(r"(%2[fF]|%25)")
 
 
 class TokenGate:
@@ -84,7 +108,8 @@ class TokenGate:
         self, scope: Any, query: dict[str, list[str]], cookie_name: str, send: Any
     ) -> None:
         rest = {k: v for k, v in query.items() if k != "token"}
-        location = scope["path"] + ("?" + urllib.parse.urlencode(rest, doseq=True) if rest else "")
+        path = scope.get("raw_path", b"").decode("latin-1") or urllib.parse.quote(scope["path"])
+        location = path + ("?" + urllib.parse.urlencode(rest, doseq=True) if rest else "")
         cookie = f"{cookie_name}={self.token}; Path=/; HttpOnly; SameSite=Strict"
         await send({"type": "http.response.start", "status": 303, "headers": [
             (b"location", location.encode("latin-1")), (b"set-cookie", cookie.encode("latin-1")),
@@ -158,6 +183,9 @@ def create_app(store: Any, *, token: str | None = None, allow_actions: bool = Fa
     >>> len(app.state.ui.token) > 20
     True
     """
+    from trialbook.extras import require
+
+    require("ui", "the web UI")
     from starlette.applications import Starlette
     from starlette.middleware import Middleware
     from starlette.routing import Mount, Route
@@ -168,12 +196,13 @@ def create_app(store: Any, *, token: str | None = None, allow_actions: bool = Fa
     if not isinstance(token, str) or not token:
         msg = f"token must be a non-empty str, or None to generate one (got {token!r})"
         raise ConfigError(msg)
+    register_segment()
     page_routes = [Route(path, _page(name), name=f"page_{name}") for path, name in PAGES.items()]
     page_routes.append(Route("/favicon.ico", _no_icon))
     app = Starlette(
         routes=[*routes(), *page_routes,
                 Mount("/static", StaticFiles(directory=HERE / "static"), name="static")],
-        middleware=[Middleware(TokenGate, token=token)],
+        middleware=[Middleware(EncodedSlashes), Middleware(TokenGate, token=token)],
     )  # fmt: skip
     app.state.ui = UIState(store=store, token=token, allow_actions=allow_actions)
     return app

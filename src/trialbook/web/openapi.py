@@ -46,7 +46,8 @@ _DOCS: dict[str, tuple[str, _Q]] = {
         "runs": ("string", "Run ids separated by commas, e.g. `1,2`."),
         "points": ("integer", "At most this many points per run (4 to 100000, default 2000)."),
     }),
-    "compare": ("Compare 1 to 10 runs: params, fields and tags with `differs` flags, common "
+    "compare": ("Compare 1 to 10 runs: a summary (kind, status, seed, result, duration), "
+                "params, fields and tags with `differs` flags, common "
                 "metrics, unified diffs of code and environment against the first run.", {
         "runs": ("string", "Run ids separated by commas, e.g. `1,2,3`."),
     }),

@@ -110,6 +110,9 @@ def serve(
     ...     urllib.request.urlopen(request).read()
     b'{"experiments":[]}'
     """
+    from trialbook.extras import require
+
+    require("ui", "the web UI")
     import uvicorn
 
     from trialbook.storage import open_store

@@ -235,9 +235,26 @@ def _table(runs: Sequence[RunRecord], slot: str) -> list[dict[str, Any]]:
     return rows
 
 
+def _summary(runs: Sequence[RunRecord]) -> list[dict[str, Any]]:
+    """Rows of what each run is and gave: kind, status, seed, result, duration (a row whose
+    values are all missing is left out, e.g. the result of grid runs)."""
+    rows = [run_row(run) for run in runs]
+    out = []
+    for name in ("kind", "status", "seed", "result", "duration"):
+        cells = [row[name] for row in rows]
+        if name == "result":  # plain JSON results in full, not "<json>"
+            cells = [_label(run.result) for run in runs]
+        if name != "status" and all(c is None for c in cells):
+            continue
+        differs = any(c != cells[0] or type(c) is not type(cells[0]) for c in cells)
+        out.append({"name": name, "values": cells, "differs": differs})
+    return out
+
+
 def compare_runs(store: Any, runs: Sequence[RunRecord]) -> dict[str, Any]:
-    """Parameter, field and tag tables (``differs`` marks rows whose values differ), common
-    metrics and unified diffs of code and environment against the first run.
+    """A summary table (kind, status, seed, result, duration), parameter, field and tag
+    tables (``differs`` marks rows whose values differ), common metrics and unified diffs of
+    code and environment against the first run.
 
     Examples
     --------
@@ -252,6 +269,7 @@ def compare_runs(store: Any, runs: Sequence[RunRecord]) -> dict[str, Any]:
     return {
         "run_ids": [run.run_id for run in runs],
         "status": [str(run.status) for run in runs],
+        "summary": _summary(runs),
         "params": _table(runs, "params"),
         "fields": _table(runs, "fields"),
         "tags": _table(runs, "tags"),

@@ -256,13 +256,23 @@ async function runsPage() {
       id: "tab-" + v }, { runs: "Runs", scatter: "Params vs metric", graph: "Job graph" }[v])));
     content.replaceChildren();
     stopView = views[name](content, counts);
-    if (name !== "runs") {
-      api(expPath(TB.name) + "/status").then((s) => counts.replaceChildren(...Object.entries(s.counts)
-        .map(([k, n]) => el("span", {}, badge(k), " ", n.toLocaleString()))));
-    }
+    if (name !== "runs") api(expPath(TB.name) + "/status").then((s) => showCounts(counts, s));
   };
   window.addEventListener("hashchange", () => show(location.hash.slice(1) || "runs"));
   show(location.hash.slice(1) in views ? location.hash.slice(1) : "runs");
+}
+
+function showCounts(counts, s) {
+  // Runs by status, counting the jobs in progress whose run is not recorded yet (a running
+  // job directory is running, a waiting one pending), so the header never says "running 0"
+  // while jobs run.
+  const unrecorded = { running: 0, pending: 0 };
+  for (const j of s.jobs) unrecorded[j.status === "running" ? "running" : "pending"] += 1;
+  counts.replaceChildren(...Object.entries(s.counts).map(([k, n]) => {
+    const extra = unrecorded[k] || 0;
+    return el("span", { "data-count": k }, badge(k), " ", (n + extra).toLocaleString(),
+      extra ? el("span", { class: "muted" }, ` (${extra} not recorded yet)`) : null);
+  }));
 }
 
 function runsView(content, counts) {
@@ -293,13 +303,16 @@ function runsView(content, counts) {
       pagerBox.replaceChildren(pager(data, (dir) => {
         state.offset = Math.max(0, state.offset + dir * state.limit); load();
       }));
-    } catch (e) { error.textContent = e.message; }
+    } catch (e) {
+      error.textContent = e.message;
+      wrap.replaceChildren();
+      pagerBox.replaceChildren();
+    }
   };
   let last = null;
   const poll = async () => {
     const s = await api(expPath(TB.name) + "/status");
-    counts.replaceChildren(...Object.entries(s.counts).map(([k, n]) => el("span", {}, badge(k), " ", n.toLocaleString())));
-    if (s.jobs.length) counts.append(el("span", { id: "jobs-running" }, `+ ${s.jobs.length} job${s.jobs.length > 1 ? "s" : ""} in progress (not recorded yet)`));
+    showCounts(counts, s);
     const busy = s.live.length + s.jobs.length > 0;
     setLive(busy);
     live.replaceChildren(busy ? el("ul", { class: "live-list" },
@@ -551,6 +564,7 @@ async function comparePage() {
   const charts = el("div", { class: "charts", id: "charts" });
   main().replaceChildren(
     el("h1", {}, "Comparing runs ", ids.map((id, i) => [i ? ", " : "", el("a", { href: expPage(TB.name) + "/runs/" + id }, id)])),
+    ...compareTable("Runs", ids, c.summary.map((r) => r.name === "duration" ? { ...r, values: r.values.map(duration) } : r), "compare-summary"),
     ...compareTable("Parameters", ids, c.params, "compare-params"),
     el("h2", {}, "Metrics"), charts,
     ...compareTable("Fields", ids, c.fields, "compare-fields"),

@@ -13,6 +13,7 @@ import subprocess
 import sys
 import textwrap
 
+import pandas as pd
 import pytest
 from click.testing import CliRunner
 
@@ -20,7 +21,7 @@ import trialbook
 from conftest import BACKENDS, backend_location
 from trialbook import capture
 from trialbook.cli import cli
-from trialbook.errors import ConfigError
+from trialbook.errors import CodecError, ConfigError
 from trialbook.graph_script import parse_arguments
 
 TRAIN = textwrap.dedent(
@@ -176,6 +177,50 @@ def test_a_trial_records_only_the_parameters_its_code_declares(store_dir: pathli
     same(a).compute(seed=0)
     assert again.get_parameters(trial_id=2) == {"a": 1}
     assert again.get_parameters(trial_id=1) == {"a": 1, "b": 2}
+
+
+def test_an_unstorable_parameter_fails_before_the_trial(store_dir: pathlib.Path) -> None:
+    ex = trialbook.Experiment("values", backend=store_dir)
+    a = ex.parameter("a")
+    calls = []
+
+    @ex.result
+    def f(a):
+        calls.append(a)
+        return 1
+
+    ex.set_parameters(a=lambda: 1)
+    with pytest.raises(CodecError, match=r"^parameter 'a' of experiment 'values' cannot be stored"):
+        f(a).compute(seed=0)
+    assert calls == []
+    assert ex.trial_id == 0
+    ex.set_parameters(a=2)
+    assert f(a).compute(seed=0) == 1
+    assert ex.get_history().index.tolist() == [1]
+
+
+def test_an_unstorable_result_is_not_recorded_as_none(
+    store_dir: pathlib.Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    ex = trialbook.Experiment("values", backend=store_dir)
+
+    @ex.result
+    def make():
+        return lambda: 2
+
+    @ex.result
+    def none():
+        return None
+
+    caplog.set_level(logging.WARNING, logger="trialbook.graph")
+    make().compute(seed=0)
+    none().compute(seed=0)
+    assert caplog.records[0].getMessage().startswith("Result of trial 1 is not stored: ")
+    frame = trialbook.Experiment("values", backend=store_dir).get_history()
+    assert frame["Result Type"].tolist() == ["<class 'function'>", "<class 'NoneType'>"]
+    assert pd.isna(frame.loc[1, "Result"])
+    assert frame["Success"].tolist() == [True, True]
+    assert ex.diff(1, 2).result == ("<not stored: <class 'function'>>", None)
 
 
 # -- scripts that compute their result themselves under `trialbook run` ---------------------------

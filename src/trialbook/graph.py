@@ -54,12 +54,13 @@ from typing import TYPE_CHECKING, Any
 from dask.delayed import Delayed
 
 from trialbook import capture, graph_files, graph_remote
-from trialbook.codecs import decode, is_plain
+from trialbook.codecs import decode, encode, is_plain
 from trialbook.errors import CodecError, ConfigError, StorageError, did_you_mean
 from trialbook.graph_history import HistoryReader, TrialDiff
 from trialbook.graph_nodes import (
     CACHE_PREFIX,
     PERSIST_PREFIX,
+    RESULT_NOT_STORED,
     UNDEFINED,
     ActiveTrial,
     Node,
@@ -498,6 +499,7 @@ class Experiment(HistoryReader):
         return value
 
     def _new_run(self, seed: int | None) -> Run:
+        params = self._trial_parameters()
         if seed is None:
             seed = self.seed
         if seed is None:
@@ -505,7 +507,6 @@ class Experiment(HistoryReader):
             logger.info("Random seed is not provided, initialized with generated seed: %d", seed)
         else:
             logger.info("Random seed is initialized with given seed: %d", seed)
-        params = self._trial_parameters()
         code, environment = self._code_digest(), self._environment_digest()
         (trial_id,) = self.store.allocate_run_ids(self.experiment_id, 1)
         self.trial_id = max(self.trial_id, trial_id)
@@ -530,15 +531,31 @@ class Experiment(HistoryReader):
                 self._recorded[name][1],
             )
             self._from_record.discard(name)
+        for name, value in params.items():
+            self._check_storable(name, value)
         return params
+
+    def _check_storable(self, name: str, value: Any) -> None:
+        """Refuse a parameter value the store cannot keep, before the trial runs."""
+        if is_plain(value):
+            return
+        try:
+            encode(value, allow_pickle=self.store.allow_pickle)
+        except CodecError as exc:
+            msg = (
+                f"parameter {name!r} of experiment {self.id!r} cannot be stored, so no trial "
+                f"was computed: {exc}"
+            )
+            raise CodecError(msg) from None
 
     def _save_trial(self, trial: ActiveTrial) -> None:
         self._check_purity(trial)  # before the write replaces the hashes of earlier trials
         run = trial.run
         try:
             record = run.to_record(allow_pickle=self.store.allow_pickle)
-        except CodecError as exc:
+        except CodecError as exc:  # parameters were checked before the trial: the result
             logger.warning("Result of trial %d is not stored: %s", run.id, exc)
+            run.tags[RESULT_NOT_STORED] = str(type(run.result))
             run.result = None
             record = run.to_record(allow_pickle=self.store.allow_pickle)
         self.store.write_runs(

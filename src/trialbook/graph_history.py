@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any
 from trialbook import capture
 from trialbook.codecs import decode
 from trialbook.errors import NotFoundError, RunNotFoundError, did_you_mean
-from trialbook.graph_nodes import PERSIST_PREFIX
+from trialbook.graph_nodes import PERSIST_PREFIX, RESULT_NOT_STORED
 from trialbook.storage.records import RunRecord, Status
 
 if TYPE_CHECKING:
@@ -179,7 +179,8 @@ class HistoryReader:
 
         params = {k: self._decode(v) for k, v in record.params.items()}
         done = record.status == Status.DONE
-        result = self._decode(record.result) if done else None
+        unstored = record.tags.get(RESULT_NOT_STORED) if done else None
+        result = self._decode(record.result) if done and unstored is None else None
         err = record.error
         took = None
         if record.started is not None and record.finished is not None:
@@ -189,8 +190,8 @@ class HistoryReader:
             finished = _dt.datetime.fromtimestamp(record.finished)
         return [
             *(params.get(n, np.nan) for n in names),
-            result if done else np.nan,
-            str(type(result)) if done else None,
+            result if done and unstored is None else np.nan,
+            (unstored or str(type(result))) if done else None,
             done,
             finished,
             took,
@@ -341,6 +342,8 @@ class HistoryReader:
         return TrialDiff((first, second), params, result, code, env)
 
     def _outcome(self, record: RunRecord) -> Any:
+        if record.status == Status.DONE and RESULT_NOT_STORED in record.tags:
+            return f"<not stored: {record.tags[RESULT_NOT_STORED]}>"
         if record.status == Status.DONE:
             return self._decode(record.result)
         return f"{record.error.type}({record.error.message})" if record.error else record.status

@@ -39,11 +39,13 @@ if TYPE_CHECKING:
     from trialbook.graph import Experiment
     from trialbook.graph_remote import StepOutcome
 
-__all__ = ["PERSIST_PREFIX", "UNDEFINED", "Node", "Parameter", "Step"]
+__all__ = ["PERSIST_PREFIX", "RESULT_NOT_STORED", "UNDEFINED", "Node", "Parameter", "Step"]
 
 PERSIST_PREFIX = "persist/"
 """Artifact names of persisted step outputs start with this."""
 CACHE_PREFIX = "cache:"
+RESULT_NOT_STORED = "result_not_stored"
+"""Tag of a trial whose result no safe codec could store; its value is the result's type."""
 UNDEFINED: Any = type("Undefined", (), {"__repr__": lambda self: "Undefined"})()
 """The value of a parameter that was never set."""
 

@@ -115,13 +115,13 @@ class SchemaVersionError(StorageError):
 class ExperimentExistsError(StorageError, FileExistsError):
     """An experiment of that name already exists where a new one was to be created."""
 
-    def __init__(self, name: str) -> None:
+    def __init__(self, name: str, detail: str | None = None) -> None:
         self.name = name
         msg = (
             f"an experiment named {name!r} already exists in this store; load it with "
             f"session.load_experiment({name!r}), or pass if_exists='replace' to overwrite it"
         )
-        super().__init__(msg)
+        super().__init__(detail or msg)
 
 
 # -- not found -----------------------------------------------------------------------------------

@@ -266,7 +266,74 @@ class StoreContract:
         assert isinstance(store.url, str)
         assert ":" not in store.url.partition("://")[2].partition("@")[0] or "@" not in store.url
 
+    def test_replace_only_the_experiment_of_an_id(self, store: Any) -> None:
+        """``replace_id`` is a compare-and-swap: of two replacers of one experiment, one wins."""
+        first = store.create_experiment("cas")
+        second = store.create_experiment("cas", replace=True, replace_id=first.id)
+        try:
+            store.create_experiment("cas", replace=True, replace_id=first.id)
+        except ExperimentExistsError:
+            pass
+        else:
+            raise AssertionError("replacing an experiment that was already replaced must fail")
+        assert store.find_experiment("cas").id == second.id
+        assert store.allocate_run_ids(second.id, 1) == range(1, 2)
+
+    # -- garbage --
+
+    def test_collect_garbage_frees_blobs_of_deleted_experiments(self, store: Any) -> None:
+        import numpy as np
+
+        shared = encode(np.arange(100_000, dtype="f8"))  # 800 KB: a blob
+        for name, seed in (("keep", 1.0), ("gone", 2.0)):
+            info = store.create_experiment(name)
+            own = encode(np.full(100_000, seed))
+            store.write_runs(info.id, [RunRecord(1, fields={"shared": shared, "own": own})])
+            store.write_artifact(info.id, 1, "model", Encoded("npy", bytes([int(seed)]) * 300_000))
+        store.delete_experiment("gone")
+        preview = store.collect_garbage(min_age=0, dry_run=True)
+        assert preview.blobs == 2  # "gone"'s own field and its artifact; not the shared one
+        assert preview.bytes >= 800_000 + 300_000
+        report = store.collect_garbage(min_age=0)
+        assert (report.blobs, report.bytes) == (preview.blobs, preview.bytes)
+        assert store.collect_garbage(min_age=0).blobs == 0
+        keep = store.find_experiment("keep")
+        (run,) = store.read_runs(keep.id)
+        assert decode(run.fields["shared"]).sum() == np.arange(100_000).sum()
+        assert decode(run.fields["own"])[0] == 1.0
+        assert store.read_artifact(keep.id, 1, "model").size == 300_000
+
     # -- metrics --
+
+    def test_replace_metrics_in_the_same_write(self, store: Any) -> None:
+        """A run executed again: its old points of a metric go in the write of the new ones."""
+        info = store.create_experiment("again")
+        big = [float(i) for i in range(20_000)]  # a chunk that may live outside the row
+        store.write_runs(
+            info.id,
+            [RunRecord(run_id=1), RunRecord(run_id=2)],
+            [
+                metric_chunk(1, "loss", [3.0, 2.0, 1.0]),
+                metric_chunk(1, "big", big),
+                metric_chunk(1, "acc", [0.5]),
+                metric_chunk(2, "loss", [7.0]),
+            ],
+        )
+        store.write_runs(info.id, [], [metric_chunk(1, "loss", [0.0], first_step=3)])
+        store.write_runs(
+            info.id,
+            [RunRecord(run_id=1)],
+            [metric_chunk(1, "loss", [9.0, 8.0]), metric_chunk(1, "big", [1.0])],
+            replace_metrics=[(1, "loss"), (1, "big")],
+        )
+        loss = store.read_metrics(info.id, "loss", [1, 2])
+        assert loss[1].steps.tolist() == [0, 1]
+        assert loss[1].values.tolist() == [9.0, 8.0]
+        assert loss[2].values.tolist() == [7.0]  # another run's points stay
+        assert store.read_metrics(info.id, "big", [1])[1].values.tolist() == [1.0]
+        assert store.read_metrics(info.id, "acc", [1])[1].values.tolist() == [0.5]
+        assert store.metric_names(info.id, 1) == {"acc": 1, "big": 1, "loss": 2}
+        assert store.metric_names(info.id) == {"acc": 1, "big": 1, "loss": 3}
 
     def test_metrics_are_appended_in_chunks(self, store: Any) -> None:
         info = store.create_experiment("m")

@@ -36,6 +36,7 @@ from trialbook.storage.base import Store
 from trialbook.storage.records import (
     ErrorInfo,
     ExperimentInfo,
+    GcReport,
     MetricChunk,
     MetricSeries,
     RunRecord,
@@ -46,6 +47,7 @@ __all__ = [
     "DEFAULT_LOCATION",
     "ErrorInfo",
     "ExperimentInfo",
+    "GcReport",
     "MetricChunk",
     "MetricSeries",
     "RunRecord",

@@ -10,7 +10,11 @@ Rules every backend follows (checked by :class:`trialbook.testing.StoreContract`
   concurrent processes never get the same id;
 * :meth:`Store.write_runs` writes its runs and metric chunks in one transaction, replacing
   earlier versions of those runs only (never rewriting the experiment);
-* metric chunks are appended, never rewritten;
+* metric chunks are appended, never rewritten; the points of a metric of a run are replaced
+  only when a write names it in ``replace_metrics`` (a run executed again), in that same write;
+* a failed write leaves nothing a reader can see; what it may leave behind (blobs written
+  before the commit of a killed process) is removed by :meth:`Store.collect_garbage`, which
+  never removes a blob an uncommitted write may still use;
 * reads used for tables are indexed queries.
 
 Examples
@@ -27,7 +31,13 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import Any, Protocol, runtime_checkable
 
 from trialbook.codecs import Encoded
-from trialbook.storage.records import ExperimentInfo, MetricChunk, MetricSeries, RunRecord
+from trialbook.storage.records import (
+    ExperimentInfo,
+    GcReport,
+    MetricChunk,
+    MetricSeries,
+    RunRecord,
+)
 
 __all__ = ["Store", "find_step_hashes"]
 
@@ -57,9 +67,17 @@ class Store(Protocol):
         """The experiment of that exact name, or ``None``."""
 
     def create_experiment(
-        self, name: str, *, meta: dict[str, Any] | None = None, replace: bool = False
+        self,
+        name: str,
+        *,
+        meta: dict[str, Any] | None = None,
+        replace: bool = False,
+        replace_id: int | None = None,
     ) -> ExperimentInfo:
-        """Create an experiment; raise ``ExperimentExistsError`` unless ``replace``."""
+        """Create an experiment, atomically; raise ``ExperimentExistsError`` if the name is
+        taken, unless ``replace`` (then the old one is deleted in the same step). With
+        ``replace_id`` the old one is replaced only if it is still the experiment of that id
+        (compare-and-swap: two processes replacing one experiment never both succeed)."""
 
     def delete_experiment(self, name: str) -> None:
         """Delete an experiment and everything in it; raise ``ExperimentNotFoundError``."""
@@ -80,8 +98,10 @@ class Store(Protocol):
         *,
         artifacts: Sequence[tuple[int, str, Encoded]] = (),
         step_hashes: Sequence[tuple[str, str, str, int]] = (),
+        replace_metrics: Sequence[tuple[int, str]] = (),
     ) -> None:
-        """In one transaction: insert or replace ``runs``, append ``metrics``, write
+        """In one transaction: insert or replace ``runs``, delete the stored points of the
+        ``replace_metrics`` (``(run_id, metric name)``), append ``metrics``, write
         ``artifacts`` (``(run_id, name, value)``) and ``step_hashes``
         (``(step, input_hash, output_hash, run_id)``)."""
 
@@ -135,6 +155,14 @@ class Store(Protocol):
 
     def get_snapshot(self, digest: str) -> str:
         """The text of a snapshot; raise ``NotFoundError`` if unknown."""
+
+    # -- garbage --
+
+    def collect_garbage(self, *, min_age: float = 3600.0, dry_run: bool = False) -> GcReport:
+        """Remove blobs no run or artifact refers to and rows of no experiment; return what was
+        (with ``dry_run``: would be) freed. A blob that a write not yet committed may be using
+        is kept: one written (or reused) less than ``min_age`` seconds ago, where a backend
+        cannot tell otherwise."""
 
 
 def find_step_hashes(

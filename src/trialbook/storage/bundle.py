@@ -32,6 +32,7 @@ from trialbook.storage.records import ErrorInfo, RunRecord
 
 __all__ = [
     "INLINE_LIMIT",
+    "blob_digests",
     "columns",
     "dump_doc",
     "fill_record",
@@ -178,3 +179,20 @@ def unpack(
             raw = bytes(body[offset : offset + length])
         out[slot, name] = Encoded(codec, raw)
     return out
+
+
+def blob_digests(data: bytes | None) -> list[str]:
+    """The digests of the blobs a bundle refers to (read from its header only), for garbage
+    collection.
+
+    Examples
+    --------
+    >>> from trialbook.codecs import Encoded
+    >>> data = pack({("field", "w"): Encoded("npy", b"12345")}, lambda d: "d1", inline_limit=2)
+    >>> blob_digests(data), blob_digests(None)
+    (['d1'], [])
+    """
+    if not data or data[:4] != _MAGIC:
+        return []
+    (size,) = struct.unpack_from("<I", data, 4)
+    return [entry[5] for entry in json.loads(bytes(data[8 : 8 + size])) if entry[5] is not None]

@@ -22,8 +22,9 @@ Collections of the database, each created with the indexes listed (the natural k
 * ``step_hashes``: ``{_id: "E/input hash/step", experiment_id, step, input_hash, output_hash,
   run_id}``, index ``experiment_id``;
 * ``snapshots``: ``{_id: digest, kind, text}``;
-* ``blobs``: ``{_id: "digest/part", data, parts}``: values over 256 KiB and bundles over
-  :data:`BUNDLE_LIMIT`, in 8 MiB parts, so that no document reaches MongoDB's 16 MiB limit.
+* ``blobs``: ``{_id: "digest/part", data, parts, used}``: values over 256 KiB and bundles over
+  :data:`BUNDLE_LIMIT`, in 8 MiB parts, so that no document reaches MongoDB's 16 MiB limit;
+  ``used`` is when the blob was last written or reused (for :meth:`MongoStore.collect_garbage`).
 
 Run ids come from ``find_one_and_update({_id: E}, {$inc: {next_run_id: n}})``, atomic on the
 server, so concurrent processes never collide. The JSON parts of a run are stored as text so
@@ -34,7 +35,10 @@ test server lack them). :meth:`MongoStore.write_runs` orders its writes so that 
 the store consistent: blobs first, then artifacts, step hashes and metric chunks, and the run
 documents last. A reader therefore never sees a run whose values are missing; at worst a crash
 leaves unreferenced blobs, or metric chunks of a run that was never written (ignored by the
-history and by :meth:`MongoStore.metric_names`, removed with the experiment). Long writes are
+history and by :meth:`MongoStore.metric_names`, removed with the experiment); unreferenced blobs
+and the leftovers of an interrupted delete are removed by :meth:`MongoStore.collect_garbage`. A
+run executed again replaces a metric's points by writing the new chunks first and deleting the
+older ones last: a crash in between leaves both, never neither. Long writes are
 sent in commands of at most :data:`BATCH` documents, so that a slow server still answers its
 heartbeats.
 
@@ -63,6 +67,7 @@ from trialbook.errors import (
 )
 from trialbook.storage.bundle import (
     INLINE_LIMIT,
+    blob_digests,
     columns,
     dump_doc,
     fill_record,
@@ -71,7 +76,13 @@ from trialbook.storage.bundle import (
     run_document,
     unpack,
 )
-from trialbook.storage.records import ExperimentInfo, MetricChunk, MetricSeries, RunRecord
+from trialbook.storage.records import (
+    ExperimentInfo,
+    GcReport,
+    MetricChunk,
+    MetricSeries,
+    RunRecord,
+)
 from trialbook.storage.urls import public_url
 
 __all__ = ["MongoStore", "open_mongo"]
@@ -276,14 +287,21 @@ class MongoStore:
         return None if doc is None else self._info(doc)
 
     def create_experiment(
-        self, name: str, *, meta: dict[str, Any] | None = None, replace: bool = False
+        self,
+        name: str,
+        *,
+        meta: dict[str, Any] | None = None,
+        replace: bool = False,
+        replace_id: int | None = None,
     ) -> ExperimentInfo:
-        """Create an experiment (or replace one of the same name when ``replace``)."""
+        """Create an experiment (or replace one of the same name when ``replace``, only the
+        experiment ``replace_id`` if given: one replacer deletes it, the others fail)."""
         old = self._call(self._db.experiments.find_one, {"name": name}, {"_id": 1})
         if old is not None:
-            if not replace:
+            if not replace or replace_id not in (None, old["_id"]):
                 raise ExperimentExistsError(name)
-            self._drop(old["_id"])
+            if not self._drop(old["_id"]) and replace_id is not None:
+                raise ExperimentExistsError(name)
         counter = self._call(
             self._db.counters.find_one_and_update,
             {"_id": "experiments"},
@@ -315,11 +333,13 @@ class MongoStore:
             raise ExperimentNotFoundError(name, available=names)
         self._drop(doc["_id"])
 
-    def _drop(self, exp_id: int) -> None:
+    def _drop(self, exp_id: int) -> bool:
+        """Delete an experiment; return whether this call deleted its document."""
         # The experiment document goes first: a crash midway leaves unreachable leftovers only.
-        self._call(self._db.experiments.delete_one, {"_id": exp_id})
+        done = self._call(self._db.experiments.delete_one, {"_id": exp_id})
         for coll in ("runs", "metrics", "artifacts", "step_hashes"):
             self._call(self._db[coll].delete_many, {"experiment_id": exp_id})
+        return bool(done.deleted_count)
 
     def update_meta(self, experiment_id: int, meta: dict[str, Any]) -> None:
         """Merge ``meta`` into the experiment's metadata (compare-and-set on the old value)."""
@@ -361,13 +381,15 @@ class MongoStore:
         *,
         artifacts: Sequence[tuple[int, str, Encoded]] = (),
         step_hashes: Sequence[tuple[str, str, str, int]] = (),
+        replace_metrics: Sequence[tuple[int, str]] = (),
     ) -> None:
-        """Write artifacts, step hashes, metric chunks and then runs (see the module docs)."""
+        """Write artifacts, step hashes, metric chunks and then runs, and last delete the older
+        points of the ``replace_metrics`` (see the module docs)."""
         e = experiment_id
         self._bulk("artifacts", [self._artifact_op(e, *a) for a in artifacts])
         self._bulk("step_hashes", [self._step_hash_op(e, *h) for h in step_hashes])
+        at = time.time_ns()
         if metrics:
-            at = time.time_ns()
             docs = [
                 {
                     "experiment_id": e,
@@ -392,6 +414,11 @@ class MongoStore:
                 for run in runs
             ],
         )
+        for run_id, name in replace_metrics:
+            self._call(
+                self._db.metrics.delete_many,
+                {"experiment_id": e, "run_id": run_id, "name": name, "at": {"$lt": at}},
+            )
         now = time.time()
         # "last activity" to the second: not one more round trip per commit in a hot loop
         if now - self._touched.get(e, 0.0) > 1.0:
@@ -606,10 +633,59 @@ class MongoStore:
             self._call(
                 self._db.blobs.update_one,
                 {"_id": f"{digest}/{i:05d}"},
-                {"$setOnInsert": {"data": data[start : start + BLOB_PART], "parts": len(parts)}},
+                {
+                    "$setOnInsert": {"data": data[start : start + BLOB_PART], "parts": len(parts)},
+                    "$set": {"used": time.time()},
+                },
                 upsert=True,
             )
         return digest
+
+    # -- garbage -------------------------------------------------------------------------------
+
+    def collect_garbage(self, *, min_age: float = 3600.0, dry_run: bool = False) -> GcReport:
+        """Remove documents of no experiment (an interrupted delete) and blobs that nothing
+        refers to and that were last written or reused more than ``min_age`` seconds ago (a
+        write in progress writes its blobs before its runs)."""
+        cutoff = time.time() - min_age
+        report = GcReport()
+        ids = [d["_id"] for d in self._call(self._db.experiments.find, {}, {"_id": 1})]
+        orphan = {"experiment_id": {"$nin": ids}}
+        for coll in ("runs", "metrics", "artifacts", "step_hashes"):
+            report.rows += self._call(self._db[coll].count_documents, orphan)
+            if not dry_run:
+                self._call(self._db[coll].delete_many, orphan)
+        used = self._referenced()
+        old = {"$or": [{"used": {"$lte": cutoff}}, {"used": {"$exists": False}}]}
+        stale = [
+            d for d in self._call(lambda: list(self._db.blobs.find(old, {"_id": 1})))
+            if d["_id"].partition("/")[0] not in used
+        ]  # fmt: skip
+        for lo in range(0, len(stale), BATCH):
+            part = [d["_id"] for d in stale[lo : lo + BATCH]]
+            query = {"_id": {"$in": part}, **old}
+            for doc in self._call(lambda q=query: list(self._db.blobs.find(q))):
+                report.bytes += len(doc["data"])
+                report.blobs += doc["_id"].endswith("/00000")
+            if not dry_run:
+                self._call(self._db.blobs.delete_many, query)
+        return report
+
+    def _referenced(self) -> set[str]:
+        """Every blob digest a run's bundle or an artifact refers to."""
+        used = {
+            d["blob"]
+            for d in self._call(lambda: list(self._db.artifacts.find({"blob": {"$ne": None}})))
+            if d.get("blob")
+        }
+        fields = {"bundle": 1, "bundle_blob": 1}
+        for doc in self._call(lambda: list(self._db.runs.find({}, fields))):
+            if doc.get("bundle_blob"):
+                used.add(doc["bundle_blob"])
+                used.update(blob_digests(self._get_blob(doc["bundle_blob"])))
+            elif doc.get("bundle") is not None:
+                used.update(blob_digests(bytes(doc["bundle"])))
+        return used
 
     def _get_blob(self, digest: str) -> bytes:
         query = {"_id": {"$gte": f"{digest}/", "$lt": f"{digest}0"}}

@@ -16,7 +16,15 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
-__all__ = ["ErrorInfo", "ExperimentInfo", "MetricChunk", "MetricSeries", "RunRecord", "Status"]
+__all__ = [
+    "ErrorInfo",
+    "ExperimentInfo",
+    "GcReport",
+    "MetricChunk",
+    "MetricSeries",
+    "RunRecord",
+    "Status",
+]
 
 
 class Status(StrEnum):
@@ -107,3 +115,26 @@ class MetricSeries:
 
     def __len__(self) -> int:
         return len(self.values)
+
+
+@dataclass(slots=True)
+class GcReport:
+    """What a garbage collection freed (or, in a dry run, would free).
+
+    Examples
+    --------
+    >>> print(GcReport(blobs=2, bytes=3_500_000, rows=1))
+    2 unreferenced blobs (3.5 MB) and 1 orphaned row
+    """
+
+    blobs: int = 0
+    """Unreferenced blobs (values of deleted experiments or runs, or of interrupted writes)."""
+    bytes: int = 0
+    """Their size."""
+    rows: int = 0
+    """Orphaned rows: runs, metric chunks, artifacts or purity records of no experiment."""
+
+    def __str__(self) -> str:
+        blobs = f"{self.blobs} unreferenced blob{'s' * (self.blobs != 1)}"
+        rows = f"{self.rows} orphaned row{'s' * (self.rows != 1)}"
+        return f"{blobs} ({self.bytes / 1e6:.1f} MB) and {rows}"

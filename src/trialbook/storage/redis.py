@@ -35,6 +35,8 @@ key                                 type       holds
 ``P exp:E:keys``                    set        every key above of the experiment (for delete)
 ``P snapshot:DIGEST``               hash       ``kind``, ``text`` (content-addressed)
 ``P blob:DIGEST``                   string     values larger than 256 KiB (content-addressed)
+``P blobs``                         zset       blob digests (score = when last written or
+                                               reused), for :meth:`RedisStore.collect_garbage`
 ==================================  =========  ===============================================
 
 Run ids come from ``HINCRBY`` in a server-side script that first checks the experiment still
@@ -66,6 +68,7 @@ from trialbook.errors import (
 )
 from trialbook.storage.bundle import (
     INLINE_LIMIT,
+    blob_digests,
     dump_doc,
     fill_record,
     load_doc,
@@ -73,7 +76,13 @@ from trialbook.storage.bundle import (
     run_document,
     unpack,
 )
-from trialbook.storage.records import ExperimentInfo, MetricChunk, MetricSeries, RunRecord
+from trialbook.storage.records import (
+    ExperimentInfo,
+    GcReport,
+    MetricChunk,
+    MetricSeries,
+    RunRecord,
+)
 from trialbook.storage.urls import public_url, take_param, with_param
 
 __all__ = ["RedisStore", "open_redis"]
@@ -97,6 +106,25 @@ _RUN_FIELDS = (
 _ALLOCATE = """
 if redis.call('EXISTS', KEYS[1]) == 0 then return -1 end
 return redis.call('HINCRBY', KEYS[1], 'next_run_id', ARGV[1])
+"""
+# KEYS[1] the blob index, KEYS[2..] blob keys; ARGV[1] the cutoff, ARGV[2..] their digests;
+# ARGV[#] 1 for a dry run. Removes each blob still last used before the cutoff (atomically: a
+# write that reuses it refreshes its score in its own MULTI). Returns [count, bytes].
+_COLLECT = """
+local count, size = 0, 0
+local dry = ARGV[#ARGV] == '1'
+for i = 2, #KEYS do
+  local score = redis.call('ZSCORE', KEYS[1], ARGV[i])
+  if score and tonumber(score) <= tonumber(ARGV[1]) then
+    count = count + 1
+    size = size + redis.call('STRLEN', KEYS[i])
+    if not dry then
+      redis.call('DEL', KEYS[i])
+      redis.call('ZREM', KEYS[1], ARGV[i])
+    end
+  end
+end
+return {count, size}
 """
 
 
@@ -199,6 +227,7 @@ class RedisStore:
         self._pool = pool
         self._r = redis.Redis(connection_pool=pool)
         self._allocate = self._r.register_script(_ALLOCATE)
+        self._collect = self._r.register_script(_COLLECT)
         self._call(self._r.ping)
 
     def _pool_from_url(self, url: str, connect_timeout: float) -> Any:
@@ -308,9 +337,15 @@ class RedisStore:
         return found[0] if found else None
 
     def create_experiment(
-        self, name: str, *, meta: dict[str, Any] | None = None, replace: bool = False
+        self,
+        name: str,
+        *,
+        meta: dict[str, Any] | None = None,
+        replace: bool = False,
+        replace_id: int | None = None,
     ) -> ExperimentInfo:
-        """Create an experiment (or replace one of the same name when ``replace``)."""
+        """Create an experiment (or replace one of the same name when ``replace``, only the
+        experiment ``replace_id`` if given: a ``WATCH`` transaction on the name index)."""
         now = time.time()
         exp_id = int(self._call(self._r.incr, self._k("experiment_ids")))
         self._call(
@@ -330,11 +365,31 @@ class RedisStore:
             if not replace:
                 self._call(self._r.delete, self._k("exp", exp_id))
                 raise ExperimentExistsError(name)
-            old = self._call(self._r.hget, self._k("experiments"), name)
-            self._call(self._r.hset, self._k("experiments"), name, exp_id)
+            old = self._swap_name(name, exp_id, replace_id)
             if old is not None:
-                self._drop(int(old))
+                self._drop(old)
         return ExperimentInfo(exp_id, name, now, now, 0, dict(meta or {}))
+
+    def _swap_name(self, name: str, exp_id: int, replace_id: int | None) -> int | None:
+        """Point ``name`` at ``exp_id``; return the id it had. With ``replace_id``, only if it
+        still had that id (else the new experiment is removed and ``ExperimentExistsError``)."""
+        index = self._k("experiments")
+        found: list[int | None] = []
+
+        def swap(pipe: Any) -> None:
+            old = pipe.hget(index, name)
+            if replace_id is not None and (old is None or int(old) != replace_id):
+                raise ExperimentExistsError(name)
+            found[:] = [None if old is None else int(old)]
+            pipe.multi()
+            pipe.hset(index, name, exp_id)
+
+        try:
+            self._call(self._r.transaction, swap, index)
+        except ExperimentExistsError:
+            self._call(self._r.delete, self._k("exp", exp_id))
+            raise
+        return found[0]
 
     def delete_experiment(self, name: str) -> None:
         """Delete an experiment with all its runs, metrics and artifacts."""
@@ -385,11 +440,18 @@ class RedisStore:
         *,
         artifacts: Sequence[tuple[int, str, Encoded]] = (),
         step_hashes: Sequence[tuple[str, str, str, int]] = (),
+        replace_metrics: Sequence[tuple[int, str]] = (),
     ) -> None:
-        """Write runs, metric chunks, artifacts and step hashes in one ``MULTI``/``EXEC``."""
+        """Write runs, metric chunks, artifacts and step hashes in one ``MULTI``/``EXEC``
+        (first deleting the stored points of the ``replace_metrics``)."""
         e = experiment_id
+        old_counts = self._metric_counts(e, replace_metrics)
         pipe = self._r.pipeline(transaction=True)
         created: list[str] = []
+        for (run_id, name), count in zip(replace_metrics, old_counts, strict=True):
+            pipe.delete(self._k("exp", e, "metric", run_id, name))
+            pipe.hincrby(self._k("exp", e, "counts"), name, -count)
+            pipe.hdel(self._k("exp", e, "counts", run_id), name)
         for run in runs:
             self._queue_run(pipe, e, run, created)
         for chunk in metrics:
@@ -412,6 +474,15 @@ class RedisStore:
         self._exec(pipe)
         if touch:
             self._touched[e] = now
+
+    def _metric_counts(self, e: int, which: Sequence[tuple[int, str]]) -> list[int]:
+        """The stored point counts of ``(run_id, name)`` metrics (0 for none)."""
+        if not which:
+            return []
+        pipe = self._r.pipeline(transaction=False)
+        for run_id, name in which:
+            pipe.hget(self._k("exp", e, "counts", run_id), name)
+        return [int(c or 0) for c in self._exec(pipe)]
 
     def _queue_run(self, pipe: Any, e: int, run: RunRecord, created: list[str]) -> None:
         doc, bins = run_document(run)
@@ -453,6 +524,7 @@ class RedisStore:
     def _queue_blob(self, pipe: Any, data: bytes) -> str:
         digest = hashlib.sha256(data).hexdigest()
         pipe.set(self._k("blob", digest), data, nx=True)
+        pipe.zadd(self._k("blobs"), {digest: time.time()})
         return digest
 
     def _queue_artifact(
@@ -632,6 +704,52 @@ class RedisStore:
             msg = f"no snapshot {digest!r} in store {self.url!r}"
             raise NotFoundError(msg)
         return raw.decode("utf-8", "surrogatepass")
+
+    # -- garbage -------------------------------------------------------------------------------
+
+    def collect_garbage(self, *, min_age: float = 3600.0, dry_run: bool = False) -> GcReport:
+        """Remove blobs that no run or artifact refers to and that were last written or reused
+        more than ``min_age`` seconds ago (a write reusing one refreshes its time in its own
+        transaction). Only blobs in the ``blobs`` index are known: those written by trialbook
+        0.x before the index existed are kept. Experiments are deleted with all their keys, so
+        there are no orphaned rows to look for."""
+        cutoff = time.time() - min_age
+        raw = self._call(self._r.zrangebyscore, self._k("blobs"), "-inf", cutoff)
+        used = self._referenced()
+        stale = [d.decode() for d in raw if d.decode() not in used]
+        report = GcReport()
+        for lo in range(0, len(stale), 500):
+            part = stale[lo : lo + 500]
+            keys = [self._k("blobs"), *(self._k("blob", d) for d in part)]
+            count, size = self._call(self._collect, keys, [cutoff, *part, "1" if dry_run else "0"])
+            report.blobs += int(count)
+            report.bytes += int(size)
+        return report
+
+    def _referenced(self) -> set[str]:
+        """Every blob digest a run's bundle or an artifact refers to."""
+        used: set[str] = set()
+        for exp_id in self._ids().values():
+            keys = self._call(self._r.smembers, self._k("exp", exp_id, "keys"))
+            run_prefix, art_prefix = (
+                self._k("exp", exp_id, "run", ""),
+                self._k("exp", exp_id, "artifacts", ""),
+            )
+            pipe = self._r.pipeline(transaction=False)
+            for key in (k.decode() for k in keys):
+                if key.startswith(run_prefix):
+                    pipe.hget(key, "bundle")
+                elif key.startswith(art_prefix):
+                    pipe.hvals(key)
+            for value in self._exec(pipe):
+                if isinstance(value, list):  # an artifacts hash
+                    for packed in value:
+                        _codec, _size, rest = packed.split(b"\0", 2)
+                        if rest[:1] == b"B":
+                            used.add(rest[1:].decode())
+                else:
+                    used.update(blob_digests(value))
+        return used
 
     def _get_blob(self, digest: str) -> bytes:
         data = self._call(self._r.get, self._k("blob", digest))

@@ -67,6 +67,7 @@ from trialbook.errors import (
 from trialbook.storage.base import find_step_hashes
 from trialbook.storage.bundle import (
     INLINE_LIMIT,
+    blob_digests,
     columns,
     dump_doc,
     fill_record,
@@ -75,7 +76,13 @@ from trialbook.storage.bundle import (
     run_document,
     unpack,
 )
-from trialbook.storage.records import ExperimentInfo, MetricChunk, MetricSeries, RunRecord
+from trialbook.storage.records import (
+    ExperimentInfo,
+    GcReport,
+    MetricChunk,
+    MetricSeries,
+    RunRecord,
+)
 from trialbook.storage.sql_engine import CONNECT_TIMEOUT, SqlConnection, insert_missing
 from trialbook.storage.sql_schema import (
     artifacts_t,
@@ -189,25 +196,35 @@ class SqlStore:
         return self._info(rows[0]) if rows else None
 
     def create_experiment(
-        self, name: str, *, meta: dict[str, Any] | None = None, replace: bool = False
+        self,
+        name: str,
+        *,
+        meta: dict[str, Any] | None = None,
+        replace: bool = False,
+        replace_id: int | None = None,
     ) -> ExperimentInfo:
-        """Create an experiment (or replace one of the same name when ``replace``)."""
+        """Create an experiment (or replace one of the same name when ``replace``, only the
+        experiment ``replace_id`` if given: its row is locked, so one replacer wins)."""
         now = time.time()
         try:
             with self._db.tx() as conn:
                 row = conn.execute(
-                    sa.select(experiments_t.c.id).where(experiments_t.c.name == name)
+                    sa.select(experiments_t.c.id)
+                    .where(experiments_t.c.name == name)
+                    .with_for_update()
                 ).first()
                 if row is not None:
-                    if not replace:
+                    if not replace or replace_id not in (None, row[0]):
                         raise ExperimentExistsError(name)
                     self._delete_contents(conn, row[0])
                     conn.execute(experiments_t.delete().where(experiments_t.c.id == row[0]))
-                result = conn.execute(
-                    experiments_t.insert().values(
-                        name=name, created=now, updated=now, next_run_id=1, meta=dump_doc(meta)
-                    )
-                )
+                values = {"name": name, "created": now, "updated": now, "next_run_id": 1,
+                          "meta": dump_doc(meta)}  # fmt: skip
+                if conn.dialect.name == "sqlite" and row is not None:
+                    # SQLite reuses the largest id; a replacement must not get the old one.
+                    top = conn.execute(sa.select(sa.func.max(experiments_t.c.id))).scalar()
+                    values["id"] = max(row[0], top or 0) + 1
+                result = conn.execute(experiments_t.insert().values(**values))
                 new_id = result.inserted_primary_key[0]
         except sa_exc.IntegrityError as exc:
             raise ExperimentExistsError(name) from exc
@@ -297,13 +314,23 @@ class SqlStore:
         *,
         artifacts: Sequence[tuple[int, str, Encoded]] = (),
         step_hashes: Sequence[tuple[str, str, str, int]] = (),
+        replace_metrics: Sequence[tuple[int, str]] = (),
     ) -> None:
-        """Write runs, metric chunks, artifacts and step hashes in one transaction."""
+        """Write runs, metric chunks, artifacts and step hashes in one transaction (first
+        deleting the stored points of the ``replace_metrics``)."""
         now = time.time()
         # "last activity" to the second: not one more row write per commit in a hot loop
         touch = now - self._touched.get(experiment_id, 0.0) > 1.0
         batches = self._batches(experiment_id, runs, metrics, artifacts, step_hashes)
-        self._db.write(batches, (now, experiment_id) if touch else None)
+        clear = [
+            metrics_t.delete().where(
+                metrics_t.c.experiment_id == experiment_id,
+                metrics_t.c.run_id == run_id,
+                metrics_t.c.name == name,
+            )
+            for run_id, name in replace_metrics
+        ]
+        self._db.write(batches, (now, experiment_id) if touch else None, clear)
         if touch:
             self._touched[experiment_id] = now
 
@@ -538,6 +565,46 @@ class SqlStore:
             msg = f"no snapshot {digest!r} in store {self.url!r}"
             raise NotFoundError(msg)
         return str(rows[0][0])
+
+    # -- garbage -------------------------------------------------------------------------------
+
+    def collect_garbage(self, *, min_age: float = 3600.0, dry_run: bool = False) -> GcReport:
+        """Remove unreferenced blobs and rows of no experiment, in one transaction.
+
+        Blobs are written in the same transaction as the rows that refer to them, so no age
+        threshold is needed (``min_age`` is accepted and unused): on PostgreSQL the blobs table
+        is locked against writers for the collection, so a write that reuses a blob waits for
+        it and then writes the blob again if it was removed.
+        """
+        report = GcReport()
+        with self._db.tx() as conn:
+            if conn.dialect.name == "postgresql":
+                quote = conn.dialect.identifier_preparer.quote
+                table = quote(blobs_t.name)
+                if self._db.schema:
+                    table = f"{quote(self._db.schema)}.{table}"
+                conn.execute(sa.text(f"LOCK TABLE {table} IN SHARE ROW EXCLUSIVE MODE"))
+            known = sa.select(experiments_t.c.id)
+            for table in (runs_t, metrics_t, artifacts_t, step_hashes_t):
+                orphan = table.c.experiment_id.not_in(known)
+                report.rows += conn.execute(
+                    sa.select(sa.func.count()).select_from(table).where(orphan)
+                ).scalar_one()
+                if not dry_run:
+                    conn.execute(table.delete().where(orphan))
+            used = {d for (d,) in conn.execute(sa.select(artifacts_t.c.blob)) if d}
+            bundles = sa.select(runs_t.c.bundle).where(runs_t.c.bundle.is_not(None))
+            for (bundle,) in conn.execute(bundles):
+                used.update(blob_digests(bytes(bundle)))
+            sizes = sa.select(blobs_t.c.digest, sa.func.length(blobs_t.c.data))
+            gone = [(d, size) for d, size in conn.execute(sizes) if d not in used]
+            report.blobs, report.bytes = len(gone), sum(int(size) for _, size in gone)
+            if gone and not dry_run:
+                digests = [d for d, _ in gone]
+                for lo in range(0, len(digests), _BATCH):
+                    part = digests[lo : lo + _BATCH]
+                    conn.execute(blobs_t.delete().where(blobs_t.c.digest.in_(part)))
+        return report
 
     def _get_blob(self, digest: str) -> bytes:
         rows = self._db.read(sa.select(blobs_t.c.data).where(blobs_t.c.digest == digest))

@@ -19,7 +19,7 @@ from __future__ import annotations
 import contextlib
 import importlib.util
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import sqlalchemy as sa
@@ -276,12 +276,19 @@ class SqlConnection:
             raise self.error(exc) from exc
 
     def write(
-        self, batches: dict[str, list[dict[str, Any]]], touch: tuple[float, int] | None
+        self,
+        batches: dict[str, list[dict[str, Any]]],
+        touch: tuple[float, int] | None,
+        clear: Sequence[Any] = (),
     ) -> None:
         """Write rows by table (``blobs``, ``artifacts``, ``step_hashes``, ``runs``,
         ``metrics``) and set ``touch = (time, experiment id)`` as the experiment's last
         activity, in one transaction: one statement on PostgreSQL, the compiled statements on
-        SQLite, SQLAlchemy Core elsewhere."""
+        SQLite, SQLAlchemy Core elsewhere and whenever ``clear`` (statements to run first, such
+        as deleting the metric points a re-executed run replaces) is not empty."""
+        if clear:
+            self._write_core(batches, touch, clear)
+            return
         if self.one_statement is not None:
             sql, params = self.one_statement.render(list(batches.items()), touch)
             if len(params) <= self.one_statement.MAX_PARAMS:
@@ -292,7 +299,17 @@ class SqlConnection:
             hot = [(getattr(self.hot, name), rows) for name, rows in batches.items()]
             self.write_hot([*hot, (self.hot.touch, touch_rows)])
             return
+        self._write_core(batches, touch, clear)
+
+    def _write_core(
+        self,
+        batches: dict[str, list[dict[str, Any]]],
+        touch: tuple[float, int] | None,
+        clear: Sequence[Any],
+    ) -> None:
         with self.tx() as conn:
+            for statement in clear:
+                conn.execute(statement)
             for row in batches["blobs"]:
                 insert_missing(conn, blobs_t, row)
             for name, rows in batches.items():

@@ -65,6 +65,7 @@ from trialbook.errors import (
 from trialbook.storage.base import find_step_hashes
 from trialbook.storage.bundle import (
     INLINE_LIMIT,
+    blob_digests,
     dump_doc,
     fill_record,
     load_doc,
@@ -75,6 +76,7 @@ from trialbook.storage.bundle import (
 from trialbook.storage.records import (
     ErrorInfo,
     ExperimentInfo,
+    GcReport,
     MetricChunk,
     MetricSeries,
     RunRecord,
@@ -450,20 +452,29 @@ class SqliteStore:
         return self._info(rows[0]) if rows else None
 
     def create_experiment(
-        self, name: str, *, meta: dict[str, Any] | None = None, replace: bool = False
+        self,
+        name: str,
+        *,
+        meta: dict[str, Any] | None = None,
+        replace: bool = False,
+        replace_id: int | None = None,
     ) -> ExperimentInfo:
-        """Create an experiment (or replace one of the same name when ``replace``)."""
+        """Create an experiment (or replace one of the same name when ``replace``, only the
+        experiment ``replace_id`` if given)."""
         now = time.time()
         with self._tx():
             row = self._exec("SELECT id FROM experiments WHERE name = ?", (name,)).fetchone()
             if row is not None:
-                if not replace:
+                if not replace or replace_id not in (None, row[0]):
                     raise ExperimentExistsError(name)
                 self._delete_contents(row[0])
                 self._exec("DELETE FROM experiments WHERE id = ?", (row[0],))
+            # A replacement never gets the id of the experiment it replaces (SQLite would reuse
+            # the largest id): ``replace_id`` must not match the new one.
             cur = self._exec(
-                "INSERT INTO experiments (name, created, updated, meta) VALUES (?, ?, ?, ?)",
-                (name, now, now, dump_doc(meta)),
+                "INSERT INTO experiments (id, name, created, updated, meta) VALUES ("
+                "max(?, (SELECT coalesce(max(id), 0) FROM experiments)) + 1, ?, ?, ?, ?)",
+                (row[0] if row is not None else 0, name, now, now, dump_doc(meta)),
             )
             return ExperimentInfo(cur.lastrowid or 0, name, now, now, 0, dict(meta or {}))
 
@@ -529,47 +540,146 @@ class SqliteStore:
         *,
         artifacts: Sequence[tuple[int, str, Encoded]] = (),
         step_hashes: Sequence[tuple[str, str, str, int]] = (),
+        replace_metrics: Sequence[tuple[int, str]] = (),
     ) -> None:
-        """Write runs, metric chunks, artifacts and step hashes in one transaction."""
-        rows = [self._run_row(experiment_id, run) for run in runs]
-        chunks = [self._chunk_row(experiment_id, c) for c in metrics]
-        artifact_rows = [self._artifact_row(experiment_id, *a) for a in artifacts]
-        with self._tx():
-            if artifact_rows:
-                self._execmany(
-                    "INSERT OR REPLACE INTO artifacts VALUES (?, ?, ?, ?, ?, ?, ?)", artifact_rows
-                )
-            if step_hashes:
-                self._execmany(
-                    "INSERT OR REPLACE INTO step_hashes VALUES (?, ?, ?, ?, ?)",
-                    [(experiment_id, *h) for h in step_hashes],
-                )
-            if rows:
-                self._execmany(
-                    "INSERT OR REPLACE INTO runs (experiment_id, "
-                    + _RUN_COLUMNS
-                    + ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    rows,
-                )
-            if chunks:
-                self._execmany(
-                    "INSERT INTO metrics (experiment_id, run_id, name, count, steps, vals, times,"
-                    " blob) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                    chunks,
-                )
-            now = time.time()
-            # "last activity" to the second: not one more page write per commit in a hot loop
-            if now - self._touched.get(experiment_id, 0.0) > 1.0:
-                self._exec("UPDATE experiments SET updated = ? WHERE id = ?", (now, experiment_id))
-                self._touched[experiment_id] = now
+        """Write runs, metric chunks, artifacts and step hashes in one transaction (first
+        deleting the stored points of the ``replace_metrics``).
 
-    def _chunk_row(self, experiment_id: int, c: MetricChunk) -> tuple[Any, ...]:
+        Large values are written to the blob area before the transaction; if it fails, the
+        files this write created and nothing refers to are removed again (a killed process
+        leaves them to :meth:`collect_garbage`)."""
+        blobs: dict[str, tuple[bytes, bool]] = {}
+        chunk_files: list[str] = []
+        try:
+            rows = [self._run_row(experiment_id, run, blobs) for run in runs]
+            chunks = [self._chunk_row(experiment_id, c, chunk_files) for c in metrics]
+            artifact_rows = [self._artifact_row(experiment_id, *a, blobs=blobs) for a in artifacts]
+            with self._tx():
+                self._commit_blobs(blobs)
+                self._delete_metrics(experiment_id, replace_metrics)
+                self._write_rows(experiment_id, rows, chunks, artifact_rows, step_hashes)
+        except BaseException:
+            self._discard_blobs(blobs, chunk_files)
+            raise
+
+    def _write_rows(
+        self,
+        experiment_id: int,
+        rows: list[tuple[Any, ...]],
+        chunks: list[tuple[Any, ...]],
+        artifact_rows: list[tuple[Any, ...]],
+        step_hashes: Sequence[tuple[str, str, str, int]],
+    ) -> None:
+        if artifact_rows:
+            self._execmany(
+                "INSERT OR REPLACE INTO artifacts VALUES (?, ?, ?, ?, ?, ?, ?)", artifact_rows
+            )
+        if step_hashes:
+            self._execmany(
+                "INSERT OR REPLACE INTO step_hashes VALUES (?, ?, ?, ?, ?)",
+                [(experiment_id, *h) for h in step_hashes],
+            )
+        if rows:
+            self._execmany(
+                "INSERT OR REPLACE INTO runs (experiment_id, "
+                + _RUN_COLUMNS
+                + ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                rows,
+            )
+        if chunks:
+            self._execmany(
+                "INSERT INTO metrics (experiment_id, run_id, name, count, steps, vals, times,"
+                " blob) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                chunks,
+            )
+        now = time.time()
+        # "last activity" to the second: not one more page write per commit in a hot loop
+        if now - self._touched.get(experiment_id, 0.0) > 1.0:
+            self._exec("UPDATE experiments SET updated = ? WHERE id = ?", (now, experiment_id))
+            self._touched[experiment_id] = now
+
+    def _delete_metrics(self, experiment_id: int, which: Sequence[tuple[int, str]]) -> None:
+        """Inside a transaction: delete the stored points of ``(run_id, name)`` metrics."""
+        for run_id, name in which:
+            key = (experiment_id, run_id, name)
+            files = self._exec(
+                "SELECT blob FROM metrics WHERE experiment_id = ? AND run_id = ? AND name = ?"
+                " AND blob IS NOT NULL",
+                key,
+            ).fetchall()
+            self._unlink_after_commit += [f for (f,) in files]
+            self._exec(
+                "DELETE FROM metrics WHERE experiment_id = ? AND run_id = ? AND name = ?", key
+            )
+
+    def _commit_blobs(self, blobs: dict[str, tuple[bytes, bool]]) -> None:
+        """Inside the write's transaction: put the blobs it refers to. A blob file that a
+        concurrent clean-up removed since it was written is written again (clean-ups delete
+        files only while holding the write lock, so none can vanish before the commit)."""
+        if self.blob_dir is None:
+            rows = [(digest, data) for digest, (data, _) in blobs.items()]
+            if rows:
+                self._execmany("INSERT OR IGNORE INTO blobs VALUES (?, ?)", rows)
+            return
+        for digest, (data, _) in blobs.items():
+            if not (self.blob_dir / digest[:2] / digest).exists():
+                self._put_blob(data)
+
+    def _discard_blobs(self, blobs: dict[str, tuple[bytes, bool]], chunk_files: list[str]) -> None:
+        """After a failed write: remove the metric chunk files it wrote, and the blob files it
+        created that no committed row refers to (checked under the write lock). Best effort:
+        what cannot be removed now is left to :meth:`collect_garbage`."""
+        if self.blob_dir is None:
+            return
+        self._remove_chunk_files(chunk_files)
+        created = [digest for digest, (_, new) in blobs.items() if new]
+        if not created:
+            return
+        try:
+            with self._tx():
+                for digest in created:
+                    if not self._blob_referenced(digest):
+                        (self.blob_dir / digest[:2] / digest).unlink(missing_ok=True)
+        except (StorageError, OSError):
+            pass
+
+    def _blob_referenced(self, digest: str) -> bool:
+        return bool(
+            self._exec("SELECT 1 FROM artifacts WHERE blob = ? LIMIT 1", (digest,)).fetchone()
+            or self._exec(
+                "SELECT 1 FROM runs WHERE bundle IS NOT NULL AND instr(bundle, ?) > 0 LIMIT 1",
+                (digest.encode(),),
+            ).fetchone()
+        )
+
+    def _chunk_row(
+        self, experiment_id: int, c: MetricChunk, files: list[str] | None = None
+    ) -> tuple[Any, ...]:
         if self.blob_dir is not None and 3 * len(c.values) > INLINE_LIMIT:
             name = self._put_chunk_file((c.steps, c.values, c.times))
+            if files is not None:
+                files.append(name)
             return (experiment_id, c.run_id, c.name, c.count, b"", b"", b"", name)
         return (experiment_id, c.run_id, c.name, c.count, c.steps, c.values, c.times, None)
 
-    def _run_row(self, experiment_id: int, run: RunRecord) -> tuple[Any, ...]:
+    def _blob_sink(self, blobs: dict[str, tuple[bytes, bool]]) -> Callable[[bytes], str]:
+        """A ``put_blob`` for :func:`pack` that remembers what it put: a file written now (in a
+        directory store), or a row to insert in the write's transaction (in a file store)."""
+
+        def put(data: bytes) -> str:
+            if self.blob_dir is None:
+                digest = hashlib.sha256(data).hexdigest()
+                blobs[digest] = (data, False)
+                return digest
+            digest, created = self._put_blob_file(data)
+            blobs[digest] = (data, created or blobs.get(digest, (b"", False))[1])
+            return digest
+
+        return put
+
+    def _run_row(
+        self, experiment_id: int, run: RunRecord, blobs: dict[str, tuple[bytes, bool]]
+    ) -> tuple[Any, ...]:
         doc, bins = run_document(run)
         return (
             experiment_id,
@@ -584,7 +694,7 @@ class SqliteStore:
             run.code,
             run.environment,
             dump_doc(doc),
-            pack(bins, self._put_blob if self.blob_dir is not None else self._put_blob_row),
+            pack(bins, self._blob_sink(blobs)),
         )
 
     def read_runs(
@@ -816,18 +926,21 @@ class SqliteStore:
 
     def write_artifact(self, experiment_id: int, run_id: int, name: str, value: Encoded) -> None:
         """Store a named binary value of a run (replacing one of the same name)."""
-        row = self._artifact_row(experiment_id, run_id, name, value)
-        with self._tx():
-            self._exec("INSERT OR REPLACE INTO artifacts VALUES (?, ?, ?, ?, ?, ?, ?)", row)
+        self.write_runs(experiment_id, [], artifacts=[(run_id, name, value)])
 
     def _artifact_row(
-        self, experiment_id: int, run_id: int, name: str, value: Encoded
+        self,
+        experiment_id: int,
+        run_id: int,
+        name: str,
+        value: Encoded,
+        *,
+        blobs: dict[str, tuple[bytes, bool]],
     ) -> tuple[Any, ...]:
         data: bytes | None = value.data
         blob = None
         if len(value.data) > INLINE_LIMIT:
-            put = self._put_blob if self.blob_dir is not None else self._put_blob_row
-            blob, data = put(value.data), None
+            blob, data = self._blob_sink(blobs)(value.data), None
         return (experiment_id, run_id, name, value.codec, len(value.data), data, blob)
 
     def read_artifact(self, experiment_id: int, run_id: int, name: str) -> Encoded | None:
@@ -865,16 +978,100 @@ class SqliteStore:
             raise NotFoundError(msg)
         return str(rows[0][0])
 
+    # -- garbage -------------------------------------------------------------------------------
+
+    def collect_garbage(self, *, min_age: float = 3600.0, dry_run: bool = False) -> GcReport:
+        """Remove unreferenced blobs and rows of no experiment, under the write lock.
+
+        In a directory store a blob file (or a metric chunk file, or a temporary file of an
+        interrupted write) is removed when no row refers to it and it is older than
+        ``min_age`` seconds: a write in progress in another process may have written it and not
+        yet committed. In a file store blobs are rows written with their run, so any
+        unreferenced one goes.
+        """
+        cutoff = time.time() - min_age
+        report = GcReport()
+        with self._tx():
+            report.rows = self._orphan_rows(dry_run)
+            if self.blob_dir is None:
+                self._collect_blob_rows(report, dry_run)
+            else:
+                self._collect_blob_files(report, cutoff, dry_run)
+            if dry_run:
+                self._unlink_after_commit = []
+        return report
+
+    def _orphan_rows(self, dry_run: bool) -> int:
+        """Rows whose experiment is gone (their chunk files go after the commit)."""
+        orphan = "experiment_id NOT IN (SELECT id FROM experiments)"
+        count = 0
+        for table in ("runs", "metrics", "artifacts", "step_hashes"):
+            count += self._exec(f"SELECT count(*) FROM {table} WHERE {orphan}").fetchone()[0]
+            if not dry_run:
+                if table == "metrics":
+                    files = self._exec(
+                        f"SELECT blob FROM metrics WHERE {orphan} AND blob IS NOT NULL"
+                    ).fetchall()
+                    self._unlink_after_commit += [f for (f,) in files]
+                self._exec(f"DELETE FROM {table} WHERE {orphan}")
+        return count
+
+    def _referenced(self) -> set[str]:
+        """Every blob digest and chunk file name some row refers to."""
+        names = {b for (b,) in self._exec("SELECT blob FROM artifacts WHERE blob IS NOT NULL")}
+        names.update(b for (b,) in self._exec("SELECT blob FROM metrics WHERE blob IS NOT NULL"))
+        for (bundle,) in self._exec("SELECT bundle FROM runs WHERE bundle IS NOT NULL"):
+            names.update(blob_digests(bundle))
+        return names
+
+    def _collect_blob_rows(self, report: GcReport, dry_run: bool) -> None:
+        used = self._referenced()
+        rows = self._exec("SELECT digest, length(data) FROM blobs").fetchall()
+        gone = [(digest, size) for digest, size in rows if digest not in used]
+        report.blobs, report.bytes = len(gone), sum(size for _, size in gone)
+        if not dry_run:
+            self._execmany("DELETE FROM blobs WHERE digest = ?", [(d,) for d, _ in gone])
+
+    def _collect_blob_files(self, report: GcReport, cutoff: float, dry_run: bool) -> None:
+        assert self.blob_dir is not None
+        if not self.blob_dir.is_dir():
+            return
+        used = self._referenced()
+        for folder in self.blob_dir.iterdir():
+            for path in folder.iterdir() if folder.is_dir() else ():
+                if path.name in used and not path.name.endswith(".tmp"):
+                    continue
+                try:
+                    stat = path.stat()
+                    if stat.st_mtime > cutoff:
+                        continue
+                    if not dry_run:
+                        path.unlink()
+                except FileNotFoundError:
+                    continue
+                report.blobs += 1
+                report.bytes += stat.st_size
+
     def _put_blob(self, data: bytes) -> str:
+        return self._put_blob_file(data)[0]
+
+    def _put_blob_file(self, data: bytes) -> tuple[str, bool]:
+        """Write a content-addressed blob file unless it exists; return its digest and whether
+        it was created now. An existing file is touched: its age tells :meth:`collect_garbage`
+        that a write may be about to refer to it."""
         assert self.blob_dir is not None
         digest = hashlib.sha256(data).hexdigest()
         path = self.blob_dir / digest[:2] / digest
-        if not path.exists():
-            path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_name(f"{digest}.{os.getpid()}.{threading.get_ident()}.tmp")
-            tmp.write_bytes(data)
-            os.replace(tmp, path)
-        return digest
+        if path.exists():
+            with contextlib.suppress(OSError):
+                os.utime(path)
+            if path.exists():
+                return digest, False
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f"{digest}.{os.getpid()}.{threading.get_ident()}.tmp")
+        tmp.write_bytes(data)
+        os.replace(tmp, path)
+        return digest, True
 
     def _put_chunk_file(self, parts: Sequence[bytes]) -> str:
         """Write a metric chunk as one file under a fresh unique name (chunks are never shared,
@@ -897,12 +1094,6 @@ class SqliteStore:
             return
         for name in names:
             (self.blob_dir / name[:2] / name).unlink(missing_ok=True)
-
-    def _put_blob_row(self, data: bytes) -> str:
-        digest = hashlib.sha256(data).hexdigest()
-        with self._tx():
-            self._exec("INSERT OR IGNORE INTO blobs VALUES (?, ?)", (digest, data))
-        return digest
 
     def _get_blob(self, digest: str) -> bytes:
         if self.blob_dir is not None:

@@ -132,7 +132,7 @@ def test_parallel_execution_matches_serial(session: trialbook.Session) -> None:
     for run in loaded.runs.values():
         assert run.fields.y == run.params.x**2
         assert run.status == "done"
-        assert run.metrics("m")["step"].tolist() == [0, 1, 2, 3, 4, 5]
+        assert run.metrics("m")["step"].tolist() == [0, 1, 2]  # the second execution's
     assert all(run.state.seen == 2 for run in experiment.runs.values())
 
 
@@ -218,12 +218,14 @@ def test_persist_existing_name_fails_or_replaces(session: trialbook.Session) -> 
     first = session.create_experiment("dup")
     first.add_run(v=1)
     first.persist()
-    second = session.create_experiment("dup")
+    with pytest.raises(ExperimentExistsError, match="load_experiment"):
+        session.create_experiment("dup")  # at once, before any compute
+    second = session.create_experiment("dup", if_exists="replace")
     second.add_run(v=2)
     with pytest.raises(ExperimentExistsError, match="load_experiment"):
-        second.persist()
+        second.persist(if_exists="fail")
     assert session.load_experiment("dup").runs[1].params.v == 1  # untouched
-    second.persist(if_exists="replace")
+    second.persist()
     assert session.load_experiment("dup").runs[1].params.v == 2
 
 

@@ -38,7 +38,12 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
-from trialbook.errors import ConfigError, RunFailedError, RunNotFoundError
+from trialbook.errors import (
+    ConfigError,
+    ExperimentExistsError,
+    RunFailedError,
+    RunNotFoundError,
+)
 from trialbook.names import check_parameter_name
 from trialbook.storage.records import ExperimentInfo, MetricSeries
 from trialbook.tracking import _CURRENT, Bunch, Run, paused_gc, using_run
@@ -87,11 +92,22 @@ class RunsExperiment:
     :meth:`trialbook.Session.load_experiment`.
     """
 
-    def __init__(self, name: str, store: Store, *, info: ExperimentInfo | None = None) -> None:
+    def __init__(
+        self,
+        name: str,
+        store: Store,
+        *,
+        info: ExperimentInfo | None = None,
+        claimed: bool = False,
+        replaces: int | None = None,
+    ) -> None:
         self.name = name
         self.store = store
         self.runs = Runs(name)
         self._info = info
+        self._claimed = claimed  # the name is ours in the store, not yet persisted
+        self._replaces = replaces  # the id of the experiment the first persist replaces
+        self._superseded = False
         self._changed: dict[int, Run] = {}
         self._next_local_id = 1
 
@@ -100,8 +116,8 @@ class RunsExperiment:
 
     @property
     def is_persisted(self) -> bool:
-        """Whether the experiment exists in the store."""
-        return self._info is not None
+        """Whether the experiment has been persisted (a claimed name does not count)."""
+        return self._info is not None and not self._claimed
 
     # -- adding runs ------------------------------------------------------------------------
 
@@ -177,6 +193,7 @@ class RunsExperiment:
     def _add(self, param_sets: Sequence[dict[str, Any]]) -> list[Run]:
         if not param_sets:
             return []
+        self._check_current()
         if self._info is not None:
             ids: Iterable[int] = self.store.allocate_run_ids(self._info.id, len(param_sets))
         else:
@@ -212,11 +229,18 @@ class RunsExperiment:
         *,
         n_jobs: int = 1,
         run_ids: Iterable[int] | None = None,
+        only: str | None = None,
         progress: bool | None = None,
         backend: str | None = None,
         client: Any = None,
     ) -> RunsExperiment:
         """Call each step ``f(run)`` in order on every run (or on the runs of ``run_ids``).
+
+        Executing a run again (a reloaded experiment, or a second ``execute``) replaces its
+        timings, status and error, and each metric it logs again: the earlier points of that
+        metric are dropped, in memory and, at the next ``persist()``, in the store. Fields keep
+        their values until a step assigns them (so a step may read what an earlier execution
+        stored); metrics the new execution does not log are kept.
 
         Parameters
         ----------
@@ -228,6 +252,11 @@ class RunsExperiment:
             ``run.fields`` travel to the worker and back, so they must be picklable.
         run_ids
             Restrict execution to these runs.
+        only
+            Restrict execution by status: ``"pending"`` (runs never executed, such as those
+            just added to a reloaded experiment), ``"failed"``, or ``"unfinished"`` (every run
+            that is not done: pending, failed, or running when its process died). ``None``
+            (the default) executes every run.
         progress
             Show a progress bar; by default only on a terminal and for more than 50 runs.
         backend
@@ -254,6 +283,7 @@ class RunsExperiment:
         """
         step_list = _check_steps(steps)
         runs = list(self.runs.values()) if run_ids is None else [self.runs[i] for i in run_ids]
+        runs = _select(runs, only)
         client = _dask_target(backend, client)
         with _progress_bar(progress, len(runs), self.name) as advance:
             if client is not None:
@@ -262,9 +292,7 @@ class RunsExperiment:
 
                 with connect(client) as dask_client:
                     workers = worker_count(dask_client)
-                    failures = execute_remote(
-                        runs, step_list, workers, advance, client=dask_client
-                    )
+                    failures = execute_remote(runs, step_list, workers, advance, client=dask_client)
             elif (workers := _resolve_jobs(n_jobs, len(runs))) > 1:
                 from trialbook.runs_pool import execute_remote
 
@@ -284,43 +312,82 @@ class RunsExperiment:
 
     # -- persistence ------------------------------------------------------------------------
 
-    def persist(self, *, if_exists: str = "fail") -> RunsExperiment:
+    def persist(self, *, if_exists: str | None = None) -> RunsExperiment:
         """Write new and changed runs (and new metric points) to the store, in one transaction.
+
+        A run executed again replaces its stored version, and the points of each metric it
+        logged again, in that same transaction. If the write fails (a value no codec stores,
+        a lost connection, an interrupted process) the store is left as it was.
 
         Parameters
         ----------
         if_exists
-            Only for the first persist of an experiment created in this session, when the store
-            already has one of the same name: ``"fail"`` (default) raises
-            :class:`~trialbook.errors.ExperimentExistsError`; ``"replace"`` deletes the stored
-            one first.
+            Only for an experiment that :meth:`~trialbook.Session.create_experiment` did not
+            write to the store (``if_exists="replace"`` there), at its first persist:
+            ``"replace"`` (what that mode does by default) deletes the stored experiment of the
+            same name in the same transaction that creates this one, ``"fail"`` raises
+            :class:`~trialbook.errors.ExperimentExistsError` instead.
 
         Raises
         ------
         CodecError
             If a field cannot be stored; nothing is written then.
+        ExperimentExistsError
+            If the experiment to replace was replaced by another process since
+            ``create_experiment`` (nothing is written; the runs stay in memory).
         """
-        if if_exists not in ("fail", "replace"):
+        if if_exists not in (None, "fail", "replace"):
             msg = f"if_exists must be 'fail' or 'replace' (got {if_exists!r})"
             raise ConfigError(msg)
-        if self._info is None:
-            self._create_in_store(replace=if_exists == "replace")
-        if not self._changed:
+        self._check_current()
+        if self._info is not None and not self._changed and not self._claimed:
             return self
-        assert self._info is not None
-        changed = list(self._changed.values())
         allow_pickle = self.store.allow_pickle
+        changed = list(self._changed.values())
         with paused_gc(len(changed)):
             records = [run.to_record(allow_pickle=allow_pickle) for run in changed]
-            chunks = [chunk for run in changed for chunk in run.pending_metrics()]
-            self.store.write_runs(self._info.id, records, chunks)
-        for run in changed:
-            run.metrics_written()
-        self._changed.clear()
+        # encoded first: a value that cannot be stored creates nothing
+        if self._info is None and self._create_in_store(if_exists):
+            changed = list(self._changed.values())
+            records = [run.to_record(allow_pickle=allow_pickle) for run in changed]
+        assert self._info is not None
+        if changed:
+            with paused_gc(len(changed)):
+                chunks = [chunk for run in changed for chunk in run.pending_metrics()]
+                replaced = [pair for run in changed for pair in run.replaced_metrics()]
+                self.store.write_runs(self._info.id, records, chunks, replace_metrics=replaced)
+            for run in changed:
+                run.metrics_written()
+            self._changed.clear()
+        if self._claimed:  # persisted now: the name is no longer only claimed
+            self.store.update_meta(self._info.id, {"claim": None})
+            self._claimed = False
         return self
 
-    def _create_in_store(self, *, replace: bool) -> None:
-        info = self.store.create_experiment(self.name, replace=replace)
+    def _check_current(self) -> None:
+        if self._superseded:
+            msg = (
+                f"this experiment object {self.name!r} was replaced by a later "
+                f"create_experiment({self.name!r}) in this process; use that one"
+            )
+            raise ExperimentExistsError(self.name, msg)
+
+    def _create_in_store(self, if_exists: str | None) -> bool:
+        """Create the experiment at its first persist; return whether runs were renumbered."""
+        replace = if_exists == "replace" or (if_exists is None and self._replaces is not None)
+        replace_id = self._replaces if if_exists is None else None
+        try:
+            info = self.store.create_experiment(self.name, replace=replace, replace_id=replace_id)
+        except ExperimentExistsError as exc:
+            if replace_id is None:
+                raise
+            msg = (
+                f"experiment {self.name!r} was replaced by another process since "
+                "create_experiment(..., if_exists='replace'); nothing was written and the runs "
+                "are still in memory: persist(if_exists='replace') replaces that one too"
+            )
+            raise ExperimentExistsError(self.name, msg) from exc
+        renumbered = False
         count = self._next_local_id - 1
         ids = self.store.allocate_run_ids(info.id, count) if count else range(1, 1)
         if count and ids.start != 1:  # another process added runs in between: renumber ours
@@ -331,11 +398,31 @@ class RunsExperiment:
                 run.id = mapping[run.id]
                 self.runs[run.id] = run
             self._changed = {run.id: run for run in runs}
+            renumbered = True
         self._info = info
+        return renumbered
 
     def df(self) -> pd.DataFrame:
         """Same as ``experiment.runs.df()``."""
         return self.runs.df()
+
+
+_ONLY = {
+    "pending": frozenset({"pending"}),
+    "failed": frozenset({"failed"}),
+    "unfinished": frozenset({"pending", "running", "failed"}),
+}
+
+
+def _select(runs: list[Run], only: str | None) -> list[Run]:
+    """The runs whose status ``only`` asks for (all of them for ``None``)."""
+    if only is None:
+        return runs
+    statuses = _ONLY.get(only) if isinstance(only, str) else None
+    if statuses is None:
+        msg = f"only must be 'pending', 'failed', 'unfinished' or None for every run (got {only!r})"
+        raise ConfigError(msg)
+    return [run for run in runs if str(run.status) in statuses]
 
 
 def _dask_target(backend: str | None, client: Any) -> Any:

@@ -81,7 +81,7 @@ def _inbound(run: Run, result: dict[str, Any]) -> BaseException | None:
     run.state.update(result["state"])
     dict.clear(run.fields)
     dict.update(run.fields, result["fields"])
-    run.absorb_metrics(result["metrics"])
+    run.absorb_execution(result["metrics"])
     run.touch()
     exc = result["exception"]
     if exc is not None and run.error is not None:

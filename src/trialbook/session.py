@@ -20,9 +20,12 @@ Session(url='sqlite:///:memory:', experiments=1)
 from __future__ import annotations
 
 import os
+import socket
+import time
+import weakref
 from typing import TYPE_CHECKING, Any
 
-from trialbook.errors import ConfigError, ExperimentNotFoundError
+from trialbook.errors import ConfigError, ExperimentExistsError, ExperimentNotFoundError
 from trialbook.runs import RunsExperiment
 from trialbook.storage import open_store
 from trialbook.tracking import Run, paused_gc
@@ -31,8 +34,15 @@ if TYPE_CHECKING:
     import pandas as pd
 
     from trialbook.storage.base import Store
+    from trialbook.storage.records import ExperimentInfo, GcReport
 
 __all__ = ["Session", "create_session"]
+
+_IF_EXISTS = ("fail", "append", "replace")
+_CLAIMS: weakref.WeakValueDictionary[tuple[int, int], RunsExperiment] = (
+    weakref.WeakValueDictionary()
+)
+"""The experiments this process claimed, by (id of the store object, experiment id)."""
 
 
 def create_session(
@@ -64,7 +74,7 @@ class Session:
         self.store = store
 
     def __repr__(self) -> str:
-        count = len(self.store.list_experiments())
+        count = sum(1 for e in self.store.list_experiments() if not e.meta.get("claim"))
         return f"Session(url={self.store.url!r}, experiments={count})"
 
     def ls(self) -> pd.DataFrame:
@@ -88,17 +98,97 @@ class Session:
             frame[column] = pd.to_datetime(frame[column], unit="s")
         return frame
 
-    def create_experiment(self, name: str) -> RunsExperiment:
-        """A new, empty experiment; it is written to the store by its first ``persist()``.
+    def create_experiment(self, name: str, *, if_exists: str = "fail") -> RunsExperiment:
+        """A new, empty experiment whose name is claimed in the store at once.
+
+        The claim makes a second script with the same name fail here, before it computes
+        anything (two launches at once: one proceeds, the other fails). A claimed experiment is
+        listed with 0 runs by ``ls()``; the session's count of experiments includes it only
+        once it is persisted. A claim left by a process that died before persisting anything
+        (an exception, ``kill -9``) does not block: a claim with no runs made on this host by
+        a process that no longer runs (or by this process) is taken over.
 
         Names are exact: ``"my-exp"`` and ``"My Exp"`` are two experiments.
+
+        Parameters
+        ----------
+        if_exists
+            What to do when the store has an experiment of that name: ``"fail"`` (default)
+            raises :class:`~trialbook.errors.ExperimentExistsError`; ``"append"`` returns it
+            loaded (as :meth:`load_experiment`), to add runs to it; ``"replace"`` returns a new
+            experiment that replaces the stored one at its first ``persist()``, in the same
+            transaction: until then the old one stays complete in the store.
 
         Raises
         ------
         ConfigError
-            If ``name`` is not a non-empty string.
+            If ``name`` is not a non-empty string or ``if_exists`` is unknown.
+        ExperimentExistsError
+            If the name is taken (``if_exists="fail"``), or claimed by a process that still
+            runs or runs on another host (with every ``if_exists`` but ``"replace"``).
+
+        Examples
+        --------
+        >>> session = create_session("sqlite:///:memory:")
+        >>> first = session.create_experiment("sweep")
+        >>> _ = first.add_runs(x=[1, 2])
+        >>> _ = first.persist()
+        >>> session.create_experiment("sweep")
+        Traceback (most recent call last):
+        ...
+        trialbook.errors.ExperimentExistsError: an experiment named 'sweep' already exists ...
+        >>> session.create_experiment("sweep", if_exists="append")
+        Experiment(name='sweep', runs.count=2)
+        >>> session.create_experiment("sweep", if_exists="replace")
+        Experiment(name='sweep', runs.count=0)
         """
-        return RunsExperiment(_check_name(name), self.store)
+        name = _check_name(name)
+        if if_exists not in _IF_EXISTS:
+            msg = f"if_exists must be 'fail', 'append' or 'replace' (got {if_exists!r})"
+            raise ConfigError(msg)
+        for _ in range(3):  # the stored experiment may vanish or appear while we look
+            info = self.store.find_experiment(name)
+            if info is None:
+                try:
+                    return self._claim(name, None)
+                except ExperimentExistsError:
+                    continue
+            if if_exists == "replace":
+                return RunsExperiment(name, self.store, replaces=info.id)
+            claim = info.meta.get("claim")
+            if claim and _abandoned(info):
+                return self._claim(name, info)
+            if claim:
+                raise ExperimentExistsError(name, _claimed_message(name, claim))
+            if if_exists == "append":
+                return self.load_experiment(name)
+            raise ExperimentExistsError(name, _exists_message(name, info))
+        raise ExperimentExistsError(name)
+
+    def _claim(self, name: str, abandoned: ExperimentInfo | None) -> RunsExperiment:
+        """Create the experiment in the store now, claimed by this process (taking over the
+        abandoned claim ``abandoned``: only if it is still that experiment)."""
+        meta = {"claim": {"host": socket.gethostname(), "pid": os.getpid(), "at": time.time()}}
+        if abandoned is None:
+            info = self.store.create_experiment(name, meta=meta)
+        else:
+            try:
+                info = self.store.create_experiment(
+                    name, meta=meta, replace=True, replace_id=abandoned.id
+                )
+            except ExperimentExistsError:
+                msg = (
+                    f"experiment {name!r} was just taken by another process; load it with "
+                    f"session.load_experiment({name!r}) once it is persisted, or choose "
+                    "another name"
+                )
+                raise ExperimentExistsError(name, msg) from None
+            previous = _CLAIMS.pop((id(self.store), abandoned.id), None)
+            if previous is not None:
+                previous._superseded = True
+        experiment = RunsExperiment(name, self.store, info=info, claimed=True)
+        _CLAIMS[id(self.store), info.id] = experiment
+        return experiment
 
     def load_experiment(self, name: str) -> RunsExperiment:
         """Load a persisted experiment with its runs (params, fields, status, metrics summary).
@@ -202,6 +292,25 @@ class Session:
         frame.attrs["total"] = total
         return frame
 
+    def gc(self, *, min_age: float = 3600.0, dry_run: bool = False) -> GcReport:
+        """Remove what nothing refers to: blobs of deleted experiments and runs, blob files of
+        interrupted persists, rows of no experiment. Returns what was freed (with
+        ``dry_run``, what would be).
+
+        ``min_age`` (seconds) protects a persist in progress in another process: a blob
+        written (or reused) more recently than that is kept.
+
+        Examples
+        --------
+        >>> session = create_session("sqlite:///:memory:")
+        >>> print(session.gc(dry_run=True))
+        0 unreferenced blobs (0.0 MB) and 0 orphaned rows
+        """
+        if not isinstance(min_age, int | float) or min_age < 0:
+            msg = f"min_age must be a number of seconds >= 0 (got {min_age!r})"
+            raise ConfigError(msg)
+        return self.store.collect_garbage(min_age=float(min_age), dry_run=dry_run)
+
     def delete_experiment(self, name: str) -> None:
         """Delete a persisted experiment and everything in it.
 
@@ -228,3 +337,49 @@ def _check_name(name: object) -> str:
         msg = f"an experiment name must be a non-empty str (got {name!r})"
         raise ConfigError(msg)
     return name
+
+
+def _abandoned(info: ExperimentInfo) -> bool:
+    """Whether a claimed experiment may be taken over: nothing persisted in it, claimed on this
+    host by this process or by one that no longer runs."""
+    claim = info.meta.get("claim") or {}
+    if info.runs or claim.get("host") != socket.gethostname():
+        return False
+    pid = claim.get("pid")
+    if pid == os.getpid():
+        return True
+    return isinstance(pid, int) and not _pid_alive(pid)
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OSError):
+        return True
+    return True
+
+
+def _claimed_message(name: str, claim: dict[str, Any]) -> str:
+    who = (
+        "this process"
+        if claim.get("pid") == os.getpid() and claim.get("host") == socket.gethostname()
+        else f"process {claim.get('pid')} on host {claim.get('host')!r}"
+    )
+    since = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(claim.get("at") or 0))
+    return (
+        f"experiment {name!r} is being created by {who} (claimed at {since}, not persisted "
+        "yet); wait for it and then session.load_experiment(...) or "
+        f"create_experiment({name!r}, if_exists='append'), or, if that process is gone, "
+        f"create_experiment({name!r}, if_exists='replace') to start over"
+    )
+
+
+def _exists_message(name: str, info: ExperimentInfo) -> str:
+    return (
+        f"an experiment named {name!r} already exists in this store ({info.runs} runs); "
+        f"add runs to it with session.load_experiment({name!r}) or "
+        f"create_experiment({name!r}, if_exists='append'), or start over with "
+        f"create_experiment({name!r}, if_exists='replace')"
+    )

@@ -173,6 +173,8 @@ class Run:
     __slots__ = (
         "_counts",
         "_metric_source",
+        "_previous",
+        "_replaced",
         "_series",
         "_sink",
         "code",
@@ -221,6 +223,8 @@ class Run:
         self.finished: float | None = None
         self._series: dict[str, _Series] = {}
         self._counts: dict[str, list[Any]] = {}
+        self._previous: dict[str, _Series] | None = None
+        self._replaced: set[str] = set()
         self._sink: Callable[[Run], None] | None = None
         self._metric_source: MetricSource | None = None
 
@@ -242,14 +246,18 @@ class Run:
         return self.finished - self.started
 
     def start(self) -> None:
-        """Mark the run as running (clears a previous error)."""
+        """Mark the run as running (clears a previous error) and begin a new execution: a
+        metric logged during it replaces the points earlier executions logged under that
+        name (fields are replaced by assigning them; the others keep their values)."""
         self.status = Status.RUNNING.value
         self.error = None
         self.started = _now()
         self.finished = None
+        self._begin_execution()
 
     def finish(self, exc: BaseException | None = None) -> None:
         """Mark the run as done, or failed with ``exc`` (its traceback is kept)."""
+        self._end_execution()
         self.finished = _now()
         if exc is None:
             self.status = Status.DONE.value
@@ -293,10 +301,51 @@ class Run:
         if type(name) is not str or not name:
             msg = f"a metric name must be a non-empty str (got {name!r})"
             raise ConfigError(msg)
+        if self._previous is not None:  # the first point of this execution: replace the old
+            self._previous.pop(name, None)
+            if self._counts.pop(name, None) is not None:
+                self._replaced.add(name)
         count = self._counts.get(name)
         s = self._series[name] = _Series(count[0] if count else 0)
         self.touch()
         return s
+
+    def _begin_execution(self) -> None:
+        self._end_execution()
+        self._previous, self._series = self._series, {}
+
+    def _end_execution(self) -> None:
+        """Keep the buffered points of the metrics this execution did not log."""
+        if self._previous is None:
+            return
+        for name, s in self._previous.items():
+            self._series.setdefault(name, s)
+        self._previous = None
+
+    def replaced_metrics(self) -> list[tuple[int, str]]:
+        """``(run id, name)`` of the stored metrics a later execution replaced: the store
+        deletes their points when the new ones are written (see :meth:`metrics_written`).
+
+        Examples
+        --------
+        >>> run = Run(1)
+        >>> run.log_metric("loss", 0.5)
+        >>> run.metrics_written()  # as if persisted
+        >>> run.start(); run.log_metric("loss", 0.4); run.finish()
+        >>> run.replaced_metrics(), run.metrics("loss")["value"].tolist()
+        ([(1, 'loss')], [0.4])
+        """
+        return [(self.id, name) for name in sorted(self._replaced)]
+
+    def absorb_execution(self, chunks: list[MetricChunk]) -> None:
+        """Take the points of an execution that ran elsewhere (a copy of this run in a worker
+        process): like points logged here during an execution, they replace the metrics of
+        the same names."""
+        self._begin_execution()
+        try:
+            self.absorb_metrics(chunks)
+        finally:
+            self._end_execution()
 
     def pending_metrics(self) -> list[MetricChunk]:
         """The buffered points as chunks; call :meth:`metrics_written` once they are stored."""
@@ -319,6 +368,7 @@ class Run:
         """Forget the buffered points: they are in the store now."""
         self._counts = self.metric_summary()
         self._series = {}
+        self._replaced = set()
 
     def absorb_metrics(self, chunks: list[MetricChunk]) -> None:
         """Append points recorded elsewhere (by a copy of this run in a worker process)."""
@@ -333,7 +383,7 @@ class Run:
 
     def metric_names(self) -> list[str]:
         """Names of the metrics this run has (stored or buffered)."""
-        return sorted({*self._counts, *self._series})
+        return sorted({*self._counts, *self._series, *(self._previous or ())})
 
     def metrics(self, name: str | None = None) -> pd.DataFrame:
         """Points of one metric (columns ``step``, ``value``, ``time``) or of all (plus ``name``).
@@ -351,7 +401,7 @@ class Run:
             if not frames:
                 return pd.DataFrame(columns=columns)
             return pd.concat(frames, ignore_index=True)[columns]
-        if name not in self._counts and name not in self._series:
+        if name not in self.metric_names():
             names = self.metric_names()
             msg = (
                 f"run {self.id} has no metric {name!r} (it has: {', '.join(names) or 'none'})"
@@ -368,7 +418,7 @@ class Run:
             stored = self._metric_source(self.id, name)
             if stored is not None:
                 parts.append((stored.steps, stored.values, stored.times))
-        s = self._series.get(name)
+        s = self._series.get(name) or (self._previous or {}).get(name)
         if s is not None:
             parts.append(
                 (
@@ -384,9 +434,10 @@ class Run:
     def metric_summary(self) -> dict[str, list[Any]]:
         """``{name: [count, last value]}`` over stored and buffered points."""
         out = {k: list(v) for k, v in self._counts.items()}
-        for name, s in self._series.items():
-            if len(s.values):
-                out[name] = [s.base + len(s.values), s.values[-1]]
+        for series in (self._previous or {}, self._series):
+            for name, s in series.items():
+                if len(s.values):
+                    out[name] = [s.base + len(s.values), s.values[-1]]
         return out
 
     # -- conversion to and from records --
@@ -442,6 +493,8 @@ class Run:
         run.finished = record.finished
         run._series = {}
         run._counts = {k: list(v) for k, v in record.metrics.items()} if record.metrics else {}
+        run._previous = None
+        run._replaced = set()
         run._sink = None
         run._metric_source = None
         return run

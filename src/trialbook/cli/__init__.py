@@ -9,6 +9,7 @@ from __future__ import annotations
 import click
 
 from trialbook.cli.experiments import ls, runs, show
+from trialbook.cli.gc import gc
 from trialbook.cli.script import run
 from trialbook.cli.tasks import jobs, run_experiment
 from trialbook.cli.ui import ui
@@ -26,6 +27,7 @@ def cli() -> None:
 cli.add_command(ls)
 cli.add_command(runs)
 cli.add_command(show)
+cli.add_command(gc)
 # lazy step graph
 cli.add_command(run)
 # typed tasks and plans

@@ -470,3 +470,18 @@ def test_claimed_experiment_shows_with_zero_runs(session: trialbook.Session) -> 
     assert repr(session).endswith("experiments=0)")
     result = CliRunner().invoke(cli, ["ls", "--store", session.store.url])
     assert "pending" in result.output
+
+
+def test_a_claim_left_on_an_experiment_with_runs_does_not_hide_its_data(
+    session: trialbook.Session,
+) -> None:
+    """A process that wrote its runs and died before clearing its claim: the runs count."""
+    gone = {"host": "elsewhere.example", "pid": 1, "at": 0.0}
+    info = session.store.create_experiment("written", meta={"claim": gone})
+    ids = session.store.allocate_run_ids(info.id, 1)
+    session.store.write_runs(info.id, [trialbook.Run(ids.start, params={"x": 1}).to_record()])
+    with pytest.raises(ExperimentExistsError, match=r"already exists in this store \(1 runs\)"):
+        session.create_experiment("written")
+    appended = session.create_experiment("written", if_exists="append")
+    assert [run.params.x for run in appended.runs.values()] == [1]
+    assert repr(session).endswith("experiments=1)")

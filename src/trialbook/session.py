@@ -74,7 +74,7 @@ class Session:
         self.store = store
 
     def __repr__(self) -> str:
-        count = sum(1 for e in self.store.list_experiments() if not e.meta.get("claim"))
+        count = sum(1 for e in self.store.list_experiments() if e.runs or not e.meta.get("claim"))
         return f"Session(url={self.store.url!r}, experiments={count})"
 
     def ls(self) -> pd.DataFrame:
@@ -158,7 +158,7 @@ class Session:
             claim = info.meta.get("claim")
             if claim and _abandoned(info):
                 return self._claim(name, info)
-            if claim:
+            if claim and not info.runs:  # with runs, a claim is left over: the data counts
                 raise ExperimentExistsError(name, _claimed_message(name, claim))
             if if_exists == "append":
                 return self.load_experiment(name)

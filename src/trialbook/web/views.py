@@ -246,7 +246,9 @@ def _summary(runs: Sequence[RunRecord]) -> list[dict[str, Any]]:
             cells = [_label(run.result) for run in runs]
         if name != "status" and all(c is None for c in cells):
             continue
-        differs = any(c != cells[0] or type(c) is not type(cells[0]) for c in cells)
+        differs = name != "duration" and any(  # timings always differ: not highlighted
+            c != cells[0] or type(c) is not type(cells[0]) for c in cells
+        )
         out.append({"name": name, "values": cells, "differs": differs})
     return out
 

@@ -96,3 +96,33 @@ def test_comparing_trials_shows_their_results(page: Any) -> None:
     assert page.locator("#compare-summary tr[data-name='seed']").inner_text().split("\t") == [
         "seed", "1", "2"]  # fmt: skip
     shot(page, "record-compare-trials")
+
+
+def test_a_late_reply_to_an_older_request_does_not_hide_the_filter_error(page: Any) -> None:
+    """The page's own refresh (no filter) is answered after the user's filter: the error of the
+    filter stays, the older reply's table is not shown (Chromium holds that reply back)."""
+    held: list[Any] = []
+
+    def hold_unfiltered(route: Any) -> None:
+        if "where=" in route.request.url:
+            route.continue_()
+        else:
+            held.append(route)
+
+    page.click("text=team/sweep")
+    page.wait_for_selector("#runs-table tbody tr")
+    page.route("**/api/experiments/*/runs?*", hold_unfiltered)
+    page.click("#filter-btn")  # an unfiltered reload, held back
+    for _ in range(200):
+        if held:
+            break
+        page.wait_for_timeout(50)
+    assert held, "the unfiltered request was never sent"
+    page.fill("#filter", "loss == hinge")
+    page.press("#filter", "Enter")
+    page.wait_for_selector("#filter-error:has-text('column 9')")
+    for route in held:
+        route.continue_()
+    page.wait_for_timeout(500)  # give the late reply time to (wrongly) repaint
+    assert "column 9" in page.inner_text("#filter-error")
+    assert page.locator("#runs-table").count() == 0

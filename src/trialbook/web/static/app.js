@@ -290,10 +290,13 @@ function runsView(content, counts) {
     if (viewer) { viewer.stop(); viewer.box.remove(); }
     viewer = logViewer(logBox, path, title);
   };
+  let requested = 0;  // a reply to an older request (a poll's, before a new filter) is dropped
   const load = async () => {
+    const mine = ++requested;
     try {
       const data = await api(expPath(TB.name) + "/runs", { where: state.where, order_by: state.order_by,
         descending: state.descending, limit: state.limit, offset: state.offset });
+      if (mine !== requested) return;
       error.textContent = "";
       wrap.replaceChildren(runsTable(data, (key) => {
         if (state.order_by === key || (!state.order_by && key === "run_id")) state.descending = !state.descending;
@@ -304,6 +307,7 @@ function runsView(content, counts) {
         state.offset = Math.max(0, state.offset + dir * state.limit); load();
       }));
     } catch (e) {
+      if (mine !== requested) return;
       error.textContent = e.message;
       wrap.replaceChildren();
       pagerBox.replaceChildren();

@@ -20,7 +20,6 @@ Session(url='sqlite:///:memory:', experiments=1)
 from __future__ import annotations
 
 import os
-import socket
 import time
 import weakref
 from typing import TYPE_CHECKING, Any
@@ -168,7 +167,7 @@ class Session:
     def _claim(self, name: str, abandoned: ExperimentInfo | None) -> RunsExperiment:
         """Create the experiment in the store now, claimed by this process (taking over the
         abandoned claim ``abandoned``: only if it is still that experiment)."""
-        meta = {"claim": {"host": socket.gethostname(), "pid": os.getpid(), "at": time.time()}}
+        meta = {"claim": {"host": _host(), "pid": os.getpid(), "at": time.time()}}
         if abandoned is None:
             info = self.store.create_experiment(name, meta=meta)
         else:
@@ -339,11 +338,17 @@ def _check_name(name: object) -> str:
     return name
 
 
+def _host() -> str:
+    import socket  # not at import: socket costs milliseconds of `import trialbook`
+
+    return socket.gethostname()
+
+
 def _abandoned(info: ExperimentInfo) -> bool:
     """Whether a claimed experiment may be taken over: nothing persisted in it, claimed on this
     host by this process or by one that no longer runs."""
     claim = info.meta.get("claim") or {}
-    if info.runs or claim.get("host") != socket.gethostname():
+    if info.runs or claim.get("host") != _host():
         return False
     pid = claim.get("pid")
     if pid == os.getpid():
@@ -364,7 +369,7 @@ def _pid_alive(pid: int) -> bool:
 def _claimed_message(name: str, claim: dict[str, Any]) -> str:
     who = (
         "this process"
-        if claim.get("pid") == os.getpid() and claim.get("host") == socket.gethostname()
+        if claim.get("pid") == os.getpid() and claim.get("host") == _host()
         else f"process {claim.get('pid')} on host {claim.get('host')!r}"
     )
     since = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(claim.get("at") or 0))

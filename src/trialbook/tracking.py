@@ -335,6 +335,8 @@ class Run:
         >>> run.replaced_metrics(), run.metrics("loss")["value"].tolist()
         ([(1, 'loss')], [0.4])
         """
+        if not self._replaced:
+            return []
         return [(self.id, name) for name in sorted(self._replaced)]
 
     def absorb_execution(self, chunks: list[MetricChunk]) -> None:
@@ -434,7 +436,7 @@ class Run:
     def metric_summary(self) -> dict[str, list[Any]]:
         """``{name: [count, last value]}`` over stored and buffered points."""
         out = {k: list(v) for k, v in self._counts.items()}
-        for series in (self._previous or {}, self._series):
+        for series in (self._series,) if self._previous is None else (self._previous, self._series):
             for name, s in series.items():
                 if len(s.values):
                     out[name] = [s.base + len(s.values), s.values[-1]]

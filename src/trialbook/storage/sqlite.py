@@ -551,9 +551,10 @@ class SqliteStore:
         blobs: dict[str, tuple[bytes, bool]] = {}
         chunk_files: list[str] = []
         try:
-            rows = [self._run_row(experiment_id, run, blobs) for run in runs]
+            put = self._blob_sink(blobs)
+            rows = [self._run_row(experiment_id, run, put) for run in runs]
             chunks = [self._chunk_row(experiment_id, c, chunk_files) for c in metrics]
-            artifact_rows = [self._artifact_row(experiment_id, *a, blobs=blobs) for a in artifacts]
+            artifact_rows = [self._artifact_row(experiment_id, *a, put=put) for a in artifacts]
             with self._tx():
                 self._commit_blobs(blobs)
                 self._delete_metrics(experiment_id, replace_metrics)
@@ -678,7 +679,7 @@ class SqliteStore:
         return put
 
     def _run_row(
-        self, experiment_id: int, run: RunRecord, blobs: dict[str, tuple[bytes, bool]]
+        self, experiment_id: int, run: RunRecord, put: Callable[[bytes], str]
     ) -> tuple[Any, ...]:
         doc, bins = run_document(run)
         return (
@@ -694,7 +695,7 @@ class SqliteStore:
             run.code,
             run.environment,
             dump_doc(doc),
-            pack(bins, self._blob_sink(blobs)),
+            pack(bins, put),
         )
 
     def read_runs(
@@ -935,12 +936,12 @@ class SqliteStore:
         name: str,
         value: Encoded,
         *,
-        blobs: dict[str, tuple[bytes, bool]],
+        put: Callable[[bytes], str],
     ) -> tuple[Any, ...]:
         data: bytes | None = value.data
         blob = None
         if len(value.data) > INLINE_LIMIT:
-            blob, data = self._blob_sink(blobs)(value.data), None
+            blob, data = put(value.data), None
         return (experiment_id, run_id, name, value.codec, len(value.data), data, blob)
 
     def read_artifact(self, experiment_id: int, run_id: int, name: str) -> Encoded | None:

@@ -309,6 +309,14 @@ def slashed(tmp_path) -> Any:
         with exp.run(lr=1.0, loss="log") as run:
             run.log_metric("train/loss", 0.5)
         exp.persist()
+    two_trials(location)
+    store = trialbook.open_store(location)
+    yield store
+    store.close()
+
+
+def two_trials(location: str) -> None:
+    """A graph experiment `graph` of two trials (seeds 1 and 2) with dict results."""
     ex = trialbook.Experiment(id="graph", backend=location)
     a = ex.parameter("a", default=1)
 
@@ -319,9 +327,6 @@ def slashed(tmp_path) -> Any:
     for value in (1, 2):
         ex.set_parameters(a=value)
         double(a).compute(seed=value)
-    store = trialbook.open_store(location)
-    yield store
-    store.close()
 
 
 def test_names_with_a_slash_work_in_api_routes_and_pages(slashed: Any) -> None:

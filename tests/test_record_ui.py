@@ -11,8 +11,7 @@ from typing import Any
 
 import pytest
 
-import trialbook
-from test_record_cli import sweep
+from test_record_cli import sweep, two_trials
 from test_web_browser import ARTIFACTS, TOKEN, browser, row_ids, shot  # noqa: F401 - fixture
 from trialbook.storage import open_store
 from trialbook.web import serve
@@ -23,16 +22,7 @@ def site(tmp_path: Path) -> Iterator[str]:
     """A served store: `team/sweep` (6 runs) and `graph` (two trials with dict results)."""
     location = str(tmp_path / "store")
     sweep(location, "team/sweep")
-    ex = trialbook.Experiment(id="graph", backend=location)
-    a = ex.parameter("a", default=1)
-
-    @ex.result
-    def double(a: int) -> dict[str, int]:
-        return {"value": a * 2}
-
-    for value in (1, 2):
-        ex.set_parameters(a=value)
-        double(a).compute(seed=value)
+    two_trials(location)
     store = open_store(location)
     with serve(store, port=0, token=TOKEN) as server:
         yield f"http://127.0.0.1:{server.port}"

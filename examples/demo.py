@@ -47,10 +47,11 @@ def evaluate(run: trialbook.Run) -> None:
 
 def main() -> None:
     session = trialbook.create_session()
-    experiment = session.create_experiment(EXPERIMENT)
+    # each demo run starts over: the previous one is replaced when this one persists
+    experiment = session.create_experiment(EXPERIMENT, if_exists="replace")
     experiment.add_runs(alpha=[0.01, 1.0, 100.0], noise=[0.5, 2.0], seed=[0, 1])
     experiment.execute([make_data, fit, evaluate], n_jobs=2)
-    experiment.persist(if_exists="replace")
+    experiment.persist()
 
     reloaded = session.load_experiment(EXPERIMENT)
     table = reloaded.df()[

@@ -5,8 +5,10 @@ which turns the skip into a failure."""
 
 from __future__ import annotations
 
+import importlib
 import os
 import pathlib
+from typing import Any
 
 import pytest
 
@@ -22,6 +24,18 @@ def need(condition: bool, reason: str) -> None:
     if REQUIRE_ALL:
         pytest.fail(f"required under CI but unavailable: {reason}")
     pytest.skip(reason)
+
+
+def require_module(name: str, extra: str) -> Any:
+    """Import an optional package of the extra ``extra``, or skip the tests that need it (at
+    module level too); under CI (``TRIALBOOK_TEST_REQUIRE_ALL=1``) a missing one fails."""
+    try:
+        return importlib.import_module(name)
+    except ImportError as exc:
+        reason = f"{name} is not installed ({exc}): pip install 'trialbook[{extra}]'"
+        if REQUIRE_ALL:
+            pytest.fail(f"required under CI but unavailable: {reason}")
+        pytest.skip(reason, allow_module_level=True)
 
 
 @pytest.fixture
@@ -155,7 +169,7 @@ def backend_store(request: pytest.FixtureRequest, tmp_path: pathlib.Path):
 
 
 def _local_cluster():
-    distributed = pytest.importorskip("distributed")
+    distributed = require_module("distributed", "distributed")
     cluster = distributed.LocalCluster(
         n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0"
     )

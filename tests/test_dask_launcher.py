@@ -11,12 +11,13 @@ from pathlib import Path
 import pytest
 
 import trialbook
+from conftest import require_module
 from trialbook import Meta, Param, Task, experiment
 from trialbook.errors import ConfigError, JobFailedError
 from trialbook.execution.dask import DaskLauncher
 from trialbook.storage import open_store
 
-distributed = pytest.importorskip("distributed")
+distributed = require_module("distributed", "distributed")
 
 
 @pytest.fixture

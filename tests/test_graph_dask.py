@@ -9,8 +9,9 @@ import time
 import pytest
 
 import trialbook
+from conftest import require_module
 
-distributed = pytest.importorskip("distributed")
+distributed = require_module("distributed", "distributed")
 
 
 @pytest.fixture

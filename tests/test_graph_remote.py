@@ -14,9 +14,10 @@ import numpy as np
 import pytest
 
 import trialbook
+from conftest import require_module
 from trialbook.graph import Experiment, Node
 
-distributed = pytest.importorskip("distributed")
+distributed = require_module("distributed", "distributed")
 
 
 def tracked_graph(ex: Experiment) -> Node:

@@ -13,14 +13,12 @@ from typing import Any
 
 import pytest
 from click.testing import CliRunner
-from starlette.testclient import TestClient
 
 import trialbook
-from conftest import BACKENDS, backend_location
+from conftest import BACKENDS, backend_location, require_module
 from trialbook import Param, Task, experiment, tag
 from trialbook.cli import cli
 from trialbook.errors import ConfigError
-from trialbook.web import create_app
 
 AUTH = {"Authorization": "Bearer t"}
 
@@ -195,6 +193,8 @@ def test_tags_of_runs_are_columns_of_the_table(tmp_path) -> None:
 @pytest.mark.parametrize("command", [["ls"], ["runs", "x"], ["show", "x", "1"], ["ui"]])
 @pytest.mark.parametrize("form", ["sqlite:///{}/new.db", "{}/new-store", "file://{}/new-store"])
 def test_read_only_commands_never_create_a_store(tmp_path, command: list[str], form: str) -> None:
+    if command == ["ui"]:
+        require_module("starlette", "ui")  # without it, `ui` says that first
     location = form.format(tmp_path)
     out = invoke(*command, "--store", location)
     assert out.exit_code == 1
@@ -315,6 +315,14 @@ def slashed(tmp_path) -> Any:
     store.close()
 
 
+def ui_client(store: Any, **options: Any) -> Any:
+    """A Starlette test client of the UI on ``store`` (token ``t``); skips without the ui extra."""
+    test_client = require_module("starlette.testclient", "ui").TestClient
+    from trialbook.web import create_app
+
+    return test_client(create_app(store, token="t"), **options)
+
+
 def two_trials(location: str) -> None:
     """A graph experiment `graph` of two trials (seeds 1 and 2) with dict results."""
     ex = trialbook.Experiment(id="graph", backend=location)
@@ -331,7 +339,7 @@ def two_trials(location: str) -> None:
 
 def test_names_with_a_slash_work_in_api_routes_and_pages(slashed: Any) -> None:
     quoted = "team%2Fsweep%251"
-    with TestClient(create_app(slashed, token="t"), headers=AUTH) as client:
+    with ui_client(slashed, headers=AUTH) as client:
         runs = client.get(f"/api/experiments/{quoted}/runs")
         assert runs.status_code == 200, runs.text
         assert runs.json()["experiment"] == "team/sweep%1" and runs.json()["total"] == 7
@@ -343,14 +351,14 @@ def test_names_with_a_slash_work_in_api_routes_and_pages(slashed: Any) -> None:
         assert page.status_code == 200 and '"name": "team/sweep%1"' in page.text
         assert "<title>team/sweep%1 · trialbook</title>" in page.text
         # the token redirect keeps the encoded path
-        redirect = TestClient(create_app(slashed, token="t")).get(
+        redirect = ui_client(slashed).get(
             f"/e/{quoted}/compare?token=t&runs=1,2", follow_redirects=False
         )
         assert redirect.headers["location"] == f"/e/{quoted}/compare?runs=1%2C2"
 
 
 def test_a_filter_with_an_unknown_name_is_a_400_with_its_column(slashed: Any) -> None:
-    with TestClient(create_app(slashed, token="t"), headers=AUTH) as client:
+    with ui_client(slashed, headers=AUTH) as client:
         bad = client.get(
             "/api/experiments/team%2Fsweep%251/runs", params={"where": "loss == hinge"}
         )
@@ -363,7 +371,7 @@ def test_a_filter_with_an_unknown_name_is_a_400_with_its_column(slashed: Any) ->
 
 
 def test_comparing_trials_shows_their_results(slashed: Any) -> None:
-    with TestClient(create_app(slashed, token="t"), headers=AUTH) as client:
+    with ui_client(slashed, headers=AUTH) as client:
         compare = client.get("/api/experiments/graph/compare?runs=1,2").json()
     rows = {row["name"]: row for row in compare["summary"]}
     assert rows["result"]["values"] == [{"value": 2}, {"value": 4}] and rows["result"]["differs"]

@@ -14,12 +14,11 @@ import numpy as np
 import pandas as pd
 import pytest
 from click.testing import CliRunner
-from starlette.testclient import TestClient
 
 import trialbook
+from conftest import require_module
 from trialbook.cli import cli
 from trialbook.errors import CodecError
-from trialbook.web import create_app
 
 LAYERS = [[64, 64], [128]]
 OPTS = [None, {"name": "adam", "betas": [0.9, 0.99]}]
@@ -64,6 +63,9 @@ def test_cli_runs_shows_structured_params_as_compact_json(store_dir: pathlib.Pat
 
 
 def test_ui_runs_table_shows_structured_params(store_dir: pathlib.Path) -> None:
+    TestClient = require_module("starlette.testclient", "ui").TestClient
+    from trialbook.web import create_app
+
     sweep(store_dir)
     store = trialbook.open_store(store_dir)
     try:

@@ -7,9 +7,10 @@ import os
 import pytest
 
 import trialbook
+from conftest import require_module
 from trialbook.errors import ConfigError, RunFailedError
 
-distributed = pytest.importorskip("distributed")
+distributed = require_module("distributed", "distributed")
 
 
 @pytest.fixture

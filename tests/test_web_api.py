@@ -16,17 +16,23 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
-from starlette.testclient import TestClient
 
-import trialbook
-from trialbook import Param, Task, experiment, tag
-from trialbook.codecs import encode
-from trialbook.storage import open_store
-from trialbook.storage.records import RunRecord
-from trialbook.tasks import LocalLauncher, WebService
-from trialbook.tracking import Run
-from trialbook.web import create_app, serve
-from trialbook.web.api import ROUTES
+from conftest import require_module
+
+require_module("starlette", "ui")
+require_module("uvicorn", "ui")
+
+from starlette.testclient import TestClient  # noqa: E402 - after the check of the ui extra
+
+import trialbook  # noqa: E402
+from trialbook import Param, Task, experiment, tag  # noqa: E402
+from trialbook.codecs import encode  # noqa: E402
+from trialbook.storage import open_store  # noqa: E402
+from trialbook.storage.records import RunRecord  # noqa: E402
+from trialbook.tasks import LocalLauncher, WebService  # noqa: E402
+from trialbook.tracking import Run  # noqa: E402
+from trialbook.web import create_app, serve  # noqa: E402
+from trialbook.web.api import ROUTES  # noqa: E402
 
 TOKEN = "test-token"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}

@@ -13,6 +13,27 @@ import trialbook
 RUNS_API = ["Run", "Runs", "RunsExperiment", "Session", "create_session", "current_run"]
 
 
+PUBLIC_API = [
+    # runs and chained steps
+    "Run", "Runs", "RunsExperiment", "Session", "create_session", "current_run",
+    # lazy step graph
+    "Experiment", "Parameter",
+    # typed tasks and plans
+    "Config", "Task", "Param", "Meta", "Constant", "field", "tag", "tagspath", "experiment",
+    "RunMode", "LocalLauncher", "ConfigurationBase", "configuration", "ExperimentHelper",
+    "forwardoption", "arguments",
+    # distributed execution
+    "DaskLauncher", "SlurmLauncher",
+    # stores and errors
+    "open_store", "TrialbookError", "TrialbookWarning",
+]  # fmt: skip
+
+
+def test_public_api_is_pinned() -> None:
+    """Adding or removing a public name is a decision: change this list and the changelog."""
+    assert trialbook.__all__ == PUBLIC_API
+
+
 def test_runs_api_is_exported() -> None:
     assert set(RUNS_API) <= set(trialbook.__all__)
     assert {"open_store", "TrialbookError", "TrialbookWarning"} <= set(trialbook.__all__)

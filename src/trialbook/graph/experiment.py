@@ -19,12 +19,12 @@ Computing a node built by an ``@ex.result`` step runs one **trial**:
 
 A trial that fails is recorded with its error, and the step's exception is re-raised with its
 own type and traceback. History, metrics and persisted values are read back with the methods
-of :class:`Experiment` (see :mod:`trialbook.graph_history`).
+of :class:`Experiment` (see :mod:`trialbook.graph.history`).
 
 Tracking (metrics, persisted values, purity) follows the trial into the threads of Dask's
 local schedulers; for steps that run in other processes (``scheduler="processes"``, a
 ``distributed.Client``) the graph is rewritten so that what they record travels back with
-their outputs (see :mod:`trialbook.graph_remote`).
+their outputs (see :mod:`trialbook.graph.remote`).
 
 Examples
 --------
@@ -53,11 +53,12 @@ from typing import TYPE_CHECKING, Any
 
 from dask.delayed import Delayed
 
-from trialbook import capture, graph_files, graph_remote
+from trialbook import capture
 from trialbook.codecs import decode, encode, is_plain
 from trialbook.errors import CodecError, ConfigError, StorageError, did_you_mean
-from trialbook.graph_history import HistoryReader, TrialDiff
-from trialbook.graph_nodes import (
+from trialbook.graph import files, remote
+from trialbook.graph.history import HistoryReader, TrialDiff
+from trialbook.graph.nodes import (
     CACHE_PREFIX,
     PERSIST_PREFIX,
     RESULT_NOT_STORED,
@@ -67,7 +68,7 @@ from trialbook.graph_nodes import (
     Parameter,
     Step,
 )
-from trialbook.graph_script import ScriptTrial, current_request, parse_arguments
+from trialbook.graph.script import ScriptTrial, current_request, parse_arguments
 from trialbook.names import check_parameter_name
 from trialbook.storage import open_store
 from trialbook.tracking import Run, current_run
@@ -138,7 +139,7 @@ class Experiment(HistoryReader):
 
     def __reduce__(self) -> tuple[Any, ...]:
         # A step pickled for another process may use `ex.save_metric`; the store stays here.
-        return (graph_remote.WorkerExperiment, (self.id,))
+        return (remote.WorkerExperiment, (self.id,))
 
     def _open(self) -> int:
         info = self.store.find_experiment(self.id)
@@ -156,7 +157,7 @@ class Experiment(HistoryReader):
         self._known_sources = dict(graph.get("steps", {}))
         last = self._recover(info.id, graph.get("parameters", {}), graph.get("defaults"))
         logger.info("Loaded %r", self)
-        if last is not None and last.environment and not graph_remote.importing_main_in_worker():
+        if last is not None and last.environment and not remote.importing_main_in_worker():
             self._warn_environment(last.environment)  # (a worker re-importing a script: once)
         return info.id
 
@@ -451,7 +452,7 @@ class Experiment(HistoryReader):
         1         0.500000
         2         0.333333
         """
-        run = current_run()  # the trial's Run, also in a worker process (see graph_remote)
+        run = current_run()  # the trial's Run, also in a worker process (see graph.remote)
         if run is None and self._active is not None:  # a plain dask.delayed task of the trial
             run = self._active.run
         if run is None:
@@ -483,7 +484,7 @@ class Experiment(HistoryReader):
         try:
             capture.seed_everything(run.seed)  # type: ignore[arg-type]
             run.start()
-            value = graph_remote.execute(trial, node, dask_options)
+            value = remote.execute(trial, node, dask_options)
         except BaseException as exc:
             run.finish(exc)
             self._save_trial(trial)
@@ -579,7 +580,7 @@ class Experiment(HistoryReader):
         return self._code[1]
 
     def _environment_digest(self) -> str:
-        return graph_files.environment_digest(self.store)
+        return files.environment_digest(self.store)
 
     def _save_meta(self) -> None:
         params = {name: self._stored_defaults.get(name) for name in self._parameters}
@@ -597,8 +598,8 @@ class Experiment(HistoryReader):
             return
         text = self._code[0] if self._code is not None else ""
         folder = pathlib.Path(directory)
-        graph_files.write_code_file(folder, self.id, run.id, run.code or "", text)
-        graph_files.write_environment_files(folder, run.environment or "")
+        files.write_code_file(folder, self.id, run.id, run.code or "", text)
+        files.write_environment_files(folder, run.environment or "")
 
     def _check_purity(self, trial: ActiveTrial) -> None:
         """Warn for each step that gave another output for the same inputs in an earlier trial

@@ -55,7 +55,7 @@ from trialbook.storage.records import MetricChunk
 from trialbook.tracking import Run, current_run, using_run
 
 if TYPE_CHECKING:
-    from trialbook.graph_nodes import ActiveTrial, Node, Step
+    from trialbook.graph.nodes import ActiveTrial, Node, Step
 
 __all__ = [
     "Plan",
@@ -195,7 +195,7 @@ def rewrite(node: Node, *, run_id: int, seed: int) -> Plan:
     --------
     See the module's example.
     """
-    from trialbook.graph_nodes import _ParameterValue, _StepCall
+    from trialbook.graph.nodes import _ParameterValue, _StepCall
 
     flat = node._flat_graph()
     suffix = f"-trial{run_id}-{uuid.uuid4().hex[:8]}"

@@ -30,14 +30,15 @@ from typing import TYPE_CHECKING, Any
 import dask
 from dask.delayed import Delayed
 
-from trialbook import capture, graph_remote
+from trialbook import capture
 from trialbook.codecs import Encoded, encode
+from trialbook.graph import remote
 from trialbook.identity import fingerprint
 from trialbook.tracking import Run, using_run
 
 if TYPE_CHECKING:
-    from trialbook.graph import Experiment
-    from trialbook.graph_remote import StepOutcome
+    from trialbook.graph.experiment import Experiment
+    from trialbook.graph.remote import StepOutcome
 
 __all__ = ["PERSIST_PREFIX", "RESULT_NOT_STORED", "UNDEFINED", "Node", "Parameter", "Step"]
 
@@ -192,10 +193,10 @@ class Node(Delayed):
         **kwargs
             Passed to ``dask.compute``: ``scheduler=`` is ``"sync"`` by default; ``"threads"``
             runs steps in threads of this process, ``"processes"`` or a
-            ``distributed.Client`` in other processes (see :mod:`trialbook.graph_remote`).
+            ``distributed.Client`` in other processes (see :mod:`trialbook.graph.remote`).
         """
-        if graph_remote.importing_main_in_worker():  # a script without a __main__ guard
-            graph_remote.skip_in_worker(self._step.experiment.id)
+        if remote.importing_main_in_worker():  # a script without a __main__ guard
+            remote.skip_in_worker(self._step.experiment.id)
             return None
         if not self._step.is_result:
             self._step.experiment._check_parameters(self)

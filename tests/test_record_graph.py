@@ -22,7 +22,7 @@ from conftest import BACKENDS, backend_location
 from trialbook import capture
 from trialbook.cli import cli
 from trialbook.errors import CodecError, ConfigError
-from trialbook.graph_script import parse_arguments
+from trialbook.graph.script import parse_arguments
 
 TRAIN = textwrap.dedent(
     """

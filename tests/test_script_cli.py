@@ -13,7 +13,7 @@ from click.testing import CliRunner
 import trialbook
 from trialbook.cli import cli
 from trialbook.errors import ConfigError
-from trialbook.graph_script import parse_arguments, run_script
+from trialbook.graph.script import parse_arguments, run_script
 
 SCRIPT = textwrap.dedent(
     """

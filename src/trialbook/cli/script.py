@@ -22,7 +22,7 @@ def run(script: str, params: tuple[str, ...], seed: int | None, store: str | Non
     ex.run_trial(node) itself or defines one @ex.result node at top level, which is computed.
     --store applies to experiments the script creates without backend=.
     """
-    from trialbook.graph_script import parse_arguments, run_script
+    from trialbook.graph.script import parse_arguments, run_script
     from trialbook.storage import ENV_VAR
 
     argv = list(params)

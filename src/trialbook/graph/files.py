@@ -1,5 +1,8 @@
 """Per-process snapshot digests and the plain files a directory store gets for each trial.
 
+When an experiment is loaded, :func:`warn_environment` logs how this process's environment
+differs from that of the experiment's last trial.
+
 A directory store (``store.directory``) also receives each trial's code as a text file,
 ``code/<experiment id>_<trial id>.py``, and the environment's sections as files under
 ``environment/<digest>/`` (``requirements.txt``, ``python.json``, ...), so that diff tools and
@@ -18,6 +21,7 @@ Examples
 
 from __future__ import annotations
 
+import logging
 import os
 import pathlib
 import re
@@ -29,7 +33,14 @@ from trialbook import capture
 if TYPE_CHECKING:
     from trialbook.storage.base import Store
 
-__all__ = ["environment_digest", "write_code_file", "write_environment_files"]
+__all__ = [
+    "environment_digest",
+    "warn_environment",
+    "write_code_file",
+    "write_environment_files",
+]
+
+logger = logging.getLogger(__name__)
 
 _ENV_DIGESTS: dict[int, tuple[Any, str]] = {}
 _EXPORTED: set[pathlib.Path] = set()
@@ -52,6 +63,27 @@ def environment_digest(store: Store) -> str:
     digest = store.put_snapshot("environment", capture.environment_text(capture.environment()))
     _ENV_DIGESTS[id(store)] = (store, digest)
     return digest
+
+
+def warn_environment(store: Store, digest: str) -> None:
+    """Log, at WARNING, each section of this process's environment that differs from the
+    environment snapshot ``digest`` in ``store`` (nothing if the store does not have it).
+
+    Examples
+    --------
+    >>> from trialbook.storage import open_store
+    >>> store = open_store("sqlite:///:memory:")
+    >>> warn_environment(store, environment_digest(store))  # the same: nothing is logged
+    """
+    current = capture.environment()
+    try:
+        before = capture.parse_environment(store.get_snapshot(digest))
+    except LookupError:
+        return
+    for section, lines in capture.environment_diff(before, current).items():
+        logger.warning(capture.SECTION_TITLES.get(section, f"{section} has been changed"))
+        for line in lines[:200]:
+            logger.warning(line)
 
 
 def write_code_file(

@@ -1,10 +1,13 @@
-"""The nodes of a lazy step graph: parameters, steps, their outputs, and a running trial.
+"""The nodes of a lazy step graph: parameters, steps and their outputs.
 
 :class:`Parameter` is a ``dask.delayed`` leaf whose value is read when the graph runs;
 :class:`Step` wraps a decorated function, and calling it builds a :class:`Node` (a
-``dask.delayed.Delayed``) without running anything. While a trial runs, each step's task goes
-through :class:`ActiveTrial`, which records purity hashes, persisted outputs and cache hits.
-The experiment these objects point to is :class:`trialbook.graph.Experiment`.
+``dask.delayed.Delayed``) without running anything.
+
+The nodes talk to their experiment only through :class:`TrialHost`, the few methods
+:class:`trialbook.graph.Experiment` offers them: a parameter's value, running a step's
+function (tracked by the running trial, see :mod:`trialbook.graph.recorder`), checking that
+a graph's parameters are set, and recording a trial.
 
 Examples
 --------
@@ -21,25 +24,24 @@ Examples
 
 from __future__ import annotations
 
-import json
-import threading
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass
+from typing import Any, Protocol
 
 import dask
 from dask.delayed import Delayed
 
-from trialbook import capture, graph_remote
-from trialbook.codecs import Encoded, encode
-from trialbook.identity import fingerprint
-from trialbook.tracking import Run, using_run
+from trialbook.graph import remote
 
-if TYPE_CHECKING:
-    from trialbook.graph import Experiment
-    from trialbook.graph_remote import StepOutcome
-
-__all__ = ["PERSIST_PREFIX", "RESULT_NOT_STORED", "UNDEFINED", "Node", "Parameter", "Step"]
+__all__ = [
+    "PERSIST_PREFIX",
+    "RESULT_NOT_STORED",
+    "UNDEFINED",
+    "Node",
+    "Parameter",
+    "Step",
+    "TrialHost",
+]
 
 PERSIST_PREFIX = "persist/"
 """Artifact names of persisted step outputs start with this."""
@@ -50,23 +52,57 @@ UNDEFINED: Any = type("Undefined", (), {"__repr__": lambda self: "Undefined"})()
 """The value of a parameter that was never set."""
 
 
+class TrialHost(Protocol):
+    """What the nodes of a graph need from their experiment (:class:`trialbook.graph.Experiment`).
+
+    These methods are public so that the nodes need no private member of the experiment; they
+    are meant for the nodes, not for users.
+
+    Examples
+    --------
+    >>> import trialbook
+    >>> ex: TrialHost = trialbook.Experiment("doc_host", backend="sqlite:///:memory:")
+    >>> _ = ex.parameter("a", default=1)
+    >>> ex.parameter_value("a")
+    1
+    """
+
+    id: str
+    """The experiment's name."""
+
+    def get_parameters(self, trial_id: int | None = None) -> dict[str, Any]:
+        """The current parameter values (``trial_id=None``), or those of a trial."""
+        ...
+
+    def parameter_value(self, name: str) -> Any:
+        """The value the task of parameter ``name`` gives: the running trial's, else the
+        current one; :class:`~trialbook.errors.ConfigError` if it has none."""
+        ...
+
+    def call_step(self, step: Step, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        """Run ``step``'s function on ``args``, tracked when a trial is running."""
+        ...
+
+    def check_parameters(self, node: Delayed) -> None:
+        """Raise :class:`~trialbook.errors.ConfigError` if a parameter ``node`` uses is unset."""
+        ...
+
+    def record_trial(self, node: Node, *, seed: int | None, dask_options: dict[str, Any]) -> Any:
+        """Compute the result node ``node`` as one recorded trial; return its value."""
+        ...
+
+
 class _ParameterValue:
     """The task of a parameter: its value in the running trial, else its current value."""
 
     __slots__ = ("experiment", "name")
 
-    def __init__(self, experiment: Experiment, name: str) -> None:
+    def __init__(self, experiment: TrialHost, name: str) -> None:
         self.experiment = experiment
         self.name = name
 
     def __call__(self) -> Any:
-        trial = self.experiment._active
-        if trial is not None and self.name in trial.run.params:
-            return trial.run.params[self.name]
-        value = self.experiment._values.get(self.name, UNDEFINED)
-        if value is UNDEFINED:
-            raise self.experiment._unset_error([self.name])
-        return value
+        return self.experiment.parameter_value(self.name)
 
     def __dask_tokenize__(self) -> tuple[str, str]:
         return (self.experiment.id, self.name)
@@ -99,7 +135,7 @@ class Parameter(Delayed):
 
     __slots__ = ("_experiment", "_name")
 
-    def __init__(self, experiment: Experiment, name: str) -> None:
+    def __init__(self, experiment: TrialHost, name: str) -> None:
         key = f"{name}-parameter-{dask.base.tokenize(experiment.id, name)}"
         leaf = dask.delayed(_ParameterValue(experiment, name), pure=True)(dask_key_name=key)
         super().__init__(key, leaf.__dask_graph__())
@@ -112,7 +148,7 @@ class Parameter(Delayed):
         return self._name
 
     def __repr__(self) -> str:
-        value = self._experiment._values.get(self._name, UNDEFINED)
+        value = self._experiment.get_parameters().get(self._name, UNDEFINED)
         return f"Parameter({self._name}: {value!r})"
 
     def __reduce__(self) -> Any:
@@ -129,10 +165,7 @@ class _StepCall:
         self.step = step
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        trial = self.step.experiment._active
-        if trial is None:
-            return self.step.func(*args, **kwargs)
-        return trial.call(self.step, args, kwargs)
+        return self.step.experiment.call_step(self.step, args, kwargs)
 
     def __dask_tokenize__(self) -> tuple[str, str, str]:
         return (self.step.experiment.id, self.step.name, self.step.source)
@@ -192,16 +225,16 @@ class Node(Delayed):
         **kwargs
             Passed to ``dask.compute``: ``scheduler=`` is ``"sync"`` by default; ``"threads"``
             runs steps in threads of this process, ``"processes"`` or a
-            ``distributed.Client`` in other processes (see :mod:`trialbook.graph_remote`).
+            ``distributed.Client`` in other processes (see :mod:`trialbook.graph.remote`).
         """
-        if graph_remote.importing_main_in_worker():  # a script without a __main__ guard
-            graph_remote.skip_in_worker(self._step.experiment.id)
+        if remote.importing_main_in_worker():  # a script without a __main__ guard
+            remote.skip_in_worker(self._step.experiment.id)
             return None
         if not self._step.is_result:
-            self._step.experiment._check_parameters(self)
+            self._step.experiment.check_parameters(self)
             kwargs.setdefault("scheduler", "sync")
             return dask.compute(self, **kwargs)[0]
-        return self._step.experiment._run_trial(self, seed=seed, dask_options=kwargs)
+        return self._step.experiment.record_trial(self, seed=seed, dask_options=kwargs)
 
 
 @dataclass(eq=False)
@@ -219,7 +252,7 @@ class Step:
     Step(prepare, persist=True, result=False)
     """
 
-    experiment: Experiment
+    experiment: TrialHost
     func: Callable[..., Any]
     name: str
     source: str
@@ -239,71 +272,3 @@ class Step:
     @property
     def __wrapped__(self) -> Callable[..., Any]:
         return self.func
-
-
-# -- a running trial -----------------------------------------------------------------------------
-
-
-@dataclass(eq=False)
-class ActiveTrial:
-    """What one trial collects while its graph runs."""
-
-    experiment: Experiment
-    run: Run
-    artifacts: list[tuple[int, str, Encoded]] = field(default_factory=list)
-    step_hashes: list[tuple[str, str, str, int]] = field(default_factory=list)
-    calls: list[tuple[str, str, str, str]] = field(default_factory=list)
-    """``(step, input hash, output hash, call)`` of each step run: checked for purity against
-    earlier trials in one store read when the trial ends."""
-    lock: threading.Lock = field(default_factory=threading.Lock)
-
-    def call(self, step: Step, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-        ex = self.experiment
-        in_hash = capture.input_hash(step.name, args, kwargs)
-        cache_key = _cache_key(step, in_hash) if step.cache else None
-        if cache_key is not None:
-            hit = ex._cached_output(step, cache_key)
-            if hit is not None:
-                self.keep(step, hit[0], cache_key=cache_key, out_hash=hit[1])
-                return hit[0]
-        with using_run(self.run):
-            value = step.func(*args, **kwargs)
-        out_hash = capture.output_hash(value)
-        if in_hash is not None and out_hash is not None:
-            self.hashed(step.name, in_hash, out_hash, capture.describe_call(args, kwargs))
-        self.keep(step, value, cache_key=cache_key, out_hash=out_hash)
-        return value
-
-    def absorb(self, step: Step, outcome: StepOutcome) -> None:
-        """Take in what ``step`` recorded while it ran in another process."""
-        self.run.absorb_metrics(outcome.metrics)
-        if outcome.in_hash is not None and outcome.out_hash is not None:
-            self.hashed(step.name, outcome.in_hash, outcome.out_hash, outcome.call)
-        self.keep(step, outcome.value, cache_key=None, out_hash=outcome.out_hash)
-
-    def hashed(self, name: str, in_hash: str, out_hash: str, call: str) -> None:
-        """Note that step ``name`` turned inputs ``in_hash`` into ``out_hash`` in this trial."""
-        with self.lock:
-            self.calls.append((name, in_hash, out_hash, call))
-            self.step_hashes.append((name, in_hash, out_hash, self.run.id))
-
-    def keep(self, step: Step, value: Any, *, cache_key: str | None, out_hash: str | None) -> None:
-        if not step.persist:
-            return
-        encoded = encode(value, allow_pickle=self.experiment.store.allow_pickle)
-        if type(encoded) is not Encoded:
-            encoded = Encoded("json", _json_bytes(encoded))
-        with self.lock:
-            self.artifacts.append((self.run.id, PERSIST_PREFIX + step.name, encoded))
-            if cache_key is not None and out_hash is not None:
-                self.step_hashes.append(
-                    (CACHE_PREFIX + step.name, cache_key, out_hash, self.run.id)
-                )
-
-
-def _cache_key(step: Step, in_hash: str | None) -> str | None:
-    return None if in_hash is None else fingerprint((step.source, in_hash))
-
-
-def _json_bytes(value: Any) -> bytes:
-    return json.dumps(value, allow_nan=True).encode()

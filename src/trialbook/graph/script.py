@@ -124,7 +124,7 @@ def run_script(path: str | os.PathLike[str], argv: Sequence[str] = ()) -> list[S
 
 
 def _result_node(namespace: Mapping[str, Any], path: str) -> Any:
-    from trialbook.graph_nodes import Node
+    from trialbook.graph.nodes import Node
 
     nodes = {
         id(v): (k, v) for k, v in namespace.items() if isinstance(v, Node) and v._step.is_result

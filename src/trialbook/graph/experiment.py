@@ -18,13 +18,15 @@ Computing a node built by an ``@ex.result`` step runs one **trial**:
    metrics, persisted values, step hashes) is written in **one** store transaction.
 
 A trial that fails is recorded with its error, and the step's exception is re-raised with its
-own type and traceback. History, metrics and persisted values are read back with the methods
-of :class:`Experiment` (see :mod:`trialbook.graph_history`).
+own type and traceback. :class:`Experiment` holds the user's API (parameters, decorators,
+scripts); steps 2 to 5 are the work of its :class:`~trialbook.graph.recorder.TrialRecorder`.
+History, metrics and persisted values are read back with the methods of :class:`Experiment`
+(see :mod:`trialbook.graph.history`).
 
 Tracking (metrics, persisted values, purity) follows the trial into the threads of Dask's
 local schedulers; for steps that run in other processes (``scheduler="processes"``, a
 ``distributed.Client``) the graph is rewritten so that what they record travels back with
-their outputs (see :mod:`trialbook.graph_remote`).
+their outputs (see :mod:`trialbook.graph.remote`).
 
 Examples
 --------
@@ -46,31 +48,22 @@ from __future__ import annotations
 
 import json
 import logging
-import pathlib
-import threading
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from dask.delayed import Delayed
 
-from trialbook import capture, graph_files, graph_remote
+from trialbook import capture
 from trialbook.codecs import decode, encode, is_plain
-from trialbook.errors import CodecError, ConfigError, StorageError, did_you_mean
-from trialbook.graph_history import HistoryReader, TrialDiff
-from trialbook.graph_nodes import (
-    CACHE_PREFIX,
-    PERSIST_PREFIX,
-    RESULT_NOT_STORED,
-    UNDEFINED,
-    ActiveTrial,
-    Node,
-    Parameter,
-    Step,
-)
-from trialbook.graph_script import ScriptTrial, current_request, parse_arguments
+from trialbook.errors import CodecError, ConfigError, did_you_mean
+from trialbook.graph import files, remote
+from trialbook.graph.history import HistoryReader, TrialDiff
+from trialbook.graph.nodes import UNDEFINED, Node, Parameter, Step
+from trialbook.graph.recorder import TrialRecorder, choose_seed
+from trialbook.graph.script import ScriptTrial, current_request, parse_arguments
 from trialbook.names import check_parameter_name
 from trialbook.storage import open_store
-from trialbook.tracking import Run, current_run
+from trialbook.tracking import current_run
 
 if TYPE_CHECKING:
     from trialbook.storage.base import Store
@@ -127,10 +120,8 @@ class Experiment(HistoryReader):
         self._from_record: set[str] = set()  # values taken from a trial, not yet logged
         self._steps: dict[str, Step] = {}
         self._known_sources: dict[str, str] = {}
-        self._code: tuple[str, str] | None = None  # (text, digest) of the last stored code
-        self._active: ActiveTrial | None = None
-        self._lock = threading.Lock()
         super().__init__(store, self._open())
+        self._recorder = TrialRecorder(store, self.experiment_id, id)
 
     def __repr__(self) -> str:
         backend = f"{self.store.backend_label}({self.store.url!r})"
@@ -138,7 +129,7 @@ class Experiment(HistoryReader):
 
     def __reduce__(self) -> tuple[Any, ...]:
         # A step pickled for another process may use `ex.save_metric`; the store stays here.
-        return (graph_remote.WorkerExperiment, (self.id,))
+        return (remote.WorkerExperiment, (self.id,))
 
     def _open(self) -> int:
         info = self.store.find_experiment(self.id)
@@ -156,8 +147,9 @@ class Experiment(HistoryReader):
         self._known_sources = dict(graph.get("steps", {}))
         last = self._recover(info.id, graph.get("parameters", {}), graph.get("defaults"))
         logger.info("Loaded %r", self)
-        if last is not None and last.environment and not graph_remote.importing_main_in_worker():
-            self._warn_environment(last.environment)  # (a worker re-importing a script: once)
+        # (a worker re-importing a script does not warn again: the parent process did)
+        if last is not None and last.environment and not remote.importing_main_in_worker():
+            files.warn_environment(self.store, last.environment)
         return info.id
 
     def _recover(self, exp_id: int, declared: Mapping[str, Any], defaults: Any) -> Any:
@@ -184,17 +176,6 @@ class Experiment(HistoryReader):
         trial uses it)."""
         self._values[name] = decode(self._recorded[name][0], allow_pickle=self.store.allow_pickle)
         self._from_record.add(name)
-
-    def _warn_environment(self, digest: str) -> None:
-        current = capture.environment()
-        try:
-            before = capture.parse_environment(self.store.get_snapshot(digest))
-        except LookupError:
-            return
-        for section, lines in capture.environment_diff(before, current).items():
-            logger.warning(capture.SECTION_TITLES.get(section, f"{section} has been changed"))
-            for line in lines[:200]:
-                logger.warning(line)
 
     # -- parameters --
 
@@ -322,7 +303,9 @@ class Experiment(HistoryReader):
         )
         return ConfigError(msg)
 
-    def _check_parameters(self, node: Delayed) -> None:
+    def check_parameters(self, node: Delayed) -> None:
+        """Raise :class:`~trialbook.errors.ConfigError` if a parameter ``node``'s graph uses
+        has no value (for the nodes: see :class:`~trialbook.graph.nodes.TrialHost`)."""
         used = [p.key for p in self._parameters.values()]
         graph = node.__dask_graph__()
         unset = [
@@ -332,6 +315,18 @@ class Experiment(HistoryReader):
         ]
         if unset:
             raise self._unset_error(unset)
+
+    def parameter_value(self, name: str) -> Any:
+        """The value the task of parameter ``name`` gives: the running trial's, else the
+        current one, else :class:`~trialbook.errors.ConfigError` (for the nodes: see
+        :class:`~trialbook.graph.nodes.TrialHost`)."""
+        trial = self._recorder.active
+        if trial is not None and name in trial.run.params:
+            return trial.run.params[name]
+        value = self._values.get(name, UNDEFINED)
+        if value is UNDEFINED:
+            raise self._unset_error([name])
+        return value
 
     # -- steps --
 
@@ -451,9 +446,10 @@ class Experiment(HistoryReader):
         1         0.500000
         2         0.333333
         """
-        run = current_run()  # the trial's Run, also in a worker process (see graph_remote)
-        if run is None and self._active is not None:  # a plain dask.delayed task of the trial
-            run = self._active.run
+        run = current_run()  # the trial's Run, also in a worker process (see graph.remote)
+        trial = self._recorder.active
+        if run is None and trial is not None:  # a plain dask.delayed task of the trial
+            run = trial.run
         if run is None:
             msg = (
                 f"save_metric({key!r}) was called outside a trial of experiment {self.id!r}; "
@@ -464,56 +460,31 @@ class Experiment(HistoryReader):
 
     # -- trials --
 
-    def _run_trial(self, node: Node, *, seed: int | None, dask_options: dict[str, Any]) -> Any:
+    def call_step(self, step: Step, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        """Run ``step``'s function on ``args``, tracked when a trial is running (for the
+        nodes: see :class:`~trialbook.graph.nodes.TrialHost`)."""
+        return self._recorder.call(step, args, kwargs)
+
+    def record_trial(self, node: Node, *, seed: int | None, dask_options: dict[str, Any]) -> Any:
+        """Compute the result node ``node`` as one recorded trial; return its value (for the
+        nodes: ``node.compute()``, see :class:`~trialbook.graph.nodes.TrialHost`)."""
         request = current_request()  # under `trialbook run script.py a=1 --seed 2`
         if request is not None:  # the command line's values win over the script's
             self.set_parameters(**request.params)
             seed = seed if request.seed is None else request.seed
-        self._check_parameters(node)
+        self.check_parameters(node)
         if seed is not None and type(seed) is not int:
             msg = f"seed must be an int or None (got {seed!r} that is a {type(seed)})"
             raise ConfigError(msg)
-        run = self._new_run(seed)
-        with self._lock:
-            if self._active is not None:
-                msg = f"experiment {self.id!r} is already computing trial {self._active.run.id}"
-                raise ConfigError(msg)
-            trial = self._active = ActiveTrial(self, run)
-        logger.info("Started Experiment (trial id=%d)", run.id)
-        try:
-            capture.seed_everything(run.seed)  # type: ignore[arg-type]
-            run.start()
-            value = graph_remote.execute(trial, node, dask_options)
-        except BaseException as exc:
-            run.finish(exc)
-            self._save_trial(trial)
-            raise
-        finally:
-            self._active = None
-        run.result = value
-        run.finish()
-        self._save_trial(trial)
-        logger.info("Finished Experiment (trial id=%d)", run.id)
+        params = self._trial_parameters()
+        seed = choose_seed(seed, self.seed)
+        run = self._recorder.new_run(params, seed=seed, code=self._code_digest())
+        self.trial_id = max(self.trial_id, run.id)
+        self._recorded.update((name, (value, run.id)) for name, value in params.items())
+        value = self._recorder.record(node, run, dask_options)
         if request is not None:
             request.trials.append(ScriptTrial(self, run.id, value))
         return value
-
-    def _new_run(self, seed: int | None) -> Run:
-        params = self._trial_parameters()
-        if seed is None:
-            seed = self.seed
-        if seed is None:
-            seed = capture.generate_seed()
-            logger.info("Random seed is not provided, initialized with generated seed: %d", seed)
-        else:
-            logger.info("Random seed is initialized with given seed: %d", seed)
-        code, environment = self._code_digest(), self._environment_digest()
-        (trial_id,) = self.store.allocate_run_ids(self.experiment_id, 1)
-        self.trial_id = max(self.trial_id, trial_id)
-        self._recorded.update((name, (value, trial_id)) for name, value in params.items())
-        run = Run(trial_id, params=params, kind="trial")
-        run.seed, run.code, run.environment = seed, code, environment
-        return run
 
     def _trial_parameters(self) -> dict[str, Any]:
         """The values a trial records: of the parameters this process declared or set (not
@@ -548,38 +519,14 @@ class Experiment(HistoryReader):
             )
             raise CodecError(msg) from None
 
-    def _save_trial(self, trial: ActiveTrial) -> None:
-        self._check_purity(trial)  # before the write replaces the hashes of earlier trials
-        run = trial.run
-        try:
-            record = run.to_record(allow_pickle=self.store.allow_pickle)
-        except CodecError as exc:  # parameters were checked before the trial: the result
-            logger.warning("Result of trial %d is not stored: %s", run.id, exc)
-            run.tags[RESULT_NOT_STORED] = str(type(run.result))
-            run.result = None
-            record = run.to_record(allow_pickle=self.store.allow_pickle)
-        self.store.write_runs(
-            self.experiment_id,
-            [record],
-            run.pending_metrics(),
-            artifacts=trial.artifacts,
-            step_hashes=trial.step_hashes,
-        )
-        run.metrics_written()
-        self._export_files(run)
-
     def _code_digest(self) -> str:
-        text = self._code_text()
-        if self._code is None or self._code[0] != text:
-            self._code = (text, self.store.put_snapshot("code", text))
+        digest, stored = self._recorder.code_digest(self._code_text())
+        if stored:
             sources = {name: step.source for name, step in self._steps.items()}
             if sources != {k: self._known_sources.get(k) for k in sources}:
                 self._known_sources.update(sources)
                 self._save_meta()
-        return self._code[1]
-
-    def _environment_digest(self) -> str:
-        return graph_files.environment_digest(self.store)
+        return digest
 
     def _save_meta(self) -> None:
         params = {name: self._stored_defaults.get(name) for name in self._parameters}
@@ -589,50 +536,6 @@ class Experiment(HistoryReader):
             "steps": self._known_sources,
         }
         self.store.update_meta(self.experiment_id, {"graph": graph})
-
-    def _export_files(self, run: Run) -> None:
-        """Directory stores also get each trial's code and environment as plain files."""
-        directory = getattr(self.store, "directory", None)
-        if directory is None:
-            return
-        text = self._code[0] if self._code is not None else ""
-        folder = pathlib.Path(directory)
-        graph_files.write_code_file(folder, self.id, run.id, run.code or "", text)
-        graph_files.write_environment_files(folder, run.environment or "")
-
-    def _check_purity(self, trial: ActiveTrial) -> None:
-        """Warn for each step that gave another output for the same inputs in an earlier trial
-        (one store read for all the steps of the trial). Only a warning: a store that cannot
-        answer is logged, and the trial is still recorded."""
-        with trial.lock:  # steps of a failed trial may still be running on other threads
-            calls = list(trial.calls)
-        if not calls:
-            return
-        keys = [(name, in_hash) for name, in_hash, _, _ in calls]
-        try:
-            known = self.store.get_step_hashes(self.experiment_id, keys)
-        except StorageError as exc:
-            logger.warning("Purity of trial %d's steps is not checked: %s", trial.run.id, exc)
-            return
-        for name, in_hash, out_hash, call in calls:
-            earlier = known.get((name, in_hash))
-            if earlier is not None and earlier[0] != out_hash:
-                logger.warning(
-                    "Experiment step result is changed with the same input: (step: %s, %s)",
-                    name,
-                    call,
-                )
-
-    def _cached_output(self, step: Step, cache_key: str) -> tuple[Any, str] | None:
-        key = (CACHE_PREFIX + step.name, cache_key)
-        known = self.store.get_step_hashes(self.experiment_id, [key]).get(key)
-        if known is None:
-            return None
-        stored = self.store.read_artifact(self.experiment_id, known[1], PERSIST_PREFIX + step.name)
-        if stored is None:
-            return None
-        logger.info("Reusing %s from trial %d (same code and inputs)", step.name, known[1])
-        return decode(stored, allow_pickle=self.store.allow_pickle), known[0]
 
     # -- scripts --
 

@@ -55,7 +55,10 @@ from trialbook.storage.records import MetricChunk
 from trialbook.tracking import Run, current_run, using_run
 
 if TYPE_CHECKING:
-    from trialbook.graph_nodes import ActiveTrial, Node, Step
+    from types import FrameType
+
+    from trialbook.graph.nodes import Node, Step
+    from trialbook.graph.recorder import ActiveTrial
 
 __all__ = [
     "Plan",
@@ -195,7 +198,7 @@ def rewrite(node: Node, *, run_id: int, seed: int) -> Plan:
     --------
     See the module's example.
     """
-    from trialbook.graph_nodes import _ParameterValue, _StepCall
+    from trialbook.graph.nodes import _ParameterValue, _StepCall
 
     flat = node._flat_graph()
     suffix = f"-trial{run_id}-{uuid.uuid4().hex[:8]}"
@@ -281,7 +284,7 @@ def importing_main_in_worker() -> bool:
     """
     if "__mp_main__" not in sys.modules:
         return False
-    frame = sys._getframe(1)
+    frame: FrameType | None = sys._getframe(1)
     while frame is not None:
         if frame.f_code.co_name == "<module>" and frame.f_globals.get("__name__") == "__mp_main__":
             return True

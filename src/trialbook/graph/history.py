@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any
 from trialbook import capture
 from trialbook.codecs import decode
 from trialbook.errors import NotFoundError, RunNotFoundError, did_you_mean
-from trialbook.graph_nodes import PERSIST_PREFIX, RESULT_NOT_STORED
+from trialbook.graph.nodes import PERSIST_PREFIX, RESULT_NOT_STORED
 from trialbook.storage.records import RunRecord, Status
 
 if TYPE_CHECKING:

@@ -62,6 +62,7 @@ def test_no_port_starts_no_ui(tmp_path: Path, fake_ui: FakeUI) -> None:
 def _python(code: str, cwd: Path) -> str:
     done = subprocess.run(
         [sys.executable, "-c", textwrap.dedent(code)],
+        check=False,
         cwd=cwd,
         capture_output=True,
         text=True,

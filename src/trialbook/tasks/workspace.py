@@ -30,7 +30,6 @@ Examples
 
 from __future__ import annotations
 
-import enum
 import json
 import logging
 import os
@@ -42,6 +41,7 @@ from trialbook.tasks import current, jobdir
 from trialbook.tasks.config import Config, Task
 from trialbook.tasks.jobs import JobState, json_view
 from trialbook.tasks.launchers import Launcher, LocalConnector, LocalLauncher
+from trialbook.tasks.modes import RunMode, dry_run, generated
 from trialbook.tasks.progress import Progress
 from trialbook.tasks.record import JobRecorder
 from trialbook.tasks.scheduler import Job, Scheduler
@@ -51,24 +51,6 @@ from trialbook.tasks.tokens import CounterToken, TokenDependency
 __all__ = ["RunMode", "Service", "ServiceListener", "WebService", "experiment"]
 
 logger = logging.getLogger(__name__)
-
-
-class RunMode(enum.StrEnum):
-    """How an experiment treats submitted jobs.
-
-    ``normal`` runs them; ``dry-run`` lists each job with its status (done, failed, would run)
-    and dependencies, running nothing; ``generate`` writes each job's directory with
-    ``task.pkl`` and a ``run.py`` script, running nothing.
-
-    Examples
-    --------
-    >>> RunMode("dry-run")
-    <RunMode.DRY_RUN: 'dry-run'>
-    """
-
-    NORMAL = "normal"
-    DRY_RUN = "dry-run"
-    GENERATE = "generate"
 
 
 class experiment:
@@ -440,14 +422,19 @@ class experiment:
                 job.deps.append(_job_of(dep))
         job.deps.extend(_task_deps(task))
         job.callbacks.extend(task.__dict__.pop("_tb_callbacks", ()))
+        if self.run_mode is RunMode.NORMAL:
+            # No file I/O here: the scheduler's thread prepares the job (trialbook.tasks.scheduler).
+            job = self.scheduler.add(job)
+            task.__dict__["_tb_job"] = job
+            return job
         if self.run_mode is RunMode.DRY_RUN:
-            return self._dry(task, job)
-        if self.run_mode is RunMode.GENERATE:
+            entry = dry_run(job)
+        else:
             self._prepare_directory(job, done=False)
-            return self._generate(task, job)
-        # No file I/O here: the scheduler's thread prepares the job (see trialbook.tasks.scheduler).
-        job = self.scheduler.add(job)
+            entry = generated(job, self.prepare(job))
         task.__dict__["_tb_job"] = job
+        self.scheduler.jobs[job.path] = job
+        self.plan.append(entry)
         return job
 
     def _prepare_directory(self, job: Job, *, done: bool | None = None) -> bool:
@@ -471,34 +458,6 @@ class experiment:
                 self._link_dirs.add(job.task_id)
             os.symlink(job.path, link)
         return done
-
-    def _dry(self, task: Task, job: Job) -> Job:
-        status = jobdir.read_status(job.path)
-        state = status["status"] if status and status["status"] in ("done", "failed") else None
-        job.state = JobState(state) if state else JobState.DRY
-        task.__dict__["_tb_job"] = job
-        self.scheduler.jobs[job.path] = job
-        entry = {
-            "job": job.name,
-            "name": job.label,
-            "status": str(job.state),
-            "depends": [d.name for d in job.deps],
-            "depends_names": [d.label for d in job.deps],
-        }
-        self.plan.append(entry)
-        logger.info("dry run: %s [%s]", job.label, job.state)
-        if job.state is JobState.FAILED:
-            job.state = JobState.DRY  # a dry run reports, it does not fail
-        return job
-
-    def _generate(self, task: Task, job: Job) -> Job:
-        script = self.prepare(job)
-        job.state = JobState.GENERATED
-        task.__dict__["_tb_job"] = job
-        self.scheduler.jobs[job.path] = job
-        entry = {"job": job.name, "name": job.label, "status": "generated", "script": str(script)}
-        self.plan.append(entry)
-        return job
 
     def prepare(self, job: Job | Task) -> pathlib.Path:
         """Write the job's ``task.pkl`` and its executable ``run.py`` script; return the script.

@@ -19,7 +19,7 @@ from trialbook.cli import cli
 from trialbook.errors import ConfigError, JobFailedError
 from trialbook.storage import open_store
 from trialbook.tasks import LocalConnector, LocalLauncher, Meta
-from trialbook.tasks.jobs import read_status
+from trialbook.tasks.jobdir import read_status
 
 
 class Span(Task):

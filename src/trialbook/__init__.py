@@ -34,9 +34,10 @@ if TYPE_CHECKING:  # type checkers see the lazy names with their real types
     # typed tasks and plans
     from trialbook.tasks.config import Config, Constant, Meta, Param, Task, field, tag, tagspath
     from trialbook.tasks.launchers import LocalLauncher
+    from trialbook.tasks.modes import RunMode
     from trialbook.tasks.options import arguments, forwardoption
     from trialbook.tasks.plans import ConfigurationBase, ExperimentHelper, configuration
-    from trialbook.tasks.workspace import RunMode, experiment
+    from trialbook.tasks.workspace import experiment
 
 __version__ = "0.1.0"
 
@@ -55,7 +56,7 @@ _LAZY: dict[str, str] = {
     "tag": "trialbook.tasks.config",
     "tagspath": "trialbook.tasks.config",
     "experiment": "trialbook.tasks.workspace",
-    "RunMode": "trialbook.tasks.workspace",
+    "RunMode": "trialbook.tasks.modes",
     "LocalLauncher": "trialbook.tasks.launchers",
     "ConfigurationBase": "trialbook.tasks.plans",
     "configuration": "trialbook.tasks.plans",

@@ -116,7 +116,7 @@ def jobs(ctx: click.Context, store: str | None) -> None:
 @friendly_errors
 def jobs_ls(workdir: str, status: str | None, tags: tuple[str, ...]) -> None:
     """List jobs: status, task/identifier and tags."""
-    from trialbook.tasks.listing import list_jobs
+    from trialbook.tasks.jobdir import list_jobs
 
     listed = list_jobs(existing_workdir(workdir), **_filters(status, tags))
     for job in listed:
@@ -132,7 +132,7 @@ def jobs_ls(workdir: str, status: str | None, tags: tuple[str, ...]) -> None:
 @friendly_errors
 def jobs_kill(workdir: str, tags: tuple[str, ...]) -> None:
     """Stop running jobs (SIGTERM to the process running each)."""
-    from trialbook.tasks.listing import kill_jobs, list_jobs
+    from trialbook.tasks.jobdir import kill_jobs, list_jobs
 
     killed = kill_jobs(list_jobs(existing_workdir(workdir), **_filters("running", tags)))
     for job in killed:
@@ -158,8 +158,8 @@ def jobs_clean(
     store: str | None, workdir: str, status: str, tags: tuple[str, ...], forget_runs: bool
 ) -> None:
     """Delete job directories (failed ones by default)."""
-    from trialbook.tasks.listing import clean_jobs, list_jobs
-    from trialbook.tasks.listing import forget_runs as forget
+    from trialbook.tasks.jobdir import clean_jobs, list_jobs
+    from trialbook.tasks.record import forget_runs as forget
 
     removed = clean_jobs(list_jobs(workdir, **_filters(status, tags)))
     for job in removed:

@@ -26,8 +26,9 @@ from trialbook.tasks.config import (
     tagspath,
 )
 from trialbook.tasks.launchers import Connector, Launcher, LocalConnector, LocalLauncher
+from trialbook.tasks.modes import RunMode
 from trialbook.tasks.tokens import CounterToken, TokenDependency
-from trialbook.tasks.workspace import RunMode, Service, ServiceListener, WebService, experiment
+from trialbook.tasks.workspace import Service, ServiceListener, WebService, experiment
 
 __all__ = [
     "Config",

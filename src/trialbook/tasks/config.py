@@ -510,9 +510,9 @@ class Task(Config):
         >>> print((task.jobpath / "stdout.log").read_text(), end="")
         hi
         """
-        from trialbook.tasks.workspace import _current_or_none
+        from trialbook.tasks.current import current_or_none
 
-        xp = _current_or_none()
+        xp = current_or_none()
         if xp is None:
             msg = (
                 f"{type(self).__qualname__}.submit() needs an active experiment: "

@@ -1,33 +1,19 @@
-"""Job directories and the code that runs one job inside a worker process.
+"""The code that runs one job inside a worker process, and what travels to and from it.
 
-Layout of a job directory ``<workdir>/jobs/<task id>/<identifier>/``:
-
-==================  ===================================================================
-``params.json``     task type id, identifier, parameters (JSON view) and tags
-``status.json``     ``{"status": "running" | "done" | "failed", "pid", "started", ...}``
-``stdout.log``      everything the job wrote to its standard output (file descriptor 1)
-``stderr.log``      standard error, with the traceback when the job failed
-``.lock``           held (``flock``) by the process that runs the job, while it runs
-``task.pkl``        the pickled task and ``run.py`` its run script (generate mode only)
-==================  ===================================================================
+The job runs in its directory (layout, status and lock: :mod:`trialbook.tasks.jobdir`), with
+its output sent to the directory's log files; :func:`execute_job` writes its status there.
 
 Examples
 --------
->>> import pathlib, tempfile
->>> from trialbook.tasks.jobs import read_status, write_status
->>> d = pathlib.Path(tempfile.mkdtemp())
->>> read_status(d) is None
-True
->>> write_status(d, "done", started=1.0, finished=2.0)
->>> read_status(d)["status"]
-'done'
+>>> from trialbook.tasks.jobs import JobState
+>>> JobState.DONE.finished, JobState.RUNNING.finished
+(True, False)
 """
 
 from __future__ import annotations
 
 import contextlib
 import enum
-import fcntl
 import json
 import os
 import pathlib
@@ -41,6 +27,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from trialbook.storage.records import ErrorInfo
+from trialbook.tasks.jobdir import write_status
 
 __all__ = [
     "JobOutcome",
@@ -50,13 +37,7 @@ __all__ = [
     "failure_reason",
     "job_label",
     "json_view",
-    "read_status",
-    "try_lock",
-    "write_status",
 ]
-
-STATUS = "status.json"
-PARAMS = "params.json"
 
 
 class JobState(enum.StrEnum):
@@ -139,34 +120,6 @@ def _shorter(filename: str) -> str:
         return str(pathlib.Path(filename).relative_to(os.getcwd()))
     except ValueError:
         return filename
-
-
-def read_status(path: pathlib.Path) -> dict[str, Any] | None:
-    """The content of ``status.json`` in a job directory, or ``None`` if there is none."""
-    try:
-        with open(path / STATUS, "rb") as f:
-            return json.loads(f.read())
-    except (FileNotFoundError, ValueError):
-        return None
-
-
-def write_status(path: pathlib.Path, status: str, **info: Any) -> None:
-    """Write ``status.json`` atomically (write a temporary file, then rename)."""
-    tmp = path / f".{STATUS}.{os.getpid()}"
-    with open(tmp, "w") as f:
-        json.dump({"status": status, **info}, f)
-    os.replace(tmp, path / STATUS)
-
-
-def try_lock(path: pathlib.Path) -> int | None:
-    """Take the job directory's lock without waiting; return its file descriptor or ``None``."""
-    fd = os.open(path / ".lock", os.O_RDWR | os.O_CREAT, 0o644)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        os.close(fd)
-        return None
-    return fd
 
 
 def json_view(value: Any) -> Any:

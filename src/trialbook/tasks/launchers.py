@@ -133,9 +133,9 @@ class LocalConnector:
         """The token ``name`` with ``total`` units, shared by every experiment of the workdir."""
         workdir = self.workdir
         if workdir is None:
-            from trialbook.tasks.workspace import _current_or_none
+            from trialbook.tasks.current import current_or_none
 
-            xp = _current_or_none()
+            xp = current_or_none()
             if xp is None:
                 msg = (
                     f"cannot create token {name!r}: this connector has no workdir and there is no "

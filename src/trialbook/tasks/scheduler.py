@@ -40,6 +40,7 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from trialbook.tasks.jobdir import is_done, try_lock, write_status
 from trialbook.tasks.jobs import (
     JobOutcome,
     JobSpec,
@@ -47,7 +48,6 @@ from trialbook.tasks.jobs import (
     execute_job,
     failure_reason,
     job_label,
-    read_status,
 )
 from trialbook.tasks.tokens import TokenDependency
 
@@ -282,8 +282,7 @@ class Scheduler:
         if fd is None:  # another process runs it: wait for it
             self._give_tokens(job)
             return False
-        status = read_status(job.path)
-        if status is not None and status.get("status") == "done":
+        if is_done(job.path):
             os.close(fd)
             self._give_tokens(job)
             job.state, job.cached = JobState.DONE, True
@@ -355,13 +354,10 @@ class Scheduler:
 
 
 def _is_done(job: Job) -> bool:
-    status = read_status(job.path)
-    return status is not None and status.get("status") == "done"
+    return is_done(job.path)
 
 
 def _lock(path: pathlib.Path) -> int | None:
-    from trialbook.tasks.jobs import try_lock
-
     try:
         return try_lock(path)
     except FileNotFoundError:  # the directory was removed (`trialbook jobs clean`): recreate
@@ -370,7 +366,6 @@ def _lock(path: pathlib.Path) -> int | None:
 
 
 def _crash(job: Job, exc: BaseException) -> JobOutcome:
-    from trialbook.tasks.jobs import write_status
     from trialbook.tracking import error_info
 
     now = time.time()

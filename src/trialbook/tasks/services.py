@@ -12,9 +12,14 @@ Examples
 
 from __future__ import annotations
 
+import json
+import pathlib
+from collections.abc import Iterable
 from typing import Any, Protocol
 
-__all__ = ["Service", "ServiceListener", "WebService"]
+__all__ = ["Service", "ServiceListener", "WebService", "read_services", "write_services"]
+
+SERVICES = "services.json"
 
 
 class ServiceListener(Protocol):
@@ -92,3 +97,31 @@ class WebService(Service):
     def describe(self) -> dict[str, Any]:
         """Id, description and URL."""
         return {**super().describe(), "url": self.get_url()}
+
+
+def write_services(xppath: pathlib.Path, services: Iterable[Service]) -> None:
+    """Write what each service describes to ``<xppath>/services.json``.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> folder = pathlib.Path(tempfile.mkdtemp())
+    >>> write_services(folder, [WebService("board", "http://127.0.0.1:6006")])
+    >>> read_services(folder)
+    [{'id': 'board', 'description': '', 'url': 'http://127.0.0.1:6006'}]
+    >>> read_services(folder / "nothing")
+    []
+    """
+    xppath.mkdir(parents=True, exist_ok=True)
+    described = [s.describe() for s in services]
+    (xppath / SERVICES).write_text(json.dumps(described, indent=1))
+
+
+def read_services(xppath: pathlib.Path) -> list[dict[str, Any]]:
+    """The services described in ``<xppath>/services.json`` (none when it is missing or
+    unreadable; entries that are not objects are skipped)."""
+    try:
+        described = json.loads((xppath / SERVICES).read_bytes())
+    except (OSError, ValueError):
+        return []
+    return [s for s in described if isinstance(s, dict)] if isinstance(described, list) else []

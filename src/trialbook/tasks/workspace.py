@@ -5,11 +5,12 @@ experiment of the workdir, which is what makes caching work across experiments);
 experiment has ``<workdir>/xp/<name>/`` with ``jobs/`` (links to its jobs), ``results/``
 (:attr:`experiment.resultspath`), ``data/`` (:meth:`experiment.save`) and ``services.json``.
 
-Store: jobs are recorded as runs (``kind="job"``, ``key`` = identifier) of the experiment
-``name`` in the default store of every way of working: ``$TRIALBOOK_STORE`` if set, else
-``.trialbook`` in the current directory (as for runs and trials). Task experiments that earlier
-versions recorded in ``<workdir>/.trialbook`` are moved into it once
-(:mod:`trialbook.tasks.legacy`).
+The block owns what ties these together; each part lives in its own module: the job
+directory (:mod:`trialbook.tasks.jobdir`), the scheduler (:mod:`trialbook.tasks.scheduler`),
+the store records of finished jobs (:mod:`trialbook.tasks.record`: runs of ``kind="job"`` of
+the experiment ``name`` in the default store of every way of working), the current experiment
+(:mod:`trialbook.tasks.current`), services (:mod:`trialbook.tasks.services`) and the web UI
+started for ``port=`` (:mod:`trialbook.tasks.ui`).
 
 Examples
 --------
@@ -29,7 +30,6 @@ Examples
 
 from __future__ import annotations
 
-import enum
 import json
 import logging
 import os
@@ -37,40 +37,20 @@ import pathlib
 from typing import Any
 
 from trialbook.errors import ConfigError, JobFailedError, StorageError
+from trialbook.tasks import current, jobdir
 from trialbook.tasks.config import Config, Task
-from trialbook.tasks.jobs import PARAMS, JobState, json_view, read_status
+from trialbook.tasks.jobs import JobState, json_view
 from trialbook.tasks.launchers import Launcher, LocalConnector, LocalLauncher
+from trialbook.tasks.modes import RunMode, dry_run, generated
 from trialbook.tasks.progress import Progress
+from trialbook.tasks.record import JobRecorder
 from trialbook.tasks.scheduler import Job, Scheduler
-from trialbook.tasks.services import Service, ServiceListener, WebService
+from trialbook.tasks.services import Service, ServiceListener, WebService, write_services
 from trialbook.tasks.tokens import CounterToken, TokenDependency
 
 __all__ = ["RunMode", "Service", "ServiceListener", "WebService", "experiment"]
 
 logger = logging.getLogger(__name__)
-_STACK: list[experiment] = []
-
-
-class RunMode(enum.StrEnum):
-    """How an experiment treats submitted jobs.
-
-    ``normal`` runs them; ``dry-run`` lists each job with its status (done, failed, would run)
-    and dependencies, running nothing; ``generate`` writes each job's directory with
-    ``task.pkl`` and a ``run.py`` script, running nothing.
-
-    Examples
-    --------
-    >>> RunMode("dry-run")
-    <RunMode.DRY_RUN: 'dry-run'>
-    """
-
-    NORMAL = "normal"
-    DRY_RUN = "dry-run"
-    GENERATE = "generate"
-
-
-def _current_or_none() -> experiment | None:
-    return _STACK[-1] if _STACK else None
 
 
 class experiment:
@@ -87,9 +67,10 @@ class experiment:
         The experiment's name (also its name in the store).
     host, port, token
         With a ``port`` (``0``: any free one; ``None`` or negative: none), the web UI
-        (:func:`trialbook.web.serve`) runs over the experiment's store for the duration of
-        the block, on ``host`` (default ``127.0.0.1``) with the access ``token`` (default: a
-        generated one); its address is logged and in ``xp.server.url``.
+        (``trialbook.web.serve``, found through :mod:`trialbook.tasks.ui`) runs over the
+        experiment's store for the duration of the block, on ``host`` (default
+        ``127.0.0.1``) with the access ``token`` (default: a generated one); its address is
+        logged and in ``xp.server.url``.
     run_mode
         :class:`RunMode` (or its value): normal (default), dry run, generate.
     launcher
@@ -150,14 +131,10 @@ class experiment:
         self.services: dict[str, Service] = {}
         self.server: Any = None  # the web UI while the block runs, when a port is given
         self.plan: list[dict[str, Any]] = []
-        self._store: Any = None
-        self._store_location = store
-        self._default_store = _default_store()
-        self._exp_id: int | None = None
-        self._code: dict[type, str | None] = {}
-        self.scheduler = Scheduler(self.launcher, self._record, self._prepare_directory)
+        self.recorder = JobRecorder(name, self.workdir, store)
+        self.scheduler = Scheduler(self.launcher, self.recorder.record, self._prepare_directory)
         self.progress = Progress(name, progress if self.run_mode is RunMode.NORMAL else False)
-        self._jobs_root = self.workdir / "jobs"
+        self._jobs_root = jobdir.jobs_root(self.workdir)
         self._links_root = str(self.jobspath)
         self._link_dirs: set[str] = set()
 
@@ -180,7 +157,7 @@ class experiment:
         /tmp/wd/xp/demo/results
         /tmp/wd/xp/demo/jobs.bak
         """
-        return self.workdir / "xp" / self.name
+        return jobdir.xp_path(self.workdir, self.name)
 
     @property
     def jobspath(self) -> pathlib.Path:
@@ -216,19 +193,19 @@ class experiment:
         if self.run_mode is not RunMode.DRY_RUN:
             for path in (self.jobspath, self.resultspath):
                 path.mkdir(parents=True, exist_ok=True)
-            self._open_store()  # the experiment is in the store (and the UI) from the start
+            self.recorder.open()  # the experiment is in the store (and the UI) from the start
         if self.port is not None and self.port >= 0:
             self._start_server()
         self.progress.start()
         self.scheduler.progress = self.progress
-        _STACK.append(self)
+        current.enter(self)
         return self
 
     def _start_server(self) -> None:
-        from trialbook.web.server import serve
+        from trialbook.tasks.ui import serve_ui
 
-        self.server = serve(
-            self._store_target(),
+        self.server = serve_ui(
+            self.recorder.target,
             host=self.host or "127.0.0.1",
             port=self.port or 0,
             token=self.web_token,
@@ -243,13 +220,11 @@ class experiment:
         finally:
             self.scheduler.close()
             self.progress.close()
-            _STACK.remove(self)
+            current.leave(self)
             if self.server is not None:
                 self.server.stop()
                 self.server = None
-            if self._store is not None and self._store is not self._store_location:
-                self._store.close()
-                self._store = None
+            self.recorder.close()
         if exc_type is None:
             self._check_recorded()
             failed = self.failed_jobs()
@@ -264,7 +239,7 @@ class experiment:
         why = self.scheduler.unrecorded[0][1]
         msg = (
             f"{count} finished job(s) of experiment {self.name!r} could not be recorded in the "
-            f"store {self._store_target()}: {why}. Their results are in their job directories "
+            f"store {self.recorder.target}: {why}. Their results are in their job directories "
             f"(`trialbook jobs ls --workdir {self.workdir}`)"
         )
         raise StorageError(msg)
@@ -280,7 +255,7 @@ class experiment:
         ...
         trialbook.errors.ConfigError: no current experiment: use `with experiment(...) as xp:`
         """
-        xp = _current_or_none()
+        xp = current.current_or_none()
         if xp is None:
             msg = "no current experiment: use `with experiment(workdir, name) as xp:`"
             raise ConfigError(msg)
@@ -350,8 +325,9 @@ class experiment:
         >>> token, token.path == xp.workdir / ".tokens" / "gpu"
         (CounterToken('gpu', total=2), True)
         """
-        connector = self.launcher.connector
-        if isinstance(connector, LocalConnector) and connector.workdir is None:
+        connector = self.launcher.connector  # set in __init__ when the launcher had none
+        unbound = isinstance(connector, LocalConnector) and connector.workdir is None
+        if connector is None or unbound:
             connector = LocalConnector(self.workdir)
         return connector.createtoken(name, count)
 
@@ -373,9 +349,7 @@ class experiment:
         ]
         """
         self.services[service.id] = service
-        self.xppath.mkdir(parents=True, exist_ok=True)
-        described = [s.describe() for s in self.services.values()]
-        (self.xppath / "services.json").write_text(json.dumps(described, indent=1))
+        write_services(self.xppath, self.services.values())
         logger.info("service %s: %s", service.id, service.describe())
         return service
 
@@ -411,7 +385,7 @@ class experiment:
         """
         from trialbook.tasks.serial import load
 
-        path = self.workdir / "xp" / reference / "data" / name / "objects.json"
+        path = jobdir.xp_path(self.workdir, reference) / "data" / name / "objects.json"
         if not path.exists():
             msg = f"experiment {reference!r} saved nothing under {name!r} (no {path})"
             raise ConfigError(msg)
@@ -438,7 +412,7 @@ class experiment:
         """
         ident = task.__identifier__()
         task_id = type(task).__trialbook_type_id__()
-        path = self._jobs_root / task_id / ident
+        path = jobdir.job_path(self.workdir, task_id, ident)
         job = Job(task, path, ident, task_id)
         job.launcher = launcher
         for dep in task.__dict__.get("_tb_deps", ()):
@@ -448,14 +422,19 @@ class experiment:
                 job.deps.append(_job_of(dep))
         job.deps.extend(_task_deps(task))
         job.callbacks.extend(task.__dict__.pop("_tb_callbacks", ()))
+        if self.run_mode is RunMode.NORMAL:
+            # No file I/O here: the scheduler's thread prepares the job (trialbook.tasks.scheduler).
+            job = self.scheduler.add(job)
+            task.__dict__["_tb_job"] = job
+            return job
         if self.run_mode is RunMode.DRY_RUN:
-            return self._dry(task, job)
-        if self.run_mode is RunMode.GENERATE:
+            entry = dry_run(job)
+        else:
             self._prepare_directory(job, done=False)
-            return self._generate(task, job)
-        # No file I/O here: the scheduler's thread prepares the job (see trialbook.tasks.scheduler).
-        job = self.scheduler.add(job)
+            entry = generated(job, self.prepare(job))
         task.__dict__["_tb_job"] = job
+        self.scheduler.jobs[job.path] = job
+        self.plan.append(entry)
         return job
 
     def _prepare_directory(self, job: Job, *, done: bool | None = None) -> bool:
@@ -464,10 +443,14 @@ class experiment:
         A finished job keeps its files: a cache hit costs one status read and a link check.
         """
         if done is None:
-            done = _is_done(read_status(job.path))
+            done = jobdir.is_done(job.path)
         if not done:
             job.path.mkdir(parents=True, exist_ok=True)
-            self._write_params(job)
+            jobdir.write_params(
+                job.path, task=job.task_id, identifier=job.identifier, experiment=self.name,
+                params={s.name: json_view(v) for s, v in job.task.__tb_values__()},
+                tags=job.task.tags(),
+            )  # fmt: skip
         link = os.path.join(self._links_root, job.task_id, job.identifier)
         if not os.path.islink(link):
             if job.task_id not in self._link_dirs:
@@ -475,45 +458,6 @@ class experiment:
                 self._link_dirs.add(job.task_id)
             os.symlink(job.path, link)
         return done
-
-    def _write_params(self, job: Job) -> None:
-        info = {
-            "task": job.task_id,
-            "identifier": job.identifier,
-            "experiment": self.name,
-            "params": {s.name: json_view(v) for s, v in job.task.__tb_values__()},
-            "tags": job.task.tags(),
-        }
-        with open(job.path / PARAMS, "w") as f:
-            json.dump(info, f)
-
-    def _dry(self, task: Task, job: Job) -> Job:
-        status = read_status(job.path)
-        state = status["status"] if status and status["status"] in ("done", "failed") else None
-        job.state = JobState(state) if state else JobState.DRY
-        task.__dict__["_tb_job"] = job
-        self.scheduler.jobs[job.path] = job
-        entry = {
-            "job": job.name,
-            "name": job.label,
-            "status": str(job.state),
-            "depends": [d.name for d in job.deps],
-            "depends_names": [d.label for d in job.deps],
-        }
-        self.plan.append(entry)
-        logger.info("dry run: %s [%s]", job.label, job.state)
-        if job.state is JobState.FAILED:
-            job.state = JobState.DRY  # a dry run reports, it does not fail
-        return job
-
-    def _generate(self, task: Task, job: Job) -> Job:
-        script = self.prepare(job)
-        job.state = JobState.GENERATED
-        task.__dict__["_tb_job"] = job
-        self.scheduler.jobs[job.path] = job
-        entry = {"job": job.name, "name": job.label, "status": "generated", "script": str(script)}
-        self.plan.append(entry)
-        return job
 
     def prepare(self, job: Job | Task) -> pathlib.Path:
         """Write the job's ``task.pkl`` and its executable ``run.py`` script; return the script.
@@ -527,75 +471,12 @@ class experiment:
 
         if isinstance(job, Task):
             job = _job_of(job)
-        (job.path / "task.pkl").write_bytes(dumps(job.task))
-        script = (
-            f"#!{sys.executable}\n# Runs job {job.name} of experiment {self.name!r}.\n"
-            f"import sys\nsys.path[:0] = {[*self.scheduler.sys_path, *sys.path]!r}\n"
-            "from trialbook.tasks.runner import main\n"
-            f"sys.exit(main({str(job.path)!r}))\n"
+        return jobdir.write_script(
+            job.path,
+            dumps(job.task),
+            title=f"Runs job {job.name} of experiment {self.name!r}.",
+            sys_path=[*self.scheduler.sys_path, *sys.path],
         )
-        path = job.path / "run.py"
-        path.write_text(script)
-        path.chmod(0o755)
-        return path
-
-    # -- store --
-
-    def _store_target(self) -> Any:
-        """Where jobs are recorded: ``store=``, else the default store of every way of
-        working (``$TRIALBOOK_STORE``, else ``.trialbook`` in the directory where the
-        experiment was created)."""
-        return self._store_location or self._default_store
-
-    def _open_store(self) -> tuple[Any, int]:
-        if self._store is None:
-            from trialbook.storage import open_store
-
-            self._store = open_store(self._store_target())
-            if self._store_location is None:  # stores of earlier versions join the default
-                from trialbook.tasks.legacy import move_legacy_store
-
-                move_legacy_store(self.workdir, self._store)
-            info = self._store.find_experiment(self.name)
-            if info is None:
-                meta = {"kind": "tasks", "workdir": str(self.workdir)}
-                try:
-                    info = self._store.create_experiment(self.name, meta=meta)
-                except FileExistsError:
-                    info = self._store.find_experiment(self.name)
-            self._exp_id = info.id
-        return self._store, self._exp_id  # type: ignore[return-value]
-
-    def _record(self, jobs: list[Job]) -> None:
-        if not jobs:
-            return
-        from trialbook.tasks.record import job_runs
-
-        store, exp_id = self._open_store()
-        ids = store.allocate_run_ids(exp_id, len(jobs))
-        records, chunks = job_runs(jobs, ids, self._code_digest)
-        store.write_runs(exp_id, records, chunks)
-
-    def _code_digest(self, cls: type) -> str | None:
-        if cls not in self._code:
-            import inspect
-
-            try:
-                text = inspect.getsource(cls)
-            except (OSError, TypeError):
-                self._code[cls] = None
-            else:
-                self._code[cls] = self._store.put_snapshot("code", text)
-        return self._code[cls]
-
-
-def _default_store() -> str:
-    """The default store (``$TRIALBOOK_STORE`` or ``./.trialbook``), a directory made absolute
-    (jobs may change the working directory while the experiment runs)."""
-    from trialbook.storage import default_location
-
-    location = default_location()
-    return location if "://" in location else os.path.abspath(location)
 
 
 def failures(jobs: list[Job]) -> dict[str, str]:
@@ -622,10 +503,6 @@ def failures(jobs: list[Job]) -> dict[str, str]:
         shared = labels.count(label) > 1
         out[f"{label} [{job.identifier[:12]}]" if shared else label] = job.reason or "failed"
     return out
-
-
-def _is_done(status: dict[str, Any] | None) -> bool:
-    return status is not None and status.get("status") == "done"
 
 
 def _job_of(task: Task) -> Job:

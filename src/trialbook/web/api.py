@@ -160,7 +160,7 @@ def run(request: Any, ui: UIState) -> Any:
     info = _experiment(ui, request)
     record = _run(ui, info, int(request.path_params["run_id"]))
     detail = views.run_detail(ui.store, info.id, record)
-    detail["logs"] = [s for s in jobs.STREAMS if jobs.log_file(record, s) is not None]
+    detail["logs"] = jobs.run_logs(record)
     return detail
 
 
@@ -267,23 +267,25 @@ def log(request: Any, ui: UIState) -> Any:
     if path is None:
         raise HTTPError(404, f"run {record.run_id} has no {stream!r} log (logs are known for "
                              "jobs, whose record names their job directory)")  # fmt: skip
-    raw = request.query_params.get("offset")
-    offset = _int(request, "offset", 0) if raw not in (None, "") else None
-    return {"stream": stream, **jobs.read_log(path, offset)}
+    return {"stream": stream, **_read_log(request, path)}
 
 
 def job_log(request: Any, ui: UIState) -> Any:
     info = _experiment(ui, request)
     ident, stream = request.path_params["identifier"], request.query_params.get("stream", "stdout")
-    found = [d for d in jobs.job_dirs(info) if d["identifier"] == ident]
-    import pathlib
-
-    path = pathlib.Path(found[0]["path"]) / f"{stream}.log" if found else None
-    if path is None or stream not in jobs.STREAMS or not path.is_file():
+    path = jobs.job_log_file(info, ident, stream)
+    if path is None:
         raise HTTPError(404, f"no {stream!r} log for job {ident!r} of {info.name!r}")
+    return {"stream": stream, **_read_log(request, path)}
+
+
+def _read_log(request: Any, path: Any) -> dict[str, Any]:
+    """The log's text from the request's ``offset`` (none: its end), with where to go on."""
+    from trialbook.tasks.jobdir import read_log
+
     raw = request.query_params.get("offset")
     offset = _int(request, "offset", 0) if raw not in (None, "") else None
-    return {"stream": stream, **jobs.read_log(path, offset)}
+    return read_log(path, offset)
 
 
 def graph(request: Any, ui: UIState) -> Any:

@@ -1,42 +1,45 @@
-"""What the UI knows of task jobs, read defensively from what the task part records.
+"""What the UI shows of task jobs: read through the task part, never re-derived here.
 
-The task part (:mod:`trialbook.tasks`) writes, for an experiment whose metadata says
-``{"kind": "tasks", "workdir": ...}``:
-
-* a job directory ``<workdir>/jobs/<task id>/<identifier>/`` per job, with ``params.json``
-  (``task``, ``identifier``, ``experiment``, ``params``, ``tags``), ``status.json`` (``status``,
-  ``pid``, ``started``, ``finished``) while and after it runs, and ``stdout.log`` /
-  ``stderr.log``;
-* a run of ``kind="job"`` per finished job, whose ``key`` is the identifier and whose fields
-  hold ``task`` and ``jobpath``;
-* ``<workdir>/xp/<name>/services.json``: the services the experiment registered.
+The task part owns what it records for an experiment whose metadata says
+``{"kind": "tasks", "workdir": ...}``: the job directories of the workdir, their parameters,
+status (with ``interrupted`` for a dead process), lock and logs
+(:mod:`trialbook.tasks.jobdir`), the runs of ``kind="job"`` of finished jobs (``key`` the
+identifier, fields ``task`` and ``jobpath``; :mod:`trialbook.tasks.record`) and the services of
+``<workdir>/xp/<name>/services.json`` (:mod:`trialbook.tasks.services`). This module turns them
+into what the pages need (job rows, the job graph) and imports the task part only when a page
+asks, so that the UI starts without it.
 
 Dependencies are read from the parameters: a parameter that is a submitted task appears as a
-dict with ``__config__`` and ``identifier`` (and ``jobpath``). Anything missing or unreadable
-is skipped, never guessed.
+dict with ``__config__`` and ``identifier`` (:func:`trialbook.tasks.jobdir.dependencies`).
+Anything missing or unreadable is skipped, never guessed.
 
 Examples
 --------
 >>> from trialbook.storage.records import RunRecord
->>> r = RunRecord(2, kind="job", key="b", params={"x": {"__config__": "T", "identifier": "a"}})
->>> dependencies(r.params)
-['a']
+>>> a = RunRecord(1, kind="job", key="a", status="done")
+>>> b = RunRecord(2, kind="job", key="b", params={"x": {"__config__": "T", "identifier": "a"}})
+>>> job_graph([a, b], [])["edges"]
+[['a', 'b']]
 """
 
 from __future__ import annotations
 
-import json
-import os
 import pathlib
 from typing import Any
 
 from trialbook.storage.records import ExperimentInfo, RunRecord
 
-__all__ = ["dependencies", "job_dirs", "job_graph", "kill_job", "log_file", "read_log", "services"]
+__all__ = [
+    "job_dirs",
+    "job_graph",
+    "job_log_file",
+    "kill_job",
+    "log_file",
+    "run_logs",
+    "services",
+]
 
 MAX_JOB_DIRS = 5000
-LOG_CHUNK = 64 * 1024
-STREAMS = ("stdout", "stderr")
 
 
 def workdir(info: ExperimentInfo) -> pathlib.Path | None:
@@ -51,15 +54,9 @@ def workdir(info: ExperimentInfo) -> pathlib.Path | None:
     return pathlib.Path(path) if isinstance(path, str) else None
 
 
-def _read_json(path: pathlib.Path) -> Any:
-    try:
-        return json.loads(path.read_bytes())
-    except (OSError, ValueError):
-        return None
-
-
 def job_dirs(info: ExperimentInfo) -> list[dict[str, Any]]:
-    """The job directories of an experiment's workspace that belong to it, with their status.
+    """The job directories of an experiment's workspace that belong to it, with their status
+    (:func:`trialbook.tasks.jobdir.list_jobs`).
 
     Examples
     --------
@@ -67,63 +64,18 @@ def job_dirs(info: ExperimentInfo) -> list[dict[str, Any]]:
     []
     """
     root = workdir(info)
-    if root is None or not (root / "jobs").is_dir():
+    if root is None:
         return []
-    out = []
-    for params_path in sorted((root / "jobs").glob("*/*/params.json"))[:MAX_JOB_DIRS]:
-        params = _read_json(params_path)
-        if not isinstance(params, dict) or params.get("experiment") != info.name:
-            continue
-        status = _read_json(params_path.parent / "status.json") or {}
-        if status.get("status") == "running" and not _is_locked(params_path.parent):
-            status["status"] = "interrupted"  # its process died; as `trialbook jobs` says
-        out.append({
-            "identifier": params.get("identifier"), "task": params.get("task"),
-            "path": str(params_path.parent), "params": params.get("params") or {},
-            "tags": params.get("tags") or {}, "status": status.get("status", "waiting"),
-            "pid": status.get("pid"), "started": status.get("started"),
-            "finished": status.get("finished"),
-        })  # fmt: skip
-    return out
+    from trialbook.tasks.jobdir import list_jobs
 
-
-def _is_locked(path: pathlib.Path) -> bool:
-    """Whether a process holds the job directory's lock (the job really runs)."""
-    from trialbook.tasks.jobs import try_lock
-
-    fd = try_lock(path)
-    if fd is None:
-        return True
-    os.close(fd)
-    return False
-
-
-def dependencies(params: Any) -> list[str]:
-    """Identifiers of the tasks found (recursively) among parameters, in order of appearance.
-
-    Examples
-    --------
-    >>> dependencies({"model": {"__config__": "M", "identifier": "m1", "data": [
-    ...     {"__config__": "D", "identifier": "d1"}]}})
-    ['m1', 'd1']
-    """
-    found: list[str] = []
-
-    def walk(value: Any) -> None:
-        if isinstance(value, dict):
-            if "__config__" in value:
-                ident = value.get("identifier")
-                if isinstance(ident, str) and ident not in found:
-                    found.append(ident)
-            for item in value.values():
-                walk(item)
-        elif isinstance(value, list):
-            for item in value:
-                walk(item)
-
-    for value in (params or {}).values():
-        walk(value)
-    return found
+    return [
+        {
+            "identifier": job.identifier, "task": job.task, "path": str(job.path),
+            "params": job.params, "tags": job.tags, "status": job.status, "pid": job.pid,
+            "started": job.started, "finished": job.finished,
+        }
+        for job in list_jobs(root, experiment=info.name, limit=MAX_JOB_DIRS)
+    ]  # fmt: skip
 
 
 def job_graph(records: list[RunRecord], dirs: list[dict[str, Any]]) -> dict[str, Any]:
@@ -140,6 +92,8 @@ def job_graph(records: list[RunRecord], dirs: list[dict[str, Any]]) -> dict[str,
     >>> graph["edges"], graph["nodes"][0]["name"]
     ([['a', 'b']], 'T k=1')
     """
+    from trialbook.tasks.jobdir import dependencies
+
     nodes: dict[str, dict[str, Any]] = {}
     params: dict[str, Any] = {}
     tags: dict[str, Any] = {}
@@ -187,8 +141,10 @@ def services(info: ExperimentInfo) -> list[dict[str, Any]]:
     root = workdir(info)
     if root is None:
         return []
-    described = _read_json(root / "xp" / info.name / "services.json")
-    return [s for s in described if isinstance(s, dict)] if isinstance(described, list) else []
+    from trialbook.tasks.jobdir import xp_path
+    from trialbook.tasks.services import read_services
+
+    return read_services(xp_path(root, info.name))
 
 
 def log_file(run: RunRecord, stream: str) -> pathlib.Path | None:
@@ -201,29 +157,42 @@ def log_file(run: RunRecord, stream: str) -> pathlib.Path | None:
     True
     """
     folder = run.fields.get("jobpath")
-    if stream not in STREAMS or not isinstance(folder, str):
+    if not isinstance(folder, str):
         return None
-    path = pathlib.Path(folder) / f"{stream}.log"
-    return path if path.is_file() else None
+    from trialbook.tasks.jobdir import log_path
+
+    return log_path(folder, stream)
 
 
-def read_log(path: pathlib.Path, offset: int | None) -> dict[str, Any]:
-    """Text of a log from byte ``offset`` (``None``: its last 64 KiB), and where to go on.
+def run_logs(run: RunRecord) -> list[str]:
+    """The log streams a run has (those of its job directory that exist).
 
     Examples
     --------
-    >>> import tempfile
-    >>> p = pathlib.Path(tempfile.mkdtemp()) / "stdout.log"
-    >>> _ = p.write_text("one\\ntwo\\n")
-    >>> read_log(p, None)["text"], read_log(p, 4)["text"], read_log(p, 4)["offset"]
-    ('one\\ntwo\\n', 'two\\n', 8)
+    >>> run_logs(RunRecord(1))
+    []
     """
-    size = path.stat().st_size
-    start = max(0, size - LOG_CHUNK) if offset is None else min(max(0, offset), size)
-    with open(path, "rb") as f:
-        f.seek(start)
-        data = f.read(LOG_CHUNK)
-    return {"text": data.decode("utf-8", "replace"), "offset": start + len(data), "size": size}
+    if not isinstance(run.fields.get("jobpath"), str):
+        return []
+    from trialbook.tasks.jobdir import STREAMS
+
+    return [stream for stream in STREAMS if log_file(run, stream) is not None]
+
+
+def job_log_file(info: ExperimentInfo, identifier: str, stream: str) -> pathlib.Path | None:
+    """The log file ``stream`` of the job ``identifier`` of the experiment, if it exists.
+
+    Examples
+    --------
+    >>> job_log_file(ExperimentInfo(1, "e", 0.0, 0.0), "abc", "stdout") is None
+    True
+    """
+    found = [d for d in job_dirs(info) if d["identifier"] == identifier]
+    if not found:
+        return None
+    from trialbook.tasks.jobdir import log_path
+
+    return log_path(found[0]["path"], stream)
 
 
 def kill_job(info: ExperimentInfo, identifier: str) -> int:
@@ -246,7 +215,7 @@ def kill_job(info: ExperimentInfo, identifier: str) -> int:
     ...
     LookupError: no job 'abc' in the workspace of 'e'
     """
-    from trialbook.tasks.listing import kill_jobs, list_jobs
+    from trialbook.tasks.jobdir import kill_jobs, list_jobs
 
     root = workdir(info)
     found = [j for j in list_jobs(root) if j.identifier == identifier] if root else []

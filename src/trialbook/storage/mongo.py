@@ -346,7 +346,7 @@ class MongoStore:
         while True:
             doc = self._call(self._db.experiments.find_one, {"_id": experiment_id}, {"meta": 1})
             if doc is None:
-                raise ExperimentNotFoundError(str(experiment_id))
+                raise ExperimentNotFoundError(experiment_id=experiment_id, store=self.url)
             merged = dump_doc({**load_doc(doc.get("meta")), **meta})
             done = self._call(
                 self._db.experiments.update_one,
@@ -368,8 +368,7 @@ class MongoStore:
             return_document=self._pymongo.ReturnDocument.AFTER,
         )
         if doc is None:
-            msg = f"experiment id {experiment_id} was deleted from {self.url!r}"
-            raise ExperimentNotFoundError(msg)
+            raise ExperimentNotFoundError(experiment_id=experiment_id, store=self.url)
         last = int(doc["next_run_id"])
         return range(last - count + 1, last + 1)
 

@@ -104,7 +104,7 @@ _RUN_FIELDS = (
     "bundle",
 )
 _ALLOCATE = """
-if redis.call('EXISTS', KEYS[1]) == 0 then return -1 end
+if redis.call('HEXISTS', KEYS[1], 'name') == 0 then return -1 end
 return redis.call('HINCRBY', KEYS[1], 'next_run_id', ARGV[1])
 """
 # KEYS[1] the blob index, KEYS[2..] blob keys; ARGV[1] the cutoff, ARGV[2..] their digests;
@@ -414,8 +414,8 @@ class RedisStore:
 
         def merge(pipe: Any) -> None:
             current = pipe.hget(key, "meta")
-            if not pipe.exists(key):
-                raise ExperimentNotFoundError(str(experiment_id))
+            if not pipe.hexists(key, "name"):
+                raise ExperimentNotFoundError(experiment_id=experiment_id, store=self.url)
             merged = {**load_doc(_text(current)), **meta}
             pipe.multi()
             pipe.hset(key, mapping={"meta": dump_doc(merged) or "", "updated": repr(time.time())})
@@ -428,8 +428,7 @@ class RedisStore:
         """Reserve ``count`` consecutive run ids atomically (``HINCRBY`` in a script)."""
         last = int(self._call(self._allocate, [self._k("exp", experiment_id)], [count]))
         if last < 0:
-            msg = f"experiment id {experiment_id} was deleted from {self.url!r}"
-            raise ExperimentNotFoundError(msg)
+            raise ExperimentNotFoundError(experiment_id=experiment_id, store=self.url)
         return range(last - count + 1, last + 1)
 
     def write_runs(

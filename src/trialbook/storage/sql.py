@@ -255,7 +255,7 @@ class SqlStore:
                 sa.select(e.meta).where(e.id == experiment_id).with_for_update()
             ).first()
             if row is None:
-                raise ExperimentNotFoundError(str(experiment_id))
+                raise ExperimentNotFoundError(experiment_id=experiment_id, store=self.url)
             merged = {**load_doc(row[0]), **meta}
             conn.execute(
                 experiments_t.update()
@@ -283,8 +283,7 @@ class SqlStore:
         else:
             row = self._allocate_core(experiment_id, count)
         if row is None:
-            msg = f"experiment id {experiment_id} was deleted from {self.url!r}"
-            raise ExperimentNotFoundError(msg)
+            raise ExperimentNotFoundError(experiment_id=experiment_id, store=self.url)
         return range(row[0] - count, row[0])
 
     def _allocate_core(self, experiment_id: int, count: int) -> Any:

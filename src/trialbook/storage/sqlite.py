@@ -503,7 +503,7 @@ class SqliteStore:
             row = self._exec("SELECT meta FROM experiments WHERE id = ?", (experiment_id,))
             current = row.fetchone()
             if current is None:
-                raise ExperimentNotFoundError(str(experiment_id))
+                raise ExperimentNotFoundError(experiment_id=experiment_id, store=self.url)
             merged = {**load_doc(current[0]), **meta}
             self._exec(
                 "UPDATE experiments SET meta = ?, updated = ? WHERE id = ?",
@@ -528,8 +528,7 @@ class SqliteStore:
             except sqlite3.Error as exc:
                 raise self._storage_error(exc) from exc
         if row is None:
-            msg = f"experiment id {experiment_id} was deleted from {self.url!r}"
-            raise ExperimentNotFoundError(msg)
+            raise ExperimentNotFoundError(experiment_id=experiment_id, store=self.url)
         return range(row[0] - count, row[0])
 
     def write_runs(

@@ -424,7 +424,7 @@ class MongoStore:
         bundle = pack(bins, self._put_blob)
         bundle_blob = None
         if bundle is not None and len(bundle) > BUNDLE_LIMIT:  # many values, each small
-            bundle, bundle_blob = None, self._put_blob(bundle)
+            bundle_blob, bundle = self._put_blob(bundle), None
         return {
             "experiment_id": e,
             **columns(run),

@@ -569,10 +569,10 @@ class SqlStore:
         with self._db.tx() as conn:
             if conn.dialect.name == "postgresql":
                 quote = conn.dialect.identifier_preparer.quote
-                table = quote(blobs_t.name)
+                locked = quote(blobs_t.name)
                 if self._db.schema:
-                    table = f"{quote(self._db.schema)}.{table}"
-                conn.execute(sa.text(f"LOCK TABLE {table} IN SHARE ROW EXCLUSIVE MODE"))
+                    locked = f"{quote(self._db.schema)}.{locked}"
+                conn.execute(sa.text(f"LOCK TABLE {locked} IN SHARE ROW EXCLUSIVE MODE"))
             known = sa.select(experiments_t.c.id)
             for table in (runs_t, metrics_t, artifacts_t, step_hashes_t):
                 orphan = table.c.experiment_id.not_in(known)

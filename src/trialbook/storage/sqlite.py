@@ -425,11 +425,15 @@ class SqliteStore:
         from trialbook.storage.sqlite_query import query_page
 
         _check_page(limit, offset)
-        page = {"where": where, "order_by": order_by, "descending": descending,
-                "limit": -1 if limit is None else limit, "offset": offset}  # fmt: skip
-        return self._with_json_doc(
-            lambda doc: query_page(self._db.read, self._record, experiment_id, doc=doc, **page)
-        )
+        page = -1 if limit is None else limit
+
+        def read(doc: str) -> tuple[int, list[RunRecord]]:
+            return query_page(
+                self._db.read, self._record, experiment_id, where=where, order_by=order_by,
+                descending=descending, limit=page, offset=offset, doc=doc,
+            )  # fmt: skip
+
+        return self._with_json_doc(read)  # type: ignore[no-any-return]
 
     def names_present(self, experiment_id: int, paths: Sequence[Sequence[str]]) -> list[bool]:
         """For each list of JSON paths of the run document, whether some run of the experiment

@@ -267,7 +267,8 @@ def test_kill_during_persist_then_gc_frees_the_blobs(tmp_path: pathlib.Path) -> 
     child.stdin.flush()
     try:
         deadline = time.monotonic() + 60
-        while len(_blob_files(store_dir)) < 1 + 8:  # every blob written, waiting for the lock
+        # every blob written (not a temporary file still being written), waiting for the lock
+        while len([p for p in _blob_files(store_dir) if p.suffix != ".tmp"]) < 1 + 8:
             assert child.poll() is None, child.stderr.read() if child.stderr else ""
             assert time.monotonic() < deadline, "the child never wrote its blobs"
             time.sleep(0.05)

@@ -12,7 +12,7 @@ import trialbook
 from trialbook.codecs import encode
 from trialbook.errors import ConfigError, SchemaVersionError, StoreFormatError
 from trialbook.storage import open_store
-from trialbook.storage import sqlite as sqlite_store
+from trialbook.storage import sqlite_schema as sqlite_store
 from trialbook.storage.records import RunRecord
 from trialbook.storage.sqlite import SqliteStore
 

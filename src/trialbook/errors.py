@@ -132,15 +132,40 @@ class NotFoundError(TrialbookError, LookupError):
 
 
 class ExperimentNotFoundError(NotFoundError, KeyError):
-    """No experiment of that name exists in the store."""
+    """No experiment of that name (``.name``), or of that id (``.experiment_id``: an experiment
+    deleted or replaced after it was opened), exists in the store.
 
-    def __init__(self, name: str, *, available: Iterable[str] = ()) -> None:
+    Examples
+    --------
+    >>> err = ExperimentNotFoundError(experiment_id=3, store="sqlite:///t.db")
+    >>> err.name, err.experiment_id
+    (None, 3)
+    >>> print(err)  # doctest: +ELLIPSIS
+    experiment id 3 no longer exists in 'sqlite:///t.db': it was deleted or replaced ...
+    """
+
+    def __init__(
+        self,
+        name: str | None = None,
+        *,
+        available: Iterable[str] = (),
+        experiment_id: int | None = None,
+        store: str | None = None,
+    ) -> None:
         self.name = name
-        available = list(available)
-        msg = (
-            f"no experiment named {name!r} in this store (it has: {_listing(available)})"
-            f"{did_you_mean(name, available)}; list them with `trialbook ls` or session.ls()"
-        )
+        self.experiment_id = experiment_id
+        if name is None:
+            where = f" in {store!r}" if store else ""
+            msg = (
+                f"experiment id {experiment_id} no longer exists{where}: it was deleted or "
+                "replaced after it was opened; open it again by name"
+            )
+        else:
+            available = list(available)
+            msg = (
+                f"no experiment named {name!r} in this store (it has: {_listing(available)})"
+                f"{did_you_mean(name, available)}; list them with `trialbook ls` or session.ls()"
+            )
         super().__init__(msg)
 
     def __str__(self) -> str:  # KeyError would repr() the message

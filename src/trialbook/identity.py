@@ -38,7 +38,7 @@ from typing import Any
 
 from trialbook.errors import FingerprintError
 
-__all__ = ["canonical_bytes", "display_key", "fingerprint"]
+__all__ = ["canonical_bytes", "content_address", "display_key", "fingerprint"]
 
 
 def fingerprint(value: Any) -> str:
@@ -59,6 +59,26 @@ def fingerprint(value: Any) -> str:
     trialbook.errors.FingerprintError: cannot fingerprint a value of type <class 'function'>...
     """
     return hashlib.sha256(canonical_bytes(value)).hexdigest()
+
+
+def content_address(data: bytes | str) -> str:
+    """The hex SHA-256 of raw bytes (a text: of its UTF-8 bytes, lone surrogates kept): the
+    name under which a store keeps a blob or a snapshot.
+
+    Unlike :func:`fingerprint`, which hashes a value's canonical encoding, this hashes the bytes
+    as they are, so a blob is found again by the digest of its content. Changing it would lose
+    every blob and snapshot already stored.
+
+    Examples
+    --------
+    >>> content_address(b"abc")
+    'ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad'
+    >>> content_address("abc") == content_address(b"abc")
+    True
+    """
+    if isinstance(data, str):
+        data = data.encode("utf-8", "surrogatepass")
+    return hashlib.sha256(data).hexdigest()
 
 
 def display_key(name: str, digest: str) -> str:

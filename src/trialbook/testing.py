@@ -20,6 +20,7 @@ only, so the same suite runs unchanged against SQLite, PostgreSQL, Redis and Mon
 
 from __future__ import annotations
 
+import contextlib
 import math
 from typing import Any
 
@@ -110,6 +111,59 @@ class StoreContract:
         info = store.create_experiment("m", meta={"a": 1})
         store.update_meta(info.id, {"b": [1, 2]})
         assert store.find_experiment("m").meta == {"a": 1, "b": [1, 2]}
+
+    def test_deleted_experiment_reads_empty_and_refuses_ids_and_meta(self, store: Any) -> None:
+        """A handle kept on an experiment that was then deleted: reads find nothing, and
+        allocating run ids or updating the metadata raise ``ExperimentNotFoundError`` saying
+        which id no longer exists (not "no experiment named '<a message>'")."""
+        info = store.create_experiment("gone")
+        store.write_runs(
+            info.id,
+            [RunRecord(run_id=1, key="k")],
+            [metric_chunk(1, "m", [1.0])],
+            artifacts=[(1, "a", Encoded("json", b"1"))],
+            step_hashes=[("s", "in", "out", 1)],
+        )
+        store.delete_experiment("gone")
+        assert store.read_runs(info.id) == []
+        assert store.read_runs(info.id, [1]) == []
+        assert store.find_runs_by_key(info.id, "k") == []
+        assert store.read_metrics(info.id, "m", [1]) == {}
+        assert store.metric_names(info.id) == {}
+        assert store.metric_names(info.id, 1) == {}
+        assert store.read_artifact(info.id, 1, "a") is None
+        assert store.list_artifacts(info.id, 1) == {}
+        assert store.get_step_hashes(info.id, [("s", "in")]) == {}
+        for call in (
+            lambda: store.allocate_run_ids(info.id, 1),
+            lambda: store.update_meta(info.id, {"x": 1}),
+        ):
+            try:
+                call()
+            except ExperimentNotFoundError as exc:
+                assert exc.experiment_id == info.id
+                assert exc.name is None
+                assert f"experiment id {info.id} no longer exists" in str(exc)
+            else:
+                raise AssertionError("an operation on a deleted experiment id must fail")
+
+    def test_write_to_deleted_experiment_does_not_revive_it(self, store: Any) -> None:
+        """A late write of a process that still holds a deleted experiment's id may be refused
+        (``ExperimentNotFoundError``) or accepted, but the experiment stays deleted: it is not
+        listed, and run ids are still refused."""
+        info = store.create_experiment("late")
+        store.delete_experiment("late")
+        with contextlib.suppress(ExperimentNotFoundError):
+            store.write_runs(info.id, [RunRecord(run_id=1)], [metric_chunk(1, "m", [1.0])])
+        assert store.find_experiment("late") is None
+        assert store.list_experiments() == []
+        try:
+            store.allocate_run_ids(info.id, 1)
+        except ExperimentNotFoundError as exc:
+            assert exc.experiment_id == info.id
+        else:
+            raise AssertionError("a deleted experiment must not give run ids after a late write")
+        store.collect_garbage(min_age=0)
 
     # -- runs --
 

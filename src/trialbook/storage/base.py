@@ -27,8 +27,8 @@ True
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
-from typing import Any, Protocol, runtime_checkable
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from typing import Any, Protocol, TypeVar, runtime_checkable
 
 from trialbook.codecs import Encoded
 from trialbook.storage.records import (
@@ -39,7 +39,13 @@ from trialbook.storage.records import (
     RunRecord,
 )
 
-__all__ = ["Store", "find_step_hashes"]
+__all__ = ["BATCH", "Store", "batches", "find_step_hashes"]
+
+T = TypeVar("T")
+
+BATCH = 500
+"""Items per statement or command when a backend splits a long list (ids in an ``IN`` list:
+under SQLite's limit of bound parameters)."""
 
 
 @runtime_checkable
@@ -165,10 +171,22 @@ class Store(Protocol):
         cannot tell otherwise."""
 
 
+def batches(items: Sequence[T], size: int = BATCH) -> Iterator[list[T]]:
+    """``items`` in consecutive slices of at most ``size``: one statement or command each.
+
+    Examples
+    --------
+    >>> [list(part) for part in batches([1, 2, 3, 4, 5], 2)]
+    [[1, 2], [3, 4], [5]]
+    """
+    for start in range(0, len(items), size):
+        yield list(items[start : start + size])
+
+
 def find_step_hashes(
     keys: Iterable[tuple[str, str]],
     fetch: Callable[[list[str], list[str]], Iterable[Sequence[Any]]],
-    batch: int = 500,
+    batch: int = BATCH,
 ) -> dict[tuple[str, str], tuple[str, int]]:
     """:meth:`Store.get_step_hashes` for a backend that selects rows by steps and input
     hashes (both ``IN`` lists: a lookup on the whole key): ``fetch(steps, input_hashes)``
@@ -185,8 +203,8 @@ def find_step_hashes(
     steps = sorted({step for step, _ in wanted})
     hashes = sorted({input_hash for _, input_hash in wanted})
     found: dict[tuple[str, str], tuple[str, int]] = {}
-    for lo in range(0, len(hashes), batch):
-        for step, input_hash, output_hash, run_id in fetch(steps, hashes[lo : lo + batch]):
+    for part in batches(hashes, batch):
+        for step, input_hash, output_hash, run_id in fetch(steps, part):
             if (step, input_hash) in wanted:
                 found[step, input_hash] = (output_hash, int(run_id))
     return found

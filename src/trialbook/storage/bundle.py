@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import json
 import struct
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from trialbook.codecs import Encoded
@@ -32,18 +32,34 @@ from trialbook.storage.records import ErrorInfo, RunRecord
 
 __all__ = [
     "INLINE_LIMIT",
+    "RUN_COLUMNS",
     "blob_digests",
     "columns",
     "dump_doc",
     "fill_record",
     "load_doc",
     "pack",
+    "record_from_columns",
     "run_document",
     "split",
     "unpack",
 ]
 
 INLINE_LIMIT = 256 * 1024
+RUN_COLUMNS = (
+    "run_id",
+    "kind",
+    "status",
+    "key",
+    "seed",
+    "created",
+    "started",
+    "finished",
+    "code",
+    "environment",
+)
+"""The plain columns a backend keeps next to a run's document, in this order (see
+:func:`columns`); every backend names them so."""
 _MAGIC = b"TBV1"
 _dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=True).encode
 
@@ -103,13 +119,16 @@ def fill_record(
 
 
 def columns(run: RunRecord) -> dict[str, Any]:
-    """The plain columns a backend keeps next to a run's document (for indexes and queries).
+    """The plain columns a backend keeps next to a run's document (for indexes and queries),
+    by name, in the order of :data:`RUN_COLUMNS`.
 
     Examples
     --------
     >>> from trialbook.storage.records import RunRecord
     >>> columns(RunRecord(3, status="done", key="k"))["status"]
     'done'
+    >>> tuple(columns(RunRecord(3))) == RUN_COLUMNS
+    True
     """
     return {
         "run_id": run.run_id,
@@ -123,6 +142,29 @@ def columns(run: RunRecord) -> dict[str, Any]:
         "code": run.code,
         "environment": run.environment,
     }
+
+
+def record_from_columns(values: Sequence[Any]) -> RunRecord:
+    """A run with the column values of :data:`RUN_COLUMNS` (in that order) and nothing else
+    yet: :func:`fill_record` adds its document and bundle.
+
+    Examples
+    --------
+    >>> record_from_columns([2, "job", "done", "k", None, 1.0, None, None, None, None]).key
+    'k'
+    """
+    return RunRecord(
+        run_id=values[0],
+        kind=values[1],
+        status=values[2],
+        key=values[3],
+        seed=values[4],
+        created=values[5],
+        started=values[6],
+        finished=values[7],
+        code=values[8],
+        environment=values[9],
+    )
 
 
 def dump_doc(doc: Mapping[str, Any] | None) -> str | None:

@@ -51,7 +51,6 @@ False
 
 from __future__ import annotations
 
-import hashlib
 import time
 from collections.abc import Iterable, Sequence
 from typing import Any
@@ -65,17 +64,22 @@ from trialbook.errors import (
     StorageError,
     StoreFormatError,
 )
+from trialbook.identity import content_address
+from trialbook.storage.base import batches
 from trialbook.storage.bundle import (
     INLINE_LIMIT,
+    RUN_COLUMNS,
     blob_digests,
     columns,
     dump_doc,
     fill_record,
     load_doc,
     pack,
+    record_from_columns,
     run_document,
     unpack,
 )
+from trialbook.storage.chunks import metric_series
 from trialbook.storage.records import (
     ExperimentInfo,
     GcReport,
@@ -96,20 +100,6 @@ BUNDLE_LIMIT = 4 * 1024 * 1024
 """A run's values bundle larger than this goes to the blobs (MongoDB's limit is 16 MiB)."""
 CHUNK_POINTS = 100_000
 """A metric chunk of more points is stored as several documents (MongoDB's limit is 16 MiB)."""
-_RUN_FIELDS = (
-    "run_id",
-    "kind",
-    "status",
-    "key",
-    "seed",
-    "created",
-    "started",
-    "finished",
-    "code",
-    "environment",
-    "doc",
-    "bundle",
-)
 
 
 def open_mongo(location: Any, **options: Any) -> MongoStore:
@@ -346,7 +336,7 @@ class MongoStore:
         while True:
             doc = self._call(self._db.experiments.find_one, {"_id": experiment_id}, {"meta": 1})
             if doc is None:
-                raise ExperimentNotFoundError(str(experiment_id))
+                raise ExperimentNotFoundError(experiment_id=experiment_id, store=self.url)
             merged = dump_doc({**load_doc(doc.get("meta")), **meta})
             done = self._call(
                 self._db.experiments.update_one,
@@ -368,8 +358,7 @@ class MongoStore:
             return_document=self._pymongo.ReturnDocument.AFTER,
         )
         if doc is None:
-            msg = f"experiment id {experiment_id} was deleted from {self.url!r}"
-            raise ExperimentNotFoundError(msg)
+            raise ExperimentNotFoundError(experiment_id=experiment_id, store=self.url)
         last = int(doc["next_run_id"])
         return range(last - count + 1, last + 1)
 
@@ -403,8 +392,8 @@ class MongoStore:
                 }
                 for i, (c, n, steps, vals, times) in enumerate(_split_chunks(metrics))
             ]
-            for lo in range(0, len(docs), BATCH):
-                self._call(self._db.metrics.insert_many, docs[lo : lo + BATCH], ordered=True)
+            for part in batches(docs, BATCH):
+                self._call(self._db.metrics.insert_many, part, ordered=True)
         self._bulk(
             "runs",
             [
@@ -427,15 +416,15 @@ class MongoStore:
 
     def _bulk(self, collection: str, ops: list[Any]) -> None:
         """Send ``ops`` in ordered commands of at most :data:`BATCH` operations."""
-        for lo in range(0, len(ops), BATCH):  # short commands: a busy server still answers
-            self._call(self._db[collection].bulk_write, ops[lo : lo + BATCH], ordered=True)
+        for part in batches(ops, BATCH):  # short commands: a busy server still answers
+            self._call(self._db[collection].bulk_write, part, ordered=True)
 
     def _run_doc(self, e: int, run: RunRecord) -> dict[str, Any]:
         doc, bins = run_document(run)
         bundle = pack(bins, self._put_blob)
         bundle_blob = None
         if bundle is not None and len(bundle) > BUNDLE_LIMIT:  # many values, each small
-            bundle, bundle_blob = None, self._put_blob(bundle)
+            bundle_blob, bundle = self._put_blob(bundle), None
         return {
             "experiment_id": e,
             **columns(run),
@@ -458,17 +447,8 @@ class MongoStore:
         docs = self._call(lambda: list(self._db.runs.find(query, {"_id": 0}).sort("run_id", asc)))
         out = []
         for d in docs:
-            record = RunRecord(
-                run_id=int(d["run_id"]),
-                kind=d["kind"],
-                status=d["status"],
-                key=d.get("key"),
-                seed=d.get("seed"),
-                created=d.get("created"),
-                started=d.get("started"),
-                finished=d.get("finished"),
-                code=d.get("code"),
-                environment=d.get("environment"),
+            record = record_from_columns(
+                [int(d["run_id"]), d["kind"], d["status"], *(d.get(c) for c in RUN_COLUMNS[3:])]
             )
             bundle = d.get("bundle")
             if d.get("bundle_blob"):
@@ -526,7 +506,6 @@ class MongoStore:
         self, experiment_id: int, name: str, run_ids: Iterable[int]
     ) -> dict[int, MetricSeries]:
         """All points of metric ``name`` for each of ``run_ids`` that has it."""
-        import numpy as np
 
         query = {
             "experiment_id": experiment_id,
@@ -539,11 +518,7 @@ class MongoStore:
         for d in docs:
             parts.setdefault(int(d["run_id"]), []).append(d)
         return {
-            run_id: MetricSeries(
-                steps=np.frombuffer(b"".join(bytes(c["steps"]) for c in chunks), dtype="<i8"),
-                values=np.frombuffer(b"".join(bytes(c["vals"]) for c in chunks), dtype="<f8"),
-                times=np.frombuffer(b"".join(bytes(c["times"]) for c in chunks), dtype="<f8"),
-            )
+            run_id: metric_series((c["steps"], c["vals"], c["times"]) for c in chunks)
             for run_id, chunks in parts.items()
         }
 
@@ -609,7 +584,7 @@ class MongoStore:
 
     def put_snapshot(self, kind: str, text: str) -> str:
         """Store a text snapshot content-addressed; return its digest."""
-        digest = hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
+        digest = content_address(text)
         self._call(
             self._db.snapshots.update_one,
             {"_id": digest},
@@ -627,7 +602,7 @@ class MongoStore:
         return str(doc["text"])
 
     def _put_blob(self, data: bytes) -> str:
-        digest = hashlib.sha256(data).hexdigest()
+        digest = content_address(data)
         parts = range(0, max(len(data), 1), BLOB_PART)
         for i, start in enumerate(parts):
             self._call(
@@ -661,8 +636,7 @@ class MongoStore:
             d for d in self._call(lambda: list(self._db.blobs.find(old, {"_id": 1})))
             if d["_id"].partition("/")[0] not in used
         ]  # fmt: skip
-        for lo in range(0, len(stale), BATCH):
-            part = [d["_id"] for d in stale[lo : lo + BATCH]]
+        for part in batches([d["_id"] for d in stale], BATCH):
             query = {"_id": {"$in": part}, **old}
             for doc in self._call(lambda q=query: list(self._db.blobs.find(q))):
                 report.bytes += len(doc["data"])

@@ -26,10 +26,11 @@ kept only when the whole filter is true, so ``not (metric.loss >= 0.5)`` skips r
 Values that are not plain JSON (arrays, frames) are treated as missing.
 
 One parsed :class:`Query` has two back ends that agree: :meth:`Query.predicate` (a Python
-function over :class:`~trialbook.storage.records.RunRecord`, for any store) and
-:meth:`Query.sql` (an SQLite ``WHERE`` clause over the ``doc`` column of
-:mod:`trialbook.storage.sqlite`). :func:`query_runs` filters, sorts and pages the runs of an
-experiment, through a store's native ``query_runs`` method when it has one.
+function over :class:`~trialbook.storage.records.RunRecord`, for any store), here, and
+:func:`trialbook.storage.sqlite_query.query_sql` (an SQLite ``WHERE`` clause over the ``doc``
+column of :mod:`trialbook.storage.sqlite`), next to the SQL it serves. :func:`query_runs`
+filters, sorts and pages the runs of an experiment, through a store's native ``query_runs``
+method when it has one.
 
 Examples
 --------
@@ -37,9 +38,6 @@ Examples
 >>> q = parse_query('lr > 0.01 and status == "done"')
 >>> q.predicate()(RunRecord(1, status="done", params={"lr": 0.1}))
 True
->>> sql, params = q.sql()
->>> params
-['$.p."lr"', '$.f."lr"', '$.t."lr"', 0.01, 'done']
 """
 
 from __future__ import annotations
@@ -65,7 +63,6 @@ _SYNTAX = (
     'expected comparisons such as `lr > 0.01`, `status == "done"` or `kind in ["job", '
     '"trial"]` joined by and / or / not'
 )
-_CMP_SQL = {ast.Eq: "=", ast.NotEq: "!=", ast.Lt: "<", ast.LtE: "<=", ast.Gt: ">", ast.GtE: ">="}
 _CMP_PY: dict[type, Callable[[Any, Any], bool]] = {
     ast.Eq: lambda a, b: a == b,
     ast.NotEq: lambda a, b: a != b,
@@ -78,16 +75,11 @@ _JSON_TEXT = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
 # Documents may hold NaN and +-Infinity (Python's JSON writes them), which SQLite's JSON
 # functions (before JSON5 support, 3.42) refuse as malformed: the SQL back end reads such a
 # document through `tb_finite_json` (NaN -> null, +-Infinity -> +-9e999, which SQLite reads as
-# +-inf), and the Python back end sees the same values (NaN is missing, as SQL has no NaN).
+# +-inf; see trialbook.storage.sqlite_query), and the Python back end sees the same values (NaN
+# is missing, as SQL has no NaN).
 _MARKS = {"NaN": "\x00tb:nan\x00", "Infinity": "\x00tb:inf\x00", "-Infinity": "\x00tb:-inf\x00"}
 _TOKENS = {'"\\u0000tb:nan\\u0000"': "null", '"\\u0000tb:inf\\u0000"': "9e999",
            '"\\u0000tb:-inf\\u0000"': "-9e999"}  # fmt: skip
-DOC_SQL = (
-    "CASE WHEN instr(doc, 'NaN') OR instr(doc, 'Infinity') THEN tb_finite_json(doc) ELSE doc END"
-)
-"""The ``doc`` column read safely when documents may hold NaN (needs :func:`finite_json`
-registered as ``tb_finite_json``). About twice slower than plain ``doc`` (each call re-parses
-the document), so the SQLite store uses it only after plain ``doc`` failed as malformed."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -165,34 +157,6 @@ class Name:
             return [f"$.m{head}[1]{tail}" if tail else f"$.m{head}"]
         return [f"$.{NAMESPACES[self.where]}{rest}"]
 
-    def sql(self, doc: str = "doc") -> tuple[str, list[Any]]:
-        """An SQLite expression for this name, with its bound parameters (``doc``: the SQL of the
-        run document, e.g. :data:`DOC_SQL` when documents may hold NaN).
-
-        Examples
-        --------
-        >>> parse_name("tags.model").sql()[1]
-        ['$.t."model"']
-        """
-        if self.where == "column":
-            return self.path[0], []
-        if self.where == "derived":
-            return {
-                "duration": "(finished - started)",
-                "result": f"json_extract({doc}, '$.r')",
-                "error": f"json_extract({doc}, '$.e[0]')",
-            }[self.path[0]], []
-        rest = "".join(f'."{p}"' for p in self.path)
-        if self.where == "bare":
-            paths = [f"$.{slot}{rest}" for slot in ("p", "f", "t")]
-            one = f"json_extract({doc}, ?)"
-            sql = f"coalesce({one}, {one}, {one})"
-            return sql, paths
-        if self.where == "metric":
-            head, tail = f'."{self.path[0]}"', "".join(f'."{p}"' for p in self.path[1:])
-            return f"json_extract({doc}, ?)", [f"$.m{head}[1]{tail}"]
-        return f"json_extract({doc}, ?)", [f"$.{NAMESPACES[self.where]}{rest}"]
-
 
 def _derived(run: RunRecord, name: str) -> Any:
     if name == "duration":
@@ -247,19 +211,6 @@ def _render(value: Any) -> str:
         for token, replacement in _TOKENS.items():
             text = text.replace(token, replacement)
     return text
-
-
-def finite_json(text: str | None) -> str | None:
-    """A run document with NaN as ``null`` and infinities as ``9e999`` (valid JSON for SQLite).
-
-    Examples
-    --------
-    >>> finite_json('{"m":{"loss":[3,NaN]},"p":{"x":-Infinity,"s":"NaN"}}')
-    '{"m":{"loss":[3,null]},"p":{"x":-9e999,"s":"NaN"}}'
-    """
-    if text is None:
-        return None
-    return _render(json.loads(text, parse_constant=_MARKS.__getitem__))
 
 
 def sort_key(value: Any) -> tuple[int, Any]:
@@ -365,18 +316,6 @@ class Query:
                         found.append((_name_of(operand), operand.col_offset + 1, segment))
         return sorted(found, key=lambda item: item[1])
 
-    def sql(self, doc: str = "doc") -> tuple[str, list[Any]]:
-        """An SQLite boolean expression over the ``runs`` table and its bound parameters
-        (``doc`` as for :meth:`Name.sql`).
-
-        Examples
-        --------
-        >>> parse_query("run_id in [1, 2]").sql()
-        ('run_id IN (?, ?)', [1, 2])
-        """
-        params: list[Any] = []
-        return _Sql(params, doc).node(self.tree), params
-
 
 def parse_query(text: str) -> Query:
     """Parse and check a filter of the query language (see the module documentation).
@@ -459,7 +398,7 @@ class _Checker:
                     self.fail(right, "`in` needs a list of constants; this")
                 for item in right.elts:  # type: ignore[attr-defined]
                     self.constant(item)
-            elif type(op) not in _CMP_SQL:
+            elif type(op) not in _CMP_PY:
                 self.fail(node, f"the operator {type(op).__name__}")
             else:
                 self.operand(right)
@@ -594,46 +533,6 @@ def _py_or(parts: list[Callable[[RunRecord], bool | None]]) -> Callable[..., boo
         return None if unknown else False
 
     return test
-
-
-# -- the SQL back end -----------------------------------------------------------------------------
-
-
-class _Sql:
-    def __init__(self, params: list[Any], doc: str) -> None:
-        self.params, self.doc = params, doc
-
-    def node(self, node: ast.expr) -> str:
-        if isinstance(node, ast.BoolOp):
-            joiner = " AND " if isinstance(node.op, ast.And) else " OR "
-            return "(" + joiner.join(self.node(v) for v in node.values) + ")"
-        if isinstance(node, ast.UnaryOp):
-            return f"(NOT {self.node(node.operand)})"
-        assert isinstance(node, ast.Compare)
-        operands = [node.left, *node.comparators]
-        parts = [self.compare(operands[i], op, operands[i + 1]) for i, op in enumerate(node.ops)]
-        return parts[0] if len(parts) == 1 else "(" + " AND ".join(parts) + ")"
-
-    def operand(self, node: ast.expr) -> str:
-        value = _constant(node)
-        if value is not _NOT_CONSTANT:
-            self.params.append(value)
-            return "?"
-        sql, params = _name_of(node).sql(self.doc)
-        self.params.extend(params)
-        return sql
-
-    def compare(self, left: ast.expr, op: ast.cmpop, right: ast.expr) -> str:
-        lhs = self.operand(left)
-        if isinstance(op, ast.In | ast.NotIn):
-            assert isinstance(right, ast.List | ast.Tuple)
-            values = [_constant(e) for e in right.elts]
-            self.params.extend(values)
-            marks = ", ".join("?" * len(values))
-            return f"{lhs} {'NOT IN' if isinstance(op, ast.NotIn) else 'IN'} ({marks})"
-        if _constant(right) is None and isinstance(op, ast.Eq | ast.NotEq):
-            return f"{lhs} IS {'NOT ' if isinstance(op, ast.NotEq) else ''}NULL"
-        return f"{lhs} {_CMP_SQL[type(op)]} {self.operand(right)}"
 
 
 # -- querying -----------------------------------------------------------------------------
@@ -800,18 +699,3 @@ def _check_page(limit: int | None, offset: int) -> None:
     if type(offset) is not int or offset < 0:
         msg = f"offset must be an int >= 0 (got {offset!r}); pass how many runs to skip"
         raise ConfigError(msg)
-
-
-def order_sql(order_by: str | None, descending: bool, doc: str = "doc") -> tuple[str, list[Any]]:
-    """An SQLite ``ORDER BY`` list for :func:`query_runs` semantics, with its parameters.
-
-    Examples
-    --------
-    >>> order_sql("run_id", True)
-    ('run_id IS NULL, run_id DESC, run_id', [])
-    """
-    if not order_by:
-        return ("run_id DESC" if descending else "run_id"), []
-    expr, params = parse_name(order_by).sql(doc)
-    direction = " DESC" if descending else ""
-    return f"{expr} IS NULL, {expr}{direction}, run_id", params + params

@@ -52,7 +52,6 @@ Examples
 
 from __future__ import annotations
 
-import hashlib
 import struct
 import time
 from collections.abc import Iterable, Sequence
@@ -66,16 +65,22 @@ from trialbook.errors import (
     StorageError,
     StoreFormatError,
 )
+from trialbook.identity import content_address
+from trialbook.storage.base import batches
 from trialbook.storage.bundle import (
     INLINE_LIMIT,
+    RUN_COLUMNS,
     blob_digests,
+    columns,
     dump_doc,
     fill_record,
     load_doc,
     pack,
+    record_from_columns,
     run_document,
     unpack,
 )
+from trialbook.storage.chunks import join_chunk, metric_series, split_chunk
 from trialbook.storage.records import (
     ExperimentInfo,
     GcReport,
@@ -90,21 +95,10 @@ __all__ = ["RedisStore", "open_redis"]
 DEFAULT_PREFIX = "trialbook:"
 CONNECT_TIMEOUT = 5.0
 SOCKET_TIMEOUT = 60.0
-_RUN_FIELDS = (
-    "kind",
-    "status",
-    "key",
-    "seed",
-    "created",
-    "started",
-    "finished",
-    "code",
-    "environment",
-    "doc",
-    "bundle",
-)
+_RUN_FIELDS = (*RUN_COLUMNS[1:], "doc", "bundle")
+"""The fields of a run's hash (its id is in the key)."""
 _ALLOCATE = """
-if redis.call('EXISTS', KEYS[1]) == 0 then return -1 end
+if redis.call('HEXISTS', KEYS[1], 'name') == 0 then return -1 end
 return redis.call('HINCRBY', KEYS[1], 'next_run_id', ARGV[1])
 """
 # KEYS[1] the blob index, KEYS[2..] blob keys; ARGV[1] the cutoff, ARGV[2..] their digests;
@@ -403,8 +397,8 @@ class RedisStore:
         index = self._k("exp", exp_id, "keys")
         keys = [k.decode() for k in self._call(self._r.smembers, index)]
         pipe = self._r.pipeline(transaction=True)
-        for start in range(0, len(keys), 1000):
-            pipe.delete(*keys[start : start + 1000])
+        for part in batches(keys, 1000):
+            pipe.delete(*part)
         pipe.delete(index, self._k("exp", exp_id), self._k("exp", exp_id, "runs"))
         self._exec(pipe)
 
@@ -414,8 +408,8 @@ class RedisStore:
 
         def merge(pipe: Any) -> None:
             current = pipe.hget(key, "meta")
-            if not pipe.exists(key):
-                raise ExperimentNotFoundError(str(experiment_id))
+            if not pipe.hexists(key, "name"):
+                raise ExperimentNotFoundError(experiment_id=experiment_id, store=self.url)
             merged = {**load_doc(_text(current)), **meta}
             pipe.multi()
             pipe.hset(key, mapping={"meta": dump_doc(merged) or "", "updated": repr(time.time())})
@@ -428,8 +422,7 @@ class RedisStore:
         """Reserve ``count`` consecutive run ids atomically (``HINCRBY`` in a script)."""
         last = int(self._call(self._allocate, [self._k("exp", experiment_id)], [count]))
         if last < 0:
-            msg = f"experiment id {experiment_id} was deleted from {self.url!r}"
-            raise ExperimentNotFoundError(msg)
+            raise ExperimentNotFoundError(experiment_id=experiment_id, store=self.url)
         return range(last - count + 1, last + 1)
 
     def write_runs(
@@ -486,24 +479,12 @@ class RedisStore:
 
     def _queue_run(self, pipe: Any, e: int, run: RunRecord, created: list[str]) -> None:
         doc, bins = run_document(run)
-        bundle = pack(bins, lambda data: self._queue_blob(pipe, data))
-        values = (
-            run.kind,
-            str(run.status),
-            run.key,
-            run.seed,
-            run.created,
-            run.started,
-            run.finished,
-            run.code,
-            run.environment,
-            dump_doc(doc),
-            bundle,
-        )
+        values = columns(run)
+        del values["run_id"]  # in the key
+        values["doc"] = dump_doc(doc)
+        values["bundle"] = pack(bins, lambda data: self._queue_blob(pipe, data))
         mapping = {
-            f: (repr(v) if isinstance(v, float) else v)
-            for f, v in zip(_RUN_FIELDS, values, strict=True)
-            if v is not None
+            f: (repr(v) if isinstance(v, float) else v) for f, v in values.items() if v is not None
         }
         key = self._k("exp", e, "run", run.run_id)
         pipe.delete(key)
@@ -516,13 +497,13 @@ class RedisStore:
 
     def _queue_chunk(self, pipe: Any, e: int, c: MetricChunk, created: list[str]) -> None:
         key = self._k("exp", e, "metric", c.run_id, c.name)
-        pipe.rpush(key, struct.pack("<I", c.count) + c.steps + c.values + c.times)
+        pipe.rpush(key, struct.pack("<I", c.count) + join_chunk(c))
         pipe.hincrby(self._k("exp", e, "counts"), c.name, c.count)
         pipe.hincrby(self._k("exp", e, "counts", c.run_id), c.name, c.count)
         created += [key, self._k("exp", e, "counts"), self._k("exp", e, "counts", c.run_id)]
 
     def _queue_blob(self, pipe: Any, data: bytes) -> str:
-        digest = hashlib.sha256(data).hexdigest()
+        digest = content_address(data)
         pipe.set(self._k("blob", digest), data, nx=True)
         pipe.zadd(self._k("blobs"), {digest: time.time()})
         return digest
@@ -560,18 +541,10 @@ class RedisStore:
         for run_id, row in zip(ids, self._exec(pipe), strict=True):
             if row[0] is None:
                 continue
-            record = RunRecord(
-                run_id=run_id,
-                kind=row[0].decode(),
-                status=row[1].decode(),
-                key=_text(row[2]),
-                seed=_num(row[3], int),
-                created=_num(row[4]),
-                started=_num(row[5]),
-                finished=_num(row[6]),
-                code=_text(row[7]),
-                environment=_text(row[8]),
-            )
+            record = record_from_columns(
+                [run_id, row[0].decode(), row[1].decode(), _text(row[2]), _num(row[3], int),
+                 _num(row[4]), _num(row[5]), _num(row[6]), _text(row[7]), _text(row[8])]
+            )  # fmt: skip
             fill_record(record, load_doc(_text(row[9])), unpack(row[10], self._get_blob))
             out.append(record)
         return out
@@ -636,27 +609,16 @@ class RedisStore:
         self, experiment_id: int, name: str, run_ids: Iterable[int]
     ) -> dict[int, MetricSeries]:
         """All points of metric ``name`` for each of ``run_ids`` that has it."""
-        import numpy as np
-
         ids = sorted(set(run_ids))
         pipe = self._r.pipeline(transaction=False)
         for run_id in ids:
             pipe.lrange(self._k("exp", experiment_id, "metric", run_id, name), 0, -1)
         out: dict[int, MetricSeries] = {}
         for run_id, chunks in zip(ids, self._exec(pipe), strict=True):
-            if not chunks:
-                continue
-            steps, vals, times = [], [], []
-            for raw in chunks:
-                (n,) = struct.unpack_from("<I", raw)
-                steps.append(raw[4 : 4 + 8 * n])
-                vals.append(raw[4 + 8 * n : 4 + 16 * n])
-                times.append(raw[4 + 16 * n : 4 + 24 * n])
-            out[run_id] = MetricSeries(
-                steps=np.frombuffer(b"".join(steps), dtype="<i8"),
-                values=np.frombuffer(b"".join(vals), dtype="<f8"),
-                times=np.frombuffer(b"".join(times), dtype="<f8"),
-            )
+            if chunks:  # each: its point count (uint32), then its three arrays
+                out[run_id] = metric_series(
+                    split_chunk(raw, struct.unpack_from("<I", raw)[0], offset=4) for raw in chunks
+                )
         return out
 
     def metric_names(self, experiment_id: int, run_id: int | None = None) -> dict[str, int]:
@@ -687,7 +649,7 @@ class RedisStore:
 
     def put_snapshot(self, kind: str, text: str) -> str:
         """Store a text snapshot content-addressed; return its digest."""
-        digest = hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
+        digest = content_address(text)
         self._call(
             self._r.hset,
             self._k("snapshot", digest),
@@ -718,8 +680,7 @@ class RedisStore:
         used = self._referenced()
         stale = [d.decode() for d in raw if d.decode() not in used]
         report = GcReport()
-        for lo in range(0, len(stale), 500):
-            part = stale[lo : lo + 500]
+        for part in batches(stale):
             keys = [self._k("blobs"), *(self._k("blob", d) for d in part)]
             count, size = self._call(self._collect, keys, [cutoff, *part, "1" if dry_run else "0"])
             report.blobs += int(count)

@@ -49,9 +49,8 @@ range(1, 3)
 from __future__ import annotations
 
 import functools
-import hashlib
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import sqlalchemy as sa
@@ -64,18 +63,22 @@ from trialbook.errors import (
     NotFoundError,
     StoreFormatError,
 )
-from trialbook.storage.base import find_step_hashes
+from trialbook.identity import content_address
+from trialbook.storage.base import batches, find_step_hashes
 from trialbook.storage.bundle import (
     INLINE_LIMIT,
+    RUN_COLUMNS,
     blob_digests,
     columns,
     dump_doc,
     fill_record,
     load_doc,
     pack,
+    record_from_columns,
     run_document,
     unpack,
 )
+from trialbook.storage.chunks import metric_series
 from trialbook.storage.records import (
     ExperimentInfo,
     GcReport,
@@ -96,9 +99,7 @@ from trialbook.storage.sql_schema import (
 
 __all__ = ["SqlStore", "open_sql_url"]
 
-_BATCH = 500
-
-_RUN_COLS = [c for c in runs_t.c if c.name != "experiment_id"]
+_RUN_COLS = [runs_t.c[name] for name in (*RUN_COLUMNS, "doc", "bundle")]
 
 
 def open_sql_url(url: str, **options: Any) -> SqlStore:
@@ -255,7 +256,7 @@ class SqlStore:
                 sa.select(e.meta).where(e.id == experiment_id).with_for_update()
             ).first()
             if row is None:
-                raise ExperimentNotFoundError(str(experiment_id))
+                raise ExperimentNotFoundError(experiment_id=experiment_id, store=self.url)
             merged = {**load_doc(row[0]), **meta}
             conn.execute(
                 experiments_t.update()
@@ -283,8 +284,7 @@ class SqlStore:
         else:
             row = self._allocate_core(experiment_id, count)
         if row is None:
-            msg = f"experiment id {experiment_id} was deleted from {self.url!r}"
-            raise ExperimentNotFoundError(msg)
+            raise ExperimentNotFoundError(experiment_id=experiment_id, store=self.url)
         return range(row[0] - count, row[0])
 
     def _allocate_core(self, experiment_id: int, count: int) -> Any:
@@ -390,7 +390,7 @@ class SqlStore:
             rows = self._db.read(query.order_by(runs_t.c.run_id))
         else:
             rows = []
-            for part in _batches(sorted(set(run_ids))):
+            for part in batches(sorted(set(run_ids))):
                 rows += self._db.read(query.where(runs_t.c.run_id.in_(part)))
             rows.sort(key=lambda r: r[0])
         return self._records(rows)
@@ -398,18 +398,7 @@ class SqlStore:
     def _records(self, rows: list[Any]) -> list[RunRecord]:
         out = []
         for row in rows:
-            record = RunRecord(
-                run_id=row[0],
-                kind=row[1],
-                status=row[2],
-                key=row[3],
-                seed=row[4],
-                created=row[5],
-                started=row[6],
-                finished=row[7],
-                code=row[8],
-                environment=row[9],
-            )
+            record = record_from_columns(row)
             bundle = None if row[11] is None else bytes(row[11])
             fill_record(record, load_doc(row[10]), unpack(bundle, self._get_blob))
             out.append(record)
@@ -419,7 +408,7 @@ class SqlStore:
         """Delete runs with their metrics and artifacts."""
         ids = sorted(set(run_ids))
         with self._db.tx() as conn:
-            for part in _batches(ids):
+            for part in batches(ids):
                 for table in (runs_t, metrics_t, artifacts_t):
                     conn.execute(
                         table.delete().where(
@@ -482,10 +471,10 @@ class SqlStore:
             chunks: dict[int, list[Any]] = {}
             for run_id, steps, vals, times in rows:
                 chunks.setdefault(int(run_id), []).append((steps, vals, times))
-            return {run_id: _series(parts) for run_id, parts in chunks.items()}
+            return {run_id: metric_series(parts) for run_id, parts in chunks.items()}
         m = metrics_t.c
         parts: dict[int, list[Any]] = {}
-        for part in _batches(sorted(set(run_ids))):
+        for part in batches(sorted(set(run_ids))):
             rows = self._db.read(
                 sa.select(m.run_id, m.steps, m.vals, m.times)
                 .where(m.experiment_id == experiment_id, m.name == name, m.run_id.in_(part))
@@ -493,7 +482,7 @@ class SqlStore:
             )
             for run_id, steps, vals, times in rows:
                 parts.setdefault(int(run_id), []).append((steps, vals, times))
-        return {run_id: _series(chunks) for run_id, chunks in parts.items()}
+        return {run_id: metric_series(chunks) for run_id, chunks in parts.items()}
 
     def metric_names(self, experiment_id: int, run_id: int | None = None) -> dict[str, int]:
         """Metric names with their point counts (of one run, or of the experiment)."""
@@ -553,7 +542,7 @@ class SqlStore:
 
     def put_snapshot(self, kind: str, text: str) -> str:
         """Store a text snapshot content-addressed; return its digest."""
-        digest = hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
+        digest = content_address(text)
         with self._db.tx() as conn:
             insert_missing(conn, snapshots_t, {"digest": digest, "kind": kind, "text": text})
         return digest
@@ -580,10 +569,10 @@ class SqlStore:
         with self._db.tx() as conn:
             if conn.dialect.name == "postgresql":
                 quote = conn.dialect.identifier_preparer.quote
-                table = quote(blobs_t.name)
+                locked = quote(blobs_t.name)
                 if self._db.schema:
-                    table = f"{quote(self._db.schema)}.{table}"
-                conn.execute(sa.text(f"LOCK TABLE {table} IN SHARE ROW EXCLUSIVE MODE"))
+                    locked = f"{quote(self._db.schema)}.{locked}"
+                conn.execute(sa.text(f"LOCK TABLE {locked} IN SHARE ROW EXCLUSIVE MODE"))
             known = sa.select(experiments_t.c.id)
             for table in (runs_t, metrics_t, artifacts_t, step_hashes_t):
                 orphan = table.c.experiment_id.not_in(known)
@@ -600,9 +589,7 @@ class SqlStore:
             gone = [(d, size) for d, size in conn.execute(sizes) if d not in used]
             report.blobs, report.bytes = len(gone), sum(int(size) for _, size in gone)
             if gone and not dry_run:
-                digests = [d for d, _ in gone]
-                for lo in range(0, len(digests), _BATCH):
-                    part = digests[lo : lo + _BATCH]
+                for part in batches([d for d, _ in gone]):
                     conn.execute(blobs_t.delete().where(blobs_t.c.digest.in_(part)))
         return report
 
@@ -615,21 +602,6 @@ class SqlStore:
 
 
 def _stash(data: bytes, new_blobs: dict[str, bytes]) -> str:
-    digest = hashlib.sha256(data).hexdigest()
+    digest = content_address(data)
     new_blobs[digest] = data
     return digest
-
-
-def _series(chunks: list[Any]) -> MetricSeries:
-    import numpy as np
-
-    return MetricSeries(
-        steps=np.frombuffer(b"".join(bytes(c[0]) for c in chunks), dtype="<i8"),
-        values=np.frombuffer(b"".join(bytes(c[1]) for c in chunks), dtype="<f8"),
-        times=np.frombuffer(b"".join(bytes(c[2]) for c in chunks), dtype="<f8"),
-    )
-
-
-def _batches(ids: list[int], size: int = _BATCH) -> Iterator[list[int]]:
-    for start in range(0, len(ids), size):
-        yield ids[start : start + size]

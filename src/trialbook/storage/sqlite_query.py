@@ -1,0 +1,232 @@
+"""The query language in SQLite: the SQL back end of :mod:`trialbook.storage.query`.
+
+:func:`query_sql` turns a parsed :class:`~trialbook.storage.query.Query` into an SQLite boolean
+expression over the ``runs`` table (its names become ``json_extract`` calls on the ``doc``
+column, see :mod:`trialbook.storage.sqlite_schema`), :func:`name_sql` a name into an expression,
+:func:`order_sql` a sort into an ``ORDER BY`` list. :func:`query_page` and :func:`names_present`
+run them for :class:`~trialbook.storage.sqlite.SqliteStore`: the filter becomes a ``WHERE``
+clause, the sort an ``ORDER BY``, the page ``LIMIT``/``OFFSET``; only the page's rows are
+decoded. No extra index: filters on JSON paths scan the experiment's rows either way.
+
+Both back ends agree: the Python one (:meth:`~trialbook.storage.query.Query.predicate`) reads
+values as ``json_extract`` returns them, and three-valued logic as SQL has it.
+
+Examples
+--------
+>>> from trialbook.storage.query import parse_query
+>>> sql, params = query_sql(parse_query('lr > 0.01 and status == "done"'))
+>>> sql
+'(coalesce(json_extract(doc, ?), json_extract(doc, ?), json_extract(doc, ?)) > ? AND status = ?)'
+>>> params
+['$.p."lr"', '$.f."lr"', '$.t."lr"', 0.01, 'done']
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+import sqlite3
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from trialbook.storage.query import (
+    _MARKS,
+    _NOT_CONSTANT,
+    NAMESPACES,
+    Name,
+    Query,
+    _constant,
+    _name_of,
+    _render,
+    parse_name,
+    parse_query,
+)
+from trialbook.storage.records import RunRecord
+from trialbook.storage.sqlite_schema import RUN_SELECT
+
+__all__ = [
+    "DOC_SQL",
+    "finite_json",
+    "name_sql",
+    "names_present",
+    "order_sql",
+    "query_page",
+    "query_sql",
+]
+
+_CMP_SQL = {ast.Eq: "=", ast.NotEq: "!=", ast.Lt: "<", ast.LtE: "<=", ast.Gt: ">", ast.GtE: ">="}
+DOC_SQL = (
+    "CASE WHEN instr(doc, 'NaN') OR instr(doc, 'Infinity') THEN tb_finite_json(doc) ELSE doc END"
+)
+"""The ``doc`` column read safely when documents may hold NaN (needs :func:`finite_json`
+registered as ``tb_finite_json``). About twice slower than plain ``doc`` (each call re-parses
+the document), so the SQLite store uses it only after plain ``doc`` failed as malformed."""
+
+Read = Callable[[str, Any], list[Any]]
+"""Runs one statement and returns its rows: ``read(sql, parameters)``."""
+
+
+def finite_json(text: str | None) -> str | None:
+    """A run document with NaN as ``null`` and infinities as ``9e999`` (valid JSON for SQLite).
+
+    Examples
+    --------
+    >>> finite_json('{"m":{"loss":[3,NaN]},"p":{"x":-Infinity,"s":"NaN"}}')
+    '{"m":{"loss":[3,null]},"p":{"x":-9e999,"s":"NaN"}}'
+    """
+    if text is None:
+        return None
+    return _render(json.loads(text, parse_constant=_MARKS.__getitem__))
+
+
+def name_sql(name: Name, doc: str = "doc") -> tuple[str, list[Any]]:
+    """An SQLite expression for a name of the language, with its bound parameters (``doc``: the
+    SQL of the run document, e.g. :data:`DOC_SQL` when documents may hold NaN).
+
+    Examples
+    --------
+    >>> name_sql(parse_name("tags.model"))
+    ('json_extract(doc, ?)', ['$.t."model"'])
+    """
+    if name.where == "column":
+        return name.path[0], []
+    if name.where == "derived":
+        return {
+            "duration": "(finished - started)",
+            "result": f"json_extract({doc}, '$.r')",
+            "error": f"json_extract({doc}, '$.e[0]')",
+        }[name.path[0]], []
+    rest = "".join(f'."{p}"' for p in name.path)
+    if name.where == "bare":
+        paths = [f"$.{slot}{rest}" for slot in ("p", "f", "t")]
+        one = f"json_extract({doc}, ?)"
+        return f"coalesce({one}, {one}, {one})", paths
+    if name.where == "metric":
+        head, tail = f'."{name.path[0]}"', "".join(f'."{p}"' for p in name.path[1:])
+        return f"json_extract({doc}, ?)", [f"$.m{head}[1]{tail}"]
+    return f"json_extract({doc}, ?)", [f"$.{NAMESPACES[name.where]}{rest}"]
+
+
+def query_sql(query: Query, doc: str = "doc") -> tuple[str, list[Any]]:
+    """An SQLite boolean expression over the ``runs`` table and its bound parameters (``doc``
+    as for :func:`name_sql`).
+
+    Examples
+    --------
+    >>> query_sql(parse_query("run_id in [1, 2]"))
+    ('run_id IN (?, ?)', [1, 2])
+    """
+    params: list[Any] = []
+    return _Sql(params, doc).node(query.tree), params
+
+
+def order_sql(order_by: str | None, descending: bool, doc: str = "doc") -> tuple[str, list[Any]]:
+    """An SQLite ``ORDER BY`` list for :func:`~trialbook.storage.query.query_runs` semantics
+    (missing values last, then by id), with its parameters.
+
+    Examples
+    --------
+    >>> order_sql("run_id", True)
+    ('run_id IS NULL, run_id DESC, run_id', [])
+    """
+    if not order_by:
+        return ("run_id DESC" if descending else "run_id"), []
+    expr, params = name_sql(parse_name(order_by), doc)
+    direction = " DESC" if descending else ""
+    return f"{expr} IS NULL, {expr}{direction}, run_id", params + params
+
+
+class _Sql:
+    def __init__(self, params: list[Any], doc: str) -> None:
+        self.params, self.doc = params, doc
+
+    def node(self, node: ast.expr) -> str:
+        if isinstance(node, ast.BoolOp):
+            joiner = " AND " if isinstance(node.op, ast.And) else " OR "
+            return "(" + joiner.join(self.node(v) for v in node.values) + ")"
+        if isinstance(node, ast.UnaryOp):
+            return f"(NOT {self.node(node.operand)})"
+        assert isinstance(node, ast.Compare)
+        operands = [node.left, *node.comparators]
+        parts = [self.compare(operands[i], op, operands[i + 1]) for i, op in enumerate(node.ops)]
+        return parts[0] if len(parts) == 1 else "(" + " AND ".join(parts) + ")"
+
+    def operand(self, node: ast.expr) -> str:
+        value = _constant(node)
+        if value is not _NOT_CONSTANT:
+            self.params.append(value)
+            return "?"
+        sql, params = name_sql(_name_of(node), self.doc)
+        self.params.extend(params)
+        return sql
+
+    def compare(self, left: ast.expr, op: ast.cmpop, right: ast.expr) -> str:
+        lhs = self.operand(left)
+        if isinstance(op, ast.In | ast.NotIn):
+            assert isinstance(right, ast.List | ast.Tuple)
+            values = [_constant(e) for e in right.elts]
+            self.params.extend(values)
+            marks = ", ".join("?" * len(values))
+            return f"{lhs} {'NOT IN' if isinstance(op, ast.NotIn) else 'IN'} ({marks})"
+        if _constant(right) is None and isinstance(op, ast.Eq | ast.NotEq):
+            return f"{lhs} IS {'NOT ' if isinstance(op, ast.NotEq) else ''}NULL"
+        return f"{lhs} {_CMP_SQL[type(op)]} {self.operand(right)}"
+
+
+# -- running queries for SqliteStore ---------------------------------------------------------
+
+
+def query_page(
+    read: Read,
+    record: Callable[[Any], RunRecord],
+    experiment_id: int,
+    *,
+    where: str | None,
+    order_by: str | None,
+    descending: bool,
+    limit: int,
+    offset: int,
+    doc: str,
+) -> tuple[int, list[RunRecord]]:
+    """``(total matching, page)`` of the runs of an experiment, in SQL: ``read`` runs a
+    statement, ``record`` decodes a row of :data:`~trialbook.storage.sqlite_schema.RUN_SELECT`;
+    ``limit`` is -1 for all."""
+    clause, params = "experiment_id = ?", [experiment_id]
+    if where and where.strip():
+        sql, extra = query_sql(parse_query(where), doc)
+        clause, params = f"{clause} AND {sql}", params + extra
+    if order_by and sqlite3.sqlite_version_info >= (3, 35):
+        # One pass: each row's JSON is parsed once for both the filter and the sort key.
+        key, key_params = name_sql(parse_name(order_by), doc)
+        direction = " DESC" if descending else ""
+        columns = ", ".join(f"r.{c.strip()}" for c in RUN_SELECT.split(","))
+        rows = read(
+            f"WITH m AS MATERIALIZED (SELECT run_id, {key} AS k FROM runs WHERE {clause}) "
+            f"SELECT {columns}, (SELECT count(*) FROM m) FROM m JOIN runs r "
+            "ON r.experiment_id = ? AND r.run_id = m.run_id "
+            f"ORDER BY m.k IS NULL, m.k{direction}, m.run_id LIMIT ? OFFSET ?",
+            [*key_params, *params, experiment_id, limit, offset],
+        )
+        if rows or not offset:
+            total = rows[0][-1] if rows else 0
+            return total, [record(row[:-1]) for row in rows]
+    order, order_params = order_sql(order_by, descending, doc)
+    total = read(f"SELECT count(*) FROM runs WHERE {clause}", params)[0][0]
+    rows = read(
+        f"SELECT {RUN_SELECT} FROM runs WHERE {clause} ORDER BY {order} LIMIT ? OFFSET ?",
+        [*params, *order_params, limit, offset],
+    )
+    return total, [record(row) for row in rows]
+
+
+def names_present(
+    read: Read, experiment_id: int, paths: Sequence[Sequence[str]], doc: str
+) -> list[bool]:
+    """For each list of JSON paths of the run document, whether some run of the experiment has
+    one of them (an empty list: whether the experiment has a run at all), in one query."""
+    tests, params = [], []
+    for group in paths:
+        where = " OR ".join(f"json_type({doc}, ?) IS NOT NULL" for _ in group) or "1"
+        tests.append(f"EXISTS (SELECT 1 FROM runs WHERE experiment_id = ? AND ({where}))")
+        params += [experiment_id, *group]
+    return [bool(v) for v in read(f"SELECT {', '.join(tests)}", params)[0]]

@@ -1,0 +1,225 @@
+"""The schema of :class:`~trialbook.storage.sqlite.SqliteStore`: tables, version, migrations.
+
+Tables (schema version :data:`SCHEMA_VERSION`, kept in ``PRAGMA user_version``; the file is
+marked as trialbook's with ``PRAGMA application_id``):
+
+* ``experiments(id, name UNIQUE, created, updated, next_run_id, meta)``;
+* ``runs(experiment_id, run_id, kind, status, key, seed, created, started, finished, code,
+  environment, doc, bundle)``, primary key ``(experiment_id, run_id)``. ``doc`` is one JSON
+  object holding the run's plain values under short keys, each left out when empty: ``p``
+  params, ``f`` fields, ``t`` tags, ``m`` metrics summary (``{name: [count, last value]}``),
+  ``r`` result, ``e`` error (``[type, message, traceback]``); query it with ``json_extract(doc,
+  '$.p.lr')``. ``bundle`` packs the values that are not plain JSON (see
+  :mod:`trialbook.storage.bundle`);
+* ``metrics(id, experiment_id, run_id, name, count, steps, vals, times, blob)``: append-only
+  chunks; a chunk larger than the inline limit is one blob file (steps, values and times
+  concatenated) in a directory store, ``blob`` naming it, because writing megabytes through the
+  WAL costs several times more than a file;
+* ``artifacts(experiment_id, run_id, name, codec, size, data, blob)``;
+* ``snapshots(digest, kind, text)``: content-addressed code and environment snapshots;
+* ``step_hashes(experiment_id, step, input_hash, output_hash, run_id)``: purity records;
+* ``blobs(digest, data)``: the large values of a file store (a directory store keeps them as
+  files, see :mod:`trialbook.storage.sqlite_blobs`).
+
+:func:`prepare` checks that a database is trialbook's, sets the connection's pragmas, and
+creates the schema of a new database or upgrades an older one: ``MIGRATIONS[v]`` upgrades a
+database of version ``v`` to ``v + 1``, all in one transaction.
+
+Examples
+--------
+>>> import sqlite3
+>>> conn = sqlite3.connect(":memory:", isolation_level=None)
+>>> prepare(conn, "sqlite:///:memory:", ":memory:")
+>>> conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+True
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from collections.abc import Callable
+
+from trialbook.errors import SchemaVersionError, StoreFormatError
+from trialbook.storage.bundle import RUN_COLUMNS
+
+__all__ = [
+    "APPLICATION_ID",
+    "DB_NAME",
+    "MIGRATIONS",
+    "RUN_SELECT",
+    "SCHEMA_VERSION",
+    "prepare",
+    "prepare_retrying",
+]
+
+APPLICATION_ID = 0x54424B31  # "TBK1"
+SCHEMA_VERSION = 1
+DB_NAME = "trialbook.db"
+RUN_SELECT = ", ".join((*RUN_COLUMNS, "doc", "bundle"))
+"""The columns of ``runs`` read into a :class:`~trialbook.storage.records.RunRecord`."""
+
+_SCHEMA_V1 = """
+CREATE TABLE experiments (
+    id INTEGER PRIMARY KEY,
+    name TEXT NOT NULL UNIQUE,
+    created REAL NOT NULL,
+    updated REAL NOT NULL,
+    next_run_id INTEGER NOT NULL DEFAULT 1,
+    meta TEXT
+);
+CREATE TABLE runs (
+    experiment_id INTEGER NOT NULL,
+    run_id INTEGER NOT NULL,
+    kind TEXT NOT NULL,
+    status TEXT NOT NULL,
+    key TEXT,
+    seed INTEGER,
+    created REAL,
+    started REAL,
+    finished REAL,
+    code TEXT,
+    environment TEXT,
+    doc TEXT,
+    bundle BLOB,
+    PRIMARY KEY (experiment_id, run_id)
+) WITHOUT ROWID;
+CREATE INDEX runs_by_key ON runs (experiment_id, key) WHERE key IS NOT NULL;
+CREATE TABLE metrics (
+    id INTEGER PRIMARY KEY,
+    experiment_id INTEGER NOT NULL,
+    run_id INTEGER NOT NULL,
+    name TEXT NOT NULL,
+    count INTEGER NOT NULL,
+    steps BLOB NOT NULL,
+    vals BLOB NOT NULL,
+    times BLOB NOT NULL,
+    blob TEXT
+);
+CREATE INDEX metrics_by_run ON metrics (experiment_id, run_id, name, id);
+CREATE TABLE artifacts (
+    experiment_id INTEGER NOT NULL,
+    run_id INTEGER NOT NULL,
+    name TEXT NOT NULL,
+    codec TEXT NOT NULL,
+    size INTEGER NOT NULL,
+    data BLOB,
+    blob TEXT,
+    PRIMARY KEY (experiment_id, run_id, name)
+) WITHOUT ROWID;
+CREATE TABLE snapshots (
+    digest TEXT PRIMARY KEY,
+    kind TEXT NOT NULL,
+    text TEXT NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE step_hashes (
+    experiment_id INTEGER NOT NULL,
+    step TEXT NOT NULL,
+    input_hash TEXT NOT NULL,
+    output_hash TEXT NOT NULL,
+    run_id INTEGER NOT NULL,
+    PRIMARY KEY (experiment_id, step, input_hash)
+) WITHOUT ROWID;
+CREATE TABLE blobs (
+    digest TEXT PRIMARY KEY,
+    data BLOB NOT NULL
+) WITHOUT ROWID;
+"""
+
+# Migrations: MIGRATIONS[v] upgrades a database of version v to v + 1 (inside one transaction).
+MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {}
+
+
+def prepare_retrying(conn: sqlite3.Connection, url: str, path: str, timeout: float) -> None:
+    """:func:`prepare`, again while another process holds the lock that creating a store (or
+    switching it to WAL) needs: ``PRAGMA journal_mode`` does not wait on its own."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            prepare(conn, url, path)
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) and "busy" not in str(exc):
+                raise
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.02)
+
+
+def prepare(conn: sqlite3.Connection, url: str, path: str) -> None:
+    """Check that ``conn`` (of the store at ``url``, file ``path``) is a trialbook database of
+    a version this code reads, set its pragmas, and create or upgrade its schema.
+
+    Raises
+    ------
+    StoreFormatError
+        For a database of another program.
+    SchemaVersionError
+        For a database of a newer trialbook.
+    """
+    conn.execute("BEGIN")  # one snapshot: another process may be creating the schema
+    try:
+        app_id = conn.execute("PRAGMA application_id").fetchone()[0]
+        version = conn.execute("PRAGMA user_version").fetchone()[0]
+        tables = conn.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]
+    finally:
+        conn.execute("COMMIT")
+    if app_id != APPLICATION_ID:
+        if tables:
+            msg = (
+                f"{url!r} is an SQLite database of another program (it has {tables} "
+                "tables and no trialbook mark); nothing was written. Use a new file"
+            )
+            raise StoreFormatError(msg)
+    elif version > SCHEMA_VERSION:
+        msg = (
+            f"{url!r} has schema version {version}, newer than this trialbook "
+            f"understands ({SCHEMA_VERSION}); upgrade trialbook to read it"
+        )
+        raise SchemaVersionError(msg)
+    if path != ":memory:":
+        conn.execute("PRAGMA journal_mode=WAL")
+        # Checkpoint every 8,192 WAL pages (32 MiB) rather than 1,000: a checkpoint costs an
+        # fsync, and a hot loop of small commits rewrites the same few pages, which one
+        # larger checkpoint copies once. The WAL file is cut back to 64 MiB after one.
+        conn.execute("PRAGMA wal_autocheckpoint=8192")
+        conn.execute("PRAGMA journal_size_limit=67108864")
+    conn.execute("PRAGMA synchronous=NORMAL")
+    conn.execute("PRAGMA cache_size=-16384")
+    if app_id != APPLICATION_ID:
+        _create_schema(conn)
+    elif version < SCHEMA_VERSION:
+        _migrate(conn)
+
+
+def _create_schema(conn: sqlite3.Connection) -> None:
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        if conn.execute("PRAGMA application_id").fetchone()[0] != APPLICATION_ID:
+            for statement in _SCHEMA_V1.split(";"):
+                if statement.strip():
+                    conn.execute(statement)
+            conn.execute(f"PRAGMA application_id={APPLICATION_ID}")
+            conn.execute("PRAGMA user_version=1")
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    if SCHEMA_VERSION > 1:
+        _migrate(conn)
+
+
+def _migrate(conn: sqlite3.Connection) -> None:
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        current = conn.execute("PRAGMA user_version").fetchone()[0]
+        while current < SCHEMA_VERSION:
+            MIGRATIONS[current](conn)
+            current += 1
+            conn.execute(f"PRAGMA user_version={current}")
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise

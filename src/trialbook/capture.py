@@ -289,8 +289,9 @@ def _numpy() -> str | None:
         return None
     import numpy as np
 
+    config: dict[str, Any]
     try:
-        config = np.show_config(mode="dicts")
+        config = dict(np.show_config(mode="dicts"))
     except TypeError:  # NumPy < 1.26 prints only
         config = {}
     return _as_json({"version": np.__version__, "config": config})

@@ -190,7 +190,7 @@ class MongoStore:
 
     def _open_url(self, url: str, ms: int) -> Any:
         try:
-            client = self._pymongo.MongoClient(
+            client: Any = self._pymongo.MongoClient(
                 # connectTimeoutMS is also the heartbeat's timeout: a server busy with a long
                 # write for longer than it is declared unknown and the write is cancelled.
                 url,

@@ -226,7 +226,9 @@ class SqlStore:
                     top = conn.execute(sa.select(sa.func.max(experiments_t.c.id))).scalar()
                     values["id"] = max(row[0], top or 0) + 1
                 result = conn.execute(experiments_t.insert().values(**values))
-                new_id = result.inserted_primary_key[0]
+                key = result.inserted_primary_key
+                assert key is not None  # an INSERT of one row has one
+                new_id = key[0]
         except sa_exc.IntegrityError as exc:
             raise ExperimentExistsError(name) from exc
         return ExperimentInfo(int(new_id), name, now, now, 0, dict(meta or {}))

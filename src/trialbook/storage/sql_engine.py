@@ -242,7 +242,10 @@ class SqlConnection:
 
     def _discard(self, raw: Any, cursor: Any, exc: Exception | None) -> None:
         """Roll back a failed transaction; invalidate the connection if it is broken."""
-        if exc is not None and self.engine.dialect.is_disconnect(exc, raw.dbapi_connection, cursor):
+        error: Any = exc  # a DB-API error in practice (typed as one by SQLAlchemy)
+        if error is not None and self.engine.dialect.is_disconnect(
+            error, raw.dbapi_connection, cursor
+        ):
             raw.invalidate(exc)
             return
         try:

@@ -158,7 +158,7 @@ class HotStatements:
             return
         module = _UPSERT_DIALECTS[dialect.name]
         md = sa.MetaData()
-        t = {name: table.to_metadata(md, schema=schema) for name, table in _TABLES.items()}
+        t = {name: table.to_metadata(md, schema=_schema(schema)) for name, table in _TABLES.items()}
         e = t["experiments"]
         self.allocate = Compiled(
             e.update()
@@ -253,7 +253,7 @@ class OneStatementWrite:
         self._parts: dict[str, tuple[str, list[str], str, str]] = {}
         names: dict[str, str] = {}
         for name, key in self._KEYS.items():
-            table = _TABLES[name].to_metadata(md, schema=schema)
+            table = _TABLES[name].to_metadata(md, schema=_schema(schema))
             columns = [c for c in table.c if not (name == "metrics" and c.name == "id")]
             head = (
                 f"INSERT INTO {dialect.identifier_preparer.format_table(table)} "
@@ -284,7 +284,7 @@ class OneStatementWrite:
         )
         """Step hashes of some steps and inputs (parameters: experiment id, list of steps, list
         of input hashes): a lookup on the table's whole key."""
-        experiments = experiments_t.to_metadata(md, schema=schema)
+        experiments = experiments_t.to_metadata(md, schema=_schema(schema))
         self._touch = (
             f"UPDATE {dialect.identifier_preparer.format_table(experiments)} "
             "SET updated = %s::DOUBLE PRECISION WHERE id = %s::BIGINT"
@@ -310,3 +310,9 @@ class OneStatementWrite:
             params.extend(touch)
         body = ", ".join(f"w{i} AS ({part})" for i, part in enumerate(parts))
         return f"WITH {body} SELECT 1", params
+
+
+def _schema(schema: str | None) -> Any:
+    """``schema`` for ``Table.to_metadata``: a name, or ``None`` for the metadata's own (none),
+    which SQLAlchemy accepts though its annotation does not say so."""
+    return schema

@@ -433,7 +433,7 @@ class SqliteStore:
                 descending=descending, limit=page, offset=offset, doc=doc,
             )  # fmt: skip
 
-        return self._with_json_doc(read)  # type: ignore[no-any-return]
+        return self._with_json_doc(read)
 
     def names_present(self, experiment_id: int, paths: Sequence[Sequence[str]]) -> list[bool]:
         """For each list of JSON paths of the run document, whether some run of the experiment

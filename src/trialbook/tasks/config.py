@@ -152,7 +152,7 @@ def _resolve_specs(cls: type) -> dict[str, ParamSpec]:
         raise ConfigError(msg) from exc
     own = cls.__dict__.get("__tb_raw_defaults__", {})
     for name in inspect.get_annotations(cls):
-        hint = hints.get(name)
+        hint: Any = hints.get(name)
         if typing.get_origin(hint) is not Annotated:
             continue
         meta = [m for m in hint.__metadata__ if isinstance(m, _Kind)]

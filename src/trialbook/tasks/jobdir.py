@@ -185,7 +185,7 @@ def read_status(path: pathlib.Path) -> dict[str, Any] | None:
     """The content of ``status.json`` in a job directory, or ``None`` if there is none."""
     try:
         with open(path / STATUS, "rb") as f:
-            return json.loads(f.read())  # type: ignore[no-any-return]
+            return json.loads(f.read())
     except (FileNotFoundError, ValueError):
         return None
 

@@ -70,7 +70,7 @@ def _source_help(cls: type, name: str) -> str | None:
             value = after.value if isinstance(after, ast.Expr) else None
             if isinstance(value, ast.Constant) and isinstance(value.value, str):
                 return inspect.cleandoc(value.value)
-            comments = []
+            comments: list[str] = []
             for line in reversed(lines[: node.lineno - 1]):
                 if not line.strip().startswith("#:"):
                     break

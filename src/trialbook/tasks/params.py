@@ -237,19 +237,20 @@ def _check_container(value: Any, tp: Any, origin: type, name: str, owner: str) -
     """``list[T]``, ``set[T]``, ``frozenset[T]``, ``tuple[...]``, ``dict[K, V]``: each item."""
     if not isinstance(value, origin):
         raise _type_error(value, tp, name, owner)
+    items: Any = value  # a container of type `origin` (checked above)
     args = typing.get_args(tp)
     if origin is dict:
         kt, vt = args if args else (Any, Any)
         return {
             check_value(k, kt, f"{name} key", owner): check_value(v, vt, f"{name}[{k!r}]", owner)
-            for k, v in value.items()
+            for k, v in items.items()
         }
     if origin is tuple and not (len(args) == 2 and args[1] is Ellipsis):
         if not args:
             return value
-        if len(args) != len(value):
+        if len(args) != len(items):
             raise _type_error(value, tp, name, owner)
-        pairs = enumerate(zip(value, args, strict=True))
+        pairs = enumerate(zip(items, args, strict=True))
         return tuple(check_value(v, a, f"{name}[{i}]", owner) for i, (v, a) in pairs)
     item = args[0] if args else Any
-    return origin(check_value(v, item, f"{name}[{i}]", owner) for i, v in enumerate(value))
+    return origin(check_value(v, item, f"{name}[{i}]", owner) for i, v in enumerate(items))

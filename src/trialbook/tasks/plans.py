@@ -270,7 +270,7 @@ def build(cls: type[_T], data: dict[str, Any], where: str = "") -> _T:
 
 
 def _coerce(value: Any, tp: Any, name: str, owner: str) -> Any:
-    if dataclasses.is_dataclass(tp) and isinstance(value, dict):
+    if isinstance(tp, type) and dataclasses.is_dataclass(tp) and isinstance(value, dict):
         return build(tp, value, f"{name}.")
     origin, args = typing.get_origin(tp), typing.get_args(tp)
     if tp is float and isinstance(value, str):
@@ -372,11 +372,15 @@ def _import_failure(path: pathlib.Path, exc: Exception) -> str:
 def _configuration_class(run: Callable[..., Any], module: Any, path: pathlib.Path) -> type:
     hints = typing.get_type_hints(run)
     params = list(hints.items())
-    candidates = [t for n, t in params if n != "return" and dataclasses.is_dataclass(t)]
+    candidates = [
+        t
+        for n, t in params
+        if n != "return" and isinstance(t, type) and dataclasses.is_dataclass(t)
+    ]
     if candidates:
         return candidates[-1]
     cls = getattr(module, "Configuration", None)
-    if cls is None or not dataclasses.is_dataclass(cls):
+    if not (isinstance(cls, type) and dataclasses.is_dataclass(cls)):
         msg = (
             f"cannot tell the configuration class of {path}: annotate run(helper, cfg: "
             "Configuration) or define a @configuration class named Configuration"

@@ -48,14 +48,14 @@ MODES = ("auto", "bar", "lines", "off")
 lines otherwise; ``bar``: the live display; ``lines``: log lines; ``off`` (``False``): nothing."""
 
 
-class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
+class _StderrHandler(logging.StreamHandler):
     """Writes to the ``sys.stderr`` of the moment (tests and tools replace it)."""
 
     def __init__(self) -> None:
         super().__init__()
         self.setFormatter(logging.Formatter("%(asctime)s %(message)s", "%H:%M:%S"))
 
-    @property  # type: ignore[override]
+    @property
     def stream(self) -> Any:
         return sys.stderr
 

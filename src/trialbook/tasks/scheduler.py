@@ -328,7 +328,10 @@ class Scheduler:
         except Exception as exc:
             self._events.put((job, _failed_future(exc)))
             return
-        future.add_done_callback(lambda f, job=job: self._events.put((job, f)))
+        def done(finished: Any, job: Job = job) -> None:
+            self._events.put((job, finished))
+
+        future.add_done_callback(done)
 
     def _release(self, job: Job) -> None:
         self._give_tokens(job)

@@ -93,4 +93,4 @@ def _installed() -> UIFactory | None:
     from importlib.metadata import entry_points
 
     found = sorted(entry_points(group=GROUP), key=lambda point: point.name)
-    return found[0].load() if found else None  # type: ignore[no-any-return]
+    return found[0].load() if found else None

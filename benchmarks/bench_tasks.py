@@ -106,8 +106,18 @@ def bench_ids() -> tuple[float, float]:
         c.__identifier__()
     ours = time.perf_counter() - start
     plain = [
-        {"p0": i, "p1": 0.1, "p2": "s", "p3": True, "p4": [1, 2], "p5": 5, "p6": 6.0,
-         "p7": "seven", "p8": 8, "nested": {"a": i, "b": "x"}}
+        {
+            "p0": i,
+            "p1": 0.1,
+            "p2": "s",
+            "p3": True,
+            "p4": [1, 2],
+            "p5": 5,
+            "p6": 6.0,
+            "p7": "seven",
+            "p8": 8,
+            "nested": {"a": i, "b": "x"},
+        }
         for i in range(2000)
     ]
     start = time.perf_counter()
@@ -136,13 +146,19 @@ def main() -> None:
     ours = statistics.median(i[0] for i in ids)
     plain = statistics.median(i[1] for i in ids)
     rate = N / first
-    print(f"500 trivial tasks, 2 workers: {rate:.0f} jobs/s (target >= 100); "
-          f"ratio to concurrent.futures map ({N / pool:.0f}/s): {rate / (N / pool):.3f}")
-    print(f"re-submit 500 finished tasks: {again:.3f} s (target <= 0.1 s); "
-          f"ratio to computing 500 identifiers ({ours / 4:.4f} s): {again / (ours / 4):.2f}")
+    print(
+        f"500 trivial tasks, 2 workers: {rate:.0f} jobs/s (target >= 100); "
+        f"ratio to concurrent.futures map ({N / pool:.0f}/s): {rate / (N / pool):.3f}"
+    )
+    print(
+        f"re-submit 500 finished tasks: {again:.3f} s (target <= 0.1 s); "
+        f"ratio to computing 500 identifiers ({ours / 4:.4f} s): {again / (ours / 4):.2f}"
+    )
     id_rate = 2000 / ours
-    print(f"identifiers (10 params + nested): {id_rate:.0f} configs/s (target >= 20000); "
-          f"ratio to hashlib over json ({2000 / plain:.0f}/s): {id_rate / (2000 / plain):.3f}")
+    print(
+        f"identifiers (10 params + nested): {id_rate:.0f} configs/s (target >= 20000); "
+        f"ratio to hashlib over json ({2000 / plain:.0f}/s): {id_rate / (2000 / plain):.3f}"
+    )
 
 
 if __name__ == "__main__":

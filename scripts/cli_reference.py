@@ -1,4 +1,4 @@
-"""Write docs/cli.md from the `--help` of every `trialbook` command (checked by tests/test_docs.py)."""
+"""Write docs/cli.md from the `--help` of every `trialbook` command (checked by the docs tests)."""
 
 from __future__ import annotations
 

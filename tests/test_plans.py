@@ -14,7 +14,7 @@ from trialbook.errors import ConfigError
 from trialbook.storage import open_store
 from trialbook.tasks.plans import apply_overrides, load, load_plan
 
-PLAN = '''
+PLAN = """
 from pathlib import Path
 from trialbook import ConfigurationBase, ExperimentHelper, Meta, Param, Task, configuration, tag
 
@@ -44,7 +44,7 @@ def run(helper: ExperimentHelper, cfg: Configuration):
     assert helper.xp.name == cfg.id
     for i in range(cfg.n):
         Learn.C(lr=tag(cfg.learning_rate * (i + 1)), log=cfg.log).submit()
-'''
+"""
 
 
 @pytest.fixture
@@ -57,7 +57,7 @@ def plan(tmp_path: Path) -> Path:
         file: experiment
         learning_rate: 1e-4
         title: full
-        log: {tmp_path / 'log.txt'}
+        log: {tmp_path / "log.txt"}
         """)
     )
     return tmp_path / "full.yaml"

@@ -108,9 +108,12 @@ def test_finished_job_is_not_run_again_and_failed_job_is(tmp_path: Path) -> None
         with pytest.raises(JobFailedError, match=expected), experiment(tmp_path, "cache"):
             Fail.C(out=str(failed)).submit()
     assert lines(failed) == ["ran", "ran"]
-    assert "ValueError: boom" in (task.jobpath.parent.parent / "test.fail").joinpath(
-        Fail.C().__identifier__(), "stderr.log"
-    ).read_text()
+    assert (
+        "ValueError: boom"
+        in (task.jobpath.parent.parent / "test.fail")
+        .joinpath(Fail.C().__identifier__(), "stderr.log")
+        .read_text()
+    )
 
 
 def test_dependency_waits_and_failed_dependency_fails_dependents(tmp_path: Path) -> None:
@@ -119,6 +122,7 @@ def test_dependency_waits_and_failed_dependency_fails_dependents(tmp_path: Path)
         first = Append.C(x=3, out=str(tmp_path / "count")).submit()
         Use.C(upstream=first, out=str(out)).submit()
     assert out.read_text() == str(first.jobpath)
+
     def plan() -> None:
         with experiment(tmp_path, "deps", launcher=launcher()):
             bad = Fail.C(out=str(tmp_path / "f")).submit()
@@ -184,7 +188,9 @@ def test_experiment_paths_env_services_save_and_load(tmp_path: Path) -> None:
         xp.save({"task": task, "n": 3})
         loaded = xp.load("misc")
     assert (tmp_path / "env").read_text() == "hello"
-    assert json.loads((xp.xppath / "services.json").read_text())[0]["url"] == "http://127.0.0.1:6006"
+    assert (
+        json.loads((xp.xppath / "services.json").read_text())[0]["url"] == "http://127.0.0.1:6006"
+    )
     assert loaded["n"] == 3
     assert loaded["task"].jobpath == task.jobpath
 

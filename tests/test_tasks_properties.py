@@ -92,7 +92,7 @@ def test_meta_ignored_path_and_tags_never_count(params, inner, note, workers, pa
     assert other.__identifier__() == cfg.__identifier__()
 
 
-TYPED = '''
+TYPED = """
 from pathlib import Path
 from trialbook import Config, Meta, Param, Task, field
 
@@ -118,7 +118,7 @@ learned.model = model
 wrong_type = Model1.C(layers="3")
 typo = Learn.C(model=model, epoch=2)
 wrong_attribute: str = model.layers
-'''
+"""
 
 
 def test_type_checkers_understand_configurations(tmp_path: Path) -> None:

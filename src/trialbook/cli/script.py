@@ -41,6 +41,5 @@ def run(script: str, params: tuple[str, ...], seed: int | None, store: str | Non
             os.environ[ENV_VAR] = saved
     for trial in trials:
         click.echo(
-            f"trial {trial.trial_id} of experiment {trial.experiment.id!r}: "
-            f"result {trial.result!r}"
+            f"trial {trial.trial_id} of experiment {trial.experiment.id!r}: result {trial.result!r}"
         )

@@ -104,8 +104,7 @@ def tag(value: Any) -> Any:
         return value
     if type(value) not in (str, int, float, bool):
         msg = (
-            f"a tag value must be a str, int, float or bool "
-            f"(got {value!r} that is a {type(value)})"
+            f"a tag value must be a str, int, float or bool (got {value!r} that is a {type(value)})"
         )
         raise ConfigError(msg)
     return Tagged(value)
@@ -168,8 +167,7 @@ def _resolve_specs(cls: type) -> dict[str, ParamSpec]:
             spec.default = raw
         if spec.kind is _Kind.CONSTANT and spec.default is _NOTSET:
             msg = (
-                f"constant {name!r} of {cls.__qualname__} needs a value: "
-                f"{name}: Constant[...] = v"
+                f"constant {name!r} of {cls.__qualname__} needs a value: {name}: Constant[...] = v"
             )
             raise ConfigError(msg)
         specs[name] = spec
@@ -283,8 +281,7 @@ class Config:
             raise SealedError(msg)
         if spec.kind is _Kind.CONSTANT:
             msg = (
-                f"{name!r} of {cls.__qualname__} is a constant ({spec.default!r}); "
-                "it cannot be set"
+                f"{name!r} of {cls.__qualname__} is a constant ({spec.default!r}); it cannot be set"
             )
             raise ConfigError(msg)
         value_tagged = isinstance(value, Tagged)

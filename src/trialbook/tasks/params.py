@@ -47,7 +47,9 @@ for _alias, _doc in (
     (Meta, "A parameter that does not count in the identifier: ``device: Meta[str] = 'cpu'``."),
     (Constant, "A value fixed by the class (a version): ``version: Constant[int] = 2``."),
 ):
-    _alias.__doc__ = _doc + """
+    _alias.__doc__ = (
+        _doc
+        + """
 
     Examples
     --------
@@ -59,6 +61,7 @@ for _alias, _doc in (
     >>> Learn.C(device="gpu").__identifier__() == Learn.C().__identifier__()
     True
     """
+    )
     _alias.__module__ = __name__
 
 _NOTSET: Any = type("NotSet", (), {"__repr__": lambda self: "NOTSET"})()

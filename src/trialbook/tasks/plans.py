@@ -286,7 +286,8 @@ def _coerce(value: Any, tp: Any, name: str, owner: str) -> Any:
 
 
 def load_plan(
-    yaml_file: str | pathlib.Path, overrides: list[str] = ()  # type: ignore[assignment]
+    yaml_file: str | pathlib.Path,
+    overrides: list[str] = (),  # type: ignore[assignment]
 ) -> tuple[Any, ExperimentCallable, Any]:
     """Load a plan: ``(configuration, run function, plan module)``.
 

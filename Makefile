@@ -16,4 +16,6 @@ bench: venv
 	for f in benchmarks/bench_*.py; do echo "== $$f"; $(PYTHON) $$f || exit 1; done
 
 lint: venv
-	.venv/bin/ruff check src tests benchmarks examples
+	.venv/bin/ruff check src tests benchmarks examples scripts
+	.venv/bin/ruff format --check src tests benchmarks examples scripts
+	.venv/bin/mypy

@@ -557,9 +557,9 @@ def _axis(name: str, values: Any) -> list[Any]:
     if isinstance(values, list | tuple | range | set | frozenset):
         return list(values)
     if type(values).__module__.partition(".")[0] in {"numpy", "pandas"} and getattr(
-        values, "ndim", 0
+        values, "ndim", None
     ):
-        return values.tolist()  # type: ignore[no-any-return]
+        return list(values.tolist())
     if isinstance(values, Mapping):
         msg = f"grid values of {name!r} must be a list of values (got a {type(values)})"
         raise ConfigError(msg)

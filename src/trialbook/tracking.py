@@ -46,7 +46,7 @@ MetricSource = Callable[[int, str], Any]
 """``source(run_id, name) -> MetricSeries | None``: reads points already in a store."""
 
 
-class Bunch(dict):  # type: ignore[type-arg]
+class Bunch(dict[str, Any]):
     """A dict whose keys are also attributes: ``b.x`` is ``b["x"]``.
 
     Examples
@@ -122,7 +122,7 @@ class Fields(Bunch):
         if self._changed is not None:
             self._changed()
 
-    def update(self, *args: Any, **kw: Any) -> None:  # type: ignore[override]
+    def update(self, *args: Any, **kw: Any) -> None:
         for k, v in dict(*args, **kw).items():
             self[k] = v
 

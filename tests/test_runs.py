@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import textwrap
@@ -20,6 +21,7 @@ from trialbook.errors import (
     RunFailedError,
     RunNotFoundError,
 )
+from trialbook.execution import InProcessExecutor
 
 
 def test_seed_walkthrough_creating_and_running(session: trialbook.Session) -> None:
@@ -174,6 +176,59 @@ def test_failing_step_in_worker_keeps_type(session: trialbook.Session) -> None:
     assert isinstance(info.value.__cause__, ZeroDivisionError)
     assert any("Traceback in the worker" in n for n in info.value.__cause__.__notes__)
     assert [r.status for r in experiment.runs.values()] == ["done", "failed", "done", "failed"]
+
+
+def test_killed_local_worker_marks_its_runs_failed_and_the_rest_goes_on(
+    session: trialbook.Session,
+) -> None:
+    experiment = session.create_experiment("killed")
+    experiment.add_runs(x=[1, 2, 3, 4])
+
+    def die_on_three(run: trialbook.Run) -> None:
+        if run.params.x == 3:
+            os._exit(1)  # the worker process dies mid-run
+        run.fields.ok = True
+
+    with pytest.raises(RunFailedError, match="worker process died"):
+        experiment.execute(die_on_three, n_jobs=2)
+    statuses = {run.params.x: run.status for run in experiment.runs.values()}
+    assert statuses[3] == "failed"
+    assert "running" not in statuses.values()
+    assert all(run.fields.ok for run in experiment.runs.values() if run.status == "done")
+
+
+def test_runs_go_to_any_executor(session: trialbook.Session) -> None:
+    """`execute(executor=...)` sends runs through the executor protocol, here this process."""
+    experiment = session.create_experiment("through-executor")
+    experiment.add_runs(x=[1, 0, 3])
+    experiment.runs[1].state.seen = 1
+
+    def step(run: trialbook.Run) -> None:
+        run.state.seen = run.state.get("seen", 0) + 1
+        run.log_metric("m", run.params.x)
+        run.fields.inv = 1 / run.params.x
+
+    with pytest.raises(RunFailedError, match="run 2 of experiment 'through-executor'") as info:
+        experiment.execute(step, executor=InProcessExecutor())
+    assert isinstance(info.value.__cause__, ZeroDivisionError)
+    runs = experiment.runs
+    assert [r.status for r in runs.values()] == ["done", "failed", "done"]
+    assert [r.state.seen for r in runs.values()] == [2, 1, 1]
+    assert runs[3].fields.inv == 1 / 3 and runs[3].metrics("m")["value"].tolist() == [3.0]
+    experiment.persist()
+    assert session.load_experiment("through-executor").runs[3].fields.inv == 1 / 3
+
+
+def test_executor_excludes_the_other_ways_of_choosing(session: trialbook.Session) -> None:
+    experiment = session.create_experiment("executor-args")
+    experiment.add_run(x=1)
+    with pytest.raises(ConfigError, match="drop n_jobs=, backend= and client="):
+        experiment.execute(lambda r: None, executor=InProcessExecutor(), n_jobs=2)
+    with pytest.raises(ConfigError, match="drop n_jobs=, backend= and client="):
+        experiment.execute(lambda r: None, executor=InProcessExecutor(), backend="local")
+    with pytest.raises(ConfigError, match="executor must follow the executor protocol"):
+        experiment.execute(lambda r: None, executor="slurm")
+    assert experiment.runs[1].status == "pending"
 
 
 def test_run_context_marks_failure_and_reraises(session: trialbook.Session) -> None:

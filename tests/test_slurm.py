@@ -13,7 +13,7 @@ import pytest
 import trialbook
 from conftest import need
 from trialbook import Meta, Param, Task, experiment
-from trialbook.errors import ExecutionError, JobFailedError
+from trialbook.errors import ExecutionError, JobFailedError, RunFailedError
 from trialbook.execution.slurm import SlurmLauncher
 from trialbook.storage import open_store
 
@@ -107,6 +107,37 @@ def test_task_jobs_through_slurm_are_tracked_in_the_store(tmp_path) -> None:
     assert all(r.metrics["value"][0] == 1 and r.fields["host"] for r in records)
     assert (tasks[1].jobpath / "stdout.log").read_text() == "counted 1\n"
     assert list((tasks[1].jobpath / "slurm").glob("slurm-*.out"))
+
+
+def square_on_a_node(run: trialbook.Run) -> None:
+    run.log_metric("loss", 1 / run.params.x)
+    run.fields.y = run.params.x**2
+
+
+def test_a_grid_of_runs_through_slurm(tmp_path) -> None:
+    """Runs go to Slurm through the same executor protocol as task jobs (a job per batch)."""
+    session = trialbook.create_session(tmp_path / "store")
+    grid = session.create_experiment("slurm-runs")
+    grid.add_runs(x=[1, 2, 0])
+    launcher = SlurmLauncher(time="5", folder=tmp_path / "calls", poll=0.2)
+    with pytest.raises(RunFailedError, match="run 3 of experiment") as info:
+        grid.execute(square_on_a_node, executor=launcher)
+    assert isinstance(info.value.__cause__, ZeroDivisionError)
+    assert all(job.state == "COMPLETED" for job in launcher.jobs)
+    grid.persist()
+    loaded = session.load_experiment("slurm-runs").runs
+    assert [loaded[i].status for i in (1, 2, 3)] == ["done", "done", "failed"]
+    assert loaded[2].fields.y == 4 and loaded[2].metrics("loss")["value"].tolist() == [0.5]
+
+
+def test_a_cancelled_future_cancels_its_slurm_job(tmp_path) -> None:
+    launcher = SlurmLauncher(folder=tmp_path, poll=0.2)
+    future = launcher.submit(sleep_then, 300, 1)
+    assert future.cancel()
+    deadline = time.monotonic() + 60
+    while launcher.jobs[0].state != "CANCELLED" and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert launcher.jobs[0].state == "CANCELLED"
 
 
 def test_a_job_cancelled_on_slurm_is_failed_never_left_running(tmp_path) -> None:

@@ -45,12 +45,14 @@ from trialbook.errors import (
     RunNotFoundError,
 )
 from trialbook.names import check_parameter_name
+from trialbook.runs_pool import choose_executor, execute_remote, execute_run
 from trialbook.storage.records import ExperimentInfo, MetricSeries
-from trialbook.tracking import _CURRENT, Bunch, Run, paused_gc, using_run
+from trialbook.tracking import Bunch, Run, paused_gc, using_run
 
 if TYPE_CHECKING:
     import pandas as pd
 
+    from trialbook.execution.base import Executor
     from trialbook.storage.base import Store
 
 __all__ = ["Runs", "RunsExperiment", "Step", "runs_frame"]
@@ -209,8 +211,7 @@ class RunsExperiment:
         return runs
 
     def _adopt(self, run: Run) -> None:
-        run._sink = self._mark_changed
-        run._metric_source = self._read_metric
+        run.bind(self._mark_changed, self._read_metric)
         self.runs[run.id] = run
 
     def _mark_changed(self, run: Run) -> None:
@@ -233,6 +234,7 @@ class RunsExperiment:
         progress: bool | None = None,
         backend: str | None = None,
         client: Any = None,
+        executor: Executor | None = None,
     ) -> RunsExperiment:
         """Call each step ``f(run)`` in order on every run (or on the runs of ``run_ids``).
 
@@ -268,6 +270,12 @@ class RunsExperiment:
             that cluster instead (``n_jobs`` is then ignored). Metrics and fields logged on the
             workers travel back with the results; workers need no store connection. A
             ``dask-jobqueue`` cluster (``Client(SLURMCluster(...))``) works the same way.
+        executor
+            Any executor of :mod:`trialbook.execution` (or your own class with its
+            ``submit(fn, *args)``), such as ``SlurmLauncher(...)``: runs travel to it in
+            batches, one call each, and their results come back as with ``client=``. The
+            executor stays open (call its ``shutdown()``); ``n_jobs``, ``backend`` and
+            ``client`` must then be left out.
 
         Returns
         -------
@@ -284,19 +292,15 @@ class RunsExperiment:
         step_list = _check_steps(steps)
         runs = list(self.runs.values()) if run_ids is None else [self.runs[i] for i in run_ids]
         runs = _select(runs, only)
-        client = _dask_target(backend, client)
-        with _progress_bar(progress, len(runs), self.name) as advance:
-            if client is not None:
-                from trialbook.execution.dask import connect, worker_count
-                from trialbook.runs_pool import execute_remote
-
-                with connect(client) as dask_client:
-                    workers = worker_count(dask_client)
-                    failures = execute_remote(runs, step_list, workers, advance, client=dask_client)
-            elif (workers := _resolve_jobs(n_jobs, len(runs))) > 1:
-                from trialbook.runs_pool import execute_remote
-
-                failures = execute_remote(runs, step_list, workers, advance)
+        chosen_executor = choose_executor(
+            executor=executor, n_jobs=n_jobs, backend=backend, client=client, count=len(runs)
+        )
+        with (
+            chosen_executor as (chosen, workers),
+            _progress_bar(progress, len(runs), self.name) as advance,
+        ):
+            if chosen is not None:
+                failures = execute_remote(runs, step_list, chosen, workers, advance)
             else:
                 failures = {}
                 for run in runs:
@@ -423,56 +427,6 @@ def _select(runs: list[Run], only: str | None) -> list[Run]:
         msg = f"only must be 'pending', 'failed', 'unfinished' or None for every run (got {only!r})"
         raise ConfigError(msg)
     return [run for run in runs if str(run.status) in statuses]
-
-
-def _dask_target(backend: str | None, client: Any) -> Any:
-    """The Dask client (or address) to execute on, ``None`` for local execution."""
-    if backend not in (None, "local", "dask"):
-        msg = f"backend must be 'local' or 'dask' (got {backend!r})"
-        raise ConfigError(msg)
-    if backend == "local" and client is not None:
-        msg = "backend='local' runs on this machine: drop client=, or use backend='dask'"
-        raise ConfigError(msg)
-    if backend != "dask" or client is not None:
-        return client
-    from trialbook.extras import require
-
-    require("distributed", "backend='dask'")
-    try:
-        from distributed import get_client
-
-        return get_client()
-    except (ImportError, ValueError) as exc:
-        msg = (
-            "backend='dask' needs a cluster: pass client=distributed.Client(...) or a "
-            "scheduler address, or create a Client first"
-        )
-        raise ConfigError(msg) from exc
-
-
-def execute_run(run: Run, steps: Sequence[Step]) -> BaseException | None:
-    """Run ``steps`` on ``run`` in this process; return the exception a step raised, if any.
-
-    ``KeyboardInterrupt`` and ``SystemExit`` mark the run failed and propagate at once.
-    """
-    run.start()
-    run.vars = Bunch()
-    token = _CURRENT.set(run)
-    try:
-        for step in steps:
-            step(run)
-    except Exception as exc:
-        run.finish(exc)
-        return exc
-    except BaseException as exc:
-        run.finish(exc)
-        raise
-    else:
-        run.finish()
-        return None
-    finally:
-        _CURRENT.reset(token)
-        run.vars = Bunch()
 
 
 def runs_frame(runs: Iterable[Run]) -> pd.DataFrame:
@@ -603,9 +557,9 @@ def _axis(name: str, values: Any) -> list[Any]:
     if isinstance(values, list | tuple | range | set | frozenset):
         return list(values)
     if type(values).__module__.partition(".")[0] in {"numpy", "pandas"} and getattr(
-        values, "ndim", 0
+        values, "ndim", None
     ):
-        return values.tolist()  # type: ignore[no-any-return]
+        return list(values.tolist())
     if isinstance(values, Mapping):
         msg = f"grid values of {name!r} must be a list of values (got a {type(values)})"
         raise ConfigError(msg)
@@ -622,12 +576,6 @@ def _check_steps(steps: Step | Sequence[Step]) -> list[Step]:
             )
             raise ConfigError(msg)
     return step_list
-
-
-def _resolve_jobs(n_jobs: int, count: int) -> int:
-    from trialbook.execution import resolve_n_jobs
-
-    return max(1, min(resolve_n_jobs(n_jobs), count))
 
 
 @contextmanager

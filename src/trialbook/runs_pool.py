@@ -1,65 +1,197 @@
-"""Executing runs in worker processes: what travels to a worker, and what comes back.
+"""Executing runs: in this process, or through an executor (:mod:`trialbook.execution.base`).
 
-A run does not travel as itself (it is tied to its experiment): a worker gets its id, params,
-``state``, ``fields`` and metric counts, rebuilds a detached :class:`~trialbook.tracking.Run`,
-executes the steps, and sends back the run's status, error, ``state``, ``fields`` and new metric
-points. Runs travel in batches so that thousands of tiny runs do not cost one round trip each.
+:func:`choose_executor` turns the ``n_jobs=`` / ``backend=`` / ``client=`` / ``executor=`` of
+``execute`` into one executor (or none: this process).
+:func:`execute_run` executes the steps on a run in this process. :func:`execute_remote` sends
+runs to an executor (worker processes, a Dask cluster, Slurm): a run does not travel as itself
+(it is tied to its experiment); a worker gets its id, params, ``state``, ``fields`` and metric
+counts, rebuilds a detached copy (:meth:`~trialbook.tracking.Run.replica`), executes the steps,
+and sends back the copy's status, error, ``state``, ``fields`` and new metric points, which the
+run absorbs (:meth:`~trialbook.tracking.Run.absorb_replica`). Runs travel in batches, one call
+of the executor each, so that thousands of tiny runs do not cost one round trip each.
 """
 
 from __future__ import annotations
 
 import pickle
-from collections.abc import Callable, Sequence
-from typing import Any
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any
 
-from trialbook.errors import ExecutionError
-from trialbook.tracking import Run
+from trialbook.errors import ConfigError, ExecutionError
+from trialbook.tracking import Bunch, Run, using_run
 
-__all__ = ["execute_remote"]
+if TYPE_CHECKING:
+    from trialbook.execution.base import Executor
+
+__all__ = ["choose_executor", "execute_remote", "execute_run"]
+
+Step = Callable[[Run], object]
+
+
+def execute_run(run: Run, steps: Sequence[Step]) -> BaseException | None:
+    """Run ``steps`` on ``run`` in this process; return the exception a step raised, if any.
+
+    ``KeyboardInterrupt`` and ``SystemExit`` mark the run failed and propagate at once.
+
+    Examples
+    --------
+    >>> run = Run(1, params={"x": 3})
+    >>> def square(run):
+    ...     run.fields.y = run.params.x ** 2
+    >>> execute_run(run, [square]), run.status, run.fields.y
+    (None, 'done', 9)
+    >>> execute_run(run, [lambda run: 1 / 0]), run.status
+    (ZeroDivisionError('division by zero'), 'failed')
+    """
+    run.start()
+    run.vars = Bunch()
+    try:
+        with using_run(run):
+            for step in steps:
+                step(run)
+    except Exception as exc:
+        run.finish(exc)
+        return exc
+    except BaseException as exc:
+        run.finish(exc)
+        raise
+    else:
+        run.finish()
+        return None
+    finally:
+        run.vars = Bunch()
 
 
 def execute_remote(
     runs: Sequence[Run],
-    steps: Sequence[Callable[[Run], object]],
+    steps: Sequence[Step],
+    executor: Executor,
     workers: int,
     advance: Callable[[int], None],
-    *,
-    client: Any = None,
 ) -> dict[int, BaseException]:
-    """Execute ``steps`` on ``runs`` in ``workers`` processes, or on the Dask ``client``'s
-    cluster; return the exception of each failed run by run id.
+    """Execute ``steps`` on ``runs`` through ``executor`` (about ``workers`` calls at once);
+    return the exception of each failed run by run id.
 
-    A batch whose worker died marks its runs failed with that error; the others go on.
+    A batch whose call failed (its worker died, its job was cancelled) marks its runs failed
+    with that error; the others go on.
     """
-    import cloudpickle
+    from concurrent.futures import as_completed
 
-    from trialbook.execution.pool import map_outcomes
+    import cloudpickle
 
     by_id = {run.id: run for run in runs}
     size = max(1, min(64, len(runs) // (workers * 8)))
     batches = [[_outbound(run) for run in runs[i : i + size]] for i in range(0, len(runs), size)]
     blob = cloudpickle.dumps(list(steps))
-    if client is None:
-        outcomes = map_outcomes(_execute_batch, batches, n_jobs=workers, args=(blob,))
-    else:
-        from trialbook.execution.dask import map_outcomes_dask
-
-        outcomes = map_outcomes_dask(_execute_batch, batches, client=client, args=(blob,))
+    futures = {executor.submit(_execute_batch, blob, batch): i for i, batch in enumerate(batches)}
     failures: dict[int, BaseException] = {}
-    for index, results, error in outcomes:
-        if error is not None:
-            for item in batches[index]:
-                run = by_id[item["id"]]
-                run.finish(error)
-                failures[run.id] = error
-            advance(len(batches[index]))
-            continue
-        for result in results:
-            exc = _inbound(by_id[result["id"]], result)
-            if exc is not None:
-                failures[result["id"]] = exc
-        advance(len(results))
+    try:
+        for future in as_completed(futures):
+            index = futures[future]
+            error = future.exception()
+            if error is not None:
+                for item in batches[index]:
+                    run = by_id[item["id"]]
+                    run.finish(error)
+                    failures[run.id] = error
+                advance(len(batches[index]))
+                continue
+            results = future.result()
+            for result in results:
+                exc = _inbound(by_id[result["id"]], result)
+                if exc is not None:
+                    failures[result["id"]] = exc
+            advance(len(results))
+    finally:
+        for future in futures:
+            future.cancel()
     return failures
+
+
+def _check_executor(executor: Any, *, n_jobs: int, backend: str | None, client: Any) -> None:
+    if executor is None:
+        return
+    from trialbook.execution.base import Executor
+
+    if not isinstance(executor, Executor):
+        msg = (
+            f"executor must follow the executor protocol (submit(fn, *args) returning a "
+            f"concurrent.futures.Future, and shutdown()); got {executor!r} that is a "
+            f"{type(executor)}; use an executor of trialbook.execution"
+        )
+        raise ConfigError(msg)
+    if n_jobs != 1 or backend is not None or client is not None:
+        msg = (
+            f"executor={executor!r} decides where the runs execute: drop n_jobs=, backend= "
+            "and client="
+        )
+        raise ConfigError(msg)
+
+
+@contextmanager
+def choose_executor(
+    *, executor: Executor | None, n_jobs: int, backend: str | None, client: Any, count: int
+) -> Iterator[tuple[Executor | None, int]]:
+    """The executor of an ``execute`` of ``count`` runs, and about how many calls it runs at
+    once: ``executor``, else a Dask cluster for ``client`` (or ``backend="dask"``), else a
+    local pool for ``n_jobs`` > 1, else ``None`` (this process, on the runs themselves rather
+    than on copies). An executor created here is shut down at the end of the block.
+
+    Raises
+    ------
+    ConfigError
+        If the arguments contradict each other or one is invalid.
+    """
+    _check_executor(executor, n_jobs=n_jobs, backend=backend, client=client)
+    client = _dask_target(backend, client)
+    if executor is not None:
+        yield executor, max(1, getattr(executor, "n_workers", 1))
+    elif client is not None:
+        from trialbook.execution.dask import DaskLauncher, worker_count
+
+        launcher = DaskLauncher(client)
+        try:
+            yield launcher, worker_count(launcher.client)
+        finally:
+            launcher.shutdown()
+    elif (workers := _resolve_jobs(n_jobs, count)) > 1:
+        from trialbook.execution.pool import LocalLauncher
+
+        yield LocalLauncher(workers), workers
+    else:
+        yield None, 1
+
+
+def _resolve_jobs(n_jobs: int, count: int) -> int:
+    from trialbook.execution import resolve_n_jobs
+
+    return max(1, min(resolve_n_jobs(n_jobs), count))
+
+
+def _dask_target(backend: str | None, client: Any) -> Any:
+    """The Dask client (or address) to execute on, ``None`` for local execution."""
+    if backend not in (None, "local", "dask"):
+        msg = f"backend must be 'local' or 'dask' (got {backend!r})"
+        raise ConfigError(msg)
+    if backend == "local" and client is not None:
+        msg = "backend='local' runs on this machine: drop client=, or use backend='dask'"
+        raise ConfigError(msg)
+    if backend != "dask" or client is not None:
+        return client
+    from trialbook.extras import require
+
+    require("distributed", "backend='dask'")
+    try:
+        from distributed import get_client
+
+        return get_client()
+    except (ImportError, ValueError) as exc:
+        msg = (
+            "backend='dask' needs a cluster: pass client=distributed.Client(...) or a "
+            "scheduler address, or create a Client first"
+        )
+        raise ConfigError(msg) from exc
 
 
 def _outbound(run: Run) -> dict[str, Any]:
@@ -74,15 +206,15 @@ def _outbound(run: Run) -> dict[str, Any]:
 
 
 def _inbound(run: Run, result: dict[str, Any]) -> BaseException | None:
-    run.status = result["status"]
-    run.error = result["error"]
-    run.started, run.finished = result["started"], result["finished"]
-    run.state.clear()
-    run.state.update(result["state"])
-    dict.clear(run.fields)
-    dict.update(run.fields, result["fields"])
-    run.absorb_execution(result["metrics"])
-    run.touch()
+    run.absorb_replica(
+        status=result["status"],
+        error=result["error"],
+        started=result["started"],
+        finished=result["finished"],
+        state=result["state"],
+        fields=result["fields"],
+        metrics=result["metrics"],
+    )
     exc = result["exception"]
     if exc is not None and run.error is not None:
         exc.add_note(f"Traceback in the worker process:\n{run.error.traceback}")
@@ -91,15 +223,17 @@ def _inbound(run: Run, result: dict[str, Any]) -> BaseException | None:
 
 def _execute_batch(blob: bytes, batch: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Worker side: rebuild each run, execute the steps, report back."""
-    from trialbook.runs import execute_run
-
     steps = pickle.loads(blob)
     out = []
     for item in batch:
-        run = Run(item["id"], params=item["params"], kind=item["kind"])
-        run.state.update(item["state"])
-        dict.update(run.fields, item["fields"])
-        run._counts = item["counts"]
+        run = Run.replica(
+            item["id"],
+            params=item["params"],
+            kind=item["kind"],
+            state=item["state"],
+            fields=item["fields"],
+            metrics=item["counts"],
+        )
         exc = execute_run(run, steps)
         out.append(
             {

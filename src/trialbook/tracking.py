@@ -46,7 +46,7 @@ MetricSource = Callable[[int, str], Any]
 """``source(run_id, name) -> MetricSeries | None``: reads points already in a store."""
 
 
-class Bunch(dict):  # type: ignore[type-arg]
+class Bunch(dict[str, Any]):
     """A dict whose keys are also attributes: ``b.x`` is ``b["x"]``.
 
     Examples
@@ -122,7 +122,7 @@ class Fields(Bunch):
         if self._changed is not None:
             self._changed()
 
-    def update(self, *args: Any, **kw: Any) -> None:  # type: ignore[override]
+    def update(self, *args: Any, **kw: Any) -> None:
         for k, v in dict(*args, **kw).items():
             self[k] = v
 
@@ -230,6 +230,66 @@ class Run:
 
     def __repr__(self) -> str:
         return f"Run(id={self.id}, status={str(self.status)!r}, params={dict(self.params)!r})"
+
+    def bind(self, changed: Callable[[Run], None], metric_source: MetricSource | None) -> None:
+        """Tie the run to its experiment: ``changed(run)`` is called when it changes (see
+        :meth:`touch`), ``metric_source`` reads its metric points already in the store."""
+        self._sink = changed
+        self._metric_source = metric_source
+
+    # -- copies executed elsewhere --
+
+    @classmethod
+    def replica(
+        cls,
+        run_id: int,
+        *,
+        params: Mapping[str, Any],
+        kind: str,
+        state: Mapping[str, Any],
+        fields: Mapping[str, Any],
+        metrics: dict[str, list[Any]],
+    ) -> Run:
+        """A copy of a run rebuilt where it executes (a worker process), tied to no experiment:
+        ``state`` and ``fields`` as they were, ``metrics`` the original's
+        :meth:`metric_summary`, so that the copy knows the metrics stored so far.
+
+        Examples
+        --------
+        >>> copy = Run.replica(4, params={"x": 1}, kind="run", state={}, fields={"y": 2},
+        ...                    metrics={"loss": [3, 0.5]})
+        >>> copy.fields.y, copy.metric_names()
+        (2, ['loss'])
+        """
+        run = cls(run_id, params=params, kind=kind)
+        run.state.update(state)
+        dict.update(run.fields, fields)
+        run._counts = metrics
+        return run
+
+    def absorb_replica(
+        self,
+        *,
+        status: str,
+        error: ErrorInfo | None,
+        started: float | None,
+        finished: float | None,
+        state: Mapping[str, Any],
+        fields: Mapping[str, Any],
+        metrics: list[MetricChunk],
+    ) -> None:
+        """Take what an execution of a :meth:`replica` of this run left: its status, error,
+        timings, ``state`` and ``fields``, and its metric points (which replace the metrics of
+        the same names, see :meth:`absorb_execution`)."""
+        self.status = status
+        self.error = error
+        self.started, self.finished = started, finished
+        self.state.clear()
+        self.state.update(state)
+        dict.clear(self.fields)
+        dict.update(self.fields, fields)
+        self.absorb_execution(metrics)
+        self.touch()
 
     # -- life cycle --
 

@@ -1,8 +1,11 @@
-"""Executors: where work runs. In-process by default, a pool of worker processes on request.
+"""Executors: where work runs, behind one protocol (:mod:`trialbook.execution.base`).
 
-The pool is joblib's *loky* executor: its workers stay alive between calls (no interpreter
-start-up per task) and functions travel with cloudpickle, so steps defined in a script or a
-notebook work too.
+``submit(fn, *args)`` returns a :class:`concurrent.futures.Future`. The implementations: this
+process (:class:`~trialbook.execution.base.InProcessExecutor`), a pool of local worker processes
+that stay alive between calls (:class:`~trialbook.execution.pool.LocalLauncher`, joblib's *loky*
+executor), a Dask cluster (:class:`~trialbook.execution.dask.DaskLauncher`) and Slurm
+(:class:`~trialbook.execution.slurm.SlurmLauncher`). Grids of runs and task jobs both go through
+it; the lazy graph runs its trials on Dask schedulers.
 
 Examples
 --------
@@ -16,6 +19,7 @@ True
 
 from __future__ import annotations
 
-from trialbook.execution.pool import map_unordered, resolve_n_jobs
+from trialbook.execution.base import Executor, InProcessExecutor
+from trialbook.execution.pool import resolve_n_jobs
 
-__all__ = ["map_unordered", "resolve_n_jobs"]
+__all__ = ["Executor", "InProcessExecutor", "resolve_n_jobs"]

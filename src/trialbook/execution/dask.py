@@ -1,21 +1,21 @@
 """Running work on a Dask distributed cluster (a ``distributed.Client`` or a scheduler address).
 
-Work travels as batches (one task per batch) so that thousands of tiny items do not cost one
-scheduler round trip each. ``distributed`` is imported only when a cluster is used.
+:class:`DaskLauncher` is the executor of :mod:`trialbook.execution.base` on a cluster: each
+``submit`` is one Dask task (callers batch tiny items, so that thousands of them do not cost one
+scheduler round trip each). ``distributed`` is imported only when a cluster is used.
 """
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future
 from contextlib import ExitStack, contextmanager
 from typing import Any
 
 from trialbook.errors import ConfigError, ExecutionError
-from trialbook.execution.pool import Outcome
 
-__all__ = ["DaskLauncher", "connect", "map_outcomes_dask", "worker_count"]
+__all__ = ["DaskLauncher", "connect", "worker_count"]
 
 
 @contextmanager
@@ -59,36 +59,14 @@ def _not_a_client(client: Any) -> ConfigError:
     )
 
 
+def _is_client(value: Any) -> bool:
+    """Whether ``value`` is a ``distributed.Client`` (without importing ``distributed``)."""
+    return any(t.__name__ == "Client" for t in type(value).__mro__)
+
+
 def worker_count(client: Any) -> int:
     """Threads available on the cluster (at least 1)."""
     return max(1, sum(client.nthreads().values()))
-
-
-def map_outcomes_dask(
-    func: Callable[..., Any], items: Sequence[Any], *, client: Any, args: tuple[Any, ...] = ()
-) -> Iterator[Outcome]:
-    """Like :func:`trialbook.execution.pool.map_outcomes`, on a Dask cluster.
-
-    A task whose workers kept dying (``KilledWorker``) or that raised yields its error; the
-    others go on.
-    """
-    from distributed import as_completed
-
-    run_key = uuid.uuid4().hex
-    futures = {
-        client.submit(func, *args, item, pure=False, key=f"trialbook-batch-{run_key}-{i}"): i
-        for i, item in enumerate(items)
-    }
-    try:
-        for future in as_completed(list(futures), loop=client.loop):
-            index = futures[future]
-            if future.status == "finished":
-                yield index, future.result(), None
-            else:
-                yield index, None, _failure(future)
-    finally:
-        for future in futures:
-            future.release()
 
 
 def _failure(future: Any) -> BaseException:
@@ -113,8 +91,9 @@ def _describe(error: BaseException) -> BaseException:
 
 
 class DaskLauncher:
-    """Run task jobs on a Dask distributed cluster (the launcher protocol of
-    :mod:`trialbook.tasks.launchers`).
+    """Run calls on a Dask distributed cluster: task jobs (the launcher protocol of
+    :mod:`trialbook.tasks.launchers`) and batches of runs (the executor protocol of
+    :mod:`trialbook.execution.base`).
 
     Tokens and dependencies are handled by the experiment's scheduler before a job is sent,
     so they hold on the cluster too. A job's output is captured at the file-descriptor level
@@ -143,7 +122,7 @@ class DaskLauncher:
     """
 
     def __init__(self, client: Any, *, connector: Any = None) -> None:
-        if not isinstance(client, str) and type(client).__name__ != "Client":
+        if not isinstance(client, str) and not _is_client(client):
             raise _not_a_client(client)
         self._target = client
         self._client: Any = None
@@ -162,13 +141,17 @@ class DaskLauncher:
         return self._client
 
     def submit(self, fn: Callable[..., Any], /, *args: Any) -> Future[Any]:
-        """Send ``fn(*args)`` to the cluster; a :class:`concurrent.futures.Future` of its value."""
+        """Send ``fn(*args)`` to the cluster; a :class:`concurrent.futures.Future` of its value.
+
+        Cancelling that future before it completes cancels the Dask task.
+        """
         remote = self.client.submit(fn, *args, pure=False, key=f"trialbook-job-{uuid.uuid4().hex}")
         local: Future[Any] = Future()
-        local.set_running_or_notify_cancel()
 
         def settle(done: Any) -> None:
             try:
+                if not local.set_running_or_notify_cancel():
+                    return
                 if done.status == "finished":
                     local.set_result(done.result())
                 else:
@@ -178,6 +161,11 @@ class DaskLauncher:
             finally:
                 done.release()
 
+        def forward_cancel(future: Future[Any]) -> None:
+            if future.cancelled():
+                remote.cancel()
+
+        local.add_done_callback(forward_cancel)
         remote.add_done_callback(settle)
         return local
 

@@ -1,19 +1,26 @@
-"""A process pool whose workers outlive one call (joblib's loky executor)."""
+"""A process pool whose workers outlive one call (joblib's *loky* executor).
+
+:class:`LocalLauncher` is the executor of :mod:`trialbook.execution.base` on this machine: its
+workers stay alive between calls (no interpreter start-up per call) and functions travel with
+cloudpickle, so functions defined in a script or a notebook work too.
+
+Examples
+--------
+>>> from trialbook.execution.pool import LocalLauncher
+>>> LocalLauncher(n_workers=1).submit(pow, 2, 5).result()
+32
+"""
 
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from typing import Any, TypeVar
+from collections.abc import Callable
+from concurrent.futures import Future
+from typing import Any
 
 from trialbook.errors import ConfigError, ExecutionError
 
-__all__ = ["Outcome", "map_outcomes", "map_unordered", "resolve_n_jobs"]
-
-Outcome = tuple[int, Any, BaseException | None]
-"""``(index of the item, result, error)``: ``error`` is set when the worker itself failed."""
-
-T = TypeVar("T")
+__all__ = ["LocalLauncher", "resolve_n_jobs"]
 
 
 def resolve_n_jobs(n_jobs: int | None) -> int:
@@ -37,65 +44,80 @@ def resolve_n_jobs(n_jobs: int | None) -> int:
     return cores if n_jobs == -1 else min(n_jobs, cores)
 
 
-def map_unordered(
-    func: Callable[..., T], items: Iterable[Any], *, n_jobs: int, args: tuple[Any, ...] = ()
-) -> Iterator[T]:
-    """Yield ``func(*args, item)`` for each item, computed in ``n_jobs`` worker processes.
+class LocalLauncher:
+    """Run calls (task jobs, batches of runs) in ``n_workers`` local worker processes that stay
+    alive between calls.
 
-    Results come in completion order. A worker that dies (killed, out of memory) raises
-    :class:`ExecutionError`; exceptions raised by ``func`` itself propagate unchanged.
+    A worker process that dies (killed, out of memory) fails the calls it was running with an
+    :class:`~trialbook.errors.ExecutionError` saying so.
 
-    Examples
-    --------
-    >>> sorted(map_unordered(pow, [1, 2, 3], n_jobs=2, args=(2,)))
-    [2, 4, 8]
-    """
-    from concurrent.futures import as_completed
-
-    from joblib.externals.loky import get_reusable_executor
-    from joblib.externals.loky.process_executor import TerminatedWorkerError
-
-    executor = get_reusable_executor(max_workers=n_jobs, reuse=True)
-    futures = [executor.submit(func, *args, item) for item in items]
-    try:
-        for future in as_completed(futures):
-            yield future.result()
-    except TerminatedWorkerError as exc:
-        msg = f"a worker process died while executing: {exc}"
-        raise ExecutionError(msg) from exc
-    finally:
-        for future in futures:
-            future.cancel()
-
-
-def map_outcomes(
-    func: Callable[..., Any], items: Sequence[Any], *, n_jobs: int, args: tuple[Any, ...] = ()
-) -> Iterator[Outcome]:
-    """Yield ``(index, func(*args, item), None)`` per item in completion order, in ``n_jobs``
-    worker processes; an item whose worker died (or whose call raised) yields
-    ``(index, None, error)`` instead, and the others go on.
+    Parameters
+    ----------
+    n_workers
+        Number of worker processes (default: every core).
+    connector
+        The token connector of task jobs; the task experiment sets a
+        :class:`~trialbook.tasks.launchers.LocalConnector` on its workdir when none is given.
 
     Examples
     --------
-    >>> sorted(map_outcomes(pow, [1, 2, 3], n_jobs=2, args=(2,)))
-    [(0, 2, None), (1, 4, None), (2, 8, None)]
+    >>> LocalLauncher(n_workers=2).n_workers
+    2
     """
-    from concurrent.futures import as_completed
 
-    from joblib.externals.loky import get_reusable_executor
+    def __init__(self, n_workers: int = -1, *, connector: Any = None) -> None:
+        self.n_workers = resolve_n_jobs(n_workers)
+        self.connector = connector
 
-    executor = get_reusable_executor(max_workers=n_jobs, reuse=True)
-    futures = {executor.submit(func, *args, item): i for i, item in enumerate(items)}
-    try:
-        for future in as_completed(futures):
-            error = future.exception()
-            if error is None:
-                yield futures[future], future.result(), None
-            else:
-                yield futures[future], None, _describe(error)
-    finally:
-        for future in futures:
-            future.cancel()
+    def __repr__(self) -> str:
+        return f"LocalLauncher(n_workers={self.n_workers})"
+
+    def submit(self, fn: Callable[..., Any], /, *args: Any) -> Future[Any]:
+        """Run ``fn(*args)`` in a worker process (``fn`` and ``args`` must be picklable).
+
+        Examples
+        --------
+        >>> LocalLauncher(n_workers=1).submit(divmod, 7, 2).result()
+        (3, 1)
+        """
+        from joblib.externals.loky import get_reusable_executor
+
+        executor = get_reusable_executor(max_workers=self.n_workers, reuse=True)
+        return _relay(executor.submit(fn, *args))
+
+    def shutdown(self) -> None:
+        """Nothing to do: idle workers stay for the next use in this process.
+
+        Examples
+        --------
+        >>> LocalLauncher(n_workers=1).shutdown()
+        """
+
+
+def _relay(inner: Future[Any]) -> Future[Any]:
+    """A future completed as ``inner`` is, with a dead worker as an ExecutionError; cancelling
+    it cancels ``inner`` when that has not started."""
+    outer: Future[Any] = Future()
+
+    def settle(done: Future[Any]) -> None:
+        if done.cancelled():
+            outer.cancel()
+            return
+        error = done.exception()
+        if not outer.set_running_or_notify_cancel():
+            return
+        if error is None:
+            outer.set_result(done.result())
+        else:
+            outer.set_exception(_describe(error))
+
+    def forward_cancel(done: Future[Any]) -> None:
+        if done.cancelled():
+            inner.cancel()
+
+    outer.add_done_callback(forward_cancel)
+    inner.add_done_callback(settle)
+    return outer
 
 
 def _describe(error: BaseException) -> BaseException:

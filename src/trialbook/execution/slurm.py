@@ -1,8 +1,10 @@
 """Running calls on a Slurm cluster through ``sbatch`` scripts written by trialbook.
 
 :class:`SlurmLauncher` turns ``submit(fn, *args)`` into one Slurm job and returns a
-:class:`concurrent.futures.Future` of ``fn(*args)``. It is the launcher protocol of
-:mod:`trialbook.tasks.launchers`, so task jobs run on Slurm with ``launcher=SlurmLauncher(...)``.
+:class:`concurrent.futures.Future` of ``fn(*args)``. It is the executor protocol of
+:mod:`trialbook.execution.base` and the launcher protocol of :mod:`trialbook.tasks.launchers`,
+so task jobs run on Slurm with ``launcher=SlurmLauncher(...)`` and grids of runs with
+``execute(steps, executor=SlurmLauncher(...))`` (one job per batch of runs).
 
 Each call gets a folder (``<job directory>/slurm/<n>`` for a task job, else under ``folder``):
 
@@ -181,6 +183,8 @@ class SlurmLauncher:
     def submit(self, fn: Callable[..., Any], /, *args: Any) -> Future[Any]:
         """Submit ``fn(*args)`` as a Slurm job; the future completes when the job ends.
 
+        Cancelling the future before then cancels the job (``scancel``).
+
         Raises
         ------
         ExecutionError
@@ -199,6 +203,7 @@ class SlurmLauncher:
             folder, Future(), bool(getattr(args[0], "resumable", False)) if args else False
         )
         self._sbatch(job)
+        job.future.add_done_callback(lambda f: self._dropped(job) if f.cancelled() else None)
         with self._lock:
             self.jobs.append(job)
             self._active[job.job_id] = job
@@ -217,6 +222,13 @@ class SlurmLauncher:
             return False
         _slurm(["scancel", job.job_id])
         return True
+
+    def _dropped(self, job: SlurmJob) -> None:
+        """The future of ``job`` was cancelled: cancel the Slurm job too, if it still runs."""
+        with self._lock:
+            active = self._active.get(job.job_id) is job
+        if active:
+            _slurm(["scancel", job.job_id])
 
     def shutdown(self, cancel: bool = False) -> None:
         """Stop watching; with ``cancel=True`` the jobs still queued or running are cancelled."""

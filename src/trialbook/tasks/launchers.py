@@ -1,9 +1,10 @@
-"""Launchers: where jobs run. The protocol, and the local launcher (long-lived worker processes).
+"""Launchers: where jobs run. The protocol, and the token connector of local workspaces.
 
-A launcher has a ``connector`` (which makes tokens) and a ``submit(fn, *args)`` that returns a
-:class:`concurrent.futures.Future`. The local launcher uses joblib's *loky* reusable executor,
-whose workers stay alive between jobs, so a job costs no interpreter start-up. Dask and Slurm
-launchers (distributed-execution issue) implement the same protocol.
+A launcher is an executor (:mod:`trialbook.execution.base`: a ``submit(fn, *args)`` that returns
+a :class:`concurrent.futures.Future`) with a ``connector`` (which makes tokens). The local
+launcher (:class:`~trialbook.execution.pool.LocalLauncher`) uses joblib's *loky* reusable
+executor, whose workers stay alive between jobs, so a job costs no interpreter start-up; the
+Dask and Slurm launchers of :mod:`trialbook.execution` implement the same protocol.
 
 Examples
 --------
@@ -23,6 +24,8 @@ from concurrent.futures import Future
 from typing import Any, Protocol, runtime_checkable
 
 from trialbook.errors import ConfigError
+from trialbook.execution.base import Executor
+from trialbook.execution.pool import LocalLauncher
 from trialbook.tasks.tokens import CounterToken
 
 __all__ = ["Connector", "Launcher", "LocalConnector", "LocalLauncher"]
@@ -43,10 +46,11 @@ class Connector(Protocol):
 
 
 @runtime_checkable
-class Launcher(Protocol):
+class Launcher(Executor, Protocol):
     """Runs jobs: ``submit(fn, *args)`` returns a future of ``fn(*args)``.
 
-    The protocol, stable for launchers written elsewhere (Dask, Slurm):
+    An executor (:class:`trialbook.execution.base.Executor`) with a token connector. The
+    protocol, stable for launchers written elsewhere:
 
     - ``submit(fn, /, *args) -> concurrent.futures.Future``: run ``fn(*args)`` somewhere and
       return a future of its result (or of its exception). The scheduler calls
@@ -145,51 +149,3 @@ class LocalConnector:
                 raise ConfigError(msg)
             workdir = xp.workdir
         return CounterToken(name, workdir / ".tokens", total)
-
-
-class LocalLauncher:
-    """Run jobs in ``n_workers`` local worker processes that stay alive between jobs.
-
-    Parameters
-    ----------
-    n_workers
-        Number of worker processes (default: every core).
-    connector
-        The token connector; the experiment sets a :class:`LocalConnector` on its workdir
-        when none is given.
-
-    Examples
-    --------
-    >>> LocalLauncher(n_workers=2).n_workers
-    2
-    """
-
-    def __init__(self, n_workers: int = -1, *, connector: Connector | None = None) -> None:
-        from trialbook.execution.pool import resolve_n_jobs
-
-        self.n_workers = resolve_n_jobs(n_workers)
-        self.connector = connector
-
-    def __repr__(self) -> str:
-        return f"LocalLauncher(n_workers={self.n_workers})"
-
-    def submit(self, fn: Callable[..., Any], /, *args: Any) -> Future[Any]:
-        """Run ``fn(*args)`` in a worker process (``fn`` and ``args`` must be picklable).
-
-        Examples
-        --------
-        >>> LocalLauncher(n_workers=1).submit(divmod, 7, 2).result()
-        (3, 1)
-        """
-        from joblib.externals.loky import get_reusable_executor
-
-        executor = get_reusable_executor(max_workers=self.n_workers, reuse=True)
-        return executor.submit(fn, *args)
-
-    def shutdown(self) -> None:
-        """Nothing to do: idle workers stay for the next experiment of this process.
-
-        Examples
-        --------
-        >>> LocalLauncher(n_workers=1).shutdown()
-        """

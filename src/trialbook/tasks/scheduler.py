@@ -297,8 +297,10 @@ class Scheduler:
             # A token that could not give n units in this round will not give n or more to
             # the next job either: skip the file lock and the count (many jobs may wait).
             blocked = self._blocked.get(dep.token.path)
-            holder = None if blocked is not None and dep.count >= blocked else (
-                dep.token.try_acquire(dep.count)
+            holder = (
+                None
+                if blocked is not None and dep.count >= blocked
+                else (dep.token.try_acquire(dep.count))
             )
             if holder is None:
                 self._blocked[dep.token.path] = min(blocked or dep.count, dep.count)
@@ -328,6 +330,7 @@ class Scheduler:
         except Exception as exc:
             self._events.put((job, _failed_future(exc)))
             return
+
         def done(finished: Any, job: Job = job) -> None:
             self._events.put((job, finished))
 

@@ -13,7 +13,6 @@ of the executor each, so that thousands of tiny runs do not cost one round trip 
 
 from __future__ import annotations
 
-import pickle
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
@@ -223,6 +222,8 @@ def _inbound(run: Run, result: dict[str, Any]) -> BaseException | None:
 
 def _execute_batch(blob: bytes, batch: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Worker side: rebuild each run, execute the steps, report back."""
+    import pickle
+
     steps = pickle.loads(blob)
     out = []
     for item in batch:
@@ -255,6 +256,8 @@ def _portable(exc: BaseException | None) -> BaseException | None:
     """The exception itself if it survives pickling, else an ExecutionError describing it."""
     if exc is None:
         return None
+    import pickle  # here, not at the top: `import trialbook` loads this module
+
     try:
         pickle.loads(pickle.dumps(exc))
     except Exception:

@@ -67,15 +67,9 @@ class Launcher(Executor, Protocol):
 
     Examples
     --------
-    >>> class InProcess:
+    >>> from trialbook.execution.base import InProcessExecutor
+    >>> class InProcess(InProcessExecutor):  # an executor, plus where tokens live
     ...     connector = None
-    ...     def submit(self, fn, /, *args):
-    ...         from concurrent.futures import Future
-    ...         future = Future()
-    ...         future.set_result(fn(*args))
-    ...         return future
-    ...     def shutdown(self):
-    ...         pass
     >>> isinstance(InProcess(), Launcher)
     True
     >>> InProcess().submit(pow, 2, 3).result()

@@ -150,7 +150,7 @@ scalars = st.one_of(
     st.booleans(),
     st.integers(-3, 3),
     st.floats(-3, 3, allow_nan=False).map(lambda x: round(x, 2)),
-    st.sampled_from(["x", "y", "A", "", "NaN"]),
+    st.sampled_from(["x", "y", "A", "", "NaN", "1", "2.0", "done"]),
 )
 special = st.sampled_from([float("nan"), float("inf"), float("-inf")])
 values = st.one_of(scalars, special, st.lists(st.one_of(st.integers(0, 2), special), max_size=2))
@@ -168,6 +168,8 @@ records = st.lists(
             st.tuples(st.just(1), st.one_of(scalars, special)).map(list),
             max_size=2,
         ),
+        key=st.one_of(st.none(), st.sampled_from(["1", "k"])),
+        seed=st.one_of(st.none(), st.integers(0, 2)),
         started=st.one_of(st.none(), st.integers(0, 3).map(float)),
         finished=st.one_of(st.none(), st.integers(0, 6).map(float)),
     ),
@@ -175,7 +177,7 @@ records = st.lists(
 )
 names = st.sampled_from(
     ["a", "b", "params.a", "fields.b", "tags.a", "metric.a", "metric.b", "status", "kind",
-     "duration", "run_id", "params.a.b"]
+     "duration", "run_id", "params.a.b", "seed", "key", "started"]
 )  # fmt: skip
 literals = scalars.map(repr)
 comparisons = st.one_of(
@@ -185,7 +187,7 @@ comparisons = st.one_of(
     ),
     st.builds(
         "{} {} [{}]".format, names, st.sampled_from(["in", "not in"]),
-        st.lists(literals, min_size=1, max_size=3).map(", ".join),
+        st.lists(literals, max_size=3).map(", ".join),
     ),
 )  # fmt: skip
 queries = st.recursive(

@@ -28,7 +28,7 @@ from trialbook.codecs import Encoded, decode, encode
 from trialbook.errors import ExperimentExistsError, ExperimentNotFoundError, NotFoundError
 from trialbook.storage.records import ErrorInfo, MetricChunk, RunRecord
 
-__all__ = ["StoreContract", "metric_chunk"]
+__all__ = ["QUERY_RUNS", "QUERY_TABLE", "StoreContract", "metric_chunk"]
 
 
 def metric_chunk(run_id: int, name: str, values: list[float], first_step: int = 0) -> MetricChunk:
@@ -50,6 +50,63 @@ def metric_chunk(run_id: int, name: str, values: list[float], first_step: int = 
         np.asarray(values, dtype="<f8").tobytes(),
         np.linspace(1.0, 2.0, len(values)).astype("<f8").tobytes(),
     )
+
+
+# The query language's rules (trialbook.storage.query), as fixed answers over QUERY_RUNS: every
+# store gives exactly these run ids, whether it filters in SQL (SQLite) or in Python.
+QUERY_RUNS = [
+    RunRecord(1, status="done", key="1", seed=10, created=1.5,
+              params={"x": 2, "flag": True, "s": "2", "lr": 0.1}),
+    RunRecord(2, status="failed", seed=None, params={"x": 2.0, "flag": 1, "s": "a"}),
+    RunRecord(3, status="done", key="k3", seed=3,
+              params={"x": "2", "flag": False, "s": None, "lr": 0.3}),
+    RunRecord(4, status="running", seed=0, params={"x": None, "lr": "0.1"}),
+]  # fmt: skip
+QUERY_TABLE = [
+    # a text never equals a number, on columns too (SQLite's affinity would convert it)
+    ('run_id == "2"', []),
+    ("run_id == 2", [2]),
+    ('seed != "10"', [1, 3, 4]),
+    ("seed != 10", [3, 4]),
+    ('run_id in ["1", "3"]', []),
+    ("run_id in [1, 3]", [1, 3]),
+    ("key == 1", []),
+    ('key == "1"', [1]),
+    ('created == "1.5"', []),
+    ("created == 1.5", [1]),
+    ('x == "2"', [3]),
+    ("x != 2", [3]),
+    ('lr == "0.1"', [4]),
+    ("lr == 0.1", [1]),
+    # booleans are the numbers 1 and 0; an int equals the same float
+    ("flag == 1", [1, 2]),
+    ("flag == True", [1, 2]),
+    ("flag == 0", [3]),
+    ("x == 2", [1, 2]),
+    ("x in [2]", [1, 2]),
+    # across types, numbers sort before texts
+    ("lr > 0.2", [3, 4]),
+    ('seed < "a"', [1, 3, 4]),
+    # missing or None: a comparison is unknown, `== None` / `!= None` test presence
+    ("x == None", [4]),
+    ("lr != None", [1, 3, 4]),
+    ("seed == None", [2]),
+    ("not (s == 'a')", [1]),
+    ("not (x == 2) and lr != None", [3]),
+    # `in` is an `or` of `==`: unknown for a missing value or a None item that nothing matched;
+    # an empty list is false for every run (missing values included), `not in` its negation
+    ('s in ["2", 2]', [1]),
+    ('s not in ["a"]', [1]),
+    ('s in ["a", None]', [2]),
+    ("lr in []", []),
+    ("not (lr in [])", [1, 2, 3, 4]),
+    ("lr not in []", [1, 2, 3, 4]),
+    # and / or / not
+    ('s == "2" or seed == 0', [1, 4]),
+    ('status == "done" and not (lr > 0.2)', [1]),
+    ('status in ["done", "running"] and not (x == 2)', [3]),
+]
+"""``(filter, run ids it keeps)`` over :data:`QUERY_RUNS`, on every store."""
 
 
 class StoreContract:
@@ -437,6 +494,17 @@ class StoreContract:
             raise AssertionError("an unknown snapshot must raise NotFoundError")
 
     # -- run queries (issue 7: web UI) --
+
+    def test_query_language_has_one_semantics(self, store: Any) -> None:
+        """Every filter of :data:`QUERY_TABLE` keeps exactly its run ids (types are never
+        converted; missing values and ``in`` follow the rules of the query language)."""
+        from trialbook.storage.query import query_runs as query
+
+        info = store.create_experiment("rules")
+        store.write_runs(info.id, QUERY_RUNS)
+        got = {where: [r.run_id for r in query(store, info.id, where=where)[1]]
+               for where, _ in QUERY_TABLE}  # fmt: skip
+        assert got == dict(QUERY_TABLE)
 
     def test_query_runs_filters_sorts_and_pages(self, store: Any) -> None:
         """``trialbook.storage.query.query_runs`` (native when the store has ``query_runs``)

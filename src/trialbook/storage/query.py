@@ -20,10 +20,22 @@ constants (after ``in``) are accepted. Names:
 ``x``                  a bare name: the parameter ``x``, else the field ``x``, else the tag ``x``
 =====================  ===================================================================
 
-Comparisons follow SQL: a missing value (or ``None``) makes a comparison *unknown*, and a run is
-kept only when the whole filter is true, so ``not (metric.loss >= 0.5)`` skips runs without a
-``loss``; write ``x == None`` / ``x != None`` to test presence. Numbers sort before strings.
-Values that are not plain JSON (arrays, frames) are treated as missing.
+The rules, the same on every store (the SQL of SQLite included; see
+:data:`trialbook.testing.QUERY_TABLE`):
+
+- Types are never converted: a text never equals a number (``run_id == "2"`` keeps nothing,
+  ``seed != "10"`` keeps every run with a seed). Booleans are the numbers 1 and 0
+  (``flag == 1`` keeps ``flag=True``) and an int equals the same float (``x == 2`` keeps 2.0).
+  ``<``, ``<=``, ``>``, ``>=`` across types order numbers before texts, as sorting does.
+- A missing value (or ``None``) makes a comparison *unknown*, ``not`` of unknown is unknown,
+  ``and`` / ``or`` follow SQL's three-valued logic, and a run is kept only when the whole filter
+  is true: ``not (metric.loss >= 0.5)`` skips runs without a ``loss``. Write ``x == None`` /
+  ``x != None`` to test presence (always true or false).
+- ``x in [a, b]`` is ``x == a or x == b`` with those rules (unknown for a missing ``x``, or when
+  a ``None`` item is all that could match), ``x not in [...]`` is ``not (x in [...])``, and an
+  empty list is an empty ``or``: ``x in []`` is false and ``x not in []`` true for every run,
+  missing values included.
+- Values that are not plain JSON (arrays, frames) and NaN are treated as missing.
 
 One parsed :class:`Query` has two back ends that agree: :meth:`Query.predicate` (a Python
 function over :class:`~trialbook.storage.records.RunRecord`, for any store), here, and
@@ -38,6 +50,13 @@ Examples
 >>> q = parse_query('lr > 0.01 and status == "done"')
 >>> q.predicate()(RunRecord(1, status="done", params={"lr": 0.1}))
 True
+>>> runs = [RunRecord(1, seed=10, params={"x": 2.0, "s": "2"}), RunRecord(2, params={"x": "2"})]
+>>> def ids(where):
+...     return [run.run_id for run in runs if parse_query(where).predicate()(run)]
+>>> ids("x == 2"), ids('x == "2"'), ids('s == 2'), ids('run_id in ["1", "2"]')
+([1], [2], [], [])
+>>> ids('seed != "10"'), ids("seed == None"), ids("not (s in [])"), ids("not (s == '2')")
+([1], [2], [1, 2], [])
 """
 
 from __future__ import annotations
@@ -499,6 +518,8 @@ class _Py:
 
 
 def _py_in(value: Any, items: list[tuple[int, Any]], negate: bool) -> bool | None:
+    if not items:
+        return negate  # an empty `or`: false for every run, missing values included, as SQL
     if value is None:
         return None
     key = sort_key(value)

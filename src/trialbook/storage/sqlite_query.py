@@ -9,7 +9,11 @@ clause, the sort an ``ORDER BY``, the page ``LIMIT``/``OFFSET``; only the page's
 decoded. No extra index: filters on JSON paths scan the experiment's rows either way.
 
 Both back ends agree: the Python one (:meth:`~trialbook.storage.query.Query.predicate`) reads
-values as ``json_extract`` returns them, and three-valued logic as SQL has it.
+values as ``json_extract`` returns them, and three-valued logic as SQL has it. JSON values have
+no type affinity; the run's columns do (``run_id INTEGER``, ``status TEXT``, ...), so a column
+compared with a constant of the other type, or with another name, is written ``+column`` (an
+expression without affinity): ``run_id = '2'`` would be true for run 2, ``+run_id = '2'`` is
+false, as in Python. ``x IN ()`` is false even for a NULL ``x``, the rule of the language.
 
 Examples
 --------
@@ -19,6 +23,8 @@ Examples
 '(coalesce(json_extract(doc, ?), json_extract(doc, ?), json_extract(doc, ?)) > ? AND status = ?)'
 >>> params
 ['$.p."lr"', '$.f."lr"', '$.t."lr"', 0.01, 'done']
+>>> query_sql(parse_query('run_id == "2" or seed in [1, 2]'))
+('(+run_id = ? OR seed IN (?, ?))', ['2', 1, 2])
 """
 
 from __future__ import annotations
@@ -151,26 +157,49 @@ class _Sql:
         parts = [self.compare(operands[i], op, operands[i + 1]) for i, op in enumerate(node.ops)]
         return parts[0] if len(parts) == 1 else "(" + " AND ".join(parts) + ")"
 
-    def operand(self, node: ast.expr) -> str:
+    def operand(self, node: ast.expr, against: Sequence[Any] = ()) -> str:
+        """``node`` in SQL; ``against``: the constants it is compared with (``_NOT_CONSTANT``
+        for a name)."""
         value = _constant(node)
         if value is not _NOT_CONSTANT:
             self.params.append(value)
             return "?"
-        sql, params = name_sql(_name_of(node), self.doc)
+        name = _name_of(node)
+        sql, params = name_sql(name, self.doc)
         self.params.extend(params)
+        if name.where == "column" and not all(_same_class(sql, v) for v in against):
+            # A column has a type affinity that would convert the other side (`run_id = '2'`
+            # is true for run 2); `+run_id` is an expression without one, so values of
+            # different types compare as the Python back end does. Left plain otherwise: it
+            # keeps the primary key and key indexes usable.
+            return f"+{sql}"
         return sql
 
     def compare(self, left: ast.expr, op: ast.cmpop, right: ast.expr) -> str:
-        lhs = self.operand(left)
         if isinstance(op, ast.In | ast.NotIn):
             assert isinstance(right, ast.List | ast.Tuple)
             values = [_constant(e) for e in right.elts]
+            lhs = self.operand(left, values)
             self.params.extend(values)
             marks = ", ".join("?" * len(values))
             return f"{lhs} {'NOT IN' if isinstance(op, ast.NotIn) else 'IN'} ({marks})"
+        lhs = self.operand(left, [_constant(right)])
         if _constant(right) is None and isinstance(op, ast.Eq | ast.NotEq):
             return f"{lhs} IS {'NOT ' if isinstance(op, ast.NotEq) else ''}NULL"
-        return f"{lhs} {_CMP_SQL[type(op)]} {self.operand(right)}"
+        return f"{lhs} {_CMP_SQL[type(op)]} {self.operand(right, [_constant(left)])}"
+
+
+_NUMERIC_COLUMNS = ("run_id", "seed", "created", "started", "finished")
+
+
+def _same_class(column: str, value: Any) -> bool:
+    """Whether comparing ``column`` with the constant ``value`` is safe from its affinity: a
+    number (or bool, bound as an integer) with a numeric column, a text with a text column."""
+    if value is None:
+        return True
+    if column in _NUMERIC_COLUMNS:
+        return type(value) in (bool, int, float)
+    return type(value) is str
 
 
 # -- running queries for SqliteStore ---------------------------------------------------------

@@ -921,3 +921,71 @@ def test_rediss_with_tls(tmp_path: pathlib.Path) -> None:
     finally:
         proc.terminate()
         proc.wait()
+
+
+# -- stores written before step hashes were indexed by run (issue 20, item 9) -----------------
+
+
+def _to_the_layout_before_the_run_index(backend: str, store) -> None:
+    """Undo what a store of an older trialbook lacks: the index (or sets) of step hashes by
+    run."""
+    if backend == "postgres":
+        import sqlalchemy as sa
+
+        with store._db.engine.begin() as conn:
+            conn.execute(sa.text(f'DROP INDEX "{store._db.schema}".trialbook_step_hashes_by_run'))
+    elif backend == "redis":
+        store._r.delete(*(store._k("exp", 1, "step_hashes", r) for r in (1, 2)))
+        store._r.hdel(store._k("exp", 1), "hashes_by_run")
+    else:
+        store._db.step_hashes.drop_index("experiment_id_1_run_id_1")
+        store._db.step_hashes.create_index("experiment_id")
+
+
+def _has_the_run_index(backend: str, store) -> bool:
+    if backend == "postgres":
+        import sqlalchemy as sa
+
+        found = sa.inspect(store._db.engine).get_indexes(
+            "trialbook_step_hashes", schema=store._db.schema
+        )
+        return any(i["column_names"] == ["experiment_id", "run_id"] for i in found)
+    if backend == "redis":
+        return store._r.hget(store._k("exp", 1), "hashes_by_run") == b"1"
+    keys = [list(i["key"]) for i in store._db.step_hashes.index_information().values()]
+    return [("experiment_id", 1), ("run_id", 1)] in keys
+
+
+@pytest.mark.parametrize("backend", ["postgres", "redis", "mongo"])
+def test_store_before_the_step_hash_run_index(backend: str, tmp_path: pathlib.Path) -> None:
+    """A store written before step hashes were indexed by run: opening it (or, on Redis,
+    deleting runs of an experiment) adds the index, and deleting a run then removes the step
+    hashes that point at it, and only those."""
+    with backend_location(backend, tmp_path) as location:
+        store = open_store(location)
+        info = store.create_experiment("old")
+        assert info.id == 1
+        store.write_runs(
+            info.id,
+            [RunRecord(run_id=1), RunRecord(run_id=2)],
+            step_hashes=[("s", "a", "o1", 1), ("s", "b", "o2", 1), ("s", "c", "o3", 2)],
+        )
+        store.write_runs(info.id, [], step_hashes=[("s", "b", "o4", 2)])
+        _to_the_layout_before_the_run_index(backend, store)
+        assert not _has_the_run_index(backend, store)
+        store.close()
+        store = open_store(location)
+        try:
+            if backend != "redis":
+                assert _has_the_run_index(backend, store)
+            store.delete_runs(info.id, [1])
+            assert _has_the_run_index(backend, store)
+            keys = [("s", "a"), ("s", "b"), ("s", "c")]
+            assert store.get_step_hashes(info.id, keys) == {
+                ("s", "b"): ("o4", 2),
+                ("s", "c"): ("o3", 2),
+            }
+            store.delete_runs(info.id, [2])
+            assert store.get_step_hashes(info.id, keys) == {}
+        finally:
+            store.close()

@@ -215,6 +215,48 @@ def test_persist_cache_reuses_output(ex: Experiment, caplog: pytest.LogCaptureFi
     assert calls == [3, 4, -4]
 
 
+def test_deleted_trial_leaves_no_purity_record(
+    ex: Experiment, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Issue 20, item 9: a trial whose run is deleted is forgotten by the purity check and by
+    the cache; a trial that stays is still checked against."""
+    n = ex.parameter("n")
+    calls = []
+
+    @ex.persist
+    def noisy(n):
+        return n + np.random.random()
+
+    @ex.persist(cache=True)
+    def expensive(n):
+        calls.append(n)
+        return list(range(n))
+
+    @ex.result
+    def total(x, xs):
+        return x + len(xs)
+
+    node = total(noisy(n), expensive(n))
+    ex.set_parameters(n=3)
+    node.compute(seed=1)
+    assert calls == [3]
+    ex.store.delete_runs(ex.experiment_id, [1])  # no public API deletes graph trials
+    assert ex.store.read_runs(ex.experiment_id, [1]) == []
+    caplog.set_level(logging.INFO, logger=GRAPH_LOG)
+    caplog.clear()
+    node.compute(seed=2)  # same inputs, another output than the deleted trial's
+    assert messages(caplog, logging.WARNING) == []
+    assert calls == [3, 3]  # the deleted trial's output is not reused
+    assert not any("Reusing" in m for m in messages(caplog))
+    caplog.clear()
+    node.compute(seed=3)  # trial 2 is kept: checked against, and its output reused
+    assert messages(caplog, logging.WARNING) == [
+        "Experiment step result is changed with the same input: "
+        "(step: noisy, args: (3,), kwargs: {})"
+    ]
+    assert calls == [3, 3]
+
+
 def test_metrics(ex: Experiment) -> None:
     a, b, _ = quickstart(ex)
 

@@ -97,12 +97,13 @@ def test_migrations_run_in_order_on_open(tmp_path: pathlib.Path, monkeypatch) ->
     def add_notes_column(conn: sqlite3.Connection) -> None:
         conn.execute("ALTER TABLE experiments ADD COLUMN notes TEXT")
 
-    monkeypatch.setattr(sqlite_store, "SCHEMA_VERSION", 2)
-    monkeypatch.setitem(sqlite_store.MIGRATIONS, 1, add_notes_column)
+    current = sqlite_store.SCHEMA_VERSION
+    monkeypatch.setattr(sqlite_store, "SCHEMA_VERSION", current + 1)
+    monkeypatch.setitem(sqlite_store.MIGRATIONS, current, add_notes_column)
     reopened = open_store(f"sqlite:///{path}")
     assert reopened.read_runs(info.id)[0].params == {"a": 1}
     conn = sqlite3.connect(path)
-    assert conn.execute("PRAGMA user_version").fetchone()[0] == 2
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == current + 1
     assert "notes" in [r[1] for r in conn.execute("PRAGMA table_info(experiments)")]
 
 
@@ -114,13 +115,45 @@ def test_failed_migration_leaves_store_untouched(tmp_path: pathlib.Path, monkeyp
         conn.execute("ALTER TABLE experiments ADD COLUMN half TEXT")
         raise RuntimeError("migration bug")
 
-    monkeypatch.setattr(sqlite_store, "SCHEMA_VERSION", 2)
-    monkeypatch.setitem(sqlite_store.MIGRATIONS, 1, broken)
+    current = sqlite_store.SCHEMA_VERSION
+    monkeypatch.setattr(sqlite_store, "SCHEMA_VERSION", current + 1)
+    monkeypatch.setitem(sqlite_store.MIGRATIONS, current, broken)
     with pytest.raises(RuntimeError, match="migration bug"):
         open_store(f"sqlite:///{path}")
     conn = sqlite3.connect(path)
-    assert conn.execute("PRAGMA user_version").fetchone()[0] == 1
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == current
     assert "half" not in [r[1] for r in conn.execute("PRAGMA table_info(experiments)")]
+
+
+def test_version_1_store_gets_the_step_hash_index(tmp_path: pathlib.Path) -> None:
+    """A store written before schema version 2 (no index of step hashes by run) is upgraded
+    when opened, and deleting a run then removes its step hashes through the index."""
+    path = tmp_path / "v1.db"
+    store = open_store(f"sqlite:///{path}")
+    info = store.create_experiment("e")
+    store.write_runs(
+        info.id,
+        [RunRecord(run_id=1), RunRecord(run_id=2)],
+        step_hashes=[("s", "in1", "out1", 1), ("s", "in2", "out2", 2)],
+    )
+    store.close()
+    conn = sqlite3.connect(path)  # back to what version 1 wrote
+    conn.execute("DROP INDEX step_hashes_by_run")
+    conn.execute("PRAGMA user_version=1")
+    conn.commit()
+    conn.close()
+    reopened = open_store(f"sqlite:///{path}")
+    conn = sqlite3.connect(path)
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == sqlite_store.SCHEMA_VERSION
+    plan = conn.execute(
+        "EXPLAIN QUERY PLAN DELETE FROM step_hashes WHERE experiment_id = 1 AND run_id IN (1)"
+    ).fetchall()
+    conn.close()
+    assert "step_hashes_by_run" in " ".join(str(row) for row in plan)
+    reopened.delete_runs(info.id, [1])
+    keys = [("s", "in1"), ("s", "in2")]
+    assert reopened.get_step_hashes(info.id, keys) == {("s", "in2"): ("out2", 2)}
+    reopened.close()
 
 
 def test_unknown_scheme_lists_known_ones() -> None:

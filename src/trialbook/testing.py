@@ -354,6 +354,36 @@ class StoreContract:
         info = store.create_experiment("h")
         assert store.get_step_hashes(info.id, keys) == {}
 
+    def test_delete_runs_removes_their_step_hashes(self, store: Any) -> None:
+        """Deleting runs removes the step hashes that point at them, and only those: a step
+        hash keeps the latest run of its step and input, so one a later run replaced stays,
+        as do those of other runs and other experiments."""
+        info = store.create_experiment("d")
+        other = store.create_experiment("d2")
+        store.write_runs(
+            info.id,
+            [RunRecord(run_id=i) for i in (1, 2, 3)],
+            step_hashes=[
+                ("prepare", "in1", "out1", 1),
+                ("score", "in1", "out2", 1),
+                ("prepare", "in2", "out3", 2),
+                ("score", "in2", "out4", 2),
+            ],
+        )
+        store.write_runs(info.id, [], step_hashes=[("prepare", "in2", "out5", 3)])
+        store.write_runs(other.id, [RunRecord(run_id=1)], step_hashes=[("prepare", "in1", "x", 1)])
+        store.delete_runs(info.id, [1, 2])
+        keys = [("prepare", "in1"), ("score", "in1"), ("prepare", "in2"), ("score", "in2")]
+        assert store.get_step_hashes(info.id, keys) == {("prepare", "in2"): ("out5", 3)}
+        assert store.get_step_hashes(other.id, keys) == {("prepare", "in1"): ("x", 1)}
+        store.delete_runs(info.id, [3])
+        assert store.get_step_hashes(info.id, keys) == {}
+        # a run deleted, then its step and input recorded again by a new run
+        store.write_runs(info.id, [RunRecord(run_id=4)], step_hashes=[("score", "in1", "y", 4)])
+        assert store.get_step_hashes(info.id, keys) == {("score", "in1"): ("y", 4)}
+        store.delete_runs(info.id, [1, 4])
+        assert store.get_step_hashes(info.id, keys) == {}
+
     def test_write_runs_with_artifacts_and_hashes_in_one_call(self, store: Any) -> None:
         info = store.create_experiment("one-tx")
         store.write_runs(

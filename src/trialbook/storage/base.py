@@ -117,7 +117,8 @@ class Store(Protocol):
         """Runs ordered by id (all of them, or those of ``run_ids`` that exist)."""
 
     def delete_runs(self, experiment_id: int, run_ids: Iterable[int]) -> None:
-        """Delete runs with their values, metrics and artifacts."""
+        """Delete runs with their values, metrics and artifacts, and the step hashes that point
+        at them (one a later run replaced stays), through an index of step hashes by run."""
 
     def find_runs_by_key(self, experiment_id: int, key: str) -> list[RunRecord]:
         """Runs whose ``key`` (content hash of a job configuration) is ``key``, by id."""

@@ -20,7 +20,8 @@ Collections of the database, each created with the indexes listed (the natural k
 * ``artifacts``: ``{_id: "E/R/name", experiment_id, run_id, name, codec, size, data | blob}``,
   index ``(experiment_id, run_id)``;
 * ``step_hashes``: ``{_id: "E/input hash/step", experiment_id, step, input_hash, output_hash,
-  run_id}``, index ``experiment_id``;
+  run_id}``, index ``(experiment_id, run_id)`` (stores created before it also have an index
+  ``experiment_id``; opening one creates the new index);
 * ``snapshots``: ``{_id: digest, kind, text}``;
 * ``blobs``: ``{_id: "digest/part", data, parts, used}``: values over 256 KiB and bundles over
   :data:`BUNDLE_LIMIT`, in 8 MiB parts, so that no document reaches MongoDB's 16 MiB limit;
@@ -246,7 +247,7 @@ class MongoStore:
         )
         self._call(db.metrics.create_index, [("experiment_id", asc), ("run_id", asc)])
         self._call(db.artifacts.create_index, [("experiment_id", asc), ("run_id", asc)])
-        self._call(db.step_hashes.create_index, [("experiment_id", asc)])
+        self._call(db.step_hashes.create_index, [("experiment_id", asc), ("run_id", asc)])
 
     def close(self) -> None:
         """Close the client (only one this store created from a URL)."""
@@ -462,9 +463,12 @@ class MongoStore:
         return out
 
     def delete_runs(self, experiment_id: int, run_ids: Iterable[int]) -> None:
-        """Delete runs (first, so that no half-deleted run is visible) with their values."""
+        """Delete runs with their values and the step hashes that point at them (a step hash
+        a later run has replaced stays): the step hashes first (an interrupted delete leaves
+        runs without purity records, never purity records of deleted runs), then the runs (so
+        that no half-deleted run is visible), then their values."""
         query = {"experiment_id": experiment_id, "run_id": {"$in": sorted(set(run_ids))}}
-        for coll in ("runs", "metrics", "artifacts"):
+        for coll in ("step_hashes", "runs", "metrics", "artifacts"):
             self._call(self._db[coll].delete_many, query)
 
     def find_runs_by_key(self, experiment_id: int, key: str) -> list[RunRecord]:

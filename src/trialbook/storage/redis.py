@@ -21,7 +21,9 @@ key                                 type       holds
 ``P experiments``                   hash       experiment name -> id
 ``P experiment_ids``                string     counter for experiment ids (``INCR``)
 ``P exp:E``                         hash       ``name``, ``created``, ``updated``, ``meta``
-                                               (JSON text), ``next_run_id`` (``HINCRBY``)
+                                               (JSON text), ``next_run_id`` (``HINCRBY``),
+                                               ``hashes_by_run`` (``1``: the sets
+                                               ``step_hashes:R`` are complete)
 ``P exp:E:runs``                    zset       run ids (score = id): the history's order
 ``P exp:E:run:R``                   hash       run ``R``: ``kind``, ``status``, ``key``,
                                                ``seed``, times, ``code``, ``environment``,
@@ -32,6 +34,8 @@ key                                 type       holds
 ``P exp:E:counts:R``                hash       metric name -> points in run ``R``
 ``P exp:E:artifacts:R``             hash       artifact name -> codec, size, data or blob
 ``P exp:E:step_hashes``             hash       ``step NUL input hash`` -> ``output NUL run``
+``P exp:E:step_hashes:R``           set        the fields of ``step_hashes`` run ``R``
+                                               wrote (a later run may have replaced some)
 ``P exp:E:keys``                    set        every key above of the experiment (for delete)
 ``P snapshot:DIGEST``               hash       ``kind``, ``text`` (content-addressed)
 ``P blob:DIGEST``                   string     values larger than 256 KiB (content-addressed)
@@ -41,7 +45,10 @@ key                                 type       holds
 
 Run ids come from ``HINCRBY`` in a server-side script that first checks the experiment still
 exists, so concurrent processes never collide. :meth:`RedisStore.write_runs` is one
-``MULTI``/``EXEC`` transaction.
+``MULTI``/``EXEC`` transaction, and so is :meth:`RedisStore.delete_runs`: it removes the step
+hashes of a run through ``step_hashes:R`` (only those still pointing at that run). An experiment
+written before those sets existed (no ``hashes_by_run`` field) gets them from its
+``step_hashes`` hash the first time runs of it are deleted.
 
 Examples
 --------
@@ -119,6 +126,20 @@ for i = 2, #KEYS do
   end
 end
 return {count, size}
+"""
+# KEYS[1] an experiment's step hashes, KEYS[2] the fields run R wrote there; ARGV[1] is
+# NUL R. Removes the fields that still point at run R (a later run may have replaced one),
+# then the set. Returns how many were removed.
+_UNHASH = """
+local removed = 0
+for _, field in ipairs(redis.call('SMEMBERS', KEYS[2])) do
+  local value = redis.call('HGET', KEYS[1], field)
+  if value and string.sub(value, -#ARGV[1]) == ARGV[1] then
+    removed = removed + redis.call('HDEL', KEYS[1], field)
+  end
+end
+redis.call('DEL', KEYS[2])
+return removed
 """
 
 
@@ -222,6 +243,7 @@ class RedisStore:
         self._r = redis.Redis(connection_pool=pool)
         self._allocate = self._r.register_script(_ALLOCATE)
         self._collect = self._r.register_script(_COLLECT)
+        self._unhash = self._r.register_script(_UNHASH)
         self._call(self._r.ping)
 
     def _pool_from_url(self, url: str, connect_timeout: float) -> Any:
@@ -353,6 +375,7 @@ class RedisStore:
                 "updated": repr(now),
                 "meta": dump_doc(meta) or "",
                 "next_run_id": 0,
+                "hashes_by_run": 1,
             },
         )
         if not self._call(self._r.hsetnx, self._k("experiments"), name, exp_id):
@@ -457,6 +480,12 @@ class RedisStore:
                 mapping={f"{s}\0{i}": f"{o}\0{r}" for s, i, o, r in step_hashes},
             )
             created.append(self._k("exp", e, "step_hashes"))
+            by_run: dict[int, list[str]] = {}
+            for s, i, _, r in step_hashes:
+                by_run.setdefault(r, []).append(f"{s}\0{i}")
+            for r, fields in by_run.items():
+                pipe.sadd(self._k("exp", e, "step_hashes", r), *fields)
+                created.append(self._k("exp", e, "step_hashes", r))
         if created:
             pipe.sadd(self._k("exp", e, "keys"), *set(created))
         now = time.time()
@@ -550,17 +579,26 @@ class RedisStore:
         return out
 
     def delete_runs(self, experiment_id: int, run_ids: Iterable[int]) -> None:
-        """Delete runs with their metrics and artifacts."""
+        """Delete runs with their metrics, artifacts and the step hashes that point at them
+        (a step hash a later run has replaced stays), in one ``MULTI``/``EXEC``."""
         e = experiment_id
         ids = sorted(set(run_ids))
         pipe = self._r.pipeline(transaction=False)
+        pipe.hmget(self._k("exp", e), "name", "hashes_by_run")
         for run_id in ids:
             pipe.hget(self._k("exp", e, "run", run_id), "key")
             pipe.hgetall(self._k("exp", e, "counts", run_id))
-        found = self._exec(pipe)
+        (name, indexed), *found = self._exec(pipe)
+        if name is not None and indexed is None:
+            self._index_step_hashes(e)
         pipe = self._r.pipeline(transaction=True)
         for i, run_id in enumerate(ids):
             key, counts = found[2 * i], found[2 * i + 1]
+            self._unhash(
+                keys=[self._k("exp", e, "step_hashes"), self._k("exp", e, "step_hashes", run_id)],
+                args=[f"\0{run_id}"],
+                client=pipe,
+            )
             if key is not None:
                 pipe.zrem(self._k("exp", e, "key", key.decode()), run_id)
             for name, count in counts.items():
@@ -572,6 +610,23 @@ class RedisStore:
                 self._k("exp", e, "artifacts", run_id),
             )
             pipe.zrem(self._k("exp", e, "runs"), run_id)
+        self._exec(pipe)
+
+    def _index_step_hashes(self, e: int) -> None:
+        """The migration of an experiment written before the sets ``step_hashes:R``: build
+        them from its step hashes (one ``HGETALL``, once) and mark the experiment."""
+        raw = self._call(self._r.hgetall, self._k("exp", e, "step_hashes"))
+        by_run: dict[int, list[bytes]] = {}
+        for field, value in raw.items():
+            by_run.setdefault(int(value.rpartition(b"\0")[2]), []).append(field)
+        sets = {run_id: self._k("exp", e, "step_hashes", run_id) for run_id in by_run}
+        pipe = self._r.pipeline(transaction=True)
+        for run_id, names in by_run.items():
+            for some in batches(names, 1000):
+                pipe.sadd(sets[run_id], *some)
+        for keys in batches(list(sets.values()), 1000):
+            pipe.sadd(self._k("exp", e, "keys"), *keys)
+        pipe.hset(self._k("exp", e), "hashes_by_run", 1)
         self._exec(pipe)
 
     def find_runs_by_key(self, experiment_id: int, key: str) -> list[RunRecord]:

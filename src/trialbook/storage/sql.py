@@ -20,7 +20,8 @@ tables. Columns mirror the embedded store (:mod:`trialbook.storage.sqlite`):
   chunks, indexed on ``(experiment_id, name, run_id, id)`` and ``(experiment_id, run_id)``;
 * ``trialbook_artifacts(experiment_id, run_id, name, codec, size, data, blob)``;
 * ``trialbook_snapshots(digest, kind, text)``: content-addressed code and environment texts;
-* ``trialbook_step_hashes(experiment_id, step, input_hash, output_hash, run_id)``;
+* ``trialbook_step_hashes(experiment_id, step, input_hash, output_hash, run_id)``, indexed on
+  ``(experiment_id, run_id)`` (created when a store made before it is opened);
 * ``trialbook_blobs(digest, data)``: values larger than 256 KiB, content-addressed.
 
 Concurrency: run ids come from ``UPDATE trialbook_experiments SET next_run_id = next_run_id + n
@@ -407,11 +408,12 @@ class SqlStore:
         return out
 
     def delete_runs(self, experiment_id: int, run_ids: Iterable[int]) -> None:
-        """Delete runs with their metrics and artifacts."""
+        """Delete runs with their metrics, artifacts and the step hashes that point at them
+        (a step hash a later run has replaced stays), in one transaction."""
         ids = sorted(set(run_ids))
         with self._db.tx() as conn:
             for part in batches(ids):
-                for table in (runs_t, metrics_t, artifacts_t):
+                for table in (runs_t, metrics_t, artifacts_t, step_hashes_t):
                     conn.execute(
                         table.delete().where(
                             table.c.experiment_id == experiment_id, table.c.run_id.in_(part)

@@ -57,6 +57,10 @@ _KEYS = {
     "runs": (runs_t, ("experiment_id", "run_id")),
 }
 """Tables written by upsert, with their keys."""
+_LATER_INDEXES = [
+    next(i for i in step_hashes_t.indexes if i.name == "trialbook_step_hashes_by_run"),
+]
+"""Indexes that stores created by an older trialbook lack (their migration)."""
 
 
 def driver_url(url: sa.URL) -> sa.URL:
@@ -185,6 +189,10 @@ class SqlConnection:
                         if self.schema:
                             conn.execute(sa.text(f'CREATE SCHEMA IF NOT EXISTS "{self.schema}"'))
                     metadata.create_all(conn, checkfirst=True)
+                    # Indexes added since a store's tables were created: create_all leaves
+                    # the tables that exist as they are.
+                    for index in _LATER_INDEXES:
+                        index.create(conn, checkfirst=True)
                 return
             except (StorageError, sa_exc.IntegrityError) as exc:
                 # Another process created the tables at the same moment: check they are there.

@@ -119,6 +119,7 @@ step_hashes_t = sa.Table(
     sa.Column("input_hash", _Hash, primary_key=True),
     sa.Column("output_hash", _Hash, nullable=False),
     sa.Column("run_id", sa.BigInteger, nullable=False),
+    sa.Index("trialbook_step_hashes_by_run", "experiment_id", "run_id"),
 )
 blobs_t = sa.Table(
     "trialbook_blobs",

@@ -463,7 +463,8 @@ class SqliteStore:
         return read(DOC_SQL)
 
     def delete_runs(self, experiment_id: int, run_ids: Iterable[int]) -> None:
-        """Delete runs with their metrics and artifacts."""
+        """Delete runs with their metrics, artifacts and the step hashes that point at them
+        (a step hash a later run has replaced stays)."""
         ids = sorted(set(run_ids))
         with self._db.tx():
             for part in batches(ids):
@@ -474,7 +475,7 @@ class SqliteStore:
                     (experiment_id, *part),
                 ).fetchall()
                 self._blobs.unlink_after_commit([name for (name,) in chunk_files])
-                for table in ("runs", "metrics", "artifacts"):
+                for table in ("runs", "metrics", "artifacts", "step_hashes"):
                     self._db.exec(
                         f"DELETE FROM {table} WHERE experiment_id = ? AND run_id IN ({marks})",
                         (experiment_id, *part),

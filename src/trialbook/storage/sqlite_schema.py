@@ -17,7 +17,9 @@ marked as trialbook's with ``PRAGMA application_id``):
   WAL costs several times more than a file;
 * ``artifacts(experiment_id, run_id, name, codec, size, data, blob)``;
 * ``snapshots(digest, kind, text)``: content-addressed code and environment snapshots;
-* ``step_hashes(experiment_id, step, input_hash, output_hash, run_id)``: purity records;
+* ``step_hashes(experiment_id, step, input_hash, output_hash, run_id)``: purity records (the
+  latest run of each step and input hash), indexed on ``(experiment_id, run_id)`` for
+  :meth:`~trialbook.storage.sqlite.SqliteStore.delete_runs` (since schema version 2);
 * ``blobs(digest, data)``: the large values of a file store (a directory store keeps them as
   files, see :mod:`trialbook.storage.sqlite_blobs`).
 
@@ -54,7 +56,7 @@ __all__ = [
 ]
 
 APPLICATION_ID = 0x54424B31  # "TBK1"
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 DB_NAME = "trialbook.db"
 RUN_SELECT = ", ".join((*RUN_COLUMNS, "doc", "bundle"))
 """The columns of ``runs`` read into a :class:`~trialbook.storage.records.RunRecord`."""
@@ -126,8 +128,16 @@ CREATE TABLE blobs (
 ) WITHOUT ROWID;
 """
 
+
+def _index_step_hashes_by_run(conn: sqlite3.Connection) -> None:
+    """Version 2: deleting runs removes their step hashes through this index."""
+    conn.execute(
+        "CREATE INDEX IF NOT EXISTS step_hashes_by_run ON step_hashes (experiment_id, run_id)"
+    )
+
+
 # Migrations: MIGRATIONS[v] upgrades a database of version v to v + 1 (inside one transaction).
-MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {}
+MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {1: _index_step_hashes_by_run}
 
 
 def prepare_retrying(conn: sqlite3.Connection, url: str, path: str, timeout: float) -> None:

@@ -52,7 +52,7 @@ from typing import Any
 
 from trialbook.errors import CodecError
 
-__all__ = ["Encoded", "decode", "encode", "from_tree", "is_plain", "to_tree"]
+__all__ = ["Encoded", "decode", "encode", "from_tree", "is_plain", "json_view", "to_tree"]
 
 _PLAIN_SCALARS = frozenset({str, int, float, bool, type(None)})
 _JSON_DUMPS = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=True).encode
@@ -200,6 +200,30 @@ def decode(value: Any, *, allow_pickle: bool = False) -> Any:
         return pickle.loads(data)
     msg = f"unknown codec {codec!r}; expected one of 'json', 'tjson', 'npy', 'arrow', 'pickle'"
     raise CodecError(msg)
+
+
+def json_view(value: Any) -> Any:
+    """``value`` as plain JSON for a table cell: dicts with text keys, tuples and lists as
+    lists, sets sorted, dates and times in ISO format, anything else as its text. Not a codec:
+    it does not round-trip.
+
+    Examples
+    --------
+    >>> import datetime
+    >>> json_view({"shape": (2, 3), 1: {"b", "a"}, "at": datetime.date(2024, 1, 2)})
+    {'shape': [2, 3], '1': ['a', 'b'], 'at': '2024-01-02'}
+    """
+    if type(value) in _PLAIN_SCALARS:
+        return value
+    if isinstance(value, dict):
+        return {str(k): json_view(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [json_view(v) for v in value]
+    if isinstance(value, set | frozenset):
+        return sorted((json_view(v) for v in value), key=repr)
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    return str(value)
 
 
 # -- helpers -------------------------------------------------------------------------------------

@@ -9,6 +9,7 @@ from typing import Any
 import click
 
 from trialbook.cli.common import friendly_errors, open_session, store_option
+from trialbook.codecs import json_view
 
 
 @click.command()
@@ -139,17 +140,7 @@ _CONTAINERS = (list, tuple, dict, set, frozenset)
 
 
 def _compact_json(value: Any) -> str:
-    return json.dumps(_jsonable(value), separators=(",", ":"), default=str)
-
-
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, set | frozenset):
-        return sorted((_jsonable(v) for v in value), key=repr)
-    if isinstance(value, list | tuple):
-        return [_jsonable(v) for v in value]
-    return value
+    return json.dumps(json_view(value), separators=(",", ":"))
 
 
 def _section(title: str, values: dict[str, Any]) -> list[str]:

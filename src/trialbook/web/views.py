@@ -16,7 +16,7 @@ import math
 from collections.abc import Sequence
 from typing import Any
 
-from trialbook.codecs import Encoded, decode
+from trialbook.codecs import Encoded, decode, json_view
 from trialbook.storage.records import RunRecord
 
 __all__ = ["clean_json", "compare_runs", "preview", "run_detail", "run_row"]
@@ -56,25 +56,11 @@ def _label(value: Any) -> Any:
     if type(value) is not Encoded:
         return value
     if value.codec == "tjson" and value.size <= _CELL_BYTES:
-        return _jsonable(decode(value))
+        return json_view(decode(value))
     return f"<{value.codec}>"
 
 
 _CELL_BYTES = 2048
-
-
-def _jsonable(value: Any) -> Any:
-    if type(value) in _SCALARS:
-        return value
-    if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, set | frozenset):
-        return sorted((_jsonable(v) for v in value), key=repr)
-    if hasattr(value, "isoformat"):
-        return value.isoformat()
-    return str(value)
 
 
 def run_row(run: RunRecord) -> dict[str, Any]:

@@ -108,6 +108,7 @@ def workload_runs(store) -> float:
             np.array([0], "<i8").tobytes(),
             np.array([float(i)], "<f8").tobytes(),
             np.array([now], "<f8").tobytes(),
+            0,
         )
         store.write_runs(info.id, [record], [chunk])
     return time.perf_counter() - start
@@ -128,6 +129,7 @@ def workload_metric(store) -> float:
             steps[lo:hi].tobytes(),
             values[lo:hi].astype("<f8").tobytes(),
             np.full(CHUNK, 1.0, "<f8").tobytes(),
+            lo,
         )
         store.write_runs(info.id, [], [chunk])
     series = store.read_metrics(info.id, "loss", [1])[1]

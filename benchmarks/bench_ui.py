@@ -64,7 +64,7 @@ def build(location: Path) -> None:
     steps = np.arange(POINTS, dtype="<i8")
     values = np.cumsum(np.random.default_rng(0).normal(size=POINTS)).astype("<f8")
     times = np.linspace(0, 3600, POINTS).astype("<f8")
-    chunk = MetricChunk(1, "loss", POINTS, steps.tobytes(), values.tobytes(), times.tobytes())
+    chunk = MetricChunk(1, "loss", POINTS, steps.tobytes(), values.tobytes(), times.tobytes(), 0)
     store.write_runs(series.id, [RunRecord(1, status="done")], [chunk])
     store.close()
 

@@ -31,6 +31,7 @@ __all__ = [
     "MissingExtraError",
     "NotFoundError",
     "RunFailedError",
+    "RunConflictError",
     "RunNotFoundError",
     "SchemaVersionError",
     "SealedError",
@@ -122,6 +123,40 @@ class ExperimentExistsError(StorageError, FileExistsError):
             f"session.load_experiment({name!r}), or pass if_exists='replace' to overwrite it"
         )
         super().__init__(detail or msg)
+
+
+class RunConflictError(StorageError):
+    """Runs were changed in the store by another session (or process) since this one read
+    them: the write that carried them was refused as a whole, nothing of it was applied.
+
+    ``conflicts`` lists ``(run id, version this write expected, version stored)``; a stored
+    version of ``None`` means the run was deleted meanwhile.
+
+    Examples
+    --------
+    >>> err = RunConflictError("exp", [(1, 2, 3)])
+    >>> err.run_ids
+    [1]
+    >>> print(err)  # doctest: +ELLIPSIS
+    run 1 of experiment 'exp' was changed by another session since it was read (stored ...
+    """
+
+    def __init__(self, experiment: str | int, conflicts: Iterable[tuple[int, int, int | None]]):
+        self.experiment = experiment
+        self.conflicts = sorted(conflicts)
+        self.run_ids = [run_id for run_id, _, _ in self.conflicts]
+        name = repr(experiment) if isinstance(experiment, str) else f"id {experiment}"
+        run_id, expected, found = self.conflicts[0]
+        state = "deleted" if found is None else f"version {found}"
+        more = len(self.conflicts) - 1
+        others = f" (and {more} other run{'s' * (more != 1)}: {_listing(self.run_ids[1:])})"
+        msg = (
+            f"run {run_id} of experiment {name} was changed by another session since it was "
+            f"read (stored {state}, this write expected version {expected})"
+            f"{others if more else ''}; nothing of this write was applied. Reload the "
+            f"experiment (session.load_experiment) and apply your changes again"
+        )
+        super().__init__(msg)
 
 
 # -- not found -----------------------------------------------------------------------------------

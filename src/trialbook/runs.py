@@ -361,7 +361,7 @@ class RunsExperiment:
                 replaced = [pair for run in changed for pair in run.replaced_metrics()]
                 self.store.write_runs(self._info.id, records, chunks, replace_metrics=replaced)
             for run in changed:
-                run.metrics_written()
+                run.written()
             self._changed.clear()
         if self._claimed:  # persisted now: the name is no longer only claimed
             self.store.update_meta(self._info.id, {"claim": None})

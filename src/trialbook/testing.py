@@ -25,19 +25,28 @@ import math
 from typing import Any
 
 from trialbook.codecs import Encoded, decode, encode
-from trialbook.errors import ExperimentExistsError, ExperimentNotFoundError, NotFoundError
+from trialbook.errors import (
+    ExperimentExistsError,
+    ExperimentNotFoundError,
+    NotFoundError,
+    RunConflictError,
+)
 from trialbook.storage.records import ErrorInfo, MetricChunk, RunRecord
 
 __all__ = ["QUERY_RUNS", "QUERY_TABLE", "StoreContract", "metric_chunk"]
 
 
-def metric_chunk(run_id: int, name: str, values: list[float], first_step: int = 0) -> MetricChunk:
-    """A chunk of consecutive steps, for tests.
+def metric_chunk(
+    run_id: int, name: str, values: list[float], first_step: int = 0, start: int | None = None
+) -> MetricChunk:
+    """A chunk of consecutive steps from ``first_step``, for tests; its position in the series
+    (``start``) is ``first_step`` unless given.
 
     Examples
     --------
-    >>> metric_chunk(1, "loss", [0.5, 0.25]).count
-    2
+    >>> chunk = metric_chunk(1, "loss", [0.5, 0.25], first_step=3)
+    >>> chunk.count, chunk.start
+    (2, 3)
     """
     import numpy as np
 
@@ -49,6 +58,7 @@ def metric_chunk(run_id: int, name: str, values: list[float], first_step: int = 
         steps.tobytes(),
         np.asarray(values, dtype="<f8").tobytes(),
         np.linspace(1.0, 2.0, len(values)).astype("<f8").tobytes(),
+        first_step if start is None else start,
     )
 
 
@@ -496,6 +506,102 @@ class StoreContract:
         assert sorted(got) == [1, 3]
         assert got[3].values.tolist() == [3.0, 3.0, 3.0]
         assert store.read_metrics(info.id, "nope", [1]) == {}
+
+    def test_retried_write_leaves_points_once(self, store: Any) -> None:
+        """The same ``write_runs`` issued twice (a retry after a lost answer) stores its
+        points, run, artifacts and step hashes once; a retry that carries more points of the
+        same chunk (logged before retrying) replaces that chunk."""
+        info = store.create_experiment("retry")
+
+        def write() -> None:
+            store.write_runs(
+                info.id,
+                [RunRecord(1, metrics={"loss": [2, 0.5]})],
+                [metric_chunk(1, "loss", [1.0, 0.5]), metric_chunk(1, "acc", [0.1])],
+                artifacts=[(1, "a", Encoded("json", b"1"))],
+                step_hashes=[("s", "in", "out", 1)],
+            )
+
+        write()
+        write()
+        for _ in range(2):
+            store.write_runs(info.id, [], [metric_chunk(1, "loss", [0.25], first_step=2)])
+        assert store.read_metrics(info.id, "loss", [1])[1].values.tolist() == [1.0, 0.5, 0.25]
+        store.write_runs(info.id, [], [metric_chunk(1, "loss", [0.25, 0.125], first_step=2)])
+        series = store.read_metrics(info.id, "loss", [1])[1]
+        assert series.values.tolist() == [1.0, 0.5, 0.25, 0.125]
+        assert series.steps.tolist() == [0, 1, 2, 3]
+        assert store.metric_names(info.id, 1) == {"acc": 1, "loss": 4}
+        assert store.metric_names(info.id) == {"acc": 1, "loss": 4}
+        assert [r.run_id for r in store.read_runs(info.id)] == [1]
+        assert store.list_artifacts(info.id, 1) == {"a": 1}
+        # a run executed again, its write retried: the new points once, the old ones gone
+        for _ in range(2):
+            store.write_runs(
+                info.id,
+                [RunRecord(1)],
+                [metric_chunk(1, "loss", [9.0])],
+                replace_metrics=[(1, "loss")],
+            )
+        assert store.read_metrics(info.id, "loss", [1])[1].values.tolist() == [9.0]
+        assert store.metric_names(info.id) == {"acc": 1, "loss": 1}
+
+    def test_chunks_are_ordered_by_position_not_time(self, store: Any) -> None:
+        """A metric's points are its chunks in order of ``start``, whatever order (or clock)
+        they were written in."""
+        info = store.create_experiment("order")
+        store.write_runs(info.id, [RunRecord(1)], [metric_chunk(1, "m", [3.0, 4.0], 3)])
+        store.write_runs(
+            info.id, [], [metric_chunk(1, "m", [5.0], 5), metric_chunk(1, "m", [0.0, 1.0], 0)]
+        )
+        store.write_runs(info.id, [], [metric_chunk(1, "m", [2.0], 2)])
+        series = store.read_metrics(info.id, "m", [1])[1]
+        assert series.values.tolist() == [0.0, 1.0, 2.0, 3.0, 4.0, 5.0]
+        assert series.steps.tolist() == [0, 1, 2, 3, 4, 5]
+        assert store.metric_names(info.id, 1) == {"m": 6}
+
+    def test_runs_are_replaced_only_at_the_version_read(self, store: Any) -> None:
+        """A record read from the store replaces the run only while the stored version is
+        the one it was read at; a stale write raises ``RunConflictError`` naming the run and
+        the versions, and nothing of it is applied. A new run (no version) is version 1."""
+        info = store.create_experiment("cas")
+        store.write_runs(info.id, [RunRecord(1, fields={"v": 0}), RunRecord(2)])
+        first, second = store.read_runs(info.id)
+        assert (first.version, second.version) == (1, 1)
+        first.fields, first.writer = {"v": 1}, "session-a"
+        store.write_runs(info.id, [first], [metric_chunk(1, "m", [1.0])])
+        store.write_runs(info.id, [first], [metric_chunk(1, "m", [1.0])])  # its retry
+        assert store.read_runs(info.id, [1])[0].version == 2
+        stale = RunRecord(1, fields={"v": 2}, version=1, writer="session-b")
+        try:
+            store.write_runs(
+                info.id,
+                [RunRecord(2, fields={"new": 1}, version=1), stale],
+                [metric_chunk(1, "m", [2.0]), metric_chunk(2, "m", [2.0])],
+                artifacts=[(1, "a", Encoded("json", b"2"))],
+                step_hashes=[("s", "in", "out", 1)],
+            )
+        except RunConflictError as exc:
+            assert exc.conflicts == [(1, 1, 2)]
+            assert "run 1 of experiment 'cas'" in str(exc) and "version 2" in str(exc)
+            assert "Reload" in str(exc)
+        else:
+            raise AssertionError("a write of a stale version must fail")
+        one, two = store.read_runs(info.id)
+        assert (one.fields, one.version, two.fields, two.version) == ({"v": 1}, 2, {}, 1)
+        assert store.read_metrics(info.id, "m", [1, 2])[1].values.tolist() == [1.0]
+        assert store.metric_names(info.id) == {"m": 1}
+        assert store.list_artifacts(info.id, 1) == {}
+        assert store.get_step_hashes(info.id, [("s", "in")]) == {}
+        store.delete_runs(info.id, [2])
+        try:
+            store.write_runs(info.id, [RunRecord(2, version=1)])
+        except RunConflictError as exc:
+            assert exc.conflicts == [(2, 1, None)] and "deleted" in str(exc)
+        else:
+            raise AssertionError("a write of a deleted run's version must fail")
+        store.write_runs(info.id, [RunRecord(1, fields={"blind": 1})])  # no version: written
+        assert store.read_runs(info.id)[0].fields == {"blind": 1}
 
     # -- artifacts and snapshots --
 

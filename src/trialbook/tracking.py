@@ -177,6 +177,7 @@ class Run:
         "_replaced",
         "_series",
         "_sink",
+        "_writer",
         "code",
         "created",
         "environment",
@@ -194,6 +195,7 @@ class Run:
         "status",
         "tags",
         "vars",
+        "version",
     )
 
     def __init__(
@@ -227,6 +229,10 @@ class Run:
         self._replaced: set[str] = set()
         self._sink: Callable[[Run], None] | None = None
         self._metric_source: MetricSource | None = None
+        self.version: int | None = None
+        """The version of the stored run this object holds (read, or last written); ``None``
+        before its first write. A write of a version the store no longer has is refused."""
+        self._writer: str | None = None
 
     def __repr__(self) -> str:
         return f"Run(id={self.id}, status={str(self.status)!r}, params={dict(self.params)!r})"
@@ -422,6 +428,7 @@ class Run:
                         s.step_array().tobytes(),
                         s.values.tobytes(),
                         s.times.tobytes(),
+                        s.base,  # points before these: the same on a retry of the write
                     )
                 )
         return chunks
@@ -431,6 +438,24 @@ class Run:
         self._counts = self.metric_summary()
         self._series = {}
         self._replaced = set()
+
+    def written(self) -> None:
+        """The record of :meth:`to_record` and the chunks of :meth:`pending_metrics` are in
+        the store now: forget the buffered points and hold the version just written (the next
+        write replaces that one only).
+
+        Examples
+        --------
+        >>> run = Run(1)
+        >>> run.version, run.to_record().version
+        (None, None)
+        >>> run.written()
+        >>> run.version, run.to_record().version
+        (1, 1)
+        """
+        self.metrics_written()
+        self.version = 1 if self.version is None else self.version + 1
+        self._writer = None
 
     def absorb_metrics(self, chunks: list[MetricChunk]) -> None:
         """Append points recorded elsewhere (by a copy of this run in a worker process)."""
@@ -523,7 +548,20 @@ class Run:
             code=self.code,
             environment=self.environment,
             metrics=self.metric_summary(),
+            version=self.version,
+            writer=self._write_token(),
         )
+
+    def _write_token(self) -> str | None:
+        """The token of the change being written (kept until :meth:`written`: the same if the
+        write is retried); ``None`` for a run never stored."""
+        if self.version is None:
+            return None
+        if self._writer is None:
+            import secrets
+
+            self._writer = secrets.token_hex(8)
+        return self._writer
 
     @classmethod
     def from_record(cls, record: RunRecord, *, allow_pickle: bool = False) -> Run:
@@ -559,6 +597,8 @@ class Run:
         run._replaced = set()
         run._sink = None
         run._metric_source = None
+        run.version = record.version
+        run._writer = None
         return run
 
 

@@ -151,7 +151,7 @@ class TrialRecorder:
             artifacts=trial.artifacts,
             step_hashes=trial.step_hashes,
         )
-        run.metrics_written()
+        run.written()
         self.export_files(run)
 
     def export_files(self, run: Run) -> None:

@@ -10,8 +10,18 @@ Rules every backend follows (checked by :class:`trialbook.testing.StoreContract`
   concurrent processes never get the same id;
 * :meth:`Store.write_runs` writes its runs and metric chunks in one transaction, replacing
   earlier versions of those runs only (never rewriting the experiment);
-* metric chunks are appended, never rewritten; the points of a metric of a run are replaced
-  only when a write names it in ``replace_metrics`` (a run executed again), in that same write;
+* every stored run has a version: a record that carries one (it was read from the store)
+  replaces the stored run only if that is still its version (compared inside the write's
+  transaction), and the write stores it as the next version; otherwise the whole write is
+  refused with :class:`~trialbook.errors.RunConflictError` (two sessions that loaded the same
+  run cannot silently overwrite each other). A record without one (a new run) is written as
+  version 1. The retry of a write that was applied but whose answer was lost is recognised by
+  the record's ``writer`` and accepted (:func:`version_conflicts`);
+* metric chunks are keyed by ``(experiment, run, metric, start)`` (``start``: the position of
+  their first point in the series) and written by upsert, so a retried write leaves its points
+  once; a metric's points are its chunks in order of ``start``, never of time. The points of a
+  metric of a run are replaced only when a write names it in ``replace_metrics`` (a run
+  executed again), in that same write;
 * a failed write leaves nothing a reader can see; what it may leave behind (blobs written
   before the commit of a killed process) is removed by :meth:`Store.collect_garbage`, which
   never removes a blob an uncommitted write may still use;
@@ -27,10 +37,11 @@ True
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any, Protocol, TypeVar, runtime_checkable
 
 from trialbook.codecs import Encoded
+from trialbook.errors import RunConflictError
 from trialbook.storage.records import (
     ExperimentInfo,
     GcReport,
@@ -39,7 +50,15 @@ from trialbook.storage.records import (
     RunRecord,
 )
 
-__all__ = ["BATCH", "Store", "batches", "find_step_hashes"]
+__all__ = [
+    "BATCH",
+    "Store",
+    "batches",
+    "check_versions",
+    "find_step_hashes",
+    "next_version",
+    "version_conflicts",
+]
 
 T = TypeVar("T")
 
@@ -107,9 +126,13 @@ class Store(Protocol):
         replace_metrics: Sequence[tuple[int, str]] = (),
     ) -> None:
         """In one transaction: insert or replace ``runs``, delete the stored points of the
-        ``replace_metrics`` (``(run_id, metric name)``), append ``metrics``, write
-        ``artifacts`` (``(run_id, name, value)``) and ``step_hashes``
-        (``(step, input_hash, output_hash, run_id)``)."""
+        ``replace_metrics`` (``(run_id, metric name)``), write ``metrics`` (by upsert on their
+        key), write ``artifacts`` (``(run_id, name, value)``) and ``step_hashes``
+        (``(step, input_hash, output_hash, run_id)``).
+
+        A run whose record has a ``version`` is replaced only if the stored run is still at
+        that version (see the module docs); else ``RunConflictError`` and nothing is written.
+        The stored version becomes :func:`next_version` of the record."""
 
     def read_runs(
         self, experiment_id: int, run_ids: Iterable[int] | None = None
@@ -209,3 +232,70 @@ def find_step_hashes(
             if (step, input_hash) in wanted:
                 found[step, input_hash] = (output_hash, int(run_id))
     return found
+
+
+def next_version(run: RunRecord) -> int:
+    """The version a write stores ``run`` as: the one after the version it was read at, or 1
+    for a new run (a record without a version; written again, it stays at 1).
+
+    Examples
+    --------
+    >>> next_version(RunRecord(1)), next_version(RunRecord(1, version=4))
+    (1, 5)
+    """
+    return 1 if run.version is None else run.version + 1
+
+
+def version_conflicts(
+    runs: Iterable[RunRecord], stored: Mapping[int, tuple[int, str | None]]
+) -> list[tuple[int, int, int | None]]:
+    """``(run id, expected version, stored version)`` of each record of ``runs`` that a write
+    must not apply: it has a ``version`` and its stored run (``stored``: run id ->
+    ``(version, writer)``; a run missing from it was deleted, stored version ``None``) is
+    neither at that version nor at the next one written by the record's own ``writer`` (the
+    same write, applied once already: its retry is accepted).
+
+    Examples
+    --------
+    >>> runs = [RunRecord(1, version=2), RunRecord(2, version=2, writer="w"), RunRecord(3)]
+    >>> version_conflicts(runs, {1: (2, None), 2: (3, "w")})
+    []
+    >>> version_conflicts(runs, {1: (3, "other"), 2: (4, "w")})
+    [(1, 2, 3), (2, 2, 4)]
+    >>> version_conflicts([RunRecord(5, version=0)], {})
+    [(5, 0, None)]
+    """
+    found: list[tuple[int, int, int | None]] = []
+    for run in runs:
+        if run.version is None:
+            continue
+        stored_run = stored.get(run.run_id)
+        if stored_run is None:
+            found.append((run.run_id, run.version, None))
+            continue
+        version, writer = stored_run
+        retry = version == run.version + 1 and run.writer is not None and writer == run.writer
+        if version != run.version and not retry:
+            found.append((run.run_id, run.version, version))
+    return found
+
+
+def check_versions(
+    experiment: str | int,
+    runs: Iterable[RunRecord],
+    stored: Mapping[int, tuple[int, str | None]],
+) -> None:
+    """Raise :class:`~trialbook.errors.RunConflictError` (naming ``experiment``) when
+    :func:`version_conflicts` finds any.
+
+    Examples
+    --------
+    >>> check_versions("e", [RunRecord(1, version=1)], {1: (1, None)})
+    >>> check_versions("e", [RunRecord(1, version=1)], {1: (2, None)})
+    Traceback (most recent call last):
+    ...
+    trialbook.errors.RunConflictError: run 1 of experiment 'e' was changed by another ...
+    """
+    conflicts = version_conflicts(runs, stored)
+    if conflicts:
+        raise RunConflictError(experiment, conflicts)

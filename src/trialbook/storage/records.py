@@ -87,14 +87,27 @@ class RunRecord:
     environment: str | None = None
     metrics: dict[str, list[Any]] = field(default_factory=dict)
     """Summary of the run's metrics: ``{name: [point count, last value]}``."""
+    version: int | None = field(default=None, compare=False)
+    """The stored version of the run this record was read at (``0`` for a run stored before
+    runs had versions), or ``None`` for a run never stored. A write replaces the stored run
+    only if it is still at this version, and bumps it (see
+    :meth:`trialbook.storage.base.Store.write_runs`); a new run is written as version 1."""
+    writer: str | None = field(default=None, compare=False)
+    """Who writes this record (a token unique to one change of the run, kept while that write
+    is retried): a retry of a write that was applied but whose answer was lost finds the run
+    at ``version + 1`` written by the same ``writer``, and is accepted. Never read back."""
 
 
 @dataclass(slots=True)
 class MetricChunk:
-    """New points of one metric of one run, appended as one row.
+    """New points of one metric of one run, stored as one row.
 
     ``steps`` (int64), ``values`` and ``times`` (float64) are little-endian raw bytes of
-    ``count`` items each.
+    ``count`` items each. ``start`` is the position of the chunk's first point in the run's
+    series of that metric (the number of points before it, as the writer knows them): with the
+    experiment, run and name it is the chunk's key. Writing a chunk of a key already stored
+    replaces that chunk (a retried write leaves its points once), and a metric's points are its
+    chunks in order of ``start``.
     """
 
     run_id: int
@@ -103,6 +116,7 @@ class MetricChunk:
     steps: bytes
     values: bytes
     times: bytes
+    start: int
 
 
 @dataclass(slots=True)

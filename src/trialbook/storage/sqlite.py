@@ -12,7 +12,8 @@ transactions in :mod:`trialbook.storage.sqlite_engine`, blob files and garbage c
 :mod:`trialbook.storage.sqlite_blobs`, and the query language in SQL in
 :mod:`trialbook.storage.sqlite_query`.
 
-Concurrency: every write is one ``BEGIN IMMEDIATE`` transaction; run ids come from
+Concurrency: every write is one ``BEGIN IMMEDIATE`` transaction (the versions of the runs it
+replaces are compared inside it); run ids come from
 ``UPDATE experiments SET next_run_id = next_run_id + n ... RETURNING``, so processes sharing the
 file never collide. ``synchronous=NORMAL`` in WAL mode: a committed transaction survives a crash
 of the process; a power loss may lose the last transactions but never corrupts the file.
@@ -41,11 +42,12 @@ from trialbook.errors import (
     ExperimentExistsError,
     ExperimentNotFoundError,
     NotFoundError,
+    RunConflictError,
     StorageError,
     StoreFormatError,
 )
 from trialbook.identity import content_address
-from trialbook.storage.base import batches, find_step_hashes
+from trialbook.storage.base import batches, find_step_hashes, next_version, version_conflicts
 from trialbook.storage.bundle import (
     INLINE_LIMIT,
     columns,
@@ -72,9 +74,17 @@ from trialbook.storage.sqlite_schema import DB_NAME, RUN_SELECT, SCHEMA_VERSION
 __all__ = ["SCHEMA_VERSION", "SqliteStore", "open_sqlite_url"]
 
 _INSERT_RUN = (
-    f"INSERT OR REPLACE INTO runs (experiment_id, {RUN_SELECT}) "
-    f"VALUES ({', '.join('?' * (1 + len(RUN_SELECT.split(','))))})"
+    f"INSERT OR REPLACE INTO runs (experiment_id, {RUN_SELECT}, writer) "
+    f"VALUES ({', '.join('?' * (2 + len(RUN_SELECT.split(','))))})"
 )
+_UPSERT_CHUNK = (
+    "INSERT INTO metrics (experiment_id, run_id, name, count, steps, vals, times, blob, start)"
+    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (experiment_id, run_id, name, start) DO"
+    " UPDATE SET count = excluded.count, steps = excluded.steps, vals = excluded.vals,"
+    " times = excluded.times, blob = excluded.blob"
+)
+"""A chunk replaces the one of its key (a retried write); the file of a large chunk it
+replaces is left to :meth:`SqliteStore.collect_garbage`."""
 
 
 def open_sqlite_url(url: str, **options: Any) -> SqliteStore:
@@ -295,7 +305,8 @@ class SqliteStore:
         replace_metrics: Sequence[tuple[int, str]] = (),
     ) -> None:
         """Write runs, metric chunks, artifacts and step hashes in one transaction (first
-        deleting the stored points of the ``replace_metrics``).
+        deleting the stored points of the ``replace_metrics``); a run read from the store is
+        replaced only at the version it was read at (else ``RunConflictError``).
 
         Large values are written to the blob area before the transaction; if it fails, the
         files this write created and nothing refers to are removed again (a killed process
@@ -308,12 +319,35 @@ class SqliteStore:
             chunks = [self._chunk_row(experiment_id, c, chunk_files) for c in metrics]
             artifact_rows = [self._artifact_row(experiment_id, *a, put=put) for a in artifacts]
             with self._db.tx():
+                self._check_versions(
+                    experiment_id, [run for run in runs if run.version is not None]
+                )
                 self._blobs.commit(blobs)
                 self._delete_metrics(experiment_id, replace_metrics)
                 self._write_rows(experiment_id, rows, chunks, artifact_rows, step_hashes)
         except BaseException:
             self._blobs.discard(blobs, chunk_files)
             raise
+
+    def _check_versions(self, experiment_id: int, runs: list[RunRecord]) -> None:
+        """Inside the write's transaction: raise ``RunConflictError`` unless each of ``runs``
+        is stored at the version it was read at (or is this write, applied once already)."""
+        if not runs:
+            return
+        stored: dict[int, tuple[int, str | None]] = {}
+        for part in batches(sorted({run.run_id for run in runs})):
+            rows = self._db.exec(
+                "SELECT run_id, version, writer FROM runs WHERE experiment_id = ?"
+                f" AND run_id IN ({','.join('?' * len(part))})",
+                (experiment_id, *part),
+            ).fetchall()
+            stored.update((run_id, (version, writer)) for run_id, version, writer in rows)
+        conflicts = version_conflicts(runs, stored)
+        if conflicts:
+            row = self._db.exec(
+                "SELECT name FROM experiments WHERE id = ?", (experiment_id,)
+            ).fetchone()
+            raise RunConflictError(experiment_id if row is None else row[0], conflicts)
 
     def _write_rows(
         self,
@@ -335,11 +369,7 @@ class SqliteStore:
         if rows:
             self._db.execmany(_INSERT_RUN, rows)
         if chunks:
-            self._db.execmany(
-                "INSERT INTO metrics (experiment_id, run_id, name, count, steps, vals, times,"
-                " blob) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                chunks,
-            )
+            self._db.execmany(_UPSERT_CHUNK, chunks)
         now = time.time()
         # "last activity" to the second: not one more page write per commit in a hot loop
         if now - self._touched.get(experiment_id, 0.0) > 1.0:
@@ -367,14 +397,21 @@ class SqliteStore:
             name = self._blobs.put_chunk_file((c.steps, c.values, c.times))
             if files is not None:
                 files.append(name)
-            return (experiment_id, c.run_id, c.name, c.count, b"", b"", b"", name)
-        return (experiment_id, c.run_id, c.name, c.count, c.steps, c.values, c.times, None)
+            return (experiment_id, c.run_id, c.name, c.count, b"", b"", b"", name, c.start)
+        return (experiment_id, c.run_id, c.name, c.count, c.steps, c.values, c.times, None, c.start)
 
     def _run_row(
         self, experiment_id: int, run: RunRecord, put: Callable[[bytes], str]
     ) -> tuple[Any, ...]:
         doc, bins = run_document(run)
-        return (experiment_id, *columns(run).values(), dump_doc(doc), pack(bins, put))
+        return (
+            experiment_id,
+            *columns(run).values(),
+            dump_doc(doc),
+            pack(bins, put),
+            next_version(run),
+            run.writer,
+        )
 
     def read_runs(
         self, experiment_id: int, run_ids: Iterable[int] | None = None
@@ -401,6 +438,7 @@ class SqliteStore:
             row[0], row[1], row[2], doc.get("p") or {}, doc.get("f") or {}, doc.get("t") or {},
             row[3], row[4], row[5], row[6], row[7], doc.get("r"),
             None if error is None else ErrorInfo(*error), row[8], row[9], doc.get("m") or {},
+            row[12],
         )  # fmt: skip
         if row[11] is not None:
             fill_record(record, {}, unpack(row[11], self._blobs.get))
@@ -527,7 +565,7 @@ class SqliteStore:
             rows = self._db.read(
                 "SELECT run_id, count, steps, vals, times, blob FROM metrics"
                 f" WHERE experiment_id = ? AND name = ? AND run_id IN ({marks})"
-                " ORDER BY run_id, id",
+                " ORDER BY run_id, start",
                 (experiment_id, name, *part),
             )
             for run_id, count, steps, vals, times, blob in rows:

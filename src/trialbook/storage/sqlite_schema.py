@@ -5,16 +5,22 @@ marked as trialbook's with ``PRAGMA application_id``):
 
 * ``experiments(id, name UNIQUE, created, updated, next_run_id, meta)``;
 * ``runs(experiment_id, run_id, kind, status, key, seed, created, started, finished, code,
-  environment, doc, bundle)``, primary key ``(experiment_id, run_id)``. ``doc`` is one JSON
+  environment, doc, bundle, version, writer)``, primary key ``(experiment_id, run_id)``;
+  ``version`` counts the writes of the run and ``writer`` names the last one (a write replaces
+  a run only at the version it read, see :meth:`~trialbook.storage.base.Store.write_runs`;
+  since schema version 4, older runs are version 0). ``doc`` is one JSON
   object holding the run's plain values under short keys, each left out when empty: ``p``
   params, ``f`` fields, ``t`` tags, ``m`` metrics summary (``{name: [count, last value]}``),
   ``r`` result, ``e`` error (``[type, message, traceback]``); query it with ``json_extract(doc,
   '$.p.lr')``. ``bundle`` packs the values that are not plain JSON (see
   :mod:`trialbook.storage.bundle`);
-* ``metrics(id, experiment_id, run_id, name, count, steps, vals, times, blob)``: append-only
-  chunks; a chunk larger than the inline limit is one blob file (steps, values and times
-  concatenated) in a directory store, ``blob`` naming it, because writing megabytes through the
-  WAL costs several times more than a file;
+* ``metrics(id, experiment_id, run_id, name, count, steps, vals, times, blob, start)``: the
+  chunks of the metrics, unique on ``(experiment_id, run_id, name, start)`` (``start``: the
+  position of the chunk's first point; since schema version 4, which numbered the chunks of
+  older stores in the order they were appended) and written by upsert; a chunk larger than the
+  inline limit is one blob file (steps, values and times concatenated) in a directory store,
+  ``blob`` naming it, because writing megabytes through the WAL costs several times more than a
+  file;
 * ``artifacts(experiment_id, run_id, name, codec, size, data, blob)``;
 * ``snapshots(digest, kind, text)``: content-addressed code and environment snapshots;
 * ``step_hashes(experiment_id, step, input_hash, output_hash, run_id)``: purity records (the
@@ -56,9 +62,9 @@ __all__ = [
 ]
 
 APPLICATION_ID = 0x54424B31  # "TBK1"
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 4
 DB_NAME = "trialbook.db"
-RUN_SELECT = ", ".join((*RUN_COLUMNS, "doc", "bundle"))
+RUN_SELECT = ", ".join((*RUN_COLUMNS, "doc", "bundle", "version"))
 """The columns of ``runs`` read into a :class:`~trialbook.storage.records.RunRecord`."""
 
 _SCHEMA_V1 = """
@@ -136,8 +142,44 @@ def _index_step_hashes_by_run(conn: sqlite3.Connection) -> None:
     )
 
 
+def _reserved_v3(conn: sqlite3.Connection) -> None:
+    """Version 3: reserved (another branch of issue 20 fills it); nothing to do here."""
+
+
+def _columns(conn: sqlite3.Connection, table: str) -> set[str]:
+    return {row[1] for row in conn.execute(f"PRAGMA table_info({table})")}
+
+
+def _key_chunks_and_version_runs(conn: sqlite3.Connection) -> None:
+    """Version 4: metric chunks keyed by the position of their first point (the chunks of a
+    store written before are numbered in the order they were appended), runs versioned (the
+    runs written before are version 0). Safe to run on a database that has some of it."""
+    if "start" not in _columns(conn, "metrics"):
+        conn.execute("ALTER TABLE metrics ADD COLUMN start INTEGER NOT NULL DEFAULT 0")
+        conn.execute("DELETE FROM metrics WHERE count = 0")  # no points, and no position
+        conn.execute(
+            "UPDATE metrics SET start = p.start FROM (SELECT id, sum(count) OVER (PARTITION BY"
+            " experiment_id, run_id, name ORDER BY id) - count AS start FROM metrics) AS p"
+            " WHERE metrics.id = p.id"
+        )
+    conn.execute("DROP INDEX IF EXISTS metrics_by_run")
+    conn.execute(
+        "CREATE UNIQUE INDEX IF NOT EXISTS metrics_by_position"
+        " ON metrics (experiment_id, run_id, name, start)"
+    )
+    runs = _columns(conn, "runs")
+    if "version" not in runs:
+        conn.execute("ALTER TABLE runs ADD COLUMN version INTEGER NOT NULL DEFAULT 0")
+    if "writer" not in runs:
+        conn.execute("ALTER TABLE runs ADD COLUMN writer TEXT")
+
+
 # Migrations: MIGRATIONS[v] upgrades a database of version v to v + 1 (inside one transaction).
-MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {1: _index_step_hashes_by_run}
+MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {
+    1: _index_step_hashes_by_run,
+    2: _reserved_v3,  # another branch of issue 20 fills version 3
+    3: _key_chunks_and_version_runs,
+}
 
 
 def prepare_retrying(conn: sqlite3.Connection, url: str, path: str, timeout: float) -> None:

@@ -145,6 +145,7 @@ def _copy_experiment(old: Any, info: Any, target: Any) -> int:
     ]
     for run in runs:
         run.run_id = new_id[run.run_id]
+        run.version = None  # a new run of the target store
         run.code = _copy_snapshot(old, target, "code", run.code)
         run.environment = _copy_snapshot(old, target, "environment", run.environment)
     target.write_runs(found.id, runs, chunks, artifacts=artifacts)
@@ -163,7 +164,7 @@ def _metric_chunks(old: Any, exp_id: int, new_id: dict[int, int]) -> list[Any]:
                 new_id[run_id], name, len(series),
                 np.asarray(series.steps, dtype="<i8").tobytes(),
                 np.asarray(series.values, dtype="<f8").tobytes(),
-                np.asarray(series.times, dtype="<f8").tobytes(),
+                np.asarray(series.times, dtype="<f8").tobytes(), 0,
             ))  # fmt: skip
     return chunks
 

@@ -934,6 +934,8 @@ def _to_the_layout_before_the_run_index(backend: str, store) -> None:
 
         with store._db.engine.begin() as conn:
             conn.execute(sa.text(f'DROP INDEX "{store._db.schema}".trialbook_step_hashes_by_run'))
+            # stores of then had no layout version (version 1)
+            conn.execute(sa.text(f'DROP TABLE "{store._db.schema}".trialbook_schema'))
     elif backend == "redis":
         store._r.delete(*(store._k("exp", 1, "step_hashes", r) for r in (1, 2)))
         store._r.hdel(store._k("exp", 1), "hashes_by_run")

@@ -13,23 +13,29 @@ tables. Columns mirror the embedded store (:mod:`trialbook.storage.sqlite`):
 
 * ``trialbook_experiments(id, name UNIQUE, created, updated, next_run_id, meta)``;
 * ``trialbook_runs(experiment_id, run_id, kind, status, key, seed, created, started, finished,
-  code, environment, doc, bundle)``, primary key ``(experiment_id, run_id)``, indexed on
-  ``(experiment_id, key)``; ``doc`` is the run's JSON document stored as **text** (so NaN and
-  infinities survive; see :mod:`trialbook.storage.bundle`), ``bundle`` its binary values;
-* ``trialbook_metrics(id, experiment_id, run_id, name, count, steps, vals, times)``: append-only
-  chunks, indexed on ``(experiment_id, name, run_id, id)`` and ``(experiment_id, run_id)``;
+  code, environment, doc, bundle, version, writer)``, primary key ``(experiment_id, run_id)``,
+  indexed on ``(experiment_id, key)``; ``doc`` is the run's JSON document stored as **text**
+  (so NaN and infinities survive; see :mod:`trialbook.storage.bundle`), ``bundle`` its binary
+  values, ``version`` the number of writes of the run and ``writer`` the token of the last;
+* ``trialbook_metrics(id, experiment_id, run_id, name, count, steps, vals, times, start)``: the
+  chunks of the metrics, unique on ``(experiment_id, name, run_id, start)`` (``start``: the
+  position of the chunk's first point) and written by upsert, also indexed on
+  ``(experiment_id, run_id)``;
 * ``trialbook_artifacts(experiment_id, run_id, name, codec, size, data, blob)``;
 * ``trialbook_snapshots(digest, kind, text)``: content-addressed code and environment texts;
 * ``trialbook_step_hashes(experiment_id, step, input_hash, output_hash, run_id)``, indexed on
   ``(experiment_id, run_id)`` (created when a store made before it is opened);
-* ``trialbook_blobs(digest, data)``: values larger than 256 KiB, content-addressed.
+* ``trialbook_blobs(digest, data)``: values larger than 256 KiB, content-addressed;
+* ``trialbook_schema(id, version)``: the version of this layout, upgraded when a store of an
+  older trialbook is opened (:mod:`trialbook.storage.sql_migrations`).
 
 Concurrency: run ids come from ``UPDATE trialbook_experiments SET next_run_id = next_run_id + n
 ... RETURNING next_run_id`` (where the database lacks ``RETURNING``: the ``UPDATE`` and a read of
 the row in one transaction), so processes sharing the database never collide: the row lock
 serialises them. :meth:`SqlStore.write_runs` is one transaction; on PostgreSQL it is a single
 statement of data-modifying ``WITH`` parts (one round trip per trial), and large batches use
-``executemany``. The statements of a trial are compiled once per store and run on the driver's
+``executemany``. A write that replaces runs read from the store first locks their rows
+(``SELECT ... FOR UPDATE``) and compares their versions, in the same transaction. The statements of a trial are compiled once per store and run on the driver's
 connection (see :mod:`trialbook.storage.sql_schema`). A non-default schema is part of the
 store's ``url``; a password never is.
 
@@ -62,10 +68,11 @@ from trialbook.errors import (
     ExperimentExistsError,
     ExperimentNotFoundError,
     NotFoundError,
+    RunConflictError,
     StoreFormatError,
 )
 from trialbook.identity import content_address
-from trialbook.storage.base import batches, find_step_hashes
+from trialbook.storage.base import batches, find_step_hashes, next_version, version_conflicts
 from trialbook.storage.bundle import (
     INLINE_LIMIT,
     RUN_COLUMNS,
@@ -100,7 +107,7 @@ from trialbook.storage.sql_schema import (
 
 __all__ = ["SqlStore", "open_sql_url"]
 
-_RUN_COLS = [runs_t.c[name] for name in (*RUN_COLUMNS, "doc", "bundle")]
+_RUN_COLS = [runs_t.c[name] for name in (*RUN_COLUMNS, "doc", "bundle", "version")]
 
 
 def open_sql_url(url: str, **options: Any) -> SqlStore:
@@ -320,7 +327,8 @@ class SqlStore:
         replace_metrics: Sequence[tuple[int, str]] = (),
     ) -> None:
         """Write runs, metric chunks, artifacts and step hashes in one transaction (first
-        deleting the stored points of the ``replace_metrics``)."""
+        deleting the stored points of the ``replace_metrics``); a run read from the store is
+        replaced only at the version it was read at (else ``RunConflictError``)."""
         now = time.time()
         # "last activity" to the second: not one more row write per commit in a hot loop
         touch = now - self._touched.get(experiment_id, 0.0) > 1.0
@@ -333,9 +341,33 @@ class SqlStore:
             )
             for run_id, name in replace_metrics
         ]
-        self._db.write(batches, (now, experiment_id) if touch else None, clear)
+        checked = [run for run in runs if run.version is not None]
+        check = None
+        if checked:
+            check = functools.partial(self._check_versions, experiment_id, checked)
+        self._db.write(batches, (now, experiment_id) if touch else None, clear, check)
         if touch:
             self._touched[experiment_id] = now
+
+    @staticmethod
+    def _check_versions(experiment_id: int, runs: list[RunRecord], conn: sa.Connection) -> None:
+        """In the write's transaction: lock the stored rows of ``runs`` and raise
+        ``RunConflictError`` unless each is at the version it was read at."""
+        r = runs_t.c
+        stored: dict[int, tuple[int, str | None]] = {}
+        for part in batches(sorted({run.run_id for run in runs})):
+            rows = conn.execute(
+                sa.select(r.run_id, r.version, r.writer)
+                .where(r.experiment_id == experiment_id, r.run_id.in_(part))
+                .with_for_update()
+            )
+            stored.update((int(i), (int(v), w)) for i, v, w in rows)
+        conflicts = version_conflicts(runs, stored)
+        if conflicts:
+            name = conn.execute(
+                sa.select(experiments_t.c.name).where(experiments_t.c.id == experiment_id)
+            ).scalar()
+            raise RunConflictError(experiment_id if name is None else name, conflicts)
 
     def _batches(
         self,
@@ -354,23 +386,25 @@ class SqlStore:
             (s, i): {"experiment_id": e, "step": s, "input_hash": i, "output_hash": o, "run_id": r}
             for s, i, o, r in step_hashes
         }
+        chunk_rows = {
+            (c.run_id, c.name, c.start): {
+                "experiment_id": e,
+                "run_id": c.run_id,
+                "name": c.name,
+                "count": c.count,
+                "steps": c.steps,
+                "vals": c.values,
+                "times": c.times,
+                "start": c.start,
+            }
+            for c in metrics
+        }
         return {
             "blobs": [{"digest": d, "data": data} for d, data in new_blobs.items()],
             "artifacts": list(artifact_rows.values()),
             "step_hashes": list(hash_rows.values()),
             "runs": list(runs_rows.values()),
-            "metrics": [
-                {
-                    "experiment_id": e,
-                    "run_id": c.run_id,
-                    "name": c.name,
-                    "count": c.count,
-                    "steps": c.steps,
-                    "vals": c.values,
-                    "times": c.times,
-                }
-                for c in metrics
-            ],
+            "metrics": list(chunk_rows.values()),
         }
 
     def _run_row(
@@ -382,6 +416,8 @@ class SqlStore:
             **columns(run),
             "doc": dump_doc(doc),
             "bundle": pack(bins, lambda data: _stash(data, new_blobs)),
+            "version": next_version(run),
+            "writer": run.writer,
         }
 
     def read_runs(
@@ -402,6 +438,7 @@ class SqlStore:
         out = []
         for row in rows:
             record = record_from_columns(row)
+            record.version = int(row[12] or 0)
             bundle = None if row[11] is None else bytes(row[11])
             fill_record(record, load_doc(row[10]), unpack(bundle, self._get_blob))
             out.append(record)
@@ -482,7 +519,7 @@ class SqlStore:
             rows = self._db.read(
                 sa.select(m.run_id, m.steps, m.vals, m.times)
                 .where(m.experiment_id == experiment_id, m.name == name, m.run_id.in_(part))
-                .order_by(m.run_id, m.id)
+                .order_by(m.run_id, m.start)
             )
             for run_id, steps, vals, times in rows:
                 parts.setdefault(int(run_id), []).append((steps, vals, times))

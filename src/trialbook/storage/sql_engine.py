@@ -19,7 +19,7 @@ from __future__ import annotations
 import contextlib
 import importlib.util
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import sqlalchemy as sa
@@ -27,13 +27,14 @@ from sqlalchemy import exc as sa_exc
 from sqlalchemy.dialects import mysql, postgresql, sqlite
 
 from trialbook.errors import ConfigError, StorageError
+from trialbook.storage.sql_migrations import prepare_schema
 from trialbook.storage.sql_schema import (
+    METRIC_KEY,
     HotStatements,
     OneStatementWrite,
     artifacts_t,
     blobs_t,
     experiments_t,
-    metadata,
     metrics_t,
     runs_t,
     step_hashes_t,
@@ -55,12 +56,9 @@ _KEYS = {
     "artifacts": (artifacts_t, ("experiment_id", "run_id", "name")),
     "step_hashes": (step_hashes_t, ("experiment_id", "step", "input_hash")),
     "runs": (runs_t, ("experiment_id", "run_id")),
+    "metrics": (metrics_t, METRIC_KEY),
 }
 """Tables written by upsert, with their keys."""
-_LATER_INDEXES = [
-    next(i for i in step_hashes_t.indexes if i.name == "trialbook_step_hashes_by_run"),
-]
-"""Indexes that stores created by an older trialbook lack (their migration)."""
 
 
 def driver_url(url: sa.URL) -> sa.URL:
@@ -179,20 +177,12 @@ class SqlConnection:
         return engine
 
     def prepare(self) -> None:
-        """Create the schema and tables that are missing (processes may race to do it)."""
+        """Create the schema and tables of a new store, or upgrade an older one (processes
+        may race to do it: see :mod:`trialbook.storage.sql_migrations`)."""
         for attempt in range(3):
             try:
                 with self.tx() as conn:
-                    if conn.dialect.name == "postgresql":
-                        # One creator at a time: concurrent CREATEs collide in the catalog.
-                        conn.execute(sa.text("SELECT pg_advisory_xact_lock(7262697)"))
-                        if self.schema:
-                            conn.execute(sa.text(f'CREATE SCHEMA IF NOT EXISTS "{self.schema}"'))
-                    metadata.create_all(conn, checkfirst=True)
-                    # Indexes added since a store's tables were created: create_all leaves
-                    # the tables that exist as they are.
-                    for index in _LATER_INDEXES:
-                        index.create(conn, checkfirst=True)
+                    prepare_schema(conn, self.schema, self.url)
                 return
             except (StorageError, sa_exc.IntegrityError) as exc:
                 # Another process created the tables at the same moment: check they are there.
@@ -291,14 +281,17 @@ class SqlConnection:
         batches: dict[str, list[dict[str, Any]]],
         touch: tuple[float, int] | None,
         clear: Sequence[Any] = (),
+        check: Callable[[sa.Connection], None] | None = None,
     ) -> None:
         """Write rows by table (``blobs``, ``artifacts``, ``step_hashes``, ``runs``,
-        ``metrics``) and set ``touch = (time, experiment id)`` as the experiment's last
-        activity, in one transaction: one statement on PostgreSQL, the compiled statements on
-        SQLite, SQLAlchemy Core elsewhere and whenever ``clear`` (statements to run first, such
-        as deleting the metric points a re-executed run replaces) is not empty."""
-        if clear:
-            self._write_core(batches, touch, clear)
+        ``metrics``: all by upsert) and set ``touch = (time, experiment id)`` as the
+        experiment's last activity, in one transaction: one statement on PostgreSQL, the
+        compiled statements on SQLite, SQLAlchemy Core elsewhere and whenever ``clear``
+        (statements to run first, such as deleting the metric points a re-executed run
+        replaces) is not empty or ``check`` is given (called first in the transaction, to
+        compare the versions of the runs the write replaces; it raises to refuse it)."""
+        if clear or check is not None:
+            self._write_core(batches, touch, clear, check)
             return
         if self.one_statement is not None:
             sql, params = self.one_statement.render(list(batches.items()), touch)
@@ -317,8 +310,11 @@ class SqlConnection:
         batches: dict[str, list[dict[str, Any]]],
         touch: tuple[float, int] | None,
         clear: Sequence[Any],
+        check: Callable[[sa.Connection], None] | None = None,
     ) -> None:
         with self.tx() as conn:
+            if check is not None:
+                check(conn)
             for statement in clear:
                 conn.execute(statement)
             for row in batches["blobs"]:
@@ -326,8 +322,6 @@ class SqlConnection:
             for name, rows in batches.items():
                 if rows and name in _KEYS:
                     upsert(conn, _KEYS[name][0], _KEYS[name][1], rows)
-            if batches["metrics"]:
-                conn.execute(metrics_t.insert(), batches["metrics"])
             if touch is not None:
                 e = experiments_t.c
                 conn.execute(
@@ -353,9 +347,10 @@ def upsert(
     conn: sa.Connection, table: sa.Table, key: tuple[str, ...], rows: list[dict[str, Any]]
 ) -> None:
     """Insert rows, replacing those with the same key: one statement where the database has an
-    upsert (PostgreSQL, SQLite, MySQL/MariaDB), else a DELETE and an INSERT."""
+    upsert (PostgreSQL, SQLite, MySQL/MariaDB), else a DELETE and an INSERT. Columns the rows
+    do not name (a serial id) are left as they are."""
     name = conn.dialect.name
-    others = [c.name for c in table.c if c.name not in key]
+    others = [c.name for c in table.c if c.name not in key and c.name in rows[0]]
     if name in ("postgresql", "sqlite"):
         stmt = (postgresql if name == "postgresql" else sqlite).insert(table)
         set_ = {c: stmt.excluded[c] for c in others}

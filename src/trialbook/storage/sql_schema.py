@@ -30,6 +30,7 @@ __all__ = [
     "metadata",
     "metrics_t",
     "runs_t",
+    "schema_t",
     "snapshots_t",
     "step_hashes_t",
 ]
@@ -67,6 +68,8 @@ runs_t = sa.Table(
     sa.Column("environment", _Hash),
     sa.Column("doc", _Text),
     sa.Column("bundle", _Blob),
+    sa.Column("version", sa.BigInteger, nullable=False, server_default="0"),
+    sa.Column("writer", sa.String(32)),
     sa.Index("trialbook_runs_by_key", "experiment_id", "key"),
 )
 metrics_t = sa.Table(
@@ -80,9 +83,14 @@ metrics_t = sa.Table(
     sa.Column("steps", _Blob, nullable=False),
     sa.Column("vals", _Blob, nullable=False),
     sa.Column("times", _Blob, nullable=False),
-    sa.Index("trialbook_metrics_by_name", "experiment_id", "name", "run_id", "id"),
+    sa.Column("start", sa.BigInteger, nullable=False),
+    sa.Index(
+        "trialbook_metrics_by_position", "experiment_id", "name", "run_id", "start", unique=True
+    ),
     sa.Index("trialbook_metrics_by_run", "experiment_id", "run_id"),
 )
+METRIC_KEY = ("experiment_id", "run_id", "name", "start")
+"""The key of a metric chunk: a chunk written again (a retry) replaces the stored one."""
 # Metric chunks are not compressed: PostgreSQL's TOAST compression of a 4 KB array of steps
 # costs more than the rest of the insert (0.6 ms of 0.8 ms), and arrays of floats barely shrink.
 sa.event.listen(
@@ -127,6 +135,14 @@ blobs_t = sa.Table(
     sa.Column("digest", sa.String(64), primary_key=True),
     sa.Column("data", _Blob, nullable=False),
 )
+schema_t = sa.Table(
+    "trialbook_schema",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("version", sa.Integer, nullable=False),
+)
+"""One row (``id`` 1): the version of the store's layout (see
+:mod:`trialbook.storage.sql_migrations`)."""
 
 _UPSERT_DIALECTS = {"postgresql": postgresql, "sqlite": sqlite}
 
@@ -172,9 +188,7 @@ class HotStatements:
             e.update().where(e.c.id == sa.bindparam("eid")).values(updated=sa.bindparam("now")),
             dialect,
         )
-        self.metrics = Compiled(
-            t["metrics"].insert().inline(), dialect, [c.name for c in metrics_t.c if c.name != "id"]
-        )
+        self.metrics = self._upsert(module, t["metrics"], list(METRIC_KEY), dialect)
         self.runs = self._upsert(module, t["runs"], ["experiment_id", "run_id"], dialect)
         self.artifacts = self._upsert(
             module, t["artifacts"], ["experiment_id", "run_id", "name"], dialect
@@ -187,12 +201,13 @@ class HotStatements:
 
     @staticmethod
     def _upsert(module: Any, table: sa.Table, key: list[str], dialect: Any) -> Compiled:
+        written = [c.name for c in table.c if c.name != "id"]  # metric chunks: a serial id
         statement = module.insert(table)
         statement = statement.on_conflict_do_update(
             index_elements=key,
-            set_={c.name: statement.excluded[c.name] for c in table.c if c.name not in key},
+            set_={c: statement.excluded[c] for c in written if c not in key},
         )
-        return Compiled(statement, dialect, [c.name for c in table.c])
+        return Compiled(statement, dialect, written)
 
 
 _TABLES = {
@@ -227,13 +242,15 @@ class OneStatementWrite:
     >>> pg = sa.create_engine("postgresql+psycopg://u@h/db").dialect
     >>> sql, params = OneStatementWrite(pg, None).render(
     ...     [("metrics", [{"experiment_id": 1, "run_id": 2, "name": "m", "count": 1,
-    ...                    "steps": b"", "vals": b"", "times": b""}])])
+    ...                    "steps": b"", "vals": b"", "times": b"", "start": 0}])])
     >>> print(sql)  # doctest: +NORMALIZE_WHITESPACE
     WITH w0 AS (INSERT INTO trialbook_metrics
-    (experiment_id, run_id, name, count, steps, vals, times)
-    VALUES (%s::BIGINT, %s::BIGINT, %s::VARCHAR(255), %s::INTEGER, %b, %b, %b)) SELECT 1
+    (experiment_id, run_id, name, count, steps, vals, times, start)
+    VALUES (%s::BIGINT, %s::BIGINT, %s::VARCHAR(255), %s::INTEGER, %b, %b, %b, %s::BIGINT)
+    ON CONFLICT (experiment_id, run_id, name, start) DO UPDATE SET count = EXCLUDED.count,
+    steps = EXCLUDED.steps, vals = EXCLUDED.vals, times = EXCLUDED.times) SELECT 1
     >>> params
-    [1, 2, 'm', 1, b'', b'', b'']
+    [1, 2, 'm', 1, b'', b'', b'', 0]
     """
 
     MAX_PARAMS = 30_000
@@ -245,7 +262,7 @@ class OneStatementWrite:
         "artifacts": ("experiment_id", "run_id", "name"),
         "step_hashes": ("experiment_id", "step", "input_hash"),
         "runs": ("experiment_id", "run_id"),
-        "metrics": None,
+        "metrics": METRIC_KEY,
     }
 
     def __init__(self, dialect: Any, schema: str | None) -> None:
@@ -275,7 +292,7 @@ class OneStatementWrite:
             names[name] = dialect.identifier_preparer.format_table(table)
         self.read_metrics = (
             f"SELECT run_id, steps, vals, times FROM {names['metrics']} "
-            "WHERE experiment_id = %s AND name = %s AND run_id = ANY(%s) ORDER BY run_id, id"
+            "WHERE experiment_id = %s AND name = %s AND run_id = ANY(%s) ORDER BY run_id, start"
         )
         """Chunks of one metric of some runs (parameters: experiment id, name, list of run ids),
         to run with binary results."""

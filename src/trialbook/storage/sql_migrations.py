@@ -1,0 +1,138 @@
+"""The layout version of a SQL store (:class:`~trialbook.storage.sql.SqlStore`) and its
+migrations.
+
+The table ``trialbook_schema`` holds one row, the version of the store's layout
+(:data:`SCHEMA_VERSION`). A store made before that table existed is version 1. Opening a store
+(:func:`prepare_schema`, inside one transaction that holds a lock only openers take) creates
+the tables of a new store at the current version, or runs ``MIGRATIONS[v]`` (version ``v`` to
+``v + 1``) in order on an older one, and refuses a store of a newer trialbook. On PostgreSQL
+the whole upgrade is one transaction (DDL included) behind an advisory lock, so two processes
+opening an old store at once upgrade it once; MySQL commits each DDL statement on its own, so
+there the lock is a named lock and each migration step checks what is already done.
+
+Versions:
+
+1. the tables as trialbook wrote them before this table existed;
+2. metric chunks keyed by ``(experiment_id, run_id, name, start)`` (``start``: the position of
+   their first point; the chunks of an older store are numbered in the order they were
+   appended), runs versioned (``version``, ``writer``; older runs are version 0), and the index
+   of step hashes by run (which earlier versions added when opening a store).
+
+Examples
+--------
+>>> import sqlalchemy as sa
+>>> from trialbook.storage.sql_schema import schema_t
+>>> engine = sa.create_engine("sqlite+pysqlite://")
+>>> with engine.begin() as conn:
+...     prepare_schema(conn, None, "sqlite://")
+...     conn.execute(sa.select(schema_t.c.version)).scalar_one() == SCHEMA_VERSION
+True
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import sqlalchemy as sa
+
+from trialbook.errors import SchemaVersionError
+from trialbook.storage.sql_schema import metadata, metrics_t, runs_t, schema_t, step_hashes_t
+
+__all__ = ["MIGRATIONS", "SCHEMA_VERSION", "prepare_schema"]
+
+SCHEMA_VERSION = 2
+_LOCK_ID = 7262697
+"""The PostgreSQL advisory lock (and MySQL named lock) of openers."""
+
+
+def prepare_schema(conn: sa.Connection, schema: str | None, url: str) -> None:
+    """In the transaction ``conn``: create the tables of a new store, or upgrade an older one
+    to :data:`SCHEMA_VERSION` (``schema``: the store's schema, ``url`` for messages).
+
+    Raises
+    ------
+    SchemaVersionError
+        For a store of a newer trialbook.
+    """
+    dialect = conn.dialect.name
+    if dialect == "postgresql":
+        # One opener at a time: concurrent CREATEs collide in the catalog, and an upgrade
+        # runs once.
+        conn.execute(sa.text(f"SELECT pg_advisory_xact_lock({_LOCK_ID})"))
+        if schema:
+            conn.execute(sa.text(f'CREATE SCHEMA IF NOT EXISTS "{schema}"'))
+    elif dialect in ("mysql", "mariadb"):
+        conn.execute(sa.text(f"SELECT GET_LOCK('trialbook_schema_{_LOCK_ID}', 60)"))
+    try:
+        existed = sa.inspect(conn).has_table("trialbook_experiments", schema=schema)
+        metadata.create_all(conn, checkfirst=True)
+        version = conn.execute(sa.select(schema_t.c.version)).scalar()
+        if version is None:
+            version = 1 if existed else SCHEMA_VERSION
+            conn.execute(schema_t.insert().values(id=1, version=version))
+        if version > SCHEMA_VERSION:
+            msg = (
+                f"{url!r} has schema version {version}, newer than this trialbook "
+                f"understands ({SCHEMA_VERSION}); upgrade trialbook to read it"
+            )
+            raise SchemaVersionError(msg)
+        while version < SCHEMA_VERSION:
+            MIGRATIONS[version](conn, schema)
+            version += 1
+            conn.execute(schema_t.update().values(version=version))
+    finally:
+        if dialect in ("mysql", "mariadb"):
+            conn.execute(sa.text(f"SELECT RELEASE_LOCK('trialbook_schema_{_LOCK_ID}')"))
+
+
+def _columns(conn: sa.Connection, table: str, schema: str | None) -> set[str]:
+    return {c["name"] for c in sa.inspect(conn).get_columns(table, schema=schema)}
+
+
+def _indexes(conn: sa.Connection, table: str, schema: str | None) -> set[str]:
+    return {i["name"] or "" for i in sa.inspect(conn).get_indexes(table, schema=schema)}
+
+
+def _qualified(conn: sa.Connection, table: sa.Table, schema: str | None) -> str:
+    """The table's name for SQL text (which the schema translation of the engine skips)."""
+    copy = table.to_metadata(sa.MetaData(), schema=schema)  # type: ignore[arg-type]
+    return conn.dialect.identifier_preparer.format_table(copy)
+
+
+def _to_version_2(conn: sa.Connection, schema: str | None) -> None:
+    """Key metric chunks by position, version runs, index step hashes by run."""
+    dialect = conn.dialect.name
+    mysql = dialect in ("mysql", "mariadb")
+    metrics = _qualified(conn, metrics_t, schema)
+    runs = _qualified(conn, runs_t, schema)
+    if "start" not in _columns(conn, "trialbook_metrics", schema):
+        conn.execute(sa.text(f"ALTER TABLE {metrics} ADD COLUMN start BIGINT"))
+        conn.execute(sa.text(f"DELETE FROM {metrics} WHERE count = 0"))  # no points
+        positions = (
+            "SELECT id, sum(count) OVER (PARTITION BY experiment_id, run_id, name ORDER BY id)"
+            f" - count AS s FROM {metrics}"
+        )
+        if mysql:
+            fill = f"UPDATE {metrics} m JOIN ({positions}) p ON m.id = p.id SET m.start = p.s"
+        else:  # PostgreSQL, SQLite (3.33 and later)
+            fill = f"UPDATE {metrics} SET start = p.s FROM ({positions}) AS p WHERE {metrics}.id = p.id"
+        conn.execute(sa.text(fill))
+        if dialect == "postgresql":
+            conn.execute(sa.text(f"ALTER TABLE {metrics} ALTER COLUMN start SET NOT NULL"))
+        elif mysql:
+            conn.execute(sa.text(f"ALTER TABLE {metrics} MODIFY start BIGINT NOT NULL"))
+    indexes = _indexes(conn, "trialbook_metrics", schema)
+    if "trialbook_metrics_by_name" in indexes:
+        old = sa.Table("trialbook_metrics", sa.MetaData(), sa.Column("id", sa.Integer))
+        sa.Index("trialbook_metrics_by_name", old.c.id).drop(conn)
+    for index in (*metrics_t.indexes, *step_hashes_t.indexes):
+        index.create(conn, checkfirst=True)
+    columns = _columns(conn, "trialbook_runs", schema)
+    if "version" not in columns:
+        conn.execute(sa.text(f"ALTER TABLE {runs} ADD COLUMN version BIGINT NOT NULL DEFAULT 0"))
+    if "writer" not in columns:
+        conn.execute(sa.text(f"ALTER TABLE {runs} ADD COLUMN writer VARCHAR(32)"))
+
+
+MIGRATIONS: dict[int, Callable[[sa.Connection, str | None], None]] = {1: _to_version_2}
+"""``MIGRATIONS[v]`` upgrades a store of version ``v`` to ``v + 1``."""

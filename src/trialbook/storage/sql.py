@@ -35,9 +35,10 @@ the row in one transaction), so processes sharing the database never collide: th
 serialises them. :meth:`SqlStore.write_runs` is one transaction; on PostgreSQL it is a single
 statement of data-modifying ``WITH`` parts (one round trip per trial), and large batches use
 ``executemany``. A write that replaces runs read from the store first locks their rows
-(``SELECT ... FOR UPDATE``) and compares their versions, in the same transaction. The statements of a trial are compiled once per store and run on the driver's
-connection (see :mod:`trialbook.storage.sql_schema`). A non-default schema is part of the
-store's ``url``; a password never is.
+(``SELECT ... FOR UPDATE``) and compares their versions, in the same transaction. The
+statements of a trial are compiled once per store and run on the driver's connection (see
+:mod:`trialbook.storage.sql_schema`). A non-default schema is part of the store's ``url``; a
+password never is.
 
 Timeouts: 5 s to connect (``connect_timeout=``) and, on PostgreSQL, TCP keepalives, so a server
 that disappears is noticed instead of waited for.

@@ -115,7 +115,10 @@ def _to_version_2(conn: sa.Connection, schema: str | None) -> None:
         if mysql:
             fill = f"UPDATE {metrics} m JOIN ({positions}) p ON m.id = p.id SET m.start = p.s"
         else:  # PostgreSQL, SQLite (3.33 and later)
-            fill = f"UPDATE {metrics} SET start = p.s FROM ({positions}) AS p WHERE {metrics}.id = p.id"
+            fill = (
+                f"UPDATE {metrics} SET start = p.s FROM ({positions}) AS p"
+                f" WHERE {metrics}.id = p.id"
+            )
         conn.execute(sa.text(fill))
         if dialect == "postgresql":
             conn.execute(sa.text(f"ALTER TABLE {metrics} ALTER COLUMN start SET NOT NULL"))

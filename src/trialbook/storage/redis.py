@@ -27,9 +27,13 @@ key                                 type       holds
 ``P exp:E:runs``                    zset       run ids (score = id): the history's order
 ``P exp:E:run:R``                   hash       run ``R``: ``kind``, ``status``, ``key``,
                                                ``seed``, times, ``code``, ``environment``,
-                                               ``doc`` (JSON text), ``bundle`` (binary)
+                                               ``doc`` (JSON text), ``bundle`` (binary),
+                                               ``version`` (none: 0), ``writer``
 ``P exp:E:key:K``                   zset       ids of the runs whose ``key`` is ``K``
-``P exp:E:metric:R:NAME``           list       metric chunks of run ``R`` (``RPUSH``)
+``P exp:E:chunks:R:NAME``           zset       metric chunks of run ``R`` (score: ``start``,
+                                               the position of their first point)
+``P exp:E:metric:R:NAME``           list       metric chunks of run ``R`` as trialbook wrote
+                                               them before chunks had positions (read first)
 ``P exp:E:counts``                  hash       metric name -> points in the experiment
 ``P exp:E:counts:R``                hash       metric name -> points in run ``R``
 ``P exp:E:artifacts:R``             hash       artifact name -> codec, size, data or blob
@@ -45,7 +49,12 @@ key                                 type       holds
 
 Run ids come from ``HINCRBY`` in a server-side script that first checks the experiment still
 exists, so concurrent processes never collide. :meth:`RedisStore.write_runs` is one
-``MULTI``/``EXEC`` transaction, and so is :meth:`RedisStore.delete_runs`: it removes the step
+``MULTI``/``EXEC`` transaction. A metric chunk is written by a script in it that replaces the
+chunk of the same position and corrects the point counts by the difference, so a retried write
+leaves its points once. A write that replaces runs read from the store first ``WATCH``-es their
+hashes and reads their versions (one script), and the ``EXEC`` applies it only if none of them
+changed meanwhile (else it checks again). :meth:`RedisStore.delete_runs` is one
+``MULTI``/``EXEC`` too: it removes the step
 hashes of a run through ``step_hashes:R`` (only those still pointing at that run). An experiment
 written before those sets existed (no ``hashes_by_run`` field) gets them from its
 ``step_hashes`` hash the first time runs of it are deleted.
@@ -69,11 +78,12 @@ from trialbook.errors import (
     ExperimentExistsError,
     ExperimentNotFoundError,
     NotFoundError,
+    RunConflictError,
     StorageError,
     StoreFormatError,
 )
 from trialbook.identity import content_address
-from trialbook.storage.base import batches
+from trialbook.storage.base import batches, next_version, version_conflicts
 from trialbook.storage.bundle import (
     INLINE_LIMIT,
     RUN_COLUMNS,
@@ -102,7 +112,7 @@ __all__ = ["RedisStore", "open_redis"]
 DEFAULT_PREFIX = "trialbook:"
 CONNECT_TIMEOUT = 5.0
 SOCKET_TIMEOUT = 60.0
-_RUN_FIELDS = (*RUN_COLUMNS[1:], "doc", "bundle")
+_RUN_FIELDS = (*RUN_COLUMNS[1:], "doc", "bundle", "version")
 """The fields of a run's hash (its id is in the key)."""
 _ALLOCATE = """
 if redis.call('HEXISTS', KEYS[1], 'name') == 0 then return -1 end
@@ -126,6 +136,41 @@ for i = 2, #KEYS do
   end
 end
 return {count, size}
+"""
+# KEYS[1] the chunks of a metric of a run, KEYS[2] the experiment's point counts, KEYS[3] the
+# run's; ARGV[1] the chunk's start, ARGV[2] the chunk (start, count, arrays), ARGV[3] its point
+# count, ARGV[4] the metric's name. Replaces the chunk of that start (a retried write) and
+# corrects the counts by the difference.
+_PUT_CHUNK = """
+local delta = tonumber(ARGV[3])
+for _, old in ipairs(redis.call('ZRANGEBYSCORE', KEYS[1], ARGV[1], ARGV[1])) do
+  delta = delta - struct.unpack('<I4', old, 9)
+end
+redis.call('ZREMRANGEBYSCORE', KEYS[1], ARGV[1], ARGV[1])
+redis.call('ZADD', KEYS[1], ARGV[1], ARGV[2])
+if delta ~= 0 then
+  redis.call('HINCRBY', KEYS[2], ARGV[4], delta)
+  redis.call('HINCRBY', KEYS[3], ARGV[4], delta)
+end
+return delta
+"""
+# KEYS[1] a metric's chunks as written before positions, KEYS[2] its chunks, KEYS[3] the
+# experiment's point counts, KEYS[4] the run's; ARGV[1] the metric's name. Deletes the points of
+# a metric of a run (a run executed again).
+_CLEAR_METRIC = """
+local count = tonumber(redis.call('HGET', KEYS[4], ARGV[1]) or '0')
+if count ~= 0 then redis.call('HINCRBY', KEYS[3], ARGV[1], -count) end
+redis.call('HDEL', KEYS[4], ARGV[1])
+return redis.call('DEL', KEYS[1], KEYS[2])
+"""
+# KEYS: run hashes. Returns for each {exists (1 or 0), version ('0' when none), writer}.
+_VERSIONS = """
+local out = {}
+for i, key in ipairs(KEYS) do
+  local v = redis.call('HMGET', key, 'kind', 'version', 'writer')
+  out[i] = {v[1] and 1 or 0, v[2] or '0', v[3] or ''}
+end
+return out
 """
 # KEYS[1] an experiment's step hashes, KEYS[2] the fields run R wrote there; ARGV[1] is
 # NUL R. Removes the fields that still point at run R (a later run may have replaced one),
@@ -459,15 +504,62 @@ class RedisStore:
         replace_metrics: Sequence[tuple[int, str]] = (),
     ) -> None:
         """Write runs, metric chunks, artifacts and step hashes in one ``MULTI``/``EXEC``
-        (first deleting the stored points of the ``replace_metrics``)."""
+        (first deleting the stored points of the ``replace_metrics``); a run read from the
+        store is replaced only at the version it was read at (else ``RunConflictError``)."""
         e = experiment_id
-        old_counts = self._metric_counts(e, replace_metrics)
-        pipe = self._r.pipeline(transaction=True)
+        now = time.time()
+        # "last activity" to the second: not one more command per commit in a hot loop
+        touch = now - self._touched.get(e, 0.0) > 1.0
+        write = (e, runs, metrics, artifacts, step_hashes, replace_metrics, now if touch else None)
+        checked = [run for run in runs if run.version is not None]
+        if checked:
+            keys = [self._k("exp", e, "run", run.run_id) for run in checked]
+            self._call(
+                self._r.transaction, lambda pipe: self._checked(pipe, keys, checked, write), *keys
+            )
+        else:
+            pipe = self._r.pipeline(transaction=True)
+            self._queue_write(pipe, *write)
+            self._exec(pipe)
+        if touch:
+            self._touched[e] = now
+
+    def _checked(self, pipe: Any, keys: list[str], runs: list[RunRecord], write: Any) -> None:
+        """Inside ``WATCH keys``: compare the stored versions of ``runs``, then queue the
+        write (applied by ``EXEC`` only if no watched run changed)."""
+        stored = {}
+        for run, (exists, version, writer) in zip(
+            runs, pipe.eval(_VERSIONS, len(keys), *keys), strict=True
+        ):
+            if exists:
+                stored[run.run_id] = (int(version), _text(writer) or None)
+        conflicts = version_conflicts(runs, stored)
+        if conflicts:
+            name = pipe.hget(self._k("exp", write[0]), "name")
+            raise RunConflictError(_text(name) or write[0], conflicts)
+        pipe.multi()
+        self._queue_write(pipe, *write)
+
+    def _queue_write(
+        self,
+        pipe: Any,
+        e: int,
+        runs: Sequence[RunRecord],
+        metrics: Sequence[MetricChunk],
+        artifacts: Sequence[tuple[int, str, Encoded]],
+        step_hashes: Sequence[tuple[str, str, str, int]],
+        replace_metrics: Sequence[tuple[int, str]],
+        touch: float | None,
+    ) -> None:
         created: list[str] = []
-        for (run_id, name), count in zip(replace_metrics, old_counts, strict=True):
-            pipe.delete(self._k("exp", e, "metric", run_id, name))
-            pipe.hincrby(self._k("exp", e, "counts"), name, -count)
-            pipe.hdel(self._k("exp", e, "counts", run_id), name)
+        for run_id, name in replace_metrics:
+            keys = [
+                self._k("exp", e, "metric", run_id, name),
+                self._k("exp", e, "chunks", run_id, name),
+                self._k("exp", e, "counts"),
+                self._k("exp", e, "counts", run_id),
+            ]
+            pipe.eval(_CLEAR_METRIC, len(keys), *keys, name)
         for run in runs:
             self._queue_run(pipe, e, run, created)
         for chunk in metrics:
@@ -488,23 +580,8 @@ class RedisStore:
                 created.append(self._k("exp", e, "step_hashes", r))
         if created:
             pipe.sadd(self._k("exp", e, "keys"), *set(created))
-        now = time.time()
-        # "last activity" to the second: not one more command per commit in a hot loop
-        touch = now - self._touched.get(e, 0.0) > 1.0
-        if touch:
-            pipe.hset(self._k("exp", e), "updated", repr(now))
-        self._exec(pipe)
-        if touch:
-            self._touched[e] = now
-
-    def _metric_counts(self, e: int, which: Sequence[tuple[int, str]]) -> list[int]:
-        """The stored point counts of ``(run_id, name)`` metrics (0 for none)."""
-        if not which:
-            return []
-        pipe = self._r.pipeline(transaction=False)
-        for run_id, name in which:
-            pipe.hget(self._k("exp", e, "counts", run_id), name)
-        return [int(c or 0) for c in self._exec(pipe)]
+        if touch is not None:
+            pipe.hset(self._k("exp", e), "updated", repr(touch))
 
     def _queue_run(self, pipe: Any, e: int, run: RunRecord, created: list[str]) -> None:
         doc, bins = run_document(run)
@@ -512,6 +589,8 @@ class RedisStore:
         del values["run_id"]  # in the key
         values["doc"] = dump_doc(doc)
         values["bundle"] = pack(bins, lambda data: self._queue_blob(pipe, data))
+        values["version"] = next_version(run)
+        values["writer"] = run.writer
         mapping = {
             f: (repr(v) if isinstance(v, float) else v) for f, v in values.items() if v is not None
         }
@@ -525,11 +604,14 @@ class RedisStore:
             created.append(self._k("exp", e, "key", run.key))
 
     def _queue_chunk(self, pipe: Any, e: int, c: MetricChunk, created: list[str]) -> None:
-        key = self._k("exp", e, "metric", c.run_id, c.name)
-        pipe.rpush(key, struct.pack("<I", c.count) + join_chunk(c))
-        pipe.hincrby(self._k("exp", e, "counts"), c.name, c.count)
-        pipe.hincrby(self._k("exp", e, "counts", c.run_id), c.name, c.count)
-        created += [key, self._k("exp", e, "counts"), self._k("exp", e, "counts", c.run_id)]
+        keys = [
+            self._k("exp", e, "chunks", c.run_id, c.name),
+            self._k("exp", e, "counts"),
+            self._k("exp", e, "counts", c.run_id),
+        ]
+        member = struct.pack("<qI", c.start, c.count) + join_chunk(c)
+        pipe.eval(_PUT_CHUNK, len(keys), *keys, c.start, member, c.count, c.name)
+        created += keys
 
     def _queue_blob(self, pipe: Any, data: bytes) -> str:
         digest = content_address(data)
@@ -575,6 +657,7 @@ class RedisStore:
                  _num(row[4]), _num(row[5]), _num(row[6]), _text(row[7]), _text(row[8])]
             )  # fmt: skip
             fill_record(record, load_doc(_text(row[9])), unpack(row[10], self._get_blob))
+            record.version = int(row[11] or 0)
             out.append(record)
         return out
 
@@ -603,7 +686,10 @@ class RedisStore:
                 pipe.zrem(self._k("exp", e, "key", key.decode()), run_id)
             for name, count in counts.items():
                 pipe.hincrby(self._k("exp", e, "counts"), name.decode(), -int(count))
-                pipe.delete(self._k("exp", e, "metric", run_id, name.decode()))
+                pipe.delete(
+                    self._k("exp", e, "metric", run_id, name.decode()),
+                    self._k("exp", e, "chunks", run_id, name.decode()),
+                )
             pipe.delete(
                 self._k("exp", e, "run", run_id),
                 self._k("exp", e, "counts", run_id),
@@ -668,12 +754,16 @@ class RedisStore:
         pipe = self._r.pipeline(transaction=False)
         for run_id in ids:
             pipe.lrange(self._k("exp", experiment_id, "metric", run_id, name), 0, -1)
+            pipe.zrange(self._k("exp", experiment_id, "chunks", run_id, name), 0, -1)
+        found = self._exec(pipe)
         out: dict[int, MetricSeries] = {}
-        for run_id, chunks in zip(ids, self._exec(pipe), strict=True):
-            if chunks:  # each: its point count (uint32), then its three arrays
-                out[run_id] = metric_series(
-                    split_chunk(raw, struct.unpack_from("<I", raw)[0], offset=4) for raw in chunks
-                )
+        for i, run_id in enumerate(ids):
+            old, chunks = found[2 * i], found[2 * i + 1]
+            if old or chunks:  # old: count (uint32), arrays; new: start (int64), count, arrays
+                out[run_id] = metric_series([
+                    *(split_chunk(raw, struct.unpack_from("<I", raw)[0], offset=4) for raw in old),
+                    *(split_chunk(raw, struct.unpack_from("<I", raw, 8)[0], 12) for raw in chunks),
+                ])  # fmt: skip
         return out
 
     def metric_names(self, experiment_id: int, run_id: int | None = None) -> dict[str, int]:

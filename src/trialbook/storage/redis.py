@@ -71,7 +71,7 @@ from __future__ import annotations
 import struct
 import time
 from collections.abc import Iterable, Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 from trialbook.codecs import Encoded
 from trialbook.errors import (
@@ -186,6 +186,19 @@ end
 redis.call('DEL', KEYS[2])
 return removed
 """
+
+
+class _Write(NamedTuple):
+    """The arguments of one :meth:`RedisStore.write_runs` (``touch``: the time to set as the
+    experiment's last activity, if any)."""
+
+    e: int
+    runs: Sequence[RunRecord]
+    metrics: Sequence[MetricChunk]
+    artifacts: Sequence[tuple[int, str, Encoded]]
+    step_hashes: Sequence[tuple[str, str, str, int]]
+    replace_metrics: Sequence[tuple[int, str]]
+    touch: float | None
 
 
 def open_redis(location: Any, **options: Any) -> RedisStore:
@@ -510,7 +523,9 @@ class RedisStore:
         now = time.time()
         # "last activity" to the second: not one more command per commit in a hot loop
         touch = now - self._touched.get(e, 0.0) > 1.0
-        write = (e, runs, metrics, artifacts, step_hashes, replace_metrics, now if touch else None)
+        write = _Write(
+            e, runs, metrics, artifacts, step_hashes, replace_metrics, now if touch else None
+        )
         checked = [run for run in runs if run.version is not None]
         if checked:
             keys = [self._k("exp", e, "run", run.run_id) for run in checked]
@@ -519,12 +534,12 @@ class RedisStore:
             )
         else:
             pipe = self._r.pipeline(transaction=True)
-            self._queue_write(pipe, *write)
+            self._queue_write(pipe, write)
             self._exec(pipe)
         if touch:
             self._touched[e] = now
 
-    def _checked(self, pipe: Any, keys: list[str], runs: list[RunRecord], write: Any) -> None:
+    def _checked(self, pipe: Any, keys: list[str], runs: list[RunRecord], write: _Write) -> None:
         """Inside ``WATCH keys``: compare the stored versions of ``runs``, then queue the
         write (applied by ``EXEC`` only if no watched run changed)."""
         stored = {}
@@ -535,24 +550,15 @@ class RedisStore:
                 stored[run.run_id] = (int(version), _text(writer) or None)
         conflicts = version_conflicts(runs, stored)
         if conflicts:
-            name = pipe.hget(self._k("exp", write[0]), "name")
-            raise RunConflictError(_text(name) or write[0], conflicts)
+            name = pipe.hget(self._k("exp", write.e), "name")
+            raise RunConflictError(_text(name) or write.e, conflicts)
         pipe.multi()
-        self._queue_write(pipe, *write)
+        self._queue_write(pipe, write)
 
-    def _queue_write(
-        self,
-        pipe: Any,
-        e: int,
-        runs: Sequence[RunRecord],
-        metrics: Sequence[MetricChunk],
-        artifacts: Sequence[tuple[int, str, Encoded]],
-        step_hashes: Sequence[tuple[str, str, str, int]],
-        replace_metrics: Sequence[tuple[int, str]],
-        touch: float | None,
-    ) -> None:
+    def _queue_write(self, pipe: Any, write: _Write) -> None:
+        e, step_hashes = write.e, write.step_hashes
         created: list[str] = []
-        for run_id, name in replace_metrics:
+        for run_id, name in write.replace_metrics:
             keys = [
                 self._k("exp", e, "metric", run_id, name),
                 self._k("exp", e, "chunks", run_id, name),
@@ -560,11 +566,11 @@ class RedisStore:
                 self._k("exp", e, "counts", run_id),
             ]
             pipe.eval(_CLEAR_METRIC, len(keys), *keys, name)
-        for run in runs:
+        for run in write.runs:
             self._queue_run(pipe, e, run, created)
-        for chunk in metrics:
+        for chunk in write.metrics:
             self._queue_chunk(pipe, e, chunk, created)
-        for run_id, name, value in artifacts:
+        for run_id, name, value in write.artifacts:
             self._queue_artifact(pipe, e, run_id, name, value, created=created)
         if step_hashes:
             pipe.hset(
@@ -580,8 +586,8 @@ class RedisStore:
                 created.append(self._k("exp", e, "step_hashes", r))
         if created:
             pipe.sadd(self._k("exp", e, "keys"), *set(created))
-        if touch is not None:
-            pipe.hset(self._k("exp", e), "updated", repr(touch))
+        if write.touch is not None:
+            pipe.hset(self._k("exp", e), "updated", repr(write.touch))
 
     def _queue_run(self, pipe: Any, e: int, run: RunRecord, created: list[str]) -> None:
         doc, bins = run_document(run)

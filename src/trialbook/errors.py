@@ -130,7 +130,8 @@ class RunConflictError(StorageError):
     them: the write that carried them was refused as a whole, nothing of it was applied.
 
     ``conflicts`` lists ``(run id, version this write expected, version stored)``; a stored
-    version of ``None`` means the run was deleted meanwhile.
+    version of ``None`` means the run was deleted meanwhile. ``applied`` replaces "nothing of
+    this write was applied" where a backend without transactions could not keep that promise.
 
     Examples
     --------
@@ -141,7 +142,13 @@ class RunConflictError(StorageError):
     run 1 of experiment 'exp' was changed by another session since it was read (stored ...
     """
 
-    def __init__(self, experiment: str | int, conflicts: Iterable[tuple[int, int, int | None]]):
+    def __init__(
+        self,
+        experiment: str | int,
+        conflicts: Iterable[tuple[int, int | None, int | None]],
+        *,
+        applied: str | None = None,
+    ) -> None:
         self.experiment = experiment
         self.conflicts = sorted(conflicts)
         self.run_ids = [run_id for run_id, _, _ in self.conflicts]
@@ -153,8 +160,8 @@ class RunConflictError(StorageError):
         msg = (
             f"run {run_id} of experiment {name} was changed by another session since it was "
             f"read (stored {state}, this write expected version {expected})"
-            f"{others if more else ''}; nothing of this write was applied. Reload the "
-            f"experiment (session.load_experiment) and apply your changes again"
+            f"{others if more else ''}; {applied or 'nothing of this write was applied'}. "
+            "Reload the experiment (session.load_experiment) and apply your changes again"
         )
         super().__init__(msg)
 

@@ -12,11 +12,14 @@ Collections of the database, each created with the indexes listed (the natural k
   ``name`` (unique);
 * ``counters``: ``{_id: "experiments", seq}``, the last experiment id;
 * ``runs``: ``{_id: "E/R", experiment_id, run_id, kind, status, key, seed, created, started,
-  finished, code, environment, doc (JSON text), bundle (binary) or bundle_blob (digest)}``,
-  index ``(experiment_id, key)``;
-* ``metrics``: one document per appended chunk of at most :data:`CHUNK_POINTS` points,
-  ``{experiment_id, run_id, name, at, count, steps, vals, times}``, indexes
-  ``(experiment_id, name, run_id, at)`` and ``(experiment_id, run_id)``;
+  finished, code, environment, doc (JSON text), bundle (binary) or bundle_blob (digest),
+  version, writer}``, index ``(experiment_id, key)``; a run written before runs had versions
+  has no ``version`` (read as 0);
+* ``metrics``: one document per chunk of at most :data:`CHUNK_POINTS` points,
+  ``{_id: "E/R/START/name", experiment_id, run_id, name, start, count, steps, vals, times}``
+  (``start``: the position of its first point), indexes ``(experiment_id, name, run_id,
+  start)`` and ``(experiment_id, run_id)``. Chunks written before chunks had positions have an
+  ``at`` (the time of their write) instead, and come first, in that order;
 * ``artifacts``: ``{_id: "E/R/name", experiment_id, run_id, name, codec, size, data | blob}``,
   index ``(experiment_id, run_id)``;
 * ``step_hashes``: ``{_id: "E/input hash/step", experiment_id, step, input_hash, output_hash,
@@ -33,13 +36,30 @@ that NaN and infinities survive exactly.
 
 Writes do not use multi-document transactions (a standalone ``mongod`` and the ``mongoeco``
 test server lack them). :meth:`MongoStore.write_runs` orders its writes so that a crash leaves
-the store consistent: blobs first, then artifacts, step hashes and metric chunks, and the run
-documents last. A reader therefore never sees a run whose values are missing; at worst a crash
-leaves unreferenced blobs, or metric chunks of a run that was never written (ignored by the
-history and by :meth:`MongoStore.metric_names`, removed with the experiment); unreferenced blobs
-and the leftovers of an interrupted delete are removed by :meth:`MongoStore.collect_garbage`. A
-run executed again replaces a metric's points by writing the new chunks first and deleting the
-older ones last: a crash in between leaves both, never neither. Long writes are
+the store consistent: blobs first, then the metric chunks, then the run documents, and only
+then the artifacts and step hashes (a step hash never points at a trial whose run was not
+recorded). A reader therefore never sees a run whose metric points are missing; at worst a
+crash leaves unreferenced blobs, or metric chunks of a run that was never written (ignored by
+the history and by :meth:`MongoStore.metric_names`, removed with the experiment), or a run
+without the artifacts of its write; unreferenced blobs and the leftovers of an interrupted
+delete are removed by :meth:`MongoStore.collect_garbage`. Every part is written by key
+(upserts), so the retry of an interrupted or unanswered write completes it and leaves each
+metric point once. A run executed again replaces a metric's points by writing the new chunks
+first and deleting the other chunks of that metric last: a crash in between leaves the new
+points followed by older ones, never none.
+
+Versions of runs: a write of runs read from the store first reads their versions (one ``find``)
+and refuses the whole write with ``RunConflictError`` before anything is written if one
+changed; each run document is then replaced with a filter on that version, atomically per
+document. Only a writer that changes the same run between that read and its own replace (a
+race of milliseconds) can make the second refusal happen after other parts of the write (the
+chunks, other runs) were applied; the error says so.
+
+Write concern: the client's (the URL's ``w`` and ``journal`` options; MongoDB's default is
+``w: "majority"`` on a replica set, acknowledged by the primary on a standalone server). Every
+write waits for that acknowledgement before the next part is sent, so the order above holds on
+the server; with ``w=0`` (unacknowledged) it does not, and a lost write is not retried.
+Long writes are
 sent in commands of at most :data:`BATCH` documents, so that a slow server still answers its
 heartbeats.
 
@@ -62,11 +82,12 @@ from trialbook.errors import (
     ExperimentExistsError,
     ExperimentNotFoundError,
     NotFoundError,
+    RunConflictError,
     StorageError,
     StoreFormatError,
 )
 from trialbook.identity import content_address
-from trialbook.storage.base import batches
+from trialbook.storage.base import batches, next_version, version_conflicts
 from trialbook.storage.bundle import (
     INLINE_LIMIT,
     RUN_COLUMNS,
@@ -243,8 +264,11 @@ class MongoStore:
         self._call(db.runs.create_index, [("experiment_id", asc), ("key", asc)])
         self._call(
             db.metrics.create_index,
-            [("experiment_id", asc), ("name", asc), ("run_id", asc), ("at", asc)],
+            [("experiment_id", asc), ("name", asc), ("run_id", asc), ("start", asc)],
         )
+        old = "experiment_id_1_name_1_run_id_1_at_1"  # chunks ordered by time, before positions
+        if old in self._call(db.metrics.index_information):
+            self._call(db.metrics.drop_index, old)
         self._call(db.metrics.create_index, [("experiment_id", asc), ("run_id", asc)])
         self._call(db.artifacts.create_index, [("experiment_id", asc), ("run_id", asc)])
         self._call(db.step_hashes.create_index, [("experiment_id", asc), ("run_id", asc)])
@@ -373,47 +397,95 @@ class MongoStore:
         step_hashes: Sequence[tuple[str, str, str, int]] = (),
         replace_metrics: Sequence[tuple[int, str]] = (),
     ) -> None:
-        """Write artifacts, step hashes, metric chunks and then runs, and last delete the older
-        points of the ``replace_metrics`` (see the module docs)."""
+        """Write metric chunks, then runs, then artifacts and step hashes, and last delete the
+        older points of the ``replace_metrics`` (see the module docs); a run read from the
+        store is replaced only at the version it was read at (else ``RunConflictError``)."""
         e = experiment_id
-        self._bulk("artifacts", [self._artifact_op(e, *a) for a in artifacts])
+        checked = [run for run in runs if run.version is not None]
+        if checked:  # before anything is written
+            self._check_versions(e, checked)
+        run_docs = [(run, self._run_doc(e, run)) for run in runs]  # their blobs are written
+        artifact_ops = [self._artifact_op(e, *a) for a in artifacts]
+        new_chunks: dict[tuple[int, str], list[str]] = {}
+        chunk_ops = []
+        for c, lo, n, steps, vals, times in _split_chunks(metrics):
+            key = _chunk_id(e, c.run_id, c.start + lo, c.name)
+            new_chunks.setdefault((c.run_id, c.name), []).append(key)
+            doc = {"experiment_id": e, "run_id": c.run_id, "name": c.name, "start": c.start + lo,
+                   "count": n, "steps": steps, "vals": vals, "times": times}  # fmt: skip
+            chunk_ops.append(self._pymongo.ReplaceOne({"_id": key}, doc, upsert=True))
+        self._bulk("metrics", chunk_ops)
+        self._write_run_docs(e, run_docs)
+        self._bulk("artifacts", artifact_ops)
         self._bulk("step_hashes", [self._step_hash_op(e, *h) for h in step_hashes])
-        at = time.time_ns()
-        if metrics:
-            docs = [
-                {
-                    "experiment_id": e,
-                    "run_id": c.run_id,
-                    "name": c.name,
-                    "at": at + i,
-                    "count": n,
-                    "steps": steps,
-                    "vals": vals,
-                    "times": times,
-                }
-                for i, (c, n, steps, vals, times) in enumerate(_split_chunks(metrics))
-            ]
-            for part in batches(docs, BATCH):
-                self._call(self._db.metrics.insert_many, part, ordered=True)
-        self._bulk(
-            "runs",
-            [
-                self._pymongo.ReplaceOne(
-                    {"_id": f"{e}/{run.run_id:012d}"}, self._run_doc(e, run), upsert=True
-                )
-                for run in runs
-            ],
-        )
         for run_id, name in replace_metrics:
             self._call(
                 self._db.metrics.delete_many,
-                {"experiment_id": e, "run_id": run_id, "name": name, "at": {"$lt": at}},
-            )
+                {"experiment_id": e, "run_id": run_id, "name": name,
+                 "_id": {"$nin": new_chunks.get((run_id, name), [])}},
+            )  # fmt: skip
         now = time.time()
         # "last activity" to the second: not one more round trip per commit in a hot loop
         if now - self._touched.get(e, 0.0) > 1.0:
             self._call(self._db.experiments.update_one, {"_id": e}, {"$set": {"updated": now}})
             self._touched[e] = now
+
+    def _check_versions(self, e: int, runs: list[RunRecord]) -> None:
+        """Raise ``RunConflictError`` unless each of ``runs`` is stored at the version it was
+        read at (or is this write, applied once already); one ``find``."""
+        ids = [f"{e}/{run.run_id:012d}" for run in runs]
+        docs = self._call(
+            lambda: list(
+                self._db.runs.find({"_id": {"$in": ids}}, {"run_id": 1, "version": 1, "writer": 1})
+            )
+        )
+        stored = {int(d["run_id"]): (int(d.get("version") or 0), d.get("writer")) for d in docs}
+        conflicts = version_conflicts(runs, stored)
+        if conflicts:
+            raise RunConflictError(self._experiment_name(e), conflicts)
+
+    def _experiment_name(self, e: int) -> str | int:
+        doc = self._call(self._db.experiments.find_one, {"_id": e}, {"name": 1})
+        return e if doc is None else str(doc["name"])
+
+    def _write_run_docs(self, e: int, run_docs: list[tuple[RunRecord, dict[str, Any]]]) -> None:
+        """Replace the run documents: new runs by upsert, runs read from the store only at the
+        version they were read at (a filter on it)."""
+        ops, checked = [], []
+        for run, doc in run_docs:
+            key: dict[str, Any] = {"_id": f"{e}/{run.run_id:012d}"}
+            if run.version is None:
+                ops.append(self._pymongo.ReplaceOne(key, doc, upsert=True))
+                continue
+            same = {"version": run.version}
+            if run.version == 0:  # a run written before versions has none
+                same = {"version": {"$in": [0, None]}}
+            retry = {"version": run.version + 1, "writer": run.writer}
+            key["$or"] = [same, retry] if run.writer else [same]
+            checked.append((run, self._pymongo.ReplaceOne(key, doc)))
+        self._bulk("runs", ops)
+        if not checked:
+            return
+        matched = 0
+        for part in batches(checked, BATCH):
+            done = self._call(self._db.runs.bulk_write, [op for _, op in part], ordered=True)
+            matched += done.matched_count
+        if matched < len(checked):  # changed since _check_versions: a race of two writers
+            runs = [run for run, _ in checked]
+            ids = [f"{e}/{run.run_id:012d}" for run in runs]
+            docs = self._call(lambda: list(self._db.runs.find({"_id": {"$in": ids}})))
+            stored = {int(d["run_id"]): (int(d.get("version") or 0), d.get("writer")) for d in docs}
+            conflicts = [
+                (r.run_id, r.version, stored[r.run_id][0] if r.run_id in stored else None)
+                for r in runs
+                if stored.get(r.run_id) != (next_version(r), r.writer)
+            ]
+            raise RunConflictError(
+                self._experiment_name(e),
+                conflicts,
+                applied="the other parts of this write were applied (MongoDB without "
+                "transactions): reload and check those runs",
+            )
 
     def _bulk(self, collection: str, ops: list[Any]) -> None:
         """Send ``ops`` in ordered commands of at most :data:`BATCH` operations."""
@@ -432,6 +504,8 @@ class MongoStore:
             "doc": dump_doc(doc),
             "bundle": bundle,
             "bundle_blob": bundle_blob,
+            "version": next_version(run),
+            "writer": run.writer,
         }
 
     def read_runs(
@@ -459,6 +533,7 @@ class MongoStore:
                 load_doc(d.get("doc")),
                 unpack(None if bundle is None else bytes(bundle), self._get_blob),
             )
+            record.version = int(d.get("version") or 0)
             out.append(record)
         return out
 
@@ -517,7 +592,8 @@ class MongoStore:
             "run_id": {"$in": sorted(set(run_ids))},
         }
         docs = self._call(lambda: list(self._db.metrics.find(query, {"_id": 0})))
-        docs.sort(key=lambda d: (d["run_id"], d["at"]))
+        # chunks written before positions (an ``at`` time, no ``start``) come first
+        docs.sort(key=lambda d: (d["run_id"], *((1, d["start"]) if "start" in d else (0, d["at"]))))
         parts: dict[int, list[Any]] = {}
         for d in docs:
             parts.setdefault(int(d["run_id"]), []).append(d)
@@ -677,13 +753,18 @@ class MongoStore:
 
 def _split_chunks(
     chunks: Sequence[MetricChunk],
-) -> Iterable[tuple[MetricChunk, int, bytes, bytes, bytes]]:
-    """``(chunk, count, steps, values, times)`` parts of at most :data:`CHUNK_POINTS` points."""
+) -> Iterable[tuple[MetricChunk, int, int, bytes, bytes, bytes]]:
+    """``(chunk, offset, count, steps, values, times)`` parts of at most :data:`CHUNK_POINTS`
+    points (``offset``: of the part's first point in the chunk)."""
     for c in chunks:
         for lo in range(0, max(c.count, 1), CHUNK_POINTS):
             hi = min(lo + CHUNK_POINTS, c.count)
             a, b = 8 * lo, 8 * hi
-            yield c, hi - lo, c.steps[a:b], c.values[a:b], c.times[a:b]
+            yield c, lo, hi - lo, c.steps[a:b], c.values[a:b], c.times[a:b]
+
+
+def _chunk_id(experiment_id: int, run_id: int, start: int, name: str) -> str:
+    return f"{experiment_id}/{run_id:012d}/{start:015d}/{name}"
 
 
 def _step_hash_id(experiment_id: int, step: str, input_hash: str) -> str:

@@ -1,0 +1,311 @@
+"""Metric chunks keyed by position and versioned runs (issue 20, items 4 and 6) on every
+backend: stores written before them (in their old format, written with raw SQL or commands)
+are read and upgraded, and two processes that loaded the same run cannot overwrite each other.
+
+The promises themselves (a retried write leaves its points once, chunks are ordered by
+position, a stale version is refused) are in the store contract
+(``trialbook.testing.StoreContract``), run on every backend by ``tests/test_backends.py``."""
+
+from __future__ import annotations
+
+import contextlib
+import pathlib
+import sqlite3
+import struct
+import subprocess
+import sys
+import textwrap
+import time
+from typing import Any
+
+import numpy as np
+import pytest
+from tests.conftest import BACKENDS, backend_location
+
+import trialbook
+from trialbook.errors import RunConflictError
+from trialbook.storage import open_store
+from trialbook.storage.records import RunRecord
+from trialbook.testing import metric_chunk
+
+# -- stores written before chunk positions and run versions --------------------------------------
+
+OLD_POINTS = [(0, 1.0), (1, 0.5), (2, 0.25)]
+"""The points of metric "loss" of run 1 in the old store: chunks of 2 and 1 points, in the
+order they were appended (the second written first in step order would not matter: the old
+format kept the order of appending)."""
+
+
+def _arrays(points: list[tuple[int, float]]) -> tuple[bytes, bytes, bytes]:
+    steps = np.array([s for s, _ in points], "<i8").tobytes()
+    values = np.array([v for _, v in points], "<f8").tobytes()
+    return steps, values, np.full(len(points), 1.0, "<f8").tobytes()
+
+
+def _old_sqlite(location: str) -> None:
+    """A directory store as schema version 2 wrote it, with raw SQL."""
+    from trialbook.storage import sqlite_schema
+
+    path = pathlib.Path(location)
+    path.mkdir()
+    conn = sqlite3.connect(path / sqlite_schema.DB_NAME, isolation_level=None)
+    conn.executescript(sqlite_schema._SCHEMA_V1)
+    conn.execute("CREATE INDEX step_hashes_by_run ON step_hashes (experiment_id, run_id)")
+    conn.execute(f"PRAGMA application_id={sqlite_schema.APPLICATION_ID}")
+    conn.execute("PRAGMA user_version=2")
+    conn.execute("INSERT INTO experiments (id, name, created, updated, next_run_id) "
+                 "VALUES (1, 'old', 1.0, 1.0, 2)")  # fmt: skip
+    conn.execute(
+        "INSERT INTO runs (experiment_id, run_id, kind, status, doc) VALUES (1, 1, 'run', 'done',"
+        ' \'{"f": {"x": 1}, "m": {"loss": [3, 0.25]}}\')'
+    )
+    for points in (OLD_POINTS[:2], OLD_POINTS[2:]):
+        conn.execute(
+            "INSERT INTO metrics (experiment_id, run_id, name, count, steps, vals, times) "
+            "VALUES (1, 1, 'loss', ?, ?, ?, ?)",
+            (len(points), *_arrays(points)),
+        )
+    conn.close()
+
+
+def _old_postgres(location: str) -> None:
+    """A PostgreSQL store as trialbook wrote it before its layout had a version: the tables
+    of today without what version 2 added, and rows written with raw SQL."""
+    import sqlalchemy as sa
+
+    store = open_store(location)  # the schema and tables
+    schema = store._db.schema
+    with store._db.engine.begin() as conn:
+        for statement in (
+            'DROP TABLE "{s}".trialbook_schema',
+            'DROP INDEX "{s}".trialbook_metrics_by_position',
+            'ALTER TABLE "{s}".trialbook_metrics DROP COLUMN start',
+            'ALTER TABLE "{s}".trialbook_runs DROP COLUMN version',
+            'ALTER TABLE "{s}".trialbook_runs DROP COLUMN writer',
+            'CREATE INDEX trialbook_metrics_by_name ON "{s}".trialbook_metrics'
+            " (experiment_id, name, run_id, id)",
+            'INSERT INTO "{s}".trialbook_experiments (id, name, created, updated, next_run_id)'
+            " VALUES (1, 'old', 1.0, 1.0, 2)",
+            'INSERT INTO "{s}".trialbook_runs (experiment_id, run_id, kind, status, doc) VALUES'
+            ' (1, 1, \'run\', \'done\', \'{{"f": {{"x": 1}}, "m": {{"loss": [3, 0.25]}}}}\')',
+        ):
+            conn.execute(sa.text(statement.format(s=schema)))
+        for points in (OLD_POINTS[:2], OLD_POINTS[2:]):
+            steps, values, times = _arrays(points)
+            conn.execute(
+                sa.text(
+                    f'INSERT INTO "{schema}".trialbook_metrics (experiment_id, run_id, name, '
+                    "count, steps, vals, times) VALUES (1, 1, 'loss', :n, :s, :v, :t)"
+                ),
+                {"n": len(points), "s": steps, "v": values, "t": times},
+            )
+    store.close()
+
+
+def _old_redis(location: str) -> None:
+    """A Redis store as trialbook wrote it before positions and versions, with raw commands."""
+    store = open_store(location)
+    r, k = store._r, store._k
+    r.hset(k("experiments"), "old", 1)
+    r.hset(k("exp", 1), mapping={"name": "old", "created": "1.0", "updated": "1.0",
+                                 "meta": "", "next_run_id": 1, "hashes_by_run": 1})  # fmt: skip
+    r.zadd(k("exp", 1, "runs"), {"1": 1})
+    r.hset(k("exp", 1, "run", 1), mapping={
+        "kind": "run", "status": "done", "doc": '{"f": {"x": 1}, "m": {"loss": [3, 0.25]}}'
+    })  # fmt: skip
+    for points in (OLD_POINTS[:2], OLD_POINTS[2:]):
+        r.rpush(k("exp", 1, "metric", 1, "loss"), struct.pack("<I", len(points)) +
+                b"".join(_arrays(points)))  # fmt: skip
+    r.hset(k("exp", 1, "counts"), "loss", 3)
+    r.hset(k("exp", 1, "counts", 1), "loss", 3)
+    r.sadd(k("exp", 1, "keys"), k("exp", 1, "run", 1), k("exp", 1, "metric", 1, "loss"),
+           k("exp", 1, "counts"), k("exp", 1, "counts", 1))  # fmt: skip
+    store.close()
+
+
+def _old_mongo(location: str) -> None:
+    """A MongoDB store as trialbook wrote it before positions and versions: documents written
+    with raw commands, chunks ordered by the time of their write (``at``)."""
+    import pymongo
+
+    client = pymongo.MongoClient(location, serverSelectionTimeoutMS=5000)
+    db = client.get_default_database()
+    db.experiments.insert_one({"_id": 1, "name": "old", "created": 1.0, "updated": 1.0,
+                               "meta": None, "next_run_id": 1})  # fmt: skip
+    db.counters.insert_one({"_id": "experiments", "seq": 1})
+    db.runs.insert_one({
+        "_id": f"1/{1:012d}", "experiment_id": 1, "run_id": 1, "kind": "run", "status": "done",
+        "doc": '{"f": {"x": 1}, "m": {"loss": [3, 0.25]}}', "bundle": None, "bundle_blob": None,
+    })  # fmt: skip
+    asc = pymongo.ASCENDING
+    db.metrics.create_index([("experiment_id", asc), ("name", asc), ("run_id", asc), ("at", asc)])
+    # written in the order 2, 1 of their time: the time orders them
+    for at, points in ((2000, OLD_POINTS[2:]), (1000, OLD_POINTS[:2])):
+        steps, values, times = _arrays(points)
+        db.metrics.insert_one({"experiment_id": 1, "run_id": 1, "name": "loss", "at": at,
+                               "count": len(points), "steps": steps, "vals": values,
+                               "times": times})  # fmt: skip
+    client.close()
+
+
+OLD_STORES = {
+    "sqlite": _old_sqlite,
+    "postgres": _old_postgres,
+    "redis": _old_redis,
+    "mongo": _old_mongo,
+}
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_store_written_before_positions_and_versions(backend: str, tmp_path) -> None:
+    """A store of the format before chunk positions and run versions: its metric points read
+    back in the order they were appended, its runs are version 0, and new writes append after
+    the old points, are idempotent, and are compared with the old runs' version."""
+    with backend_location(backend, tmp_path) as location:
+        OLD_STORES[backend](location)
+        store = open_store(location)
+        try:
+            info = store.find_experiment("old")
+            assert info is not None and info.runs == 1
+            series = store.read_metrics(info.id, "loss", [1])[1]
+            assert (
+                list(zip(series.steps.tolist(), series.values.tolist(), strict=True)) == OLD_POINTS
+            )
+            assert store.metric_names(info.id) == {"loss": 3}
+            (run,) = store.read_runs(info.id)
+            assert (run.fields, run.version) == ({"x": 1}, 0)
+            # appended after the old points, by the run read (version 0); twice: a retry
+            run.fields, run.writer = {"x": 2}, "w"
+            for _ in range(2):
+                store.write_runs(info.id, [run], [metric_chunk(1, "loss", [0.125], 3)])
+            series = store.read_metrics(info.id, "loss", [1])[1]
+            assert series.values.tolist() == [1.0, 0.5, 0.25, 0.125]
+            assert store.metric_names(info.id, 1) == {"loss": 4}
+            assert store.read_runs(info.id)[0].version == 1
+            with pytest.raises(RunConflictError, match="stored version 1"):
+                store.write_runs(info.id, [RunRecord(1, version=0, writer="other")])
+            # a run executed again replaces the old points too
+            store.write_runs(
+                info.id,
+                [RunRecord(1)],
+                [metric_chunk(1, "loss", [7.0])],
+                replace_metrics=[(1, "loss")],
+            )
+            assert store.read_metrics(info.id, "loss", [1])[1].values.tolist() == [7.0]
+            assert store.metric_names(info.id) == {"loss": 1}
+        finally:
+            store.close()
+        if backend in ("sqlite", "postgres"):  # opened once more: already upgraded
+            open_store(location).close()
+
+
+# -- two processes that loaded the same run -----------------------------------------------------
+
+WRITER = textwrap.dedent(
+    """
+    import pathlib, sys, time, trialbook
+    from trialbook.errors import RunConflictError
+    location, tag, sync = sys.argv[1], sys.argv[2], pathlib.Path(sys.argv[3])
+    session = trialbook.create_session(location)
+    experiment = session.load_experiment("shared")
+    (sync / f"loaded-{tag}").touch()
+    deadline = time.monotonic() + 120
+    while not (sync / f"go-{tag}").exists() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    run = experiment.runs[1]
+    run.fields.owner = tag
+    run.log_metric("m", {"a": 1.0, "b": 2.0}[tag])
+    try:
+        experiment.persist()
+    except RunConflictError as exc:
+        print("conflict", exc.conflicts, exc)
+    else:
+        print("ok")
+    session.close()
+    """
+)
+
+
+def _wait_for(path: pathlib.Path, proc: subprocess.Popen) -> None:
+    deadline = time.monotonic() + 120
+    while not path.exists():
+        assert proc.poll() is None, proc.communicate()
+        assert time.monotonic() < deadline, f"{path.name} never appeared"
+        time.sleep(0.01)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_two_processes_persisting_one_loaded_run(backend: str, tmp_path) -> None:
+    """Two processes load the same experiment, both change run 1 and persist: the second is
+    refused with ``RunConflictError``, and the store keeps the first's value and only its
+    metric points."""
+    with backend_location(backend, tmp_path) as location:
+        session = trialbook.create_session(location)
+        experiment = session.create_experiment("shared")
+        with experiment.run() as run:
+            run.fields.owner = "nobody"
+            run.log_metric("m", 0.5)
+        experiment.persist()
+        sync = tmp_path / "sync"
+        sync.mkdir()
+        procs = {
+            tag: subprocess.Popen(
+                [sys.executable, "-c", WRITER, location, tag, str(sync)],
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+            for tag in ("a", "b")
+        }
+        for tag, proc in procs.items():
+            _wait_for(sync / f"loaded-{tag}", proc)
+        out = {}
+        for tag, proc in procs.items():  # a first, then b
+            (sync / f"go-{tag}").touch()
+            stdout, stderr = proc.communicate(timeout=120)
+            assert proc.returncode == 0, stderr
+            out[tag] = stdout
+        assert out["a"].strip() == "ok"
+        assert out["b"].startswith("conflict [(1, 1, 2)]"), out["b"]
+        assert "run 1 of experiment 'shared'" in out["b"]
+        stored = trialbook.create_session(location)
+        run = stored.load_experiment("shared").runs[1]
+        assert run.fields.owner == "a"
+        assert run.metrics("m")["value"].tolist() == [0.5, 1.0]
+        stored.close()
+        session.close()
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_one_session_rewrites_its_runs(backend: str, tmp_path) -> None:
+    """The runs API persists the same run again and again (it holds the version it wrote);
+    a session that loaded it before those writes is refused, one loaded after is not."""
+    with backend_location(backend, tmp_path) as location, contextlib.ExitStack() as stack:
+
+        def load() -> Any:
+            session = trialbook.create_session(location)
+            stack.callback(session.close)
+            return session.load_experiment("again")
+
+        session = trialbook.create_session(location)
+        stack.callback(session.close)
+        experiment = session.create_experiment("again")
+        experiment.add_runs(x=[1, 2])
+        experiment.persist()
+        early = load()
+        for i in range(3):
+            experiment.runs[1].fields.i = i
+            experiment.runs[1].log_metric("m", float(i))
+            experiment.persist()
+        late = load()
+        assert (late.runs[1].fields.i, late.runs[1].version) == (2, 4)
+        assert late.runs[1].metrics("m")["value"].tolist() == [0.0, 1.0, 2.0]
+        late.runs[1].fields.i = 3
+        late.persist()
+        early.runs[2].fields.other = 1  # another run: no conflict
+        early.persist()
+        early.runs[1].fields.i = -1
+        with pytest.raises(RunConflictError, match="run 1 of experiment 'again'"):
+            early.persist()
+        final = load()
+        assert (final.runs[1].fields.i, final.runs[2].fields.other) == (3, 1)

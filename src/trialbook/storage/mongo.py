@@ -457,7 +457,7 @@ class MongoStore:
             if run.version is None:
                 ops.append(self._pymongo.ReplaceOne(key, doc, upsert=True))
                 continue
-            same = {"version": run.version}
+            same: dict[str, Any] = {"version": run.version}
             if run.version == 0:  # a run written before versions has none
                 same = {"version": {"$in": [0, None]}}
             retry = {"version": run.version + 1, "writer": run.writer}

@@ -309,3 +309,54 @@ def test_one_session_rewrites_its_runs(backend: str, tmp_path) -> None:
             early.persist()
         final = load()
         assert (final.runs[1].fields.i, final.runs[2].fields.other) == (3, 1)
+
+
+# -- MongoDB: the order of a write's parts -------------------------------------------------------
+
+
+def test_mongo_writes_the_run_before_its_artifacts_and_step_hashes(tmp_path) -> None:
+    """Without transactions, the order is the guarantee: the metric chunks before the run
+    document (no run whose points are missing), the artifacts and step hashes after it (no
+    cached output of a trial that was never recorded). Watched from the client's commands."""
+    pymongo = pytest.importorskip("pymongo")
+    from pymongo import monitoring
+
+    from trialbook.codecs import Encoded
+    from trialbook.storage.mongo import MongoStore
+
+    seen: list[str] = []
+
+    class Writes(monitoring.CommandListener):
+        def started(self, event) -> None:
+            if event.command_name in ("insert", "update", "delete"):
+                seen.append(event.command[event.command_name])
+
+        def succeeded(self, event) -> None:
+            pass
+
+        failed = succeeded
+
+    with backend_location("mongo", tmp_path) as url:
+        client = pymongo.MongoClient(url, event_listeners=[Writes()], serverSelectionTimeoutMS=5000)
+        store = MongoStore(client.get_default_database())
+        try:
+            info = store.create_experiment("order")
+            store.write_runs(info.id, [RunRecord(1)])
+            # a new run, then a run read back (its version compared first)
+            for read in (lambda: RunRecord(1), lambda: store.read_runs(info.id)[0]):
+                run = read()
+                assert run.version in (None, 1)
+                seen.clear()
+                store.write_runs(
+                    info.id,
+                    [run],
+                    [metric_chunk(1, "m", [1.0])],
+                    artifacts=[(1, "a", Encoded("json", b"1"))],
+                    step_hashes=[("s", "in", "out", 1)],
+                    replace_metrics=[(1, "m")],
+                )
+                parts = [c for c in seen if c in ("metrics", "runs", "artifacts", "step_hashes")]
+                assert parts == ["metrics", "runs", "artifacts", "step_hashes", "metrics"]
+        finally:
+            store.close()
+            client.close()

@@ -1,7 +1,7 @@
 """The :class:`Store` protocol every backend implements.
 
 A store holds experiments; an experiment holds runs; a run holds params, fields, a result,
-an error, metrics (append-only chunks) and artifacts (named binary values). Content-addressed
+an error, metrics (chunks keyed by position) and artifacts (named binary values). Content-addressed
 snapshots (code, environment) are shared by all experiments of a store.
 
 Rules every backend follows (checked by :class:`trialbook.testing.StoreContract`):

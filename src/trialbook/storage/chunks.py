@@ -1,10 +1,11 @@
 """Metric chunks as the backends keep them: three little-endian arrays of ``count`` items.
 
 A :class:`~trialbook.storage.records.MetricChunk` holds the new points of one metric of one
-run as raw bytes: ``steps`` (int64), ``values`` and ``times`` (float64). A backend stores each
-chunk as it comes (append-only) -- as three columns, or as one byte string with the three
-arrays one after the other (:func:`join_chunk`, :func:`split_chunk`) -- and reads a metric back
-by concatenating its chunks in order (:func:`metric_series`).
+run as raw bytes: ``steps`` (int64), ``values`` and ``times`` (float64), and its position
+``start`` in the series (its key). A backend stores each chunk by upsert on that key -- as three
+columns, or as one byte string with the three arrays one after the other (:func:`join_chunk`,
+:func:`split_chunk`) -- and reads a metric back by concatenating its chunks in order of
+``start`` (:func:`metric_series`).
 
 Examples
 --------
@@ -55,7 +56,7 @@ def split_chunk(data: bytes | memoryview, count: int, offset: int = 0) -> tuple[
 
 def metric_series(chunks: Iterable[ChunkParts]) -> MetricSeries:
     """All points of one metric of one run: its chunks' ``(steps, values, times)``, in the
-    order they were appended, joined into NumPy arrays.
+    order of their positions, joined into NumPy arrays.
 
     Examples
     --------

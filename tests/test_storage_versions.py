@@ -16,6 +16,7 @@ import subprocess
 import sys
 import textwrap
 import time
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -68,25 +69,28 @@ def _old_sqlite(location: str) -> None:
     conn.close()
 
 
-def _old_postgres(location: str) -> None:
-    """A PostgreSQL store as trialbook wrote it before its layout had a version: the tables
-    of today without what version 2 added, and rows written with raw SQL."""
+def _old_sql(location: str) -> None:
+    """A SQL store (PostgreSQL, or SQLite through SQLAlchemy) as trialbook wrote it before its
+    layout had a version: the tables of today without what version 2 added, and rows written
+    with raw SQL."""
     import sqlalchemy as sa
 
-    store = open_store(location)  # the schema and tables
-    schema = store._db.schema
+    from trialbook.storage.sql import SqlStore
+
+    store = SqlStore(location)  # the schema and tables
+    schema = f'"{store._db.schema}".' if store._db.schema else ""
     with store._db.engine.begin() as conn:
         for statement in (
-            'DROP TABLE "{s}".trialbook_schema',
-            'DROP INDEX "{s}".trialbook_metrics_by_position',
-            'ALTER TABLE "{s}".trialbook_metrics DROP COLUMN start',
-            'ALTER TABLE "{s}".trialbook_runs DROP COLUMN version',
-            'ALTER TABLE "{s}".trialbook_runs DROP COLUMN writer',
-            'CREATE INDEX trialbook_metrics_by_name ON "{s}".trialbook_metrics'
+            "DROP TABLE {s}trialbook_schema",
+            "DROP INDEX {s}trialbook_metrics_by_position",
+            "ALTER TABLE {s}trialbook_metrics DROP COLUMN start",
+            "ALTER TABLE {s}trialbook_runs DROP COLUMN version",
+            "ALTER TABLE {s}trialbook_runs DROP COLUMN writer",
+            "CREATE INDEX trialbook_metrics_by_name ON {s}trialbook_metrics"
             " (experiment_id, name, run_id, id)",
-            'INSERT INTO "{s}".trialbook_experiments (id, name, created, updated, next_run_id)'
+            "INSERT INTO {s}trialbook_experiments (id, name, created, updated, next_run_id)"
             " VALUES (1, 'old', 1.0, 1.0, 2)",
-            'INSERT INTO "{s}".trialbook_runs (experiment_id, run_id, kind, status, doc) VALUES'
+            "INSERT INTO {s}trialbook_runs (experiment_id, run_id, kind, status, doc) VALUES"
             ' (1, 1, \'run\', \'done\', \'{{"f": {{"x": 1}}, "m": {{"loss": [3, 0.25]}}}}\')',
         ):
             conn.execute(sa.text(statement.format(s=schema)))
@@ -94,7 +98,7 @@ def _old_postgres(location: str) -> None:
             steps, values, times = _arrays(points)
             conn.execute(
                 sa.text(
-                    f'INSERT INTO "{schema}".trialbook_metrics (experiment_id, run_id, name, '
+                    f"INSERT INTO {schema}trialbook_metrics (experiment_id, run_id, name, "
                     "count, steps, vals, times) VALUES (1, 1, 'loss', :n, :s, :v, :t)"
                 ),
                 {"n": len(points), "s": steps, "v": values, "t": times},
@@ -150,20 +154,33 @@ def _old_mongo(location: str) -> None:
 
 OLD_STORES = {
     "sqlite": _old_sqlite,
-    "postgres": _old_postgres,
+    "postgres": _old_sql,
+    "sql-sqlite": _old_sql,
     "redis": _old_redis,
     "mongo": _old_mongo,
 }
 
 
-@pytest.mark.parametrize("backend", BACKENDS)
+@contextlib.contextmanager
+def _location(backend: str, tmp_path: pathlib.Path) -> Iterator[str]:
+    if backend == "sql-sqlite":  # the SQL store's migration on another dialect
+        yield f"sqlite+pysqlite:///{tmp_path / 'sql.db'}"
+    else:
+        with backend_location(backend, tmp_path) as location:
+            yield location
+
+
+@pytest.mark.parametrize("backend", [*BACKENDS, "sql-sqlite"])
 def test_store_written_before_positions_and_versions(backend: str, tmp_path) -> None:
     """A store of the format before chunk positions and run versions: its metric points read
     back in the order they were appended, its runs are version 0, and new writes append after
     the old points, are idempotent, and are compared with the old runs' version."""
-    with backend_location(backend, tmp_path) as location:
+    from trialbook.storage.sql import SqlStore
+
+    opener = SqlStore if backend == "sql-sqlite" else open_store
+    with _location(backend, tmp_path) as location:
         OLD_STORES[backend](location)
-        store = open_store(location)
+        store = opener(location)
         try:
             info = store.find_experiment("old")
             assert info is not None and info.runs == 1
@@ -195,8 +212,8 @@ def test_store_written_before_positions_and_versions(backend: str, tmp_path) -> 
             assert store.metric_names(info.id) == {"loss": 1}
         finally:
             store.close()
-        if backend in ("sqlite", "postgres"):  # opened once more: already upgraded
-            open_store(location).close()
+        if backend in ("sqlite", "postgres", "sql-sqlite"):  # opened again: upgraded once
+            opener(location).close()
 
 
 # -- two processes that loaded the same run -----------------------------------------------------

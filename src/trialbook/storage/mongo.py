@@ -59,9 +59,9 @@ Write concern: the client's (the URL's ``w`` and ``journal`` options; MongoDB's 
 ``w: "majority"`` on a replica set, acknowledged by the primary on a standalone server). Every
 write waits for that acknowledgement before the next part is sent, so the order above holds on
 the server; with ``w=0`` (unacknowledged) it does not, and a lost write is not retried.
-Long writes are
-sent in commands of at most :data:`BATCH` documents, so that a slow server still answers its
-heartbeats.
+
+Long writes are sent in commands of at most :data:`BATCH` documents, so that a slow server still
+answers its heartbeats.
 
 Examples
 --------

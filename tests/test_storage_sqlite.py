@@ -208,3 +208,20 @@ def test_large_metric_chunks_are_files_removed_with_their_experiment(
     assert len(chunk_files()) == 1
     values = session.load_experiment("keep").runs[1].metrics("loss")["value"]
     assert values.tolist() == list(range(50_000))
+
+
+def test_retried_write_of_a_large_chunk_leaves_one_file(tmp_path: pathlib.Path) -> None:
+    """A metric chunk stored as a file, written again by a retry: the replaced chunk's file is
+    removed with the commit (nothing is left for the garbage collection)."""
+    from trialbook.testing import metric_chunk
+
+    store = open_store(tmp_path / "store")
+    info = store.create_experiment("big")
+    points = [float(i) for i in range(20_000)]  # over the inline limit: a file
+    for _ in range(2):
+        store.write_runs(info.id, [RunRecord(1)], [metric_chunk(1, "m", points)])
+    assert store.read_metrics(info.id, "m", [1])[1].values.tolist() == points
+    files = [p for p in (tmp_path / "store" / "blobs").rglob("*") if p.is_file()]
+    assert len(files) == 1
+    assert store.collect_garbage(min_age=0).blobs == 0
+    store.close()

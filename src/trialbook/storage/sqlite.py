@@ -83,8 +83,7 @@ _UPSERT_CHUNK = (
     " UPDATE SET count = excluded.count, steps = excluded.steps, vals = excluded.vals,"
     " times = excluded.times, blob = excluded.blob"
 )
-"""A chunk replaces the one of its key (a retried write); the file of a large chunk it
-replaces is left to :meth:`SqliteStore.collect_garbage`."""
+"""A chunk replaces the one of its key (a retried write)."""
 
 
 def open_sqlite_url(url: str, **options: Any) -> SqliteStore:
@@ -324,6 +323,8 @@ class SqliteStore:
                 )
                 self._blobs.commit(blobs)
                 self._delete_metrics(experiment_id, replace_metrics)
+                if chunk_files:
+                    self._replaced_chunk_files(experiment_id, metrics)
                 self._write_rows(experiment_id, rows, chunks, artifact_rows, step_hashes)
         except BaseException:
             self._blobs.discard(blobs, chunk_files)
@@ -375,6 +376,19 @@ class SqliteStore:
         if now - self._touched.get(experiment_id, 0.0) > 1.0:
             self._db.exec("UPDATE experiments SET updated = ? WHERE id = ?", (now, experiment_id))
             self._touched[experiment_id] = now
+
+    def _replaced_chunk_files(self, experiment_id: int, metrics: Sequence[MetricChunk]) -> None:
+        """Inside a write of large chunks (files): the files of the stored chunks they replace
+        (a retried write) go once it commits. A retry carries as many points or more, so only
+        a chunk written to a file can replace one that was."""
+        for c in metrics:
+            if self.blob_dir is not None and 3 * len(c.values) > INLINE_LIMIT:
+                found = self._db.exec(
+                    "SELECT blob FROM metrics WHERE experiment_id = ? AND run_id = ? AND name = ?"
+                    " AND start = ? AND blob IS NOT NULL",
+                    (experiment_id, c.run_id, c.name, c.start),
+                ).fetchall()
+                self._blobs.unlink_after_commit([name for (name,) in found])
 
     def _delete_metrics(self, experiment_id: int, which: Sequence[tuple[int, str]]) -> None:
         """Inside a transaction: delete the stored points of ``(run_id, name)`` metrics."""

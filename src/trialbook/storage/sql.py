@@ -34,8 +34,10 @@ Concurrency: run ids come from ``UPDATE trialbook_experiments SET next_run_id = 
 the row in one transaction), so processes sharing the database never collide: the row lock
 serialises them. :meth:`SqlStore.write_runs` is one transaction; on PostgreSQL it is a single
 statement of data-modifying ``WITH`` parts (one round trip per trial), and large batches use
-``executemany``. A write that replaces runs read from the store first locks their rows
-(``SELECT ... FOR UPDATE``) and compares their versions, in the same transaction. The
+``executemany``. A write that replaces runs read from the store compares their versions in
+the same transaction: on PostgreSQL in its one statement (a conditional upsert, see
+:class:`~trialbook.storage.sql_schema.OneStatementWrite`), elsewhere after locking their rows
+(``SELECT ... FOR UPDATE``). The
 statements of a trial are compiled once per store and run on the driver's connection (see
 :mod:`trialbook.storage.sql_schema`). A non-default schema is part of the store's ``url``; a
 password never is.
@@ -400,11 +402,13 @@ class SqlStore:
             }
             for c in metrics
         }
+        checked = {run.run_id for run in runs if run.version is not None}
         return {
             "blobs": [{"digest": d, "data": data} for d, data in new_blobs.items()],
             "artifacts": list(artifact_rows.values()),
             "step_hashes": list(hash_rows.values()),
-            "runs": list(runs_rows.values()),
+            "runs": [row for i, row in runs_rows.items() if i not in checked],
+            "runs_checked": [row for i, row in runs_rows.items() if i in checked],
             "metrics": list(chunk_rows.values()),
         }
 

@@ -56,6 +56,7 @@ _KEYS = {
     "artifacts": (artifacts_t, ("experiment_id", "run_id", "name")),
     "step_hashes": (step_hashes_t, ("experiment_id", "step", "input_hash")),
     "runs": (runs_t, ("experiment_id", "run_id")),
+    "runs_checked": (runs_t, ("experiment_id", "run_id")),  # after the check, as any run
     "metrics": (metrics_t, METRIC_KEY),
 }
 """Tables written by upsert, with their keys."""
@@ -284,23 +285,34 @@ class SqlConnection:
         check: Callable[[sa.Connection], None] | None = None,
     ) -> None:
         """Write rows by table (``blobs``, ``artifacts``, ``step_hashes``, ``runs``,
-        ``metrics``: all by upsert) and set ``touch = (time, experiment id)`` as the
-        experiment's last activity, in one transaction: one statement on PostgreSQL, the
-        compiled statements on SQLite, SQLAlchemy Core elsewhere and whenever ``clear``
-        (statements to run first, such as deleting the metric points a re-executed run
-        replaces) is not empty or ``check`` is given (called first in the transaction, to
-        compare the versions of the runs the write replaces; it raises to refuse it)."""
+        ``runs_checked``, ``metrics``: all by upsert) and set ``touch = (time, experiment
+        id)`` as the experiment's last activity, in one transaction: one statement on
+        PostgreSQL, the compiled statements on SQLite, SQLAlchemy Core elsewhere and whenever
+        ``clear`` (statements to run first, such as deleting the metric points a re-executed
+        run replaces) is not empty.
+
+        ``check`` compares the versions of the ``runs_checked`` (runs read from the store)
+        and raises to refuse the write: called first in the transaction of SQLAlchemy Core;
+        in the one statement of PostgreSQL the versions are compared by the statement itself,
+        and ``check`` is called (in a transaction of its own) only to explain a refusal."""
+        if not clear and self.one_statement is not None:
+            sql, params = self.one_statement.render(list(batches.items()), touch)
+            if len(params) <= self.one_statement.MAX_PARAMS:
+                try:
+                    self.write_one_statement(sql, params)
+                except StorageError as exc:
+                    moved = getattr(exc.__cause__, "sqlstate", None)
+                    if check is not None and moved == self.one_statement.VERSION_MOVED:
+                        with self.tx() as conn:
+                            check(conn)  # raises the conflict, with the stored versions
+                    raise
+                return
         if clear or check is not None:
             self._write_core(batches, touch, clear, check)
             return
-        if self.one_statement is not None:
-            sql, params = self.one_statement.render(list(batches.items()), touch)
-            if len(params) <= self.one_statement.MAX_PARAMS:
-                self.write_one_statement(sql, params)
-                return
         touch_rows = [] if touch is None else [{"now": touch[0], "eid": touch[1]}]
         if self.hot.supported:
-            hot = [(getattr(self.hot, name), rows) for name, rows in batches.items()]
+            hot = [(getattr(self.hot, name), rows) for name, rows in batches.items() if rows]
             self.write_hot([*hot, (self.hot.touch, touch_rows)])
             return
         self._write_core(batches, touch, clear)

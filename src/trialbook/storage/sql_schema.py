@@ -236,6 +236,13 @@ class OneStatementWrite:
     the same key twice must be deduplicated by the caller (PostgreSQL refuses that in one
     statement).
 
+    Runs read from the store (``runs_checked``) are replaced only where the stored row is at
+    the version before theirs (or is theirs, written by the same ``writer``: a retry); the
+    conflict rule of ``ON CONFLICT ... DO UPDATE ... WHERE`` is evaluated on the latest row,
+    after waiting for a concurrent writer of it. When one of them was not replaced (or did not
+    exist: it was inserted), the statement divides by zero, which aborts all of it: the error
+    of SQLSTATE :data:`VERSION_MOVED` tells the caller to look for the conflict.
+
     Examples
     --------
     >>> import sqlalchemy as sa
@@ -252,6 +259,9 @@ class OneStatementWrite:
     >>> params
     [1, 2, 'm', 1, b'', b'', b'', 0]
     """
+
+    VERSION_MOVED = "22012"
+    """SQLSTATE of the error that refuses a write of runs whose stored version moved."""
 
     MAX_PARAMS = 30_000
     """Above this many parameters a write uses one statement per table (the protocol's limit
@@ -290,6 +300,14 @@ class OneStatementWrite:
                 tail = f" ON CONFLICT ({', '.join(key)}) DO UPDATE SET {sets}"
             self._parts[name] = (head, [c.name for c in columns], group, tail)
             names[name] = dialect.identifier_preparer.format_table(table)
+        head, columns_, group, tail = self._parts["runs"]
+        self._parts["runs_checked"] = (
+            head.replace(" (", " AS r (", 1),
+            columns_,
+            group,
+            tail + " WHERE r.version = EXCLUDED.version - 1 OR (r.version = EXCLUDED.version"
+            " AND r.writer = EXCLUDED.writer) RETURNING (xmax = 0) AS inserted",
+        )
         self.read_metrics = (
             f"SELECT run_id, steps, vals, times FROM {names['metrics']} "
             "WHERE experiment_id = %s AND name = %s AND run_id = ANY(%s) ORDER BY run_id, start"
@@ -313,13 +331,20 @@ class OneStatementWrite:
         batches: list[tuple[str, list[dict[str, Any]]]],
         touch: tuple[float, int] | None = None,
     ) -> tuple[str, list[Any]]:
-        """The statement and its parameters for ``(table name, rows)`` batches."""
+        """The statement and its parameters for ``(table name, rows)`` batches (``runs_checked``:
+        runs replaced only at the version before theirs, see the class docs)."""
         parts: list[str] = []
         params: list[Any] = []
+        result = "1"
         for name, rows in batches:
             if not rows:
                 continue
             head, columns, group, tail = self._parts[name]
+            if name == "runs_checked":
+                result = (
+                    f"1 / (CASE WHEN (SELECT count(*) FROM w{len(parts)} WHERE NOT inserted)"
+                    f" = {len(rows)} THEN 1 ELSE 0 END)"
+                )
             parts.append(head + ", ".join([group] * len(rows)) + tail)
             for row in rows:
                 params.extend(row[c] for c in columns)
@@ -327,7 +352,7 @@ class OneStatementWrite:
             parts.append(self._touch)
             params.extend(touch)
         body = ", ".join(f"w{i} AS ({part})" for i, part in enumerate(parts))
-        return f"WITH {body} SELECT 1", params
+        return f"WITH {body} SELECT {result}", params
 
 
 def _schema(schema: str | None) -> Any:

@@ -647,17 +647,113 @@ def test_mongo_large_chunks_and_bundles(tmp_path: pathlib.Path) -> None:
         store.close()
 
 
-def test_sql_tables_compile_for_mysql() -> None:
-    """MySQL/MariaDB is not run here; its DDL must at least compile (key lengths, blob types)."""
+@pytest.mark.parametrize("url", ["mysql+pymysql://", "mariadb+pymysql://"])
+def test_sql_tables_compile_for_mysql(url: str) -> None:
+    """MySQL/MariaDB is not required here; its DDL must at least compile (key lengths, blob
+    types), and every table is utf8mb4 with a case-sensitive collation (the servers' defaults
+    fold case: ``Loss`` would find ``loss``)."""
     import sqlalchemy as sa
-    from sqlalchemy.dialects import mysql
 
     from trialbook.storage.sql_schema import HotStatements, metadata
 
-    dialect = mysql.dialect()
+    dialect = sa.make_url(url).get_dialect()()
     ddl = [str(sa.schema.CreateTable(t).compile(dialect=dialect)) for t in metadata.sorted_tables]
     assert any("LONGBLOB" in text for text in ddl)
+    assert len(ddl) == 7
+    for text in ddl:
+        assert text.rstrip().endswith("CHARSET=utf8mb4 COLLATE utf8mb4_bin"), text
     assert not HotStatements(dialect, None).supported  # generic SQLAlchemy Core path
+
+
+def test_postgres_one_statement_write_never_casts_to_a_bounded_varchar() -> None:
+    """An explicit cast to ``VARCHAR(255)`` cuts a longer text silently; to ``VARCHAR`` it
+    does not, so the column refuses it (behind the length check of every write)."""
+    import sqlalchemy as sa
+
+    from trialbook.storage.sql_schema import OneStatementWrite
+
+    writer = OneStatementWrite(sa.make_url("postgresql+psycopg://").get_dialect()(), None)
+    row = {"experiment_id": 1, "run_id": 1, "name": "m", "codec": "json", "size": 1,
+           "data": b"1", "blob": None, "step": "s", "input_hash": "i", "output_hash": "o",
+           "digest": "d", "kind": "trial", "status": "done", "key": None, "seed": None,
+           "created": None, "started": None, "finished": None, "code": None,
+           "environment": None, "doc": "{}", "bundle": None, "count": 1, "steps": b"",
+           "vals": b"", "times": b""}  # fmt: skip
+    tables = ["blobs", "artifacts", "step_hashes", "runs", "metrics"]
+    sql, _ = writer.render([(name, [row]) for name in tables], touch=(1.0, 1))
+    assert "::VARCHAR," in sql and "VARCHAR(" not in sql
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgres"])
+def test_long_name_is_refused_on_every_sql_write_path(backend: str, tmp_path) -> None:
+    """A 256-character metric name on PostgreSQL: refused with the limit and nothing written,
+    by the one-statement write, by the executemany path of large batches and by the Core path
+    (with ``replace_metrics``); a 255-character one is stored intact."""
+    from trialbook.errors import ConfigError
+    from trialbook.storage.sql import SqlStore
+
+    with backend_location(backend, tmp_path) as location:
+        if backend == "sqlite":
+            location = f"sqlite+pysqlite:///{location}.db"
+        store = SqlStore(location)
+        try:
+            info = store.create_experiment("e")
+            long, limit = "m" * 256, "m" * 255
+            many = [RunRecord(run_id=i) for i in range(100, 3200)]  # > 30,000 parameters
+            writes = [
+                {"runs": [RunRecord(run_id=1)], "metrics": [metric_chunk(1, long, [1.0])]},
+                {"runs": many, "metrics": [metric_chunk(2, long, [1.0])]},
+                {"runs": [RunRecord(run_id=3)], "metrics": [metric_chunk(3, long, [1.0])],
+                 "replace_metrics": [(3, long)]},
+            ]  # fmt: skip
+            for write in writes:
+                with pytest.raises(ConfigError, match="256 characters long, more than the 255"):
+                    store.write_runs(info.id, **write)
+            assert store.read_runs(info.id) == []
+            assert store.metric_names(info.id) == {}
+            with pytest.raises(ConfigError, match="experiment name"):
+                store.create_experiment("e" * 256)
+            assert [e.name for e in store.list_experiments()] == ["e"]
+            store.write_runs(info.id, [RunRecord(run_id=1)], [metric_chunk(1, limit, [1.0])])
+            assert store.metric_names(info.id) == {limit: 1}
+        finally:
+            store.close()
+
+
+def test_mysql_store_of_a_case_insensitive_collation_is_converted(tmp_path) -> None:
+    """Optional (``TRIALBOOK_TEST_MYSQL_URL``): a store whose tables have the server's default
+    collation (which folds case, as stores created before the collation was set have) is
+    converted on open, so ``Loss`` becomes a name of its own."""
+    import sqlalchemy as sa
+
+    from trialbook.storage.sql_schema import metadata
+
+    with backend_location("mysql", tmp_path) as location:
+        store = open_store(location)
+        with store._db.engine.begin() as conn:
+            for table in metadata.sorted_tables:
+                conn.execute(sa.text(
+                    f"ALTER TABLE {table.name} CONVERT TO CHARACTER SET latin1 "
+                    "COLLATE latin1_swedish_ci"
+                ))  # fmt: skip
+        info = store.create_experiment("loss")
+        store.write_runs(info.id, [RunRecord(run_id=1)], [metric_chunk(1, "loss", [1.0])])
+        store.write_runs(info.id, [], [metric_chunk(1, "Loss", [2.0])])
+        assert store.read_metrics(info.id, "loss", [1])[1].values.tolist() == [1.0, 2.0]
+        store.close()
+        store = open_store(location)
+        try:
+            with store._db.engine.connect() as conn:
+                collations = {row[0] for row in conn.execute(sa.text(
+                    "SELECT DISTINCT COLLATION_NAME FROM information_schema.COLUMNS WHERE "
+                    "TABLE_SCHEMA = DATABASE() AND COLLATION_NAME IS NOT NULL"
+                ))}  # fmt: skip
+            assert len(collations) == 1 and "_bin" in collations.pop()
+            assert store.read_metrics(info.id, "loss", [1])[1].values.tolist() == [1.0]
+            assert store.read_metrics(info.id, "Loss", [1])[1].values.tolist() == [2.0]
+            assert store.create_experiment("Loss").id != info.id
+        finally:
+            store.close()
 
 
 # -- the lazy graph end-to-end on every backend ----------------------------------------------------

@@ -133,6 +133,69 @@ class StoreContract:
         store.create_experiment("my_exp")
         assert [e.name for e in store.list_experiments()] == ["My Exp", "my-exp", "my_exp"]
 
+    def test_names_are_case_sensitive(self, store: Any) -> None:
+        """``loss``, ``Loss`` and ``loss `` are three names (MySQL's default collations would
+        fold case and ignore trailing spaces)."""
+        names = ["loss", "Loss", "loss "]
+        infos = [store.create_experiment(name) for name in names]
+        assert sorted(e.name for e in store.list_experiments()) == sorted(names)
+        for name, info in zip(names, infos, strict=True):
+            assert store.find_experiment(name).id == info.id
+        e = infos[0].id
+        store.write_runs(
+            e,
+            [RunRecord(run_id=1)],
+            [metric_chunk(1, name, [float(i)]) for i, name in enumerate(names)],
+            artifacts=[(1, name, Encoded("json", str(i).encode())) for i, name in enumerate(names)],
+            step_hashes=[(name, "in", f"out{i}", 1) for i, name in enumerate(names)],
+        )
+        assert store.metric_names(e, 1) == dict.fromkeys(names, 1)
+        for i, name in enumerate(names):
+            assert store.read_metrics(e, name, [1])[1].values.tolist() == [float(i)]
+            assert store.read_artifact(e, 1, name) == Encoded("json", str(i).encode())
+        assert store.list_artifacts(e, 1) == dict.fromkeys(names, 1)
+        hashes = store.get_step_hashes(e, [(name, "in") for name in names])
+        assert hashes == {(name, "in"): (f"out{i}", 1) for i, name in enumerate(names)}
+
+    def test_long_names_are_stored_intact_or_refused(self, store: Any) -> None:
+        """A 300-character name (experiment, metric, artifact, step) and a 40-character status
+        or kind are stored intact, or refused with a :class:`ConfigError` that gives the length
+        before anything of the write is stored: never cut to a column's size."""
+        from trialbook.errors import ConfigError
+
+        long = "n" * 299 + "!"
+        info = store.create_experiment("long")
+        attempts: list[tuple[str, Any, Any]] = [
+            ("experiment", lambda: store.create_experiment(long),
+             lambda: store.find_experiment(long).name == long),
+            ("metric", lambda: store.write_runs(info.id, [RunRecord(1)],
+                                                [metric_chunk(1, long, [1.0])]),
+             lambda: store.read_metrics(info.id, long, [1])[1].values.tolist() == [1.0]),
+            ("artifact", lambda: store.write_runs(info.id, [RunRecord(2)],
+                                                  artifacts=[(2, long, Encoded("json", b"1"))]),
+             lambda: store.read_artifact(info.id, 2, long) == Encoded("json", b"1")),
+            ("step", lambda: store.write_runs(info.id, [RunRecord(3)],
+                                              step_hashes=[(long, "in", "out", 3)]),
+             lambda: store.get_step_hashes(info.id, [(long, "in")]) == {(long, "in"): ("out", 3)}),
+            ("status", lambda: store.write_runs(info.id, [RunRecord(4, status="s" * 40)]),
+             lambda: store.read_runs(info.id, [4])[0].status == "s" * 40),
+            ("kind", lambda: store.write_runs(info.id, [RunRecord(5, kind="k" * 40)]),
+             lambda: store.read_runs(info.id, [5])[0].kind == "k" * 40),
+        ]  # fmt: skip
+        for number, (what, write, intact) in enumerate(attempts):
+            try:
+                write()
+            except ConfigError as exc:
+                assert "characters" in str(exc), (what, str(exc))
+                if number:  # the run written with the refused value is not there
+                    assert store.read_runs(info.id, [number]) == [], what
+            else:
+                assert intact(), f"a long {what} was not stored intact"
+        names = {e.name for e in store.list_experiments()}
+        assert names <= {"long", long}, "an experiment name was cut"
+        assert set(store.metric_names(info.id)) <= {long}, "a metric name was cut"
+        assert set(store.list_artifacts(info.id, 2)) <= {long}, "an artifact name was cut"
+
     def test_create_existing_experiment_fails_unless_replace(self, store: Any) -> None:
         first = store.create_experiment("x")
         store.write_runs(first.id, [RunRecord(run_id=1)])

@@ -91,6 +91,7 @@ from trialbook.storage.sql_engine import CONNECT_TIMEOUT, SqlConnection, insert_
 from trialbook.storage.sql_schema import (
     artifacts_t,
     blobs_t,
+    check_lengths,
     experiments_t,
     metrics_t,
     runs_t,
@@ -194,7 +195,7 @@ class SqlStore:
     def find_experiment(self, name: str) -> ExperimentInfo | None:
         """The experiment named exactly ``name``, or ``None``."""
         rows = self._db.read(self._experiment_select().where(experiments_t.c.name == name))
-        rows = [r for r in rows if r[1] == name]  # case-insensitive collations (MySQL)
+        rows = [r for r in rows if r[1] == name]  # MySQL's PAD SPACE collations: 'a' = 'a '
         return self._info(rows[0]) if rows else None
 
     def create_experiment(
@@ -206,7 +207,10 @@ class SqlStore:
         replace_id: int | None = None,
     ) -> ExperimentInfo:
         """Create an experiment (or replace one of the same name when ``replace``, only the
-        experiment ``replace_id`` if given: its row is locked, so one replacer wins)."""
+        experiment ``replace_id`` if given: its row is locked, so one replacer wins).
+
+        A name longer than 255 characters is refused (:class:`~trialbook.errors.ConfigError`)."""
+        check_lengths(self.url, {"experiments": [{"name": name}]})
         now = time.time()
         try:
             with self._db.tx() as conn:
@@ -547,6 +551,7 @@ class SqlStore:
     def put_snapshot(self, kind: str, text: str) -> str:
         """Store a text snapshot content-addressed; return its digest."""
         digest = content_address(text)
+        check_lengths(self.url, {"snapshots": [{"digest": digest, "kind": kind}]})
         with self._db.tx() as conn:
             insert_missing(conn, snapshots_t, {"digest": digest, "kind": kind, "text": text})
         return digest

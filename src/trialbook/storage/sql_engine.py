@@ -32,7 +32,9 @@ from trialbook.storage.sql_schema import (
     OneStatementWrite,
     artifacts_t,
     blobs_t,
+    check_lengths,
     experiments_t,
+    make_case_sensitive,
     metadata,
     metrics_t,
     runs_t,
@@ -88,7 +90,8 @@ def _connect_args(url: sa.URL, timeout: float) -> dict[str, Any]:
             "keepalives_count": 3,
         }
     if backend in ("mysql", "mariadb"):
-        return {"connect_timeout": max(1, round(timeout))}
+        # utf8mb4: every character a name may have (the tables are utf8mb4 too)
+        return {"connect_timeout": max(1, round(timeout)), "charset": "utf8mb4"}
     if backend == "sqlite":
         return {"timeout": timeout}
     return {}
@@ -193,6 +196,9 @@ class SqlConnection:
                     # the tables that exist as they are.
                     for index in _LATER_INDEXES:
                         index.create(conn, checkfirst=True)
+                    if conn.dialect.name in ("mysql", "mariadb"):
+                        # Stores created with the server's default collation fold case.
+                        make_case_sensitive(conn, self.schema)
                 return
             except (StorageError, sa_exc.IntegrityError) as exc:
                 # Another process created the tables at the same moment: check they are there.
@@ -296,7 +302,11 @@ class SqlConnection:
         ``metrics``) and set ``touch = (time, experiment id)`` as the experiment's last
         activity, in one transaction: one statement on PostgreSQL, the compiled statements on
         SQLite, SQLAlchemy Core elsewhere and whenever ``clear`` (statements to run first, such
-        as deleting the metric points a re-executed run replaces) is not empty."""
+        as deleting the metric points a re-executed run replaces) is not empty.
+
+        Raises :class:`~trialbook.errors.ConfigError`, before anything is written, for a text
+        longer than its column holds (:func:`~trialbook.storage.sql_schema.check_lengths`)."""
+        check_lengths(self.url, batches)
         if clear:
             self._write_core(batches, touch, clear)
             return

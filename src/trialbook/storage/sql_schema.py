@@ -17,16 +17,22 @@ WHERE trialbook_experiments.id = ? RETURNING next_run_id
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import mysql, postgresql, sqlite
 
+from trialbook.errors import ConfigError
+
 __all__ = [
+    "BINARY_COLLATION",
     "HotStatements",
     "artifacts_t",
     "blobs_t",
+    "check_lengths",
     "experiments_t",
+    "make_case_sensitive",
     "metadata",
     "metrics_t",
     "runs_t",
@@ -40,6 +46,15 @@ _Name = sa.String(255)
 _Hash = sa.String(128)
 _Blob = sa.LargeBinary().with_variant(mysql.LONGBLOB(), "mysql", "mariadb")
 _Text = sa.Text().with_variant(mysql.LONGTEXT(), "mysql", "mariadb")
+BINARY_COLLATION = "utf8mb4_bin"
+"""The collation of every table on MySQL/MariaDB: case-sensitive, so ``loss`` and ``Loss`` stay
+two names (the servers' default collations fold case). :func:`binary_collation` picks the
+no-pad variant where the server has one (trailing spaces count too)."""
+_OPTIONS = {
+    f"{dialect}_{option}": value
+    for dialect in ("mysql", "mariadb")
+    for option, value in (("charset", "utf8mb4"), ("collate", BINARY_COLLATION))
+}
 
 experiments_t = sa.Table(
     "trialbook_experiments",
@@ -50,6 +65,7 @@ experiments_t = sa.Table(
     sa.Column("updated", sa.Float, nullable=False),
     sa.Column("next_run_id", sa.BigInteger, nullable=False, server_default="1"),
     sa.Column("meta", _Text),
+    **_OPTIONS,
 )
 runs_t = sa.Table(
     "trialbook_runs",
@@ -68,6 +84,7 @@ runs_t = sa.Table(
     sa.Column("doc", _Text),
     sa.Column("bundle", _Blob),
     sa.Index("trialbook_runs_by_key", "experiment_id", "key"),
+    **_OPTIONS,
 )
 metrics_t = sa.Table(
     "trialbook_metrics",
@@ -82,6 +99,7 @@ metrics_t = sa.Table(
     sa.Column("times", _Blob, nullable=False),
     sa.Index("trialbook_metrics_by_name", "experiment_id", "name", "run_id", "id"),
     sa.Index("trialbook_metrics_by_run", "experiment_id", "run_id"),
+    **_OPTIONS,
 )
 # Metric chunks are not compressed: PostgreSQL's TOAST compression of a 4 KB array of steps
 # costs more than the rest of the insert (0.6 ms of 0.8 ms), and arrays of floats barely shrink.
@@ -103,6 +121,7 @@ artifacts_t = sa.Table(
     sa.Column("size", sa.BigInteger, nullable=False),
     sa.Column("data", _Blob),
     sa.Column("blob", sa.String(64)),
+    **_OPTIONS,
 )
 snapshots_t = sa.Table(
     "trialbook_snapshots",
@@ -110,6 +129,7 @@ snapshots_t = sa.Table(
     sa.Column("digest", sa.String(64), primary_key=True),
     sa.Column("kind", sa.String(64), nullable=False),
     sa.Column("text", _Text, nullable=False),
+    **_OPTIONS,
 )
 step_hashes_t = sa.Table(
     "trialbook_step_hashes",
@@ -120,12 +140,14 @@ step_hashes_t = sa.Table(
     sa.Column("output_hash", _Hash, nullable=False),
     sa.Column("run_id", sa.BigInteger, nullable=False),
     sa.Index("trialbook_step_hashes_by_run", "experiment_id", "run_id"),
+    **_OPTIONS,
 )
 blobs_t = sa.Table(
     "trialbook_blobs",
     metadata,
     sa.Column("digest", sa.String(64), primary_key=True),
     sa.Column("data", _Blob, nullable=False),
+    **_OPTIONS,
 )
 
 _UPSERT_DIALECTS = {"postgresql": postgresql, "sqlite": sqlite}
@@ -206,10 +228,109 @@ _TABLES = {
 
 
 def _placeholder(column: sa.Column, dialect: Any) -> str:
-    """``%s::TYPE``; bytes go in binary (``%b``): no escaping of large values."""
+    """``%s::TYPE``; bytes go in binary (``%b``): no escaping of large values. A bounded text
+    is cast to ``VARCHAR`` without its length: an explicit cast to ``VARCHAR(255)`` would cut a
+    longer value silently, where storing it into the column fails."""
     if isinstance(column.type, sa.LargeBinary):
         return "%b"
+    if isinstance(column.type, sa.String) and column.type.length:
+        return f"%s::{sa.String().compile(dialect)}"
     return f"%s::{column.type.compile(dialect)}"
+
+
+# -- limits and collations ---------------------------------------------------------------------
+
+_LIMITS = {
+    table.name.removeprefix("trialbook_"): [
+        (c.name, c.type.length)
+        for c in table.c
+        if isinstance(c.type, sa.String) and c.type.length is not None
+    ]
+    for table in metadata.tables.values()
+}
+"""The bounded text columns of each table (``VARCHAR(n)``): ``(column, n)``."""
+_WHAT = {("experiments", "name"): "experiment name", ("metrics", "name"): "metric name",
+         ("artifacts", "name"): "artifact name", ("step_hashes", "step"): "step name",
+         ("runs", "status"): "run status", ("runs", "kind"): "run kind"}  # fmt: skip
+
+
+def check_lengths(url: str, batches: Mapping[str, Sequence[Mapping[str, Any]]]) -> None:
+    """Refuse, before anything is written, a text longer than its column holds (a name of
+    more than 255 characters, a status of more than 32...): the store never cuts a value.
+
+    ``batches`` maps a table name without its ``trialbook_`` prefix to the rows to write.
+
+    Raises
+    ------
+    ConfigError
+        Naming the value, its length, the limit and the column.
+
+    Examples
+    --------
+    >>> check_lengths("db", {"metrics": [{"name": "loss"}]})
+    >>> check_lengths("db", {"metrics": [{"name": "x" * 300}]})
+    Traceback (most recent call last):
+    ...
+    trialbook.errors.ConfigError: SQLBackend 'db': the metric name 'xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx...'
+    is 300 characters long, more than the 255 that the column trialbook_metrics.name holds;
+    nothing was written. Use a metric name of at most 255 characters (the embedded SQLite,
+    Redis and MongoDB stores have no such limit)
+    """
+    for table, rows in batches.items():
+        for column, limit in _LIMITS[table]:
+            for row in rows:
+                value = row.get(column)
+                if value is not None and len(value) > limit:
+                    what = _WHAT.get((table, column), f"{table} {column}")
+                    shown = value if len(value) <= 32 else value[:32] + "..."
+                    msg = (
+                        f"SQLBackend {url!r}: the {what} {shown!r} is {len(value)} characters "
+                        f"long, more than the {limit} that the column trialbook_{table}.{column} "
+                        f"holds; nothing was written. Use a {what} of at most {limit} "
+                        "characters (the embedded SQLite, Redis and MongoDB stores have no such "
+                        "limit)"
+                    )
+                    raise ConfigError(msg)
+
+
+_NO_PAD = ("utf8mb4_nopad_bin", "utf8mb4_0900_bin")
+"""Case-sensitive collations where trailing spaces count too (``'a'`` is not ``'a '``):
+MariaDB's (10.2 and later), MySQL's (8.0.17 and later)."""
+
+
+def make_case_sensitive(conn: sa.Connection, schema: str | None) -> list[str]:
+    """MySQL/MariaDB: give every ``trialbook_`` table a case-sensitive collation (the best the
+    server has: no-pad binary, else :data:`BINARY_COLLATION`), converting the tables of a store
+    created with the server's default one (which folds case: ``Loss`` would find ``loss``).
+    Returns the tables converted; one query when there is nothing to do."""
+    found = {
+        name
+        for (name,) in conn.execute(
+            sa.text(
+                "SELECT COLLATION_NAME FROM information_schema.COLLATIONS "
+                "WHERE COLLATION_NAME IN :names"
+            ).bindparams(sa.bindparam("names", list(_NO_PAD), expanding=True))
+        )
+    }
+    collation = next((name for name in _NO_PAD if name in found), BINARY_COLLATION)
+    tables = sorted(
+        name
+        for (name,) in conn.execute(
+            sa.text(
+                "SELECT DISTINCT TABLE_NAME FROM information_schema.COLUMNS "
+                "WHERE TABLE_SCHEMA = coalesce(:schema, DATABASE()) AND TABLE_NAME IN :names "
+                "AND COLLATION_NAME IS NOT NULL AND COLLATION_NAME != :collation"
+            ).bindparams(sa.bindparam("names", sorted(metadata.tables), expanding=True)),
+            {"schema": schema, "collation": collation},
+        )
+    )
+    quote = conn.dialect.identifier_preparer.quote
+    for table in tables:
+        name = f"{quote(schema)}.{quote(table)}" if schema else quote(table)
+        conn.execute(
+            sa.text(f"ALTER TABLE {name} CONVERT TO CHARACTER SET utf8mb4 COLLATE {collation}")
+        )
+    return tables
 
 
 class OneStatementWrite:
@@ -231,7 +352,7 @@ class OneStatementWrite:
     >>> print(sql)  # doctest: +NORMALIZE_WHITESPACE
     WITH w0 AS (INSERT INTO trialbook_metrics
     (experiment_id, run_id, name, count, steps, vals, times)
-    VALUES (%s::BIGINT, %s::BIGINT, %s::VARCHAR(255), %s::INTEGER, %b, %b, %b)) SELECT 1
+    VALUES (%s::BIGINT, %s::BIGINT, %s::VARCHAR, %s::INTEGER, %b, %b, %b)) SELECT 1
     >>> params
     [1, 2, 'm', 1, b'', b'', b'']
     """

@@ -692,10 +692,8 @@ def test_long_name_is_refused_on_every_sql_write_path(backend: str, tmp_path) ->
     from trialbook.errors import ConfigError
     from trialbook.storage.sql import SqlStore
 
-    with backend_location(backend, tmp_path) as location:
-        if backend == "sqlite":
-            location = f"sqlite+pysqlite:///{location}.db"
-        store = SqlStore(location)
+    with backend_location(backend, tmp_path) as where:
+        store = SqlStore(f"sqlite+pysqlite:///{where}.db" if backend == "sqlite" else where)
         try:
             info = store.create_experiment("e")
             long, limit = "m" * 256, "m" * 255

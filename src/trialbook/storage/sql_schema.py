@@ -271,7 +271,7 @@ def check_lengths(url: str, batches: Mapping[str, Sequence[Mapping[str, Any]]]) 
     >>> check_lengths("db", {"metrics": [{"name": "x" * 300}]})
     Traceback (most recent call last):
     ...
-    trialbook.errors.ConfigError: SQLBackend 'db': the metric name 'xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx...'
+    trialbook.errors.ConfigError: SQLBackend 'db': the metric name 'xxx...'
     is 300 characters long, more than the 255 that the column trialbook_metrics.name holds;
     nothing was written. Use a metric name of at most 255 characters (the embedded SQLite,
     Redis and MongoDB stores have no such limit)

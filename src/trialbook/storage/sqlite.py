@@ -457,8 +457,7 @@ class SqliteStore:
             if "malformed JSON" not in str(exc):
                 raise
         if not getattr(self, "_query_functions", False):
-            with self._db.lock:
-                self._db.conn.create_function("tb_finite_json", 1, finite_json, deterministic=True)
+            self._db.create_function("tb_finite_json", 1, finite_json)
             self._query_functions = True
         return read(DOC_SQL)
 

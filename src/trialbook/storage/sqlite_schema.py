@@ -38,6 +38,7 @@ True
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
 import time
 from collections.abc import Callable
@@ -53,6 +54,7 @@ __all__ = [
     "SCHEMA_VERSION",
     "prepare",
     "prepare_retrying",
+    "rollback",
 ]
 
 APPLICATION_ID = 0x54424B31  # "TBK1"
@@ -136,6 +138,25 @@ def _index_step_hashes_by_run(conn: sqlite3.Connection) -> None:
     )
 
 
+def rollback(conn: sqlite3.Connection) -> None:
+    """Roll back the open transaction, after an error, without ever raising: SQLite may have
+    rolled it back already (on a full disk or an I/O error), and a failing ``ROLLBACK`` must not
+    replace the error that caused it.
+
+    Examples
+    --------
+    >>> conn = sqlite3.connect(":memory:", isolation_level=None)
+    >>> rollback(conn)  # no transaction: nothing to do
+    >>> _ = conn.execute("BEGIN")
+    >>> rollback(conn)
+    >>> conn.in_transaction
+    False
+    """
+    if conn.in_transaction:
+        with contextlib.suppress(sqlite3.Error):
+            conn.execute("ROLLBACK")
+
+
 # Migrations: MIGRATIONS[v] upgrades a database of version v to v + 1 (inside one transaction).
 MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {1: _index_step_hashes_by_run}
 
@@ -151,8 +172,7 @@ def prepare_retrying(conn: sqlite3.Connection, url: str, path: str, timeout: flo
         except sqlite3.OperationalError as exc:
             if "locked" not in str(exc) and "busy" not in str(exc):
                 raise
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
+            rollback(conn)
             if time.monotonic() > deadline:
                 raise
             time.sleep(0.02)
@@ -215,7 +235,7 @@ def _create_schema(conn: sqlite3.Connection) -> None:
             conn.execute("PRAGMA user_version=1")
         conn.execute("COMMIT")
     except BaseException:
-        conn.execute("ROLLBACK")
+        rollback(conn)
         raise
     if SCHEMA_VERSION > 1:
         _migrate(conn)
@@ -231,5 +251,5 @@ def _migrate(conn: sqlite3.Connection) -> None:
             conn.execute(f"PRAGMA user_version={current}")
         conn.execute("COMMIT")
     except BaseException:
-        conn.execute("ROLLBACK")
+        rollback(conn)
         raise

@@ -105,6 +105,15 @@ QUERY_TABLE = [
     ('s == "2" or seed == 0', [1, 4]),
     ('status == "done" and not (lr > 0.2)', [1]),
     ('status in ["done", "running"] and not (x == 2)', [3]),
+    # ints beyond 64 bits compare exactly (SQLite cannot bind them): 2**65, 2**65 + 1, 10**20
+    ("seed == 36893488147419103232", []),
+    ("seed != 36893488147419103233", [1, 3, 4]),
+    ("x < 100000000000000000000", [1, 2]),
+    ("-100000000000000000000 < x", [1, 2, 3]),  # texts sort after every number
+    ("created <= 36893488147419103233", [1]),
+    ("not (lr >= 36893488147419103233)", [1, 3]),
+    ("run_id in [1, 36893488147419103233]", [1]),
+    ("s not in [36893488147419103233]", [1, 2]),
 ]
 """``(filter, run ids it keeps)`` over :data:`QUERY_RUNS`, on every store."""
 

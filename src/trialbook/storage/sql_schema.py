@@ -50,7 +50,7 @@ BINARY_COLLATION = "utf8mb4_bin"
 """The collation of every table on MySQL/MariaDB: case-sensitive, so ``loss`` and ``Loss`` stay
 two names (the servers' default collations fold case). :func:`binary_collation` picks the
 no-pad variant where the server has one (trailing spaces count too)."""
-_OPTIONS = {
+_OPTIONS: dict[str, Any] = {
     f"{dialect}_{option}": value
     for dialect in ("mysql", "mariadb")
     for option, value in (("charset", "utf8mb4"), ("collate", BINARY_COLLATION))

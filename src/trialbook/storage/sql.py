@@ -24,6 +24,12 @@ tables. Columns mirror the embedded store (:mod:`trialbook.storage.sqlite`):
   ``(experiment_id, run_id)`` (created when a store made before it is opened);
 * ``trialbook_blobs(digest, data)``: values larger than 256 KiB, content-addressed.
 
+Names are ``VARCHAR(255)`` (statuses and kinds ``VARCHAR(32)``): a longer one is refused with a
+:class:`~trialbook.errors.ConfigError` before anything of the write is stored, on every path
+(see :func:`~trialbook.storage.sql_schema.check_lengths`), never cut short. On MySQL/MariaDB the
+tables are ``utf8mb4`` with a case-sensitive collation (``loss`` and ``Loss`` are two names);
+a store created with the server's default collation is converted when it is opened.
+
 Concurrency: run ids come from ``UPDATE trialbook_experiments SET next_run_id = next_run_id + n
 ... RETURNING next_run_id`` (where the database lacks ``RETURNING``: the ``UPDATE`` and a read of
 the row in one transaction), so processes sharing the database never collide: the row lock

@@ -14,8 +14,14 @@ transactions in :mod:`trialbook.storage.sqlite_engine`, blob files and garbage c
 
 Concurrency: every write is one ``BEGIN IMMEDIATE`` transaction; run ids come from
 ``UPDATE experiments SET next_run_id = next_run_id + n ... RETURNING``, so processes sharing the
-file never collide. ``synchronous=NORMAL`` in WAL mode: a committed transaction survives a crash
-of the process; a power loss may lose the last transactions but never corrupts the file.
+file never collide; reads use a connection of their own and never wait for a write.
+``synchronous=NORMAL`` in WAL mode: a committed transaction survives a crash of the process; a
+power loss may lose the last transactions but never corrupts the file.
+
+Keep the store on a local disk: WAL needs memory shared by every process that opens the file,
+which processes on different machines do not have, so a store on a network filesystem (NFS,
+Lustre, GPFS, CIFS...) used from several nodes can be corrupted. Opening one there warns once.
+For jobs on several machines use a PostgreSQL store, or a store per job on local disk.
 
 Examples
 --------
@@ -109,7 +115,14 @@ class SqliteStore:
         Called as ``tracer(sql, parameters)`` before each statement; a seam for tests and
         debugging.
     timeout
-        Seconds to wait for another process's write lock before failing.
+        Seconds to wait for another process's write lock before failing (reads do not wait).
+
+    Warns
+    -----
+    TrialbookWarning
+        Once, when the file is on a network filesystem (NFS, Lustre, GPFS, CIFS...): SQLite's
+        WAL mode is not safe there for processes on several machines (Slurm jobs on several
+        nodes). Use a PostgreSQL store for them, or give each job a store on a local disk.
 
     Examples
     --------

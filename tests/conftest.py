@@ -214,18 +214,54 @@ def _drop_mongo_database(root: str, database: str) -> None:
     client.close()
 
 
+STORE_PASSWORD = "tb-contract-s3cret"
+"""The password ``backend_store`` puts in its URL on the backends whose test servers accept one
+(``store_password`` names it): PostgreSQL here uses trust authentication, so any password
+connects; Redis has no ``requirepass``, and redis-py connects with a password anyway. The
+MongoDB wire-protocol test server (mongoeco) has no users, so that a password there would fail
+to authenticate: MongoDB URLs are tested without one here."""
+
+PASSWORD_BACKENDS = {"postgres", "redis"}
+
+
+def with_password(name: str, location: str) -> str:
+    """``location`` with :data:`STORE_PASSWORD` in its user part, on the backends of
+    :data:`PASSWORD_BACKENDS` (the others' locations are returned as they are)."""
+    if name not in PASSWORD_BACKENDS:
+        return location
+    scheme, _, rest = location.partition("://")
+    user, at, host = rest.partition("@")
+    if not at:
+        user, host = "", rest
+    assert ":" not in user, f"{location} has a password already"
+    return f"{scheme}://{user}:{STORE_PASSWORD}@{host}"
+
+
 @pytest.fixture(params=BACKENDS + OPTIONAL_BACKENDS)
-def backend_store(request: pytest.FixtureRequest, tmp_path: pathlib.Path):
+def backend_name(request: pytest.FixtureRequest) -> str:
+    """Each backend in turn: sqlite, postgres, redis, mongo (mysql when configured)."""
+    return request.param
+
+
+@pytest.fixture
+def backend_store(backend_name: str, tmp_path: pathlib.Path):
     """A fresh store on each backend (sqlite, postgres, redis, mongo; mysql when configured),
+    opened from a URL with a password where the test server takes one (:func:`with_password`),
     closed and dropped after."""
     from trialbook.storage import open_store
 
-    with backend_location(request.param, tmp_path) as location:
-        store = open_store(location)
+    with backend_location(backend_name, tmp_path) as location:
+        store = open_store(with_password(backend_name, location))
         try:
             yield store
         finally:
             store.close()
+
+
+@pytest.fixture
+def store_password(backend_name: str) -> str | None:
+    """The password in the URL ``backend_store`` was opened from (None: it has none)."""
+    return STORE_PASSWORD if backend_name in PASSWORD_BACKENDS else None
 
 
 # -- a Dask cluster for the distributed-execution tests (issue 6) ----------------------------------

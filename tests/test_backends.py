@@ -68,6 +68,10 @@ class TestSqlCorePathContract(StoreContract):
         yield store
         store.close()
 
+    @pytest.fixture
+    def store_password(self) -> None:
+        return None  # SQLite has no passwords
+
 
 # -- concurrency: 4 processes x 25 runs -> 100 unique ids ----------------------------------------
 

@@ -219,7 +219,8 @@ STORE_PASSWORD = "tb-contract-s3cret"
 (``store_password`` names it): PostgreSQL here uses trust authentication, so any password
 connects; Redis has no ``requirepass``, and redis-py connects with a password anyway. The
 MongoDB wire-protocol test server (mongoeco) has no users, so that a password there would fail
-to authenticate: MongoDB URLs are tested without one here."""
+to authenticate: its URLs have none here, and ``test_mongo_password_never_shows`` (in
+test_backends.py) runs the contract's password check on a private server that has a user."""
 
 PASSWORD_BACKENDS = {"postgres", "redis"}
 

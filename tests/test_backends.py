@@ -68,6 +68,10 @@ class TestSqlCorePathContract(StoreContract):
         yield store
         store.close()
 
+    @pytest.fixture
+    def store_password(self) -> None:
+        return None  # SQLite has no passwords
+
 
 # -- concurrency: 4 processes x 25 runs -> 100 unique ids ----------------------------------------
 
@@ -245,6 +249,35 @@ def test_postgres_url_hides_password_and_uses_schema(tmp_path: pathlib.Path) -> 
         assert "pw" not in store.url and "pw" not in repr(store)
         assert store.schema.startswith("tbtest_")
         store.close()
+
+
+def test_mongo_password_never_shows() -> None:
+    """The shared MongoDB test server has no users, so the store contract opens it without a
+    password: here a private one with a user runs the contract's password check, and a wrong
+    password is a clear error that does not show it either."""
+    python = os.environ.get("TRIALBOOK_TEST_MONGOECO_PYTHON", "")
+    need(bool(python), "no mongoeco: set TRIALBOOK_TEST_MONGOECO_PYTHON (scripts/test.sh does)")
+    script = pathlib.Path(__file__).resolve().parents[1] / "scripts" / "mongoeco_server.py"
+    port, password = _free_port(), "m0ngo-s3cret"
+    env = dict(os.environ, MONGOECO_USER=f"ann:{password}")
+    proc = subprocess.Popen([python, str(script), str(port)], stdout=subprocess.DEVNULL, env=env)
+    try:
+        _wait_port(port)
+        url = (
+            f"mongodb://ann:{{}}@127.0.0.1:{port}/team?authSource=admin&authMechanism=SCRAM-SHA-256"
+        )
+        store = open_store(url.format(password))
+        try:
+            assert store.url == url.format("").replace("ann:@", "ann@")
+            StoreContract().test_password_never_shows(store, password)
+        finally:
+            store.close()
+        with pytest.raises(StorageError, match="Authentication failed") as info:
+            open_store(url.format("wrong-" + password), connect_timeout=2)
+        assert password not in str(info.value) and "ann@127.0.0.1" in str(info.value)
+    finally:
+        proc.kill()
+        proc.wait()
 
 
 # -- a session end-to-end on every backend --------------------------------------------------------

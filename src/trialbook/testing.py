@@ -1,7 +1,9 @@
 """The contract every store backend passes: :class:`StoreContract`.
 
 Subclass it in a test module and provide a ``store`` fixture that yields a fresh, empty store
-(its own database, schema or key prefix) and cleans it up afterwards::
+(its own database, schema or key prefix) and cleans it up afterwards, and a ``store_password``
+fixture: the password in the URL that store was opened from, which must never show (``None``
+for a backend without passwords; a backend that takes one should be opened with one)::
 
     import pytest
     from trialbook.testing import StoreContract
@@ -13,6 +15,10 @@ Subclass it in a test module and provide a ``store`` fixture that yields a fresh
             store = SqliteStore(tmp_path / "t.db")
             yield store
             store.close()
+
+        @pytest.fixture
+        def store_password(self):
+            return None  # e.g. open_store("postgresql://ann:s3cret@host/db") -> "s3cret"
 
 Each test exercises one promise of :class:`trialbook.storage.Store` through its public methods
 only, so the same suite runs unchanged against SQLite, PostgreSQL, Redis and MongoDB.
@@ -477,7 +483,43 @@ class StoreContract:
     def test_backend_label_and_url(self, store: Any) -> None:
         assert store.backend_label.endswith("Backend")
         assert isinstance(store.url, str)
-        assert ":" not in store.url.partition("://")[2].partition("@")[0] or "@" not in store.url
+        user = store.url.partition("://")[2].partition("/")[0].rpartition("@")[0]
+        assert ":" not in user, f"a password shows in the store's url {store.url!r}"
+
+    def test_password_never_shows(self, store: Any, store_password: str | None) -> None:
+        """The password of the URL the store was opened from (``store_password``) is in
+        neither ``store.url``, ``repr(store)`` nor the messages of the errors that name the
+        store (a deleted experiment's id, an unknown snapshot, an existing name)."""
+        shown = [store.url, repr(store), str(store)]
+        info = store.create_experiment("guarded")
+        store.put_snapshot("code", "x = 1\n")
+        calls = [
+            lambda: store.create_experiment("guarded"),
+            lambda: store.get_snapshot("0" * 64),
+        ]
+        for call in calls:
+            try:
+                call()
+            except (ExperimentExistsError, NotFoundError) as exc:
+                shown += [str(exc), repr(exc)]
+            else:
+                raise AssertionError("this call must fail")
+        store.delete_experiment("guarded")
+        for call in (
+            lambda: store.allocate_run_ids(info.id, 1),
+            lambda: store.update_meta(info.id, {"x": 1}),
+        ):
+            try:
+                call()
+            except ExperimentNotFoundError as exc:
+                shown += [str(exc), repr(exc)]
+            else:
+                raise AssertionError("an operation on a deleted experiment id must fail")
+        if store_password is None:
+            return
+        assert store_password, "store_password: the password, or None when there is none"
+        for text in shown:
+            assert store_password not in text, f"the store's password shows in {text!r}"
 
     def test_replace_only_the_experiment_of_an_id(self, store: Any) -> None:
         """``replace_id`` is a compare-and-swap: of two replacers of one experiment, one wins."""

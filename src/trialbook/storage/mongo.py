@@ -43,6 +43,11 @@ older ones last: a crash in between leaves both, never neither. Long writes are
 sent in commands of at most :data:`BATCH` documents, so that a slow server still answers its
 heartbeats.
 
+Runs are read with one ``find`` and their blobs with one ``find`` per :data:`BATCH` blobs;
+:meth:`MongoStore.query_runs` turns the comparisons of a filter on run columns into a ``find``
+filter (a count by status is one ``count`` command) and evaluates the rest on the documents read
+without their bundles (see :mod:`trialbook.storage.mongo_query`; the stored format is the same).
+
 Examples
 --------
 >>> from trialbook.storage.mongo import open_mongo
@@ -713,8 +718,7 @@ class MongoStore:
 
         def fetch(ids: list[str]) -> None:
             for part in batches(ids, BATCH):
-                query = {"_id": {"$in": part}}
-                for doc in self._call(lambda q=query: list(self._db.blobs.find(q))):
+                for doc in self._call(self._find_blobs, part):
                     digest, _, index = doc["_id"].partition("/")
                     parts[digest][int(index)] = bytes(doc["data"])
                     counts[digest] = int(doc["parts"])
@@ -729,6 +733,19 @@ class MongoStore:
             )
             raise StoreFormatError(msg)
         return {d: b"".join(parts[d][i] for i in range(counts[d])) for d in wanted}
+
+    def _find_blobs(self, ids: list[str]) -> list[dict[str, Any]]:
+        """The blob documents of ``ids`` (parts of at most 8 MiB each). MongoDB answers a large
+        result in batches of 16 MiB; a server that sends it in one reply larger than its
+        largest message (``mongoeco``) makes the driver fail: the ids are then asked in two
+        halves."""
+        try:
+            return list(self._db.blobs.find({"_id": {"$in": ids}}))
+        except self._pymongo.errors.ProtocolError as exc:
+            if len(ids) < 2 or "larger than server max message size" not in str(exc):
+                raise
+        half = len(ids) // 2
+        return self._find_blobs(ids[:half]) + self._find_blobs(ids[half:])
 
 
 def _split_chunks(

@@ -50,6 +50,10 @@ hashes of a run through ``step_hashes:R`` (only those still pointing at that run
 written before those sets existed (no ``hashes_by_run`` field) gets them from its
 ``step_hashes`` hash the first time runs of it are deleted.
 
+Many runs are read by one script call per 1,000 runs (their hashes' fields), and their blobs
+by one ``MGET`` per 500; a query reads only the fields it needs of each run (see
+:mod:`trialbook.storage.redis_query`).
+
 Examples
 --------
 >>> from trialbook.storage.redis import RedisStore

@@ -33,6 +33,12 @@ statement of data-modifying ``WITH`` parts (one round trip per trial), and large
 connection (see :mod:`trialbook.storage.sql_schema`). A non-default schema is part of the
 store's ``url``; a password never is.
 
+Reads and queries: runs are read with their blobs in one statement per 500 blobs, not one per
+value. :meth:`SqlStore.query_runs` filters, sorts and pages runs in one statement on PostgreSQL
+(the query language over ``doc`` read as ``jsonb``, see :mod:`trialbook.storage.sql_query`) and
+reads only the page's runs in full; on other databases it filters the runs' columns and
+documents (never their bundles) with the Python evaluator.
+
 Timeouts: 5 s to connect (``connect_timeout=``) and, on PostgreSQL, TCP keepalives, so a server
 that disappears is noticed instead of waited for.
 

@@ -62,11 +62,20 @@ def metric_chunk(run_id: int, name: str, values: list[float], first_step: int = 
 # store gives exactly these run ids, whether it filters in SQL (SQLite) or in Python.
 QUERY_RUNS = [
     RunRecord(1, status="done", key="1", seed=10, created=1.5,
-              params={"x": 2, "flag": True, "s": "2", "lr": 0.1}),
-    RunRecord(2, status="failed", seed=None, params={"x": 2.0, "flag": 1, "s": "a"}),
+              params={"x": 2, "flag": True, "s": "2", "lr": 0.1, "big": 2**60, "name": "Z",
+                      "cfg": {"b": 1, "a": [True]}},
+              fields={"note": "x"}, metrics={"loss": [3, 0.5]}, started=1.0, finished=3.5,
+              result=[1, 2]),
+    RunRecord(2, status="failed", seed=None,
+              params={"x": 2.0, "flag": 1, "s": "a", "big": 2.0**60, "name": "é"},
+              tags={"note": "y"}, metrics={"loss": [3, "n/a"]}, started=2.0, finished=2.5,
+              error=ErrorInfo("ValueError", "bad", "")),
     RunRecord(3, status="done", key="k3", seed=3,
-              params={"x": "2", "flag": False, "s": None, "lr": 0.3}),
-    RunRecord(4, status="running", seed=0, params={"x": None, "lr": "0.1"}),
+              params={"x": "2", "flag": False, "s": None, "lr": 0.3, "big": 2**60 + 1,
+                      "name": "a", "cfg": [1, 2]},
+              fields={"note": None}, tags={"note": "z"}, metrics={"loss": [3, 1.5]},
+              result="done"),
+    RunRecord(4, status="running", seed=0, params={"x": None, "lr": "0.1", "name": "ä"}),
 ]  # fmt: skip
 QUERY_TABLE = [
     # a text never equals a number, on columns too (SQLite's affinity would convert it)
@@ -120,6 +129,26 @@ QUERY_TABLE = [
     ("not (lr >= 36893488147419103233)", [1, 3]),
     ("run_id in [1, 36893488147419103233]", [1]),
     ("s not in [36893488147419103233]", [1, 2]),
+    # integers and floats compare exactly, beyond 2**53 too (2**60 == 2.0**60)
+    ("big == 1.152921504606847e+18", [1, 2]),
+    ("big > 1152921504606846976", [3]),
+    # texts compare by code point, whatever the database's collation
+    ('name > "Z"', [2, 3, 4]),
+    ('name < "b"', [1, 3]),
+    # a list or an object is its compact JSON text, keys in their order
+    ("""cfg == '{"b":1,"a":[true]}'""", [1]),
+    ('cfg == "[1,2]"', [3]),
+    # a bare name: the parameter, else the field, else the tag (a None is skipped)
+    ('note == "x"', [1]),
+    ('note == "z"', [3]),
+    # metrics (their last value), duration, result and error
+    ("metric.loss > 1", [2, 3]),
+    ("duration == 2.5", [1]),
+    ("duration < 1", [2]),
+    ('result == "[1,2]"', [1]),
+    ('result == "done"', [3]),
+    ('error == "ValueError"', [2]),
+    ("error == None", [1, 3, 4]),
 ]
 """``(filter, run ids it keeps)`` over :data:`QUERY_RUNS`, on every store."""
 
@@ -649,6 +678,10 @@ class StoreContract:
         got = {where: [r.run_id for r in query(store, info.id, where=where)[1]]
                for where, _ in QUERY_TABLE}  # fmt: skip
         assert got == dict(QUERY_TABLE)
+        # sorting follows the same rules: texts by code point, exact numbers, missing last
+        assert [r.run_id for r in query(store, info.id, order_by="name")[1]] == [1, 3, 4, 2]
+        by_big = query(store, info.id, order_by="big", descending=True)[1]
+        assert [r.run_id for r in by_big] == [3, 1, 2, 4]
 
     def test_query_runs_filters_sorts_and_pages(self, store: Any) -> None:
         """``trialbook.storage.query.query_runs`` (native when the store has ``query_runs``)

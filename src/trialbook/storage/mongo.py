@@ -43,6 +43,11 @@ older ones last: a crash in between leaves both, never neither. Long writes are
 sent in commands of at most :data:`BATCH` documents, so that a slow server still answers its
 heartbeats.
 
+Runs are read with one ``find`` and their blobs with one ``find`` per :data:`BATCH` blobs;
+:meth:`MongoStore.query_runs` turns the comparisons of a filter on run columns into a ``find``
+filter (a count by status is one ``count`` command) and evaluates the rest on the documents read
+without their bundles (see :mod:`trialbook.storage.mongo_query`; the stored format is the same).
+
 Examples
 --------
 >>> from trialbook.storage.mongo import open_mongo
@@ -444,23 +449,59 @@ class MongoStore:
         return self._records(query)
 
     def _records(self, query: dict[str, Any]) -> list[RunRecord]:
+        """The runs matching ``query`` in full: one ``find``, then their blobs in batches."""
         asc = self._pymongo.ASCENDING
         docs = self._call(lambda: list(self._db.runs.find(query, {"_id": 0}).sort("run_id", asc)))
+        outer = self._get_blobs([d["bundle_blob"] for d in docs if d.get("bundle_blob")])
+        bundles = [
+            outer[d["bundle_blob"]] if d.get("bundle_blob")
+            else None if d.get("bundle") is None else bytes(d["bundle"])
+            for d in docs
+        ]  # fmt: skip
+        blobs = self._get_blobs([digest for b in bundles for digest in blob_digests(b)])
         out = []
-        for d in docs:
+        for d, bundle in zip(docs, bundles, strict=True):
             record = record_from_columns(
                 [int(d["run_id"]), d["kind"], d["status"], *(d.get(c) for c in RUN_COLUMNS[3:])]
             )
-            bundle = d.get("bundle")
-            if d.get("bundle_blob"):
-                bundle = self._get_blob(d["bundle_blob"])
-            fill_record(
-                record,
-                load_doc(d.get("doc")),
-                unpack(None if bundle is None else bytes(bundle), self._get_blob),
-            )
+            fill_record(record, load_doc(d.get("doc")), unpack(bundle, blobs.__getitem__))
             out.append(record)
         return out
+
+    # -- run queries (see trialbook.storage.mongo_query) ---------------------------------------
+
+    def query_runs(
+        self,
+        experiment_id: int,
+        *,
+        where: str | None = None,
+        order_by: str | None = None,
+        descending: bool = False,
+        limit: int | None = 100,
+        offset: int = 0,
+    ) -> tuple[int, list[RunRecord]]:
+        """Filter, sort and page runs (a ``find`` filter on the columns, the Python evaluator
+        on the documents without their bundles); only the page is read in full. See
+        :func:`trialbook.storage.query.query_runs`."""
+        from trialbook.storage.mongo_query import query_runs
+        from trialbook.storage.query import _check_page
+
+        _check_page(limit, offset)
+        return self._call(
+            lambda: query_runs(
+                self._db.runs, lambda ids: self.read_runs(experiment_id, ids), experiment_id,
+                where=where, order_by=order_by, descending=descending, limit=limit,
+                offset=offset,
+            )
+        )  # fmt: skip
+
+    def names_present(self, experiment_id: int, paths: Sequence[Sequence[str]]) -> list[bool]:
+        """For each list of JSON paths of the run document, whether some run of the experiment
+        has one of them (an empty list: whether it has a run); used by
+        :func:`trialbook.storage.query.check_names`."""
+        from trialbook.storage.mongo_query import names_present
+
+        return self._call(lambda: names_present(self._db.runs, experiment_id, paths))
 
     def delete_runs(self, experiment_id: int, run_ids: Iterable[int]) -> None:
         """Delete runs with their values and the step hashes that point at them (a step hash
@@ -666,13 +707,45 @@ class MongoStore:
         return used
 
     def _get_blob(self, digest: str) -> bytes:
-        query = {"_id": {"$gte": f"{digest}/", "$lt": f"{digest}0"}}
-        docs = self._call(lambda: list(self._db.blobs.find(query)))
-        docs.sort(key=lambda d: d["_id"])
-        if not docs or len(docs) != docs[0]["parts"]:
-            msg = f"blob {digest} is missing from store {self.url!r}; the store is incomplete"
+        return self._get_blobs([digest])[digest]
+
+    def _get_blobs(self, digests: Sequence[str]) -> dict[str, bytes]:
+        """The blobs of ``digests``: one ``find`` of their first parts per :data:`BATCH`, and
+        one more for the other parts of those stored in several."""
+        wanted = sorted(set(digests))
+        parts: dict[str, dict[int, bytes]] = {d: {} for d in wanted}
+        counts: dict[str, int] = {}
+
+        def fetch(ids: list[str]) -> None:
+            for part in batches(ids, BATCH):
+                for doc in self._call(self._find_blobs, part):
+                    digest, _, index = doc["_id"].partition("/")
+                    parts[digest][int(index)] = bytes(doc["data"])
+                    counts[digest] = int(doc["parts"])
+
+        fetch([f"{d}/00000" for d in wanted])
+        fetch([f"{d}/{i:05d}" for d in wanted for i in range(1, counts.get(d, 1))])
+        missing = [d for d in wanted if not parts[d] or len(parts[d]) != counts[d]]
+        if missing:
+            msg = (
+                f"blob {missing[0]} is missing from store {self.url!r}; the store is incomplete"
+                + (f" ({len(missing)} blobs are missing)" if len(missing) > 1 else "")
+            )
             raise StoreFormatError(msg)
-        return b"".join(bytes(d["data"]) for d in docs)
+        return {d: b"".join(parts[d][i] for i in range(counts[d])) for d in wanted}
+
+    def _find_blobs(self, ids: list[str]) -> list[dict[str, Any]]:
+        """The blob documents of ``ids`` (parts of at most 8 MiB each). MongoDB answers a large
+        result in batches of 16 MiB; a server that sends it in one reply larger than its
+        largest message (``mongoeco``) makes the driver fail: the ids are then asked in two
+        halves."""
+        try:
+            return list(self._db.blobs.find({"_id": {"$in": ids}}))
+        except self._pymongo.errors.ProtocolError as exc:
+            if len(ids) < 2 or "larger than server max message size" not in str(exc):
+                raise
+        half = len(ids) // 2
+        return self._find_blobs(ids[:half]) + self._find_blobs(ids[half:])
 
 
 def _split_chunks(

@@ -39,6 +39,12 @@ statement of data-modifying ``WITH`` parts (one round trip per trial), and large
 connection (see :mod:`trialbook.storage.sql_schema`). A non-default schema is part of the
 store's ``url``; a password never is.
 
+Reads and queries: runs are read with their blobs in one statement per 500 blobs, not one per
+value. :meth:`SqlStore.query_runs` filters, sorts and pages runs in one statement on PostgreSQL
+(the query language over ``doc`` read as ``jsonb``, see :mod:`trialbook.storage.sql_query`) and
+reads only the page's runs in full; on other databases it filters the runs' columns and
+documents (never their bundles) with the Python evaluator.
+
 Timeouts: 5 s to connect (``connect_timeout=``) and, on PostgreSQL, TCP keepalives, so a server
 that disappears is noticed instead of waited for.
 
@@ -409,13 +415,45 @@ class SqlStore:
         return self._records(rows)
 
     def _records(self, rows: list[Any]) -> list[RunRecord]:
+        bundles = [None if row[11] is None else bytes(row[11]) for row in rows]
+        blobs = self._get_blobs([d for bundle in bundles for d in blob_digests(bundle)])
         out = []
-        for row in rows:
+        for row, bundle in zip(rows, bundles, strict=True):
             record = record_from_columns(row)
-            bundle = None if row[11] is None else bytes(row[11])
-            fill_record(record, load_doc(row[10]), unpack(bundle, self._get_blob))
+            fill_record(record, load_doc(row[10]), unpack(bundle, blobs.__getitem__))
             out.append(record)
         return out
+
+    # -- run queries (see trialbook.storage.sql_query) -----------------------------------------
+
+    def query_runs(
+        self,
+        experiment_id: int,
+        *,
+        where: str | None = None,
+        order_by: str | None = None,
+        descending: bool = False,
+        limit: int | None = 100,
+        offset: int = 0,
+    ) -> tuple[int, list[RunRecord]]:
+        """Filter, sort and page runs (in SQL on PostgreSQL); only the page is read in full.
+        See :func:`trialbook.storage.query.query_runs`."""
+        from trialbook.storage.query import _check_page
+        from trialbook.storage.sql_query import query_runs
+
+        _check_page(limit, offset)
+        return query_runs(
+            self._db, lambda ids: self.read_runs(experiment_id, ids), experiment_id,
+            where=where, order_by=order_by, descending=descending, limit=limit, offset=offset,
+        )  # fmt: skip
+
+    def names_present(self, experiment_id: int, paths: Sequence[Sequence[str]]) -> list[bool]:
+        """For each list of JSON paths of the run document, whether some run of the experiment
+        has one of them (an empty list: whether it has a run); used by
+        :func:`trialbook.storage.query.check_names`."""
+        from trialbook.storage.sql_query import names_present
+
+        return names_present(self._db, experiment_id, paths)
 
     def delete_runs(self, experiment_id: int, run_ids: Iterable[int]) -> None:
         """Delete runs with their metrics, artifacts and the step hashes that point at them
@@ -609,11 +647,23 @@ class SqlStore:
         return report
 
     def _get_blob(self, digest: str) -> bytes:
-        rows = self._db.read(sa.select(blobs_t.c.data).where(blobs_t.c.digest == digest))
-        if not rows:
-            msg = f"blob {digest} is missing from store {self.url!r}; the store is incomplete"
+        return self._get_blobs([digest])[digest]
+
+    def _get_blobs(self, digests: Iterable[str]) -> dict[str, bytes]:
+        """The blobs of ``digests``, one statement per :data:`~trialbook.storage.base.BATCH`."""
+        wanted = sorted(set(digests))
+        found: dict[str, bytes] = {}
+        for part in batches(wanted):
+            query = sa.select(blobs_t.c.digest, blobs_t.c.data).where(blobs_t.c.digest.in_(part))
+            found.update((digest, bytes(data)) for digest, data in self._db.read(query))
+        missing = [d for d in wanted if d not in found]
+        if missing:
+            msg = (
+                f"blob {missing[0]} is missing from store {self.url!r}; the store is incomplete"
+                + (f" ({len(missing)} blobs are missing)" if len(missing) > 1 else "")
+            )
             raise StoreFormatError(msg)
-        return bytes(rows[0][0])
+        return found
 
 
 def _stash(data: bytes, new_blobs: dict[str, bytes]) -> str:

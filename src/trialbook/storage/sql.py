@@ -234,7 +234,10 @@ class SqlStore:
                 next_run_id = 1 + max((r.run_id for r in runs), default=0)
                 values = {"name": name, "created": now, "updated": now,
                           "next_run_id": next_run_id, "meta": dump_doc(meta)}  # fmt: skip
-                result = conn.execute(experiments_t.insert().values(**values))
+                try:
+                    result = conn.execute(experiments_t.insert().values(**values))
+                except sa_exc.IntegrityError as exc:  # created by another process meanwhile
+                    raise ExperimentExistsError(name) from exc
                 key = result.inserted_primary_key
                 assert key is not None  # an INSERT of one row has one
                 new_id = int(key[0])
@@ -242,8 +245,8 @@ class SqlStore:
                     for item in batches[table]:
                         item["experiment_id"] = new_id
                 write_rows(conn, batches)
-        except sa_exc.IntegrityError as exc:
-            raise ExperimentExistsError(name) from exc
+        except sa_exc.IntegrityError as exc:  # a row the database refuses: nothing changed
+            raise self._db.error(exc) from exc
         return ExperimentInfo(new_id, name, now, now, len(runs), dict(meta or {}))
 
     def delete_experiment(self, name: str) -> None:

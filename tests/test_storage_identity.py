@@ -43,7 +43,9 @@ def _refuse_runs_after(backend: str, location: str, store: Any, old_id: int) -> 
         table = f"{store.schema}.trialbook_runs" if store.schema else "trialbook_runs"
         with store._db.engine.begin() as conn:
             conn.execute(
-                sa.text(f"ALTER TABLE {table} ADD CONSTRAINT refuse CHECK (experiment_id <= {old_id})")
+                sa.text(
+                    f"ALTER TABLE {table} ADD CONSTRAINT refuse CHECK (experiment_id <= {old_id})"
+                )
             )
     elif backend == "redis":
         next_id = int(store._r.get(store.prefix + "experiment_ids")) + 1

@@ -337,7 +337,7 @@ class MongoStore:
         except self._pymongo.errors.DuplicateKeyError as exc:
             raise ExperimentExistsError(name) from exc
         try:
-            self._write_docs(exp_id, runs, metrics, (), (), ())
+            self._write_docs(exp_id, runs, metrics)
             if old is not None:
                 self._take_name(exp_id, name, old["_id"], strict=replace_id is not None)
         except BaseException:
@@ -424,7 +424,9 @@ class MongoStore:
         finds no experiment, remove every document of its id and raise
         ``ExperimentNotFoundError`` (see the module docs)."""
         e = experiment_id
-        self._write_docs(e, runs, metrics, artifacts, step_hashes, replace_metrics)
+        self._write_docs(
+            e, runs, metrics, artifacts=artifacts, step_hashes=step_hashes, replace=replace_metrics
+        )
         done = self._call(
             self._db.experiments.update_one, {"_id": e}, {"$set": {"updated": time.time()}}
         )
@@ -437,9 +439,10 @@ class MongoStore:
         e: int,
         runs: Sequence[RunRecord],
         metrics: Sequence[MetricChunk],
-        artifacts: Sequence[tuple[int, str, Encoded]],
-        step_hashes: Sequence[tuple[str, str, str, int]],
-        replace_metrics: Sequence[tuple[int, str]],
+        *,
+        artifacts: Sequence[tuple[int, str, Encoded]] = (),
+        step_hashes: Sequence[tuple[str, str, str, int]] = (),
+        replace: Sequence[tuple[int, str]] = (),
     ) -> None:
         """The documents of a write, in the order of the module docs (runs last)."""
         self._bulk("artifacts", [self._artifact_op(e, *a) for a in artifacts])
@@ -470,7 +473,7 @@ class MongoStore:
                 for run in runs
             ],
         )
-        for run_id, name in replace_metrics:
+        for run_id, name in replace:
             self._call(
                 self._db.metrics.delete_many,
                 {"experiment_id": e, "run_id": run_id, "name": name, "at": {"$lt": at}},

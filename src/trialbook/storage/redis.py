@@ -127,6 +127,8 @@ CONNECT_TIMEOUT = 5.0
 SOCKET_TIMEOUT = 60.0
 _RUN_FIELDS = (*RUN_COLUMNS[1:], "doc", "bundle")
 """The fields of a run's hash (its id is in the key)."""
+
+
 def open_redis(location: Any, **options: Any) -> RedisStore:
     """Open a Redis store from a URL, a ``redis.ConnectionPool`` or a ``redis.Redis`` client
     (the registered opener).
@@ -361,7 +363,7 @@ class RedisStore:
             "next_run_id": max((r.run_id for r in runs), default=0),
             "hashes_by_run": 1,
         }
-        commands = self._write_commands(exp_id, runs, metrics, (), (), {})
+        commands = self._write_commands(exp_id, runs, metrics)
         head = [name, exp_id, int(replace), "" if replace_id is None else replace_id]
         flat = [word for pair in fields.items() for word in pair]
         keys = [self._k("experiments"), self._k("exp", exp_id), self._k("deleting")]
@@ -443,7 +445,9 @@ class RedisStore:
         e = experiment_id
         old_counts = self._metric_counts(e, replace_metrics)
         replaced = dict(zip(replace_metrics, old_counts, strict=True))
-        commands = self._write_commands(e, runs, metrics, artifacts, step_hashes, replaced)
+        commands = self._write_commands(
+            e, runs, metrics, artifacts=artifacts, step_hashes=step_hashes, replaced=replaced
+        )
         now = time.time()
         # "last activity" to the second: not one more command per commit in a hot loop
         touch = now - self._touched.get(e, 0.0) > 1.0
@@ -459,15 +463,16 @@ class RedisStore:
         e: int,
         runs: Sequence[RunRecord],
         metrics: Sequence[MetricChunk],
-        artifacts: Sequence[tuple[int, str, Encoded]],
-        step_hashes: Sequence[tuple[str, str, str, int]],
-        replaced: dict[tuple[int, str], int],
+        *,
+        artifacts: Sequence[tuple[int, str, Encoded]] = (),
+        step_hashes: Sequence[tuple[str, str, str, int]] = (),
+        replaced: dict[tuple[int, str], int] | None = None,
     ) -> Commands:
         """The commands of a write (``replaced``: the stored point counts of the metrics whose
         points it deletes first), each key listed in the experiment's key set."""
         commands = Commands()
         created: list[str] = []
-        for (run_id, name), count in replaced.items():
+        for (run_id, name), count in (replaced or {}).items():
             commands.add("DEL", self._k("exp", e, "metric", run_id, name))
             commands.add("HINCRBY", self._k("exp", e, "counts"), name, -count)
             commands.add("HDEL", self._k("exp", e, "counts", run_id), name)

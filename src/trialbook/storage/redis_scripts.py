@@ -14,7 +14,7 @@ Examples
 >>> commands.add("HSET", "k", "f", 1)
 >>> commands.add("DEL", "k")
 >>> commands.words()
-[3, 'HSET', 'k', 'f', 1, 2, 'DEL', 'k']
+[4, 'HSET', 'k', 'f', 1, 2, 'DEL', 'k']
 """
 
 from __future__ import annotations

@@ -255,9 +255,7 @@ class SqlStore:
         with self._db.tx() as conn:
             begin_immediate(conn)
             row = conn.execute(
-                sa.select(experiments_t.c.id)
-                .where(experiments_t.c.name == name)
-                .with_for_update()
+                sa.select(experiments_t.c.id).where(experiments_t.c.name == name).with_for_update()
             ).first()
             if row is None:
                 names = [r[0] for r in conn.execute(sa.select(experiments_t.c.name))]

@@ -376,7 +376,9 @@ class SqlConnection:
                 conn.execute(statement)
             write_rows(conn, batches)
             if touch is not None:
-                conn.execute(experiments_t.update().where(e.id == experiment_id).values(updated=touch))
+                conn.execute(
+                    experiments_t.update().where(e.id == experiment_id).values(updated=touch)
+                )
 
     def write_one_statement(self, sql: str, params: list[Any]) -> int:
         """Run a statement of :class:`~trialbook.storage.sql_schema.OneStatementWrite`;
@@ -388,7 +390,9 @@ class SqlConnection:
             row = cursor.fetchone()
         return int(row[0])
 
-    def write_hot(self, experiment_id: int, batches: list[tuple[Any, list[dict[str, Any]]]]) -> None:
+    def write_hot(
+        self, experiment_id: int, batches: list[tuple[Any, list[dict[str, Any]]]]
+    ) -> None:
         """Run the batches in one transaction on the DB-API connection, after selecting the
         experiment's row (locked against a delete); none: roll back and raise
         :class:`~trialbook.errors.ExperimentNotFoundError`."""
@@ -411,7 +415,8 @@ class SqlConnection:
 def begin_immediate(conn: sa.Connection) -> None:
     """SQLite: take the write lock now, at the start of a transaction of ``conn`` (its driver
     would begin only at the first change, after the reads that decide what to write)."""
-    if conn.dialect.name == "sqlite" and not conn.connection.dbapi_connection.in_transaction:  # type: ignore[union-attr]
+    driver = conn.connection.dbapi_connection
+    if conn.dialect.name == "sqlite" and not getattr(driver, "in_transaction", True):
         conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 

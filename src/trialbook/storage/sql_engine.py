@@ -368,7 +368,9 @@ class SqlConnection:
         with self.tx() as conn:
             begin_immediate(conn)
             found = conn.execute(
-                sa.select(e.id).where(e.id == experiment_id).with_for_update(read=True)
+                sa.select(e.id)
+                .where(e.id == experiment_id)
+                .with_for_update(read=True, key_share=True)
             ).first()
             if found is None:
                 raise ExperimentNotFoundError(experiment_id=experiment_id, store=self.url)

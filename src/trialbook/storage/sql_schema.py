@@ -172,11 +172,15 @@ class HotStatements:
             dialect,
         )
         self.require = Compiled(
-            sa.select(e.c.id).where(e.c.id == sa.bindparam("eid")).with_for_update(read=True),
+            sa.select(e.c.id)
+            .where(e.c.id == sa.bindparam("eid"))
+            .with_for_update(read=True, key_share=True),
             dialect,
         )
-        """Select the experiment's row, locked against a delete until the commit (``FOR
-        SHARE``; SQLite has no row locks: its write transaction holds the database's)."""
+        """Select the experiment's row, locked against a delete until the commit (``FOR KEY
+        SHARE`` on PostgreSQL: the lock of a foreign key check, which a delete waits for but
+        an ``UPDATE`` of the row, such as ``allocate_run_ids``, does not; SQLite has no row
+        locks: its write transaction holds the database's)."""
         self.touch = Compiled(
             e.update().where(e.c.id == sa.bindparam("eid")).values(updated=sa.bindparam("now")),
             dialect,
@@ -230,7 +234,7 @@ class OneStatementWrite:
     the same key twice must be deduplicated by the caller (PostgreSQL refuses that in one
     statement).
 
-    Its first part, ``g``, selects the experiment's row ``FOR SHARE`` (a delete, which locks
+    Its first part, ``g``, selects the experiment's row ``FOR KEY SHARE`` (a delete, which locks
     that row first, waits for the write, or the write for the delete); every insert takes its
     rows only ``WHERE EXISTS (SELECT FROM g)``, and the statement returns how many rows ``g``
     found: ``0`` means the experiment no longer exists and nothing was written.
@@ -243,7 +247,7 @@ class OneStatementWrite:
     ...     1, [("metrics", [{"experiment_id": 1, "run_id": 2, "name": "m", "count": 1,
     ...                       "steps": b"", "vals": b"", "times": b""}])])
     >>> print(sql)  # doctest: +NORMALIZE_WHITESPACE
-    WITH g AS (SELECT id FROM trialbook_experiments WHERE id = %s::BIGINT FOR SHARE),
+    WITH g AS (SELECT id FROM trialbook_experiments WHERE id = %s::BIGINT FOR KEY SHARE),
     w0 AS (INSERT INTO trialbook_metrics
     (experiment_id, run_id, name, count, steps, vals, times)
     SELECT * FROM (VALUES (%s::BIGINT, %s::BIGINT, %s::VARCHAR(255), %s::INTEGER,
@@ -305,7 +309,7 @@ class OneStatementWrite:
         experiments = dialect.identifier_preparer.format_table(
             experiments_t.to_metadata(md, schema=_schema(schema))
         )
-        self._guard = f"SELECT id FROM {experiments} WHERE id = %s::BIGINT FOR SHARE"
+        self._guard = f"SELECT id FROM {experiments} WHERE id = %s::BIGINT FOR KEY SHARE"
         self._touch = (
             f"UPDATE {experiments} SET updated = %s::DOUBLE PRECISION WHERE id = %s::BIGINT"
         )

@@ -713,7 +713,7 @@ def test_postgres_one_statement_write_never_casts_to_a_bounded_varchar() -> None
            "environment": None, "doc": "{}", "bundle": None, "count": 1, "steps": b"",
            "vals": b"", "times": b""}  # fmt: skip
     tables = ["blobs", "artifacts", "step_hashes", "runs", "metrics"]
-    sql, _ = writer.render([(name, [row]) for name in tables], touch=(1.0, 1))
+    sql, _ = writer.render(1, [(name, [row]) for name in tables], touch=1.0)
     assert "::VARCHAR," in sql and "VARCHAR(" not in sql
 
 

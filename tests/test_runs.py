@@ -284,6 +284,27 @@ def test_persist_existing_name_fails_or_replaces(session: trialbook.Session) -> 
     assert session.load_experiment("dup").runs[1].params.v == 2
 
 
+def test_replace_with_an_unstorable_field_keeps_the_3_old_runs(
+    session: trialbook.Session,
+) -> None:
+    """persist(if_exists='replace') with an unstorable field keeps the 3 old runs: nothing is
+    replaced, and once the field is fixed the same persist replaces them."""
+    first = session.create_experiment("keep")
+    first.add_runs(v=[1, 2, 3])
+    first.persist()
+    old_id = session.store.find_experiment("keep").id
+    second = session.create_experiment("keep", if_exists="replace")
+    second.add_runs(v=[10, 20])
+    second.runs[2].fields.bad = object()
+    with pytest.raises(CodecError, match="field 'bad' of run 2 cannot be persisted"):
+        second.persist(if_exists="replace")
+    assert session.store.find_experiment("keep").id == old_id
+    assert [run.params.v for run in session.load_experiment("keep").runs.values()] == [1, 2, 3]
+    del second.runs[2].fields["bad"]
+    second.persist(if_exists="replace")
+    assert [run.params.v for run in session.load_experiment("keep").runs.values()] == [10, 20]
+
+
 def test_names_differing_in_case_or_punctuation_are_distinct(session: trialbook.Session) -> None:
     for name in ("my-exp", "My Exp", "my_exp"):
         e = session.create_experiment(name)

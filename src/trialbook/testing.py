@@ -26,7 +26,6 @@ only, so the same suite runs unchanged against SQLite, PostgreSQL, Redis and Mon
 
 from __future__ import annotations
 
-import contextlib
 import math
 from typing import Any
 
@@ -312,13 +311,17 @@ class StoreContract:
                 raise AssertionError("an operation on a deleted experiment id must fail")
 
     def test_write_to_deleted_experiment_does_not_revive_it(self, store: Any) -> None:
-        """A late write of a process that still holds a deleted experiment's id may be refused
-        (``ExperimentNotFoundError``) or accepted, but the experiment stays deleted: it is not
-        listed, and run ids are still refused."""
+        """A late write of a process that still holds a deleted experiment's id is refused
+        (``ExperimentNotFoundError``), and the experiment stays deleted: it is not listed, run
+        ids are still refused, and nothing was left behind for the garbage collector."""
         info = store.create_experiment("late")
         store.delete_experiment("late")
-        with contextlib.suppress(ExperimentNotFoundError):
+        try:
             store.write_runs(info.id, [RunRecord(run_id=1)], [metric_chunk(1, "m", [1.0])])
+        except ExperimentNotFoundError as exc:
+            assert exc.experiment_id == info.id
+        else:
+            raise AssertionError("a write to a deleted experiment must fail")
         assert store.find_experiment("late") is None
         assert store.list_experiments() == []
         try:
@@ -327,7 +330,100 @@ class StoreContract:
             assert exc.experiment_id == info.id
         else:
             raise AssertionError("a deleted experiment must not give run ids after a late write")
-        store.collect_garbage(min_age=0)
+        assert store.collect_garbage(min_age=0, dry_run=True).rows == 0
+
+    def test_experiment_ids_are_never_reused(self, store: Any) -> None:
+        """Neither a deleted nor a replaced experiment's id is given again (SQLite would give
+        the largest id again without ``AUTOINCREMENT``)."""
+        seen = []
+        for _ in range(3):
+            info = store.create_experiment("top")
+            seen.append(info.id)
+            store.delete_experiment("top")
+        first = store.create_experiment("x")
+        second = store.create_experiment("x", replace=True)
+        third = store.create_experiment("x", replace=True, replace_id=second.id)
+        seen += [first.id, second.id, third.id]
+        assert len(set(seen)) == len(seen), seen
+
+    def test_every_write_to_a_vanished_experiment_is_refused(self, store: Any) -> None:
+        """A process holds the id of ``x``; ``x`` is deleted and a new ``x`` created. Each of
+        its writes raises ``ExperimentNotFoundError`` naming the old id, and the new ``x`` is
+        untouched: no runs, metrics, artifacts, step hashes or metadata of the old one."""
+        old = store.create_experiment("x", meta={"v": 1})
+        store.write_runs(old.id, [RunRecord(run_id=1)])
+        store.delete_experiment("x")
+        new = store.create_experiment("x", meta={"v": 2})
+        writes = {
+            "write_runs": lambda: store.write_runs(
+                old.id, [RunRecord(run_id=1, params={"late": True})]
+            ),
+            "write_runs(metrics)": lambda: store.write_runs(
+                old.id, [], [metric_chunk(1, "m", [1.0])]
+            ),
+            "write_runs(replace_metrics)": lambda: store.write_runs(
+                old.id, [], [metric_chunk(1, "m", [1.0])], replace_metrics=[(1, "m")]
+            ),
+            "allocate_run_ids": lambda: store.allocate_run_ids(old.id, 2),
+            "write_artifact": lambda: store.write_artifact(old.id, 1, "a", Encoded("json", b"1")),
+            "put_step_hash": lambda: store.put_step_hash(old.id, "s", "in", "out", 1),
+            "update_meta": lambda: store.update_meta(old.id, {"late": True}),
+        }
+        for what, write in writes.items():
+            try:
+                write()
+            except ExperimentNotFoundError as exc:
+                assert exc.experiment_id == old.id, what
+            else:
+                raise AssertionError(f"{what} to a deleted experiment must fail")
+        found = store.find_experiment("x")
+        assert (found.id, found.runs, found.meta) == (new.id, 0, {"v": 2})
+        assert store.read_runs(new.id) == []
+        assert store.metric_names(new.id) == {}
+        assert store.list_artifacts(new.id, 1) == {}
+        assert store.get_step_hashes(new.id, [("s", "in")]) == {}
+        assert store.allocate_run_ids(new.id, 1) == range(1, 2)
+        assert store.collect_garbage(min_age=0, dry_run=True).rows == 0
+
+    def test_create_experiment_with_its_first_runs(self, store: Any) -> None:
+        """``create_experiment(runs=, metrics=)`` writes the first runs with the experiment;
+        run ids then continue after the largest of them."""
+        info = store.create_experiment(
+            "first",
+            meta={"kind": "runs"},
+            runs=[RunRecord(run_id=i, params={"i": i}) for i in (1, 2, 4)],
+            metrics=[metric_chunk(2, "loss", [1.0, 0.5])],
+        )
+        assert info.runs == 3
+        assert [r.params["i"] for r in store.read_runs(info.id)] == [1, 2, 4]
+        assert store.read_metrics(info.id, "loss", [2])[2].values.tolist() == [1.0, 0.5]
+        assert store.find_experiment("first").meta == {"kind": "runs"}
+        assert store.allocate_run_ids(info.id, 1) == range(5, 6)
+
+    def test_replace_and_first_write_are_one_step(self, store: Any) -> None:
+        """Replacing with runs: the old experiment's runs are gone and the new ones there at
+        once; a compare-and-swap that loses writes nothing."""
+        old = store.create_experiment("r")
+        store.write_runs(old.id, [RunRecord(run_id=i) for i in (1, 2, 3)])
+        new = store.create_experiment(
+            "r", replace=True, replace_id=old.id, runs=[RunRecord(run_id=1, params={"v": 2})]
+        )
+        assert store.find_experiment("r").runs == 1
+        assert store.read_runs(new.id)[0].params == {"v": 2}
+        assert store.read_runs(old.id) == []
+        try:
+            store.create_experiment(
+                "r", replace=True, replace_id=old.id, runs=[RunRecord(run_id=1, params={"v": 3})]
+            )
+        except ExperimentExistsError:
+            pass
+        else:
+            raise AssertionError("replacing an experiment that was already replaced must fail")
+        found = store.find_experiment("r")
+        assert (found.id, found.runs) == (new.id, 1)
+        assert store.read_runs(new.id)[0].params == {"v": 2}
+        assert [e.name for e in store.list_experiments()] == ["r"]
+        assert store.collect_garbage(min_age=0, dry_run=True).rows == 0
 
     # -- runs --
 

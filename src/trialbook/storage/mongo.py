@@ -9,7 +9,8 @@ Collections of the database, each created with the indexes listed (the natural k
 ``_id`` fields; ``E`` is an experiment id, ``R`` a run id on 12 digits):
 
 * ``experiments``: ``{_id: E, name, created, updated, meta (JSON text), next_run_id}``, index
-  ``name`` (unique);
+  ``name`` (unique); an experiment being created to replace another is named ``NUL E`` and
+  has ``pending`` (the name it takes once its first runs are written): it is not listed;
 * ``counters``: ``{_id: "experiments", seq}``, the last experiment id;
 * ``runs``: ``{_id: "E/R", experiment_id, run_id, kind, status, key, seed, created, started,
   finished, code, environment, doc (JSON text), bundle (binary) or bundle_blob (digest)}``,
@@ -31,8 +32,27 @@ Run ids come from ``find_one_and_update({_id: E}, {$inc: {next_run_id: n}})``, a
 server, so concurrent processes never collide. The JSON parts of a run are stored as text so
 that NaN and infinities survive exactly.
 
-Writes do not use multi-document transactions (a standalone ``mongod`` and the ``mongoeco``
-test server lack them). :meth:`MongoStore.write_runs` orders its writes so that a crash leaves
+Experiment ids come from ``$inc`` on the counter: an id is never given again. Writes do not
+use multi-document transactions (a standalone ``mongod`` and the ``mongoeco`` test server lack
+them), so the existence of the experiment is checked by a conditional update of its document
+*after* a write's documents are in (every write ends with ``update_one({_id: E}, {$set:
+{updated}})``): if it matched nothing, the experiment was deleted meanwhile, the write removes
+every document of that id and raises ``ExperimentNotFoundError``. As deleting an experiment
+removes its document before its other documents, a write either ends before that (and its
+documents are deleted with the rest) or sees the document gone and cleans up after itself; only
+a process killed between its writes and that check leaves documents of a deleted id, which no
+reader reaches (ids are not reused) and :meth:`MongoStore.collect_garbage` removes.
+
+Replacing an experiment with its first runs (``create_experiment(..., replace=True, runs=)``)
+writes the new experiment under a hidden name first, then deletes the old one only if it is
+still the one to replace (a conditional ``delete_one``), then gives the new one its name, then
+removes the old one's documents. A failed write of the runs leaves the old experiment as it
+was. A crash after the old one was deleted and before the new one was named leaves no
+experiment under the name until :meth:`MongoStore.collect_garbage` names the new one (or removes
+it, if another process took the name meanwhile); another process creating the same name in that
+instant wins, and the replace fails with ``ExperimentExistsError``.
+
+:meth:`MongoStore.write_runs` orders its writes so that a crash leaves
 the store consistent: blobs first, then artifacts, step hashes and metric chunks, and the run
 documents last. A reader therefore never sees a run whose values are missing; at worst a crash
 leaves unreferenced blobs, or metric chunks of a run that was never written (ignored by the
@@ -168,7 +188,6 @@ class MongoStore:
         self.allow_pickle = allow_pickle
         self._pymongo = pymongo
         self._owns_client = isinstance(location, str)
-        self._touched: dict[int, float] = {}
         ms = int((connect_timeout or TIMEOUT_MS / 1000) * 1000)
         if isinstance(location, str):
             self.url = public_url(location)
@@ -273,14 +292,15 @@ class MongoStore:
         )
 
     def list_experiments(self) -> list[ExperimentInfo]:
-        """All experiments ordered by name."""
+        """All experiments ordered by name (not one being created to replace another)."""
         docs = self._call(lambda: list(self._db.experiments.find({}, {"next_run_id": 0})))
-        return sorted((self._info(d) for d in docs), key=lambda e: e.name)
+        infos = (self._info(d) for d in docs if "pending" not in d)
+        return sorted(infos, key=lambda e: e.name)
 
     def find_experiment(self, name: str) -> ExperimentInfo | None:
         """The experiment named exactly ``name``, or ``None``."""
         doc = self._call(self._db.experiments.find_one, {"name": name})
-        return None if doc is None else self._info(doc)
+        return None if doc is None or "pending" in doc else self._info(doc)
 
     def create_experiment(
         self,
@@ -289,15 +309,15 @@ class MongoStore:
         meta: dict[str, Any] | None = None,
         replace: bool = False,
         replace_id: int | None = None,
+        runs: Sequence[RunRecord] = (),
+        metrics: Sequence[MetricChunk] = (),
     ) -> ExperimentInfo:
         """Create an experiment (or replace one of the same name when ``replace``, only the
-        experiment ``replace_id`` if given: one replacer deletes it, the others fail)."""
+        experiment ``replace_id`` if given: one replacer deletes it, the others fail) with its
+        first ``runs`` and ``metrics`` (see the module docs for the order of the steps)."""
         old = self._call(self._db.experiments.find_one, {"name": name}, {"_id": 1})
-        if old is not None:
-            if not replace or replace_id not in (None, old["_id"]):
-                raise ExperimentExistsError(name)
-            if not self._drop(old["_id"]) and replace_id is not None:
-                raise ExperimentExistsError(name)
+        if old is not None and (not replace or replace_id not in (None, old["_id"])):
+            raise ExperimentExistsError(name)
         counter = self._call(
             self._db.counters.find_one_and_update,
             {"_id": "experiments"},
@@ -313,13 +333,39 @@ class MongoStore:
             "created": now,
             "updated": now,
             "meta": dump_doc(meta),
-            "next_run_id": 0,
+            "next_run_id": max((r.run_id for r in runs), default=0),
         }
+        if old is not None:  # hidden until its runs are in and the old one is gone
+            doc.update(name=f"\0{exp_id}", pending=name)
         try:
             self._call(self._db.experiments.insert_one, doc)
         except self._pymongo.errors.DuplicateKeyError as exc:
             raise ExperimentExistsError(name) from exc
-        return ExperimentInfo(exp_id, name, now, now, 0, dict(meta or {}))
+        try:
+            self._write_docs(exp_id, runs, metrics)
+            if old is not None:
+                self._take_name(exp_id, name, old["_id"], strict=replace_id is not None)
+        except BaseException:
+            self._drop(exp_id)
+            raise
+        return ExperimentInfo(exp_id, name, now, now, len(runs), dict(meta or {}))
+
+    def _take_name(self, exp_id: int, name: str, old_id: int, *, strict: bool) -> None:
+        """Delete experiment ``old_id`` if it still has ``name`` (``strict``: else raise
+        ``ExperimentExistsError``), give ``name`` to the hidden experiment ``exp_id``, then
+        remove the old one's documents."""
+        gone = self._call(self._db.experiments.delete_one, {"_id": old_id, "name": name})
+        if strict and not gone.deleted_count:
+            raise ExperimentExistsError(name)
+        try:
+            self._call(
+                self._db.experiments.update_one,
+                {"_id": exp_id},
+                {"$set": {"name": name}, "$unset": {"pending": ""}},
+            )
+        except self._pymongo.errors.DuplicateKeyError as exc:
+            raise ExperimentExistsError(name) from exc
+        self._drop(old_id)
 
     def delete_experiment(self, name: str) -> None:
         """Delete an experiment with all its runs, metrics and artifacts."""
@@ -378,9 +424,32 @@ class MongoStore:
         step_hashes: Sequence[tuple[str, str, str, int]] = (),
         replace_metrics: Sequence[tuple[int, str]] = (),
     ) -> None:
-        """Write artifacts, step hashes, metric chunks and then runs, and last delete the older
-        points of the ``replace_metrics`` (see the module docs)."""
+        """Write artifacts, step hashes, metric chunks and then runs, delete the older points
+        of the ``replace_metrics``, and last set the experiment's ``updated`` time: if that
+        finds no experiment, remove every document of its id and raise
+        ``ExperimentNotFoundError`` (see the module docs)."""
         e = experiment_id
+        self._write_docs(
+            e, runs, metrics, artifacts=artifacts, step_hashes=step_hashes, replace=replace_metrics
+        )
+        done = self._call(
+            self._db.experiments.update_one, {"_id": e}, {"$set": {"updated": time.time()}}
+        )
+        if not done.matched_count:  # deleted meanwhile: what this write added goes too
+            self._drop(e)
+            raise ExperimentNotFoundError(experiment_id=e, store=self.url)
+
+    def _write_docs(
+        self,
+        e: int,
+        runs: Sequence[RunRecord],
+        metrics: Sequence[MetricChunk],
+        *,
+        artifacts: Sequence[tuple[int, str, Encoded]] = (),
+        step_hashes: Sequence[tuple[str, str, str, int]] = (),
+        replace: Sequence[tuple[int, str]] = (),
+    ) -> None:
+        """The documents of a write, in the order of the module docs (runs last)."""
         self._bulk("artifacts", [self._artifact_op(e, *a) for a in artifacts])
         self._bulk("step_hashes", [self._step_hash_op(e, *h) for h in step_hashes])
         at = time.time_ns()
@@ -409,16 +478,11 @@ class MongoStore:
                 for run in runs
             ],
         )
-        for run_id, name in replace_metrics:
+        for run_id, name in replace:
             self._call(
                 self._db.metrics.delete_many,
                 {"experiment_id": e, "run_id": run_id, "name": name, "at": {"$lt": at}},
             )
-        now = time.time()
-        # "last activity" to the second: not one more round trip per commit in a hot loop
-        if now - self._touched.get(e, 0.0) > 1.0:
-            self._call(self._db.experiments.update_one, {"_id": e}, {"$set": {"updated": now}})
-            self._touched[e] = now
 
     def _bulk(self, collection: str, ops: list[Any]) -> None:
         """Send ``ops`` in ordered commands of at most :data:`BATCH` operations."""
@@ -664,11 +728,14 @@ class MongoStore:
     # -- garbage -------------------------------------------------------------------------------
 
     def collect_garbage(self, *, min_age: float = 3600.0, dry_run: bool = False) -> GcReport:
-        """Remove documents of no experiment (an interrupted delete) and blobs that nothing
-        refers to and that were last written or reused more than ``min_age`` seconds ago (a
-        write in progress writes its blobs before its runs)."""
+        """Finish replaces interrupted more than ``min_age`` seconds ago (see the module docs),
+        then remove documents of no experiment (an interrupted delete or write) and blobs that
+        nothing refers to and that were last written or reused more than ``min_age`` seconds
+        ago (a write in progress writes its blobs before its runs)."""
         cutoff = time.time() - min_age
         report = GcReport()
+        if not dry_run:
+            self._finish_replaces(cutoff)
         ids = [d["_id"] for d in self._call(self._db.experiments.find, {}, {"_id": 1})]
         orphan = {"experiment_id": {"$nin": ids}}
         for coll in ("runs", "metrics", "artifacts", "step_hashes"):
@@ -689,6 +756,21 @@ class MongoStore:
             if not dry_run:
                 self._call(self._db.blobs.delete_many, query)
         return report
+
+    def _finish_replaces(self, cutoff: float) -> None:
+        """Hidden experiments of a replace interrupted before ``cutoff``: name each one if its
+        name is free (the old experiment was deleted), else delete its document (its other
+        documents are then orphans)."""
+        query = {"pending": {"$exists": True}, "created": {"$lte": cutoff}}
+        for doc in self._call(lambda: list(self._db.experiments.find(query, {"pending": 1}))):
+            try:
+                self._call(
+                    self._db.experiments.update_one,
+                    {"_id": doc["_id"]},
+                    {"$set": {"name": doc["pending"]}, "$unset": {"pending": ""}},
+                )
+            except self._pymongo.errors.DuplicateKeyError:
+                self._call(self._db.experiments.delete_one, {"_id": doc["_id"]})
 
     def _referenced(self) -> set[str]:
         """Every blob digest a run's bundle or an artifact refers to."""

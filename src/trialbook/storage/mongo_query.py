@@ -94,6 +94,11 @@ def _class(value: Any) -> str:
     return "text" if type(value) is str else "number"
 
 
+def _storable(value: Any) -> bool:
+    """Whether BSON holds ``value`` (an ``int`` must fit in 64 bits)."""
+    return type(value) is not int or -(2**63) <= value < 2**63
+
+
 def _value(value: Any) -> Any:
     return int(value) if type(value) is bool else value
 
@@ -135,7 +140,13 @@ class _Writer:
             flipped = op if isinstance(op, ast.Eq | ast.NotEq) else _FLIPPED[type(op)]
             return self.compare(right, flipped, left)
         name = _name_of(left)
-        if name.where != "column" or (b is _NOT_CONSTANT and not has_in):
+        # BSON has no int beyond 64 bits: Python compares one
+        constants = [_constant(e) for e in right.elts] if has_in else [b]  # type: ignore[attr-defined]
+        if (
+            name.where != "column"
+            or (b is _NOT_CONSTANT and not has_in)
+            or not all(_storable(c) for c in constants)
+        ):
             return self.unknown()
         column = name.path[0]
         kind = "number" if column in _NUMBER_COLUMNS else "text"

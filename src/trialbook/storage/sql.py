@@ -99,7 +99,13 @@ from trialbook.storage.records import (
     MetricSeries,
     RunRecord,
 )
-from trialbook.storage.sql_engine import CONNECT_TIMEOUT, SqlConnection, insert_missing
+from trialbook.storage.sql_engine import (
+    CONNECT_TIMEOUT,
+    SqlConnection,
+    begin_immediate,
+    insert_missing,
+    write_rows,
+)
 from trialbook.storage.sql_schema import (
     artifacts_t,
     blobs_t,
@@ -217,15 +223,20 @@ class SqlStore:
         meta: dict[str, Any] | None = None,
         replace: bool = False,
         replace_id: int | None = None,
+        runs: Sequence[RunRecord] = (),
+        metrics: Sequence[MetricChunk] = (),
     ) -> ExperimentInfo:
         """Create an experiment (or replace one of the same name when ``replace``, only the
-        experiment ``replace_id`` if given: its row is locked, so one replacer wins).
+        experiment ``replace_id`` if given: its row is locked, so one replacer wins) with its
+        first ``runs`` and ``metrics``, in one transaction.
 
         A name longer than 255 characters is refused (:class:`~trialbook.errors.ConfigError`)."""
         check_lengths(self.url, {"experiments": [{"name": name}]})
         now = time.time()
+        batches = self._batches(0, runs, metrics, (), ())
         try:
             with self._db.tx() as conn:
+                begin_immediate(conn)
                 row = conn.execute(
                     sa.select(experiments_t.c.id)
                     .where(experiments_t.c.name == name)
@@ -236,25 +247,31 @@ class SqlStore:
                         raise ExperimentExistsError(name)
                     self._delete_contents(conn, row[0])
                     conn.execute(experiments_t.delete().where(experiments_t.c.id == row[0]))
-                values = {"name": name, "created": now, "updated": now, "next_run_id": 1,
-                          "meta": dump_doc(meta)}  # fmt: skip
-                if conn.dialect.name == "sqlite" and row is not None:
-                    # SQLite reuses the largest id; a replacement must not get the old one.
-                    top = conn.execute(sa.select(sa.func.max(experiments_t.c.id))).scalar()
-                    values["id"] = max(row[0], top or 0) + 1
-                result = conn.execute(experiments_t.insert().values(**values))
+                next_run_id = 1 + max((r.run_id for r in runs), default=0)
+                values = {"name": name, "created": now, "updated": now,
+                          "next_run_id": next_run_id, "meta": dump_doc(meta)}  # fmt: skip
+                try:
+                    result = conn.execute(experiments_t.insert().values(**values))
+                except sa_exc.IntegrityError as exc:  # created by another process meanwhile
+                    raise ExperimentExistsError(name) from exc
                 key = result.inserted_primary_key
                 assert key is not None  # an INSERT of one row has one
-                new_id = key[0]
-        except sa_exc.IntegrityError as exc:
-            raise ExperimentExistsError(name) from exc
-        return ExperimentInfo(int(new_id), name, now, now, 0, dict(meta or {}))
+                new_id = int(key[0])
+                for table in ("runs", "metrics"):  # prepared for experiment 0
+                    for item in batches[table]:
+                        item["experiment_id"] = new_id
+                write_rows(conn, batches)
+        except sa_exc.IntegrityError as exc:  # a row the database refuses: nothing changed
+            raise self._db.error(exc) from exc
+        return ExperimentInfo(new_id, name, now, now, len(runs), dict(meta or {}))
 
     def delete_experiment(self, name: str) -> None:
-        """Delete an experiment with all its runs, metrics and artifacts."""
+        """Delete an experiment with all its runs, metrics and artifacts (its row is locked
+        first: a write in progress finishes before, a later one finds no experiment)."""
         with self._db.tx() as conn:
+            begin_immediate(conn)
             row = conn.execute(
-                sa.select(experiments_t.c.id).where(experiments_t.c.name == name)
+                sa.select(experiments_t.c.id).where(experiments_t.c.name == name).with_for_update()
             ).first()
             if row is None:
                 names = [r[0] for r in conn.execute(sa.select(experiments_t.c.name))]
@@ -336,7 +353,8 @@ class SqlStore:
         replace_metrics: Sequence[tuple[int, str]] = (),
     ) -> None:
         """Write runs, metric chunks, artifacts and step hashes in one transaction (first
-        deleting the stored points of the ``replace_metrics``)."""
+        deleting the stored points of the ``replace_metrics``); raise
+        ``ExperimentNotFoundError`` in it if the experiment no longer exists."""
         now = time.time()
         # "last activity" to the second: not one more row write per commit in a hot loop
         touch = now - self._touched.get(experiment_id, 0.0) > 1.0
@@ -349,7 +367,7 @@ class SqlStore:
             )
             for run_id, name in replace_metrics
         ]
-        self._db.write(batches, (now, experiment_id) if touch else None, clear)
+        self._db.write(experiment_id, batches, now if touch else None, clear)
         if touch:
             self._touched[experiment_id] = now
 

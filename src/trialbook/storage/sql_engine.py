@@ -26,7 +26,7 @@ import sqlalchemy as sa
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.dialects import mysql, postgresql, sqlite
 
-from trialbook.errors import ConfigError, StorageError
+from trialbook.errors import ConfigError, ExperimentNotFoundError, StorageError
 from trialbook.storage.sql_schema import (
     HotStatements,
     OneStatementWrite,
@@ -45,9 +45,11 @@ from trialbook.storage.urls import public_url, with_param
 __all__ = [
     "CONNECT_TIMEOUT",
     "SqlConnection",
+    "begin_immediate",
     "driver_url",
     "insert_missing",
     "upsert",
+    "write_rows",
 ]
 
 CONNECT_TIMEOUT = 5.0
@@ -199,11 +201,48 @@ class SqlConnection:
                     if conn.dialect.name in ("mysql", "mariadb"):
                         # Stores created with the server's default collation fold case.
                         make_case_sensitive(conn, self.schema)
+                    if conn.dialect.name == "sqlite":
+                        self._autoincrement_experiments(conn)
                 return
             except (StorageError, sa_exc.IntegrityError) as exc:
                 # Another process created the tables at the same moment: check they are there.
                 if attempt == 2:
                     raise exc if isinstance(exc, StorageError) else self.error(exc) from exc
+
+    def _autoincrement_experiments(self, conn: sa.Connection) -> None:
+        """SQLite: the migration of a store whose experiments table was created without
+        ``AUTOINCREMENT`` (by trialbook before it never reused ids): rebuild it, keeping every
+        id, with the counter above every experiment id the tables mention."""
+        prefix = f'"{self.schema}".' if self.schema else ""
+        sql = conn.exec_driver_sql(
+            f"SELECT sql FROM {prefix}sqlite_master WHERE type = 'table' "
+            "AND name = 'trialbook_experiments'"
+        ).scalar()
+        if sql is None or "AUTOINCREMENT" in sql.upper():
+            return
+        begin_immediate(conn)
+        old = f"{prefix}trialbook_experiments_old"
+        conn.exec_driver_sql(
+            f"ALTER TABLE {prefix}trialbook_experiments RENAME TO trialbook_experiments_old"
+        )
+        experiments_t.create(conn)
+        columns = ", ".join(c.name for c in experiments_t.c)
+        conn.exec_driver_sql(
+            f"INSERT INTO {prefix}trialbook_experiments ({columns}) SELECT {columns} FROM {old}"
+        )
+        conn.exec_driver_sql(f"DROP TABLE {old}")
+        used = [f"SELECT max(id) AS m FROM {prefix}trialbook_experiments"] + [
+            f"SELECT max(experiment_id) FROM {prefix}{table.name}"
+            for table in (runs_t, metrics_t, artifacts_t, step_hashes_t)
+        ]
+        top = conn.exec_driver_sql(
+            f"SELECT max(coalesce(m, 0)) FROM ({' UNION ALL '.join(used)})"
+        ).scalar()
+        sequence = f"{prefix}sqlite_sequence"
+        conn.exec_driver_sql(f"DELETE FROM {sequence} WHERE name = 'trialbook_experiments'")
+        conn.exec_driver_sql(
+            f"INSERT INTO {sequence} (name, seq) VALUES ('trialbook_experiments', ?)", (top or 0,)
+        )
 
     def close(self) -> None:
         """Release the connection pool."""
@@ -294,69 +333,114 @@ class SqlConnection:
 
     def write(
         self,
+        experiment_id: int,
         batches: dict[str, list[dict[str, Any]]],
-        touch: tuple[float, int] | None,
+        touch: float | None,
         clear: Sequence[Any] = (),
     ) -> None:
         """Write rows by table (``blobs``, ``artifacts``, ``step_hashes``, ``runs``,
-        ``metrics``) and set ``touch = (time, experiment id)`` as the experiment's last
+        ``metrics``) of experiment ``experiment_id`` and set ``touch`` (a time) as its last
         activity, in one transaction: one statement on PostgreSQL, the compiled statements on
         SQLite, SQLAlchemy Core elsewhere and whenever ``clear`` (statements to run first, such
         as deleting the metric points a re-executed run replaces) is not empty.
 
         Raises :class:`~trialbook.errors.ConfigError`, before anything is written, for a text
-        longer than its column holds (:func:`~trialbook.storage.sql_schema.check_lengths`)."""
+        longer than its column holds (:func:`~trialbook.storage.sql_schema.check_lengths`).
+        The transaction first finds the experiment's row, locked against a delete until the
+        commit, and raises :class:`~trialbook.errors.ExperimentNotFoundError` (writing
+        nothing) when there is none."""
         check_lengths(self.url, batches)
         if clear:
-            self._write_core(batches, touch, clear)
+            self._write_core(experiment_id, batches, touch, clear)
             return
         if self.one_statement is not None:
-            sql, params = self.one_statement.render(list(batches.items()), touch)
+            sql, params = self.one_statement.render(experiment_id, list(batches.items()), touch)
             if len(params) <= self.one_statement.MAX_PARAMS:
-                self.write_one_statement(sql, params)
+                if not self.write_one_statement(sql, params):
+                    raise ExperimentNotFoundError(experiment_id=experiment_id, store=self.url)
                 return
-        touch_rows = [] if touch is None else [{"now": touch[0], "eid": touch[1]}]
         if self.hot.supported:
+            touch_rows = [] if touch is None else [{"now": touch, "eid": experiment_id}]
             hot = [(getattr(self.hot, name), rows) for name, rows in batches.items()]
-            self.write_hot([*hot, (self.hot.touch, touch_rows)])
+            self.write_hot(experiment_id, [*hot, (self.hot.touch, touch_rows)])
             return
-        self._write_core(batches, touch, clear)
+        self._write_core(experiment_id, batches, touch, clear)
 
     def _write_core(
         self,
+        experiment_id: int,
         batches: dict[str, list[dict[str, Any]]],
-        touch: tuple[float, int] | None,
+        touch: float | None,
         clear: Sequence[Any],
     ) -> None:
+        e = experiments_t.c
         with self.tx() as conn:
+            begin_immediate(conn)
+            found = conn.execute(
+                sa.select(e.id)
+                .where(e.id == experiment_id)
+                .with_for_update(read=True, key_share=True)
+            ).first()
+            if found is None:
+                raise ExperimentNotFoundError(experiment_id=experiment_id, store=self.url)
             for statement in clear:
                 conn.execute(statement)
-            for row in batches["blobs"]:
-                insert_missing(conn, blobs_t, row)
-            for name, rows in batches.items():
-                if rows and name in _KEYS:
-                    upsert(conn, _KEYS[name][0], _KEYS[name][1], rows)
-            if batches["metrics"]:
-                conn.execute(metrics_t.insert(), batches["metrics"])
+            write_rows(conn, batches)
             if touch is not None:
-                e = experiments_t.c
                 conn.execute(
-                    experiments_t.update().where(e.id == touch[1]).values(updated=touch[0])
+                    experiments_t.update().where(e.id == experiment_id).values(updated=touch)
                 )
 
-    def write_one_statement(self, sql: str, params: list[Any]) -> None:
+    def write_one_statement(self, sql: str, params: list[Any]) -> int:
+        """Run a statement of :class:`~trialbook.storage.sql_schema.OneStatementWrite`;
+        return the number of experiments it found (0: it wrote nothing)."""
         if self.tracer is not None:
             self.tracer(sql, params)
         with self.raw_tx() as (connection, cursor), self.autocommit(connection):
             cursor.execute(sql, params)
+            row = cursor.fetchone()
+        return int(row[0])
 
-    def write_hot(self, batches: list[tuple[Any, list[dict[str, Any]]]]) -> None:
-        """Run the batches in one transaction on the DB-API connection."""
+    def write_hot(
+        self, experiment_id: int, batches: list[tuple[Any, list[dict[str, Any]]]]
+    ) -> None:
+        """Run the batches in one transaction on the DB-API connection, after selecting the
+        experiment's row (locked against a delete); none: roll back and raise
+        :class:`~trialbook.errors.ExperimentNotFoundError`."""
+        require = self.hot.require
+        params = require.params({"eid": experiment_id})
         with self.raw_tx() as (connection, cursor):
+            if self.engine.dialect.name == "sqlite" and not connection.in_transaction:
+                cursor.execute("BEGIN IMMEDIATE")  # the driver would begin at the first insert
+            if self.tracer is not None:
+                self.tracer(require.sql, params)
+            cursor.execute(require.sql, params)
+            if cursor.fetchone() is None:
+                raise ExperimentNotFoundError(experiment_id=experiment_id, store=self.url)
             for statement, rows in batches:
                 if rows:
                     self.run_hot(cursor, statement, rows)
             connection.commit()
+
+
+def begin_immediate(conn: sa.Connection) -> None:
+    """SQLite: take the write lock now, at the start of a transaction of ``conn`` (its driver
+    would begin only at the first change, after the reads that decide what to write)."""
+    driver = conn.connection.dbapi_connection
+    if conn.dialect.name == "sqlite" and not getattr(driver, "in_transaction", True):
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def write_rows(conn: sa.Connection, batches: dict[str, list[dict[str, Any]]]) -> None:
+    """Inside a transaction: write rows by table (``blobs``, ``artifacts``, ``step_hashes``,
+    ``runs``, ``metrics``) through SQLAlchemy Core."""
+    for row in batches.get("blobs", ()):
+        insert_missing(conn, blobs_t, row)
+    for name, rows in batches.items():
+        if rows and name in _KEYS:
+            upsert(conn, _KEYS[name][0], _KEYS[name][1], rows)
+    if batches.get("metrics"):
+        conn.execute(metrics_t.insert(), batches["metrics"])
 
 
 def upsert(

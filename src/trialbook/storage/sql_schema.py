@@ -65,6 +65,9 @@ experiments_t = sa.Table(
     sa.Column("updated", sa.Float, nullable=False),
     sa.Column("next_run_id", sa.BigInteger, nullable=False, server_default="1"),
     sa.Column("meta", _Text),
+    # SQLite: AUTOINCREMENT, or a deleted experiment's id would be given again (PostgreSQL
+    # sequences and MySQL 8 / MariaDB 10.2.4 AUTO_INCREMENT counters never go back).
+    sqlite_autoincrement=True,
     **_OPTIONS,
 )
 runs_t = sa.Table(
@@ -190,6 +193,16 @@ class HotStatements:
             .returning(e.c.next_run_id),
             dialect,
         )
+        self.require = Compiled(
+            sa.select(e.c.id)
+            .where(e.c.id == sa.bindparam("eid"))
+            .with_for_update(read=True, key_share=True),
+            dialect,
+        )
+        """Select the experiment's row, locked against a delete until the commit (``FOR KEY
+        SHARE`` on PostgreSQL: the lock of a foreign key check, which a delete waits for but
+        an ``UPDATE`` of the row, such as ``allocate_run_ids``, does not; SQLite has no row
+        locks: its write transaction holds the database's)."""
         self.touch = Compiled(
             e.update().where(e.c.id == sa.bindparam("eid")).values(updated=sa.bindparam("now")),
             dialect,
@@ -232,7 +245,7 @@ def _placeholder(column: sa.Column, dialect: Any) -> str:
     is cast to ``VARCHAR`` without its length: an explicit cast to ``VARCHAR(255)`` would cut a
     longer value silently, where storing it into the column fails."""
     if isinstance(column.type, sa.LargeBinary):
-        return "%b"
+        return f"%b::{column.type.compile(dialect)}"
     if isinstance(column.type, sa.String) and column.type.length:
         return f"%s::{sa.String().compile(dialect)}"
     return f"%s::{column.type.compile(dialect)}"
@@ -342,19 +355,27 @@ class OneStatementWrite:
     the same key twice must be deduplicated by the caller (PostgreSQL refuses that in one
     statement).
 
+    Its first part, ``g``, selects the experiment's row ``FOR KEY SHARE`` (a delete, which locks
+    that row first, waits for the write, or the write for the delete); every insert takes its
+    rows only ``WHERE EXISTS (SELECT FROM g)``, and the statement returns how many rows ``g``
+    found: ``0`` means the experiment no longer exists and nothing was written.
+
     Examples
     --------
     >>> import sqlalchemy as sa
     >>> pg = sa.create_engine("postgresql+psycopg://u@h/db").dialect
     >>> sql, params = OneStatementWrite(pg, None).render(
-    ...     [("metrics", [{"experiment_id": 1, "run_id": 2, "name": "m", "count": 1,
-    ...                    "steps": b"", "vals": b"", "times": b""}])])
+    ...     1, [("metrics", [{"experiment_id": 1, "run_id": 2, "name": "m", "count": 1,
+    ...                       "steps": b"", "vals": b"", "times": b""}])])
     >>> print(sql)  # doctest: +NORMALIZE_WHITESPACE
-    WITH w0 AS (INSERT INTO trialbook_metrics
+    WITH g AS (SELECT id FROM trialbook_experiments WHERE id = %s::BIGINT FOR KEY SHARE),
+    w0 AS (INSERT INTO trialbook_metrics
     (experiment_id, run_id, name, count, steps, vals, times)
-    VALUES (%s::BIGINT, %s::BIGINT, %s::VARCHAR, %s::INTEGER, %b, %b, %b)) SELECT 1
+    SELECT * FROM (VALUES (%s::BIGINT, %s::BIGINT, %s::VARCHAR, %s::INTEGER,
+    %b::BYTEA, %b::BYTEA, %b::BYTEA)) AS v WHERE EXISTS (SELECT FROM g))
+    SELECT count(*) FROM g
     >>> params
-    [1, 2, 'm', 1, b'', b'', b'']
+    [1, 1, 2, 'm', 1, b'', b'', b'']
     """
 
     MAX_PARAMS = 30_000
@@ -379,19 +400,19 @@ class OneStatementWrite:
             columns = [c for c in table.c if not (name == "metrics" and c.name == "id")]
             head = (
                 f"INSERT INTO {dialect.identifier_preparer.format_table(table)} "
-                f"({', '.join(quote(c.name) for c in columns)}) VALUES "
+                f"({', '.join(quote(c.name) for c in columns)}) SELECT * FROM (VALUES "
             )
             group = "(" + ", ".join(_placeholder(c, dialect) for c in columns) + ")"
-            tail = ""
+            tail = ") AS v WHERE EXISTS (SELECT FROM g)"
             if key == ("digest",):
-                tail = " ON CONFLICT (digest) DO NOTHING"
+                tail += " ON CONFLICT (digest) DO NOTHING"
             elif key is not None:
                 sets = ", ".join(
                     f"{quote(c.name)} = EXCLUDED.{quote(c.name)}"
                     for c in columns
                     if c.name not in key
                 )
-                tail = f" ON CONFLICT ({', '.join(key)}) DO UPDATE SET {sets}"
+                tail += f" ON CONFLICT ({', '.join(key)}) DO UPDATE SET {sets}"
             self._parts[name] = (head, [c.name for c in columns], group, tail)
             names[name] = dialect.identifier_preparer.format_table(table)
         self.read_metrics = (
@@ -406,20 +427,25 @@ class OneStatementWrite:
         )
         """Step hashes of some steps and inputs (parameters: experiment id, list of steps, list
         of input hashes): a lookup on the table's whole key."""
-        experiments = experiments_t.to_metadata(md, schema=_schema(schema))
+        experiments = dialect.identifier_preparer.format_table(
+            experiments_t.to_metadata(md, schema=_schema(schema))
+        )
+        self._guard = f"SELECT id FROM {experiments} WHERE id = %s::BIGINT FOR KEY SHARE"
         self._touch = (
-            f"UPDATE {dialect.identifier_preparer.format_table(experiments)} "
-            "SET updated = %s::DOUBLE PRECISION WHERE id = %s::BIGINT"
+            f"UPDATE {experiments} SET updated = %s::DOUBLE PRECISION WHERE id = %s::BIGINT"
         )
 
     def render(
         self,
+        experiment_id: int,
         batches: list[tuple[str, list[dict[str, Any]]]],
-        touch: tuple[float, int] | None = None,
+        touch: float | None = None,
     ) -> tuple[str, list[Any]]:
-        """The statement and its parameters for ``(table name, rows)`` batches."""
-        parts: list[str] = []
-        params: list[Any] = []
+        """The statement and its parameters for ``(table name, rows)`` batches of a write to
+        experiment ``experiment_id`` (and ``touch``, the time of its last activity); it returns
+        the number of experiments found, 0 or 1."""
+        parts: list[str] = [self._guard]
+        params: list[Any] = [experiment_id]
         for name, rows in batches:
             if not rows:
                 continue
@@ -429,9 +455,10 @@ class OneStatementWrite:
                 params.extend(row[c] for c in columns)
         if touch is not None:
             parts.append(self._touch)
-            params.extend(touch)
-        body = ", ".join(f"w{i} AS ({part})" for i, part in enumerate(parts))
-        return f"WITH {body} SELECT 1", params
+            params.extend((touch, experiment_id))
+        names = ["g", *(f"w{i}" for i in range(len(parts) - 1))]
+        body = ", ".join(f"{name} AS ({part})" for name, part in zip(names, parts, strict=True))
+        return f"WITH {body} SELECT count(*) FROM g", params
 
 
 def _schema(schema: str | None) -> Any:

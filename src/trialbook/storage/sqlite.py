@@ -224,25 +224,37 @@ class SqliteStore:
         meta: dict[str, Any] | None = None,
         replace: bool = False,
         replace_id: int | None = None,
+        runs: Sequence[RunRecord] = (),
+        metrics: Sequence[MetricChunk] = (),
     ) -> ExperimentInfo:
         """Create an experiment (or replace one of the same name when ``replace``, only the
-        experiment ``replace_id`` if given)."""
+        experiment ``replace_id`` if given) with its first ``runs`` and ``metrics``, in one
+        transaction. Its id comes from ``AUTOINCREMENT``: never one an experiment had before."""
         now = time.time()
-        with self._db.tx():
+
+        def create(
+            rows: list[tuple[Any, ...]], chunks: list[tuple[Any, ...]], _: list[tuple[Any, ...]]
+        ) -> int:
             row = self._db.exec("SELECT id FROM experiments WHERE name = ?", (name,)).fetchone()
             if row is not None:
                 if not replace or replace_id not in (None, row[0]):
                     raise ExperimentExistsError(name)
                 self._delete_contents(row[0])
                 self._db.exec("DELETE FROM experiments WHERE id = ?", (row[0],))
-            # A replacement never gets the id of the experiment it replaces (SQLite would reuse
-            # the largest id): ``replace_id`` must not match the new one.
             cur = self._db.exec(
-                "INSERT INTO experiments (id, name, created, updated, meta) VALUES ("
-                "max(?, (SELECT coalesce(max(id), 0) FROM experiments)) + 1, ?, ?, ?, ?)",
-                (row[0] if row is not None else 0, name, now, now, dump_doc(meta)),
+                "INSERT INTO experiments (name, created, updated, next_run_id, meta) "
+                "VALUES (?, ?, ?, ?, ?)",
+                (name, now, now, 1 + max((r.run_id for r in runs), default=0), dump_doc(meta)),
             )
-            return ExperimentInfo(cur.lastrowid or 0, name, now, now, 0, dict(meta or {}))
+            new_id = int(cur.lastrowid or 0)
+            if rows or chunks:  # prepared for experiment 0: now we know its id
+                rows = [(new_id, *r[1:]) for r in rows]
+                chunks = [(new_id, *c[1:]) for c in chunks]
+                self._write_rows(new_id, rows, chunks, [], ())
+            return new_id
+
+        new_id = self._write(0, runs, metrics, (), create)
+        return ExperimentInfo(new_id, name, now, now, len(runs), dict(meta or {}))
 
     def delete_experiment(self, name: str) -> None:
         """Delete an experiment with all its runs, metrics and artifacts."""
@@ -308,11 +320,35 @@ class SqliteStore:
         replace_metrics: Sequence[tuple[int, str]] = (),
     ) -> None:
         """Write runs, metric chunks, artifacts and step hashes in one transaction (first
-        deleting the stored points of the ``replace_metrics``).
+        deleting the stored points of the ``replace_metrics``); raise
+        ``ExperimentNotFoundError`` in it if the experiment no longer exists.
 
         Large values are written to the blob area before the transaction; if it fails, the
         files this write created and nothing refers to are removed again (a killed process
         leaves them to :meth:`collect_garbage`)."""
+
+        def write(
+            rows: list[tuple[Any, ...]],
+            chunks: list[tuple[Any, ...]],
+            artifact_rows: list[tuple[Any, ...]],
+        ) -> int:
+            self._require(experiment_id)
+            self._delete_metrics(experiment_id, replace_metrics)
+            self._write_rows(experiment_id, rows, chunks, artifact_rows, step_hashes)
+            return experiment_id
+
+        self._write(experiment_id, runs, metrics, artifacts, write)
+
+    def _write(
+        self,
+        experiment_id: int,
+        runs: Sequence[RunRecord],
+        metrics: Sequence[MetricChunk],
+        artifacts: Sequence[tuple[int, str, Encoded]],
+        body: Callable[[list[Any], list[Any], list[Any]], int],
+    ) -> int:
+        """Prepare the rows of a write (blob files first), then call ``body(rows, chunks,
+        artifact rows)`` in one transaction; after a failure, discard the files it created."""
         blobs: Pending = {}
         chunk_files: list[str] = []
         try:
@@ -322,11 +358,17 @@ class SqliteStore:
             artifact_rows = [self._artifact_row(experiment_id, *a, put=put) for a in artifacts]
             with self._db.tx():
                 self._blobs.commit(blobs)
-                self._delete_metrics(experiment_id, replace_metrics)
-                self._write_rows(experiment_id, rows, chunks, artifact_rows, step_hashes)
+                return body(rows, chunks, artifact_rows)
         except BaseException:
             self._blobs.discard(blobs, chunk_files)
             raise
+
+    def _require(self, experiment_id: int) -> None:
+        """Inside a write transaction (which holds the write lock, so no delete can come in
+        between): raise ``ExperimentNotFoundError`` unless the experiment exists."""
+        row = self._db.exec("SELECT 1 FROM experiments WHERE id = ?", (experiment_id,))
+        if row.fetchone() is None:
+            raise ExperimentNotFoundError(experiment_id=experiment_id, store=self.url)
 
     def _write_rows(
         self,
@@ -507,6 +549,7 @@ class SqliteStore:
     ) -> None:
         """Record the output hash of ``step`` for ``input_hash`` (the latest one wins)."""
         with self._db.tx():
+            self._require(experiment_id)
             self._db.exec(
                 "INSERT OR REPLACE INTO step_hashes VALUES (?, ?, ?, ?, ?)",
                 (experiment_id, step, input_hash, output_hash, run_id),

@@ -3,7 +3,10 @@
 Tables (schema version :data:`SCHEMA_VERSION`, kept in ``PRAGMA user_version``; the file is
 marked as trialbook's with ``PRAGMA application_id``):
 
-* ``experiments(id, name UNIQUE, created, updated, next_run_id, meta)``;
+* ``experiments(id, name UNIQUE, created, updated, next_run_id, meta)``, ``id INTEGER PRIMARY
+  KEY AUTOINCREMENT`` (since schema version 3): an id is never given again, not after the
+  experiment that had it was deleted or replaced, so a process still holding it cannot write
+  into a newer experiment;
 * ``runs(experiment_id, run_id, kind, status, key, seed, created, started, finished, code,
   environment, doc, bundle)``, primary key ``(experiment_id, run_id)``. ``doc`` is one JSON
   object holding the run's plain values under short keys, each left out when empty: ``p``
@@ -58,7 +61,7 @@ __all__ = [
 ]
 
 APPLICATION_ID = 0x54424B31  # "TBK1"
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 DB_NAME = "trialbook.db"
 RUN_SELECT = ", ".join((*RUN_COLUMNS, "doc", "bundle"))
 """The columns of ``runs`` read into a :class:`~trialbook.storage.records.RunRecord`."""
@@ -157,8 +160,40 @@ def rollback(conn: sqlite3.Connection) -> None:
             conn.execute("ROLLBACK")
 
 
+def _never_reuse_experiment_ids(conn: sqlite3.Connection) -> None:
+    """Version 3: ``experiments.id`` becomes ``AUTOINCREMENT`` (a plain ``INTEGER PRIMARY KEY``
+    gives the largest id again once its experiment is deleted). The table is rebuilt keeping
+    every id; the counter starts above every experiment id the tables still mention (rows a
+    late write left behind), so those ids are not given again either."""
+    conn.execute(
+        "CREATE TABLE experiments_v3 ("
+        "id INTEGER PRIMARY KEY AUTOINCREMENT, name TEXT NOT NULL UNIQUE, "
+        "created REAL NOT NULL, updated REAL NOT NULL, "
+        "next_run_id INTEGER NOT NULL DEFAULT 1, meta TEXT)"
+    )
+    conn.execute(
+        "INSERT INTO experiments_v3 (id, name, created, updated, next_run_id, meta) "
+        "SELECT id, name, created, updated, next_run_id, meta FROM experiments"
+    )
+    conn.execute("DROP TABLE experiments")
+    conn.execute("ALTER TABLE experiments_v3 RENAME TO experiments")
+    used = " UNION ALL ".join(
+        f"SELECT max(experiment_id) FROM {table}"
+        for table in ("runs", "metrics", "artifacts", "step_hashes")
+    )
+    top = conn.execute(
+        f"SELECT max(coalesce(m, 0)) FROM (SELECT max(id) AS m FROM experiments UNION ALL "
+        f"SELECT * FROM ({used}))"
+    ).fetchone()[0]
+    conn.execute("DELETE FROM sqlite_sequence WHERE name = 'experiments'")
+    conn.execute("INSERT INTO sqlite_sequence (name, seq) VALUES ('experiments', ?)", (top or 0,))
+
+
 # Migrations: MIGRATIONS[v] upgrades a database of version v to v + 1 (inside one transaction).
-MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {1: _index_step_hashes_by_run}
+MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {
+    1: _index_step_hashes_by_run,
+    2: _never_reuse_experiment_ids,
+}
 
 
 def prepare_retrying(conn: sqlite3.Connection, url: str, path: str, timeout: float) -> None:

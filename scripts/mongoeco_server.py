@@ -4,7 +4,8 @@
 
 Without a file the data lives in memory (the test server of scripts/services.sh); with one it
 is kept in that SQLite file and survives a restart (the crash test of tests/test_backends.py).
-Listens on 127.0.0.1 until killed.
+Listens on 127.0.0.1 until killed. Port 0 lets the system choose a free port; either way the
+port listened on is printed as one line once the server accepts connections.
 """
 
 import asyncio
@@ -20,7 +21,8 @@ async def serve(port: int, path: str | None) -> None:
 
         engine = SQLiteEngine(path)
     server = AsyncMongoEcoProxyServer(engine=engine, host="127.0.0.1", port=port)
-    await server.start()
+    address = await server.start()
+    print(address.port, flush=True)
     await asyncio.Event().wait()
 
 

@@ -615,17 +615,21 @@ def test_postgres_unknown_database_is_a_storage_error() -> None:
         open_store(f"{base}/tbtest_nosuchdb")
 
 
-def _open_and_close(location: str) -> str:
+def _open_and_close(location: str, barrier) -> int:
+    barrier.wait(120)
     open_store(location).close()
-    return "ok"
+    return os.getpid()
 
 
 def test_postgres_processes_racing_to_create_the_tables(tmp_path: pathlib.Path) -> None:
-    """Four processes open the same new schema at once: all succeed, one set of tables."""
+    """Four processes open the same new schema at once (released together by a barrier): all
+    succeed, one set of tables."""
     with backend_location("postgres", tmp_path) as location:
         ctx = multiprocessing.get_context("spawn")
-        with ctx.Pool(4) as pool:
-            assert pool.map(_open_and_close, [location] * 4) == ["ok"] * 4
+        with ctx.Manager() as manager, ctx.Pool(4) as pool:
+            barrier = manager.Barrier(4)
+            pids = pool.starmap(_open_and_close, [(location, barrier)] * 4)
+        assert len(set(pids)) == 4
         store = open_store(location)
         assert store.list_experiments() == []
         store.close()

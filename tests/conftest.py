@@ -11,8 +11,14 @@ import pathlib
 from typing import Any
 
 import pytest
+from hypothesis import settings
 
 import trialbook
+
+# No Hypothesis deadline: how long one example takes on a loaded machine is no test failure
+# (timings belong in benchmarks/). Tests may still set their own settings on top of this.
+settings.register_profile("trialbook", deadline=None)
+settings.load_profile("trialbook")
 
 REQUIRE_ALL = os.environ.get("TRIALBOOK_TEST_REQUIRE_ALL") == "1"
 

@@ -6,7 +6,9 @@ Without a file the data lives in memory (the test server of scripts/services.sh)
 is kept in that SQLite file and survives a restart (the crash test of tests/test_backends.py).
 With ``MONGOECO_USER=name:password`` in the environment, clients must authenticate as that user
 (SCRAM-SHA-256, ``authSource=admin``); without it the server has no users (the password tests
-of tests/test_backends.py). Listens on 127.0.0.1 until killed.
+of tests/test_backends.py). Listens on 127.0.0.1 until killed. Port 0 lets the system choose a
+free port; either way the port listened on is printed as one line once the server accepts
+connections.
 """
 
 import asyncio
@@ -30,7 +32,8 @@ async def serve(port: int, path: str | None) -> None:
         root = {"role": "root", "db": "admin"}
         users = (WireAuthUser(name, password, source="admin", roles=(root,)),)
     server = AsyncMongoEcoProxyServer(engine=engine, host="127.0.0.1", port=port, auth_users=users)
-    await server.start()
+    address = await server.start()
+    print(address.port, flush=True)
     await asyncio.Event().wait()
 
 

@@ -25,8 +25,14 @@ from collections.abc import Mapping
 from typing import Any
 
 import pytest
+from hypothesis import settings
 
 import trialbook
+
+# No Hypothesis deadline: how long one example takes on a loaded machine is no test failure
+# (timings belong in benchmarks/). Tests may still set their own settings on top of this.
+settings.register_profile("trialbook", deadline=None)
+settings.load_profile("trialbook")
 
 
 def require_all(environ: Mapping[str, str]) -> bool:

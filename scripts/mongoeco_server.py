@@ -4,10 +4,15 @@
 
 Without a file the data lives in memory (the test server of scripts/services.sh); with one it
 is kept in that SQLite file and survives a restart (the crash test of tests/test_backends.py).
-Listens on 127.0.0.1 until killed.
+With ``MONGOECO_USER=name:password`` in the environment, clients must authenticate as that user
+(SCRAM-SHA-256, ``authSource=admin``); without it the server has no users (the password tests
+of tests/test_backends.py). Listens on 127.0.0.1 until killed. Port 0 lets the system choose a
+free port; either way the port listened on is printed as one line once the server accepts
+connections.
 """
 
 import asyncio
+import os
 import sys
 
 
@@ -19,8 +24,16 @@ async def serve(port: int, path: str | None) -> None:
         from mongoeco.engines.sqlite import SQLiteEngine
 
         engine = SQLiteEngine(path)
-    server = AsyncMongoEcoProxyServer(engine=engine, host="127.0.0.1", port=port)
-    await server.start()
+    users = ()
+    if os.environ.get("MONGOECO_USER"):
+        from mongoeco.wire.auth import WireAuthUser
+
+        name, _, password = os.environ["MONGOECO_USER"].partition(":")
+        root = {"role": "root", "db": "admin"}
+        users = (WireAuthUser(name, password, source="admin", roles=(root,)),)
+    server = AsyncMongoEcoProxyServer(engine=engine, host="127.0.0.1", port=port, auth_users=users)
+    address = await server.start()
+    print(address.port, flush=True)
     await asyncio.Event().wait()
 
 

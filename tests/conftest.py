@@ -1,20 +1,87 @@
 """Shared fixtures. Services (PostgreSQL, Redis, MongoDB) are found through
 TRIALBOOK_TEST_{POSTGRES,REDIS,MONGO}_URL; scripts/test.sh starts them. With no URL a test
-that needs one is skipped with the reason, unless TRIALBOOK_TEST_REQUIRE_ALL=1 (set under CI),
-which turns the skip into a failure."""
+that needs one is skipped with the reason.
+
+Under CI nothing skips. CI is ``TRIALBOOK_TEST_REQUIRE_ALL=1`` or ``CI=true`` (set by GitHub
+Actions, GitLab CI and others), however pytest is started (``scripts/test.sh`` or plain
+``pytest``). Then :func:`need` and :func:`require_module` fail instead of skipping, and the hooks
+below turn any other skip of a test of this directory (``pytest.skip``, ``pytest.importorskip``,
+a ``skipif`` that holds, a module-level skip) into a failure that says so, with two exceptions:
+
+* tests marked ``@pytest.mark.optional`` may skip: they need something CI does not provide;
+* MySQL/MariaDB: its tests are *deselected*, not skipped, when ``TRIALBOOK_TEST_MYSQL_URL`` is
+  unset (``OPTIONAL_BACKENDS`` is then empty, so no ``mysql`` test is collected), under CI too.
+
+Expected failures (``xfail``) are not skips. The doctests of ``src/`` and ``docs/`` are outside
+this directory and its hooks; none of them skips.
+"""
 
 from __future__ import annotations
 
 import importlib
 import os
 import pathlib
+from collections.abc import Mapping
 from typing import Any
 
 import pytest
+from hypothesis import settings
 
 import trialbook
 
-REQUIRE_ALL = os.environ.get("TRIALBOOK_TEST_REQUIRE_ALL") == "1"
+# No Hypothesis deadline: how long one example takes on a loaded machine is no test failure
+# (timings belong in benchmarks/). Tests may still set their own settings on top of this.
+settings.register_profile("trialbook", deadline=None)
+settings.load_profile("trialbook")
+
+
+def require_all(environ: Mapping[str, str]) -> bool:
+    """Whether every test must run (CI): ``TRIALBOOK_TEST_REQUIRE_ALL=1`` or ``CI=true``."""
+    ci = environ.get("CI", "").strip().lower() in {"true", "1", "yes"}
+    return environ.get("TRIALBOOK_TEST_REQUIRE_ALL") == "1" or ci
+
+
+REQUIRE_ALL = require_all(os.environ)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", "optional: may skip under CI (needs something CI does not provide)"
+    )
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]):
+    """Under CI, a skipped test fails (unless marked ``optional``), naming the skip's reason."""
+    outcome = yield
+    report = outcome.get_result()
+    if (
+        REQUIRE_ALL
+        and report.skipped
+        and not hasattr(report, "wasxfail")
+        and item.get_closest_marker("optional") is None
+    ):
+        report.outcome = "failed"
+        report.longrepr = _ci_skip_message(report.longrepr)
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_make_collect_report(collector: pytest.Collector):
+    """Under CI, a module that skips itself (``importorskip`` at module level) fails to collect."""
+    outcome = yield
+    report = outcome.get_result()
+    if REQUIRE_ALL and report.skipped:
+        report.outcome = "failed"
+        report.longrepr = _ci_skip_message(report.longrepr)
+
+
+def _ci_skip_message(longrepr: object) -> str:
+    reason = longrepr[2] if isinstance(longrepr, tuple) and len(longrepr) == 3 else longrepr
+    reason = str(reason).removeprefix("Skipped: ")
+    return (
+        f"skipped under CI, where nothing may skip: {reason}. Provide what it needs, or mark "
+        "the test @pytest.mark.optional if CI cannot (see tests/conftest.py)"
+    )
 
 
 def need(condition: bool, reason: str) -> None:
@@ -28,7 +95,8 @@ def need(condition: bool, reason: str) -> None:
 
 def require_module(name: str, extra: str) -> Any:
     """Import an optional package of the extra ``extra``, or skip the tests that need it (at
-    module level too); under CI (``TRIALBOOK_TEST_REQUIRE_ALL=1``) a missing one fails."""
+    module level too); under CI (see the module documentation) a missing one fails. Use it
+    instead of ``pytest.importorskip``."""
     try:
         return importlib.import_module(name)
     except ImportError as exc:
@@ -67,7 +135,8 @@ SERVICE_ENV = {
 BACKENDS = ["sqlite", "postgres", "redis", "mongo"]
 OPTIONAL_BACKENDS = ["mysql"] if os.environ.get("TRIALBOOK_TEST_MYSQL_URL") else []
 """Tested only when their URL is set (``TRIALBOOK_TEST_MYSQL_URL``, e.g.
-``mysql+pymysql://root@127.0.0.1:3306/mysql``): not required, also not under CI."""
+``mysql+pymysql://root@127.0.0.1:3306/mysql``): not required, also not under CI, where their
+tests are deselected (never collected) rather than skipped."""
 
 
 def service_url(name: str) -> str:
@@ -151,18 +220,55 @@ def _drop_mongo_database(root: str, database: str) -> None:
     client.close()
 
 
+STORE_PASSWORD = "tb-contract-s3cret"
+"""The password ``backend_store`` puts in its URL on the backends whose test servers accept one
+(``store_password`` names it): PostgreSQL here uses trust authentication, so any password
+connects; Redis has no ``requirepass``, and redis-py connects with a password anyway. The
+MongoDB wire-protocol test server (mongoeco) has no users, so that a password there would fail
+to authenticate: its URLs have none here, and ``test_mongo_password_never_shows`` (in
+test_backends.py) runs the contract's password check on a private server that has a user."""
+
+PASSWORD_BACKENDS = {"postgres", "redis"}
+
+
+def with_password(name: str, location: str) -> str:
+    """``location`` with :data:`STORE_PASSWORD` in its user part, on the backends of
+    :data:`PASSWORD_BACKENDS` (the others' locations are returned as they are)."""
+    if name not in PASSWORD_BACKENDS:
+        return location
+    scheme, _, rest = location.partition("://")
+    user, at, host = rest.partition("@")
+    if not at:
+        user, host = "", rest
+    assert ":" not in user, f"{location} has a password already"
+    return f"{scheme}://{user}:{STORE_PASSWORD}@{host}"
+
+
 @pytest.fixture(params=BACKENDS + OPTIONAL_BACKENDS)
-def backend_store(request: pytest.FixtureRequest, tmp_path: pathlib.Path):
+def backend_name(request: pytest.FixtureRequest) -> str:
+    """Each backend in turn: sqlite, postgres, redis, mongo (mysql when configured)."""
+    return request.param
+
+
+@pytest.fixture
+def backend_store(backend_name: str, tmp_path: pathlib.Path):
     """A fresh store on each backend (sqlite, postgres, redis, mongo; mysql when configured),
+    opened from a URL with a password where the test server takes one (:func:`with_password`),
     closed and dropped after."""
     from trialbook.storage import open_store
 
-    with backend_location(request.param, tmp_path) as location:
-        store = open_store(location)
+    with backend_location(backend_name, tmp_path) as location:
+        store = open_store(with_password(backend_name, location))
         try:
             yield store
         finally:
             store.close()
+
+
+@pytest.fixture
+def store_password(backend_name: str) -> str | None:
+    """The password in the URL ``backend_store`` was opened from (None: it has none)."""
+    return STORE_PASSWORD if backend_name in PASSWORD_BACKENDS else None
 
 
 # -- a Dask cluster for the distributed-execution tests (issue 6) ----------------------------------

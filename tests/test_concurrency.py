@@ -10,25 +10,42 @@ import trialbook
 
 WRITER = textwrap.dedent(
     """
-    import sys, trialbook
-    store, tag = sys.argv[1], sys.argv[2]
+    import pathlib, sys, time, trialbook
+    store, tag, meeting = sys.argv[1], sys.argv[2], pathlib.Path(sys.argv[3])
+    other = {"a": "b", "b": "a"}[tag]
+
+    def meet(step):  # lockstep: both processes finish step i before either goes on
+        (meeting / f"{tag}-{step}").touch()
+        deadline = time.monotonic() + 60
+        while not (meeting / f"{other}-{step}").exists():
+            assert time.monotonic() < deadline, f"{other} never reached step {step}"
+            time.sleep(0.001)
+
     session = trialbook.create_session(store)
     experiment = session.load_experiment("shared")
+    meet("start")
     for i in range(40):
         with experiment.run(writer=tag, i=i) as run:
             run.log_metric("m", i)
         experiment.persist()
+        meet(i)
     experiment.add_runs(writer=[tag], j=list(range(30)))
     experiment.persist()
     """
 )
 
 
-def test_two_processes_add_runs_concurrently(store_dir) -> None:
+def test_two_processes_add_runs_concurrently(store_dir, tmp_path) -> None:
+    """The two processes add and persist their runs in lockstep (each run of round i is
+    created and persisted by both before round i + 1): ids 2i + 1 and 2i + 2 go to the runs
+    of round i, one each, so the two really wrote at the same time."""
     session = trialbook.create_session(store_dir)
     session.create_experiment("shared").persist()
+    meeting = tmp_path / "meeting"
+    meeting.mkdir()
     procs = [
-        subprocess.Popen([sys.executable, "-c", WRITER, str(store_dir), tag]) for tag in ("a", "b")
+        subprocess.Popen([sys.executable, "-c", WRITER, str(store_dir), tag, str(meeting)])
+        for tag in ("a", "b")
     ]
     assert [p.wait(timeout=120) for p in procs] == [0, 0]
     runs = session.load_experiment("shared").runs
@@ -37,6 +54,11 @@ def test_two_processes_add_runs_concurrently(store_dir) -> None:
         mine = [r for r in runs.values() if r.params.writer == tag]
         assert len(mine) == 70
         assert sorted(r.params.i for r in mine if "i" in r.params) == list(range(40))
+    rounds = {}
+    for run_id, run in runs.items():
+        if "i" in run.params:
+            rounds.setdefault(run.params.i, set()).add(run_id)
+    assert rounds == {i: {2 * i + 1, 2 * i + 2} for i in range(40)}
     assert all(
         r.metrics("m")["value"].tolist() == [r.params.i] for r in runs.values() if "i" in r.params
     )
@@ -44,11 +66,16 @@ def test_two_processes_add_runs_concurrently(store_dir) -> None:
 
 OPENER = textwrap.dedent(
     """
-    import sys, time, trialbook
-    store, start = sys.argv[1], float(sys.argv[2])
-    time.sleep(max(0.0, start - time.time()))  # every process opens the new store at once
+    import pathlib, sys, time, trialbook
+    store, meeting, me = sys.argv[1], pathlib.Path(sys.argv[2]), sys.argv[3]
+    (meeting / f"ready-{me}").touch()
+    go = meeting / "go"
+    deadline = time.monotonic() + 60
+    while not go.exists():  # every process opens the new store at once
+        assert time.monotonic() < deadline, "never told to go"
+        time.sleep(0.001)
     session = trialbook.create_session(store)
-    experiment = session.create_experiment(f"from-{sys.argv[3]}")
+    experiment = session.create_experiment(f"from-{me}")
     experiment.add_run(x=1)
     experiment.persist()
     """
@@ -56,14 +83,18 @@ OPENER = textwrap.dedent(
 
 
 def test_processes_creating_one_new_store_at_once_all_succeed(tmp_path) -> None:
-    import time
+    """Six processes, started and imported, are released together to create the same new
+    store."""
+    from races import wait_until
 
-    store = tmp_path / "fresh"
-    start = time.time() + 1.5
+    store, meeting = tmp_path / "fresh", tmp_path / "meeting"
+    meeting.mkdir()
     procs = [
-        subprocess.Popen([sys.executable, "-c", OPENER, str(store), str(start), str(i)])
+        subprocess.Popen([sys.executable, "-c", OPENER, str(store), str(meeting), str(i)])
         for i in range(6)
     ]
+    wait_until(lambda: len(list(meeting.glob("ready-*"))) == 6, "the six processes are ready")
+    (meeting / "go").touch()
     assert [p.wait(timeout=120) for p in procs] == [0] * 6
     session = trialbook.create_session(store)
     assert sorted(session.ls()["name"]) == [f"from-{i}" for i in range(6)]

@@ -3,19 +3,19 @@ tokens on the cluster, a killed worker, and ``execute(backend="dask")``."""
 
 from __future__ import annotations
 
-import itertools
 import os
-import time
 from pathlib import Path
 
 import pytest
 
 import trialbook
 from conftest import require_module
+from races import Occupancy, count, hold_until_contended, recording
 from trialbook import Meta, Param, Task, experiment
 from trialbook.errors import ConfigError, JobFailedError
 from trialbook.execution.dask import DaskLauncher
 from trialbook.storage import open_store
+from trialbook.tasks.tokens import CounterToken
 
 distributed = require_module("distributed", "distributed")
 
@@ -26,24 +26,34 @@ def client(dask_client):
 
 
 class Square(Task):
-    """Squares ``x`` on a worker, logging a metric and a field through the current run."""
+    """Squares ``x`` on a worker, logging a metric and a field through the current run; with
+    ``log`` it counts itself in and out of that occupancy file and, in between, holds its units
+    of ``token`` until the scheduler was refused some (:func:`races.hold_until_contended`)."""
 
     __trialbook_id__ = "test.dask.square"
     x: Param[int]
     log: Meta[str] = ""
+    token: Meta[str] = ""
+    refusals: Meta[str] = ""
+    group: Meta[int] = 0
 
     def execute(self) -> None:
-        start = time.time()
-        time.sleep(0.2)
+        place = Occupancy(self.log) if self.log else None
+        if place is not None:
+            place.enter()
         run = trialbook.current_run()
         for epoch in range(3):
             run.log_metric("loss", self.x / (epoch + 1))
         run.fields.square = self.x * self.x
         run.fields.pid = os.getpid()
         print("squared", self.x)
-        if self.log:
-            with open(self.log, "a") as f:
-                f.write(f"{start} {time.time()}\n")
+        if place is not None:
+            note = ""
+            if self.token:
+                note = hold_until_contended(
+                    place, self.token, refusals=self.refusals, label="", group=self.group
+                )
+            place.leave(note)
 
 
 class Crash(Task):
@@ -83,18 +93,22 @@ def test_jobs_run_on_the_cluster_and_their_tracking_reaches_the_store(tmp_path, 
     assert (tasks[2].jobpath / "stdout.log").read_text() == "squared 2\n"
 
 
-def test_tokens_hold_on_the_cluster(tmp_path, client) -> None:
-    log = tmp_path / "spans"
+def test_tokens_hold_on_the_cluster(tmp_path, client, monkeypatch) -> None:
+    """Four jobs need the one unit of a token, on two workers: each holds it until the
+    scheduler was refused it, and no two ever hold it at once."""
+    log, refusals = tmp_path / "inside", tmp_path / "refusals"
+    wrapped = recording(CounterToken.try_acquire, refusals, lambda holder: holder is None)
+    monkeypatch.setattr(CounterToken, "try_acquire", wrapped)
     with experiment(tmp_path / "wd", "tokens", launcher=DaskLauncher(client)) as xp:
         token = xp.token("slot", 1)
         for x in range(4):
-            task = Square.C(x=x, log=str(log))
+            task = Square.C(x=x, log=str(log), token="slot", refusals=str(refusals), group=4)
             token(1, task)
             task.submit()
-    spans = sorted(tuple(map(float, line.split())) for line in log.read_text().splitlines())
-    assert len(spans) == 4
-    for (_, end), (start, _) in itertools.pairwise(spans):
-        assert start >= end, f"two jobs overlapped although the token has 1 unit: {spans}"
+    seen = Occupancy(log).read()
+    assert seen["left"] == 4
+    assert seen["most"] == 1, f"two jobs held the token's only unit at once: {seen}"
+    assert seen["notes"].get("contended", 0) >= 1 and count(refusals, "slot") >= 1
 
 
 def test_a_killed_worker_fails_its_job_and_the_others_finish(tmp_path, own_dask_client) -> None:

@@ -33,6 +33,39 @@ def test_readme_examples_run(capsys: pytest.CaptureFixture[str]) -> None:
         assert all(row[3] == "done" for row in runs)
 
 
+def test_readme_commands_show_the_first_experiment(capsys: pytest.CaptureFixture[str]) -> None:
+    """The three commands after the first experiment list it, its runs table and run 3 with its
+    params, fields and metrics, as the README's comments say."""
+    from click.testing import CliRunner
+
+    from trialbook.cli import cli
+
+    for block in python_blocks(ROOT / "README.md"):
+        exec(compile(block, "README.md", "exec"), {})
+    capsys.readouterr()
+    shell = re.findall(r"```sh\n(.*?)```", (ROOT / "README.md").read_text(), flags=re.S)
+    commands = [
+        line.split("#")[0].split()[1:]
+        for block in shell
+        for line in block.splitlines()
+        if line.startswith(".venv/bin/trialbook ")
+    ]
+    assert commands == [["ls"], ["runs", "ridge"], ["show", "ridge", "3"]]
+    outputs = []
+    for args in commands:
+        result = CliRunner().invoke(cli, args, catch_exceptions=False)
+        assert result.exit_code == 0, result.output
+        outputs.append(result.output.splitlines())
+    listing, table, shown = outputs
+    assert listing[0].split()[:2] == ["name", "runs"] and listing[1].split()[:2] == ["ridge", "6"]
+    assert table[0].split()[:2] == ["alpha", "seed"] and "mse" in table[0].split()
+    assert [row.split()[0] for row in table[2:]] == ["1", "2", "3", "4", "5", "6"]
+    assert shown[0] == "run 3 of 'ridge': done"
+    assert {"params:", "  alpha: 1.0", "  seed: 0", "fields:", "metrics:"} <= set(shown)
+    assert "  w: <ndarray shape=(5,) dtype=float64>" in shown
+    assert any(line.startswith("  mse: 1 points, last ") for line in shown)
+
+
 def test_cli_reference_is_current() -> None:
     sys.path.insert(0, str(ROOT / "scripts"))
     try:

@@ -369,6 +369,47 @@ def test_purity_warning_and_seeds(ex: Experiment, caplog: pytest.LogCaptureFixtu
     assert ex.get_history()["Seed"].tolist()[1:] == [1, 1]
 
 
+def test_purity_warning_names_the_impure_step_among_several(
+    ex: Experiment, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Four chained steps, the impure one second: every step of a trial is checked, and only
+    a step that gave another output for the same inputs is named. Other inputs (another
+    parameter value, or the output of an impure step upstream) never warn, nor does the same
+    output for the same inputs."""
+    n = ex.parameter("n")
+
+    @ex
+    def double(n):
+        return n * 2
+
+    @ex
+    def noisy(x):
+        return x + np.random.random()
+
+    @ex
+    def shifted(y):
+        return y + 1
+
+    @ex.result
+    def total(z):
+        return z * 10
+
+    node = total(shifted(noisy(double(n))))
+    caplog.set_level(logging.INFO, logger=GRAPH_LOG)
+    ex.set_parameters(n=1)
+    node.compute(seed=1)
+    ex.set_parameters(n=2)  # every step has other inputs than in trial 1
+    node.compute(seed=2)
+    node.compute(seed=2)  # the same inputs and the same outputs as trial 2
+    assert messages(caplog, logging.WARNING) == []
+    assert "Finished Experiment (trial id=3)" in messages(caplog)
+    node.compute(seed=3)  # the same inputs as trials 2 and 3: noisy's output changes
+    assert messages(caplog, logging.WARNING) == [
+        "Experiment step result is changed with the same input: (step: noisy, args: (4,), "
+        "kwargs: {})"
+    ]
+
+
 def test_purity_is_checked_with_the_inputs_in_short(
     ex: Experiment, caplog: pytest.LogCaptureFixture
 ) -> None:

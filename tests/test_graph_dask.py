@@ -4,7 +4,7 @@ steps run in parallel on different workers, and what they track reaches the stor
 from __future__ import annotations
 
 import os
-import time
+import pathlib
 
 import pytest
 
@@ -19,44 +19,52 @@ def client(dask_client):
     return dask_client
 
 
-def build(ex: trialbook.Experiment):
+def build(ex: trialbook.Experiment, meeting: pathlib.Path):
+    """``left`` and ``right`` each say they started (a file in ``meeting``) and wait for the
+    other one: they can finish only by running at once, on two workers (one thread each)."""
     a = ex.parameter("a")
+    here = str(meeting)
+
+    def meet(me: str, other: str) -> int:
+        from races import wait_until
+
+        pathlib.Path(here, me).write_text(str(os.getpid()))
+        wait_until(pathlib.Path(here, other).exists, f"step {other} runs too")
+        return os.getpid()
 
     @ex.persist
     def left(a):
-        start = time.time()
-        time.sleep(1.0)
+        pid = meet("left", "right")
         for epoch in range(3):
             ex.save_metric("left_loss", epoch=epoch, value=a / (epoch + 1))
-        return {"pid": os.getpid(), "span": (start, time.time()), "value": a + 1}
+        return {"pid": pid, "value": a + 1}
 
     @ex
     def right(a):
-        start = time.time()
-        time.sleep(1.0)
+        pid = meet("right", "left")
         ex.save_metric("right_loss", epoch=0, value=a * 10.0)
-        return {"pid": os.getpid(), "span": (start, time.time()), "value": a * 10}
+        return {"pid": pid, "value": a * 10}
 
     @ex.result
     def total(x, y):
-        return {
-            "pids": {x["pid"], y["pid"]},
-            "spans": [x["span"], y["span"]],
-            "value": x["value"] + y["value"],
-        }
+        return {"pids": {x["pid"], y["pid"]}, "value": x["value"] + y["value"]}
 
     return total(left(a), right(a))
 
 
 def test_a_trial_on_the_cluster_runs_steps_in_parallel_and_tracks_them(tmp_path, client) -> None:
     ex = trialbook.Experiment("dask_trial", backend=tmp_path / "store")
-    node = build(ex)
+    meeting = tmp_path / "meeting"
+    meeting.mkdir()
+    node = build(ex, meeting)
     ex.set_parameters(a=2)
     result = node.compute(seed=1, scheduler=client)
     assert result["value"] == 23
-    assert os.getpid() not in result["pids"] and len(result["pids"]) == 2
-    (s1, e1), (s2, e2) = result["spans"]
-    assert s1 < e2 and s2 < e1, "the two independent steps did not overlap"
+    # both steps ran at once (each waited for the other), so on the two workers
+    workers = set(client.run(os.getpid).values())
+    assert result["pids"] == workers and len(workers) == 2 and os.getpid() not in workers
+    met = {p.name: int(p.read_text()) for p in meeting.iterdir()}
+    assert met.keys() == {"left", "right"} and set(met.values()) == workers
     history = ex.get_history()
     assert bool(history.loc[1, "Success"]) and history.loc[1, "Seed"] == 1
     assert ex.load_metric("left_loss", trial_id=1)[1].tolist() == [2.0, 1.0, pytest.approx(2 / 3)]

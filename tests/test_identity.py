@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+import os
+import pathlib
 import subprocess
 import sys
 
@@ -11,6 +14,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+import identity_cases
 from strategies import tagged_values
 from trialbook.errors import FingerprintError
 from trialbook.identity import fingerprint
@@ -27,6 +31,28 @@ GOLDEN = [
     ((1, 2), "fb8f47a016524e4da498f28e3a0f58b62451530e2f7980f44f56fe7ae44091c0"),
     ({3, 1}, "924b04ed197de9739a51381f16531d00e8de47056df0ecbe0ac6fb9302d54960"),
 ]
+
+# Known answers of values whose hash could depend on the process: sets of strings iterate in an
+# order that PYTHONHASHSEED decides (sets of small ints do not), so only sorting their members'
+# encodings makes them stable. Computed once (tests/identity_cases.py) and written here; a set
+# and a frozenset of the same members are the same value.
+GOLDEN_ACROSS_PROCESSES = {
+    "value: set of strings": "c4d8d78085e4b0bd3823cae54c4261ba52ab481b244213f859324f24b9fb49ae",
+    "value: frozenset of strings": (
+        "c4d8d78085e4b0bd3823cae54c4261ba52ab481b244213f859324f24b9fb49ae"
+    ),
+    "value: set of bytes": "1a2638c426721c98229cc146eb4491e718fc473eb0656b6b92b8a6cd18bf866c",
+    "value: set of mixed members": (
+        "c7ce608d4df27bc9423fdd468d0ee01217624630efb30a75ad74b8acf45bccf7"
+    ),
+    "value: dict with mixed keys": (
+        "575661bb36ab4656f20153751910e07e5135a71d3cb052d22ab435e990576bae"
+    ),
+    "value: list of sets": "e656ddba7944a7aea0d72b6932348478d7dc1b19a8a453e3acbb4c8e3195f7f0",
+    "config: vocabulary": "298da30a0fbb852d62ed21b1c385e1052185b134b59db099cf49a7ac39cf8ce1",
+    "config: pipeline": "a444a2269b374048ac450d3b6d5bbaa392093b1ae1c9e8e6b85a40ce4a669e1f",
+    "config: task": "6ec764e29791c69813dff903c3c50324e4809f83b71e29e2df029578ec2ce132",
+}
 
 
 def test_dict_and_set_order_do_not_matter() -> None:
@@ -74,6 +100,28 @@ def test_stable_across_processes() -> None:
 @pytest.mark.parametrize(("value", "expected"), GOLDEN)
 def test_known_answers(value: object, expected: str) -> None:
     assert fingerprint(value) == expected
+
+
+def test_known_answers_of_sets_dicts_and_configurations() -> None:
+    """Changing one is a breaking change: job identifiers, cache keys and purity records stored
+    earlier would no longer match (a CHANGELOG entry is needed)."""
+    assert identity_cases.digests() == GOLDEN_ACROSS_PROCESSES
+
+
+@pytest.mark.parametrize("seed", ["0", "1", "12345"])
+def test_sets_dicts_and_configurations_hash_alike_under_every_hash_seed(seed: str) -> None:
+    """Each process randomizes the hashes of strings (PYTHONHASHSEED), hence the order in which
+    a set of strings iterates: the fingerprints and identifiers must not follow it."""
+    tests = pathlib.Path(__file__).parent
+    env = dict(os.environ, PYTHONHASHSEED=seed, PYTHONPATH=os.pathsep.join(sys.path))
+    out = subprocess.run(
+        [sys.executable, str(tests / "identity_cases.py")],
+        capture_output=True,
+        text=True,
+        check=True,
+        env=env,
+    )
+    assert json.loads(out.stdout) == GOLDEN_ACROSS_PROCESSES
 
 
 def test_refuses_what_cannot_be_hashed_stably() -> None:

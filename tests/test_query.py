@@ -152,8 +152,11 @@ scalars = st.one_of(
     st.floats(-3, 3, allow_nan=False).map(lambda x: round(x, 2)),
     st.sampled_from(["x", "y", "A", "", "NaN", "1", "2.0", "done"]),
 )
+huge = st.sampled_from([2**63, -(2**63) - 1, 2**70, 2**70 + 1, -(10**30), 10**400])
 special = st.sampled_from([float("nan"), float("inf"), float("-inf")])
-values = st.one_of(scalars, special, st.lists(st.one_of(st.integers(0, 2), special), max_size=2))
+values = st.one_of(
+    scalars, special, huge, st.lists(st.one_of(st.integers(0, 2), special), max_size=2)
+)
 slots = st.dictionaries(st.sampled_from(KEYS), values, max_size=2)
 records = st.lists(
     st.builds(
@@ -179,7 +182,7 @@ names = st.sampled_from(
     ["a", "b", "params.a", "fields.b", "tags.a", "metric.a", "metric.b", "status", "kind",
      "duration", "run_id", "params.a.b", "seed", "key", "started"]
 )  # fmt: skip
-literals = scalars.map(repr)
+literals = st.one_of(scalars, huge, st.just(float(2**70))).map(repr)
 comparisons = st.one_of(
     st.builds(
         "{} {} {}".format, names, st.sampled_from(["==", "!=", "<", "<=", ">", ">="]),

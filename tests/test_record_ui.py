@@ -88,6 +88,20 @@ def test_comparing_trials_shows_their_results(page: Any) -> None:
     shot(page, "record-compare-trials")
 
 
+COUNT_UNFILTERED_REPLIES = """() => {
+  // Count the replies to unfiltered runs requests that the page has read.
+  window.unfilteredRead = 0;
+  const unfiltered = (url) => url.includes("/runs?") && !url.includes("where=");
+  const json = Response.prototype.json;
+  Response.prototype.json = function () {
+    return json.call(this).then((body) => {
+      if (unfiltered(this.url)) window.unfilteredRead += 1;
+      return body;
+    });
+  };
+}"""
+
+
 def test_a_late_reply_to_an_older_request_does_not_hide_the_filter_error(page: Any) -> None:
     """The page's own refresh (no filter) is answered after the user's filter: the error of the
     filter stays, the older reply's table is not shown (Chromium holds that reply back)."""
@@ -101,9 +115,10 @@ def test_a_late_reply_to_an_older_request_does_not_hide_the_filter_error(page: A
 
     page.click("text=team/sweep")
     page.wait_for_selector("#runs-table tbody tr")
+    page.evaluate(COUNT_UNFILTERED_REPLIES)
     page.route("**/api/experiments/*/runs?*", hold_unfiltered)
     page.click("#filter-btn")  # an unfiltered reload, held back
-    for _ in range(200):
+    for _ in range(200):  # until the route handler got the request (it runs between calls)
         if held:
             break
         page.wait_for_timeout(50)
@@ -113,6 +128,8 @@ def test_a_late_reply_to_an_older_request_does_not_hide_the_filter_error(page: A
     page.wait_for_selector("#filter-error:has-text('column 9')")
     for route in held:
         route.continue_()
-    page.wait_for_timeout(500)  # give the late reply time to (wrongly) repaint
+    # the page read the late reply, and ran the code that follows at once (before any other
+    # task of the page, such as this check): it had its chance to (wrongly) repaint
+    page.wait_for_function(f"window.unfilteredRead >= {len(held)}")
     assert "column 9" in page.inner_text("#filter-error")
     assert page.locator("#runs-table").count() == 0

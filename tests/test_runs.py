@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import pathlib
 import subprocess
 import sys
 import textwrap
@@ -178,23 +179,59 @@ def test_failing_step_in_worker_keeps_type(session: trialbook.Session) -> None:
     assert [r.status for r in experiment.runs.values()] == ["done", "failed", "done", "failed"]
 
 
+class _Watched:
+    """A ``LocalLauncher`` of two workers that counts, in ``done``, the calls that returned (a
+    line each): what a step in a worker can wait for."""
+
+    n_workers = 2
+
+    def __init__(self, done: pathlib.Path) -> None:
+        from trialbook.execution.pool import LocalLauncher
+
+        self.launcher = LocalLauncher(self.n_workers)
+        self.done = done
+
+    def submit(self, fn, /, *args):
+        future = self.launcher.submit(fn, *args)
+
+        def returned(f) -> None:
+            if not f.cancelled() and f.exception() is None:
+                with open(self.done, "a") as out:
+                    out.write("returned\n")
+
+        future.add_done_callback(returned)
+        return future
+
+    def shutdown(self) -> None:
+        self.launcher.shutdown()
+
+
 def test_killed_local_worker_marks_its_runs_failed_and_the_rest_goes_on(
-    session: trialbook.Session,
+    session: trialbook.Session, tmp_path: pathlib.Path
 ) -> None:
+    """The run with x=3 kills its worker once the three other runs came back (each travels
+    alone: one call per run): it fails, saying its worker died, and the others are done."""
+    from races import count, wait_until
+
     experiment = session.create_experiment("killed")
     experiment.add_runs(x=[1, 2, 3, 4])
+    done = tmp_path / "returned"
 
     def die_on_three(run: trialbook.Run) -> None:
         if run.params.x == 3:
+            wait_until(lambda: count(done) == 3, "the other runs came back")
             os._exit(1)  # the worker process dies mid-run
         run.fields.ok = True
 
-    with pytest.raises(RunFailedError, match="worker process died"):
-        experiment.execute(die_on_three, n_jobs=2)
+    with pytest.raises(RunFailedError, match="worker process died") as info:
+        experiment.execute(die_on_three, executor=_Watched(done))
+    assert list(info.value.failures) == [3]
     statuses = {run.params.x: run.status for run in experiment.runs.values()}
-    assert statuses[3] == "failed"
-    assert "running" not in statuses.values()
-    assert all(run.fields.ok for run in experiment.runs.values() if run.status == "done")
+    assert statuses == {1: "done", 2: "done", 3: "failed", 4: "done"}
+    assert all(experiment.runs[i].fields.ok for i in (1, 2, 4))
+    experiment.persist()
+    reloaded = session.load_experiment("killed").runs
+    assert [reloaded[i].status for i in (1, 2, 3, 4)] == ["done", "done", "failed", "done"]
 
 
 def test_runs_go_to_any_executor(session: trialbook.Session) -> None:
@@ -282,6 +319,27 @@ def test_persist_existing_name_fails_or_replaces(session: trialbook.Session) -> 
     assert session.load_experiment("dup").runs[1].params.v == 1  # untouched
     second.persist()
     assert session.load_experiment("dup").runs[1].params.v == 2
+
+
+def test_replace_with_an_unstorable_field_keeps_the_3_old_runs(
+    session: trialbook.Session,
+) -> None:
+    """persist(if_exists='replace') with an unstorable field keeps the 3 old runs: nothing is
+    replaced, and once the field is fixed the same persist replaces them."""
+    first = session.create_experiment("keep")
+    first.add_runs(v=[1, 2, 3])
+    first.persist()
+    old_id = session.store.find_experiment("keep").id
+    second = session.create_experiment("keep", if_exists="replace")
+    second.add_runs(v=[10, 20])
+    second.runs[2].fields.bad = object()
+    with pytest.raises(CodecError, match="field 'bad' of run 2 cannot be persisted"):
+        second.persist(if_exists="replace")
+    assert session.store.find_experiment("keep").id == old_id
+    assert [run.params.v for run in session.load_experiment("keep").runs.values()] == [1, 2, 3]
+    del second.runs[2].fields["bad"]
+    second.persist(if_exists="replace")
+    assert [run.params.v for run in session.load_experiment("keep").runs.values()] == [10, 20]
 
 
 def test_names_differing_in_case_or_punctuation_are_distinct(session: trialbook.Session) -> None:

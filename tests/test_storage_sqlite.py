@@ -156,6 +156,43 @@ def test_version_1_store_gets_the_step_hash_index(tmp_path: pathlib.Path) -> Non
     reopened.close()
 
 
+def test_version_2_store_never_reuses_experiment_ids(tmp_path: pathlib.Path) -> None:
+    """A store written in schema version 2 (``experiments.id`` without ``AUTOINCREMENT``, so
+    the largest id came back after a delete) keeps every experiment, id and run when opened;
+    after that no id is given again, nor one that only rows left by a late write still name."""
+    path = tmp_path / "v2.db"
+    conn = sqlite3.connect(path)  # what version 2 wrote: the version 1 tables and one index
+    conn.executescript(sqlite_store._SCHEMA_V1)
+    conn.executescript(
+        """
+        CREATE INDEX step_hashes_by_run ON step_hashes (experiment_id, run_id);
+        INSERT INTO experiments VALUES (1, 'a', 1.0, 2.0, 3, '{"k": 1}');
+        INSERT INTO experiments VALUES (2, 'b', 1.0, 2.0, 1, NULL);
+        INSERT INTO experiments VALUES (4, 'top', 1.0, 2.0, 2, NULL);
+        INSERT INTO runs (experiment_id, run_id, kind, status, doc)
+            VALUES (1, 1, 'run', 'done', '{"p": {"x": 1}}'), (4, 1, 'run', 'done', NULL),
+                   (6, 1, 'run', 'done', NULL);
+        """
+    )  # experiment 6 was deleted; a late write left a run of it
+    conn.execute(f"PRAGMA application_id={sqlite_store.APPLICATION_ID}")
+    conn.execute("PRAGMA user_version=2")
+    conn.commit()
+    conn.close()
+    store = open_store(f"sqlite:///{path}")
+    infos = [(e.id, e.name, e.runs, e.meta) for e in store.list_experiments()]
+    assert infos == [(1, "a", 1, {"k": 1}), (2, "b", 0, {}), (4, "top", 1, {})]
+    assert store.read_runs(1)[0].params == {"x": 1}
+    assert store.allocate_run_ids(1, 1) == range(3, 4)  # next_run_id kept
+    store.delete_experiment("top")
+    assert store.create_experiment("new").id == 7  # not 4 (the largest), not 6 (a run names it)
+    store.delete_experiment("new")
+    assert store.create_experiment("newer").id == 8
+    store.close()
+    conn = sqlite3.connect(path)
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == sqlite_store.SCHEMA_VERSION
+    conn.close()
+
+
 def test_unknown_scheme_lists_known_ones() -> None:
     with pytest.raises(ConfigError, match=r"known schemes: .*sqlite"):
         open_store("ftp://example/x")

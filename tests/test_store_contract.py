@@ -21,3 +21,7 @@ class TestSqliteContract(StoreContract):
         store = open_store(location)
         yield store
         store.close()
+
+    @pytest.fixture
+    def store_password(self) -> None:
+        return None  # SQLite has no passwords

@@ -3,17 +3,16 @@ callbacks, run modes, tokens and cross-process coordination."""
 
 from __future__ import annotations
 
-import itertools
 import json
 import subprocess
 import sys
 import textwrap
-import time
 from pathlib import Path
 
 import pytest
 
 import trialbook
+from races import Occupancy, count
 from trialbook import Param, Task, experiment, tag
 from trialbook.errors import JobFailedError
 from trialbook.storage import open_store
@@ -196,73 +195,115 @@ def test_experiment_paths_env_services_save_and_load(tmp_path: Path) -> None:
 
 
 SCRIPT = """
-import sys, time
+import sys
 from pathlib import Path
-from trialbook.tasks import Task, Param, Meta, LocalLauncher, experiment
+sys.path.insert(0, {tests!r})
+from races import Occupancy, hold_until_contended, recording, wait_until
+from trialbook.tasks import Task, Param, Meta, LocalLauncher, experiment, scheduler
+from trialbook.tasks.tokens import CounterToken
+
+workdir, me, log = sys.argv[1], sys.argv[2], sys.argv[3]
+here = Path(log).parent
+# what this process's scheduler finds taken: token units, job locks (a line per refusal)
+CounterToken.try_acquire = recording(
+    CounterToken.try_acquire, here / f"refused-{{me}}", lambda holder: holder is None
+)
+scheduler._lock = recording(scheduler._lock, here / f"busy-{{me}}", lambda fd: fd is None)
 
 class Slow(Task):
+    # Counts itself in and out of `log`; in between it waits for the other process: holding
+    # the token, until the other's scheduler was refused units (or started all its jobs);
+    # holding the job lock, until the other found that lock held.
     __trialbook_id__ = "test.slow"
     i: Param[int]
     log: Meta[str]
+    me: Meta[str]
+    token: Meta[bool]
     def execute(self):
-        start = time.time()
-        time.sleep(0.3)
-        with open(self.log, "a") as f:
-            f.write(f"{{start}} {{time.time()}}\\n")
+        place = Occupancy(self.log)
+        place.enter(self.me)
+        note = ""
+        other = {{"a": "b", "b": "a"}}[self.me]
+        if self.token:
+            refusals = here / f"refused-{{other}}"
+            note = hold_until_contended(place, "slot", refusals=refusals, label=other, group=3)
+        else:
+            busy = here / f"busy-{{other}}"
+            wait_until(busy.exists, "the other process finds the job's lock held")
+        place.leave(note)
 
-with experiment(sys.argv[1], sys.argv[2], launcher=LocalLauncher(2)) as xp:
-    token = xp.token("slot", {total})
+with experiment(workdir, me, launcher=LocalLauncher(2)) as xp:
+    token = xp.token("slot", 1)
+    tasks = []
     for i in {indices}:
-        task = Slow.C(i=i, log=sys.argv[3])
-        {use_token}
-        task.submit()
+        task = Slow.C(i=i, log=log, me=me, token={use_token})
+        if {use_token}:
+            token(1, task)
+        tasks.append(task.submit())
+print("cached", *[t.__dict__["_tb_job"].cached for t in tasks])
 """
 
 
-def script(tmp_path: Path, name: str, *, total: int = 1, indices: str, use_token: bool) -> Path:
-    text = SCRIPT.format(
-        total=total, indices=indices, use_token="token(1, task)" if use_token else "pass"
-    )
+def script(tmp_path: Path, name: str, *, indices: str, use_token: bool) -> Path:
+    text = SCRIPT.format(tests=str(Path(__file__).parent), indices=indices, use_token=use_token)
     path = tmp_path / f"{name}.py"
     path.write_text(textwrap.dedent(text))
     return path
 
 
-def run_both(tmp_path: Path, scripts: list[Path], log: Path) -> None:
-    procs = [
-        subprocess.Popen([sys.executable, str(s), str(tmp_path / "wd"), s.stem, str(log)])
+def run_both(tmp_path: Path, scripts: list[Path], log: Path) -> dict[str, str]:
+    """Run the scripts at once; return what each printed, by name."""
+    procs = {
+        s.stem: subprocess.Popen(
+            [sys.executable, str(s), str(tmp_path / "wd"), s.stem, str(log)],
+            stdout=subprocess.PIPE,
+            text=True,
+        )
         for s in scripts
-    ]
-    assert [p.wait(timeout=120) for p in procs] == [0] * len(procs)
+    }
+    outputs = {name: p.communicate(timeout=300)[0] for name, p in procs.items()}
+    assert [p.returncode for p in procs.values()] == [0] * len(procs), outputs
+    return outputs
 
 
 def test_token_limit_is_never_exceeded_across_processes(tmp_path: Path) -> None:
-    log = tmp_path / "times"
+    """Each job holds the 1-unit token until the other process was refused it (or has started
+    all its jobs): the processes contend for the token, and never hold it together."""
+    log = tmp_path / "inside"
     a = script(tmp_path, "a", indices="range(3)", use_token=True)
     b = script(tmp_path, "b", indices="range(3, 6)", use_token=True)
     run_both(tmp_path, [a, b], log)
-    spans = sorted(tuple(map(float, line.split())) for line in log.read_text().splitlines())
-    assert len(spans) == 6
-    for (_, end), (start, _) in itertools.pairwise(spans):
-        assert start >= end, f"two jobs overlapped although the token has 1 unit: {spans}"
+    seen = Occupancy(log).read()
+    assert seen["entered"] == {"a": 3, "b": 3} and seen["left"] == 6
+    assert seen["most"] == 1, f"two jobs held the token's only unit at once: {seen}"
+    assert seen["notes"].get("contended", 0) >= 1  # a job held it while the other was refused
+    assert count(tmp_path / "refused-a") + count(tmp_path / "refused-b") >= 1
 
 
 def test_concurrent_submission_from_two_processes_runs_once(tmp_path: Path) -> None:
-    log = tmp_path / "times"
+    """Both processes submit one job; the one running it waits until the other found the
+    job's lock held: the other then takes it from the cache."""
+    log = tmp_path / "inside"
     a = script(tmp_path, "a", indices="[0]", use_token=False)
     b = script(tmp_path, "b", indices="[0]", use_token=False)
-    run_both(tmp_path, [a, b], log)
-    assert len(log.read_text().splitlines()) == 1
+    outputs = run_both(tmp_path, [a, b], log)
+    seen = Occupancy(log).read()
+    assert seen["left"] == 1
+    (runner,) = seen["entered"]
+    waiter = {"a": "b", "b": "a"}[runner]
+    assert count(tmp_path / f"busy-{waiter}") >= 1
+    assert outputs == {runner: "cached False\n", waiter: "cached True\n"}
 
 
 def test_cache_hit_in_a_second_process(tmp_path: Path) -> None:
-    log = tmp_path / "times"
+    log = tmp_path / "inside"
+    (tmp_path / "busy-a").touch()  # nobody else runs these jobs: nothing to wait for
+    (tmp_path / "busy-b").touch()
     a = script(tmp_path, "a", indices="range(2)", use_token=False)
-    run_both(tmp_path, [a], log)
-    start = time.perf_counter()
-    run_both(tmp_path, [script(tmp_path, "b", indices="range(2)", use_token=False)], log)
-    assert len(log.read_text().splitlines()) == 2
-    assert time.perf_counter() - start < 30  # no job ran: no 0.3 s sleep per job either
+    assert run_both(tmp_path, [a], log) == {"a": "cached False False\n"}
+    b = script(tmp_path, "b", indices="range(2)", use_token=False)
+    assert run_both(tmp_path, [b], log) == {"b": "cached True True\n"}
+    assert Occupancy(log).read()["left"] == 2  # no job ran in the second process
 
 
 def test_bad_experiment_arguments_are_clear_errors(tmp_path: Path) -> None:

@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from conftest import require_module
 from trialbook.tasks import LocalLauncher, experiment
 from trialbook.tasks.ui import register_ui
 
@@ -74,7 +75,8 @@ def _python(code: str, cwd: Path) -> str:
 
 def test_plain_python_experiment_with_a_port_finds_the_installed_ui(tmp_path: Path) -> None:
     """Only ``trialbook.tasks`` is imported: the UI comes from the ``trialbook.ui`` entry point."""
-    pytest.importorskip("uvicorn")
+    require_module("starlette", "ui")
+    require_module("uvicorn", "ui")
     out = _python(
         """
         import sys, urllib.request

@@ -46,7 +46,7 @@ from trialbook.errors import (
 )
 from trialbook.names import check_parameter_name
 from trialbook.runs_pool import choose_executor, execute_remote, execute_run
-from trialbook.storage.records import ExperimentInfo, MetricSeries
+from trialbook.storage.records import ExperimentInfo, MetricChunk, MetricSeries, RunRecord
 from trialbook.tracking import Bunch, Run, paused_gc, using_run
 
 if TYPE_CHECKING:
@@ -351,11 +351,14 @@ class RunsExperiment:
         with paused_gc(len(changed)):
             records = [run.to_record(allow_pickle=allow_pickle) for run in changed]
         # encoded first: a value that cannot be stored creates nothing
-        if self._info is None and self._create_in_store(if_exists):
-            changed = list(self._changed.values())
-            records = [run.to_record(allow_pickle=allow_pickle) for run in changed]
-        assert self._info is not None
-        if changed:
+        if self._info is None:  # created (replacing) with its runs: one transaction
+            with paused_gc(len(changed)):
+                chunks = [chunk for run in changed for chunk in run.pending_metrics()]
+            self._info = self._create_in_store(if_exists, records, chunks)
+            for run in changed:
+                run.metrics_written()
+            self._changed.clear()
+        elif changed:
             with paused_gc(len(changed)):
                 chunks = [chunk for run in changed for chunk in run.pending_metrics()]
                 replaced = [pair for run in changed for pair in run.replaced_metrics()]
@@ -376,12 +379,18 @@ class RunsExperiment:
             )
             raise ExperimentExistsError(self.name, msg)
 
-    def _create_in_store(self, if_exists: str | None) -> bool:
-        """Create the experiment at its first persist; return whether runs were renumbered."""
+    def _create_in_store(
+        self, if_exists: str | None, records: list[RunRecord], chunks: list[MetricChunk]
+    ) -> ExperimentInfo:
+        """Create the experiment at its first persist (replacing the stored one of the same
+        name) with its runs and metrics, in one transaction of the store: if writing them
+        fails, the stored experiment is left as it was."""
         replace = if_exists == "replace" or (if_exists is None and self._replaces is not None)
         replace_id = self._replaces if if_exists is None else None
         try:
-            info = self.store.create_experiment(self.name, replace=replace, replace_id=replace_id)
+            return self.store.create_experiment(
+                self.name, replace=replace, replace_id=replace_id, runs=records, metrics=chunks
+            )
         except ExperimentExistsError as exc:
             if replace_id is None:
                 raise
@@ -391,20 +400,6 @@ class RunsExperiment:
                 "are still in memory: persist(if_exists='replace') replaces that one too"
             )
             raise ExperimentExistsError(self.name, msg) from exc
-        renumbered = False
-        count = self._next_local_id - 1
-        ids = self.store.allocate_run_ids(info.id, count) if count else range(1, 1)
-        if count and ids.start != 1:  # another process added runs in between: renumber ours
-            mapping = dict(zip(sorted(self.runs), ids, strict=True))
-            runs = [self.runs[old] for old in sorted(self.runs)]
-            self.runs.clear()
-            for run in runs:
-                run.id = mapping[run.id]
-                self.runs[run.id] = run
-            self._changed = {run.id: run for run in runs}
-            renumbered = True
-        self._info = info
-        return renumbered
 
     def df(self) -> pd.DataFrame:
         """Same as ``experiment.runs.df()``."""

@@ -1,7 +1,9 @@
 """The contract every store backend passes: :class:`StoreContract`.
 
 Subclass it in a test module and provide a ``store`` fixture that yields a fresh, empty store
-(its own database, schema or key prefix) and cleans it up afterwards::
+(its own database, schema or key prefix) and cleans it up afterwards, and a ``store_password``
+fixture: the password in the URL that store was opened from, which must never show (``None``
+for a backend without passwords; a backend that takes one should be opened with one)::
 
     import pytest
     from trialbook.testing import StoreContract
@@ -14,13 +16,16 @@ Subclass it in a test module and provide a ``store`` fixture that yields a fresh
             yield store
             store.close()
 
+        @pytest.fixture
+        def store_password(self):
+            return None  # e.g. open_store("postgresql://ann:s3cret@host/db") -> "s3cret"
+
 Each test exercises one promise of :class:`trialbook.storage.Store` through its public methods
 only, so the same suite runs unchanged against SQLite, PostgreSQL, Redis and MongoDB.
 """
 
 from __future__ import annotations
 
-import contextlib
 import math
 from typing import Any
 
@@ -66,11 +71,20 @@ def metric_chunk(
 # store gives exactly these run ids, whether it filters in SQL (SQLite) or in Python.
 QUERY_RUNS = [
     RunRecord(1, status="done", key="1", seed=10, created=1.5,
-              params={"x": 2, "flag": True, "s": "2", "lr": 0.1}),
-    RunRecord(2, status="failed", seed=None, params={"x": 2.0, "flag": 1, "s": "a"}),
+              params={"x": 2, "flag": True, "s": "2", "lr": 0.1, "big": 2**60, "name": "Z",
+                      "cfg": {"b": 1, "a": [True]}},
+              fields={"note": "x"}, metrics={"loss": [3, 0.5]}, started=1.0, finished=3.5,
+              result=[1, 2]),
+    RunRecord(2, status="failed", seed=None,
+              params={"x": 2.0, "flag": 1, "s": "a", "big": 2.0**60, "name": "é"},
+              tags={"note": "y"}, metrics={"loss": [3, "n/a"]}, started=2.0, finished=2.5,
+              error=ErrorInfo("ValueError", "bad", "")),
     RunRecord(3, status="done", key="k3", seed=3,
-              params={"x": "2", "flag": False, "s": None, "lr": 0.3}),
-    RunRecord(4, status="running", seed=0, params={"x": None, "lr": "0.1"}),
+              params={"x": "2", "flag": False, "s": None, "lr": 0.3, "big": 2**60 + 1,
+                      "name": "a", "cfg": [1, 2]},
+              fields={"note": None}, tags={"note": "z"}, metrics={"loss": [3, 1.5]},
+              result="done"),
+    RunRecord(4, status="running", seed=0, params={"x": None, "lr": "0.1", "name": "ä"}),
 ]  # fmt: skip
 QUERY_TABLE = [
     # a text never equals a number, on columns too (SQLite's affinity would convert it)
@@ -115,6 +129,35 @@ QUERY_TABLE = [
     ('s == "2" or seed == 0', [1, 4]),
     ('status == "done" and not (lr > 0.2)', [1]),
     ('status in ["done", "running"] and not (x == 2)', [3]),
+    # ints beyond 64 bits compare exactly (SQLite cannot bind them): 2**65, 2**65 + 1, 10**20
+    ("seed == 36893488147419103232", []),
+    ("seed != 36893488147419103233", [1, 3, 4]),
+    ("x < 100000000000000000000", [1, 2]),
+    ("-100000000000000000000 < x", [1, 2, 3]),  # texts sort after every number
+    ("created <= 36893488147419103233", [1]),
+    ("not (lr >= 36893488147419103233)", [1, 3]),
+    ("run_id in [1, 36893488147419103233]", [1]),
+    ("s not in [36893488147419103233]", [1, 2]),
+    # integers and floats compare exactly, beyond 2**53 too (2**60 == 2.0**60)
+    ("big == 1.152921504606847e+18", [1, 2]),
+    ("big > 1152921504606846976", [3]),
+    # texts compare by code point, whatever the database's collation
+    ('name > "Z"', [2, 3, 4]),
+    ('name < "b"', [1, 3]),
+    # a list or an object is its compact JSON text, keys in their order
+    ("""cfg == '{"b":1,"a":[true]}'""", [1]),
+    ('cfg == "[1,2]"', [3]),
+    # a bare name: the parameter, else the field, else the tag (a None is skipped)
+    ('note == "x"', [1]),
+    ('note == "z"', [3]),
+    # metrics (their last value), duration, result and error
+    ("metric.loss > 1", [2, 3]),
+    ("duration == 2.5", [1]),
+    ("duration < 1", [2]),
+    ('result == "[1,2]"', [1]),
+    ('result == "done"', [3]),
+    ('error == "ValueError"', [2]),
+    ("error == None", [1, 3, 4]),
 ]
 """``(filter, run ids it keeps)`` over :data:`QUERY_RUNS`, on every store."""
 
@@ -142,6 +185,69 @@ class StoreContract:
         store.create_experiment("My Exp")
         store.create_experiment("my_exp")
         assert [e.name for e in store.list_experiments()] == ["My Exp", "my-exp", "my_exp"]
+
+    def test_names_are_case_sensitive(self, store: Any) -> None:
+        """``loss``, ``Loss`` and ``loss `` are three names (MySQL's default collations would
+        fold case and ignore trailing spaces)."""
+        names = ["loss", "Loss", "loss "]
+        infos = [store.create_experiment(name) for name in names]
+        assert sorted(e.name for e in store.list_experiments()) == sorted(names)
+        for name, info in zip(names, infos, strict=True):
+            assert store.find_experiment(name).id == info.id
+        e = infos[0].id
+        store.write_runs(
+            e,
+            [RunRecord(run_id=1)],
+            [metric_chunk(1, name, [float(i)]) for i, name in enumerate(names)],
+            artifacts=[(1, name, Encoded("json", str(i).encode())) for i, name in enumerate(names)],
+            step_hashes=[(name, "in", f"out{i}", 1) for i, name in enumerate(names)],
+        )
+        assert store.metric_names(e, 1) == dict.fromkeys(names, 1)
+        for i, name in enumerate(names):
+            assert store.read_metrics(e, name, [1])[1].values.tolist() == [float(i)]
+            assert store.read_artifact(e, 1, name) == Encoded("json", str(i).encode())
+        assert store.list_artifacts(e, 1) == dict.fromkeys(names, 1)
+        hashes = store.get_step_hashes(e, [(name, "in") for name in names])
+        assert hashes == {(name, "in"): (f"out{i}", 1) for i, name in enumerate(names)}
+
+    def test_long_names_are_stored_intact_or_refused(self, store: Any) -> None:
+        """A 300-character name (experiment, metric, artifact, step) and a 40-character status
+        or kind are stored intact, or refused with a :class:`ConfigError` that gives the length
+        before anything of the write is stored: never cut to a column's size."""
+        from trialbook.errors import ConfigError
+
+        long = "n" * 299 + "!"
+        info = store.create_experiment("long")
+        attempts: list[tuple[str, Any, Any]] = [
+            ("experiment", lambda: store.create_experiment(long),
+             lambda: store.find_experiment(long).name == long),
+            ("metric", lambda: store.write_runs(info.id, [RunRecord(1)],
+                                                [metric_chunk(1, long, [1.0])]),
+             lambda: store.read_metrics(info.id, long, [1])[1].values.tolist() == [1.0]),
+            ("artifact", lambda: store.write_runs(info.id, [RunRecord(2)],
+                                                  artifacts=[(2, long, Encoded("json", b"1"))]),
+             lambda: store.read_artifact(info.id, 2, long) == Encoded("json", b"1")),
+            ("step", lambda: store.write_runs(info.id, [RunRecord(3)],
+                                              step_hashes=[(long, "in", "out", 3)]),
+             lambda: store.get_step_hashes(info.id, [(long, "in")]) == {(long, "in"): ("out", 3)}),
+            ("status", lambda: store.write_runs(info.id, [RunRecord(4, status="s" * 40)]),
+             lambda: store.read_runs(info.id, [4])[0].status == "s" * 40),
+            ("kind", lambda: store.write_runs(info.id, [RunRecord(5, kind="k" * 40)]),
+             lambda: store.read_runs(info.id, [5])[0].kind == "k" * 40),
+        ]  # fmt: skip
+        for number, (what, write, intact) in enumerate(attempts):
+            try:
+                write()
+            except ConfigError as exc:
+                assert "characters" in str(exc), (what, str(exc))
+                if number:  # the run written with the refused value is not there
+                    assert store.read_runs(info.id, [number]) == [], what
+            else:
+                assert intact(), f"a long {what} was not stored intact"
+        names = {e.name for e in store.list_experiments()}
+        assert names <= {"long", long}, "an experiment name was cut"
+        assert set(store.metric_names(info.id)) <= {long}, "a metric name was cut"
+        assert set(store.list_artifacts(info.id, 2)) <= {long}, "an artifact name was cut"
 
     def test_create_existing_experiment_fails_unless_replace(self, store: Any) -> None:
         first = store.create_experiment("x")
@@ -215,13 +321,17 @@ class StoreContract:
                 raise AssertionError("an operation on a deleted experiment id must fail")
 
     def test_write_to_deleted_experiment_does_not_revive_it(self, store: Any) -> None:
-        """A late write of a process that still holds a deleted experiment's id may be refused
-        (``ExperimentNotFoundError``) or accepted, but the experiment stays deleted: it is not
-        listed, and run ids are still refused."""
+        """A late write of a process that still holds a deleted experiment's id is refused
+        (``ExperimentNotFoundError``), and the experiment stays deleted: it is not listed, run
+        ids are still refused, and nothing was left behind for the garbage collector."""
         info = store.create_experiment("late")
         store.delete_experiment("late")
-        with contextlib.suppress(ExperimentNotFoundError):
+        try:
             store.write_runs(info.id, [RunRecord(run_id=1)], [metric_chunk(1, "m", [1.0])])
+        except ExperimentNotFoundError as exc:
+            assert exc.experiment_id == info.id
+        else:
+            raise AssertionError("a write to a deleted experiment must fail")
         assert store.find_experiment("late") is None
         assert store.list_experiments() == []
         try:
@@ -230,7 +340,100 @@ class StoreContract:
             assert exc.experiment_id == info.id
         else:
             raise AssertionError("a deleted experiment must not give run ids after a late write")
-        store.collect_garbage(min_age=0)
+        assert store.collect_garbage(min_age=0, dry_run=True).rows == 0
+
+    def test_experiment_ids_are_never_reused(self, store: Any) -> None:
+        """Neither a deleted nor a replaced experiment's id is given again (SQLite would give
+        the largest id again without ``AUTOINCREMENT``)."""
+        seen = []
+        for _ in range(3):
+            info = store.create_experiment("top")
+            seen.append(info.id)
+            store.delete_experiment("top")
+        first = store.create_experiment("x")
+        second = store.create_experiment("x", replace=True)
+        third = store.create_experiment("x", replace=True, replace_id=second.id)
+        seen += [first.id, second.id, third.id]
+        assert len(set(seen)) == len(seen), seen
+
+    def test_every_write_to_a_vanished_experiment_is_refused(self, store: Any) -> None:
+        """A process holds the id of ``x``; ``x`` is deleted and a new ``x`` created. Each of
+        its writes raises ``ExperimentNotFoundError`` naming the old id, and the new ``x`` is
+        untouched: no runs, metrics, artifacts, step hashes or metadata of the old one."""
+        old = store.create_experiment("x", meta={"v": 1})
+        store.write_runs(old.id, [RunRecord(run_id=1)])
+        store.delete_experiment("x")
+        new = store.create_experiment("x", meta={"v": 2})
+        writes = {
+            "write_runs": lambda: store.write_runs(
+                old.id, [RunRecord(run_id=1, params={"late": True})]
+            ),
+            "write_runs(metrics)": lambda: store.write_runs(
+                old.id, [], [metric_chunk(1, "m", [1.0])]
+            ),
+            "write_runs(replace_metrics)": lambda: store.write_runs(
+                old.id, [], [metric_chunk(1, "m", [1.0])], replace_metrics=[(1, "m")]
+            ),
+            "allocate_run_ids": lambda: store.allocate_run_ids(old.id, 2),
+            "write_artifact": lambda: store.write_artifact(old.id, 1, "a", Encoded("json", b"1")),
+            "put_step_hash": lambda: store.put_step_hash(old.id, "s", "in", "out", 1),
+            "update_meta": lambda: store.update_meta(old.id, {"late": True}),
+        }
+        for what, write in writes.items():
+            try:
+                write()
+            except ExperimentNotFoundError as exc:
+                assert exc.experiment_id == old.id, what
+            else:
+                raise AssertionError(f"{what} to a deleted experiment must fail")
+        found = store.find_experiment("x")
+        assert (found.id, found.runs, found.meta) == (new.id, 0, {"v": 2})
+        assert store.read_runs(new.id) == []
+        assert store.metric_names(new.id) == {}
+        assert store.list_artifacts(new.id, 1) == {}
+        assert store.get_step_hashes(new.id, [("s", "in")]) == {}
+        assert store.allocate_run_ids(new.id, 1) == range(1, 2)
+        assert store.collect_garbage(min_age=0, dry_run=True).rows == 0
+
+    def test_create_experiment_with_its_first_runs(self, store: Any) -> None:
+        """``create_experiment(runs=, metrics=)`` writes the first runs with the experiment;
+        run ids then continue after the largest of them."""
+        info = store.create_experiment(
+            "first",
+            meta={"kind": "runs"},
+            runs=[RunRecord(run_id=i, params={"i": i}) for i in (1, 2, 4)],
+            metrics=[metric_chunk(2, "loss", [1.0, 0.5])],
+        )
+        assert info.runs == 3
+        assert [r.params["i"] for r in store.read_runs(info.id)] == [1, 2, 4]
+        assert store.read_metrics(info.id, "loss", [2])[2].values.tolist() == [1.0, 0.5]
+        assert store.find_experiment("first").meta == {"kind": "runs"}
+        assert store.allocate_run_ids(info.id, 1) == range(5, 6)
+
+    def test_replace_and_first_write_are_one_step(self, store: Any) -> None:
+        """Replacing with runs: the old experiment's runs are gone and the new ones there at
+        once; a compare-and-swap that loses writes nothing."""
+        old = store.create_experiment("r")
+        store.write_runs(old.id, [RunRecord(run_id=i) for i in (1, 2, 3)])
+        new = store.create_experiment(
+            "r", replace=True, replace_id=old.id, runs=[RunRecord(run_id=1, params={"v": 2})]
+        )
+        assert store.find_experiment("r").runs == 1
+        assert store.read_runs(new.id)[0].params == {"v": 2}
+        assert store.read_runs(old.id) == []
+        try:
+            store.create_experiment(
+                "r", replace=True, replace_id=old.id, runs=[RunRecord(run_id=1, params={"v": 3})]
+            )
+        except ExperimentExistsError:
+            pass
+        else:
+            raise AssertionError("replacing an experiment that was already replaced must fail")
+        found = store.find_experiment("r")
+        assert (found.id, found.runs) == (new.id, 1)
+        assert store.read_runs(new.id)[0].params == {"v": 2}
+        assert [e.name for e in store.list_experiments()] == ["r"]
+        assert store.collect_garbage(min_age=0, dry_run=True).rows == 0
 
     # -- runs --
 
@@ -415,7 +618,43 @@ class StoreContract:
     def test_backend_label_and_url(self, store: Any) -> None:
         assert store.backend_label.endswith("Backend")
         assert isinstance(store.url, str)
-        assert ":" not in store.url.partition("://")[2].partition("@")[0] or "@" not in store.url
+        user = store.url.partition("://")[2].partition("/")[0].rpartition("@")[0]
+        assert ":" not in user, f"a password shows in the store's url {store.url!r}"
+
+    def test_password_never_shows(self, store: Any, store_password: str | None) -> None:
+        """The password of the URL the store was opened from (``store_password``) is in
+        neither ``store.url``, ``repr(store)`` nor the messages of the errors that name the
+        store (a deleted experiment's id, an unknown snapshot, an existing name)."""
+        shown = [store.url, repr(store), str(store)]
+        info = store.create_experiment("guarded")
+        store.put_snapshot("code", "x = 1\n")
+        calls = [
+            lambda: store.create_experiment("guarded"),
+            lambda: store.get_snapshot("0" * 64),
+        ]
+        for call in calls:
+            try:
+                call()
+            except (ExperimentExistsError, NotFoundError) as exc:
+                shown += [str(exc), repr(exc)]
+            else:
+                raise AssertionError("this call must fail")
+        store.delete_experiment("guarded")
+        for call in (
+            lambda: store.allocate_run_ids(info.id, 1),
+            lambda: store.update_meta(info.id, {"x": 1}),
+        ):
+            try:
+                call()
+            except ExperimentNotFoundError as exc:
+                shown += [str(exc), repr(exc)]
+            else:
+                raise AssertionError("an operation on a deleted experiment id must fail")
+        if store_password is None:
+            return
+        assert store_password, "store_password: the password, or None when there is none"
+        for text in shown:
+            assert store_password not in text, f"the store's password shows in {text!r}"
 
     def test_replace_only_the_experiment_of_an_id(self, store: Any) -> None:
         """``replace_id`` is a compare-and-swap: of two replacers of one experiment, one wins."""
@@ -641,6 +880,10 @@ class StoreContract:
         got = {where: [r.run_id for r in query(store, info.id, where=where)[1]]
                for where, _ in QUERY_TABLE}  # fmt: skip
         assert got == dict(QUERY_TABLE)
+        # sorting follows the same rules: texts by code point, exact numbers, missing last
+        assert [r.run_id for r in query(store, info.id, order_by="name")[1]] == [1, 3, 4, 2]
+        by_big = query(store, info.id, order_by="big", descending=True)[1]
+        assert [r.run_id for r in by_big] == [3, 1, 2, 4]
 
     def test_query_runs_filters_sorts_and_pages(self, store: Any) -> None:
         """``trialbook.storage.query.query_runs`` (native when the store has ``query_runs``)

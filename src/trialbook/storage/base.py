@@ -8,6 +8,18 @@ Rules every backend follows (checked by :class:`trialbook.testing.StoreContract`
 
 * run ids are sequential per experiment and allocated atomically on the server side, so
   concurrent processes never get the same id;
+* experiment ids are never given again: not after the experiment that had one was deleted or
+  replaced, not after the store was reopened, so a process still holding an old id can never
+  reach a newer experiment through it;
+* a write for an experiment that no longer exists (:meth:`Store.write_runs`,
+  :meth:`Store.allocate_run_ids`, :meth:`Store.write_artifact`, :meth:`Store.put_step_hash`,
+  :meth:`Store.update_meta`) raises :class:`~trialbook.errors.ExperimentNotFoundError` and
+  leaves nothing behind: the check is part of the write's own transaction (or atomic step),
+  never a separate read before it that a concurrent delete could overtake; a deleted
+  experiment is never revived by a late write;
+* :meth:`Store.create_experiment` with ``runs`` creates (or replaces) the experiment and
+  writes its first runs in one transaction: if the write fails, the experiment it replaces is
+  still there, complete;
 * :meth:`Store.write_runs` writes its runs and metric chunks in one transaction, replacing
   earlier versions of those runs only (never rewriting the experiment);
 * every stored run has a version: a record that carries one (it was read from the store)
@@ -98,22 +110,33 @@ class Store(Protocol):
         meta: dict[str, Any] | None = None,
         replace: bool = False,
         replace_id: int | None = None,
+        runs: Sequence[RunRecord] = (),
+        metrics: Sequence[MetricChunk] = (),
     ) -> ExperimentInfo:
         """Create an experiment, atomically; raise ``ExperimentExistsError`` if the name is
         taken, unless ``replace`` (then the old one is deleted in the same step). With
         ``replace_id`` the old one is replaced only if it is still the experiment of that id
-        (compare-and-swap: two processes replacing one experiment never both succeed)."""
+        (compare-and-swap: two processes replacing one experiment never both succeed).
+
+        ``runs`` and their ``metrics`` are the experiment's first runs, written in the same
+        transaction (if that write fails, nothing changed: the experiment to replace is still
+        there); its next allocated run id follows the largest of theirs. The new experiment's
+        id is one the store never gave before."""
 
     def delete_experiment(self, name: str) -> None:
-        """Delete an experiment and everything in it; raise ``ExperimentNotFoundError``."""
+        """Delete an experiment and everything in it; raise ``ExperimentNotFoundError``. A
+        write to it that runs at the same time either completes before the delete (and is
+        deleted with it) or raises ``ExperimentNotFoundError``: it leaves nothing behind."""
 
     def update_meta(self, experiment_id: int, meta: dict[str, Any]) -> None:
-        """Merge ``meta`` into the experiment's metadata."""
+        """Merge ``meta`` into the experiment's metadata; raise ``ExperimentNotFoundError``
+        if it no longer exists."""
 
     # -- runs --
 
     def allocate_run_ids(self, experiment_id: int, count: int) -> range:
-        """Reserve ``count`` consecutive new run ids, atomically."""
+        """Reserve ``count`` consecutive new run ids, atomically; raise
+        ``ExperimentNotFoundError`` if the experiment no longer exists."""
 
     def write_runs(
         self,
@@ -130,9 +153,11 @@ class Store(Protocol):
         key), write ``artifacts`` (``(run_id, name, value)``) and ``step_hashes``
         (``(step, input_hash, output_hash, run_id)``).
 
-        A run whose record has a ``version`` is replaced only if the stored run is still at
-        that version (see the module docs); else ``RunConflictError`` and nothing is written.
-        The stored version becomes :func:`next_version` of the record."""
+        Raise ``ExperimentNotFoundError``, writing nothing, if the experiment no longer exists
+        (checked in that transaction). A run whose record has a ``version`` is replaced only if
+        the stored run is still at that version (see the module docs); else
+        ``RunConflictError`` and nothing is written. The stored version becomes
+        :func:`next_version` of the record."""
 
     def read_runs(
         self, experiment_id: int, run_ids: Iterable[int] | None = None
@@ -151,7 +176,8 @@ class Store(Protocol):
     def put_step_hash(
         self, experiment_id: int, step: str, input_hash: str, output_hash: str, run_id: int
     ) -> None:
-        """Record that ``step`` given inputs ``input_hash`` produced ``output_hash`` in a run."""
+        """Record that ``step`` given inputs ``input_hash`` produced ``output_hash`` in a run
+        (``ExperimentNotFoundError`` if the experiment no longer exists)."""
 
     def get_step_hashes(
         self, experiment_id: int, keys: Iterable[tuple[str, str]]
@@ -172,7 +198,8 @@ class Store(Protocol):
     # -- artifacts and snapshots --
 
     def write_artifact(self, experiment_id: int, run_id: int, name: str, value: Encoded) -> None:
-        """Store a named binary value of a run (replacing one of the same name)."""
+        """Store a named binary value of a run (replacing one of the same name);
+        ``ExperimentNotFoundError`` if the experiment no longer exists."""
 
     def read_artifact(self, experiment_id: int, run_id: int, name: str) -> Encoded | None:
         """The named binary value of a run, or ``None``."""

@@ -9,7 +9,8 @@ Collections of the database, each created with the indexes listed (the natural k
 ``_id`` fields; ``E`` is an experiment id, ``R`` a run id on 12 digits):
 
 * ``experiments``: ``{_id: E, name, created, updated, meta (JSON text), next_run_id}``, index
-  ``name`` (unique);
+  ``name`` (unique); an experiment being created to replace another is named ``NUL E`` and
+  has ``pending`` (the name it takes once its first runs are written): it is not listed;
 * ``counters``: ``{_id: "experiments", seq}``, the last experiment id;
 * ``runs``: ``{_id: "E/R", experiment_id, run_id, kind, status, key, seed, created, started,
   finished, code, environment, doc (JSON text), bundle (binary) or bundle_blob (digest),
@@ -34,16 +35,35 @@ Run ids come from ``find_one_and_update({_id: E}, {$inc: {next_run_id: n}})``, a
 server, so concurrent processes never collide. The JSON parts of a run are stored as text so
 that NaN and infinities survive exactly.
 
-Writes do not use multi-document transactions (a standalone ``mongod`` and the ``mongoeco``
-test server lack them). :meth:`MongoStore.write_runs` orders its writes so that a crash leaves
-the store consistent: blobs first, then the metric chunks, then the run documents, and only
-then the artifacts and step hashes (a step hash never points at a trial whose run was not
-recorded). A reader therefore never sees a run whose metric points are missing; at worst a
-crash leaves unreferenced blobs, or metric chunks of a run that was never written (ignored by
-the history and by :meth:`MongoStore.metric_names`, removed with the experiment), or a run
-without the artifacts of its write; unreferenced blobs and the leftovers of an interrupted
-delete are removed by :meth:`MongoStore.collect_garbage`. Every part is written by key
-(upserts), so the retry of an interrupted or unanswered write completes it and leaves each
+Experiment ids come from ``$inc`` on the counter: an id is never given again. Writes do not
+use multi-document transactions (a standalone ``mongod`` and the ``mongoeco`` test server lack
+them), so the existence of the experiment is checked by a conditional update of its document
+*after* a write's documents are in (every write ends with ``update_one({_id: E}, {$set:
+{updated}})``): if it matched nothing, the experiment was deleted meanwhile, the write removes
+every document of that id and raises ``ExperimentNotFoundError``. As deleting an experiment
+removes its document before its other documents, a write either ends before that (and its
+documents are deleted with the rest) or sees the document gone and cleans up after itself; only
+a process killed between its writes and that check leaves documents of a deleted id, which no
+reader reaches (ids are not reused) and :meth:`MongoStore.collect_garbage` removes.
+
+Replacing an experiment with its first runs (``create_experiment(..., replace=True, runs=)``)
+writes the new experiment under a hidden name first, then deletes the old one only if it is
+still the one to replace (a conditional ``delete_one``), then gives the new one its name, then
+removes the old one's documents. A failed write of the runs leaves the old experiment as it
+was. A crash after the old one was deleted and before the new one was named leaves no
+experiment under the name until :meth:`MongoStore.collect_garbage` names the new one (or removes
+it, if another process took the name meanwhile); another process creating the same name in that
+instant wins, and the replace fails with ``ExperimentExistsError``.
+
+:meth:`MongoStore.write_runs` orders its writes so that a crash leaves the store consistent:
+blobs first, then the metric chunks, then the run documents, and only then the artifacts and
+step hashes (a step hash never points at a trial whose run was not recorded), and last the
+conditional update above. A reader therefore never sees a run whose metric points are missing;
+at worst a crash leaves unreferenced blobs, or metric chunks of a run that was never written
+(ignored by the history and by :meth:`MongoStore.metric_names`, removed with the experiment), or
+a run without the artifacts of its write; unreferenced blobs and the leftovers of an
+interrupted delete are removed by :meth:`MongoStore.collect_garbage`. Every part is written by
+key (upserts), so the retry of an interrupted or unanswered write completes it and leaves each
 metric point once. A run executed again replaces a metric's points by writing the new chunks
 first and deleting the other chunks of that metric last: a crash in between leaves the new
 points followed by older ones, never none.
@@ -62,6 +82,11 @@ the server; with ``w=0`` (unacknowledged) it does not, and a lost write is not r
 
 Long writes are sent in commands of at most :data:`BATCH` documents, so that a slow server still
 answers its heartbeats.
+
+Runs are read with one ``find`` and their blobs with one ``find`` per :data:`BATCH` blobs;
+:meth:`MongoStore.query_runs` turns the comparisons of a filter on run columns into a ``find``
+filter (a count by status is one ``count`` command) and evaluates the rest on the documents read
+without their bundles (see :mod:`trialbook.storage.mongo_query`; the stored format is the same).
 
 Examples
 --------
@@ -184,7 +209,6 @@ class MongoStore:
         self.allow_pickle = allow_pickle
         self._pymongo = pymongo
         self._owns_client = isinstance(location, str)
-        self._touched: dict[int, float] = {}
         ms = int((connect_timeout or TIMEOUT_MS / 1000) * 1000)
         if isinstance(location, str):
             self.url = public_url(location)
@@ -292,14 +316,15 @@ class MongoStore:
         )
 
     def list_experiments(self) -> list[ExperimentInfo]:
-        """All experiments ordered by name."""
+        """All experiments ordered by name (not one being created to replace another)."""
         docs = self._call(lambda: list(self._db.experiments.find({}, {"next_run_id": 0})))
-        return sorted((self._info(d) for d in docs), key=lambda e: e.name)
+        infos = (self._info(d) for d in docs if "pending" not in d)
+        return sorted(infos, key=lambda e: e.name)
 
     def find_experiment(self, name: str) -> ExperimentInfo | None:
         """The experiment named exactly ``name``, or ``None``."""
         doc = self._call(self._db.experiments.find_one, {"name": name})
-        return None if doc is None else self._info(doc)
+        return None if doc is None or "pending" in doc else self._info(doc)
 
     def create_experiment(
         self,
@@ -308,15 +333,15 @@ class MongoStore:
         meta: dict[str, Any] | None = None,
         replace: bool = False,
         replace_id: int | None = None,
+        runs: Sequence[RunRecord] = (),
+        metrics: Sequence[MetricChunk] = (),
     ) -> ExperimentInfo:
         """Create an experiment (or replace one of the same name when ``replace``, only the
-        experiment ``replace_id`` if given: one replacer deletes it, the others fail)."""
+        experiment ``replace_id`` if given: one replacer deletes it, the others fail) with its
+        first ``runs`` and ``metrics`` (see the module docs for the order of the steps)."""
         old = self._call(self._db.experiments.find_one, {"name": name}, {"_id": 1})
-        if old is not None:
-            if not replace or replace_id not in (None, old["_id"]):
-                raise ExperimentExistsError(name)
-            if not self._drop(old["_id"]) and replace_id is not None:
-                raise ExperimentExistsError(name)
+        if old is not None and (not replace or replace_id not in (None, old["_id"])):
+            raise ExperimentExistsError(name)
         counter = self._call(
             self._db.counters.find_one_and_update,
             {"_id": "experiments"},
@@ -332,13 +357,39 @@ class MongoStore:
             "created": now,
             "updated": now,
             "meta": dump_doc(meta),
-            "next_run_id": 0,
+            "next_run_id": max((r.run_id for r in runs), default=0),
         }
+        if old is not None:  # hidden until its runs are in and the old one is gone
+            doc.update(name=f"\0{exp_id}", pending=name)
         try:
             self._call(self._db.experiments.insert_one, doc)
         except self._pymongo.errors.DuplicateKeyError as exc:
             raise ExperimentExistsError(name) from exc
-        return ExperimentInfo(exp_id, name, now, now, 0, dict(meta or {}))
+        try:
+            self._write_docs(exp_id, runs, metrics, new=True)
+            if old is not None:
+                self._take_name(exp_id, name, old["_id"], strict=replace_id is not None)
+        except BaseException:
+            self._drop(exp_id)
+            raise
+        return ExperimentInfo(exp_id, name, now, now, len(runs), dict(meta or {}))
+
+    def _take_name(self, exp_id: int, name: str, old_id: int, *, strict: bool) -> None:
+        """Delete experiment ``old_id`` if it still has ``name`` (``strict``: else raise
+        ``ExperimentExistsError``), give ``name`` to the hidden experiment ``exp_id``, then
+        remove the old one's documents."""
+        gone = self._call(self._db.experiments.delete_one, {"_id": old_id, "name": name})
+        if strict and not gone.deleted_count:
+            raise ExperimentExistsError(name)
+        try:
+            self._call(
+                self._db.experiments.update_one,
+                {"_id": exp_id},
+                {"$set": {"name": name}, "$unset": {"pending": ""}},
+            )
+        except self._pymongo.errors.DuplicateKeyError as exc:
+            raise ExperimentExistsError(name) from exc
+        self._drop(old_id)
 
     def delete_experiment(self, name: str) -> None:
         """Delete an experiment with all its runs, metrics and artifacts."""
@@ -397,13 +448,44 @@ class MongoStore:
         step_hashes: Sequence[tuple[str, str, str, int]] = (),
         replace_metrics: Sequence[tuple[int, str]] = (),
     ) -> None:
-        """Write metric chunks, then runs, then artifacts and step hashes, and last delete the
-        older points of the ``replace_metrics`` (see the module docs); a run read from the
-        store is replaced only at the version it was read at (else ``RunConflictError``)."""
+        """Write metric chunks, then runs, then artifacts and step hashes, delete the older
+        points of the ``replace_metrics``, and last set the experiment's ``updated`` time: if
+        that finds no experiment, remove every document of its id and raise
+        ``ExperimentNotFoundError`` (see the module docs). A run read from the store is
+        replaced only at the version it was read at (else ``RunConflictError``)."""
         e = experiment_id
         checked = [run for run in runs if run.version is not None]
         if checked:  # before anything is written
             self._check_versions(e, checked)
+        self._write_docs(
+            e, runs, metrics, artifacts=artifacts, step_hashes=step_hashes, replace=replace_metrics
+        )
+        self._require(e)
+
+    def _require(self, e: int) -> None:
+        """The end of every write: set the experiment's ``updated`` time; if it no longer
+        exists, remove every document of its id (what the write added) and raise
+        ``ExperimentNotFoundError``."""
+        done = self._call(
+            self._db.experiments.update_one, {"_id": e}, {"$set": {"updated": time.time()}}
+        )
+        if not done.matched_count:  # deleted meanwhile: what this write added goes too
+            self._drop(e)
+            raise ExperimentNotFoundError(experiment_id=e, store=self.url)
+
+    def _write_docs(
+        self,
+        e: int,
+        runs: Sequence[RunRecord],
+        metrics: Sequence[MetricChunk],
+        *,
+        artifacts: Sequence[tuple[int, str, Encoded]] = (),
+        step_hashes: Sequence[tuple[str, str, str, int]] = (),
+        replace: Sequence[tuple[int, str]] = (),
+        new: bool = False,
+    ) -> None:
+        """The documents of a write, in the order of the module docs (``new``: the first
+        write of a new experiment, whose runs have no stored version to compare)."""
         run_docs = [(run, self._run_doc(e, run)) for run in runs]  # their blobs are written
         artifact_ops = [self._artifact_op(e, *a) for a in artifacts]
         new_chunks: dict[tuple[int, str], list[str]] = {}
@@ -415,20 +497,15 @@ class MongoStore:
                    "count": n, "steps": steps, "vals": vals, "times": times}  # fmt: skip
             chunk_ops.append(self._pymongo.ReplaceOne({"_id": key}, doc, upsert=True))
         self._bulk("metrics", chunk_ops)
-        self._write_run_docs(e, run_docs)
+        self._write_run_docs(e, run_docs, new=new)
         self._bulk("artifacts", artifact_ops)
         self._bulk("step_hashes", [self._step_hash_op(e, *h) for h in step_hashes])
-        for run_id, name in replace_metrics:
+        for run_id, name in replace:
             self._call(
                 self._db.metrics.delete_many,
                 {"experiment_id": e, "run_id": run_id, "name": name,
                  "_id": {"$nin": new_chunks.get((run_id, name), [])}},
             )  # fmt: skip
-        now = time.time()
-        # "last activity" to the second: not one more round trip per commit in a hot loop
-        if now - self._touched.get(e, 0.0) > 1.0:
-            self._call(self._db.experiments.update_one, {"_id": e}, {"$set": {"updated": now}})
-            self._touched[e] = now
 
     def _check_versions(self, e: int, runs: list[RunRecord]) -> None:
         """Raise ``RunConflictError`` unless each of ``runs`` is stored at the version it was
@@ -444,17 +521,26 @@ class MongoStore:
         if conflicts:
             raise RunConflictError(self._experiment_name(e), conflicts)
 
-    def _experiment_name(self, e: int) -> str | int:
+    def _experiment_name(self, e: int) -> str:
+        """The experiment's name, to explain a conflict; ``ExperimentNotFoundError`` if it no
+        longer exists (its runs went with it: that is the conflict), after removing every
+        document of its id (what a write may have added)."""
         doc = self._call(self._db.experiments.find_one, {"_id": e}, {"name": 1})
-        return e if doc is None else str(doc["name"])
+        if doc is None:
+            self._drop(e)
+            raise ExperimentNotFoundError(experiment_id=e, store=self.url)
+        return str(doc["name"])
 
-    def _write_run_docs(self, e: int, run_docs: list[tuple[RunRecord, dict[str, Any]]]) -> None:
+    def _write_run_docs(
+        self, e: int, run_docs: list[tuple[RunRecord, dict[str, Any]]], *, new: bool = False
+    ) -> None:
         """Replace the run documents: new runs by upsert, runs read from the store only at the
-        version they were read at (a filter on it)."""
+        version they were read at (a filter on it; ``new``: an experiment just created, with
+        no stored run to compare)."""
         ops, checked = [], []
         for run, doc in run_docs:
             key: dict[str, Any] = {"_id": f"{e}/{run.run_id:012d}"}
-            if run.version is None:
+            if run.version is None or new:
                 ops.append(self._pymongo.ReplaceOne(key, doc, upsert=True))
                 continue
             same: dict[str, Any] = {"version": run.version}
@@ -518,24 +604,60 @@ class MongoStore:
         return self._records(query)
 
     def _records(self, query: dict[str, Any]) -> list[RunRecord]:
+        """The runs matching ``query`` in full: one ``find``, then their blobs in batches."""
         asc = self._pymongo.ASCENDING
         docs = self._call(lambda: list(self._db.runs.find(query, {"_id": 0}).sort("run_id", asc)))
+        outer = self._get_blobs([d["bundle_blob"] for d in docs if d.get("bundle_blob")])
+        bundles = [
+            outer[d["bundle_blob"]] if d.get("bundle_blob")
+            else None if d.get("bundle") is None else bytes(d["bundle"])
+            for d in docs
+        ]  # fmt: skip
+        blobs = self._get_blobs([digest for b in bundles for digest in blob_digests(b)])
         out = []
-        for d in docs:
+        for d, bundle in zip(docs, bundles, strict=True):
             record = record_from_columns(
                 [int(d["run_id"]), d["kind"], d["status"], *(d.get(c) for c in RUN_COLUMNS[3:])]
             )
-            bundle = d.get("bundle")
-            if d.get("bundle_blob"):
-                bundle = self._get_blob(d["bundle_blob"])
-            fill_record(
-                record,
-                load_doc(d.get("doc")),
-                unpack(None if bundle is None else bytes(bundle), self._get_blob),
-            )
             record.version = int(d.get("version") or 0)
+            fill_record(record, load_doc(d.get("doc")), unpack(bundle, blobs.__getitem__))
             out.append(record)
         return out
+
+    # -- run queries (see trialbook.storage.mongo_query) ---------------------------------------
+
+    def query_runs(
+        self,
+        experiment_id: int,
+        *,
+        where: str | None = None,
+        order_by: str | None = None,
+        descending: bool = False,
+        limit: int | None = 100,
+        offset: int = 0,
+    ) -> tuple[int, list[RunRecord]]:
+        """Filter, sort and page runs (a ``find`` filter on the columns, the Python evaluator
+        on the documents without their bundles); only the page is read in full. See
+        :func:`trialbook.storage.query.query_runs`."""
+        from trialbook.storage.mongo_query import query_runs
+        from trialbook.storage.query import _check_page
+
+        _check_page(limit, offset)
+        return self._call(
+            lambda: query_runs(
+                self._db.runs, lambda ids: self.read_runs(experiment_id, ids), experiment_id,
+                where=where, order_by=order_by, descending=descending, limit=limit,
+                offset=offset,
+            )
+        )  # fmt: skip
+
+    def names_present(self, experiment_id: int, paths: Sequence[Sequence[str]]) -> list[bool]:
+        """For each list of JSON paths of the run document, whether some run of the experiment
+        has one of them (an empty list: whether it has a run); used by
+        :func:`trialbook.storage.query.check_names`."""
+        from trialbook.storage.mongo_query import names_present
+
+        return self._call(lambda: names_present(self._db.runs, experiment_id, paths))
 
     def delete_runs(self, experiment_id: int, run_ids: Iterable[int]) -> None:
         """Delete runs with their values and the step hashes that point at them (a step hash
@@ -699,11 +821,14 @@ class MongoStore:
     # -- garbage -------------------------------------------------------------------------------
 
     def collect_garbage(self, *, min_age: float = 3600.0, dry_run: bool = False) -> GcReport:
-        """Remove documents of no experiment (an interrupted delete) and blobs that nothing
-        refers to and that were last written or reused more than ``min_age`` seconds ago (a
-        write in progress writes its blobs before its runs)."""
+        """Finish replaces interrupted more than ``min_age`` seconds ago (see the module docs),
+        then remove documents of no experiment (an interrupted delete or write) and blobs that
+        nothing refers to and that were last written or reused more than ``min_age`` seconds
+        ago (a write in progress writes its blobs before its runs)."""
         cutoff = time.time() - min_age
         report = GcReport()
+        if not dry_run:
+            self._finish_replaces(cutoff)
         ids = [d["_id"] for d in self._call(self._db.experiments.find, {}, {"_id": 1})]
         orphan = {"experiment_id": {"$nin": ids}}
         for coll in ("runs", "metrics", "artifacts", "step_hashes"):
@@ -725,6 +850,21 @@ class MongoStore:
                 self._call(self._db.blobs.delete_many, query)
         return report
 
+    def _finish_replaces(self, cutoff: float) -> None:
+        """Hidden experiments of a replace interrupted before ``cutoff``: name each one if its
+        name is free (the old experiment was deleted), else delete its document (its other
+        documents are then orphans)."""
+        query = {"pending": {"$exists": True}, "created": {"$lte": cutoff}}
+        for doc in self._call(lambda: list(self._db.experiments.find(query, {"pending": 1}))):
+            try:
+                self._call(
+                    self._db.experiments.update_one,
+                    {"_id": doc["_id"]},
+                    {"$set": {"name": doc["pending"]}, "$unset": {"pending": ""}},
+                )
+            except self._pymongo.errors.DuplicateKeyError:
+                self._call(self._db.experiments.delete_one, {"_id": doc["_id"]})
+
     def _referenced(self) -> set[str]:
         """Every blob digest a run's bundle or an artifact refers to."""
         used = {
@@ -742,13 +882,45 @@ class MongoStore:
         return used
 
     def _get_blob(self, digest: str) -> bytes:
-        query = {"_id": {"$gte": f"{digest}/", "$lt": f"{digest}0"}}
-        docs = self._call(lambda: list(self._db.blobs.find(query)))
-        docs.sort(key=lambda d: d["_id"])
-        if not docs or len(docs) != docs[0]["parts"]:
-            msg = f"blob {digest} is missing from store {self.url!r}; the store is incomplete"
+        return self._get_blobs([digest])[digest]
+
+    def _get_blobs(self, digests: Sequence[str]) -> dict[str, bytes]:
+        """The blobs of ``digests``: one ``find`` of their first parts per :data:`BATCH`, and
+        one more for the other parts of those stored in several."""
+        wanted = sorted(set(digests))
+        parts: dict[str, dict[int, bytes]] = {d: {} for d in wanted}
+        counts: dict[str, int] = {}
+
+        def fetch(ids: list[str]) -> None:
+            for part in batches(ids, BATCH):
+                for doc in self._call(self._find_blobs, part):
+                    digest, _, index = doc["_id"].partition("/")
+                    parts[digest][int(index)] = bytes(doc["data"])
+                    counts[digest] = int(doc["parts"])
+
+        fetch([f"{d}/00000" for d in wanted])
+        fetch([f"{d}/{i:05d}" for d in wanted for i in range(1, counts.get(d, 1))])
+        missing = [d for d in wanted if not parts[d] or len(parts[d]) != counts[d]]
+        if missing:
+            msg = (
+                f"blob {missing[0]} is missing from store {self.url!r}; the store is incomplete"
+                + (f" ({len(missing)} blobs are missing)" if len(missing) > 1 else "")
+            )
             raise StoreFormatError(msg)
-        return b"".join(bytes(d["data"]) for d in docs)
+        return {d: b"".join(parts[d][i] for i in range(counts[d])) for d in wanted}
+
+    def _find_blobs(self, ids: list[str]) -> list[dict[str, Any]]:
+        """The blob documents of ``ids`` (parts of at most 8 MiB each). MongoDB answers a large
+        result in batches of 16 MiB; a server that sends it in one reply larger than its
+        largest message (``mongoeco``) makes the driver fail: the ids are then asked in two
+        halves."""
+        try:
+            return list(self._db.blobs.find({"_id": {"$in": ids}}))
+        except self._pymongo.errors.ProtocolError as exc:
+            if len(ids) < 2 or "larger than server max message size" not in str(exc):
+                raise
+        half = len(ids) // 2
+        return self._find_blobs(ids[:half]) + self._find_blobs(ids[half:])
 
 
 def _split_chunks(

@@ -35,7 +35,9 @@ The rules, the same on every store (the SQL of SQLite included; see
   a ``None`` item is all that could match), ``x not in [...]`` is ``not (x in [...])``, and an
   empty list is an empty ``or``: ``x in []`` is false and ``x not in []`` true for every run,
   missing values included.
-- Values that are not plain JSON (arrays, frames) and NaN are treated as missing.
+- Values that are not plain JSON (arrays, frames) and NaN are treated as missing. A stored int
+  beyond 64 bits reads as the nearest float (as SQLite reads it); an int constant of any size
+  in a filter compares exactly (``x < 10**30`` written out in digits).
 
 One parsed :class:`Query` has two back ends that agree: :meth:`Query.predicate` (a Python
 function over :class:`~trialbook.storage.records.RunRecord`, for any store), here, and
@@ -204,13 +206,25 @@ def _has(value: Any, path: Sequence[str]) -> bool:
 
 
 def _plain(value: Any) -> Any:
-    """A value as ``json_extract`` returns it: containers as compact JSON text, NaN as NULL."""
+    """A value as ``json_extract`` returns it: containers as compact JSON text, NaN as NULL, an
+    int beyond 64 bits as the nearest float (infinity beyond the floats).
+
+    Examples
+    --------
+    >>> _plain(2**70 + 1), _plain(-(10**400)), _plain(2**63 - 1)
+    (1.1805916207174113e+21, -inf, 9223372036854775807)
+    """
     if type(value) is Encoded:
         return None
     if isinstance(value, list | dict):
         return _render(_marked(value))
     if type(value) is float and math.isnan(value):
         return None
+    if type(value) is int and not -(2**63) <= value < 2**63:
+        try:
+            return float(value)
+        except OverflowError:
+            return math.inf if value > 0 else -math.inf
     return value
 
 

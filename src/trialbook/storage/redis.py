@@ -41,23 +41,41 @@ key                                 type       holds
 ``P exp:E:step_hashes:R``           set        the fields of ``step_hashes`` run ``R``
                                                wrote (a later run may have replaced some)
 ``P exp:E:keys``                    set        every key above of the experiment (for delete)
+``P deleting``                      set        ids of experiments deleted (their hash gone)
+                                               whose keys are not all removed yet
 ``P snapshot:DIGEST``               hash       ``kind``, ``text`` (content-addressed)
 ``P blob:DIGEST``                   string     values larger than 256 KiB (content-addressed)
 ``P blobs``                         zset       blob digests (score = when last written or
                                                reused), for :meth:`RedisStore.collect_garbage`
 ==================================  =========  ===============================================
 
-Run ids come from ``HINCRBY`` in a server-side script that first checks the experiment still
-exists, so concurrent processes never collide. :meth:`RedisStore.write_runs` is one
-``MULTI``/``EXEC`` transaction. A metric chunk is written by a script in it that replaces the
-chunk of the same position and corrects the point counts by the difference, so a retried write
-leaves its points once. A write that replaces runs read from the store first ``WATCH``-es their
-hashes and reads their versions (one script), and the ``EXEC`` applies it only if none of them
-changed meanwhile (else it checks again). :meth:`RedisStore.delete_runs` is one
-``MULTI``/``EXEC`` too: it removes the step
-hashes of a run through ``step_hashes:R`` (only those still pointing at that run). An experiment
-written before those sets existed (no ``hashes_by_run`` field) gets them from its
-``step_hashes`` hash the first time runs of it are deleted.
+Every write of an experiment is one Lua script, atomic on the server (see
+:mod:`trialbook.storage.redis_scripts`), that first checks that the experiment's hash still exists:
+a write to a deleted experiment raises ``ExperimentNotFoundError`` and writes nothing, so it never
+re-creates keys of it. The same script compares the stored versions of the runs the write replaces
+that were read from the store, and writes nothing if one moved (``RunConflictError``); it puts each
+metric chunk in place of the chunk of the same position and corrects the point counts by the
+difference, so a retried write leaves its points once. A write is one round trip, re-saves of runs
+read from the store included. Run ids come from ``HINCRBY`` in such a script, so concurrent
+processes never collide; experiment ids from ``INCR`` on ``experiment_ids``, so an id is never given
+again. :meth:`RedisStore.create_experiment` creates (or replaces) an experiment and writes its first
+runs in one script; a command of it that fails removes what it wrote, leaving the experiment it
+would replace untouched. Deleting an experiment first removes its name and hash in one script (from
+then on every write of it is refused, so no key can be added behind the delete's back), then its
+keys, listed in ``exp:E:keys``; an id stays in ``deleting`` until then, and
+:meth:`RedisStore.collect_garbage` finishes a delete that was interrupted.
+:meth:`RedisStore.delete_runs` removes the step hashes of a run through ``step_hashes:R`` (only
+those still pointing at that run). An experiment written before those sets existed (no
+``hashes_by_run`` field) gets them from its ``step_hashes`` hash the first time runs of it are
+deleted.
+
+A failing command in a script (a key of the wrong type, a server out of memory) does not undo
+the commands before it, as in ``MULTI``/``EXEC``: only the first write of a new experiment is
+undone.
+
+Many runs are read by one script call per 1,000 runs (their hashes' fields), and their blobs
+by one ``MGET`` per 500; a query reads only the fields it needs of each run (see
+:mod:`trialbook.storage.redis_query`).
 
 Examples
 --------
@@ -71,7 +89,7 @@ from __future__ import annotations
 import struct
 import time
 from collections.abc import Iterable, Sequence
-from typing import Any, NamedTuple
+from typing import Any
 
 from trialbook.codecs import Encoded
 from trialbook.errors import (
@@ -105,6 +123,15 @@ from trialbook.storage.records import (
     MetricSeries,
     RunRecord,
 )
+from trialbook.storage.redis_query import HMGET_MANY, read_fields
+from trialbook.storage.redis_scripts import (
+    ALLOCATE,
+    COLLECT,
+    CREATE,
+    MARK_DELETED,
+    WRITE,
+    Commands,
+)
 from trialbook.storage.urls import public_url, take_param, with_param
 
 __all__ = ["RedisStore", "open_redis"]
@@ -114,91 +141,6 @@ CONNECT_TIMEOUT = 5.0
 SOCKET_TIMEOUT = 60.0
 _RUN_FIELDS = (*RUN_COLUMNS[1:], "doc", "bundle", "version")
 """The fields of a run's hash (its id is in the key)."""
-_ALLOCATE = """
-if redis.call('HEXISTS', KEYS[1], 'name') == 0 then return -1 end
-return redis.call('HINCRBY', KEYS[1], 'next_run_id', ARGV[1])
-"""
-# KEYS[1] the blob index, KEYS[2..] blob keys; ARGV[1] the cutoff, ARGV[2..] their digests;
-# ARGV[#] 1 for a dry run. Removes each blob still last used before the cutoff (atomically: a
-# write that reuses it refreshes its score in its own MULTI). Returns [count, bytes].
-_COLLECT = """
-local count, size = 0, 0
-local dry = ARGV[#ARGV] == '1'
-for i = 2, #KEYS do
-  local score = redis.call('ZSCORE', KEYS[1], ARGV[i])
-  if score and tonumber(score) <= tonumber(ARGV[1]) then
-    count = count + 1
-    size = size + redis.call('STRLEN', KEYS[i])
-    if not dry then
-      redis.call('DEL', KEYS[i])
-      redis.call('ZREM', KEYS[1], ARGV[i])
-    end
-  end
-end
-return {count, size}
-"""
-# KEYS[1] the chunks of a metric of a run, KEYS[2] the experiment's point counts, KEYS[3] the
-# run's; ARGV[1] the chunk's start, ARGV[2] the chunk (start, count, arrays), ARGV[3] its point
-# count, ARGV[4] the metric's name. Replaces the chunk of that start (a retried write) and
-# corrects the counts by the difference.
-_PUT_CHUNK = """
-local delta = tonumber(ARGV[3])
-for _, old in ipairs(redis.call('ZRANGEBYSCORE', KEYS[1], ARGV[1], ARGV[1])) do
-  delta = delta - struct.unpack('<I4', old, 9)
-end
-redis.call('ZREMRANGEBYSCORE', KEYS[1], ARGV[1], ARGV[1])
-redis.call('ZADD', KEYS[1], ARGV[1], ARGV[2])
-if delta ~= 0 then
-  redis.call('HINCRBY', KEYS[2], ARGV[4], delta)
-  redis.call('HINCRBY', KEYS[3], ARGV[4], delta)
-end
-return delta
-"""
-# KEYS[1] a metric's chunks as written before positions, KEYS[2] its chunks, KEYS[3] the
-# experiment's point counts, KEYS[4] the run's; ARGV[1] the metric's name. Deletes the points of
-# a metric of a run (a run executed again).
-_CLEAR_METRIC = """
-local count = tonumber(redis.call('HGET', KEYS[4], ARGV[1]) or '0')
-if count ~= 0 then redis.call('HINCRBY', KEYS[3], ARGV[1], -count) end
-redis.call('HDEL', KEYS[4], ARGV[1])
-return redis.call('DEL', KEYS[1], KEYS[2])
-"""
-# KEYS: run hashes. Returns for each {exists (1 or 0), version ('0' when none), writer}.
-_VERSIONS = """
-local out = {}
-for i, key in ipairs(KEYS) do
-  local v = redis.call('HMGET', key, 'kind', 'version', 'writer')
-  out[i] = {v[1] and 1 or 0, v[2] or '0', v[3] or ''}
-end
-return out
-"""
-# KEYS[1] an experiment's step hashes, KEYS[2] the fields run R wrote there; ARGV[1] is
-# NUL R. Removes the fields that still point at run R (a later run may have replaced one),
-# then the set. Returns how many were removed.
-_UNHASH = """
-local removed = 0
-for _, field in ipairs(redis.call('SMEMBERS', KEYS[2])) do
-  local value = redis.call('HGET', KEYS[1], field)
-  if value and string.sub(value, -#ARGV[1]) == ARGV[1] then
-    removed = removed + redis.call('HDEL', KEYS[1], field)
-  end
-end
-redis.call('DEL', KEYS[2])
-return removed
-"""
-
-
-class _Write(NamedTuple):
-    """The arguments of one :meth:`RedisStore.write_runs` (``touch``: the time to set as the
-    experiment's last activity, if any)."""
-
-    e: int
-    runs: Sequence[RunRecord]
-    metrics: Sequence[MetricChunk]
-    artifacts: Sequence[tuple[int, str, Encoded]]
-    step_hashes: Sequence[tuple[str, str, str, int]]
-    replace_metrics: Sequence[tuple[int, str]]
-    touch: float | None
 
 
 def open_redis(location: Any, **options: Any) -> RedisStore:
@@ -299,9 +241,12 @@ class RedisStore:
         self._touched: dict[int, float] = {}
         self._pool = pool
         self._r = redis.Redis(connection_pool=pool)
-        self._allocate = self._r.register_script(_ALLOCATE)
-        self._collect = self._r.register_script(_COLLECT)
-        self._unhash = self._r.register_script(_UNHASH)
+        self._allocate = self._r.register_script(ALLOCATE)
+        self._collect = self._r.register_script(COLLECT)
+        self._create = self._r.register_script(CREATE)
+        self._mark_deleted = self._r.register_script(MARK_DELETED)
+        self._write = self._r.register_script(WRITE)
+        self._hmget_many = self._r.register_script(HMGET_MANY)
         self._call(self._r.ping)
 
     def _pool_from_url(self, url: str, connect_timeout: float) -> Any:
@@ -417,71 +362,88 @@ class RedisStore:
         meta: dict[str, Any] | None = None,
         replace: bool = False,
         replace_id: int | None = None,
+        runs: Sequence[RunRecord] = (),
+        metrics: Sequence[MetricChunk] = (),
     ) -> ExperimentInfo:
         """Create an experiment (or replace one of the same name when ``replace``, only the
-        experiment ``replace_id`` if given: a ``WATCH`` transaction on the name index)."""
+        experiment ``replace_id`` if given) with its first ``runs`` and ``metrics``: one
+        script, atomic on the server; the keys of a replaced experiment are swept after it."""
         now = time.time()
         exp_id = int(self._call(self._r.incr, self._k("experiment_ids")))
-        self._call(
-            self._r.hset,
-            self._k("exp", exp_id),
-            None,
-            None,
-            {
-                "name": name,
-                "created": repr(now),
-                "updated": repr(now),
-                "meta": dump_doc(meta) or "",
-                "next_run_id": 0,
-                "hashes_by_run": 1,
-            },
-        )
-        if not self._call(self._r.hsetnx, self._k("experiments"), name, exp_id):
-            if not replace:
-                self._call(self._r.delete, self._k("exp", exp_id))
-                raise ExperimentExistsError(name)
-            old = self._swap_name(name, exp_id, replace_id)
-            if old is not None:
-                self._drop(old)
-        return ExperimentInfo(exp_id, name, now, now, 0, dict(meta or {}))
-
-    def _swap_name(self, name: str, exp_id: int, replace_id: int | None) -> int | None:
-        """Point ``name`` at ``exp_id``; return the id it had. With ``replace_id``, only if it
-        still had that id (else the new experiment is removed and ``ExperimentExistsError``)."""
-        index = self._k("experiments")
-        found: list[int | None] = []
-
-        def swap(pipe: Any) -> None:
-            old = pipe.hget(index, name)
-            if replace_id is not None and (old is None or int(old) != replace_id):
-                raise ExperimentExistsError(name)
-            found[:] = [None if old is None else int(old)]
-            pipe.multi()
-            pipe.hset(index, name, exp_id)
-
-        try:
-            self._call(self._r.transaction, swap, index)
-        except ExperimentExistsError:
-            self._call(self._r.delete, self._k("exp", exp_id))
-            raise
-        return found[0]
+        fields = {
+            "name": name,
+            "created": repr(now),
+            "updated": repr(now),
+            "meta": dump_doc(meta) or "",
+            "next_run_id": max((r.run_id for r in runs), default=0),
+            "hashes_by_run": 1,
+        }
+        commands = self._write_commands(exp_id, runs, metrics)
+        head = [name, exp_id, int(replace), "" if replace_id is None else replace_id]
+        flat = [word for pair in fields.items() for word in pair]
+        keys = [self._k("experiments"), self._k("exp", exp_id), self._k("deleting")]
+        args = [*head, self.prefix, len(flat), *flat, *commands.words()]
+        old = int(self._call(self._create, keys, args))
+        if old < 0:
+            raise ExperimentExistsError(name)
+        if old:
+            self._sweep(old)
+        return ExperimentInfo(exp_id, name, now, now, len(runs), dict(meta or {}))
 
     def delete_experiment(self, name: str) -> None:
-        """Delete an experiment with all its runs, metrics and artifacts."""
-        exp_id = self._call(self._r.hget, self._k("experiments"), name)
-        if exp_id is None:
+        """Delete an experiment with all its runs, metrics and artifacts: first its name and
+        hash, in one script (every later write of it is refused, so it adds no key), then its
+        keys (:meth:`_sweep`)."""
+        keys = [self._k("experiments"), self._k("deleting")]
+        exp_id = int(self._call(self._mark_deleted, keys, [name, self.prefix]))
+        if not exp_id:
             raise ExperimentNotFoundError(name, available=sorted(self._ids()))
-        self._call(self._r.hdel, self._k("experiments"), name)
-        self._drop(int(exp_id))
+        self._sweep(exp_id)
 
-    def _drop(self, exp_id: int) -> None:
+    def _sweep(self, exp_id: int, *, dry_run: bool = False) -> int:
+        """Remove the keys of an experiment marked deleted (its hash is gone, so no write adds
+        a key any more) and unmark it; return how many keys it had."""
         index = self._k("exp", exp_id, "keys")
         keys = [k.decode() for k in self._call(self._r.smembers, index)]
+        if dry_run:
+            return len(keys)
         pipe = self._r.pipeline(transaction=True)
         for part in batches(keys, 1000):
             pipe.delete(*part)
-        pipe.delete(index, self._k("exp", exp_id), self._k("exp", exp_id, "runs"))
+        pipe.delete(index, self._k("exp", exp_id, "runs"))
+        pipe.srem(self._k("deleting"), exp_id)
         self._exec(pipe)
+        return len(keys)
+
+    def _run_write(
+        self, experiment_id: int, commands: Commands, checked: Sequence[RunRecord] = ()
+    ) -> bool:
+        """Run a write's commands in one script if the experiment exists and each run of
+        ``checked`` (read from the store) is still at the version it was read at; return
+        whether the experiment exists.
+
+        Raises
+        ------
+        RunConflictError
+            When a run of ``checked`` moved (or was deleted); nothing was written.
+        """
+        e = experiment_id
+        checks = [
+            word
+            for run in checked
+            for word in (self._k("exp", e, "run", run.run_id), run.version, run.writer or "")
+        ]
+        args = [len(checked), *checks, *commands.words()]
+        answer = self._call(self._write, [self._k("exp", e)], args)
+        if not isinstance(answer, list):
+            return bool(answer)
+        name, *found = answer
+        stored = {
+            run.run_id: (int(found[3 * i + 1]), _text(found[3 * i + 2]) or None)
+            for i, run in enumerate(checked)
+            if int(found[3 * i])
+        }
+        raise RunConflictError(_text(name) or e, version_conflicts(checked, stored))
 
     def update_meta(self, experiment_id: int, meta: dict[str, Any]) -> None:
         """Merge ``meta`` into the experiment's metadata (optimistic ``WATCH`` transaction)."""
@@ -516,125 +478,131 @@ class RedisStore:
         step_hashes: Sequence[tuple[str, str, str, int]] = (),
         replace_metrics: Sequence[tuple[int, str]] = (),
     ) -> None:
-        """Write runs, metric chunks, artifacts and step hashes in one ``MULTI``/``EXEC``
-        (first deleting the stored points of the ``replace_metrics``); a run read from the
-        store is replaced only at the version it was read at (else ``RunConflictError``)."""
+        """Write runs, metric chunks, artifacts and step hashes in one script that first
+        checks that the experiment exists (else ``ExperimentNotFoundError``) and that each run
+        read from the store is still at the version it was read at (else
+        ``RunConflictError``), writing nothing otherwise; it deletes the stored points of the
+        ``replace_metrics`` first."""
         e = experiment_id
+        commands = self._write_commands(
+            e,
+            runs,
+            metrics,
+            artifacts=artifacts,
+            step_hashes=step_hashes,
+            replace_metrics=replace_metrics,
+        )
         now = time.time()
         # "last activity" to the second: not one more command per commit in a hot loop
         touch = now - self._touched.get(e, 0.0) > 1.0
-        write = _Write(
-            e, runs, metrics, artifacts, step_hashes, replace_metrics, now if touch else None
-        )
+        if touch:
+            commands.add("HSET", self._k("exp", e), "updated", repr(now))
         checked = [run for run in runs if run.version is not None]
-        if checked:
-            keys = [self._k("exp", e, "run", run.run_id) for run in checked]
-            self._call(
-                self._r.transaction, lambda pipe: self._checked(pipe, keys, checked, write), *keys
-            )
-        else:
-            pipe = self._r.pipeline(transaction=True)
-            self._queue_write(pipe, write)
-            self._exec(pipe)
+        if not self._run_write(e, commands, checked):
+            raise ExperimentNotFoundError(experiment_id=e, store=self.url)
         if touch:
             self._touched[e] = now
 
-    def _checked(self, pipe: Any, keys: list[str], runs: list[RunRecord], write: _Write) -> None:
-        """Inside ``WATCH keys``: compare the stored versions of ``runs``, then queue the
-        write (applied by ``EXEC`` only if no watched run changed)."""
-        stored = {}
-        for run, (exists, version, writer) in zip(
-            runs, pipe.eval(_VERSIONS, len(keys), *keys), strict=True
-        ):
-            if exists:
-                stored[run.run_id] = (int(version), _text(writer) or None)
-        conflicts = version_conflicts(runs, stored)
-        if conflicts:
-            name = pipe.hget(self._k("exp", write.e), "name")
-            raise RunConflictError(_text(name) or write.e, conflicts)
-        pipe.multi()
-        self._queue_write(pipe, write)
-
-    def _queue_write(self, pipe: Any, write: _Write) -> None:
-        e, step_hashes = write.e, write.step_hashes
+    def _write_commands(
+        self,
+        e: int,
+        runs: Sequence[RunRecord],
+        metrics: Sequence[MetricChunk],
+        *,
+        artifacts: Sequence[tuple[int, str, Encoded]] = (),
+        step_hashes: Sequence[tuple[str, str, str, int]] = (),
+        replace_metrics: Sequence[tuple[int, str]] = (),
+    ) -> Commands:
+        """The commands of a write (``replace_metrics``: the ``(run_id, name)`` metrics whose
+        stored points it deletes first), each key listed in the experiment's key set."""
+        commands = Commands()
         created: list[str] = []
-        for run_id, name in write.replace_metrics:
-            keys = [
+        for run_id, name in replace_metrics:
+            commands.add(
+                "CLEAR",
                 self._k("exp", e, "metric", run_id, name),
                 self._k("exp", e, "chunks", run_id, name),
                 self._k("exp", e, "counts"),
                 self._k("exp", e, "counts", run_id),
-            ]
-            pipe.eval(_CLEAR_METRIC, len(keys), *keys, name)
-        for run in write.runs:
-            self._queue_run(pipe, e, run, created)
-        for chunk in write.metrics:
-            self._queue_chunk(pipe, e, chunk, created)
-        for run_id, name, value in write.artifacts:
-            self._queue_artifact(pipe, e, run_id, name, value, created=created)
-        if step_hashes:
-            pipe.hset(
-                self._k("exp", e, "step_hashes"),
-                mapping={f"{s}\0{i}": f"{o}\0{r}" for s, i, o, r in step_hashes},
+                name,
             )
-            created.append(self._k("exp", e, "step_hashes"))
+        for run in runs:
+            self._queue_run(commands, e, run, created)
+        for chunk in metrics:
+            self._queue_chunk(commands, e, chunk, created)
+        for run_id, name, value in artifacts:
+            self._queue_artifact(commands, e, run_id, name, value, created=created)
+        if step_hashes:
+            hashes = self._k("exp", e, "step_hashes")
+            mapping = {f"{s}\0{i}": f"{o}\0{r}" for s, i, o, r in step_hashes}
+            commands.add_many("HSET", hashes, [w for pair in mapping.items() for w in pair], 2)
+            created.append(hashes)
             by_run: dict[int, list[str]] = {}
             for s, i, _, r in step_hashes:
                 by_run.setdefault(r, []).append(f"{s}\0{i}")
             for r, fields in by_run.items():
-                pipe.sadd(self._k("exp", e, "step_hashes", r), *fields)
+                commands.add_many("SADD", self._k("exp", e, "step_hashes", r), fields)
                 created.append(self._k("exp", e, "step_hashes", r))
         if created:
-            pipe.sadd(self._k("exp", e, "keys"), *set(created))
-        if write.touch is not None:
-            pipe.hset(self._k("exp", e), "updated", repr(write.touch))
+            commands.add_many("SADD", self._k("exp", e, "keys"), sorted(set(created)))
+        return commands
 
-    def _queue_run(self, pipe: Any, e: int, run: RunRecord, created: list[str]) -> None:
+    def _queue_run(self, commands: Commands, e: int, run: RunRecord, created: list[str]) -> None:
         doc, bins = run_document(run)
         values = columns(run)
         del values["run_id"]  # in the key
         values["doc"] = dump_doc(doc)
-        values["bundle"] = pack(bins, lambda data: self._queue_blob(pipe, data))
+        values["bundle"] = pack(bins, lambda data: self._queue_blob(commands, data))
         values["version"] = next_version(run)
         values["writer"] = run.writer
-        mapping = {
-            f: (repr(v) if isinstance(v, float) else v) for f, v in values.items() if v is not None
-        }
+        flat = [
+            word
+            for f, v in values.items()
+            if v is not None
+            for word in (f, repr(v) if isinstance(v, float) else v)
+        ]
         key = self._k("exp", e, "run", run.run_id)
-        pipe.delete(key)
-        pipe.hset(key, mapping=mapping)
-        pipe.zadd(self._k("exp", e, "runs"), {str(run.run_id): run.run_id})
+        commands.add("DEL", key)
+        commands.add("HSET", key, *flat)
+        commands.add("ZADD", self._k("exp", e, "runs"), run.run_id, str(run.run_id))
         created.append(key)
         if run.key is not None:
-            pipe.zadd(self._k("exp", e, "key", run.key), {str(run.run_id): run.run_id})
+            commands.add("ZADD", self._k("exp", e, "key", run.key), run.run_id, str(run.run_id))
             created.append(self._k("exp", e, "key", run.key))
 
-    def _queue_chunk(self, pipe: Any, e: int, c: MetricChunk, created: list[str]) -> None:
+    def _queue_chunk(self, commands: Commands, e: int, c: MetricChunk, created: list[str]) -> None:
         keys = [
             self._k("exp", e, "chunks", c.run_id, c.name),
             self._k("exp", e, "counts"),
             self._k("exp", e, "counts", c.run_id),
         ]
         member = struct.pack("<qI", c.start, c.count) + join_chunk(c)
-        pipe.eval(_PUT_CHUNK, len(keys), *keys, c.start, member, c.count, c.name)
+        commands.add("CHUNK", *keys, c.start, member, c.count, c.name)
         created += keys
 
-    def _queue_blob(self, pipe: Any, data: bytes) -> str:
+    def _queue_blob(self, commands: Commands, data: bytes) -> str:
         digest = content_address(data)
-        pipe.set(self._k("blob", digest), data, nx=True)
-        pipe.zadd(self._k("blobs"), {digest: time.time()})
+        commands.add("SET", self._k("blob", digest), data, "NX")
+        commands.add("ZADD", self._k("blobs"), repr(time.time()), digest)
         return digest
 
     def _queue_artifact(
-        self, pipe: Any, e: int, run_id: int, name: str, value: Encoded, *, created: list[str]
+        self,
+        commands: Commands,
+        e: int,
+        run_id: int,
+        name: str,
+        value: Encoded,
+        *,
+        created: list[str],
     ) -> None:
         head = f"{value.codec}\0{value.size}\0".encode()
         if value.size > INLINE_LIMIT:
-            packed = head + b"B" + self._queue_blob(pipe, value.data).encode()
+            packed = head + b"B" + self._queue_blob(commands, value.data).encode()
         else:
             packed = head + b"D" + value.data
         key = self._k("exp", e, "artifacts", run_id)
-        pipe.hset(key, name, packed)
+        commands.add("HSET", key, name, packed)
         created.append(key)
 
     def read_runs(
@@ -651,25 +619,56 @@ class RedisStore:
         return self._records(experiment_id, ids)
 
     def _records(self, e: int, ids: list[int]) -> list[RunRecord]:
-        pipe = self._r.pipeline(transaction=False)
-        for run_id in ids:
-            pipe.hmget(self._k("exp", e, "run", run_id), *_RUN_FIELDS)
+        """Runs ``ids`` in full: one script call per 1,000 runs, one ``MGET`` per 500 blobs."""
+        rows = read_fields(self, e, ids, _RUN_FIELDS)
+        found = [(i, row) for i, row in zip(ids, rows, strict=True) if row[0] is not None]
+        blobs = self._get_blobs([d for _, row in found for d in blob_digests(row[10])])
         out = []
-        for run_id, row in zip(ids, self._exec(pipe), strict=True):
-            if row[0] is None:
-                continue
+        for run_id, row in found:
             record = record_from_columns(
                 [run_id, row[0].decode(), row[1].decode(), _text(row[2]), _num(row[3], int),
                  _num(row[4]), _num(row[5]), _num(row[6]), _text(row[7]), _text(row[8])]
             )  # fmt: skip
-            fill_record(record, load_doc(_text(row[9])), unpack(row[10], self._get_blob))
+            fill_record(record, load_doc(_text(row[9])), unpack(row[10], blobs.__getitem__))
             record.version = int(row[11] or 0)
             out.append(record)
         return out
 
+    # -- run queries (see trialbook.storage.redis_query) ---------------------------------------
+
+    def query_runs(
+        self,
+        experiment_id: int,
+        *,
+        where: str | None = None,
+        order_by: str | None = None,
+        descending: bool = False,
+        limit: int | None = 100,
+        offset: int = 0,
+    ) -> tuple[int, list[RunRecord]]:
+        """Filter, sort and page runs from the fields the query needs; only the page is read
+        in full. See :func:`trialbook.storage.query.query_runs`."""
+        from trialbook.storage.query import _check_page
+        from trialbook.storage.redis_query import query_runs
+
+        _check_page(limit, offset)
+        return query_runs(
+            self, lambda ids: self._records(experiment_id, ids), experiment_id,
+            where=where, order_by=order_by, descending=descending, limit=limit, offset=offset,
+        )  # fmt: skip
+
+    def names_present(self, experiment_id: int, paths: Sequence[Sequence[str]]) -> list[bool]:
+        """For each list of JSON paths of the run document, whether some run of the experiment
+        has one of them (an empty list: whether it has a run); used by
+        :func:`trialbook.storage.query.check_names`."""
+        from trialbook.storage.redis_query import names_present
+
+        return names_present(self, experiment_id, paths)
+
     def delete_runs(self, experiment_id: int, run_ids: Iterable[int]) -> None:
         """Delete runs with their metrics, artifacts and the step hashes that point at them
-        (a step hash a later run has replaced stays), in one ``MULTI``/``EXEC``."""
+        (a step hash a later run has replaced stays), in one script (nothing, for an
+        experiment that no longer exists)."""
         e = experiment_id
         ids = sorted(set(run_ids))
         pipe = self._r.pipeline(transaction=False)
@@ -678,31 +677,34 @@ class RedisStore:
             pipe.hget(self._k("exp", e, "run", run_id), "key")
             pipe.hgetall(self._k("exp", e, "counts", run_id))
         (name, indexed), *found = self._exec(pipe)
-        if name is not None and indexed is None:
+        if name is None:
+            return
+        if indexed is None:
             self._index_step_hashes(e)
-        pipe = self._r.pipeline(transaction=True)
+        commands = Commands()
         for i, run_id in enumerate(ids):
             key, counts = found[2 * i], found[2 * i + 1]
-            self._unhash(
-                keys=[self._k("exp", e, "step_hashes"), self._k("exp", e, "step_hashes", run_id)],
-                args=[f"\0{run_id}"],
-                client=pipe,
+            commands.add(
+                "UNHASH",
+                self._k("exp", e, "step_hashes"),
+                self._k("exp", e, "step_hashes", run_id),
+                f"\0{run_id}",
             )
             if key is not None:
-                pipe.zrem(self._k("exp", e, "key", key.decode()), run_id)
-            for name, count in counts.items():
-                pipe.hincrby(self._k("exp", e, "counts"), name.decode(), -int(count))
-                pipe.delete(
-                    self._k("exp", e, "metric", run_id, name.decode()),
-                    self._k("exp", e, "chunks", run_id, name.decode()),
+                commands.add("ZREM", self._k("exp", e, "key", key.decode()), run_id)
+            for metric, count in counts.items():
+                commands.add("HINCRBY", self._k("exp", e, "counts"), metric.decode(), -int(count))
+                commands.add(
+                    "DEL",
+                    self._k("exp", e, "metric", run_id, metric.decode()),
+                    self._k("exp", e, "chunks", run_id, metric.decode()),
                 )
-            pipe.delete(
-                self._k("exp", e, "run", run_id),
-                self._k("exp", e, "counts", run_id),
-                self._k("exp", e, "artifacts", run_id),
-            )
-            pipe.zrem(self._k("exp", e, "runs"), run_id)
-        self._exec(pipe)
+            commands.add("DEL", self._k("exp", e, "run", run_id))
+            commands.add("DEL", self._k("exp", e, "counts", run_id))
+            commands.add("DEL", self._k("exp", e, "artifacts", run_id))
+            commands.add("ZREM", self._k("exp", e, "runs"), run_id)
+        if commands:
+            self._run_write(e, commands)
 
     def _index_step_hashes(self, e: int) -> None:
         """The migration of an experiment written before the sets ``step_hashes:R``: build
@@ -712,14 +714,12 @@ class RedisStore:
         for field, value in raw.items():
             by_run.setdefault(int(value.rpartition(b"\0")[2]), []).append(field)
         sets = {run_id: self._k("exp", e, "step_hashes", run_id) for run_id in by_run}
-        pipe = self._r.pipeline(transaction=True)
+        commands = Commands()
         for run_id, names in by_run.items():
-            for some in batches(names, 1000):
-                pipe.sadd(sets[run_id], *some)
-        for keys in batches(list(sets.values()), 1000):
-            pipe.sadd(self._k("exp", e, "keys"), *keys)
-        pipe.hset(self._k("exp", e), "hashes_by_run", 1)
-        self._exec(pipe)
+            commands.add_many("SADD", sets[run_id], names)
+        commands.add_many("SADD", self._k("exp", e, "keys"), list(sets.values()))
+        commands.add("HSET", self._k("exp", e), "hashes_by_run", 1)
+        self._run_write(e, commands)
 
     def find_runs_by_key(self, experiment_id: int, key: str) -> list[RunRecord]:
         """Runs whose ``key`` is ``key``, ordered by id (from the key's index)."""
@@ -824,13 +824,15 @@ class RedisStore:
         """Remove blobs that no run or artifact refers to and that were last written or reused
         more than ``min_age`` seconds ago (a write reusing one refreshes its time in its own
         transaction). Only blobs in the ``blobs`` index are known: those written by trialbook
-        0.x before the index existed are kept. Experiments are deleted with all their keys, so
-        there are no orphaned rows to look for."""
+        0.x before the index existed are kept. The keys of an experiment whose delete was
+        interrupted (its id still in ``deleting``) are removed first, counted as rows."""
+        report = GcReport()
+        for exp_id in self._call(self._r.smembers, self._k("deleting")):  # interrupted deletes
+            report.rows += self._sweep(int(exp_id), dry_run=dry_run)
         cutoff = time.time() - min_age
         raw = self._call(self._r.zrangebyscore, self._k("blobs"), "-inf", cutoff)
         used = self._referenced()
         stale = [d.decode() for d in raw if d.decode() not in used]
-        report = GcReport()
         for part in batches(stale):
             keys = [self._k("blobs"), *(self._k("blob", d) for d in part)]
             count, size = self._call(self._collect, keys, [cutoff, *part, "1" if dry_run else "0"])
@@ -864,8 +866,23 @@ class RedisStore:
         return used
 
     def _get_blob(self, digest: str) -> bytes:
-        data = self._call(self._r.get, self._k("blob", digest))
-        if data is None:
-            msg = f"blob {digest} is missing from store {self.url!r}; the store is incomplete"
+        return self._get_blobs([digest])[digest]
+
+    def _get_blobs(self, digests: Sequence[str]) -> dict[str, bytes]:
+        """The blobs of ``digests``: one ``MGET`` per :data:`~trialbook.storage.base.BATCH`,
+        in one pipeline."""
+        wanted = sorted(set(digests))
+        if not wanted:
+            return {}
+        pipe = self._r.pipeline(transaction=False)
+        for part in batches(wanted):
+            pipe.mget([self._k("blob", d) for d in part])
+        values = [v for part in self._exec(pipe) for v in part]
+        missing = [d for d, v in zip(wanted, values, strict=True) if v is None]
+        if missing:
+            msg = (
+                f"blob {missing[0]} is missing from store {self.url!r}; the store is incomplete"
+                + (f" ({len(missing)} blobs are missing)" if len(missing) > 1 else "")
+            )
             raise StoreFormatError(msg)
-        return bytes(data)
+        return {d: bytes(v) for d, v in zip(wanted, values, strict=True)}

@@ -29,6 +29,12 @@ tables. Columns mirror the embedded store (:mod:`trialbook.storage.sqlite`):
 * ``trialbook_schema(id, version)``: the version of this layout, upgraded when a store of an
   older trialbook is opened (:mod:`trialbook.storage.sql_migrations`).
 
+Names are ``VARCHAR(255)`` (statuses and kinds ``VARCHAR(32)``): a longer one is refused with a
+:class:`~trialbook.errors.ConfigError` before anything of the write is stored, on every path
+(see :func:`~trialbook.storage.sql_schema.check_lengths`), never cut short. On MySQL/MariaDB the
+tables are ``utf8mb4`` with a case-sensitive collation (``loss`` and ``Loss`` are two names);
+a store created with the server's default collation is converted when it is opened.
+
 Concurrency: run ids come from ``UPDATE trialbook_experiments SET next_run_id = next_run_id + n
 ... RETURNING next_run_id`` (where the database lacks ``RETURNING``: the ``UPDATE`` and a read of
 the row in one transaction), so processes sharing the database never collide: the row lock
@@ -41,6 +47,12 @@ the same transaction: on PostgreSQL in its one statement (a conditional upsert, 
 statements of a trial are compiled once per store and run on the driver's connection (see
 :mod:`trialbook.storage.sql_schema`). A non-default schema is part of the store's ``url``; a
 password never is.
+
+Reads and queries: runs are read with their blobs in one statement per 500 blobs, not one per
+value. :meth:`SqlStore.query_runs` filters, sorts and pages runs in one statement on PostgreSQL
+(the query language over ``doc`` read as ``jsonb``, see :mod:`trialbook.storage.sql_query`) and
+reads only the page's runs in full; on other databases it filters the runs' columns and
+documents (never their bundles) with the Python evaluator.
 
 Timeouts: 5 s to connect (``connect_timeout=``) and, on PostgreSQL, TCP keepalives, so a server
 that disappears is noticed instead of waited for.
@@ -97,10 +109,17 @@ from trialbook.storage.records import (
     MetricSeries,
     RunRecord,
 )
-from trialbook.storage.sql_engine import CONNECT_TIMEOUT, SqlConnection, insert_missing
+from trialbook.storage.sql_engine import (
+    CONNECT_TIMEOUT,
+    SqlConnection,
+    begin_immediate,
+    insert_missing,
+    write_rows,
+)
 from trialbook.storage.sql_schema import (
     artifacts_t,
     blobs_t,
+    check_lengths,
     experiments_t,
     metrics_t,
     runs_t,
@@ -204,7 +223,7 @@ class SqlStore:
     def find_experiment(self, name: str) -> ExperimentInfo | None:
         """The experiment named exactly ``name``, or ``None``."""
         rows = self._db.read(self._experiment_select().where(experiments_t.c.name == name))
-        rows = [r for r in rows if r[1] == name]  # case-insensitive collations (MySQL)
+        rows = [r for r in rows if r[1] == name]  # MySQL's PAD SPACE collations: 'a' = 'a '
         return self._info(rows[0]) if rows else None
 
     def create_experiment(
@@ -214,12 +233,20 @@ class SqlStore:
         meta: dict[str, Any] | None = None,
         replace: bool = False,
         replace_id: int | None = None,
+        runs: Sequence[RunRecord] = (),
+        metrics: Sequence[MetricChunk] = (),
     ) -> ExperimentInfo:
         """Create an experiment (or replace one of the same name when ``replace``, only the
-        experiment ``replace_id`` if given: its row is locked, so one replacer wins)."""
+        experiment ``replace_id`` if given: its row is locked, so one replacer wins) with its
+        first ``runs`` and ``metrics``, in one transaction.
+
+        A name longer than 255 characters is refused (:class:`~trialbook.errors.ConfigError`)."""
         now = time.time()
+        batches = self._batches(0, runs, metrics, (), ())
+        check_lengths(self.url, {"experiments": [{"name": name}], **batches})
         try:
             with self._db.tx() as conn:
+                begin_immediate(conn)
                 row = conn.execute(
                     sa.select(experiments_t.c.id)
                     .where(experiments_t.c.name == name)
@@ -230,25 +257,31 @@ class SqlStore:
                         raise ExperimentExistsError(name)
                     self._delete_contents(conn, row[0])
                     conn.execute(experiments_t.delete().where(experiments_t.c.id == row[0]))
-                values = {"name": name, "created": now, "updated": now, "next_run_id": 1,
-                          "meta": dump_doc(meta)}  # fmt: skip
-                if conn.dialect.name == "sqlite" and row is not None:
-                    # SQLite reuses the largest id; a replacement must not get the old one.
-                    top = conn.execute(sa.select(sa.func.max(experiments_t.c.id))).scalar()
-                    values["id"] = max(row[0], top or 0) + 1
-                result = conn.execute(experiments_t.insert().values(**values))
+                next_run_id = 1 + max((r.run_id for r in runs), default=0)
+                values = {"name": name, "created": now, "updated": now,
+                          "next_run_id": next_run_id, "meta": dump_doc(meta)}  # fmt: skip
+                try:
+                    result = conn.execute(experiments_t.insert().values(**values))
+                except sa_exc.IntegrityError as exc:  # created by another process meanwhile
+                    raise ExperimentExistsError(name) from exc
                 key = result.inserted_primary_key
                 assert key is not None  # an INSERT of one row has one
-                new_id = key[0]
-        except sa_exc.IntegrityError as exc:
-            raise ExperimentExistsError(name) from exc
-        return ExperimentInfo(int(new_id), name, now, now, 0, dict(meta or {}))
+                new_id = int(key[0])
+                for table in ("runs", "runs_checked", "metrics"):  # prepared for experiment 0
+                    for item in batches[table]:
+                        item["experiment_id"] = new_id
+                write_rows(conn, batches)
+        except sa_exc.IntegrityError as exc:  # a row the database refuses: nothing changed
+            raise self._db.error(exc) from exc
+        return ExperimentInfo(new_id, name, now, now, len(runs), dict(meta or {}))
 
     def delete_experiment(self, name: str) -> None:
-        """Delete an experiment with all its runs, metrics and artifacts."""
+        """Delete an experiment with all its runs, metrics and artifacts (its row is locked
+        first: a write in progress finishes before, a later one finds no experiment)."""
         with self._db.tx() as conn:
+            begin_immediate(conn)
             row = conn.execute(
-                sa.select(experiments_t.c.id).where(experiments_t.c.name == name)
+                sa.select(experiments_t.c.id).where(experiments_t.c.name == name).with_for_update()
             ).first()
             if row is None:
                 names = [r[0] for r in conn.execute(sa.select(experiments_t.c.name))]
@@ -330,8 +363,10 @@ class SqlStore:
         replace_metrics: Sequence[tuple[int, str]] = (),
     ) -> None:
         """Write runs, metric chunks, artifacts and step hashes in one transaction (first
-        deleting the stored points of the ``replace_metrics``); a run read from the store is
-        replaced only at the version it was read at (else ``RunConflictError``)."""
+        deleting the stored points of the ``replace_metrics``); raise
+        ``ExperimentNotFoundError`` in it if the experiment no longer exists, and
+        ``RunConflictError`` unless each run read from the store is still at the version it was
+        read at (both checked in that transaction, nothing written otherwise)."""
         now = time.time()
         # "last activity" to the second: not one more row write per commit in a hot loop
         touch = now - self._touched.get(experiment_id, 0.0) > 1.0
@@ -348,7 +383,7 @@ class SqlStore:
         check = None
         if checked:
             check = functools.partial(self._check_versions, experiment_id, checked)
-        self._db.write(batches, (now, experiment_id) if touch else None, clear, check)
+        self._db.write(experiment_id, batches, now if touch else None, clear, check)
         if touch:
             self._touched[experiment_id] = now
 
@@ -440,14 +475,46 @@ class SqlStore:
         return self._records(rows)
 
     def _records(self, rows: list[Any]) -> list[RunRecord]:
+        bundles = [None if row[11] is None else bytes(row[11]) for row in rows]
+        blobs = self._get_blobs([d for bundle in bundles for d in blob_digests(bundle)])
         out = []
-        for row in rows:
+        for row, bundle in zip(rows, bundles, strict=True):
             record = record_from_columns(row)
             record.version = int(row[12] or 0)
-            bundle = None if row[11] is None else bytes(row[11])
-            fill_record(record, load_doc(row[10]), unpack(bundle, self._get_blob))
+            fill_record(record, load_doc(row[10]), unpack(bundle, blobs.__getitem__))
             out.append(record)
         return out
+
+    # -- run queries (see trialbook.storage.sql_query) -----------------------------------------
+
+    def query_runs(
+        self,
+        experiment_id: int,
+        *,
+        where: str | None = None,
+        order_by: str | None = None,
+        descending: bool = False,
+        limit: int | None = 100,
+        offset: int = 0,
+    ) -> tuple[int, list[RunRecord]]:
+        """Filter, sort and page runs (in SQL on PostgreSQL); only the page is read in full.
+        See :func:`trialbook.storage.query.query_runs`."""
+        from trialbook.storage.query import _check_page
+        from trialbook.storage.sql_query import query_runs
+
+        _check_page(limit, offset)
+        return query_runs(
+            self._db, lambda ids: self.read_runs(experiment_id, ids), experiment_id,
+            where=where, order_by=order_by, descending=descending, limit=limit, offset=offset,
+        )  # fmt: skip
+
+    def names_present(self, experiment_id: int, paths: Sequence[Sequence[str]]) -> list[bool]:
+        """For each list of JSON paths of the run document, whether some run of the experiment
+        has one of them (an empty list: whether it has a run); used by
+        :func:`trialbook.storage.query.check_names`."""
+        from trialbook.storage.sql_query import names_present
+
+        return names_present(self._db, experiment_id, paths)
 
     def delete_runs(self, experiment_id: int, run_ids: Iterable[int]) -> None:
         """Delete runs with their metrics, artifacts and the step hashes that point at them
@@ -589,6 +656,7 @@ class SqlStore:
     def put_snapshot(self, kind: str, text: str) -> str:
         """Store a text snapshot content-addressed; return its digest."""
         digest = content_address(text)
+        check_lengths(self.url, {"snapshots": [{"digest": digest, "kind": kind}]})
         with self._db.tx() as conn:
             insert_missing(conn, snapshots_t, {"digest": digest, "kind": kind, "text": text})
         return digest
@@ -640,11 +708,23 @@ class SqlStore:
         return report
 
     def _get_blob(self, digest: str) -> bytes:
-        rows = self._db.read(sa.select(blobs_t.c.data).where(blobs_t.c.digest == digest))
-        if not rows:
-            msg = f"blob {digest} is missing from store {self.url!r}; the store is incomplete"
+        return self._get_blobs([digest])[digest]
+
+    def _get_blobs(self, digests: Iterable[str]) -> dict[str, bytes]:
+        """The blobs of ``digests``, one statement per :data:`~trialbook.storage.base.BATCH`."""
+        wanted = sorted(set(digests))
+        found: dict[str, bytes] = {}
+        for part in batches(wanted):
+            query = sa.select(blobs_t.c.digest, blobs_t.c.data).where(blobs_t.c.digest.in_(part))
+            found.update((digest, bytes(data)) for digest, data in self._db.read(query))
+        missing = [d for d in wanted if d not in found]
+        if missing:
+            msg = (
+                f"blob {missing[0]} is missing from store {self.url!r}; the store is incomplete"
+                + (f" ({len(missing)} blobs are missing)" if len(missing) > 1 else "")
+            )
             raise StoreFormatError(msg)
-        return bytes(rows[0][0])
+        return found
 
 
 def _stash(data: bytes, new_blobs: dict[str, bytes]) -> str:

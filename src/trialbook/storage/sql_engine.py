@@ -26,7 +26,7 @@ import sqlalchemy as sa
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.dialects import mysql, postgresql, sqlite
 
-from trialbook.errors import ConfigError, StorageError
+from trialbook.errors import ConfigError, ExperimentNotFoundError, StorageError
 from trialbook.storage.sql_migrations import prepare_schema
 from trialbook.storage.sql_schema import (
     METRIC_KEY,
@@ -34,6 +34,7 @@ from trialbook.storage.sql_schema import (
     OneStatementWrite,
     artifacts_t,
     blobs_t,
+    check_lengths,
     experiments_t,
     metrics_t,
     runs_t,
@@ -44,9 +45,11 @@ from trialbook.storage.urls import public_url, with_param
 __all__ = [
     "CONNECT_TIMEOUT",
     "SqlConnection",
+    "begin_immediate",
     "driver_url",
     "insert_missing",
     "upsert",
+    "write_rows",
 ]
 
 CONNECT_TIMEOUT = 5.0
@@ -87,7 +90,8 @@ def _connect_args(url: sa.URL, timeout: float) -> dict[str, Any]:
             "keepalives_count": 3,
         }
     if backend in ("mysql", "mariadb"):
-        return {"connect_timeout": max(1, round(timeout))}
+        # utf8mb4: every character a name may have (the tables are utf8mb4 too)
+        return {"connect_timeout": max(1, round(timeout)), "charset": "utf8mb4"}
     if backend == "sqlite":
         return {"timeout": timeout}
     return {}
@@ -279,80 +283,131 @@ class SqlConnection:
 
     def write(
         self,
+        experiment_id: int,
         batches: dict[str, list[dict[str, Any]]],
-        touch: tuple[float, int] | None,
+        touch: float | None,
         clear: Sequence[Any] = (),
         check: Callable[[sa.Connection], None] | None = None,
     ) -> None:
         """Write rows by table (``blobs``, ``artifacts``, ``step_hashes``, ``runs``,
-        ``runs_checked``, ``metrics``: all by upsert) and set ``touch = (time, experiment
-        id)`` as the experiment's last activity, in one transaction: one statement on
+        ``runs_checked``, ``metrics``: all by upsert) of experiment ``experiment_id`` and set
+        ``touch`` (a time) as its last activity, in one transaction: one statement on
         PostgreSQL, the compiled statements on SQLite, SQLAlchemy Core elsewhere and whenever
         ``clear`` (statements to run first, such as deleting the metric points a re-executed
         run replaces) is not empty.
 
+        Raises :class:`~trialbook.errors.ConfigError`, before anything is written, for a text
+        longer than its column holds (:func:`~trialbook.storage.sql_schema.check_lengths`).
+        The transaction first finds the experiment's row, locked against a delete until the
+        commit, and raises :class:`~trialbook.errors.ExperimentNotFoundError` (writing
+        nothing) when there is none.
+
         ``check`` compares the versions of the ``runs_checked`` (runs read from the store)
-        and raises to refuse the write: called first in the transaction of SQLAlchemy Core;
-        in the one statement of PostgreSQL the versions are compared by the statement itself,
-        and ``check`` is called (in a transaction of its own) only to explain a refusal."""
+        and raises to refuse the write: called in the transaction of SQLAlchemy Core, after
+        the experiment was found; in the one statement of PostgreSQL the versions are
+        compared by the statement itself, and ``check`` is called (in a transaction of its
+        own) only to explain a refusal."""
+        check_lengths(self.url, batches)
         if not clear and self.one_statement is not None:
-            sql, params = self.one_statement.render(list(batches.items()), touch)
+            sql, params = self.one_statement.render(experiment_id, list(batches.items()), touch)
             if len(params) <= self.one_statement.MAX_PARAMS:
                 try:
-                    self.write_one_statement(sql, params)
+                    found = self.write_one_statement(sql, params)
                 except StorageError as exc:
                     moved = getattr(exc.__cause__, "sqlstate", None)
                     if check is not None and moved == self.one_statement.VERSION_MOVED:
                         with self.tx() as conn:
                             check(conn)  # raises the conflict, with the stored versions
                     raise
+                if not found:
+                    raise ExperimentNotFoundError(experiment_id=experiment_id, store=self.url)
                 return
         if clear or check is not None:
-            self._write_core(batches, touch, clear, check)
+            self._write_core(experiment_id, batches, touch, clear, check)
             return
-        touch_rows = [] if touch is None else [{"now": touch[0], "eid": touch[1]}]
         if self.hot.supported:
+            touch_rows = [] if touch is None else [{"now": touch, "eid": experiment_id}]
             hot = [(getattr(self.hot, name), rows) for name, rows in batches.items() if rows]
-            self.write_hot([*hot, (self.hot.touch, touch_rows)])
+            self.write_hot(experiment_id, [*hot, (self.hot.touch, touch_rows)])
             return
-        self._write_core(batches, touch, clear)
+        self._write_core(experiment_id, batches, touch, clear)
 
     def _write_core(
         self,
+        experiment_id: int,
         batches: dict[str, list[dict[str, Any]]],
-        touch: tuple[float, int] | None,
+        touch: float | None,
         clear: Sequence[Any],
         check: Callable[[sa.Connection], None] | None = None,
     ) -> None:
+        e = experiments_t.c
         with self.tx() as conn:
+            begin_immediate(conn)
+            found = conn.execute(
+                sa.select(e.id)
+                .where(e.id == experiment_id)
+                .with_for_update(read=True, key_share=True)
+            ).first()
+            if found is None:
+                raise ExperimentNotFoundError(experiment_id=experiment_id, store=self.url)
             if check is not None:
                 check(conn)
             for statement in clear:
                 conn.execute(statement)
-            for row in batches["blobs"]:
-                insert_missing(conn, blobs_t, row)
-            for name, rows in batches.items():
-                if rows and name in _KEYS:
-                    upsert(conn, _KEYS[name][0], _KEYS[name][1], rows)
+            write_rows(conn, batches)
             if touch is not None:
-                e = experiments_t.c
                 conn.execute(
-                    experiments_t.update().where(e.id == touch[1]).values(updated=touch[0])
+                    experiments_t.update().where(e.id == experiment_id).values(updated=touch)
                 )
 
-    def write_one_statement(self, sql: str, params: list[Any]) -> None:
+    def write_one_statement(self, sql: str, params: list[Any]) -> int:
+        """Run a statement of :class:`~trialbook.storage.sql_schema.OneStatementWrite`;
+        return the number of experiments it found (0: it wrote nothing)."""
         if self.tracer is not None:
             self.tracer(sql, params)
         with self.raw_tx() as (connection, cursor), self.autocommit(connection):
             cursor.execute(sql, params)
+            row = cursor.fetchone()
+        return int(row[0])
 
-    def write_hot(self, batches: list[tuple[Any, list[dict[str, Any]]]]) -> None:
-        """Run the batches in one transaction on the DB-API connection."""
+    def write_hot(
+        self, experiment_id: int, batches: list[tuple[Any, list[dict[str, Any]]]]
+    ) -> None:
+        """Run the batches in one transaction on the DB-API connection, after selecting the
+        experiment's row (locked against a delete); none: roll back and raise
+        :class:`~trialbook.errors.ExperimentNotFoundError`."""
+        require = self.hot.require
+        params = require.params({"eid": experiment_id})
         with self.raw_tx() as (connection, cursor):
+            if self.engine.dialect.name == "sqlite" and not connection.in_transaction:
+                cursor.execute("BEGIN IMMEDIATE")  # the driver would begin at the first insert
+            if self.tracer is not None:
+                self.tracer(require.sql, params)
+            cursor.execute(require.sql, params)
+            if cursor.fetchone() is None:
+                raise ExperimentNotFoundError(experiment_id=experiment_id, store=self.url)
             for statement, rows in batches:
                 if rows:
                     self.run_hot(cursor, statement, rows)
             connection.commit()
+
+
+def begin_immediate(conn: sa.Connection) -> None:
+    """SQLite: take the write lock now, at the start of a transaction of ``conn`` (its driver
+    would begin only at the first change, after the reads that decide what to write)."""
+    driver = conn.connection.dbapi_connection
+    if conn.dialect.name == "sqlite" and not getattr(driver, "in_transaction", True):
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def write_rows(conn: sa.Connection, batches: dict[str, list[dict[str, Any]]]) -> None:
+    """Inside a transaction: write rows by table (``blobs``, ``artifacts``, ``step_hashes``,
+    ``runs``, ``runs_checked``, ``metrics``: all by upsert) through SQLAlchemy Core."""
+    for row in batches.get("blobs", ()):
+        insert_missing(conn, blobs_t, row)
+    for name, rows in batches.items():
+        if rows and name in _KEYS:
+            upsert(conn, _KEYS[name][0], _KEYS[name][1], rows)
 
 
 def upsert(

@@ -16,7 +16,10 @@ Versions:
 2. metric chunks keyed by ``(experiment_id, run_id, name, start)`` (``start``: the position of
    their first point; the chunks of an older store are numbered in the order they were
    appended), runs versioned (``version``, ``writer``; older runs are version 0), and the index
-   of step hashes by run (which earlier versions added when opening a store).
+   of step hashes by run (which earlier versions added when opening a store);
+3. experiment ids never given again on SQLite through SQLAlchemy (``AUTOINCREMENT``; PostgreSQL
+   sequences and MySQL's ``AUTO_INCREMENT`` never reuse one), and every table of MySQL/MariaDB
+   in a case-sensitive collation (earlier versions did both when opening a store).
 
 Examples
 --------
@@ -36,11 +39,20 @@ from collections.abc import Callable
 import sqlalchemy as sa
 
 from trialbook.errors import SchemaVersionError
-from trialbook.storage.sql_schema import metadata, metrics_t, runs_t, schema_t, step_hashes_t
+from trialbook.storage.sql_schema import (
+    artifacts_t,
+    experiments_t,
+    make_case_sensitive,
+    metadata,
+    metrics_t,
+    runs_t,
+    schema_t,
+    step_hashes_t,
+)
 
 __all__ = ["MIGRATIONS", "SCHEMA_VERSION", "prepare_schema"]
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 _LOCK_ID = 7262697
 """The PostgreSQL advisory lock (and MySQL named lock) of openers."""
 
@@ -76,6 +88,12 @@ def prepare_schema(conn: sa.Connection, schema: str | None, url: str) -> None:
                 f"understands ({SCHEMA_VERSION}); upgrade trialbook to read it"
             )
             raise SchemaVersionError(msg)
+        if version < SCHEMA_VERSION and dialect == "sqlite":
+            # The write lock before migrating (the driver would begin only at the first
+            # insert, after the DDL), then the version again: another opener may have done it.
+            if not getattr(conn.connection.dbapi_connection, "in_transaction", True):
+                conn.exec_driver_sql("BEGIN IMMEDIATE")
+            version = conn.execute(sa.select(schema_t.c.version)).scalar_one()
         while version < SCHEMA_VERSION:
             MIGRATIONS[version](conn, schema)
             version += 1
@@ -137,5 +155,53 @@ def _to_version_2(conn: sa.Connection, schema: str | None) -> None:
         conn.execute(sa.text(f"ALTER TABLE {runs} ADD COLUMN writer VARCHAR(32)"))
 
 
-MIGRATIONS: dict[int, Callable[[sa.Connection, str | None], None]] = {1: _to_version_2}
+def _to_version_3(conn: sa.Connection, schema: str | None) -> None:
+    """Never give an experiment id again (SQLite), fold no case (MySQL/MariaDB)."""
+    dialect = conn.dialect.name
+    if dialect == "sqlite":
+        _autoincrement_experiments(conn, schema)
+    elif dialect in ("mysql", "mariadb"):
+        # Stores created with the server's default collation fold case.
+        make_case_sensitive(conn, schema)
+
+
+def _autoincrement_experiments(conn: sa.Connection, schema: str | None) -> None:
+    """SQLite: rebuild an experiments table created without ``AUTOINCREMENT`` (by trialbook
+    before it never reused ids, which gave the largest id again after a delete), keeping every
+    id, with the counter above every experiment id the tables mention."""
+    prefix = f'"{schema}".' if schema else ""
+    sql = conn.exec_driver_sql(
+        f"SELECT sql FROM {prefix}sqlite_master WHERE type = 'table' "
+        "AND name = 'trialbook_experiments'"
+    ).scalar()
+    if sql is None or "AUTOINCREMENT" in sql.upper():
+        return
+    old = f"{prefix}trialbook_experiments_old"
+    conn.exec_driver_sql(
+        f"ALTER TABLE {prefix}trialbook_experiments RENAME TO trialbook_experiments_old"
+    )
+    experiments_t.create(conn)
+    columns = ", ".join(c.name for c in experiments_t.c)
+    conn.exec_driver_sql(
+        f"INSERT INTO {prefix}trialbook_experiments ({columns}) SELECT {columns} FROM {old}"
+    )
+    conn.exec_driver_sql(f"DROP TABLE {old}")
+    used = [f"SELECT max(id) AS m FROM {prefix}trialbook_experiments"] + [
+        f"SELECT max(experiment_id) FROM {prefix}{table.name}"
+        for table in (runs_t, metrics_t, artifacts_t, step_hashes_t)
+    ]
+    top = conn.exec_driver_sql(
+        f"SELECT max(coalesce(m, 0)) FROM ({' UNION ALL '.join(used)})"
+    ).scalar()
+    sequence = f"{prefix}sqlite_sequence"
+    conn.exec_driver_sql(f"DELETE FROM {sequence} WHERE name = 'trialbook_experiments'")
+    conn.exec_driver_sql(
+        f"INSERT INTO {sequence} (name, seq) VALUES ('trialbook_experiments', ?)", (top or 0,)
+    )
+
+
+MIGRATIONS: dict[int, Callable[[sa.Connection, str | None], None]] = {
+    1: _to_version_2,
+    2: _to_version_3,
+}
 """``MIGRATIONS[v]`` upgrades a store of version ``v`` to ``v + 1``."""

@@ -17,16 +17,22 @@ WHERE trialbook_experiments.id = ? RETURNING next_run_id
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import mysql, postgresql, sqlite
 
+from trialbook.errors import ConfigError
+
 __all__ = [
+    "BINARY_COLLATION",
     "HotStatements",
     "artifacts_t",
     "blobs_t",
+    "check_lengths",
     "experiments_t",
+    "make_case_sensitive",
     "metadata",
     "metrics_t",
     "runs_t",
@@ -41,6 +47,15 @@ _Name = sa.String(255)
 _Hash = sa.String(128)
 _Blob = sa.LargeBinary().with_variant(mysql.LONGBLOB(), "mysql", "mariadb")
 _Text = sa.Text().with_variant(mysql.LONGTEXT(), "mysql", "mariadb")
+BINARY_COLLATION = "utf8mb4_bin"
+"""The collation of every table on MySQL/MariaDB: case-sensitive, so ``loss`` and ``Loss`` stay
+two names (the servers' default collations fold case). :func:`binary_collation` picks the
+no-pad variant where the server has one (trailing spaces count too)."""
+_OPTIONS: dict[str, Any] = {
+    f"{dialect}_{option}": value
+    for dialect in ("mysql", "mariadb")
+    for option, value in (("charset", "utf8mb4"), ("collate", BINARY_COLLATION))
+}
 
 experiments_t = sa.Table(
     "trialbook_experiments",
@@ -51,6 +66,10 @@ experiments_t = sa.Table(
     sa.Column("updated", sa.Float, nullable=False),
     sa.Column("next_run_id", sa.BigInteger, nullable=False, server_default="1"),
     sa.Column("meta", _Text),
+    # SQLite: AUTOINCREMENT, or a deleted experiment's id would be given again (PostgreSQL
+    # sequences and MySQL 8 / MariaDB 10.2.4 AUTO_INCREMENT counters never go back).
+    sqlite_autoincrement=True,
+    **_OPTIONS,
 )
 runs_t = sa.Table(
     "trialbook_runs",
@@ -71,6 +90,7 @@ runs_t = sa.Table(
     sa.Column("version", sa.BigInteger, nullable=False, server_default="0"),
     sa.Column("writer", sa.String(32)),
     sa.Index("trialbook_runs_by_key", "experiment_id", "key"),
+    **_OPTIONS,
 )
 metrics_t = sa.Table(
     "trialbook_metrics",
@@ -88,6 +108,7 @@ metrics_t = sa.Table(
         "trialbook_metrics_by_position", "experiment_id", "name", "run_id", "start", unique=True
     ),
     sa.Index("trialbook_metrics_by_run", "experiment_id", "run_id"),
+    **_OPTIONS,
 )
 METRIC_KEY = ("experiment_id", "run_id", "name", "start")
 """The key of a metric chunk: a chunk written again (a retry) replaces the stored one."""
@@ -111,6 +132,7 @@ artifacts_t = sa.Table(
     sa.Column("size", sa.BigInteger, nullable=False),
     sa.Column("data", _Blob),
     sa.Column("blob", sa.String(64)),
+    **_OPTIONS,
 )
 snapshots_t = sa.Table(
     "trialbook_snapshots",
@@ -118,6 +140,7 @@ snapshots_t = sa.Table(
     sa.Column("digest", sa.String(64), primary_key=True),
     sa.Column("kind", sa.String(64), nullable=False),
     sa.Column("text", _Text, nullable=False),
+    **_OPTIONS,
 )
 step_hashes_t = sa.Table(
     "trialbook_step_hashes",
@@ -128,18 +151,21 @@ step_hashes_t = sa.Table(
     sa.Column("output_hash", _Hash, nullable=False),
     sa.Column("run_id", sa.BigInteger, nullable=False),
     sa.Index("trialbook_step_hashes_by_run", "experiment_id", "run_id"),
+    **_OPTIONS,
 )
 blobs_t = sa.Table(
     "trialbook_blobs",
     metadata,
     sa.Column("digest", sa.String(64), primary_key=True),
     sa.Column("data", _Blob, nullable=False),
+    **_OPTIONS,
 )
 schema_t = sa.Table(
     "trialbook_schema",
     metadata,
     sa.Column("id", sa.Integer, primary_key=True, autoincrement=False),
     sa.Column("version", sa.Integer, nullable=False),
+    **_OPTIONS,
 )
 """One row (``id`` 1): the version of the store's layout (see
 :mod:`trialbook.storage.sql_migrations`)."""
@@ -184,6 +210,16 @@ class HotStatements:
             .returning(e.c.next_run_id),
             dialect,
         )
+        self.require = Compiled(
+            sa.select(e.c.id)
+            .where(e.c.id == sa.bindparam("eid"))
+            .with_for_update(read=True, key_share=True),
+            dialect,
+        )
+        """Select the experiment's row, locked against a delete until the commit (``FOR KEY
+        SHARE`` on PostgreSQL: the lock of a foreign key check, which a delete waits for but
+        an ``UPDATE`` of the row, such as ``allocate_run_ids``, does not; SQLite has no row
+        locks: its write transaction holds the database's)."""
         self.touch = Compiled(
             e.update().where(e.c.id == sa.bindparam("eid")).values(updated=sa.bindparam("now")),
             dialect,
@@ -221,10 +257,110 @@ _TABLES = {
 
 
 def _placeholder(column: sa.Column, dialect: Any) -> str:
-    """``%s::TYPE``; bytes go in binary (``%b``): no escaping of large values."""
+    """``%s::TYPE``; bytes go in binary (``%b``): no escaping of large values. A bounded text
+    is cast to ``VARCHAR`` without its length: an explicit cast to ``VARCHAR(255)`` would cut a
+    longer value silently, where storing it into the column fails."""
     if isinstance(column.type, sa.LargeBinary):
-        return "%b"
+        return f"%b::{column.type.compile(dialect)}"
+    if isinstance(column.type, sa.String) and column.type.length:
+        return f"%s::{sa.String().compile(dialect)}"
     return f"%s::{column.type.compile(dialect)}"
+
+
+# -- limits and collations ---------------------------------------------------------------------
+
+_LIMITS = {
+    table.name.removeprefix("trialbook_"): [
+        (c.name, c.type.length)
+        for c in table.c
+        if isinstance(c.type, sa.String) and c.type.length is not None
+    ]
+    for table in metadata.tables.values()
+}
+"""The bounded text columns of each table (``VARCHAR(n)``): ``(column, n)``."""
+_WHAT = {("experiments", "name"): "experiment name", ("metrics", "name"): "metric name",
+         ("artifacts", "name"): "artifact name", ("step_hashes", "step"): "step name",
+         ("runs", "status"): "run status", ("runs", "kind"): "run kind"}  # fmt: skip
+
+
+def check_lengths(url: str, batches: Mapping[str, Sequence[Mapping[str, Any]]]) -> None:
+    """Refuse, before anything is written, a text longer than its column holds (a name of
+    more than 255 characters, a status of more than 32...): the store never cuts a value.
+
+    ``batches`` maps a table name without its ``trialbook_`` prefix to the rows to write.
+
+    Raises
+    ------
+    ConfigError
+        Naming the value, its length, the limit and the column.
+
+    Examples
+    --------
+    >>> check_lengths("db", {"metrics": [{"name": "loss"}]})
+    >>> check_lengths("db", {"metrics": [{"name": "x" * 300}]})
+    Traceback (most recent call last):
+    ...
+    trialbook.errors.ConfigError: SQLBackend 'db': the metric name 'xxx...'
+    is 300 characters long, more than the 255 that the column trialbook_metrics.name holds;
+    nothing was written. Use a metric name of at most 255 characters (the embedded SQLite,
+    Redis and MongoDB stores have no such limit)
+    """
+    for name, rows in batches.items():
+        table = name.removesuffix("_checked")  # runs_checked: runs (OneStatementWrite)
+        for column, limit in _LIMITS[table]:
+            for row in rows:
+                value = row.get(column)
+                if value is not None and len(value) > limit:
+                    what = _WHAT.get((table, column), f"{table} {column}")
+                    shown = value if len(value) <= 32 else value[:32] + "..."
+                    msg = (
+                        f"SQLBackend {url!r}: the {what} {shown!r} is {len(value)} characters "
+                        f"long, more than the {limit} that the column trialbook_{table}.{column} "
+                        f"holds; nothing was written. Use a {what} of at most {limit} "
+                        "characters (the embedded SQLite, Redis and MongoDB stores have no such "
+                        "limit)"
+                    )
+                    raise ConfigError(msg)
+
+
+_NO_PAD = ("utf8mb4_nopad_bin", "utf8mb4_0900_bin")
+"""Case-sensitive collations where trailing spaces count too (``'a'`` is not ``'a '``):
+MariaDB's (10.2 and later), MySQL's (8.0.17 and later)."""
+
+
+def make_case_sensitive(conn: sa.Connection, schema: str | None) -> list[str]:
+    """MySQL/MariaDB: give every ``trialbook_`` table a case-sensitive collation (the best the
+    server has: no-pad binary, else :data:`BINARY_COLLATION`), converting the tables of a store
+    created with the server's default one (which folds case: ``Loss`` would find ``loss``).
+    Returns the tables converted; one query when there is nothing to do."""
+    found = {
+        name
+        for (name,) in conn.execute(
+            sa.text(
+                "SELECT COLLATION_NAME FROM information_schema.COLLATIONS "
+                "WHERE COLLATION_NAME IN :names"
+            ).bindparams(sa.bindparam("names", list(_NO_PAD), expanding=True))
+        )
+    }
+    collation = next((name for name in _NO_PAD if name in found), BINARY_COLLATION)
+    tables = sorted(
+        name
+        for (name,) in conn.execute(
+            sa.text(
+                "SELECT DISTINCT TABLE_NAME FROM information_schema.COLUMNS "
+                "WHERE TABLE_SCHEMA = coalesce(:schema, DATABASE()) AND TABLE_NAME IN :names "
+                "AND COLLATION_NAME IS NOT NULL AND COLLATION_NAME != :collation"
+            ).bindparams(sa.bindparam("names", sorted(metadata.tables), expanding=True)),
+            {"schema": schema, "collation": collation},
+        )
+    )
+    quote = conn.dialect.identifier_preparer.quote
+    for table in tables:
+        name = f"{quote(schema)}.{quote(table)}" if schema else quote(table)
+        conn.execute(
+            sa.text(f"ALTER TABLE {name} CONVERT TO CHARACTER SET utf8mb4 COLLATE {collation}")
+        )
+    return tables
 
 
 class OneStatementWrite:
@@ -236,28 +372,37 @@ class OneStatementWrite:
     the same key twice must be deduplicated by the caller (PostgreSQL refuses that in one
     statement).
 
+    Its first part, ``g``, selects the experiment's row ``FOR KEY SHARE`` (a delete, which locks
+    that row first, waits for the write, or the write for the delete); every insert takes its
+    rows only ``WHERE EXISTS (SELECT FROM g)``, and the statement returns ``0`` when ``g`` found
+    no row: the experiment no longer exists and nothing was written.
+
     Runs read from the store (``runs_checked``) are replaced only where the stored row is at
     the version before theirs (or is theirs, written by the same ``writer``: a retry); the
     conflict rule of ``ON CONFLICT ... DO UPDATE ... WHERE`` is evaluated on the latest row,
-    after waiting for a concurrent writer of it. When one of them was not replaced (or did not
-    exist: it was inserted), the statement divides by zero, which aborts all of it: the error
-    of SQLSTATE :data:`VERSION_MOVED` tells the caller to look for the conflict.
+    after waiting for a concurrent writer of it. When the experiment exists and one of them was
+    not replaced (or did not exist: it was inserted), the statement divides by zero, which
+    aborts all of it: the error of SQLSTATE :data:`VERSION_MOVED` tells the caller to look for
+    the conflict. Otherwise it returns ``1``.
 
     Examples
     --------
     >>> import sqlalchemy as sa
     >>> pg = sa.create_engine("postgresql+psycopg://u@h/db").dialect
     >>> sql, params = OneStatementWrite(pg, None).render(
-    ...     [("metrics", [{"experiment_id": 1, "run_id": 2, "name": "m", "count": 1,
-    ...                    "steps": b"", "vals": b"", "times": b"", "start": 0}])])
+    ...     1, [("metrics", [{"experiment_id": 1, "run_id": 2, "name": "m", "count": 1,
+    ...                       "steps": b"", "vals": b"", "times": b"", "start": 0}])])
     >>> print(sql)  # doctest: +NORMALIZE_WHITESPACE
-    WITH w0 AS (INSERT INTO trialbook_metrics
+    WITH g AS (SELECT id FROM trialbook_experiments WHERE id = %s::BIGINT FOR KEY SHARE),
+    w0 AS (INSERT INTO trialbook_metrics
     (experiment_id, run_id, name, count, steps, vals, times, start)
-    VALUES (%s::BIGINT, %s::BIGINT, %s::VARCHAR(255), %s::INTEGER, %b, %b, %b, %s::BIGINT)
+    SELECT * FROM (VALUES (%s::BIGINT, %s::BIGINT, %s::VARCHAR, %s::INTEGER,
+    %b::BYTEA, %b::BYTEA, %b::BYTEA, %s::BIGINT)) AS v WHERE EXISTS (SELECT FROM g)
     ON CONFLICT (experiment_id, run_id, name, start) DO UPDATE SET count = EXCLUDED.count,
-    steps = EXCLUDED.steps, vals = EXCLUDED.vals, times = EXCLUDED.times) SELECT 1
+    steps = EXCLUDED.steps, vals = EXCLUDED.vals, times = EXCLUDED.times)
+    SELECT (SELECT count(*) FROM g)
     >>> params
-    [1, 2, 'm', 1, b'', b'', b'', 0]
+    [1, 1, 2, 'm', 1, b'', b'', b'', 0]
     """
 
     VERSION_MOVED = "22012"
@@ -285,19 +430,19 @@ class OneStatementWrite:
             columns = [c for c in table.c if not (name == "metrics" and c.name == "id")]
             head = (
                 f"INSERT INTO {dialect.identifier_preparer.format_table(table)} "
-                f"({', '.join(quote(c.name) for c in columns)}) VALUES "
+                f"({', '.join(quote(c.name) for c in columns)}) SELECT * FROM (VALUES "
             )
             group = "(" + ", ".join(_placeholder(c, dialect) for c in columns) + ")"
-            tail = ""
+            tail = ") AS v WHERE EXISTS (SELECT FROM g)"
             if key == ("digest",):
-                tail = " ON CONFLICT (digest) DO NOTHING"
+                tail += " ON CONFLICT (digest) DO NOTHING"
             elif key is not None:
                 sets = ", ".join(
                     f"{quote(c.name)} = EXCLUDED.{quote(c.name)}"
                     for c in columns
                     if c.name not in key
                 )
-                tail = f" ON CONFLICT ({', '.join(key)}) DO UPDATE SET {sets}"
+                tail += f" ON CONFLICT ({', '.join(key)}) DO UPDATE SET {sets}"
             self._parts[name] = (head, [c.name for c in columns], group, tail)
             names[name] = dialect.identifier_preparer.format_table(table)
         head, columns_, group, tail = self._parts["runs"]
@@ -320,38 +465,45 @@ class OneStatementWrite:
         )
         """Step hashes of some steps and inputs (parameters: experiment id, list of steps, list
         of input hashes): a lookup on the table's whole key."""
-        experiments = experiments_t.to_metadata(md, schema=_schema(schema))
+        experiments = dialect.identifier_preparer.format_table(
+            experiments_t.to_metadata(md, schema=_schema(schema))
+        )
+        self._guard = f"SELECT id FROM {experiments} WHERE id = %s::BIGINT FOR KEY SHARE"
         self._touch = (
-            f"UPDATE {dialect.identifier_preparer.format_table(experiments)} "
-            "SET updated = %s::DOUBLE PRECISION WHERE id = %s::BIGINT"
+            f"UPDATE {experiments} SET updated = %s::DOUBLE PRECISION WHERE id = %s::BIGINT"
         )
 
     def render(
         self,
+        experiment_id: int,
         batches: list[tuple[str, list[dict[str, Any]]]],
-        touch: tuple[float, int] | None = None,
+        touch: float | None = None,
     ) -> tuple[str, list[Any]]:
-        """The statement and its parameters for ``(table name, rows)`` batches (``runs_checked``:
-        runs replaced only at the version before theirs, see the class docs)."""
-        parts: list[str] = []
-        params: list[Any] = []
-        result = "1"
+        """The statement and its parameters for ``(table name, rows)`` batches of a write to
+        experiment ``experiment_id`` (and ``touch``, the time of its last activity;
+        ``runs_checked``: runs replaced only at the version before theirs, see the class docs).
+        It returns 0 if the experiment no longer exists, else 1."""
+        parts: list[str] = [self._guard]
+        params: list[Any] = [experiment_id]
+        result = "(SELECT count(*) FROM g)"
         for name, rows in batches:
             if not rows:
                 continue
             head, columns, group, tail = self._parts[name]
             if name == "runs_checked":
                 result = (
-                    f"1 / (CASE WHEN (SELECT count(*) FROM w{len(parts)} WHERE NOT inserted)"
-                    f" = {len(rows)} THEN 1 ELSE 0 END)"
+                    "CASE WHEN EXISTS (SELECT FROM g) THEN 1 / (CASE WHEN (SELECT count(*)"
+                    f" FROM w{len(parts) - 1} WHERE NOT inserted) = {len(rows)} THEN 1 ELSE 0"
+                    " END) ELSE 0 END"
                 )
             parts.append(head + ", ".join([group] * len(rows)) + tail)
             for row in rows:
                 params.extend(row[c] for c in columns)
         if touch is not None:
             parts.append(self._touch)
-            params.extend(touch)
-        body = ", ".join(f"w{i} AS ({part})" for i, part in enumerate(parts))
+            params.extend((touch, experiment_id))
+        names = ["g", *(f"w{i}" for i in range(len(parts) - 1))]
+        body = ", ".join(f"{name} AS ({part})" for name, part in zip(names, parts, strict=True))
         return f"WITH {body} SELECT {result}", params
 
 

@@ -15,8 +15,14 @@ transactions in :mod:`trialbook.storage.sqlite_engine`, blob files and garbage c
 Concurrency: every write is one ``BEGIN IMMEDIATE`` transaction (the versions of the runs it
 replaces are compared inside it); run ids come from
 ``UPDATE experiments SET next_run_id = next_run_id + n ... RETURNING``, so processes sharing the
-file never collide. ``synchronous=NORMAL`` in WAL mode: a committed transaction survives a crash
-of the process; a power loss may lose the last transactions but never corrupts the file.
+file never collide; reads use a connection of their own and never wait for a write.
+``synchronous=NORMAL`` in WAL mode: a committed transaction survives a crash of the process; a
+power loss may lose the last transactions but never corrupts the file.
+
+Keep the store on a local disk: WAL needs memory shared by every process that opens the file,
+which processes on different machines do not have, so a store on a network filesystem (NFS,
+Lustre, GPFS, CIFS...) used from several nodes can be corrupted. Opening one there warns once.
+For jobs on several machines use a PostgreSQL store, or a store per job on local disk.
 
 Examples
 --------
@@ -118,7 +124,14 @@ class SqliteStore:
         Called as ``tracer(sql, parameters)`` before each statement; a seam for tests and
         debugging.
     timeout
-        Seconds to wait for another process's write lock before failing.
+        Seconds to wait for another process's write lock before failing (reads do not wait).
+
+    Warns
+    -----
+    TrialbookWarning
+        Once, when the file is on a network filesystem (NFS, Lustre, GPFS, CIFS...): SQLite's
+        WAL mode is not safe there for processes on several machines (Slurm jobs on several
+        nodes). Use a PostgreSQL store for them, or give each job a store on a local disk.
 
     Examples
     --------
@@ -220,25 +233,37 @@ class SqliteStore:
         meta: dict[str, Any] | None = None,
         replace: bool = False,
         replace_id: int | None = None,
+        runs: Sequence[RunRecord] = (),
+        metrics: Sequence[MetricChunk] = (),
     ) -> ExperimentInfo:
         """Create an experiment (or replace one of the same name when ``replace``, only the
-        experiment ``replace_id`` if given)."""
+        experiment ``replace_id`` if given) with its first ``runs`` and ``metrics``, in one
+        transaction. Its id comes from ``AUTOINCREMENT``: never one an experiment had before."""
         now = time.time()
-        with self._db.tx():
+
+        def create(
+            rows: list[tuple[Any, ...]], chunks: list[tuple[Any, ...]], _: list[tuple[Any, ...]]
+        ) -> int:
             row = self._db.exec("SELECT id FROM experiments WHERE name = ?", (name,)).fetchone()
             if row is not None:
                 if not replace or replace_id not in (None, row[0]):
                     raise ExperimentExistsError(name)
                 self._delete_contents(row[0])
                 self._db.exec("DELETE FROM experiments WHERE id = ?", (row[0],))
-            # A replacement never gets the id of the experiment it replaces (SQLite would reuse
-            # the largest id): ``replace_id`` must not match the new one.
             cur = self._db.exec(
-                "INSERT INTO experiments (id, name, created, updated, meta) VALUES ("
-                "max(?, (SELECT coalesce(max(id), 0) FROM experiments)) + 1, ?, ?, ?, ?)",
-                (row[0] if row is not None else 0, name, now, now, dump_doc(meta)),
+                "INSERT INTO experiments (name, created, updated, next_run_id, meta) "
+                "VALUES (?, ?, ?, ?, ?)",
+                (name, now, now, 1 + max((r.run_id for r in runs), default=0), dump_doc(meta)),
             )
-            return ExperimentInfo(cur.lastrowid or 0, name, now, now, 0, dict(meta or {}))
+            new_id = int(cur.lastrowid or 0)
+            if rows or chunks:  # prepared for experiment 0: now we know its id
+                rows = [(new_id, *r[1:]) for r in rows]
+                chunks = [(new_id, *c[1:]) for c in chunks]
+                self._write_rows(new_id, rows, chunks, [], ())
+            return new_id
+
+        new_id = self._write(0, runs, metrics, (), create)
+        return ExperimentInfo(new_id, name, now, now, len(runs), dict(meta or {}))
 
     def delete_experiment(self, name: str) -> None:
         """Delete an experiment with all its runs, metrics and artifacts."""
@@ -304,12 +329,39 @@ class SqliteStore:
         replace_metrics: Sequence[tuple[int, str]] = (),
     ) -> None:
         """Write runs, metric chunks, artifacts and step hashes in one transaction (first
-        deleting the stored points of the ``replace_metrics``); a run read from the store is
-        replaced only at the version it was read at (else ``RunConflictError``).
+        deleting the stored points of the ``replace_metrics``); raise
+        ``ExperimentNotFoundError`` in it if the experiment no longer exists, and
+        ``RunConflictError`` unless each run read from the store is still at the version it was
+        read at (both checked in that transaction, nothing written otherwise).
 
         Large values are written to the blob area before the transaction; if it fails, the
         files this write created and nothing refers to are removed again (a killed process
         leaves them to :meth:`collect_garbage`)."""
+
+        def write(
+            rows: list[tuple[Any, ...]],
+            chunks: list[tuple[Any, ...]],
+            artifact_rows: list[tuple[Any, ...]],
+        ) -> int:
+            self._require(experiment_id)
+            self._check_versions(experiment_id, [run for run in runs if run.version is not None])
+            self._delete_metrics(experiment_id, replace_metrics)
+            self._replaced_chunk_files(experiment_id, metrics)
+            self._write_rows(experiment_id, rows, chunks, artifact_rows, step_hashes)
+            return experiment_id
+
+        self._write(experiment_id, runs, metrics, artifacts, write)
+
+    def _write(
+        self,
+        experiment_id: int,
+        runs: Sequence[RunRecord],
+        metrics: Sequence[MetricChunk],
+        artifacts: Sequence[tuple[int, str, Encoded]],
+        body: Callable[[list[Any], list[Any], list[Any]], int],
+    ) -> int:
+        """Prepare the rows of a write (blob files first), then call ``body(rows, chunks,
+        artifact rows)`` in one transaction; after a failure, discard the files it created."""
         blobs: Pending = {}
         chunk_files: list[str] = []
         try:
@@ -318,17 +370,18 @@ class SqliteStore:
             chunks = [self._chunk_row(experiment_id, c, chunk_files) for c in metrics]
             artifact_rows = [self._artifact_row(experiment_id, *a, put=put) for a in artifacts]
             with self._db.tx():
-                self._check_versions(
-                    experiment_id, [run for run in runs if run.version is not None]
-                )
                 self._blobs.commit(blobs)
-                self._delete_metrics(experiment_id, replace_metrics)
-                if chunk_files:
-                    self._replaced_chunk_files(experiment_id, metrics)
-                self._write_rows(experiment_id, rows, chunks, artifact_rows, step_hashes)
+                return body(rows, chunks, artifact_rows)
         except BaseException:
             self._blobs.discard(blobs, chunk_files)
             raise
+
+    def _require(self, experiment_id: int) -> None:
+        """Inside a write transaction (which holds the write lock, so no delete can come in
+        between): raise ``ExperimentNotFoundError`` unless the experiment exists."""
+        row = self._db.exec("SELECT 1 FROM experiments WHERE id = ?", (experiment_id,))
+        if row.fetchone() is None:
+            raise ExperimentNotFoundError(experiment_id=experiment_id, store=self.url)
 
     def _check_versions(self, experiment_id: int, runs: list[RunRecord]) -> None:
         """Inside the write's transaction: raise ``RunConflictError`` unless each of ``runs``
@@ -509,8 +562,7 @@ class SqliteStore:
             if "malformed JSON" not in str(exc):
                 raise
         if not getattr(self, "_query_functions", False):
-            with self._db.lock:
-                self._db.conn.create_function("tb_finite_json", 1, finite_json, deterministic=True)
+            self._db.create_function("tb_finite_json", 1, finite_json)
             self._query_functions = True
         return read(DOC_SQL)
 
@@ -547,6 +599,7 @@ class SqliteStore:
     ) -> None:
         """Record the output hash of ``step`` for ``input_hash`` (the latest one wins)."""
         with self._db.tx():
+            self._require(experiment_id)
             self._db.exec(
                 "INSERT OR REPLACE INTO step_hashes VALUES (?, ?, ?, ?, ?)",
                 (experiment_id, step, input_hash, output_hash, run_id),

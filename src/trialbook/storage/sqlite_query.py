@@ -31,7 +31,9 @@ from __future__ import annotations
 
 import ast
 import json
+import math
 import sqlite3
+import sys
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -43,6 +45,7 @@ from trialbook.storage.query import (
     Query,
     _constant,
     _name_of,
+    _Py,
     _render,
     parse_name,
     parse_query,
@@ -180,13 +183,75 @@ class _Sql:
             assert isinstance(right, ast.List | ast.Tuple)
             values = [_constant(e) for e in right.elts]
             lhs = self.operand(left, values)
-            self.params.extend(values)
+            self.params.extend(_bindable(v) for v in values)
             marks = ", ".join("?" * len(values))
             return f"{lhs} {'NOT IN' if isinstance(op, ast.NotIn) else 'IN'} ({marks})"
+        if _is_huge(_constant(left)) or _is_huge(_constant(right)):
+            return self.compare_huge(left, op, right)
         lhs = self.operand(left, [_constant(right)])
         if _constant(right) is None and isinstance(op, ast.Eq | ast.NotEq):
             return f"{lhs} IS {'NOT ' if isinstance(op, ast.NotEq) else ''}NULL"
         return f"{lhs} {_CMP_SQL[type(op)]} {self.operand(right, [_constant(left)])}"
+
+    def compare_huge(self, left: ast.expr, op: ast.cmpop, right: ast.expr) -> str:
+        """A comparison with an int beyond SQLite's 64 bits (which it cannot bind), with the
+        Python back end's answer: exact, as Python compares an int with a float."""
+        a, b = _constant(left), _constant(right)
+        if a is not _NOT_CONSTANT and b is not _NOT_CONSTANT:  # two constants
+            test = _Py().compare(left, op, right)(None)  # type: ignore[arg-type]
+            return "NULL" if test is None else str(int(test))
+        if _is_huge(a):  # the constant to the right: `H < x` is `x > H`
+            left, right, op = right, left, _FLIPPED[type(op)]()
+        huge = _constant(right)
+        lhs = self.operand(left, [huge])
+        below, above = _floats_around(huge)
+        if isinstance(op, ast.Eq | ast.NotEq):
+            self.params.append(below if below == above else _NO_NUMBER)
+            return f"{lhs} {_CMP_SQL[type(op)]} ?"
+        if below == above:  # exactly a float: compare with it
+            self.params.append(below)
+            return f"{lhs} {_CMP_SQL[type(op)]} ?"
+        # Between two floats: x < H is x <= the float below, x > H is x >= the float above.
+        below_h = isinstance(op, ast.Lt | ast.LtE)
+        self.params.append(below if below_h else above)
+        return f"{lhs} {'<=' if below_h else '>='} ?"
+
+
+_INT64 = range(-(2**63), 2**63)
+_NO_NUMBER = b"\x00not a number"
+"""Bound for an int beyond 64 bits that no float equals: a BLOB, which equals no number or text
+(and ``NULL = blob`` stays unknown)."""
+_FLIPPED: dict[type, type] = {ast.Eq: ast.Eq, ast.NotEq: ast.NotEq, ast.Lt: ast.Gt,
+                              ast.LtE: ast.GtE, ast.Gt: ast.Lt, ast.GtE: ast.LtE}  # fmt: skip
+
+
+def _is_huge(value: Any) -> bool:
+    """An int that SQLite cannot bind (beyond 64 bits)."""
+    return type(value) is int and value not in _INT64
+
+
+def _floats_around(value: int) -> tuple[float, float]:
+    """The largest float <= ``value`` and the smallest float >= it (the same float when it is
+    exactly one; infinity beyond the largest float)."""
+    try:
+        near = float(value)
+    except OverflowError:
+        top = sys.float_info.max
+        return (top, math.inf) if value > 0 else (-math.inf, -top)
+    if near == value:
+        return near, near
+    if near < value:
+        return near, math.nextafter(near, math.inf)
+    return math.nextafter(near, -math.inf), near
+
+
+def _bindable(value: Any) -> Any:
+    """An item of an ``in`` list as SQLite can bind it: an int beyond 64 bits becomes the float
+    it is exactly, else :data:`_NO_NUMBER` (it equals no stored value)."""
+    if not _is_huge(value):
+        return value
+    below, above = _floats_around(value)
+    return below if below == above else _NO_NUMBER
 
 
 _NUMERIC_COLUMNS = ("run_id", "seed", "created", "started", "finished")

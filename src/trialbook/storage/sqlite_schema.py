@@ -3,7 +3,10 @@
 Tables (schema version :data:`SCHEMA_VERSION`, kept in ``PRAGMA user_version``; the file is
 marked as trialbook's with ``PRAGMA application_id``):
 
-* ``experiments(id, name UNIQUE, created, updated, next_run_id, meta)``;
+* ``experiments(id, name UNIQUE, created, updated, next_run_id, meta)``, ``id INTEGER PRIMARY
+  KEY AUTOINCREMENT`` (since schema version 3): an id is never given again, not after the
+  experiment that had it was deleted or replaced, so a process still holding it cannot write
+  into a newer experiment;
 * ``runs(experiment_id, run_id, kind, status, key, seed, created, started, finished, code,
   environment, doc, bundle, version, writer)``, primary key ``(experiment_id, run_id)``;
   ``version`` counts the writes of the run and ``writer`` names the last one (a write replaces
@@ -44,6 +47,7 @@ True
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
 import time
 from collections.abc import Callable
@@ -59,6 +63,7 @@ __all__ = [
     "SCHEMA_VERSION",
     "prepare",
     "prepare_retrying",
+    "rollback",
 ]
 
 APPLICATION_ID = 0x54424B31  # "TBK1"
@@ -142,8 +147,52 @@ def _index_step_hashes_by_run(conn: sqlite3.Connection) -> None:
     )
 
 
-def _reserved_v3(conn: sqlite3.Connection) -> None:
-    """Version 3: reserved (another branch of issue 20 fills it); nothing to do here."""
+def rollback(conn: sqlite3.Connection) -> None:
+    """Roll back the open transaction, after an error, without ever raising: SQLite may have
+    rolled it back already (on a full disk or an I/O error), and a failing ``ROLLBACK`` must not
+    replace the error that caused it.
+
+    Examples
+    --------
+    >>> conn = sqlite3.connect(":memory:", isolation_level=None)
+    >>> rollback(conn)  # no transaction: nothing to do
+    >>> _ = conn.execute("BEGIN")
+    >>> rollback(conn)
+    >>> conn.in_transaction
+    False
+    """
+    if conn.in_transaction:
+        with contextlib.suppress(sqlite3.Error):
+            conn.execute("ROLLBACK")
+
+
+def _never_reuse_experiment_ids(conn: sqlite3.Connection) -> None:
+    """Version 3: ``experiments.id`` becomes ``AUTOINCREMENT`` (a plain ``INTEGER PRIMARY KEY``
+    gives the largest id again once its experiment is deleted). The table is rebuilt keeping
+    every id; the counter starts above every experiment id the tables still mention (rows a
+    late write left behind), so those ids are not given again either."""
+    conn.execute(
+        "CREATE TABLE experiments_v3 ("
+        "id INTEGER PRIMARY KEY AUTOINCREMENT, name TEXT NOT NULL UNIQUE, "
+        "created REAL NOT NULL, updated REAL NOT NULL, "
+        "next_run_id INTEGER NOT NULL DEFAULT 1, meta TEXT)"
+    )
+    conn.execute(
+        "INSERT INTO experiments_v3 (id, name, created, updated, next_run_id, meta) "
+        "SELECT id, name, created, updated, next_run_id, meta FROM experiments"
+    )
+    conn.execute("DROP TABLE experiments")
+    conn.execute("ALTER TABLE experiments_v3 RENAME TO experiments")
+    used = " UNION ALL ".join(
+        f"SELECT max(experiment_id) FROM {table}"
+        for table in ("runs", "metrics", "artifacts", "step_hashes")
+    )
+    top = conn.execute(
+        f"SELECT max(coalesce(m, 0)) FROM (SELECT max(id) AS m FROM experiments UNION ALL "
+        f"SELECT * FROM ({used}))"
+    ).fetchone()[0]
+    conn.execute("DELETE FROM sqlite_sequence WHERE name = 'experiments'")
+    conn.execute("INSERT INTO sqlite_sequence (name, seq) VALUES ('experiments', ?)", (top or 0,))
 
 
 def _columns(conn: sqlite3.Connection, table: str) -> set[str]:
@@ -177,7 +226,7 @@ def _key_chunks_and_version_runs(conn: sqlite3.Connection) -> None:
 # Migrations: MIGRATIONS[v] upgrades a database of version v to v + 1 (inside one transaction).
 MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {
     1: _index_step_hashes_by_run,
-    2: _reserved_v3,  # another branch of issue 20 fills version 3
+    2: _never_reuse_experiment_ids,
     3: _key_chunks_and_version_runs,
 }
 
@@ -193,8 +242,7 @@ def prepare_retrying(conn: sqlite3.Connection, url: str, path: str, timeout: flo
         except sqlite3.OperationalError as exc:
             if "locked" not in str(exc) and "busy" not in str(exc):
                 raise
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
+            rollback(conn)
             if time.monotonic() > deadline:
                 raise
             time.sleep(0.02)
@@ -257,7 +305,7 @@ def _create_schema(conn: sqlite3.Connection) -> None:
             conn.execute("PRAGMA user_version=1")
         conn.execute("COMMIT")
     except BaseException:
-        conn.execute("ROLLBACK")
+        rollback(conn)
         raise
     if SCHEMA_VERSION > 1:
         _migrate(conn)
@@ -273,5 +321,5 @@ def _migrate(conn: sqlite3.Connection) -> None:
             conn.execute(f"PRAGMA user_version={current}")
         conn.execute("COMMIT")
     except BaseException:
-        conn.execute("ROLLBACK")
+        rollback(conn)
         raise

@@ -1,0 +1,430 @@
+"""The query language in PostgreSQL, for :class:`~trialbook.storage.sql.SqlStore`.
+
+:func:`pg_query` turns a filter, a sort and a page into one statement over the ``doc`` text
+column read as ``jsonb``: it answers the number of matching runs and the ids of the page, and
+only the page's runs are then read in full. :func:`pg_names_present` answers
+:func:`~trialbook.storage.query.check_names` in one statement. Other databases, and the
+queries that cannot be written in SQL, read light runs (columns and documents, no values
+bundle) and use the Python evaluator (:mod:`trialbook.storage.query_light`).
+
+Every value of the language is a pair of SQL expressions, its number (``numeric``) and its text
+(``text``), one of them ``NULL`` (both for a missing value), so that the rules of
+:mod:`trialbook.storage.query` hold as in Python: a text never equals a number, numbers sort
+before texts, a JSON ``true`` is the number 1, texts compare by code point (``COLLATE "C"``), a
+JSON array or object is its compact JSON text (read from ``doc::json``, which keeps the text as
+written), and ``AND``/``OR``/``NOT`` are SQL's three-valued logic. Numbers compare as decimals:
+a float is the decimal of its shortest text (its JSON text; ``float8::text`` for a column),
+which orders floats exactly and compares them with integers exactly below 2**53; from 2**53 on
+a float is an integer and is compared by that exact value (up to 2**63; beyond, by its shortest
+decimal), so that ``2**60 == 2.0**60`` as in Python.
+
+PostgreSQL's ``jsonb`` refuses NaN, infinities and ``\\u0000`` in a text, which a run document
+may hold: rows whose text has one of them are left out of the ``jsonb`` reading, and when an
+experiment has such a row the statement says so and the query is answered by the Python
+evaluator instead (correct first).
+
+Examples
+--------
+>>> kw = {"order_by": None, "descending": False, "limit": 0, "offset": 0}
+>>> sql, params = pg_query('"t"', 7, 'status == "done"', **kw)
+>>> "FROM \\"t\\" WHERE experiment_id = :e" in sql, params["e"]
+(True, 7)
+>>> pg_query('"t"', 7, "x > 1e999", **kw) is None  # not finite: the Python evaluator
+True
+"""
+
+from __future__ import annotations
+
+import ast
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
+
+from trialbook.storage.bundle import load_doc
+from trialbook.storage.query import (
+    _NOT_CONSTANT,
+    NAMESPACES,
+    Name,
+    _constant,
+    _name_of,
+    parse_name,
+    parse_query,
+)
+from trialbook.storage.query_light import (
+    light_record,
+    needs,
+    page,
+    path_parts,
+    paths_present,
+    select,
+)
+from trialbook.storage.records import RunRecord
+from trialbook.storage.sql_schema import runs_t
+
+__all__ = ["BAD_DOC", "names_present", "pg_names_present", "pg_query", "query_runs"]
+
+BAD_DOC = (
+    "coalesce(strpos(doc, 'NaN') > 0 OR strpos(doc, 'Infinity') > 0 "
+    "OR strpos(doc, :nul) > 0, false)"
+)
+"""Whether a row's document may hold what ``jsonb`` refuses (NaN, infinities, ``\\u0000``);
+bind ``nul`` to :data:`NUL`. A text such as ``"NaN"`` also counts: such a row is read by the
+Python evaluator, never wrongly."""
+NUL = "\\u0000"
+_OPS = {ast.Eq: "=", ast.NotEq: "<>", ast.Lt: "<", ast.LtE: "<=", ast.Gt: ">", ast.GtE: ">="}
+_INTEGER_COLUMNS = ("run_id", "seed")
+_FLOAT_COLUMNS = ("created", "started", "finished")
+
+
+@dataclass(frozen=True)
+class _Value:
+    """A value in SQL: its number and its text (``None``: surely ``NULL``); ``sure``: never
+    missing (a constant)."""
+
+    n: str | None
+    t: str | None
+    sure: bool = False
+
+    def missing(self) -> str:
+        if self.sure:
+            return "FALSE"
+        parts = [f"{e} IS NULL" for e in (self.n, self.t) if e is not None]
+        return "(" + " AND ".join(parts) + ")" if parts else "TRUE"
+
+
+class _Untranslatable(Exception):
+    """A query this module does not write in SQL (the Python evaluator answers it)."""
+
+
+class _Pg:
+    def __init__(self) -> None:
+        self.params: dict[str, Any] = {}
+        self.names: dict[Name, int] = {}
+
+    def bind(self, value: Any, cast: str) -> str:
+        key = f"p{len(self.params)}"
+        self.params[key] = value
+        return f"CAST(:{key} AS {cast})"
+
+    def constant(self, value: Any) -> _Value:
+        if value is None:
+            return _Value(None, None)
+        if type(value) is str:
+            if "\x00" in value:
+                raise _Untranslatable  # PostgreSQL's texts cannot hold it
+            return _Value(None, self.bind(value, "text"), sure=True)
+        if type(value) is float and not math.isfinite(value):
+            raise _Untranslatable
+        number = repr(value) if type(value) is float and not _integral(value) else str(int(value))
+        return _Value(self.bind(number, "numeric"), None, sure=True)
+
+    def name(self, name: Name) -> _Value:
+        if name.where == "column":
+            column = name.path[0]
+            if column in _INTEGER_COLUMNS:
+                return _Value(f"CAST({column} AS numeric)", None)
+            if column in _FLOAT_COLUMNS:
+                return _Value(_float_number(column), None)
+            return _Value(None, column)
+        if name.where == "derived" and name.path[0] == "duration":
+            return _Value(_float_number("(finished - started)"), None)
+        index = self.names.setdefault(name, len(self.names))
+        return _Value(f"n{index}", f"t{index}")
+
+    def operand(self, node: ast.expr) -> _Value:
+        value = _constant(node)
+        if value is not _NOT_CONSTANT:
+            return self.constant(value)
+        return self.name(_name_of(node))
+
+    def node(self, node: ast.expr) -> str:
+        if isinstance(node, ast.BoolOp):
+            joiner = " AND " if isinstance(node.op, ast.And) else " OR "
+            return "(" + joiner.join(self.node(v) for v in node.values) + ")"
+        if isinstance(node, ast.UnaryOp):
+            return f"(NOT {self.node(node.operand)})"
+        assert isinstance(node, ast.Compare)
+        operands = [node.left, *node.comparators]
+        parts = [self.compare(operands[i], op, operands[i + 1]) for i, op in enumerate(node.ops)]
+        return parts[0] if len(parts) == 1 else "(" + " AND ".join(parts) + ")"
+
+    def compare(self, left: ast.expr, op: ast.cmpop, right: ast.expr) -> str:
+        a = self.operand(left)
+        if isinstance(op, ast.In | ast.NotIn):
+            assert isinstance(right, ast.List | ast.Tuple)
+            found = self.contains(a, [_constant(e) for e in right.elts])
+            return f"(NOT {found})" if isinstance(op, ast.NotIn) else found
+        if _constant(right) is None and isinstance(op, ast.Eq | ast.NotEq):
+            return a.missing() if isinstance(op, ast.Eq) else f"(NOT {a.missing()})"
+        b = self.operand(right)
+        unknown = f"{a.missing()} OR {b.missing()}"
+        if isinstance(op, ast.Eq | ast.NotEq):
+            same = []
+            if a.n is not None and b.n is not None:
+                same.append(f"{a.n} = {b.n}")
+            if a.t is not None and b.t is not None:
+                same.append(f"{a.t} = {b.t}")
+            equal = f"coalesce({', '.join([*same, 'FALSE'])})"
+            if isinstance(op, ast.NotEq):
+                equal = f"(NOT {equal})"
+            return f"(CASE WHEN {unknown} THEN NULL ELSE {equal} END)"
+        sql_op = _OPS[type(op)]
+        whens = [f"WHEN {unknown} THEN NULL"]
+        if a.n is not None and b.n is not None:
+            whens.append(f"WHEN {a.n} IS NOT NULL AND {b.n} IS NOT NULL THEN {a.n} {sql_op} {b.n}")
+        if a.t is not None and b.t is not None:
+            whens.append(
+                f'WHEN {a.t} IS NOT NULL AND {b.t} IS NOT NULL THEN {a.t} COLLATE "C" {sql_op} '
+                f"{b.t}"
+            )
+        # both present, of different classes: numbers sort before texts
+        a_number = "FALSE" if a.n is None else f"({a.n} IS NOT NULL)"
+        cross = a_number if sql_op in ("<", "<=") else f"(NOT {a_number})"
+        return f"(CASE {' '.join(whens)} ELSE {cross} END)"
+
+    def contains(self, a: _Value, items: list[Any]) -> str:
+        if not items:
+            return "FALSE"  # an empty `or`, for missing values too
+        tests = []
+        for item in items:
+            if item is None:
+                continue
+            b = self.constant(item)
+            if b.n is not None and a.n is not None:
+                tests.append(f"{a.n} = {b.n}")
+            elif b.t is not None and a.t is not None:
+                tests.append(f"{a.t} = {b.t}")
+        matched = "(" + " OR ".join(tests) + ")" if tests else "FALSE"
+        otherwise = "NULL" if None in items else "FALSE"
+        return f"(CASE WHEN {a.missing()} THEN NULL WHEN {matched} THEN TRUE ELSE {otherwise} END)"
+
+    def json_parts(self, name: Name) -> list[list[str | int]]:
+        """The paths (keys and indexes) of the document where ``name`` lives, tried in order."""
+        if name.where == "derived":
+            return [["r"]] if name.path[0] == "result" else [["e", 0]]
+        if name.where == "bare":
+            return [[slot, *name.path] for slot in ("p", "f", "t")]
+        if name.where == "metric":
+            return [["m", name.path[0], 1, *name.path[1:]]]
+        return [[NAMESPACES[name.where], *name.path]]
+
+    def chain(self, base: str, parts: list[str | int]) -> str:
+        out = base
+        for part in parts:
+            out += f" -> {part}" if isinstance(part, int) else f" -> {self.bind(part, 'text')}"
+        return out
+
+    def columns(self) -> tuple[list[str], list[str]]:
+        """The ``v`` and ``n``/``t`` columns of the names read from the document."""
+        values, pairs = [], []
+        for name, i in self.names.items():
+            paths = self.json_parts(name)
+            found = [f"NULLIF({self.chain('j', p)}, 'null'::jsonb)" for p in paths]
+            texts = [f"NULLIF(CAST({self.chain('CAST(doc AS json)', p)} AS text), 'null')"
+                     for p in paths]  # fmt: skip
+            values.append(f"coalesce({', '.join(found)}) AS v{i}")
+            kind, text = f"jsonb_typeof(v{i})", f"coalesce({', '.join(texts)})"
+            number = f"CAST(v{i} AS numeric)"
+            # a float of 2**53 or more is an integer: its exact value, as Python compares it
+            exact = (f"CASE WHEN abs({number}) BETWEEN {2**53} AND {_INT8_FLOATS} AND {text} ~ "
+                     f"'[.eE]' THEN CAST(CAST(CAST({number} AS float8) AS int8) AS numeric) "
+                     f"ELSE {number} END")  # fmt: skip
+            pairs.append(
+                f"CASE {kind} WHEN 'number' THEN {exact} WHEN 'boolean' THEN "
+                f"CASE WHEN CAST(v{i} AS boolean) THEN 1::numeric ELSE 0::numeric END END AS n{i}"
+            )
+            pairs.append(
+                f"CASE WHEN {kind} = 'string' THEN v{i} #>> '{{}}' WHEN {kind} IN ('array', "
+                f"'object') THEN coalesce({', '.join(texts)}) END AS t{i}"
+            )
+        return values, pairs
+
+
+_ROW_COLUMNS = "run_id, kind, status, key, seed, created, started, finished"
+_INT8_FLOATS = 2**63 - 1024
+"""The largest float below 2**63: the floats from 2**53 to it are integers that ``int8``
+holds exactly."""
+
+
+def _integral(value: float) -> bool:
+    """Whether a float is compared by its exact integer value (see :func:`_float_number`)."""
+    return 2**53 <= abs(value) <= _INT8_FLOATS
+
+
+def _float_number(expr: str) -> str:
+    """A ``float8`` expression as the ``numeric`` the rules compare: the decimal of its
+    shortest text (as JSON writes it), or its exact integer value from 2**53 on, so that it
+    compares with integers as in Python."""
+    return (f"CASE WHEN abs({expr}) BETWEEN {2**53} AND {_INT8_FLOATS} THEN "
+            f"CAST(CAST({expr} AS int8) AS numeric) ELSE CAST(CAST({expr} AS text) AS numeric) "
+            "END")  # fmt: skip
+
+
+def pg_query(
+    table: str,
+    experiment_id: int,
+    where: str | None,
+    *,
+    order_by: str | None,
+    descending: bool,
+    limit: int | None,
+    offset: int,
+) -> tuple[str, dict[str, Any]] | None:
+    """One PostgreSQL statement answering a query over the runs table ``table`` (quoted,
+    schema included) and its parameters, or ``None`` when the query is not written in SQL.
+
+    Its rows: first ``(0, NULL, total matching, whether some document needs the Python
+    evaluator)``, then ``(1, run id, position, NULL)`` for each run of the page.
+    """
+    pg = _Pg()
+    try:
+        test = pg.node(parse_query(where).tree) if where and where.strip() else "TRUE"
+        keys = _order(pg, order_by, descending)
+    except _Untranslatable:
+        return None
+    values, pairs = pg.columns()
+    params = {"e": experiment_id, **pg.params}
+    if values:
+        params["nul"] = NUL
+        docs = f", {BAD_DOC} AS bad, CASE WHEN {BAD_DOC} THEN NULL ELSE CAST(doc AS jsonb) END AS j"
+        source = (
+            f"(SELECT w.*, {', '.join(pairs)} FROM (SELECT d.*, {', '.join(values)} FROM "
+            f"(SELECT {_ROW_COLUMNS}, doc{docs} FROM {table} WHERE experiment_id = :e "
+            "OFFSET 0) d OFFSET 0) w OFFSET 0) x"
+        )
+    else:
+        source = f"(SELECT {_ROW_COLUMNS}, FALSE AS bad FROM {table} WHERE experiment_id = :e) x"
+    key_columns = "".join(f", {expr} AS k{i}" for i, (expr, _) in enumerate(keys))
+    order = ", ".join(f"k{i}{suffix}" for i, (_, suffix) in enumerate(keys)) + ", run_id"
+    page = "" if limit is None else " LIMIT :limit"
+    params.update(limit=limit, offset=offset)
+    sql = (
+        f"WITH m AS (SELECT run_id, bad, ({test}) IS TRUE AS keep{key_columns} FROM {source}) "
+        "SELECT 0, NULL, (SELECT count(*) FROM m WHERE keep), "
+        "(SELECT coalesce(bool_or(bad), false) FROM m) "
+        f"UNION ALL SELECT 1, run_id, pos, NULL FROM (SELECT run_id, row_number() OVER (ORDER "
+        f"BY {order}) AS pos FROM m WHERE keep ORDER BY {order}{page} OFFSET :offset) p"
+    )
+    return sql, params
+
+
+def _order(pg: _Pg, order_by: str | None, descending: bool) -> list[tuple[str, str]]:
+    """``(expression, direction)`` keys of the sort (before ``run_id``): missing values last,
+    numbers before texts, texts by code point."""
+    direction = " DESC" if descending else ""
+    if not order_by:
+        return [("run_id", direction)]
+    value = pg.name(parse_name(order_by))
+    keys = [(value.missing(), "")]
+    keys.append(("FALSE" if value.n is None else f"{value.n} IS NULL", direction))
+    if value.n is not None:
+        keys.append((value.n, direction))
+    if value.t is not None:
+        keys.append((f'{value.t} COLLATE "C"', direction))
+    return keys
+
+
+def pg_names_present(
+    table: str, experiment_id: int, paths: list[list[str]]
+) -> tuple[str, dict[str, Any]]:
+    """One statement telling, for each list of JSON paths, whether a run of the experiment has
+    one of them in its document (an empty list: whether it has a run), then whether some
+    document was not read (see :data:`BAD_DOC`; those are checked in Python)."""
+    pg = _Pg()
+    tests = []
+    for group in paths:
+        if not group:
+            tests.append("count(*) > 0")
+            continue
+        found = " OR ".join(f"{pg.chain('j', path_parts(p))} IS NOT NULL" for p in group)
+        tests.append(f"coalesce(bool_or(NOT bad AND ({found})), false)")
+    tests.append("coalesce(bool_or(bad), false)")
+    sql = (
+        f"SELECT {', '.join(tests)} FROM (SELECT {BAD_DOC} AS bad, CASE WHEN {BAD_DOC} THEN "
+        f"NULL ELSE CAST(doc AS jsonb) END AS j FROM {table} WHERE experiment_id = :e OFFSET 0) d"
+    )
+    return sql, {"e": experiment_id, "nul": NUL, **pg.params}
+
+
+# -- running queries for SqlStore ------------------------------------------------------------
+
+
+def query_runs(
+    db: Any,
+    read_runs: Callable[[list[int]], list[RunRecord]],
+    experiment_id: int,
+    *,
+    where: str | None,
+    order_by: str | None,
+    descending: bool,
+    limit: int | None,
+    offset: int,
+) -> tuple[int, list[RunRecord]]:
+    """``(total matching, page)`` for :class:`~trialbook.storage.sql.SqlStore` (``db`` its
+    :class:`~trialbook.storage.sql_engine.SqlConnection`, ``read_runs(ids)`` its batched read):
+    one statement on PostgreSQL, else the Python evaluator over light runs."""
+    if db.engine.dialect.name == "postgresql":
+        plan = pg_query(
+            _table(db), experiment_id, where, order_by=order_by, descending=descending,
+            limit=limit, offset=offset,
+        )  # fmt: skip
+        if plan is not None:
+            rows = db.read(sa.text(plan[0]), plan[1])
+            stats = next(row for row in rows if row[0] == 0)
+            if not stats[3]:
+                ids = [
+                    int(r[1]) for r in sorted((r for r in rows if r[0] == 1), key=lambda r: r[2])
+                ]
+                return int(stats[2]), page(read_runs, ids)
+    runs = _light_runs(db, experiment_id, *needs(where, order_by))
+    total, ids = select(
+        runs, where, order_by=order_by, descending=descending, limit=limit, offset=offset
+    )
+    return total, page(read_runs, ids)
+
+
+def names_present(db: Any, experiment_id: int, paths: Sequence[Sequence[str]]) -> list[bool]:
+    """For each list of JSON paths, whether a run of the experiment has one of them (see
+    :func:`~trialbook.storage.query.check_names`): one statement on PostgreSQL (and one more
+    read of the documents ``jsonb`` refuses, when needed), else a read of the documents."""
+    groups = [list(group) for group in paths]
+    if db.engine.dialect.name != "postgresql":
+        rows = db.read(sa.select(runs_t.c.doc).where(runs_t.c.experiment_id == experiment_id))
+        return paths_present((load_doc(row[0]) for row in rows), groups)
+    sql, params = pg_names_present(_table(db), experiment_id, groups)
+    *found, bad = db.read(sa.text(sql), params)[0]
+    found = [bool(v) for v in found]
+    if bad and not all(found):
+        rest = db.read(
+            sa.text(f"SELECT doc FROM {_table(db)} WHERE experiment_id = :e AND {BAD_DOC}"),
+            {"e": experiment_id, "nul": NUL},
+        )
+        more = paths_present((load_doc(row[0]) for row in rest), groups)
+        found = [a or b for a, b in zip(found, more, strict=True)]
+    return found
+
+
+def _table(db: Any) -> str:
+    quote = db.engine.dialect.identifier_preparer.quote
+    name = quote(runs_t.name)
+    return f"{quote(db.schema)}.{name}" if db.schema else name
+
+
+def _light_runs(db: Any, experiment_id: int, columns: list[str], doc: bool) -> list[RunRecord]:
+    """The experiment's runs with only ``columns`` (and the document when ``doc``), by id."""
+    selected = [runs_t.c.run_id, *(runs_t.c[c] for c in columns)]
+    if doc:
+        selected.append(runs_t.c.doc)
+    rows = db.read(
+        sa.select(*selected)
+        .where(runs_t.c.experiment_id == experiment_id)
+        .order_by(runs_t.c.run_id)
+    )
+    names = ["run_id", *columns]
+    return [
+        light_record(dict(zip(names, row, strict=False)), load_doc(row[-1]) if doc else None)
+        for row in rows
+    ]

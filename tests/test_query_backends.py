@@ -1,0 +1,348 @@
+"""Native queries of the team backends (PostgreSQL in SQL, MongoDB with a column filter, Redis
+from the fields a query needs; issue 20 item 10): they agree with the Python evaluator on any
+query, and a UI poll costs a bounded number of statements or commands, however many runs the
+experiment has and however large their values."""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import math
+import pathlib
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from tests.conftest import backend_location, require_module
+from tests.test_query import GenericStore, queries, records
+
+from trialbook.codecs import Encoded
+from trialbook.errors import ConfigError
+from trialbook.storage import open_store
+from trialbook.storage.base import batches
+from trialbook.storage.query import query_runs
+from trialbook.storage.records import ErrorInfo, RunRecord
+
+TEAM = ["postgres", "redis", "mongo"]
+names = st.sampled_from(
+    ["a", "b", "params.a", "fields.b", "tags.a", "metric.a", "status", "kind", "duration",
+     "run_id", "seed", "key", "started", "result", "error"]
+)  # fmt: skip
+
+
+# Documents PostgreSQL reads as jsonb (no NaN, infinity or NUL): the SQL itself answers.
+_texts = st.sampled_from(["x", "Z", "é", "ä", "a b", "", "1", "[1,2]", '{"b":1,"a":[true]}'])
+_numbers = st.one_of(
+    st.integers(-3, 3),
+    st.sampled_from([2**53, 2**53 + 1, 2**60, 2**60 + 1, 10**20, -(2**63), 2**70]),
+    st.sampled_from([0.1, 0.5, 2.0, -0.0, 1e-7, 2.0**53, 2.0**60, 1e20, -1e300, 2.0**70]),
+)
+_plain = st.one_of(st.none(), st.booleans(), _numbers, _texts)
+_values = st.one_of(
+    _plain,
+    st.lists(_plain, max_size=2),
+    st.dictionaries(st.sampled_from(["b", "a"]), _plain, max_size=2),
+)
+_slots = st.dictionaries(st.sampled_from(["a", "b"]), _values, max_size=2)
+finite_records = st.lists(
+    st.builds(
+        dict,
+        status=st.sampled_from(["done", "failed", "running", "Done", "é"]),
+        params=_slots,
+        fields=_slots,
+        tags=_slots,
+        metrics=st.dictionaries(
+            st.sampled_from(["a", "b"]), st.tuples(st.just(1), _plain).map(list), max_size=2
+        ),
+        key=st.one_of(st.none(), st.sampled_from(["1", "k", "é"])),
+        seed=st.one_of(st.none(), st.integers(0, 2), st.just(2**60 + 1)),
+        created=st.one_of(st.none(), st.sampled_from([0.1, 1.5, 2.0**60, 1e300])),
+        started=st.one_of(st.none(), st.sampled_from([0.0, 0.1, 2.5])),
+        finished=st.one_of(st.none(), st.sampled_from([0.3, 1.0, 2.0**60])),
+    ),
+    max_size=10,
+)
+_finite_names = st.sampled_from(
+    ["a", "b", "params.a", "fields.b", "tags.a", "params.a.b", "metric.a", "metric.b", "status",
+     "key", "seed", "created", "duration", "run_id"]
+)  # fmt: skip
+_literals = st.one_of(_plain, _numbers).map(repr)
+_comparisons = st.one_of(
+    st.builds("{} {} {}".format, _finite_names,
+              st.sampled_from(["==", "!=", "<", "<=", ">", ">="]),
+              st.one_of(_literals, _finite_names)),
+    st.builds("{} {} [{}]".format, _finite_names, st.sampled_from(["in", "not in"]),
+              st.lists(_literals, max_size=3).map(", ".join)),
+)  # fmt: skip
+finite_queries = st.recursive(
+    _comparisons,
+    lambda inner: st.one_of(
+        st.builds("({} and {})".format, inner, inner),
+        st.builds("({} or {})".format, inner, inner),
+        st.builds("not ({})".format, inner),
+    ),
+    max_leaves=4,
+)
+
+
+@pytest.fixture(params=[*TEAM, "sqlcore"])
+def team_store(request: pytest.FixtureRequest, tmp_path: pathlib.Path) -> Iterator[Any]:
+    """A store of each team backend, and the SQL store on SQLite (no JSON operators: the
+    light-runs path every other database takes)."""
+    if request.param == "sqlcore":
+        from trialbook.storage.sql import SqlStore
+
+        store = SqlStore(f"sqlite+pysqlite:///{tmp_path / 'core.db'}")
+        yield store
+        store.close()
+        return
+    with backend_location(request.param, tmp_path) as location:
+        store = open_store(location)
+        yield store
+        store.close()
+
+
+def outcome(source: Any, experiment_id: int, **kwargs: Any) -> Any:
+    """The total and page ids of a query, or the error of a name no run has."""
+    try:
+        total, page = query_runs(source, experiment_id, **kwargs)
+    except ConfigError as exc:
+        return str(exc)
+    return total, [r.run_id for r in page]
+
+
+def test_native_queries_agree_with_the_python_evaluator(team_store: Any) -> None:
+    """Any query over any runs (NaN, infinities, lists, missing values, columns of every type):
+    the store's own query and the Python evaluator over its runs give the same count and page,
+    and the same count alone (the MongoDB column filter's ``count``)."""
+    store = team_store
+    counter = itertools.count()
+    slow = "Mongo" in store.backend_label
+
+    @settings(max_examples=40 if slow else 120, deadline=None,
+              suppress_health_check=[HealthCheck.too_slow])  # fmt: skip
+    @given(rows=records, where=queries, order_by=names, descending=st.booleans(),
+           offset=st.integers(0, 3), result=st.sampled_from([None, 1, "x", [1.5]]))  # fmt: skip
+    def check(rows: list[dict[str, Any]], where: str, *, order_by: str, descending: bool,
+              offset: int, result: Any) -> None:  # fmt: skip
+        exp = store.create_experiment(f"e{next(counter)}")
+        runs = [RunRecord(i + 1, **row) for i, row in enumerate(rows)]
+        for run in runs[::2]:
+            run.result = result
+        if runs:
+            runs[0].error = ErrorInfo("ValueError", "bad", "")
+        store.write_runs(exp.id, runs)
+        for kwargs in [
+            {"where": where, "order_by": order_by, "descending": descending},
+            {"where": where, "limit": 0},
+            {"where": where, "order_by": order_by, "limit": 3, "offset": offset},
+        ]:
+            native = outcome(store, exp.id, **kwargs)
+            assert native == outcome(GenericStore(store), exp.id, **kwargs), kwargs
+
+    check()
+
+
+def test_native_queries_agree_on_documents_sql_reads(team_store: Any) -> None:
+    """Documents without NaN, infinities or NUL (on PostgreSQL the SQL answers, not the
+    fallback): texts by code point, lists and objects as their JSON text, integers and floats
+    beyond 2**53, columns of every type; the same answers as the Python evaluator."""
+    store = team_store
+    counter = itertools.count()
+    slow = "Mongo" in store.backend_label
+
+    @settings(max_examples=40 if slow else 150, deadline=None,
+              suppress_health_check=[HealthCheck.too_slow])  # fmt: skip
+    @given(rows=finite_records, where=finite_queries, order_by=_finite_names,
+           descending=st.booleans())  # fmt: skip
+    def check(rows: list[dict[str, Any]], where: str, order_by: str, descending: bool) -> None:
+        exp = store.create_experiment(f"f{next(counter)}")
+        store.write_runs(exp.id, [RunRecord(i + 1, **row) for i, row in enumerate(rows)])
+        for kwargs in [
+            {"where": where, "order_by": order_by, "descending": descending},
+            {"where": where, "limit": 0},
+        ]:
+            native = outcome(store, exp.id, **kwargs)
+            assert native == outcome(GenericStore(store), exp.id, **kwargs), kwargs
+
+    check()
+
+
+def test_documents_jsonb_refuses_are_queried_in_python(team_store: Any) -> None:
+    """NaN, infinities and NUL characters (which PostgreSQL's ``jsonb`` refuses) in some
+    documents: the answer is the Python evaluator's, on every backend."""
+    store = team_store
+    exp = store.create_experiment("nan")
+    store.write_runs(exp.id, [
+        RunRecord(1, params={"lr": 0.1, "s": "NaN"}, metrics={"loss": [3, math.nan]}),
+        RunRecord(2, params={"lr": 0.2, "v": [math.inf]}, metrics={"loss": [3, math.inf]}),
+        RunRecord(3, params={"lr": 0.3, "s": "a\x00b"}, metrics={"loss": [3, 1.0]}),
+        RunRecord(4, params={"lr": 0.4}, fields={"note": "Infinity and beyond"}),
+    ])  # fmt: skip
+    for where, order_by, expected in [
+        ("lr > 0", "lr", (4, [1, 2, 3, 4])),
+        ("metric.loss > 0", "metric.loss", (2, [3, 2])),
+        ("metric.loss == None", None, (2, [1, 4])),
+        ('params.s == "NaN"', None, (1, [1])),
+        ('params.s == "a\\x00b"', None, (1, [3])),
+        ('params.v == "[9e999]"', None, (1, [2])),
+        ('note != "x"', None, (1, [4])),
+    ]:
+        assert outcome(store, exp.id, where=where, order_by=order_by) == expected, where
+
+
+def test_a_name_only_an_array_has_is_unknown_on_every_backend(team_store: Any) -> None:
+    """Names are those of the run documents, on every store (SQLite's SQL included): a value
+    kept in the bundle (an array) is missing for filters, and a name no document has is
+    refused, naming it."""
+    store = team_store
+    exp = store.create_experiment("arrays")
+    store.write_runs(exp.id, [
+        RunRecord(1, fields={"w": Encoded("npy", b"123"), "n": 1}),
+        RunRecord(2, fields={"n": 2}),
+    ])  # fmt: skip
+    assert outcome(store, exp.id, where="n >= 1") == (2, [1, 2])
+    assert "`w` at column 1 is not a parameter, field or tag" in outcome(
+        store, exp.id, where="w == None"
+    )
+    local = open_store("sqlite:///:memory:")
+    same = local.create_experiment("arrays")
+    copies = store.read_runs(exp.id)
+    for run in copies:
+        run.version = None  # new runs of the other store (no stored version to compare)
+    local.write_runs(same.id, copies)
+    assert outcome(local, same.id, where="w == None") == outcome(store, exp.id, where="w == None")
+    local.close()
+
+
+# -- the cost of a UI poll: statements and commands ---------------------------------------------
+
+
+class Counter:
+    """Statements (PostgreSQL), commands (Redis) or commands (MongoDB) a store sent."""
+
+    def __init__(self) -> None:
+        self.count = 0
+
+    def __call__(self, *args: Any) -> None:
+        self.count += 1
+
+
+@contextlib.contextmanager
+def counted_store(backend: str, location: str, counter: Counter) -> Iterator[Any]:
+    """The store at ``location`` with every statement or command it sends counted."""
+    if backend == "postgres":
+        from trialbook.storage.sql import SqlStore
+
+        store: Any = SqlStore(location, tracer=counter)
+        yield store
+        store.close()
+        return
+    if backend == "redis":
+        import redis
+
+        from trialbook.storage.redis import RedisStore
+        from trialbook.storage.urls import take_param
+
+        class Counting(redis.Connection):
+            def send_command(self, *args: Any, **kwargs: Any) -> None:
+                counter()
+                super().send_command(*args, **kwargs)
+
+            def pack_commands(self, commands: Any) -> Any:
+                counter.count += len(commands)
+                return super().pack_commands(commands)
+
+        url, prefix = take_param(location, "prefix")
+        pool = redis.ConnectionPool.from_url(url, connection_class=Counting)
+        store = RedisStore(None, pool=pool, prefix=prefix)
+        yield store
+        store.close()
+        pool.disconnect()
+        return
+    import pymongo
+    from pymongo import monitoring
+
+    from trialbook.storage.mongo import MongoStore
+
+    class Listener(monitoring.CommandListener):
+        def started(self, event: Any) -> None:
+            counter()
+
+        def succeeded(self, event: Any) -> None:
+            pass
+
+        def failed(self, event: Any) -> None:
+            pass
+
+    client: Any = pymongo.MongoClient(location, event_listeners=[Listener()])
+    yield MongoStore(client.get_default_database())
+    client.close()
+
+
+BIG = 256 * 1024 + 1
+"""A field just over the inline limit: each run's goes to the blob area."""
+
+
+def add_runs(store: Any, experiment_id: int, first: int, count: int, running: int) -> None:
+    """``count`` runs from id ``first``, each with a large field of its own; ``running`` of
+    them running, the others done."""
+    for ids in batches(range(first, first + count), 25):
+        store.write_runs(experiment_id, [
+            RunRecord(i, status="running" if i - first < running else "done",
+                      params={"lr": (i % 100) / 100, "model": "mlp" if i % 2 else "cnn"},
+                      fields={"weights": Encoded("npy", i.to_bytes(4, "little") * (BIG // 4 + 1)),
+                              "size": i})
+            for i in ids
+        ])  # fmt: skip
+
+
+@pytest.mark.parametrize("backend", TEAM)
+def test_a_ui_poll_costs_the_same_on_100_and_200_runs(backend: str, tmp_path: Any) -> None:
+    """The UI's status poll (run counts by status and the running runs) and a filtered, sorted
+    page of runs with large fields, and a read of every run: a small number of statements
+    (PostgreSQL) or commands (Redis, MongoDB), the same for 100 runs and for 200. (Before: one
+    statement or command per run and per large value, e.g. 1,007 statements for the status
+    poll on 200 runs on PostgreSQL, 2,011 commands on Redis.)"""
+    require_module("starlette", "ui")
+    from starlette.testclient import TestClient
+
+    from trialbook.web import create_app
+
+    counter = Counter()
+    with (
+        backend_location(backend, tmp_path) as location,
+        counted_store(backend, location, counter) as store,
+    ):
+        exp = store.create_experiment("big")
+        with TestClient(create_app(store, token="t"), headers={"Authorization": "Bearer t"}) as ui:
+
+            def cost(path: str) -> int:
+                before = counter.count
+                reply = ui.get(path)
+                assert reply.status_code == 200, reply.text
+                return counter.count - before
+
+            page = "/api/experiments/big/runs?where=lr%20%3E%3D%200.2%20and%20model%20%3D%3D%20%22mlp%22&order_by=lr&descending=1&limit=30"  # noqa: E501
+
+            def read_all() -> int:  # every run with its large field: blobs in batches
+                before = counter.count
+                assert all(r.fields["weights"].size > BIG for r in store.read_runs(exp.id))
+                return counter.count - before
+
+            add_runs(store, exp.id, 1, 100, running=5)
+            cost("/api/experiments/big/status")  # a first call may load the Redis script
+            costs = [(cost("/api/experiments/big/status"), cost(page), read_all())]
+            add_runs(store, exp.id, 101, 100, running=0)
+            costs.append((cost("/api/experiments/big/status"), cost(page), read_all()))
+            body = ui.get("/api/experiments/big/status").json()
+            assert body["counts"]["running"] == 5 and body["counts"]["done"] == 195
+            assert len(body["live"]) == 5
+            rows = ui.get(page).json()
+            assert rows["total"] == 80 and len(rows["runs"]) == 30
+    # the poll and the page cost the same on 200 runs as on 100; reading every run costs one
+    # statement or command per batch (on mongoeco also one per reply of more than 48 MB)
+    assert [c[:2] for c in costs] == [costs[0][:2]] * 2, costs
+    assert all(poll <= 20 and listing <= 12 and read <= 4 for poll, listing, read in costs), costs

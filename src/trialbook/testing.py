@@ -358,8 +358,9 @@ class StoreContract:
 
     def test_every_write_to_a_vanished_experiment_is_refused(self, store: Any) -> None:
         """A process holds the id of ``x``; ``x`` is deleted and a new ``x`` created. Each of
-        its writes raises ``ExperimentNotFoundError`` naming the old id, and the new ``x`` is
-        untouched: no runs, metrics, artifacts, step hashes or metadata of the old one."""
+        its writes raises ``ExperimentNotFoundError`` naming the old id (a write of a run read
+        from the store too, not ``RunConflictError``), and the new ``x`` is untouched: no runs,
+        metrics, artifacts, step hashes or metadata of the old one."""
         old = store.create_experiment("x", meta={"v": 1})
         store.write_runs(old.id, [RunRecord(run_id=1)])
         store.delete_experiment("x")
@@ -370,6 +371,10 @@ class StoreContract:
             ),
             "write_runs(metrics)": lambda: store.write_runs(
                 old.id, [], [metric_chunk(1, "m", [1.0])]
+            ),
+            # a run read from the store: its version is not what refuses it
+            "write_runs(version)": lambda: store.write_runs(
+                old.id, [RunRecord(run_id=1, version=1, writer="late")]
             ),
             "write_runs(replace_metrics)": lambda: store.write_runs(
                 old.id, [], [metric_chunk(1, "m", [1.0])], replace_metrics=[(1, "m")]

@@ -9,10 +9,12 @@ timed out over all mutants) and the time the run took, then the names of the sur
     python scripts/mutate.py                 # every target, one after the other
     python scripts/mutate.py identity codecs # some targets
     python scripts/mutate.py --list          # the targets, their source files and tests
+    python scripts/mutate.py --survivors codecs  # after adding tests: only the last survivors
 
 Runs under `nice` (MUTATE_NICE, default 15) with one worker (MUTATE_JOBS, default 1): it is
-slow on purpose and leaves the machine usable. Survivors judged equivalent to the original
-code are listed, with the reason, in docs/testing.md.
+slow on purpose and leaves the machine usable. Tests that need a server (PostgreSQL, Redis,
+MongoDB) are skipped: the targets are checked through the embedded store. Survivors judged
+equivalent to the original code are listed, with the reason, in docs/testing.md.
 """
 
 from __future__ import annotations
@@ -142,12 +144,13 @@ def results(where: pathlib.Path, target: Target) -> dict[str, int]:
     return codes
 
 
-def run(name: str, target: Target) -> tuple[dict[str, int], float]:
+def run(name: str, target: Target, names: list[str]) -> tuple[dict[str, int], float]:
+    """Run mutmut on ``target`` (only the mutants ``names`` when given); exit code by mutant."""
     where = prepare(name, target)
     nice = os.environ.get("MUTATE_NICE", "15")
     jobs = os.environ.get("MUTATE_JOBS", "1")
     command = ["nice", "-n", nice, sys.executable, "-m", "mutmut", "run", "--max-children", jobs]
-    command += list(target.only)
+    command += names or list(target.only)
     # the embedded store only: tests that need a server skip (faster, and the same everywhere)
     env = {k: v for k, v in os.environ.items() if not k.startswith("TRIALBOOK_TEST_")}
     env["PYTHONDONTWRITEBYTECODE"] = "1"
@@ -159,7 +162,9 @@ def run(name: str, target: Target) -> tuple[dict[str, int], float]:
         )
     elapsed = time.monotonic() - started
     codes = results(where, target)
-    if done.returncode != 0 or not codes:
+    if names:
+        codes = {k: c for k, c in codes.items() if k in names}
+    if done.returncode != 0 or not codes or None in codes.values():
         tail = "\n".join(log.read_text().splitlines()[-30:])
         raise SystemExit(f"mutate: mutmut failed on {name!r} (see {log}):\n{tail}")
     return codes, elapsed
@@ -183,6 +188,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("targets", nargs="*", help=f"some of: {', '.join(TARGETS)} (default all)")
     parser.add_argument("--list", action="store_true", help="list the targets and exit")
+    parser.add_argument(
+        "--survivors",
+        action="store_true",
+        help="check again only the survivors of the last run (after adding tests: a killed "
+        "mutant stays killed), and report the merged result",
+    )
     args = parser.parse_args()
     if args.list:
         for name, target in TARGETS.items():
@@ -193,8 +204,21 @@ def main() -> None:
         parser.error(f"unknown target(s) {unknown}: expected some of {list(TARGETS)}")
     lines = []
     for name in args.targets or list(TARGETS):
-        print(f"mutate: {name} ...", flush=True)
-        codes, elapsed = run(name, TARGETS[name])
+        saved = SCRATCH / f"{name}.json"
+        previous: dict[str, int] = {}
+        names: list[str] = []
+        if args.survivors:
+            if not saved.exists():
+                parser.error(f"--survivors: no earlier run of {name!r} ({saved} is missing)")
+            previous = json.loads(saved.read_text())["codes"]
+            names = sorted(k for k, c in previous.items() if c not in KILLED | TIMEOUT)
+            if not names:
+                print(f"mutate: {name}: no survivors to check again")
+                continue
+        print(f"mutate: {name} ({len(names) or 'all'} mutants) ...", flush=True)
+        codes, elapsed = run(name, TARGETS[name], names)
+        codes = {**previous, **codes}
+        saved.write_text(json.dumps({"codes": codes, "elapsed": elapsed}, indent=1))
         lines.append(report(name, codes, elapsed))
         print(lines[-1], flush=True)
     print("\nmutation scores (killed or timed out / all mutants):")

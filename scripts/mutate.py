@@ -59,7 +59,13 @@ TARGETS: dict[str, Target] = {
     # run-id allocation (SQLite only: the other backends need their servers)
     "run-ids": Target(
         ("src/trialbook/storage/sqlite.py",),
-        ("tests/test_storage_sqlite.py", "tests/test_concurrency.py", "tests/test_runs.py"),
+        (
+            "tests/test_store_contract.py",
+            "tests/test_storage_sqlite.py",
+            "tests/test_backends.py",
+            "tests/test_concurrency.py",
+            "tests/test_mutants_run_ids.py",
+        ),
         only=("*allocate_run_ids*",),
     ),
     # the graph's trial recording and purity checks

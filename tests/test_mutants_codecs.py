@@ -136,6 +136,13 @@ def test_categoricals_round_trip() -> None:
     assert encode(value).codec == "arrow"
 
 
+def test_arrow_tables_in_containers_round_trip() -> None:
+    table = pa.table({"x": [1, 2]})
+    back = through({"t": [table], "b": (table.to_batches()[0],)})
+    assert back["t"][0].equals(table)
+    assert back["b"][0].equals(table.to_batches()[0])
+
+
 def test_multi_indexes_are_refused_or_pickled() -> None:
     value = pd.MultiIndex.from_tuples([(1, "a"), (2, "b")])
     with pytest.raises(CodecError, match=r"<class 'pandas.MultiIndex'> with a safe codec"):

@@ -1,4 +1,4 @@
-"""Run-id allocation of the embedded store: its errors (found by mutation testing, `make mutate`)."""
+"""Run-id allocation of the embedded store: its errors (found by `make mutate`)."""
 
 from __future__ import annotations
 

@@ -10,6 +10,7 @@ timed out over all mutants) and the time the run took, then the names of the sur
     python scripts/mutate.py identity codecs # some targets
     python scripts/mutate.py --list          # the targets, their source files and tests
     python scripts/mutate.py --survivors codecs  # after adding tests: only the last survivors
+    python scripts/mutate.py --baseline codecs   # without tests/test_mutants_*.py
 
 Runs under `nice` (MUTATE_NICE, default 15) with one worker (MUTATE_JOBS, default 1): it is
 slow on purpose and leaves the machine usable. Tests that need a server (PostgreSQL, Redis,
@@ -97,9 +98,12 @@ SURVIVED = {0}
 NO_TESTS = {5, 33}  # no test reaches the mutated function: counts as survived
 
 
-def mutmut_config(target: Target) -> str:
-    """The [tool.mutmut] section of the scratch copy's pyproject.toml."""
+def mutmut_config(target: Target, baseline: bool) -> str:
+    """The [tool.mutmut] section of the scratch copy's pyproject.toml (``baseline``: without
+    the tests written to kill mutants, tests/test_mutants_*.py)."""
     tests = [t for t in target.tests if (ROOT / t).exists()]
+    if baseline:
+        tests = [t for t in tests if not pathlib.Path(t).name.startswith("test_mutants_")]
     doctests = list(target.sources)  # the modules' doctests check them too
 
     def toml_list(items: list[str]) -> str:
@@ -120,7 +124,7 @@ def mutmut_config(target: Target) -> str:
     )
 
 
-def prepare(name: str, target: Target) -> pathlib.Path:
+def prepare(name: str, target: Target, baseline: bool) -> pathlib.Path:
     """A fresh scratch copy of the project for one target."""
     where = SCRATCH / name
     if where.exists():
@@ -131,7 +135,7 @@ def prepare(name: str, target: Target) -> pathlib.Path:
         shutil.copytree(ROOT / folder, where / folder, ignore=ignore)
     shutil.copy2(ROOT / "conftest.py", where / "conftest.py")
     pyproject = (ROOT / "pyproject.toml").read_text()
-    (where / "pyproject.toml").write_text(pyproject + mutmut_config(target))
+    (where / "pyproject.toml").write_text(pyproject + mutmut_config(target, baseline))
     return where
 
 
@@ -150,9 +154,11 @@ def results(where: pathlib.Path, target: Target) -> dict[str, int]:
     return codes
 
 
-def run(name: str, target: Target, names: list[str]) -> tuple[dict[str, int], float]:
+def run(
+    name: str, target: Target, names: list[str], baseline: bool = False
+) -> tuple[dict[str, int], float]:
     """Run mutmut on ``target`` (only the mutants ``names`` when given); exit code by mutant."""
-    where = prepare(name, target)
+    where = prepare(name, target, baseline)
     nice = os.environ.get("MUTATE_NICE", "15")
     jobs = os.environ.get("MUTATE_JOBS", "1")
     command = ["nice", "-n", nice, sys.executable, "-m", "mutmut", "run", "--max-children", jobs]
@@ -200,6 +206,11 @@ def main() -> None:
         help="check again only the survivors of the last run (after adding tests: a killed "
         "mutant stays killed), and report the merged result",
     )
+    parser.add_argument(
+        "--baseline",
+        action="store_true",
+        help="without the tests/test_mutants_*.py files: the score they start from",
+    )
     args = parser.parse_args()
     if args.list:
         for name, target in TARGETS.items():
@@ -222,9 +233,12 @@ def main() -> None:
                 print(f"mutate: {name}: no survivors to check again")
                 continue
         print(f"mutate: {name} ({len(names) or 'all'} mutants) ...", flush=True)
-        codes, elapsed = run(name, TARGETS[name], names)
+        codes, elapsed = run(name, TARGETS[name], names, args.baseline)
         codes = {**previous, **codes}
-        saved.write_text(json.dumps({"codes": codes, "elapsed": elapsed}, indent=1))
+        result = json.dumps({"codes": codes, "elapsed": elapsed}, indent=1)
+        saved.write_text(result)  # the latest result, which --survivors starts from
+        if args.baseline:
+            (SCRATCH / f"{name}-baseline.json").write_text(result)
         lines.append(report(name, codes, elapsed))
         print(lines[-1], flush=True)
     print("\nmutation scores (killed or timed out / all mutants):")

@@ -207,3 +207,85 @@ def test_json_view_of_sets_dates_and_other_values() -> None:
     assert json_view(decimal.Decimal("1.10")) == "1.10"
     assert json_view(pd.Timestamp("2024-01-02")) == "2024-01-02T00:00:00"
     assert json_view({1: None, "t": (True,)}) == {"1": None, "t": [True]}
+
+
+def test_object_arrays_in_npy_bytes_are_never_unpickled() -> None:
+    """A store could hold an .npy with pickled objects (written by another tool): reading it
+    must not run the pickle."""
+    import io
+
+    buf = io.BytesIO()
+    np.save(buf, np.array([{"a": 1}], dtype=object), allow_pickle=True)
+    with pytest.raises(ValueError, match="allow_pickle=False"):
+        decode(Encoded("npy", buf.getvalue()))
+
+
+def test_json_codec_values_decode() -> None:
+    """Persisted plain values of the graph are stored as Encoded("json", ...)."""
+    assert decode(Encoded("json", b'{"a": [1, 2.5, null]}')) == {"a": [1, 2.5, None]}
+
+
+def test_which_codec_each_kind_of_value_gets() -> None:
+    assert encode(pd.DataFrame({"a": [1]})).codec == "arrow"
+    assert encode(pd.Series([1])).codec == "arrow"
+    assert encode(pa.table({"a": [1]})).codec == "arrow"
+    assert encode(np.arange(2)).codec == "npy"
+    assert encode(pd.Timestamp("2024-01-01")).codec == "tjson"
+    assert encode(np.float64(1.5)).codec == "tjson"
+
+
+def test_shared_containers_are_not_cycles() -> None:
+    shared = [1]
+    value = [shared, {"a": shared}, shared]
+    assert encode(value) is value  # plain JSON, kept as is
+    assert through((shared, shared, [shared])) == ([1], [1], [[1]])
+    assert to_tree((shared, shared)) == {"__tb__": "tuple", "v": [[1], [1]]}
+
+
+@pytest.mark.parametrize(
+    "value",
+    [[(1, 2)], {"a": b"x"}, [1, (2,)], [1, {1: 2}], [1, [2, {3}]], {"a": 1, "b": [np.int64(1)]}],
+)
+def test_containers_of_non_json_values_are_not_plain(value: object) -> None:
+    enc = encode(value)
+    assert isinstance(enc, Encoded) and enc.codec == "tjson"
+    assert through(value) == value
+
+
+def test_containers_that_hold_themselves_are_refused() -> None:
+    loop: list[object] = [1]
+    loop.append(loop)
+    message = (
+        "a list that contains itself cannot be stored (a reference cycle); store a copy "
+        "without the cycle"
+    )
+    for value in (loop, (loop,), {"k": loop}):
+        with pytest.raises(CodecError) as caught:
+            encode(value)
+        assert str(caught.value) == message
+
+
+def test_dict_trees_keep_text_keys_and_pair_the_others() -> None:
+    assert to_tree(({"a": 1},)) == {"__tb__": "tuple", "v": [{"a": 1}]}
+    tagged = {"__tb__": "x", "v": 1}
+    assert to_tree((tagged,)) == {
+        "__tb__": "tuple",
+        "v": [{"__tb__": "dict", "v": [["__tb__", "x"], ["v", 1]]}],
+    }
+    assert through((tagged,)) == (tagged,)
+    assert through({(1, 2): "a", (3, (4,)): "b"}) == {(1, 2): "a", (3, (4,)): "b"}
+
+
+def test_refusals_give_the_advice_in_full() -> None:
+    with pytest.raises(CodecError) as caught:
+        encode(threading.Lock())
+    assert str(caught.value).endswith(
+        "pyarrow Table/RecordBatch. Convert it to one of those, or open the store with "
+        "allow_pickle=True if pickle is acceptable"
+    )
+    with pytest.raises(CodecError) as caught:
+        decode(Encoded("pickle", b"x"))
+    assert str(caught.value) == (
+        "this value was stored with pickle, and unpickling runs code taken from the store; if "
+        "you trust this store, open it with allow_pickle=True"
+    )

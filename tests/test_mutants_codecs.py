@@ -56,6 +56,10 @@ def test_tagged_json_trees_are_pinned(value: object, tree: dict[str, object]) ->
         pd.Timedelta(90, unit="s"),
         pd.Timedelta(1, unit="ns"),
         pd.Period("2024-05-01", freq="D"),
+        # periods whose text alone does not give their frequency back
+        pd.Period("2024-05-01", freq="W"),
+        pd.Period("2024-05-01 10:00", freq="h"),
+        pd.Period("2024-05-01", freq="2D"),
     ],
 )
 def test_scalars_round_trip_alone_and_in_containers(value: object) -> None:
@@ -66,6 +70,8 @@ def test_scalars_round_trip_alone_and_in_containers(value: object) -> None:
     assert type(back) is type(value)
     if isinstance(value, pd.Timedelta):
         assert back.value == value.value and back.unit == value.unit
+    if isinstance(value, pd.Period):
+        assert back.freqstr == value.freqstr
 
 
 @pytest.mark.parametrize(

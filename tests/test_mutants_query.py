@@ -234,3 +234,50 @@ def test_pages(stores: Any) -> None:
         assert (total, [r.run_id for r in page]) == (3, [1])
         total, page = query_runs(target, exp_id, where="  ", limit=5, offset=2)
         assert (total, [r.run_id for r in page]) == (3, [3])
+
+
+def test_result_and_error_columns_in_both_back_ends(tmp_path: Any) -> None:
+    from trialbook.storage.records import ErrorInfo
+
+    store = open_store(tmp_path / "s")
+    try:
+        exp = store.create_experiment("e")
+        store.write_runs(
+            exp.id,
+            [
+                RunRecord(1, result=0.5),
+                RunRecord(2, error=ErrorInfo("ValueError", "bad")),
+                RunRecord(3, result="done"),
+            ],
+        )
+        for target in (store, GenericStore(store)):
+            for where, expected in [
+                ("result == 0.5", [1]),
+                ("result == 'done'", [3]),
+                ("result != None", [1, 3]),
+                ("error == 'ValueError'", [2]),
+                ("error == None", [1, 3]),
+            ]:
+                total, page = query_runs(target, exp.id, where=where)
+                assert (total, [r.run_id for r in page]) == (len(expected), expected), where
+    finally:
+        store.close()
+
+
+@pytest.mark.parametrize(
+    ("where", "kept"),
+    [
+        # a = 2 and b = 2 in run 1; b is missing in run 2
+        ("not (a == 1 or b == 1)", [1]),  # false or false = false; false or unknown = unknown
+        ("a == 1 or b == 1", []),
+        ("a == 2 or b == 1", [1, 2]),  # true or unknown = true
+        ("not (a == 1 and b == 1)", [1, 2]),  # false and unknown = false
+        ("not (a == 2 and b == 2)", []),  # true and unknown = unknown
+        ("a == 2 and b == 2", [1]),
+        ("not (b == 2)", []),
+    ],
+)
+def test_three_valued_logic_of_the_python_back_end(where: str, kept: list[int]) -> None:
+    runs = [RunRecord(1, params={"a": 2, "b": 2}), RunRecord(2, params={"a": 2})]
+    keep = parse_query(where).predicate()
+    assert [r.run_id for r in runs if keep(r)] == kept

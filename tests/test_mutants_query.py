@@ -281,3 +281,75 @@ def test_three_valued_logic_of_the_python_back_end(where: str, kept: list[int]) 
     runs = [RunRecord(1, params={"a": 2, "b": 2}), RunRecord(2, params={"a": 2})]
     keep = parse_query(where).predicate()
     assert [r.run_id for r in runs if keep(r)] == kept
+
+
+def test_columns_are_present_in_every_run() -> None:
+    for name in ("status", "duration", "error"):
+        assert parse_name(name).present(RunRecord(1))
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("f(x)", "a call (`f(x)`) at column 1"),
+        ("x if y else z", "a conditional expression (`x if y else z`) at column 1"),
+    ],
+)
+def test_refused_conditions_name_the_kind_of_expression(text: str, message: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        parse_query(text)
+    assert str(caught.value) == f"bad query {text!r}: {message} is not allowed; {SYNTAX}"
+
+
+def test_chained_comparisons_check_every_link() -> None:
+    run = RunRecord(1, params={"a": 2, "b": 3})
+    for text, expected in [("0 < a < 1", False), ("0 < a < b", True), ("a < b < 1", False)]:
+        assert parse_query(text).predicate()(run) is expected, text
+
+
+def test_the_quoting_advice_keeps_the_rest_of_the_query(stores: Any) -> None:
+    exp_id, targets = stores
+    for target in targets:
+        with pytest.raises(ConfigError) as caught:
+            query_runs(target, exp_id, where="hinge == loss")
+        assert str(caught.value).endswith('to compare with a text, quote it: "hinge" == loss')
+
+
+def test_infinities_and_nan_inside_values_read_like_sqlite(tmp_path: Any) -> None:
+    store = open_store(tmp_path / "s")
+    try:
+        exp = store.create_experiment("e")
+        inf, nan = float("inf"), float("nan")
+        store.write_runs(exp.id, [RunRecord(1, params={"v": [nan, -inf, inf], "d": {"a": -inf}})])
+        for target in (store, GenericStore(store)):
+            for where in ('v == "[null,-9e999,9e999]"', 'd == "{\\"a\\":-9e999}"'):
+                assert query_runs(target, exp.id, where=where)[0] == 1, (target, where)
+    finally:
+        store.close()
+
+
+def test_the_default_page_is_100_runs(tmp_path: Any) -> None:
+    store = open_store(tmp_path / "s")
+    try:
+        exp = store.create_experiment("e")
+        store.write_runs(exp.id, [RunRecord(i) for i in range(1, 102)])
+        for target in (store, GenericStore(store)):
+            total, page = query_runs(target, exp.id)
+            assert (total, len(page), page[-1].run_id) == (101, 100, 100)
+    finally:
+        store.close()
+
+
+def test_a_store_with_its_own_query_runs_answers_itself() -> None:
+    class Native:
+        def query_runs(self, experiment_id: int, **kwargs: Any) -> Any:
+            return ("native", experiment_id, kwargs)
+
+        def read_runs(self, experiment_id: int) -> list[RunRecord]:
+            raise AssertionError("the generic back end was used")
+
+    assert query_runs(Native(), 7, limit=5) == (
+        "native",
+        7,
+        {"where": None, "order_by": None, "descending": False, "limit": 5, "offset": 0},
+    )

@@ -780,6 +780,7 @@ def test_long_name_is_refused_on_every_sql_write_path(backend: str, tmp_path) ->
             store.close()
 
 
+@pytest.mark.optional  # MySQL/MariaDB is not part of CI: TRIALBOOK_TEST_MYSQL_URL runs it
 def test_mysql_store_of_a_case_insensitive_collation_is_converted(tmp_path) -> None:
     """Optional (``TRIALBOOK_TEST_MYSQL_URL``): a store whose tables have the server's default
     collation (which folds case, as stores created before the collation was set have) is

@@ -780,8 +780,8 @@ def test_long_name_is_refused_on_every_sql_write_path(backend: str, tmp_path) ->
             store.close()
 
 
-@pytest.mark.optional  # MySQL/MariaDB is not part of CI: TRIALBOOK_TEST_MYSQL_URL runs it
-def test_mysql_store_of_a_case_insensitive_collation_is_converted(tmp_path) -> None:
+@pytest.mark.parametrize("backend", OPTIONAL_BACKENDS)  # collected when MySQL is configured
+def test_mysql_store_of_a_case_insensitive_collation_is_converted(backend, tmp_path) -> None:
     """Optional (``TRIALBOOK_TEST_MYSQL_URL``): a store whose tables have the server's default
     collation (which folds case, as stores created before the collation was set have) is
     converted on open, so ``Loss`` becomes a name of its own."""
@@ -789,7 +789,7 @@ def test_mysql_store_of_a_case_insensitive_collation_is_converted(tmp_path) -> N
 
     from trialbook.storage.sql_schema import metadata
 
-    with backend_location("mysql", tmp_path) as location:
+    with backend_location(backend, tmp_path) as location:
         store = open_store(location)
         with store._db.engine.begin() as conn:
             for table in metadata.sorted_tables:

@@ -17,18 +17,24 @@ Rules every backend follows (checked by :class:`trialbook.testing.StoreContract`
   never removes a blob an uncommitted write may still use;
 * reads used for tables are indexed queries.
 
+Who closes a store: the one who opened it. An object that opens a store from a location (a
+URL, a path) owns it and closes it (:class:`~trialbook.session.Session` from
+:func:`~trialbook.create_session`, a graph :class:`~trialbook.Experiment`, the web UI's server,
+the commands of the CLI); an object given an open store leaves it open for its caller. Every
+store of trialbook is a context manager that closes it.
+
 Examples
 --------
 >>> from trialbook.storage import open_store
->>> store = open_store("sqlite:///:memory:")
->>> isinstance(store, Store)
+>>> with open_store("sqlite:///:memory:") as store:
+...     isinstance(store, Store)
 True
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from typing import Any, Protocol, TypeVar, runtime_checkable
+from typing import Any, Protocol, Self, TypeVar, runtime_checkable
 
 from trialbook.codecs import Encoded
 from trialbook.storage.records import (
@@ -39,7 +45,7 @@ from trialbook.storage.records import (
     RunRecord,
 )
 
-__all__ = ["BATCH", "Store", "batches", "find_step_hashes"]
+__all__ = ["BATCH", "ClosingStore", "Store", "batches", "find_step_hashes"]
 
 T = TypeVar("T")
 
@@ -62,7 +68,9 @@ class Store(Protocol):
     """Whether pickled values may be written and read (an explicit opt-in)."""
 
     def close(self) -> None:
-        """Release connections; the store must not be used afterwards."""
+        """Release connections (those the store opened itself: a connection pool or client
+        given to it stays open for its owner); the store must not be used afterwards. Closing
+        twice is harmless."""
 
     # -- experiments --
 
@@ -170,6 +178,27 @@ class Store(Protocol):
         (with ``dry_run``: would be) freed. A blob that a write not yet committed may be using
         is kept: one written (or reused) less than ``min_age`` seconds ago, where a backend
         cannot tell otherwise."""
+
+
+class ClosingStore:
+    """What the stores of trialbook share: ``with store:`` closes the store at the end.
+
+    Examples
+    --------
+    >>> from trialbook.storage import open_store
+    >>> with open_store("sqlite:///:memory:") as store:
+    ...     store.list_experiments()
+    []
+    """
+
+    def close(self) -> None:
+        """Release connections (each backend says which)."""
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
 
 def batches(items: Sequence[T], size: int = BATCH) -> Iterator[list[T]]:

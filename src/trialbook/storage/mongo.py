@@ -66,7 +66,7 @@ from trialbook.errors import (
     StoreFormatError,
 )
 from trialbook.identity import content_address
-from trialbook.storage.base import batches
+from trialbook.storage.base import ClosingStore, batches
 from trialbook.storage.bundle import (
     INLINE_LIMIT,
     RUN_COLUMNS,
@@ -123,7 +123,7 @@ def _claims(client: object) -> bool:
 open_mongo.claims = _claims  # type: ignore[attr-defined]
 
 
-class MongoStore:
+class MongoStore(ClosingStore):
     """A store in a MongoDB database (layout: see the module documentation).
 
     Its ``backend_label`` is ``MongoBackend``; ``url`` never shows the password.

@@ -45,6 +45,7 @@ SqlStore('sqlite+pysqlite:///:memory:')
 >>> info = store.create_experiment("demo")
 >>> store.allocate_run_ids(info.id, 2)
 range(1, 3)
+>>> store.close()
 """
 
 from __future__ import annotations
@@ -65,7 +66,7 @@ from trialbook.errors import (
     StoreFormatError,
 )
 from trialbook.identity import content_address
-from trialbook.storage.base import batches, find_step_hashes
+from trialbook.storage.base import ClosingStore, batches, find_step_hashes
 from trialbook.storage.bundle import (
     INLINE_LIMIT,
     RUN_COLUMNS,
@@ -108,13 +109,14 @@ def open_sql_url(url: str, **options: Any) -> SqlStore:
 
     Examples
     --------
-    >>> open_sql_url("sqlite+pysqlite:///:memory:").backend_label
+    >>> with open_sql_url("sqlite+pysqlite:///:memory:") as store:
+    ...     store.backend_label
     'SQLBackend'
     """
     return SqlStore(url, **options)
 
 
-class SqlStore:
+class SqlStore(ClosingStore):
     """A store in a SQL database reached through SQLAlchemy (layout: see the module docs).
 
     Its ``backend_label`` is ``SQLBackend``; ``url`` never shows the password.
@@ -144,6 +146,7 @@ class SqlStore:
     >>> store = SqlStore("sqlite+pysqlite:///:memory:")
     >>> store.list_experiments()
     []
+    >>> store.close()
     """
 
     backend_label = "SQLBackend"

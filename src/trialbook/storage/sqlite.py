@@ -24,6 +24,7 @@ Examples
 >>> info = store.create_experiment("demo")
 >>> store.allocate_run_ids(info.id, 3)
 range(1, 4)
+>>> store.close()
 """
 
 from __future__ import annotations
@@ -45,7 +46,7 @@ from trialbook.errors import (
     StoreFormatError,
 )
 from trialbook.identity import content_address
-from trialbook.storage.base import batches, find_step_hashes
+from trialbook.storage.base import ClosingStore, batches, find_step_hashes
 from trialbook.storage.bundle import (
     INLINE_LIMIT,
     columns,
@@ -82,7 +83,8 @@ def open_sqlite_url(url: str, **options: Any) -> SqliteStore:
 
     Examples
     --------
-    >>> open_sqlite_url("sqlite:///:memory:")
+    >>> with open_sqlite_url("sqlite:///:memory:") as store:
+    ...     store
     SqliteStore('sqlite:///:memory:')
     """
     scheme, _, rest = url.partition("://")
@@ -92,7 +94,7 @@ def open_sqlite_url(url: str, **options: Any) -> SqliteStore:
     return SqliteStore(path or ":memory:", **options)
 
 
-class SqliteStore:
+class SqliteStore(ClosingStore):
     """A store in one SQLite database (see the module documentation for its layout).
 
     Its ``backend_label`` is ``LocalBackend`` (the name the lazy-graph seed shows).
@@ -116,6 +118,7 @@ class SqliteStore:
     >>> store = SqliteStore(":memory:")
     >>> store.list_experiments()
     []
+    >>> store.close()
     """
 
     backend_label = "LocalBackend"

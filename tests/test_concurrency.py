@@ -7,6 +7,7 @@ import sys
 import textwrap
 
 import trialbook
+from conftest import Closing
 
 WRITER = textwrap.dedent(
     """
@@ -24,8 +25,8 @@ WRITER = textwrap.dedent(
 )
 
 
-def test_two_processes_add_runs_concurrently(store_dir) -> None:
-    session = trialbook.create_session(store_dir)
+def test_two_processes_add_runs_concurrently(store_dir, closing: Closing) -> None:
+    session = closing(trialbook.create_session(store_dir))
     session.create_experiment("shared").persist()
     procs = [
         subprocess.Popen([sys.executable, "-c", WRITER, str(store_dir), tag]) for tag in ("a", "b")
@@ -55,7 +56,7 @@ OPENER = textwrap.dedent(
 )
 
 
-def test_processes_creating_one_new_store_at_once_all_succeed(tmp_path) -> None:
+def test_processes_creating_one_new_store_at_once_all_succeed(tmp_path, closing: Closing) -> None:
     import time
 
     store = tmp_path / "fresh"
@@ -65,5 +66,5 @@ def test_processes_creating_one_new_store_at_once_all_succeed(tmp_path) -> None:
         for i in range(6)
     ]
     assert [p.wait(timeout=120) for p in procs] == [0] * 6
-    session = trialbook.create_session(store)
+    session = closing(trialbook.create_session(store))
     assert sorted(session.ls()["name"]) == [f"from-{i}" for i in range(6)]

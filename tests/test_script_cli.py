@@ -49,7 +49,8 @@ def script() -> pathlib.Path:
 
 
 def history() -> object:
-    return trialbook.Experiment("script_pj", backend="store").get_history()
+    with trialbook.Experiment("script_pj", backend="store") as ex:
+        return ex.get_history()
 
 
 def test_run_command_records_one_trial(script: pathlib.Path) -> None:
@@ -140,5 +141,6 @@ def test_store_option_sets_the_default_store(tmp_path: pathlib.Path) -> None:
     path.write_text(SCRIPT.replace('backend="store"', "backend=None"))
     result = CliRunner().invoke(cli, ["run", str(path), "a=1", "--store", "other"])
     assert result.exit_code == 0, result.output
-    assert trialbook.Experiment("script_pj", backend="other").trial_id == 1
+    with trialbook.Experiment("script_pj", backend="other") as ex:
+        assert ex.trial_id == 1
     assert not pathlib.Path(".trialbook").exists()

@@ -133,6 +133,9 @@ class Experiment(HistoryReader):
             self.close()
             raise
         self._recorder = TrialRecorder(store, self.experiment_id, id)
+        request = current_request()
+        if request is not None:  # created by a script under `trialbook run`: closed at its end
+            request.experiments.append(self)
 
     def __repr__(self) -> str:
         backend = f"{self.store.backend_label}({self.store.url!r})"

@@ -245,3 +245,25 @@ def test_a_redis_store_leaves_a_given_pool_open(tmp_path: pathlib.Path) -> None:
             assert client.ping()
         finally:
             pool.disconnect()
+
+
+def test_trialbook_run_closes_the_experiments_its_script_created(tmp_path: pathlib.Path) -> None:
+    """A script under `trialbook run` (run in this process) leaves no store open: its
+    experiments are closed when it ends, as the end of its process would close them."""
+    from trialbook.graph.script import run_script
+
+    store = tmp_path / "store"
+    script = tmp_path / "train.py"
+    script.write_text(
+        "import trialbook\n"
+        f"ex = trialbook.Experiment('train', backend={str(store)!r})\n"
+        "a = ex.parameter('a')\n"
+        "@ex.result\n"
+        "def twice(a):\n"
+        "    return 2 * a\n"
+        "node = twice(a)\n"
+    )
+    place = Connections("sqlite", str(store))
+    kept = [run_script(script, [f"a={i}"]) for i in range(SERVER_CYCLES)]
+    assert [trials[0].result for trials in kept] == [2 * i for i in range(SERVER_CYCLES)]
+    assert place.count() == 0

@@ -236,7 +236,7 @@ def test_live_display_ends_with_the_summary(
 def test_bootstrap_says_what_it_installs_before_installing() -> None:
     root = Path(__file__).resolve().parent.parent
     script = (root / "scripts" / "bootstrap.sh").read_text()
-    said = script.index("creating .venv and installing trialbook")
+    said = script.index("creating $VENV and installing trialbook")
     assert said < script.index('pip install --quiet -e ".[test]"')
 
 

@@ -267,3 +267,17 @@ def test_trialbook_run_closes_the_experiments_its_script_created(tmp_path: pathl
     kept = [run_script(script, [f"a={i}"]) for i in range(SERVER_CYCLES)]
     assert [trials[0].result for trials in kept] == [2 * i for i in range(SERVER_CYCLES)]
     assert place.count() == 0
+
+
+def test_a_store_collected_unclosed_says_so(tmp_path: pathlib.Path) -> None:
+    """Like an unclosed file, a store collected with its connections open warns (on every
+    Python: the suite turns the warning into an error, so a test that leaks a store fails)."""
+    import gc
+
+    store = open_store(tmp_path / "s")
+    with pytest.warns(ResourceWarning, match=r"unclosed store SqliteStore\(.*close what you open"):
+        del store  # the last reference: collected at once
+    closed = open_store(tmp_path / "s")
+    closed.close()
+    del closed
+    gc.collect()  # no warning: it was closed

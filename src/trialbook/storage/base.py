@@ -33,6 +33,8 @@ True
 
 from __future__ import annotations
 
+import contextlib
+import warnings
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any, Protocol, Self, TypeVar, runtime_checkable
 
@@ -181,7 +183,13 @@ class Store(Protocol):
 
 
 class ClosingStore:
-    """What the stores of trialbook share: ``with store:`` closes the store at the end.
+    """What the stores of trialbook share: ``with store:`` closes the store at the end, and a
+    store that holds connections it opened itself and is garbage-collected without being closed
+    says so with a ``ResourceWarning`` (as an unclosed file does; hidden unless warnings are
+    shown, e.g. ``python -X dev`` or pytest).
+
+    A backend sets :attr:`holds_connections` once it opened its connections and clears it in
+    ``close()``.
 
     Examples
     --------
@@ -191,6 +199,9 @@ class ClosingStore:
     []
     """
 
+    holds_connections = False
+    """Whether the store holds connections that it opened itself and that ``close()`` closes."""
+
     def close(self) -> None:
         """Release connections (each backend says which)."""
 
@@ -199,6 +210,17 @@ class ClosingStore:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+    def __del__(self) -> None:
+        if self.holds_connections:
+            with contextlib.suppress(Exception):  # at interpreter exit, warnings may be gone
+                warnings.warn(
+                    f"unclosed store {self!r}: close what you open (store.close(), or "
+                    "with open_store(...) as store:)",
+                    ResourceWarning,
+                    stacklevel=2,
+                    source=self,
+                )
 
 
 def batches(items: Sequence[T], size: int = BATCH) -> Iterator[list[T]]:

@@ -188,6 +188,7 @@ class MongoStore(ClosingStore):
         except BaseException:
             self.close()
             raise
+        self.holds_connections = self._owns_client
 
     def _open_url(self, url: str, ms: int) -> Any:
         try:
@@ -251,6 +252,7 @@ class MongoStore(ClosingStore):
 
     def close(self) -> None:
         """Close the client (only one this store created from a URL)."""
+        self.holds_connections = False
         if self._owns_client:
             self._db.client.close()
 

@@ -250,6 +250,7 @@ class RedisStore(ClosingStore):
         except BaseException:
             self.close()
             raise
+        self.holds_connections = self._owns_pool
 
     def _pool_from_url(self, url: str, connect_timeout: float) -> Any:
         """A connection pool for ``url``, after a first connection made within the timeout.
@@ -304,6 +305,7 @@ class RedisStore(ClosingStore):
     def close(self) -> None:
         """Close the connections of the pool this store created from its URL (a pool or client
         given to the store stays open: its owner closes it)."""
+        self.holds_connections = False
         self._r.close()
         if self._owns_pool:
             self._pool.disconnect()

@@ -165,12 +165,14 @@ class SqlStore(ClosingStore):
         self.url = self._db.url
         self.schema = self._db.schema
         self._touched: dict[int, float] = {}
+        self.holds_connections = True
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.url!r})"
 
     def close(self) -> None:
         """Release the connection pool."""
+        self.holds_connections = False
         self._db.close()
 
     # -- experiments ---------------------------------------------------------------------------

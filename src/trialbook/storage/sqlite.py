@@ -142,6 +142,7 @@ class SqliteStore(ClosingStore):
         self._touched: dict[int, float] = {}
         self._db = SqliteConnection(self.path, self.url, tracer=tracer, timeout=timeout)
         self._blobs = SqliteBlobs(self._db, self.blob_dir)
+        self.holds_connections = True
 
     @classmethod
     def from_directory(cls, directory: pathlib.Path, **options: Any) -> SqliteStore:
@@ -179,6 +180,7 @@ class SqliteStore(ClosingStore):
 
     def close(self) -> None:
         """Close the connection."""
+        self.holds_connections = False
         self._db.close()
 
     # -- experiments ---------------------------------------------------------------------------

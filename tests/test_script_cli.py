@@ -6,6 +6,7 @@ import pathlib
 import subprocess
 import sys
 import textwrap
+from typing import Any
 
 import pytest
 from click.testing import CliRunner
@@ -120,8 +121,9 @@ def test_script_without_a_result_node(tmp_path: pathlib.Path) -> None:
 
 def test_importing_a_script_under_pytest_runs_nothing(script: pathlib.Path) -> None:
     """Defining and calling steps never runs them, and sys.argv (pytest's) is never read."""
-    namespace: dict[str, object] = {}
+    namespace: dict[str, Any] = {}
     exec(compile(script.read_text(), str(script), "exec"), namespace)
+    namespace["ex"].close()
     assert history().empty
 
 

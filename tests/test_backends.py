@@ -366,6 +366,7 @@ def test_redis_killed_mid_write(tmp_path: pathlib.Path) -> None:
         store = open_store(url)
         info = store.create_experiment("crash")
         last = _write_until_killed(store, info.id, lambda: proc.send_signal(signal.SIGKILL))
+        store.close()  # its connections went with the server
         proc.wait()
         proc = _redis_server(port, tmp_path)  # restarts from its append-only file
         store = open_store(url)

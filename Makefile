@@ -1,7 +1,7 @@
 # The two commands of the README: `make demo` and `make test`. Both set up .venv themselves.
 PYTHON ?= .venv/bin/python
 
-.PHONY: demo test bench lint venv mutate
+.PHONY: demo test test-py313 bench lint venv mutate
 
 venv:
 	@bash scripts/bootstrap.sh
@@ -11,6 +11,13 @@ demo: venv
 
 test: venv
 	bash scripts/test.sh $(ARGS)
+
+# The same suite on Python 3.13 (trialbook supports 3.11 and newer; `make test` runs on the
+# Python of .venv), in a venv of its own made with python3.13 or pyenv's 3.13.
+# ARGS selects tests as for `make test`, e.g. make test-py313 ARGS="-x tests/test_graph.py".
+test-py313:
+	TRIALBOOK_VENV=.venv-py313 TRIALBOOK_PYTHON_VERSION=3.13 bash scripts/bootstrap.sh
+	TRIALBOOK_VENV=.venv-py313 bash scripts/test.sh $(ARGS)
 
 bench: venv
 	for f in benchmarks/bench_*.py; do echo "== $$f"; $(PYTHON) $$f || exit 1; done

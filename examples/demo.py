@@ -46,30 +46,32 @@ def evaluate(run: trialbook.Run) -> None:
 
 
 def main() -> None:
-    session = trialbook.create_session()
-    # each demo run starts over: the previous one is replaced when this one persists
-    experiment = session.create_experiment(EXPERIMENT, if_exists="replace")
-    experiment.add_runs(alpha=[0.01, 1.0, 100.0], noise=[0.5, 2.0], seed=[0, 1])
-    experiment.execute([make_data, fit, evaluate], n_jobs=2)
-    experiment.persist()
+    with trialbook.create_session() as session:  # closes the store at the end
+        # each demo run starts over: the previous one is replaced when this one persists
+        experiment = session.create_experiment(EXPERIMENT, if_exists="replace")
+        experiment.add_runs(alpha=[0.01, 1.0, 100.0], noise=[0.5, 2.0], seed=[0, 1])
+        experiment.execute([make_data, fit, evaluate], n_jobs=2)
+        experiment.persist()
 
-    reloaded = session.load_experiment(EXPERIMENT)
-    table = reloaded.df()[
-        ["alpha", "noise", "seed", "status", "duration", "test_mse", "weight_error"]
-    ]
-    print(f"{session}\n")
-    print(f"history of {EXPERIMENT!r} ({len(reloaded.runs)} runs, reloaded from the store):")
-    print(table.round(4).to_string())
-    best = table["test_mse"].idxmin()
-    curve = reloaded.runs[best].metrics("test_mse")
-    print(
-        f"\nbest run: {best} (alpha={table.loc[best, 'alpha']}, noise={table.loc[best, 'noise']})"
-    )
-    print("its learning curve (test MSE by training-set tenth):", curve["value"].round(3).tolist())
-    print(
-        "\nlook around: .venv/bin/trialbook ls ; .venv/bin/trialbook runs demo-ridge ;"
-        f" .venv/bin/trialbook show demo-ridge {best}"
-    )
+        reloaded = session.load_experiment(EXPERIMENT)
+        table = reloaded.df()[
+            ["alpha", "noise", "seed", "status", "duration", "test_mse", "weight_error"]
+        ]
+        print(f"{session}\n")
+        print(f"history of {EXPERIMENT!r} ({len(reloaded.runs)} runs, reloaded from the store):")
+        print(table.round(4).to_string())
+        best = table["test_mse"].idxmin()
+        curve = reloaded.runs[best].metrics("test_mse")
+        alpha, noise = table.loc[best, "alpha"], table.loc[best, "noise"]
+        print(f"\nbest run: {best} (alpha={alpha}, noise={noise})")
+        print(
+            "its learning curve (test MSE by training-set tenth):",
+            curve["value"].round(3).tolist(),
+        )
+        print(
+            "\nlook around: .venv/bin/trialbook ls ; .venv/bin/trialbook runs demo-ridge ;"
+            f" .venv/bin/trialbook show demo-ridge {best}"
+        )
 
 
 if __name__ == "__main__":

@@ -1,10 +1,31 @@
 #!/usr/bin/env bash
 # Create .venv (Python >= 3.11) and install trialbook with its test dependencies.
 # Re-running is cheap: nothing is reinstalled while pyproject.toml is unchanged.
+#
+#   TRIALBOOK_PYTHON=/path/to/python      the interpreter of a new venv (default: the newest
+#                                         python3.1x on PATH that is >= 3.11)
+#   TRIALBOOK_PYTHON_VERSION=3.13         that exact version instead: python3.13 on PATH, else
+#                                         pyenv's ~/.pyenv/versions/3.13.*
+#   TRIALBOOK_VENV=.venv-py313            the venv's folder (default .venv)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+VENV=${TRIALBOOK_VENV:-.venv}
 
 pick_python() {
+    local want=${TRIALBOOK_PYTHON_VERSION:-}
+    if [ -n "$want" ]; then
+        for candidate in "${TRIALBOOK_PYTHON:-}" "python$want" "$HOME"/.pyenv/versions/"$want".*/bin/python; do
+            [ -n "$candidate" ] || continue
+            if command -v "$candidate" >/dev/null 2>&1 &&
+                [ "$("$candidate" -c 'import sys; print("%d.%d" % sys.version_info[:2])' 2>/dev/null)" = "$want" ]; then
+                echo "$candidate"
+                return
+            fi
+        done
+        echo "error: no Python $want found (python$want on PATH or ~/.pyenv/versions/$want.*);" \
+            "install it or set TRIALBOOK_PYTHON to its path" >&2
+        exit 1
+    fi
     for candidate in "${TRIALBOOK_PYTHON:-}" python3.13 python3.12 python3.11 python3; do
         [ -n "$candidate" ] || continue
         if command -v "$candidate" >/dev/null 2>&1 &&
@@ -17,20 +38,21 @@ pick_python() {
     exit 1
 }
 
-stamp=.venv/.trialbook-installed
+stamp=$VENV/.trialbook-installed
 want=$(cat pyproject.toml scripts/bootstrap.sh | sha256sum | cut -d' ' -f1)
 if [ ! -f "$stamp" ]; then
-    echo "bootstrap: creating .venv and installing trialbook with its test extras" \
+    echo "bootstrap: creating $VENV and installing trialbook with its test extras" \
         "(numpy, pandas, dask, pytest, ...); this takes a few minutes, once: later runs are fast" >&2
 elif [ "$(cat "$stamp")" != "$want" ]; then
-    echo "bootstrap: pyproject.toml changed: updating trialbook and its test extras in .venv" >&2
+    echo "bootstrap: pyproject.toml changed: updating trialbook and its test extras in $VENV" >&2
 fi
-if [ ! -x .venv/bin/python ]; then
-    "$(pick_python)" -m venv .venv
+if [ ! -x "$VENV/bin/python" ]; then
+    python=$(pick_python)
+    "$python" -m venv "$VENV"
 fi
 if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
-    .venv/bin/python -m pip install --quiet --upgrade pip 2>&1 | grep -v "^WARNING: Location" || true
-    .venv/bin/python -m pip install --quiet -e ".[test]" 2>&1 | grep -v "^WARNING: Location" || true
-    .venv/bin/python -c "import trialbook, pytest, hypothesis" # fail loudly if the install failed
+    "$VENV/bin/python" -m pip install --quiet --upgrade pip 2>&1 | grep -v "^WARNING: Location" || true
+    "$VENV/bin/python" -m pip install --quiet -e ".[test]" 2>&1 | grep -v "^WARNING: Location" || true
+    "$VENV/bin/python" -c "import trialbook, pytest, hypothesis" # fail loudly if the install failed
     echo "$want" > "$stamp"
 fi

@@ -17,7 +17,7 @@ DIR=$ROOT/.services
 REDIS_PORT=${TRIALBOOK_REDIS_PORT:-6391}
 PG_PORT=${TRIALBOOK_PG_PORT:-5441}
 MONGO_PORT=${TRIALBOOK_MONGO_PORT:-27031}
-PY=$ROOT/.venv/bin/python
+PY=$ROOT/${TRIALBOOK_VENV:-.venv}/bin/python
 
 log() { echo "services: $*" >&2; }
 

@@ -2,6 +2,8 @@
 # Run the whole test suite. Starts the services the tests need (scripts/services.sh: PostgreSQL,
 # Redis, MongoDB; scripts/slurm.sh: a single-node Slurm cluster; scripts/browser.sh: Chromium)
 # and stops, at the end, those this run started (TRIALBOOK_KEEP_SERVICES=1 keeps them running). pytest's exit code is the script's.
+# TRIALBOOK_VENV names the venv whose Python runs the tests (default .venv; .venv-py313 for
+# `make test-py313`).
 # Under CI=true no test may be skipped for a missing service.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -43,5 +45,5 @@ fi
 # Chromium for the web UI's browser tests (installed with apt-get when missing).
 bash scripts/browser.sh || true
 status=0
-.venv/bin/python -m pytest "$@" || status=$?
+"${TRIALBOOK_VENV:-.venv}/bin/python" -m pytest "$@" || status=$?
 exit $status

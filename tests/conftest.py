@@ -21,8 +21,8 @@ from __future__ import annotations
 import importlib
 import os
 import pathlib
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Iterator, Mapping
+from typing import Any, Protocol, TypeVar
 
 import pytest
 from hypothesis import settings
@@ -84,6 +84,9 @@ def _ci_skip_message(longrepr: object) -> str:
     )
 
 
+T = TypeVar("T")
+
+
 def need(condition: bool, reason: str) -> None:
     """Skip (or, when every service is required, fail) unless ``condition``."""
     if condition:
@@ -106,6 +109,28 @@ def require_module(name: str, extra: str) -> Any:
         pytest.skip(reason, allow_module_level=True)
 
 
+class Closing(Protocol):
+    """The ``closing`` fixture: ``ex = closing(Experiment(...))`` closes ``ex`` after the test."""
+
+    def __call__(self, opened: T, /) -> T: ...
+
+
+@pytest.fixture
+def closing() -> Iterator[Closing]:
+    """Close what a test opens (stores, sessions, experiments), last opened first, when it ends:
+    ``store = closing(open_store(url))``. A test closes what it opens: an unclosed store is
+    closed by the garbage collector at some later moment, with a ``ResourceWarning``."""
+    opened: list[Any] = []
+
+    def keep(thing: T) -> T:
+        opened.append(thing)
+        return thing
+
+    yield keep
+    for thing in reversed(opened):
+        thing.close()
+
+
 @pytest.fixture
 def store_dir(tmp_path: pathlib.Path) -> pathlib.Path:
     return tmp_path / "store"
@@ -125,7 +150,6 @@ def session(store_dir: pathlib.Path) -> trialbook.Session:
 
 import contextlib  # noqa: E402 - kept with the section it serves
 import uuid  # noqa: E402
-from collections.abc import Iterator  # noqa: E402
 
 SERVICE_ENV = {
     "postgres": "TRIALBOOK_TEST_POSTGRES_URL",

@@ -16,7 +16,14 @@ import threading
 from collections.abc import Iterator
 
 import pytest
-from tests.conftest import BACKENDS, OPTIONAL_BACKENDS, backend_location, need, service_url
+from tests.conftest import (
+    BACKENDS,
+    OPTIONAL_BACKENDS,
+    Closing,
+    backend_location,
+    need,
+    service_url,
+)
 
 import trialbook
 from races import wait_until
@@ -157,7 +164,9 @@ def _trial_writer(location: str, count: int, barrier) -> list:
 
 
 @pytest.mark.parametrize("backend", BACKENDS + OPTIONAL_BACKENDS)
-def test_concurrent_trials_get_unique_ids(backend: str, tmp_path: pathlib.Path) -> None:
+def test_concurrent_trials_get_unique_ids(
+    backend: str, tmp_path: pathlib.Path, closing: Closing
+) -> None:
     """4 processes x 25 trials of one graph experiment, in rounds of one trial each started
     together: 100 trials with ids 1..100 (one of each round per process), nothing lost: each
     trial's parameters, result, persisted value and metric are its own."""
@@ -170,7 +179,7 @@ def test_concurrent_trials_get_unique_ids(backend: str, tmp_path: pathlib.Path) 
         assert sorted(trials) == list(range(1, 101))
         _one_id_per_round([[trial_id for trial_id, _, _ in part] for part in results])
         assert all(out == a * a for a, out in trials.values())
-        ex = trialbook.Experiment("shared_trials", backend=location)
+        ex = closing(trialbook.Experiment("shared_trials", backend=location))
         assert ex.trial_id == 100
         history = ex.get_history()
         assert len(history) == 100
@@ -417,6 +426,7 @@ def test_redis_killed_mid_write(tmp_path: pathlib.Path) -> None:
         store = open_store(f"redis://127.0.0.1:{port}/0")
         info = store.create_experiment("crash")
         last = _write_until_killed(store, info.id, lambda: proc.send_signal(signal.SIGKILL))
+        store.close()  # its connections went with the server
         proc.wait()
         # restarts from its append-only file (on the same port unless it was taken meanwhile)
         proc, port = _redis_server(tmp_path, *durable, port=port)
@@ -578,17 +588,17 @@ def test_rediss_to_a_plain_server_fails_within_the_connect_timeout(private_redis
     assert "Timeout connecting" in str(info.value)
 
 
-def test_seed_forms_on_redis(private_redis) -> None:
+def test_seed_forms_on_redis(private_redis, closing: Closing) -> None:
     import redis
 
     port, _ = private_redis
     url = f"redis://:right@127.0.0.1:{port}/0"
     shown = f"RedisBackend('redis://127.0.0.1:{port}/0')"
-    ex = trialbook.Experiment("redis_uri_backend", backend=url)
+    ex = closing(trialbook.Experiment("redis_uri_backend", backend=url))
     assert repr(ex) == f"Experiment(id: redis_uri_backend, trial_id: 0, backend: {shown})"
     ex.store.close()
     pool = redis.ConnectionPool.from_url(url)
-    ex = trialbook.Experiment("redis_pool_backend", backend=pool)
+    ex = closing(trialbook.Experiment("redis_pool_backend", backend=pool))
     assert repr(ex) == f"Experiment(id: redis_pool_backend, trial_id: 0, backend: {shown})"
     client = redis.Redis(connection_pool=pool)
     assert open_store(client).url == f"redis://127.0.0.1:{port}/0"
@@ -599,11 +609,11 @@ def test_seed_forms_on_redis(private_redis) -> None:
     pool.disconnect()
 
 
-def test_seed_forms_on_mongo(tmp_path: pathlib.Path) -> None:
+def test_seed_forms_on_mongo(tmp_path: pathlib.Path, closing: Closing) -> None:
     import pymongo
 
     with backend_location("mongo", tmp_path) as url:
-        ex = trialbook.Experiment("mongo_uri_backend", backend=url)
+        ex = closing(trialbook.Experiment("mongo_uri_backend", backend=url))
         assert repr(ex) == (
             f"Experiment(id: mongo_uri_backend, trial_id: 0, backend: MongoBackend({url!r}))"
         )
@@ -617,13 +627,17 @@ def test_seed_forms_on_mongo(tmp_path: pathlib.Path) -> None:
         client.close()
 
 
-def test_seed_database_form_of_the_graph_experiment(tmp_path: pathlib.Path) -> None:
+def test_seed_database_form_of_the_graph_experiment(
+    tmp_path: pathlib.Path, closing: Closing
+) -> None:
     import pymongo
 
     with backend_location("mongo", tmp_path) as url:
         client = pymongo.MongoClient(url, serverSelectionTimeoutMS=5000)
         try:
-            ex = trialbook.Experiment("mongo_db_backend", backend=client.get_default_database())
+            ex = closing(
+                trialbook.Experiment("mongo_db_backend", backend=client.get_default_database())
+            )
             assert repr(ex).endswith(f"backend: MongoBackend({url!r}))")
         finally:
             client.close()
@@ -851,10 +865,12 @@ def _three_trials(location: str, name: str) -> None:
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
-def test_graph_trials_on_every_backend(backend: str, tmp_path: pathlib.Path) -> None:
+def test_graph_trials_on_every_backend(
+    backend: str, tmp_path: pathlib.Path, closing: Closing
+) -> None:
     with backend_location(backend, tmp_path) as location:
         _three_trials(location, "team_graph")
-        again = trialbook.Experiment("team_graph", backend=location)
+        again = closing(trialbook.Experiment("team_graph", backend=location))
         assert again.trial_id == 3
         assert again.get_parameters(trial_id=2) == {"a": 2}
         assert again.get_persisted("double", trial_id=2) == [2, 2]

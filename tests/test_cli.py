@@ -14,18 +14,17 @@ from trialbook.cli import cli
 
 @pytest.fixture
 def filled(store_dir) -> str:
-    session = trialbook.create_session(store_dir)
-    experiment = session.create_experiment("fit")
-    experiment.add_runs(lr=[0.1, 0.01])
-
     def step(run: trialbook.Run) -> None:
         run.fields.score = round(run.params.lr * 2, 3)
         run.fields.weights = [1, 2]
         for i in range(3):
             run.log_metric("loss", 1.0 / (i + 1))
 
-    experiment.execute(step).persist()
-    session.create_experiment("empty").persist()
+    with trialbook.create_session(store_dir) as session:
+        experiment = session.create_experiment("fit")
+        experiment.add_runs(lr=[0.1, 0.01])
+        experiment.execute(step).persist()
+        session.create_experiment("empty").persist()
     return str(store_dir)
 
 
@@ -42,7 +41,7 @@ def test_ls(filled: str) -> None:
 
 
 def test_ls_empty_store(store_dir) -> None:
-    trialbook.create_session(store_dir)
+    trialbook.create_session(store_dir).close()
     result = invoke("ls", "--store", str(store_dir))
     assert result.output == f"no experiments in {store_dir}\n"
 

@@ -7,6 +7,7 @@ import sys
 import textwrap
 
 import trialbook
+from conftest import Closing
 
 WRITER = textwrap.dedent(
     """
@@ -35,11 +36,11 @@ WRITER = textwrap.dedent(
 )
 
 
-def test_two_processes_add_runs_concurrently(store_dir, tmp_path) -> None:
+def test_two_processes_add_runs_concurrently(store_dir, tmp_path, closing: Closing) -> None:
     """The two processes add and persist their runs in lockstep (each run of round i is
     created and persisted by both before round i + 1): ids 2i + 1 and 2i + 2 go to the runs
     of round i, one each, so the two really wrote at the same time."""
-    session = trialbook.create_session(store_dir)
+    session = closing(trialbook.create_session(store_dir))
     session.create_experiment("shared").persist()
     meeting = tmp_path / "meeting"
     meeting.mkdir()
@@ -82,7 +83,7 @@ OPENER = textwrap.dedent(
 )
 
 
-def test_processes_creating_one_new_store_at_once_all_succeed(tmp_path) -> None:
+def test_processes_creating_one_new_store_at_once_all_succeed(tmp_path, closing: Closing) -> None:
     """Six processes, started and imported, are released together to create the same new
     store."""
     from races import wait_until
@@ -96,5 +97,5 @@ def test_processes_creating_one_new_store_at_once_all_succeed(tmp_path) -> None:
     wait_until(lambda: len(list(meeting.glob("ready-*"))) == 6, "the six processes are ready")
     (meeting / "go").touch()
     assert [p.wait(timeout=120) for p in procs] == [0] * 6
-    session = trialbook.create_session(store)
+    session = closing(trialbook.create_session(store))
     assert sorted(session.ls()["name"]) == [f"from-{i}" for i in range(6)]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import pathlib
 import shutil
+from collections.abc import Iterator
 
 import dask
 import numpy as np
@@ -13,7 +14,7 @@ import pytest
 from dask.delayed import Delayed
 
 import trialbook as daskperiment
-from conftest import need
+from conftest import Closing, need
 from trialbook.errors import ConfigError, NotFoundError, RunNotFoundError, StorageError
 from trialbook.graph import Experiment, Node, Parameter
 from trialbook.storage.sqlite import SqliteStore
@@ -22,8 +23,9 @@ GRAPH_LOG = "trialbook.graph"
 
 
 @pytest.fixture
-def ex(store_dir: pathlib.Path) -> Experiment:
-    return daskperiment.Experiment(id="quickstart_pj", backend=store_dir)
+def ex(store_dir: pathlib.Path) -> Iterator[Experiment]:
+    with daskperiment.Experiment(id="quickstart_pj", backend=store_dir) as ex:
+        yield ex
 
 
 def quickstart(ex: Experiment) -> tuple[Parameter, Parameter, Node]:
@@ -45,17 +47,19 @@ def messages(caplog: pytest.LogCaptureFixture, level: int = logging.INFO) -> lis
     return [r.getMessage() for r in caplog.records if r.levelno == level]
 
 
-def test_repr_and_default_backend() -> None:
-    ex = daskperiment.Experiment(id="quickstart_pj")
+def test_repr_and_default_backend(closing: Closing) -> None:
+    ex = closing(daskperiment.Experiment(id="quickstart_pj"))
     assert repr(ex) == (
         "Experiment(id: quickstart_pj, trial_id: 0, backend: LocalBackend('.trialbook'))"
     )
     assert pathlib.Path(".trialbook/trialbook.db").exists()
 
 
-def test_backend_from_environment_variable(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_backend_from_environment_variable(
+    monkeypatch: pytest.MonkeyPatch, closing: Closing
+) -> None:
     monkeypatch.setenv("TRIALBOOK_STORE", "elsewhere")
-    ex = daskperiment.Experiment("env_store")
+    ex = closing(daskperiment.Experiment("env_store"))
     assert "LocalBackend('elsewhere')" in repr(ex)
 
 
@@ -441,9 +445,10 @@ class _PurityReadFails(SqliteStore):
 
 
 def test_a_failing_purity_read_still_records_the_trial(
-    tmp_path: pathlib.Path, caplog: pytest.LogCaptureFixture
+    tmp_path: pathlib.Path, caplog: pytest.LogCaptureFixture, closing: Closing
 ) -> None:
-    ex = Experiment("purity_read_fails", backend=_PurityReadFails(tmp_path / "store.db"))
+    store = closing(_PurityReadFails(tmp_path / "store.db"))
+    ex = Experiment("purity_read_fails", backend=store)  # leaves the store given to it open
     a = ex.parameter("a")
 
     @ex
@@ -472,8 +477,8 @@ def test_a_failing_purity_read_still_records_the_trial(
     ]
 
 
-def test_experiment_level_seed(store_dir: pathlib.Path) -> None:
-    ex = daskperiment.Experiment("seeded", backend=store_dir, seed=7)
+def test_experiment_level_seed(store_dir: pathlib.Path, closing: Closing) -> None:
+    ex = closing(daskperiment.Experiment("seeded", backend=store_dir, seed=7))
 
     @ex.result
     def draw():
@@ -555,11 +560,11 @@ def test_diff_between_trials(ex: Experiment) -> None:
     assert not ex.diff(1, 1)
 
 
-def test_history_shows_other_kinds(store_dir: pathlib.Path) -> None:
+def test_history_shows_other_kinds(store_dir: pathlib.Path, closing: Closing) -> None:
     """Runs of another kind in the same experiment appear in the same table."""
     from trialbook.storage.records import RunRecord
 
-    ex = daskperiment.Experiment("mixed", backend=store_dir)
+    ex = closing(daskperiment.Experiment("mixed", backend=store_dir))
     x = ex.parameter("x")
 
     @ex.result
@@ -577,10 +582,10 @@ def test_history_shows_other_kinds(store_dir: pathlib.Path) -> None:
     assert np.isnan(history.loc[1, "y"])
 
 
-def test_bad_arguments() -> None:
+def test_bad_arguments(closing: Closing) -> None:
     with pytest.raises(ConfigError, match="non-empty str"):
         daskperiment.Experiment("")
-    ex = daskperiment.Experiment("bad")
+    ex = closing(daskperiment.Experiment("bad"))
     with pytest.raises(ConfigError, match="Python identifier"):
         ex.parameter("not a name")
     with pytest.raises(ConfigError, match="must be a function"):

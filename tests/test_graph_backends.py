@@ -7,11 +7,12 @@ import numpy as np
 import pytest
 
 import trialbook
+from conftest import Closing
 from trialbook.storage.base import Store
 
 
-def test_quickstart_on_each_backend(backend_store: Store) -> None:
-    ex = trialbook.Experiment("quickstart_pj", backend=backend_store)
+def test_quickstart_on_each_backend(backend_store: Store, closing: Closing) -> None:
+    ex = closing(trialbook.Experiment("quickstart_pj", backend=backend_store))
     assert repr(ex) == (
         f"Experiment(id: quickstart_pj, trial_id: 0, "
         f"backend: {backend_store.backend_label}({backend_store.url!r}))"
@@ -37,7 +38,7 @@ def test_quickstart_on_each_backend(backend_store: Store) -> None:
         else:
             s.compute(seed=1)
 
-    again = trialbook.Experiment("quickstart_pj", backend=backend_store)
+    again = closing(trialbook.Experiment("quickstart_pj", backend=backend_store))
     assert again.trial_id == 3
     assert again.get_parameters() == {"a": 1, "b": -1}
     history = again.get_history()

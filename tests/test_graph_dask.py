@@ -9,7 +9,7 @@ import pathlib
 import pytest
 
 import trialbook
-from conftest import require_module
+from conftest import Closing, require_module
 
 distributed = require_module("distributed", "distributed")
 
@@ -52,8 +52,10 @@ def build(ex: trialbook.Experiment, meeting: pathlib.Path):
     return total(left(a), right(a))
 
 
-def test_a_trial_on_the_cluster_runs_steps_in_parallel_and_tracks_them(tmp_path, client) -> None:
-    ex = trialbook.Experiment("dask_trial", backend=tmp_path / "store")
+def test_a_trial_on_the_cluster_runs_steps_in_parallel_and_tracks_them(
+    tmp_path, client, closing: Closing
+) -> None:
+    ex = closing(trialbook.Experiment("dask_trial", backend=tmp_path / "store"))
     meeting = tmp_path / "meeting"
     meeting.mkdir()
     node = build(ex, meeting)
@@ -72,8 +74,10 @@ def test_a_trial_on_the_cluster_runs_steps_in_parallel_and_tracks_them(tmp_path,
     assert ex.get_persisted("left", trial_id=1)["value"] == 3
 
 
-def test_a_failing_step_on_the_cluster_is_recorded_and_reraised(tmp_path, client) -> None:
-    ex = trialbook.Experiment("dask_fail", backend=tmp_path / "store")
+def test_a_failing_step_on_the_cluster_is_recorded_and_reraised(
+    tmp_path, client, closing: Closing
+) -> None:
+    ex = closing(trialbook.Experiment("dask_fail", backend=tmp_path / "store"))
     a = ex.parameter("a")
 
     @ex.result

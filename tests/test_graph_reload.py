@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 import trialbook
+from conftest import Closing
 from trialbook import capture
 
 SCRIPT = textwrap.dedent(
@@ -54,9 +55,11 @@ def finish(proc: subprocess.Popen) -> None:
     assert proc.returncode == 0, err
 
 
-def test_reload_in_a_fresh_process(tmp_path: pathlib.Path, store_dir: pathlib.Path) -> None:
+def test_reload_in_a_fresh_process(
+    tmp_path: pathlib.Path, store_dir: pathlib.Path, closing: Closing
+) -> None:
     finish(run_script(tmp_path, store_dir, 2, 3))
-    ex = trialbook.Experiment("reload_pj", backend=store_dir)
+    ex = closing(trialbook.Experiment("reload_pj", backend=store_dir))
     assert ex.trial_id == 2
     assert repr(ex).startswith("Experiment(id: reload_pj, trial_id: 2,")
     history = ex.get_history()
@@ -83,10 +86,10 @@ def test_reload_in_a_fresh_process(tmp_path: pathlib.Path, store_dir: pathlib.Pa
 
 
 def test_reload_in_the_same_process_keeps_parameters(
-    store_dir: pathlib.Path, caplog: pytest.LogCaptureFixture
+    store_dir: pathlib.Path, caplog: pytest.LogCaptureFixture, closing: Closing
 ) -> None:
     caplog.set_level(logging.INFO, logger="trialbook.graph")
-    ex = trialbook.Experiment("same", backend=store_dir)
+    ex = closing(trialbook.Experiment("same", backend=store_dir))
     assert caplog.records[0].getMessage() == f"Initialized new experiment: {ex!r}"
     x = ex.parameter("x")
 
@@ -97,7 +100,7 @@ def test_reload_in_the_same_process_keeps_parameters(
     ex.set_parameters(x=3)
     square(x).compute(seed=0)
     caplog.clear()
-    again = trialbook.Experiment("same", backend=store_dir)
+    again = closing(trialbook.Experiment("same", backend=store_dir))
     assert caplog.records[0].getMessage() == f"Loaded {again!r}"
     assert again.trial_id == 1
     assert again.get_parameters() == {"x": 3}
@@ -105,10 +108,13 @@ def test_reload_in_the_same_process_keeps_parameters(
 
 
 def test_code_change_is_noticed_across_processes(
-    tmp_path: pathlib.Path, store_dir: pathlib.Path, caplog: pytest.LogCaptureFixture
+    tmp_path: pathlib.Path,
+    store_dir: pathlib.Path,
+    caplog: pytest.LogCaptureFixture,
+    closing: Closing,
 ) -> None:
     finish(run_script(tmp_path, store_dir, 2))
-    ex = trialbook.Experiment("reload_pj", backend=store_dir)
+    ex = closing(trialbook.Experiment("reload_pj", backend=store_dir))
     caplog.set_level(logging.WARNING, logger="trialbook.graph")
 
     @ex.result
@@ -120,12 +126,14 @@ def test_code_change_is_noticed_across_processes(
     assert "+    return 1 / s" in warnings
 
 
-def test_two_processes_five_trials_each(tmp_path: pathlib.Path, store_dir: pathlib.Path) -> None:
-    trialbook.Experiment("reload_pj", backend=store_dir)  # create the store first
+def test_two_processes_five_trials_each(
+    tmp_path: pathlib.Path, store_dir: pathlib.Path, closing: Closing
+) -> None:
+    trialbook.Experiment("reload_pj", backend=store_dir).close()  # create the store first
     procs = [run_script(tmp_path, store_dir, *range(1, 6)) for _ in range(2)]
     for proc in procs:
         finish(proc)
-    ex = trialbook.Experiment("reload_pj", backend=store_dir)
+    ex = closing(trialbook.Experiment("reload_pj", backend=store_dir))
     history = ex.get_history()
     assert list(history.index) == list(range(1, 11))
     assert sorted(history["b"].tolist()) == sorted([*range(1, 6)] * 2)
@@ -134,9 +142,9 @@ def test_two_processes_five_trials_each(tmp_path: pathlib.Path, store_dir: pathl
 
 
 def test_environment_change_is_warned_on_reload(
-    store_dir: pathlib.Path, caplog: pytest.LogCaptureFixture
+    store_dir: pathlib.Path, caplog: pytest.LogCaptureFixture, closing: Closing
 ) -> None:
-    ex = trialbook.Experiment("env_pj", backend=store_dir)
+    ex = closing(trialbook.Experiment("env_pj", backend=store_dir))
 
     @ex.result
     def one():
@@ -156,19 +164,21 @@ def test_environment_change_is_warned_on_reload(
     ex.store.write_runs(ex.experiment_id, [record])
 
     caplog.set_level(logging.WARNING, logger="trialbook.graph")
-    trialbook.Experiment("env_pj", backend=store_dir)
+    trialbook.Experiment("env_pj", backend=store_dir).close()
     warnings = [r.getMessage() for r in caplog.records]
     assert warnings[0] == "Installed Python packages have been changed"
     assert warnings[1] == f"@@ -{index + 1} +{index + 1} @@"
     assert warnings[2] == "-" + old_line.rstrip("\n")
     assert warnings[3].startswith("+pandas ")
     assert len(warnings) == 4
-    diff = trialbook.Experiment("env_pj", backend=store_dir).diff(1, 1)
+    diff = closing(trialbook.Experiment("env_pj", backend=store_dir)).diff(1, 1)
     assert not diff
 
 
-def test_environment_snapshot_is_content_addressed(store_dir: pathlib.Path) -> None:
-    ex = trialbook.Experiment("env_same", backend=store_dir)
+def test_environment_snapshot_is_content_addressed(
+    store_dir: pathlib.Path, closing: Closing
+) -> None:
+    ex = closing(trialbook.Experiment("env_same", backend=store_dir))
 
     @ex.result
     def one():

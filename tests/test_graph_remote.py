@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 import trialbook
-from conftest import require_module
+from conftest import Closing, require_module
 from trialbook.graph import Experiment, Node
 
 distributed = require_module("distributed", "distributed")
@@ -51,16 +51,20 @@ def check_trial(ex: Experiment, trial_id: int, *, remote: bool) -> None:
 
 
 @pytest.mark.parametrize("scheduler", ["sync", "threads"])
-def test_in_process_schedulers_are_tracked(store_dir: pathlib.Path, scheduler: str) -> None:
-    ex = trialbook.Experiment("local_sched", backend=store_dir)
+def test_in_process_schedulers_are_tracked(
+    store_dir: pathlib.Path, scheduler: str, closing: Closing
+) -> None:
+    ex = closing(trialbook.Experiment("local_sched", backend=store_dir))
     s = tracked_graph(ex)
     ex.set_parameters(a=1, b=2)
     assert s.compute(seed=1, scheduler=scheduler) == pytest.approx(10 / 3)
     check_trial(ex, 1, remote=False)
 
 
-def test_processes_scheduler(store_dir: pathlib.Path, caplog: pytest.LogCaptureFixture) -> None:
-    ex = trialbook.Experiment("proc_sched", backend=store_dir)
+def test_processes_scheduler(
+    store_dir: pathlib.Path, caplog: pytest.LogCaptureFixture, closing: Closing
+) -> None:
+    ex = closing(trialbook.Experiment("proc_sched", backend=store_dir))
     s = tracked_graph(ex)
     ex.set_parameters(a=1, b=2)
     caplog.set_level(logging.WARNING, logger="trialbook.graph")
@@ -84,8 +88,8 @@ def _any_input(ex: Experiment) -> str:
     return capture.input_hash("calculate_score", (ex.get_persisted("prepare_data", 1),), {})
 
 
-def test_failure_in_a_worker_process_is_recorded(store_dir: pathlib.Path) -> None:
-    ex = trialbook.Experiment("proc_fail", backend=store_dir)
+def test_failure_in_a_worker_process_is_recorded(store_dir: pathlib.Path, closing: Closing) -> None:
+    ex = closing(trialbook.Experiment("proc_fail", backend=store_dir))
     b = ex.parameter("b")
 
     @ex.result
@@ -99,8 +103,10 @@ def test_failure_in_a_worker_process_is_recorded(store_dir: pathlib.Path) -> Non
     assert history.loc[1, "Description"] == "ZeroDivisionError(division by zero)"
 
 
-def test_distributed_client(store_dir: pathlib.Path, caplog: pytest.LogCaptureFixture) -> None:
-    ex = trialbook.Experiment("dist_sched", backend=store_dir)
+def test_distributed_client(
+    store_dir: pathlib.Path, caplog: pytest.LogCaptureFixture, closing: Closing
+) -> None:
+    ex = closing(trialbook.Experiment("dist_sched", backend=store_dir))
     a = ex.parameter("a")
 
     @ex.result
@@ -129,12 +135,14 @@ def test_distributed_client(store_dir: pathlib.Path, caplog: pytest.LogCaptureFi
     assert ex.get_history()["Seed"].tolist() == [1, 1, 2]
 
 
-def test_trials_ignore_the_dask_default_scheduler(store_dir: pathlib.Path) -> None:
+def test_trials_ignore_the_dask_default_scheduler(
+    store_dir: pathlib.Path, closing: Closing
+) -> None:
     import threading
 
     import dask
 
-    ex = trialbook.Experiment("configured", backend=store_dir)
+    ex = closing(trialbook.Experiment("configured", backend=store_dir))
 
     @ex.result
     def where():
@@ -145,10 +153,10 @@ def test_trials_ignore_the_dask_default_scheduler(store_dir: pathlib.Path) -> No
     assert where().compute(seed=0, scheduler="threads") is False
 
 
-def test_experiment_pickles_to_a_worker_stand_in(store_dir: pathlib.Path) -> None:
+def test_experiment_pickles_to_a_worker_stand_in(store_dir: pathlib.Path, closing: Closing) -> None:
     import pickle
 
-    ex = trialbook.Experiment("pickled", backend=store_dir)
+    ex = closing(trialbook.Experiment("pickled", backend=store_dir))
     copy = pickle.loads(pickle.dumps(ex))
     assert repr(copy) == "WorkerExperiment(id: pickled)"
     with pytest.raises(trialbook.errors.ConfigError, match="outside a trial"):

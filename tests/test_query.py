@@ -8,6 +8,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from conftest import Closing
 from trialbook.codecs import Encoded
 from trialbook.errors import ConfigError
 from trialbook.storage import open_store
@@ -85,8 +86,8 @@ def test_bad_queries_name_the_token_and_column(text: str, message: str) -> None:
         parse_query(text)
 
 
-def test_bad_sort_names_and_pages_are_refused(tmp_path: Any) -> None:
-    store = open_store(tmp_path / "s")
+def test_bad_sort_names_and_pages_are_refused(tmp_path: Any, closing: Closing) -> None:
+    store = closing(open_store(tmp_path / "s"))
     exp = store.create_experiment("e")
     with pytest.raises(ConfigError, match="not a name of the query language"):
         query_runs(store, exp.id, order_by="lr desc")
@@ -97,9 +98,11 @@ def test_bad_sort_names_and_pages_are_refused(tmp_path: Any) -> None:
     assert parse_name("metric.loss").where == "metric"
 
 
-def test_documents_with_nan_and_infinity_are_queried_like_sql(tmp_path: Any) -> None:
+def test_documents_with_nan_and_infinity_are_queried_like_sql(
+    tmp_path: Any, closing: Closing
+) -> None:
     """NaN is missing (SQL has no NaN), infinities compare as numbers, in both back ends."""
-    store = open_store(tmp_path / "s")
+    store = closing(open_store(tmp_path / "s"))
     exp = store.create_experiment("e")
     store.write_runs(exp.id, [
         run(1, params={"lr": 0.1, "s": "NaN"}, metrics={"loss": [3, float("nan")]}),
@@ -115,8 +118,8 @@ def test_documents_with_nan_and_infinity_are_queried_like_sql(tmp_path: Any) -> 
         assert query_runs(target, exp.id, where='params.v == "[9e999]"')[0] == 1
 
 
-def test_native_and_generic_page_and_count_the_same(tmp_path: Any) -> None:
-    store = open_store(tmp_path / "s")
+def test_native_and_generic_page_and_count_the_same(tmp_path: Any, closing: Closing) -> None:
+    store = closing(open_store(tmp_path / "s"))
     exp = store.create_experiment("e")
     runs = [
         run(i, status="done" if i % 3 else "failed", kind="job" if i % 2 else "trial",

@@ -15,7 +15,7 @@ import pytest
 from click.testing import CliRunner
 
 import trialbook
-from conftest import BACKENDS, backend_location, require_module
+from conftest import BACKENDS, Closing, backend_location, require_module
 from trialbook import Param, Task, experiment, tag
 from trialbook.cli import cli
 from trialbook.errors import ConfigError
@@ -129,9 +129,9 @@ class Prepare(Task):
         pass
 
 
-def test_show_of_a_trial_gives_its_result_and_seed(tmp_path) -> None:
+def test_show_of_a_trial_gives_its_result_and_seed(tmp_path, closing: Closing) -> None:
     store = str(tmp_path / "s")
-    ex = trialbook.Experiment(id="graph", backend=store)
+    ex = closing(trialbook.Experiment(id="graph", backend=store))
     a = ex.parameter("a", default=1)
 
     @ex.result
@@ -325,16 +325,16 @@ def ui_client(store: Any, **options: Any) -> Any:
 
 def two_trials(location: str) -> None:
     """A graph experiment `graph` of two trials (seeds 1 and 2) with dict results."""
-    ex = trialbook.Experiment(id="graph", backend=location)
-    a = ex.parameter("a", default=1)
+    with trialbook.Experiment(id="graph", backend=location) as ex:
+        a = ex.parameter("a", default=1)
 
-    @ex.result
-    def double(a: int) -> dict[str, int]:
-        return {"value": a * 2}
+        @ex.result
+        def double(a: int) -> dict[str, int]:
+            return {"value": a * 2}
 
-    for value in (1, 2):
-        ex.set_parameters(a=value)
-        double(a).compute(seed=value)
+        for value in (1, 2):
+            ex.set_parameters(a=value)
+            double(a).compute(seed=value)
 
 
 def test_names_with_a_slash_work_in_api_routes_and_pages(slashed: Any) -> None:

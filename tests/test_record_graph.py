@@ -18,7 +18,7 @@ import pytest
 from click.testing import CliRunner
 
 import trialbook
-from conftest import BACKENDS, backend_location
+from conftest import BACKENDS, Closing, backend_location
 from trialbook import capture
 from trialbook.cli import cli
 from trialbook.errors import CodecError, ConfigError
@@ -108,7 +108,7 @@ def three_processes(location: str, caplog: pytest.LogCaptureFixture) -> list[str
 
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_each_process_takes_the_default_from_its_code(
-    backend: str, tmp_path: pathlib.Path, caplog: pytest.LogCaptureFixture
+    backend: str, tmp_path: pathlib.Path, caplog: pytest.LogCaptureFixture, closing: Closing
 ) -> None:
     with backend_location(backend, tmp_path) as location:
         logged = three_processes(location, caplog)
@@ -120,7 +120,7 @@ def test_each_process_takes_the_default_from_its_code(
         assert frame[["epochs", "lr"]].values.tolist() == [[10, 2], [3, 2], [10, 2], [20, 2]]
         # A process that only reads sees the default the code declared last, not the last
         # value given on a command line.
-        reader = trialbook.Experiment("train", backend=location)
+        reader = closing(trialbook.Experiment("train", backend=location))
         try:
             assert reader.get_parameters() == {"epochs": 20, "lr": 2}
             reader.set_parameters(epochs=3)
@@ -131,18 +131,19 @@ def test_each_process_takes_the_default_from_its_code(
 
 def test_a_parameter_without_default_in_the_edited_code_has_no_stored_default(
     store_dir: pathlib.Path,
+    closing: Closing,
 ) -> None:
-    ex = trialbook.Experiment("train", backend=store_dir)
+    ex = closing(trialbook.Experiment("train", backend=store_dir))
     ex.parameter("epochs", default=10)
-    again = trialbook.Experiment("train", backend=store_dir)
+    again = closing(trialbook.Experiment("train", backend=store_dir))
     assert again.get_parameters() == {"epochs": 10}
     again.parameter("epochs")  # the code no longer has a default, and no trial recorded one
     assert again.get_parameters() == {}
-    assert trialbook.Experiment("train", backend=store_dir).get_parameters() == {}
+    assert closing(trialbook.Experiment("train", backend=store_dir)).get_parameters() == {}
 
 
-def test_metadata_of_earlier_versions_is_read(store_dir: pathlib.Path) -> None:
-    ex = trialbook.Experiment("old", backend=store_dir)
+def test_metadata_of_earlier_versions_is_read(store_dir: pathlib.Path, closing: Closing) -> None:
+    ex = closing(trialbook.Experiment("old", backend=store_dir))
     lr = ex.parameter("lr")
 
     @ex.result
@@ -154,12 +155,14 @@ def test_metadata_of_earlier_versions_is_read(store_dir: pathlib.Path) -> None:
     # as written before defaults were listed: a value per parameter, None for "no default"
     meta = {"graph": {"parameters": {"epochs": 10, "lr": None}, "steps": {}}}
     ex.store.update_meta(ex.experiment_id, meta)
-    again = trialbook.Experiment("old", backend=store_dir)
+    again = closing(trialbook.Experiment("old", backend=store_dir))
     assert again.get_parameters() == {"epochs": 10, "lr": 0.5}
 
 
-def test_a_trial_records_only_the_parameters_its_code_declares(store_dir: pathlib.Path) -> None:
-    ex = trialbook.Experiment("declared", backend=store_dir)
+def test_a_trial_records_only_the_parameters_its_code_declares(
+    store_dir: pathlib.Path, closing: Closing
+) -> None:
+    ex = closing(trialbook.Experiment("declared", backend=store_dir))
     a, b = ex.parameter("a", default=1), ex.parameter("b", default=2)
 
     @ex.result
@@ -167,7 +170,7 @@ def test_a_trial_records_only_the_parameters_its_code_declares(store_dir: pathli
         return a + b
 
     total(a, b).compute(seed=0)
-    again = trialbook.Experiment("declared", backend=store_dir)  # the new code has no `b`
+    again = closing(trialbook.Experiment("declared", backend=store_dir))  # the new code has no `b`
     a = again.parameter("a", default=1)
 
     @again.result
@@ -179,8 +182,10 @@ def test_a_trial_records_only_the_parameters_its_code_declares(store_dir: pathli
     assert again.get_parameters(trial_id=1) == {"a": 1, "b": 2}
 
 
-def test_an_unstorable_parameter_fails_before_the_trial(store_dir: pathlib.Path) -> None:
-    ex = trialbook.Experiment("values", backend=store_dir)
+def test_an_unstorable_parameter_fails_before_the_trial(
+    store_dir: pathlib.Path, closing: Closing
+) -> None:
+    ex = closing(trialbook.Experiment("values", backend=store_dir))
     a = ex.parameter("a")
     calls = []
 
@@ -200,9 +205,9 @@ def test_an_unstorable_parameter_fails_before_the_trial(store_dir: pathlib.Path)
 
 
 def test_an_unstorable_result_is_not_recorded_as_none(
-    store_dir: pathlib.Path, caplog: pytest.LogCaptureFixture
+    store_dir: pathlib.Path, caplog: pytest.LogCaptureFixture, closing: Closing
 ) -> None:
-    ex = trialbook.Experiment("values", backend=store_dir)
+    ex = closing(trialbook.Experiment("values", backend=store_dir))
 
     @ex.result
     def make():
@@ -216,7 +221,7 @@ def test_an_unstorable_result_is_not_recorded_as_none(
     make().compute(seed=0)
     none().compute(seed=0)
     assert caplog.records[0].getMessage().startswith("Result of trial 1 is not stored: ")
-    frame = trialbook.Experiment("values", backend=store_dir).get_history()
+    frame = closing(trialbook.Experiment("values", backend=store_dir)).get_history()
     assert frame["Result Type"].tolist() == ["<class 'function'>", "<class 'NoneType'>"]
     assert pd.isna(frame.loc[1, "Result"])
     assert frame["Success"].tolist() == [True, True]
@@ -281,7 +286,9 @@ ONE_TRIAL = textwrap.dedent(
 )
 
 
-def test_the_same_interpreter_by_another_path_is_no_change(tmp_path: pathlib.Path) -> None:
+def test_the_same_interpreter_by_another_path_is_no_change(
+    tmp_path: pathlib.Path, closing: Closing
+) -> None:
     store = str(tmp_path / "store")
     script = tmp_path / "one.py"
     script.write_text(ONE_TRIAL)
@@ -299,7 +306,7 @@ def test_the_same_interpreter_by_another_path_is_no_change(tmp_path: pathlib.Pat
     for python, cwd in ways:
         done = run_process([python, str(script), store], cwd)
         assert "has been changed" not in done.stderr, (python, done.stderr)
-    ex = trialbook.Experiment("env", backend=store)
+    ex = closing(trialbook.Experiment("env", backend=store))
     digests = {record.environment for record in ex.store.read_runs(ex.experiment_id)}
     assert len(digests) == 1  # one snapshot: the three trials ran in one environment
     python = json.loads(ex.get_environment(trial_id=3)["python"])
@@ -327,9 +334,9 @@ def test_snapshots_with_unresolved_paths_compare_resolved(tmp_path: pathlib.Path
 
 
 def test_another_interpreter_is_still_a_change(
-    store_dir: pathlib.Path, caplog: pytest.LogCaptureFixture
+    store_dir: pathlib.Path, caplog: pytest.LogCaptureFixture, closing: Closing
 ) -> None:
-    ex = trialbook.Experiment("env_pj", backend=store_dir)
+    ex = closing(trialbook.Experiment("env_pj", backend=store_dir))
 
     @ex.result
     def one():
@@ -345,7 +352,7 @@ def test_another_interpreter_is_still_a_change(
     record.environment = digest
     ex.store.write_runs(ex.experiment_id, [record])
     caplog.set_level(logging.WARNING, logger="trialbook.graph")
-    trialbook.Experiment("env_pj", backend=store_dir)
+    trialbook.Experiment("env_pj", backend=store_dir).close()
     warnings = [r.getMessage() for r in caplog.records]
     assert warnings[0] == "Python information has been changed"
     assert warnings[1].startswith("@@ ")
@@ -382,6 +389,7 @@ NO_GUARD = textwrap.dedent(
 
 def test_a_script_without_main_guard_records_one_trial_per_compute(
     tmp_path: pathlib.Path,
+    closing: Closing,
 ) -> None:
     store = str(tmp_path / "store")
     script = tmp_path / "noguard.py"
@@ -396,7 +404,7 @@ def test_a_script_without_main_guard_records_one_trial_per_compute(
     assert 'if __name__ == "__main__":' in done.stderr
     frame = history(store, "phantom")
     assert frame[["a", "Result", "Success"]].values.tolist() == [[2, 6, True], [5, 12, True]]
-    ex = trialbook.Experiment("phantom", backend=store)
+    ex = closing(trialbook.Experiment("phantom", backend=store))
     assert ex.load_metric("x", trial_id=[1, 2]).loc[0].tolist() == [3, 6]
 
 
@@ -457,8 +465,10 @@ def message(call: object) -> str:
 
 
 @pytest.mark.parametrize("name", BAD_NAMES)
-def test_bad_parameter_names_are_refused_alike(name: str, store_dir: pathlib.Path) -> None:
-    ex = trialbook.Experiment("names", backend=store_dir)
+def test_bad_parameter_names_are_refused_alike(
+    name: str, store_dir: pathlib.Path, closing: Closing
+) -> None:
+    ex = closing(trialbook.Experiment("names", backend=store_dir))
     session = trialbook.create_session(store_dir)
     try:
         runs = session.create_experiment("grid")
@@ -474,9 +484,9 @@ def test_bad_parameter_names_are_refused_alike(name: str, store_dir: pathlib.Pat
         parse_arguments([f"{name}=1"])
 
 
-def test_good_parameter_names_are_accepted_alike(store_dir: pathlib.Path) -> None:
+def test_good_parameter_names_are_accepted_alike(store_dir: pathlib.Path, closing: Closing) -> None:
     names = ["lr", "_x", "n_layers2", "α"]
-    ex = trialbook.Experiment("names", backend=store_dir)
+    ex = closing(trialbook.Experiment("names", backend=store_dir))
     session = trialbook.create_session(store_dir)
     try:
         runs = session.create_experiment("grid")

@@ -21,7 +21,7 @@ import pytest
 from click.testing import CliRunner
 
 import trialbook
-from conftest import BACKENDS, backend_location
+from conftest import BACKENDS, Closing, backend_location
 from trialbook.cli import cli
 from trialbook.errors import (
     CodecError,
@@ -85,10 +85,9 @@ def test_reexecuting_a_reloaded_experiment_replaces_points(
         lines = [line.split() for line in check.stdout.splitlines()]
         assert [line[:4] for line in lines] == [[str(i), "15", "0", "14"] for i in (1, 2, 3)]
         assert [float(line[4]) for line in lines] == [lr / 15 for lr in (0.1, 0.2, 0.3)]
-        store = trialbook.create_session(url).store
-        info = store.find_experiment("sweep")
-        assert store.metric_names(info.id) == {"loss": 45}
-        store.close()
+        with trialbook.create_session(url) as session:
+            info = session.store.find_experiment("sweep")
+            assert session.store.metric_names(info.id) == {"loss": 45}
 
 
 def test_only_pending_executes_what_has_not_run(session: trialbook.Session) -> None:
@@ -189,7 +188,9 @@ def test_a_failed_persist_leaves_nothing_and_the_fixed_script_runs(
         session.close()
 
 
-def test_in_process_failure_removes_the_blob_files_it_wrote(tmp_path: pathlib.Path) -> None:
+def test_in_process_failure_removes_the_blob_files_it_wrote(
+    tmp_path: pathlib.Path, closing: Closing
+) -> None:
     """Ctrl-C in the middle of a persist's transaction (raised from the store's statement
     tracer, just before the runs are written): the rows roll back and the blob files the
     persist wrote are removed; a blob another experiment uses is kept."""
@@ -201,7 +202,7 @@ def test_in_process_failure_removes_the_blob_files_it_wrote(tmp_path: pathlib.Pa
         if interrupt["on"] and sql.startswith("INSERT OR REPLACE INTO runs"):
             raise KeyboardInterrupt
 
-    store = SqliteStore.from_directory(tmp_path / "store", tracer=tracer)
+    store = closing(SqliteStore.from_directory(tmp_path / "store", tracer=tracer))
     session = trialbook.Session(store)
     shared = np.arange(300_000.0)
     keep = session.create_experiment("keep")
@@ -218,7 +219,7 @@ def test_in_process_failure_removes_the_blob_files_it_wrote(tmp_path: pathlib.Pa
     assert len(_blob_files(tmp_path / "store")) == 1  # only the committed one
     assert session.store.read_runs(session.store.find_experiment("x").id) == []
     exp.persist()  # the same experiment persists once the interruption is over
-    loaded = trialbook.create_session(tmp_path / "store").load_experiment("x")
+    loaded = closing(trialbook.create_session(tmp_path / "store")).load_experiment("x")
     assert loaded.runs[1].fields.big[-1] == 399_999.0
     assert session.load_experiment("keep").runs[1].fields.w[-1] == 299_999.0
 
@@ -227,11 +228,13 @@ def _blob_files(store: pathlib.Path) -> list[pathlib.Path]:
     return sorted(p for p in (store / "blobs").glob("*/*") if p.is_file())
 
 
-def test_kill_during_persist_then_gc_frees_the_blobs(tmp_path: pathlib.Path) -> None:
+def test_kill_during_persist_then_gc_frees_the_blobs(
+    tmp_path: pathlib.Path, closing: Closing
+) -> None:
     """A process persisting big arrays is killed with SIGKILL after its blob files are written
     and before its commit (deterministic: this test holds the store's write lock meanwhile)."""
     store_dir = tmp_path / "store"
-    session = trialbook.create_session(store_dir)
+    session = closing(trialbook.create_session(store_dir))
     kept = session.create_experiment("kept")
     kept.add_run().fields.w = np.arange(100_000.0)
     kept.persist()
@@ -288,23 +291,24 @@ def test_kill_during_persist_then_gc_frees_the_blobs(tmp_path: pathlib.Path) -> 
     assert len(leftover) == 8
     leftover_bytes = sum(p.stat().st_size for p in leftover)
     assert leftover_bytes > 8 * 8_000_000
-    session = trialbook.create_session(store_dir)
+    session = closing(trialbook.create_session(store_dir))
     young = session.gc(min_age=3600)  # a persist in progress may still commit them: kept
     assert young.blobs == 0
     assert len(_blob_files(store_dir)) == 9
     report = session.gc(min_age=0)
     assert (report.blobs, report.bytes) == (8, leftover_bytes)
     assert _blob_files(store_dir) == committed
-    loaded = trialbook.create_session(store_dir).load_experiment("kept")
+    loaded = closing(trialbook.create_session(store_dir)).load_experiment("kept")
     assert len(loaded.runs) == 1  # the interrupted runs were never committed
     assert loaded.runs[1].fields.w[-1] == 99_999.0
 
 
 def test_gc_command_reports_and_frees_blobs_of_deleted_experiments(
     tmp_path: pathlib.Path,
+    closing: Closing,
 ) -> None:
     store_dir = tmp_path / "store"
-    session = trialbook.create_session(store_dir)
+    session = closing(trialbook.create_session(store_dir))
     for name in ("a", "b"):
         exp = session.create_experiment(name)
         exp.add_run().fields.w = np.full(100_000, ord(name), dtype="f8")
@@ -376,7 +380,9 @@ def test_two_launches_at_once_one_proceeds_the_other_fails_early(
         session.close()
 
 
-def test_claim_of_a_live_process_blocks_a_dead_ones_does_not(tmp_path: pathlib.Path) -> None:
+def test_claim_of_a_live_process_blocks_a_dead_ones_does_not(
+    tmp_path: pathlib.Path, closing: Closing
+) -> None:
     url = str(tmp_path / "store")
     trialbook.create_session(url).close()
     holder = subprocess.Popen(
@@ -395,7 +401,7 @@ def test_claim_of_a_live_process_blocks_a_dead_ones_does_not(tmp_path: pathlib.P
     )
     try:
         assert holder.stdout is not None and holder.stdout.readline() == "claimed\n"
-        session = trialbook.create_session(url)
+        session = closing(trialbook.create_session(url))
         with pytest.raises(ExperimentExistsError) as caught:
             session.create_experiment("long")
         message = str(caught.value)

@@ -15,6 +15,7 @@ import pytest
 from click.testing import CliRunner
 
 import trialbook
+from conftest import Closing
 from trialbook import Param, Task, experiment, tag
 from trialbook.cli import cli
 from trialbook.errors import ConfigError, JobFailedError, StorageError
@@ -235,7 +236,7 @@ def test_live_display_ends_with_the_summary(
 def test_bootstrap_says_what_it_installs_before_installing() -> None:
     root = Path(__file__).resolve().parent.parent
     script = (root / "scripts" / "bootstrap.sh").read_text()
-    said = script.index("creating .venv and installing trialbook")
+    said = script.index("creating $VENV and installing trialbook")
     assert said < script.index('pip install --quiet -e ".[test]"')
 
 
@@ -295,7 +296,9 @@ def test_generated_run_script_names_the_plan_file(plan: Path) -> None:
 # -- 14. one store for the three ways of working -------------------------------------------------
 
 
-def test_plan_graph_and_runs_share_the_default_store_the_cli_reads(plan: Path) -> None:
+def test_plan_graph_and_runs_share_the_default_store_the_cli_reads(
+    plan: Path, closing: Closing
+) -> None:
     code, _ = invoke("run-experiment", "--workdir", "wd", plan)
     assert code == 0
     assert not Path("wd/.trialbook").exists()
@@ -305,7 +308,7 @@ def test_plan_graph_and_runs_share_the_default_store_the_cli_reads(plan: Path) -
     assert code == 0
     assert output.count("job") >= 4 and output.count("done") >= 4
     # the lazy graph and the runs write to that same store
-    ex = trialbook.Experiment(id="graph")
+    ex = closing(trialbook.Experiment(id="graph"))
     a = ex.parameter("a")
 
     @ex.result

@@ -14,6 +14,7 @@ import pyarrow as pa
 import pytest
 
 import trialbook
+from conftest import Closing
 from trialbook.errors import (
     CodecError,
     ConfigError,
@@ -276,13 +277,15 @@ def test_run_context_marks_failure_and_reraises(session: trialbook.Session) -> N
     assert run.error.type == "KeyError"
 
 
-def test_persist_writes_only_new_and_changed_runs(store_dir) -> None:
+def test_persist_writes_only_new_and_changed_runs(store_dir, closing: Closing) -> None:
     statements: list[str] = []
-    store = trialbook.open_store(
-        store_dir,
-        tracer=lambda sql, params: statements.append(
-            (sql, len(params) if isinstance(params, list) else 1)
-        ),
+    store = closing(
+        trialbook.open_store(
+            store_dir,
+            tracer=lambda sql, params: statements.append(
+                (sql, len(params) if isinstance(params, list) else 1)
+            ),
+        )
     )
     session = trialbook.Session(store)
     experiment = session.create_experiment("inc")
@@ -365,19 +368,19 @@ def test_unsupported_field_type_writes_nothing(session: trialbook.Session) -> No
     assert session.load_experiment("bad").runs[1].fields == {"ok": 1}
 
 
-def test_pickle_needs_explicit_opt_in(store_dir) -> None:
+def test_pickle_needs_explicit_opt_in(store_dir, closing: Closing) -> None:
     class Thing:
         def __init__(self) -> None:
             self.v = 3
 
-    session = trialbook.create_session(store_dir, allow_pickle=True)
+    session = closing(trialbook.create_session(store_dir, allow_pickle=True))
     e = session.create_experiment("p")
     e.add_run()
     e.runs[1].fields.thing = Thing()
     e.persist()
     assert session.load_experiment("p").runs[1].fields.thing.v == 3
     with pytest.raises(CodecError, match="allow_pickle=True"):
-        trialbook.create_session(store_dir).load_experiment("p")
+        closing(trialbook.create_session(store_dir)).load_experiment("p")
 
 
 def test_df_has_params_status_timings_fields_and_metrics(session: trialbook.Session) -> None:
@@ -470,8 +473,8 @@ def test_session_errors(session: trialbook.Session) -> None:
     assert session.ls().empty
 
 
-def test_default_store_is_dot_trialbook_in_cwd(tmp_path) -> None:
-    session = trialbook.create_session()
+def test_default_store_is_dot_trialbook_in_cwd(tmp_path, closing: Closing) -> None:
+    session = closing(trialbook.create_session())
     session.create_experiment("d").persist()
     assert (tmp_path / ".trialbook" / "trialbook.db").exists()
     assert repr(session).startswith("Session(url='.trialbook'")
@@ -479,5 +482,6 @@ def test_default_store_is_dot_trialbook_in_cwd(tmp_path) -> None:
 
 def test_default_store_from_environment(tmp_path, monkeypatch) -> None:
     monkeypatch.setenv("TRIALBOOK_STORE", str(tmp_path / "elsewhere"))
-    trialbook.create_session().create_experiment("d").persist()
+    with trialbook.create_session() as session:
+        session.create_experiment("d").persist()
     assert (tmp_path / "elsewhere" / "trialbook.db").exists()

@@ -6,6 +6,7 @@ import pathlib
 import subprocess
 import sys
 import textwrap
+from typing import Any
 
 import pytest
 from click.testing import CliRunner
@@ -49,7 +50,8 @@ def script() -> pathlib.Path:
 
 
 def history() -> object:
-    return trialbook.Experiment("script_pj", backend="store").get_history()
+    with trialbook.Experiment("script_pj", backend="store") as ex:
+        return ex.get_history()
 
 
 def test_run_command_records_one_trial(script: pathlib.Path) -> None:
@@ -119,8 +121,9 @@ def test_script_without_a_result_node(tmp_path: pathlib.Path) -> None:
 
 def test_importing_a_script_under_pytest_runs_nothing(script: pathlib.Path) -> None:
     """Defining and calling steps never runs them, and sys.argv (pytest's) is never read."""
-    namespace: dict[str, object] = {}
+    namespace: dict[str, Any] = {}
     exec(compile(script.read_text(), str(script), "exec"), namespace)
+    namespace["ex"].close()
     assert history().empty
 
 
@@ -140,5 +143,6 @@ def test_store_option_sets_the_default_store(tmp_path: pathlib.Path) -> None:
     path.write_text(SCRIPT.replace('backend="store"', "backend=None"))
     result = CliRunner().invoke(cli, ["run", str(path), "a=1", "--store", "other"])
     assert result.exit_code == 0, result.output
-    assert trialbook.Experiment("script_pj", backend="other").trial_id == 1
+    with trialbook.Experiment("script_pj", backend="other") as ex:
+        assert ex.trial_id == 1
     assert not pathlib.Path(".trialbook").exists()

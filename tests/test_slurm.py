@@ -11,7 +11,7 @@ import time
 import pytest
 
 import trialbook
-from conftest import need
+from conftest import Closing, need
 from trialbook import Meta, Param, Task, experiment
 from trialbook.errors import ExecutionError, JobFailedError, RunFailedError
 from trialbook.execution.slurm import SlurmLauncher
@@ -114,9 +114,9 @@ def square_on_a_node(run: trialbook.Run) -> None:
     run.fields.y = run.params.x**2
 
 
-def test_a_grid_of_runs_through_slurm(tmp_path) -> None:
+def test_a_grid_of_runs_through_slurm(tmp_path, closing: Closing) -> None:
     """Runs go to Slurm through the same executor protocol as task jobs (a job per batch)."""
-    session = trialbook.create_session(tmp_path / "store")
+    session = closing(trialbook.create_session(tmp_path / "store"))
     grid = session.create_experiment("slurm-runs")
     grid.add_runs(x=[1, 2, 0])
     launcher = SlurmLauncher(time="5", folder=tmp_path / "calls", poll=0.2)

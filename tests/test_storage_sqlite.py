@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 import trialbook
+from conftest import Closing
 from trialbook.codecs import encode
 from trialbook.errors import ConfigError, SchemaVersionError, StoreFormatError
 from trialbook.storage import open_store
@@ -17,15 +18,15 @@ from trialbook.storage.records import RunRecord
 from trialbook.storage.sqlite import SqliteStore
 
 
-def test_directory_store_layout(tmp_path: pathlib.Path) -> None:
-    store = open_store(tmp_path / "s")
+def test_directory_store_layout(tmp_path: pathlib.Path, closing: Closing) -> None:
+    store = closing(open_store(tmp_path / "s"))
     info = store.create_experiment("e")
     big = np.zeros(100_000)
     store.write_runs(info.id, [RunRecord(run_id=1, fields={"big": encode(big)})])
     assert (tmp_path / "s" / "trialbook.db").exists()
     blobs = list((tmp_path / "s" / "blobs").rglob("*"))
     assert any(p.is_file() and len(p.name) == 64 for p in blobs)
-    conn = sqlite3.connect(tmp_path / "s" / "trialbook.db")
+    conn = closing(sqlite3.connect(tmp_path / "s" / "trialbook.db"))
     assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
 
 
@@ -37,7 +38,8 @@ def test_file_store_keeps_blobs_inside(tmp_path: pathlib.Path) -> None:
     assert sorted(p.name for p in tmp_path.iterdir() if not p.name.startswith("one.db-")) == [
         "one.db"
     ]
-    (run,) = open_store(f"sqlite:///{tmp_path / 'one.db'}").read_runs(info.id)
+    with open_store(f"sqlite:///{tmp_path / 'one.db'}") as reopened:
+        (run,) = reopened.read_runs(info.id)
     assert trialbook.codecs.decode(run.fields["big"]).sum() == 100_000
 
 
@@ -87,7 +89,9 @@ def test_refuses_newer_schema(tmp_path: pathlib.Path) -> None:
         open_store(f"sqlite:///{path}")
 
 
-def test_migrations_run_in_order_on_open(tmp_path: pathlib.Path, monkeypatch) -> None:
+def test_migrations_run_in_order_on_open(
+    tmp_path: pathlib.Path, monkeypatch, closing: Closing
+) -> None:
     path = tmp_path / "old.db"
     store = open_store(f"sqlite:///{path}")
     info = store.create_experiment("kept")
@@ -100,14 +104,16 @@ def test_migrations_run_in_order_on_open(tmp_path: pathlib.Path, monkeypatch) ->
     current = sqlite_store.SCHEMA_VERSION
     monkeypatch.setattr(sqlite_store, "SCHEMA_VERSION", current + 1)
     monkeypatch.setitem(sqlite_store.MIGRATIONS, current, add_notes_column)
-    reopened = open_store(f"sqlite:///{path}")
+    reopened = closing(open_store(f"sqlite:///{path}"))
     assert reopened.read_runs(info.id)[0].params == {"a": 1}
-    conn = sqlite3.connect(path)
+    conn = closing(sqlite3.connect(path))
     assert conn.execute("PRAGMA user_version").fetchone()[0] == current + 1
     assert "notes" in [r[1] for r in conn.execute("PRAGMA table_info(experiments)")]
 
 
-def test_failed_migration_leaves_store_untouched(tmp_path: pathlib.Path, monkeypatch) -> None:
+def test_failed_migration_leaves_store_untouched(
+    tmp_path: pathlib.Path, monkeypatch, closing: Closing
+) -> None:
     path = tmp_path / "old.db"
     open_store(f"sqlite:///{path}").close()
 
@@ -120,7 +126,7 @@ def test_failed_migration_leaves_store_untouched(tmp_path: pathlib.Path, monkeyp
     monkeypatch.setitem(sqlite_store.MIGRATIONS, current, broken)
     with pytest.raises(RuntimeError, match="migration bug"):
         open_store(f"sqlite:///{path}")
-    conn = sqlite3.connect(path)
+    conn = closing(sqlite3.connect(path))
     assert conn.execute("PRAGMA user_version").fetchone()[0] == current
     assert "half" not in [r[1] for r in conn.execute("PRAGMA table_info(experiments)")]
 
@@ -198,9 +204,9 @@ def test_unknown_scheme_lists_known_ones() -> None:
         open_store("ftp://example/x")
 
 
-def test_tracer_sees_statements(tmp_path: pathlib.Path) -> None:
+def test_tracer_sees_statements(tmp_path: pathlib.Path, closing: Closing) -> None:
     seen: list[str] = []
-    store = SqliteStore(tmp_path / "t.db", tracer=lambda sql, params: seen.append(sql))
+    store = closing(SqliteStore(tmp_path / "t.db", tracer=lambda sql, params: seen.append(sql)))
     store.create_experiment("x")
     assert any(s.startswith("INSERT INTO experiments") for s in seen)
 
@@ -209,16 +215,16 @@ def test_persisting_cost_does_not_depend_on_other_experiments(tmp_path: pathlib.
     """Statements issued to persist one experiment are the same in an empty and a full store."""
 
     def statements_for_one_experiment(store_path: pathlib.Path, others: int) -> list[str]:
-        session = trialbook.create_session(store_path)
-        for i in range(others):
-            e = session.create_experiment(f"other-{i}")
-            e.add_run(i=i)
-            e.persist()
+        with trialbook.create_session(store_path) as session:
+            for i in range(others):
+                e = session.create_experiment(f"other-{i}")
+                e.add_run(i=i)
+                e.persist()
         seen: list[str] = []
-        traced = trialbook.Session(open_store(store_path, tracer=lambda s, p: seen.append(s)))
-        e = traced.create_experiment("mine")
-        e.add_runs(x=[1, 2, 3])
-        e.execute(lambda run: run.fields.update(y=1)).persist()
+        with open_store(store_path, tracer=lambda s, p: seen.append(s)) as store:
+            e = trialbook.Session(store).create_experiment("mine")
+            e.add_runs(x=[1, 2, 3])
+            e.execute(lambda run: run.fields.update(y=1)).persist()
         return seen
 
     assert statements_for_one_experiment(tmp_path / "a", 0) == statements_for_one_experiment(
@@ -228,8 +234,9 @@ def test_persisting_cost_does_not_depend_on_other_experiments(tmp_path: pathlib.
 
 def test_large_metric_chunks_are_files_removed_with_their_experiment(
     tmp_path: pathlib.Path,
+    closing: Closing,
 ) -> None:
-    session = trialbook.create_session(tmp_path / "s")
+    session = closing(trialbook.create_session(tmp_path / "s"))
     for name in ("keep", "drop"):
         experiment = session.create_experiment(name)
         with experiment.run() as run:

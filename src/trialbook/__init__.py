@@ -13,6 +13,7 @@ Examples
 >>> _ = experiment.execute(lambda run: run.fields.update(y=run.params.x * 10))
 >>> [run.fields.y for run in experiment.runs.values()]
 [10, 20]
+>>> session.close()
 """
 
 from __future__ import annotations

@@ -28,6 +28,7 @@ run_id
 1       1   done  1
 2       2   done  4
 3       3   done  9
+>>> session.close()
 """
 
 from __future__ import annotations
@@ -129,9 +130,11 @@ class RunsExperiment:
         Examples
         --------
         >>> import trialbook
-        >>> exp = trialbook.create_session("sqlite:///:memory:").create_experiment("e")
+        >>> session = trialbook.create_session("sqlite:///:memory:")
+        >>> exp = session.create_experiment("e")
         >>> exp.add_run(lr=0.1, layers=2)
         Run(id=1, status='pending', params={'lr': 0.1, 'layers': 2})
+        >>> session.close()
         """
         for name in params:
             check_parameter_name(name)  # the same rule as Experiment.parameter
@@ -145,13 +148,15 @@ class RunsExperiment:
         Examples
         --------
         >>> import trialbook
-        >>> exp = trialbook.create_session("sqlite:///:memory:").create_experiment("e")
+        >>> session = trialbook.create_session("sqlite:///:memory:")
+        >>> exp = session.create_experiment("e")
         >>> for run in exp.add_runs(a=[1, 2], b=["x", "y"], c=0):
         ...     print(dict(run.params))
         {'a': 1, 'b': 'x', 'c': 0}
         {'a': 1, 'b': 'y', 'c': 0}
         {'a': 2, 'b': 'x', 'c': 0}
         {'a': 2, 'b': 'y', 'c': 0}
+        >>> session.close()
         """
         names = list(grid)
         for name in names:
@@ -171,13 +176,15 @@ class RunsExperiment:
         Examples
         --------
         >>> import trialbook
-        >>> exp = trialbook.create_session("sqlite:///:memory:").create_experiment("e")
+        >>> session = trialbook.create_session("sqlite:///:memory:")
+        >>> exp = session.create_experiment("e")
         >>> with exp.run(lr=0.1) as run:
         ...     run.vars.tmp = 1
         ...     run.state.model = "fitted"
         ...     run.fields.score = 0.9
         >>> run.status, dict(run.vars), dict(run.state), dict(run.fields)
         ('done', {}, {'model': 'fitted'}, {'score': 0.9})
+        >>> session.close()
         """
         run = self.add_run(**params)
         run.start()
@@ -440,7 +447,8 @@ def runs_frame(runs: Iterable[Run]) -> pd.DataFrame:
     Examples
     --------
     >>> import trialbook
-    >>> exp = trialbook.create_session("sqlite:///:memory:").create_experiment("e")
+    >>> session = trialbook.create_session("sqlite:///:memory:")
+    >>> exp = session.create_experiment("e")
     >>> _ = exp.add_runs(layers=[[64, 64], [128]], opt=[None, {"name": "adam"}])
     >>> exp.df()[["layers", "opt"]]
               layers               opt
@@ -449,6 +457,7 @@ def runs_frame(runs: Iterable[Run]) -> pd.DataFrame:
     2       [64, 64]  {'name': 'adam'}
     3          [128]              None
     4          [128]  {'name': 'adam'}
+    >>> session.close()
     """
     import pandas as pd
 

@@ -15,6 +15,7 @@ Session(url='sqlite:///:memory:', experiments=1)
 >>> session.ls()[["name", "runs"]]
       name  runs
 0  example     1
+>>> session.close()
 """
 
 from __future__ import annotations
@@ -58,19 +59,44 @@ def create_session(
         Let values that no safe codec handles be stored and loaded with pickle. Loading a
         pickle runs code from the store: enable it only for stores you trust.
 
+    The session owns a store it opened from ``url`` and closes it in :meth:`Session.close`
+    (or at the end of ``with create_session(...) as session:``); an open store given as
+    ``url`` is left open for its owner.
+
     Examples
     --------
-    >>> create_session("sqlite:///:memory:").store
+    >>> with create_session("sqlite:///:memory:") as session:
+    ...     session.store
     SqliteStore('sqlite:///:memory:')
     """
-    return Session(open_store(url, allow_pickle=allow_pickle))
+    store = open_store(url, allow_pickle=allow_pickle)
+    return Session(store, owns_store=store is not url)
 
 
 class Session:
-    """A connection to one store, to create, load, list and delete experiments."""
+    """A connection to one store, to create, load, list and delete experiments.
 
-    def __init__(self, store: Store) -> None:
+    Parameters
+    ----------
+    store
+        An open store.
+    owns_store
+        Whether :meth:`close` closes ``store`` (:func:`create_session` says so for a store it
+        opened); by default the store stays open for the caller who opened it.
+
+    Examples
+    --------
+    >>> from trialbook.storage import open_store
+    >>> with open_store("sqlite:///:memory:") as store:
+    ...     with Session(store) as session:
+    ...         _ = session.create_experiment("kept")
+    ...     [e.name for e in store.list_experiments()]  # the session left the store open
+    ['kept']
+    """
+
+    def __init__(self, store: Store, *, owns_store: bool = False) -> None:
         self.store = store
+        self.owns_store = owns_store
 
     def __repr__(self) -> str:
         count = sum(1 for e in self.store.list_experiments() if e.runs or not e.meta.get("claim"))
@@ -81,7 +107,8 @@ class Session:
 
         Examples
         --------
-        >>> create_session("sqlite:///:memory:").ls()
+        >>> with create_session("sqlite:///:memory:") as session:
+        ...     session.ls()
         Empty DataFrame
         Columns: [name, runs, created, updated]
         Index: []
@@ -140,6 +167,7 @@ class Session:
         Experiment(name='sweep', runs.count=2)
         >>> session.create_experiment("sweep", if_exists="replace")
         Experiment(name='sweep', runs.count=0)
+        >>> session.close()
         """
         name = _check_name(name)
         if if_exists not in _IF_EXISTS:
@@ -273,6 +301,7 @@ class Session:
         trialbook.errors.ConfigError: bad query 'loss == hinge': `hinge` at column 9 is not a
         parameter, field or tag of any run of this experiment; to compare with a text, quote
         it: loss == "hinge"
+        >>> session.close()
         """
         from trialbook.runs import runs_frame
         from trialbook.storage.query import query_runs
@@ -304,6 +333,7 @@ class Session:
         >>> session = create_session("sqlite:///:memory:")
         >>> print(session.gc(dry_run=True))
         0 unreferenced blobs (0.0 MB) and 0 orphaned rows
+        >>> session.close()
         """
         if not isinstance(min_age, int | float) or min_age < 0:
             msg = f"min_age must be a number of seconds >= 0 (got {min_age!r})"
@@ -321,8 +351,10 @@ class Session:
         self.store.delete_experiment(_check_name(name))
 
     def close(self) -> None:
-        """Close the store."""
-        self.store.close()
+        """Close the store if the session opened it (see :func:`create_session`); closing
+        twice is harmless."""
+        if self.owns_store:
+            self.store.close()
 
     def __enter__(self) -> Session:
         return self

@@ -95,7 +95,14 @@ def _local_path(location: str) -> str | None:
 
 def open_session(store: str | None) -> Any:
     """Open a session on an existing store (a missing directory or file is an error, never
-    created)."""
+    created). The session owns the store: use it in a ``with`` block, which closes it.
+
+    Examples
+    --------
+    >>> with open_session("sqlite:///:memory:") as session:
+    ...     session.store
+    SqliteStore('sqlite:///:memory:')
+    """
     from trialbook.session import create_session
 
     return create_session(existing_store(store))

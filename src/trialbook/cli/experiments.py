@@ -17,10 +17,11 @@ from trialbook.codecs import json_view
 @friendly_errors
 def ls(store: str | None) -> None:
     """List the experiments of the store with their run counts."""
-    session = open_session(store)
-    frame = session.ls()
+    with open_session(store) as session:
+        frame = session.ls()
+        url = session.store.url
     if frame.empty:
-        click.echo(f"no experiments in {session.store.url}")
+        click.echo(f"no experiments in {url}")
         return
     frame["created"] = frame["created"].dt.strftime("%Y-%m-%d %H:%M:%S")
     frame["updated"] = frame["updated"].dt.strftime("%Y-%m-%d %H:%M:%S")
@@ -59,9 +60,10 @@ def runs(
     tags), optionally filtered, sorted and limited in the store."""
     order_by, descending = _sort(sort)
     last = limit is not None and order_by is None  # "the last N runs", as before --sort
-    frame = open_session(store).search_runs(
-        experiment, where, order_by=order_by, descending=descending or last, limit=limit
-    )
+    with open_session(store) as session:
+        frame = session.search_runs(
+            experiment, where, order_by=order_by, descending=descending or last, limit=limit
+        )
     if last:
         frame = frame.iloc[::-1]
     total = frame.attrs["total"]
@@ -97,7 +99,8 @@ def _sort(sort: str | None) -> tuple[str | None, bool]:
 def show(experiment: str, run_id: int, store: str | None) -> None:
     """Show one RUN of EXPERIMENT (a run, trial or job): status, seed, duration, result,
     params, tags, fields and a summary of its metrics."""
-    run = open_session(store).load_experiment(experiment).runs[run_id]
+    with open_session(store) as session:
+        run = session.load_experiment(experiment).runs[run_id]
     lines = [f"{run.kind} {run.id} of {experiment!r}: {run.status}"]
     if run.key is not None:
         lines.append(f"key: {run.key}")

@@ -23,7 +23,8 @@ from trialbook.cli.common import friendly_errors, open_session, store_option
 def gc(store: str | None, dry_run: bool, min_age: float) -> None:
     """Remove unreferenced data: blobs of deleted experiments and runs, blob files left by an
     interrupted persist (kill -9, a crash), rows of no experiment. Prints what was freed."""
-    session = open_session(store)
-    report = session.gc(min_age=min_age * 60, dry_run=dry_run)
+    with open_session(store) as session:
+        report = session.gc(min_age=min_age * 60, dry_run=dry_run)
+        url = session.store.url
     verb = "would free" if dry_run else "freed"
-    click.echo(f"{verb} {report} in {session.store.url}")
+    click.echo(f"{verb} {report} in {url}")

@@ -32,12 +32,12 @@ from trialbook.cli.common import existing_store, friendly_errors, store_option
 def ui(store: str | None, host: str, port: int, allow_actions: bool) -> None:
     """Serve the web UI; open the printed URL (it carries the access token)."""
     from trialbook.extras import require
-    from trialbook.storage import open_store
     from trialbook.web.server import serve
 
     require("ui", "trialbook ui")
     location = existing_store(store)
-    server = serve(open_store(location), host=host, port=port, allow_actions=allow_actions)
+    # over a location, the server owns the store: it closes it when it stops
+    server = serve(location, host=host, port=port, allow_actions=allow_actions)
     if host not in ("127.0.0.1", "localhost", "::1"):
         click.echo(f"warning: serving on {host}: anyone who can reach it and has the token "
                    "can read the store", err=True)  # fmt: skip

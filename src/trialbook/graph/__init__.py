@@ -22,6 +22,7 @@ Examples
 ...     return x * x
 >>> square(a).compute(seed=0)
 4
+>>> ex.close()
 """
 
 from trialbook.graph.experiment import Experiment

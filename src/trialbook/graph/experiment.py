@@ -42,6 +42,7 @@ Examples
 42
 >>> ex.trial_id
 1
+>>> ex.close()
 """
 
 from __future__ import annotations
@@ -92,10 +93,14 @@ class Experiment(HistoryReader):
     seed
         Seed of every trial that is not given one in ``compute(seed=...)``.
 
+    An experiment that opened its store from a location owns it: :meth:`close` (or the end of
+    a ``with`` block) closes it. An open store given as ``backend`` stays open for its owner.
+
     Examples
     --------
     >>> import trialbook
-    >>> trialbook.Experiment("quickstart_pj", backend="sqlite:///:memory:")
+    >>> with trialbook.Experiment("quickstart_pj", backend="sqlite:///:memory:") as ex:
+    ...     ex
     Experiment(id: quickstart_pj, trial_id: 0, backend: LocalBackend('sqlite:///:memory:'))
     """
 
@@ -110,6 +115,8 @@ class Experiment(HistoryReader):
         self.id = id
         self.seed = seed
         self.store: Store = store
+        self.owns_store = store is not backend
+        """Whether :meth:`close` closes the store (opened here from a location)."""
         self._parameters: dict[str, Parameter] = {}
         self._values: dict[str, Any] = {}
         """The value each parameter has now (see :meth:`parameter` for where it comes from)."""
@@ -120,12 +127,40 @@ class Experiment(HistoryReader):
         self._from_record: set[str] = set()  # values taken from a trial, not yet logged
         self._steps: dict[str, Step] = {}
         self._known_sources: dict[str, str] = {}
-        super().__init__(store, self._open())
+        try:
+            super().__init__(store, self._open())
+        except BaseException:
+            self.close()
+            raise
         self._recorder = TrialRecorder(store, self.experiment_id, id)
+        request = current_request()
+        if request is not None:  # created by a script under `trialbook run`: closed at its end
+            request.experiments.append(self)
 
     def __repr__(self) -> str:
         backend = f"{self.store.backend_label}({self.store.url!r})"
         return f"Experiment(id: {self.id}, trial_id: {self.trial_id}, backend: {backend})"
+
+    def close(self) -> None:
+        """Close the store if this experiment opened it (``backend`` was a location, not an
+        open store); closing twice is harmless. The experiment is not used afterwards.
+
+        Examples
+        --------
+        >>> from trialbook.storage import open_store
+        >>> with open_store("sqlite:///:memory:") as store:
+        ...     Experiment("given", backend=store).close()  # leaves the given store open
+        ...     [e.name for e in store.list_experiments()]
+        ['given']
+        """
+        if self.owns_store:
+            self.store.close()
+
+    def __enter__(self) -> Experiment:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
     def __reduce__(self) -> tuple[Any, ...]:
         # A step pickled for another process may use `ex.save_metric`; the store stays here.
@@ -212,6 +247,7 @@ class Experiment(HistoryReader):
         >>> ex.set_parameters(lr=0.5)  # a value given for the trials wins over the default
         >>> ex.parameter("lr", default=0.2)
         Parameter(lr: 0.5)
+        >>> ex.close()
         """
         check_parameter_name(name)
         self._declared[name] = default
@@ -259,6 +295,7 @@ class Experiment(HistoryReader):
         Traceback (most recent call last):
         ...
         trialbook.errors.ConfigError: unknown parameter 'alpa' (did you mean 'alpha'?); ...
+        >>> ex.close()
         """
         for name in values:
             if name not in self._parameters:
@@ -289,6 +326,7 @@ class Experiment(HistoryReader):
         >>> ex.set_parameters(a=1, b=2)
         >>> ex.get_parameters()
         {'a': 1, 'b': 2}
+        >>> ex.close()
         """
         if trial_id is None:
             return {n: self._values[n] for n in self._parameters if n in self._values}
@@ -342,6 +380,7 @@ class Experiment(HistoryReader):
         ...     return x + 1
         >>> inc
         Step(inc, persist=False, result=False)
+        >>> ex.close()
         """
         return self._register(func)
 
@@ -357,6 +396,7 @@ class Experiment(HistoryReader):
         ...     return x
         >>> score
         Step(score, persist=False, result=True)
+        >>> ex.close()
         """
         if func is None:
             return self.result
@@ -377,6 +417,7 @@ class Experiment(HistoryReader):
         ...     return list(range(n))
         >>> load
         Step(load, persist=True, result=False)
+        >>> ex.close()
         """
         if func is None:
             return lambda f: self._register(f, persist=True, cache=cache)
@@ -412,6 +453,7 @@ class Experiment(HistoryReader):
         @ex
         def f(x):
             return x
+        >>> ex.close()
         """
         if trial_id is None:
             return self._code_text()
@@ -445,6 +487,7 @@ class Experiment(HistoryReader):
         0         1.000000
         1         0.500000
         2         0.333333
+        >>> ex.close()
         """
         run = current_run()  # the trial's Run, also in a worker process (see graph.remote)
         trial = self._recorder.active
@@ -568,6 +611,7 @@ class Experiment(HistoryReader):
         Traceback (most recent call last):
         ...
         trialbook.errors.ConfigError: malformed argument 'a': expected key=value ...
+        >>> ex.close()
         """
         given, given_seed = parse_arguments(argv or ())
         given.update(params or {})

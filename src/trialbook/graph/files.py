@@ -56,6 +56,7 @@ def environment_digest(store: Store) -> str:
     >>> store = open_store("sqlite:///:memory:")
     >>> environment_digest(store) == environment_digest(store)
     True
+    >>> store.close()
     """
     known = _ENV_DIGESTS.get(id(store))
     if known is not None and known[0] is store:
@@ -74,6 +75,7 @@ def warn_environment(store: Store, digest: str) -> None:
     >>> from trialbook.storage import open_store
     >>> store = open_store("sqlite:///:memory:")
     >>> warn_environment(store, environment_digest(store))  # the same: nothing is logged
+    >>> store.close()
     """
     current = capture.environment()
     try:

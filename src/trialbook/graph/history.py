@@ -19,6 +19,7 @@ Examples
    a  Result      Result Type  Success Description  Seed
 1  1     1.0  <class 'float'>     True         NaN     0
 2  2     0.5  <class 'float'>     True         NaN     0
+>>> ex.close()
 """
 
 from __future__ import annotations
@@ -120,6 +121,7 @@ class HistoryReader:
     >>> ex = trialbook.Experiment("doc_reader", backend="sqlite:///:memory:")
     >>> isinstance(ex, HistoryReader)
     True
+    >>> ex.close()
     """
 
     id: str
@@ -153,7 +155,8 @@ class HistoryReader:
         Examples
         --------
         >>> import trialbook
-        >>> trialbook.Experiment("doc_empty", backend="sqlite:///:memory:").get_history()
+        >>> with trialbook.Experiment("doc_empty", backend="sqlite:///:memory:") as ex:
+        ...     ex.get_history()
         Empty DataFrame
         Columns: [Result, Result Type, Success, Finished, Process Time, Description, Seed]
         Index: []
@@ -224,6 +227,7 @@ class HistoryReader:
         3
         >>> ex.get_persisted("prepare", trial_id=1)
         {'rows': 3}
+        >>> ex.close()
         """
         stored = self.store.read_artifact(self.experiment_id, trial_id, PERSIST_PREFIX + name)
         if stored is None:
@@ -294,6 +298,7 @@ class HistoryReader:
         >>> ex = trialbook.Experiment("doc_env", backend="sqlite:///:memory:")
         >>> sorted(ex.get_environment())
         ['cpu', 'device', ...]
+        >>> ex.close()
         """
         if trial_id is None:
             return dict(capture.environment())
@@ -319,6 +324,7 @@ class HistoryReader:
         >>> d = ex.diff(1, 2)
         >>> d.parameters, d.result, d.code
         ({'b': (2, 4)}, (5.0, 2.5), [])
+        >>> ex.close()
         """
         a, b = self._trial_record(first), self._trial_record(second)
         pa = {k: self._decode(v) for k, v in a.params.items()}

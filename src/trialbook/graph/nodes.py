@@ -20,6 +20,7 @@ Examples
 >>> node = inc(a)
 >>> type(node).__name__, len(dict(node.__dask_graph__()))
 ('Node', 2)
+>>> ex.close()
 """
 
 from __future__ import annotations
@@ -65,6 +66,7 @@ class TrialHost(Protocol):
     >>> _ = ex.parameter("a", default=1)
     >>> ex.parameter_value("a")
     1
+    >>> ex.close()
     """
 
     id: str
@@ -131,6 +133,7 @@ class Parameter(Delayed):
     >>> ex.set_parameters(a=3)
     >>> a, a.compute()
     (Parameter(a: 3), 3)
+    >>> ex.close()
     """
 
     __slots__ = ("_experiment", "_name")
@@ -186,6 +189,7 @@ class Node(Delayed):
     Node(one-...)
     >>> node.compute(seed=1)
     1
+    >>> ex.close()
     """
 
     __slots__ = ("_flat", "_step")
@@ -250,6 +254,7 @@ class Step:
     ...     return a + b
     >>> prepare
     Step(prepare, persist=True, result=False)
+    >>> ex.close()
     """
 
     experiment: TrialHost

@@ -16,6 +16,7 @@ Examples
 >>> run = recorder.new_run({"a": 1}, seed=0, code=recorder.code_digest("")[0])
 >>> run.id, dict(run.params), recorder.active is None
 (1, {'a': 1}, True)
+>>> store.close()
 """
 
 from __future__ import annotations

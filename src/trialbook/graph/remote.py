@@ -34,6 +34,7 @@ Examples
 'double-...-trial1-...'
 >>> sorted(plan.graph[plan.result].dependencies) == sorted(plan.steps)
 True
+>>> ex.close()
 """
 
 from __future__ import annotations
@@ -146,6 +147,7 @@ class WorkerExperiment:
     ...     copy.save_metric("loss", epoch=0, value=0.5)
     >>> run.metric_names()
     ['loss']
+    >>> ex.close()
     """
 
     def __init__(self, id: str) -> None:

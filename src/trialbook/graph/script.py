@@ -36,7 +36,8 @@ _SCRIPT: contextvars.ContextVar[ScriptRequest | None] = contextvars.ContextVar(
 
 @dataclass
 class ScriptTrial:
-    """One trial a script ran: its experiment, trial id and result."""
+    """One trial a script ran: its experiment (closed once the script ended), trial id and
+    result."""
 
     experiment: Any
     trial_id: int
@@ -50,6 +51,8 @@ class ScriptRequest:
     params: dict[str, Any]
     seed: int | None
     trials: list[ScriptTrial] = field(default_factory=list)
+    experiments: list[Any] = field(default_factory=list)
+    """The experiments the script created: closed when it ends, as at the end of a process."""
 
 
 @contextlib.contextmanager
@@ -85,7 +88,9 @@ def run_script(path: str | os.PathLike[str], argv: Sequence[str] = ()) -> list[S
     runs. The script runs as ``__main__`` with ``sys.argv`` set to ``[path, *argv]``. Every
     trial it computes (``ex.run_trial(...)`` or ``node.compute()``) uses the given parameters
     and seed over the script's own, and those trials are returned; a script that computes none
-    has the one ``@ex.result`` node it defines at top level computed as one trial.
+    has the one ``@ex.result`` node it defines at top level computed as one trial. When the
+    script ends, the experiments it created are closed, as the end of its process would
+    (reopen one, by its name and store, to read it).
 
     Raises
     ------
@@ -114,10 +119,14 @@ def run_script(path: str | os.PathLike[str], argv: Sequence[str] = ()) -> list[S
     sys.argv = [path, *argv]
     try:
         with script_request(params, seed) as request:
-            namespace = runpy.run_path(path, run_name="__main__")
-            if not request.trials:
-                node = _result_node(namespace, path)
-                node._step.experiment.run_trial(node)
+            try:
+                namespace = runpy.run_path(path, run_name="__main__")
+                if not request.trials:
+                    node = _result_node(namespace, path)
+                    node._step.experiment.run_trial(node)
+            finally:
+                for experiment in request.experiments:
+                    experiment.close()
     finally:
         sys.argv = saved
     return request.trials

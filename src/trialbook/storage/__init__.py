@@ -22,6 +22,7 @@ Examples
 Traceback (most recent call last):
 ...
 trialbook.errors.ConfigError: cannot open a store from 'nosuch://x': unknown scheme 'nosuch'...
+>>> store.close()
 """
 
 from __future__ import annotations
@@ -89,7 +90,8 @@ def register_store(scheme: str, opener: Opener | str) -> None:
     --------
     >>> from trialbook.storage.sqlite import open_sqlite_url
     >>> register_store("mysqlite", lambda url, **kw: open_sqlite_url("sqlite:///:memory:", **kw))
-    >>> open_store("mysqlite://anything").url
+    >>> with open_store("mysqlite://anything") as store:
+    ...     store.url
     'sqlite:///:memory:'
     """
     _OPENERS[scheme] = opener

@@ -39,18 +39,25 @@ Rules every backend follows (checked by :class:`trialbook.testing.StoreContract`
   never removes a blob an uncommitted write may still use;
 * reads used for tables are indexed queries.
 
+Who closes a store: the one who opened it. An object that opens a store from a location (a
+URL, a path) owns it and closes it (:class:`~trialbook.session.Session` from
+:func:`~trialbook.create_session`, a graph :class:`~trialbook.Experiment`, the web UI's server,
+the commands of the CLI); an object given an open store leaves it open for its caller. Every
+store of trialbook is a context manager that closes it.
+
 Examples
 --------
 >>> from trialbook.storage import open_store
->>> store = open_store("sqlite:///:memory:")
->>> isinstance(store, Store)
+>>> with open_store("sqlite:///:memory:") as store:
+...     isinstance(store, Store)
 True
 """
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from typing import Any, Protocol, TypeVar, runtime_checkable
+from typing import Any, Protocol, Self, TypeVar, runtime_checkable
 
 from trialbook.codecs import Encoded
 from trialbook.errors import RunConflictError
@@ -64,6 +71,7 @@ from trialbook.storage.records import (
 
 __all__ = [
     "BATCH",
+    "ClosingStore",
     "Store",
     "batches",
     "check_versions",
@@ -93,7 +101,9 @@ class Store(Protocol):
     """Whether pickled values may be written and read (an explicit opt-in)."""
 
     def close(self) -> None:
-        """Release connections; the store must not be used afterwards."""
+        """Release connections (those the store opened itself: a connection pool or client
+        given to it stays open for its owner); the store must not be used afterwards. Closing
+        twice is harmless."""
 
     # -- experiments --
 
@@ -220,6 +230,52 @@ class Store(Protocol):
         (with ``dry_run``: would be) freed. A blob that a write not yet committed may be using
         is kept: one written (or reused) less than ``min_age`` seconds ago, where a backend
         cannot tell otherwise."""
+
+
+class ClosingStore:
+    """What the stores of trialbook share: ``with store:`` closes the store at the end, and a
+    store that holds connections it opened itself and is garbage-collected without being closed
+    says so with a ``ResourceWarning`` (as an unclosed file does; hidden unless warnings are
+    shown, e.g. ``python -X dev`` or pytest).
+
+    A backend sets :attr:`holds_connections` once it opened its connections and clears it in
+    ``close()``.
+
+    Examples
+    --------
+    >>> from trialbook.storage import open_store
+    >>> with open_store("sqlite:///:memory:") as store:
+    ...     store.list_experiments()
+    []
+    """
+
+    holds_connections = False
+    """Whether the store holds connections that it opened itself and that ``close()`` closes."""
+
+    def close(self) -> None:
+        """Release connections (each backend says which)."""
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __del__(self) -> None:
+        if not self.holds_connections:
+            return
+        try:
+            warnings.warn(
+                f"unclosed store {self!r}: close what you open (store.close(), or "
+                "with open_store(...) as store:)",
+                ResourceWarning,
+                stacklevel=2,
+                source=self,
+            )
+        except ResourceWarning:  # warnings made errors (as in the tests): reported as such
+            raise
+        except Exception:  # at interpreter exit, the warnings machinery may be gone
+            return
 
 
 def batches(items: Sequence[T], size: int = BATCH) -> Iterator[list[T]]:

@@ -112,7 +112,7 @@ from trialbook.errors import (
     StoreFormatError,
 )
 from trialbook.identity import content_address
-from trialbook.storage.base import batches, next_version, version_conflicts
+from trialbook.storage.base import ClosingStore, batches, next_version, version_conflicts
 from trialbook.storage.bundle import (
     INLINE_LIMIT,
     RUN_COLUMNS,
@@ -169,7 +169,7 @@ def _claims(client: object) -> bool:
 open_mongo.claims = _claims  # type: ignore[attr-defined]
 
 
-class MongoStore:
+class MongoStore(ClosingStore):
     """A store in a MongoDB database (layout: see the module documentation).
 
     Its ``backend_label`` is ``MongoBackend``; ``url`` never shows the password.
@@ -233,6 +233,7 @@ class MongoStore:
         except BaseException:
             self.close()
             raise
+        self.holds_connections = self._owns_client
 
     def _open_url(self, url: str, ms: int) -> Any:
         try:
@@ -299,6 +300,7 @@ class MongoStore:
 
     def close(self) -> None:
         """Close the client (only one this store created from a URL)."""
+        self.holds_connections = False
         if self._owns_client:
             self._db.client.close()
 

@@ -619,6 +619,7 @@ def query_runs(
     ...                          descending=True, limit=2)
     >>> total, [run.run_id for run in page]
     (4, [5, 4])
+    >>> store.close()
     """
     _check_page(limit, offset)
     query = parse_query(where) if where and where.strip() else None

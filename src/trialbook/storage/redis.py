@@ -101,7 +101,7 @@ from trialbook.errors import (
     StoreFormatError,
 )
 from trialbook.identity import content_address
-from trialbook.storage.base import batches, next_version, version_conflicts
+from trialbook.storage.base import ClosingStore, batches, next_version, version_conflicts
 from trialbook.storage.bundle import (
     INLINE_LIMIT,
     RUN_COLUMNS,
@@ -178,7 +178,7 @@ def _num(value: Any, kind: type = float) -> Any:
     return None if value is None or value == b"" else kind(value.decode())
 
 
-class RedisStore:
+class RedisStore(ClosingStore):
     """A store in a Redis database (layout: see the module documentation).
 
     Its ``backend_label`` is ``RedisBackend``; ``url`` never shows the password.
@@ -225,6 +225,7 @@ class RedisStore:
 
         self.allow_pickle = allow_pickle
         self._redis = redis
+        self._owns_pool = pool is None  # a pool given by the caller stays open for it
         if pool is None:
             if url is None:
                 msg = "RedisStore needs a URL, a redis.ConnectionPool or a redis.Redis client"
@@ -247,7 +248,12 @@ class RedisStore:
         self._mark_deleted = self._r.register_script(MARK_DELETED)
         self._write = self._r.register_script(WRITE)
         self._hmget_many = self._r.register_script(HMGET_MANY)
-        self._call(self._r.ping)
+        try:
+            self._call(self._r.ping)
+        except BaseException:
+            self.close()
+            raise
+        self.holds_connections = self._owns_pool
 
     def _pool_from_url(self, url: str, connect_timeout: float) -> Any:
         """A connection pool for ``url``, after a first connection made within the timeout.
@@ -300,8 +306,12 @@ class RedisStore:
         return f"{scheme}://{auth}{kw.get('host', 'localhost')}:{kw.get('port', 6379)}/{db}"
 
     def close(self) -> None:
-        """Release the connections (of a pool this store created)."""
+        """Close the connections of the pool this store created from its URL (a pool or client
+        given to the store stays open: its owner closes it)."""
+        self.holds_connections = False
         self._r.close()
+        if self._owns_pool:
+            self._pool.disconnect()
 
     def _call(self, fn: Any, *args: Any) -> Any:
         try:

@@ -66,6 +66,7 @@ SqlStore('sqlite+pysqlite:///:memory:')
 >>> info = store.create_experiment("demo")
 >>> store.allocate_run_ids(info.id, 2)
 range(1, 3)
+>>> store.close()
 """
 
 from __future__ import annotations
@@ -87,7 +88,13 @@ from trialbook.errors import (
     StoreFormatError,
 )
 from trialbook.identity import content_address
-from trialbook.storage.base import batches, find_step_hashes, next_version, version_conflicts
+from trialbook.storage.base import (
+    ClosingStore,
+    batches,
+    find_step_hashes,
+    next_version,
+    version_conflicts,
+)
 from trialbook.storage.bundle import (
     INLINE_LIMIT,
     RUN_COLUMNS,
@@ -137,13 +144,14 @@ def open_sql_url(url: str, **options: Any) -> SqlStore:
 
     Examples
     --------
-    >>> open_sql_url("sqlite+pysqlite:///:memory:").backend_label
+    >>> with open_sql_url("sqlite+pysqlite:///:memory:") as store:
+    ...     store.backend_label
     'SQLBackend'
     """
     return SqlStore(url, **options)
 
 
-class SqlStore:
+class SqlStore(ClosingStore):
     """A store in a SQL database reached through SQLAlchemy (layout: see the module docs).
 
     Its ``backend_label`` is ``SQLBackend``; ``url`` never shows the password.
@@ -173,6 +181,7 @@ class SqlStore:
     >>> store = SqlStore("sqlite+pysqlite:///:memory:")
     >>> store.list_experiments()
     []
+    >>> store.close()
     """
 
     backend_label = "SQLBackend"
@@ -191,12 +200,14 @@ class SqlStore:
         self.url = self._db.url
         self.schema = self._db.schema
         self._touched: dict[int, float] = {}
+        self.holds_connections = True
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.url!r})"
 
     def close(self) -> None:
         """Release the connection pool."""
+        self.holds_connections = False
         self._db.close()
 
     # -- experiments ---------------------------------------------------------------------------

@@ -12,6 +12,7 @@ Examples
 >>> db = SqlConnection("sqlite+pysqlite:///:memory:")
 >>> db.url, db.hot.supported
 ('sqlite+pysqlite:///:memory:', True)
+>>> db.close()
 """
 
 from __future__ import annotations

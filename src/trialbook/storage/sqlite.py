@@ -31,6 +31,7 @@ Examples
 >>> info = store.create_experiment("demo")
 >>> store.allocate_run_ids(info.id, 3)
 range(1, 4)
+>>> store.close()
 """
 
 from __future__ import annotations
@@ -53,7 +54,13 @@ from trialbook.errors import (
     StoreFormatError,
 )
 from trialbook.identity import content_address
-from trialbook.storage.base import batches, find_step_hashes, next_version, version_conflicts
+from trialbook.storage.base import (
+    ClosingStore,
+    batches,
+    find_step_hashes,
+    next_version,
+    version_conflicts,
+)
 from trialbook.storage.bundle import (
     INLINE_LIMIT,
     columns,
@@ -97,7 +104,8 @@ def open_sqlite_url(url: str, **options: Any) -> SqliteStore:
 
     Examples
     --------
-    >>> open_sqlite_url("sqlite:///:memory:")
+    >>> with open_sqlite_url("sqlite:///:memory:") as store:
+    ...     store
     SqliteStore('sqlite:///:memory:')
     """
     scheme, _, rest = url.partition("://")
@@ -107,7 +115,7 @@ def open_sqlite_url(url: str, **options: Any) -> SqliteStore:
     return SqliteStore(path or ":memory:", **options)
 
 
-class SqliteStore:
+class SqliteStore(ClosingStore):
     """A store in one SQLite database (see the module documentation for its layout).
 
     Its ``backend_label`` is ``LocalBackend`` (the name the lazy-graph seed shows).
@@ -138,6 +146,7 @@ class SqliteStore:
     >>> store = SqliteStore(":memory:")
     >>> store.list_experiments()
     []
+    >>> store.close()
     """
 
     backend_label = "LocalBackend"
@@ -161,6 +170,7 @@ class SqliteStore:
         self._touched: dict[int, float] = {}
         self._db = SqliteConnection(self.path, self.url, tracer=tracer, timeout=timeout)
         self._blobs = SqliteBlobs(self._db, self.blob_dir)
+        self.holds_connections = True
 
     @classmethod
     def from_directory(cls, directory: pathlib.Path, **options: Any) -> SqliteStore:
@@ -198,6 +208,7 @@ class SqliteStore:
 
     def close(self) -> None:
         """Close the connection."""
+        self.holds_connections = False
         self._db.close()
 
     # -- experiments ---------------------------------------------------------------------------

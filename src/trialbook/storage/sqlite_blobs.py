@@ -16,10 +16,12 @@ Examples
 >>> import tempfile, pathlib
 >>> from trialbook.storage.sqlite_engine import SqliteConnection
 >>> folder = pathlib.Path(tempfile.mkdtemp())
->>> blobs = SqliteBlobs(SqliteConnection(":memory:", "sqlite:///:memory:"), folder / "blobs")
+>>> db = SqliteConnection(":memory:", "sqlite:///:memory:")
+>>> blobs = SqliteBlobs(db, folder / "blobs")
 >>> digest = blobs.put(b"abc")
 >>> blobs.get(digest), (folder / "blobs" / digest[:2] / digest).exists()
 (b'abc', True)
+>>> db.close()
 """
 
 from __future__ import annotations

@@ -24,6 +24,7 @@ Examples
 ...     _ = db.exec("INSERT INTO snapshots VALUES ('d', 'code', 'x')")
 >>> db.read("SELECT kind FROM snapshots")
 [('code',)]
+>>> db.close()
 """
 
 from __future__ import annotations

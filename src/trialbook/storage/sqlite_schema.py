@@ -43,6 +43,7 @@ Examples
 >>> prepare(conn, "sqlite:///:memory:", ":memory:")
 >>> conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
 True
+>>> conn.close()
 """
 
 from __future__ import annotations

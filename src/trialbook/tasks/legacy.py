@@ -16,6 +16,7 @@ Examples
 >>> target = open_store(tempfile.mkdtemp() + "/store")
 >>> move_legacy_store(tempfile.mkdtemp(), target) is None   # no old store: nothing to do
 True
+>>> target.close()
 """
 
 from __future__ import annotations

@@ -82,22 +82,31 @@ class JobRecorder:
             from trialbook.storage import open_store
 
             store = self.store = open_store(self.target)
-            if self.location is None:  # stores of earlier versions join the default
-                from trialbook.tasks.legacy import move_legacy_store
-
-                move_legacy_store(self.workdir, store)
-            info = store.find_experiment(self.name)
-            if info is None:
-                meta = {"kind": "tasks", "workdir": str(self.workdir)}
-                try:
-                    info = store.create_experiment(self.name, meta=meta)
-                except FileExistsError:
-                    info = store.find_experiment(self.name)
-            if info is None:  # created by another process, then deleted at once
-                msg = f"experiment {self.name!r} vanished from {self.target} while opening it"
-                raise StorageError(msg)
-            self.exp_id = info.id
+            try:
+                self.exp_id = self._experiment_id(store)
+            except BaseException:
+                self.close()  # the store opened here (not one given open)
+                raise
         return self.store, self.exp_id
+
+    def _experiment_id(self, store: Store) -> int:
+        """The experiment's id in ``store`` (created when missing), after moving the task
+        experiments of an earlier version's store into the default one."""
+        if self.location is None:  # stores of earlier versions join the default
+            from trialbook.tasks.legacy import move_legacy_store
+
+            move_legacy_store(self.workdir, store)
+        info = store.find_experiment(self.name)
+        if info is None:
+            meta = {"kind": "tasks", "workdir": str(self.workdir)}
+            try:
+                info = store.create_experiment(self.name, meta=meta)
+            except FileExistsError:
+                info = store.find_experiment(self.name)
+        if info is None:  # created by another process, then deleted at once
+            msg = f"experiment {self.name!r} vanished from {self.target} while opening it"
+            raise StorageError(msg)
+        return info.id
 
     def record(self, jobs: list[Job]) -> None:
         """Write finished ``jobs`` as runs in one transaction (the scheduler's recorder)."""

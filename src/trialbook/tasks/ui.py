@@ -52,7 +52,11 @@ class UIHandle(Protocol):
 
 
 class UIFactory(Protocol):
-    """Starts a UI over a store (a location or an open store) and returns once it listens."""
+    """Starts a UI over a store (a location or an open store) and returns once it listens.
+
+    A UI started over a location opens the store itself and closes it in ``stop()``; an open
+    store given to it stays open for its owner.
+    """
 
     def __call__(self, store: Any, *, host: str, port: int, token: str | None) -> UIHandle:
         """Serve the UI on ``host:port`` (``0``: a free port) with the access ``token``."""

@@ -190,12 +190,16 @@ class experiment:
     # -- context --
 
     def __enter__(self) -> experiment:
-        if self.run_mode is not RunMode.DRY_RUN:
-            for path in (self.jobspath, self.resultspath):
-                path.mkdir(parents=True, exist_ok=True)
-            self.recorder.open()  # the experiment is in the store (and the UI) from the start
-        if self.port is not None and self.port >= 0:
-            self._start_server()
+        try:
+            if self.run_mode is not RunMode.DRY_RUN:
+                for path in (self.jobspath, self.resultspath):
+                    path.mkdir(parents=True, exist_ok=True)
+                self.recorder.open()  # the experiment is in the store (and the UI) from the start
+            if self.port is not None and self.port >= 0:
+                self._start_server()
+        except BaseException:
+            self.recorder.close()  # the block does not start: nothing else closes the store
+            raise
         self.progress.start()
         self.scheduler.progress = self.progress
         current.enter(self)

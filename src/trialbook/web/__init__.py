@@ -8,9 +8,8 @@ come with the ``ui`` extra: ``pip install 'trialbook[ui]'``).
 
 Examples
 --------
->>> from trialbook.storage import open_store
 >>> from trialbook.web import serve
->>> with serve(open_store("sqlite:///:memory:"), port=0, token="secret") as server:
+>>> with serve("sqlite:///:memory:", port=0, token="secret") as server:
 ...     server.url.endswith("?token=secret")
 True
 """
@@ -31,7 +30,8 @@ def create_app(store: Any, *, token: str | None = None, allow_actions: bool = Fa
     Examples
     --------
     >>> from trialbook.storage import open_store
-    >>> create_app(open_store("sqlite:///:memory:"), token="t").state.ui.token
+    >>> with open_store("sqlite:///:memory:") as store:
+    ...     create_app(store, token="t").state.ui.token
     't'
     """
     from trialbook.web.app import create_app as make
@@ -49,10 +49,12 @@ def serve(
 ) -> UIServer:
     """Serve the UI in a background thread; see :func:`trialbook.web.server.serve`.
 
+    Over a location (a URL, a directory) the server opens the store and closes it when it
+    stops; an open store given to it stays open for its owner.
+
     Examples
     --------
-    >>> from trialbook.storage import open_store
-    >>> server = serve(open_store("sqlite:///:memory:"))
+    >>> server = serve("sqlite:///:memory:")
     >>> server.host
     '127.0.0.1'
     >>> server.stop()

@@ -12,11 +12,13 @@ Examples
 --------
 >>> from starlette.testclient import TestClient
 >>> from trialbook.storage import open_store
->>> app = create_app(open_store("sqlite:///:memory:"), token="secret")
+>>> store = open_store("sqlite:///:memory:")
+>>> app = create_app(store, token="secret")
 >>> with TestClient(app) as client:
 ...     client.get("/api/experiments").status_code, client.get(
 ...         "/api/experiments", headers={"Authorization": "Bearer secret"}).json()
 (403, {'experiments': []})
+>>> store.close()
 """
 
 from __future__ import annotations
@@ -179,9 +181,11 @@ def create_app(store: Any, *, token: str | None = None, allow_actions: bool = Fa
     Examples
     --------
     >>> from trialbook.storage import open_store
-    >>> app = create_app(open_store("sqlite:///:memory:"))
+    >>> store = open_store("sqlite:///:memory:")
+    >>> app = create_app(store)
     >>> len(app.state.ui.token) > 20
     True
+    >>> store.close()
     """
     from trialbook.extras import require
 

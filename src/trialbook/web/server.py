@@ -1,10 +1,12 @@
 """Serving the UI with uvicorn in a background thread: :func:`serve` returns a handle with the
 URL (token included) and ``stop()``.
 
+A server started over a location (a URL, a directory) opens the store itself and closes it when
+it stops; a server given an open store leaves it open for its owner.
+
 Examples
 --------
->>> from trialbook.storage import open_store
->>> server = serve(open_store("sqlite:///:memory:"), port=0, token="t0ken")
+>>> server = serve("sqlite:///:memory:", port=0, token="t0ken")
 >>> server.url.startswith("http://127.0.0.1:") and server.url.endswith("/?token=t0ken")
 True
 >>> server.stop()
@@ -29,8 +31,7 @@ class UIServer:
 
     Examples
     --------
-    >>> from trialbook.storage import open_store
-    >>> with serve(open_store("sqlite:///:memory:"), port=0) as server:
+    >>> with serve("sqlite:///:memory:", port=0) as server:
     ...     server.port > 0
     True
     """
@@ -40,6 +41,8 @@ class UIServer:
     token: str
     _server: Any = field(repr=False)
     _thread: threading.Thread = field(repr=False)
+    _owned_store: Any = field(default=None, repr=False)
+    """The store :func:`serve` opened from a location: closed by :meth:`stop`."""
 
     @property
     def url(self) -> str:
@@ -48,17 +51,23 @@ class UIServer:
         return f"http://{host}:{self.port}/?token={self.token}"
 
     def stop(self, timeout: float = 10.0) -> None:
-        """Stop serving and wait for the server thread to end."""
+        """Stop serving, wait for the server thread to end and close the store if the server
+        opened it. Stopping twice is harmless."""
         self._server.should_exit = True
         self._thread.join(timeout)
+        store, self._owned_store = self._owned_store, None
+        if store is not None:
+            store.close()
 
     def wait(self) -> None:
-        """Block until the server stops (``stop()`` from another thread, or Ctrl-C)."""
+        """Block until the server stops (``stop()`` from another thread, or Ctrl-C), then
+        :meth:`stop` (which closes the store the server opened)."""
         try:
             while self._thread.is_alive():
                 self._thread.join(0.5)
         except KeyboardInterrupt:
-            self.stop()
+            pass
+        self.stop()
 
     def __enter__(self) -> UIServer:
         return self
@@ -81,8 +90,9 @@ def serve(
     Parameters
     ----------
     store
-        Any :class:`~trialbook.storage.Store`, or a location for
-        :func:`~trialbook.storage.open_store`.
+        Any :class:`~trialbook.storage.Store` (left open: its owner closes it), or a location
+        for :func:`~trialbook.storage.open_store` (the server opens the store and closes it
+        when it stops).
     host
         Interface to bind; the default serves this machine only.
     port
@@ -102,8 +112,7 @@ def serve(
     Examples
     --------
     >>> import urllib.request
-    >>> from trialbook.storage import open_store
-    >>> with serve(open_store("sqlite:///:memory:"), token="abc") as server:
+    >>> with serve("sqlite:///:memory:", token="abc") as server:
     ...     request = urllib.request.Request(
     ...         f"http://127.0.0.1:{server.port}/api/experiments",
     ...         headers={"Authorization": "Bearer abc"})
@@ -113,15 +122,27 @@ def serve(
     from trialbook.extras import require
 
     require("ui", "the web UI")
-    import uvicorn
-
     from trialbook.storage import open_store
     from trialbook.web.app import create_app
 
     if type(port) is not int or not 0 <= port < 65536:
         msg = f"port must be an int from 0 to 65535 (got {port!r}); 0 picks a free port"
         raise ConfigError(msg)
-    app = create_app(open_store(store), token=token, allow_actions=allow_actions)
+    opened = open_store(store)  # a store is returned as is
+    owned = opened if opened is not store else None
+    try:
+        return _start(create_app(opened, token=token, allow_actions=allow_actions),
+                      host, port, timeout, owned)  # fmt: skip
+    except BaseException:
+        if owned is not None:
+            owned.close()
+        raise
+
+
+def _start(app: Any, host: str, port: int, timeout: float, owned: Any) -> UIServer:
+    """Serve ``app`` in a thread; return once it listens."""
+    import uvicorn
+
     sock = _listen(host, port)
     config = uvicorn.Config(app, log_level="warning", lifespan="off")
     server = uvicorn.Server(config)
@@ -144,7 +165,7 @@ def serve(
         reason = errors[0] if errors else "it did not start in time"
         msg = f"could not serve the UI on {host}:{port}: {reason}"
         raise ConfigError(msg)
-    return UIServer(host, sock.getsockname()[1], app.state.ui.token, server, thread)
+    return UIServer(host, sock.getsockname()[1], app.state.ui.token, server, thread, owned)
 
 
 def _listen(host: str, port: int) -> socket.socket:

@@ -170,6 +170,7 @@ def run_detail(store: Any, experiment_id: int, run: RunRecord) -> dict[str, Any]
     >>> store.write_runs(exp.id, [RunRecord(1, params={"lr": 0.1})])
     >>> run_detail(store, exp.id, store.read_runs(exp.id)[0])["params"]
     {'lr': {'type': 'value', 'value': 0.1}}
+    >>> store.close()
     """
     allow = bool(getattr(store, "allow_pickle", False))
     row = run_row(run)
@@ -251,6 +252,7 @@ def compare_runs(store: Any, runs: Sequence[RunRecord]) -> dict[str, Any]:
     >>> runs = [RunRecord(1, params={"lr": 0.1, "n": 2}), RunRecord(2, params={"lr": 0.2, "n": 2})]
     >>> [(r["name"], r["differs"]) for r in compare_runs(store, runs)["params"]]
     [('lr', True), ('n', False)]
+    >>> store.close()
     """
     labels = [f"run {run.run_id}" for run in runs]
     metrics = sorted(set().union(*(run.metrics for run in runs))) if runs else []

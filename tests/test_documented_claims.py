@@ -16,7 +16,7 @@ import pytest
 from click.testing import CliRunner
 
 import trialbook
-from conftest import require_module
+from conftest import Closing, require_module
 from trialbook import Param, Task
 from trialbook.cli import cli
 from trialbook.identity import canonical_bytes
@@ -58,11 +58,11 @@ def test_n_jobs_is_capped_at_the_cores_and_workers_stay_alive_between_calls(
 
 
 def test_cache_is_reused_in_process_and_the_step_runs_again_in_other_processes(
-    tmp_path: pathlib.Path,
+    tmp_path: pathlib.Path, closing: Closing
 ) -> None:
     """docs/graph.md, Limits: "`@ex.persist(cache=True)` reuses stored outputs only with
     in-process schedulers (`sync`, `threads`); in other processes the step runs again"."""
-    ex = trialbook.Experiment("cached", backend=tmp_path / "store")
+    ex = closing(trialbook.Experiment("cached", backend=tmp_path / "store"))
     ran = tmp_path / "ran.txt"
     n = ex.parameter("n")
 
@@ -88,11 +88,11 @@ def test_cache_is_reused_in_process_and_the_step_runs_again_in_other_processes(
 
 
 def test_a_trial_failed_in_another_process_keeps_its_error_but_not_the_tracking(
-    tmp_path: pathlib.Path,
+    tmp_path: pathlib.Path, closing: Closing
 ) -> None:
     """docs/graph.md, Limits: "When a trial fails in another process, its error is recorded but
     not the metrics or persisted values of the steps that finished there"."""
-    ex = trialbook.Experiment("remote_failure", backend=tmp_path / "store")
+    ex = closing(trialbook.Experiment("remote_failure", backend=tmp_path / "store"))
     b = ex.parameter("b")
 
     @ex.persist

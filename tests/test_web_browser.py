@@ -86,7 +86,7 @@ def test_runs_table_filter_sort_and_page(page: Any) -> None:
     assert page.inner_text("#page-info") == "1–12 of 12 runs"
     page.fill("#filter", 'lr > 0.05 and status == "done"')
     page.press("#filter", "Enter")
-    page.wait_for_function("document.querySelector('#page-info').textContent.includes('of 5 ')")
+    page.wait_for_function("document.querySelector('#page-info')?.textContent.includes('of 5 ')")
     assert row_ids(page) == [6, 7, 9, 10, 11]
     page.click("th[data-key='metric.loss']")
     page.wait_for_function("document.querySelector(\"th[data-key='metric.loss']\")"
@@ -99,7 +99,9 @@ def test_runs_table_filter_sort_and_page(page: Any) -> None:
     page.fill("#filter", "")
     page.press("#filter", "Enter")
     page.select_option("#page-size", "25")
-    page.wait_for_function("document.querySelector('#page-info').textContent === '1–12 of 12 runs'")
+    page.wait_for_function(
+        "document.querySelector('#page-info')?.textContent === '1–12 of 12 runs'"
+    )
 
 
 def test_open_a_run_and_see_its_chart(page: Any) -> None:

@@ -30,6 +30,7 @@ Examples
 ...     prepare_schema(conn, None, "sqlite://")
 ...     conn.execute(sa.select(schema_t.c.version)).scalar_one() == SCHEMA_VERSION
 True
+>>> engine.dispose()
 """
 
 from __future__ import annotations

@@ -161,6 +161,7 @@ def rollback(conn: sqlite3.Connection) -> None:
     >>> rollback(conn)
     >>> conn.in_transaction
     False
+    >>> conn.close()
     """
     if conn.in_transaction:
         with contextlib.suppress(sqlite3.Error):

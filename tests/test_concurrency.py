@@ -99,3 +99,31 @@ def test_processes_creating_one_new_store_at_once_all_succeed(tmp_path, closing:
     assert [p.wait(timeout=120) for p in procs] == [0] * 6
     session = closing(trialbook.create_session(store))
     assert sorted(session.ls()["name"]) == [f"from-{i}" for i in range(6)]
+
+
+def test_environment_export_tolerates_another_process_exporting_it_first(
+    tmp_path, monkeypatch
+) -> None:
+    """Two processes recording trials of one environment export its files at once: the one
+    that finds the folder already in place when it is done keeps the other's copy, fails
+    nothing and leaves no staging folder behind. The interleaving is forced: while this
+    process captures its environment, "another process" renames a complete folder into place."""
+    from trialbook import capture
+    from trialbook.graph import files
+
+    digest = "feedfacecafebeef" + "0" * 24
+    target = tmp_path / "environment" / digest[:16]
+    real = capture.environment
+
+    def environment_while_another_process_exports() -> dict[str, str]:
+        other = tmp_path / "other"
+        other.mkdir()
+        (other / "python.json").write_text('{"by": "the other process"}', encoding="utf-8")
+        other.rename(target)
+        return real()
+
+    monkeypatch.setattr(capture, "environment", environment_while_another_process_exports)
+    files.write_environment_files(tmp_path, digest)
+
+    assert (target / "python.json").read_text(encoding="utf-8") == '{"by": "the other process"}'
+    assert sorted(p.name for p in (tmp_path / "environment").iterdir()) == [digest[:16]]

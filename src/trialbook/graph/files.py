@@ -26,6 +26,7 @@ import os
 import pathlib
 import re
 import shutil
+import uuid
 from typing import TYPE_CHECKING, Any
 
 from trialbook import capture
@@ -107,7 +108,11 @@ def write_code_file(
         _link(source, target)
     except FileNotFoundError:  # first trial of this code version
         source.parent.mkdir(parents=True, exist_ok=True)
-        source.write_text(text + "\n", encoding="utf-8")
+        # written aside and renamed: a process linking it at the same moment never sees it
+        # half-written (two processes writing one version write the same text)
+        staging = source.with_name(f".{source.name}-{os.getpid()}-{uuid.uuid4().hex[:8]}")
+        staging.write_text(text + "\n", encoding="utf-8")
+        os.replace(staging, source)
         _link(source, target)
 
 
@@ -128,10 +133,24 @@ def write_environment_files(directory: pathlib.Path, digest: str) -> None:
     _EXPORTED.add(folder)
     if folder.exists():
         return
-    folder.mkdir(parents=True)
-    for section, text in capture.environment().items():
-        suffix = "txt" if section == "requirements" else "json"
-        (folder / f"{section}.{suffix}").write_text(text, encoding="utf-8")
+    # Several processes may export the same environment at once: each writes a private
+    # folder and renames it into place; the first rename wins and the others discard theirs,
+    # so a reader never sees a half-written folder.
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    staging = folder.parent / f".{folder.name}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+    staging.mkdir()  # mode from the umask, like the folder it becomes
+    try:
+        for section, text in capture.environment().items():
+            suffix = "txt" if section == "requirements" else "json"
+            (staging / f"{section}.{suffix}").write_text(text, encoding="utf-8")
+        try:
+            staging.rename(folder)
+        except OSError:  # another process renamed its copy first
+            if not folder.is_dir():
+                raise
+    finally:
+        if staging.exists():
+            shutil.rmtree(staging, ignore_errors=True)
 
 
 def _link(source: pathlib.Path, target: pathlib.Path) -> None:

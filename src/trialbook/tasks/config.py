@@ -228,7 +228,15 @@ class Config:
         cls.__tb_spec_cache__ = None
         # String annotations (``from __future__ import annotations``) of classes defined in a
         # function or a doctest refer to names of the defining frame: keep them to resolve.
+        # The defining frame is the first one outside this module's functions (wrappers of
+        # this method, such as a mutation tester's, add frames of their own here).
         frame = sys._getframe(1)
+        while (
+            frame.f_back is not None
+            and frame.f_code.co_filename == __file__
+            and frame.f_code.co_name != "<module>"
+        ):
+            frame = frame.f_back
         _SOURCES[cls] = (frame.f_code.co_filename, frame.f_lineno, frame.f_globals)
         _NAMESPACES[cls] = collections.ChainMap(
             frame.f_locals, frame.f_globals, {"Param": Param, "Meta": Meta, "Constant": Constant}

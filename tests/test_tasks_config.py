@@ -191,3 +191,24 @@ def test_forwardoption_uses_type_default_and_help() -> None:
     assert result.output == "Model(layers=5, width=1.0)\n"
     assert "Number of layers" in CliRunner().invoke(cli, ["--help"]).output
     assert CliRunner().invoke(cli, ["--layers", "x"]).exit_code == 2
+
+
+def test_parameter_help_is_read_past_wrappers_of_init_subclass() -> None:
+    """The help of a parameter comes from the class statement's source, found from the frame
+    that created the class, also when a base class (or a wrapper) adds __init_subclass__
+    frames in between."""
+    from trialbook.tasks.options import param_help
+
+    registered: list[str] = []
+
+    class Registered(Config):
+        def __init_subclass__(cls, **kwargs: object) -> None:
+            registered.append(cls.__name__)
+            super().__init_subclass__(**kwargs)
+
+    class Width(Registered):
+        #: Width of each layer
+        width: Param[int] = 8
+
+    assert registered == ["Width"]
+    assert param_help(Width, "width") == "Width of each layer"

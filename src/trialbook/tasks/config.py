@@ -174,6 +174,21 @@ def _resolve_specs(cls: type) -> dict[str, ParamSpec]:
     return specs
 
 
+def _defining_frame(cls: type, frame: Any) -> Any:
+    """The frame whose class statement created ``cls``, from the caller of ``__init_subclass__``:
+    the first frame of the class's module that does not hold the class (frames that do are
+    ``__init_subclass__`` methods of subclasses; wrappers of this method, such as a mutation
+    tester's, run in other modules). The class statement binds its name only afterwards."""
+    candidate = frame
+    while candidate is not None:
+        if candidate.f_globals.get("__name__") == cls.__module__ and not any(
+            value is cls for value in candidate.f_locals.values()
+        ):
+            return candidate
+        candidate = candidate.f_back
+    return frame
+
+
 class _Builder:
     """``Cls.C`` is the class itself, so ``Model1.C(layers=3)`` builds a configuration and type
     checkers check its keywords against the synthesized ``__init__`` (``dataclass_transform``)."""
@@ -228,15 +243,7 @@ class Config:
         cls.__tb_spec_cache__ = None
         # String annotations (``from __future__ import annotations``) of classes defined in a
         # function or a doctest refer to names of the defining frame: keep them to resolve.
-        # The defining frame is the first one outside this module's functions (wrappers of
-        # this method, such as a mutation tester's, add frames of their own here).
-        frame = sys._getframe(1)
-        while (
-            frame.f_back is not None
-            and frame.f_code.co_filename == __file__
-            and frame.f_code.co_name != "<module>"
-        ):
-            frame = frame.f_back
+        frame = _defining_frame(cls, sys._getframe(1))
         _SOURCES[cls] = (frame.f_code.co_filename, frame.f_lineno, frame.f_globals)
         _NAMESPACES[cls] = collections.ChainMap(
             frame.f_locals, frame.f_globals, {"Param": Param, "Meta": Meta, "Constant": Constant}

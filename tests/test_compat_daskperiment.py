@@ -71,6 +71,24 @@ def test_save_metric_refuses_two_names_or_none(ex: Experiment) -> None:
     assert ex.get_history()["Success"].tolist() == [False, False]
 
 
+def test_load_metric_accepts_metric_key_and_key(ex: Experiment) -> None:
+    """daskperiment's `load_metric(metric_key, trial_id)`, by position or by keyword."""
+
+    @ex.result
+    def fit():
+        for i in range(3):
+            ex.save_metric("loss", epoch=i, value=1 / (i + 1))
+
+    fit().compute(seed=0)
+    by_position = ex.load_metric("loss", 1)
+    pd.testing.assert_frame_equal(ex.load_metric(metric_key="loss", trial_id=1), by_position)
+    pd.testing.assert_frame_equal(ex.load_metric(key="loss", trial_id=[1]), by_position)
+    with pytest.raises(ConfigError, match=r"load_metric\('loss'\) needs trial_id="):
+        ex.load_metric("loss")
+    with pytest.raises(ConfigError, match=r"load_metric\(\) got two names"):
+        ex.load_metric("loss", 1, key="loss")
+
+
 def test_save_metric_outside_a_trial_names_the_metric(ex: Experiment) -> None:
     with pytest.raises(ConfigError, match=r"save_metric\('loss'\) was called outside a trial"):
         ex.save_metric(metric_key="loss", epoch=0, value=1.0)

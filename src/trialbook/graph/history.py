@@ -35,6 +35,7 @@ from trialbook import capture
 from trialbook.codecs import decode
 from trialbook.errors import ConfigError, NotFoundError, RunNotFoundError, did_you_mean
 from trialbook.graph.nodes import PERSIST_PREFIX, RESULT_NOT_STORED
+from trialbook.graph.remote import metric_name
 from trialbook.storage.records import RunRecord, Status
 
 if TYPE_CHECKING:
@@ -293,19 +294,52 @@ class HistoryReader:
 
     # -- metrics --
 
-    def load_metric(self, key: str, trial_id: int | Iterable[int]) -> pd.DataFrame:
-        """Metric ``key`` of one or more trials: indexed by epoch, one column per trial.
+    def load_metric(
+        self,
+        metric_key: str | None = None,
+        trial_id: int | Iterable[int] | None = None,
+        *,
+        key: str | None = None,
+    ) -> pd.DataFrame:
+        """Metric ``metric_key`` of one or more trials: indexed by epoch (the index is named
+        ``Epoch``), one column per trial (the columns are named ``Trial ID``).
 
-        A trial without that metric gets a column of NaN.
+        The metric is named as in :meth:`~trialbook.graph.Experiment.save_metric`: first
+        argument, ``metric_key=`` or ``key=``. A trial without that metric gets a column of
+        NaN.
 
         Raises
         ------
+        ConfigError
+            Without a metric name or without ``trial_id``.
         RunNotFoundError
             For an unknown trial id.
         NotFoundError
             If none of the trials has the metric (the message lists the known ones).
+
+        Examples
+        --------
+        >>> import trialbook
+        >>> ex = trialbook.Experiment("doc_load_metric", backend="sqlite:///:memory:")
+        >>> @ex.result
+        ... def fit():
+        ...     ex.save_metric("loss", epoch=1, value=0.5)
+        >>> fit().compute(seed=0)
+        >>> ex.load_metric(metric_key="loss", trial_id=1)
+        Trial ID    1
+        Epoch
+        1         0.5
+        >>> ex.close()
         """
         import pandas as pd
+
+        key = metric_name(metric_key, key, call="load_metric")
+        if trial_id is None:
+            msg = (
+                f"load_metric({key!r}) needs trial_id=: a trial id or a list of them, e.g. "
+                f"ex.load_metric({key!r}, trial_id=[1, 2])"
+            )
+            raise ConfigError(msg)
 
         ids = [trial_id] if isinstance(trial_id, int) else list(trial_id)
         found = {r.run_id for r in self.store.read_runs(self.experiment_id, ids)}

@@ -132,9 +132,9 @@ class RemoteStep:
         return f"RemoteStep({self.name})"
 
 
-def metric_name(metric_key: str | None, key: str | None) -> str:
-    """The metric name of a ``save_metric`` call: ``metric_key`` (daskperiment's name for it)
-    or its alias ``key``, exactly one of them.
+def metric_name(metric_key: str | None, key: str | None, *, call: str = "save_metric") -> str:
+    """The metric name given to ``call`` (``save_metric``, ``load_metric``): ``metric_key``
+    (daskperiment's name for it) or its alias ``key``, exactly one of them.
 
     Examples
     --------
@@ -147,19 +147,25 @@ def metric_name(metric_key: str | None, key: str | None) -> str:
     """
     if metric_key is not None and key is not None:
         msg = (
-            f"save_metric() got two names for one metric: metric_key={metric_key!r} and "
+            f"{call}() got two names for one metric: metric_key={metric_key!r} and "
             f"key={key!r}; pass only one (key= is another spelling of metric_key=)"
         )
         raise ConfigError(msg)
     name = metric_key if metric_key is not None else key
     if not isinstance(name, str) or not name:
         msg = (
-            "save_metric() needs the metric's name: a non-empty str as its first argument or "
+            f"{call}() needs the metric's name: a non-empty str as its first argument or "
             f"metric_key= (got {name!r} that is a {type(name)}), e.g. "
-            'ex.save_metric("loss", epoch=0, value=0.5)'
+            f"ex.{call}({_EXAMPLE_ARGUMENTS.get(call, '...')})"
         )
         raise ConfigError(msg)
     return name
+
+
+_EXAMPLE_ARGUMENTS = {
+    "save_metric": '"loss", epoch=0, value=0.5',
+    "load_metric": '"loss", trial_id=1',
+}
 
 
 def outside_trial_error(experiment: str, metric: str) -> ConfigError:

@@ -68,7 +68,7 @@ def test_reload_in_a_fresh_process(
     assert history["Seed"].tolist() == [1, 1]
     assert ex.get_parameters(trial_id=2) == {"a": 1, "b": 3}
     assert ex.get_parameters() == {"a": 1, "b": 3}  # declared parameters and last values
-    assert repr(ex.parameter("b")) == "Parameter(b: 3)"
+    assert repr(ex.parameter("b")) == "Parameter(b: 3<class 'int'>)"
     assert ex.get_persisted("prepare_data", trial_id=1) == 3
     metric = ex.load_metric("score", trial_id=[1, 2])
     assert metric.loc[9].tolist() == [27.0, 36.0]

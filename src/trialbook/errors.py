@@ -28,6 +28,7 @@ __all__ = [
     "ExperimentNotFoundError",
     "FingerprintError",
     "JobFailedError",
+    "LockedTrialError",
     "MissingExtraError",
     "NotFoundError",
     "RunConflictError",
@@ -92,6 +93,33 @@ class CodecError(ConfigError, TypeError):
 
 class SealedError(ConfigError, AttributeError):
     """A submitted (sealed) task configuration was changed."""
+
+
+class LockedTrialError(ConfigError):
+    """An experiment's ``trial_id`` (its last trial) was read while one of its trials runs.
+
+    Inside a step, the id of the trial being computed is ``ex.current_trial_id``; ``trial_id``
+    would be ambiguous there (another process may have started a later trial meanwhile).
+    ``running`` is the id of the trial in progress.
+
+    Examples
+    --------
+    >>> err = LockedTrialError("quickstart_pj", running=3)
+    >>> isinstance(err, ValueError), err.running
+    (True, 3)
+    >>> print(err)  # doctest: +ELLIPSIS
+    trial_id of experiment 'quickstart_pj' was read while its trial 3 is running; ...
+    """
+
+    def __init__(self, experiment: str, *, running: int) -> None:
+        self.experiment = experiment
+        self.running = running
+        msg = (
+            f"trial_id of experiment {experiment!r} was read while its trial {running} is "
+            "running; inside a step use ex.current_trial_id (the id of the running trial), "
+            "and read ex.trial_id after compute() returns"
+        )
+        super().__init__(msg)
 
 
 class FingerprintError(TrialbookError, TypeError):

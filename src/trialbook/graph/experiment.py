@@ -56,7 +56,7 @@ from dask.delayed import Delayed
 
 from trialbook import capture
 from trialbook.codecs import decode, encode, is_plain
-from trialbook.errors import CodecError, ConfigError, did_you_mean
+from trialbook.errors import CodecError, ConfigError, LockedTrialError, did_you_mean
 from trialbook.graph import files, remote
 from trialbook.graph.history import HistoryReader, TrialDiff
 from trialbook.graph.nodes import UNDEFINED, Node, Parameter, Step
@@ -139,7 +139,75 @@ class Experiment(HistoryReader):
 
     def __repr__(self) -> str:
         backend = f"{self.store.backend_label}({self.store.url!r})"
-        return f"Experiment(id: {self.id}, trial_id: {self.trial_id}, backend: {backend})"
+        return f"Experiment(id: {self.id}, trial_id: {self._trial_id}, backend: {backend})"
+
+    @property
+    def trial_id(self) -> int:
+        """The id of the experiment's last trial (0 before the first one).
+
+        Once a trial finishes in this process, it is that trial's id; other processes may have
+        recorded later trials meanwhile. It cannot be read while a trial of this experiment
+        runs: inside a step, :attr:`current_trial_id` is the id of the trial being computed.
+
+        Raises
+        ------
+        LockedTrialError
+            While a trial of this experiment runs.
+
+        Examples
+        --------
+        >>> import trialbook
+        >>> from trialbook.errors import LockedTrialError
+        >>> ex = trialbook.Experiment("doc_trial_id", backend="sqlite:///:memory:")
+        >>> @ex.result
+        ... def step():
+        ...     try:
+        ...         ex.trial_id
+        ...     except LockedTrialError:
+        ...         return "locked"
+        >>> ex.trial_id, step().compute(seed=0), ex.trial_id
+        (0, 'locked', 1)
+        >>> ex.close()
+        """
+        trial = self._recorder.active
+        if trial is not None:
+            raise LockedTrialError(self.id, running=trial.run.id)
+        return self._trial_id
+
+    @property
+    def current_trial_id(self) -> int:
+        """The id of the trial being computed, read inside its steps.
+
+        Raises
+        ------
+        ConfigError
+            Outside a running trial (the id is allocated when the trial starts); after a
+            trial, :attr:`trial_id` is its id.
+
+        Examples
+        --------
+        >>> import trialbook
+        >>> ex = trialbook.Experiment("doc_current", backend="sqlite:///:memory:")
+        >>> @ex.result
+        ... def which():
+        ...     return ex.current_trial_id
+        >>> which().compute(seed=0), which().compute(seed=0)
+        (1, 2)
+        >>> ex.current_trial_id
+        Traceback (most recent call last):
+        ...
+        trialbook.errors.ConfigError: current_trial_id of experiment 'doc_current' was read ...
+        >>> ex.close()
+        """
+        trial = self._recorder.active
+        if trial is not None:
+            return trial.run.id
+        msg = (
+            f"current_trial_id of experiment {self.id!r} was read outside a trial: it exists "
+            "only while a trial is computed (read it inside a step); the last trial's id is "
+            "ex.trial_id"
+        )
+        raise ConfigError(msg)
 
     def close(self) -> None:
         """Close the store if this experiment opened it (``backend`` was a location, not an
@@ -174,7 +242,7 @@ class Experiment(HistoryReader):
             except FileExistsError:  # another process created it first
                 info = self.store.find_experiment(self.id)
             else:
-                self.trial_id = 0
+                self._trial_id = 0
                 logger.info("Initialized new experiment: %r", self)
                 return info.id
         assert info is not None
@@ -192,7 +260,7 @@ class Experiment(HistoryReader):
         last trial that recorded them; return the last trial's record."""
         records = [r for r in self.store.read_runs(exp_id) if r.kind == "trial"]
         last = records[-1] if records else None
-        self.trial_id = max((r.run_id for r in records), default=0)
+        self._trial_id = max((r.run_id for r in records), default=0)
         for record in sorted(records, key=lambda r: r.run_id):
             for name, value in record.params.items():
                 self._recorded[name] = (value, record.run_id)
@@ -214,8 +282,9 @@ class Experiment(HistoryReader):
 
     # -- parameters --
 
-    def parameter(self, name: str, *, default: Any = UNDEFINED) -> Parameter:
-        """Declare (or get) the parameter ``name``, with an optional ``default``.
+    def parameter(self, name: str, default: Any = UNDEFINED) -> Parameter:
+        """Declare (or get) the parameter ``name``, with an optional ``default``
+        (``ex.parameter("b", 2)`` or ``ex.parameter("b", default=2)``).
 
         The value a trial uses is the first of:
 
@@ -241,12 +310,12 @@ class Experiment(HistoryReader):
         >>> import trialbook
         >>> ex = trialbook.Experiment("doc_declare", backend="sqlite:///:memory:")
         >>> ex.parameter("lr", default=0.1)
-        Parameter(lr: 0.1)
-        >>> ex.parameter("lr", default=0.2)  # the code changed its default
-        Parameter(lr: 0.2)
+        Parameter(lr: 0.1<class 'float'>)
+        >>> ex.parameter("lr", 0.2)  # the code changed its default
+        Parameter(lr: 0.2<class 'float'>)
         >>> ex.set_parameters(lr=0.5)  # a value given for the trials wins over the default
         >>> ex.parameter("lr", default=0.2)
-        Parameter(lr: 0.5)
+        Parameter(lr: 0.5<class 'float'>)
         >>> ex.close()
         """
         check_parameter_name(name)
@@ -368,8 +437,8 @@ class Experiment(HistoryReader):
 
     # -- steps --
 
-    def __call__(self, func: Callable[..., Any]) -> Step:
-        """Decorate a step: ``@ex``.
+    def __call__(self, func: Callable[..., Any] | None = None) -> Any:
+        """Decorate a step: ``@ex`` or ``@ex()``.
 
         Examples
         --------
@@ -378,10 +447,15 @@ class Experiment(HistoryReader):
         >>> @ex
         ... def inc(x):
         ...     return x + 1
-        >>> inc
-        Step(inc, persist=False, result=False)
+        >>> @ex()
+        ... def dec(x):
+        ...     return x - 1
+        >>> inc, dec
+        (Step(inc, persist=False, result=False), Step(dec, persist=False, result=False))
         >>> ex.close()
         """
+        if func is None:
+            return self._register
         return self._register(func)
 
     def result(self, func: Callable[..., Any] | None = None) -> Any:
@@ -463,13 +537,24 @@ class Experiment(HistoryReader):
     def _code_text(self) -> str:
         return "\n".join(step.source for step in self._steps.values()).rstrip("\n")
 
-    def save_metric(self, key: str, *, epoch: int, value: float) -> None:
-        """Record ``value`` of metric ``key`` at ``epoch``, inside a step of a running trial.
+    def save_metric(
+        self,
+        metric_key: str | None = None,
+        *,
+        epoch: int,
+        value: float,
+        key: str | None = None,
+    ) -> None:
+        """Record ``value`` of metric ``metric_key`` at ``epoch``, inside a step of a running
+        trial: ``ex.save_metric("loss", epoch=i, value=v)`` or
+        ``ex.save_metric(metric_key="loss", epoch=i, value=v)``; ``key=`` is accepted for
+        ``metric_key=``.
 
         Raises
         ------
         ConfigError
-            Outside a running trial.
+            Outside a running trial, or without a metric name (or with both ``metric_key``
+            and ``key``).
 
         Examples
         --------
@@ -484,22 +569,20 @@ class Experiment(HistoryReader):
         0
         >>> ex.load_metric("loss", trial_id=1)
         Trial ID         1
+        Epoch
         0         1.000000
         1         0.500000
         2         0.333333
         >>> ex.close()
         """
+        name = remote.metric_name(metric_key, key)
         run = current_run()  # the trial's Run, also in a worker process (see graph.remote)
         trial = self._recorder.active
         if run is None and trial is not None:  # a plain dask.delayed task of the trial
             run = trial.run
         if run is None:
-            msg = (
-                f"save_metric({key!r}) was called outside a trial of experiment {self.id!r}; "
-                "call it inside a decorated step while its result is computed"
-            )
-            raise ConfigError(msg)
-        run.log_metric(key, value, step=epoch)
+            raise remote.outside_trial_error(self.id, name)
+        run.log_metric(name, value, step=epoch)
 
     # -- trials --
 
@@ -522,7 +605,7 @@ class Experiment(HistoryReader):
         params = self._trial_parameters()
         seed = choose_seed(seed, self.seed)
         run = self._recorder.new_run(params, seed=seed, code=self._code_digest())
-        self.trial_id = max(self.trial_id, run.id)
+        self._trial_id = max(self._trial_id, run.id)
         self._recorded.update((name, (value, run.id)) for name, value in params.items())
         value = self._recorder.record(node, run, dask_options)
         if request is not None:

@@ -16,23 +16,26 @@ Examples
 ...     ex.set_parameters(a=value)
 ...     _ = node.compute(seed=0)
 >>> ex.get_history()[["a", "Result", "Result Type", "Success", "Description", "Seed"]]
-   a  Result      Result Type  Success Description  Seed
-1  1     1.0  <class 'float'>     True         NaN     0
-2  2     0.5  <class 'float'>     True         NaN     0
+          a  Result      Result Type  Success Description  Seed
+Trial ID
+1         1     1.0  <class 'float'>     True         NaN     0
+2         2     0.5  <class 'float'>     True         NaN     0
 >>> ex.close()
 """
 
 from __future__ import annotations
 
 import datetime as _dt
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, overload
 
 from trialbook import capture
 from trialbook.codecs import decode
-from trialbook.errors import NotFoundError, RunNotFoundError, did_you_mean
+from trialbook.errors import ConfigError, NotFoundError, RunNotFoundError, did_you_mean
 from trialbook.graph.nodes import PERSIST_PREFIX, RESULT_NOT_STORED
+from trialbook.graph.remote import metric_name
 from trialbook.storage.records import RunRecord, Status
 
 if TYPE_CHECKING:
@@ -40,7 +43,13 @@ if TYPE_CHECKING:
 
     from trialbook.storage.base import Store
 
-__all__ = ["HISTORY_COLUMNS", "HistoryReader", "TrialDiff"]
+__all__ = [
+    "ENVIRONMENT_CATEGORIES",
+    "HISTORY_COLUMNS",
+    "VERBOSE_HISTORY_COLUMNS",
+    "HistoryReader",
+    "TrialDiff",
+]
 
 HISTORY_COLUMNS = [
     "Result",
@@ -52,6 +61,34 @@ HISTORY_COLUMNS = [
     "Seed",
 ]
 """Columns of :meth:`HistoryReader.get_history` after the parameter columns."""
+
+VERBOSE_HISTORY_COLUMNS = [
+    "Seed",
+    "Result",
+    "Result Type",
+    "Success",
+    "Finished",
+    "Process Time",
+    "Description",
+]
+"""The same columns in the order of daskperiment's ``get_history(verbose=True)``."""
+
+ENVIRONMENT_CATEGORIES: dict[str, str] = {
+    **{name: name for name in capture.SECTION_TITLES},
+    "platform": "device",  # daskperiment's name for the platform (OS and machine) section
+}
+"""``get_environment(category=...)`` names -> environment sections (see
+:data:`trialbook.capture.SECTION_TITLES`)."""
+
+_OPTIONAL_SECTIONS = {
+    "scipy": "SciPy is installed",
+    "conda": "the process runs in a conda environment",
+    "git": "the working directory is in a git repository",
+    "gpu": "nvidia-smi finds NVIDIA GPUs",
+    "numpy": "NumPy is installed",
+    "pandas": "pandas is installed",
+}
+_REQUIREMENT = re.compile(r"^(\S+) (\S+)")
 
 
 @dataclass
@@ -145,21 +182,27 @@ class HistoryReader:
 
     # -- history --
 
-    def get_history(self) -> pd.DataFrame:
-        """One row per trial (and per run of other kinds), indexed by trial id.
+    def get_history(self, verbose: bool = False) -> pd.DataFrame:
+        """One row per trial (and per run of other kinds), indexed by trial id (the index is
+        named ``Trial ID``).
 
         Columns: the parameters, then ``Result``, ``Result Type``, ``Success``, ``Finished``,
         ``Process Time``, ``Description`` (the error of a failed trial) and ``Seed``; a
-        ``Kind`` column is added when the experiment also holds runs or jobs.
+        ``Kind`` column is added when the experiment also holds runs or jobs. With
+        ``verbose=True`` the same columns come in daskperiment's verbose order
+        (:data:`VERBOSE_HISTORY_COLUMNS`: ``Seed`` first).
 
         Examples
         --------
         >>> import trialbook
         >>> with trialbook.Experiment("doc_empty", backend="sqlite:///:memory:") as ex:
-        ...     ex.get_history()
-        Empty DataFrame
-        Columns: [Result, Result Type, Success, Finished, Process Time, Description, Seed]
-        Index: []
+        ...     history, verbose = ex.get_history(), ex.get_history(verbose=True)
+        >>> history.index.name, len(history)
+        ('Trial ID', 0)
+        >>> history.columns.tolist()
+        ['Result', 'Result Type', 'Success', 'Finished', 'Process Time', 'Description', 'Seed']
+        >>> verbose.columns.tolist()
+        ['Seed', 'Result', 'Result Type', 'Success', 'Finished', 'Process Time', 'Description']
         """
         import pandas as pd
 
@@ -171,10 +214,14 @@ class HistoryReader:
         if any(r.kind != "trial" for r in records):
             columns.append("Kind")
         rows = [self._history_row(record, names)[: len(columns)] for record in records]
-        frame = pd.DataFrame(rows, columns=columns, index=[r.run_id for r in records])
+        index = pd.Index([r.run_id for r in records], name="Trial ID", dtype="int64")
+        frame = pd.DataFrame(rows, columns=columns, index=index)
         if records:
             frame["Process Time"] = pd.to_timedelta(frame["Process Time"], unit="s")
             frame["Finished"] = pd.to_datetime(frame["Finished"])
+        if verbose:
+            rest = columns[len(names) + len(HISTORY_COLUMNS) :]  # "Kind"
+            frame = frame[[*names, *VERBOSE_HISTORY_COLUMNS, *rest]]
         return frame
 
     def _history_row(self, record: RunRecord, names: list[str]) -> list[Any]:
@@ -247,19 +294,52 @@ class HistoryReader:
 
     # -- metrics --
 
-    def load_metric(self, key: str, trial_id: int | Iterable[int]) -> pd.DataFrame:
-        """Metric ``key`` of one or more trials: indexed by epoch, one column per trial.
+    def load_metric(
+        self,
+        metric_key: str | None = None,
+        trial_id: int | Iterable[int] | None = None,
+        *,
+        key: str | None = None,
+    ) -> pd.DataFrame:
+        """Metric ``metric_key`` of one or more trials: indexed by epoch (the index is named
+        ``Epoch``), one column per trial (the columns are named ``Trial ID``).
 
-        A trial without that metric gets a column of NaN.
+        The metric is named as in :meth:`~trialbook.graph.Experiment.save_metric`: first
+        argument, ``metric_key=`` or ``key=``. A trial without that metric gets a column of
+        NaN.
 
         Raises
         ------
+        ConfigError
+            Without a metric name or without ``trial_id``.
         RunNotFoundError
             For an unknown trial id.
         NotFoundError
             If none of the trials has the metric (the message lists the known ones).
+
+        Examples
+        --------
+        >>> import trialbook
+        >>> ex = trialbook.Experiment("doc_load_metric", backend="sqlite:///:memory:")
+        >>> @ex.result
+        ... def fit():
+        ...     ex.save_metric("loss", epoch=1, value=0.5)
+        >>> fit().compute(seed=0)
+        >>> ex.load_metric(metric_key="loss", trial_id=1)
+        Trial ID    1
+        Epoch
+        1         0.5
+        >>> ex.close()
         """
         import pandas as pd
+
+        key = metric_name(metric_key, key, call="load_metric")
+        if trial_id is None:
+            msg = (
+                f"load_metric({key!r}) needs trial_id=: a trial id or a list of them, e.g. "
+                f"ex.load_metric({key!r}, trial_id=[1, 2])"
+            )
+            raise ConfigError(msg)
 
         ids = [trial_id] if isinstance(trial_id, int) else list(trial_id)
         found = {r.run_id for r in self.store.read_runs(self.experiment_id, ids)}
@@ -285,27 +365,89 @@ class HistoryReader:
             columns[tid] = s[~s.index.duplicated(keep="last")]
         frame = pd.DataFrame(columns).sort_index()
         frame.columns.name = "Trial ID"
+        frame.index.name = "Epoch"
         return frame
 
     # -- environment and diffs --
 
-    def get_environment(self, trial_id: int | None = None) -> dict[str, str]:
-        """The environment of a trial (``None``: this process), section name -> text.
+    @overload
+    def get_environment(
+        self, trial_id: int | None = None, category: None = None
+    ) -> dict[str, str]: ...
+
+    @overload
+    def get_environment(self, trial_id: int | None = None, *, category: str) -> str: ...
+
+    def get_environment(
+        self, trial_id: int | None = None, category: str | None = None
+    ) -> dict[str, str] | str:
+        """The environment of a trial (``None``: this process): section name -> text, or the
+        text of one section with ``category=``.
+
+        The categories are the sections of :data:`trialbook.capture.SECTION_TITLES`
+        (``device``, ``cpu``, ``python``, ``requirements``, ``numpy``, ``scipy``, ``pandas``,
+        ``conda``, ``git``, ``gpu``) and daskperiment's ``platform`` (the ``device``
+        section); structured sections are JSON texts.
+
+        Raises
+        ------
+        ConfigError
+            For an unknown category.
+        NotFoundError
+            If the environment has no such section (``scipy``, ``conda``, ``git``, ``gpu``...
+            are captured only where they exist).
+
+        Examples
+        --------
+        >>> import json, trialbook
+        >>> ex = trialbook.Experiment("doc_env", backend="sqlite:///:memory:")
+        >>> sorted(ex.get_environment())
+        ['cpu', 'device', ...]
+        >>> platform = json.loads(ex.get_environment(category="platform"))
+        >>> sorted(platform)
+        ['machine', 'node', 'platform', 'release', 'system', 'version']
+        >>> ex.close()
+        """
+        section = None if category is None else _section_of(category)
+        if trial_id is None:
+            env = dict(capture.environment())
+            where = "this process's environment"
+        else:
+            record = self._trial_record(trial_id)
+            env = {}
+            if record.environment:
+                env = capture.parse_environment(self.store.get_snapshot(record.environment))
+            where = f"the environment of trial {trial_id} of experiment {self.id!r}"
+        if section is None:
+            return env
+        if section not in env:
+            when = _OPTIONAL_SECTIONS.get(section)
+            msg = (
+                f"{where} has no {section!r} section"
+                f"{f' (it is captured only when {when})' if when else ''}; "
+                f"its sections: {', '.join(map(repr, env)) or 'none'}"
+            )
+            raise NotFoundError(msg)
+        return env[section]
+
+    def get_python_packages(self, trial_id: int | None = None) -> str:
+        """The installed Python packages of a trial (``None``: this process), one
+        ``name==version`` line each, as ``pip freeze`` writes them.
+
+        The ``requirements`` section of :meth:`get_environment` also has each package's
+        location.
 
         Examples
         --------
         >>> import trialbook
-        >>> ex = trialbook.Experiment("doc_env", backend="sqlite:///:memory:")
-        >>> sorted(ex.get_environment())
-        ['cpu', 'device', ...]
+        >>> ex = trialbook.Experiment("doc_packages", backend="sqlite:///:memory:")
+        >>> any(line.startswith("dask==") for line in ex.get_python_packages().splitlines())
+        True
         >>> ex.close()
         """
-        if trial_id is None:
-            return dict(capture.environment())
-        record = self._trial_record(trial_id)
-        if not record.environment:
-            return {}
-        return capture.parse_environment(self.store.get_snapshot(record.environment))
+        text = self.get_environment(trial_id, category="requirements")
+        pins = [_REQUIREMENT.match(line) for line in text.splitlines()]
+        return "\n".join(f"{m[1]}=={m[2]}" for m in pins if m is not None)
 
     def diff(self, first: int, second: int) -> TrialDiff:
         """What changed from trial ``first`` to trial ``second``.
@@ -353,6 +495,19 @@ class HistoryReader:
         if record.status == Status.DONE:
             return self._decode(record.result)
         return f"{record.error.type}({record.error.message})" if record.error else record.status
+
+
+def _section_of(category: str) -> str:
+    """The environment section a ``get_environment(category=...)`` name stands for."""
+    section = ENVIRONMENT_CATEGORIES.get(str(category).lower())
+    if section is None:
+        msg = (
+            f"unknown environment category {category!r}"
+            f"{did_you_mean(str(category).lower(), ENVIRONMENT_CATEGORIES)}; "
+            f"expected one of: {', '.join(map(repr, ENVIRONMENT_CATEGORIES))}"
+        )
+        raise ConfigError(msg)
+    return section
 
 
 def _same(a: Any, b: Any) -> bool:

@@ -121,7 +121,9 @@ def _constant(value: Any) -> Callable[[], Any]:
 class Parameter(Delayed):
     """An input of the experiment, set with :meth:`Experiment.set_parameters`.
 
-    A ``dask.delayed`` leaf: pass it to steps to build the graph.
+    A ``dask.delayed`` leaf: pass it to steps to build the graph. Its repr shows the current
+    value and its type, as daskperiment does (``Parameter(a: 3<class 'int'>)``), or
+    ``Undefined`` while it has none.
 
     Examples
     --------
@@ -132,7 +134,7 @@ class Parameter(Delayed):
     Parameter(a: Undefined)
     >>> ex.set_parameters(a=3)
     >>> a, a.compute()
-    (Parameter(a: 3), 3)
+    (Parameter(a: 3<class 'int'>), 3)
     >>> ex.close()
     """
 
@@ -152,7 +154,9 @@ class Parameter(Delayed):
 
     def __repr__(self) -> str:
         value = self._experiment.get_parameters().get(self._name, UNDEFINED)
-        return f"Parameter({self._name}: {value!r})"
+        if value is UNDEFINED:
+            return f"Parameter({self._name}: Undefined)"
+        return f"Parameter({self._name}: {value}{type(value)})"
 
     def __reduce__(self) -> Any:
         msg = f"Parameter {self._name!r} cannot be pickled: pass its value instead"

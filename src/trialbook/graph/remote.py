@@ -51,7 +51,7 @@ from dask._task_spec import DataNode, Task, TaskRef
 from dask.delayed import Delayed
 
 from trialbook import capture
-from trialbook.errors import ConfigError
+from trialbook.errors import ConfigError, LockedTrialError
 from trialbook.storage.records import MetricChunk
 from trialbook.tracking import Run, current_run, using_run
 
@@ -69,6 +69,8 @@ __all__ = [
     "execute",
     "importing_main_in_worker",
     "is_local",
+    "metric_name",
+    "outside_trial_error",
     "rewrite",
 ]
 
@@ -130,6 +132,57 @@ class RemoteStep:
         return f"RemoteStep({self.name})"
 
 
+def metric_name(metric_key: str | None, key: str | None, *, call: str = "save_metric") -> str:
+    """The metric name given to ``call`` (``save_metric``, ``load_metric``): ``metric_key``
+    (daskperiment's name for it) or its alias ``key``, exactly one of them.
+
+    Examples
+    --------
+    >>> metric_name("loss", None), metric_name(None, "loss")
+    ('loss', 'loss')
+    >>> metric_name(None, None)
+    Traceback (most recent call last):
+    ...
+    trialbook.errors.ConfigError: save_metric() needs the metric's name: ...
+    """
+    if metric_key is not None and key is not None:
+        msg = (
+            f"{call}() got two names for one metric: metric_key={metric_key!r} and "
+            f"key={key!r}; pass only one (key= is another spelling of metric_key=)"
+        )
+        raise ConfigError(msg)
+    name = metric_key if metric_key is not None else key
+    if not isinstance(name, str) or not name:
+        msg = (
+            f"{call}() needs the metric's name: a non-empty str as its first argument or "
+            f"metric_key= (got {name!r} that is a {type(name)}), e.g. "
+            f"ex.{call}({_EXAMPLE_ARGUMENTS.get(call, '...')})"
+        )
+        raise ConfigError(msg)
+    return name
+
+
+_EXAMPLE_ARGUMENTS = {
+    "save_metric": '"loss", epoch=0, value=0.5',
+    "load_metric": '"loss", trial_id=1',
+}
+
+
+def outside_trial_error(experiment: str, metric: str) -> ConfigError:
+    """The error of ``save_metric`` called where no trial runs.
+
+    Examples
+    --------
+    >>> print(outside_trial_error("exp", "loss"))  # doctest: +ELLIPSIS
+    save_metric('loss') was called outside a trial of experiment 'exp'; call it inside ...
+    """
+    msg = (
+        f"save_metric({metric!r}) was called outside a trial of experiment {experiment!r}; "
+        "call it inside a decorated step while its result is computed"
+    )
+    return ConfigError(msg)
+
+
 class WorkerExperiment:
     """What an :class:`~trialbook.graph.Experiment` becomes when a step using it is pickled.
 
@@ -145,8 +198,11 @@ class WorkerExperiment:
     WorkerExperiment(id: doc_worker)
     >>> with using_run(Run(1)) as run:
     ...     copy.save_metric("loss", epoch=0, value=0.5)
+    ...     copy.save_metric(metric_key="acc", epoch=0, value=0.9)
+    ...     copy.current_trial_id
+    1
     >>> run.metric_names()
-    ['loss']
+    ['acc', 'loss']
     >>> ex.close()
     """
 
@@ -156,16 +212,48 @@ class WorkerExperiment:
     def __repr__(self) -> str:
         return f"WorkerExperiment(id: {self.id})"
 
-    def save_metric(self, key: str, *, epoch: int, value: float) -> None:
-        """Record a metric point into the run of the step that is executing."""
+    def save_metric(
+        self,
+        metric_key: str | None = None,
+        *,
+        epoch: int,
+        value: float,
+        key: str | None = None,
+    ) -> None:
+        """Record a metric point into the run of the step that is executing (the arguments
+        of :meth:`trialbook.graph.Experiment.save_metric`)."""
+        name = metric_name(metric_key, key)
+        run = current_run()
+        if run is None:
+            raise outside_trial_error(self.id, name)
+        run.log_metric(name, value, step=epoch)
+
+    @property
+    def current_trial_id(self) -> int:
+        """The id of the trial whose step is executing (as
+        :attr:`trialbook.graph.Experiment.current_trial_id`)."""
         run = current_run()
         if run is None:
             msg = (
-                f"save_metric({key!r}) was called outside a trial of experiment {self.id!r}; "
-                "call it inside a decorated step while its result is computed"
+                f"current_trial_id of experiment {self.id!r} was read outside a trial: it "
+                "exists only while a trial is computed (read it inside a step)"
             )
             raise ConfigError(msg)
-        run.log_metric(key, value, step=epoch)
+        return run.id
+
+    @property
+    def trial_id(self) -> int:
+        """Not readable in a step (as :attr:`trialbook.graph.Experiment.trial_id` during a
+        trial): raises :class:`~trialbook.errors.LockedTrialError`, or
+        :class:`~trialbook.errors.ConfigError` outside a step."""
+        run = current_run()
+        if run is None:
+            msg = (
+                f"trial_id of experiment {self.id!r} cannot be read in a worker process: "
+                "this stand-in has no store; read it in the process that computes the trial"
+            )
+            raise ConfigError(msg)
+        raise LockedTrialError(self.id, running=run.id)
 
 
 def unwrap(outcome: StepOutcome) -> Any:

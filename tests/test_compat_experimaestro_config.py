@@ -424,3 +424,23 @@ def test_without_the_option_a_bare_default_counts() -> None:
         b: Param[int] = 4
 
     assert Plain.C(a=2).__identifier__() != Before.C(a=2).__identifier__()
+
+
+def test_cache_inside_a_job_directory_finds_the_workdir(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A job runs in its directory: with no experiment block open, @cache finds the workdir
+    from there (the process a launcher started has no experiment of its own)."""
+    from trialbook.tasks.jobdir import job_path, write_params
+
+    path = job_path(tmp_path, "test.xpm.useterms", "abc123")
+    path.mkdir(parents=True)
+    write_params(
+        path, task="test.xpm.useterms", identifier="abc123", experiment="e", params={}, tags={}
+    )
+    monkeypatch.chdir(path)
+    assert Terms.C(size=2, log=str(tmp_path / "log")).load() == "0,1"
+    assert (tmp_path / "config" / "test.xpm.terms" / Terms.C(size=2).__identifier__()).is_dir()
+    monkeypatch.chdir(tmp_path)  # not a job directory
+    with pytest.raises(ConfigError, match="needs a workdir"):
+        Terms.C(size=2).load()

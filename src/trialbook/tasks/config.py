@@ -13,13 +13,18 @@ Identifier encoding (pinned by known-answer tests; changing it is a breaking cha
 ------------------------------------------------------------------------------------
 ``identifier(cfg) = sha256(canonical_bytes(["trialbook.task/1", type_id, params]))`` where
 :func:`trialbook.identity.canonical_bytes` is the type-tagged encoding of
-:mod:`trialbook.identity`, ``type_id`` is ``cls.__trialbook_id__`` or
-``"<module>.<qualname>"``, and ``params`` is a ``dict`` (so its order is irrelevant) of every
-set parameter **except**: ``Meta`` parameters, parameters declared with ``field(ignored=True)``,
-parameters whose annotation is ``Path`` (or ``Optional[Path]``), and parameters declared with
-``field(ignore_default=v)`` whose value equals ``v``. Ints given to a ``float`` parameter are
-converted to ``float`` first. A nested configuration is encoded as the ``o`` chunk of its own
-identifier (hex text), so identifiers are recursive. Tags never count.
+:mod:`trialbook.identity`, ``type_id`` is ``cls.__trialbook_id__`` (or experimaestro's
+``__xpmid__``) or ``"<module>.<qualname>"``, and ``params`` is a ``dict`` (so its order is
+irrelevant) of every set parameter **except**: ``Meta`` parameters, parameters declared with
+``field(ignored=True)``, parameters whose annotation is ``Path`` (or ``Optional[Path]``),
+parameters declared with ``field(ignore_default=v)`` whose value equals ``v`` (in a class
+declared with ``ignore_defaults=True``, a bare default ``= v`` acts as
+``field(ignore_default=v)``), and parameters whose value is a configuration marked
+``setmeta(c, True)`` (such configurations are also dropped from list and dict values;
+``setmeta(c, False)`` makes a configuration count even as a ``Meta`` value). Ints given to a
+``float`` parameter are converted to ``float`` first. A nested configuration is encoded as
+the ``o`` chunk of its own identifier (hex text), so identifiers are recursive. Tags never
+count.
 
 Examples
 --------

@@ -22,6 +22,8 @@ PUBLIC_API = [
     "Config", "Task", "Param", "Meta", "Constant", "field", "tag", "tagspath", "experiment",
     "RunMode", "LocalLauncher", "ConfigurationBase", "configuration", "ExperimentHelper",
     "forwardoption", "arguments",
+    # experimaestro's configuration names
+    "Option", "setmeta", "cache", "copyconfig", "deprecate",
     # distributed execution
     "DaskLauncher", "SlurmLauncher",
     # stores and errors

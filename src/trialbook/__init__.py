@@ -32,9 +32,23 @@ if TYPE_CHECKING:  # type checkers see the lazy names with their real types
     from trialbook.execution.dask import DaskLauncher
     from trialbook.execution.slurm import SlurmLauncher
 
-    # typed tasks and plans
-    from trialbook.tasks.config import Config, Constant, Meta, Param, Task, field, tag, tagspath
+    # typed tasks and plans (with experimaestro's configuration names)
+    from trialbook.tasks.cachedir import cache
+    from trialbook.tasks.config import (
+        Config,
+        Constant,
+        Meta,
+        Option,
+        Param,
+        Task,
+        field,
+        tag,
+        tagspath,
+    )
+    from trialbook.tasks.copying import copyconfig
+    from trialbook.tasks.deprecation import deprecate
     from trialbook.tasks.launchers import LocalLauncher
+    from trialbook.tasks.meta import setmeta
     from trialbook.tasks.modes import RunMode
     from trialbook.tasks.options import arguments, forwardoption
     from trialbook.tasks.plans import ConfigurationBase, ExperimentHelper, configuration
@@ -64,6 +78,12 @@ _LAZY: dict[str, str] = {
     "ExperimentHelper": "trialbook.tasks.plans",
     "forwardoption": "trialbook.tasks.options",
     "arguments": "trialbook.tasks.options",
+    # experimaestro's configuration names
+    "Option": "trialbook.tasks.config",
+    "setmeta": "trialbook.tasks.meta",
+    "cache": "trialbook.tasks.cachedir",
+    "copyconfig": "trialbook.tasks.copying",
+    "deprecate": "trialbook.tasks.deprecation",
     # distributed execution
     "DaskLauncher": "trialbook.execution.dask",
     "SlurmLauncher": "trialbook.execution.slurm",
@@ -97,6 +117,12 @@ __all__ = [  # noqa: RUF022 - grouped by way of working, not sorted
     "ExperimentHelper",
     "forwardoption",
     "arguments",
+    # experimaestro's configuration names
+    "Option",
+    "setmeta",
+    "cache",
+    "copyconfig",
+    "deprecate",
     # distributed execution
     "DaskLauncher",
     "SlurmLauncher",

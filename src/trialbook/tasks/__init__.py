@@ -14,10 +14,12 @@ Examples
 
 from __future__ import annotations
 
+from trialbook.tasks.cachedir import cache
 from trialbook.tasks.config import (
     Config,
     Constant,
     Meta,
+    Option,
     Param,
     Task,
     field,
@@ -25,7 +27,10 @@ from trialbook.tasks.config import (
     tag,
     tagspath,
 )
+from trialbook.tasks.copying import copyconfig
+from trialbook.tasks.deprecation import deprecate
 from trialbook.tasks.launchers import Connector, Launcher, LocalConnector, LocalLauncher
+from trialbook.tasks.meta import setmeta
 from trialbook.tasks.modes import RunMode
 from trialbook.tasks.tokens import CounterToken, TokenDependency
 from trialbook.tasks.workspace import Service, ServiceListener, WebService, experiment
@@ -39,6 +44,7 @@ __all__ = [
     "LocalConnector",
     "LocalLauncher",
     "Meta",
+    "Option",
     "Param",
     "RunMode",
     "Service",
@@ -46,9 +52,13 @@ __all__ = [
     "Task",
     "TokenDependency",
     "WebService",
+    "cache",
+    "copyconfig",
+    "deprecate",
     "experiment",
     "field",
     "identifier",
+    "setmeta",
     "tag",
     "tagspath",
 ]

@@ -13,13 +13,18 @@ Identifier encoding (pinned by known-answer tests; changing it is a breaking cha
 ------------------------------------------------------------------------------------
 ``identifier(cfg) = sha256(canonical_bytes(["trialbook.task/1", type_id, params]))`` where
 :func:`trialbook.identity.canonical_bytes` is the type-tagged encoding of
-:mod:`trialbook.identity`, ``type_id`` is ``cls.__trialbook_id__`` or
-``"<module>.<qualname>"``, and ``params`` is a ``dict`` (so its order is irrelevant) of every
-set parameter **except**: ``Meta`` parameters, parameters declared with ``field(ignored=True)``,
-parameters whose annotation is ``Path`` (or ``Optional[Path]``), and parameters declared with
-``field(ignore_default=v)`` whose value equals ``v``. Ints given to a ``float`` parameter are
-converted to ``float`` first. A nested configuration is encoded as the ``o`` chunk of its own
-identifier (hex text), so identifiers are recursive. Tags never count.
+:mod:`trialbook.identity`, ``type_id`` is ``cls.__trialbook_id__`` (or experimaestro's
+``__xpmid__``) or ``"<module>.<qualname>"``, and ``params`` is a ``dict`` (so its order is
+irrelevant) of every set parameter **except**: ``Meta`` parameters, parameters declared with
+``field(ignored=True)``, parameters whose annotation is ``Path`` (or ``Optional[Path]``),
+parameters declared with ``field(ignore_default=v)`` whose value equals ``v`` (in a class
+declared with ``ignore_defaults=True``, a bare default ``= v`` acts as
+``field(ignore_default=v)``), and parameters whose value is a configuration marked
+``setmeta(c, True)`` (such configurations are also dropped from list and dict values;
+``setmeta(c, False)`` makes a configuration count even as a ``Meta`` value). Ints given to a
+``float`` parameter are converted to ``float`` first. A nested configuration is encoded as
+the ``o`` chunk of its own identifier (hex text), so identifiers are recursive. Tags never
+count.
 
 Examples
 --------
@@ -54,10 +59,12 @@ from typing import Annotated, Any, ClassVar, TypeVar, dataclass_transform
 
 from trialbook.errors import ConfigError, SealedError, did_you_mean
 from trialbook.identity import canonical_bytes
+from trialbook.tasks.meta import meta_flag, without_meta
 from trialbook.tasks.params import (
     _NOTSET,
     Constant,
     Meta,
+    Option,
     Param,
     ParamSpec,
     _Field,
@@ -71,6 +78,7 @@ __all__ = [
     "Config",
     "Constant",
     "Meta",
+    "Option",
     "Param",
     "Task",
     "field",
@@ -163,6 +171,8 @@ def _resolve_specs(cls: type) -> dict[str, ParamSpec]:
         if isinstance(raw, _Field):
             spec.default, spec.default_factory = raw.default, raw.default_factory
             spec.ignore_default, spec.ignored, spec.help = raw.ignore_default, raw.ignored, raw.help
+        elif raw is not _NOTSET and spec.kind is _Kind.PARAM and _ignores_defaults(cls):
+            spec.ignore_default = raw  # experimaestro's rule, asked for by the class
         else:
             spec.default = raw
         if spec.kind is _Kind.CONSTANT and spec.default is _NOTSET:
@@ -187,6 +197,11 @@ def _defining_frame(cls: type, frame: Any) -> Any:
             return candidate
         candidate = candidate.f_back
     return frame
+
+
+def _ignores_defaults(cls: type) -> bool:
+    """Whether the class was declared ``class X(Config, ignore_defaults=True)`` (or inherits it)."""
+    return bool(getattr(cls, "__tb_ignore_defaults__", False))
 
 
 class _Builder:
@@ -232,9 +247,12 @@ class Config:
     """The class itself: ``Model1.C(layers=3)`` is ``Model1(layers=3)`` (the seed's spelling)."""
     __tb_spec_cache__: ClassVar[dict[str, ParamSpec] | None] = None
     __tb_raw_defaults__: ClassVar[dict[str, Any]] = {}
+    __tb_ignore_defaults__: ClassVar[bool] = False
 
-    def __init_subclass__(cls, **kwargs: Any) -> None:
+    def __init_subclass__(cls, *, ignore_defaults: bool | None = None, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
+        if ignore_defaults is not None:
+            cls.__tb_ignore_defaults__ = bool(ignore_defaults)
         raw = {}
         for name in inspect.get_annotations(cls):
             if name in cls.__dict__ and not name.startswith("__"):
@@ -246,7 +264,9 @@ class Config:
         frame = _defining_frame(cls, sys._getframe(1))
         _SOURCES[cls] = (frame.f_code.co_filename, frame.f_lineno, frame.f_globals)
         _NAMESPACES[cls] = collections.ChainMap(
-            frame.f_locals, frame.f_globals, {"Param": Param, "Meta": Meta, "Constant": Constant}
+            frame.f_locals,
+            frame.f_globals,
+            {"Param": Param, "Meta": Meta, "Constant": Constant, "Option": Option},
         )
         for name, value in raw.items():
             if isinstance(value, _Field) or not callable(value):
@@ -262,7 +282,8 @@ class Config:
 
     @classmethod
     def __trialbook_type_id__(cls) -> str:
-        return cls.__dict__.get("__trialbook_id__") or f"{cls.__module__}.{cls.__qualname__}"
+        own = cls.__dict__.get("__trialbook_id__") or _xpmid(cls)
+        return own or f"{cls.__module__}.{cls.__qualname__}"
 
     def __init__(self, **kwargs: Any) -> None:
         d = self.__dict__
@@ -283,6 +304,14 @@ class Config:
             return
         cls = type(self)
         spec = cls.__tb_specs__().get(name)
+        if spec is None and _is_data_descriptor(cls, name):  # a property, a deprecated parameter
+            object.__setattr__(self, name, value)
+            return
+        if spec is None and self.__dict__["_tb_sealed"]:
+            # Not a parameter: a plain attribute of a submitted configuration, e.g. what
+            # ``execute()`` builds (``self.model = build()``). It never counts and is not saved.
+            self.__dict__[name] = value
+            return
         if spec is None:
             names = list(cls.__tb_specs__())
             listing = ", ".join(repr(n) for n in names) or "none"
@@ -313,6 +342,8 @@ class Config:
         attr = getattr(type(self), name, None)
         if isinstance(attr, property):  # the property raised AttributeError: keep its message
             return attr.fget(self)  # type: ignore[misc]
+        if attr is not None and _is_data_descriptor(type(self), name):  # its own message
+            return attr.__get__(self, type(self))
         specs = type(self).__tb_specs__()
         if name in specs:
             msg = f"parameter {name!r} of {type(self).__qualname__} is not set (it has no default)"
@@ -332,6 +363,9 @@ class Config:
             state["_tb_jobpath"] = job.path
         for key in ("_tb_job", "_tb_deps", "_tb_callbacks"):
             state.pop(key, None)
+        specs = type(self).__tb_specs__()
+        for key in [k for k in state if not k.startswith("_") and k not in specs]:
+            del state[key]  # plain attributes set after submission are not configuration
         return state
 
     def __setstate__(self, state: dict[str, Any]) -> None:
@@ -339,20 +373,24 @@ class Config:
 
     # -- tags --
 
-    def tag(self, name: str, value: Any) -> None:
-        """Add the tag ``name=value`` (tags never change the identifier).
+    def tag(self: _C, name: str, value: Any) -> _C:
+        """Add the tag ``name=value`` (tags never change the identifier); return the configuration.
+
+        Returning it lets calls chain: ``Concat.C(strings=["a"]).tag("y", 1).submit()``.
 
         Examples
         --------
         >>> class M(Config):
         ...     x: Param[int] = 1
         >>> m = M.C()
-        >>> m.tag("model", "small")
+        >>> m.tag("model", "small") is m
+        True
         >>> m.tags()
         {'model': 'small'}
         """
         tag(value)  # validates the value
         self.__dict__["_tb_tags"][name] = value
+        return self
 
     def tags(self) -> dict[str, Any]:
         """Tags of this configuration and of the configurations inside it (own tags win).
@@ -411,11 +449,13 @@ class Config:
             return cached
         params = {}
         for spec, value in self.__tb_values__():
-            if not spec.counts:
+            flag = meta_flag(value)  # setmeta(config, True / False) overrides the declaration
+            if flag is True or (not spec.counts and flag is not False):
                 continue
-            if spec.ignore_default is not _NOTSET and value == spec.ignore_default:
+            counted = without_meta(value)
+            if spec.ignore_default is not _NOTSET and counted == spec.ignore_default:
                 continue
-            params[spec.name] = value
+            params[spec.name] = counted
         digest = hashlib.sha256(
             canonical_bytes([IDENTIFIER_FORMAT, type(self).__trialbook_type_id__(), params])
         ).hexdigest()
@@ -452,6 +492,38 @@ def _configs_in(value: Any) -> Iterator[Config]:
     elif type(value) is dict:
         for item in value.values():
             yield from _configs_in(item)
+
+
+def _is_data_descriptor(cls: type, name: str) -> bool:
+    return hasattr(type(inspect.getattr_static(cls, name, None)), "__set__")
+
+
+def _xpmid(cls: type) -> str | None:
+    """experimaestro's spelling of the type id: ``__xpmid__ = "my.model"`` (or a classmethod)."""
+    if "__xpmid__" not in cls.__dict__:
+        return None
+    value = cls.__xpmid__  # type: ignore[attr-defined]
+    return str(value() if callable(value) else value)
+
+
+def _unsubmitted(config: Config, prefix: str = "") -> Iterator[tuple[str, Task]]:
+    """``(parameter path, task)`` for each task among the parameters that was never submitted.
+
+    A submitted task is not searched further: its own parameters were checked when it was.
+    """
+    for spec, value in config.__tb_values__():
+        for child in _configs_in(value):
+            path = f"{prefix}{spec.name}"
+            if isinstance(child, Task):
+                if not _is_submitted(child):
+                    yield path, child
+            else:
+                yield from _unsubmitted(child, f"{path}.")
+
+
+def _is_submitted(task: Task) -> bool:
+    d = task.__dict__
+    return d.get("_tb_job") is not None or d.get("_tb_jobpath") is not None
 
 
 class Task(Config):
@@ -529,6 +601,14 @@ class Task(Config):
             msg = (
                 f"{type(self).__qualname__}.submit() needs an active experiment: "
                 "use `with experiment(workdir, name) as xp:`"
+            )
+            raise ConfigError(msg)
+        for path, task in _unsubmitted(self):
+            owner, name = type(self).__qualname__, type(task).__qualname__
+            msg = (
+                f"{owner}.submit(): its parameter {path!r} is a {name} task that was never "
+                f"submitted; call submit() on the {name} first (then {owner} waits for its "
+                "job), or give a configuration that is not a Task"
             )
             raise ConfigError(msg)
         self.__tb_seal__()

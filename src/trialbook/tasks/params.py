@@ -24,7 +24,7 @@ from typing import Annotated, Any, TypeVar, Union
 
 from trialbook.errors import ConfigError
 
-__all__ = ["Constant", "Meta", "Param", "ParamSpec", "check_value", "field"]
+__all__ = ["Constant", "Meta", "Option", "Param", "ParamSpec", "check_value", "field"]
 
 T = TypeVar("T")
 
@@ -63,6 +63,23 @@ for _alias, _doc in (
     """
     )
     _alias.__module__ = __name__
+
+Option = Annotated[T, _Kind.META, "option"]
+Option.__doc__ = """experimaestro's former name of :data:`Meta`; it behaves exactly like ``Meta``.
+
+    experimaestro 1.x keeps ``Option`` as a deprecated spelling of ``Meta``; trialbook accepts
+    it so that configuration code runs unchanged. Write ``Meta`` in new code.
+
+    Examples
+    --------
+    >>> from trialbook import Config, Option, Param
+    >>> class Model(Config):
+    ...     layers: Param[int] = 3
+    ...     name: Option[str] = "small"
+    >>> Model.C(name="tiny").__identifier__() == Model.C().__identifier__()
+    True
+    """
+Option.__module__ = __name__
 
 _NOTSET: Any = type("NotSet", (), {"__repr__": lambda self: "NOTSET"})()
 

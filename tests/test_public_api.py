@@ -21,7 +21,7 @@ PUBLIC_API = [
     # typed tasks and plans
     "Config", "Task", "Param", "Meta", "Constant", "field", "tag", "tagspath", "experiment",
     "RunMode", "LocalLauncher", "ConfigurationBase", "configuration", "ExperimentHelper",
-    "forwardoption", "arguments",
+    "forwardoption", "arguments", "LightweightTask", "PathGenerator", "progress", "get_experiment",
     # distributed execution
     "DaskLauncher", "SlurmLauncher",
     # stores and errors

@@ -34,10 +34,14 @@ if TYPE_CHECKING:  # type checkers see the lazy names with their real types
 
     # typed tasks and plans
     from trialbook.tasks.config import Config, Constant, Meta, Param, Task, field, tag, tagspath
+    from trialbook.tasks.current import get_experiment
+    from trialbook.tasks.generators import PathGenerator
     from trialbook.tasks.launchers import LocalLauncher
     from trialbook.tasks.modes import RunMode
     from trialbook.tasks.options import arguments, forwardoption
     from trialbook.tasks.plans import ConfigurationBase, ExperimentHelper, configuration
+    from trialbook.tasks.reporting import progress
+    from trialbook.tasks.submission import LightweightTask
     from trialbook.tasks.workspace import experiment
 
 __version__ = "0.1.0"
@@ -64,6 +68,10 @@ _LAZY: dict[str, str] = {
     "ExperimentHelper": "trialbook.tasks.plans",
     "forwardoption": "trialbook.tasks.options",
     "arguments": "trialbook.tasks.options",
+    "LightweightTask": "trialbook.tasks.submission",
+    "PathGenerator": "trialbook.tasks.generators",
+    "progress": "trialbook.tasks.reporting",
+    "get_experiment": "trialbook.tasks.current",
     # distributed execution
     "DaskLauncher": "trialbook.execution.dask",
     "SlurmLauncher": "trialbook.execution.slurm",
@@ -97,6 +105,10 @@ __all__ = [  # noqa: RUF022 - grouped by way of working, not sorted
     "ExperimentHelper",
     "forwardoption",
     "arguments",
+    "LightweightTask",
+    "PathGenerator",
+    "progress",
+    "get_experiment",
     # distributed execution
     "DaskLauncher",
     "SlurmLauncher",

@@ -25,8 +25,12 @@ from trialbook.tasks.config import (
     tag,
     tagspath,
 )
+from trialbook.tasks.current import get_experiment
+from trialbook.tasks.generators import PathGenerator
 from trialbook.tasks.launchers import Connector, Launcher, LocalConnector, LocalLauncher
 from trialbook.tasks.modes import RunMode
+from trialbook.tasks.reporting import progress
+from trialbook.tasks.submission import DependentMarker, LightweightTask
 from trialbook.tasks.tokens import CounterToken, TokenDependency
 from trialbook.tasks.workspace import Service, ServiceListener, WebService, experiment
 
@@ -35,11 +39,14 @@ __all__ = [
     "Connector",
     "Constant",
     "CounterToken",
+    "DependentMarker",
     "Launcher",
+    "LightweightTask",
     "LocalConnector",
     "LocalLauncher",
     "Meta",
     "Param",
+    "PathGenerator",
     "RunMode",
     "Service",
     "ServiceListener",
@@ -48,7 +55,9 @@ __all__ = [
     "WebService",
     "experiment",
     "field",
+    "get_experiment",
     "identifier",
+    "progress",
     "tag",
     "tagspath",
 ]

@@ -20,6 +20,7 @@ from trialbook import (
     Meta,
     Param,
     PathGenerator,
+    RunMode,
     Task,
     experiment,
     field,
@@ -353,6 +354,9 @@ def test_the_web_api_shows_the_progress_of_a_failed_job(tmp_path: Path, closing)
 def test_get_experiment_is_the_experiment_of_the_innermost_block(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="outside an experiment block"):
         get_experiment()
+    with pytest.raises(ConfigError, match=r"would read a past experiment: .* `trialbook runs"):
+        get_experiment("old", workdir=tmp_path)
+    assert RunMode.GENERATE_ONLY is RunMode.GENERATE  # experimaestro's member name
     with experiment(tmp_path / "wd", "outer") as outer:
         assert get_experiment() is outer
         with experiment(tmp_path / "wd", "inner") as inner:

@@ -31,16 +31,18 @@ def current_or_none() -> experiment | None:
     return _STACK[-1] if _STACK else None
 
 
-def get_experiment() -> experiment:
+def get_experiment(name: str | None = None, **where: object) -> experiment:
     """The experiment of the innermost open ``with experiment(...)`` block.
 
     For code that submits tasks without being handed the experiment (a helper module, a
-    task's ``task_outputs``).
+    task's ``task_outputs``). Reading the jobs of a past experiment by ``name`` (which
+    experimaestro's ``get_experiment(name, workdir=...)`` does) is not offered: its jobs are
+    runs in the store (``trialbook runs NAME``) and ``xp.load`` reads what it saved.
 
     Raises
     ------
     ConfigError
-        Outside every experiment block.
+        Outside every experiment block, or given a name.
 
     Examples
     --------
@@ -54,6 +56,13 @@ def get_experiment() -> experiment:
     ...
     trialbook.errors.ConfigError: get_experiment() is called outside an experiment block: ...
     """
+    if name is not None or where:
+        msg = (
+            f"get_experiment({name!r}, ...) would read a past experiment: trialbook records its "
+            "jobs as runs in the store; read them with `trialbook runs NAME` or "
+            "open_store(...).find_experiment(NAME), and saved objects with xp.load(NAME)"
+        )
+        raise ConfigError(msg)
     xp = current_or_none()
     if xp is None:
         msg = (

@@ -36,7 +36,7 @@ if TYPE_CHECKING:
 
     from trialbook.tasks.config import Config
 
-__all__ = ["GeneratedPath", "PathGenerator", "check_generated", "generate_paths"]
+__all__ = ["GeneratedPath", "PathGenerator", "find_generated", "generate_paths"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,44 +95,50 @@ class PathGenerator:
 
 
 def _configs(config: Config) -> Iterator[Config]:
-    """``config``, its init tasks and the configurations inside them, except tasks that already
-    have a job (their paths are in their own job directory)."""
-    from trialbook.tasks.config import Task
-
+    """``config``, its init tasks and the configurations inside them, except sealed ones: a
+    configuration is sealed by the first submit that includes it, which generated its paths
+    (in the directory of that job)."""
     yield config
     for child in [*config.__dict__.get("_tb_init_tasks", ()), *config.__tb_children__()]:
-        has_job = "_tb_job" in child.__dict__ or "_tb_jobpath" in child.__dict__
-        if not (isinstance(child, Task) and has_job):
+        if not child.__dict__["_tb_sealed"]:
             yield from _configs(child)
 
 
-def check_generated(config: Config) -> None:
-    """Refuse a generated path on a parameter that counts in the identifier.
+Pending = list[tuple["Config", str, GeneratedPath]]
+
+
+def find_generated(config: Config) -> Pending:
+    """The paths to generate in ``config`` (before it is sealed): where they are, and what.
+
+    Refuses a generated path on a parameter that counts in the identifier.
 
     Examples
     --------
     >>> from trialbook.tasks import Param, Task, field
     >>> class Bad(Task):
     ...     name: Param[str] = field(default_factory=PathGenerator("out.txt"))
-    >>> check_generated(Bad.C())
+    >>> find_generated(Bad.C())
     Traceback (most recent call last):
     ...
     trialbook.errors.ConfigError: parameter 'name' of Bad has a generated path but counts in ...
     """
+    pending: Pending = []
     for item in _configs(config):
         for spec, value in item.__tb_values__():
-            if isinstance(value, GeneratedPath) and spec.counts:
+            if not isinstance(value, GeneratedPath):
+                continue
+            if spec.counts:
                 msg = (
                     f"parameter {spec.name!r} of {type(item).__qualname__} has a generated path "
                     "but counts in the identifier: declare it Meta[Path] (or Param[Path])"
                 )
                 raise ConfigError(msg)
+            pending.append((item, spec.name, value))
+    return pending
 
 
-def generate_paths(config: Config, jobpath: pathlib.Path) -> None:
-    """Replace every :class:`GeneratedPath` in ``config`` (see :func:`_configs`) by its path in
-    ``jobpath``. Done once the job directory is known, after the identifier: it is unchanged."""
-    for item in _configs(config):
-        for spec, value in item.__tb_values__():
-            if isinstance(value, GeneratedPath):
-                item.__dict__[spec.name] = jobpath / value.relative
+def generate_paths(pending: Pending, jobpath: pathlib.Path) -> None:
+    """Set each path found by :func:`find_generated` to its place in ``jobpath``. Done once the
+    job directory is known, after the identifier (which these paths never change)."""
+    for item, name, value in pending:
+        item.__dict__[name] = jobpath / value.relative

@@ -125,7 +125,7 @@ def submit_task(
     """
     from trialbook.tasks import jobdir
     from trialbook.tasks.current import current_or_none
-    from trialbook.tasks.generators import check_generated, generate_paths
+    from trialbook.tasks.generators import find_generated, generate_paths
 
     owner = type(task).__qualname__
     mode = _run_mode(run_mode, owner)
@@ -137,14 +137,14 @@ def submit_task(
             "as xp:` (or submit(run_mode='dry-run') to only check the task)"
         )
         raise ConfigError(msg)
-    check_generated(task)
+    pending = find_generated(task)
     task.__tb_seal__()
     if xp is None:
         logger.info("dry run (no experiment): %s %s", owner, task.__identifier__()[:12])
         return task.task_outputs(_marker(task))
     task_id = type(task).__trialbook_type_id__()
     path = jobdir.job_path(xp.workdir, task_id, task.__identifier__())
-    generate_paths(task, path)
+    generate_paths(pending, path)
     if task.__dict__.get("_tb_job") is None:
         task.__dict__["_tb_jobpath"] = path  # task_outputs may use self.jobpath
     # The outputs before scheduling: a task_outputs that raises leaves no job behind.

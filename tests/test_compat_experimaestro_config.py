@@ -173,6 +173,14 @@ def test_a_plain_config_and_a_submitted_task_are_fine(tmp_path: Path) -> None:
 # -- Option and setmeta --
 
 
+def test_a_task_checked_with_a_dry_run_may_be_the_parameter_of_another() -> None:
+    """submit(run_mode="dry-run") outside an experiment counts as submitted: a plan whose
+    tasks depend on each other can be checked without a workdir."""
+    said = Say.C(word="hi").submit(run_mode="dry-run")
+    report = Report.C(said=said).submit(run_mode="dry-run")
+    assert len(report.__identifier__()) == 64
+
+
 class Model(Config):
     __trialbook_id__ = "test.xpm.model"
     layers: Param[int] = 3

@@ -24,6 +24,8 @@ PUBLIC_API = [
     "forwardoption", "arguments",
     # experimaestro's configuration names
     "Option", "setmeta", "cache", "copyconfig", "deprecate",
+    # experimaestro's job names
+    "LightweightTask", "PathGenerator", "progress", "get_experiment",
     # distributed execution
     "DaskLauncher", "SlurmLauncher",
     # stores and errors

@@ -46,12 +46,16 @@ if TYPE_CHECKING:  # type checkers see the lazy names with their real types
         tagspath,
     )
     from trialbook.tasks.copying import copyconfig
+    from trialbook.tasks.current import get_experiment
     from trialbook.tasks.deprecation import deprecate
+    from trialbook.tasks.generators import PathGenerator
     from trialbook.tasks.launchers import LocalLauncher
     from trialbook.tasks.meta import setmeta
     from trialbook.tasks.modes import RunMode
     from trialbook.tasks.options import arguments, forwardoption
     from trialbook.tasks.plans import ConfigurationBase, ExperimentHelper, configuration
+    from trialbook.tasks.reporting import progress
+    from trialbook.tasks.submission import LightweightTask
     from trialbook.tasks.workspace import experiment
 
 __version__ = "0.1.0"
@@ -84,6 +88,10 @@ _LAZY: dict[str, str] = {
     "cache": "trialbook.tasks.cachedir",
     "copyconfig": "trialbook.tasks.copying",
     "deprecate": "trialbook.tasks.deprecation",
+    "LightweightTask": "trialbook.tasks.submission",
+    "PathGenerator": "trialbook.tasks.generators",
+    "progress": "trialbook.tasks.reporting",
+    "get_experiment": "trialbook.tasks.current",
     # distributed execution
     "DaskLauncher": "trialbook.execution.dask",
     "SlurmLauncher": "trialbook.execution.slurm",
@@ -123,6 +131,10 @@ __all__ = [  # noqa: RUF022 - grouped by way of working, not sorted
     "cache",
     "copyconfig",
     "deprecate",
+    "LightweightTask",
+    "PathGenerator",
+    "progress",
+    "get_experiment",
     # distributed execution
     "DaskLauncher",
     "SlurmLauncher",

@@ -115,15 +115,25 @@ def jobs(ctx: click.Context, store: str | None) -> None:
 @tag_option
 @friendly_errors
 def jobs_ls(workdir: str, status: str | None, tags: tuple[str, ...]) -> None:
-    """List jobs: status, task/identifier and tags."""
+    """List jobs: status, task/identifier and tags, and how far unfinished jobs got."""
     from trialbook.tasks.jobdir import list_jobs
 
     listed = list_jobs(existing_workdir(workdir), **_filters(status, tags))
     for job in listed:
         where = f"  [{job.identifier[:12]}]" if job.tags else ""  # untagged: already in label
-        click.echo(f"{job.status:<11} {job.label}{where}")
+        click.echo(f"{job.status:<11} {job.label}{where}{_progress_text(job.progress)}")
     if not listed:
         click.echo(f"no jobs{' matching' if status or tags else ''} in {workdir}")
+
+
+def _progress_text(levels: list[dict[str, Any]]) -> str:
+    """``  42% epochs, 10% batches`` from the levels a job reported ("" when none)."""
+    parts = []
+    for level in levels:
+        value, desc = level.get("progress"), level.get("desc")
+        if isinstance(value, (int, float)):
+            parts.append(f"{100 * value:.0f}%" + (f" {desc}" if desc else ""))
+    return f"  {', '.join(parts)}" if parts else ""
 
 
 @jobs.command("kill")

@@ -28,10 +28,14 @@ from trialbook.tasks.config import (
     tagspath,
 )
 from trialbook.tasks.copying import copyconfig
+from trialbook.tasks.current import get_experiment
 from trialbook.tasks.deprecation import deprecate
+from trialbook.tasks.generators import PathGenerator
 from trialbook.tasks.launchers import Connector, Launcher, LocalConnector, LocalLauncher
 from trialbook.tasks.meta import setmeta
 from trialbook.tasks.modes import RunMode
+from trialbook.tasks.reporting import progress
+from trialbook.tasks.submission import DependentMarker, LightweightTask
 from trialbook.tasks.tokens import CounterToken, TokenDependency
 from trialbook.tasks.workspace import Service, ServiceListener, WebService, experiment
 
@@ -40,12 +44,15 @@ __all__ = [
     "Connector",
     "Constant",
     "CounterToken",
+    "DependentMarker",
     "Launcher",
+    "LightweightTask",
     "LocalConnector",
     "LocalLauncher",
     "Meta",
     "Option",
     "Param",
+    "PathGenerator",
     "RunMode",
     "Service",
     "ServiceListener",
@@ -57,7 +64,9 @@ __all__ = [
     "deprecate",
     "experiment",
     "field",
+    "get_experiment",
     "identifier",
+    "progress",
     "setmeta",
     "tag",
     "tagspath",

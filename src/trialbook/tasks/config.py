@@ -53,7 +53,7 @@ import sys
 import typing
 import urllib.parse
 import weakref
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Annotated, Any, ClassVar, TypeVar, dataclass_transform
 
@@ -456,9 +456,9 @@ class Config:
             if spec.ignore_default is not _NOTSET and counted == spec.ignore_default:
                 continue
             params[spec.name] = counted
-        digest = hashlib.sha256(
-            canonical_bytes([IDENTIFIER_FORMAT, type(self).__trialbook_type_id__(), params])
-        ).hexdigest()
+        key: list[Any] = [IDENTIFIER_FORMAT, type(self).__trialbook_type_id__(), params]
+        key.extend(_job_links(self.__dict__))  # nothing for most configurations: ids unchanged
+        digest = hashlib.sha256(canonical_bytes(key)).hexdigest()
         if self.__dict__["_tb_sealed"]:
             self.__dict__["_tb_id"] = digest
         return digest
@@ -481,6 +481,20 @@ def identifier(config: Config) -> str:
     True
     """
     return config.__identifier__()
+
+
+def _job_links(d: dict[str, Any]) -> list[Any]:
+    """What ties a configuration to jobs, for its identifier: the task it is an output of
+    (``dep(...)`` in ``task_outputs``) and the init tasks it was submitted with
+    (:mod:`trialbook.tasks.submission`). Empty unless one was set, so other identifiers stay."""
+    links: list[Any] = []
+    source = d.get("_tb_output_of")
+    if source is not None:
+        links.append(["output-of", source.__identifier__()])
+    init = d.get("_tb_init_tasks")
+    if init:
+        links.append(["init-tasks", [t.__identifier__() for t in init]])
+    return links
 
 
 def _configs_in(value: Any) -> Iterator[Config]:
@@ -506,7 +520,7 @@ def _xpmid(cls: type) -> str | None:
     return str(value() if callable(value) else value)
 
 
-def _unsubmitted(config: Config, prefix: str = "") -> Iterator[tuple[str, Task]]:
+def unsubmitted_tasks(config: Config, prefix: str = "") -> Iterator[tuple[str, Task]]:
     """``(parameter path, task)`` for each task among the parameters that was never submitted.
 
     A submitted task is not searched further: its own parameters were checked when it was.
@@ -518,12 +532,16 @@ def _unsubmitted(config: Config, prefix: str = "") -> Iterator[tuple[str, Task]]
                 if not _is_submitted(child):
                     yield path, child
             else:
-                yield from _unsubmitted(child, f"{path}.")
+                yield from unsubmitted_tasks(child, f"{path}.")
 
 
 def _is_submitted(task: Task) -> bool:
     d = task.__dict__
-    return d.get("_tb_job") is not None or d.get("_tb_jobpath") is not None
+    return (
+        d.get("_tb_job") is not None
+        or d.get("_tb_jobpath") is not None
+        or bool(d.get("_tb_dry_run"))  # submitted with run_mode="dry-run" outside an experiment
+    )
 
 
 class Task(Config):
@@ -531,8 +549,8 @@ class Task(Config):
 
     ``submit()`` seals the task (and every configuration inside it), computes its identifier
     and schedules it in the current :func:`~trialbook.experiment`; it returns the task itself,
-    whose ``jobpath`` is the job directory. Passing a submitted task as a parameter of another
-    task makes the latter wait for it.
+    whose ``jobpath`` is the job directory (or what its :meth:`task_outputs` returns).
+    Passing a submitted task as a parameter of another task makes the latter wait for it.
 
     Examples
     --------
@@ -543,7 +561,7 @@ class Task(Config):
     >>> Hello.C().submit()
     Traceback (most recent call last):
     ...
-    trialbook.errors.ConfigError: Hello.submit() needs an active experiment: use `with ...`
+    trialbook.errors.ConfigError: Hello.submit() needs an active experiment: use `with ...` ...
     """
 
     #: Set ``resumable = True`` on a task whose ``execute`` can pick up where an interrupted
@@ -568,13 +586,30 @@ class Task(Config):
         msg = f"{type(self).__qualname__} must define execute(self)"
         raise NotImplementedError(msg)
 
-    def submit(self: _T, *, launcher: Any = None) -> _T:
-        """Seal the task and schedule it in the current experiment; return the task.
+    def submit(
+        self,
+        *,
+        launcher: Any = None,
+        run_mode: Any = None,
+        init_tasks: Sequence[Config] = (),
+    ) -> Any:
+        """Seal the task and schedule it in the current experiment; return its outputs.
+
+        What ``submit()`` returns is what :meth:`task_outputs` returns: by default the task
+        itself.
 
         Parameters
         ----------
         launcher
             Run this job with another launcher than the experiment's.
+        run_mode
+            :class:`~trialbook.tasks.modes.RunMode` (or its value) for this job only; by
+            default the experiment's. Outside an experiment block, ``"dry-run"`` seals the
+            task and computes its identifier without scheduling anything.
+        init_tasks
+            :class:`~trialbook.tasks.submission.LightweightTask` configurations whose
+            ``execute()`` runs in the job's process, in order, before the task's own; they
+            count in the job's identifier and make it wait for the tasks they come from.
 
         Raises
         ------
@@ -594,25 +629,33 @@ class Task(Config):
         >>> print((task.jobpath / "stdout.log").read_text(), end="")
         hi
         """
-        from trialbook.tasks.current import current_or_none
+        from trialbook.tasks.submission import submit_task
 
-        xp = current_or_none()
-        if xp is None:
-            msg = (
-                f"{type(self).__qualname__}.submit() needs an active experiment: "
-                "use `with experiment(workdir, name) as xp:`"
-            )
-            raise ConfigError(msg)
-        for path, task in _unsubmitted(self):
-            owner, name = type(self).__qualname__, type(task).__qualname__
-            msg = (
-                f"{owner}.submit(): its parameter {path!r} is a {name} task that was never "
-                f"submitted; call submit() on the {name} first (then {owner} waits for its "
-                "job), or give a configuration that is not a Task"
-            )
-            raise ConfigError(msg)
-        self.__tb_seal__()
-        xp.schedule(self, launcher=launcher)
+        return submit_task(self, launcher=launcher, run_mode=run_mode, init_tasks=init_tasks)
+
+    def task_outputs(self, dep: Callable[[Any], Any]) -> Any:
+        """What :meth:`submit` returns; override to hand dependents other configurations.
+
+        Wrap each returned configuration in ``dep(...)``: it is then an output of this job,
+        so a task that takes it as a parameter waits for this job, and its identifier
+        includes this job's. The default returns the task itself.
+
+        Examples
+        --------
+        >>> import tempfile
+        >>> from trialbook.tasks import experiment
+        >>> class Weights(Config):
+        ...     name: Param[str] = "w"
+        >>> class Train(Task):
+        ...     def task_outputs(self, dep):
+        ...         return dep(Weights.C())
+        ...     def execute(self):
+        ...         pass
+        >>> with experiment(tempfile.mkdtemp(), "doc") as xp:
+        ...     weights = Train.C().submit()
+        >>> weights
+        Weights(name='w')
+        """
         return self
 
     @property
@@ -688,6 +731,3 @@ class Task(Config):
                 )
                 raise ConfigError(msg)
         self.__dict__.setdefault("_tb_deps", []).extend(dependencies)
-
-
-_T = TypeVar("_T", bound=Task)

@@ -16,10 +16,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from trialbook.errors import ConfigError
+
 if TYPE_CHECKING:
     from trialbook.tasks.workspace import experiment
 
-__all__ = ["current_or_none", "enter", "leave"]
+__all__ = ["current_or_none", "enter", "get_experiment", "leave"]
 
 _STACK: list[experiment] = []
 
@@ -27,6 +29,48 @@ _STACK: list[experiment] = []
 def current_or_none() -> experiment | None:
     """The experiment of the innermost open block, or ``None`` outside every block."""
     return _STACK[-1] if _STACK else None
+
+
+def get_experiment(name: str | None = None, **where: object) -> experiment:
+    """The experiment of the innermost open ``with experiment(...)`` block.
+
+    For code that submits tasks without being handed the experiment (a helper module, a
+    task's ``task_outputs``). Reading the jobs of a past experiment by ``name`` (which
+    experimaestro's ``get_experiment(name, workdir=...)`` does) is not offered: its jobs are
+    runs in the store (``trialbook runs NAME``) and ``xp.load`` reads what it saved.
+
+    Raises
+    ------
+    ConfigError
+        Outside every experiment block, or given a name.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from trialbook.tasks import experiment
+    >>> with experiment(tempfile.mkdtemp(), "doc") as xp:
+    ...     get_experiment() is xp
+    True
+    >>> get_experiment()
+    Traceback (most recent call last):
+    ...
+    trialbook.errors.ConfigError: get_experiment() is called outside an experiment block: ...
+    """
+    if name is not None or where:
+        msg = (
+            f"get_experiment({name!r}, ...) would read a past experiment: trialbook records its "
+            "jobs as runs in the store; read them with `trialbook runs NAME` or "
+            "open_store(...).find_experiment(NAME), and saved objects with xp.load(NAME)"
+        )
+        raise ConfigError(msg)
+    xp = current_or_none()
+    if xp is None:
+        msg = (
+            "get_experiment() is called outside an experiment block: call it inside "
+            "`with experiment(workdir, name) as xp:` (or use xp directly)"
+        )
+        raise ConfigError(msg)
+    return xp
 
 
 def enter(xp: experiment) -> None:

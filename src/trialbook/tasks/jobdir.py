@@ -13,6 +13,7 @@ through this module:
 ``status.json``     ``{"status": "running" | "done" | "failed", "pid", "started", ...}``
 ``stdout.log``      everything the job wrote to its standard output (file descriptor 1)
 ``stderr.log``      standard error, with the traceback when the job failed
+``progress.json``   what the running job reported with ``progress()``: ``{"levels": [...]}``
 ``.lock``           held (``flock``) by the process that runs the job, while it runs
 ``task.pkl``        the pickled task and ``run.py`` its run script (generate mode only)
 ==================  ===================================================================
@@ -63,9 +64,11 @@ __all__ = [
     "log_path",
     "read_log",
     "read_params",
+    "read_progress",
     "read_status",
     "try_lock",
     "write_params",
+    "write_progress",
     "write_script",
     "write_status",
     "xp_path",
@@ -73,6 +76,7 @@ __all__ = [
 
 STATUS = "status.json"
 PARAMS = "params.json"
+PROGRESS = "progress.json"
 LOCK = ".lock"
 TASK = "task.pkl"
 SCRIPT = "run.py"
@@ -198,6 +202,39 @@ def write_status(path: pathlib.Path, status: str, **info: Any) -> None:
     os.replace(tmp, path / STATUS)
 
 
+def write_progress(path: pathlib.Path, levels: list[dict[str, Any]] | None) -> None:
+    """Write ``progress.json`` atomically (``levels``: ``{"level", "progress", "desc"}`` dicts,
+    outermost first), or remove it (``None``: a new attempt of the job starts)."""
+    if levels is None:
+        (path / PROGRESS).unlink(missing_ok=True)
+        return
+    tmp = path / f".{PROGRESS}.{os.getpid()}"
+    with open(tmp, "w") as f:
+        json.dump({"levels": levels}, f)
+    os.replace(tmp, path / PROGRESS)
+
+
+def read_progress(path: pathlib.Path) -> list[dict[str, Any]]:
+    """The progress levels a job reported (outermost first), ``[]`` if it reported none.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> d = pathlib.Path(tempfile.mkdtemp())
+    >>> read_progress(d)
+    []
+    >>> write_progress(d, [{"level": 0, "progress": 0.5, "desc": "epochs"}])
+    >>> read_progress(d)
+    [{'level': 0, 'progress': 0.5, 'desc': 'epochs'}]
+    """
+    try:
+        with open(path / PROGRESS, "rb") as f:
+            levels = json.loads(f.read()).get("levels")
+    except (OSError, ValueError, AttributeError):
+        return []
+    return levels if isinstance(levels, list) else []
+
+
 def is_done(path: pathlib.Path) -> bool:
     """Whether the job finished successfully (a cache hit: one file read)."""
     status = read_status(path)
@@ -301,6 +338,9 @@ class JobInfo:
     params: dict[str, Any] = field(default_factory=dict)
     started: float | None = None
     finished: float | None = None
+    progress: list[dict[str, Any]] = field(default_factory=list)
+    """What the job reported with ``progress()`` (:func:`read_progress`; not read for jobs
+    that are done)."""
 
     @property
     def name(self) -> str:
@@ -330,6 +370,7 @@ def job_info(path: pathlib.Path, params: dict[str, Any] | None = None) -> JobInf
         tags=params.get("tags") or {}, pid=status.get("pid"),
         experiment=params.get("experiment"), params=params.get("params") or {},
         started=status.get("started"), finished=status.get("finished"),
+        progress=read_progress(path) if state in ("running", "interrupted", "failed") else [],
     )  # fmt: skip
 
 

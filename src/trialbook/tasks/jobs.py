@@ -131,6 +131,12 @@ def json_view(value: Any) -> Any:
         view["identifier"] = value.__identifier__()
         if isinstance(value, Task) and value.__dict__.get("_tb_job") is not None:
             view["jobpath"] = str(value.jobpath)
+        source = value.__dict__.get("_tb_output_of")
+        if source is not None:  # an output of that task's job: the UI draws the dependency
+            view["output_of"] = {
+                "__config__": type(source).__trialbook_type_id__(),
+                "identifier": source.__identifier__(),
+            }
         view.update({s.name: json_view(v) for s, v in value.__tb_values__()})
         return view
     if isinstance(value, (pathlib.PurePath, enum.Enum)):
@@ -275,10 +281,14 @@ def execute_job(spec: JobSpec) -> JobOutcome:
 
     Runs in a worker process (or in a generated run script), in the job directory as working
     directory, with file descriptors 1 and 2 sent to the job's log files: both are
-    process-wide, so a process runs one job at a time. Exceptions raised by the task are
-    caught, written to ``stderr.log`` with their traceback and returned as the outcome's error.
+    process-wide, so a process runs one job at a time. The task's init tasks
+    (``submit(init_tasks=...)``) run first, in order. What the job reports with
+    :func:`~trialbook.tasks.reporting.progress` goes to its ``progress.json``. Exceptions raised
+    by the task are caught, written to ``stderr.log`` with their traceback and returned as the
+    outcome's error.
     """
     from trialbook.tasks.payload import load_task
+    from trialbook.tasks.reporting import reporting
     from trialbook.tracking import Run, error_info, using_run
 
     for entry in spec.sys_path:
@@ -290,11 +300,19 @@ def execute_job(spec: JobSpec) -> JobOutcome:
     error = None
     with _killable():
         write_status(path, "running", pid=os.getpid(), started=started)
-        with _capture(path), _workdir(path), _environment(spec.env), using_run(run):
+        with (
+            _capture(path),
+            _workdir(path),
+            _environment(spec.env),
+            using_run(run),
+            reporting(path),
+        ):
             try:
                 task = load_task(spec.task, spec.classes)
                 task.__dict__["_tb_jobpath"] = path
                 with _armed():
+                    for init in task.__dict__.get("_tb_init_tasks", ()):
+                        init.execute()
                     task.execute()
             except Exception as exc:
                 traceback.print_exc()

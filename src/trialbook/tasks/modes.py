@@ -45,6 +45,7 @@ class RunMode(enum.StrEnum):
     NORMAL = "normal"
     DRY_RUN = "dry-run"
     GENERATE = "generate"
+    GENERATE_ONLY = "generate"  # experimaestro's name of GENERATE: its plans run unchanged
 
 
 def dry_run(job: Job) -> dict[str, Any]:

@@ -397,8 +397,12 @@ class experiment:
 
     # -- scheduling --
 
-    def schedule(self, task: Task, *, launcher: Launcher | None = None) -> Job:
+    def schedule(
+        self, task: Task, *, launcher: Launcher | None = None, run_mode: RunMode | None = None
+    ) -> Job:
         """Create the job of a sealed task and schedule it (``task.submit()`` calls this).
+
+        ``run_mode`` treats this job in another mode than the experiment's.
 
         Examples
         --------
@@ -424,14 +428,17 @@ class experiment:
                 job.tokens.append(dep)
             elif isinstance(dep, Task):
                 job.deps.append(_job_of(dep))
-        job.deps.extend(_task_deps(task))
+        for init in task.__dict__.get("_tb_init_tasks", ()):
+            job.deps.extend(_task_deps(init, itself=True))
+        job.deps.extend(j for j in _task_deps(task) if j not in job.deps)
         job.callbacks.extend(task.__dict__.pop("_tb_callbacks", ()))
-        if self.run_mode is RunMode.NORMAL:
+        mode = run_mode or self.run_mode
+        if mode is RunMode.NORMAL:
             # No file I/O here: the scheduler's thread prepares the job (trialbook.tasks.scheduler).
             job = self.scheduler.add(job)
             task.__dict__["_tb_job"] = job
             return job
-        if self.run_mode is RunMode.DRY_RUN:
+        if mode is RunMode.DRY_RUN:
             entry = dry_run(job)
         else:
             self._prepare_directory(job, done=False)
@@ -517,12 +524,18 @@ def _job_of(task: Task) -> Job:
     return job
 
 
-def _task_deps(config: Config) -> list[Job]:
-    """Jobs of the submitted tasks found among the parameters (recursively)."""
+def _task_deps(config: Config, *, itself: bool = False) -> list[Job]:
+    """Jobs of the submitted tasks found among the parameters (recursively), and of the tasks
+    whose outputs (``dep(...)`` in their ``task_outputs``) they are; with ``itself``, also
+    the job ``config`` itself is an output of."""
     out: list[Job] = []
-    for child in config.__tb_children__():
+    children = [config] if itself else list(config.__tb_children__())
+    for child in children:
+        source = child.__dict__.get("_tb_output_of")
+        if source is not None and source.__dict__.get("_tb_job") is not None:
+            out.append(source.__dict__["_tb_job"])
         if isinstance(child, Task) and child.__dict__.get("_tb_job") is not None:
             out.append(child.__dict__["_tb_job"])
         else:
             out.extend(_task_deps(child))
-    return out
+    return list(dict.fromkeys(out))

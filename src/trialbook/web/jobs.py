@@ -72,7 +72,7 @@ def job_dirs(info: ExperimentInfo) -> list[dict[str, Any]]:
         {
             "identifier": job.identifier, "task": job.task, "path": str(job.path),
             "params": job.params, "tags": job.tags, "status": job.status, "pid": job.pid,
-            "started": job.started, "finished": job.finished,
+            "started": job.started, "finished": job.finished, "progress": job.progress,
         }
         for job in list_jobs(root, experiment=info.name, limit=MAX_JOB_DIRS)
     ]  # fmt: skip
@@ -101,7 +101,7 @@ def job_graph(records: list[RunRecord], dirs: list[dict[str, Any]]) -> dict[str,
         if isinstance(d.get("identifier"), str):
             nodes[d["identifier"]] = {
                 "id": d["identifier"], "task": d.get("task"), "status": d["status"],
-                "run_id": None, "path": d["path"],
+                "run_id": None, "path": d["path"], "progress": d.get("progress") or [],
             }  # fmt: skip
             params[d["identifier"]] = d["params"]
             tags[d["identifier"]] = d.get("tags")

@@ -70,6 +70,8 @@ function duration(s) {
   return Math.floor(s / 60) + " min " + Math.round(s % 60) + " s";
 }
 
+// "42% epochs · 10%": the progress levels a running job reported (progress() in the task).
+const progressText = (levels) => (levels || []).map((l) => Math.round(100 * l.progress) + "%" + (l.desc ? " " + l.desc : "")).join(" · ");
 const badge = (status) => el("span", { class: "status status-" + status, "data-status": status }, status);
 const main = () => document.getElementById("main");
 
@@ -323,6 +325,7 @@ function runsView(content, counts) {
       s.live.map((r) => el("li", {}, badge(r.status), " ", el("a", { href: expPage(TB.name) + "/runs/" + r.run_id }, "run " + r.run_id),
         " ", el("span", { class: "muted" }, r.kind + (r.started ? " · started " + ago(r.started) : "")))),
       s.jobs.map((j) => el("li", {}, badge(j.status), " job ", el("code", {}, (j.task || "") + " " + (j.identifier || "").slice(0, 12)),
+        j.progress && j.progress.length ? [" ", el("span", { class: "progress" }, progressText(j.progress))] : null,
         " ", el("a", { href: "#runs", onclick: (e) => { e.preventDefault(); openLog(expPath(TB.name) + "/jobs/" + enc(j.identifier) + "/log", "job " + j.identifier); } }, "log"),
         TB.actions && j.status === "running" ? [" ", el("button", { class: "danger kill", onclick: async () => {
           if (!confirm("Stop job " + j.identifier + "?")) return;
@@ -444,7 +447,7 @@ function drawGraph(g) {
     const group = svg("g", { class: "node", "data-status": n.status, transform: `translate(${x},${y})` },
       svg("rect", { width: NW, height: NH, fill: fill[n.status] || "#eceef2" }),
       svg("text", { x: 8, y: 15 }, document.createTextNode(label.length > 24 ? label.slice(0, 23) + "…" : label)),
-      svg("text", { x: 8, y: 30, fill: "#666" }, document.createTextNode(n.status + (n.run_id ? " · run " + n.run_id : ""))));
+      svg("text", { x: 8, y: 30, fill: "#666" }, document.createTextNode(n.status + (n.run_id ? " · run " + n.run_id : "") + (n.status !== "done" && n.progress && n.progress.length ? " · " + progressText(n.progress.slice(0, 1)) : ""))));
     group.append(svg("title", {}, document.createTextNode((n.name ? n.name + "\n" : "") + n.id)));
     if (n.run_id) {
       const link = svg("a", { href: expPage(TB.name) + "/runs/" + n.run_id });

@@ -35,13 +35,17 @@ from __future__ import annotations
 
 import itertools
 import sys
+import weakref
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
+from trialbook.codecs import from_tree
 from trialbook.errors import (
+    CodecError,
     ConfigError,
     ExperimentExistsError,
+    NotFoundError,
     RunFailedError,
     RunNotFoundError,
 )
@@ -56,7 +60,7 @@ if TYPE_CHECKING:
     from trialbook.execution.base import Executor
     from trialbook.storage.base import Store
 
-__all__ = ["Runs", "RunsExperiment", "Step", "runs_frame"]
+__all__ = ["Runs", "RunsExperiment", "Step", "experiment_id", "runs_frame"]
 
 Step = Callable[[Run], object]
 _PLAIN_SCALARS = frozenset({int, float, str, bool, type(None)})
@@ -65,6 +69,12 @@ _PLAIN_SCALARS = frozenset({int, float, str, bool, type(None)})
 class Runs(dict[int, Run]):
     """The runs of an experiment, keyed by run id.
 
+    ``runs1 | runs2`` is a new collection with the runs of both (detached: it belongs to no
+    experiment); a run id present in both must be the same run, since the runs of two
+    experiments have their own ids (``experiment.merge_runs(...)`` copies runs of other
+    experiments into one, with new ids). ``runs |= other`` adds to a detached collection, or
+    merges ``other`` into the experiment the runs belong to (as ``merge_runs``).
+
     Examples
     --------
     >>> runs = Runs("demo")
@@ -72,16 +82,88 @@ class Runs(dict[int, Run]):
     Traceback (most recent call last):
     ...
     trialbook.errors.RunNotFoundError: experiment 'demo' has no run with id 5 (it has 0 runs, ...)
+    >>> a, b = Runs("a"), Runs("b")
+    >>> dict.update(a, {1: Run(1)}); dict.update(b, {2: Run(2)})
+    >>> a | b
+    {1: Run(id=1, status='pending', params={}), 2: Run(id=2, status='pending', params={})}
     """
 
-    __slots__ = ("_experiment",)
+    __slots__ = ("_experiment", "_owner")
 
-    def __init__(self, experiment: str) -> None:
+    def __init__(self, experiment: str, owner: RunsExperiment | None = None) -> None:
         super().__init__()
         self._experiment = experiment
+        self._owner = None if owner is None else weakref.ref(owner)
 
     def __missing__(self, run_id: int) -> Run:
         raise RunNotFoundError(self._experiment, run_id, available=self.keys())
+
+    def first(self) -> Run:
+        """The run with the smallest id.
+
+        Raises
+        ------
+        NotFoundError
+            If there is no run.
+        """
+        if not self:
+            msg = f"experiment {self._experiment!r} has no runs yet; add some with add_runs(...)"
+            raise NotFoundError(msg)
+        return self[min(self)]
+
+    def next(self) -> Run:
+        """Add a new run without parameters to the experiment and return it (as
+        ``experiment.add_run()``).
+
+        Raises
+        ------
+        ConfigError
+            If the collection belongs to no experiment (the result of ``runs1 | runs2``).
+        """
+        return self._experiment_object("next()").add_run()
+
+    def _experiment_object(self, what: str) -> RunsExperiment:
+        owner = None if self._owner is None else self._owner()
+        if owner is None:
+            msg = (
+                f"runs.{what} adds runs to an experiment, and this collection of runs belongs "
+                "to none (it is the union of other collections); call it on experiment.runs"
+            )
+            raise ConfigError(msg)
+        return owner
+
+    def __or__(self, other: object) -> Runs:  # type: ignore[override]
+        if not isinstance(other, Mapping):
+            return NotImplemented
+        names = dict.fromkeys([self._experiment, getattr(other, "_experiment", "runs")])
+        union = Runs(" | ".join(names))
+        union._merge(self)
+        union._merge(other)
+        return union
+
+    def __ior__(self, other: object) -> Runs:  # type: ignore[override]
+        if not isinstance(other, Mapping):
+            return NotImplemented
+        if self._owner is None:
+            self._merge(other)
+        else:
+            self._experiment_object("__ior__").merge_runs(other)
+        return self
+
+    def _merge(self, other: Mapping[Any, Any]) -> None:
+        for run_id, run in other.items():
+            if not isinstance(run, Run):
+                msg = f"a collection of runs holds runs (got {run!r} that is a {type(run)})"
+                raise ConfigError(msg)
+            present = dict.get(self, run_id)
+            if present is not None and present is not run:
+                msg = (
+                    f"run id {run_id} is in both collections for two different runs (the runs "
+                    "of each experiment have their own ids); to combine runs of several "
+                    "experiments, copy them into one: experiment.merge_runs(e1.runs, e2.runs)"
+                )
+                raise ConfigError(msg)
+            dict.__setitem__(self, run_id, run)
 
     def df(self) -> pd.DataFrame:
         """One row per run: params, status, timings, scalar fields and last metric values."""
@@ -106,7 +188,14 @@ class RunsExperiment:
     ) -> None:
         self.name = name
         self.store = store
-        self.runs = Runs(name)
+        self.runs = Runs(name, self)
+        self.id_experiment = experiment_id(info) if info is not None else new_experiment_id()
+        """A unique, stable id: a UUID given at creation (an experiment stored before ids
+        existed gets one derived from its name and creation time)."""
+        stored = (info.meta.get("fields") if info is not None else None) or {}
+        self.fields = Bunch(from_tree(stored, store.allow_pickle))
+        """Values of the whole experiment, persisted with it (the same types as run fields)."""
+        self._stored_fields: Any = stored
         self._info = info
         self._claimed = claimed  # the name is ours in the store, not yet persisted
         self._replaces = replaces  # the id of the experiment the first persist replaces
@@ -116,6 +205,17 @@ class RunsExperiment:
 
     def __repr__(self) -> str:
         return f"Experiment(name={self.name!r}, runs.count={len(self.runs)})"
+
+    @classmethod
+    def load(cls, store: Store, info: ExperimentInfo) -> RunsExperiment:
+        """The stored experiment ``info`` of ``store`` with its runs (what
+        :meth:`trialbook.Session.load_experiment` returns)."""
+        experiment = cls(info.name, store, info=info)
+        allow_pickle = store.allow_pickle
+        with paused_gc():
+            for record in store.read_runs(info.id):
+                experiment._adopt(Run.from_record(record, allow_pickle=allow_pickle))
+        return experiment
 
     @property
     def is_persisted(self) -> bool:
@@ -144,6 +244,7 @@ class RunsExperiment:
         """Add one run per combination of the value lists (their cartesian product).
 
         A value that is not a list, tuple, range, set or array counts as a one-value list.
+        Without any argument it refuses (use :meth:`add_run` for one run without parameters).
 
         Examples
         --------
@@ -158,6 +259,12 @@ class RunsExperiment:
         {'a': 2, 'b': 'y', 'c': 0}
         >>> session.close()
         """
+        if not grid:
+            msg = (
+                "add_runs() needs at least one parameter and its values, e.g. "
+                "add_runs(lr=[0.1, 0.01]); to add one run without parameters, use add_run()"
+            )
+            raise ConfigError(msg)
         names = list(grid)
         for name in names:
             check_parameter_name(name)  # the same rule as Experiment.parameter
@@ -242,6 +349,7 @@ class RunsExperiment:
         backend: str | None = None,
         client: Any = None,
         executor: Executor | None = None,
+        config: Mapping[str, Any] | None = None,
     ) -> RunsExperiment:
         """Call each step ``f(run)`` in order on every run (or on the runs of ``run_ids``).
 
@@ -283,6 +391,10 @@ class RunsExperiment:
             batches, one call each, and their results come back as with ``client=``. The
             executor stays open (call its ``shutdown()``); ``n_jobs``, ``backend`` and
             ``client`` must then be left out.
+        config
+            Values every run of this execution sees as ``run.config`` while its steps run
+            (``run.config`` is empty outside an execution). Unlike params, the config is not
+            persisted: store what you need to keep in ``run.fields``.
 
         Returns
         -------
@@ -297,6 +409,9 @@ class RunsExperiment:
             and traceback in ``run.error``; the other runs keep their results.
         """
         step_list = _check_steps(steps)
+        if config is not None and not isinstance(config, Mapping):
+            msg = f"config must be a dict of values (got {config!r} that is a {type(config)})"
+            raise ConfigError(msg)
         runs = list(self.runs.values()) if run_ids is None else [self.runs[i] for i in run_ids]
         runs = _select(runs, only)
         chosen_executor = choose_executor(
@@ -307,11 +422,11 @@ class RunsExperiment:
             _progress_bar(progress, len(runs), self.name) as advance,
         ):
             if chosen is not None:
-                failures = execute_remote(runs, step_list, chosen, workers, advance)
+                failures = execute_remote(runs, step_list, chosen, workers, advance, config=config)
             else:
                 failures = {}
                 for run in runs:
-                    exc = execute_run(run, step_list)
+                    exc = execute_run(run, step_list, config)
                     if exc is not None:
                         failures[run.id] = exc
                     advance(1)
@@ -351,7 +466,9 @@ class RunsExperiment:
             msg = f"if_exists must be 'fail' or 'replace' (got {if_exists!r})"
             raise ConfigError(msg)
         self._check_current()
-        if self._info is not None and not self._changed and not self._claimed:
+        fields = experiment_fields_tree(self.fields)
+        fields_changed = fields != self._stored_fields
+        if self._info is not None and not (self._changed or self._claimed or fields_changed):
             return self
         allow_pickle = self.store.allow_pickle
         changed = list(self._changed.values())
@@ -361,10 +478,12 @@ class RunsExperiment:
         if self._info is None:  # created (replacing) with its runs: one transaction
             with paused_gc(len(changed)):
                 chunks = [chunk for run in changed for chunk in run.pending_metrics()]
-            self._info = self._create_in_store(if_exists, records, chunks)
+            meta = {"id": self.id_experiment, **({"fields": fields} if fields else {})}
+            self._info = self._create_in_store(if_exists, records, chunks, meta)
             for run in changed:
                 run.metrics_written()
             self._changed.clear()
+            fields_changed = False
         elif changed:
             with paused_gc(len(changed)):
                 chunks = [chunk for run in changed for chunk in run.pending_metrics()]
@@ -373,9 +492,13 @@ class RunsExperiment:
             for run in changed:
                 run.written()
             self._changed.clear()
+        update: dict[str, Any] = {"fields": fields} if fields_changed else {}
         if self._claimed:  # persisted now: the name is no longer only claimed
-            self.store.update_meta(self._info.id, {"claim": None})
-            self._claimed = False
+            update["claim"] = None
+        if update:
+            self.store.update_meta(self._info.id, update)
+        self._claimed = False
+        self._stored_fields = fields
         return self
 
     def _check_current(self) -> None:
@@ -387,7 +510,11 @@ class RunsExperiment:
             raise ExperimentExistsError(self.name, msg)
 
     def _create_in_store(
-        self, if_exists: str | None, records: list[RunRecord], chunks: list[MetricChunk]
+        self,
+        if_exists: str | None,
+        records: list[RunRecord],
+        chunks: list[MetricChunk],
+        meta: dict[str, Any],
     ) -> ExperimentInfo:
         """Create the experiment at its first persist (replacing the stored one of the same
         name) with its runs and metrics, in one transaction of the store: if writing them
@@ -396,8 +523,9 @@ class RunsExperiment:
         replace_id = self._replaces if if_exists is None else None
         try:
             return self.store.create_experiment(
-                self.name, replace=replace, replace_id=replace_id, runs=records, metrics=chunks
-            )
+                self.name, meta=meta, replace=replace, replace_id=replace_id, runs=records,
+                metrics=chunks,
+            )  # fmt: skip
         except ExperimentExistsError as exc:
             if replace_id is None:
                 raise
@@ -411,6 +539,87 @@ class RunsExperiment:
     def df(self) -> pd.DataFrame:
         """Same as ``experiment.runs.df()``."""
         return self.runs.df()
+
+    # -- copies -----------------------------------------------------------------------------
+
+    def copy_to(
+        self, target: Any, *, name: str | None = None, if_exists: str = "fail"
+    ) -> RunsExperiment:
+        """Copy the experiment, as it is in memory, into another store and return the copy.
+
+        The copy has the runs (ids, params, fields, status, timings, errors, metric points
+        and sequences) and the experiment's ``fields``, under ``name`` (default: the same
+        name) and a new ``id_experiment``; it is written at once, in one transaction.
+
+        Parameters
+        ----------
+        target
+            A :class:`~trialbook.Session` or an open store. A URL or path is refused: open
+            it (``with trialbook.create_session(url) as target:``) so that it is closed.
+        if_exists
+            ``"fail"`` (default: :class:`~trialbook.errors.ExperimentExistsError` when the
+            name is taken there) or ``"replace"`` (the stored one is replaced).
+
+        Examples
+        --------
+        >>> import trialbook
+        >>> source, backup = (trialbook.create_session("sqlite:///:memory:") for _ in "ab")
+        >>> experiment = source.create_experiment("sweep")
+        >>> experiment.fields.dataset = "iris"
+        >>> _ = experiment.add_runs(x=[1, 2])
+        >>> _ = experiment.execute(lambda run: run.log_metric("loss", run.params.x / 10))
+        >>> copy = experiment.copy_to(backup)
+        >>> copy.fields.dataset, copy.runs[2].metrics("loss").value.tolist()
+        ('iris', [0.2])
+        >>> copy.id_experiment != experiment.id_experiment
+        True
+        >>> source.close(); backup.close()
+        """
+        from trialbook.runs_copy import copy_experiment, target_store
+
+        store = target_store(target)
+        if if_exists not in ("fail", "replace"):
+            msg = f"if_exists must be 'fail' or 'replace' (got {if_exists!r})"
+            raise ConfigError(msg)
+        info = copy_experiment(self, store, name or self.name, replace=if_exists == "replace")
+        return RunsExperiment.load(store, info)
+
+    def merge_runs(self, *collections: Mapping[int, Run]) -> RunsExperiment:
+        """Copy the runs of other experiments (or of a union of their runs) into this one.
+
+        Each copy gets a new id of this experiment and keeps the run's params, fields,
+        status, timings, error, metric points and sequences; the originals are untouched.
+        Runs of this experiment itself are skipped.
+
+        Examples
+        --------
+        >>> import trialbook
+        >>> session = trialbook.create_session("sqlite:///:memory:")
+        >>> e1, e2 = session.create_experiment("e1"), session.create_experiment("e2")
+        >>> _ = e1.add_run(a=1).fields.update(c=10)
+        >>> _ = e2.add_run(b=2).fields.update(c=20)
+        >>> merged = session.create_experiment("both").merge_runs(e1.runs, e2.runs)
+        >>> merged.df()[["a", "b", "c"]]
+                   a     b   c
+        run_id
+        1          1  <NA>  10
+        2       <NA>     2  20
+        >>> session.close()
+        """
+        from trialbook.runs_copy import copy_run
+
+        own = set(map(id, self.runs.values()))
+        for collection in collections:
+            if not isinstance(collection, Mapping):
+                msg = (
+                    f"merge_runs takes collections of runs such as other.runs (got "
+                    f"{collection!r} that is a {type(collection)})"
+                )
+                raise ConfigError(msg)
+            for run in list(collection.values()):
+                if id(run) not in own:
+                    copy_run(run, self.add_run(**run.params))
+        return self
 
 
 _ONLY = {
@@ -594,3 +803,74 @@ def _progress_bar(progress: bool | None, total: int, name: str) -> Iterator[Call
     with Progress(transient=True) as bar:
         task = bar.add_task(f"executing {name}", total=total)
         yield lambda n: bar.advance(task, n)
+
+
+def experiment_id(info: ExperimentInfo) -> str:
+    """The ``id_experiment`` of a stored experiment: the UUID kept in its metadata, or, for an
+    experiment stored before ids existed, one derived from its name and creation time (the
+    same at every read, different for a later experiment of the same name).
+
+    Examples
+    --------
+    >>> old = ExperimentInfo(1, "sweep", created=1700000000.5, updated=1700000000.5)
+    >>> experiment_id(old) == experiment_id(old)
+    True
+    >>> experiment_id(ExperimentInfo(2, "x", 0.0, 0.0, meta={"id": "1b4e28ba"}))
+    '1b4e28ba'
+    """
+    stored = info.meta.get("id")
+    if isinstance(stored, str) and stored:
+        return stored
+    import uuid  # not at import: uuid costs milliseconds of `import trialbook`
+
+    return str(uuid.uuid5(uuid.UUID(_OLD_IDS), f"{info.name}\n{info.created!r}"))
+
+
+_OLD_IDS = "5f0e3c52-6a8e-4a5e-9a51-2b7f1c0d9e11"
+"""Namespace of the ids derived for experiments stored before ids existed."""
+
+
+def new_experiment_id() -> str:
+    """A new ``id_experiment`` (a random UUID).
+
+    Examples
+    --------
+    >>> len(new_experiment_id()), new_experiment_id() != new_experiment_id()
+    (36, True)
+    """
+    import uuid
+
+    return str(uuid.uuid4())
+
+
+def experiment_fields_tree(fields: Mapping[str, Any]) -> Any:
+    """The experiment's ``fields`` as a JSON tree for its metadata (tagged as by
+    :func:`trialbook.codecs.to_tree`).
+
+    Raises
+    ------
+    CodecError
+        Naming the field that no safe codec stores.
+
+    Examples
+    --------
+    >>> experiment_fields_tree({"dataset": "iris", "split": (0.8, 0.2)})
+    {'dataset': 'iris', 'split': {'__tb__': 'tuple', 'v': [0.8, 0.2]}}
+    """
+    from trialbook.codecs import Unsupported, encode, to_tree
+
+    tree = {}
+    for name, value in fields.items():
+        if type(name) is not str:
+            msg = f"experiment field names must be str (got {name!r} that is a {type(name)})"
+            raise ConfigError(msg)
+        try:
+            tree[name] = to_tree(value)
+        except Unsupported:
+            try:
+                encode(value)  # raises the codec's error, which lists the safe types
+            except CodecError as exc:
+                msg = f"experiment field {name!r} cannot be persisted: {exc}"
+                raise CodecError(msg) from None
+            raise
+    return tree

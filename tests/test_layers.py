@@ -30,12 +30,13 @@ LAYERS: list[tuple[str, ...]] = [
     ("storage",),
     ("tracking", "capture"),
     ("execution",),
-    ("runs", "runs_pool", "runs_copy", "steps", "graph", "tasks"),
+    ("runs", "runs_pool", "runs_copy", "runs_collection", "runs_meta", "steps", "graph", "tasks"),
     ("session", "__init__"),
     ("cli", "web", "testing", "__main__"),
 ]
 SIBLINGS = {
-    "runs": "runs", "runs_pool": "runs", "runs_copy": "runs", "steps": "runs",
+    "runs": "runs", "runs_pool": "runs", "runs_copy": "runs", "runs_collection": "runs",
+    "runs_meta": "runs", "steps": "runs",
     "graph": "graph", "tasks": "tasks",
 }  # fmt: skip
 """The three ways of working: one layer, and none imports another."""

@@ -35,21 +35,19 @@ from __future__ import annotations
 
 import itertools
 import sys
-import weakref
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 from trialbook.codecs import from_tree
 from trialbook.errors import (
-    CodecError,
     ConfigError,
     ExperimentExistsError,
-    NotFoundError,
     RunFailedError,
-    RunNotFoundError,
 )
 from trialbook.names import check_parameter_name
+from trialbook.runs_collection import Runs
+from trialbook.runs_meta import experiment_fields_tree, experiment_id, new_experiment_id
 from trialbook.runs_pool import choose_executor, execute_remote, execute_run
 from trialbook.storage.records import ExperimentInfo, MetricChunk, MetricSeries, RunRecord
 from trialbook.tracking import Bunch, Run, paused_gc, using_run
@@ -60,114 +58,18 @@ if TYPE_CHECKING:
     from trialbook.execution.base import Executor
     from trialbook.storage.base import Store
 
-__all__ = ["Runs", "RunsExperiment", "Step", "experiment_id", "runs_frame"]
+__all__ = [
+    "Runs",
+    "RunsExperiment",
+    "Step",
+    "experiment_fields_tree",
+    "experiment_id",
+    "new_experiment_id",
+    "runs_frame",
+]
 
 Step = Callable[[Run], object]
 _PLAIN_SCALARS = frozenset({int, float, str, bool, type(None)})
-
-
-class Runs(dict[int, Run]):
-    """The runs of an experiment, keyed by run id.
-
-    ``runs1 | runs2`` is a new collection with the runs of both (detached: it belongs to no
-    experiment); a run id present in both must be the same run, since the runs of two
-    experiments have their own ids (``experiment.merge_runs(...)`` copies runs of other
-    experiments into one, with new ids). ``runs |= other`` adds to a detached collection, or
-    merges ``other`` into the experiment the runs belong to (as ``merge_runs``).
-
-    Examples
-    --------
-    >>> runs = Runs("demo")
-    >>> runs[5]
-    Traceback (most recent call last):
-    ...
-    trialbook.errors.RunNotFoundError: experiment 'demo' has no run with id 5 (it has 0 runs, ...)
-    >>> a, b = Runs("a"), Runs("b")
-    >>> dict.update(a, {1: Run(1)}); dict.update(b, {2: Run(2)})
-    >>> a | b
-    {1: Run(id=1, status='pending', params={}), 2: Run(id=2, status='pending', params={})}
-    """
-
-    __slots__ = ("_experiment", "_owner")
-
-    def __init__(self, experiment: str, owner: RunsExperiment | None = None) -> None:
-        super().__init__()
-        self._experiment = experiment
-        self._owner = None if owner is None else weakref.ref(owner)
-
-    def __missing__(self, run_id: int) -> Run:
-        raise RunNotFoundError(self._experiment, run_id, available=self.keys())
-
-    def first(self) -> Run:
-        """The run with the smallest id.
-
-        Raises
-        ------
-        NotFoundError
-            If there is no run.
-        """
-        if not self:
-            msg = f"experiment {self._experiment!r} has no runs yet; add some with add_runs(...)"
-            raise NotFoundError(msg)
-        return self[min(self)]
-
-    def next(self) -> Run:
-        """Add a new run without parameters to the experiment and return it (as
-        ``experiment.add_run()``).
-
-        Raises
-        ------
-        ConfigError
-            If the collection belongs to no experiment (the result of ``runs1 | runs2``).
-        """
-        return self._experiment_object("next()").add_run()
-
-    def _experiment_object(self, what: str) -> RunsExperiment:
-        owner = None if self._owner is None else self._owner()
-        if owner is None:
-            msg = (
-                f"runs.{what} adds runs to an experiment, and this collection of runs belongs "
-                "to none (it is the union of other collections); call it on experiment.runs"
-            )
-            raise ConfigError(msg)
-        return owner
-
-    def __or__(self, other: object) -> Runs:  # type: ignore[override]
-        if not isinstance(other, Mapping):
-            return NotImplemented
-        names = dict.fromkeys([self._experiment, getattr(other, "_experiment", "runs")])
-        union = Runs(" | ".join(names))
-        union._merge(self)
-        union._merge(other)
-        return union
-
-    def __ior__(self, other: object) -> Runs:  # type: ignore[override]
-        if not isinstance(other, Mapping):
-            return NotImplemented
-        if self._owner is None:
-            self._merge(other)
-        else:
-            self._experiment_object("__ior__").merge_runs(other)
-        return self
-
-    def _merge(self, other: Mapping[Any, Any]) -> None:
-        for run_id, run in other.items():
-            if not isinstance(run, Run):
-                msg = f"a collection of runs holds runs (got {run!r} that is a {type(run)})"
-                raise ConfigError(msg)
-            present = dict.get(self, run_id)
-            if present is not None and present is not run:
-                msg = (
-                    f"run id {run_id} is in both collections for two different runs (the runs "
-                    "of each experiment have their own ids); to combine runs of several "
-                    "experiments, copy them into one: experiment.merge_runs(e1.runs, e2.runs)"
-                )
-                raise ConfigError(msg)
-            dict.__setitem__(self, run_id, run)
-
-    def df(self) -> pd.DataFrame:
-        """One row per run: params, status, timings, scalar fields and last metric values."""
-        return runs_frame(self.values())
 
 
 class RunsExperiment:
@@ -803,74 +705,3 @@ def _progress_bar(progress: bool | None, total: int, name: str) -> Iterator[Call
     with Progress(transient=True) as bar:
         task = bar.add_task(f"executing {name}", total=total)
         yield lambda n: bar.advance(task, n)
-
-
-def experiment_id(info: ExperimentInfo) -> str:
-    """The ``id_experiment`` of a stored experiment: the UUID kept in its metadata, or, for an
-    experiment stored before ids existed, one derived from its name and creation time (the
-    same at every read, different for a later experiment of the same name).
-
-    Examples
-    --------
-    >>> old = ExperimentInfo(1, "sweep", created=1700000000.5, updated=1700000000.5)
-    >>> experiment_id(old) == experiment_id(old)
-    True
-    >>> experiment_id(ExperimentInfo(2, "x", 0.0, 0.0, meta={"id": "1b4e28ba"}))
-    '1b4e28ba'
-    """
-    stored = info.meta.get("id")
-    if isinstance(stored, str) and stored:
-        return stored
-    import uuid  # not at import: uuid costs milliseconds of `import trialbook`
-
-    return str(uuid.uuid5(uuid.UUID(_OLD_IDS), f"{info.name}\n{info.created!r}"))
-
-
-_OLD_IDS = "5f0e3c52-6a8e-4a5e-9a51-2b7f1c0d9e11"
-"""Namespace of the ids derived for experiments stored before ids existed."""
-
-
-def new_experiment_id() -> str:
-    """A new ``id_experiment`` (a random UUID).
-
-    Examples
-    --------
-    >>> len(new_experiment_id()), new_experiment_id() != new_experiment_id()
-    (36, True)
-    """
-    import uuid
-
-    return str(uuid.uuid4())
-
-
-def experiment_fields_tree(fields: Mapping[str, Any]) -> Any:
-    """The experiment's ``fields`` as a JSON tree for its metadata (tagged as by
-    :func:`trialbook.codecs.to_tree`).
-
-    Raises
-    ------
-    CodecError
-        Naming the field that no safe codec stores.
-
-    Examples
-    --------
-    >>> experiment_fields_tree({"dataset": "iris", "split": (0.8, 0.2)})
-    {'dataset': 'iris', 'split': {'__tb__': 'tuple', 'v': [0.8, 0.2]}}
-    """
-    from trialbook.codecs import Unsupported, encode, to_tree
-
-    tree = {}
-    for name, value in fields.items():
-        if type(name) is not str:
-            msg = f"experiment field names must be str (got {name!r} that is a {type(name)})"
-            raise ConfigError(msg)
-        try:
-            tree[name] = to_tree(value)
-        except Unsupported:
-            try:
-                encode(value)  # raises the codec's error, which lists the safe types
-            except CodecError as exc:
-                msg = f"experiment field {name!r} cannot be persisted: {exc}"
-                raise CodecError(msg) from None
-            raise
-    return tree

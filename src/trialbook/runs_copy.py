@@ -51,7 +51,7 @@ def copy_experiment(
     experiment: RunsExperiment, store: Store, name: str, *, replace: bool
 ) -> ExperimentInfo:
     """Write a copy of ``experiment`` into ``store`` under ``name``, in one transaction."""
-    from trialbook.runs import experiment_fields_tree, new_experiment_id
+    from trialbook.runs_meta import experiment_fields_tree, new_experiment_id
 
     fields = experiment_fields_tree(experiment.fields)
     allow_pickle = experiment.store.allow_pickle

@@ -5,11 +5,11 @@ ways of working (runs, graph, tasks) never import each other.
 Layers, bottom up::
 
     errors
-    identity codecs names extras bulk        values, fingerprints, small shared rules
+    identity codecs sequence names extras bulk   values, fingerprints, small shared rules
     storage/                                 the Store protocol and its backends
     tracking capture                         the current run; code and environment snapshots
     execution/                               executors: in-process, pool, Dask, Slurm
-    runs*  graph*  tasks/                    the three ways of creating runs (siblings)
+    runs* steps  graph*  tasks/              the three ways of creating runs (siblings)
     session, the package itself              the experiment layer (entry points)
     cli/  web/  testing  __main__            clients; nothing imports them
 """
@@ -26,15 +26,19 @@ PACKAGE = SRC / "trialbook"
 
 LAYERS: list[tuple[str, ...]] = [
     ("errors",),
-    ("identity", "codecs", "names", "extras", "bulk"),
+    ("identity", "codecs", "sequence", "names", "extras", "bulk"),
     ("storage",),
     ("tracking", "capture"),
     ("execution",),
-    ("runs", "runs_pool", "graph", "tasks"),
+    ("runs", "runs_pool", "runs_copy", "runs_collection", "runs_meta", "steps", "graph", "tasks"),
     ("session", "__init__"),
     ("cli", "web", "testing", "__main__"),
 ]
-SIBLINGS = {"runs": "runs", "runs_pool": "runs", "graph": "graph", "tasks": "tasks"}
+SIBLINGS = {
+    "runs": "runs", "runs_pool": "runs", "runs_copy": "runs", "runs_collection": "runs",
+    "runs_meta": "runs", "steps": "runs",
+    "graph": "graph", "tasks": "tasks",
+}  # fmt: skip
 """The three ways of working: one layer, and none imports another."""
 
 

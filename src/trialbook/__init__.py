@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from trialbook.errors import TrialbookError, TrialbookWarning
 from trialbook.runs import Runs, RunsExperiment
+from trialbook.sequence import Sequence
 from trialbook.session import Session, create_session
 from trialbook.storage import open_store
 from trialbook.tracking import Run, current_run
@@ -102,6 +103,7 @@ __all__ = [  # noqa: RUF022 - grouped by way of working, not sorted
     "Run",
     "Runs",
     "RunsExperiment",
+    "Sequence",
     "Session",
     "create_session",
     "current_run",

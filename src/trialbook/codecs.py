@@ -27,7 +27,9 @@ pairs), ``tuple``, ``set``, ``frozenset``, ``bytes`` (base64), ``complex``, ``de
 ``uuid`` (as text), ``datetime``, ``date``, ``time`` (ISO format), ``timedelta`` (days, seconds,
 microseconds), pandas' ``timestamp`` (nanoseconds since the epoch, time zone, unit),
 ``pdtimedelta`` (nanoseconds, unit), ``period`` (text, frequency), ``nat``, ``path``, ``npy`` and
-``npscalar`` (base64 of the ``.npy`` bytes), ``arrow`` (base64 of an Arrow IPC stream). A dict
+``npscalar`` (base64 of the ``.npy`` bytes), ``arrow`` (base64 of an Arrow IPC stream),
+``sequence`` (the marker of a run's :class:`~trialbook.sequence.Sequence` field: its columns and
+point counts; the records themselves are the run's metric points). A dict
 that uses the key ``"__tb__"`` itself is stored as pairs, so no user dict is mistaken for a tag.
 A container that holds itself cannot be stored: :class:`~trialbook.errors.CodecError`.
 
@@ -531,5 +533,9 @@ def from_tree(tree: Any, allow_pickle: bool) -> Any:  # noqa: PLR0911, PLR0912 -
         return decode(Encoded("npy", base64.b64decode(v)))[()]
     if tag == "arrow":
         return decode(Encoded("arrow", base64.b64decode(v)), allow_pickle=allow_pickle)
+    if tag == "sequence":  # a run's Sequence field: its records are in the run's metrics
+        from trialbook.sequence import Sequence
+
+        return Sequence.from_marker(v)
     msg = f"unknown tag {tag!r} in a tagged-JSON value; was it written by a newer trialbook?"
     raise CodecError(msg)

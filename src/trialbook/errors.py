@@ -221,10 +221,13 @@ class ExperimentNotFoundError(NotFoundError, KeyError):
         available: Iterable[str] = (),
         experiment_id: int | None = None,
         store: str | None = None,
+        detail: str | None = None,
     ) -> None:
         self.name = name
         self.experiment_id = experiment_id
-        if name is None:
+        if detail is not None:
+            msg = detail
+        elif name is None:
             where = f" in {store!r}" if store else ""
             msg = (
                 f"experiment id {experiment_id} no longer exists{where}: it was deleted or "

@@ -39,13 +39,15 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
+from trialbook.codecs import from_tree
 from trialbook.errors import (
     ConfigError,
     ExperimentExistsError,
     RunFailedError,
-    RunNotFoundError,
 )
 from trialbook.names import check_parameter_name
+from trialbook.runs_collection import Runs
+from trialbook.runs_meta import experiment_fields_tree, experiment_id, new_experiment_id
 from trialbook.runs_pool import choose_executor, execute_remote, execute_run
 from trialbook.storage.records import ExperimentInfo, MetricChunk, MetricSeries, RunRecord
 from trialbook.tracking import Bunch, Run, paused_gc, using_run
@@ -56,36 +58,18 @@ if TYPE_CHECKING:
     from trialbook.execution.base import Executor
     from trialbook.storage.base import Store
 
-__all__ = ["Runs", "RunsExperiment", "Step", "runs_frame"]
+__all__ = [
+    "Runs",
+    "RunsExperiment",
+    "Step",
+    "experiment_fields_tree",
+    "experiment_id",
+    "new_experiment_id",
+    "runs_frame",
+]
 
 Step = Callable[[Run], object]
 _PLAIN_SCALARS = frozenset({int, float, str, bool, type(None)})
-
-
-class Runs(dict[int, Run]):
-    """The runs of an experiment, keyed by run id.
-
-    Examples
-    --------
-    >>> runs = Runs("demo")
-    >>> runs[5]
-    Traceback (most recent call last):
-    ...
-    trialbook.errors.RunNotFoundError: experiment 'demo' has no run with id 5 (it has 0 runs, ...)
-    """
-
-    __slots__ = ("_experiment",)
-
-    def __init__(self, experiment: str) -> None:
-        super().__init__()
-        self._experiment = experiment
-
-    def __missing__(self, run_id: int) -> Run:
-        raise RunNotFoundError(self._experiment, run_id, available=self.keys())
-
-    def df(self) -> pd.DataFrame:
-        """One row per run: params, status, timings, scalar fields and last metric values."""
-        return runs_frame(self.values())
 
 
 class RunsExperiment:
@@ -106,7 +90,14 @@ class RunsExperiment:
     ) -> None:
         self.name = name
         self.store = store
-        self.runs = Runs(name)
+        self.runs = Runs(name, self)
+        self.id_experiment = experiment_id(info) if info is not None else new_experiment_id()
+        """A unique, stable id: a UUID given at creation (an experiment stored before ids
+        existed gets one derived from its name and creation time)."""
+        stored = (info.meta.get("fields") if info is not None else None) or {}
+        self.fields = Bunch(from_tree(stored, store.allow_pickle))
+        """Values of the whole experiment, persisted with it (the same types as run fields)."""
+        self._stored_fields: Any = stored
         self._info = info
         self._claimed = claimed  # the name is ours in the store, not yet persisted
         self._replaces = replaces  # the id of the experiment the first persist replaces
@@ -116,6 +107,17 @@ class RunsExperiment:
 
     def __repr__(self) -> str:
         return f"Experiment(name={self.name!r}, runs.count={len(self.runs)})"
+
+    @classmethod
+    def load(cls, store: Store, info: ExperimentInfo) -> RunsExperiment:
+        """The stored experiment ``info`` of ``store`` with its runs (what
+        :meth:`trialbook.Session.load_experiment` returns)."""
+        experiment = cls(info.name, store, info=info)
+        allow_pickle = store.allow_pickle
+        with paused_gc():
+            for record in store.read_runs(info.id):
+                experiment._adopt(Run.from_record(record, allow_pickle=allow_pickle))
+        return experiment
 
     @property
     def is_persisted(self) -> bool:
@@ -144,6 +146,7 @@ class RunsExperiment:
         """Add one run per combination of the value lists (their cartesian product).
 
         A value that is not a list, tuple, range, set or array counts as a one-value list.
+        Without any argument it refuses (use :meth:`add_run` for one run without parameters).
 
         Examples
         --------
@@ -158,6 +161,12 @@ class RunsExperiment:
         {'a': 2, 'b': 'y', 'c': 0}
         >>> session.close()
         """
+        if not grid:
+            msg = (
+                "add_runs() needs at least one parameter and its values, e.g. "
+                "add_runs(lr=[0.1, 0.01]); to add one run without parameters, use add_run()"
+            )
+            raise ConfigError(msg)
         names = list(grid)
         for name in names:
             check_parameter_name(name)  # the same rule as Experiment.parameter
@@ -242,6 +251,7 @@ class RunsExperiment:
         backend: str | None = None,
         client: Any = None,
         executor: Executor | None = None,
+        config: Mapping[str, Any] | None = None,
     ) -> RunsExperiment:
         """Call each step ``f(run)`` in order on every run (or on the runs of ``run_ids``).
 
@@ -283,6 +293,10 @@ class RunsExperiment:
             batches, one call each, and their results come back as with ``client=``. The
             executor stays open (call its ``shutdown()``); ``n_jobs``, ``backend`` and
             ``client`` must then be left out.
+        config
+            Values every run of this execution sees as ``run.config`` while its steps run
+            (``run.config`` is empty outside an execution). Unlike params, the config is not
+            persisted: store what you need to keep in ``run.fields``.
 
         Returns
         -------
@@ -297,6 +311,9 @@ class RunsExperiment:
             and traceback in ``run.error``; the other runs keep their results.
         """
         step_list = _check_steps(steps)
+        if config is not None and not isinstance(config, Mapping):
+            msg = f"config must be a dict of values (got {config!r} that is a {type(config)})"
+            raise ConfigError(msg)
         runs = list(self.runs.values()) if run_ids is None else [self.runs[i] for i in run_ids]
         runs = _select(runs, only)
         chosen_executor = choose_executor(
@@ -307,11 +324,11 @@ class RunsExperiment:
             _progress_bar(progress, len(runs), self.name) as advance,
         ):
             if chosen is not None:
-                failures = execute_remote(runs, step_list, chosen, workers, advance)
+                failures = execute_remote(runs, step_list, chosen, workers, advance, config=config)
             else:
                 failures = {}
                 for run in runs:
-                    exc = execute_run(run, step_list)
+                    exc = execute_run(run, step_list, config)
                     if exc is not None:
                         failures[run.id] = exc
                     advance(1)
@@ -351,7 +368,9 @@ class RunsExperiment:
             msg = f"if_exists must be 'fail' or 'replace' (got {if_exists!r})"
             raise ConfigError(msg)
         self._check_current()
-        if self._info is not None and not self._changed and not self._claimed:
+        fields = experiment_fields_tree(self.fields)
+        fields_changed = fields != self._stored_fields
+        if self._info is not None and not (self._changed or self._claimed or fields_changed):
             return self
         allow_pickle = self.store.allow_pickle
         changed = list(self._changed.values())
@@ -361,10 +380,12 @@ class RunsExperiment:
         if self._info is None:  # created (replacing) with its runs: one transaction
             with paused_gc(len(changed)):
                 chunks = [chunk for run in changed for chunk in run.pending_metrics()]
-            self._info = self._create_in_store(if_exists, records, chunks)
+            meta = {"id": self.id_experiment, **({"fields": fields} if fields else {})}
+            self._info = self._create_in_store(if_exists, records, chunks, meta)
             for run in changed:
                 run.metrics_written()
             self._changed.clear()
+            fields_changed = False
         elif changed:
             with paused_gc(len(changed)):
                 chunks = [chunk for run in changed for chunk in run.pending_metrics()]
@@ -373,9 +394,13 @@ class RunsExperiment:
             for run in changed:
                 run.written()
             self._changed.clear()
+        update: dict[str, Any] = {"fields": fields} if fields_changed else {}
         if self._claimed:  # persisted now: the name is no longer only claimed
-            self.store.update_meta(self._info.id, {"claim": None})
-            self._claimed = False
+            update["claim"] = None
+        if update:
+            self.store.update_meta(self._info.id, update)
+        self._claimed = False
+        self._stored_fields = fields
         return self
 
     def _check_current(self) -> None:
@@ -387,7 +412,11 @@ class RunsExperiment:
             raise ExperimentExistsError(self.name, msg)
 
     def _create_in_store(
-        self, if_exists: str | None, records: list[RunRecord], chunks: list[MetricChunk]
+        self,
+        if_exists: str | None,
+        records: list[RunRecord],
+        chunks: list[MetricChunk],
+        meta: dict[str, Any],
     ) -> ExperimentInfo:
         """Create the experiment at its first persist (replacing the stored one of the same
         name) with its runs and metrics, in one transaction of the store: if writing them
@@ -396,8 +425,9 @@ class RunsExperiment:
         replace_id = self._replaces if if_exists is None else None
         try:
             return self.store.create_experiment(
-                self.name, replace=replace, replace_id=replace_id, runs=records, metrics=chunks
-            )
+                self.name, meta=meta, replace=replace, replace_id=replace_id, runs=records,
+                metrics=chunks,
+            )  # fmt: skip
         except ExperimentExistsError as exc:
             if replace_id is None:
                 raise
@@ -411,6 +441,87 @@ class RunsExperiment:
     def df(self) -> pd.DataFrame:
         """Same as ``experiment.runs.df()``."""
         return self.runs.df()
+
+    # -- copies -----------------------------------------------------------------------------
+
+    def copy_to(
+        self, target: Any, *, name: str | None = None, if_exists: str = "fail"
+    ) -> RunsExperiment:
+        """Copy the experiment, as it is in memory, into another store and return the copy.
+
+        The copy has the runs (ids, params, fields, status, timings, errors, metric points
+        and sequences) and the experiment's ``fields``, under ``name`` (default: the same
+        name) and a new ``id_experiment``; it is written at once, in one transaction.
+
+        Parameters
+        ----------
+        target
+            A :class:`~trialbook.Session` or an open store. A URL or path is refused: open
+            it (``with trialbook.create_session(url) as target:``) so that it is closed.
+        if_exists
+            ``"fail"`` (default: :class:`~trialbook.errors.ExperimentExistsError` when the
+            name is taken there) or ``"replace"`` (the stored one is replaced).
+
+        Examples
+        --------
+        >>> import trialbook
+        >>> source, backup = (trialbook.create_session("sqlite:///:memory:") for _ in "ab")
+        >>> experiment = source.create_experiment("sweep")
+        >>> experiment.fields.dataset = "iris"
+        >>> _ = experiment.add_runs(x=[1, 2])
+        >>> _ = experiment.execute(lambda run: run.log_metric("loss", run.params.x / 10))
+        >>> copy = experiment.copy_to(backup)
+        >>> copy.fields.dataset, copy.runs[2].metrics("loss").value.tolist()
+        ('iris', [0.2])
+        >>> copy.id_experiment != experiment.id_experiment
+        True
+        >>> source.close(); backup.close()
+        """
+        from trialbook.runs_copy import copy_experiment, target_store
+
+        store = target_store(target)
+        if if_exists not in ("fail", "replace"):
+            msg = f"if_exists must be 'fail' or 'replace' (got {if_exists!r})"
+            raise ConfigError(msg)
+        info = copy_experiment(self, store, name or self.name, replace=if_exists == "replace")
+        return RunsExperiment.load(store, info)
+
+    def merge_runs(self, *collections: Mapping[int, Run]) -> RunsExperiment:
+        """Copy the runs of other experiments (or of a union of their runs) into this one.
+
+        Each copy gets a new id of this experiment and keeps the run's params, fields,
+        status, timings, error, metric points and sequences; the originals are untouched.
+        Runs of this experiment itself are skipped.
+
+        Examples
+        --------
+        >>> import trialbook
+        >>> session = trialbook.create_session("sqlite:///:memory:")
+        >>> e1, e2 = session.create_experiment("e1"), session.create_experiment("e2")
+        >>> _ = e1.add_run(a=1).fields.update(c=10)
+        >>> _ = e2.add_run(b=2).fields.update(c=20)
+        >>> merged = session.create_experiment("both").merge_runs(e1.runs, e2.runs)
+        >>> merged.df()[["a", "b", "c"]]
+                   a     b   c
+        run_id
+        1          1  <NA>  10
+        2       <NA>     2  20
+        >>> session.close()
+        """
+        from trialbook.runs_copy import copy_run
+
+        own = set(map(id, self.runs.values()))
+        for collection in collections:
+            if not isinstance(collection, Mapping):
+                msg = (
+                    f"merge_runs takes collections of runs such as other.runs (got "
+                    f"{collection!r} that is a {type(collection)})"
+                )
+                raise ConfigError(msg)
+            for run in list(collection.values()):
+                if id(run) not in own:
+                    copy_run(run, self.add_run(**run.params))
+        return self
 
 
 _ONLY = {

@@ -13,7 +13,7 @@ of the executor each, so that thousands of tiny runs do not cost one round trip 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
@@ -28,9 +28,12 @@ __all__ = ["choose_executor", "execute_remote", "execute_run"]
 Step = Callable[[Run], object]
 
 
-def execute_run(run: Run, steps: Sequence[Step]) -> BaseException | None:
+def execute_run(
+    run: Run, steps: Sequence[Step], config: Mapping[str, Any] | None = None
+) -> BaseException | None:
     """Run ``steps`` on ``run`` in this process; return the exception a step raised, if any.
 
+    ``run.config`` holds ``config`` while the steps run, and is empty again afterwards.
     ``KeyboardInterrupt`` and ``SystemExit`` mark the run failed and propagate at once.
 
     Examples
@@ -45,6 +48,7 @@ def execute_run(run: Run, steps: Sequence[Step]) -> BaseException | None:
     """
     run.start()
     run.vars = Bunch()
+    run.config = Bunch(config) if config else Bunch()
     try:
         with using_run(run):
             for step in steps:
@@ -60,6 +64,7 @@ def execute_run(run: Run, steps: Sequence[Step]) -> BaseException | None:
         return None
     finally:
         run.vars = Bunch()
+        run.config = Bunch()
 
 
 def execute_remote(
@@ -68,6 +73,8 @@ def execute_remote(
     executor: Executor,
     workers: int,
     advance: Callable[[int], None],
+    *,
+    config: Mapping[str, Any] | None = None,
 ) -> dict[int, BaseException]:
     """Execute ``steps`` on ``runs`` through ``executor`` (about ``workers`` calls at once);
     return the exception of each failed run by run id.
@@ -82,7 +89,7 @@ def execute_remote(
     by_id = {run.id: run for run in runs}
     size = max(1, min(64, len(runs) // (workers * 8)))
     batches = [[_outbound(run) for run in runs[i : i + size]] for i in range(0, len(runs), size)]
-    blob = cloudpickle.dumps(list(steps))
+    blob = cloudpickle.dumps((list(steps), dict(config or {})))
     futures = {executor.submit(_execute_batch, blob, batch): i for i, batch in enumerate(batches)}
     failures: dict[int, BaseException] = {}
     try:
@@ -224,7 +231,7 @@ def _execute_batch(blob: bytes, batch: list[dict[str, Any]]) -> list[dict[str, A
     """Worker side: rebuild each run, execute the steps, report back."""
     import pickle
 
-    steps = pickle.loads(blob)
+    steps, config = pickle.loads(blob)
     out = []
     for item in batch:
         run = Run.replica(
@@ -235,7 +242,7 @@ def _execute_batch(blob: bytes, batch: list[dict[str, Any]]) -> list[dict[str, A
             fields=item["fields"],
             metrics=item["counts"],
         )
-        exc = execute_run(run, steps)
+        exc = execute_run(run, steps, config)
         out.append(
             {
                 "id": run.id,
@@ -246,7 +253,7 @@ def _execute_batch(blob: bytes, batch: list[dict[str, Any]]) -> list[dict[str, A
                 "finished": run.finished,
                 "state": dict(run.state),
                 "fields": dict(run.fields),
-                "metrics": run.pending_metrics(),
+                "metrics": run.pending_metrics(sequences=False),
             }
         )
     return out

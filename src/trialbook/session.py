@@ -26,7 +26,7 @@ import weakref
 from typing import TYPE_CHECKING, Any
 
 from trialbook.errors import ConfigError, ExperimentExistsError, ExperimentNotFoundError
-from trialbook.runs import RunsExperiment
+from trialbook.runs import RunsExperiment, experiment_id, new_experiment_id
 from trialbook.storage import open_store
 from trialbook.tracking import Run, paused_gc
 
@@ -124,8 +124,13 @@ class Session:
             frame[column] = pd.to_datetime(frame[column], unit="s")
         return frame
 
-    def create_experiment(self, name: str, *, if_exists: str = "fail") -> RunsExperiment:
+    def create_experiment(
+        self, name: str | None = None, *, if_exists: str = "fail"
+    ) -> RunsExperiment:
         """A new, empty experiment whose name is claimed in the store at once.
+
+        Without a name, the experiment gets a generated one, unique in the store: the first
+        eight characters of its ``id_experiment`` (a new UUID).
 
         The claim makes a second script with the same name fail here, before it computes
         anything (two launches at once: one proceeds, the other fails). A claimed experiment is
@@ -148,7 +153,7 @@ class Session:
         Raises
         ------
         ConfigError
-            If ``name`` is not a non-empty string or ``if_exists`` is unknown.
+            If ``name`` is not ``None`` or a non-empty string, or ``if_exists`` is unknown.
         ExperimentExistsError
             If the name is taken (``if_exists="fail"``), or claimed by a process that still
             runs or runs on another host (with every ``if_exists`` but ``"replace"``).
@@ -167,8 +172,13 @@ class Session:
         Experiment(name='sweep', runs.count=2)
         >>> session.create_experiment("sweep", if_exists="replace")
         Experiment(name='sweep', runs.count=0)
+        >>> unnamed = session.create_experiment()
+        >>> unnamed.name == unnamed.id_experiment[:8]
+        True
         >>> session.close()
         """
+        if name is None:
+            return self._create_unnamed()
         name = _check_name(name)
         if if_exists not in _IF_EXISTS:
             msg = f"if_exists must be 'fail', 'append' or 'replace' (got {if_exists!r})"
@@ -192,10 +202,27 @@ class Session:
             raise ExperimentExistsError(name, _exists_message(name, info))
         raise ExperimentExistsError(name)
 
-    def _claim(self, name: str, abandoned: ExperimentInfo | None) -> RunsExperiment:
+    def _create_unnamed(self) -> RunsExperiment:
+        """A new experiment named after its new id (another id if that name is taken)."""
+        for _ in range(100):
+            new_id = new_experiment_id()
+            try:
+                return self._claim(new_id[:8], None, new_id)
+            except ExperimentExistsError:
+                continue
+        msg = "could not find a free generated experiment name; give the experiment a name"
+        raise ExperimentExistsError("", msg)
+
+    def _claim(
+        self, name: str, abandoned: ExperimentInfo | None, new_id: str | None = None
+    ) -> RunsExperiment:
         """Create the experiment in the store now, claimed by this process (taking over the
-        abandoned claim ``abandoned``: only if it is still that experiment)."""
-        meta = {"claim": {"host": _host(), "pid": os.getpid(), "at": time.time()}}
+        abandoned claim ``abandoned``: only if it is still that experiment), with the id
+        ``new_id`` (default: a new UUID)."""
+        meta = {
+            "claim": {"host": _host(), "pid": os.getpid(), "at": time.time()},
+            "id": new_id or new_experiment_id(),
+        }
         if abandoned is None:
             info = self.store.create_experiment(name, meta=meta)
         else:
@@ -217,24 +244,54 @@ class Session:
         _CLAIMS[id(self.store), info.id] = experiment
         return experiment
 
-    def load_experiment(self, name: str) -> RunsExperiment:
-        """Load a persisted experiment with its runs (params, fields, status, metrics summary).
+    def load_experiment(
+        self, name: str | None = None, *, id_experiment: str | None = None
+    ) -> RunsExperiment:
+        """Load a persisted experiment with its runs (params, fields, status, metrics summary)
+        and its ``fields``, by its exact name or by its ``id_experiment``.
 
         Raises
         ------
+        ConfigError
+            Unless exactly one of ``name`` and ``id_experiment`` is given.
         ExperimentNotFoundError
-            If the store has no experiment of that exact name.
+            If the store has no experiment of that exact name or id.
+
+        Examples
+        --------
+        >>> session = create_session("sqlite:///:memory:")
+        >>> experiment = session.create_experiment("sweep")
+        >>> experiment.fields.dataset = "iris"
+        >>> _ = experiment.persist()
+        >>> loaded = session.load_experiment(id_experiment=experiment.id_experiment)
+        >>> loaded.name, loaded.fields.dataset
+        ('sweep', 'iris')
+        >>> session.close()
         """
+        if (name is None) == (id_experiment is None):
+            msg = (
+                "load_experiment takes a name or an id_experiment (got "
+                f"name={name!r}, id_experiment={id_experiment!r})"
+            )
+            raise ConfigError(msg)
+        if id_experiment is not None:
+            return RunsExperiment.load(self.store, self._find_by_id(id_experiment))
         info = self.store.find_experiment(_check_name(name))
         if info is None:
             names = [e.name for e in self.store.list_experiments()]
-            raise ExperimentNotFoundError(name, available=names)
-        experiment = RunsExperiment(name, self.store, info=info)
-        allow_pickle = self.store.allow_pickle
-        with paused_gc():
-            for record in self.store.read_runs(info.id):
-                experiment._adopt(Run.from_record(record, allow_pickle=allow_pickle))
-        return experiment
+            raise ExperimentNotFoundError(str(name), available=names)
+        return RunsExperiment.load(self.store, info)
+
+    def _find_by_id(self, id_experiment: str) -> ExperimentInfo:
+        infos = self.store.list_experiments()
+        for info in infos:
+            if experiment_id(info) == str(id_experiment):
+                return info
+        msg = (
+            f"no experiment with id_experiment {id_experiment!r} in this store (it has "
+            f"{len(infos)} experiments); list them with session.ls()"
+        )
+        raise ExperimentNotFoundError(str(id_experiment), detail=msg)
 
     def search_runs(
         self,

@@ -285,6 +285,25 @@ class StoreContract:
         store.update_meta(info.id, {"b": [1, 2]})
         assert store.find_experiment("m").meta == {"a": 1, "b": [1, 2]}
 
+    def test_meta_keeps_experiment_id_and_fields(self, store: Any) -> None:
+        """What a runs experiment keeps in its metadata (its id and its ``fields`` as a tagged
+        JSON tree: nested containers, unicode, base64 of arrays) comes back exactly, when
+        created and when merged later, from ``find_experiment`` and ``list_experiments``."""
+        import numpy as np
+
+        from trialbook.codecs import from_tree, to_tree
+
+        fields = {"dataset": "iris ✓", "split": (0.8, 0.2), "w": np.arange(3.0), "n": None}
+        meta = {"id": "0f8e7a66-5d1c-4c3e-9a51-2b7f1c0d9e11", "fields": to_tree(fields)}
+        info = store.create_experiment("fields", meta=meta)
+        assert store.find_experiment("fields").meta == meta
+        later = {"fields": to_tree({**fields, "n": {"deep": [1, {"x": True}]}})}
+        store.update_meta(info.id, later)
+        found = store.find_experiment("fields").meta
+        assert found == {**meta, **later} == next(e.meta for e in store.list_experiments())
+        back = from_tree(found["fields"], allow_pickle=False)
+        assert back["split"] == (0.8, 0.2) and back["w"].tolist() == [0.0, 1.0, 2.0]
+
     def test_deleted_experiment_reads_empty_and_refuses_ids_and_meta(self, store: Any) -> None:
         """A handle kept on an experiment that was then deleted: reads find nothing, and
         allocating run ids or updating the metadata raise ``ExperimentNotFoundError`` saying

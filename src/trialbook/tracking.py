@@ -32,7 +32,8 @@ from typing import TYPE_CHECKING, Any
 from trialbook.bulk import paused_gc
 from trialbook.codecs import Encoded, decode, encode
 from trialbook.errors import ConfigError, NotFoundError, did_you_mean
-from trialbook.storage.records import ErrorInfo, MetricChunk, RunRecord, Status
+from trialbook.sequence import Sequence
+from trialbook.storage.records import ErrorInfo, MetricChunk, MetricSeries, RunRecord, Status
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -111,6 +112,8 @@ class Fields(Bunch):
             msg = f"field names must be str (got {name!r} that is a {type(name)})"
             raise ConfigError(msg)
         dict.__setitem__(self, name, value)
+        if type(value) is Sequence:
+            value.on_append(self._changed)
         if self._changed is not None:
             self._changed()
 
@@ -175,10 +178,12 @@ class Run:
         "_metric_source",
         "_previous",
         "_replaced",
+        "_sequences",
         "_series",
         "_sink",
         "_writer",
         "code",
+        "config",
         "created",
         "environment",
         "error",
@@ -212,6 +217,9 @@ class Run:
         self.tags = dict(tags) if tags else {}
         self.vars = Bunch()
         self.state = Bunch()
+        self.config = Bunch()
+        """The ``config`` of the ``execute`` running the run's steps (the same for every run
+        of that execution); empty outside an execution, never persisted."""
         self.fields = Fields(changed=self.touch)
         self.status: str = Status.PENDING.value
         self.error: ErrorInfo | None = None
@@ -227,6 +235,7 @@ class Run:
         self._counts: dict[str, list[Any]] = {}
         self._previous: dict[str, _Series] | None = None
         self._replaced: set[str] = set()
+        self._sequences: dict[str, tuple[str, list[str]]] = {}
         self._sink: Callable[[Run], None] | None = None
         self._metric_source: MetricSource | None = None
         self.version: int | None = None
@@ -242,6 +251,7 @@ class Run:
         :meth:`touch`), ``metric_source`` reads its metric points already in the store."""
         self._sink = changed
         self._metric_source = metric_source
+        self._attach_sequences()
 
     # -- copies executed elsewhere --
 
@@ -294,6 +304,7 @@ class Run:
         self.state.update(state)
         dict.clear(self.fields)
         dict.update(self.fields, fields)
+        self._attach_sequences()
         self.absorb_execution(metrics)
         self.touch()
 
@@ -401,9 +412,10 @@ class Run:
         >>> run.replaced_metrics(), run.metrics("loss")["value"].tolist()
         ([(1, 'loss')], [0.4])
         """
-        if not self._replaced:
+        names = self._replaced | self._replaced_sequences()
+        if not names:
             return []
-        return [(self.id, name) for name in sorted(self._replaced)]
+        return [(self.id, name) for name in sorted(names)]
 
     def absorb_execution(self, chunks: list[MetricChunk]) -> None:
         """Take the points of an execution that ran elsewhere (a copy of this run in a worker
@@ -415,9 +427,11 @@ class Run:
         finally:
             self._end_execution()
 
-    def pending_metrics(self) -> list[MetricChunk]:
-        """The buffered points as chunks; call :meth:`metrics_written` once they are stored."""
-        chunks = []
+    def pending_metrics(self, *, sequences: bool = True) -> list[MetricChunk]:
+        """The buffered points as chunks, with the new records of the run's sequences unless
+        ``sequences`` is false (a sequence travelling back from a worker carries its own);
+        call :meth:`metrics_written` once they are stored."""
+        chunks = self._sequence_chunks() if sequences else []
         for name, s in self._series.items():
             if len(s.values):
                 chunks.append(
@@ -438,6 +452,10 @@ class Run:
         self._counts = self.metric_summary()
         self._series = {}
         self._replaced = set()
+        for seq in self.sequence_fields().values():
+            seq.written()
+        self._remember_sequences()
+        self._attach_sequences()
 
     def written(self) -> None:
         """The record of :meth:`to_record` and the chunks of :meth:`pending_metrics` are in
@@ -599,7 +617,80 @@ class Run:
         run._metric_source = None
         run.version = record.version
         run._writer = None
+        run.config = Bunch()
+        run._remember_sequences()
+        run._attach_sequences()
         return run
+
+    # -- sequences: fields whose records are stored as metric points --
+
+    def sequence_fields(self) -> dict[str, Sequence]:
+        """The run's fields that hold a :class:`~trialbook.sequence.Sequence`, by name."""
+        if not self.fields:
+            return {}
+        return {name: v for name, v in self.fields.items() if type(v) is Sequence}
+
+    def _remember_sequences(self) -> None:
+        """Note the sequences as stored now (to delete their points if they are replaced)."""
+        self._sequences = {n: (s.token, s.columns) for n, s in self.sequence_fields().items()}
+
+    def _attach_sequences(self) -> None:
+        for name, seq in self.sequence_fields().items():
+            seq.attach(self._sequence_loader(name))
+            seq.on_append(self.touch)
+
+    def _sequence_loader(self, field: str) -> Callable[[str], Any]:
+        def load(column: str) -> tuple[Any, Any, Any] | None:
+            source = self._metric_source
+            stored: MetricSeries | None = (
+                None if source is None else source(self.id, sequence_metric(field, column))
+            )
+            return None if stored is None else (stored.steps, stored.values, stored.times)
+
+        return load
+
+    def _replaced_sequences(self) -> set[str]:
+        """Metric names of stored sequences that the run's fields no longer hold (a new
+        ``Sequence()`` assigned, or the field dropped)."""
+        if not self._sequences:
+            return set()
+        out: set[str] = set()
+        for name, (token, columns) in self._sequences.items():
+            current = self.fields.get(name)
+            if type(current) is not Sequence or current.token != token:
+                out.update(sequence_metric(name, column) for column in columns)
+        return out
+
+    def _sequence_chunks(self) -> list[MetricChunk]:
+        chunks = []
+        for field, seq in self.sequence_fields().items():
+            for column, (start, points) in seq.pending().items():
+                name = sequence_metric(field, column)
+                if name in self._series or name in self._counts:
+                    msg = (
+                        f"run {self.id} has both a metric {name!r} and a sequence field "
+                        f"{field!r} with a column {column!r}, stored under the same name; "
+                        "rename one of them"
+                    )
+                    raise ConfigError(msg)
+                chunks.append(
+                    MetricChunk(
+                        self.id, name, len(points.values), points.steps.tobytes(),
+                        points.values.tobytes(), points.times.tobytes(), start,
+                    )
+                )  # fmt: skip
+        return chunks
+
+
+def sequence_metric(field: str, column: str) -> str:
+    """The metric name under which a column of a sequence field is stored.
+
+    Examples
+    --------
+    >>> sequence_metric("history", "loss")
+    'history.loss'
+    """
+    return f"{field}.{column}"
 
 
 def _decoded(values: dict[str, Any], allow_pickle: bool) -> dict[str, Any]:
@@ -621,12 +712,21 @@ def _encoded(values: dict[str, Any], allow_pickle: bool, run_id: int, what: str)
         return dict(values)
     out = {}
     for name, value in values.items():
+        if type(value) is Sequence:  # a marker: the records are the run's metric points
+            out[name] = Encoded("tjson", _sequence_tree(value))
+            continue
         try:
             out[name] = encode(value, allow_pickle=allow_pickle)
         except ConfigError as exc:
             msg = f"{what} {name!r} of run {run_id} cannot be persisted: {exc}"
             raise type(exc)(msg) from None
     return out
+
+
+def _sequence_tree(seq: Sequence) -> bytes:
+    import json
+
+    return json.dumps({"__tb__": "sequence", "v": seq.marker()}, separators=(",", ":")).encode()
 
 
 def error_info(exc: BaseException) -> ErrorInfo:

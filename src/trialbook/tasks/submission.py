@@ -137,10 +137,10 @@ def submit_task(
             "as xp:` (or submit(run_mode='dry-run') to only check the task)"
         )
         raise ConfigError(msg)
-    for path, dependency in unsubmitted_tasks(task):
+    for where, dependency in unsubmitted_tasks(task):
         name = type(dependency).__qualname__
         msg = (
-            f"{owner}.submit(): its parameter {path!r} is a {name} task that was never "
+            f"{owner}.submit(): its parameter {where!r} is a {name} task that was never "
             f"submitted; call submit() on the {name} first (then {owner} waits for its "
             "job), or give a configuration that is not a Task"
         )

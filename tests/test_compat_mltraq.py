@@ -314,3 +314,22 @@ def test_readme_example_end_to_end(tmp_path: pathlib.Path) -> None:
         experiment.add_runs(i=range(20))
         experiment.execute(lambda run: run.fields.update(v=run.params.i / 20))
         assert experiment.runs.df().v.mean() == pytest.approx(0.475)
+
+
+def test_module_level_create_experiment_in_a_scratch_store() -> None:
+    """MLtraq's ``mltraq.create_experiment()``: an experiment with a generated name in an
+    in-memory store of this process; two calls share the store (names stay unique), and an
+    existing name is refused, or appended to, as in a session."""
+    first = trialbook.create_experiment()
+    second = trialbook.create_experiment()
+    assert first.name != second.name
+    with first.run() as run:
+        run.fields.accuracy = 0.83
+    first.persist()
+    assert first.runs.first().fields.accuracy == 0.83
+    named = trialbook.create_experiment("scratch-named")
+    named.add_run(x=1)
+    named.persist()
+    with pytest.raises(trialbook.errors.ExperimentExistsError):
+        trialbook.create_experiment("scratch-named")
+    assert len(trialbook.create_experiment("scratch-named", if_exists="append").runs) == 1

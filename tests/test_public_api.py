@@ -15,7 +15,8 @@ RUNS_API = ["Run", "Runs", "RunsExperiment", "Session", "create_session", "curre
 
 PUBLIC_API = [
     # runs and chained steps
-    "Run", "Runs", "RunsExperiment", "Sequence", "Session", "create_session", "current_run",
+    "Run", "Runs", "RunsExperiment", "Sequence", "Session", "create_experiment",
+    "create_session", "current_run",
     # lazy step graph
     "Experiment", "Parameter",
     # typed tasks and plans

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 from trialbook.errors import TrialbookError, TrialbookWarning
 from trialbook.runs import Runs, RunsExperiment
 from trialbook.sequence import Sequence
-from trialbook.session import Session, create_session
+from trialbook.session import Session, create_experiment, create_session
 from trialbook.storage import open_store
 from trialbook.tracking import Run, current_run
 
@@ -105,6 +105,7 @@ __all__ = [  # noqa: RUF022 - grouped by way of working, not sorted
     "RunsExperiment",
     "Sequence",
     "Session",
+    "create_experiment",
     "create_session",
     "current_run",
     # lazy step graph

@@ -20,7 +20,9 @@ Session(url='sqlite:///:memory:', experiments=1)
 
 from __future__ import annotations
 
+import atexit
 import os
+import threading
 import time
 import weakref
 from typing import TYPE_CHECKING, Any
@@ -36,7 +38,7 @@ if TYPE_CHECKING:
     from trialbook.storage.base import Store
     from trialbook.storage.records import ExperimentInfo, GcReport
 
-__all__ = ["Session", "create_session"]
+__all__ = ["Session", "create_experiment", "create_session"]
 
 _IF_EXISTS = ("fail", "append", "replace")
 _CLAIMS: weakref.WeakValueDictionary[tuple[int, int], RunsExperiment] = (
@@ -71,6 +73,38 @@ def create_session(
     """
     store = open_store(url, allow_pickle=allow_pickle)
     return Session(store, owns_store=store is not url)
+
+
+_SCRATCH: list[Session] = []
+_SCRATCH_LOCK = threading.Lock()
+
+
+def create_experiment(name: str | None = None, *, if_exists: str = "fail") -> RunsExperiment:
+    """A new experiment in this process's scratch session: an in-memory store, gone when the
+    process exits (MLtraq's module-level ``create_experiment()``).
+
+    The first call opens the scratch session (``sqlite:///:memory:``) and closes it at
+    exit; every call creates its experiment there (``name`` and ``if_exists`` as in
+    :meth:`Session.create_experiment`). To keep what you compute, create a session on a store
+    instead: ``create_session().create_experiment(name)``, or copy the experiment there with
+    :meth:`~trialbook.runs.RunsExperiment.copy_to`.
+
+    Examples
+    --------
+    >>> import trialbook
+    >>> experiment = trialbook.create_experiment()
+    >>> with experiment.run() as run:
+    ...     run.fields.accuracy = 0.9
+    >>> experiment.runs.first().fields.accuracy
+    0.9
+    >>> _ = experiment.persist()  # into the in-memory store
+    """
+    with _SCRATCH_LOCK:
+        if not _SCRATCH:
+            _SCRATCH.append(create_session("sqlite:///:memory:"))
+            atexit.register(_SCRATCH[0].close)
+        session = _SCRATCH[0]
+    return session.create_experiment(name, if_exists=if_exists)
 
 
 class Session:

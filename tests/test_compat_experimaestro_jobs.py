@@ -388,3 +388,33 @@ def test_a_run_mode_given_to_submit_applies_to_that_job_only(tmp_path: Path) -> 
     assert not checked.jobpath.exists()
     with pytest.raises(ConfigError, match="unknown run mode 'soon'"):
         Plain.C().submit(run_mode="soon")
+
+
+class Shout(Task):
+    word: Param[str]
+
+    def execute(self) -> None:
+        progress(0.5)
+        print(self.word.upper())
+        progress(1.0)
+
+
+class Join(Task):
+    parts: Param[list[Shout]]
+
+    def execute(self) -> None:
+        said = [part.__xpm_stdout__.read_text().strip() for part in self.parts]
+        print(" ".join(said))
+
+
+def test_the_readme_chain_of_experimaestro_runs(tmp_path: Path) -> None:
+    """experimaestro's own README example, in trialbook's words: two independent tasks, a third
+    that reads what they printed through ``__xpm_stdout__``, tagged in the submit chain, with
+    progress reported by the running jobs."""
+    with experiment(tmp_path, "helloworld", port=0):
+        hello = Shout.C(word="hello").submit()
+        world = Shout.C(word="world").submit()
+        joined = Join.C(parts=[hello, world]).tag("y", 1).submit()
+    assert joined.__xpm_stdout__.read_text() == "HELLO WORLD\n"
+    assert joined.tags() == {"y": 1}
+    assert hello.__xpm_stderr__.parent == hello.jobpath

@@ -678,6 +678,31 @@ class Task(Config):
             raise AttributeError(msg)
         return path
 
+    @property
+    def __xpm_stdout__(self) -> pathlib.Path:
+        """The job's captured standard output, ``jobpath / "stdout.log"`` (experimaestro's
+        name; a dependent task reads what its dependency printed from there).
+
+        Examples
+        --------
+        >>> import tempfile
+        >>> from trialbook.tasks import experiment
+        >>> class Shout(Task):
+        ...     def execute(self):
+        ...         print("HI")
+        >>> with experiment(tempfile.mkdtemp(), "doc") as xp:
+        ...     shout = Shout.C().submit()
+        >>> shout.__xpm_stdout__.read_text(), shout.__xpm_stderr__.name
+        ('HI\\n', 'stderr.log')
+        """
+        return self.jobpath / "stdout.log"
+
+    @property
+    def __xpm_stderr__(self) -> pathlib.Path:
+        """The job's captured standard error, ``jobpath / "stderr.log"`` (see
+        :attr:`__xpm_stdout__`)."""
+        return self.jobpath / "stderr.log"
+
     def on_completed(self, callback: Callable[[], Any]) -> None:
         """Call ``callback()`` once when the job has completed successfully.
 

@@ -78,10 +78,43 @@ TARGETS: dict[str, Target] = {
         ("tests/test_graph.py", "tests/test_mutants_graph.py"),
     ),
     # task identifiers (Config / Task hashing); the scheduler's tests run jobs in loky worker
-    # processes, which mutmut cannot follow: the scheduler needs in-process tests first
+    # processes, which mutmut cannot follow: the scheduler needs in-process tests first. Of the
+    # experimaestro compatibility tests, only those that run no job (pytest node ids)
     "tasks": Target(
         ("src/trialbook/tasks/config.py",),
-        ("tests/test_tasks_config.py", "tests/test_mutants_tasks.py"),
+        (
+            "tests/test_tasks_config.py",
+            *(
+                f"tests/test_compat_experimaestro_config.py::test_{name}"
+                for name in (
+                    "before_submission_unknown_names_are_still_refused",
+                    "plain_attributes_do_not_count_and_are_not_saved",
+                    "a_task_checked_with_a_dry_run_may_be_the_parameter_of_another",
+                    "option_is_a_parameter_that_does_not_count",
+                    "setmeta_true_leaves_a_configuration_out_of_its_holders_identifier",
+                    "setmeta_false_makes_a_meta_parameter_count",
+                    "setmeta_refuses_a_sealed_configuration_and_bad_values",
+                    "cache_needs_a_workdir_and_a_relative_name",
+                    "copyconfig_shares_nested_configurations_and_copies_lists",
+                    "deprecating_a_class_with_its_own_parameters_is_refused",
+                    "a_deprecated_parameter_warns_and_sets_its_replacement",
+                    "deprecate_refuses_other_values",
+                    "xpmid_names_the_type_like_trialbook_id",
+                    "ignore_defaults_lets_a_parameter_be_added_without_new_identifiers",
+                    "without_the_option_a_bare_default_counts",
+                )
+            ),
+            *(
+                f"tests/test_compat_experimaestro_jobs.py::test_{name}"
+                for name in (
+                    "a_generated_path_that_would_count_in_the_identifier_is_refused",
+                    "progress_outside_a_job_records_nothing",
+                    "get_experiment_is_the_experiment_of_the_innermost_block",
+                    "dry_run_submit_outside_an_experiment_checks_the_task_without_a_workdir",
+                )
+            ),
+            "tests/test_mutants_tasks.py",
+        ),
         doctests=False,  # config.py's examples run jobs in worker processes
     ),
 }
@@ -96,7 +129,7 @@ NO_TESTS = {5, 33}  # no test reaches the mutated function: counts as survived
 def mutmut_config(target: Target, baseline: bool) -> str:
     """The [tool.mutmut] section of the scratch copy's pyproject.toml (``baseline``: without
     the tests written to kill mutants, tests/test_mutants_*.py)."""
-    tests = [t for t in target.tests if (ROOT / t).exists()]
+    tests = [t for t in target.tests if (ROOT / t.partition("::")[0]).exists()]  # or node ids
     if baseline:
         tests = [t for t in tests if not pathlib.Path(t).name.startswith("test_mutants_")]
     doctests = list(target.sources) if target.doctests else []  # the modules' own examples

@@ -478,3 +478,118 @@ def test_experiment_with_a_port_serves_the_ui_while_its_block_runs(tmp_path) -> 
         gate.touch()
     with pytest.raises(httpx.ConnectError):
         httpx.get(f"{base}/api/experiments", headers=auth, timeout=2)
+
+
+# -- a team's shared UI: stable token, reachable URL, Host check (issue 18) ----------------------
+
+
+def start_ui(*args: str, env: dict[str, str] | None = None) -> tuple[subprocess.Popen, list[str]]:
+    """`trialbook ui ARGS --port 0` in a process of its own, and the two lines of its banner."""
+    import os
+
+    command = [sys.executable, "-m", "trialbook", "ui", *args, "--port", "0"]
+    environ = {k: v for k, v in os.environ.items() if k != "TRIALBOOK_UI_TOKEN"}
+    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env={**environ, **(env or {})})  # fmt: skip
+    assert proc.stdout is not None
+    return proc, [proc.stdout.readline() for _ in range(2)]
+
+
+def stop_ui(proc: subprocess.Popen) -> str:
+    """Stop a process of :func:`start_ui`; what it wrote to stderr."""
+    proc.terminate()
+    _, errors = proc.communicate(timeout=30)
+    return str(errors)
+
+
+def get_json(url: str, token: str) -> Any:
+    request = urllib.request.Request(url, headers={"Authorization": f"Bearer {token}"})
+    with urllib.request.urlopen(request, timeout=10) as answer:
+        return json.loads(answer.read())
+
+
+def test_ui_token_from_the_option_or_the_environment(tmp_path: Path) -> None:
+    """``--token`` beats ``$TRIALBOOK_UI_TOKEN``, which beats a generated token (the default,
+    see test_trialbook_ui_command_prints_a_tokenized_url); the served UI takes that token."""
+    location = str(tmp_path / "store")
+    open_store(location).close()
+    for args, env, token in [
+        (["--token", "team-token-1"], {"TRIALBOOK_UI_TOKEN": "from-env"}, "team-token-1"),
+        ([], {"TRIALBOOK_UI_TOKEN": "from-env"}, "from-env"),
+    ]:
+        proc, banner = start_ui("--store", location, *args, env=env)
+        try:
+            url = banner[1].strip()
+            assert re.fullmatch(rf"http://127\.0\.0\.1:\d+/\?token={token}", url), banner
+            base = url.partition("/?")[0]
+            assert get_json(f"{base}/api/experiments", token) == {"experiments": []}
+            with pytest.raises(urllib.error.HTTPError, match="403"):
+                get_json(f"{base}/api/experiments", "another")
+        finally:
+            stop_ui(proc)
+    command = [sys.executable, "-m", "trialbook", "ui", "--store", location, "--token", ""]
+    empty = subprocess.run(command, capture_output=True, text=True, check=False)
+    assert empty.returncode == 1 and "token must be a non-empty str" in empty.stderr
+
+
+def test_ui_on_every_interface_prints_a_reachable_host(tmp_path: Path) -> None:
+    """Bound to 0.0.0.0, the printed URL names this machine (its name, else its address), and
+    that URL answers; the warning says anyone reaching it with the token can read the store."""
+    from trialbook.web.hosts import reachable_name
+
+    location = str(tmp_path / "store")
+    open_store(location).close()
+    proc, banner = start_ui("--store", location, "--host", "0.0.0.0",
+                            env={"TRIALBOOK_UI_TOKEN": "shared"})  # fmt: skip
+    try:
+        url = banner[1].strip()
+        assert "0.0.0.0" not in url
+        host = reachable_name("0.0.0.0")
+        assert re.fullmatch(rf"http://{re.escape(host)}:\d+/\?token=shared", url), banner
+        assert get_json(url.replace("/?token=shared", "/api/experiments"), "shared")
+    finally:
+        errors = stop_ui(proc)
+    assert "warning: serving on 0.0.0.0: anyone who can reach it and has the token" in errors
+
+
+def test_serve_on_every_interface_names_this_machine(store: Any) -> None:
+    with serve(store, host="0.0.0.0", port=0, token=TOKEN) as server:
+        assert server.host == "0.0.0.0" and "0.0.0.0" not in server.url
+        base = server.url.partition("/?")[0]
+        assert get_json(f"{base}/api/experiments", TOKEN)["experiments"][0]["runs"] == 12
+
+
+def test_a_loopback_ui_refuses_requests_for_other_host_names(store: Any) -> None:
+    """DNS rebinding: a page of evil.example whose name resolves to 127.0.0.1 reaches the
+    server with ``Host: evil.example``, refused with 400 before the token is looked at (no
+    cookie is set); the loopback names are answered."""
+    import httpx
+
+    with serve(store, port=0, token=TOKEN) as server:
+        base, port = f"http://127.0.0.1:{server.port}", server.port
+        for host in ["evil.example", f"evil.example:{port}", "192.168.1.7", "localhost.evil"]:
+            for path in ["/api/experiments", f"/?token={TOKEN}"]:
+                answer = httpx.get(base + path, headers={**AUTH, "Host": host})
+                assert answer.status_code == 400, (host, path)
+                assert "set-cookie" not in answer.headers
+                assert "this UI listens on 127.0.0.1 (this machine only)" in answer.text
+        assert "error" in httpx.get(f"{base}/api/experiments",
+                                    headers={"Host": "evil.example"}).json()  # fmt: skip
+        for host in ["localhost", f"localhost:{port}", "127.0.0.1", f"127.0.0.1:{port}",
+                     f"[::1]:{port}", "LOCALHOST."]:  # fmt: skip
+            answer = httpx.get(f"{base}/api/experiments", headers={**AUTH, "Host": host})
+            assert answer.status_code == 200, host
+        anonymous = httpx.get(f"{base}/api/experiments", headers={"Host": "localhost"})
+        assert anonymous.status_code == 403
+
+
+def test_a_ui_on_every_interface_answers_any_host_name(store: Any) -> None:
+    """Shared on purpose (``--host 0.0.0.0``): names such as a team's DNS alias work, and the
+    token still guards every request."""
+    import httpx
+
+    with serve(store, host="0.0.0.0", port=0, token=TOKEN) as server:
+        base = f"http://127.0.0.1:{server.port}/api/experiments"
+        headers = {"Host": f"ui.team.example:{server.port}"}
+        assert httpx.get(base, headers={**headers, **AUTH}).status_code == 200
+        assert httpx.get(base, headers=headers).status_code == 403

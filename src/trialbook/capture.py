@@ -345,11 +345,19 @@ def _git() -> str | None:
             "repository": root,
             "branch": _run_git(git, "rev-parse", "--abbrev-ref", "HEAD"),
             "commit": _run_git(git, "rev-parse", "HEAD"),
-            "remote": _run_git(git, "config", "--get", "remote.origin.url"),
+            "remote": _public_remote(_run_git(git, "config", "--get", "remote.origin.url")),
             "dirty": bool(status),
             "diff": diff[:_GIT_DIFF_LIMIT],
         }
     )
+
+
+def _public_remote(url: str | None) -> str | None:
+    """A git remote as an environment snapshot keeps it: a token or password in the URL
+    (``https://bot:TOKEN@host/repo.git``) is masked, as every URL shown by trialbook is."""
+    from trialbook.storage.urls import public_url
+
+    return None if url is None else public_url(url)
 
 
 def _gpu() -> str | None:

@@ -68,13 +68,15 @@ def existing_store(store: str | None) -> str:
     """
     from trialbook.errors import StorageError
     from trialbook.storage import default_location
+    from trialbook.storage.urls import public_url
 
     location = store or default_location()
     path = _local_path(location)
     if path is not None and not os.path.exists(path):
         what = "directory" if "://" not in location or location.startswith("file:") else "file"
         detail = f" (the {what} {path!r} does not exist)" if path != location else ""
-        msg = f"no store at {location!r}{detail}; pass --store URL or set TRIALBOOK_STORE"
+        shown = public_url(location)
+        msg = f"no store at {shown!r}{detail}; pass --store URL or set TRIALBOOK_STORE"
         raise StorageError(msg)
     return location
 

@@ -92,7 +92,7 @@ class Store(Protocol):
     """What trialbook needs from a storage backend."""
 
     url: str
-    """Where the store lives, without any password."""
+    """Where the store lives, its password masked (``postgresql://ann:***@host/db``)."""
 
     backend_label: str
     """Short name of the backend shown in reprs: ``LocalBackend``, ``RedisBackend``, ..."""

@@ -132,7 +132,7 @@ from trialbook.storage.redis_scripts import (
     WRITE,
     Commands,
 )
-from trialbook.storage.urls import public_url, take_param, with_param
+from trialbook.storage.urls import MASK, public_url, take_param, with_param
 
 __all__ = ["RedisStore", "open_redis"]
 
@@ -288,18 +288,20 @@ class RedisStore(ClosingStore):
 
     @staticmethod
     def url_of_pool(pool: Any) -> str:
-        """The URL (without password) a ``redis.ConnectionPool`` connects to.
+        """The URL a ``redis.ConnectionPool`` connects to, its password masked.
 
         Examples
         --------
         >>> import redis
         >>> RedisStore.url_of_pool(redis.ConnectionPool.from_url("unix:///tmp/r.sock?db=2"))
         'unix:///tmp/r.sock?db=2'
+        >>> RedisStore.url_of_pool(redis.ConnectionPool.from_url("redis://:pw@h:6380/1"))
+        'redis://:***@h:6380/1'
         """
         kw = pool.connection_kwargs
         db = kw.get("db", 0)
-        user = kw.get("username")
-        auth = f"{user}@" if user else ""
+        user = kw.get("username") or ""
+        auth = f"{user}{MASK}@" if kw.get("password") else f"{user}@" if user else ""
         if "path" in kw:
             return f"unix://{auth}{kw['path']}?db={db}"
         scheme = "rediss" if "SSL" in getattr(pool.connection_class, "__name__", "") else "redis"

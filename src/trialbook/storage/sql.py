@@ -174,7 +174,7 @@ class SqlStore(ClosingStore):
     ------
     StorageError
         When the URL is malformed, the driver missing or the server unreachable; the message
-        names the backend and the URL without its password.
+        names the backend and the URL with its password masked.
 
     Examples
     --------

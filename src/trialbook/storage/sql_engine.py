@@ -5,7 +5,7 @@ setting connect timeouts and, on PostgreSQL, TCP keepalives), creates the tables
 transactions: through SQLAlchemy Core (:meth:`SqlConnection.tx`, :meth:`SqlConnection.read`) or,
 for the statements of a trial, on the DB-API connection itself (:meth:`SqlConnection.raw_tx`).
 Every driver error leaves it as one :class:`~trialbook.errors.StorageError` that names the
-backend and the URL without its password.
+backend and the URL with its password masked.
 
 Examples
 --------
@@ -125,7 +125,7 @@ class SqlConnection:
         self.url = public_url(url)
         try:
             parsed = sa.make_url(url)
-        except sa_exc.ArgumentError as exc:
+        except (sa_exc.ArgumentError, ValueError) as exc:  # ValueError: a port not a number
             msg = (
                 f"SQLBackend: cannot parse the URL {self.url!r} ({exc}); expected a SQLAlchemy "
                 "URL such as 'postgresql://user:password@host:5432/dbname'"

@@ -1,11 +1,15 @@
-"""Store URLs as shown to people: without passwords; and trialbook's own query parameters.
+"""Store URLs as shown to people: passwords masked as ``***``; and trialbook's own query
+parameters.
+
+:func:`public_url` is the one place that hides a password: store ``url`` attributes, reprs,
+error messages, the ``trialbook`` commands and the web UI all show URLs through it (issue 18).
 
 Examples
 --------
 >>> public_url("postgresql://ann:s3cret@host:5432/db")
-'postgresql://ann@host:5432/db'
+'postgresql://ann:***@host:5432/db'
 >>> public_url("unix://:s3cret@/tmp/r.sock?db=1&password=s3cret")
-'unix:///tmp/r.sock?db=1'
+'unix://:***@/tmp/r.sock?db=1&password=***'
 >>> take_param("redis://host:6379/0?prefix=team:&ssl_cert_reqs=none", "prefix")
 ('redis://host:6379/0?ssl_cert_reqs=none', 'team:')
 """
@@ -16,16 +20,24 @@ import urllib.parse
 
 __all__ = ["public_url", "take_param", "with_param"]
 
+MASK = ":***"
+"""What stands for a password in the user part of a URL shown to people."""
+
 
 def public_url(url: str) -> str:
-    """The URL without its password (in the user part or a ``password`` query parameter).
+    """The URL with its password masked as ``***`` (in the user part or a ``password`` query
+    parameter); anything that is not a URL (a directory path) is returned as it is.
 
     It works on URLs no driver could parse, so that error messages never show a password.
 
     Examples
     --------
     >>> public_url("mongodb://ann%40lab:pw@h1:27017,h2:27017/db?authSource=admin")
-    'mongodb://ann@lab@h1:27017,h2:27017/db?authSource=admin'
+    'mongodb://ann%40lab:***@h1:27017,h2:27017/db?authSource=admin'
+    >>> public_url("postgresql://ann@host/db"), public_url("runs/store")
+    ('postgresql://ann@host/db', 'runs/store')
+    >>> public_url("https://bot:ghp_t0ken@github.com/team/repo.git")
+    'https://bot:***@github.com/team/repo.git'
     """
     scheme, sep, rest = url.partition("://")
     if not sep:
@@ -34,10 +46,10 @@ def public_url(url: str) -> str:
     netloc, slash, path = base.partition("/")
     auth, at, host = netloc.rpartition("@")
     if at:
-        user = urllib.parse.unquote(auth.partition(":")[0])
-        netloc = f"{user}@{host}" if user else host
+        user, has_password, _ = auth.partition(":")
+        netloc = f"{user}{MASK if has_password else ''}@{host}" if user or has_password else host
     if has_query:
-        query = _encode([(k, v) for k, v in _pairs(query) if k != "password"])
+        query = _encode([(k, "***" if k == "password" else v) for k, v in _pairs(query)])
     return f"{scheme}://{netloc}{slash}{path}" + (f"?{query}" if query else "")
 
 
@@ -74,4 +86,4 @@ def _pairs(query: str) -> list[tuple[str, str]]:
 
 
 def _encode(pairs: list[tuple[str, str]]) -> str:
-    return urllib.parse.urlencode(pairs, safe=":/")
+    return urllib.parse.urlencode(pairs, safe=":/*")

@@ -1,6 +1,9 @@
 """Serving the UI with uvicorn in a background thread: :func:`serve` returns a handle with the
 URL (token included) and ``stop()``.
 
+The URL names a host a browser can reach (never ``0.0.0.0``), and a server bound to loopback
+answers only requests for a loopback name (see :mod:`trialbook.web.hosts`).
+
 A server started over a location (a URL, a directory) opens the store itself and closes it when
 it stops; a server given an open store leaves it open for its owner.
 
@@ -21,13 +24,15 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from trialbook.errors import ConfigError
+from trialbook.web.hosts import HostGate, is_loopback, loopback_names, reachable_name
 
 __all__ = ["UIServer", "serve"]
 
 
 @dataclass
 class UIServer:
-    """A running UI: ``url`` to open (with the token), ``token``, ``host``, ``port``.
+    """A running UI: ``url`` to open (with the token), ``token``, ``host`` (the bound
+    interface), ``port``.
 
     Examples
     --------
@@ -43,11 +48,14 @@ class UIServer:
     _thread: threading.Thread = field(repr=False)
     _owned_store: Any = field(default=None, repr=False)
     """The store :func:`serve` opened from a location: closed by :meth:`stop`."""
+    address: str = ""
+    """The host named in :attr:`url`: the bound one, or for ``0.0.0.0`` / ``::`` this
+    machine's name or address (:func:`trialbook.web.hosts.reachable_name`)."""
 
     @property
     def url(self) -> str:
         """The address to open in a browser, with the access token."""
-        host = f"[{self.host}]" if ":" in self.host else self.host
+        host = self.address or reachable_name(self.host)
         return f"http://{host}:{self.port}/?token={self.token}"
 
     def stop(self, timeout: float = 10.0) -> None:
@@ -94,7 +102,9 @@ def serve(
         for :func:`~trialbook.storage.open_store` (the server opens the store and closes it
         when it stops).
     host
-        Interface to bind; the default serves this machine only.
+        Interface to bind; the default serves this machine only, and then answers only
+        requests for ``localhost``, ``127.0.0.1`` or ``[::1]`` (DNS rebinding defence).
+        ``0.0.0.0`` or ``::`` serve every interface; the URL then names this machine.
     port
         TCP port; ``0`` picks a free one (see ``UIServer.port``).
     token
@@ -140,11 +150,13 @@ def serve(
 
 
 def _start(app: Any, host: str, port: int, timeout: float, owned: Any) -> UIServer:
-    """Serve ``app`` in a thread; return once it listens."""
+    """Serve ``app`` in a thread (behind a :class:`~trialbook.web.hosts.HostGate` when bound
+    to loopback); return once it listens."""
     import uvicorn
 
     sock = _listen(host, port)
-    config = uvicorn.Config(app, log_level="warning", lifespan="off")
+    served = HostGate(app, loopback_names(host), bound=host) if is_loopback(host) else app
+    config = uvicorn.Config(served, log_level="warning", lifespan="off")
     server = uvicorn.Server(config)
     errors: list[BaseException] = []
 
@@ -165,7 +177,8 @@ def _start(app: Any, host: str, port: int, timeout: float, owned: Any) -> UIServ
         reason = errors[0] if errors else "it did not start in time"
         msg = f"could not serve the UI on {host}:{port}: {reason}"
         raise ConfigError(msg)
-    return UIServer(host, sock.getsockname()[1], app.state.ui.token, server, thread, owned)
+    token, bound_port = app.state.ui.token, sock.getsockname()[1]
+    return UIServer(host, bound_port, token, server, thread, owned, reachable_name(host))
 
 
 def _listen(host: str, port: int) -> socket.socket:

@@ -187,3 +187,30 @@ def test_a_resumable_task_that_timed_out_is_submitted_again(tmp_path) -> None:
     (record,) = store.read_runs(store.find_experiment("resume").id)
     store.close()
     assert record.status == "done"
+
+
+class Overrun(Task):
+    """Not resumable: an attempt that outlives its time limit fails the job."""
+
+    __trialbook_id__ = "test.slurm.overrun"
+    x: Param[int]
+
+    def execute(self) -> None:
+        time.sleep(600)
+
+
+def test_a_task_that_is_not_resumable_and_timed_out_fails_naming_the_time_limit(
+    tmp_path,
+) -> None:
+    """A job that hits its Slurm time limit is not submitted again unless its task is
+    resumable: the job fails, its status says it ended TIMEOUT, and only one attempt ran."""
+    launcher = SlurmLauncher(time="0:10", poll=0.5)  # ten seconds
+    with (
+        pytest.raises(JobFailedError, match="TIMEOUT"),
+        experiment(tmp_path / "wd", "overrun", launcher=launcher),
+    ):
+        Overrun.C(x=1).submit()
+    (job,) = launcher.jobs
+    assert len(job.job_ids) == 1 and job.state == "TIMEOUT"
+    (status_file,) = (tmp_path / "wd" / "jobs" / "test.slurm.overrun").glob("*/status.json")
+    assert '"failed"' in status_file.read_text()

@@ -425,7 +425,7 @@ def test_redis_killed_mid_write(tmp_path: pathlib.Path) -> None:
     durable = ("--save", "", "--appendonly", "yes", "--appendfsync", "always")
     proc, port = _redis_server(tmp_path, *durable)
     try:
-        store = open_store(f"redis://127.0.0.1:{port}/0")
+        store = open_store(f"redis://127.0.0.1:{port}/0", retry_seconds=1)  # test_outages.py
         info = store.create_experiment("crash")
         last = _write_until_killed(store, info.id, lambda: proc.send_signal(signal.SIGKILL))
         store.close()  # its connections went with the server
@@ -500,7 +500,7 @@ def test_postgres_killed_mid_write(tmp_path: pathlib.Path) -> None:
     as_pg(f"{bindir}/initdb", "-D", str(data), "-A", "trust", "-U", "postgres")
     port = _pg_start(start, _free_port(), log)
     try:
-        store = open_store(f"postgresql://postgres@127.0.0.1:{port}/postgres")
+        store = open_store(f"postgresql://postgres@127.0.0.1:{port}/postgres", retry_seconds=1)
         info = store.create_experiment("crash")
         pid = int((data / "postmaster.pid").read_text().split()[0])
         last = _write_until_killed(store, info.id, lambda: os.kill(pid, signal.SIGKILL))
@@ -911,7 +911,7 @@ def test_mongo_killed_mid_write(tmp_path: pathlib.Path) -> None:
     path = tmp_path / "mongo.db"
     proc, port = _mongoeco_server(path)
     try:
-        store = open_store(f"mongodb://127.0.0.1:{port}/crash", connect_timeout=2)
+        store = open_store(f"mongodb://127.0.0.1:{port}/crash", connect_timeout=2, retry_seconds=1)
         info = store.create_experiment("crash")
         last = _write_until_killed(store, info.id, lambda: proc.send_signal(signal.SIGKILL))
         store.close()

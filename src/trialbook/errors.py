@@ -38,6 +38,7 @@ __all__ = [
     "SealedError",
     "StorageError",
     "StoreFormatError",
+    "StoreUnavailableError",
     "TrialbookError",
     "TrialbookWarning",
     "did_you_mean",
@@ -139,6 +140,36 @@ class StoreFormatError(StorageError):
 
 class SchemaVersionError(StorageError):
     """The store was written by a newer trialbook whose schema this version cannot read."""
+
+
+class StoreUnavailableError(StorageError):
+    """The store's server could not be reached, or kept losing the connection, for longer
+    than the retry budget of the operation (``retry_seconds``, 30 s by default). Nothing of
+    that operation is known to be stored; the store reconnects by itself once the server is
+    back, so the same process may try again.
+
+    ``store`` (the backend and its URL, without password), ``operation``, ``seconds`` (the
+    budget) and ``attempts`` say what failed; the driver's last exception is the ``__cause__``.
+
+    Examples
+    --------
+    >>> store = "RedisBackend 'redis://db:6379/0'"
+    >>> print(StoreUnavailableError(store, "write_runs", 30.0, 9, "refused"))  # doctest: +ELLIPSIS
+    store unreachable: RedisBackend 'redis://db:6379/0' did not answer write_runs for 30 s (9 ...
+    """
+
+    def __init__(
+        self, store: str, operation: str, seconds: float, attempts: int, reason: str
+    ) -> None:
+        self.store, self.operation = store, operation
+        self.seconds, self.attempts = seconds, attempts
+        msg = (
+            f"store unreachable: {store} did not answer {operation} for {seconds:g} s "
+            f"({attempts} attempt{'s' * (attempts != 1)}; last error: {reason}); check that "
+            "the server runs, then try again (the store reconnects by itself), or allow a "
+            "longer outage with ?retry_seconds=N in the store URL"
+        )
+        super().__init__(msg)
 
 
 class ExperimentExistsError(StorageError, FileExistsError):

@@ -48,7 +48,10 @@ _CLAIMS: weakref.WeakValueDictionary[tuple[int, int], RunsExperiment] = (
 
 
 def create_session(
-    url: str | os.PathLike[str] | Store | None = None, *, allow_pickle: bool = False
+    url: str | os.PathLike[str] | Store | None = None,
+    *,
+    allow_pickle: bool = False,
+    retry_seconds: float | None = None,
 ) -> Session:
     """Open a session on the store at ``url`` (default: the embedded store in ``.trialbook/``).
 
@@ -60,6 +63,11 @@ def create_session(
     allow_pickle
         Let values that no safe codec handles be stored and loaded with pickle. Loading a
         pickle runs code from the store: enable it only for stores you trust.
+    retry_seconds
+        On a server store (PostgreSQL, Redis, MongoDB): how long each operation is retried
+        while the server cannot be reached before it raises
+        :class:`~trialbook.errors.StoreUnavailableError` (default 30; the URL may say it too,
+        ``?retry_seconds=N``).
 
     The session owns a store it opened from ``url`` and closes it in :meth:`Session.close`
     (or at the end of ``with create_session(...) as session:``); an open store given as
@@ -71,7 +79,7 @@ def create_session(
     ...     session.store
     SqliteStore('sqlite:///:memory:')
     """
-    store = open_store(url, allow_pickle=allow_pickle)
+    store = open_store(url, allow_pickle=allow_pickle, retry_seconds=retry_seconds)
     return Session(store, owns_store=store is not url)
 
 

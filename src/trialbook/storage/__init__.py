@@ -9,6 +9,10 @@ a directory path (``str`` or ``Path``)   SQLite database + blob folder inside th
 ``sqlite:///:memory:``                  a private in-memory database
 =====================================  ===============================================
 
+On a server (PostgreSQL, Redis, MongoDB) every operation is retried through short outages for
+30 s, or ``retry_seconds`` (the ``?retry_seconds=N`` query parameter of the URL, or the
+keyword of :func:`open_store`): see :mod:`trialbook.storage.retry`.
+
 Backends register themselves by URL scheme with :func:`register_store`; core code never imports
 a specific backend.
 
@@ -43,6 +47,9 @@ from trialbook.storage.records import (
     RunRecord,
     Status,
 )
+from trialbook.storage.retry import check_seconds
+from trialbook.storage.retry import retry_seconds as retry_seconds_of
+from trialbook.storage.urls import take_param
 
 __all__ = [
     "DEFAULT_LOCATION",
@@ -112,6 +119,7 @@ def open_store(
     location: Store | str | os.PathLike[str] | None = None,
     *,
     allow_pickle: bool = False,
+    retry_seconds: float | None = None,
     **options: Any,
 ) -> Store:
     """Open the store at ``location`` (see the module documentation for the forms).
@@ -123,36 +131,51 @@ def open_store(
     allow_pickle
         Allow values that no safe codec handles to be written and read with pickle. Only for
         stores you trust: unpickling runs code taken from the store.
+    retry_seconds
+        How long an operation of a store on a server is retried while the server cannot be
+        reached, before :class:`~trialbook.errors.StoreUnavailableError` (default 30; also the
+        URL's ``retry_seconds`` query parameter; see :mod:`trialbook.storage.retry`).
     **options
         Passed to the backend (e.g. ``tracer=`` for SQL backends).
 
     Raises
     ------
     ConfigError
-        For an unknown URL scheme.
+        For an unknown URL scheme, or a ``retry_seconds`` that is not a number ``>= 0``.
     StorageError
         If the location cannot be opened or does not hold a trialbook store.
     """
+    if retry_seconds is not None:
+        check_seconds(retry_seconds)  # before connecting: a typo is told at once
+    store, in_url = _open(location, allow_pickle=allow_pickle, **options)
+    retry_seconds_of(store, in_url if retry_seconds is None else retry_seconds)
+    return store
+
+
+def _open(location: Any, *, allow_pickle: bool, **options: Any) -> tuple[Store, str | None]:
+    """The store at ``location`` and the ``retry_seconds`` parameter of its URL, if any."""
     # dir(), not only the Protocol check: driver objects such as a pymongo Database answer
     # every attribute name through __getattr__ and would pass for a Store.
     if isinstance(location, Store) and "backend_label" in dir(location):
-        return location
+        return location, None
     if location is None:
         location = default_location()
     if isinstance(location, os.PathLike):
         location = os.fspath(location)
     if not isinstance(location, str):
         opener = _opener_for_client(location)
-        return opener(location, allow_pickle=allow_pickle, **options)
+        return opener(location, allow_pickle=allow_pickle, **options), None
     scheme, sep, _ = location.partition("://")
     if not sep:
         import pathlib
 
         from trialbook.storage.sqlite import SqliteStore
 
-        return SqliteStore.from_directory(
+        directory = SqliteStore.from_directory(
             pathlib.Path(location), allow_pickle=allow_pickle, **options
         )
+        return directory, None
+    location, in_url = take_param(location, "retry_seconds")
     scheme = scheme.lower().partition("+")[0]
     if scheme not in _OPENERS:
         known = ", ".join(sorted(_OPENERS))
@@ -161,8 +184,10 @@ def open_store(
             f"known schemes: {known}, or a directory path"
         )
         raise ConfigError(msg)
+    if in_url is not None:
+        check_seconds(in_url)
     try:
-        return _resolve(scheme)(location, allow_pickle=allow_pickle, **options)
+        store = _resolve(scheme)(location, allow_pickle=allow_pickle, **options)
     except ModuleNotFoundError as exc:  # a backend's driver is an extra
         from trialbook.extras import EXTRAS, missing_extra
 
@@ -173,6 +198,7 @@ def open_store(
         if error is None:
             raise
         raise error from exc
+    return store, in_url
 
 
 # The extra that installs the driver of a URL scheme (`pip install 'trialbook[<extra>]'`).

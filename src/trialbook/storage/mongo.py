@@ -134,6 +134,7 @@ from trialbook.storage.records import (
     MetricSeries,
     RunRecord,
 )
+from trialbook.storage.retry import retry_operations
 from trialbook.storage.urls import public_url
 
 __all__ = ["MongoStore", "open_mongo"]
@@ -169,6 +170,7 @@ def _claims(client: object) -> bool:
 open_mongo.claims = _claims  # type: ignore[attr-defined]
 
 
+@retry_operations
 class MongoStore(ClosingStore):
     """A store in a MongoDB database (layout: see the module documentation).
 

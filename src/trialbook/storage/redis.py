@@ -132,6 +132,7 @@ from trialbook.storage.redis_scripts import (
     WRITE,
     Commands,
 )
+from trialbook.storage.retry import retry_operations
 from trialbook.storage.urls import MASK, public_url, take_param, with_param
 
 __all__ = ["RedisStore", "open_redis"]
@@ -178,6 +179,7 @@ def _num(value: Any, kind: type = float) -> Any:
     return None if value is None or value == b"" else kind(value.decode())
 
 
+@retry_operations
 class RedisStore(ClosingStore):
     """A store in a Redis database (layout: see the module documentation).
 

@@ -116,6 +116,7 @@ from trialbook.storage.records import (
     MetricSeries,
     RunRecord,
 )
+from trialbook.storage.retry import retry_operations
 from trialbook.storage.sql_engine import (
     CONNECT_TIMEOUT,
     SqlConnection,
@@ -151,6 +152,7 @@ def open_sql_url(url: str, **options: Any) -> SqlStore:
     return SqlStore(url, **options)
 
 
+@retry_operations
 class SqlStore(ClosingStore):
     """A store in a SQL database reached through SQLAlchemy (layout: see the module docs).
 

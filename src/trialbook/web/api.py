@@ -2,7 +2,9 @@
 
 Every endpoint is a plain function of a Starlette request; the store and the options live in
 ``request.app.state.ui`` (a :class:`UIState`). Errors answer ``{"error": message}`` with 400
-(bad query), 403 (action not allowed), 404 (unknown experiment, run, metric, file).
+(bad query), 403 (action not allowed), 404 (unknown experiment, run, metric, file), and 503
+``{"error": "store unreachable, retrying", "detail": ...}`` while the store's server cannot be
+reached (past the store's retry budget; the next request tries again).
 
 Examples
 --------
@@ -19,7 +21,7 @@ import urllib.parse
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from trialbook.errors import ConfigError, NotFoundError
+from trialbook.errors import ConfigError, NotFoundError, StoreUnavailableError
 from trialbook.storage.query import query_runs
 from trialbook.storage.records import ExperimentInfo, RunRecord
 from trialbook.web import jobs, views
@@ -30,6 +32,7 @@ __all__ = ["ROUTES", "SegmentConvertor", "UIState", "register_segment"]
 MAX_LIMIT = 1000
 MAX_COMPARE = 10
 LIVE = ["running", "pending"]
+UNREACHABLE = "store unreachable, retrying"
 
 
 @dataclasses.dataclass
@@ -76,6 +79,8 @@ def endpoint(func: Callable[..., Any]) -> Callable[[Any], Awaitable[Any]]:
             return _json({"error": str(exc)}, 400)
         except (NotFoundError, LookupError) as exc:
             return _json({"error": str(exc).strip("'\"")}, 404)
+        except StoreUnavailableError as exc:  # an outage, not a bug: the page says so
+            return _json({"error": UNREACHABLE, "detail": str(exc)}, 503)
         return result if hasattr(result, "status_code") else _json(result)
 
     return handler

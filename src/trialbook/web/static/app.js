@@ -30,8 +30,21 @@ async function api(path, params) {
     Object.entries(params).filter(([, v]) => v !== null && v !== undefined && v !== "")) : "";
   const response = await fetch("/api" + path + query, { credentials: "same-origin" });
   const body = await response.json().catch(() => ({ error: response.statusText }));
+  outageBanner(response.status === 503 ? body : null);
   if (!response.ok) throw new Error(body.error || response.statusText);
   return body;
+}
+
+// While the store's server is down the API answers 503: say so on top of the page, until a
+// request succeeds again.
+function outageBanner(body) {
+  let banner = document.getElementById("outage");
+  if (!body) { if (banner) banner.remove(); return; }
+  if (!banner) {
+    banner = el("div", { id: "outage", class: "banner", role: "alert" });
+    document.body.prepend(banner);
+  }
+  banner.textContent = "The store is unreachable; retrying. " + (body.detail || "");
 }
 
 const enc = encodeURIComponent;

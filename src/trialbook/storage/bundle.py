@@ -27,7 +27,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from trialbook.codecs import Encoded
-from trialbook.errors import StoreFormatError
+from trialbook.errors import CorruptStoreError, StoreFormatError
 from trialbook.storage.records import ErrorInfo, RunRecord
 
 __all__ = [
@@ -216,7 +216,11 @@ def unpack(
             if get_blob is None:
                 msg = f"value {name!r} refers to blob {digest} but this store has no blob area"
                 raise StoreFormatError(msg)
-            raw = get_blob(digest)
+            try:
+                raw = get_blob(digest)
+            except CorruptStoreError as exc:
+                exc.field = "result" if slot == "result" else f"{slot} {name!r}"
+                raise
         else:
             raw = bytes(body[offset : offset + length])
         out[slot, name] = Encoded(codec, raw)

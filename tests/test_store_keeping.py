@@ -9,14 +9,18 @@ from __future__ import annotations
 
 import pathlib
 import sqlite3
+import subprocess
+import sys
 import threading
 from typing import Any
 
 import numpy as np
 import pytest
+from click.testing import CliRunner
 
 import trialbook
 from conftest import Closing
+from trialbook.cli import cli
 from trialbook.codecs import Encoded
 from trialbook.errors import CorruptStoreError
 from trialbook.storage.records import RunRecord
@@ -206,4 +210,134 @@ def _write_runs_of(store: SqliteStore, experiment_id: int) -> None:
         experiment_id,
         [RunRecord(1, fields={"w": field})],
         [metric_chunk(1, "loss", [2.0] * BIG)],
+    )
+
+
+# -- trialbook check --------------------------------------------------------------------------
+
+
+def _check(store: pathlib.Path | str) -> Any:
+    return CliRunner().invoke(cli, ["check", "--store", str(store)])
+
+
+def test_check_of_a_healthy_store_exits_0(tmp_path: pathlib.Path, closing: Closing) -> None:
+    store = closing(SqliteStore.from_directory(tmp_path / "s"))
+    _write_big_run(store)
+    result = _check(tmp_path / "s")
+    assert (result.exit_code, result.output) == (0, f"no problems in {tmp_path / 's'}\n")
+
+
+def test_check_names_each_damaged_value_and_how_to_fix_it(
+    tmp_path: pathlib.Path, closing: Closing
+) -> None:
+    store = closing(SqliteStore.from_directory(tmp_path / "s"))
+    _write_big_run(store, "a")
+    _write_big_run(store, "b", value=2.0)
+    files = sorted((tmp_path / "s" / "blobs").glob("*/*"))
+    blobs = [p for p in files if not p.name.startswith("m")]
+    chunks = [p for p in files if p.name.startswith("m")]
+    _flip_byte(blobs[0])
+    chunks[0].unlink()
+    result = _check(tmp_path / "s")
+    assert result.exit_code == 1
+    lines = result.output.splitlines()
+    assert len(lines) == 3, result.output
+    assert sorted(lines[:2]) == sorted(
+        [
+            f"problem: field 'w' of run 1 of experiment '{_owner(store, blobs[0].name)}' is "
+            f"damaged: blob {blobs[0].name}: its bytes (320000) hash to "
+            f"{_sha(blobs[0])[:12]}...; the name says {blobs[0].name[:12]}...: they changed "
+            "after it was written; fix: delete that run (or its experiment) and compute it "
+            "again, or restore the store from a backup made before the damage (trialbook "
+            "restore SRC --force)",
+            f"problem: metric 'loss' of run 1 of experiment '{_owner(store, chunks[0].name)}' "
+            f"is damaged: blob {chunks[0].name}: it is missing; fix: delete that run (or its "
+            "experiment) and compute it again, or restore the store from a backup made before "
+            "the damage (trialbook restore SRC --force)",
+        ]
+    )
+    assert lines[2] == f"Error: 2 problems in {tmp_path / 's'}"
+
+
+def _owner(store: SqliteStore, blob: str) -> str:
+    """The experiment whose rows refer to ``blob``."""
+    with sqlite3.connect(pathlib.Path(store.path)) as db:
+        row = db.execute(
+            "SELECT e.name FROM experiments e JOIN runs r ON r.experiment_id = e.id "
+            "WHERE instr(r.bundle, ?) > 0 UNION SELECT e.name FROM experiments e JOIN metrics m"
+            " ON m.experiment_id = e.id WHERE m.blob = ?",
+            (blob.encode(), blob),
+        ).fetchone()
+    db.close()
+    return str(row[0])
+
+
+def _sha(path: pathlib.Path) -> str:
+    import hashlib
+
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_check_reports_a_damaged_database_file(tmp_path: pathlib.Path, closing: Closing) -> None:
+    path = tmp_path / "one.db"
+    store = SqliteStore(path)
+    info = store.create_experiment("e")
+    store.write_runs(info.id, [RunRecord(i, tags={"t": "x" * 500}) for i in range(1, 400)])
+    store.close()
+    with sqlite3.connect(path) as db:
+        db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        (root,) = db.execute("SELECT rootpage FROM sqlite_master WHERE name = 'runs'").fetchone()
+        page_size = db.execute("PRAGMA page_size").fetchone()[0]
+    db.close()
+    data = bytearray(path.read_bytes())
+    at = (root - 1) * page_size  # the root page of the runs table: its b-tree header
+    data[at : at + 12] = b"\xff" * 12
+    path.write_bytes(bytes(data))
+    result = _check(f"sqlite:///{path}")
+    assert result.exit_code == 1
+    assert result.output.startswith("problem: the database file is damaged: ")
+    assert "; or recover what SQLite can read: sqlite3 trialbook.db .recover\n" in result.output
+
+
+def test_check_reports_an_experiment_left_empty_by_a_crash(
+    store_dir: pathlib.Path, closing: Closing
+) -> None:
+    """A process creates an experiment (claiming its name) and is killed before persisting."""
+    code = (
+        "import os, sys, trialbook; s = trialbook.create_session(sys.argv[1]); "
+        "s.create_experiment('sweep'); os._exit(9)"
+    )
+    child = subprocess.run([sys.executable, "-c", code, str(store_dir)], check=False)
+    assert child.returncode == 9
+    result = _check(store_dir)
+    assert result.exit_code == 1
+    assert result.output.splitlines()[0] == (
+        f"problem: experiment 'sweep' holds no runs: process {_claim_pid(store_dir)} created it "
+        "on this host and ended before persisting any (a crash); fix: delete it "
+        "(session.delete_experiment('sweep')), or create it again: create_experiment takes it "
+        "over"
+    )
+    session = closing(trialbook.create_session(store_dir))
+    session.create_experiment("sweep").persist()  # taken over
+    assert _check(store_dir).exit_code == 0
+
+
+def _claim_pid(store_dir: pathlib.Path) -> int:
+    with trialbook.create_session(store_dir) as session:
+        (info,) = session.store.list_experiments()
+    return int(info.meta["claim"]["pid"])
+
+
+def test_check_notes_garbage_without_failing(store_dir: pathlib.Path, closing: Closing) -> None:
+    session = closing(trialbook.create_session(store_dir))
+    for name in ("a", "b"):
+        experiment = session.create_experiment(name)
+        experiment.add_run().fields.w = np.full(100_000, ord(name), dtype="f8")
+        experiment.persist()
+    session.delete_experiment("b")
+    result = CliRunner().invoke(cli, ["check", "--store", str(store_dir), "--min-age", "0"])
+    assert (result.exit_code, result.output) == (
+        0,
+        "note: 1 unreferenced blob (0.8 MB) and 0 orphaned rows can be freed with `trialbook gc`"
+        f"\nno problems in {store_dir}\n",
     )

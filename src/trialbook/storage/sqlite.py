@@ -74,6 +74,7 @@ from trialbook.storage.bundle import (
 )
 from trialbook.storage.chunks import metric_series, split_chunk
 from trialbook.storage.records import (
+    CheckReport,
     ErrorInfo,
     ExperimentInfo,
     GcReport,
@@ -778,3 +779,11 @@ class SqliteStore(ClosingStore):
         """Remove unreferenced blobs and rows of no experiment, under the write lock (see
         :meth:`trialbook.storage.sqlite_blobs.SqliteBlobs.collect`)."""
         return self._blobs.collect(min_age=min_age, dry_run=dry_run)
+
+    def check(self, *, min_age: float = 3600.0) -> CheckReport:
+        """Check the database (``PRAGMA integrity_check``) and every blob and metric chunk
+        file its rows refer to (present, bytes matching their hash); see
+        :mod:`trialbook.storage.sqlite_check`."""
+        from trialbook.storage.sqlite_check import check_sqlite
+
+        return check_sqlite(self._db, self._blobs, min_age=min_age)

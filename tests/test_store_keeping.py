@@ -19,7 +19,7 @@ import pytest
 from click.testing import CliRunner
 
 import trialbook
-from conftest import Closing
+from conftest import Closing, backend_location
 from trialbook.cli import cli
 from trialbook.codecs import Encoded
 from trialbook.errors import CorruptStoreError
@@ -341,3 +341,130 @@ def test_check_notes_garbage_without_failing(store_dir: pathlib.Path, closing: C
         "note: 1 unreferenced blob (0.8 MB) and 0 orphaned rows can be freed with `trialbook gc`"
         f"\nno problems in {store_dir}\n",
     )
+
+
+# -- trialbook backup / restore ---------------------------------------------------------------
+
+
+def _contents(location: pathlib.Path | str) -> dict[str, Any]:
+    """Every experiment of a store with its runs' fields and metrics, as plain values."""
+    out: dict[str, Any] = {}
+    with trialbook.create_session(location) as session:
+        store = session.store
+        for info in store.list_experiments():
+            runs = store.read_runs(info.id)
+            out[info.name] = [
+                (
+                    run.run_id,
+                    {k: v.data if isinstance(v, Encoded) else v for k, v in run.fields.items()},
+                    {
+                        name: store.read_metrics(info.id, name, [run.run_id])[
+                            run.run_id
+                        ].values.tobytes()
+                        for name in store.metric_names(info.id, run.run_id)
+                    },
+                )
+                for run in runs
+            ]
+    return out
+
+
+def test_backup_and_restore_a_directory_store(tmp_path: pathlib.Path, closing: Closing) -> None:
+    store = closing(SqliteStore.from_directory(tmp_path / "s"))
+    _write_big_run(store, "a")
+    _write_big_run(store, "b", value=2.0)
+    runner = CliRunner()
+    done = runner.invoke(cli, ["backup", str(tmp_path / "bk"), "--store", str(tmp_path / "s")])
+    assert (done.exit_code, done.output) == (
+        0,
+        f"backed up 2 experiments, 4 blob files (2.6 MB) of {tmp_path / 's'} into "
+        f"{tmp_path / 'bk'}\n",
+    )
+    assert _check(tmp_path / "bk").exit_code == 0
+    assert _contents(tmp_path / "bk") == _contents(tmp_path / "s")
+    again = runner.invoke(cli, ["backup", str(tmp_path / "bk"), "--store", str(tmp_path / "s")])
+    assert again.exit_code == 1
+    assert "exists and is not an empty directory" in again.output
+
+    back = runner.invoke(cli, ["restore", str(tmp_path / "bk"), "--store", str(tmp_path / "new")])
+    assert (back.exit_code, back.output) == (
+        0,
+        f"restored 2 experiments, 4 blob files (2.6 MB) from {tmp_path / 'bk'} into "
+        f"{tmp_path / 'new'}\n",
+    )
+    assert _contents(tmp_path / "new") == _contents(tmp_path / "s")
+    assert _check(tmp_path / "new").exit_code == 0
+
+
+def test_restore_refuses_a_store_with_experiments_unless_forced(
+    tmp_path: pathlib.Path, closing: Closing
+) -> None:
+    with SqliteStore.from_directory(tmp_path / "s") as store:
+        _write_big_run(store, "a")
+        store.backup(tmp_path / "bk")
+        store.delete_experiment("a")
+        _write_big_run(store, "later", value=3.0)
+    runner = CliRunner()
+    refused = runner.invoke(cli, ["restore", str(tmp_path / "bk"), "--store", str(tmp_path / "s")])
+    assert refused.exit_code == 1
+    assert "is not empty (it has 1 experiments); nothing was restored" in refused.output
+    assert list(_contents(tmp_path / "s")) == ["later"]
+    forced = runner.invoke(
+        cli, ["restore", str(tmp_path / "bk"), "--store", str(tmp_path / "s"), "--force"]
+    )
+    assert forced.exit_code == 0, forced.output
+    assert _contents(tmp_path / "s") == _contents(tmp_path / "bk")
+    assert list(_contents(tmp_path / "s")) == ["a"]
+
+
+def test_backup_while_another_process_deletes_and_collects(
+    tmp_path: pathlib.Path, closing: Closing
+) -> None:
+    """Between the database snapshot and the copy of its files, another store deletes an
+    experiment, collects its files and writes a new one: the first snapshot is stale (a file it
+    refers to is gone), so the backup takes another; the result is complete and consistent."""
+    store = closing(SqliteStore.from_directory(tmp_path / "s"))
+    _write_big_run(store, "a")
+    _write_big_run(store, "b", value=2.0)
+    other = closing(SqliteStore.from_directory(tmp_path / "s"))
+    snapshots = []
+
+    def meanwhile() -> None:
+        snapshots.append(len(snapshots))
+        if len(snapshots) == 1:
+            other.delete_experiment("b")
+            assert other.collect_garbage(min_age=0).blobs == 1  # b's field; its chunk is gone
+            _write_big_run(other, "c", value=3.0)
+
+    report = store.backup(tmp_path / "bk", on_snapshot=meanwhile)
+    assert snapshots == [0, 1]
+    assert (report.experiments, report.files) == (2, 4)
+    assert list(_contents(tmp_path / "bk")) == ["a", "c"]
+    assert _contents(tmp_path / "bk") == _contents(tmp_path / "s")
+    assert _check(tmp_path / "bk").exit_code == 0
+    assert len(list((tmp_path / "bk" / "blobs").glob("*/*"))) == 4  # only what it refers to
+
+
+def test_backup_of_a_file_store_and_restore_into_one(tmp_path: pathlib.Path) -> None:
+    with SqliteStore(tmp_path / "one.db") as store:
+        _write_big_run(store, "a")
+        assert store.backup(tmp_path / "bk").files == 0  # its blobs are rows of the database
+    with SqliteStore.from_directory(tmp_path / "dir") as store:
+        _write_big_run(store, "d")
+        store.backup(tmp_path / "bk2")
+    with SqliteStore(tmp_path / "other.db") as target:
+        report = target.restore(tmp_path / "bk2")
+    assert report.files == 2
+    assert _contents(f"sqlite:///{tmp_path / 'other.db'}") == _contents(tmp_path / "dir")
+    assert _check(f"sqlite:///{tmp_path / 'other.db'}").exit_code == 0
+    assert _contents(tmp_path / "bk") == _contents(f"sqlite:///{tmp_path / 'one.db'}")
+
+
+def test_backup_of_a_server_store_names_the_servers_tool(tmp_path: pathlib.Path) -> None:
+    with backend_location("postgres", tmp_path) as url:
+        trialbook.create_session(url).close()
+        result = CliRunner().invoke(cli, ["backup", str(tmp_path / "bk"), "--store", url])
+    assert result.exit_code == 1
+    assert "back up the server store" in result.output
+    assert "with pg_dump: pg_dump --format=custom --schema=SCHEMA" in result.output
+    assert not (tmp_path / "bk").exists()

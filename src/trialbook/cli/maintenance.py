@@ -33,3 +33,80 @@ def check(store: str | None, min_age: float) -> None:
         count = len(report.problems)
         raise click.ClickException(f"{count} problem{'s' * (count != 1)} in {url}")
     click.echo(f"no problems in {url}")
+
+
+SERVER_TOOLS = {
+    "postgres": "pg_dump: pg_dump --format=custom --schema=SCHEMA --file=trialbook.dump "
+    "'postgresql://HOST/DB' (the schema of the store, `public` unless its URL names one); "
+    "restore with pg_restore --dbname='postgresql://HOST/DB' trialbook.dump",
+    "mysql": "mysqldump: mysqldump --single-transaction DB > trialbook.sql; restore with "
+    "mysql DB < trialbook.sql",
+    "redis": "the server's own snapshot: redis-cli BGSAVE, wait until LASTSAVE changes, then "
+    "copy dump.rdb (or, with appendonly yes, the appendonly files) from the server's `dir`; "
+    "restore by starting a server on that file",
+    "mongodb": "mongodump: mongodump --uri='mongodb://HOST/DB' --out=DIR; restore with "
+    "mongorestore --uri='mongodb://HOST' DIR",
+}
+"""How to back up a server store with the server's own tools, by URL scheme prefix."""
+
+
+def server_backup_advice(url: str) -> str:
+    """What to tell someone who asks ``trialbook backup`` for a server store.
+
+    Examples
+    --------
+    >>> server_backup_advice("redis://localhost:6379/0")[:60]
+    'trialbook backup copies embedded (SQLite) stores; back up th'
+    """
+    scheme = url.partition("://")[0].lower()
+    found = next((tool for prefix, tool in SERVER_TOOLS.items() if scheme.startswith(prefix)), "")
+    how = f" with {found}" if found else " with the server's own backup tool"
+    return (
+        f"trialbook backup copies embedded (SQLite) stores; back up the server store {url!r}"
+        f"{how}. Or copy its experiments into a local store: trialbook copy --from URL --to DIR"
+    )
+
+
+@click.command()
+@click.argument("dest", type=click.Path(file_okay=False, path_type=str))
+@store_option
+@friendly_errors
+def backup(dest: str, store: str | None) -> None:
+    """Copy a store into the new directory DEST, consistently while other processes write:
+    the database (SQLite's online backup) and then the blob files it refers to. DEST is a
+    store of its own (`--store DEST`); `trialbook restore DEST` copies it back. For a server
+    store, says which tool of the server to use."""
+    with open_session(store) as session:
+        target = session.store
+        if not callable(getattr(target, "backup", None)):
+            raise click.ClickException(server_backup_advice(target.url))
+        report = target.backup(dest)
+        url = target.url
+    click.echo(f"backed up {report} of {url} into {dest}")
+
+
+@click.command()
+@click.argument("source", type=click.Path(exists=True, file_okay=False, path_type=str))
+@store_option
+@click.option("--force", is_flag=True, help="Replace the contents of a store that has experiments.")
+@friendly_errors
+def restore(source: str, store: str | None, force: bool) -> None:
+    """Copy the backup in SOURCE (made by `trialbook backup`) into the embedded store given by
+    --store (created if missing). Refuses a store that has experiments unless --force; stop
+    the processes using it first."""
+    from trialbook.session import create_session
+    from trialbook.storage import default_location
+
+    with create_session(store or default_location()) as session:
+        target = session.store
+        restore_into = getattr(target, "restore", None)
+        if not callable(restore_into):
+            msg = (
+                f"trialbook restore writes embedded (SQLite) stores, not {target.url!r}: copy "
+                f"the backup's experiments there (trialbook copy --from {source} --to URL), or "
+                "restore a backup made with the server's own tool"
+            )
+            raise click.ClickException(msg)
+        report = restore_into(source, force=force)
+        url = target.url
+    click.echo(f"restored {report} from {source} into {url}")

@@ -41,7 +41,7 @@ import pathlib
 import sqlite3
 import time
 from collections.abc import Callable, Iterable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from trialbook.bulk import paused_gc
 from trialbook.codecs import Encoded
@@ -84,6 +84,9 @@ from trialbook.storage.records import (
 )
 from trialbook.storage.sqlite_blobs import ChunkFiles, Pending, SqliteBlobs
 from trialbook.storage.sqlite_engine import SqliteConnection, Tracer
+
+if TYPE_CHECKING:
+    from trialbook.storage.sqlite_backup import BackupReport
 from trialbook.storage.sqlite_schema import DB_NAME, RUN_SELECT, SCHEMA_VERSION
 
 __all__ = ["SCHEMA_VERSION", "SqliteStore", "open_sqlite_url"]
@@ -787,3 +790,20 @@ class SqliteStore(ClosingStore):
         from trialbook.storage.sqlite_check import check_sqlite
 
         return check_sqlite(self._db, self._blobs, min_age=min_age)
+
+    def backup(
+        self, dest: str | os.PathLike[str], *, on_snapshot: Callable[[], object] | None = None
+    ) -> BackupReport:
+        """Copy the store, consistently while others write, into the new directory ``dest``
+        (a directory store); see :func:`trialbook.storage.sqlite_backup.backup_sqlite`."""
+        from trialbook.storage.sqlite_backup import backup_sqlite
+
+        return backup_sqlite(self, dest, on_snapshot=on_snapshot)
+
+    def restore(self, source: str | os.PathLike[str], *, force: bool = False) -> BackupReport:
+        """Replace the contents of the store with the backup in ``source`` (refused when the
+        store has experiments, unless ``force``); see
+        :func:`trialbook.storage.sqlite_backup.restore_sqlite`."""
+        from trialbook.storage.sqlite_backup import restore_sqlite
+
+        return restore_sqlite(self, source, force=force)

@@ -110,3 +110,27 @@ def restore(source: str, store: str | None, force: bool) -> None:
         report = restore_into(source, force=force)
         url = target.url
     click.echo(f"restored {report} from {source} into {url}")
+
+
+@click.command()
+@click.argument("experiments", nargs=-1, metavar="[EXPERIMENT]...")
+@click.option(
+    "--from", "source", required=True, metavar="URL", help="Store to copy from (must exist)."
+)
+@click.option(
+    "--to", "target", required=True, metavar="URL", help="Store to copy into (created if missing)."
+)
+@friendly_errors
+def copy(experiments: tuple[str, ...], source: str, target: str) -> None:
+    """Copy experiments (by name or id_experiment; default: all) between stores of any
+    backends, with their runs, metrics, large values, artifacts, and code and environment
+    snapshots. Idempotent: an experiment already in the target (same id_experiment) is left as
+    it is when equal, else replaced; copying twice gives the same target."""
+    from trialbook.session import create_session
+    from trialbook.transfer import copy_experiments
+
+    with open_session(source) as src, create_session(target) as dst:
+        for transfer in copy_experiments(src.store, dst.store, experiments):
+            click.echo(str(transfer))
+        into = dst.store.url
+    click.echo(f"done: {src.store.url} -> {into}")

@@ -31,7 +31,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("tracking", "capture"),
     ("execution",),
     ("runs", "runs_pool", "runs_copy", "runs_collection", "runs_meta", "steps", "graph", "tasks"),
-    ("session", "__init__"),
+    ("session", "transfer", "__init__"),
     ("cli", "web", "testing", "__main__"),
 ]
 SIBLINGS = {

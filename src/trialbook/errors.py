@@ -23,6 +23,7 @@ from collections.abc import Iterable
 __all__ = [
     "CodecError",
     "ConfigError",
+    "CorruptStoreError",
     "ExecutionError",
     "ExperimentExistsError",
     "ExperimentNotFoundError",
@@ -136,6 +137,46 @@ class StorageError(TrialbookError, OSError):
 
 class StoreFormatError(StorageError):
     """The location exists but does not hold a trialbook store, or it is corrupt."""
+
+
+class CorruptStoreError(StoreFormatError):
+    """Stored bytes changed on disk: a blob or metric chunk no longer has the content hash it
+    was written with (or its size), or is gone. Raised on read instead of returning wrong data;
+    ``run_id`` and ``field`` (e.g. ``"field 'w'"``, ``"metric 'loss'"``) say which value when
+    known, ``blob`` names the damaged file or row.
+
+    Examples
+    --------
+    >>> err = CorruptStoreError("its bytes changed", blob="ab12", run_id=3, field="field 'w'")
+    >>> err.experiment = "sweep"
+    >>> print(err)  # doctest: +ELLIPSIS
+    field 'w' of run 3 of experiment 'sweep' is corrupt: blob ab12: its bytes changed; ...
+    """
+
+    def __init__(
+        self,
+        problem: str,
+        *,
+        blob: str,
+        run_id: int | None = None,
+        field: str | None = None,
+        experiment: str | int | None = None,
+    ) -> None:
+        super().__init__(problem)
+        self.problem, self.blob = problem, blob
+        self.run_id, self.field, self.experiment = run_id, field, experiment
+
+    def __str__(self) -> str:
+        where = [self.field or "a stored value"]
+        if self.run_id is not None:
+            where.append(f"of run {self.run_id}")
+        if self.experiment is not None:
+            where.append(f"of experiment {self.experiment!r}")
+        return (
+            f"{' '.join(where)} is corrupt: blob {self.blob}: {self.problem}; restore the store "
+            "from a backup (trialbook restore) or delete that run; `trialbook check` lists "
+            "every damaged value"
+        )
 
 
 class SchemaVersionError(StorageError):

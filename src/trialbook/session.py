@@ -27,7 +27,12 @@ import time
 import weakref
 from typing import TYPE_CHECKING, Any
 
-from trialbook.errors import ConfigError, ExperimentExistsError, ExperimentNotFoundError
+from trialbook.errors import (
+    ConfigError,
+    ExperimentExistsError,
+    ExperimentNotFoundError,
+    StorageError,
+)
 from trialbook.runs import RunsExperiment, experiment_id, new_experiment_id
 from trialbook.storage import open_store
 from trialbook.tracking import Run, paused_gc
@@ -36,7 +41,7 @@ if TYPE_CHECKING:
     import pandas as pd
 
     from trialbook.storage.base import Store
-    from trialbook.storage.records import ExperimentInfo, GcReport
+    from trialbook.storage.records import CheckReport, ExperimentInfo, GcReport
 
 __all__ = ["Session", "create_experiment", "create_session"]
 
@@ -438,6 +443,51 @@ class Session:
             msg = f"min_age must be a number of seconds >= 0 (got {min_age!r})"
             raise ConfigError(msg)
         return self.store.collect_garbage(min_age=float(min_age), dry_run=dry_run)
+
+    def check(self, *, min_age: float = 3600.0) -> CheckReport:
+        """Look for damage and for leftovers of crashes; change nothing.
+
+        Every store: experiments created by a process of this host that died before it
+        persisted any run (a claim left by a crash or kill). The embedded (SQLite) store also:
+        the database's ``PRAGMA integrity_check``, and each blob and metric chunk file its rows
+        refer to (present, bytes matching their hash), named by experiment, run and field. Each
+        :class:`~trialbook.storage.records.Problem` says how to fix it; ``garbage`` is what
+        :meth:`gc` would free (with the same ``min_age``).
+
+        Examples
+        --------
+        >>> session = create_session("sqlite:///:memory:")
+        >>> report = session.check()
+        >>> report.ok, report.problems
+        (True, [])
+        >>> session.close()
+        """
+        from trialbook.storage.records import CheckReport, Problem
+
+        check = getattr(self.store, "check", None)
+        if callable(check):
+            report: CheckReport = check(min_age=min_age)
+        else:
+            garbage = self.store.collect_garbage(min_age=min_age, dry_run=True)
+            report = CheckReport(garbage=garbage)
+        try:
+            infos = self.store.list_experiments()
+        except StorageError:
+            if report.problems:  # a damaged database, reported: its rows cannot be trusted
+                return report
+            raise
+        for info in infos:
+            claim = info.meta.get("claim")
+            if claim and claim.get("pid") != os.getpid() and _abandoned(info):
+                report.problems.append(
+                    Problem(
+                        f"experiment {info.name!r} holds no runs: process {claim.get('pid')} "
+                        f"created it on this host and ended before persisting any (a crash)",
+                        f"delete it (session.delete_experiment({info.name!r})), or create it "
+                        "again: create_experiment takes it over",
+                    )
+                )
+        return report
 
     def delete_experiment(self, name: str) -> None:
         """Delete a persisted experiment and everything in it.

@@ -27,13 +27,14 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from trialbook.codecs import Encoded
-from trialbook.errors import StoreFormatError
+from trialbook.errors import CorruptStoreError, StoreFormatError
 from trialbook.storage.records import ErrorInfo, RunRecord
 
 __all__ = [
     "INLINE_LIMIT",
     "RUN_COLUMNS",
     "blob_digests",
+    "blob_entries",
     "columns",
     "dump_doc",
     "fill_record",
@@ -216,7 +217,11 @@ def unpack(
             if get_blob is None:
                 msg = f"value {name!r} refers to blob {digest} but this store has no blob area"
                 raise StoreFormatError(msg)
-            raw = get_blob(digest)
+            try:
+                raw = get_blob(digest)
+            except CorruptStoreError as exc:
+                exc.field = "result" if slot == "result" else f"{slot} {name!r}"
+                raise
         else:
             raw = bytes(body[offset : offset + length])
         out[slot, name] = Encoded(codec, raw)
@@ -234,7 +239,25 @@ def blob_digests(data: bytes | None) -> list[str]:
     >>> blob_digests(data), blob_digests(None)
     (['d1'], [])
     """
+    return [digest for _, _, digest in blob_entries(data)]
+
+
+def blob_entries(data: bytes | None) -> list[tuple[str, str, str]]:
+    """``(slot, name, digest)`` of each value of a bundle kept in a blob (read from its header
+    only): which field (or param, or the result) each blob holds.
+
+    Examples
+    --------
+    >>> from trialbook.codecs import Encoded
+    >>> data = pack({("field", "w"): Encoded("npy", b"12345")}, lambda d: "d1", inline_limit=2)
+    >>> blob_entries(data)
+    [('field', 'w', 'd1')]
+    """
     if not data or data[:4] != _MAGIC:
         return []
     (size,) = struct.unpack_from("<I", data, 4)
-    return [entry[5] for entry in json.loads(bytes(data[8 : 8 + size])) if entry[5] is not None]
+    return [
+        (entry[0], entry[1], entry[5])
+        for entry in json.loads(bytes(data[8 : 8 + size]))
+        if entry[5] is not None
+    ]

@@ -17,11 +17,13 @@ from enum import StrEnum
 from typing import Any
 
 __all__ = [
+    "CheckReport",
     "ErrorInfo",
     "ExperimentInfo",
     "GcReport",
     "MetricChunk",
     "MetricSeries",
+    "Problem",
     "RunRecord",
     "Status",
 ]
@@ -152,3 +154,41 @@ class GcReport:
         blobs = f"{self.blobs} unreferenced blob{'s' * (self.blobs != 1)}"
         rows = f"{self.rows} orphaned row{'s' * (self.rows != 1)}"
         return f"{blobs} ({self.bytes / 1e6:.1f} MB) and {rows}"
+
+
+@dataclass(frozen=True, slots=True)
+class Problem:
+    """One thing wrong in a store (``what``) and how to repair it (``fix``).
+
+    Examples
+    --------
+    >>> print(Problem("blob ab12 is missing", "restore the store from a backup"))
+    blob ab12 is missing; fix: restore the store from a backup
+    """
+
+    what: str
+    fix: str
+
+    def __str__(self) -> str:
+        return f"{self.what}; fix: {self.fix}"
+
+
+@dataclass(slots=True)
+class CheckReport:
+    """What a check of a store found: ``problems`` (damage, leftovers of crashes), and the
+    ``garbage`` a collection would free (harmless: only space).
+
+    Examples
+    --------
+    >>> report = CheckReport()
+    >>> report.ok, str(report.garbage)
+    (True, '0 unreferenced blobs (0.0 MB) and 0 orphaned rows')
+    """
+
+    problems: list[Problem] = field(default_factory=list)
+    garbage: GcReport = field(default_factory=GcReport)
+
+    @property
+    def ok(self) -> bool:
+        """Whether no problem was found."""
+        return not self.problems

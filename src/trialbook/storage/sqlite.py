@@ -41,11 +41,12 @@ import pathlib
 import sqlite3
 import time
 from collections.abc import Callable, Iterable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from trialbook.bulk import paused_gc
 from trialbook.codecs import Encoded
 from trialbook.errors import (
+    CorruptStoreError,
     ExperimentExistsError,
     ExperimentNotFoundError,
     NotFoundError,
@@ -73,6 +74,7 @@ from trialbook.storage.bundle import (
 )
 from trialbook.storage.chunks import metric_series, split_chunk
 from trialbook.storage.records import (
+    CheckReport,
     ErrorInfo,
     ExperimentInfo,
     GcReport,
@@ -80,8 +82,11 @@ from trialbook.storage.records import (
     MetricSeries,
     RunRecord,
 )
-from trialbook.storage.sqlite_blobs import Pending, SqliteBlobs
+from trialbook.storage.sqlite_blobs import ChunkFiles, Pending, SqliteBlobs
 from trialbook.storage.sqlite_engine import SqliteConnection, Tracer
+
+if TYPE_CHECKING:
+    from trialbook.storage.sqlite_backup import BackupReport
 from trialbook.storage.sqlite_schema import DB_NAME, RUN_SELECT, SCHEMA_VERSION
 
 __all__ = ["SCHEMA_VERSION", "SqliteStore", "open_sqlite_url"]
@@ -374,14 +379,14 @@ class SqliteStore(ClosingStore):
         """Prepare the rows of a write (blob files first), then call ``body(rows, chunks,
         artifact rows)`` in one transaction; after a failure, discard the files it created."""
         blobs: Pending = {}
-        chunk_files: list[str] = []
+        chunk_files: ChunkFiles = {}
         try:
             put = self._blobs.sink(blobs)
             rows = [self._run_row(experiment_id, run, put) for run in runs]
             chunks = [self._chunk_row(experiment_id, c, chunk_files) for c in metrics]
             artifact_rows = [self._artifact_row(experiment_id, *a, put=put) for a in artifacts]
             with self._db.tx():
-                self._blobs.commit(blobs)
+                self._blobs.commit(blobs, chunk_files)
                 return body(rows, chunks, artifact_rows)
         except BaseException:
             self._blobs.discard(blobs, chunk_files)
@@ -469,12 +474,13 @@ class SqliteStore(ClosingStore):
             )
 
     def _chunk_row(
-        self, experiment_id: int, c: MetricChunk, files: list[str] | None = None
+        self, experiment_id: int, c: MetricChunk, files: ChunkFiles | None = None
     ) -> tuple[Any, ...]:
         if self.blob_dir is not None and 3 * len(c.values) > INLINE_LIMIT:
-            name = self._blobs.put_chunk_file((c.steps, c.values, c.times))
+            parts = (c.steps, c.values, c.times)
+            name = self._blobs.put_chunk_file(parts)
             if files is not None:
-                files.append(name)
+                files[name] = parts
             return (experiment_id, c.run_id, c.name, c.count, b"", b"", b"", name, c.start)
         return (experiment_id, c.run_id, c.name, c.count, c.steps, c.values, c.times, None, c.start)
 
@@ -494,7 +500,26 @@ class SqliteStore(ClosingStore):
     def read_runs(
         self, experiment_id: int, run_ids: Iterable[int] | None = None
     ) -> list[RunRecord]:
-        """Runs ordered by id: all of them, or those of ``run_ids`` that exist."""
+        """Runs ordered by id: all of them, or those of ``run_ids`` that exist.
+
+        Raises
+        ------
+        CorruptStoreError
+            Naming the experiment, run and field, if a value's blob changed on disk.
+        """
+        try:
+            return self._read_runs(experiment_id, run_ids)
+        except CorruptStoreError as exc:
+            exc.experiment = self._experiment_name(experiment_id)
+            raise
+
+    def _experiment_name(self, experiment_id: int) -> str | int:
+        rows = self._db.read("SELECT name FROM experiments WHERE id = ?", (experiment_id,))
+        return str(rows[0][0]) if rows else experiment_id
+
+    def _read_runs(
+        self, experiment_id: int, run_ids: Iterable[int] | None = None
+    ) -> list[RunRecord]:
         sql = "SELECT " + RUN_SELECT + " FROM runs WHERE experiment_id = ?"
         if run_ids is None:
             rows = self._db.read(sql + " ORDER BY run_id", (experiment_id,))
@@ -519,7 +544,11 @@ class SqliteStore(ClosingStore):
             row[12],
         )  # fmt: skip
         if row[11] is not None:
-            fill_record(record, {}, unpack(row[11], self._blobs.get))
+            try:
+                fill_record(record, {}, unpack(row[11], self._blobs.get))
+            except CorruptStoreError as exc:
+                exc.run_id = row[0]
+                raise
         return record
 
     # -- run queries (issue 7: web UI) ---------------------------------------------------------
@@ -650,8 +679,24 @@ class SqliteStore(ClosingStore):
                 if blob is None:
                     parts.setdefault(run_id, []).append((steps, vals, times))
                 else:  # one file: steps, values and times of `count` items each
-                    parts.setdefault(run_id, []).append(split_chunk(self._blobs.get(blob), count))
+                    data = self._chunk_file(experiment_id, run_id, name, blob, count)
+                    parts.setdefault(run_id, []).append(split_chunk(data, count))
         return {run_id: metric_series(chunks) for run_id, chunks in parts.items()}
+
+    def _chunk_file(
+        self, experiment_id: int, run_id: int, metric: str, blob: str, count: int
+    ) -> bytes:
+        """The bytes of a metric chunk file, checked (hash and size)."""
+        try:
+            data = self._blobs.get(blob)
+            if len(data) != 24 * count:
+                problem = f"it holds {len(data)} bytes, not the {24 * count} of {count} points"
+                raise CorruptStoreError(problem, blob=blob)
+        except CorruptStoreError as exc:
+            exc.run_id, exc.field = run_id, f"metric {metric!r}"
+            exc.experiment = self._experiment_name(experiment_id)
+            raise
+        return data
 
     def metric_names(self, experiment_id: int, run_id: int | None = None) -> dict[str, int]:
         """Metric names with their point counts (of one run, or of the experiment)."""
@@ -699,7 +744,14 @@ class SqliteStore(ClosingStore):
         if not rows:
             return None
         codec, data, blob = rows[0]
-        return Encoded(codec, self._blobs.get(blob) if blob else data)
+        if not blob:
+            return Encoded(codec, data)
+        try:
+            return Encoded(codec, self._blobs.get(blob))
+        except CorruptStoreError as exc:
+            exc.run_id, exc.field = run_id, f"artifact {name!r}"
+            exc.experiment = self._experiment_name(experiment_id)
+            raise
 
     def list_artifacts(self, experiment_id: int, run_id: int) -> dict[str, int]:
         """Artifact names of a run with their sizes in bytes."""
@@ -730,3 +782,28 @@ class SqliteStore(ClosingStore):
         """Remove unreferenced blobs and rows of no experiment, under the write lock (see
         :meth:`trialbook.storage.sqlite_blobs.SqliteBlobs.collect`)."""
         return self._blobs.collect(min_age=min_age, dry_run=dry_run)
+
+    def check(self, *, min_age: float = 3600.0) -> CheckReport:
+        """Check the database (``PRAGMA integrity_check``) and every blob and metric chunk
+        file its rows refer to (present, bytes matching their hash); see
+        :mod:`trialbook.storage.sqlite_check`."""
+        from trialbook.storage.sqlite_check import check_sqlite
+
+        return check_sqlite(self._db, self._blobs, min_age=min_age)
+
+    def backup(
+        self, dest: str | os.PathLike[str], *, on_snapshot: Callable[[], object] | None = None
+    ) -> BackupReport:
+        """Copy the store, consistently while others write, into the new directory ``dest``
+        (a directory store); see :func:`trialbook.storage.sqlite_backup.backup_sqlite`."""
+        from trialbook.storage.sqlite_backup import backup_sqlite
+
+        return backup_sqlite(self, dest, on_snapshot=on_snapshot)
+
+    def restore(self, source: str | os.PathLike[str], *, force: bool = False) -> BackupReport:
+        """Replace the contents of the store with the backup in ``source`` (refused when the
+        store has experiments, unless ``force``); see
+        :func:`trialbook.storage.sqlite_backup.restore_sqlite`."""
+        from trialbook.storage.sqlite_backup import restore_sqlite
+
+        return restore_sqlite(self, source, force=force)

@@ -2,8 +2,16 @@
 
 A *directory store* keeps a large value in ``blobs/<2 hex>/<64 hex>``, named by its
 :func:`~trialbook.identity.content_address`, and a large metric chunk in a file of its own
-under a fresh unique name (``m`` + 32 hex: chunks are never shared, so hashing megabytes for a
-content address would be wasted work). A *file store* keeps its blobs in the ``blobs`` table.
+under a fresh unique name: ``m`` + 32 hex of a random UUID (chunks are never shared, so two
+chunks of equal points still get two files) + the first 32 hex of the SHA-256 of its bytes
+(the name of a chunk file written before has only the first 33 characters). A *file store* keeps
+its blobs in the ``blobs`` table, by content address.
+
+Every read checks the bytes against the hash in their name (:func:`blob_problem`): a value
+changed on disk raises :class:`~trialbook.errors.CorruptStoreError`, never returns wrong data.
+Hashing runs at about 1.7 GB/s (SHA-256 with the CPU's SHA instructions): reading a run
+with a 64 MB field takes about 76 ms instead of 38 ms for the file alone
+(``benchmarks/bench_runs.py`` measures it).
 
 Blob files are written before the transaction of the write that refers to them; if it fails,
 :meth:`SqliteBlobs.discard` removes the files it created that no committed row refers to (a
@@ -27,23 +35,76 @@ Examples
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
 import pathlib
 import threading
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 
-from trialbook.errors import StorageError, StoreFormatError
+from trialbook.errors import CorruptStoreError, StorageError
 from trialbook.identity import content_address
 from trialbook.storage.bundle import blob_digests
 from trialbook.storage.records import GcReport
 from trialbook.storage.sqlite_engine import SqliteConnection
 
-__all__ = ["SqliteBlobs"]
+__all__ = ["ChunkFiles", "SqliteBlobs", "blob_problem", "chunk_name"]
 
 Pending = dict[str, tuple[bytes, bool]]
 """The blobs a write refers to: digest -> (data, whether this write created its file)."""
+ChunkFiles = dict[str, Sequence[bytes]]
+"""The metric chunk files a write created: name -> the parts written to it."""
+_CHUNK_HASHED = 1 + 32 + 32
+"""Length of the name of a chunk file that carries the hash of its bytes."""
+
+
+def _chunk_hash(parts: Sequence[bytes]) -> str:
+    # SHA-256 rather than BLAKE2b: with the CPU's SHA instructions it runs about twice as fast
+    digest = hashlib.sha256()
+    for part in parts:
+        digest.update(part)
+    return digest.hexdigest()[:32]
+
+
+def chunk_name(parts: Sequence[bytes]) -> str:
+    """A fresh name for a metric chunk file holding ``parts``: unique, and carrying the hash
+    of its bytes.
+
+    Examples
+    --------
+    >>> name = chunk_name([b"abc"])
+    >>> len(name), name[0], blob_problem(name, b"abc"), blob_problem(name, b"abd") is None
+    (65, 'm', None, False)
+    """
+    return "m" + uuid.uuid4().hex + _chunk_hash(parts)
+
+
+def blob_problem(name: str, data: bytes) -> str | None:
+    """What is wrong with ``data`` read as the blob (or chunk file) ``name``: ``None`` when its
+    hash matches its name (or the name carries none: chunk files of older versions).
+
+    Examples
+    --------
+    >>> digest = content_address(b"abc")
+    >>> blob_problem(digest, b"abc") is None
+    True
+    >>> print(blob_problem(digest, b"abd"))
+    its bytes (3) hash to a52d159f262b...; the name says ba7816bf8f01...: they changed after it
+    was written
+    """
+    if len(name) == 64:
+        actual = content_address(data)
+    elif len(name) == _CHUNK_HASHED and name[0] == "m":
+        actual, name = _chunk_hash([data]), name[33:]
+    else:
+        return None
+    if actual == name:
+        return None
+    return (
+        f"its bytes ({len(data)}) hash to {actual[:12]}...; the name says {name[:12]}...: they "
+        "changed after it was written"
+    )
 
 
 class SqliteBlobs:
@@ -81,9 +142,10 @@ class SqliteBlobs:
         os.replace(tmp, path)
         return digest, True
 
-    def put_chunk_file(self, parts: Sequence[bytes]) -> str:
-        """Write a metric chunk as one file under a fresh unique name; return the name."""
-        name = "m" + uuid.uuid4().hex
+    def put_chunk_file(self, parts: Sequence[bytes], name: str | None = None) -> str:
+        """Write a metric chunk as one file under a fresh unique name (:func:`chunk_name`, or
+        ``name`` to write one again); return the name."""
+        name = name or chunk_name(parts)
         path = self._path(name)
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(".tmp")
@@ -109,10 +171,11 @@ class SqliteBlobs:
 
         return put
 
-    def commit(self, pending: Pending) -> None:
-        """Inside the write's transaction: put the blobs it refers to. A blob file that a
-        concurrent clean-up removed since it was written is written again (clean-ups delete
-        files only while holding the write lock, so none can vanish before the commit)."""
+    def commit(self, pending: Pending, chunk_files: ChunkFiles | None = None) -> None:
+        """Inside the write's transaction: put the blobs it refers to. A blob or metric chunk
+        file that a concurrent clean-up removed since it was written is written again
+        (clean-ups delete files only while holding the write lock, so none can vanish between
+        this check and the commit)."""
         if self.blob_dir is None:
             rows = [(digest, data) for digest, (data, _) in pending.items()]
             if rows:
@@ -121,14 +184,17 @@ class SqliteBlobs:
         for digest, (data, _) in pending.items():
             if not self._path(digest).exists():
                 self.put(data)
+        for name, parts in (chunk_files or {}).items():
+            if not self._path(name).exists():
+                self.put_chunk_file(parts, name)
 
-    def discard(self, pending: Pending, chunk_files: list[str]) -> None:
+    def discard(self, pending: Pending, chunk_files: Iterable[str]) -> None:
         """After a failed write: remove the metric chunk files it wrote, and the blob files it
         created that no committed row refers to (checked under the write lock). Best effort:
         what cannot be removed now is left to :meth:`collect`."""
         if self.blob_dir is None:
             return
-        self.remove_chunk_files(chunk_files)
+        self.remove_chunk_files(list(chunk_files))
         created = [digest for digest, (_, new) in pending.items() if new]
         if not created:
             return
@@ -167,11 +233,27 @@ class SqliteBlobs:
     # -- reading -------------------------------------------------------------------------------
 
     def get(self, digest: str) -> bytes:
-        """The bytes of a blob (or of a metric chunk file).
+        """The bytes of a blob (or of a metric chunk file), checked against the hash in its
+        name.
 
         Raises
         ------
-        StoreFormatError
+        CorruptStoreError
+            If it is missing (the store is incomplete) or its bytes changed (:func:`blob_problem`).
+        """
+        data = self.raw(digest)
+        problem = blob_problem(digest, data)
+        if problem is not None:
+            where = f" (file {self._path(digest)})" if self.blob_dir is not None else ""
+            raise CorruptStoreError(problem + where, blob=digest)
+        return data
+
+    def raw(self, digest: str) -> bytes:
+        """The bytes of a blob or metric chunk file as stored, unchecked.
+
+        Raises
+        ------
+        CorruptStoreError
             If it is missing: the store is incomplete.
         """
         if self.blob_dir is not None:
@@ -181,8 +263,8 @@ class SqliteBlobs:
                 pass
         rows = self.db.read("SELECT data FROM blobs WHERE digest = ?", (digest,))
         if not rows:
-            msg = f"blob {digest} is missing from store {self.db.url!r}; the store is incomplete"
-            raise StoreFormatError(msg)
+            msg = f"it is missing from store {self.db.url!r}; the store is incomplete"
+            raise CorruptStoreError(msg, blob=digest)
         return bytes(rows[0][0])
 
     # -- garbage -------------------------------------------------------------------------------

@@ -146,6 +146,12 @@ def invocations(url: str, tmp_path: pathlib.Path) -> list[list[str]]:
         ["runs", "fit", "--where", "nosuch == 1", "--store", url],
         ["show", "fit", "99", "--store", url],
         ["show", "nosuch", "1", "--store", url],
+        # keeping the store: check and copy succeed; backup and restore name the server's tools
+        ["check", "--store", url],
+        ["copy", "--from", url, "--to", str(tmp_path / "copied")],
+        ["copy", "--from", str(tmp_path / "copied"), "--to", url],
+        ["backup", str(tmp_path / "backup"), "--store", url],
+        ["restore", str(tmp_path / "copied"), "--store", url],
     ]
 
 
@@ -176,7 +182,9 @@ def test_no_command_shows_the_store_password(
         group = cli.commands[args[0]]
         ran.add((args[0], args[3]) if isinstance(group, click.Group) else (args[0],))
     assert ran == command_names(cli), "a command is not run by this test: add its invocation"
-    assert codes == [0] * 11 + [1] * 4, list(zip(codes, outputs[::2], strict=True))
+    assert codes == [0] * 11 + [1] * 4 + [0] * 3 + [1] * 2, list(
+        zip(codes, outputs[::2], strict=True)
+    )
     assert "trial 1 of experiment 'script_pw': result 6" in outputs[10]
     assert "2 job(s) done in experiment 'pw-plan'" in outputs[12]
     assert "2 run(s) deleted from the store" in outputs[20]

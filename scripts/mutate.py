@@ -44,6 +44,8 @@ class Target:
     only: tuple[str, ...] = ()
     doctests: bool = True
     """Whether the sources' doctests check them too (not when they start worker processes)."""
+    deselect: tuple[str, ...] = ()
+    """Tests of the listed files left out (pytest node ids): those that start worker processes."""
 
 
 TARGETS: dict[str, Target] = {
@@ -71,11 +73,23 @@ TARGETS: dict[str, Target] = {
         ),
         only=("*allocate_run_ids*",),
     ),
-    # the graph's trial recording and purity checks (test_record_graph and test_graph_reload
-    # start processes with "spawn", like test_backends above: left out)
+    # the graph's trial recording, history and purity checks (test_record_graph and
+    # test_graph_reload start processes with "spawn", like test_backends above: left out)
     "graph": Target(
         ("src/trialbook/graph/recorder.py", "src/trialbook/graph/history.py"),
-        ("tests/test_graph.py", "tests/test_mutants_graph.py"),
+        (
+            "tests/test_graph.py",
+            "tests/test_compat_daskperiment.py",
+            "tests/test_mutants_graph.py",
+        ),
+        deselect=(
+            # computes a step with scheduler="processes": its workers cannot import mutated code
+            "tests/test_compat_daskperiment.py::"
+            "test_metric_key_and_current_trial_id_in_worker_processes",
+            # scheduler="threads": Dask's shared thread pool has no threads in the processes
+            # forked for each mutant (see DASK_SCHEDULER in run())
+            "tests/test_graph.py::test_dask_schedulers_and_plain_compute",
+        ),
     ),
     # task identifiers (Config / Task hashing); the scheduler's tests run jobs in loky worker
     # processes, which mutmut cannot follow: the scheduler needs in-process tests first. Of the
@@ -133,6 +147,7 @@ def mutmut_config(target: Target, baseline: bool) -> str:
     if baseline:
         tests = [t for t in tests if not pathlib.Path(t).name.startswith("test_mutants_")]
     doctests = list(target.sources) if target.doctests else []  # the modules' own examples
+    deselect = [f"--deselect={t}" for t in target.deselect]
 
     def toml_list(items: list[str]) -> str:
         return "[" + ", ".join(json.dumps(i) for i in items) + "]"
@@ -145,7 +160,9 @@ def mutmut_config(target: Target, baseline: bool) -> str:
         f"pytest_add_cli_args_test_selection = {toml_list(tests + doctests)}\n"
         # the suite's own addopts collect doctests of every path given; warnings stay errors;
         # a fixed Hypothesis seed makes a score repeatable
-        'pytest_add_cli_args = ["-q", "--timeout=120", "--hypothesis-seed=0"]\n'
+        "pytest_add_cli_args = "
+        + toml_list(["-q", "--timeout=120", "--hypothesis-seed=0", *deselect])
+        + "\n"
         # a mutant whose tests take 10x the original's (+5 s) is a timeout (an endless loop)
         "timeout_multiplier = 10.0\n"
         "timeout_constant = 5.0\n"
@@ -194,6 +211,10 @@ def run(
     # the embedded store only: tests that need a server skip (faster, and the same everywhere)
     env = {k: v for k, v in os.environ.items() if not k.startswith("TRIALBOOK_TEST_")}
     env["PYTHONDONTWRITEBYTECODE"] = "1"
+    # Dask's default scheduler, synchronous: its shared thread pool, started while mutmut first
+    # runs the tests, has no threads in the processes forked to test each mutant, so a plain
+    # `.compute()` there waits forever (a timeout, counted as killed, whatever the mutant)
+    env["DASK_SCHEDULER"] = "sync"
     log = where / "mutmut.log"
     started = time.monotonic()
     with log.open("w") as out:

@@ -45,6 +45,7 @@ from trialbook.errors import (
     ExperimentExistsError,
     RunFailedError,
 )
+from trialbook.live import LiveWriter, mark_lost
 from trialbook.names import check_parameter_name
 from trialbook.runs_collection import Runs
 from trialbook.runs_meta import experiment_fields_tree, experiment_id, new_experiment_id
@@ -115,7 +116,7 @@ class RunsExperiment:
         experiment = cls(info.name, store, info=info)
         allow_pickle = store.allow_pickle
         with paused_gc():
-            for record in store.read_runs(info.id):
+            for record in mark_lost(store.read_runs(info.id), info.meta):
                 experiment._adopt(Run.from_record(record, allow_pickle=allow_pickle))
         return experiment
 
@@ -327,16 +328,27 @@ class RunsExperiment:
                 failures = execute_remote(runs, step_list, chosen, workers, advance, config=config)
             else:
                 failures = {}
-                for run in runs:
-                    exc = execute_run(run, step_list, config)
-                    if exc is not None:
-                        failures[run.id] = exc
-                    advance(1)
+                with self._live() as live:
+                    for run in runs:
+                        exc = execute_run(run, step_list, config, live=live)
+                        if exc is not None:
+                            failures[run.id] = exc
+                        advance(1)
         if failures:
             summaries = {rid: str(self.runs[rid].error) for rid in sorted(failures)}
             first = failures[min(failures)]
             raise RunFailedError(self.name, summaries) from first
         return self
+
+    @contextmanager
+    def _live(self) -> Iterator[LiveWriter | None]:
+        """A writer of the runs while they run, for a persisted experiment (else None: a
+        claimed name holds nothing until the first persist, which writes all or nothing)."""
+        if self._info is None or not self.is_persisted:
+            yield None
+            return
+        with LiveWriter(self.store, self._info.id) as live:
+            yield live
 
     # -- persistence ------------------------------------------------------------------------
 

@@ -22,6 +22,7 @@ from trialbook.tracking import Bunch, Run, using_run
 
 if TYPE_CHECKING:
     from trialbook.execution.base import Executor
+    from trialbook.live import LiveWriter
 
 __all__ = ["choose_executor", "execute_remote", "execute_run"]
 
@@ -29,11 +30,16 @@ Step = Callable[[Run], object]
 
 
 def execute_run(
-    run: Run, steps: Sequence[Step], config: Mapping[str, Any] | None = None
+    run: Run,
+    steps: Sequence[Step],
+    config: Mapping[str, Any] | None = None,
+    *,
+    live: LiveWriter | None = None,
 ) -> BaseException | None:
     """Run ``steps`` on ``run`` in this process; return the exception a step raised, if any.
 
     ``run.config`` holds ``config`` while the steps run, and is empty again afterwards.
+    ``live`` (a :class:`~trialbook.live.LiveWriter`) is told when the run starts and ends.
     ``KeyboardInterrupt`` and ``SystemExit`` mark the run failed and propagate at once.
 
     Examples
@@ -49,6 +55,8 @@ def execute_run(
     run.start()
     run.vars = Bunch()
     run.config = Bunch(config) if config else Bunch()
+    if live is not None:
+        live.started(run)
     try:
         with using_run(run):
             for step in steps:
@@ -65,6 +73,8 @@ def execute_run(
     finally:
         run.vars = Bunch()
         run.config = Bunch()
+        if live is not None:
+            live.finished(run)
 
 
 def execute_remote(

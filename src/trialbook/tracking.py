@@ -176,6 +176,7 @@ class Run:
     __slots__ = (
         "_counts",
         "_metric_source",
+        "_on_point",
         "_previous",
         "_replaced",
         "_sequences",
@@ -238,6 +239,7 @@ class Run:
         self._sequences: dict[str, tuple[str, list[str]]] = {}
         self._sink: Callable[[Run], None] | None = None
         self._metric_source: MetricSource | None = None
+        self._on_point: Callable[[], None] | None = None
         self.version: int | None = None
         """The version of the stored run this object holds (read, or last written); ``None``
         before its first write. A write of a version the store no longer has is refused."""
@@ -252,6 +254,20 @@ class Run:
         self._sink = changed
         self._metric_source = metric_source
         self._attach_sequences()
+
+    def on_point(self, callback: Callable[[], None] | None) -> None:
+        """Call ``callback()`` after each point logged (``None``: stop); a live writer
+        (:class:`trialbook.live.LiveWriter`) uses it to write points while the run runs.
+
+        Examples
+        --------
+        >>> run, seen = Run(1), []
+        >>> run.on_point(lambda: seen.append(1))
+        >>> run.log_metric("loss", 0.5); run.on_point(None); run.log_metric("loss", 0.4)
+        >>> seen
+        [1]
+        """
+        self._on_point = callback
 
     # -- copies executed elsewhere --
 
@@ -373,6 +389,8 @@ class Run:
             )
             raise ConfigError(msg) from None
         s.times.append(_now())
+        if self._on_point is not None:
+            self._on_point()
 
     def _open_series(self, name: str) -> _Series:
         if type(name) is not str or not name:
@@ -450,7 +468,11 @@ class Run:
     def metrics_written(self) -> None:
         """Forget the buffered points: they are in the store now."""
         self._counts = self.metric_summary()
-        self._series = {}
+        if self._previous is None:
+            self._series = {}
+        else:  # written while it runs: the metrics it logs go on from the points written
+            self._series = {name: _Series(self._counts[name][0]) for name in self._counts
+                            if name in self._series}  # fmt: skip
         self._replaced = set()
         for seq in self.sequence_fields().values():
             seq.written()
@@ -615,6 +637,7 @@ class Run:
         run._replaced = set()
         run._sink = None
         run._metric_source = None
+        run._on_point = None
         run.version = record.version
         run._writer = None
         run.config = Bunch()

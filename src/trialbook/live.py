@@ -1,0 +1,283 @@
+"""Runs in progress, visible to other processes: live writes, heartbeats and lost runs.
+
+While :meth:`~trialbook.runs.RunsExperiment.execute` runs the steps of a persisted experiment
+in this process, a :class:`LiveWriter` writes the runs that are executing as ``running`` (with their
+``started`` time) together with the metric points they logged so far, at most once every
+:func:`live_interval` seconds (``TRIALBOOK_LIVE_INTERVAL``, default 5 s): one write for all the
+runs that started or logged since the last one, whatever their number. The write happens in
+the process's own thread, when a run starts or logs a point and the interval has elapsed; the
+points are written as keyed chunks (the same keys ``persist()`` would use), so writing them
+again is harmless. Each live write holds the run's version as ``persist()`` does, so a later
+``persist()`` of the same session replaces the version just written, without a conflict.
+
+A heartbeat lets readers tell a run whose process died: a background thread of the writing
+process refreshes an entry of the experiment's metadata, ``meta["live:<token>"]``, with its
+host, pid, the ids of its running runs and the time (``beat``), every interval (at least every
+second). A reader (``load_experiment``, ``trialbook runs``, the web UI) shows a ``running`` run
+listed only in entries whose beat is older than :func:`heartbeat_timeout`
+(``TRIALBOOK_HEARTBEAT_TIMEOUT``, default 60 s) as ``failed``, its error a ``LostRun`` naming
+the host and pid. This is derived on read, never written back by the reader (a reader may
+only read, and a process that was slow rather than dead carries on); persisting a loaded
+experiment stores it. A process that ends normally removes its entry.
+
+Examples
+--------
+>>> from trialbook.storage.records import RunRecord
+>>> meta = {"live:ab": {"host": "n1", "pid": 7, "beat": 100.0, "runs": [2]}}
+>>> records = [RunRecord(1, status="running"), RunRecord(2, status="running")]
+>>> [r.status for r in mark_lost(records, meta, now=200.0, timeout=60.0)]
+['running', 'failed']
+>>> str(records[1].error)
+'LostRun: its process (n1, pid 7) stopped sending heartbeats 100 s ago (timeout 60 s)'
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import secrets
+import socket
+import threading
+import time
+import warnings
+from collections.abc import Iterable, Mapping
+from typing import TYPE_CHECKING, Any
+
+from trialbook.errors import TrialbookWarning
+from trialbook.storage.records import ErrorInfo, Status
+
+if TYPE_CHECKING:
+    from trialbook.storage.base import Store
+    from trialbook.storage.records import RunRecord
+    from trialbook.tracking import Run
+
+__all__ = [
+    "LiveWriter",
+    "heartbeat_timeout",
+    "live_interval",
+    "lost_runs",
+    "mark_lost",
+]
+
+PREFIX = "live:"
+"""Keys of the experiment metadata that hold the heartbeat of a writing process."""
+
+
+def _seconds(variable: str, default: float) -> float:
+    text = os.environ.get(variable, "")
+    if not text:
+        return default
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if value < 0:
+        msg = f"{variable} must be a number of seconds >= 0 (got {text!r}); unset it or fix it"
+        raise ValueError(msg)
+    return value
+
+
+def live_interval() -> float:
+    """Seconds between two live writes of a process (``TRIALBOOK_LIVE_INTERVAL``, default 5).
+
+    Examples
+    --------
+    >>> live_interval()
+    5.0
+    """
+    return _seconds("TRIALBOOK_LIVE_INTERVAL", 5.0)
+
+
+def heartbeat_timeout() -> float:
+    """Seconds without a heartbeat after which a reader shows a running run as lost
+    (``TRIALBOOK_HEARTBEAT_TIMEOUT``, default 60).
+
+    Examples
+    --------
+    >>> heartbeat_timeout()
+    60.0
+    """
+    return _seconds("TRIALBOOK_HEARTBEAT_TIMEOUT", 60.0)
+
+
+def lost_runs(
+    meta: Mapping[str, Any], *, now: float | None = None, timeout: float | None = None
+) -> dict[int, dict[str, Any]]:
+    """The run ids that heartbeat entries of ``meta`` list, whose every listing entry is older
+    than ``timeout`` (default :func:`heartbeat_timeout`), each with the newest such entry.
+
+    Examples
+    --------
+    >>> meta = {"live:a": {"beat": 10.0, "runs": [1, 2]}, "live:b": {"beat": 95.0, "runs": [2]}}
+    >>> list(lost_runs(meta, now=100.0, timeout=30.0))
+    [1]
+    """
+    now = time.time() if now is None else now
+    timeout = heartbeat_timeout() if timeout is None else timeout
+    fresh: set[int] = set()
+    stale: dict[int, dict[str, Any]] = {}
+    for key, entry in meta.items():
+        if not key.startswith(PREFIX) or not isinstance(entry, Mapping):
+            continue
+        beat = float(entry.get("beat") or 0.0)
+        for run_id in entry.get("runs") or ():
+            if now - beat > timeout:
+                if run_id not in stale or beat > float(stale[run_id].get("beat") or 0.0):
+                    stale[int(run_id)] = dict(entry)
+            else:
+                fresh.add(int(run_id))
+    return {run_id: entry for run_id, entry in stale.items() if run_id not in fresh}
+
+
+def mark_lost(
+    records: Iterable[RunRecord],
+    meta: Mapping[str, Any],
+    *,
+    now: float | None = None,
+    timeout: float | None = None,
+) -> list[RunRecord]:
+    """``records``, each ``running`` one that :func:`lost_runs` finds turned ``failed`` with a
+    ``LostRun`` error (in place; the store is not written). See the module's example."""
+    now = time.time() if now is None else now
+    timeout = heartbeat_timeout() if timeout is None else timeout
+    records = list(records)
+    if not any(key.startswith(PREFIX) for key in meta):
+        return records
+    lost = lost_runs(meta, now=now, timeout=timeout)
+    for record in records:
+        entry = lost.get(record.run_id)
+        if entry is None or record.status != Status.RUNNING.value:
+            continue
+        age = now - float(entry.get("beat") or 0.0)
+        record.status = Status.FAILED.value
+        record.error = ErrorInfo(
+            "LostRun",
+            f"its process ({entry.get('host')}, pid {entry.get('pid')}) stopped sending "
+            f"heartbeats {age:.0f} s ago (timeout {timeout:.0f} s)",
+        )
+    return records
+
+
+class LiveWriter:
+    """Writes the runs an ``execute`` is running to the store while they run, and beats.
+
+    Use it as a context manager around the execution; call :meth:`started` when a run starts
+    and :meth:`finished` when it ends. Runs log their points as usual; the writer is called
+    back on each point and writes when :func:`live_interval` has elapsed.
+
+    Examples
+    --------
+    >>> import trialbook
+    >>> session = trialbook.create_session("sqlite:///:memory:")
+    >>> exp = session.create_experiment("e")
+    >>> run = exp.add_run(x=1)
+    >>> with LiveWriter(exp.store, exp._info.id, interval=0.0) as live:
+    ...     run.start(); live.started(run)
+    ...     exp.store.read_runs(exp._info.id)[0].status
+    'running'
+    >>> session.close()
+    """
+
+    def __init__(self, store: Store, experiment_id: int, *, interval: float | None = None):
+        self.store = store
+        self.experiment_id = experiment_id
+        self.interval = live_interval() if interval is None else interval
+        self.key = f"{PREFIX}{secrets.token_hex(8)}"
+        self._running: dict[int, Run] = {}
+        self._finished: dict[int, Run] = {}
+        self._written: set[int] = set()
+        self._listed: list[int] = []  # what the heartbeat lists: running runs written so
+        self._due = 0.0
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._warned = False
+
+    def __enter__(self) -> LiveWriter:
+        self._thread = threading.Thread(target=self._beat_loop, name="trialbook-heartbeat")
+        self._thread.daemon = True
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def started(self, run: Run) -> None:
+        """``run`` started: it is written as running at the next write (now, if due)."""
+        self._running[run.id] = run
+        run.on_point(self.tick)
+        self.tick()
+
+    def finished(self, run: Run) -> None:
+        """``run`` ended: if it was written as running, its final state is written next."""
+        run.on_point(None)
+        self._running.pop(run.id, None)
+        if run.id in self._written:
+            self._finished[run.id] = run
+        self.tick()
+
+    def tick(self) -> None:
+        """Write if the interval has elapsed since the last write."""
+        if time.monotonic() >= self._due:
+            self.flush()
+
+    def flush(self) -> None:
+        """Write the running runs (and those that ended since they were written) now."""
+        self._due = time.monotonic() + self.interval
+        runs = [*self._running.values(), *self._finished.values()]
+        if not runs:
+            return
+        allow_pickle = self.store.allow_pickle
+        try:
+            records = [run.to_record(allow_pickle=allow_pickle) for run in runs]
+            chunks = [chunk for run in runs for chunk in run.pending_metrics()]
+            replaced = [pair for run in runs for pair in run.replaced_metrics()]
+            self.store.write_runs(self.experiment_id, records, chunks, replace_metrics=replaced)
+        except Exception as exc:  # the runs go on; persist() writes them at the end
+            if not self._warned:
+                self._warned = True
+                warnings.warn(
+                    f"could not write the running runs of experiment {self.experiment_id} "
+                    f"while they run ({type(exc).__name__}: {exc}); they are written at "
+                    "persist()",
+                    TrialbookWarning,
+                    stacklevel=2,
+                )
+            return
+        for run in runs:
+            run.written()
+        self._written.update(self._running)
+        self._finished.clear()
+        self._listed = sorted(self._running)
+        self._beat()
+
+    def close(self) -> None:
+        """Write what ended since the last write, stop beating and remove the entry."""
+        self._running.clear()
+        if self._finished:
+            self.flush()
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
+            self._thread = None
+        if self._written:
+            # a stale entry left by a failure here lists only runs no longer running
+            with contextlib.suppress(Exception):
+                self.store.update_meta(self.experiment_id, {self.key: None})
+
+    def _entry(self) -> dict[str, Any]:
+        return {
+            "host": socket.gethostname(),
+            "pid": os.getpid(),
+            "beat": time.time(),
+            "runs": self._listed,
+        }
+
+    def _beat(self) -> None:
+        with self._lock, contextlib.suppress(Exception):  # the next beat tries again
+            self.store.update_meta(self.experiment_id, {self.key: self._entry()})
+
+    def _beat_loop(self) -> None:
+        while not self._stop.wait(max(self.interval, 1.0)):
+            if self._listed:
+                self._beat()

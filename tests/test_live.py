@@ -1,0 +1,189 @@
+"""Runs are live (issue 18): a run that another process executes reads as ``running`` with its
+metric points growing before it ends, and a run whose process was killed reads as lost
+(failed) once its heartbeat is older than the timeout; on every backend.
+
+The executing process is a real second process (spawn); it waits at barrier files that the
+test creates once it has seen what it expects, so nothing depends on timing."""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import pathlib
+import signal
+
+import pytest
+from tests.conftest import BACKENDS, OPTIONAL_BACKENDS, backend_location
+
+import trialbook
+from races import wait_until
+from trialbook.live import LiveWriter, lost_runs, mark_lost
+from trialbook.storage import open_store
+from trialbook.storage.records import RunRecord
+
+
+def _wait_file(path: pathlib.Path) -> None:
+    wait_until(path.exists, f"{path.name} exists", timeout=120)
+
+
+def _slow_runs(location: str, folder: str) -> None:
+    """Child: execute two runs of experiment 'live'; the first logs a point, waits at barrier
+    'b1', logs a second point, waits at 'b2' (or forever if 'b2' never comes: it is killed)."""
+    os.environ["TRIALBOOK_LIVE_INTERVAL"] = "0"  # write at every point
+    barriers = pathlib.Path(folder)
+
+    def step(run: trialbook.Run) -> None:
+        run.log_metric("loss", 1.0)
+        _wait_file(barriers / f"b1-{run.id}")
+        run.log_metric("loss", 0.5)
+        _wait_file(barriers / f"b2-{run.id}")
+        run.fields.final = run.id
+
+    with trialbook.create_session(location) as session:
+        experiment = session.load_experiment("live")
+        experiment.execute(step).persist()
+
+
+def _setup(location: str) -> int:
+    with trialbook.create_session(location) as session:
+        experiment = session.create_experiment("live")
+        experiment.add_runs(x=[1, 2])
+        experiment.persist()
+        return experiment._info.id  # type: ignore[union-attr]
+
+
+def _statuses(store, experiment_id: int) -> dict[int, str]:
+    return {r.run_id: r.status for r in store.read_runs(experiment_id)}
+
+
+def _points(store, experiment_id: int, run_id: int) -> int:
+    return store.metric_names(experiment_id, run_id).get("loss", 0)
+
+
+@pytest.mark.parametrize("backend", BACKENDS + OPTIONAL_BACKENDS)
+def test_running_run_and_growing_metrics_seen_by_another_process(
+    backend: str, tmp_path: pathlib.Path
+) -> None:
+    with backend_location(backend, tmp_path) as location:
+        experiment_id = _setup(location)
+        ctx = multiprocessing.get_context("spawn")
+        child = ctx.Process(target=_slow_runs, args=(location, str(tmp_path)))
+        child.start()
+        try:
+            with open_store(location) as store:
+                wait_until(lambda: _points(store, experiment_id, 1) == 1, "run 1 has 1 point")
+                assert _statuses(store, experiment_id) == {1: "running", 2: "pending"}
+                (tmp_path / "b1-1").touch()
+                wait_until(lambda: _points(store, experiment_id, 1) == 2, "run 1 has 2 points")
+                assert _statuses(store, experiment_id)[1] == "running"
+                (tmp_path / "b2-1").touch()
+                wait_until(
+                    lambda: _statuses(store, experiment_id) == {1: "done", 2: "running"},
+                    "run 1 done and run 2 running",
+                )
+                (run1,) = store.read_runs(experiment_id, [1])
+                assert run1.fields == {"final": 1}
+                (tmp_path / "b1-2").touch()
+                (tmp_path / "b2-2").touch()
+                child.join(120)
+                assert child.exitcode == 0
+                assert _statuses(store, experiment_id) == {1: "done", 2: "done"}
+                assert _points(store, experiment_id, 2) == 2
+                info = store.find_experiment("live")
+                assert info is not None
+                assert not any(v for k, v in info.meta.items() if k.startswith("live:"))
+        finally:
+            if child.is_alive():
+                child.kill()
+                child.join()
+
+
+@pytest.mark.parametrize("backend", BACKENDS + OPTIONAL_BACKENDS)
+def test_run_of_a_killed_process_reads_as_lost(backend: str, tmp_path: pathlib.Path) -> None:
+    with backend_location(backend, tmp_path) as location:
+        experiment_id = _setup(location)
+        ctx = multiprocessing.get_context("spawn")
+        child = ctx.Process(target=_slow_runs, args=(location, str(tmp_path)))
+        child.start()
+        try:
+            with open_store(location) as store:
+                wait_until(lambda: _points(store, experiment_id, 1) == 1, "run 1 has 1 point")
+        finally:
+            os.kill(child.pid, signal.SIGKILL)  # type: ignore[arg-type]
+            child.join()
+        with open_store(location) as store:
+            records = store.read_runs(experiment_id)
+            info = store.find_experiment("live")
+            assert info is not None
+            # within the timeout the run still reads as running; past it, as lost
+            fresh = mark_lost(store.read_runs(experiment_id), info.meta, timeout=3600)
+            assert [r.status for r in fresh] == ["running", "pending"]
+            lost = mark_lost(records, info.meta, timeout=0.0, now=1e12)
+            assert [r.status for r in lost] == ["failed", "pending"]
+            assert lost[0].error is not None and lost[0].error.type == "LostRun"
+            assert f"pid {child.pid}" in lost[0].error.message
+            assert _statuses(store, experiment_id)[1] == "running"  # derived, not written
+        os.environ["TRIALBOOK_HEARTBEAT_TIMEOUT"] = "0"
+        try:
+            with trialbook.create_session(location) as session:
+                loaded = session.load_experiment("live")
+                assert loaded.runs[1].status == "failed"
+                assert loaded.runs[1].error is not None
+                assert loaded.runs[1].error.type == "LostRun"
+        finally:
+            del os.environ["TRIALBOOK_HEARTBEAT_TIMEOUT"]
+
+
+def test_a_run_listed_by_a_fresh_process_is_not_lost() -> None:
+    """Executed again by another process after its first one died: running, not lost."""
+    meta = {
+        "live:dead": {"host": "a", "pid": 1, "beat": 0.0, "runs": [1, 2]},
+        "live:alive": {"host": "b", "pid": 2, "beat": 100.0, "runs": [2]},
+        "live:ended": None,
+    }
+    assert list(lost_runs(meta, now=100.0, timeout=10.0)) == [1]
+    records = [RunRecord(1, status="done"), RunRecord(2, status="running")]
+    assert [r.status for r in mark_lost(records, meta, now=100.0, timeout=10.0)] == [
+        "done",
+        "running",
+    ]
+
+
+def test_live_writes_do_not_conflict_with_persist(session: trialbook.Session) -> None:
+    """Live writes hold the run's version: the session's persist after them is accepted, and
+    a second execution replaces the metric points written live."""
+    experiment = session.create_experiment("versions")
+    experiment.add_runs(x=[1, 2, 3])
+    experiment.persist()
+    experiment_id = experiment._info.id  # type: ignore[union-attr]
+    os.environ["TRIALBOOK_LIVE_INTERVAL"] = "0"
+    try:
+        for value in (1.0, 2.0):
+            experiment.execute(lambda run, value=value: run.log_metric("m", value)).persist()
+    finally:
+        del os.environ["TRIALBOOK_LIVE_INTERVAL"]
+    store = session.store
+    assert _statuses(store, experiment_id) == {1: "done", 2: "done", 3: "done"}
+    assert store.read_metrics(experiment_id, "m", [1])[1].values.tolist() == [2.0]
+    reloaded = session.load_experiment("versions")
+    assert reloaded.runs[2].metrics("m")["value"].tolist() == [2.0]
+
+
+def test_many_runs_start_in_few_writes(tmp_path: pathlib.Path) -> None:
+    """With the default interval, a thousand quick runs do not cost a write each: the writer
+    writes at the first start, then only when the interval has elapsed (the versions of the
+    stored runs count their writes)."""
+    with trialbook.create_session(tmp_path / "store") as session:
+        experiment = session.create_experiment("many")
+        experiment.add_runs(x=range(1000))
+        experiment.persist()
+        experiment_id = experiment._info.id  # type: ignore[union-attr]
+        with LiveWriter(session.store, experiment_id, interval=3600.0) as live:
+            for run in experiment.runs.values():
+                run.start()
+                live.started(run)
+                run.finish()
+                live.finished(run)
+        versions = {r.run_id: (r.status, r.version) for r in session.store.read_runs(experiment_id)}
+        assert versions[1] == ("done", 3)  # persisted, written running, written done
+        assert set(list(versions.values())[1:]) == {("pending", 1)}  # left to persist()

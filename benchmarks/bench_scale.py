@@ -315,15 +315,27 @@ def metric_figures(session: trialbook.Session, points: int, repeats: int, report
 # -- main ------------------------------------------------------------------------------------
 
 
-def open_session(backend: str, tmp: pathlib.Path) -> trialbook.Session:
+def store_url(backend: str, tmp: pathlib.Path) -> tuple[str, str | None]:
+    """The store to benchmark and, on PostgreSQL, the schema of its own (dropped at the end)."""
     if backend == "sqlite":
-        return trialbook.create_session(tmp / "store")
+        return str(tmp / "store"), None
     url = os.environ.get("TRIALBOOK_TEST_POSTGRES_URL")
     if not url:
         sys.exit("--backend postgres needs TRIALBOOK_TEST_POSTGRES_URL (source .services/env)")
     schema = f"bench_scale_{uuid.uuid4().hex[:8]}"
-    sep = "&" if "?" in url else "?"
-    return trialbook.create_session(f"{url}{sep}schema={schema}")
+    return f"{url}{'&' if '?' in url else '?'}schema={schema}", schema
+
+
+def drop_schema(schema: str) -> None:
+    import sqlalchemy as sa
+
+    from trialbook.storage.sql_engine import driver_url
+
+    url = os.environ["TRIALBOOK_TEST_POSTGRES_URL"]
+    engine = sa.create_engine(driver_url(sa.make_url(url)))
+    with engine.begin() as conn:
+        conn.execute(sa.text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
+    engine.dispose()
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -347,45 +359,56 @@ def main(argv: list[str] | None = None) -> int:
     pd.DataFrame({"warm": [1]}).memory_usage()  # pandas imported and warm before any timing
     with tempfile.TemporaryDirectory() as tmp_name:
         tmp = pathlib.Path(tmp_name)
-        with open_session(args.backend, tmp) as session:
-            created = bulk_create(session, "big", runs)
-            ref = bulk_create_reference(tmp / "ref.db", runs)
-            report.add(f"create {runs:,} runs: add_runs + persist (once)", created,
-                       target(created, 10.0 * runs / 1_000_000), ref)  # fmt: skip
-            load_time, frame_time, frame = read_frame(session, "big")
-            assert len(frame) == runs
-            del frame
-            ref = read_reference(tmp / "ref.db")
-            report.add("load_experiment (once)", load_time, "", ref)
-            report.add("df() of the loaded experiment (once)", frame_time,
-                       target(frame_time, 2.0 * runs / 1_000_000), ref)  # fmt: skip
-            report.add("load_experiment + df()", load_time + frame_time,
-                       target(load_time + frame_time, 2.0 * runs / 1_000_000), ref)  # fmt: skip
-            peak, size = read_peak(session, "big")
-            report.note(f"peak memory allocated reading {runs:,} runs: {peak / 1e6:.0f} MB "
-                        f"({peak / runs:.0f} B/run), {peak / size:.1f}x the frame it returns "
-                        f"({size / 1e6:.0f} MB)")  # fmt: skip
-            matching = min(1000, runs // len(MODELS))
-            seconds = query_time(session, "big", args.repeats, matching)
-            report.add(f"search_runs({FILTER!r})", seconds, target(seconds, 1.0),
-                       query_reference(tmp / "ref.db", args.repeats, matching))  # fmt: skip
-            costs = {}
-            for size in sorted({1000, min(100_000, runs)}):
-                if size != runs:
-                    bulk_create(session, f"grow-{size}", size)
-                costs[size] = commit_cost(session, f"grow-{size}" if size != runs else "big")
-            costs[runs] = commit_cost(session, "big")
-            base = costs[1000]
-            for size, cost in costs.items():
-                report.add(f"one run committed into an experiment of {size:,} runs", cost,
-                           f"<= 1.5x first {'ok' if cost <= 1.5 * base else 'MISSED'}",
-                           base)  # fmt: skip
-            metric_figures(session, args.points, args.repeats, report)
-            url = (f"sqlite:///{tmp}/trials.db" if args.backend == "sqlite"
-                   else session.store.url)  # fmt: skip
-        trial_figures(url, args.trials, args.repeats, report)
+        url, schema = store_url(args.backend, tmp)
+        try:
+            figures(url, tmp, runs, args, report)
+        finally:
+            if schema is not None:
+                drop_schema(schema)
     report.print()
     return 0
+
+
+def figures(
+    url: str, tmp: pathlib.Path, runs: int, args: argparse.Namespace, report: Report
+) -> None:
+    """Measure every figure on the store at ``url`` into ``report``."""
+    with trialbook.create_session(url) as session:
+        created = bulk_create(session, "big", runs)
+        ref = bulk_create_reference(tmp / "ref.db", runs)
+        report.add(f"create {runs:,} runs: add_runs + persist (once)", created,
+                   target(created, 10.0 * runs / 1_000_000), ref)  # fmt: skip
+        load_time, frame_time, frame = read_frame(session, "big")
+        assert len(frame) == runs
+        del frame
+        ref = read_reference(tmp / "ref.db")
+        report.add("load_experiment (once)", load_time, "", ref)
+        report.add("df() of the loaded experiment (once)", frame_time,
+                   target(frame_time, 2.0 * runs / 1_000_000), ref)  # fmt: skip
+        report.add("load_experiment + df()", load_time + frame_time,
+                   target(load_time + frame_time, 2.0 * runs / 1_000_000), ref)  # fmt: skip
+        peak, size = read_peak(session, "big")
+        report.note(f"peak memory allocated reading {runs:,} runs: {peak / 1e6:.0f} MB "
+                    f"({peak / runs:.0f} B/run), {peak / size:.1f}x the frame it returns "
+                    f"({size / 1e6:.0f} MB)")  # fmt: skip
+        matching = min(1000, runs // len(MODELS))
+        seconds = query_time(session, "big", args.repeats, matching)
+        report.add(f"search_runs({FILTER!r})", seconds, target(seconds, 1.0),
+                   query_reference(tmp / "ref.db", args.repeats, matching))  # fmt: skip
+        costs = {}
+        for size in sorted({1000, min(100_000, runs)}):
+            if size != runs:
+                bulk_create(session, f"grow-{size}", size)
+            costs[size] = commit_cost(session, f"grow-{size}" if size != runs else "big")
+        costs[runs] = commit_cost(session, "big")
+        base = costs[1000]
+        for size, cost in costs.items():
+            report.add(f"one run committed into an experiment of {size:,} runs", cost,
+                       f"<= 1.5x first {'ok' if cost <= 1.5 * base else 'MISSED'}",
+                       base)  # fmt: skip
+        metric_figures(session, args.points, args.repeats, report)
+    trials_url = f"sqlite:///{tmp}/trials.db" if args.backend == "sqlite" else url
+    trial_figures(trials_url, args.trials, args.repeats, report)
 
 
 if __name__ == "__main__":

@@ -161,6 +161,40 @@ def test_run_detail_previews_values_lists_artifacts_and_snapshots(client: TestCl
     assert code == "def f(x):\n    return x + 1\n"
 
 
+def test_numpy_and_pandas_scalars_show_as_plain_values(store: Any, client: TestClient) -> None:
+    """Issue 18: the runs table, the run page and the comparison show `0.917`, never
+    `np.float64(0.917)` (nor a text `"0.917"`, nor a field left out of the table)."""
+    exp = store.create_experiment("np")
+    records = []
+    for i in (1, 2):
+        run = Run(i, params={"lr": np.float64(i / 10), "k": np.int64(i)})
+        run.fields.update(score=np.float64(0.917), n=np.int64(3), ok=np.bool_(i == 1),
+                          half=np.float32(0.1), at=pd.Timestamp("2024-05-01 12:00"),
+                          w=np.arange(3))  # fmt: skip
+        run.log_metric("loss", np.float64(0.25))
+        run.status, run.result = "done", np.float64(1.5)
+        records.append(run.to_record())
+    store.write_runs(exp.id, records)
+    body = client.get("/api/experiments/np/runs").json()
+    row = body["runs"][0]
+    assert row["params"] == {"lr": 0.1, "k": 1}
+    assert row["fields"] == {"score": 0.917, "n": 3, "ok": True, "half": 0.1,
+                             "at": "2024-05-01 12:00:00"}  # fmt: skip
+    assert (row["result"], row["metrics"]) == (1.5, {"loss": 0.25})
+    assert body["columns"]["fields"] == ["score", "n", "ok", "half", "at"]
+    detail = client.get("/api/experiments/np/runs/2").json()
+    assert {k: v["value"] for k, v in detail["params"].items()} == {"lr": 0.2, "k": 2}
+    assert detail["fields"]["score"] == {"type": "value", "value": 0.917}
+    assert detail["fields"]["ok"] == {"type": "value", "value": False}
+    assert detail["fields"]["w"]["head"] == [0, 1, 2]
+    assert detail["result"] == {"type": "value", "value": 1.5}
+    compared = client.get("/api/experiments/np/compare", params={"runs": "1,2"}).json()
+    fields = {r["name"]: r for r in compared["fields"]}
+    assert fields["score"] == {"name": "score", "values": [0.917, 0.917], "differs": False}
+    assert fields["ok"]["values"] == [True, False] and fields["ok"]["differs"]
+    assert "np." not in json.dumps([body, detail, compared])
+
+
 def test_metric_series_is_downsampled_on_the_server(store: Any, client: TestClient) -> None:
     exp = store.create_experiment("big")
     run = Run(1)

@@ -179,7 +179,7 @@ def test_numpy_and_pandas_scalars_show_as_plain_values(store: Any, client: TestC
     row = body["runs"][0]
     assert row["params"] == {"lr": 0.1, "k": 1}
     assert row["fields"] == {"score": 0.917, "n": 3, "ok": True, "half": 0.1,
-                             "at": "2024-05-01 12:00:00"}  # fmt: skip
+                             "at": "2024-05-01T12:00:00"}  # fmt: skip
     assert (row["result"], row["metrics"]) == (1.5, {"loss": 0.25})
     assert body["columns"]["fields"] == ["score", "n", "ok", "half", "at"]
     detail = client.get("/api/experiments/np/runs/2").json()

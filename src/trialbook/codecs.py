@@ -213,7 +213,7 @@ def decode(value: Any, *, allow_pickle: bool = False) -> Any:
     raise CodecError(msg)
 
 
-def json_view(value: Any) -> Any:  # noqa: PLR0911 - one branch per kind of value
+def json_view(value: Any) -> Any:
     """``value`` as plain JSON for a table cell: dicts with text keys, tuples and lists as
     lists, sets sorted, dates and times in ISO format, anything else as its text. Not a codec:
     it does not round-trip.
@@ -232,20 +232,19 @@ def json_view(value: Any) -> Any:  # noqa: PLR0911 - one branch per kind of valu
         return [json_view(v) for v in value]
     if isinstance(value, set | frozenset):
         return sorted((json_view(v) for v in value), key=repr)
-    scalar = plain_scalar(value)
-    if type(scalar) in _PLAIN_SCALARS:
-        return scalar
     if hasattr(value, "isoformat"):
         return value.isoformat()
-    return str(value)
+    scalar = plain_scalar(value)
+    return scalar if type(scalar) in _PLAIN_SCALARS else str(value)
 
 
 def plain_scalar(value: Any) -> Any:
     """A NumPy or pandas scalar as the plain Python value it shows (issue 18): numbers and
     booleans as ``int`` / ``float`` / ``bool`` / ``complex`` (``float32`` and ``float16`` by
     their shortest text, so ``np.float32(0.1)`` shows ``0.1``), text as ``str``, NumPy dates and
-    durations and pandas' ``Timestamp`` / ``Timedelta`` / ``Period`` as text, ``NaT`` and
-    ``pd.NA`` as ``None``; any other value is returned as it is. For display only: not a codec.
+    durations and pandas' ``Timestamp`` (ISO format) / ``Timedelta`` / ``Period`` as text,
+    ``NaT`` and ``pd.NA`` as ``None``; any other value is returned as it is. For display only:
+    not a codec.
 
     Examples
     --------
@@ -286,7 +285,9 @@ def _pandas_plain(value: Any) -> Any:
 
     if value is pd.NaT or value is pd.NA:
         return None
-    if isinstance(value, pd.Timestamp | pd.Timedelta | pd.Period):
+    if isinstance(value, pd.Timestamp):
+        return value.isoformat()
+    if isinstance(value, pd.Timedelta | pd.Period):
         return str(value)
     return value
 

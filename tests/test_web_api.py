@@ -434,6 +434,84 @@ def test_running_job_status_and_log_follow(tmp_path: Path) -> None:
         store.close()
 
 
+class After(Task):
+    """Prints once its upstream job is done (a job that stays queued behind it)."""
+
+    __trialbook_id__ = "test.web.after"
+    upstream: Param[Task]
+
+    def execute(self) -> None:
+        print("after", flush=True)
+
+
+class Broken(Task):
+    __trialbook_id__ = "test.web.broken"
+
+    def execute(self) -> None:
+        raise ValueError("broken on purpose")
+
+
+def test_queued_and_never_run_jobs_say_so_instead_of_no_log(tmp_path: Path) -> None:
+    """Issue 18: a queued job's log answers "queued" (200, empty text, the viewer keeps
+    polling), a job whose dependency failed says it never ran and why (404)."""
+    import threading
+
+    location, signal = str(tmp_path / "store"), tmp_path / "go"
+
+    def plan() -> None:
+        with experiment(tmp_path / "wd", "queue", launcher=LocalLauncher(n_workers=1),
+                        store=location):  # fmt: skip
+            After.C(upstream=Waiting.C(signal=str(signal)).submit()).submit()
+
+    store = open_store(location)
+    thread = threading.Thread(target=plan)
+    thread.start()
+    try:
+        wait_for(lambda: store.find_experiment("queue"))
+        with TestClient(create_app(store, token=TOKEN), headers=AUTH) as client:
+            jobs = wait_for(lambda: [
+                j for j in client.get("/api/experiments/queue/status").json()["jobs"]
+                if j["task"] == "test.web.after"
+            ])  # fmt: skip
+            url = f"/api/experiments/queue/jobs/{jobs[0]['identifier']}/log"
+            queued = client.get(url)
+            assert queued.status_code == 200
+            assert queued.json() == {
+                "stream": "stdout", "text": "", "offset": None, "status": "waiting",
+                "note": f"job {jobs[0]['identifier']!r} of 'queue': the job is queued (waiting "
+                        "for its dependencies or a free worker): no 'stdout' log yet",
+            }  # fmt: skip
+            signal.touch()
+            thread.join(60)
+            assert client.get(url).json()["text"] == "after\n"
+    finally:
+        signal.touch()
+        thread.join(60)
+    with (
+        pytest.raises(trialbook.errors.JobFailedError) as failed,
+        experiment(tmp_path / "wd", "queue", store=location),
+    ):
+        After.C(upstream=Broken.C().submit()).submit()
+    assert len(failed.value.never_ran) == 1
+    assert "never ran: dependency test.web.broken" in str(failed.value)
+    with TestClient(create_app(store, token=TOKEN), headers=AUTH) as client:
+        nodes = client.get("/api/experiments/queue/graph").json()["nodes"]
+        ident = next(
+            n["id"] for n in nodes if n["status"] == "failed" and n["task"] == "test.web.after"
+        )
+        answer = client.get(f"/api/experiments/queue/jobs/{ident}/log", params={"stream": "stderr"})
+        assert answer.status_code == 404
+        assert answer.json()["error"].startswith(
+            f"job {ident!r} of 'queue': the job never ran (dependency test.web.broken "
+        )
+        assert "ValueError: broken on purpose" in answer.json()["error"]
+        assert answer.json()["error"].endswith("it has no 'stderr' log")
+        [run] = [n["run_id"] for n in nodes if n["id"] == ident]
+        by_run = client.get(f"/api/experiments/queue/runs/{run}/log")
+        assert by_run.status_code == 404 and "the job never ran" in by_run.json()["error"]
+    store.close()
+
+
 def test_kill_a_running_job_when_actions_are_allowed(tmp_path: Path) -> None:
     import threading
 

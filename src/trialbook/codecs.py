@@ -188,7 +188,22 @@ def decode(value: Any, *, allow_pickle: bool = False) -> Any:
     """
     if type(value) is not Encoded:
         return value
-    codec, data = value.codec, value.data
+    if value.codec == "pickle":  # errors of unpickled user code keep their type
+        return _decode(value.codec, value.data, allow_pickle)
+    try:
+        return _decode(value.codec, value.data, allow_pickle)
+    except CodecError:
+        raise
+    except Exception as exc:  # bytes this codec did not write (fuzzing, issue 16)
+        msg = (
+            f"cannot decode a {value.codec!r} value of {value.size} bytes "
+            f"({type(exc).__name__}: {_short_repr(str(exc), 200)}); the stored bytes are not "
+            "what trialbook writes with this codec: check the store with `trialbook check`"
+        )
+        raise CodecError(msg) from exc
+
+
+def _decode(codec: str, data: bytes, allow_pickle: bool) -> Any:
     if codec == "json":
         return json.loads(data)
     if codec == "tjson":

@@ -232,7 +232,7 @@ class _UIPoller:
             if answer.status_code == 200:
                 self.totals.append(answer.json()["total"])
             self.polled.set()
-            if self.stop.wait(0.05):  # pacing, so the writers keep the cores
+            if self.stop.wait(0.25):  # pacing, so the writers keep the cores
                 return
 
     def __enter__(self) -> _UIPoller:

@@ -23,6 +23,7 @@ from tests.conftest import (
     Closing,
     backend_location,
     need,
+    require_module,
     service_url,
 )
 
@@ -91,19 +92,24 @@ class TestSqlCorePathContract(StoreContract):
 # allocations really were concurrent and still unique.
 
 
-def _writer(location: str, experiment_id: int, count: int, barrier) -> tuple[int, list[int]]:
+def _writer(
+    location: str, experiment_id: int, count: int, barrier, batch: int = 1
+) -> tuple[int, list[int]]:
+    """``count`` runs, in rounds of ``batch`` runs (one id allocation and one write each)
+    started together at the barrier."""
     store = open_store(location)
-    ids = []
+    ids: list[int] = []
     try:
-        for _ in range(count):
+        for _ in range(count // batch):
             barrier.wait(120)
-            (run_id,) = store.allocate_run_ids(experiment_id, 1)
+            run_ids = list(store.allocate_run_ids(experiment_id, batch))
             store.write_runs(
                 experiment_id,
-                [RunRecord(run_id=run_id, params={"pid": os.getpid()}, status="done")],
-                [metric_chunk(run_id, "loss", [1.0])],
-            )
-            ids.append(run_id)
+                [RunRecord(run_id=i, params={"pid": os.getpid()}, status="done")
+                 for i in run_ids],
+                [metric_chunk(i, "loss", [1.0]) for i in run_ids],
+            )  # fmt: skip
+            ids.extend(run_ids)
     finally:
         store.close()
     return os.getpid(), ids
@@ -135,9 +141,9 @@ def test_concurrent_writers_get_unique_ids(backend: str, tmp_path: pathlib.Path)
         store.close()
 
 
-def _trial_writer(location: str, count: int, barrier) -> list:
+def _trial_writer(location: str, count: int, barrier, rounds: bool = True) -> list:
     """``count`` trials of one shared graph experiment, opened by every process at once, one
-    trial per round of the barrier."""
+    trial per round of the barrier (``rounds=False``: all in a row after the start)."""
     barrier.wait(120)
     ex = trialbook.Experiment("shared_trials", backend=location)
     a = ex.parameter("a")
@@ -157,7 +163,8 @@ def _trial_writer(location: str, count: int, barrier) -> list:
         for i in range(count):
             value = os.getpid() * 1000 + i
             ex.set_parameters(a=value)
-            barrier.wait(120)
+            if rounds:
+                barrier.wait(120)
             out = node.compute(seed=i)
             done.append((ex.trial_id, value, out))
     finally:
@@ -193,6 +200,87 @@ def test_concurrent_trials_get_unique_ids(
             t: [float(out)] for t, (_, out) in trials.items()
         }
         ex.store.close()
+
+
+class _UIPoller:
+    """A web UI client that polls the runs table of ``experiment`` (with its total) from a
+    thread until stopped, over its own store, recording every answer's status code (issue 16:
+    the UI keeps answering while many processes write)."""
+
+    def __init__(self, location: str, experiment: str) -> None:
+        require_module("starlette", "ui")
+        from starlette.testclient import TestClient
+
+        from trialbook.web import create_app
+
+        self.store = open_store(location)
+        self.client = TestClient(create_app(self.store, token="t"),
+                                 headers={"Authorization": "Bearer t"})  # fmt: skip
+        self.url = f"/api/experiments/{experiment}/runs"
+        self.codes: list[int] = []
+        self.totals: list[int] = []
+        self.stop = threading.Event()
+        self.polled = threading.Event()
+        self.thread = threading.Thread(target=self._poll)
+
+    def _poll(self) -> None:
+        while True:
+            answer = self.client.get(
+                self.url, params={"limit": 50, "order_by": "run_id", "descending": "true"}
+            )
+            self.codes.append(answer.status_code)
+            if answer.status_code == 200:
+                self.totals.append(answer.json()["total"])
+            self.polled.set()
+            if self.stop.wait(0.25):  # pacing, so the writers keep the cores
+                return
+
+    def __enter__(self) -> _UIPoller:
+        self.client.__enter__()
+        self.thread.start()
+        assert self.polled.wait(60), "the UI never answered"
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop.set()
+        self.thread.join(60)
+        self.client.__exit__(None, None, None)
+        self.store.close()
+
+
+@pytest.mark.parametrize("backend", BACKENDS + OPTIONAL_BACKENDS)
+def test_many_writers_while_the_ui_polls(backend: str, tmp_path: pathlib.Path) -> None:
+    """8 processes x 200 runs (in batches of 25) and 8 x 200 graph trials of one experiment
+    each, while a UI client polls its runs table: exactly 1,600 runs and 1,600 trials with
+    distinct ids 1..1600, and every poll answered 200 with a total that only grows."""
+    with backend_location(backend, tmp_path) as location:
+        store = open_store(location)
+        info = store.create_experiment("many")
+        ex = trialbook.Experiment("shared_trials", backend=location)  # so the UI finds it
+        ex.store.close()
+        ctx = multiprocessing.get_context("spawn")
+        with ctx.Manager() as manager, ctx.Pool(8) as pool:
+            with _UIPoller(location, "many") as ui:
+                barrier = manager.Barrier(8)
+                results = pool.starmap(_writer, [(location, info.id, 200, barrier, 25)] * 8)
+            with _UIPoller(location, "shared_trials") as ui_trials:
+                barrier = manager.Barrier(8)
+                trials = pool.starmap(_trial_writer, [(location, 200, barrier, False)] * 8)
+        for poller in (ui, ui_trials):
+            assert poller.codes and set(poller.codes) == {200}, poller.codes
+            assert poller.totals == sorted(poller.totals)
+        ids = sorted(i for _, part in results for i in part)
+        assert ids == list(range(1, 1601))
+        assert len({pid for pid, _ in results}) == 8
+        assert [r.run_id for r in store.read_runs(info.id)] == ids
+        assert store.metric_names(info.id) == {"loss": 1600}
+        trial_ids = sorted(trial_id for part in trials for trial_id, _, _ in part)
+        assert trial_ids == list(range(1, 1601))
+        assert all(out == a * a for part in trials for _, a, out in part)
+        shared = store.find_experiment("shared_trials")
+        assert shared is not None and shared.runs == 1600
+        assert ui_trials.totals[-1] <= 1600
+        store.close()
 
 
 # -- URL dispatch, repr, password hiding, errors --------------------------------------------------

@@ -84,6 +84,39 @@ def test_show(filled: str) -> None:
     ]
 
 
+def test_show_prints_numpy_scalars_as_plain_values(store_dir) -> None:
+    """Issue 18: `0.917`, not `np.float64(0.917)` or `<float64 shape=()>`."""
+    import numpy as np
+
+    def step(run: trialbook.Run) -> np.float64:
+        run.fields.update(score=np.float64(0.917), n=np.int64(3), ok=np.bool_(True),
+                          half=np.float32(0.1), when=np.datetime64("2024-01-02"))  # fmt: skip
+        run.log_metric("loss", np.float64(0.25))
+        return np.float64(1.5)
+
+    with trialbook.create_session(store_dir) as session:
+        experiment = session.create_experiment("np")
+        experiment.add_runs(lr=[np.float64(0.1)], k=[np.int64(2)])
+        experiment.execute(step).persist()
+    result = invoke("show", "np", "1", "--store", str(store_dir))
+    assert result.exit_code == 0
+    assert result.output.splitlines()[2:] == [
+        "params:",
+        "  lr: 0.1",
+        "  k: 2",
+        "fields:",
+        "  score: 0.917",
+        "  n: 3",
+        "  ok: True",
+        "  half: 0.1",
+        "  when: '2024-01-02'",
+        "metrics:",
+        "  loss: 1 points, last 0.25",
+    ]
+    table = invoke("runs", "np", "--store", str(store_dir)).output
+    assert "np." not in table and "0.917" in table
+
+
 def test_store_from_environment(filled: str, monkeypatch) -> None:
     monkeypatch.setenv("TRIALBOOK_STORE", filled)
     assert "fit" in invoke("ls").output

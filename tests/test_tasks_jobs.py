@@ -10,10 +10,12 @@ import textwrap
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 
 import trialbook
 from races import Occupancy, count
 from trialbook import Param, Task, experiment, tag
+from trialbook.cli import cli
 from trialbook.errors import JobFailedError
 from trialbook.storage import open_store
 from trialbook.tasks import LocalLauncher, Meta, RunMode, WebService
@@ -127,10 +129,20 @@ def test_dependency_waits_and_failed_dependency_fails_dependents(tmp_path: Path)
             bad = Fail.C(out=str(tmp_path / "f")).submit()
             Use.C(upstream=bad, out=str(tmp_path / "never")).submit()
 
-    expected = r"(?s)test.use .*dependency test.fail .* failed: ValueError: boom"
-    with pytest.raises(JobFailedError, match=expected):
+    expected = r"(?s)test.use .*: never ran: dependency test.fail .* failed: ValueError: boom"
+    with pytest.raises(JobFailedError, match=expected) as failed:
         plan()
     assert not (tmp_path / "never").exists()
+    # issue 18: the job that never ran is named as such, not sent to a missing stderr.log
+    assert str(failed.value).startswith(
+        "2 jobs of experiment 'deps' failed (see stderr.log in the directory of each job that "
+        "ran):\n"
+    )
+    [never] = failed.value.never_ran
+    assert never.startswith("test.use ")
+    listed = CliRunner().invoke(cli, ["jobs", "ls", "--workdir", str(tmp_path)]).output
+    [line] = [line for line in listed.splitlines() if line.startswith("failed      test.use ")]
+    assert "(never ran: dependency test.fail " in line and "ValueError: boom" in line
 
 
 def test_on_completed_fires_once_per_job(tmp_path: Path) -> None:

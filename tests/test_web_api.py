@@ -161,6 +161,40 @@ def test_run_detail_previews_values_lists_artifacts_and_snapshots(client: TestCl
     assert code == "def f(x):\n    return x + 1\n"
 
 
+def test_numpy_and_pandas_scalars_show_as_plain_values(store: Any, client: TestClient) -> None:
+    """Issue 18: the runs table, the run page and the comparison show `0.917`, never
+    `np.float64(0.917)` (nor a text `"0.917"`, nor a field left out of the table)."""
+    exp = store.create_experiment("np")
+    records = []
+    for i in (1, 2):
+        run = Run(i, params={"lr": np.float64(i / 10), "k": np.int64(i)})
+        run.fields.update(score=np.float64(0.917), n=np.int64(3), ok=np.bool_(i == 1),
+                          half=np.float32(0.1), at=pd.Timestamp("2024-05-01 12:00"),
+                          w=np.arange(3))  # fmt: skip
+        run.log_metric("loss", np.float64(0.25))
+        run.status, run.result = "done", np.float64(1.5)
+        records.append(run.to_record())
+    store.write_runs(exp.id, records)
+    body = client.get("/api/experiments/np/runs").json()
+    row = body["runs"][0]
+    assert row["params"] == {"lr": 0.1, "k": 1}
+    assert row["fields"] == {"score": 0.917, "n": 3, "ok": True, "half": 0.1,
+                             "at": "2024-05-01T12:00:00"}  # fmt: skip
+    assert (row["result"], row["metrics"]) == (1.5, {"loss": 0.25})
+    assert body["columns"]["fields"] == ["score", "n", "ok", "half", "at"]
+    detail = client.get("/api/experiments/np/runs/2").json()
+    assert {k: v["value"] for k, v in detail["params"].items()} == {"lr": 0.2, "k": 2}
+    assert detail["fields"]["score"] == {"type": "value", "value": 0.917}
+    assert detail["fields"]["ok"] == {"type": "value", "value": False}
+    assert detail["fields"]["w"]["head"] == [0, 1, 2]
+    assert detail["result"] == {"type": "value", "value": 1.5}
+    compared = client.get("/api/experiments/np/compare", params={"runs": "1,2"}).json()
+    fields = {r["name"]: r for r in compared["fields"]}
+    assert fields["score"] == {"name": "score", "values": [0.917, 0.917], "differs": False}
+    assert fields["ok"]["values"] == [True, False] and fields["ok"]["differs"]
+    assert "np." not in json.dumps([body, detail, compared])
+
+
 def test_metric_series_is_downsampled_on_the_server(store: Any, client: TestClient) -> None:
     exp = store.create_experiment("big")
     run = Run(1)
@@ -398,6 +432,84 @@ def test_running_job_status_and_log_follow(tmp_path: Path) -> None:
         signal.touch()
         thread.join(60)
         store.close()
+
+
+class After(Task):
+    """Prints once its upstream job is done (a job that stays queued behind it)."""
+
+    __trialbook_id__ = "test.web.after"
+    upstream: Param[Task]
+
+    def execute(self) -> None:
+        print("after", flush=True)
+
+
+class Broken(Task):
+    __trialbook_id__ = "test.web.broken"
+
+    def execute(self) -> None:
+        raise ValueError("broken on purpose")
+
+
+def test_queued_and_never_run_jobs_say_so_instead_of_no_log(tmp_path: Path) -> None:
+    """Issue 18: a queued job's log answers "queued" (200, empty text, the viewer keeps
+    polling), a job whose dependency failed says it never ran and why (404)."""
+    import threading
+
+    location, signal = str(tmp_path / "store"), tmp_path / "go"
+
+    def plan() -> None:
+        with experiment(tmp_path / "wd", "queue", launcher=LocalLauncher(n_workers=1),
+                        store=location):  # fmt: skip
+            After.C(upstream=Waiting.C(signal=str(signal)).submit()).submit()
+
+    store = open_store(location)
+    thread = threading.Thread(target=plan)
+    thread.start()
+    try:
+        wait_for(lambda: store.find_experiment("queue"))
+        with TestClient(create_app(store, token=TOKEN), headers=AUTH) as client:
+            jobs = wait_for(lambda: [
+                j for j in client.get("/api/experiments/queue/status").json()["jobs"]
+                if j["task"] == "test.web.after"
+            ])  # fmt: skip
+            url = f"/api/experiments/queue/jobs/{jobs[0]['identifier']}/log"
+            queued = client.get(url)
+            assert queued.status_code == 200
+            assert queued.json() == {
+                "stream": "stdout", "text": "", "offset": None, "status": "waiting",
+                "note": f"job {jobs[0]['identifier']!r} of 'queue': the job is queued (waiting "
+                        "for its dependencies or a free worker): no 'stdout' log yet",
+            }  # fmt: skip
+            signal.touch()
+            thread.join(60)
+            assert client.get(url).json()["text"] == "after\n"
+    finally:
+        signal.touch()
+        thread.join(60)
+    with (
+        pytest.raises(trialbook.errors.JobFailedError) as failed,
+        experiment(tmp_path / "wd", "queue", store=location),
+    ):
+        After.C(upstream=Broken.C().submit()).submit()
+    assert len(failed.value.never_ran) == 1
+    assert "never ran: dependency test.web.broken" in str(failed.value)
+    with TestClient(create_app(store, token=TOKEN), headers=AUTH) as client:
+        nodes = client.get("/api/experiments/queue/graph").json()["nodes"]
+        ident = next(
+            n["id"] for n in nodes if n["status"] == "failed" and n["task"] == "test.web.after"
+        )
+        answer = client.get(f"/api/experiments/queue/jobs/{ident}/log", params={"stream": "stderr"})
+        assert answer.status_code == 404
+        assert answer.json()["error"].startswith(
+            f"job {ident!r} of 'queue': the job never ran (dependency test.web.broken "
+        )
+        assert "ValueError: broken on purpose" in answer.json()["error"]
+        assert answer.json()["error"].endswith("it has no 'stderr' log")
+        [run] = [n["run_id"] for n in nodes if n["id"] == ident]
+        by_run = client.get(f"/api/experiments/queue/runs/{run}/log")
+        assert by_run.status_code == 404 and "the job never ran" in by_run.json()["error"]
+    store.close()
 
 
 def test_kill_a_running_job_when_actions_are_allowed(tmp_path: Path) -> None:

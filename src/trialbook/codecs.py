@@ -54,7 +54,16 @@ from typing import Any
 
 from trialbook.errors import CodecError
 
-__all__ = ["Encoded", "decode", "encode", "from_tree", "is_plain", "json_view", "to_tree"]
+__all__ = [
+    "Encoded",
+    "decode",
+    "encode",
+    "from_tree",
+    "is_plain",
+    "json_view",
+    "plain_scalar",
+    "to_tree",
+]
 
 _PLAIN_SCALARS = frozenset({str, int, float, bool, type(None)})
 _JSON_DUMPS = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=True).encode
@@ -179,7 +188,22 @@ def decode(value: Any, *, allow_pickle: bool = False) -> Any:
     """
     if type(value) is not Encoded:
         return value
-    codec, data = value.codec, value.data
+    if value.codec == "pickle":  # errors of unpickled user code keep their type
+        return _decode(value.codec, value.data, allow_pickle)
+    try:
+        return _decode(value.codec, value.data, allow_pickle)
+    except CodecError:
+        raise
+    except Exception as exc:  # bytes this codec did not write (fuzzing, issue 16)
+        msg = (
+            f"cannot decode a {value.codec!r} value of {value.size} bytes "
+            f"({type(exc).__name__}: {_short_repr(str(exc), 200)}); the stored bytes are not "
+            "what trialbook writes with this codec: check the store with `trialbook check`"
+        )
+        raise CodecError(msg) from exc
+
+
+def _decode(codec: str, data: bytes, allow_pickle: bool) -> Any:
     if codec == "json":
         return json.loads(data)
     if codec == "tjson":
@@ -225,7 +249,62 @@ def json_view(value: Any) -> Any:
         return sorted((json_view(v) for v in value), key=repr)
     if hasattr(value, "isoformat"):
         return value.isoformat()
-    return str(value)
+    scalar = plain_scalar(value)
+    return scalar if type(scalar) in _PLAIN_SCALARS else str(value)
+
+
+def plain_scalar(value: Any) -> Any:
+    """A NumPy or pandas scalar as the plain Python value it shows (issue 18): numbers and
+    booleans as ``int`` / ``float`` / ``bool`` / ``complex`` (``float32`` and ``float16`` by
+    their shortest text, so ``np.float32(0.1)`` shows ``0.1``), text as ``str``, NumPy dates and
+    durations and pandas' ``Timestamp`` (ISO format) / ``Timedelta`` / ``Period`` as text,
+    ``NaT`` and ``pd.NA`` as ``None``; any other value is returned as it is. For display only:
+    not a codec.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> plain_scalar(np.float64(0.917)), plain_scalar(np.int64(3)), plain_scalar(np.bool_(True))
+    (0.917, 3, True)
+    >>> plain_scalar(np.float32(0.1)), plain_scalar(np.datetime64("2024-01-02")), plain_scalar([1])
+    (0.1, '2024-01-02', [1])
+    """
+    t = type(value)
+    module = t.__module__.partition(".")[0]
+    if module == "numpy" and t.__name__ != "ndarray" and getattr(value, "shape", None) == ():
+        return _numpy_scalar(value)
+    if module == "pandas":
+        return _pandas_plain(value)
+    return value
+
+
+_DOUBLE = 8  # bytes of a Python float
+
+
+def _numpy_scalar(value: Any) -> Any:
+    kind = value.dtype.kind
+    if kind == "f" and value.dtype.itemsize < _DOUBLE:
+        return float(str(value))
+    if kind in "biuf":
+        item = value.item()
+        return item if type(item) in _PLAIN_SCALARS else float(value)  # longdouble -> float
+    if kind == "c":
+        return complex(value)
+    if kind in "UmM":
+        return str(value)
+    return value
+
+
+def _pandas_plain(value: Any) -> Any:
+    import pandas as pd
+
+    if value is pd.NaT or value is pd.NA:
+        return None
+    if isinstance(value, pd.Timestamp):
+        return value.isoformat()
+    if isinstance(value, pd.Timedelta | pd.Period):
+        return str(value)
+    return value
 
 
 # -- helpers -------------------------------------------------------------------------------------

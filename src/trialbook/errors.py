@@ -18,7 +18,7 @@ no experiment named 'exp' in this store (it has: 'a', 'b'); list them with `tria
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 
 __all__ = [
     "CodecError",
@@ -362,15 +362,36 @@ class RunFailedError(ExecutionError):
 
 
 class JobFailedError(ExecutionError):
-    """Jobs of a task experiment failed; ``failures`` maps each job (``task/id``) to its reason."""
+    """Jobs of a task experiment failed; ``failures`` maps each job (``task/id``) to its reason,
+    ``never_ran`` holds the jobs (keys of ``failures``) that never started, e.g. because a
+    dependency failed or the experiment was stopped: they have no ``stderr.log`` to look at.
 
-    def __init__(self, experiment: str, failures: dict[str, str]) -> None:
+    Examples
+    --------
+    >>> print(JobFailedError("fit", {"a": "ValueError: boom", "b": "dependency a failed"},
+    ...                      never_ran={"b"}))
+    2 jobs of experiment 'fit' failed (see stderr.log in the directory of each job that ran):
+      a: ValueError: boom
+      b: never ran: dependency a failed
+    """
+
+    def __init__(
+        self, experiment: str, failures: dict[str, str], *, never_ran: Collection[str] = ()
+    ) -> None:
         self.experiment = experiment
         self.failures = dict(failures)
-        lines = "".join(f"\n  {job}: {why}" for job, why in self.failures.items())
-        count = len(self.failures)
-        msg = (
-            f"{count} job{'s' if count != 1 else ''} of experiment {experiment!r} failed "
-            f"(see stderr.log in each job directory):{lines}"
+        self.never_ran = frozenset(never_ran)
+        lines = "".join(
+            f"\n  {job}: {'never ran: ' if job in self.never_ran else ''}{why}"
+            for job, why in self.failures.items()
         )
+        count = len(self.failures)
+        if not self.never_ran:
+            where = " (see stderr.log in each job directory)"
+        elif self.never_ran.issuperset(self.failures):
+            where = ", none of them started"
+        else:
+            where = " (see stderr.log in the directory of each job that ran)"
+        jobs = f"{count} job{'s' if count != 1 else ''}"
+        msg = f"{jobs} of experiment {experiment!r} failed{where}:{lines}"
         super().__init__(msg)

@@ -9,7 +9,7 @@ from typing import Any
 import click
 
 from trialbook.cli.common import friendly_errors, open_session, store_option
-from trialbook.codecs import json_view
+from trialbook.codecs import json_view, plain_scalar
 
 
 @click.command()
@@ -117,7 +117,8 @@ def show(experiment: str, run_id: int, store: str | None) -> None:
     if summary:
         lines.append("metrics:")
         lines += [
-            f"  {name}: {count} points, last {last!r}" for name, (count, last) in summary.items()
+            f"  {name}: {count} points, last {_describe(last)}"
+            for name, (count, last) in summary.items()
         ]
     if run.error is not None:
         lines.append("error:")
@@ -153,6 +154,7 @@ def _section(title: str, values: dict[str, Any]) -> list[str]:
 
 
 def _describe(value: Any) -> str:
+    value = plain_scalar(value)  # np.float64(0.917) shows 0.917 (issue 18)
     shape = getattr(value, "shape", None)
     if shape is not None and type(value).__module__.partition(".")[0] in {
         "numpy",

@@ -115,13 +115,15 @@ def jobs(ctx: click.Context, store: str | None) -> None:
 @tag_option
 @friendly_errors
 def jobs_ls(workdir: str, status: str | None, tags: tuple[str, ...]) -> None:
-    """List jobs: status, task/identifier and tags, and how far unfinished jobs got."""
+    """List jobs: status, task/identifier and tags, how far unfinished jobs got, and why a
+    failed job never ran (waiting: queued, not started yet)."""
     from trialbook.tasks.jobdir import list_jobs
 
     listed = list_jobs(existing_workdir(workdir), **_filters(status, tags))
     for job in listed:
         where = f"  [{job.identifier[:12]}]" if job.tags else ""  # untagged: already in label
-        click.echo(f"{job.status:<11} {job.label}{where}{_progress_text(job.progress)}")
+        why = f"  (never ran: {job.never_ran})" if job.never_ran else ""
+        click.echo(f"{job.status:<11} {job.label}{where}{_progress_text(job.progress)}{why}")
     if not listed:
         click.echo(f"no jobs{' matching' if status or tags else ''} in {workdir}")
 

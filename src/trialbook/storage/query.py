@@ -378,8 +378,37 @@ def parse_query(text: str) -> Query:
         col = exc.offset or len(text.strip())
         msg = f"bad query {text!r}: syntax error at column {col} ({exc.msg}); {_SYNTAX}"
         raise ConfigError(msg) from None
+    except (RecursionError, MemoryError):  # Python's parser on very deep nesting (issue 16)
+        msg = f"bad query {text!r}: nested too deeply to parse; {_SYNTAX}"
+        raise ConfigError(msg) from None
+    except UnicodeError as exc:  # e.g. a lone surrogate, which is no UTF-8 text (issue 16)
+        msg = f"bad query {text!r}: not valid text ({exc}); {_SYNTAX}"
+        raise ConfigError(msg) from None
+    if _depth(tree) > MAX_DEPTH:
+        msg = (
+            f"bad query {text!r}: nested more than {MAX_DEPTH} levels deep; {_SYNTAX}, "
+            "with fewer parentheses and `not`"
+        )
+        raise ConfigError(msg)
     _Checker(text.strip()).boolean(tree)
     return Query(text, tree)
+
+
+MAX_DEPTH = 100
+"""How deeply a filter's syntax tree may nest: the checker, the evaluator and the SQL of every
+store recurse over it (fuzzing found Python's recursion limit, issue 16)."""
+
+
+def _depth(tree: ast.AST) -> int:
+    """The nesting depth of ``tree``, walked without recursion."""
+    deepest, stack = 0, [(tree, 1)]
+    while stack:
+        node, level = stack.pop()
+        deepest = max(deepest, level)
+        if deepest > MAX_DEPTH:
+            break
+        stack.extend((child, level + 1) for child in ast.iter_child_nodes(node))
+    return deepest
 
 
 _NODE_NAMES = {

@@ -20,7 +20,10 @@ through this module:
 
 A job's status is read from its ``status.json``; a job that says ``running`` but whose lock is
 free was interrupted (its process died) and is listed as ``interrupted``. A directory without
-``status.json`` was scheduled but never started: ``waiting``.
+``status.json`` was scheduled but not started yet: ``waiting`` (queued). A job that will never
+start in its experiment (its dependency failed, the experiment was stopped) says ``failed``
+with ``"never_ran": true`` and the reason as ``error`` (:func:`mark_never_ran`), so that no one
+looks for its logs.
 
 Examples
 --------
@@ -46,6 +49,7 @@ import pathlib
 import shutil
 import signal
 import sys
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -202,6 +206,36 @@ def write_status(path: pathlib.Path, status: str, **info: Any) -> None:
     os.replace(tmp, path / STATUS)
 
 
+def mark_never_ran(path: pathlib.Path, reason: str) -> bool:
+    """Record in ``status.json`` that the job failed without running, and why (issue 18); only
+    when no process has started it (no ``status.json``, lock free). Whether it was written.
+
+    Examples
+    --------
+    >>> import pathlib, tempfile
+    >>> path = pathlib.Path(tempfile.mkdtemp())
+    >>> mark_never_ran(path, "dependency a failed: ValueError: boom")
+    True
+    >>> job_info(path).never_ran
+    'dependency a failed: ValueError: boom'
+    >>> mark_never_ran(path, "again")
+    False
+    """
+    try:
+        fd = try_lock(path)
+    except FileNotFoundError:  # the directory is gone (`trialbook jobs clean`): nothing to mark
+        return False
+    if fd is None:  # a process runs it
+        return False
+    try:
+        if read_status(path) is not None:
+            return False
+        write_status(path, "failed", finished=time.time(), error=reason, never_ran=True)
+        return True
+    finally:
+        os.close(fd)
+
+
 def write_progress(path: pathlib.Path, levels: list[dict[str, Any]] | None) -> None:
     """Write ``progress.json`` atomically (``levels``: ``{"level", "progress", "desc"}`` dicts,
     outermost first), or remove it (``None``: a new attempt of the job starts)."""
@@ -341,6 +375,8 @@ class JobInfo:
     progress: list[dict[str, Any]] = field(default_factory=list)
     """What the job reported with ``progress()`` (:func:`read_progress`; not read for jobs
     that are done)."""
+    never_ran: str | None = None
+    """Why a failed job never started (:func:`mark_never_ran`); ``None`` for the others."""
 
     @property
     def name(self) -> str:
@@ -371,6 +407,7 @@ def job_info(path: pathlib.Path, params: dict[str, Any] | None = None) -> JobInf
         experiment=params.get("experiment"), params=params.get("params") or {},
         started=status.get("started"), finished=status.get("finished"),
         progress=read_progress(path) if state in ("running", "interrupted", "failed") else [],
+        never_ran=str(status.get("error")) if status.get("never_ran") else None,
     )  # fmt: skip
 
 

@@ -40,7 +40,7 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from trialbook.tasks.jobdir import is_done, try_lock, write_status
+from trialbook.tasks.jobdir import is_done, mark_never_ran, try_lock, write_status
 from trialbook.tasks.jobs import (
     JobOutcome,
     JobSpec,
@@ -253,6 +253,7 @@ class Scheduler:
         if self._stopping:
             for job in self._waiting:
                 job.state, job.reason = JobState.CANCELLED, "the experiment was stopped"
+                mark_never_ran(job.path, f"cancelled: {job.reason} before the job started")
                 finished.append(job)
             self._waiting = []
             return
@@ -272,6 +273,7 @@ class Scheduler:
             if dep.state in (JobState.FAILED, JobState.CANCELLED):
                 job.state = JobState.FAILED
                 job.reason = f"dependency {dep.label} failed: {dep.reason}"
+                mark_never_ran(job.path, job.reason)
                 finished.append(job)
                 return True
             if dep.state is not JobState.DONE:

@@ -233,7 +233,10 @@ class experiment:
             self._check_recorded()
             failed = self.failed_jobs()
             if failed:
-                raise JobFailedError(self.name, failures(failed))
+                reasons = failures(failed)
+                never_ran = [key for key, job in zip(reasons, failed, strict=True)
+                             if job.outcome is None]  # fmt: skip
+                raise JobFailedError(self.name, reasons, never_ran=never_ran)
 
     def _check_recorded(self) -> None:
         """Raise if finished jobs could not be written to the store (never a silent gap)."""

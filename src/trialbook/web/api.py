@@ -270,8 +270,11 @@ def log(request: Any, ui: UIState) -> Any:
     stream = request.query_params.get("stream", "stdout")
     path = jobs.log_file(record, stream)
     if path is None:
-        raise HTTPError(404, f"run {record.run_id} has no {stream!r} log (logs are known for "
-                             "jobs, whose record names their job directory)")  # fmt: skip
+        folder = record.fields.get("jobpath")
+        if not isinstance(folder, str):
+            raise HTTPError(404, f"run {record.run_id} has no {stream!r} log (logs are known "
+                                 "for jobs, whose record names their job directory)")  # fmt: skip
+        return _no_log(folder, stream, f"run {record.run_id}")
     return {"stream": stream, **_read_log(request, path)}
 
 
@@ -280,8 +283,21 @@ def job_log(request: Any, ui: UIState) -> Any:
     ident, stream = request.path_params["identifier"], request.query_params.get("stream", "stdout")
     path = jobs.job_log_file(info, ident, stream)
     if path is None:
-        raise HTTPError(404, f"no {stream!r} log for job {ident!r} of {info.name!r}")
+        folder = jobs.job_folder(info, ident)
+        if folder is None:
+            raise HTTPError(404, f"no job {ident!r} in the workspace of {info.name!r}")
+        return _no_log(folder, stream, f"job {ident!r} of {info.name!r}")
     return {"stream": stream, **_read_log(request, path)}
+
+
+def _no_log(folder: str, stream: str, what: str) -> dict[str, Any]:
+    """A queued job's log is yet to come: an empty text and a note, so the viewer keeps
+    polling; any other missing log is a 404 saying why (never ran, ...)."""
+    queued, why = jobs.no_log_reason(folder, stream)
+    if not queued:
+        raise HTTPError(404, f"{what}: {why}")
+    return {"stream": stream, "text": "", "offset": None, "status": "waiting",
+            "note": f"{what}: {why}"}  # fmt: skip
 
 
 def _read_log(request: Any, path: Any) -> dict[str, Any]:

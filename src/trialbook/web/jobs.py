@@ -31,10 +31,12 @@ from trialbook.storage.records import ExperimentInfo, RunRecord
 
 __all__ = [
     "job_dirs",
+    "job_folder",
     "job_graph",
     "job_log_file",
     "kill_job",
     "log_file",
+    "no_log_reason",
     "run_logs",
     "services",
 ]
@@ -193,6 +195,49 @@ def job_log_file(info: ExperimentInfo, identifier: str, stream: str) -> pathlib.
     from trialbook.tasks.jobdir import log_path
 
     return log_path(found[0]["path"], stream)
+
+
+def no_log_reason(folder: str | pathlib.Path, stream: str) -> tuple[bool, str]:
+    """Why the job directory ``folder`` has no log ``stream``: ``(queued, message)``, where
+    ``queued`` says the job waits to start (its log is yet to come) (issue 18).
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from trialbook.tasks.jobdir import mark_never_ran
+    >>> folder = tempfile.mkdtemp()
+    >>> no_log_reason(folder, "stdout")
+    (True, "the job is queued (waiting for its dependencies or a free worker): no 'stdout' log yet")
+    >>> _ = mark_never_ran(pathlib.Path(folder), "dependency a failed: ValueError: boom")
+    >>> no_log_reason(folder, "stderr")[1]
+    "the job never ran (dependency a failed: ValueError: boom): it has no 'stderr' log"
+    """
+    from trialbook.tasks.jobdir import STREAMS, job_info
+
+    if stream not in STREAMS:
+        return False, f"no {stream!r} log: a job's logs are {' and '.join(map(repr, STREAMS))}"
+    path = pathlib.Path(folder)
+    if not path.is_dir():
+        return False, f"the job directory {str(path)!r} is gone: no {stream!r} log"
+    job = job_info(path)
+    if job.status == "waiting":
+        return True, (f"the job is queued (waiting for its dependencies or a free worker): "
+                      f"no {stream!r} log yet")  # fmt: skip
+    if job.never_ran:
+        return False, f"the job never ran ({job.never_ran}): it has no {stream!r} log"
+    return False, f"the job ({job.status}) wrote no {stream!r} log"
+
+
+def job_folder(info: ExperimentInfo, identifier: str) -> str | None:
+    """The directory of the job ``identifier`` of the experiment's workspace, if it has one.
+
+    Examples
+    --------
+    >>> job_folder(ExperimentInfo(1, "e", 0.0, 0.0), "abc") is None
+    True
+    """
+    found = [d for d in job_dirs(info) if d["identifier"] == identifier]
+    return str(found[0]["path"]) if found else None
 
 
 def kill_job(info: ExperimentInfo, identifier: str) -> int:

@@ -60,7 +60,9 @@ _DOCS: dict[str, tuple[str, _Q]] = {
                "directories not yet recorded, last activity.", {}),
     "graph": ("The job graph of a task experiment (nodes with status, dependency edges) and "
               "the services it registered.", {}),
-    "job_log": ("Log of a job by identifier, from its job directory (also while running).", {
+    "job_log": ("Log of a job by identifier, from its job directory (also while running); a "
+                "queued job answers an empty `text`, `status` \"waiting\" and a `note`, a job "
+                "that never ran a 404 saying why.", {
         "stream": ("string", "`stdout` (default) or `stderr`."),
         "offset": ("integer", "Byte offset to read from."),
     }),

@@ -16,7 +16,7 @@ import math
 from collections.abc import Sequence
 from typing import Any
 
-from trialbook.codecs import Encoded, decode, json_view
+from trialbook.codecs import Encoded, decode, json_view, plain_scalar
 from trialbook.storage.records import RunRecord
 
 __all__ = ["clean_json", "compare_runs", "preview", "run_detail", "run_row"]
@@ -61,6 +61,29 @@ def _label(value: Any) -> Any:
 
 
 _CELL_BYTES = 2048
+_NO_CELL = object()
+
+
+def _scalar_cell(value: Any) -> Any:
+    """A field's cell of the runs table: a plain scalar as itself, a NumPy or pandas scalar
+    (stored tagged) as the plain value it shows (issue 18); ``_NO_CELL`` for anything else
+    (lists, arrays, frames: the run page previews them).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from trialbook.codecs import encode
+    >>> _scalar_cell(encode(np.float64(0.917))), _scalar_cell([1, 2]) is _NO_CELL
+    (0.917, True)
+    """
+    if type(value) in _SCALARS:
+        return value
+    if type(value) is Encoded and value.codec == "tjson" and value.size <= _CELL_BYTES:
+        decoded = decode(value)
+        plain = plain_scalar(decoded)
+        if plain is not decoded and type(plain) in _SCALARS:
+            return plain
+    return _NO_CELL
 
 
 def run_row(run: RunRecord) -> dict[str, Any]:
@@ -89,7 +112,7 @@ def run_row(run: RunRecord) -> dict[str, Any]:
         else "<json>",
         "error": str(run.error) if run.error is not None else None,
         "params": {k: _label(v) for k, v in run.params.items()},
-        "fields": {k: v for k, v in run.fields.items() if type(v) in _SCALARS},
+        "fields": {k: c for k, v in run.fields.items() if (c := _scalar_cell(v)) is not _NO_CELL},
         "tags": dict(run.tags),
         "metrics": {name: summary[1] for name, summary in run.metrics.items()},
     }
@@ -116,6 +139,9 @@ def preview(value: Any, *, allow_pickle: bool = False) -> dict[str, Any]:
         return _array_preview(decoded)
     if value.codec == "arrow":
         return _frame_preview(decoded)
+    plain = plain_scalar(decoded)  # np.float64(0.917) shows 0.917 (issue 18)
+    if plain is not decoded and type(plain) in _SCALARS:
+        return {"type": "value", "value": plain}
     return {"type": "repr", "codec": value.codec, "value": repr(decoded)[:2000]}
 
 
@@ -154,8 +180,7 @@ def _frame_preview(value: Any) -> dict[str, Any]:
 
 def _item(value: Any) -> Any:
     """A NumPy / pandas scalar as a plain Python value (or its string)."""
-    if hasattr(value, "item"):
-        value = value.item()
+    value = plain_scalar(value)
     return value if type(value) in _SCALARS else str(value)
 
 

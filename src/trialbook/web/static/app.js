@@ -167,7 +167,7 @@ function logViewer(target, path, title) {
   let offset = null;
   const load = async () => {
     const body = await api(path, { stream: select.value, offset });
-    if (offset === null) pre.textContent = body.text; else if (body.text) pre.textContent += body.text;
+    if (offset === null) pre.textContent = body.text || body.note || ""; else if (body.text) pre.textContent += body.text;
     offset = body.offset;
     pre.scrollTop = pre.scrollHeight;
   };

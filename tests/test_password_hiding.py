@@ -151,7 +151,7 @@ def invocations(url: str, tmp_path: pathlib.Path) -> list[list[str]]:
         ["copy", "--from", url, "--to", str(tmp_path / "copied")],
         ["copy", "--from", str(tmp_path / "copied"), "--to", url],
         ["backup", str(tmp_path / "backup"), "--store", url],
-        ["restore", str(tmp_path / "copied"), "--store", url],
+        ["restore", str(tmp_path), "--store", url],
     ]
 
 

@@ -19,6 +19,7 @@ no experiment named 'exp' in this store (it has: 'a', 'b'); list them with `tria
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Any
 
 __all__ = [
     "CodecError",
@@ -68,7 +69,32 @@ def _listing(names: Iterable[object], limit: int = 10) -> str:
 
 
 class TrialbookError(Exception):
-    """Base class of every error raised by trialbook."""
+    """Base class of every error raised by trialbook.
+
+    Every one pickles with its message and structured fields, so that it travels back from a
+    worker process (a ``multiprocessing`` pool cannot even report an exception it fails to
+    unpickle: it waits forever).
+
+    Examples
+    --------
+    >>> import pickle
+    >>> err = pickle.loads(pickle.dumps(RunConflictError("exp", [(1, 2, 3)])))
+    >>> err.run_ids, str(err).startswith("run 1 of experiment 'exp'")
+    ([1], True)
+    """
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # the subclasses' __init__ take other arguments than their message: rebuild without it
+        return (_rebuild_error, (type(self), self.args, self.__dict__))
+
+
+def _rebuild_error(
+    cls: type[TrialbookError], args: tuple[Any, ...], state: dict[str, Any]
+) -> TrialbookError:
+    error = cls.__new__(cls)
+    Exception.__init__(error, *args)
+    error.__dict__.update(state)
+    return error
 
 
 class MissingExtraError(TrialbookError, ImportError):
@@ -148,7 +174,8 @@ class ExperimentExistsError(StorageError, FileExistsError):
         self.name = name
         msg = (
             f"an experiment named {name!r} already exists in this store; load it with "
-            f"session.load_experiment({name!r}), or pass if_exists='replace' to overwrite it"
+            f"session.load_experiment({name!r}), or pass if_exists='replace' to delete it, "
+            "with all its runs, and store the new one in its place"
         )
         super().__init__(detail or msg)
 

@@ -434,7 +434,8 @@ class RunsExperiment:
             msg = (
                 f"experiment {self.name!r} was replaced by another process since "
                 "create_experiment(..., if_exists='replace'); nothing was written and the runs "
-                "are still in memory: persist(if_exists='replace') replaces that one too"
+                "are still in memory: persist(if_exists='replace') replaces that one too, "
+                "deleting the runs the other process stored"
             )
             raise ExperimentExistsError(self.name, msg) from exc
 

@@ -474,7 +474,8 @@ def _claimed_message(name: str, claim: dict[str, Any]) -> str:
     since = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(claim.get("at") or 0))
     return (
         f"experiment {name!r} is being created by {who} (claimed at {since}, not persisted "
-        f"yet); to add runs to it, also while that process runs, use "
+        f"yet); load it once it is persisted with session.load_experiment({name!r}), or add "
+        f"runs to it now, also while that process runs, with "
         f"create_experiment({name!r}, if_exists='append'); or, only if that process is gone "
         f"and nobody else adds runs, create_experiment({name!r}, if_exists='replace') starts "
         "over: its first persist() deletes the stored experiment with every run persisted in "

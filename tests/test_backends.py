@@ -283,6 +283,80 @@ def test_many_writers_while_the_ui_polls(backend: str, tmp_path: pathlib.Path) -
         store.close()
 
 
+# -- "open, else create" from several processes at once (issue 18) ------------------------------
+# Each process looks the name up, finds nothing, and waits at a barrier until all of them found
+# nothing: only then do they create it, all at once. The store lets one create it and refuses
+# the others, which open it instead (each process says which happened to it).
+
+
+def _open_or_create(location: str, barrier, count: int) -> tuple[int, str, str, list[int]]:
+    from trialbook.errors import ExperimentExistsError
+
+    session = trialbook.create_session(location)
+    store = session.store
+    find, create = store.find_experiment, store.create_experiment
+    outcome = []
+
+    def find_then_wait(name: str):
+        info = find(name)
+        if not outcome:  # the first look: everybody must have found nothing
+            outcome.append("looked" if info is None else "found")
+            barrier.wait(120)
+        return info
+
+    def create_or_refused(name: str, **options):
+        try:
+            info = create(name, **options)
+        except ExperimentExistsError:
+            outcome.append("refused")
+            raise
+        outcome.append("created")
+        return info
+
+    store.find_experiment = find_then_wait
+    store.create_experiment = create_or_refused
+    try:
+        experiment = session.create_experiment("team", if_exists="append")
+        mine = [run.id for run in experiment.add_runs(pid=os.getpid(), i=list(range(count)))]
+        square = lambda run: run.fields.update(square=run.params.i**2)  # noqa: E731
+        experiment.execute(square, run_ids=mine).persist()  # not the runs others loaded here
+    finally:
+        session.close()
+    return os.getpid(), "/".join(outcome), experiment.id_experiment, mine
+
+
+@pytest.mark.parametrize("backend", BACKENDS + OPTIONAL_BACKENDS)
+def test_processes_open_or_create_one_experiment_at_once(
+    backend: str, tmp_path: pathlib.Path, closing: Closing
+) -> None:
+    """4 processes call create_experiment("team", if_exists="append") together, each after
+    finding no such experiment: one creates it, the other three open it; all their runs are in
+    that one experiment, with distinct ids, and none is lost."""
+    with backend_location(backend, tmp_path) as location:
+        trialbook.create_session(location).close()  # the store exists before they start
+        ctx = multiprocessing.get_context("spawn")
+        with ctx.Manager() as manager, ctx.Pool(4) as pool:
+            barrier = manager.Barrier(4)
+            results = pool.starmap(_open_or_create, [(location, barrier, 3)] * 4)
+        assert len({pid for pid, *_ in results}) == 4
+        outcomes = sorted(outcome for _, outcome, _, _ in results)
+        assert outcomes == ["looked/created"] + ["looked/refused"] * 3
+        assert len({id_experiment for _, _, id_experiment, _ in results}) == 1
+        session = closing(trialbook.create_session(location))
+        assert session.ls()["name"].tolist() == ["team"]
+        stored = session.load_experiment("team")
+        assert stored.id_experiment == results[0][2]
+        assert sorted(stored.runs) == list(range(1, 13))
+        assert sorted(i for *_, ids in results for i in ids) == list(range(1, 13))
+        by_pid = {pid: sorted(run.params.i for run in stored.runs.values() if run.params.pid == pid)
+                  for pid, *_ in results}  # fmt: skip
+        assert by_pid == {pid: [0, 1, 2] for pid, *_ in results}
+        assert {run.status for run in stored.runs.values()} == {"done"}
+        assert [run.fields.square for run in stored.runs.values()] == [
+            run.params.i**2 for run in stored.runs.values()
+        ]
+
+
 # -- URL dispatch, repr, password hiding, errors --------------------------------------------------
 
 

@@ -610,3 +610,102 @@ def test_save_metric_in_a_plain_delayed_task_of_a_trial(ex: Experiment) -> None:
 
     assert ident(dask.delayed(plain)(5)).compute(seed=0) == 5
     assert ex.load_metric("plain", trial_id=1).loc[0, 1] == 5.0
+
+
+# -- issue 18: steps defined in a loop, steps redefined in a notebook ----------------------------
+
+
+def test_step_defined_in_a_loop_is_refused_naming_the_step(ex: Experiment) -> None:
+    """Without names, the loop's four definitions would be one step (one node, one metric):
+    the second definition by the same def is refused, saying how to name them apart."""
+    n = ex.parameter("n", default=10)
+    defined = []
+
+    def define_in_a_loop() -> None:
+        for k in range(4):
+
+            @ex
+            def branch(n, k=k):
+                return n * k
+
+            defined.append(branch)
+
+    with pytest.raises(ConfigError) as caught:
+        define_in_a_loop()
+    message = str(caught.value)
+    assert "step 'branch' of experiment 'quickstart_pj' is defined again by the same def" in message
+    assert '@ex(name=f"branch_{k}")' in message
+    assert len(defined) == 1 and defined[0](n).compute() == 0  # the first one, unchanged
+
+    def make(scale: int):
+        @ex.result
+        def scaled(n):
+            return n * scale
+
+        return scaled
+
+    make(1)
+    with pytest.raises(ConfigError, match=r"step 'scaled' .* defined again by the same def"):
+        make(2)  # a function called again: the same def
+
+
+def test_steps_named_apart_in_a_loop_are_distinct(ex: Experiment) -> None:
+    """With `name=`, each definition is its own step: four nodes, four persisted outputs,
+    four metrics in one trial."""
+    n = ex.parameter("n", default=10)
+    outputs = []
+    for k in range(4):
+
+        @ex.persist(name=f"branch_{k}")
+        def branch(n, k=k):
+            ex.save_metric(f"score_{k}", epoch=0, value=float(n * k))
+            return n * k
+
+        outputs.append(branch(n))
+
+    @ex.result(name="total")
+    def add_up(*parts):
+        return sum(parts)
+
+    assert len({node.key for node in outputs}) == 4
+    assert add_up(*outputs).compute(seed=0) == 60
+    assert [ex.get_persisted(f"branch_{k}", trial_id=1) for k in range(4)] == [0, 10, 20, 30]
+    assert [ex.load_metric(f"score_{k}", trial_id=1).iat[0, 0] for k in range(4)] == [
+        0.0,
+        10.0,
+        20.0,
+        30.0,
+    ]
+    with pytest.raises(ConfigError, match="a step name must be a Python identifier"):
+        ex(name="branch-1")(lambda n: n)
+
+
+_CELL = """
+@ex.result
+def report(n):
+    return n * {factor}
+"""
+
+
+def test_a_notebook_cell_run_again_replaces_its_step(
+    ex: Experiment, tmp_path: pathlib.Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A cell run again is compiled again: its step replaces the earlier one, silently when
+    the source is the same, with the code-change warning when it was edited."""
+    caplog.set_level(logging.WARNING, logger=GRAPH_LOG)
+    n = ex.parameter("n", default=3)
+    cell = tmp_path / "cell.py"  # a file, so that the step's source can be read, as in Jupyter
+    namespace: dict = {"ex": ex}
+
+    def run_cell(factor: int) -> None:
+        cell.write_text(_CELL.format(factor=factor))
+        exec(compile(cell.read_text(), str(cell), "exec"), namespace)
+
+    run_cell(2)
+    run_cell(2)  # the same cell again
+    assert messages(caplog, logging.WARNING) == []
+    assert namespace["report"](n).compute(seed=0) == 6
+    run_cell(5)  # edited and run again
+    assert "Code context has been changed: report" in messages(caplog, logging.WARNING)
+    assert namespace["report"](n).compute(seed=0) == 15
+    assert ex.get_history()["Result"].tolist() == [6, 15]

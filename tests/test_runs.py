@@ -485,3 +485,164 @@ def test_default_store_from_environment(tmp_path, monkeypatch) -> None:
     with trialbook.create_session() as session:
         session.create_experiment("d").persist()
     assert (tmp_path / "elsewhere" / "trialbook.db").exists()
+
+
+# -- issue 18: a failed run never costs the others --------------------------------------------
+
+
+def _fit(run: trialbook.Run) -> None:
+    """A step of the README's kind that fails for one run (``alpha == 0``)."""
+    run.log_metric("mse", 1.0 / run.params.alpha)
+    run.fields.w = np.arange(3.0) / run.params.alpha
+
+
+def _fit_fixed(run: trialbook.Run) -> None:
+    run.fields.w = np.arange(3.0) * run.params.alpha
+
+
+def test_failed_run_in_the_readme_chain_keeps_the_finished_runs(
+    session: trialbook.Session,
+) -> None:
+    """`execute(step).persist()` with one failing run: execute stores the finished runs and
+    the failed one (as failed, with its traceback) before raising; re-running only the failed
+    one, by the ids the error names, completes the experiment."""
+    experiment = session.create_experiment("ridge", if_exists="replace")  # a new name
+    experiment.add_runs(alpha=[0.5, 0.0, 2.0])
+    with pytest.raises(RunFailedError, match="run 2 of experiment 'ridge' failed") as caught:
+        experiment.execute(_fit).persist()
+    err = caught.value
+    assert isinstance(err.__cause__, ZeroDivisionError)
+    assert (err.failed, err.succeeded, err.stored) == ([2], [1, 3], True)
+    assert "The 2 runs that finished are stored, and the failed one as failed" in str(err)
+    assert "experiment.execute(steps, run_ids=[2])" in str(err)
+    stored = session.load_experiment("ridge").runs
+    assert [run.status for run in stored.values()] == ["done", "failed", "done"]
+    assert stored[2].error.type == "ZeroDivisionError"
+    assert "1.0 / run.params.alpha" in stored[2].error.traceback
+    assert stored[3].fields.w.tolist() == [0.0, 0.5, 1.0]
+    assert stored[3].metrics("mse")["value"].tolist() == [0.5]
+    experiment.execute(_fit_fixed, run_ids=err.failed).persist()
+    again = session.load_experiment("ridge").runs
+    assert [run.status for run in again.values()] == ["done", "done", "done"]
+    assert again[2].error is None and again[2].fields.w.tolist() == [0.0, 0.0, 0.0]
+    assert again[1].fields.w.tolist() == [0.0, 2.0, 4.0]  # not executed again
+
+
+def test_failure_does_not_replace_a_stored_experiment_by_itself(
+    session: trialbook.Session,
+) -> None:
+    """With `if_exists="replace"` over a stored experiment, a failed execute stores nothing
+    (its first persist would delete the stored runs): the message says so and how to store
+    them; following it stores the finished and failed runs."""
+    old = session.create_experiment("ridge")
+    old.add_runs(alpha=[9.0])
+    old.persist()
+    experiment = session.create_experiment("ridge", if_exists="replace")
+    experiment.add_runs(alpha=[0.5, 0.0])
+    with pytest.raises(RunFailedError) as caught:
+        experiment.execute(_fit).persist()
+    err = caught.value
+    assert (err.failed, err.succeeded, err.stored) == ([2], [1], False)
+    message = str(err)
+    assert "1 run finished and is kept in memory only" in message
+    assert "replaces the stored experiment 'ridge' and deletes its runs" in message
+    assert "call experiment.persist() to store them" in message
+    assert [run.params.alpha for run in session.load_experiment("ridge").runs.values()] == [9.0]
+    experiment.persist()  # as the message says
+    stored = session.load_experiment("ridge").runs
+    assert [(run.params.alpha, run.status) for run in stored.values()] == [
+        (0.5, "done"),
+        (0.0, "failed"),
+    ]
+    experiment.execute(_fit_fixed, run_ids=err.failed).persist()
+    assert session.load_experiment("ridge").runs[2].status == "done"
+
+
+def test_failure_whose_persist_fails_keeps_the_runs_in_memory(
+    session: trialbook.Session,
+) -> None:
+    """When storing after a failure fails too, the steps' exception is still what is raised,
+    the message gives the reason, and the runs are all in memory."""
+    experiment = session.create_experiment("unstorable")
+    experiment.add_runs(x=[1, 0])
+
+    def step(run: trialbook.Run) -> None:
+        run.fields.model = object()  # no codec stores it
+        run.fields.inv = 1 / run.params.x
+
+    with pytest.raises(RunFailedError) as caught:
+        experiment.execute(step)
+    err = caught.value
+    assert isinstance(err.__cause__, ZeroDivisionError) and not err.stored
+    assert "kept in memory only (storing them failed: CodecError: field 'model'" in str(err)
+    assert [run.status for run in experiment.runs.values()] == ["done", "failed"]
+    assert session.store.find_experiment("unstorable").runs == 0
+
+
+_CRASHING_SCRIPT = """
+    import sys, trialbook
+    session = trialbook.create_session(sys.argv[1])
+    experiment = session.create_experiment("crash", if_exists="append")
+    experiment.add_runs(x=[1, 0, 2])
+    def invert(run):
+        run.fields.inv = 1 / run.params.x
+    experiment.execute(invert).persist()  # raises RunFailedError: the script ends here
+    print("NOT REACHED")
+"""
+
+_RERUN_SCRIPT = """
+    import sys, trialbook
+    from trialbook.errors import RunFailedError
+    with trialbook.create_session(sys.argv[1]) as session:
+        experiment = session.load_experiment("crash")
+        def invert(run):
+            run.fields.inv = 1 / run.params.x if run.params.x else None
+        experiment.execute(invert, only="failed").persist()
+"""
+
+
+def test_script_ended_by_a_failed_run_left_the_others_stored(tmp_path: pathlib.Path) -> None:
+    """A script whose chain raises RunFailedError (the exception ends it): the finished runs
+    and the failed one are in the store; a second script re-runs only the failed one."""
+    store = str(tmp_path / "store")
+    crashed = subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(_CRASHING_SCRIPT), store],
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert crashed.returncode == 1 and "NOT REACHED" not in crashed.stdout
+    assert "RunFailedError: run 2 of experiment 'crash' failed" in crashed.stderr
+    assert "The 2 runs that finished are stored" in crashed.stderr
+    with trialbook.create_session(store) as session:
+        stored = session.load_experiment("crash").runs
+        assert [run.status for run in stored.values()] == ["done", "failed", "done"]
+        assert [stored[i].fields.inv for i in (1, 3)] == [1.0, 0.5]
+        assert "ZeroDivisionError" in stored[2].error.traceback
+        finished = [stored[i].finished for i in (1, 3)]
+    rerun = subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(_RERUN_SCRIPT), store],
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert rerun.returncode == 0, rerun.stderr
+    with trialbook.create_session(store) as session:
+        stored = session.load_experiment("crash").runs
+        assert [run.status for run in stored.values()] == ["done", "done", "done"]
+        assert [stored[i].finished for i in (1, 3)] == finished  # not executed again
+        assert stored[2].fields.inv is None and stored[2].error is None
+
+
+def test_run_ids_are_checked_and_each_run_executes_once(session: trialbook.Session) -> None:
+    experiment = session.create_experiment("chosen")
+    experiment.add_runs(x=[1, 2, 3])
+    calls: list[int] = []
+    experiment.execute(lambda run: calls.append(run.id), run_ids=[3, 1, 3])
+    assert calls == [3, 1]
+    with pytest.raises(ConfigError, match=r"run_ids must be a list of run ids.*got 2"):
+        experiment.execute(lambda run: None, run_ids=2)  # type: ignore[arg-type]
+    with pytest.raises(RunNotFoundError, match="no run with id 7"):
+        experiment.execute(lambda run: None, run_ids=[7])

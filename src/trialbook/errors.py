@@ -19,6 +19,7 @@ no experiment named 'exp' in this store (it has: 'a', 'b'); list them with `tria
 from __future__ import annotations
 
 from collections.abc import Collection, Iterable
+from typing import Any
 
 __all__ = [
     "CodecError",
@@ -70,7 +71,32 @@ def _listing(names: Iterable[object], limit: int = 10) -> str:
 
 
 class TrialbookError(Exception):
-    """Base class of every error raised by trialbook."""
+    """Base class of every error raised by trialbook.
+
+    Every one pickles with its message and structured fields, so that it travels back from a
+    worker process (a ``multiprocessing`` pool cannot even report an exception it fails to
+    unpickle: it waits forever).
+
+    Examples
+    --------
+    >>> import pickle
+    >>> err = pickle.loads(pickle.dumps(RunConflictError("exp", [(1, 2, 3)])))
+    >>> err.run_ids, str(err).startswith("run 1 of experiment 'exp'")
+    ([1], True)
+    """
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # the subclasses' __init__ take other arguments than their message: rebuild without it
+        return (_rebuild_error, (type(self), self.args, self.__dict__))
+
+
+def _rebuild_error(
+    cls: type[TrialbookError], args: tuple[Any, ...], state: dict[str, Any]
+) -> TrialbookError:
+    error = cls.__new__(cls)
+    Exception.__init__(error, *args)
+    error.__dict__.update(state)
+    return error
 
 
 class MissingExtraError(TrialbookError, ImportError):
@@ -220,7 +246,8 @@ class ExperimentExistsError(StorageError, FileExistsError):
         self.name = name
         msg = (
             f"an experiment named {name!r} already exists in this store; load it with "
-            f"session.load_experiment({name!r}), or pass if_exists='replace' to overwrite it"
+            f"session.load_experiment({name!r}), or pass if_exists='replace' to delete it, "
+            "with all its runs, and store the new one in its place"
         )
         super().__init__(detail or msg)
 
@@ -345,12 +372,38 @@ class ExecutionError(TrialbookError, RuntimeError):
 class RunFailedError(ExecutionError):
     """One or more runs failed; the first failure's exception is the ``__cause__``.
 
-    ``failures`` maps each failed run id to its error summary (``"ValueError: ..."``).
+    Fields: ``experiment`` (its name), ``failures`` (each failed run id and its error
+    summary, ``"ValueError: ..."``), ``failed`` (those ids, sorted), ``succeeded`` (the ids of
+    the runs of that execution that finished) and ``stored`` (whether ``execute`` persisted
+    them). The message says where the finished runs are and how to re-run only the failed
+    ones; ``not_stored`` says why they were not stored, when they were not.
+
+    Examples
+    --------
+    >>> err = RunFailedError("sweep", {2: "ValueError: bad"}, succeeded=[1, 3], stored=True)
+    >>> err.failed, err.succeeded
+    ([2], [1, 3])
+    >>> print(err)
+    run 2 of experiment 'sweep' failed: ValueError: bad; see run.error for each failed run's
+    traceback. The 2 runs that finished are stored, and the failed one as failed (execute
+    persisted them); re-run the failed one with experiment.execute(steps, run_ids=[2]), then
+    persist()
     """
 
-    def __init__(self, experiment: str, failures: dict[int, str]) -> None:
+    def __init__(
+        self,
+        experiment: str,
+        failures: dict[int, str],
+        *,
+        succeeded: Iterable[int] | None = None,
+        stored: bool = False,
+        not_stored: str = "",
+    ) -> None:
         self.experiment = experiment
         self.failures = dict(failures)
+        self.failed = sorted(self.failures)
+        self.succeeded = sorted(succeeded or ())
+        self.stored = stored
         first_id, first = next(iter(self.failures.items()))
         others = len(self.failures) - 1
         more = f" and {others} other run{'s' if others != 1 else ''} failed too" if others else ""
@@ -358,7 +411,26 @@ class RunFailedError(ExecutionError):
             f"run {first_id} of experiment {experiment!r} failed: {first}{more}; "
             "see run.error for each failed run's traceback"
         )
+        if succeeded is not None:
+            msg += _after_failure(self.failed, len(self.succeeded), stored, not_stored)
         super().__init__(msg)
+
+
+def _after_failure(failed: list[int], finished: int, stored: bool, not_stored: str) -> str:
+    """Where the runs of a failed execution are, and how to re-run the failed ones."""
+    ones = "one" if len(failed) == 1 else "ones"
+    rerun = f"re-run the failed {ones} with experiment.execute(steps, run_ids={failed})"
+    runs, are = ("run", "is") if finished == 1 else ("runs", "are")
+    if stored:
+        return (
+            f". The {finished} {runs} that finished {are} stored, and the failed {ones} as "
+            f"failed (execute persisted them); {rerun}, then persist()"
+        )
+    why = f" ({not_stored})" if not_stored else ""
+    return (
+        f". {finished} {runs} finished and {are} kept in memory only{why}: call "
+        f"experiment.persist() to store them (the failed {ones} as failed), then {rerun}"
+    )
 
 
 class JobFailedError(ExecutionError):

@@ -271,7 +271,8 @@ class RunsExperiment:
             core, never more workers than cores. With workers, ``run.state`` and
             ``run.fields`` travel to the worker and back, so they must be picklable.
         run_ids
-            Restrict execution to these runs.
+            Restrict execution to these runs (a list of ids), e.g. the failed ones after a
+            :class:`~trialbook.errors.RunFailedError`: ``run_ids=err.failed``.
         only
             Restrict execution by status: ``"pending"`` (runs never executed, such as those
             just added to a reloaded experiment), ``"failed"``, or ``"unfinished"`` (every run
@@ -307,15 +308,48 @@ class RunsExperiment:
         Raises
         ------
         RunFailedError
-            After every run was executed, if any step raised: it names the failed runs and
-            its ``__cause__`` is the first original exception. Each failed run keeps its error
-            and traceback in ``run.error``; the other runs keep their results.
+            After every run was executed, if any step raised: it names the failed runs
+            (``err.failed``) and the finished ones (``err.succeeded``), and its ``__cause__``
+            is the first original exception. Each failed run keeps its error and traceback in
+            ``run.error``; the other runs keep their results. Before raising, ``execute``
+            persists the experiment (the finished runs and the failed ones, as failed) when it
+            is in the store (``err.stored``), so that a chain such as
+            ``execute(step).persist()`` loses no finished run; not an experiment whose first
+            persist would replace a stored one (``if_exists="replace"``): the message then
+            says to call ``persist()``. Re-run the failed ones with
+            ``execute(steps, run_ids=err.failed)`` (or ``only="failed"``).
+
+        Examples
+        --------
+        >>> import trialbook
+        >>> from trialbook.errors import RunFailedError
+        >>> session = trialbook.create_session("sqlite:///:memory:")
+        >>> experiment = session.create_experiment("inverse")
+        >>> _ = experiment.add_runs(x=[1, 0, 4])
+        >>> def invert(run):
+        ...     run.fields.y = 1 / run.params.x
+        >>> try:
+        ...     experiment.execute(invert).persist()
+        ... except RunFailedError as err:
+        ...     failed = err.failed
+        >>> failed, session.load_experiment("inverse").df()["status"].tolist()
+        ([2], ['done', 'failed', 'done'])
+        >>> def invert(run):  # fixed
+        ...     run.fields.y = 1 / run.params.x if run.params.x else float("inf")
+        >>> _ = experiment.execute(invert, run_ids=failed).persist()
+        >>> session.load_experiment("inverse").df()[["x", "status", "y"]]
+                x status     y
+        run_id
+        1       1   done  1.00
+        2       0   done   inf
+        3       4   done  0.25
+        >>> session.close()
         """
         step_list = _check_steps(steps)
         if config is not None and not isinstance(config, Mapping):
             msg = f"config must be a dict of values (got {config!r} that is a {type(config)})"
             raise ConfigError(msg)
-        runs = list(self.runs.values()) if run_ids is None else [self.runs[i] for i in run_ids]
+        runs = list(self.runs.values()) if run_ids is None else self._chosen(run_ids)
         runs = _select(runs, only)
         chosen_executor = choose_executor(
             executor=executor, n_jobs=n_jobs, backend=backend, client=client, count=len(runs)
@@ -336,8 +370,13 @@ class RunsExperiment:
                         advance(1)
         if failures:
             summaries = {rid: str(self.runs[rid].error) for rid in sorted(failures)}
+            succeeded = [run.id for run in runs if run.id not in failures]
+            not_stored = self._persist_after_failure()
             first = failures[min(failures)]
-            raise RunFailedError(self.name, summaries) from first
+            raise RunFailedError(
+                self.name, summaries, succeeded=succeeded, stored=not not_stored,
+                not_stored=not_stored,
+            ) from first  # fmt: skip
         return self
 
     @contextmanager
@@ -349,6 +388,35 @@ class RunsExperiment:
             return
         with LiveWriter(self.store, self._info.id) as live:
             yield live
+
+    def _chosen(self, run_ids: Iterable[int]) -> list[Run]:
+        """The runs of ``run_ids``, each once, in the order given."""
+        if isinstance(run_ids, int | str) or not isinstance(run_ids, Iterable):
+            msg = (
+                f"run_ids must be a list of run ids, such as run_ids=[2, 5] or the failed ids "
+                f"of a RunFailedError (err.failed) (got {run_ids!r} that is a {type(run_ids)})"
+            )
+            raise ConfigError(msg)
+        return [self.runs[run_id] for run_id in dict.fromkeys(run_ids)]
+
+    def _persist_after_failure(self) -> str:
+        """Persist after an execution in which runs failed, so that the runs that finished
+        outlive this process (issue 18); return why nothing was stored, or ``""``.
+
+        An experiment that exists in the store (claimed by ``create_experiment``, loaded or
+        persisted) is persisted as ``persist()`` would. One that would replace a stored
+        experiment is not: its first persist deletes that one's runs, which only an explicit
+        ``persist()`` may do."""
+        if self._info is None and self._replaces is not None:
+            return (
+                f"execute did not store them: persisting replaces the stored experiment "
+                f"{self.name!r} and deletes its runs"
+            )
+        try:
+            self.persist()
+        except Exception as exc:  # the runs stay in memory; the steps' error is what is raised
+            return f"storing them failed: {type(exc).__name__}: {exc}"
+        return ""
 
     # -- persistence ------------------------------------------------------------------------
 
@@ -446,7 +514,8 @@ class RunsExperiment:
             msg = (
                 f"experiment {self.name!r} was replaced by another process since "
                 "create_experiment(..., if_exists='replace'); nothing was written and the runs "
-                "are still in memory: persist(if_exists='replace') replaces that one too"
+                "are still in memory: persist(if_exists='replace') replaces that one too, "
+                "deleting the runs the other process stored"
             )
             raise ExperimentExistsError(self.name, msg) from exc
 

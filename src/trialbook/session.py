@@ -186,6 +186,11 @@ class Session:
         (an exception, ``kill -9``) does not block: a claim with no runs made on this host by
         a process that no longer runs (or by this process) is taken over.
 
+        ``if_exists="append"`` is an atomic "open, else create": processes that call it with
+        the same name at the same moment all get the same experiment (the store creates it
+        once; the others open it, even while it is only claimed), and the runs each one adds
+        get distinct ids.
+
         Names are exact: ``"my-exp"`` and ``"My Exp"`` are two experiments.
 
         Parameters
@@ -193,9 +198,10 @@ class Session:
         if_exists
             What to do when the store has an experiment of that name: ``"fail"`` (default)
             raises :class:`~trialbook.errors.ExperimentExistsError`; ``"append"`` returns it
-            loaded (as :meth:`load_experiment`), to add runs to it; ``"replace"`` returns a new
-            experiment that replaces the stored one at its first ``persist()``, in the same
-            transaction: until then the old one stays complete in the store.
+            loaded (as :meth:`load_experiment`), to add runs to it (also one that another
+            process has claimed and not persisted yet); ``"replace"`` returns a new experiment
+            that replaces the stored one at its first ``persist()``, in the same transaction,
+            **deleting the stored runs**: until then the old one stays complete in the store.
 
         Raises
         ------
@@ -203,7 +209,7 @@ class Session:
             If ``name`` is not ``None`` or a non-empty string, or ``if_exists`` is unknown.
         ExperimentExistsError
             If the name is taken (``if_exists="fail"``), or claimed by a process that still
-            runs or runs on another host (with every ``if_exists`` but ``"replace"``).
+            runs or runs on another host (``if_exists="fail"``).
 
         Examples
         --------
@@ -235,19 +241,23 @@ class Session:
             if info is None:
                 try:
                     return self._claim(name, None)
-                except ExperimentExistsError:
-                    continue
+                except ExperimentExistsError:  # another process created it meanwhile (#18)
+                    continue  # look again: "append" opens it, "fail" names it
             if if_exists == "replace":
                 return RunsExperiment(name, self.store, replaces=info.id)
+            if if_exists == "append":  # opened as it is, claimed or not: never taken over
+                return RunsExperiment.load(self.store, info)
             claim = info.meta.get("claim")
             if claim and _abandoned(info):
                 return self._claim(name, info)
             if claim and not info.runs:  # with runs, a claim is left over: the data counts
                 raise ExperimentExistsError(name, _claimed_message(name, claim))
-            if if_exists == "append":
-                return self.load_experiment(name)
             raise ExperimentExistsError(name, _exists_message(name, info))
-        raise ExperimentExistsError(name)
+        msg = (
+            f"experiment {name!r} kept appearing and vanishing while this process looked for "
+            "it (other processes create and delete it): try again"
+        )
+        raise ExperimentExistsError(name, msg)
 
     def _create_unnamed(self) -> RunsExperiment:
         """A new experiment named after its new id (another id if that name is taken)."""
@@ -556,9 +566,12 @@ def _claimed_message(name: str, claim: dict[str, Any]) -> str:
     since = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(claim.get("at") or 0))
     return (
         f"experiment {name!r} is being created by {who} (claimed at {since}, not persisted "
-        "yet); wait for it and then session.load_experiment(...) or "
-        f"create_experiment({name!r}, if_exists='append'), or, if that process is gone, "
-        f"create_experiment({name!r}, if_exists='replace') to start over"
+        f"yet); load it once it is persisted with session.load_experiment({name!r}), or add "
+        f"runs to it now, also while that process runs, with "
+        f"create_experiment({name!r}, if_exists='append'); or, only if that process is gone "
+        f"and nobody else adds runs, create_experiment({name!r}, if_exists='replace') starts "
+        "over: its first persist() deletes the stored experiment with every run persisted in "
+        "it by then"
     )
 
 
@@ -567,5 +580,6 @@ def _exists_message(name: str, info: ExperimentInfo) -> str:
         f"an experiment named {name!r} already exists in this store ({info.runs} runs); "
         f"add runs to it with session.load_experiment({name!r}) or "
         f"create_experiment({name!r}, if_exists='append'), or start over with "
-        f"create_experiment({name!r}, if_exists='replace')"
+        f"create_experiment({name!r}, if_exists='replace'), whose first persist() deletes "
+        f"the stored experiment and its {info.runs} runs"
     )

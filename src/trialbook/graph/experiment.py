@@ -437,8 +437,21 @@ class Experiment(HistoryReader):
 
     # -- steps --
 
-    def __call__(self, func: Callable[..., Any] | None = None) -> Any:
-        """Decorate a step: ``@ex`` or ``@ex()``.
+    def __call__(self, func: Callable[..., Any] | None = None, *, name: str | None = None) -> Any:
+        """Decorate a step: ``@ex``, ``@ex()`` or ``@ex(name="step_name")``.
+
+        A step is known by its name, the function's name unless ``name=`` gives another.
+        Defining a step name again in this experiment replaces the step (a notebook cell run
+        again, with a warning in the log when its source changed), but the same ``def``
+        executed again for the same name (in a loop, or a function called again) is refused:
+        each definition would be one and the same step. Name each one apart instead:
+        ``@ex(name=f"branch_{k}")`` (``@ex.result`` and ``@ex.persist`` take ``name=`` too).
+
+        Raises
+        ------
+        ConfigError
+            If ``name`` is not a Python identifier, or the same ``def`` defines the step name
+            a second time.
 
         Examples
         --------
@@ -452,14 +465,30 @@ class Experiment(HistoryReader):
         ...     return x - 1
         >>> inc, dec
         (Step(inc, persist=False, result=False), Step(dec, persist=False, result=False))
+        >>> scaled = []
+        >>> for k in range(2):
+        ...     @ex(name=f"scale_{k}")
+        ...     def scale(x, k=k):
+        ...         return x * k
+        ...     scaled.append(scale(10))
+        >>> scale, scaled[0].compute(), scaled[1].compute()
+        (Step(scale_1, persist=False, result=False), 0, 10)
+        >>> for k in range(2):
+        ...     @ex
+        ...     def shift(x, k=k):
+        ...         return x + k
+        Traceback (most recent call last):
+        ...
+        trialbook.errors.ConfigError: step 'shift' ... is defined again by the same def ...
         >>> ex.close()
         """
         if func is None:
-            return self._register
-        return self._register(func)
+            return lambda f: self._register(f, name=name)
+        return self._register(func, name=name)
 
-    def result(self, func: Callable[..., Any] | None = None) -> Any:
-        """Decorate the step whose output is the trial's result: ``@ex.result``.
+    def result(self, func: Callable[..., Any] | None = None, *, name: str | None = None) -> Any:
+        """Decorate the step whose output is the trial's result: ``@ex.result`` (``name=``:
+        as for ``@ex``).
 
         Examples
         --------
@@ -473,11 +502,18 @@ class Experiment(HistoryReader):
         >>> ex.close()
         """
         if func is None:
-            return self.result
-        return self._register(func, is_result=True)
+            return lambda f: self._register(f, name=name, is_result=True)
+        return self._register(func, name=name, is_result=True)
 
-    def persist(self, func: Callable[..., Any] | None = None, *, cache: bool = False) -> Any:
-        """Decorate a step whose output is stored with each trial: ``@ex.persist``.
+    def persist(
+        self,
+        func: Callable[..., Any] | None = None,
+        *,
+        cache: bool = False,
+        name: str | None = None,
+    ) -> Any:
+        """Decorate a step whose output is stored with each trial: ``@ex.persist`` (``name=``:
+        as for ``@ex``; the output is read back under that name).
 
         With ``cache=True``, a trial reuses the output stored by an earlier trial when the
         step's source and inputs are the same, instead of running the step.
@@ -494,16 +530,27 @@ class Experiment(HistoryReader):
         >>> ex.close()
         """
         if func is None:
-            return lambda f: self._register(f, persist=True, cache=cache)
-        return self._register(func, persist=True, cache=cache)
+            return lambda f: self._register(f, name=name, persist=True, cache=cache)
+        return self._register(func, name=name, persist=True, cache=cache)
 
-    def _register(self, func: Callable[..., Any], **options: bool) -> Step:
+    def _register(
+        self, func: Callable[..., Any], *, name: str | None = None, **options: bool
+    ) -> Step:
         if not callable(func):
             msg = f"a step must be a function (got {func!r} that is a {type(func)})"
             raise ConfigError(msg)
-        name = func.__name__
+        if name is None:
+            name = func.__name__
+        elif not isinstance(name, str) or not name.isidentifier():
+            msg = (
+                f"a step name must be a Python identifier such as 'branch_1' (got {name!r} "
+                f"that is a {type(name)})"
+            )
+            raise ConfigError(msg)
         source = capture.step_source(func)
         previous = self._steps.get(name)
+        if previous is not None and _same_def(previous.func, func):
+            raise self._defined_again_error(name)
         old = previous.source if previous is not None else self._known_sources.get(name)
         if old is not None and old != source:
             logger.warning("Code context has been changed: %s", name)
@@ -512,6 +559,19 @@ class Experiment(HistoryReader):
         step = Step(self, func, name, source, **options)
         self._steps[name] = step
         return step
+
+    def _defined_again_error(self, name: str) -> ConfigError:
+        """The error for a step name defined twice by one ``def`` (issue 18): in a loop, the
+        steps would collapse into the last one, silently."""
+        msg = (
+            f"step {name!r} of experiment {self.id!r} is defined again by the same def (in a "
+            "loop, or a function called again): a step is known by its name, so every "
+            "definition would be the same step and only the last one would run. Give each its "
+            f'own name: @ex(name=f"{name}_{{k}}") (also @ex.result(name=...) and '
+            "@ex.persist(name=...)), or define the step once and pass what differs as an "
+            "argument"
+        )
+        return ConfigError(msg)
 
     def get_code(self, trial_id: int | None = None) -> str:
         """Source of the decorated steps: current (``trial_id=None``) or of a trial.
@@ -700,6 +760,14 @@ class Experiment(HistoryReader):
         given.update(params or {})
         self.set_parameters(**given)  # under `trialbook run`, the trial applies its values
         return result.compute(seed=seed if seed is not None else given_seed)
+
+
+def _same_def(old: Callable[..., Any], new: Callable[..., Any]) -> bool:
+    """Whether ``new`` comes from executing again the ``def`` that made ``old`` (a loop, a
+    function called again): the same code object, another function. A cell run again in a
+    notebook, or edited code, is compiled anew: another code object."""
+    code = getattr(new, "__code__", None)
+    return old is not new and code is not None and getattr(old, "__code__", None) is code
 
 
 def _storable_default(default: Any) -> Any:

@@ -260,3 +260,19 @@ def test_a_write_whose_answer_was_lost_is_applied_once(
             store.close()
         finally:
             proxy.close()
+
+
+def test_a_ui_that_opens_its_store_gives_up_sooner_unless_the_url_says(tmp_path) -> None:
+    """`trialbook ui URL` (serve with a location) retries an unreachable server for 5 s, not
+    30, so its pages say "store unreachable" soon; the URL's own retry_seconds wins, and a
+    store given open keeps its policy."""
+    from trialbook.web import serve
+    from trialbook.web.server import UI_RETRY_SECONDS
+
+    location = str(tmp_path / "store")
+    with serve(location, port=0) as server:
+        assert server._owned_store.retry_policy.seconds == UI_RETRY_SECONDS == 5.0
+    with serve(f"sqlite:///{tmp_path / 'file.db'}?retry_seconds=2", port=0) as server:
+        assert server._owned_store.retry_policy.seconds == 2.0
+    with open_store(location, retry_seconds=12) as store, serve(store, port=0):
+        assert store.retry_policy.seconds == 12.0

@@ -17,6 +17,7 @@ True
 
 from __future__ import annotations
 
+import os
 import socket
 import threading
 import time
@@ -27,6 +28,11 @@ from trialbook.errors import ConfigError
 from trialbook.web.hosts import HostGate, is_loopback, loopback_names, reachable_name
 
 __all__ = ["UIServer", "serve"]
+
+
+UI_RETRY_SECONDS = 5.0
+"""How long a store the UI opened itself retries an unreachable server before its pages
+answer "store unreachable, retrying" (HTTP 503); ``?retry_seconds=N`` on the URL overrides."""
 
 
 @dataclass
@@ -138,7 +144,11 @@ def serve(
     if type(port) is not int or not 0 <= port < 65536:
         msg = f"port must be an int from 0 to 65535 (got {port!r}); 0 picks a free port"
         raise ConfigError(msg)
-    opened = open_store(store)  # a store is returned as is
+    # A store opened here retries an unreachable server for UI_RETRY_SECONDS, not the 30 s
+    # default, so pages say "store unreachable" soon; a URL's own retry_seconds wins.
+    own_budget = isinstance(store, str | os.PathLike) and "retry_seconds=" in os.fspath(store)
+    budget = None if own_budget or not isinstance(store, str | os.PathLike) else UI_RETRY_SECONDS
+    opened = open_store(store, retry_seconds=budget)  # a store is returned as is
     owned = opened if opened is not store else None
     try:
         return _start(create_app(opened, token=token, allow_actions=allow_actions),

@@ -152,6 +152,7 @@ def invocations(url: str, tmp_path: pathlib.Path) -> list[list[str]]:
         ["copy", "--from", str(tmp_path / "copied"), "--to", url],
         ["backup", str(tmp_path / "backup"), "--store", url],
         ["restore", str(tmp_path), "--store", url],
+        ["flush", "--store", url, "--journal", str(tmp_path / "journal")],
     ]
 
 
@@ -182,7 +183,7 @@ def test_no_command_shows_the_store_password(
         group = cli.commands[args[0]]
         ran.add((args[0], args[3]) if isinstance(group, click.Group) else (args[0],))
     assert ran == command_names(cli), "a command is not run by this test: add its invocation"
-    assert codes == [0] * 11 + [1] * 4 + [0] * 3 + [1] * 2, list(
+    assert codes == [0] * 11 + [1] * 4 + [0] * 3 + [1] * 2 + [0], list(
         zip(codes, outputs[::2], strict=True)
     )
     assert "trial 1 of experiment 'script_pw': result 6" in outputs[10]

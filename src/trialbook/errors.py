@@ -30,6 +30,7 @@ __all__ = [
     "ExperimentNotFoundError",
     "FingerprintError",
     "JobFailedError",
+    "JournalWarning",
     "LockedTrialError",
     "MissingExtraError",
     "NotFoundError",
@@ -106,6 +107,17 @@ class MissingExtraError(TrialbookError, ImportError):
 
 class TrialbookWarning(UserWarning):
     """Recoverable degradation (a value that could not be captured, a slow path taken)."""
+
+
+class JournalWarning(TrialbookWarning):
+    """A write the store's server did not take in time is kept in the local journal (see
+    :mod:`trialbook.journal`); it is written later, or with ``trialbook flush``.
+
+    Examples
+    --------
+    >>> issubclass(JournalWarning, TrialbookWarning)
+    True
+    """
 
 
 # -- configuration -------------------------------------------------------------------------------

@@ -43,7 +43,7 @@ import warnings
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from trialbook.errors import TrialbookWarning
+from trialbook.errors import StoreUnavailableError, TrialbookWarning
 from trialbook.storage.records import ErrorInfo, Status
 
 if TYPE_CHECKING:
@@ -192,6 +192,7 @@ class LiveWriter:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._warned = False
+        self._away = False
 
     def __enter__(self) -> LiveWriter:
         self._thread = threading.Thread(target=self._beat_loop, name="trialbook-heartbeat")
@@ -225,7 +226,7 @@ class LiveWriter:
         """Write the running runs (and those that ended since they were written) now."""
         self._due = time.monotonic() + self.interval
         runs = [*self._running.values(), *self._finished.values()]
-        if not runs:
+        if not runs or self._away:
             return
         allow_pickle = self.store.allow_pickle
         try:
@@ -234,6 +235,9 @@ class LiveWriter:
             replaced = [pair for run in runs for pair in run.replaced_metrics()]
             self.store.write_runs(self.experiment_id, records, chunks, replace_metrics=replaced)
         except Exception as exc:  # the runs go on; persist() writes them at the end
+            # a server away past its retry budget: no more live writes in this execution,
+            # rather than a wait of the whole budget at every interval
+            self._away = isinstance(exc, StoreUnavailableError)
             if not self._warned:
                 self._warned = True
                 warnings.warn(
@@ -260,7 +264,7 @@ class LiveWriter:
         if self._thread is not None:
             self._thread.join()
             self._thread = None
-        if self._written:
+        if self._written and not self._away:
             # a stale entry left by a failure here lists only runs no longer running
             with contextlib.suppress(Exception):
                 self.store.update_meta(self.experiment_id, {self.key: None})
@@ -279,5 +283,5 @@ class LiveWriter:
 
     def _beat_loop(self) -> None:
         while not self._stop.wait(max(self.interval, 1.0)):
-            if self._listed:
+            if self._listed and not self._away:
                 self._beat()

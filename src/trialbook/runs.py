@@ -39,6 +39,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
+from trialbook import journal
 from trialbook.codecs import from_tree
 from trialbook.errors import (
     ConfigError,
@@ -425,7 +426,12 @@ class RunsExperiment:
 
         A run executed again replaces its stored version, and the points of each metric it
         logged again, in that same transaction. If the write fails (a value no codec stores,
-        a lost connection, an interrupted process) the store is left as it was.
+        a lost connection, an interrupted process) the store is left as it was. If the store's
+        server stays unreachable past its retry budget, the write of an experiment already in
+        the store is kept in the local journal (:mod:`trialbook.journal`) with a
+        :class:`~trialbook.errors.JournalWarning`, and written before the next write there
+        (or by ``trialbook flush``); the first persist of a new experiment raises
+        :class:`~trialbook.errors.StoreUnavailableError` instead, the runs still in memory.
 
         Parameters
         ----------
@@ -454,6 +460,7 @@ class RunsExperiment:
             return self
         allow_pickle = self.store.allow_pickle
         changed = list(self._changed.values())
+        write = journal.Writes(self.store)  # a server away past its retry budget: journalled
         with paused_gc(len(changed)):
             records = [run.to_record(allow_pickle=allow_pickle) for run in changed]
         # encoded first: a value that cannot be stored creates nothing
@@ -470,7 +477,9 @@ class RunsExperiment:
             with paused_gc(len(changed)):
                 chunks = [chunk for run in changed for chunk in run.pending_metrics()]
                 replaced = [pair for run in changed for pair in run.replaced_metrics()]
-                self.store.write_runs(self._info.id, records, chunks, replace_metrics=replaced)
+                what = f"{len(records)} run(s) of experiment {self.name!r}"
+                write("write_runs", self._info.id, records, chunks, what=what,
+                      replace_metrics=replaced)  # fmt: skip
             for run in changed:
                 run.written()
             self._changed.clear()
@@ -478,7 +487,7 @@ class RunsExperiment:
         if self._claimed:  # persisted now: the name is no longer only claimed
             update["claim"] = None
         if update:
-            self.store.update_meta(self._info.id, update)
+            write("update_meta", self._info.id, update, what=f"fields of {self.name!r}")
         self._claimed = False
         self._stored_fields = fields
         return self

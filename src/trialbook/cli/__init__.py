@@ -10,7 +10,7 @@ import click
 
 from trialbook.cli.experiments import ls, runs, show
 from trialbook.cli.gc import gc
-from trialbook.cli.maintenance import backup, check, copy, restore
+from trialbook.cli.maintenance import backup, check, copy, flush, restore
 from trialbook.cli.script import run
 from trialbook.cli.tasks import jobs, run_experiment
 from trialbook.cli.ui import ui
@@ -34,6 +34,7 @@ cli.add_command(check)
 cli.add_command(backup)
 cli.add_command(restore)
 cli.add_command(copy)
+cli.add_command(flush)
 # lazy step graph
 cli.add_command(run)
 # typed tasks and plans

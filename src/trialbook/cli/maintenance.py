@@ -1,4 +1,4 @@
-"""``trialbook check``, ``backup``, ``restore`` and ``copy``: keeping a store."""
+"""``trialbook check``, ``backup``, ``restore``, ``copy`` and ``flush``: keeping a store."""
 
 from __future__ import annotations
 
@@ -134,3 +134,40 @@ def copy(experiments: tuple[str, ...], source: str, target: str) -> None:
             click.echo(str(transfer))
         into = dst.store.url
     click.echo(f"done: {src.store.url} -> {into}")
+
+
+@click.command()
+@store_option
+@click.option(
+    "--journal",
+    "folder",
+    type=click.Path(file_okay=False, path_type=str),
+    default=None,
+    help="The journal's folder (default: $TRIALBOOK_JOURNAL, else .trialbook-journal here).",
+)
+@friendly_errors
+def flush(store: str | None, folder: str | None) -> None:
+    """Write the writes kept in the local journal during an outage (trials and runs the
+    store's server did not take in time) to the store, oldest first, removing each one
+    written. Entries of other stores are left alone and listed. Exits with status 1 if an
+    entry of this store stays (the server is still away, or the store refused it)."""
+    from trialbook.journal import Journal, default_journal
+
+    journal = Journal(folder) if folder else default_journal()
+    with open_session(store) as session:
+        target = session.store
+        url = target.url
+        report = journal.flush(target)
+    for entry, reason in report.failed:
+        click.echo(f"kept: {entry.path.name} ({entry.what}): {reason}")
+    others = [e for e in journal.entries() if e.store != url]
+    for entry in others:
+        click.echo(f"other store: {entry.path.name} ({entry.what}) is for {entry.store}")
+    click.echo(
+        f"wrote {report.written} journal entr{'y' if report.written == 1 else 'ies'} to {url}"
+    )
+    if report.failed:
+        count = len(report.failed)
+        raise click.ClickException(
+            f"{count} entr{'y' if count == 1 else 'ies'} of {url} stay in {journal.directory}"
+        )

@@ -28,7 +28,7 @@ import threading
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from trialbook import capture
+from trialbook import capture, journal
 from trialbook.codecs import Encoded, decode, encode
 from trialbook.errors import CodecError, ConfigError, StorageError
 from trialbook.graph import files, remote
@@ -135,7 +135,11 @@ class TrialRecorder:
 
     def save(self, trial: ActiveTrial) -> None:
         """Check the trial's purity, then write it (record, metrics, persisted values, step
-        hashes) in one store transaction, and the plain files of a directory store."""
+        hashes) in one store transaction, and the plain files of a directory store.
+
+        If the store's server stays unreachable past its retry budget, the write is kept in
+        the local journal (:mod:`trialbook.journal`) with a warning naming it, and the trial
+        still counts as computed."""
         self.check_purity(trial)  # before the write replaces the hashes of earlier trials
         run = trial.run
         try:
@@ -145,13 +149,11 @@ class TrialRecorder:
             run.tags[RESULT_NOT_STORED] = str(type(run.result))
             run.result = None
             record = run.to_record(allow_pickle=self.store.allow_pickle)
-        self.store.write_runs(
-            self.experiment_id,
-            [record],
-            run.pending_metrics(),
-            artifacts=trial.artifacts,
-            step_hashes=trial.step_hashes,
-        )
+        metrics = run.pending_metrics()
+        extra = {"artifacts": trial.artifacts, "step_hashes": trial.step_hashes}
+        what = f"trial {run.id} of experiment {self.name!r}"
+        write = journal.Writes(self.store)  # past the retry budget: kept, not lost
+        write("write_runs", self.experiment_id, [record], metrics, what=what, **extra)
         run.written()
         self.export_files(run)
 

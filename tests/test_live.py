@@ -187,3 +187,78 @@ def test_many_runs_start_in_few_writes(tmp_path: pathlib.Path) -> None:
         versions = {r.run_id: (r.status, r.version) for r in session.store.read_runs(experiment_id)}
         assert versions[1] == ("done", 3)  # persisted, written running, written done
         assert set(list(versions.values())[1:]) == {("pending", 1)}  # left to persist()
+
+
+def _slow_trial(location: str, folder: str) -> None:
+    """Child: compute one trial of graph experiment 'g' that logs a point, then waits at
+    barrier 'b1' (or forever if it never comes: it is killed)."""
+    os.environ["TRIALBOOK_LIVE_INTERVAL"] = "0"  # write at every point
+    barriers = pathlib.Path(folder)
+    with trialbook.Experiment("g", backend=location) as ex:
+        a = ex.parameter("a")
+
+        @ex.result
+        def slow(a):
+            ex.save_metric("loss", epoch=0, value=1.0)
+            _wait_file(barriers / "b1")
+            return a * 2
+
+        ex.set_parameters(a=3)
+        slow(a).compute(seed=0)
+
+
+@pytest.mark.parametrize("backend", BACKENDS + OPTIONAL_BACKENDS)
+def test_a_trial_in_progress_reads_as_running_and_as_lost_once_killed(
+    backend: str, tmp_path: pathlib.Path
+) -> None:
+    """A graph trial is `running` from compute()'s start with its points written as they come;
+    the history lists ended trials only; killed, the trial is in the history as LostRun."""
+    with backend_location(backend, tmp_path) as location:
+        ctx = multiprocessing.get_context("spawn")
+        child = ctx.Process(target=_slow_trial, args=(location, str(tmp_path)))
+        child.start()
+        try:
+            with open_store(location) as store:
+
+                def started() -> bool:
+                    info = store.find_experiment("g")
+                    return info is not None and _points(store, info.id, 1) == 1
+
+                wait_until(started, "trial 1 logged its point")
+                info = store.find_experiment("g")
+                assert info is not None
+                assert _statuses(store, info.id) == {1: "running"}
+            with trialbook.Experiment("g", backend=location) as ex:
+                assert len(ex.get_history()) == 0  # running: not in the history yet
+        finally:
+            os.kill(child.pid, signal.SIGKILL)  # type: ignore[arg-type]
+            child.join()
+        os.environ["TRIALBOOK_HEARTBEAT_TIMEOUT"] = "0"
+        try:
+            with trialbook.Experiment("g", backend=location) as ex:
+                history = ex.get_history()
+                assert history.index.tolist() == [1]
+                assert history.loc[1, "Success"] == False  # noqa: E712 - a NumPy bool
+                assert str(history.loc[1, "Description"]).startswith("LostRun(")
+        finally:
+            del os.environ["TRIALBOOK_HEARTBEAT_TIMEOUT"]
+
+
+def test_a_finished_trial_leaves_no_heartbeat(tmp_path: pathlib.Path) -> None:
+    """Trials of a process that closes its experiment leave no live entry listing them."""
+    location = str(tmp_path / "store")
+    with trialbook.Experiment("g", backend=location) as ex:
+        a = ex.parameter("a")
+
+        @ex.result
+        def double(a):
+            return 2 * a
+
+        ex.set_parameters(a=1)
+        assert double(a).compute(seed=0) == 2
+        assert double(a).compute(seed=0) == 2
+    with open_store(location) as store:
+        info = store.find_experiment("g")
+        assert info is not None
+        assert _statuses(store, info.id) == {1: "done", 2: "done"}
+        assert not any(v for k, v in info.meta.items() if k.startswith("live:"))

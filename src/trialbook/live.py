@@ -193,6 +193,7 @@ class LiveWriter:
         self._thread: threading.Thread | None = None
         self._warned = False
         self._away = False
+        self._entry_written = False
 
     def __enter__(self) -> LiveWriter:
         self._thread = threading.Thread(target=self._beat_loop, name="trialbook-heartbeat")
@@ -203,11 +204,37 @@ class LiveWriter:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def started(self, run: Run) -> None:
-        """``run`` started: it is written as running at the next write (now, if due)."""
+    def started(self, run: Run, *, now: bool = False) -> None:
+        """``run`` started: it is written as running at the next write (now, if due, or if
+        ``now``)."""
         self._running[run.id] = run
         run.on_point(self.tick)
-        self.tick()
+        if now:
+            self.flush()
+        else:
+            self.tick()
+
+    def forget(self, run: Run) -> None:
+        """``run`` ended and its owner writes its final state (a graph trial's one
+        transaction): no live write for it; the heartbeat stops listing it at its next beat.
+
+        Examples
+        --------
+        >>> import trialbook
+        >>> from trialbook.tracking import Run
+        >>> session = trialbook.create_session("sqlite:///:memory:")
+        >>> info = session.store.create_experiment("e")
+        >>> run = Run(1)
+        >>> with LiveWriter(session.store, info.id, interval=0.0) as live:
+        ...     run.start(); live.started(run, now=True)
+        ...     live.forget(run)
+        ...     session.store.read_runs(info.id)[0].status
+        'running'
+        >>> session.close()
+        """
+        run.on_point(None)
+        self._running.pop(run.id, None)
+        self._listed = [run_id for run_id in self._listed if run_id != run.id]
 
     def finished(self, run: Run) -> None:
         """``run`` ended: if it was written as running, its final state is written next."""
@@ -278,10 +305,15 @@ class LiveWriter:
         }
 
     def _beat(self) -> None:
+        """Refresh this process's entry, or remove it when it lists no run."""
         with self._lock, contextlib.suppress(Exception):  # the next beat tries again
-            self.store.update_meta(self.experiment_id, {self.key: self._entry()})
+            listed = bool(self._listed)
+            if listed or self._entry_written:
+                entry = self._entry() if listed else None
+                self.store.update_meta(self.experiment_id, {self.key: entry})
+                self._entry_written = listed
 
     def _beat_loop(self) -> None:
         while not self._stop.wait(max(self.interval, 1.0)):
-            if self._listed and not self._away:
+            if (self._listed or self._entry_written) and not self._away:
                 self._beat()

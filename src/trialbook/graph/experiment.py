@@ -221,6 +221,7 @@ class Experiment(HistoryReader):
         ...     [e.name for e in store.list_experiments()]
         ['given']
         """
+        self._recorder.close()
         if self.owns_store:
             self.store.close()
 

@@ -36,6 +36,7 @@ from trialbook.codecs import decode
 from trialbook.errors import ConfigError, NotFoundError, RunNotFoundError, did_you_mean
 from trialbook.graph.nodes import PERSIST_PREFIX, RESULT_NOT_STORED
 from trialbook.graph.remote import metric_name
+from trialbook.live import mark_lost
 from trialbook.storage.records import RunRecord, Status
 
 if TYPE_CHECKING:
@@ -180,6 +181,17 @@ class HistoryReader:
             raise RunNotFoundError(self.id, trial_id, available=ids)
         return found[0]
 
+    def _ended_records(self) -> list[RunRecord]:
+        """The records of the experiment but for trials still running (the history lists
+        trials that ended, as daskperiment's does); a trial whose process died (its heartbeat
+        stopped, see :mod:`trialbook.live`) is there, failed with a ``LostRun`` error."""
+        records = self.store.read_runs(self.experiment_id)
+        if not any(r.status == Status.RUNNING for r in records):
+            return records
+        info = self.store.find_experiment(self.id)
+        records = mark_lost(records, info.meta if info is not None else {})
+        return [r for r in records if not (r.status == Status.RUNNING and r.kind == "trial")]
+
     # -- history --
 
     def get_history(self, verbose: bool = False) -> pd.DataFrame:
@@ -206,7 +218,7 @@ class HistoryReader:
         """
         import pandas as pd
 
-        records = self.store.read_runs(self.experiment_id)
+        records = self._ended_records()
         names = list(self._parameters)
         for record in records:
             names += [k for k in record.params if k not in names]

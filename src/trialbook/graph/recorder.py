@@ -34,6 +34,7 @@ from trialbook.errors import CodecError, ConfigError, StorageError
 from trialbook.graph import files, remote
 from trialbook.graph.nodes import CACHE_PREFIX, PERSIST_PREFIX, RESULT_NOT_STORED
 from trialbook.identity import fingerprint
+from trialbook.live import LiveWriter
 from trialbook.tracking import Run, using_run
 
 if TYPE_CHECKING:
@@ -82,6 +83,19 @@ class TrialRecorder:
         """The trial whose graph is running, if any."""
         self._lock = threading.Lock()
         self._code: tuple[str, str] | None = None  # (text, digest) of the last stored code
+        self._live: LiveWriter | None = None  # trials in progress, seen by other processes
+
+    def close(self) -> None:
+        """Stop the heartbeat of this process's trials (and remove its entry)."""
+        if self._live is not None:
+            self._live.close()
+            self._live = None
+
+    def live(self) -> LiveWriter:
+        """The writer that shows this experiment's trials as running while they run."""
+        if self._live is None:
+            self._live = LiveWriter(self.store, self.experiment_id).__enter__()
+        return self._live
 
     def code_digest(self, text: str) -> tuple[str, bool]:
         """Digest of the code snapshot ``text``, stored when it is not the last one stored;
@@ -110,18 +124,22 @@ class TrialRecorder:
                 raise ConfigError(msg)
             trial = self.active = ActiveTrial(self, run)
         logger.info("Started Experiment (trial id=%d)", run.id)
+        live = self.live()
         try:
             capture.seed_everything(run.seed)  # type: ignore[arg-type]
             run.start()
+            live.started(run, now=True)  # `running` in the store, with a heartbeat
             value = remote.execute(trial, node, dask_options)
         except BaseException as exc:
             run.finish(exc)
+            live.forget(run)
             self.save(trial)
             raise
         finally:
             self.active = None
         run.result = value
         run.finish()
+        live.forget(run)
         self.save(trial)
         logger.info("Finished Experiment (trial id=%d)", run.id)
         return value

@@ -676,11 +676,14 @@ def query_runs(
             check_names(store, experiment_id, query, order_by)
         if query is not None and lost:
             where = ast.unparse(lost_filter(query.tree, lost))
-        total, page = native(
+        answer = native(
             experiment_id, where=where, order_by=order_by, descending=descending,
             limit=limit, offset=offset,
         )  # fmt: skip
-        return total, mark_lost(page, meta, now=now) if lost else page
+        if not lost:
+            return answer
+        total, page = answer
+        return total, mark_lost(page, meta, now=now)
     runs = store.read_runs(experiment_id)
     if query is not None or name is not None:
         check_names(runs, experiment_id, query, order_by)
@@ -698,8 +701,12 @@ def query_runs(
 
 
 def _meta(store: Any, experiment_id: int) -> Mapping[str, Any]:
-    """The metadata of the experiment ``experiment_id`` (empty if it has none or is gone)."""
-    for info in store.list_experiments():
+    """The metadata of the experiment ``experiment_id`` (empty if it has none or is gone, and
+    for a reader of runs that lists no experiments, such as a read-only view of one)."""
+    listing = getattr(store, "list_experiments", None)
+    if listing is None:
+        return {}
+    for info in listing():
         if info.id == experiment_id:
             return info.meta if isinstance(info.meta, Mapping) else {}
     return {}

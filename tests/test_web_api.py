@@ -469,10 +469,13 @@ def test_queued_and_never_run_jobs_say_so_instead_of_no_log(tmp_path: Path) -> N
     try:
         wait_for(lambda: store.find_experiment("queue"))
         with TestClient(create_app(store, token=TOKEN), headers=AUTH) as client:
+            # a queued job is counted in the Live list, not listed: the job graph names it
             jobs = wait_for(lambda: [
-                j for j in client.get("/api/experiments/queue/status").json()["jobs"]
-                if j["task"] == "test.web.after"
+                n for n in client.get("/api/experiments/queue/graph").json()["nodes"]
+                if n["task"] == "test.web.after" and n["status"] == "waiting"
             ])  # fmt: skip
+            assert client.get("/api/experiments/queue/status").json()["waiting"]["jobs"] == 1
+            jobs = [{"identifier": jobs[0]["id"]}]
             url = f"/api/experiments/queue/jobs/{jobs[0]['identifier']}/log"
             queued = client.get(url)
             assert queued.status_code == 200

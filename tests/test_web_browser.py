@@ -154,6 +154,31 @@ def test_live_status_changes_without_reloading(page: Any, site: tuple[str, Any])
     shot(page, "live-done")
 
 
+def test_the_live_list_counts_what_waits_and_a_lost_run_is_failed(
+    page: Any, site: tuple[str, Any]
+) -> None:
+    """Issue 18: 2 running runs listed, 300 pending counted ("300 waiting"), and a running run
+    whose process stopped beating shows failed in the table and is not in the Live list."""
+    store = site[1]
+    exp_id = store.find_experiment("demo").id
+    store.write_runs(exp_id, [
+        RunRecord(i, status="running" if i < 16 else "pending", params={"lr": 0.5},
+                  started=time.time() if i < 16 else None)
+        for i in range(13, 316)
+    ])  # fmt: skip
+    store.update_meta(exp_id, {"live:gone": {"host": "n1", "pid": 7, "beat": 1.0, "runs": [15]}})
+    page.click("text=demo")
+    page.wait_for_selector("#live-waiting:has-text('300 waiting')")
+    links = page.eval_on_selector_all("#live li a", "links => links.map(a => a.textContent)")
+    assert links == ["run 13", "run 14"]
+    assert page.inner_text("[data-count='failed']").split()[-1] == "4"  # 3 of fill, 1 lost
+    assert page.inner_text("[data-count='pending']").split()[-1] == "300"
+    page.fill("#filter", "run_id >= 13 and run_id <= 15")
+    page.press("#filter", "Enter")
+    page.wait_for_selector("tr[data-run='15'] [data-status='failed']")
+    shot(page, "live-waiting-and-lost")
+
+
 def test_scatter_and_job_graph_views(page: Any) -> None:
     page.click("text=demo")
     page.click("#tab-scatter")

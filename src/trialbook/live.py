@@ -18,7 +18,10 @@ listed only in entries whose beat is older than :func:`heartbeat_timeout`
 (``TRIALBOOK_HEARTBEAT_TIMEOUT``, default 60 s) as ``failed``, its error a ``LostRun`` naming
 the host and pid. This is derived on read, never written back by the reader (a reader may
 only read, and a process that was slow rather than dead carries on); persisting a loaded
-experiment stores it. A process that ends normally removes its entry.
+experiment stores it. A process that ends normally removes its entry. The rule readers
+apply lives in :mod:`trialbook.storage.heartbeats` (``lost_runs``, ``mark_lost`` and
+``heartbeat_timeout`` are that module's, named here too), so that the store queries of
+:func:`trialbook.storage.query.query_runs` apply it as well.
 
 Examples
 --------
@@ -40,15 +43,19 @@ import socket
 import threading
 import time
 import warnings
-from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from trialbook.errors import StoreUnavailableError, TrialbookWarning
-from trialbook.storage.records import ErrorInfo, Status
+from trialbook.storage.heartbeats import (
+    PREFIX,
+    env_seconds,
+    heartbeat_timeout,
+    lost_runs,
+    mark_lost,
+)
 
 if TYPE_CHECKING:
     from trialbook.storage.base import Store
-    from trialbook.storage.records import RunRecord
     from trialbook.tracking import Run
 
 __all__ = [
@@ -59,23 +66,6 @@ __all__ = [
     "mark_lost",
 ]
 
-PREFIX = "live:"
-"""Keys of the experiment metadata that hold the heartbeat of a writing process."""
-
-
-def _seconds(variable: str, default: float) -> float:
-    text = os.environ.get(variable, "")
-    if not text:
-        return default
-    try:
-        value = float(text)
-    except ValueError:
-        value = -1.0
-    if value < 0:
-        msg = f"{variable} must be a number of seconds >= 0 (got {text!r}); unset it or fix it"
-        raise ValueError(msg)
-    return value
-
 
 def live_interval() -> float:
     """Seconds between two live writes of a process (``TRIALBOOK_LIVE_INTERVAL``, default 5).
@@ -85,77 +75,7 @@ def live_interval() -> float:
     >>> live_interval()
     5.0
     """
-    return _seconds("TRIALBOOK_LIVE_INTERVAL", 5.0)
-
-
-def heartbeat_timeout() -> float:
-    """Seconds without a heartbeat after which a reader shows a running run as lost
-    (``TRIALBOOK_HEARTBEAT_TIMEOUT``, default 60).
-
-    Examples
-    --------
-    >>> heartbeat_timeout()
-    60.0
-    """
-    return _seconds("TRIALBOOK_HEARTBEAT_TIMEOUT", 60.0)
-
-
-def lost_runs(
-    meta: Mapping[str, Any], *, now: float | None = None, timeout: float | None = None
-) -> dict[int, dict[str, Any]]:
-    """The run ids that heartbeat entries of ``meta`` list, whose every listing entry is older
-    than ``timeout`` (default :func:`heartbeat_timeout`), each with the newest such entry.
-
-    Examples
-    --------
-    >>> meta = {"live:a": {"beat": 10.0, "runs": [1, 2]}, "live:b": {"beat": 95.0, "runs": [2]}}
-    >>> list(lost_runs(meta, now=100.0, timeout=30.0))
-    [1]
-    """
-    now = time.time() if now is None else now
-    timeout = heartbeat_timeout() if timeout is None else timeout
-    fresh: set[int] = set()
-    stale: dict[int, dict[str, Any]] = {}
-    for key, entry in meta.items():
-        if not key.startswith(PREFIX) or not isinstance(entry, Mapping):
-            continue
-        beat = float(entry.get("beat") or 0.0)
-        for run_id in entry.get("runs") or ():
-            if now - beat > timeout:
-                if run_id not in stale or beat > float(stale[run_id].get("beat") or 0.0):
-                    stale[int(run_id)] = dict(entry)
-            else:
-                fresh.add(int(run_id))
-    return {run_id: entry for run_id, entry in stale.items() if run_id not in fresh}
-
-
-def mark_lost(
-    records: Iterable[RunRecord],
-    meta: Mapping[str, Any],
-    *,
-    now: float | None = None,
-    timeout: float | None = None,
-) -> list[RunRecord]:
-    """``records``, each ``running`` one that :func:`lost_runs` finds turned ``failed`` with a
-    ``LostRun`` error (in place; the store is not written). See the module's example."""
-    now = time.time() if now is None else now
-    timeout = heartbeat_timeout() if timeout is None else timeout
-    records = list(records)
-    if not any(key.startswith(PREFIX) for key in meta):
-        return records
-    lost = lost_runs(meta, now=now, timeout=timeout)
-    for record in records:
-        entry = lost.get(record.run_id)
-        if entry is None or record.status != Status.RUNNING.value:
-            continue
-        age = now - float(entry.get("beat") or 0.0)
-        record.status = Status.FAILED.value
-        record.error = ErrorInfo(
-            "LostRun",
-            f"its process ({entry.get('host')}, pid {entry.get('pid')}) stopped sending "
-            f"heartbeats {age:.0f} s ago (timeout {timeout:.0f} s)",
-        )
-    return records
+    return env_seconds("TRIALBOOK_LIVE_INTERVAL", 5.0)
 
 
 class LiveWriter:

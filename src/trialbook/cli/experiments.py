@@ -57,7 +57,8 @@ def runs(
     experiment: str, store: str | None, where: str | None, sort: str | None, limit: int | None
 ) -> None:
     """Show the runs of EXPERIMENT as a table (params, status, timings, scalar fields, metrics,
-    tags), optionally filtered, sorted and limited in the store."""
+    tags), optionally filtered, sorted and limited in the store. A run whose process stopped
+    sending heartbeats shows as failed, with a line saying it was lost."""
     order_by, descending = _sort(sort)
     last = limit is not None and order_by is None  # "the last N runs", as before --sort
     with open_session(store) as session:
@@ -77,6 +78,9 @@ def runs(
     click.echo(_cells(frame.drop(columns=["error"])).to_string())
     if where or len(frame) < total:
         click.echo(f"({len(frame)} of {total} {'matching ' if where else ''}runs)")
+    for run_id, error in frame["error"].items():
+        if isinstance(error, str) and error.startswith("LostRun: "):  # issue 18
+            click.echo(f"run {run_id} lost: {error.removeprefix('LostRun: ')}")
 
 
 def _sort(sort: str | None) -> tuple[str | None, bool]:
@@ -122,7 +126,8 @@ def show(experiment: str, run_id: int, store: str | None) -> None:
         ]
     if run.error is not None:
         lines.append("error:")
-        lines += ["  " + line for line in run.error.traceback.rstrip().splitlines()]
+        text = run.error.traceback.rstrip() or str(run.error)  # a LostRun has no traceback
+        lines += ["  " + line for line in text.splitlines()]
     click.echo("\n".join(lines))
 
 

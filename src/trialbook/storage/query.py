@@ -66,12 +66,14 @@ from __future__ import annotations
 import ast
 import json
 import math
-from collections.abc import Callable, Sequence
+import time
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from trialbook.codecs import Encoded
 from trialbook.errors import ConfigError
+from trialbook.storage.heartbeats import lost_filter, lost_runs, mark_lost
 from trialbook.storage.records import RunRecord
 
 __all__ = ["Name", "Query", "check_names", "parse_name", "parse_query", "query_runs", "sort_key"]
@@ -611,12 +613,21 @@ def query_runs(
     descending: bool = False,
     limit: int | None = 100,
     offset: int = 0,
+    meta: Mapping[str, Any] | None = None,
 ) -> tuple[int, list[RunRecord]]:
     """Filter, sort and page the runs of an experiment: ``(total matching, page)``.
 
     Uses the store's own ``query_runs`` method when it has one (the SQLite store does, in
     SQL), else reads the runs and filters and sorts them in Python. Runs sort by ``order_by``
     (any name of the language; missing values last), then by ``run_id``.
+
+    Lost runs (:mod:`trialbook.storage.heartbeats`: ``running`` in the store, their process
+    stopped sending heartbeats) are ``failed`` here, with their ``LostRun`` error, as
+    ``load_experiment`` shows them: the experiment's metadata is read once (or taken from
+    ``meta``), the filter's comparisons of ``status`` are rewritten with the ids of the lost
+    runs (:func:`~trialbook.storage.heartbeats.lost_filter`) so that ``status == "failed"``
+    counts them and ``status == "running"`` does not, and the runs of the page are marked.
+    Sorting by ``status`` still sorts a lost run among the running ones.
 
     Parameters
     ----------
@@ -630,6 +641,9 @@ def query_runs(
         The name to sort by (default ``run_id``) and the direction.
     limit, offset
         The page: at most ``limit`` runs (``None``: all) after skipping ``offset``.
+    meta
+        The experiment's metadata (``ExperimentInfo.meta``) when the caller has just read it;
+        ``None`` reads it from the store (one read).
 
     Raises
     ------
@@ -653,25 +667,49 @@ def query_runs(
     _check_page(limit, offset)
     query = parse_query(where) if where and where.strip() else None
     name = parse_name(order_by) if order_by else None
+    meta = _meta(store, experiment_id) if meta is None else meta
+    now = time.time()
+    lost = lost_runs(meta, now=now)
     native = getattr(store, "query_runs", None)
     if native is not None:
         if query is not None or name is not None:
             check_names(store, experiment_id, query, order_by)
-        return native(
+        if query is not None and lost:
+            where = ast.unparse(lost_filter(query.tree, lost))
+        answer = native(
             experiment_id, where=where, order_by=order_by, descending=descending,
             limit=limit, offset=offset,
         )  # fmt: skip
+        if not lost:
+            return answer
+        total, page = answer
+        return total, mark_lost(page, meta, now=now)
     runs = store.read_runs(experiment_id)
     if query is not None or name is not None:
         check_names(runs, experiment_id, query, order_by)
     if query is not None:
+        if lost:
+            query = Query(query.text, lost_filter(query.tree, lost))
         keep = query.predicate()
         runs = [run for run in runs if keep(run)]
     if name is not None:
         runs = sort_runs(runs, name, descending)
     elif descending:
         runs = runs[::-1]
-    return len(runs), runs[offset : None if limit is None else offset + limit]
+    page = runs[offset : None if limit is None else offset + limit]
+    return len(runs), mark_lost(page, meta, now=now) if lost else page
+
+
+def _meta(store: Any, experiment_id: int) -> Mapping[str, Any]:
+    """The metadata of the experiment ``experiment_id`` (empty if it has none or is gone, and
+    for a reader of runs that lists no experiments, such as a read-only view of one)."""
+    listing = getattr(store, "list_experiments", None)
+    if listing is None:
+        return {}
+    for info in listing():
+        if info.id == experiment_id:
+            return info.meta if isinstance(info.meta, Mapping) else {}
+    return {}
 
 
 _WHAT = {"bare": "a parameter, field or tag", "params": "a parameter", "fields": "a field",

@@ -22,6 +22,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from trialbook.errors import ConfigError, NotFoundError, StoreUnavailableError
+from trialbook.storage.heartbeats import mark_lost
 from trialbook.storage.query import query_runs
 from trialbook.storage.records import ExperimentInfo, RunRecord
 from trialbook.web import jobs, views
@@ -31,7 +32,8 @@ __all__ = ["ROUTES", "SegmentConvertor", "UIState", "register_segment"]
 
 MAX_LIMIT = 1000
 MAX_COMPARE = 10
-LIVE = ["running", "pending"]
+MAX_LIVE = 200
+"""At most this many running runs in the Live list (waiting ones are only counted)."""
 UNREACHABLE = "store unreachable, retrying"
 
 
@@ -99,7 +101,7 @@ def _run(ui: UIState, info: ExperimentInfo, run_id: int) -> RunRecord:
     found = ui.store.read_runs(info.id, [run_id])
     if not found:
         raise HTTPError(404, f"experiment {info.name!r} has no run {run_id}")
-    return found[0]
+    return mark_lost(found, info.meta)[0]
 
 
 def _int(request: Any, name: str, default: int, low: int = 0, high: int | None = None) -> int:
@@ -147,7 +149,7 @@ def runs(request: Any, ui: UIState) -> Any:
     total, page = query_runs(
         ui.store, info.id, where=q.get("where") or None, order_by=q.get("order_by") or None,
         descending=q.get("descending", "false").lower() in ("1", "true", "yes"),
-        limit=limit, offset=_int(request, "offset", 0),
+        limit=limit, offset=_int(request, "offset", 0), meta=info.meta,
     )  # fmt: skip
     rows = [views.run_row(run) for run in page]
     columns: dict[str, dict[str, None]] = {s: {} for s in ("params", "fields", "tags", "metrics")}
@@ -221,7 +223,7 @@ def snapshot(request: Any, ui: UIState) -> Any:
 def compare(request: Any, ui: UIState) -> Any:
     info = _experiment(ui, request)
     ids = _run_ids(request, MAX_COMPARE)
-    found = {r.run_id: r for r in ui.store.read_runs(info.id, ids)}
+    found = {r.run_id: r for r in mark_lost(ui.store.read_runs(info.id, ids), info.meta)}
     missing = [i for i in ids if i not in found]
     if missing:
         raise HTTPError(404, f"experiment {info.name!r} has no runs {missing}")
@@ -239,7 +241,9 @@ def scatter(request: Any, ui: UIState) -> Any:
 
     names = [parse_name(a) for a in axes]
     limit = _int(request, "limit", 5000, 1, 50_000)
-    total, page = query_runs(ui.store, info.id, where=q.get("where") or None, limit=limit)
+    total, page = query_runs(
+        ui.store, info.id, where=q.get("where") or None, limit=limit, meta=info.meta
+    )
     points = [[run.run_id, *(n.value(run) for n in names)] for run in page]
     return {"axes": axes, "total": total, "points": points}
 
@@ -248,20 +252,41 @@ def scatter(request: Any, ui: UIState) -> Any:
 
 
 def status(request: Any, ui: UIState) -> Any:
+    """Run counts by status, and the Live list: the running runs (at most :data:`MAX_LIVE`)
+    and running jobs whose run is not recorded yet are listed; the pending runs and the
+    waiting jobs are only counted (``waiting``), whatever their number. A lost run (its
+    process stopped sending heartbeats) counts as failed and is not listed: it no longer runs,
+    and the runs table shows it failed with its ``LostRun`` error."""
     info = _experiment(ui, request)
     counts = {
-        s: query_runs(ui.store, info.id, where=f"status == {s!r}", limit=0)[0]
+        s: query_runs(ui.store, info.id, where=f"status == {s!r}", limit=0, meta=info.meta)[0]
         for s in ("pending", "running", "done", "failed")
     }
-    _, live = query_runs(ui.store, info.id, where=f"status in {LIVE!r}", limit=200)
-    recorded = {run.key for run in live if run.key}
-    running_jobs = [d for d in jobs.job_dirs(info) if d["status"] in ("running", "waiting")
-                    and d["identifier"] not in recorded]  # fmt: skip
+    _, live = query_runs(
+        ui.store, info.id, where='status == "running"', limit=MAX_LIVE, meta=info.meta
+    )
+    dirs = _unrecorded_jobs(ui, info)
+    running_jobs = [d for d in dirs if d["status"] == "running"]
     fresh = ui.store.find_experiment(info.name) or info
     return {
         "experiment": info.name, "updated": fresh.updated, "total": fresh.runs,
         "counts": counts, "live": [views.run_row(run) for run in live], "jobs": running_jobs,
+        "waiting": {"runs": counts["pending"], "jobs": len(dirs) - len(running_jobs)},
     }  # fmt: skip
+
+
+def _unrecorded_jobs(ui: UIState, info: ExperimentInfo) -> list[dict[str, Any]]:
+    """The running and waiting job directories whose run is not recorded as running or
+    pending yet (those are in the counts already): one query, bounded by the number of job
+    directories (:data:`trialbook.web.jobs.MAX_JOB_DIRS`)."""
+    dirs = [d for d in jobs.job_dirs(info) if d["status"] in ("running", "waiting")]
+    idents = [d["identifier"] for d in dirs if isinstance(d.get("identifier"), str)]
+    if not idents:
+        return dirs
+    where = f"key in {idents!r} and status in ['running', 'pending']"
+    _, runs = query_runs(ui.store, info.id, where=where, limit=len(idents), meta=info.meta)
+    recorded = {run.key for run in runs}
+    return [d for d in dirs if d.get("identifier") not in recorded]
 
 
 def log(request: Any, ui: UIState) -> Any:
@@ -311,7 +336,9 @@ def _read_log(request: Any, path: Any) -> dict[str, Any]:
 
 def graph(request: Any, ui: UIState) -> Any:
     info = _experiment(ui, request)
-    _, records = query_runs(ui.store, info.id, where='kind == "job"', limit=jobs.MAX_JOB_DIRS)
+    _, records = query_runs(
+        ui.store, info.id, where='kind == "job"', limit=jobs.MAX_JOB_DIRS, meta=info.meta
+    )
     return {**jobs.job_graph(records, jobs.job_dirs(info)), "services": jobs.services(info)}
 
 

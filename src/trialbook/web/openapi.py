@@ -56,8 +56,9 @@ _DOCS: dict[str, tuple[str, _Q]] = {
         "where": ("string", "A filter of the query language."),
         "limit": ("integer", "At most this many runs (default 5000)."),
     }),
-    "status": ("Live status: counts by status, running and pending runs, running job "
-               "directories not yet recorded, last activity.", {}),
+    "status": ("Live status: counts by status (a lost run counts as failed), the running runs "
+               "(`live`, at most 200) and running job directories not yet recorded (`jobs`), "
+               "the number of pending runs and waiting jobs (`waiting`), last activity.", {}),
     "graph": ("The job graph of a task experiment (nodes with status, dependency edges) and "
               "the services it registered.", {}),
     "job_log": ("Log of a job by identifier, from its job directory (also while running); a "

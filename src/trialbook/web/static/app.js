@@ -281,8 +281,7 @@ function showCounts(counts, s) {
   // Runs by status, counting the jobs in progress whose run is not recorded yet (a running
   // job directory is running, a waiting one pending), so the header never says "running 0"
   // while jobs run.
-  const unrecorded = { running: 0, pending: 0 };
-  for (const j of s.jobs) unrecorded[j.status === "running" ? "running" : "pending"] += 1;
+  const unrecorded = { running: s.jobs.length, pending: s.waiting.jobs };
   counts.replaceChildren(...Object.entries(s.counts).map(([k, n]) => {
     const extra = unrecorded[k] || 0;
     return el("span", { "data-count": k }, badge(k), " ", (n + extra).toLocaleString(),
@@ -332,9 +331,14 @@ function runsView(content, counts) {
   const poll = async () => {
     const s = await api(expPath(TB.name) + "/status");
     showCounts(counts, s);
-    const busy = s.live.length + s.jobs.length > 0;
+    // The Live list shows what runs; what waits (pending runs, queued jobs) is counted only.
+    const waiting = s.waiting.runs + s.waiting.jobs;
+    const running = s.live.length + s.jobs.length > 0;
+    const busy = running || waiting > 0;
     setLive(busy);
-    live.replaceChildren(busy ? el("ul", { class: "live-list" },
+    const waitingLine = waiting ? el("p", { class: "muted", id: "live-waiting" }, waiting.toLocaleString() + " waiting"
+      + (s.waiting.jobs ? ` (${s.waiting.runs.toLocaleString()} runs, ${s.waiting.jobs.toLocaleString()} jobs)` : "")) : null;
+    live.replaceChildren(running ? el("ul", { class: "live-list" },
       s.live.map((r) => el("li", {}, badge(r.status), " ", el("a", { href: expPage(TB.name) + "/runs/" + r.run_id }, "run " + r.run_id),
         " ", el("span", { class: "muted" }, r.kind + (r.started ? " · started " + ago(r.started) : "")))),
       s.jobs.map((j) => el("li", {}, badge(j.status), " job ", el("code", {}, (j.task || "") + " " + (j.identifier || "").slice(0, 12)),
@@ -345,7 +349,7 @@ function runsView(content, counts) {
           const r = await fetch("/api" + expPath(TB.name) + "/jobs/" + enc(j.identifier) + "/kill", { method: "POST", credentials: "same-origin" });
           if (!r.ok) alert((await r.json()).error);
         } }, "kill")] : null)))
-      : el("p", { class: "muted" }, "nothing running"));
+      : el("p", { class: "muted" }, "nothing running"), ...(waitingLine ? [waitingLine] : []));
     const signature = JSON.stringify([s.updated, s.total, s.counts, s.live.map((r) => [r.run_id, r.status])]);
     if (toolbar.live.checked && (signature !== last || busy)) await load();
     last = signature;

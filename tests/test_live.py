@@ -262,3 +262,54 @@ def test_a_finished_trial_leaves_no_heartbeat(tmp_path: pathlib.Path) -> None:
         assert info is not None
         assert _statuses(store, info.id) == {1: "done", 2: "done"}
         assert not any(v for k, v in info.meta.items() if k.startswith("live:"))
+
+
+def _pool_runs(location: str, folder: str) -> None:
+    """Child: execute the four runs of experiment 'live' in a pool of two worker processes;
+    run N waits at barrier 'p-N'."""
+    os.environ["TRIALBOOK_LIVE_INTERVAL"] = "0"
+    barriers = pathlib.Path(folder)
+
+    def step(run: trialbook.Run) -> None:
+        _wait_file(barriers / f"p-{run.id}")
+        run.fields.final = run.id
+
+    with trialbook.create_session(location) as session:
+        experiment = session.load_experiment("live")
+        experiment.execute(step, n_jobs=2).persist()
+
+
+def test_runs_sent_to_a_worker_pool_read_as_running_while_their_batch_runs(
+    tmp_path: pathlib.Path,
+) -> None:
+    """Through an executor, the runs of the batches being executed read as running (two
+    workers: two runs), the others as pending, until their batch ends."""
+    location = str(tmp_path / "store")
+    with trialbook.create_session(location) as session:
+        experiment = session.create_experiment("live")
+        experiment.add_runs(x=[1, 2, 3, 4])
+        experiment.persist()
+        experiment_id = experiment._info.id  # type: ignore[union-attr]
+    child = multiprocessing.get_context("spawn").Process(
+        target=_pool_runs, args=(location, str(tmp_path))
+    )
+    child.start()
+    try:
+        with open_store(location) as store:
+            expected = {1: "running", 2: "running", 3: "pending", 4: "pending"}
+            wait_until(lambda: _statuses(store, experiment_id) == expected, "runs 1, 2 running")
+            (tmp_path / "p-1").touch()
+            expected = {1: "done", 2: "running", 3: "running", 4: "pending"}
+            wait_until(lambda: _statuses(store, experiment_id) == expected, "run 3 running")
+            for run_id in (2, 3, 4):
+                (tmp_path / f"p-{run_id}").touch()
+            child.join(120)
+            assert child.exitcode == 0
+            assert _statuses(store, experiment_id) == dict.fromkeys((1, 2, 3, 4), "done")
+            assert [r.fields["final"] for r in store.read_runs(experiment_id)] == [
+                trialbook.codecs.encode(i) for i in (1, 2, 3, 4)
+            ]
+    finally:
+        if child.is_alive():
+            child.kill()
+            child.join()

@@ -360,7 +360,10 @@ class RunsExperiment:
             _progress_bar(progress, len(runs), self.name) as advance,
         ):
             if chosen is not None:
-                failures = execute_remote(runs, step_list, chosen, workers, advance, config=config)
+                with self._live() as live:
+                    failures = execute_remote(
+                        runs, step_list, chosen, workers, advance, config=config, live=live
+                    )
             else:
                 failures = {}
                 with self._live() as live:

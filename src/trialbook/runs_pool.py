@@ -85,14 +85,18 @@ def execute_remote(
     advance: Callable[[int], None],
     *,
     config: Mapping[str, Any] | None = None,
+    live: LiveWriter | None = None,
 ) -> dict[int, BaseException]:
     """Execute ``steps`` on ``runs`` through ``executor`` (about ``workers`` calls at once);
     return the exception of each failed run by run id.
 
     A batch whose call failed (its worker died, its job was cancelled) marks its runs failed
-    with that error; the others go on.
+    with that error; the others go on. With ``live`` (a :class:`~trialbook.live.LiveWriter`),
+    the runs of the first ``workers`` batches, then of the next batch each time one ends (the
+    order in which executors start them), are shown running; their points arrive with their
+    batch.
     """
-    from concurrent.futures import as_completed
+    from concurrent.futures import FIRST_COMPLETED, wait
 
     import cloudpickle
 
@@ -102,27 +106,66 @@ def execute_remote(
     blob = cloudpickle.dumps((list(steps), dict(config or {})))
     futures = {executor.submit(_execute_batch, blob, batch): i for i, batch in enumerate(batches)}
     failures: dict[int, BaseException] = {}
+    shown = _LiveBatches(live, batches, by_id)
+    shown.start(workers)
+    pending = set(futures)
     try:
-        for future in as_completed(futures):
-            index = futures[future]
-            error = future.exception()
-            if error is not None:
-                for item in batches[index]:
-                    run = by_id[item["id"]]
-                    run.finish(error)
-                    failures[run.id] = error
-                advance(len(batches[index]))
-                continue
-            results = future.result()
-            for result in results:
-                exc = _inbound(by_id[result["id"]], result)
-                if exc is not None:
-                    failures[result["id"]] = exc
-            advance(len(results))
+        while pending:
+            done, pending = wait(pending, timeout=shown.timeout, return_when=FIRST_COMPLETED)
+            for future in done:
+                batch = batches[futures[future]]
+                error = future.exception()
+                if error is not None:
+                    for item in batch:
+                        run = by_id[item["id"]]
+                        run.finish(error)
+                        failures[run.id] = error
+                else:
+                    for result in future.result():
+                        exc = _inbound(by_id[result["id"]], result)
+                        if exc is not None:
+                            failures[result["id"]] = exc
+                shown.end(batch)
+                advance(len(batch))
+            shown.tick()
     finally:
         for future in futures:
             future.cancel()
     return failures
+
+
+class _LiveBatches:
+    """Which runs of an ``execute_remote`` show as running: those of the batches that started,
+    in submission order, one more each time a batch ends."""
+
+    def __init__(
+        self, live: LiveWriter | None, batches: list[list[dict[str, Any]]], by_id: dict[int, Run]
+    ) -> None:
+        self.live, self.batches, self.by_id = live, batches, by_id
+        self.next = 0
+        self.timeout = None if live is None else max(live.interval, 1.0)
+
+    def start(self, count: int) -> None:
+        if self.live is None:
+            return
+        stop = min(len(self.batches), self.next + count)
+        for batch in self.batches[self.next : stop]:
+            for item in batch:
+                run = self.by_id[item["id"]]
+                run.mark_running()
+                self.live.started(run)
+        self.next = max(self.next, stop)
+
+    def end(self, batch: list[dict[str, Any]]) -> None:
+        if self.live is None:
+            return
+        for item in batch:
+            self.live.finished(self.by_id[item["id"]])
+        self.start(1)
+
+    def tick(self) -> None:
+        if self.live is not None:
+            self.live.tick()
 
 
 def _check_executor(executor: Any, *, n_jobs: int, backend: str | None, client: Any) -> None:

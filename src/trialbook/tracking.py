@@ -348,6 +348,22 @@ class Run:
         self.finished = None
         self._begin_execution()
 
+    def mark_running(self) -> None:
+        """Show the run as running while a copy of it executes elsewhere (a worker process,
+        a cluster): status and start time only; what the copy leaves comes back with
+        :meth:`absorb_replica`.
+
+        Examples
+        --------
+        >>> run = Run(1)
+        >>> run.mark_running()
+        >>> run.status, run.started is not None
+        ('running', True)
+        """
+        self.status = Status.RUNNING.value
+        self.started = _now()
+        self.touch()
+
     def finish(self, exc: BaseException | None = None) -> None:
         """Mark the run as done, or failed with ``exc`` (its traceback is kept)."""
         self._end_execution()

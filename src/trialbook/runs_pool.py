@@ -260,6 +260,7 @@ def _outbound(run: Run) -> dict[str, Any]:
         "params": dict(run.params),
         "state": dict(run.state),
         "fields": dict(run.fields),
+        "tags": dict(run.tags),
         "counts": run.metric_summary(),
     }
 
@@ -273,6 +274,7 @@ def _inbound(run: Run, result: dict[str, Any]) -> BaseException | None:
         state=result["state"],
         fields=result["fields"],
         metrics=result["metrics"],
+        tags=result.get("tags"),
     )
     exc = result["exception"]
     if exc is not None and run.error is not None:
@@ -294,6 +296,7 @@ def _execute_batch(blob: bytes, batch: list[dict[str, Any]]) -> list[dict[str, A
             state=item["state"],
             fields=item["fields"],
             metrics=item["counts"],
+            tags=item.get("tags"),
         )
         exc = execute_run(run, steps, config)
         out.append(
@@ -306,6 +309,7 @@ def _execute_batch(blob: bytes, batch: list[dict[str, Any]]) -> list[dict[str, A
                 "finished": run.finished,
                 "state": dict(run.state),
                 "fields": dict(run.fields),
+                "tags": dict(run.tags),
                 "metrics": run.pending_metrics(sequences=False),
             }
         )

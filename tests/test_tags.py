@@ -118,3 +118,30 @@ def test_mlflow_spellings_of_namespaces_and_constants_are_understood_or_explaine
             session.search_runs("mlflow", "metric_.cv_accuracy > 0.4")
         with pytest.raises(ConfigError, match="the constant is written True, as in Python"):
             session.search_runs("mlflow", "c == true")
+
+
+def test_numpy_integers_are_ids_wherever_an_id_is(tmp_path: pathlib.Path) -> None:
+    """Ids straight out of df() / idxmax() (np.int64) find their trial; a float is refused."""
+    with trialbook.Experiment("ids", backend=str(tmp_path / "store")) as ex:
+        a = ex.parameter("a")
+
+        @ex.persist
+        def plus(a):
+            ex.save_metric("m", epoch=0, value=float(a))
+            return a + 1
+
+        @ex.result
+        def double(x):
+            return 2 * x
+
+        for value in (1, 2):
+            ex.set_parameters(a=value)
+            double(plus(a)).compute(seed=0)
+        best = ex.get_history()["Result"].idxmax()
+        assert type(best) is not int
+        assert ex.get_persisted("plus", trial_id=best) == 3
+        assert ex.load_metric("m", trial_id=best).columns.tolist() == [2]
+        assert ex.load_metric("m", trial_id=np.array([1, 2])).columns.tolist() == [1, 2]
+        assert ex.get_parameters(trial_id=best) == {"a": 2}
+        with pytest.raises(ConfigError, match="trial_id must be an int"):
+            ex.get_persisted("plus", trial_id=1.0)  # type: ignore[arg-type]

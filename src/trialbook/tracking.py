@@ -30,8 +30,8 @@ from collections.abc import Callable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
 from trialbook.bulk import paused_gc
-from trialbook.codecs import Encoded, decode, encode, plain_scalar
-from trialbook.errors import ConfigError, NotFoundError, did_you_mean
+from trialbook.codecs import Encoded, Pickled, decode_or_placeholder, encode, plain_scalar
+from trialbook.errors import CodecError, ConfigError, NotFoundError, did_you_mean
 from trialbook.sequence import Sequence
 from trialbook.storage.records import ErrorInfo, MetricChunk, MetricSeries, RunRecord, Status
 
@@ -116,6 +116,17 @@ class Fields(Bunch):
             value.on_append(self._changed)
         if self._changed is not None:
             self._changed()
+
+    def __getitem__(self, name: str) -> Any:
+        value = dict.__getitem__(self, name)
+        if type(value) is Pickled:
+            msg = (
+                f"field {name!r} holds a pickled {value.type_name}, and unpickling runs code "
+                "taken from the store; if you trust this store, open it with "
+                "allow_pickle=True (on the command line: --allow-pickle)"
+            )
+            raise CodecError(msg)
+        return value
 
     def __setattr__(self, name: str, value: Any) -> None:
         self[name] = value
@@ -761,7 +772,7 @@ class Run:
         run.result = (
             record.result
             if type(record.result) is not Encoded
-            else decode(record.result, allow_pickle=allow_pickle)
+            else decode_or_placeholder(record.result, allow_pickle=allow_pickle)
         )
         run.seed = record.seed
         run.key = record.key
@@ -858,7 +869,9 @@ def sequence_metric(field: str, column: str) -> str:
 def _decoded(values: dict[str, Any], allow_pickle: bool) -> dict[str, Any]:
     for v in values.values():
         if type(v) is Encoded:
-            return {k: decode(v, allow_pickle=allow_pickle) for k, v in values.items()}
+            return {
+                k: decode_or_placeholder(v, allow_pickle=allow_pickle) for k, v in values.items()
+            }
     return values
 
 
@@ -876,6 +889,9 @@ def _encoded(values: dict[str, Any], allow_pickle: bool, run_id: int, what: str)
     for name, value in values.items():
         if type(value) is Sequence:  # a marker: the records are the run's metric points
             out[name] = Encoded("tjson", _sequence_tree(value))
+            continue
+        if type(value) is Pickled:  # read without the opt-in: written back as it was
+            out[name] = value.encoded
             continue
         try:
             out[name] = encode(value, allow_pickle=allow_pickle)

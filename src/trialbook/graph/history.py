@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, overload
 
 from trialbook import capture
-from trialbook.codecs import decode
+from trialbook.codecs import decode, decode_or_placeholder
 from trialbook.errors import ConfigError, NotFoundError, RunNotFoundError, did_you_mean
 from trialbook.graph.nodes import PERSIST_PREFIX, RESULT_NOT_STORED
 from trialbook.graph.remote import metric_name
@@ -173,7 +173,9 @@ class HistoryReader:
     # -- records --
 
     def _decode(self, value: Any) -> Any:
-        return decode(value, allow_pickle=self.store.allow_pickle)
+        """A stored value for a table or a report: a pickled one without the store's opt-in
+        shows as ``<pickled: Class>`` (see :class:`~trialbook.codecs.Pickled`)."""
+        return decode_or_placeholder(value, allow_pickle=self.store.allow_pickle)
 
     def _trial_record(self, trial_id: int) -> RunRecord:
         trial_id = run_id(trial_id, "trial_id")
@@ -305,7 +307,7 @@ class HistoryReader:
                 f"{did_you_mean(name, names)}; decorate the step with @ex.persist"
             )
             raise NotFoundError(msg)
-        return self._decode(stored)
+        return decode(stored, allow_pickle=self.store.allow_pickle)  # the value itself: strict
 
     # -- metrics --
 

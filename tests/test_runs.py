@@ -7,6 +7,7 @@ import pathlib
 import subprocess
 import sys
 import textwrap
+import warnings
 
 import numpy as np
 import pandas as pd
@@ -647,3 +648,24 @@ def test_run_ids_are_checked_and_each_run_executes_once(session: trialbook.Sessi
         experiment.execute(lambda run: None, run_ids=2)  # type: ignore[arg-type]
     with pytest.raises(RunNotFoundError, match="no run with id 7"):
         experiment.execute(lambda run: None, run_ids=[7])
+
+
+def _warning_step(run: trialbook.Run) -> None:
+    warnings.warn("from the step", UserWarning, stacklevel=1)
+    run.fields.went_on = True
+
+
+def test_the_parents_warning_filters_reach_the_workers(session: trialbook.Session) -> None:
+    """`-W error` or an ignore set in the sending process holds in the worker processes."""
+    experiment = session.create_experiment("warned")
+    experiment.add_runs(x=[1, 2])
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="from the step")
+        experiment.execute(_warning_step, n_jobs=2)
+    assert all(run.fields.went_on for run in experiment.runs.values())
+    with warnings.catch_warnings():
+        warnings.filterwarnings("error", message="from the step")
+        with pytest.raises(RunFailedError) as caught:
+            experiment.execute(_warning_step, n_jobs=2)
+    assert isinstance(caught.value.__cause__, UserWarning)
+    assert [run.error.type for run in experiment.runs.values()] == ["UserWarning"] * 2

@@ -313,3 +313,28 @@ def test_runs_sent_to_a_worker_pool_read_as_running_while_their_batch_runs(
         if child.is_alive():
             child.kill()
             child.join()
+
+
+def test_a_batch_that_comes_back_before_its_turn_is_never_shown_running_again() -> None:
+    """Executors may finish a later batch first: its runs keep their results; the next batch
+    shown running is the next one that has not come back."""
+    from trialbook.runs_pool import _LiveBatches
+
+    with trialbook.create_session("sqlite:///:memory:") as session:
+        experiment = session.create_experiment("order")
+        runs = experiment.add_runs(x=[1, 2, 3, 4])
+        experiment.persist()
+        batches = [[{"id": run.id}] for run in runs]
+        by_id = {run.id: run for run in runs}
+        with LiveWriter(session.store, experiment._info.id, interval=0.0) as live:  # type: ignore[union-attr]
+            shown = _LiveBatches(live, batches, by_id)
+            shown.start(2)
+            assert [run.status for run in runs] == ["running", "running", "pending", "pending"]
+            runs[3].start()
+            runs[3].finish()  # batch 4 came back first (absorbed: done)
+            shown.end(3)
+            assert [run.status for run in runs] == ["running", "running", "running", "done"]
+            for index in (0, 1, 2):
+                runs[index].finish()
+                shown.end(index)
+            assert [run.status for run in runs] == ["done"] * 4

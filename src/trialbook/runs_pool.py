@@ -126,7 +126,7 @@ def execute_remote(
                         exc = _inbound(by_id[result["id"]], result)
                         if exc is not None:
                             failures[result["id"]] = exc
-                shown.end(batch)
+                shown.end(futures[future])
                 advance(len(batch))
             shown.tick()
     finally:
@@ -144,23 +144,29 @@ class _LiveBatches:
     ) -> None:
         self.live, self.batches, self.by_id = live, batches, by_id
         self.next = 0
+        self.ended: set[int] = set()
         self.timeout = None if live is None else max(live.interval, 1.0)
 
     def start(self, count: int) -> None:
+        """Show the next ``count`` batches that have not ended as running."""
         if self.live is None:
             return
-        stop = min(len(self.batches), self.next + count)
-        for batch in self.batches[self.next : stop]:
-            for item in batch:
+        while count > 0 and self.next < len(self.batches):
+            index, self.next = self.next, self.next + 1
+            if index in self.ended:  # came back before its turn: its results stand
+                continue
+            for item in self.batches[index]:
                 run = self.by_id[item["id"]]
                 run.mark_running()
                 self.live.started(run)
-        self.next = max(self.next, stop)
+            count -= 1
 
-    def end(self, batch: list[dict[str, Any]]) -> None:
+    def end(self, index: int) -> None:
+        """Batch ``index`` came back (its runs hold their results): one more starts."""
         if self.live is None:
             return
-        for item in batch:
+        self.ended.add(index)
+        for item in self.batches[index]:
             self.live.finished(self.by_id[item["id"]])
         self.start(1)
 

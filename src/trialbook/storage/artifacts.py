@@ -52,6 +52,7 @@ from trialbook.storage.base import Store
 __all__ = [
     "CHUNK_SIZE",
     "ArtifactInfo",
+    "describe_artifact",
     "download_artifact",
     "iter_artifact",
     "list_artifacts",
@@ -140,17 +141,17 @@ def artifact_name(source: Any, name: str | None) -> str:
 class _Writer:
     """Writes the pieces of one artifact of a run, skipping those the run already holds."""
 
-    def __init__(self, store: Store, experiment_id: int, run_id: int, chunk_size: int) -> None:
+    def __init__(
+        self, store: Store | None, experiment_id: int, run_id: int, chunk_size: int
+    ) -> None:
         self.store, self.experiment_id, self.run_id = store, experiment_id, run_id
         self.chunk_size = chunk_size
-        self.held = {
-            n for n, size in store.list_artifacts(experiment_id, run_id).items()
-            if n.startswith(CHUNK) and size
-        }  # fmt: skip
+        held = store.list_artifacts(experiment_id, run_id) if store is not None else {}
+        self.held = {n for n, size in held.items() if n.startswith(CHUNK) and size}
 
     def put(self, data: bytes) -> str:
         digest = hashlib.sha256(data).hexdigest()
-        if CHUNK + digest not in self.held:
+        if self.store is not None and CHUNK + digest not in self.held:
             self.store.write_artifact(
                 self.experiment_id, self.run_id, CHUNK + digest, Encoded(_CODEC, data)
             )
@@ -210,7 +211,33 @@ def log_artifact(
     ArtifactInfo(name='a.txt', size=5, media_type='text/plain', digest='2cf24dba...', kind='file')
     """
     name = artifact_name(source, name)
-    writer = _Writer(store, experiment_id, run_id, chunk_size)
+    manifest = _build(_Writer(store, experiment_id, run_id, chunk_size), source, name)
+    old = read_manifest(store, experiment_id, run_id, name)
+    data = json.dumps(manifest, separators=(",", ":"), sort_keys=True).encode()
+    store.write_artifact(experiment_id, run_id, MANIFEST + name, Encoded("json", data))
+    if old is not None:
+        _release(store, experiment_id, run_id, _chunk_digests(old) - _chunk_digests(manifest))
+    return _info(manifest)
+
+
+def describe_artifact(
+    source: str | os.PathLike[str] | bytes | bytearray | memoryview, *, name: str | None = None
+) -> ArtifactInfo:
+    """The :class:`ArtifactInfo` that :func:`log_artifact` would return, reading ``source``
+    without storing it (what a run not yet in a store shows for an artifact it holds back).
+
+    Examples
+    --------
+    >>> info = describe_artifact(b"abc", name="x.json")
+    >>> info.size, info.media_type, info.digest[:12]
+    (3, 'application/json', 'ba7816bf8f01')
+    """
+    name = artifact_name(source, name)
+    return _info(_build(_Writer(None, 0, 0, CHUNK_SIZE), source, name))
+
+
+def _build(writer: _Writer, source: Any, name: str) -> dict[str, Any]:
+    """The manifest of ``source``, its pieces written by ``writer``."""
     manifest: dict[str, Any]
     if isinstance(source, bytes | bytearray | memoryview):
         view = memoryview(source)
@@ -232,12 +259,7 @@ def log_artifact(
             msg = f"no file or folder {str(path)!r} to log as artifact {name!r}"
             raise FileNotFoundError(msg)
     manifest["name"] = name
-    old = read_manifest(store, experiment_id, run_id, name)
-    data = json.dumps(manifest, separators=(",", ":"), sort_keys=True).encode()
-    store.write_artifact(experiment_id, run_id, MANIFEST + name, Encoded("json", data))
-    if old is not None:
-        _release(store, experiment_id, run_id, _chunk_digests(old) - _chunk_digests(manifest))
-    return _info(manifest)
+    return manifest
 
 
 def _folder_manifest(writer: _Writer, root: pathlib.Path) -> dict[str, Any]:

@@ -7,6 +7,7 @@ import pathlib
 import subprocess
 import sys
 import textwrap
+import warnings
 
 import numpy as np
 import pandas as pd
@@ -379,8 +380,9 @@ def test_pickle_needs_explicit_opt_in(store_dir, closing: Closing) -> None:
     e.runs[1].fields.thing = Thing()
     e.persist()
     assert session.load_experiment("p").runs[1].fields.thing.v == 3
+    loaded = closing(trialbook.create_session(store_dir)).load_experiment("p")  # loads...
     with pytest.raises(CodecError, match="allow_pickle=True"):
-        closing(trialbook.create_session(store_dir)).load_experiment("p")
+        _ = loaded.runs[1].fields.thing  # ...but the pickled value is not unpickled
 
 
 def test_df_has_params_status_timings_fields_and_metrics(session: trialbook.Session) -> None:
@@ -646,3 +648,24 @@ def test_run_ids_are_checked_and_each_run_executes_once(session: trialbook.Sessi
         experiment.execute(lambda run: None, run_ids=2)  # type: ignore[arg-type]
     with pytest.raises(RunNotFoundError, match="no run with id 7"):
         experiment.execute(lambda run: None, run_ids=[7])
+
+
+def _warning_step(run: trialbook.Run) -> None:
+    warnings.warn("from the step", UserWarning, stacklevel=1)
+    run.fields.went_on = True
+
+
+def test_the_parents_warning_filters_reach_the_workers(session: trialbook.Session) -> None:
+    """`-W error` or an ignore set in the sending process holds in the worker processes."""
+    experiment = session.create_experiment("warned")
+    experiment.add_runs(x=[1, 2])
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="from the step")
+        experiment.execute(_warning_step, n_jobs=2)
+    assert all(run.fields.went_on for run in experiment.runs.values())
+    with warnings.catch_warnings():
+        warnings.filterwarnings("error", message="from the step")
+        with pytest.raises(RunFailedError) as caught:
+            experiment.execute(_warning_step, n_jobs=2)
+    assert isinstance(caught.value.__cause__, UserWarning)
+    assert [run.error.type for run in experiment.runs.values()] == ["UserWarning"] * 2

@@ -56,11 +56,14 @@ from trialbook.errors import CodecError
 
 __all__ = [
     "Encoded",
+    "Pickled",
     "decode",
+    "decode_or_placeholder",
     "encode",
     "from_tree",
     "is_plain",
     "json_view",
+    "pickled_type",
     "plain_scalar",
     "to_tree",
 ]
@@ -226,6 +229,88 @@ def _decode(codec: str, data: bytes, allow_pickle: bool) -> Any:
         return pickle.loads(data)
     msg = f"unknown codec {codec!r}; expected one of 'json', 'tjson', 'npy', 'arrow', 'pickle'"
     raise CodecError(msg)
+
+
+class Pickled:
+    """A value stored with pickle, read from a store opened without ``allow_pickle``: it shows
+    as ``<pickled: module.Class>`` and is never unpickled (unpickling runs code taken from the
+    store). Loading an experiment keeps such values as placeholders so the rest reads as
+    usual; reading the field itself raises :class:`~trialbook.errors.CodecError`; persisting
+    the run writes the stored bytes back unchanged.
+
+    Examples
+    --------
+    >>> import fractions
+    >>> placeholder = Pickled(encode(fractions.Fraction(1, 3), allow_pickle=True))
+    >>> placeholder
+    <pickled: fractions.Fraction>
+    """
+
+    __slots__ = ("encoded", "type_name")
+
+    def __init__(self, encoded: Encoded) -> None:
+        self.encoded = encoded
+        self.type_name = pickled_type(encoded.data)
+
+    def __repr__(self) -> str:
+        return f"<pickled: {self.type_name}>"
+
+    __str__ = __repr__
+
+    def __eq__(self, other: object) -> bool:
+        return type(other) is Pickled and other.encoded == self.encoded
+
+    def __hash__(self) -> int:
+        return hash(self.encoded.data)
+
+
+def pickled_type(data: bytes) -> str:
+    """The class of the object a pickle holds, read from its opcodes (never unpickled); ``"?"``
+    when it cannot be told.
+
+    Examples
+    --------
+    >>> import pickle, fractions
+    >>> pickled_type(pickle.dumps(fractions.Fraction(1, 2)))
+    'fractions.Fraction'
+    >>> pickled_type(b"not a pickle")
+    '?'
+    """
+    import pickletools
+
+    texts: list[str] = []
+    try:
+        for op, arg, _ in pickletools.genops(data):
+            if op.name == "GLOBAL" and isinstance(arg, str):
+                return arg.replace(" ", ".")
+            if op.name == "STACK_GLOBAL" and len(texts) >= 2:
+                module, name = texts[-2:]
+                if module.startswith("cloudpickle") or module == "copyreg":
+                    texts.clear()
+                    continue
+                return f"{module}.{name}"
+            if isinstance(arg, str) and "UNICODE" in op.name:
+                texts.append(arg)
+    except Exception:  # a truncated or foreign pickle: only the label is lost
+        return "?"
+    return "?"
+
+
+def decode_or_placeholder(value: Any, *, allow_pickle: bool = False) -> Any:
+    """:func:`decode`, but a pickled value without ``allow_pickle`` becomes a :class:`Pickled`
+    placeholder instead of an error (for loading runs whose other values are readable).
+
+    Examples
+    --------
+    >>> import fractions
+    >>> decode_or_placeholder(encode(fractions.Fraction(1, 3), allow_pickle=True))
+    <pickled: fractions.Fraction>
+    >>> decode_or_placeholder(encode((1, 2)))
+    (1, 2)
+    """
+    if type(value) is Encoded and value.codec == "pickle" and not allow_pickle:
+        return Pickled(value)
+    return decode(value, allow_pickle=allow_pickle)
 
 
 def json_view(value: Any) -> Any:

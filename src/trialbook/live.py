@@ -109,6 +109,7 @@ class LiveWriter:
         self._listed: list[int] = []  # what the heartbeat lists: running runs written so
         self._due = 0.0
         self._lock = threading.Lock()
+        self._thread_lock = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._warned = False
@@ -116,10 +117,15 @@ class LiveWriter:
         self._entry_written = False
 
     def __enter__(self) -> LiveWriter:
-        self._thread = threading.Thread(target=self._beat_loop, name="trialbook-heartbeat")
-        self._thread.daemon = True
-        self._thread.start()
         return self
+
+    def _ensure_beating(self) -> None:
+        """Start the heartbeat thread if it is not running (it stops once it lists no run)."""
+        with self._thread_lock:
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._beat_loop, name="trialbook-heartbeat")
+                self._thread.daemon = True
+                self._thread.start()
 
     def __exit__(self, *exc: object) -> None:
         self.close()
@@ -129,6 +135,7 @@ class LiveWriter:
         ``now``)."""
         self._running[run.id] = run
         run.on_point(self.tick)
+        self._ensure_beating()
         if now:
             self.flush()
         else:
@@ -208,9 +215,10 @@ class LiveWriter:
         if self._finished:
             self.flush()
         self._stop.set()
-        if self._thread is not None:
-            self._thread.join()
-            self._thread = None
+        with self._thread_lock:
+            thread, self._thread = self._thread, None
+        if thread is not None:
+            thread.join()
         if self._written and not self._away:
             # a stale entry left by a failure here lists only runs no longer running
             with contextlib.suppress(Exception):
@@ -234,6 +242,15 @@ class LiveWriter:
                 self._entry_written = listed
 
     def _beat_loop(self) -> None:
+        """Beat while runs are listed; once none is, remove the entry (one try) and stop: an
+        idle experiment leaves no thread writing, and a store that went away no retrying."""
         while not self._stop.wait(max(self.interval, 1.0)):
-            if (self._listed or self._entry_written) and not self._away:
+            if self._listed and not self._away:
                 self._beat()
+                continue
+            if self._entry_written and not self._away:
+                self._beat()
+            with self._thread_lock:  # started() after this starts a new thread
+                if not self._running or self._away:
+                    self._thread = None
+                    return

@@ -23,7 +23,7 @@ from typing import Any
 
 from trialbook.errors import ConfigError
 
-__all__ = ["check_parameter_name", "is_parameter_name"]
+__all__ = ["check_parameter_name", "is_parameter_name", "run_id"]
 
 
 def check_parameter_name(name: Any) -> None:
@@ -75,3 +75,29 @@ def _suggestion(name: Any) -> str:
     if text[0].isdigit():
         text = "_" + text
     return text + "_" if keyword.iskeyword(text) else text
+
+
+def run_id(value: Any, what: str = "run id") -> int:
+    """``value`` as a run (or trial) id: an ``int``, or an integer of another kind as they come
+    out of ``df()`` and ``idxmax()`` (``np.int64``); anything else is a
+    :class:`~trialbook.errors.ConfigError` naming ``what``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> run_id(np.int64(8)), run_id(3)
+    (8, 3)
+    >>> run_id(2.5, "trial_id")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    trialbook.errors.ConfigError: trial_id must be an int, such as 3 (got 2.5 that is a <class ...
+    """
+    if type(value) is int:
+        return value
+    if not isinstance(value, bool) and hasattr(value, "__index__"):
+        try:
+            return int(value.__index__())
+        except TypeError:
+            pass
+    msg = f"{what} must be an int, such as 3 (got {value!r} that is a {type(value)})"
+    raise ConfigError(msg)

@@ -13,6 +13,7 @@ of the executor each, so that thousands of tiny runs do not cost one round trip 
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
@@ -103,7 +104,7 @@ def execute_remote(
     by_id = {run.id: run for run in runs}
     size = max(1, min(64, len(runs) // (workers * 8)))
     batches = [[_outbound(run) for run in runs[i : i + size]] for i in range(0, len(runs), size)]
-    blob = cloudpickle.dumps((list(steps), dict(config or {})))
+    blob = cloudpickle.dumps((list(steps), dict(config or {}), _warning_filters()))
     futures = {executor.submit(_execute_batch, blob, batch): i for i, batch in enumerate(batches)}
     failures: dict[int, BaseException] = {}
     shown = _LiveBatches(live, batches, by_id)
@@ -260,6 +261,7 @@ def _outbound(run: Run) -> dict[str, Any]:
         "params": dict(run.params),
         "state": dict(run.state),
         "fields": dict(run.fields),
+        "tags": dict(run.tags),
         "counts": run.metric_summary(),
     }
 
@@ -273,6 +275,7 @@ def _inbound(run: Run, result: dict[str, Any]) -> BaseException | None:
         state=result["state"],
         fields=result["fields"],
         metrics=result["metrics"],
+        tags=result.get("tags"),
     )
     exc = result["exception"]
     if exc is not None and run.error is not None:
@@ -284,7 +287,28 @@ def _execute_batch(blob: bytes, batch: list[dict[str, Any]]) -> list[dict[str, A
     """Worker side: rebuild each run, execute the steps, report back."""
     import pickle
 
-    steps, config = pickle.loads(blob)
+    steps, config, filters = pickle.loads(blob)
+    with warnings.catch_warnings():
+        if filters is not None:  # the sending process's filters: `-W error`, ignores, ...
+            warnings.filters[:] = filters  # type: ignore[index]
+        return _execute_items(steps, config, batch)
+
+
+def _warning_filters() -> list[Any] | None:
+    """This process's warning filters, for the workers (``None`` if one cannot be pickled)."""
+    import cloudpickle
+
+    filters = list(warnings.filters)
+    try:
+        cloudpickle.dumps(filters)
+    except Exception:  # e.g. a category class that does not pickle: workers keep theirs
+        return None
+    return filters
+
+
+def _execute_items(
+    steps: Sequence[Step], config: Mapping[str, Any], batch: list[dict[str, Any]]
+) -> list[dict[str, Any]]:
     out = []
     for item in batch:
         run = Run.replica(
@@ -294,6 +318,7 @@ def _execute_batch(blob: bytes, batch: list[dict[str, Any]]) -> list[dict[str, A
             state=item["state"],
             fields=item["fields"],
             metrics=item["counts"],
+            tags=item.get("tags"),
         )
         exc = execute_run(run, steps, config)
         out.append(
@@ -306,6 +331,7 @@ def _execute_batch(blob: bytes, batch: list[dict[str, Any]]) -> list[dict[str, A
                 "finished": run.finished,
                 "state": dict(run.state),
                 "fields": dict(run.fields),
+                "tags": dict(run.tags),
                 "metrics": run.pending_metrics(sequences=False),
             }
         )

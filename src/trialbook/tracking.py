@@ -30,8 +30,8 @@ from collections.abc import Callable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
 from trialbook.bulk import paused_gc
-from trialbook.codecs import Encoded, decode, encode
-from trialbook.errors import ConfigError, NotFoundError, did_you_mean
+from trialbook.codecs import Encoded, Pickled, decode_or_placeholder, encode, plain_scalar
+from trialbook.errors import CodecError, ConfigError, NotFoundError, did_you_mean
 from trialbook.sequence import Sequence
 from trialbook.storage.records import ErrorInfo, MetricChunk, MetricSeries, RunRecord, Status
 
@@ -124,6 +124,17 @@ class Fields(Bunch):
         if self._changed is not None:
             self._changed()
 
+    def __getitem__(self, name: str) -> Any:
+        value = dict.__getitem__(self, name)
+        if type(value) is Pickled:
+            msg = (
+                f"field {name!r} holds a pickled {value.type_name}, and unpickling runs code "
+                "taken from the store; if you trust this store, open it with "
+                "allow_pickle=True (on the command line: --allow-pickle)"
+            )
+            raise CodecError(msg)
+        return value
+
     def __setattr__(self, name: str, value: Any) -> None:
         self[name] = value
 
@@ -135,6 +146,106 @@ class Fields(Bunch):
     def update(self, *args: Any, **kw: Any) -> None:
         for k, v in dict(*args, **kw).items():
             self[k] = v
+
+
+def _checked_tag(name: Any, value: Any) -> tuple[str, Any]:
+    if type(name) is not str:
+        msg = f"tag names must be str (got {name!r} that is a {type(name)})"
+        raise ConfigError(msg)
+    value = plain_scalar(value)
+    if value is None or isinstance(value, str | int | float):  # bool is an int
+        return name, value
+    msg = (
+        f"tag {name!r} must be a str, int, float, bool or None (got a {type(value)}); keep "
+        f"other values in a field: run.fields.{name} = ..."
+    )
+    raise ConfigError(msg)
+
+
+class Tags(dict[str, Any]):
+    """A run's tags: short labels (``str``, ``int``, ``float``, ``bool`` or ``None``; NumPy
+    scalars become plain values) that the runs table, the filters (``tags.reviewed == true``)
+    and the UI show. Setting or removing one at any time marks the run as changed, so the next
+    ``persist()`` stores it, a reloaded run's included.
+
+    Examples
+    --------
+    >>> run = Run(1)
+    >>> run.tags["reviewed"] = True
+    >>> run.tags.update(owner="ann", score=0.5)
+    >>> dict(run.tags)
+    {'reviewed': True, 'owner': 'ann', 'score': 0.5}
+    >>> run.tags["model"] = object()  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    trialbook.errors.ConfigError: tag 'model' must be a str, int, float, bool or None (...
+    """
+
+    __slots__ = ("_changed",)
+
+    def __init__(
+        self, values: Mapping[str, Any] | None = None, *, changed: Callable[[], None] | None = None
+    ) -> None:
+        super().__init__()
+        self._changed: Callable[[], None] | None = None
+        for name, value in (values or {}).items():
+            dict.__setitem__(self, *_checked_tag(name, value))
+        self._changed = changed
+
+    @classmethod
+    def loaded(cls, values: Mapping[str, Any], changed: Callable[[], None]) -> Tags:
+        """Tags read from a store (already checked when they were written)."""
+        tags = cls.__new__(cls)
+        if values:
+            dict.update(tags, values)
+        tags._changed = changed
+        return tags
+
+    def _notify(self) -> None:
+        if self._changed is not None:
+            self._changed()
+
+    def __setitem__(self, name: str, value: Any) -> None:
+        dict.__setitem__(self, *_checked_tag(name, value))
+        self._notify()
+
+    def __delitem__(self, name: str) -> None:
+        dict.__delitem__(self, name)
+        self._notify()
+
+    def update(self, *args: Any, **kw: Any) -> None:
+        for name, value in dict(*args, **kw).items():
+            dict.__setitem__(self, *_checked_tag(name, value))
+        self._notify()
+
+    def __ior__(self, other: Any) -> Tags:  # type: ignore[override,misc]
+        self.update(other)
+        return self
+
+    def setdefault(self, name: str, default: Any = None) -> Any:
+        if name not in self:
+            self[name] = default
+        return dict.__getitem__(self, name)
+
+    def pop(self, name: str, *default: Any) -> Any:
+        present = name in self
+        value = dict.pop(self, name, *default)
+        if present:
+            self._notify()
+        return value
+
+    def popitem(self) -> tuple[str, Any]:
+        item = dict.popitem(self)
+        self._notify()
+        return item
+
+    def clear(self) -> None:
+        if self:
+            dict.clear(self)
+            self._notify()
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (dict, (dict(self),))
 
 
 class _Series:
@@ -190,6 +301,7 @@ class Run:
         "_sequences",
         "_series",
         "_sink",
+        "_tags",
         "_writer",
         "code",
         "config",
@@ -207,7 +319,6 @@ class Run:
         "started",
         "state",
         "status",
-        "tags",
         "vars",
         "version",
     )
@@ -223,7 +334,7 @@ class Run:
         self.id = run_id
         self.kind = kind
         self.params = Bunch(params) if params else Bunch()
-        self.tags = dict(tags) if tags else {}
+        self._tags = Tags(tags, changed=self.touch)
         self.vars = Bunch()
         self.state = Bunch()
         self.config = Bunch()
@@ -371,6 +482,7 @@ class Run:
         state: Mapping[str, Any],
         fields: Mapping[str, Any],
         metrics: dict[str, list[Any]],
+        tags: Mapping[str, Any] | None = None,
     ) -> Run:
         """A copy of a run rebuilt where it executes (a worker process), tied to no experiment:
         ``state`` and ``fields`` as they were, ``metrics`` the original's
@@ -383,7 +495,7 @@ class Run:
         >>> copy.fields.y, copy.metric_names()
         (2, ['loss'])
         """
-        run = cls(run_id, params=params, kind=kind)
+        run = cls(run_id, params=params, kind=kind, tags=tags)
         run.state.update(state)
         dict.update(run.fields, fields)
         run._counts = metrics
@@ -399,10 +511,14 @@ class Run:
         state: Mapping[str, Any],
         fields: Mapping[str, Any],
         metrics: list[MetricChunk],
+        tags: Mapping[str, Any] | None = None,
     ) -> None:
         """Take what an execution of a :meth:`replica` of this run left: its status, error,
-        timings, ``state`` and ``fields``, and its metric points (which replace the metrics of
-        the same names, see :meth:`absorb_execution`)."""
+        timings, ``state``, ``fields`` and ``tags``, and its metric points (which replace the
+        metrics of the same names, see :meth:`absorb_execution`)."""
+        if tags is not None:
+            dict.clear(self._tags)
+            dict.update(self._tags, tags)
         self.status = status
         self.error = error
         self.started, self.finished = started, finished
@@ -415,6 +531,24 @@ class Run:
         self.touch()
 
     # -- life cycle --
+
+    @property
+    def tags(self) -> Tags:
+        """The run's tags (see :class:`Tags`); assigning a mapping replaces them all.
+
+        Examples
+        --------
+        >>> run = Run(1, tags={"team": "vision"})
+        >>> run.tags = {"reviewed": True}
+        >>> dict(run.tags)
+        {'reviewed': True}
+        """
+        return self._tags
+
+    @tags.setter
+    def tags(self, values: Mapping[str, Any]) -> None:
+        self._tags = Tags(values, changed=self.touch)
+        self.touch()
 
     def touch(self) -> None:
         """Mark the run as changed, so that the next persist writes it."""
@@ -717,7 +851,7 @@ class Run:
         run.id = record.run_id
         run.kind = record.kind
         run.params = Bunch(_decoded(record.params, allow_pickle))
-        run.tags = record.tags
+        run._tags = Tags.loaded(record.tags, run.touch)
         run.vars = Bunch()
         run.state = Bunch()
         fields = run.fields = Fields(changed=run.touch)
@@ -728,7 +862,7 @@ class Run:
         run.result = (
             record.result
             if type(record.result) is not Encoded
-            else decode(record.result, allow_pickle=allow_pickle)
+            else decode_or_placeholder(record.result, allow_pickle=allow_pickle)
         )
         run.seed = record.seed
         run.key = record.key
@@ -826,7 +960,9 @@ def sequence_metric(field: str, column: str) -> str:
 def _decoded(values: dict[str, Any], allow_pickle: bool) -> dict[str, Any]:
     for v in values.values():
         if type(v) is Encoded:
-            return {k: decode(v, allow_pickle=allow_pickle) for k, v in values.items()}
+            return {
+                k: decode_or_placeholder(v, allow_pickle=allow_pickle) for k, v in values.items()
+            }
     return values
 
 
@@ -844,6 +980,9 @@ def _encoded(values: dict[str, Any], allow_pickle: bool, run_id: int, what: str)
     for name, value in values.items():
         if type(value) is Sequence:  # a marker: the records are the run's metric points
             out[name] = Encoded("tjson", _sequence_tree(value))
+            continue
+        if type(value) is Pickled:  # read without the opt-in: written back as it was
+            out[name] = value.encoded
             continue
         try:
             out[name] = encode(value, allow_pickle=allow_pickle)

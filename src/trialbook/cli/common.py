@@ -95,7 +95,13 @@ def _local_path(location: str) -> str | None:
     return None
 
 
-def open_session(store: str | None) -> Any:
+ALLOW_PICKLE_HELP = (
+    "Unpickle values stored with pickle (this runs code taken from the store: only for a "
+    "store you trust). Without it they show as <pickled: Class>."
+)
+
+
+def open_session(store: str | None, *, allow_pickle: bool = False) -> Any:
     """Open a session on an existing store (a missing directory or file is an error, never
     created). The session owns the store: use it in a ``with`` block, which closes it.
 
@@ -107,7 +113,7 @@ def open_session(store: str | None) -> Any:
     """
     from trialbook.session import create_session
 
-    return create_session(existing_store(store))
+    return create_session(existing_store(store), allow_pickle=allow_pickle)
 
 
 def existing_workdir(workdir: str) -> str:

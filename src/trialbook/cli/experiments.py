@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-from trialbook.cli.common import friendly_errors, open_session, store_option
+from trialbook.cli.common import ALLOW_PICKLE_HELP, friendly_errors, open_session, store_option
 from trialbook.codecs import json_view, plain_scalar
 
 
@@ -52,16 +52,22 @@ def ls(store: str | None) -> None:
     help="Show N runs: the first N in the --sort order, or the last N runs (by run id) "
     "without --sort.",
 )
+@click.option("--allow-pickle", is_flag=True, help=ALLOW_PICKLE_HELP)
 @friendly_errors
-def runs(
-    experiment: str, store: str | None, where: str | None, sort: str | None, limit: int | None
+def runs(  # noqa: PLR0917 - click passes the options by keyword
+    experiment: str,
+    store: str | None,
+    where: str | None,
+    sort: str | None,
+    limit: int | None,
+    allow_pickle: bool,
 ) -> None:
     """Show the runs of EXPERIMENT as a table (params, status, timings, scalar fields, metrics,
     tags), optionally filtered, sorted and limited in the store. A run whose process stopped
     sending heartbeats shows as failed, with a line saying it was lost."""
     order_by, descending = _sort(sort)
     last = limit is not None and order_by is None  # "the last N runs", as before --sort
-    with open_session(store) as session:
+    with open_session(store, allow_pickle=allow_pickle) as session:
         frame = session.search_runs(
             experiment, where, order_by=order_by, descending=descending or last, limit=limit
         )
@@ -99,11 +105,12 @@ def _sort(sort: str | None) -> tuple[str | None, bool]:
 @click.argument("experiment")
 @click.argument("run_id", metavar="RUN", type=int)
 @store_option
+@click.option("--allow-pickle", is_flag=True, help=ALLOW_PICKLE_HELP)
 @friendly_errors
-def show(experiment: str, run_id: int, store: str | None) -> None:
+def show(experiment: str, run_id: int, store: str | None, allow_pickle: bool) -> None:
     """Show one RUN of EXPERIMENT (a run, trial or job): status, seed, duration, result,
     params, tags, fields and a summary of its metrics."""
-    with open_session(store) as session:
+    with open_session(store, allow_pickle=allow_pickle) as session:
         run = session.load_experiment(experiment).runs[run_id]
     lines = [f"{run.kind} {run.id} of {experiment!r}: {run.status}"]
     if run.key is not None:

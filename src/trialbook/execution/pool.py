@@ -20,7 +20,7 @@ from typing import Any
 
 from trialbook.errors import ConfigError, ExecutionError
 
-__all__ = ["LocalLauncher", "resolve_n_jobs"]
+__all__ = ["LocalLauncher", "resolve_n_jobs", "thread_limits"]
 
 
 def resolve_n_jobs(n_jobs: int | None) -> int:
@@ -49,7 +49,9 @@ class LocalLauncher:
     alive between calls.
 
     A worker process that dies (killed, out of memory) fails the calls it was running with an
-    :class:`~trialbook.errors.ExecutionError` saying so.
+    :class:`~trialbook.errors.ExecutionError` saying so. Each worker's numerical libraries
+    (BLAS, OpenMP) get ``cores // n_workers`` threads unless ``OMP_NUM_THREADS`` and the like
+    are set (:func:`thread_limits`).
 
     Parameters
     ----------
@@ -82,7 +84,9 @@ class LocalLauncher:
         """
         from joblib.externals.loky import get_reusable_executor
 
-        executor = get_reusable_executor(max_workers=self.n_workers, reuse=True)
+        executor = get_reusable_executor(
+            max_workers=self.n_workers, reuse=True, env=thread_limits(self.n_workers)
+        )
         return _relay(executor.submit(fn, *args))
 
     def shutdown(self) -> None:
@@ -92,6 +96,32 @@ class LocalLauncher:
         --------
         >>> LocalLauncher(n_workers=1).shutdown()
         """
+
+
+THREAD_VARIABLES = (
+    "OMP_NUM_THREADS",
+    "OPENBLAS_NUM_THREADS",
+    "MKL_NUM_THREADS",
+    "BLIS_NUM_THREADS",
+    "VECLIB_MAXIMUM_THREADS",
+    "NUMEXPR_NUM_THREADS",
+)
+"""Variables that bound the threads of numerical libraries (BLAS, OpenMP) in a process."""
+
+
+def thread_limits(n_workers: int) -> dict[str, str]:
+    """The environment of pool workers: each numerical library gets ``cores // n_workers``
+    threads (at least 1), so that ``n_workers`` processes do not oversubscribe the cores with
+    ``n_workers x cores`` BLAS threads; a variable the user set is passed on as it is.
+
+    Examples
+    --------
+    >>> limits = thread_limits(os.cpu_count() or 1)
+    >>> limits["OMP_NUM_THREADS"] == os.environ.get("OMP_NUM_THREADS", "1")
+    True
+    """
+    per_worker = str(max(1, (os.cpu_count() or 1) // max(1, n_workers)))
+    return {name: os.environ.get(name, per_worker) for name in THREAD_VARIABLES}
 
 
 def _relay(inner: Future[Any]) -> Future[Any]:

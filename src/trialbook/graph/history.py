@@ -32,11 +32,12 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, overload
 
 from trialbook import capture
-from trialbook.codecs import decode
+from trialbook.codecs import decode, decode_or_placeholder
 from trialbook.errors import ConfigError, NotFoundError, RunNotFoundError, did_you_mean
 from trialbook.graph.nodes import PERSIST_PREFIX, RESULT_NOT_STORED
 from trialbook.graph.remote import metric_name
 from trialbook.live import mark_lost
+from trialbook.names import run_id
 from trialbook.storage.records import RunRecord, Status
 
 if TYPE_CHECKING:
@@ -172,9 +173,12 @@ class HistoryReader:
     # -- records --
 
     def _decode(self, value: Any) -> Any:
-        return decode(value, allow_pickle=self.store.allow_pickle)
+        """A stored value for a table or a report: a pickled one without the store's opt-in
+        shows as ``<pickled: Class>`` (see :class:`~trialbook.codecs.Pickled`)."""
+        return decode_or_placeholder(value, allow_pickle=self.store.allow_pickle)
 
     def _trial_record(self, trial_id: int) -> RunRecord:
+        trial_id = run_id(trial_id, "trial_id")
         found = self.store.read_runs(self.experiment_id, [trial_id])
         if not found:
             ids = [r.run_id for r in self.store.read_runs(self.experiment_id)]
@@ -288,6 +292,7 @@ class HistoryReader:
         {'rows': 3}
         >>> ex.close()
         """
+        trial_id = run_id(trial_id, "trial_id")
         stored = self.store.read_artifact(self.experiment_id, trial_id, PERSIST_PREFIX + name)
         if stored is None:
             self._trial_record(trial_id)  # raises for an unknown trial
@@ -302,7 +307,7 @@ class HistoryReader:
                 f"{did_you_mean(name, names)}; decorate the step with @ex.persist"
             )
             raise NotFoundError(msg)
-        return self._decode(stored)
+        return decode(stored, allow_pickle=self.store.allow_pickle)  # the value itself: strict
 
     # -- metrics --
 
@@ -353,7 +358,12 @@ class HistoryReader:
             )
             raise ConfigError(msg)
 
-        ids = [trial_id] if isinstance(trial_id, int) else list(trial_id)
+        given: Iterable[Any] = (
+            trial_id
+            if isinstance(trial_id, Iterable) and not isinstance(trial_id, str | bytes)
+            else [trial_id]
+        )
+        ids = [run_id(t, "trial_id") for t in given]
         found = {r.run_id for r in self.store.read_runs(self.experiment_id, ids)}
         for tid in ids:
             if tid not in found:

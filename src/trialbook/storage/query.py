@@ -72,7 +72,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from trialbook.codecs import Encoded
-from trialbook.errors import ConfigError
+from trialbook.errors import ConfigError, did_you_mean
 from trialbook.storage.heartbeats import lost_filter, lost_runs, mark_lost
 from trialbook.storage.records import RunRecord
 
@@ -82,6 +82,8 @@ COLUMNS = ("run_id", "status", "kind", "key", "seed", "created", "started", "fin
 """Names that are columns of a run."""
 DERIVED = ("duration", "result", "error")
 NAMESPACES = {"params": "p", "fields": "f", "tags": "t", "metric": "m"}
+ALIASES = {"param": "params", "field": "fields", "tag": "tags", "metrics": "metric"}
+"""Other spellings of the namespaces (MLflow writes ``metrics.x`` and ``params.x``)."""
 _SYNTAX = (
     'expected comparisons such as `lr > 0.01`, `status == "done"` or `kind in ["job", '
     '"trial"]` joined by and / or / not'
@@ -290,7 +292,7 @@ def parse_name(text: str) -> Name:
 
 
 def _resolve(parts: list[str], text: str) -> Name:
-    head = parts[0]
+    head = ALIASES.get(parts[0], parts[0]) if len(parts) > 1 else parts[0]
     if len(parts) == 1 and head in COLUMNS:
         return Name("column", (head,))
     if len(parts) == 1 and head in DERIVED:
@@ -772,10 +774,20 @@ def _unknown(query: Query | None, name: Name, col: int, text: str) -> str:
     assert query is not None
     source = query.text.strip()
     msg = f"bad query {query.text!r}: `{text}` at column {col} is not {what}"
-    if name.where == "bare" and len(name.path) == 1:
+    if name.where == "bare" and text in _OTHER_CONSTANTS:
+        msg += f"; the constant is written {_OTHER_CONSTANTS[text]}, as in Python"
+    elif name.where == "bare" and len(name.path) == 1:
         quoted = source[: col - 1] + _JSON_TEXT(text) + source[col - 1 + len(text) :]
         msg += f"; to compare with a text, quote it: {quoted}"
+    elif name.where == "bare" and (hint := did_you_mean(name.path[0], [*NAMESPACES, *ALIASES])):
+        msg += (
+            f"; {name.path[0]!r} is not a namespace{hint}: write params.x, fields.x, tags.x or "
+            "metric.x (or a bare name)"
+        )
     return msg
+
+
+_OTHER_CONSTANTS = {"true": "True", "false": "False", "null": "None", "none": "None"}
 
 
 def sort_runs(runs: list[RunRecord], name: Name, descending: bool) -> list[RunRecord]:

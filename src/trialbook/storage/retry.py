@@ -68,6 +68,9 @@ log = logging.getLogger(__name__)
 DEFAULT_RETRY_SECONDS = 30.0
 """How long a store keeps retrying an operation through an outage, by default."""
 
+_JITTER = random.Random()
+"""The retries' own random numbers: the global ``random`` state is the user's (seeded trials)."""
+
 FIRST_DELAY = 0.05
 MAX_DELAY = 2.0
 
@@ -224,7 +227,7 @@ class RetryPolicy:
                 if attempt == 1:
                     log.warning("%s: %s failed (%s); retrying for up to %g s",
                                 store, operation, _reason(cause), self.seconds)  # fmt: skip
-            time.sleep(min(left, random.uniform(delay / 2, delay)))  # jitter: no herd
+            time.sleep(min(left, _JITTER.uniform(delay / 2, delay)))  # jitter: no herd
             delay = min(delay * 2, MAX_DELAY)
 
 

@@ -198,3 +198,33 @@ def test_task_job_logs_in_execute(tmp_path: pathlib.Path, closing: Closing) -> N
     assert af.list_artifacts(store, info.id, record.run_id) == ["model.txt", "raw.bin"]
     text = b"".join(af.iter_artifact(store, info.id, record.run_id, "model.txt"))
     assert text == b"model 5"
+
+
+def _log_in_worker(run: trialbook.Run) -> None:
+    folder = pathlib.Path(run.params.folder)
+    run.log_artifact(f"score {run.id}".encode(), name="score.txt")
+    path = folder / f"model-{run.id}.bin"
+    path.write_bytes(bytes([run.id]) * 100)
+    run.log_artifact(path, name="model.bin")
+    if run.params.gone:
+        path.unlink()  # deleted before the results come back: cannot be stored
+
+
+def test_artifacts_logged_in_worker_processes_come_back_or_fail_the_run(
+    session: trialbook.Session, tmp_path: pathlib.Path
+) -> None:
+    """Runs executed in a pool log through a copy of themselves: their artifacts travel back
+    with the results and are stored by this process; a file deleted meanwhile fails its run,
+    naming the artifact, instead of being lost silently."""
+    experiment_ = session.create_experiment("pool")
+    experiment_.add_runs(folder=[str(tmp_path)], gone=[False, True])
+    with pytest.raises(trialbook.errors.RunFailedError) as caught:
+        experiment_.execute(_log_in_worker, n_jobs=2)
+    assert caught.value.failed == [2]
+    first, second = experiment_.runs[1], experiment_.runs[2]
+    assert sorted(first.artifacts) == ["model.bin", "score.txt"]
+    with first.open_artifact("model.bin") as f:
+        assert f.read() == b"\x01" * 100
+    with first.open_artifact("score.txt") as f:
+        assert f.read() == b"score 1"
+    assert second.status == "failed" and "model.bin" in str(caught.value.__cause__.__notes__)

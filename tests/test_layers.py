@@ -7,7 +7,7 @@ Layers, bottom up::
     errors
     identity codecs sequence names extras bulk   values, fingerprints, small shared rules
     storage/                                 the Store protocol and its backends
-    tracking capture live journal            the current run; snapshots; runs in progress; outages
+    tracking run_artifacts capture ...       the current run, its artifacts; snapshots; outages
     execution/                               executors: in-process, pool, Dask, Slurm
     runs* steps  graph*  tasks/              the three ways of creating runs (siblings)
     session, the package itself              the experiment layer (entry points)
@@ -28,7 +28,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("errors",),
     ("identity", "codecs", "sequence", "names", "extras", "bulk"),
     ("storage",),
-    ("tracking", "capture", "live", "journal"),
+    ("tracking", "run_artifacts", "capture", "live", "journal"),
     ("execution",),
     ("runs", "runs_pool", "runs_copy", "runs_collection", "runs_meta", "steps", "graph", "tasks"),
     ("session", "transfer", "__init__"),

@@ -230,7 +230,12 @@ class RunsExperiment:
 
     def _adopt(self, run: Run) -> None:
         run.bind(self._mark_changed, self._read_metric)
+        run.bind_artifacts(self._artifact_target)
         self.runs[run.id] = run
+
+    def _artifact_target(self) -> tuple[Store, int] | None:
+        """Where runs write artifacts now: the experiment once it is in the store."""
+        return None if self._info is None else (self.store, self._info.id)
 
     def _mark_changed(self, run: Run) -> None:
         self._changed[run.id] = run
@@ -493,6 +498,12 @@ class RunsExperiment:
             write("update_meta", self._info.id, update, what=f"fields of {self.name!r}")
         self._claimed = False
         self._stored_fields = fields
+        for run in changed:  # held back until the experiment was in the store
+            try:
+                run.write_artifacts()
+            except BaseException:
+                self._changed[run.id] = run  # the next persist tries again
+                raise
         return self
 
     def _check_current(self) -> None:

@@ -13,6 +13,7 @@ of the executor each, so that thousands of tiny runs do not cost one round trip 
 
 from __future__ import annotations
 
+import pathlib
 import warnings
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -286,7 +287,31 @@ def _inbound(run: Run, result: dict[str, Any]) -> BaseException | None:
     exc = result["exception"]
     if exc is not None and run.error is not None:
         exc.add_note(f"Traceback in the worker process:\n{run.error.traceback}")
+    held = result.get("artifacts") or {}
+    if held:
+        failed = _take_artifacts(run, held)
+        if failed is not None and exc is None:
+            run.finish(failed)
+            return failed
     return exc
+
+
+def _take_artifacts(run: Run, held: Mapping[str, Any]) -> BaseException | None:
+    """Log in this process the artifacts the worker's copy of ``run`` logged (bytes, or the
+    path of a file or folder, which must still be there); the error of the first that
+    fails, naming it, if any."""
+    for name, source in held.items():
+        try:
+            run.log_artifact(source, name=name)
+        except Exception as exc:
+            exc.add_note(
+                f"artifact {name!r} was logged by run {run.id} in a worker process "
+                f"({source if isinstance(source, str | pathlib.Path) else 'bytes'}); a file "
+                "must still exist when the worker's results come back (keep it until "
+                "execute() returns, or log its bytes)"
+            )
+            return exc
+    return None
 
 
 def _execute_batch(blob: bytes, batch: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -339,6 +364,7 @@ def _execute_items(
                 "fields": dict(run.fields),
                 "tags": dict(run.tags),
                 "metrics": run.pending_metrics(sequences=False),
+                "artifacts": run.held_artifacts(),
             }
         )
     return out

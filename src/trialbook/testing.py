@@ -880,6 +880,87 @@ class StoreContract:
         assert store.read_artifact(info.id, 1, "missing") is None
         assert store.list_artifacts(info.id, 2) == {}
 
+    # -- artifact files (trialbook.storage.artifacts, built on the methods above) --
+
+    def test_artifact_files_round_trip(self, store: Any, tmp_path: Any) -> None:
+        """Bytes, a file and a folder come back byte for byte, streamed in pieces."""
+        from trialbook.storage import artifacts as af
+
+        info = store.create_experiment("files")
+        data = bytes(range(256)) * 2_800  # 716,800 bytes: 3 pieces of at most 300,000
+        (tmp_path / "model.bin").write_bytes(data)
+        (tmp_path / "ckpt" / "sub").mkdir(parents=True)
+        (tmp_path / "ckpt" / "a.json").write_text('{"a": 1}')
+        (tmp_path / "ckpt" / "sub" / "w.bin").write_bytes(data[:1000])
+        kw: dict[str, Any] = {"chunk_size": 300_000}
+        got = af.log_artifact(store, info.id, 1, tmp_path / "model.bin", **kw)
+        assert (got.name, got.size, got.kind) == ("model.bin", len(data), "file")
+        assert af.log_artifact(store, info.id, 1, b"raw", name="r.txt").media_type == "text/plain"
+        folder = af.log_artifact(store, info.id, 1, tmp_path / "ckpt", **kw)
+        assert (folder.kind, folder.size, folder.media_type) == ("folder", 1008, "inode/directory")
+        assert af.list_artifacts(store, info.id, 1) == ["ckpt", "model.bin", "r.txt"]
+        manifest = af.read_manifest(store, info.id, 1, "model.bin")
+        assert manifest is not None and len(manifest["chunks"]) == 3
+        with af.open_artifact(store, info.id, 1, "model.bin") as f:
+            assert f.read(10) == data[:10] and f.read() == data[10:]
+        assert b"".join(af.iter_artifact(store, info.id, 1, "r.txt")) == b"raw"
+        out = af.download_artifact(store, info.id, 1, "ckpt", tmp_path / "out")
+        assert (out / "sub" / "w.bin").read_bytes() == data[:1000]
+        assert (out / "a.json").read_text() == '{"a": 1}'
+        copy = af.download_artifact(store, info.id, 1, "model.bin", tmp_path / "copy.bin")
+        assert copy.read_bytes() == data
+        assert af.artifact_info(store, info.id, 1, "model.bin") == got
+        try:
+            af.artifact_info(store, info.id, 1, "nope")
+        except NotFoundError as exc:
+            assert "'model.bin'" in str(exc)
+        else:
+            raise AssertionError("an unknown artifact must raise NotFoundError")
+
+    def test_identical_artifact_is_stored_once(self, store: Any, tmp_path: Any) -> None:
+        """The same file logged under two names and by two runs: its pieces are kept once
+        (deleting both runs frees one blob per distinct piece, not one per copy)."""
+        from trialbook.storage import artifacts as af
+
+        info = store.create_experiment("once")
+        path = tmp_path / "w.bin"
+        path.write_bytes(b"\x07" * 600_000 + b"\x08" * 600_000)  # 2 distinct pieces
+        for run_id, name in ((1, "a"), (1, "b"), (2, "a")):
+            af.log_artifact(store, info.id, run_id, path, name=name, chunk_size=600_000)
+        pieces = [n for n in store.list_artifacts(info.id, 1) if n.startswith(af.CHUNK)]
+        assert len(pieces) == 2
+        assert store.collect_garbage(min_age=0, dry_run=True).blobs == 0
+        store.delete_runs(info.id, [1, 2])
+        assert store.collect_garbage(min_age=0).blobs == 2
+
+    def test_replaced_artifact_frees_its_pieces(self, store: Any) -> None:
+        from trialbook.storage import artifacts as af
+
+        info = store.create_experiment("replace")
+        af.log_artifact(store, info.id, 1, b"\x01" * 300_000, name="m")
+        af.log_artifact(store, info.id, 1, b"\x02" * 300_000, name="m")
+        assert b"".join(af.iter_artifact(store, info.id, 1, "m")) == b"\x02" * 300_000
+        assert af.list_artifacts(store, info.id, 1) == ["m"]
+        assert store.collect_garbage(min_age=0).blobs == 1  # the first version's piece
+
+    def test_corrupt_artifact_piece_names_run_and_artifact(self, store: Any) -> None:
+        from trialbook.errors import CorruptStoreError
+        from trialbook.storage import artifacts as af
+
+        info = store.create_experiment("corrupt")
+        af.log_artifact(store, info.id, 3, b"\x05" * 400_000, name="model.pt")
+        manifest = af.read_manifest(store, info.id, 3, "model.pt")
+        assert manifest is not None
+        ((digest, _),) = manifest["chunks"]
+        damaged = Encoded("bytes", b"\x06" * 400_000)
+        store.write_artifact(info.id, 3, af.CHUNK + digest, damaged)
+        try:
+            b"".join(af.iter_artifact(store, info.id, 3, "model.pt"))
+        except CorruptStoreError as exc:
+            assert (exc.run_id, exc.field, exc.blob) == (3, "artifact 'model.pt'", digest)
+        else:
+            raise AssertionError("a changed piece must raise CorruptStoreError")
+
     def test_snapshots_are_content_addressed(self, store: Any) -> None:
         d1 = store.put_snapshot("code", "def f():\n    return 1\n")
         d2 = store.put_snapshot("code", "def f():\n    return 1\n")

@@ -36,7 +36,14 @@ from trialbook.sequence import Sequence
 from trialbook.storage.records import ErrorInfo, MetricChunk, MetricSeries, RunRecord, Status
 
 if TYPE_CHECKING:
+    import io
+    import os
+    import pathlib
+
     import pandas as pd
+
+    from trialbook.run_artifacts import ArtifactTarget, RunArtifacts
+    from trialbook.storage.artifacts import ArtifactInfo
 
 __all__ = ["Bunch", "Fields", "MetricSource", "Run", "current_run", "paused_gc", "using_run"]
 
@@ -285,6 +292,7 @@ class Run:
     """
 
     __slots__ = (
+        "_artifacts",
         "_counts",
         "_metric_source",
         "_on_point",
@@ -355,6 +363,7 @@ class Run:
         """The version of the stored run this object holds (read, or last written); ``None``
         before its first write. A write of a version the store no longer has is refused."""
         self._writer: str | None = None
+        self._artifacts: RunArtifacts | None = None
 
     def __repr__(self) -> str:
         return f"Run(id={self.id}, status={str(self.status)!r}, params={dict(self.params)!r})"
@@ -365,6 +374,87 @@ class Run:
         self._sink = changed
         self._metric_source = metric_source
         self._attach_sequences()
+
+    def bind_artifacts(self, target: ArtifactTarget) -> None:
+        """Tell the run where its artifacts go: ``target()`` returns ``(store, experiment
+        id)``, or ``None`` while the experiment is not in a store (see
+        :mod:`trialbook.run_artifacts`)."""
+        self._artifact_shelf().target = target
+
+    def _artifact_shelf(self) -> RunArtifacts:
+        if self._artifacts is None:
+            from trialbook.run_artifacts import RunArtifacts
+
+            self._artifacts = RunArtifacts()
+        return self._artifacts
+
+    def log_artifact(
+        self, source: str | os.PathLike[str] | bytes, name: str | None = None
+    ) -> ArtifactInfo:
+        """Keep a file, a folder or bytes with the run under ``name`` (default: the file's or
+        folder's name; bytes need one), replacing an artifact of that name: streamed in
+        pieces, each stored once by content. Written at once if the run's experiment is in a
+        store, else when the run is written (persist); see :mod:`trialbook.run_artifacts`.
+
+        Examples
+        --------
+        >>> run = Run(1)
+        >>> info = run.log_artifact(b"01", name="weights.bin")
+        >>> info.name, info.size, info.kind
+        ('weights.bin', 2, 'bytes')
+        """
+        shelf = self._artifact_shelf()
+        info = shelf.log(self.id, source, name)
+        if info.name in shelf.held:
+            self.touch()  # written with the run
+        return info
+
+    @property
+    def artifacts(self) -> dict[str, ArtifactInfo]:
+        """The run's artifacts by name, each with its size, media type and digest.
+
+        Examples
+        --------
+        >>> Run(1).artifacts
+        {}
+        """
+        return {} if self._artifacts is None else self._artifacts.infos(self.id)
+
+    def open_artifact(self, name: str, *, path: str | None = None) -> io.BufferedReader:
+        """A binary file reading the stored artifact ``name`` (``path``: one file of a folder
+        artifact), streamed and checked against its digest; close it (``with``)."""
+        from trialbook.storage.artifacts import open_artifact
+
+        store, experiment_id = self._artifact_shelf().stored(self.id, name)
+        return open_artifact(store, experiment_id, self.id, name, path=path)
+
+    def download_artifact(self, name: str, dest: str | os.PathLike[str]) -> pathlib.Path:
+        """Write the stored artifact ``name`` to the file (or folder) ``dest``; return it."""
+        from trialbook.storage.artifacts import download_artifact
+
+        store, experiment_id = self._artifact_shelf().stored(self.id, name)
+        return download_artifact(store, experiment_id, self.id, name, dest)
+
+    def held_artifacts(self) -> dict[str, Any]:
+        """The artifacts not written yet: name -> bytes or absolute path (what a task job
+        hands back from its worker, written by the recorder with the job's run).
+
+        Examples
+        --------
+        >>> run = Run(1)
+        >>> _ = run.log_artifact(b"x", name="x.bin")
+        >>> run.held_artifacts()
+        {'x.bin': b'x'}
+        """
+        if self._artifacts is None:
+            return {}
+        return {name: kept for name, (kept, _) in self._artifacts.held.items()}
+
+    def write_artifacts(self) -> None:
+        """Write the artifacts held back until the run's experiment was in a store (its
+        owner calls this once the run is written)."""
+        if self._artifacts is not None and self._artifacts.held:
+            self._artifacts.flush(self.id)
 
     def on_point(self, callback: Callable[[], None] | None) -> None:
         """Call ``callback()`` after each point logged (``None``: stop); a live writer
@@ -790,6 +880,7 @@ class Run:
         run._on_point = None
         run.version = record.version
         run._writer = None
+        run._artifacts = None
         run.config = Bunch()
         run._remember_sequences()
         run._attach_sequences()

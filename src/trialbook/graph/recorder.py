@@ -111,6 +111,7 @@ class TrialRecorder:
         (trial_id,) = self.store.allocate_run_ids(self.experiment_id, 1)
         run = Run(trial_id, params=params, kind="trial")
         run.seed, run.code, run.environment = seed, code, environment
+        run.bind_artifacts(lambda: (self.store, self.experiment_id))  # written at once
         return run
 
     def record(self, node: Node, run: Run, dask_options: dict[str, Any]) -> Any:

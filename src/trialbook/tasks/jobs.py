@@ -177,6 +177,9 @@ class JobOutcome:
     error: ErrorInfo | None = None
     fields: dict[str, Any] = field(default_factory=dict)
     metrics: list[Any] = field(default_factory=list)
+    artifacts: dict[str, Any] = field(default_factory=dict)
+    """What ``execute()`` logged with ``current_run().log_artifact``: name -> bytes or
+    absolute path, written with the job's run."""
 
 
 @contextlib.contextmanager
@@ -321,4 +324,7 @@ def execute_job(spec: JobSpec) -> JobOutcome:
     status = "failed" if error else "done"
     extra = {"error": str(error)} if error else {}
     write_status(path, status, pid=os.getpid(), started=started, finished=finished, **extra)
-    return JobOutcome(status, started, finished, error, dict(run.fields), run.pending_metrics())
+    return JobOutcome(
+        status, started, finished, error, dict(run.fields), run.pending_metrics(),
+        run.held_artifacts(),
+    )  # fmt: skip

@@ -22,6 +22,7 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from trialbook.errors import StorageError
+from trialbook.storage.artifacts import log_artifact
 from trialbook.storage.records import ErrorInfo, MetricChunk, RunRecord
 from trialbook.tasks.jobs import JobState, json_view
 from trialbook.tracking import Run
@@ -116,6 +117,10 @@ class JobRecorder:
         ids = store.allocate_run_ids(exp_id, len(jobs))
         records, chunks = job_runs(jobs, ids, lambda cls: self._code_digest(store, cls))
         store.write_runs(exp_id, records, chunks)
+        for job, run_id in zip(jobs, ids, strict=True):
+            held = job.outcome.artifacts if job.outcome is not None else {}
+            for name, source in held.items():  # streamed, after the run is in the store
+                log_artifact(store, exp_id, run_id, source, name=name)
 
     def close(self) -> None:
         """Close the store, unless it was given open (``store=`` an open store)."""

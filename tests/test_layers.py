@@ -5,7 +5,7 @@ ways of working (runs, graph, tasks) never import each other.
 Layers, bottom up::
 
     errors
-    identity codecs sequence names extras bulk   values, fingerprints, small shared rules
+    identity codecs sequence names extras bulk notes   values, fingerprints, small shared rules
     storage/                                 the Store protocol and its backends
     tracking run_artifacts capture ...       the current run, its artifacts; snapshots; outages
     execution/                               executors: in-process, pool, Dask, Slurm
@@ -26,7 +26,7 @@ PACKAGE = SRC / "trialbook"
 
 LAYERS: list[tuple[str, ...]] = [
     ("errors",),
-    ("identity", "codecs", "sequence", "names", "extras", "bulk"),
+    ("identity", "codecs", "sequence", "names", "extras", "bulk", "notes"),
     ("storage",),
     ("tracking", "run_artifacts", "capture", "live", "journal"),
     ("execution",),

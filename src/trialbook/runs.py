@@ -48,6 +48,7 @@ from trialbook.errors import (
 )
 from trialbook.live import LiveWriter, mark_lost
 from trialbook.names import check_parameter_name
+from trialbook.notes import note_text
 from trialbook.runs_collection import Runs
 from trialbook.runs_meta import experiment_fields_tree, experiment_id, new_experiment_id
 from trialbook.runs_pool import choose_executor, execute_remote, execute_run
@@ -100,6 +101,8 @@ class RunsExperiment:
         self.fields = Bunch(from_tree(stored, store.allow_pickle))
         """Values of the whole experiment, persisted with it (the same types as run fields)."""
         self._stored_fields: Any = stored
+        self._description: str | None = info.meta.get("description") if info is not None else None
+        self._stored_description = self._description
         self._info = info
         self._claimed = claimed  # the name is ours in the store, not yet persisted
         self._replaces = replaces  # the id of the experiment the first persist replaces
@@ -120,6 +123,29 @@ class RunsExperiment:
             for record in mark_lost(store.read_runs(info.id), info.meta):
                 experiment._adopt(Run.from_record(record, allow_pickle=allow_pickle))
         return experiment
+
+    @property
+    def description(self) -> str | None:
+        """The experiment's description (markdown text; ``None``: none), stored by the next
+        :meth:`persist` and shown on its UI page; ``None`` or a blank text removes it.
+
+        Examples
+        --------
+        >>> import trialbook
+        >>> session = trialbook.create_session("sqlite:///:memory:")
+        >>> exp = session.create_experiment("e")
+        >>> exp.description = "Sweep of **lr** for the small model."
+        >>> exp.persist().description
+        'Sweep of **lr** for the small model.'
+        >>> session.load_experiment("e").description
+        'Sweep of **lr** for the small model.'
+        >>> session.close()
+        """
+        return self._description
+
+    @description.setter
+    def description(self, value: str | None) -> None:
+        self._description = note_text(value, f"the description of experiment {self.name!r}")
 
     @property
     def is_persisted(self) -> bool:
@@ -464,7 +490,10 @@ class RunsExperiment:
         self._check_current()
         fields = experiment_fields_tree(self.fields)
         fields_changed = fields != self._stored_fields
-        if self._info is not None and not (self._changed or self._claimed or fields_changed):
+        described = self._description != self._stored_description
+        if self._info is not None and not (
+            self._changed or self._claimed or fields_changed or described
+        ):
             return self
         allow_pickle = self.store.allow_pickle
         changed = list(self._changed.values())
@@ -476,11 +505,13 @@ class RunsExperiment:
             with paused_gc(len(changed)):
                 chunks = [chunk for run in changed for chunk in run.pending_metrics()]
             meta = {"id": self.id_experiment, **({"fields": fields} if fields else {})}
+            if self._description is not None:
+                meta["description"] = self._description
             self._info = self._create_in_store(if_exists, records, chunks, meta)
             for run in changed:
                 run.metrics_written()
             self._changed.clear()
-            fields_changed = False
+            fields_changed = described = False
         elif changed:
             with paused_gc(len(changed)):
                 chunks = [chunk for run in changed for chunk in run.pending_metrics()]
@@ -492,12 +523,15 @@ class RunsExperiment:
                 run.written()
             self._changed.clear()
         update: dict[str, Any] = {"fields": fields} if fields_changed else {}
+        if described:
+            update["description"] = self._description
         if self._claimed:  # persisted now: the name is no longer only claimed
             update["claim"] = None
         if update:
             write("update_meta", self._info.id, update, what=f"fields of {self.name!r}")
         self._claimed = False
         self._stored_fields = fields
+        self._stored_description = self._description
         for run in changed:  # held back until the experiment was in the store
             try:
                 run.write_artifacts()

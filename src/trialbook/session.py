@@ -33,6 +33,7 @@ from trialbook.errors import (
     ExperimentNotFoundError,
     StorageError,
 )
+from trialbook.notes import note_text
 from trialbook.runs import RunsExperiment, experiment_id, new_experiment_id
 from trialbook.storage import open_store
 from trialbook.tracking import Run, paused_gc
@@ -508,6 +509,35 @@ class Session:
             If the store has no experiment of that exact name.
         """
         self.store.delete_experiment(_check_name(name))
+
+    def describe(self, name: str, text: str | None) -> None:
+        """Write the description (markdown text) of the stored experiment ``name`` at once,
+        whichever way of working made it (runs, graph, tasks); ``None`` or a blank text
+        removes it. The UI shows it on the experiment's page.
+
+        Raises
+        ------
+        ExperimentNotFoundError
+            If the store has no experiment of that exact name.
+        ConfigError
+            If ``text`` is not a str or None, or is longer than 64 KiB.
+
+        Examples
+        --------
+        >>> import trialbook
+        >>> with trialbook.create_session("sqlite:///:memory:") as session:
+        ...     session.create_experiment("e").persist()
+        ...     session.describe("e", "Baseline of the *small* model.")
+        ...     session.load_experiment("e").description
+        Experiment(name='e', runs.count=0)
+        'Baseline of the *small* model.'
+        """
+        checked = note_text(text, f"the description of experiment {name!r}")
+        info = self.store.find_experiment(_check_name(name))
+        if info is None:
+            available = [e.name for e in self.store.list_experiments()]
+            raise ExperimentNotFoundError(name, available=available)
+        self.store.update_meta(info.id, {"description": checked})
 
     def close(self) -> None:
         """Close the store if the session opened it (see :func:`create_session`); closing

@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING, Any
 from trialbook.bulk import paused_gc
 from trialbook.codecs import Encoded, Pickled, decode_or_placeholder, encode, plain_scalar
 from trialbook.errors import CodecError, ConfigError, NotFoundError, did_you_mean
+from trialbook.notes import NOTE_TAG, note_text
 from trialbook.sequence import Sequence
 from trialbook.storage.records import ErrorInfo, MetricChunk, MetricSeries, RunRecord, Status
 
@@ -549,6 +550,37 @@ class Run:
     def tags(self, values: Mapping[str, Any]) -> None:
         self._tags = Tags(values, changed=self.touch)
         self.touch()
+
+    @property
+    def note(self) -> str | None:
+        """The run's note: markdown text kept in its ``note`` tag (``None``: no note). Setting
+        it marks the run changed, so the next ``persist()`` stores it; ``None``, a blank text
+        or ``del run.note`` removes it. In a graph step: ``trialbook.current_run().note = ...``.
+
+        Examples
+        --------
+        >>> run = Run(1)
+        >>> run.note = "lr too high: **diverged** after epoch 3"
+        >>> run.tags["note"]
+        'lr too high: **diverged** after epoch 3'
+        >>> del run.note
+        >>> run.note is None, dict(run.tags)
+        (True, {})
+        """
+        value = self._tags.get(NOTE_TAG)
+        return value if isinstance(value, str) else None
+
+    @note.setter
+    def note(self, value: str | None) -> None:
+        text = note_text(value, f"the note of run {self.id}")
+        if text is not None:
+            self._tags[NOTE_TAG] = text
+        elif NOTE_TAG in self._tags:
+            del self._tags[NOTE_TAG]
+
+    @note.deleter
+    def note(self) -> None:
+        self.note = None
 
     def touch(self) -> None:
         """Mark the run as changed, so that the next persist writes it."""

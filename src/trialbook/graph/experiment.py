@@ -63,6 +63,7 @@ from trialbook.graph.nodes import UNDEFINED, Node, Parameter, Step
 from trialbook.graph.recorder import TrialRecorder, choose_seed
 from trialbook.graph.script import ScriptTrial, current_request, parse_arguments
 from trialbook.names import check_parameter_name
+from trialbook.notes import note_text
 from trialbook.storage import open_store
 from trialbook.tracking import current_run
 
@@ -208,6 +209,29 @@ class Experiment(HistoryReader):
             "ex.trial_id"
         )
         raise ConfigError(msg)
+
+    @property
+    def description(self) -> str | None:
+        """The experiment's description (markdown text; ``None``: none), read from the store
+        and written to it at once when set (``None`` or a blank text removes it); the UI shows
+        it on the experiment's page.
+
+        Examples
+        --------
+        >>> import trialbook
+        >>> with trialbook.Experiment("doc_described", backend="sqlite:///:memory:") as ex:
+        ...     ex.description = "Does *a* larger batch help?"
+        ...     ex.description
+        'Does *a* larger batch help?'
+        """
+        info = self.store.find_experiment(self.id)
+        value = info.meta.get("description") if info is not None else None
+        return value if isinstance(value, str) else None
+
+    @description.setter
+    def description(self, value: str | None) -> None:
+        text = note_text(value, f"the description of experiment {self.id!r}")
+        self.store.update_meta(self.experiment_id, {"description": text})
 
     def close(self) -> None:
         """Close the store if this experiment opened it (``backend`` was a location, not an

@@ -21,7 +21,8 @@ import urllib.parse
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from trialbook.errors import ConfigError, NotFoundError, StoreUnavailableError
+from trialbook.errors import ConfigError, NotFoundError, RunConflictError, StoreUnavailableError
+from trialbook.notes import MAX_BYTES, NOTE_TAG, note_text
 from trialbook.storage.heartbeats import mark_lost
 from trialbook.storage.query import query_runs
 from trialbook.storage.records import ExperimentInfo, RunRecord
@@ -73,6 +74,8 @@ def endpoint(func: Callable[..., Any]) -> Callable[[Any], Awaitable[Any]]:
 
     @functools.wraps(func)
     async def handler(request: Any) -> Any:
+        if request.method == "PUT":  # read here: handlers run in a worker thread
+            request.state.body = await request.body()
         try:
             result = await run_in_threadpool(func, request, request.app.state.ui)
         except HTTPError as exc:
@@ -157,10 +160,16 @@ def runs(request: Any, ui: UIState) -> Any:
         for slot, names in columns.items():
             names.update(dict.fromkeys(row[slot]))
     return {
-        "experiment": info.name, "total": total, "limit": limit,
+        "experiment": info.name, "description": _description(info), "total": total,
+        "limit": limit,
         "offset": _int(request, "offset", 0), "runs": rows,
         "columns": {slot: list(names) for slot, names in columns.items()},
     }  # fmt: skip
+
+
+def _description(info: ExperimentInfo) -> str | None:
+    value = info.meta.get("description") if isinstance(info.meta, dict) else None
+    return value if isinstance(value, str) else None
 
 
 def run(request: Any, ui: UIState) -> Any:
@@ -179,6 +188,71 @@ def delete_run(request: Any, ui: UIState) -> Any:
     record = _run(ui, info, int(request.path_params["run_id"]))
     ui.store.delete_runs(info.id, [record.run_id])
     return {"deleted": record.run_id}
+
+
+def _allowed(ui: UIState, what: str) -> None:
+    if not ui.allow_actions:
+        raise HTTPError(403, f"actions are disabled; start the UI with --allow-actions to {what}")
+
+
+def _text_body(request: Any, what: str) -> str | None:
+    """The ``text`` of a JSON body ``{"text": "..."}`` checked as a note (``None``: an empty
+    text, which removes it); 413 past :data:`trialbook.notes.MAX_BYTES`, 400 for a bad body."""
+    body: bytes = request.state.body
+    too_big = f"{what} is too long: at most {MAX_BYTES // 1024} KiB of text; keep long texts " \
+              "and files as artifacts"  # fmt: skip
+    if len(body) > 2 * MAX_BYTES + 1024:  # any JSON escaping of the largest text accepted
+        raise HTTPError(413, too_big)
+    try:
+        parsed = json.loads(body)
+    except ValueError:
+        parsed = None
+    if not isinstance(parsed, dict) or not isinstance(parsed.get("text"), str):
+        raise HTTPError(400, f'the body must be JSON {{"text": "..."}} giving {what} (an '
+                             "empty text removes it)")  # fmt: skip
+    text: str = parsed["text"]
+    if len(text.encode("utf-8", "surrogatepass")) > MAX_BYTES:
+        raise HTTPError(413, too_big)
+    return note_text(text, what)
+
+
+def put_description(request: Any, ui: UIState) -> Any:
+    _allowed(ui, "edit descriptions")
+    info = _experiment(ui, request)
+    text = _text_body(request, f"the description of {info.name!r}")
+    ui.store.update_meta(info.id, {"description": text})
+    return {"experiment": info.name, "description": text}
+
+
+def put_note(request: Any, ui: UIState) -> Any:
+    """Set a run's note: the run is read, its ``note`` tag set, and written back at the version
+    read (and at the ``version`` the page showed, when the body gives it): a run changed
+    meanwhile answers 409 and is left as the other writer left it."""
+    _allowed(ui, "edit notes")
+    info = _experiment(ui, request)
+    run_id = int(request.path_params["run_id"])
+    text = _text_body(request, f"the note of run {run_id}")
+    found = ui.store.read_runs(info.id, [run_id])  # as stored: not marked lost for display
+    if not found:
+        raise HTTPError(404, f"experiment {info.name!r} has no run {run_id}")
+    record = found[0]
+    shown = json.loads(request.state.body).get("version")
+    conflict = (
+        f"run {run_id} was changed since this page read it (by a step, a persist or another "
+        "editor); reload the page to see its current note, then edit again"
+    )
+    if shown is not None and type(shown) is not int:
+        raise HTTPError(400, f"'version' must be the run's version as an int (got {shown!r})")
+    if shown is not None and shown != record.version:
+        raise HTTPError(409, conflict)
+    tags = {k: v for k, v in record.tags.items() if k != NOTE_TAG}
+    record.tags = tags if text is None else {**tags, NOTE_TAG: text}
+    try:
+        ui.store.write_runs(info.id, [record])
+    except RunConflictError:
+        raise HTTPError(409, conflict) from None
+    version = 1 if record.version is None else record.version + 1
+    return {"run_id": run_id, "note": text, "version": version}
 
 
 def metric(request: Any, ui: UIState) -> Any:
@@ -364,7 +438,9 @@ ROUTES: list[tuple[str, str, str]] = [
     ("GET", "/api/experiments", "experiments"),
     ("GET", "/api/experiments/{name:segment}/runs", "runs"),
     ("GET", "/api/experiments/{name:segment}/runs/{run_id:int}", "run"),
+    ("PUT", "/api/experiments/{name:segment}/description", "put_description"),
     ("DELETE", "/api/experiments/{name:segment}/runs/{run_id:int}", "delete_run"),
+    ("PUT", "/api/experiments/{name:segment}/runs/{run_id:int}/note", "put_note"),
     (
         "GET",
         "/api/experiments/{name:segment}/runs/{run_id:int}/artifacts/{artifact:segment}",

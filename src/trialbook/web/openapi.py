@@ -23,7 +23,8 @@ _Q = dict[str, tuple[str, str]]  # query parameter -> (JSON schema type, descrip
 
 _DOCS: dict[str, tuple[str, _Q]] = {
     "experiments": ("Experiments with run counts and last activity (`updated`, epoch s).", {}),
-    "runs": ("One page of an experiment's runs: filtered, sorted, with the total matching.", {
+    "runs": ("One page of an experiment's runs: filtered, sorted, with the total matching, and "
+             "the experiment's `description`.", {
         "where": ("string", 'A filter of the query language, e.g. `lr > 0.01 and x == "a"`.'),
         "order_by": ("string", "A name to sort by (`run_id`, `metric.loss`, `params.lr`, ...)."),
         "descending": ("boolean", "Sort in descending order."),
@@ -33,6 +34,12 @@ _DOCS: dict[str, tuple[str, _Q]] = {
     "run": ("A run with previews of its values, artifacts, code and environment digests, logs.",
             {}),
     "delete_run": ("Delete a run (only with `--allow-actions`; 403 otherwise).", {}),
+    "put_description": ("Set the experiment's description from a JSON body `{\"text\": ...}` "
+                        "(markdown; an empty text removes it; only with `--allow-actions`).",
+                        {}),
+    "put_note": ("Set a run's note (its `note` tag) from a JSON body `{\"text\": ..., "
+                 "\"version\": ...}` (`version`, optional: the run's version the page showed; "
+                 "only with `--allow-actions`).", {}),
     "artifact": ("Download an artifact's bytes (its codec in the `X-Trialbook-Codec` header).",
                  {}),
     "log": ("Text of a job's log from `offset` (default: its last 64 KiB) and the next offset.", {
@@ -89,6 +96,14 @@ def _operation(method: str, path: str, name: str) -> dict[str, Any]:
         "200": {"description": "OK", "content": {"application/json": {}}},
         "403": {"description": "Missing or wrong access token (or action not allowed)."},
     }
+    if name.startswith("put_"):
+        responses["400"] = {"description": "The body is not {\"text\": \"...\"}.",
+                            "content": {"application/json": {}}}  # fmt: skip
+        responses["413"] = {"description": "The text is longer than 64 KiB.",
+                            "content": {"application/json": {}}}  # fmt: skip
+    if name == "put_note":
+        responses["409"] = {"description": "The run changed since it was read: reload it.",
+                            "content": {"application/json": {}}}  # fmt: skip
     if name == "kill":
         responses["409"] = {"description": "The job is not running.",
                             "content": {"application/json": {}}}  # fmt: skip

@@ -210,6 +210,7 @@ def run_detail(store: Any, experiment_id: int, run: RunRecord) -> dict[str, Any]
         artifacts=store.list_artifacts(experiment_id, run.run_id),
         code=run.code,
         environment=run.environment,
+        version=run.version,
     )  # fmt: skip
     return row
 

@@ -115,6 +115,66 @@ function kvTable(rows) {
   return el("table", { class: "kv" }, rows.map(([k, v]) => el("tr", {}, el("th", {}, k), el("td", {}, v))));
 }
 
+async function putJson(path, body) {
+  const response = await fetch("/api" + path, { method: "PUT", credentials: "same-origin",
+    headers: { "Content-Type": "application/json" }, body: JSON.stringify(body) });
+  const answer = await response.json().catch(() => ({ error: response.statusText }));
+  if (!response.ok) throw new Error(answer.error || response.statusText);
+  return answer;
+}
+
+// -- notes and descriptions (markdown, a small subset) -------------------------------------------
+// Built as DOM nodes from text nodes only (never innerHTML), so markup in a note shows as text:
+// paragraphs (blank lines), line breaks, **bold**, *italic*, `code`, [links](https://...).
+
+const INLINE = /(`[^`\n]+`)|(\*\*[^*\n]+\*\*)|(\*[^*\n]+\*)|\[([^\]\n]+)\]\((https?:\/\/[^\s)]+)\)/g;
+
+function inlineNodes(line) {
+  const out = [];
+  let last = 0;
+  for (const m of line.matchAll(INLINE)) {
+    if (m.index > last) out.push(line.slice(last, m.index));
+    if (m[1]) out.push(el("code", {}, m[1].slice(1, -1)));
+    else if (m[2]) out.push(el("strong", {}, m[2].slice(2, -2)));
+    else if (m[3]) out.push(el("em", {}, m[3].slice(1, -1)));
+    else out.push(el("a", { href: m[5], rel: "noopener noreferrer nofollow", target: "_blank" }, m[4]));
+    last = m.index + m[0].length;
+  }
+  if (last < line.length) out.push(line.slice(last));
+  return out;
+}
+
+function markdown(text) {
+  return text.replace(/\r\n?/g, "\n").split(/\n\s*\n/).filter((p) => p.trim()).map((para) =>
+    el("p", {}, para.split("\n").map((line, i) => [i ? el("br") : null, inlineNodes(line)])));
+}
+
+// A note or description with its empty state and, when actions are allowed, an edit control:
+// save(text) stores it and returns the text stored (null: removed).
+function noteBlock({ id, text, empty, save }) {
+  const box = el("div", { class: "card note", id });
+  const show = (value) => {
+    const body = value ? el("div", { class: "markdown" }, markdown(value))
+      : el("p", { class: "muted empty" }, empty + (TB.actions ? " Or edit it here." : ""));
+    box.replaceChildren(body, ...(TB.actions ? [el("button", { class: "ghost edit", onclick: () => edit(value) }, "edit")] : []));
+  };
+  const edit = (value) => {
+    const area = el("textarea", { rows: 8, placeholder: "markdown: **bold**, *italic*, `code`, [link](https://...)" });
+    area.value = value || "";
+    const error = el("div", { class: "error" });
+    const saveBtn = el("button", { class: "save", onclick: async () => {
+      saveBtn.disabled = true;
+      try { text = await save(area.value); show(text); }
+      catch (e) { error.textContent = e.message; saveBtn.disabled = false; }
+    } }, "Save");
+    box.replaceChildren(area, el("div", { class: "toolbar" }, saveBtn,
+      el("button", { class: "ghost cancel", onclick: () => show(text) }, "Cancel")), error);
+    area.focus();
+  };
+  show(text);
+  return box;
+}
+
 // -- charts ------------------------------------------------------------------------------------
 
 function joinSeries(series) {
@@ -227,10 +287,20 @@ function columnsOf(data) {
   const groups = [["params", "params"], ["fields", "fields"], ["tags", "tags"], ["metrics", "metric"]];
   for (const [slot, prefix] of groups) {
     for (const name of data.columns[slot]) {
+      if (slot === "tags" && name === "note") {  // a note is long: its first line, cut
+        cols.push({ label: name, group: slot, key: "tags.note", get: (r) => noteCell(r.tags.note) });
+        continue;
+      }
       cols.push({ label: name, group: slot, key: prefix + "." + name, get: (r) => fmt(r[slot][name]), num: true });
     }
   }
   return cols;
+}
+
+function noteCell(text) {
+  if (typeof text !== "string") return "";
+  const line = text.trim().split("\n")[0];
+  return el("span", { class: "note-cell", title: text }, line.length > 40 ? line.slice(0, 40) + "…" : line);
 }
 
 function runsTable(data, onSort) {
@@ -262,7 +332,13 @@ async function runsPage() {
   const tabs = el("div", { class: "tabs" });
   const counts = el("div", { class: "counts", id: "counts" });
   const content = el("div", {});
-  main().replaceChildren(el("h1", {}, TB.name), counts, tabs, content);
+  const description = el("div", { id: "description-box" });
+  main().replaceChildren(el("h1", {}, TB.name), description, counts, tabs, content);
+  api(expPath(TB.name) + "/runs", { limit: 0 }).then((data) => description.replaceChildren(noteBlock({
+    id: "description", text: data.description,
+    empty: "No description yet. Add one from Python: experiment.description = \"...\" then persist(), or session.describe(" + JSON.stringify(TB.name) + ", \"...\").",
+    save: async (text) => (await putJson(expPath(TB.name) + "/description", { text })).description,
+  }))).catch((e) => description.replaceChildren(el("p", { class: "error" }, e.message)));
   const views = { runs: runsView, scatter: scatterView, graph: graphView };
   let stopView = null;
   const show = (name) => {
@@ -520,7 +596,17 @@ async function runPage() {
   const section = (title, entries, id) => entries.length ? [el("h2", {}, title), el("div", { class: "card", id }, kvTable(entries))] : [];
   page.push(...section("Parameters", Object.entries(run.params).map(([k, v]) => [k, previewNode(v)]), "params"));
   page.push(...section("Fields", Object.entries(run.fields).map(([k, v]) => [k, previewNode(v)]), "fields"));
-  page.push(...section("Tags", Object.entries(run.tags).map(([k, v]) => [k, fmt(v)]), "tags"));
+  let version = run.version;
+  page.push(el("h2", {}, "Note"), noteBlock({
+    id: "note", text: run.tags.note,
+    empty: "No note yet. Add one from Python: run.note = \"...\" then persist() (in a graph step: trialbook.current_run().note = \"...\").",
+    save: async (text) => {
+      const answer = await putJson(base + "/note", { text, version });
+      version = answer.version;
+      return answer.note;
+    },
+  }));
+  page.push(...section("Tags", Object.entries(run.tags).filter(([k]) => k !== "note").map(([k, v]) => [k, fmt(v)]), "tags"));
   page.push(el("h2", {}, "Metrics"), charts);
   const artifacts = Object.entries(run.artifacts);
   if (artifacts.length) {

@@ -173,9 +173,13 @@ class RunsExperiment:
         for name in names:
             check_parameter_name(name)  # the same rule as Experiment.parameter
         axes = [_axis(name, values) for name, values in grid.items()]
-        return self._add(
-            [dict(zip(names, combo, strict=True)) for combo in itertools.product(*axes)]
-        )
+        count = 1
+        for axis in axes:
+            count *= len(axis)
+        with paused_gc(count):  # a million runs: no GC pass over the ones built so far
+            return self._add(
+                [dict(zip(names, combo, strict=True)) for combo in itertools.product(*axes)]
+            )
 
     @contextmanager
     def run(self, **params: Any) -> Iterator[Run]:
@@ -458,39 +462,49 @@ class RunsExperiment:
         fields_changed = fields != self._stored_fields
         if self._info is not None and not (self._changed or self._claimed or fields_changed):
             return self
-        allow_pickle = self.store.allow_pickle
         changed = list(self._changed.values())
         write = journal.Writes(self.store)  # a server away past its retry budget: journalled
-        with paused_gc(len(changed)):
-            records = [run.to_record(allow_pickle=allow_pickle) for run in changed]
+        with paused_gc(len(changed)):  # records, rows and chunks of many runs: no GC pass
+            created = self._write_changed(changed, write, if_exists, fields)
+        fields_changed = fields_changed and not created
+        update: dict[str, Any] = {"fields": fields} if fields_changed else {}
+        if self._claimed:  # persisted now: the name is no longer only claimed
+            update["claim"] = None
+        if update and self._info is not None:  # (it is: written or created above)
+            write("update_meta", self._info.id, update, what=f"fields of {self.name!r}")
+        self._claimed = False
+        self._stored_fields = fields
+        return self
+
+    def _write_changed(
+        self,
+        changed: list[Run],
+        write: journal.Writes,
+        if_exists: str | None,
+        fields: dict[str, Any],
+    ) -> bool:
+        """Write the ``changed`` runs with ``write``, or create the experiment with them (and
+        its ``fields``) at its first persist: return whether it was created now."""
+        allow_pickle = self.store.allow_pickle
         # encoded first: a value that cannot be stored creates nothing
+        records = [run.to_record(allow_pickle=allow_pickle) for run in changed]
+        chunks = [chunk for run in changed for chunk in run.pending_metrics()]
         if self._info is None:  # created (replacing) with its runs: one transaction
-            with paused_gc(len(changed)):
-                chunks = [chunk for run in changed for chunk in run.pending_metrics()]
             meta = {"id": self.id_experiment, **({"fields": fields} if fields else {})}
             self._info = self._create_in_store(if_exists, records, chunks, meta)
             for run in changed:
                 run.metrics_written()
             self._changed.clear()
-            fields_changed = False
-        elif changed:
-            with paused_gc(len(changed)):
-                chunks = [chunk for run in changed for chunk in run.pending_metrics()]
-                replaced = [pair for run in changed for pair in run.replaced_metrics()]
-                what = f"{len(records)} run(s) of experiment {self.name!r}"
-                write("write_runs", self._info.id, records, chunks, what=what,
-                      replace_metrics=replaced)  # fmt: skip
+            return True
+        if changed:
+            replaced = [pair for run in changed for pair in run.replaced_metrics()]
+            what = f"{len(records)} run(s) of experiment {self.name!r}"
+            write("write_runs", self._info.id, records, chunks, what=what,
+                  replace_metrics=replaced)  # fmt: skip
             for run in changed:
                 run.written()
             self._changed.clear()
-        update: dict[str, Any] = {"fields": fields} if fields_changed else {}
-        if self._claimed:  # persisted now: the name is no longer only claimed
-            update["claim"] = None
-        if update:
-            write("update_meta", self._info.id, update, what=f"fields of {self.name!r}")
-        self._claimed = False
-        self._stored_fields = fields
-        return self
+        return False
 
     def _check_current(self) -> None:
         if self._superseded:

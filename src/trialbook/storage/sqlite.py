@@ -64,7 +64,7 @@ from trialbook.storage.base import (
 )
 from trialbook.storage.bundle import (
     INLINE_LIMIT,
-    columns,
+    column_values,
     dump_doc,
     fill_record,
     load_doc,
@@ -490,7 +490,7 @@ class SqliteStore(ClosingStore):
         doc, bins = run_document(run)
         return (
             experiment_id,
-            *columns(run).values(),
+            *column_values(run),
             dump_doc(doc),
             pack(bins, put),
             next_version(run),

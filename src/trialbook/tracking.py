@@ -262,7 +262,8 @@ class Run:
             self._attach_sequences()
 
     def on_point(self, callback: Callable[[], None] | None) -> None:
-        """Call ``callback()`` after each point logged (``None``: stop); a live writer
+        """Call ``callback()`` after each point logged (once per :meth:`log_metrics` call;
+        ``None``: stop); a live writer
         (:class:`trialbook.live.LiveWriter`) uses it to write points while the run runs.
 
         Examples
@@ -395,6 +396,59 @@ class Run:
             )
             raise ConfigError(msg) from None
         s.times.append(_now())
+        if self._on_point is not None:
+            self._on_point()
+
+    def log_metrics(self, name: str, values: Any, steps: Any = None) -> None:
+        """Append many points to the metric ``name`` at once: a NumPy array or a sequence of
+        real numbers, copied into the run's buffer in one go (no Python work per point).
+
+        ``steps`` (integers, one per value) defaults to continuing the series: the number of
+        points so far, then one more per value. Every point of one call gets the same time.
+        As with :meth:`log_metric`, the first points logged under a name during an execution
+        replace the points earlier executions logged under it.
+
+        Raises
+        ------
+        ConfigError
+            If ``values`` holds something other than real numbers or is not one-dimensional,
+            or if ``steps`` are not integers or not as many as the values; nothing is logged.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> run = Run(1)
+        >>> run.log_metric("loss", 1.0)
+        >>> run.log_metrics("loss", np.array([0.5, 0.25]))
+        >>> run.log_metrics("loss", [0.125], steps=[10])
+        >>> run.metrics("loss")[["step", "value"]].values.tolist()
+        [[0.0, 1.0], [1.0, 0.5], [2.0, 0.25], [10.0, 0.125]]
+        >>> run.log_metrics("loss", [0.1, 0.2], steps=[11])
+        Traceback (most recent call last):
+        ...
+        trialbook.errors.ConfigError: log_metrics('loss'): 1 steps for 2 values; give one step ...
+        """
+        import numpy as np
+
+        if type(name) is not str or not name:
+            msg = f"a metric name must be a non-empty str (got {name!r})"
+            raise ConfigError(msg)
+        points = _real_array(name, values)
+        count = len(points)
+        step_array = None if steps is None else _step_array(name, steps, count)
+        if not count:
+            return
+        try:
+            s = self._series[name]
+        except KeyError:
+            s = self._open_series(name)
+        if step_array is not None:
+            s.explicit_steps().frombytes(step_array.data.cast("B"))
+        elif s.steps is not None:
+            first = s.base + len(s.values)
+            s.steps.frombytes(np.arange(first, first + count, dtype=np.int64).data.cast("B"))
+        s.values.frombytes(points.data.cast("B"))
+        s.times.frombytes(np.full(count, _now()).data.cast("B"))
         if self._on_point is not None:
             self._on_point()
 
@@ -731,6 +785,83 @@ def sequence_metric(field: str, column: str) -> str:
     'history.loss'
     """
     return f"{field}.{column}"
+
+
+def _real_array(name: str, values: Any) -> Any:
+    """``values`` as a contiguous one-dimensional float64 array, or a ``ConfigError`` naming
+    the metric and the first value that is not a real number (the rule of ``log_metric``)."""
+    import numpy as np
+
+    try:
+        found = np.asarray(values)
+    except (TypeError, ValueError):  # e.g. a ragged nesting of sequences
+        found = None
+    if found is None or found.ndim != 1:
+        shape = "" if found is None else f" of shape {found.shape}"
+        msg = (
+            f"log_metrics({name!r}) takes a one-dimensional array or sequence of real numbers "
+            f"(got {_short(values)}{shape}); for one value use log_metric"
+        )
+        raise ConfigError(msg)
+    if found.dtype.kind in "biuf":
+        return np.ascontiguousarray(found, dtype=np.float64)
+    # the values as given ([1.0, "x"] is an array of strings for NumPy); any object with
+    # __float__ is a real number, as in log_metric
+    items = (found if type(values) is np.ndarray else np.asarray(values, dtype=object)).tolist()
+    try:
+        return np.frombuffer(array.array("d", items), dtype=np.float64)
+    except TypeError:
+        bad = next((v for v in items if not _is_real(v)), values)
+    msg = (
+        f"metric {name!r} takes real numbers (got {bad!r} that is a {type(bad)} in the values "
+        f"given to log_metrics); store other values in run.fields"
+    )
+    raise ConfigError(msg)
+
+
+def _is_real(value: Any) -> bool:
+    try:
+        array.array("d", [value])
+    except TypeError:
+        return False
+    return True
+
+
+def _step_array(name: str, steps: Any, count: int) -> Any:
+    """``steps`` as a contiguous int64 array of ``count`` items, or a ``ConfigError``."""
+    import numpy as np
+
+    try:
+        found = np.asarray(steps)
+    except (TypeError, ValueError):
+        found = None
+    if found is not None and found.dtype.kind == "O":
+        try:
+            found = np.frombuffer(array.array("q", found.tolist()), dtype=np.int64)
+        except (TypeError, OverflowError):
+            found = None
+    if found is None or found.ndim != 1 or found.dtype.kind not in "iu":
+        kind = "" if found is None else f", {found.dtype} of shape {found.shape}"
+        msg = (
+            f"log_metrics({name!r}): steps must be a one-dimensional array or sequence of "
+            f"64-bit integers (got {_short(steps)}{kind})"
+        )
+        raise ConfigError(msg)
+    if len(found) != count:
+        msg = (
+            f"log_metrics({name!r}): {len(found)} steps for {count} values; give one step per "
+            "value, or no steps (they continue the series)"
+        )
+        raise ConfigError(msg)
+    if found.dtype.kind == "u" and len(found) and found.max() > np.iinfo(np.int64).max:
+        msg = f"log_metrics({name!r}): steps must fit in a 64-bit signed integer"
+        raise ConfigError(msg)
+    return np.ascontiguousarray(found, dtype=np.int64)
+
+
+def _short(value: Any) -> str:
+    text = " ".join(repr(value).split())
+    return text if len(text) <= 60 else f"{text[:57]}..."
 
 
 def _decoded(values: dict[str, Any], allow_pickle: bool) -> dict[str, Any]:

@@ -169,6 +169,23 @@ def test_a_record_holds_each_value_under_its_own_name() -> None:
     assert isinstance(record["writer"], str)
 
 
+def test_runs_built_in_bulk_are_runs_built_one_by_one() -> None:
+    def sink(run: Run) -> None:
+        return None
+
+    [bulk] = Run.pending_runs([4], [{"a": 1}], changed=sink, metric_source=None)
+    single = Run(4, params={"a": 1})
+    single.bind(sink, None)
+    for name in Run.__slots__:
+        if name not in ("created", "fields"):
+            assert getattr(bulk, name) == getattr(single, name), name
+    assert bulk.fields == single.fields and type(bulk.fields) is type(single.fields)
+    seen = []
+    bulk.bind(lambda run: seen.append(run.id), None)
+    bulk.fields.x = 1  # a change marks the run as changed
+    assert seen == [4]
+
+
 def test_many_runs_created_at_once_are_stored_and_reloaded(session: trialbook.Session) -> None:
     experiment = session.create_experiment("bulk")
     experiment.add_runs(i=range(1500), model=["a", "b"])

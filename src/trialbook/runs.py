@@ -223,13 +223,13 @@ class RunsExperiment:
         else:
             ids = range(self._next_local_id, self._next_local_id + len(param_sets))
             self._next_local_id += len(param_sets)
-        runs = []
         with paused_gc(len(param_sets)):
-            for run_id, params in zip(ids, param_sets, strict=True):
-                run = Run(run_id, params=params)
-                self._adopt(run)
-                runs.append(run)
-                self._changed[run_id] = run
+            runs = Run.pending_runs(
+                ids, param_sets, changed=self._mark_changed, metric_source=self._read_metric
+            )
+            pairs = [(run.id, run) for run in runs]
+            self.runs.update(pairs)
+            self._changed.update(pairs)
         return runs
 
     def _adopt(self, run: Run) -> None:
@@ -487,8 +487,11 @@ class RunsExperiment:
         its ``fields``) at its first persist: return whether it was created now."""
         allow_pickle = self.store.allow_pickle
         # encoded first: a value that cannot be stored creates nothing
-        records = [run.to_record(allow_pickle=allow_pickle) for run in changed]
-        chunks = [chunk for run in changed for chunk in run.pending_metrics()]
+        records, chunks, replaced = [], [], []
+        for run in changed:  # one pass: each run read once, a million of them too
+            records.append(run.to_record(allow_pickle=allow_pickle))
+            chunks += run.pending_metrics()
+            replaced += run.replaced_metrics()
         if self._info is None:  # created (replacing) with its runs: one transaction
             meta = {"id": self.id_experiment, **({"fields": fields} if fields else {})}
             self._info = self._create_in_store(if_exists, records, chunks, meta)
@@ -497,7 +500,6 @@ class RunsExperiment:
             self._changed.clear()
             return True
         if changed:
-            replaced = [pair for run in changed for pair in run.replaced_metrics()]
             what = f"{len(records)} run(s) of experiment {self.name!r}"
             write("write_runs", self._info.id, records, chunks, what=what,
                   replace_metrics=replaced)  # fmt: skip

@@ -73,7 +73,13 @@ except ImportError:  # pragma: no cover - a Python without the C accelerator
 
 
 def split(slot: str, values: Mapping[str, Any], bins: dict[tuple[str, str], Encoded]) -> dict:
-    """Return the plain values of ``values``; add the encoded ones to ``bins`` under ``slot``."""
+    """Return the plain values of ``values`` (``values`` itself when all are plain: the
+    caller only reads it); add the encoded ones to ``bins`` under ``slot``."""
+    for value in values.values():
+        if type(value) is Encoded:
+            break
+    else:
+        return values  # type: ignore[return-value]
     plain: dict[str, Any] = {}
     for name, value in values.items():
         if type(value) is Encoded:

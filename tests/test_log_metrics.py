@@ -197,3 +197,32 @@ def test_many_runs_created_at_once_are_stored_and_reloaded(session: trialbook.Se
     loaded.runs[1].fields.note = "x"  # a reloaded run writes at its version
     loaded.persist()
     assert session.load_experiment("bulk").runs[1].fields.note == "x"
+
+
+def test_paused_gc_leaves_collection_on_and_frozen_objects_frozen() -> None:
+    import gc
+    import weakref
+
+    from trialbook.bulk import paused_gc
+
+    class Node:
+        pass
+
+    with paused_gc(5000):
+        assert not gc.isenabled()
+        node = Node()
+        node.self = node  # type: ignore[attr-defined]  # a cycle: only the collector frees it
+        gone = weakref.ref(node)
+        del node
+    assert gc.isenabled()
+    gc.collect()
+    assert gone() is None  # moved to the oldest generation, still collected
+
+    gc.freeze()  # a program that froze its objects (before a fork, say)
+    try:
+        frozen = gc.get_freeze_count()
+        with paused_gc(5000):
+            kept = [[i] for i in range(10)]
+        assert gc.get_freeze_count() == frozen and len(kept) == 10
+    finally:
+        gc.unfreeze()

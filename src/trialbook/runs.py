@@ -178,7 +178,7 @@ class RunsExperiment:
             count *= len(axis)
         with paused_gc(count):  # a million runs: no GC pass over the ones built so far
             return self._add(
-                [dict(zip(names, combo, strict=True)) for combo in itertools.product(*axes)]
+                [Bunch(zip(names, combo, strict=True)) for combo in itertools.product(*axes)]
             )
 
     @contextmanager
@@ -214,7 +214,7 @@ class RunsExperiment:
         finally:
             run.vars = Bunch()
 
-    def _add(self, param_sets: Sequence[dict[str, Any]]) -> list[Run]:
+    def _add(self, param_sets: Sequence[Mapping[str, Any]]) -> list[Run]:
         if not param_sets:
             return []
         self._check_current()

@@ -264,7 +264,9 @@ class Run:
     ) -> list[Run]:
         """New runs, one per id and params, each already bound as :meth:`bind` does: what
         ``Run(run_id, params=params)`` then ``bind(changed, metric_source)`` give (created at
-        the same time), built without the per-run calls (adding a million runs at once).
+        the same time), built without the per-run calls (adding a million runs at once). A
+        params :class:`Bunch` becomes the run's own ``params`` (not copied: build a new one
+        per run); any other mapping is copied.
 
         Examples
         --------
@@ -277,7 +279,7 @@ class Run:
             run = new(cls)
             run.id = run_id
             run.kind = "run"
-            run.params = Bunch(params)
+            run.params = params if type(params) is Bunch else Bunch(params)
             run.tags = {}
             run.vars = Bunch()
             run.state = Bunch()

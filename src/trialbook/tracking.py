@@ -27,6 +27,7 @@ import array
 import contextvars
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Set as AbstractSet
 from typing import TYPE_CHECKING, Any
 
 from trialbook.bulk import paused_gc
@@ -42,6 +43,7 @@ __all__ = ["Bunch", "Fields", "MetricSource", "Run", "current_run", "paused_gc",
 
 _now = time.time
 _PENDING = Status.PENDING.value
+_NO_NAMES: frozenset[str] = frozenset()  # shared by every run that replaced no metric
 _CURRENT: contextvars.ContextVar[Run | None] = contextvars.ContextVar("trialbook_run", default=None)
 
 MetricSource = Callable[[int, str], Any]
@@ -240,7 +242,7 @@ class Run:
         self._series: dict[str, _Series] = {}
         self._counts: dict[str, list[Any]] = {}
         self._previous: dict[str, _Series] | None = None
-        self._replaced: set[str] = set()
+        self._replaced: AbstractSet[str] = _NO_NAMES
         self._sequences: dict[str, tuple[str, list[str]]] = {}
         self._sink: Callable[[Run], None] | None = None
         self._metric_source: MetricSource | None = None
@@ -292,7 +294,7 @@ class Run:
             run._series = {}
             run._counts = {}
             run._previous = None
-            run._replaced = set()
+            run._replaced = _NO_NAMES
             run._sequences = {}
             run._sink = changed
             run._metric_source = metric_source
@@ -507,7 +509,7 @@ class Run:
         if self._previous is not None:  # the first point of this execution: replace the old
             self._previous.pop(name, None)
             if self._counts.pop(name, None) is not None:
-                self._replaced.add(name)
+                self._replaced = self._replaced | {name}  # rare: a new set then
         count = self._counts.get(name)
         s = self._series[name] = _Series(count[0] if count else 0)
         self.touch()
@@ -588,7 +590,7 @@ class Run:
         else:  # written while it runs: the metrics it logs go on from the points written
             self._series = {name: _Series(self._counts[name][0]) for name in self._counts
                             if name in self._series}  # fmt: skip
-        self._replaced = set()
+        self._replaced = _NO_NAMES
         for seq in self.sequence_fields().values():
             seq.written()
         self._remember_sequences()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import pathlib
 from decimal import Decimal
+from typing import Any
 
 import numpy as np
 import pytest
@@ -226,3 +227,29 @@ def test_paused_gc_leaves_collection_on_and_frozen_objects_frozen() -> None:
         assert gc.get_freeze_count() == frozen and len(kept) == 10
     finally:
         gc.unfreeze()
+
+
+def test_run_rows_of_several_shapes_and_a_repeated_run_in_one_write(
+    tmp_path: pathlib.Path, closing: Any
+) -> None:
+    """Rows are inserted grouped by their NULL columns; a run written twice in one write still
+    ends as its last record."""
+    from trialbook.storage.records import RunRecord
+    from trialbook.storage.sqlite import SqliteStore
+
+    store = closing(SqliteStore(tmp_path / "s.db"))
+    info = store.create_experiment("e")
+    records = [
+        RunRecord(1, key="first"),
+        RunRecord(2, started=1.5, finished=2.5, code="c", params={"a": [1, None]}),
+        RunRecord(3),
+        RunRecord(1, key="last", seed=7),
+    ]
+    store.write_runs(info.id, records)
+    stored = {r.run_id: r for r in store.read_runs(info.id)}
+    assert (stored[1].key, stored[1].seed) == ("last", 7)
+    assert (stored[2].started, stored[2].finished, stored[2].code) == (1.5, 2.5, "c")
+    assert stored[2].params == {"a": [1, None]} and stored[2].key is None
+    assert stored[3].key is None and stored[3].started is None and stored[3].params == {}
+    store.write_runs(info.id, [RunRecord(4, environment="env"), RunRecord(5, seed=1)])
+    assert [r.run_id for r in store.read_runs(info.id)] == [1, 2, 3, 4, 5]

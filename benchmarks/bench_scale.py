@@ -19,8 +19,9 @@ Figures, each printed with its target and its ratio to a reference measured in t
   ``get_history()`` of them. Trials past the first few are written as trial records in bulk
   (through the store), since computing 100,000 of them one by one takes minutes;
 * metric points: ``run.log_metric`` of ``--points`` points spread over runs + ``persist``
-  (points per second); the store's own bulk path (``write_runs`` of ready-made metric
-  chunks); and reading back one run's series. Reference: NumPy filling the same arrays.
+  (points per second); the same points as one array per run (``run.log_metrics``); the
+  store's own bulk path (``write_runs`` of ready-made metric chunks); and reading back one
+  run's series. Reference: NumPy filling the same arrays.
 
 Every timing is a median of ``--repeats`` repeats where it is cheap enough to repeat, else one
 measurement (said so). The machine may be shared: compare ratios, not absolute times.
@@ -280,6 +281,18 @@ def metric_figures(session: trialbook.Session, points: int, repeats: int, report
     written = runs * per_run
     reference = timed(lambda: np.arange(written, dtype="float64") * 0.5)[0]
     report.add(f"log_metric + persist of {written:,} points ({runs:,} runs)", seconds,
+               f"{written / seconds / 1e6:.2f} M points/s (>= 5 M)", reference)  # fmt: skip
+
+    # the array API: each run's points as one NumPy array
+    arrays = session.create_experiment("points-arrays")
+    start = time.perf_counter()
+    for first in range(0, runs, batch):
+        for _ in range(min(batch, runs - first)):
+            with arrays.run() as run:
+                run.log_metrics("loss", np.arange(per_run, dtype="float64") * 0.5)
+        arrays.persist()
+    seconds = time.perf_counter() - start
+    report.add(f"log_metrics + persist of {written:,} points ({runs:,} runs)", seconds,
                f"{written / seconds / 1e6:.2f} M points/s (>= 5 M)", reference)  # fmt: skip
 
     # the store's bulk path: ready-made chunks of the same size

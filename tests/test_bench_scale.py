@@ -26,6 +26,7 @@ def test_bench_scale_prints_its_figures(capsys: pytest.CaptureFixture[str]) -> N
         "search_runs('model == \"cnn\" and i < 1000')",  # the 250 cnn runs of 1,000 match
         "one run committed into an experiment of 1,000 runs",
         "log_metric + persist of 20,000 points",
+        "log_metrics + persist of 20,000 points",
         "store.write_runs of the same points as metric chunks",
         "read one run's series (20,000 points)",
         "get_history() of 1,",

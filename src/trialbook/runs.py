@@ -199,9 +199,13 @@ class RunsExperiment:
         for name in names:
             check_parameter_name(name)  # the same rule as Experiment.parameter
         axes = [_axis(name, values) for name, values in grid.items()]
-        return self._add(
-            [dict(zip(names, combo, strict=True)) for combo in itertools.product(*axes)]
-        )
+        count = 1
+        for axis in axes:
+            count *= len(axis)
+        with paused_gc(count):  # a million runs: no GC pass over the ones built so far
+            return self._add(
+                [Bunch(zip(names, combo, strict=True)) for combo in itertools.product(*axes)]
+            )
 
     @contextmanager
     def run(self, **params: Any) -> Iterator[Run]:
@@ -236,7 +240,7 @@ class RunsExperiment:
         finally:
             run.vars = Bunch()
 
-    def _add(self, param_sets: Sequence[dict[str, Any]]) -> list[Run]:
+    def _add(self, param_sets: Sequence[Mapping[str, Any]]) -> list[Run]:
         if not param_sets:
             return []
         self._check_current()
@@ -245,13 +249,14 @@ class RunsExperiment:
         else:
             ids = range(self._next_local_id, self._next_local_id + len(param_sets))
             self._next_local_id += len(param_sets)
-        runs = []
         with paused_gc(len(param_sets)):
-            for run_id, params in zip(ids, param_sets, strict=True):
-                run = Run(run_id, params=params)
-                self._adopt(run)
-                runs.append(run)
-                self._changed[run_id] = run
+            runs = Run.pending_runs(
+                ids, param_sets, changed=self._mark_changed, metric_source=self._read_metric,
+                artifacts=self._artifact_target,
+            )  # fmt: skip
+            pairs = [(run.id, run) for run in runs]
+            self.runs.update(pairs)
+            self._changed.update(pairs)
         return runs
 
     def _adopt(self, run: Run) -> None:
@@ -495,39 +500,18 @@ class RunsExperiment:
             self._changed or self._claimed or fields_changed or described
         ):
             return self
-        allow_pickle = self.store.allow_pickle
         changed = list(self._changed.values())
         write = journal.Writes(self.store)  # a server away past its retry budget: journalled
-        with paused_gc(len(changed)):
-            records = [run.to_record(allow_pickle=allow_pickle) for run in changed]
-        # encoded first: a value that cannot be stored creates nothing
-        if self._info is None:  # created (replacing) with its runs: one transaction
-            with paused_gc(len(changed)):
-                chunks = [chunk for run in changed for chunk in run.pending_metrics()]
-            meta = {"id": self.id_experiment, **({"fields": fields} if fields else {})}
-            if self._description is not None:
-                meta["description"] = self._description
-            self._info = self._create_in_store(if_exists, records, chunks, meta)
-            for run in changed:
-                run.metrics_written()
-            self._changed.clear()
-            fields_changed = described = False
-        elif changed:
-            with paused_gc(len(changed)):
-                chunks = [chunk for run in changed for chunk in run.pending_metrics()]
-                replaced = [pair for run in changed for pair in run.replaced_metrics()]
-                what = f"{len(records)} run(s) of experiment {self.name!r}"
-                write("write_runs", self._info.id, records, chunks, what=what,
-                      replace_metrics=replaced)  # fmt: skip
-            for run in changed:
-                run.written()
-            self._changed.clear()
+        with paused_gc(len(changed)):  # records, rows and chunks of many runs: no GC pass
+            created = self._write_changed(changed, write, if_exists, fields)
+        fields_changed = fields_changed and not created
+        described = described and not created
         update: dict[str, Any] = {"fields": fields} if fields_changed else {}
         if described:
             update["description"] = self._description
         if self._claimed:  # persisted now: the name is no longer only claimed
             update["claim"] = None
-        if update:
+        if update and self._info is not None:  # (it is: written or created above)
             write("update_meta", self._info.id, update, what=f"fields of {self.name!r}")
         self._claimed = False
         self._stored_fields = fields
@@ -539,6 +523,40 @@ class RunsExperiment:
                 self._changed[run.id] = run  # the next persist tries again
                 raise
         return self
+
+    def _write_changed(
+        self,
+        changed: list[Run],
+        write: journal.Writes,
+        if_exists: str | None,
+        fields: dict[str, Any],
+    ) -> bool:
+        """Write the ``changed`` runs with ``write``, or create the experiment with them (and
+        its ``fields``) at its first persist: return whether it was created now."""
+        allow_pickle = self.store.allow_pickle
+        # encoded first: a value that cannot be stored creates nothing
+        records, chunks, replaced = [], [], []
+        for run in changed:  # one pass: each run read once, a million of them too
+            records.append(run.to_record(allow_pickle=allow_pickle))
+            chunks += run.pending_metrics()
+            replaced += run.replaced_metrics()
+        if self._info is None:  # created (replacing) with its runs: one transaction
+            meta = {"id": self.id_experiment, **({"fields": fields} if fields else {})}
+            if self._description is not None:
+                meta["description"] = self._description
+            self._info = self._create_in_store(if_exists, records, chunks, meta)
+            for run in changed:
+                run.metrics_written()
+            self._changed.clear()
+            return True
+        if changed:
+            what = f"{len(records)} run(s) of experiment {self.name!r}"
+            write("write_runs", self._info.id, records, chunks, what=what,
+                  replace_metrics=replaced)  # fmt: skip
+            for run in changed:
+                run.written()
+            self._changed.clear()
+        return False
 
     def _check_current(self) -> None:
         if self._superseded:

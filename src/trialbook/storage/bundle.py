@@ -35,6 +35,7 @@ __all__ = [
     "RUN_COLUMNS",
     "blob_digests",
     "blob_entries",
+    "column_values",
     "columns",
     "dump_doc",
     "fill_record",
@@ -63,10 +64,22 @@ RUN_COLUMNS = (
 :func:`columns`); every backend names them so."""
 _MAGIC = b"TBV1"
 _dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=True).encode
+try:  # the C encoder of the json module, made once (``_dumps`` makes one per call)
+    from json.encoder import c_make_encoder, encode_basestring  # type: ignore[attr-defined]
+
+    _dump_c = c_make_encoder(None, None, encode_basestring, None, ":", ",", False, False, True)
+except ImportError:  # pragma: no cover - a Python without the C accelerator
+    _dump_c = None
 
 
 def split(slot: str, values: Mapping[str, Any], bins: dict[tuple[str, str], Encoded]) -> dict:
-    """Return the plain values of ``values``; add the encoded ones to ``bins`` under ``slot``."""
+    """Return the plain values of ``values`` (``values`` itself when all are plain: the
+    caller only reads it); add the encoded ones to ``bins`` under ``slot``."""
+    for value in values.values():
+        if type(value) is Encoded:
+            break
+    else:
+        return values  # type: ignore[return-value]
     plain: dict[str, Any] = {}
     for name, value in values.items():
         if type(value) is Encoded:
@@ -131,18 +144,30 @@ def columns(run: RunRecord) -> dict[str, Any]:
     >>> tuple(columns(RunRecord(3))) == RUN_COLUMNS
     True
     """
-    return {
-        "run_id": run.run_id,
-        "kind": run.kind,
-        "status": str(run.status),
-        "key": run.key,
-        "seed": run.seed,
-        "created": run.created,
-        "started": run.started,
-        "finished": run.finished,
-        "code": run.code,
-        "environment": run.environment,
-    }
+    return dict(zip(RUN_COLUMNS, column_values(run), strict=True))
+
+
+def column_values(run: RunRecord) -> tuple[Any, ...]:
+    """The values of :func:`columns` as a tuple (a row; what a bulk insert binds).
+
+    Examples
+    --------
+    >>> from trialbook.storage.records import RunRecord
+    >>> column_values(RunRecord(3, status="done"))[:3]
+    (3, 'run', 'done')
+    """
+    return (
+        run.run_id,
+        run.kind,
+        str(run.status),
+        run.key,
+        run.seed,
+        run.created,
+        run.started,
+        run.finished,
+        run.code,
+        run.environment,
+    )
 
 
 def record_from_columns(values: Sequence[Any]) -> RunRecord:
@@ -169,8 +194,26 @@ def record_from_columns(values: Sequence[Any]) -> RunRecord:
 
 
 def dump_doc(doc: Mapping[str, Any] | None) -> str | None:
-    """A JSON document as text, or ``None`` for an empty one (saves a parse on read)."""
-    return _dumps(doc) if doc else None
+    """A JSON document as text, or ``None`` for an empty one (saves a parse on read).
+
+    Examples
+    --------
+    >>> dump_doc({"p": {"lr": 0.1, "name": "é"}}), dump_doc({})
+    ('{"p":{"lr":0.1,"name":"é"}}', None)
+    >>> cycle = []; cycle.append(cycle)
+    >>> dump_doc({"t": cycle})
+    Traceback (most recent call last):
+    ...
+    ValueError: Circular reference detected
+    """
+    if not doc:
+        return None
+    if _dump_c is not None:
+        try:  # no cycle check here: a cycle ends in RecursionError, and the slow path names it
+            return "".join(_dump_c(doc, 0))
+        except (RecursionError, TypeError, ValueError):
+            pass  # the message of json's own encoder, below
+    return _dumps(doc)
 
 
 def load_doc(text: str | None) -> dict[str, Any]:

@@ -36,6 +36,9 @@ range(1, 4)
 
 from __future__ import annotations
 
+import functools
+import itertools
+import operator
 import os
 import pathlib
 import sqlite3
@@ -64,7 +67,7 @@ from trialbook.storage.base import (
 )
 from trialbook.storage.bundle import (
     INLINE_LIMIT,
-    columns,
+    column_values,
     dump_doc,
     fill_record,
     load_doc,
@@ -95,6 +98,23 @@ _INSERT_RUN = (
     f"INSERT OR REPLACE INTO runs (experiment_id, {RUN_SELECT}, writer) "
     f"VALUES ({', '.join('?' * (2 + len(RUN_SELECT.split(','))))})"
 )
+_NONES = (None,) * _INSERT_RUN.count("?")  # one per column of a run row
+
+
+@functools.lru_cache(maxsize=64)
+def _insert_run_sql(present: tuple[bool, ...]) -> str:
+    """:data:`_INSERT_RUN` with a ``NULL`` literal for each column not ``present`` (see
+    :meth:`SqliteStore._insert_runs`).
+
+    Examples
+    --------
+    >>> _insert_run_sql((True,) * 14 + (False,)).endswith("?, ?, NULL)")
+    True
+    """
+    values = ", ".join("?" if keep else "NULL" for keep in present)
+    return f"{_INSERT_RUN.partition(' VALUES ')[0]} VALUES ({values})"
+
+
 _UPSERT_CHUNK = (
     "INSERT INTO metrics (experiment_id, run_id, name, count, steps, vals, times, blob, start)"
     " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (experiment_id, run_id, name, start) DO"
@@ -437,7 +457,7 @@ class SqliteStore(ClosingStore):
                 [(experiment_id, *h) for h in step_hashes],
             )
         if rows:
-            self._db.execmany(_INSERT_RUN, rows)
+            self._insert_runs(rows)
         if chunks:
             self._db.execmany(_UPSERT_CHUNK, chunks)
         now = time.time()
@@ -445,6 +465,27 @@ class SqliteStore(ClosingStore):
         if now - self._touched.get(experiment_id, 0.0) > 1.0:
             self._db.exec("UPDATE experiments SET updated = ? WHERE id = ?", (now, experiment_id))
             self._touched[experiment_id] = now
+
+    def _insert_runs(self, rows: list[tuple[Any, ...]]) -> None:
+        """Insert (or replace) run rows, inside a transaction.
+
+        The sqlite3 module binds ``None`` slowly (it looks for an adapter each time, through
+        two failed attribute lookups): with the NULL columns of a new run, binding cost twice
+        the insert itself. So rows are grouped by which of their values are ``None``, and each
+        group goes through one statement that writes those as ``NULL`` literals. Rows of the
+        same run twice in one write (the last one wins) keep one statement, in order."""
+        groups: dict[tuple[bool, ...], list[tuple[Any, ...]]] = {}
+        for row in rows:
+            present = tuple(map(operator.is_not, row, _NONES))
+            group = groups.get(present)
+            if group is None:
+                group = groups[present] = []
+            group.append(tuple(itertools.compress(row, present)))
+        if len(groups) > 1 and len({row[1] for row in rows}) != len(rows):
+            self._db.execmany(_INSERT_RUN, rows)
+            return
+        for present, group in groups.items():
+            self._db.execmany(_insert_run_sql(present), group)
 
     def _replaced_chunk_files(self, experiment_id: int, metrics: Sequence[MetricChunk]) -> None:
         """Inside a write of large chunks (files): the files of the stored chunks they replace
@@ -490,7 +531,7 @@ class SqliteStore(ClosingStore):
         doc, bins = run_document(run)
         return (
             experiment_id,
-            *columns(run).values(),
+            *column_values(run),
             dump_doc(doc),
             pack(bins, put),
             next_version(run),

@@ -12,6 +12,7 @@ Examples
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
@@ -24,6 +25,7 @@ __all__ = [
     "MetricChunk",
     "MetricSeries",
     "Problem",
+    "RunColumns",
     "RunRecord",
     "Status",
 ]
@@ -98,6 +100,56 @@ class RunRecord:
     """Who writes this record (a token unique to one change of the run, kept while that write
     is retried): a retry of a write that was applied but whose answer was lost finds the run
     at ``version + 1`` written by the same ``writer``, and is accepted. Never read back."""
+
+
+@dataclass(slots=True)
+class RunColumns:
+    """An experiment's runs read column-wise, as much as a table of them needs (issue 16,
+    "Scale"): lists in order of run id, and no record per run.
+
+    ``docs`` holds the runs' JSON documents as stored (see :mod:`trialbook.storage.bundle`),
+    as texts of one document a line (``{}`` for an empty one), a text per batch of runs;
+    ``times`` the ``(started, finished)`` of the runs that have either, and ``bundles`` the
+    encoded values of the runs that have some, unpacked (their blobs read), both by run id.
+
+    Examples
+    --------
+    >>> columns = RunColumns.from_batches([("1,2", "done,pending", '{"p":{"x":1}}\\n{}')])
+    >>> columns.run_ids, columns.statuses, len(columns)
+    ([1, 2], ['done', 'pending'], 2)
+    """
+
+    run_ids: list[int]
+    statuses: list[str]
+    docs: list[str]
+    times: dict[int, tuple[float | None, float | None]] = field(default_factory=dict)
+    bundles: dict[int, dict[tuple[str, str], Any]] = field(default_factory=dict)
+
+    def __len__(self) -> int:
+        return len(self.run_ids)
+
+    @classmethod
+    def from_batches(cls, batches: list[tuple[str, str, str]]) -> RunColumns:
+        """Columns from batches of ``(ids, statuses, documents)`` texts: ids and statuses
+        joined by commas, documents by newlines, in the same order in each batch (the order
+        of the batches and in a batch is that of the ids, or is sorted here)."""
+        out = cls([], [], [])
+        for ids_text, statuses_text, docs_text in batches:
+            ids, docs = json.loads(f"[{ids_text}]"), docs_text
+            statuses = statuses_text.split(",")
+            if ids != sorted(ids):
+                order = sorted(range(len(ids)), key=ids.__getitem__)
+                lines = docs.split("\n")
+                ids = [ids[i] for i in order]
+                statuses = [statuses[i] for i in order]
+                docs = "\n".join([lines[i] for i in order])
+            out.run_ids += ids
+            out.statuses += statuses
+            out.docs.append(docs)
+        if out.run_ids != sorted(out.run_ids):
+            msg = "the batches of a column-wise read of runs overlap; read them in order of id"
+            raise ValueError(msg)
+        return out
 
 
 @dataclass(slots=True)

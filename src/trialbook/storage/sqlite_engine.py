@@ -263,6 +263,31 @@ class SqliteConnection:
             except sqlite3.Error as exc:
                 raise self.error(exc) from exc
 
+    def read_snapshot(self, queries: Sequence[tuple[str, Any]]) -> list[list[Any]]:
+        """The rows of several queries, read in one snapshot (one read transaction); as
+        :meth:`read` otherwise."""
+        if self.path == ":memory:" or self._writer == threading.get_ident():
+            with self.lock:
+                try:
+                    return [self.exec(sql, params).fetchall() for sql, params in queries]
+                except sqlite3.Error as exc:
+                    raise self.error(exc) from exc
+        with self._read_lock:
+            try:
+                reader = self._reader or self._open_reader()
+                reader.execute("BEGIN")
+                try:
+                    out = []
+                    for sql, params in queries:
+                        if self.tracer is not None:
+                            self.tracer(sql, params)
+                        out.append(reader.execute(sql, params).fetchall())
+                    return out
+                finally:
+                    reader.execute("COMMIT")
+            except sqlite3.Error as exc:
+                raise self.error(exc) from exc
+
     def _open_reader(self) -> sqlite3.Connection:
         """The read connection, opened at the first read (under the read lock)."""
         reader = sqlite3.connect(

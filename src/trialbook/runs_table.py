@@ -1,0 +1,389 @@
+"""The table of a loaded experiment's runs, built from columns (issue 16, "Scale").
+
+``session.load_experiment(name).df()`` of a million runs must not build a million
+:class:`~trialbook.tracking.Run` objects: the store returns the columns a table needs
+(:class:`~trialbook.storage.records.RunColumns`), and :func:`columns_frame` builds the same frame
+:func:`trialbook.runs.runs_frame` builds from runs. Two ways, one result:
+
+* the documents of every run parsed at once by Arrow's JSON reader, each column of plain
+  values kept as one array; taken when the runs have no encoded values (NumPy arrays, frames...)
+  and no tags, and Arrow can type every column (no column mixes strings and numbers, no
+  ``NaN`` written as such);
+* otherwise, the documents parsed in one ``json.loads`` per batch into a light view per run
+  (no ``Run``), the encoded values decoded through the codecs, then the same table code as
+  ``runs_frame``.
+
+Examples
+--------
+>>> from trialbook.storage.records import RunColumns
+>>> columns = RunColumns([1, 2], ["done", "pending"],
+...                      ['{"p":{"x":1},"f":{"y":2.0}}\\n{"p":{"x":2}}'], {1: (10.0, 12.5)})
+>>> columns_frame(columns, {}, allow_pickle=False)[["x", "status", "duration", "y"]]
+        x   status  duration    y
+run_id
+1       1     done       2.5  2.0
+2       2  pending       NaN  NaN
+"""
+
+from __future__ import annotations
+
+import bisect
+import io
+import json
+import re
+from collections.abc import Iterator, Mapping
+from typing import TYPE_CHECKING, Any
+
+from trialbook.codecs import Encoded, decode
+from trialbook.storage.heartbeats import mark_lost
+from trialbook.storage.records import ErrorInfo, RunColumns, RunRecord, Status
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+__all__ = [
+    "RunView",
+    "arrow_frame",
+    "columns_frame",
+    "decode_bundles",
+    "lost_statuses",
+    "run_views",
+]
+
+
+class RunView:
+    """What the table of runs reads of one run, without a :class:`~trialbook.tracking.Run`:
+    its id, status, timings, error, decoded params, fields, result, tags and metrics summary.
+
+    Examples
+    --------
+    >>> doc = {"p": {"a": 1}, "m": {"loss": [2, 0.5]}}
+    >>> view = RunView(3, doc, status="done", started=1.0, finished=4.0)
+    >>> view.params, view.duration, view.metric_summary()
+    ({'a': 1}, 3.0, {'loss': [2, 0.5]})
+    """
+
+    __slots__ = ("error", "fields", "finished", "id", "metrics", "params", "result", "started",
+                 "status", "tags")  # fmt: skip
+
+    def __init__(
+        self,
+        run_id: int,
+        doc: Mapping[str, Any],
+        *,
+        status: str,
+        started: float | None,
+        finished: float | None,
+        bins: Mapping[tuple[str, str], Any] | None = None,
+        allow_pickle: bool = False,
+    ) -> None:
+        self.id = run_id
+        self.status = status
+        self.started = started
+        self.finished = finished
+        error = doc.get("e")
+        self.error = None if error is None else ErrorInfo(*error)
+        self.tags = doc.get("t") or {}
+        self.metrics = doc.get("m") or {}
+        params, fields, result = doc.get("p") or {}, doc.get("f") or {}, doc.get("r")
+        if bins:  # as trialbook.storage.bundle.fill_record: encoded values after the plain ones
+            params, fields = dict(params), dict(fields)
+            for (slot, name), enc in bins.items():
+                if slot == "param":
+                    params[name] = enc
+                elif slot == "field":
+                    fields[name] = enc
+                else:
+                    result = enc
+            params = _decoded(params, allow_pickle)
+            fields = _decoded(fields, allow_pickle)
+            if type(result) is Encoded:
+                result = decode(result, allow_pickle=allow_pickle)
+        self.params, self.fields, self.result = params, fields, result
+
+    @property
+    def duration(self) -> float | None:
+        """Seconds between start and end (``None`` unless both are known)."""
+        if self.started is None or self.finished is None:
+            return None
+        return self.finished - self.started
+
+    def metric_summary(self) -> dict[str, list[Any]]:
+        """``{name: [point count, last value]}``, as ``Run.metric_summary()``."""
+        return {name: list(summary) for name, summary in self.metrics.items()}
+
+
+def decode_bundles(columns: RunColumns, *, allow_pickle: bool) -> None:
+    """Decode the encoded values of ``columns`` in place, as loading runs does: a value that
+    cannot be read (pickled without ``allow_pickle``, damaged) fails the load, not a later
+    table.
+
+    Examples
+    --------
+    >>> from trialbook.codecs import encode
+    >>> columns = RunColumns([1], ["done"], ["{}"], bundles={1: {("field", "s"): encode({2})}})
+    >>> decode_bundles(columns, allow_pickle=False)
+    >>> columns.bundles
+    {1: {('field', 's'): {2}}}
+    """
+    for bins in columns.bundles.values():
+        for key, value in bins.items():
+            bins[key] = decode(value, allow_pickle=allow_pickle)
+
+
+def _decoded(values: dict[str, Any], allow_pickle: bool) -> dict[str, Any]:
+    return {
+        k: decode(v, allow_pickle=allow_pickle) if type(v) is Encoded else v
+        for k, v in values.items()
+    }
+
+
+def lost_statuses(
+    columns: RunColumns, meta: Mapping[str, Any]
+) -> tuple[list[str], dict[int, ErrorInfo]]:
+    """The statuses of ``columns`` with each lost run (see :mod:`trialbook.live`) failed, and
+    the ``LostRun`` errors of those runs by position.
+
+    Examples
+    --------
+    >>> columns = RunColumns([1, 2], ["running", "done"], ["{}\\n{}"])
+    >>> meta = {"live:a": {"host": "n1", "pid": 7, "beat": 0.0, "runs": [1]}}
+    >>> statuses, errors = lost_statuses(columns, meta)
+    >>> statuses, errors[0].type
+    (['failed', 'done'], 'LostRun')
+    """
+    statuses = columns.statuses
+    running = [i for i, status in enumerate(statuses) if status == Status.RUNNING.value]
+    if not running:
+        return statuses, {}
+    records = [RunRecord(columns.run_ids[i], status=statuses[i]) for i in running]
+    mark_lost(records, meta)
+    statuses = list(statuses)
+    errors = {}
+    for i, record in zip(running, records, strict=True):
+        statuses[i] = record.status
+        if record.error is not None:
+            errors[i] = record.error
+    return statuses, errors
+
+
+def _times(columns: RunColumns) -> tuple[list[Any], list[Any]]:
+    """The ``started`` and ``finished`` columns, ``None`` where unknown."""
+    n = len(columns)
+    started: list[Any] = [None] * n
+    finished: list[Any] = [None] * n
+    ids = columns.run_ids
+    for run_id, (start, end) in columns.times.items():
+        i = bisect.bisect_left(ids, run_id)
+        started[i], finished[i] = start, end
+    return started, finished
+
+
+def run_views(
+    columns: RunColumns, meta: Mapping[str, Any], *, allow_pickle: bool
+) -> Iterator[RunView]:
+    """One :class:`RunView` per run of ``columns`` (lost runs failed), documents parsed in
+    one ``json.loads`` per batch.
+
+    Examples
+    --------
+    >>> columns = RunColumns([4], ["pending"], ['{"p":{"a":"x"}}'])
+    >>> [view.params for view in run_views(columns, {}, allow_pickle=False)]
+    [{'a': 'x'}]
+    """
+    statuses, lost = lost_statuses(columns, meta)
+    started, finished = _times(columns)
+    ids, bundles = columns.run_ids, columns.bundles
+    i = 0
+    for text in columns.docs:
+        for doc in json.loads("[" + text.replace("\n", ",") + "]"):
+            run_id = ids[i]
+            view = RunView(run_id, doc, status=statuses[i], started=started[i],
+                           finished=finished[i], bins=bundles.get(run_id),
+                           allow_pickle=allow_pickle)  # fmt: skip
+            if i in lost:
+                view.error = lost[i]
+            yield view
+            i += 1
+
+
+def columns_frame(
+    columns: RunColumns, meta: Mapping[str, Any], *, allow_pickle: bool
+) -> pd.DataFrame:
+    """The table of the runs of ``columns`` (the experiment's metadata ``meta`` tells lost
+    runs): the frame :func:`trialbook.runs.runs_frame` makes of the same runs loaded.
+
+    See the module's example.
+    """
+    from trialbook.runs import runs_frame
+
+    frame = arrow_frame(columns, meta)
+    if frame is not None:
+        return frame
+    return runs_frame(run_views(columns, meta, allow_pickle=allow_pickle))
+
+
+_RESERVED = frozenset({"status", "started", "finished", "duration", "error"})
+_BIG_INT = re.compile(rb"[0-9]{19}")  # Arrow reads integers past int64 as floats: not here
+
+
+def arrow_frame(columns: RunColumns, meta: Mapping[str, Any]) -> pd.DataFrame | None:
+    """The table of :func:`columns_frame` with every document parsed by Arrow's JSON reader
+    (one call, columns kept whole), or ``None`` when the runs need the other way: encoded
+    values, tags or results, a column Arrow cannot type, a param or field that is a list or
+    a dict, a field named as a param that some run lacks.
+
+    Examples
+    --------
+    >>> columns = RunColumns([1, 2], ["done", "done"], ['{"p":{"a":1}}\\n{"p":{"a":"x"}}'])
+    >>> arrow_frame(columns, {}) is None  # a column of numbers and strings
+    True
+    >>> arrow_frame(RunColumns([1], ["done"], ['{"p":{"a":1}}']), {})["a"].tolist()
+    [1]
+    """
+    parsed = _parsed(columns)
+    if parsed is None:
+        return None
+    table, text = parsed
+    params = _children(table, "p")
+    fields = _children(table, "f")
+    metrics = _children(table, "m")
+    if params is None or fields is None or metrics is None:
+        return None
+    extra = _extra_columns(columns, text, params, fields, metrics)
+    if extra is None or not all(_is_plain(child.type) for child in params.values()):
+        return None
+    param_values = {name: child.to_pylist() for name, child in params.items()}
+    statuses, lost = lost_statuses(columns, meta)
+    started, finished = _times(columns)
+    duration = [
+        None if a is None or b is None else b - a for a, b in zip(started, finished, strict=True)
+    ]
+    errors = _errors(table, lost)
+    fixed = {"status": statuses, "started": started, "finished": finished,
+             "duration": duration, "error": errors}  # fmt: skip
+    from trialbook.runs import table_of
+
+    return table_of(columns.run_ids, param_values, fixed, None, extra)
+
+
+def _parsed(columns: RunColumns) -> tuple[Any, bytes] | None:
+    """Every document of ``columns`` parsed by Arrow (with their text), or ``None`` for runs
+    that Arrow cannot read as they are read one by one (see :func:`arrow_frame`)."""
+    import pyarrow as pa
+    import pyarrow.json as pj
+
+    if columns.bundles or not len(columns):
+        return None
+    text = "\n".join(columns.docs).encode()
+    if _BIG_INT.search(text):
+        return None
+    try:
+        table = pj.read_json(io.BytesIO(text))
+    except pa.ArrowInvalid:
+        return None
+    if table.num_rows != len(columns) or not set(table.column_names) <= {"p", "f", "m", "e"}:
+        return None
+    return table, text
+
+
+def _children(table: Any, column: str) -> dict[str, Any] | None:
+    """The children of a struct column of ``table`` by name (nulls where the struct is null),
+    ``{}`` without that column, ``None`` if it is not a struct."""
+    import pyarrow as pa
+
+    if column not in table.column_names:
+        return {}
+    array = table.column(column).combine_chunks()
+    if not pa.types.is_struct(array.type):
+        return None
+    return {array.type.field(k).name: child for k, child in enumerate(array.flatten())}
+
+
+def _is_plain(kind: Any) -> bool:
+    import pyarrow as pa
+
+    return bool(
+        pa.types.is_integer(kind) or pa.types.is_floating(kind) or pa.types.is_boolean(kind)
+        or pa.types.is_string(kind) or pa.types.is_null(kind)
+    )  # fmt: skip
+
+
+def _extra_columns(
+    columns: RunColumns,
+    text: bytes,
+    params: dict[str, Any],
+    fields: dict[str, Any],
+    metrics: dict[str, Any],
+) -> dict[str, list[Any]] | None:
+    """The field and metric columns in the order :func:`trialbook.runs.runs_frame` gives them
+    (as first met, run after run), or ``None`` if the Arrow way cannot give them."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    values: dict[str, list[Any]] = {}
+    for name, child in fields.items():
+        if name.startswith(("field.", "metric.")):
+            return None
+        if not _is_plain(child.type):
+            # lists and dicts: no column, unless some run's value is None (a null here is
+            # that or no value at all; the documents tell, as written by bundle.dump_doc)
+            if child.null_count and _json_key(name) + b":null" in text:
+                return None
+            continue
+        if name in params and params[name].null_count:
+            return None  # "field.<name>" only in the runs that have that param
+        key = f"field.{name}" if name in params or name in _RESERVED else name
+        values[key] = child.to_pylist()
+    for name, child in metrics.items():
+        if not pa.types.is_list(child.type) or not _is_plain(child.type.value_type):
+            return None
+        try:
+            values[f"metric.{name}"] = pc.list_element(child, 1).to_pylist()
+        except pa.ArrowInvalid:
+            return None
+    order = _first_met(columns, set(values), params)
+    return {key: values[key] for key in order}
+
+
+def _json_key(name: str) -> bytes:
+    return json.dumps(name, ensure_ascii=False).encode()
+
+
+def _first_met(columns: RunColumns, keys: set[str], params: dict[str, Any]) -> list[str]:
+    """``keys`` (column names of fields and metrics) in the order runs first have them:
+    documents are read one by one until every key was met (one, when runs are alike)."""
+    order: dict[str, None] = {}
+    for line in _lines(columns.docs):
+        if len(order) == len(keys):
+            break
+        doc = json.loads(line)
+        for name in doc.get("f") or ():
+            key = f"field.{name}" if name in params or name in _RESERVED else name
+            if key in keys:
+                order[key] = None
+        for name in doc.get("m") or ():
+            order[f"metric.{name}"] = None
+    return list(order)
+
+
+def _lines(texts: list[str]) -> Iterator[str]:
+    for text in texts:
+        start = 0
+        while start <= len(text):
+            end = text.find("\n", start)
+            end = len(text) if end < 0 else end
+            yield text[start:end]
+            start = end + 1
+
+
+def _errors(table: Any, lost: dict[int, ErrorInfo]) -> list[Any]:
+    """The ``error`` column: each error's text (``LostRun`` for a lost run), else ``None``."""
+    errors: list[Any] = [None] * table.num_rows
+    if "e" in table.column_names:
+        for i, error in enumerate(table.column("e").to_pylist()):
+            if error is not None:
+                errors[i] = str(ErrorInfo(*error))
+    for i, error in lost.items():
+        errors[i] = str(error)
+    return errors

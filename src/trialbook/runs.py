@@ -127,6 +127,11 @@ class RunsExperiment:
             self._build_runs()
         return self._runs
 
+    @runs.setter
+    def runs(self, runs: Runs) -> None:  # ``experiment.runs |= other`` assigns it back
+        self._unread = None
+        self._runs = runs
+
     @classmethod
     def load(cls, store: Store, info: ExperimentInfo) -> RunsExperiment:
         """The stored experiment ``info`` of ``store`` with its runs (what

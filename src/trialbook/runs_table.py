@@ -241,6 +241,8 @@ def arrow_frame(columns: RunColumns, meta: Mapping[str, Any]) -> pd.DataFrame | 
     >>> arrow_frame(RunColumns([1], ["done"], ['{"p":{"a":1}}']), {})["a"].tolist()
     [1]
     """
+    import pyarrow as pa
+
     parsed = _parsed(columns)
     if parsed is None:
         return None
@@ -252,6 +254,9 @@ def arrow_frame(columns: RunColumns, meta: Mapping[str, Any]) -> pd.DataFrame | 
         return None
     extra = _extra_columns(columns, text, params, fields, metrics)
     if extra is None or not all(_is_plain(child.type) for child in params.values()):
+        return None
+    floats = [c for c in (*params.values(), *fields.values()) if pa.types.is_floating(c.type)]
+    if floats and _BIG_INT.search(text):  # maybe an integer past int64 Arrow made a float
         return None
     param_values = {name: child.to_pylist() for name, child in params.items()}
     statuses, lost = lost_statuses(columns, meta)
@@ -276,8 +281,6 @@ def _parsed(columns: RunColumns) -> tuple[Any, bytes] | None:
     if columns.bundles or not len(columns):
         return None
     text = "\n".join(columns.docs).encode()
-    if _BIG_INT.search(text):
-        return None
     try:
         table = pj.read_json(io.BytesIO(text))
     except pa.ArrowInvalid:

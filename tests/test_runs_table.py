@@ -190,10 +190,27 @@ def test_adding_runs_to_a_loaded_experiment_keeps_the_stored_ones(
 
 
 def test_batches_out_of_order_are_sorted() -> None:
-    columns = RunColumns.from_batches([("3,1,2", "done,pending,failed", '{}\n{"p":{"a":1}}\n{}')])
+    columns = RunColumns()
+    docs = '{}\n{"p":{"a":1}}\n{}'
+    columns.add_batch("3,1,2", "done,pending,failed", docs, ("2,3,1", "null,1.5,null", "1,2,3"))
     assert columns.run_ids == [1, 2, 3]
     assert columns.statuses == ["pending", "failed", "done"]
     assert columns.docs == ['{"p":{"a":1}}\n{}\n{}']
+    assert columns.started == [None, None, 1.5]
+    assert columns.finished == [3, 1, 2]
+    with pytest.raises(ValueError, match="overlap"):
+        columns.add_batch("2", "done", "{}")
+
+
+def test_timings_keep_every_digit(session: trialbook.Session) -> None:
+    experiment = session.create_experiment("t")
+    run = experiment.add_run()
+    run.start()
+    run.finish()
+    run.started, run.finished = 1733212345.1234567, 1733212345.1234568
+    experiment.persist()
+    columns = session.store.read_run_columns(session.store.find_experiment("t").id)
+    assert (columns.started, columns.finished) == ([run.started], [run.finished])
 
 
 @pytest.mark.postgres

@@ -757,15 +757,16 @@ def runs_frame(runs: Iterable[Run | RunView]) -> pd.DataFrame:
 
 def table_of(
     ids: list[int],
-    params: dict[str, list[Any]],
-    fixed: dict[str, list[Any]],
+    params: Mapping[str, Any],
+    fixed: Mapping[str, Any],
     results: list[Any] | None,
-    extra: dict[str, list[Any]],
+    extra: Mapping[str, Any],
 ) -> pd.DataFrame:
     """The frame of :func:`runs_frame` from its columns as lists, one item per run: ``params``
     and ``extra`` (fields, metrics, tags) by column name, ``fixed`` the lists of ``status``,
     ``started``, ``finished``, ``duration`` and ``error`` (text), ``results`` or ``None`` for
-    no result column.
+    no result column. A column may also be an array of what the list would become (NumPy
+    numbers, a nullable ``Int64`` array, floats with NaN for ``None``).
 
     Examples
     --------
@@ -777,7 +778,7 @@ def table_of(
     import pandas as pd
 
     columns = {name: _param_column(values) for name, values in params.items()}
-    frame_fixed = {
+    frame_fixed: dict[str, Any] = {
         "status": fixed["status"],
         "started": pd.to_datetime(pd.Series(fixed["started"], dtype="float64"), unit="s").array,
         "finished": pd.to_datetime(pd.Series(fixed["finished"], dtype="float64"), unit="s").array,
@@ -789,6 +790,15 @@ def table_of(
     index = pd.Index(ids, name="run_id")
     extra = {name: _param_column(values) for name, values in extra.items()}
     return pd.DataFrame({**columns, **frame_fixed, **extra}, index=index)
+
+
+def _param_column(values: Any) -> Any:
+    """A param column for pandas: nullable ``Int64`` for integers with gaps, one object per
+    cell for anything but plain scalars (pandas would read a list of lists as 2-D); a column
+    that is already an array (of the values a list would give) as it is."""
+    if not isinstance(values, list):
+        return values
+    return _list_column(values)
 
 
 def _tag_columns(runs: list[Run | RunView]) -> dict[str, list[Any]]:
@@ -811,9 +821,7 @@ def _tag_columns(runs: list[Run | RunView]) -> dict[str, list[Any]]:
     }  # fmt: skip
 
 
-def _param_column(values: list[Any]) -> Any:
-    """A param column for pandas: nullable ``Int64`` for integers with gaps, one object per
-    cell for anything but plain scalars (pandas would read a list of lists as 2-D)."""
+def _list_column(values: list[Any]) -> Any:
     kinds = {type(v) for v in values}
     if kinds == {int, type(None)}:
         import pandas as pd

@@ -16,8 +16,8 @@
 Examples
 --------
 >>> from trialbook.storage.records import RunColumns
->>> columns = RunColumns([1, 2], ["done", "pending"],
-...                      ['{"p":{"x":1},"f":{"y":2.0}}\\n{"p":{"x":2}}'], {1: (10.0, 12.5)})
+>>> docs = '{"p":{"x":1},"f":{"y":2.0}}\\n{"p":{"x":2}}'
+>>> columns = RunColumns([1, 2], ["done", "pending"], [docs], [10.0, None], [12.5, None])
 >>> columns_frame(columns, {}, allow_pickle=False)[["x", "status", "duration", "y"]]
         x   status  duration    y
 run_id
@@ -27,7 +27,6 @@ run_id
 
 from __future__ import annotations
 
-import bisect
 import io
 import json
 import re
@@ -121,7 +120,8 @@ def decode_bundles(columns: RunColumns, *, allow_pickle: bool) -> None:
     Examples
     --------
     >>> from trialbook.codecs import encode
-    >>> columns = RunColumns([1], ["done"], ["{}"], bundles={1: {("field", "s"): encode({2})}})
+    >>> bundles = {1: {("field", "s"): encode({2})}}
+    >>> columns = RunColumns([1], ["done"], ["{}"], [None], [None], bundles)
     >>> decode_bundles(columns, allow_pickle=False)
     >>> columns.bundles
     {1: {('field', 's'): {2}}}
@@ -146,16 +146,17 @@ def lost_statuses(
 
     Examples
     --------
-    >>> columns = RunColumns([1, 2], ["running", "done"], ["{}\\n{}"])
+    >>> columns = RunColumns([1, 2], ["running", "done"], ["{}\\n{}"], [1.0, 1.0], [None, 2.0])
     >>> meta = {"live:a": {"host": "n1", "pid": 7, "beat": 0.0, "runs": [1]}}
     >>> statuses, errors = lost_statuses(columns, meta)
     >>> statuses, errors[0].type
     (['failed', 'done'], 'LostRun')
     """
     statuses = columns.statuses
-    running = [i for i, status in enumerate(statuses) if status == Status.RUNNING.value]
-    if not running:
+    running_value = Status.RUNNING.value
+    if running_value not in statuses:
         return statuses, {}
+    running = [i for i, status in enumerate(statuses) if status == running_value]
     records = [RunRecord(columns.run_ids[i], status=statuses[i]) for i in running]
     mark_lost(records, meta)
     statuses = list(statuses)
@@ -167,18 +168,6 @@ def lost_statuses(
     return statuses, errors
 
 
-def _times(columns: RunColumns) -> tuple[list[Any], list[Any]]:
-    """The ``started`` and ``finished`` columns, ``None`` where unknown."""
-    n = len(columns)
-    started: list[Any] = [None] * n
-    finished: list[Any] = [None] * n
-    ids = columns.run_ids
-    for run_id, (start, end) in columns.times.items():
-        i = bisect.bisect_left(ids, run_id)
-        started[i], finished[i] = start, end
-    return started, finished
-
-
 def run_views(
     columns: RunColumns, meta: Mapping[str, Any], *, allow_pickle: bool
 ) -> Iterator[RunView]:
@@ -187,12 +176,12 @@ def run_views(
 
     Examples
     --------
-    >>> columns = RunColumns([4], ["pending"], ['{"p":{"a":"x"}}'])
+    >>> columns = RunColumns([4], ["pending"], ['{"p":{"a":"x"}}'], [None], [None])
     >>> [view.params for view in run_views(columns, {}, allow_pickle=False)]
     [{'a': 'x'}]
     """
     statuses, lost = lost_statuses(columns, meta)
-    started, finished = _times(columns)
+    started, finished = columns.started, columns.finished
     ids, bundles = columns.run_ids, columns.bundles
     i = 0
     for text in columns.docs:
@@ -235,10 +224,11 @@ def arrow_frame(columns: RunColumns, meta: Mapping[str, Any]) -> pd.DataFrame | 
 
     Examples
     --------
-    >>> columns = RunColumns([1, 2], ["done", "done"], ['{"p":{"a":1}}\\n{"p":{"a":"x"}}'])
+    >>> docs = ['{"p":{"a":1}}\\n{"p":{"a":"x"}}']
+    >>> columns = RunColumns([1, 2], ["done"] * 2, docs, [None] * 2, [None] * 2)
     >>> arrow_frame(columns, {}) is None  # a column of numbers and strings
     True
-    >>> arrow_frame(RunColumns([1], ["done"], ['{"p":{"a":1}}']), {})["a"].tolist()
+    >>> arrow_frame(RunColumns([1], ["done"], ['{"p":{"a":1}}'], [None], [None]), {})["a"].tolist()
     [1]
     """
     import pyarrow as pa
@@ -258,15 +248,14 @@ def arrow_frame(columns: RunColumns, meta: Mapping[str, Any]) -> pd.DataFrame | 
     floats = [c for c in (*params.values(), *fields.values()) if pa.types.is_floating(c.type)]
     if floats and _BIG_INT.search(text):  # maybe an integer past int64 Arrow made a float
         return None
-    param_values = {name: child.to_pylist() for name, child in params.items()}
+    param_values = {name: _column(child) for name, child in params.items()}
     statuses, lost = lost_statuses(columns, meta)
-    started, finished = _times(columns)
-    duration = [
-        None if a is None or b is None else b - a for a, b in zip(started, finished, strict=True)
-    ]
+    started, finished = _time_arrays(columns)
+    duration = finished - started  # NaN where either is unknown, as None - x is
     errors = _errors(table, lost)
-    fixed = {"status": statuses, "started": started, "finished": finished,
-             "duration": duration, "error": errors}  # fmt: skip
+    status = _strings(pa.array(statuses, pa.string()))
+    fixed = {"status": status, "started": started, "finished": finished, "duration": duration,
+             "error": errors}  # fmt: skip
     from trialbook.runs import table_of
 
     return table_of(columns.run_ids, param_values, fixed, None, extra)
@@ -288,6 +277,44 @@ def _parsed(columns: RunColumns) -> tuple[Any, bytes] | None:
     if table.num_rows != len(columns) or not set(table.column_names) <= {"p", "f", "m", "e"}:
         return None
     return table, text
+
+
+def _time_arrays(columns: RunColumns) -> tuple[Any, Any]:
+    """The ``started`` and ``finished`` columns as float arrays, NaN where unknown."""
+    import numpy as np
+
+    return np.array(columns.started, dtype=float), np.array(columns.finished, dtype=float)
+
+
+def _column(child: Any) -> Any:
+    """A column of Arrow as the table holds the same values given as a list (see
+    :func:`trialbook.runs.table_of`): numbers as one array, other values as a list."""
+    import numpy as np
+    import pandas as pd
+    import pyarrow as pa
+
+    kind = child.type
+    if pa.types.is_floating(kind) or (
+        not child.null_count and (pa.types.is_integer(kind) or pa.types.is_boolean(kind))
+    ):
+        return child.to_numpy(zero_copy_only=False)
+    if pa.types.is_integer(kind):  # with gaps: nullable Int64, as _param_column makes it
+        mask = child.is_null().to_numpy(zero_copy_only=False)
+        values = child.fill_null(0).to_numpy(zero_copy_only=False).astype(np.int64)
+        return pd.arrays.IntegerArray(values, mask)
+    return _strings(child) if pa.types.is_string(kind) else child.to_pylist()
+
+
+def _strings(array: Any) -> Any:
+    """Arrow strings as pandas makes a list of the same strings (and ``None``): its string
+    dtype (pandas 3, kept in Arrow), else a list (pandas 2: objects)."""
+    import numpy as np
+    import pandas as pd
+
+    dtype = pd.Series(["text"]).dtype
+    if dtype == np.dtype(object):
+        return array.to_pylist()
+    return pd.array(array, dtype=dtype)
 
 
 def _children(table: Any, column: str) -> dict[str, Any] | None:
@@ -337,12 +364,12 @@ def _extra_columns(
         if name in params and params[name].null_count:
             return None  # "field.<name>" only in the runs that have that param
         key = f"field.{name}" if name in params or name in _RESERVED else name
-        values[key] = child.to_pylist()
+        values[key] = _column(child)
     for name, child in metrics.items():
         if not pa.types.is_list(child.type) or not _is_plain(child.type.value_type):
             return None
         try:
-            values[f"metric.{name}"] = pc.list_element(child, 1).to_pylist()
+            values[f"metric.{name}"] = _column(pc.list_element(child, 1))
         except pa.ArrowInvalid:
             return None
     order = _first_met(columns, set(values), params)

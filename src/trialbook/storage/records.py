@@ -109,47 +109,67 @@ class RunColumns:
 
     ``docs`` holds the runs' JSON documents as stored (see :mod:`trialbook.storage.bundle`),
     as texts of one document a line (``{}`` for an empty one), a text per batch of runs;
-    ``times`` the ``(started, finished)`` of the runs that have either, and ``bundles`` the
-    encoded values of the runs that have some, unpacked (their blobs read), both by run id.
+    ``started`` and ``finished`` have ``None`` where unknown; ``bundles`` holds the encoded
+    values of the runs that have some (their blobs read), by run id.
 
     Examples
     --------
-    >>> columns = RunColumns.from_batches([("1,2", "done,pending", '{"p":{"x":1}}\\n{}')])
-    >>> columns.run_ids, columns.statuses, len(columns)
-    ([1, 2], ['done', 'pending'], 2)
+    >>> columns = RunColumns()
+    >>> times = ("1,2", "1.5,null", "2,null")
+    >>> columns.add_batch("1,2", "done,pending", '{"p":{"x":1}}\\n{}', times)
+    >>> columns.run_ids, columns.statuses, columns.started, len(columns)
+    ([1, 2], ['done', 'pending'], [1.5, None], 2)
     """
 
-    run_ids: list[int]
-    statuses: list[str]
-    docs: list[str]
-    times: dict[int, tuple[float | None, float | None]] = field(default_factory=dict)
+    run_ids: list[int] = field(default_factory=list)
+    statuses: list[str] = field(default_factory=list)
+    docs: list[str] = field(default_factory=list)
+    started: list[float | None] = field(default_factory=list)
+    finished: list[float | None] = field(default_factory=list)
     bundles: dict[int, dict[tuple[str, str], Any]] = field(default_factory=dict)
 
     def __len__(self) -> int:
         return len(self.run_ids)
 
-    @classmethod
-    def from_batches(cls, batches: list[tuple[str, str, str]]) -> RunColumns:
-        """Columns from batches of ``(ids, statuses, documents)`` texts: ids and statuses
-        joined by commas, documents by newlines, in the same order in each batch (the order
-        of the batches and in a batch is that of the ids, or is sorted here)."""
-        out = cls([], [], [])
-        for ids_text, statuses_text, docs_text in batches:
-            ids, docs = json.loads(f"[{ids_text}]"), docs_text
-            statuses = statuses_text.split(",")
-            if ids != sorted(ids):
-                order = sorted(range(len(ids)), key=ids.__getitem__)
-                lines = docs.split("\n")
-                ids = [ids[i] for i in order]
-                statuses = [statuses[i] for i in order]
-                docs = "\n".join([lines[i] for i in order])
-            if ids and out.run_ids and ids[0] <= out.run_ids[-1]:
-                msg = "the batches of a column-wise read of runs overlap; read them by id"
-                raise ValueError(msg)
-            out.run_ids += ids
-            out.statuses += statuses
-            out.docs.append(docs)
-        return out
+    def add_batch(
+        self,
+        ids_text: str,
+        statuses_text: str,
+        docs_text: str,
+        times: tuple[str, str, str] | None = None,
+    ) -> None:
+        """Add a batch of runs of ids above those added so far, read as texts: ids and
+        statuses joined by commas, documents by newlines, in the same order (the order of
+        the ids, or sorted here); ``times``: ids, ``started`` and ``finished`` (JSON numbers
+        or ``null``) joined by commas, in an order of their own, or ``None`` if no run of the
+        batch has either.
+        """
+        ids, docs = json.loads(f"[{ids_text}]"), docs_text
+        statuses = statuses_text.split(",")
+        if ids != sorted(ids):
+            order = sorted(range(len(ids)), key=ids.__getitem__)
+            lines = docs.split("\n")
+            ids = [ids[i] for i in order]
+            statuses = [statuses[i] for i in order]
+            docs = "\n".join([lines[i] for i in order])
+        if ids and self.run_ids and ids[0] <= self.run_ids[-1]:
+            msg = "the batches of a column-wise read of runs overlap; read them by id"
+            raise ValueError(msg)
+        if times is None:
+            started: list[Any] = [None] * len(ids)
+            finished: list[Any] = started
+        else:
+            started, finished = (json.loads(f"[{text}]") for text in times[1:])
+            times_ids = json.loads(f"[{times[0]}]")
+            if times_ids != ids:
+                where = {run_id: i for i, run_id in enumerate(times_ids)}
+                started = [started[where[run_id]] for run_id in ids]
+                finished = [finished[where[run_id]] for run_id in ids]
+        self.run_ids += ids
+        self.statuses += statuses
+        self.docs.append(docs)
+        self.started += started
+        self.finished += finished
 
 
 @dataclass(slots=True)

@@ -103,17 +103,25 @@ _UPSERT_CHUNK = (
     " times = excluded.times, blob = excluded.blob"
 )
 """A chunk replaces the one of its key (a retried write)."""
+_RUNS_RANGE = (
+    "FROM (SELECT * FROM runs WHERE experiment_id = ? AND run_id >= ? AND run_id < ?"
+    " ORDER BY run_id)"
+)
 _COLUMNS_SQL = (
-    "SELECT group_concat(run_id), group_concat(status), group_concat(ifnull(doc, '{}'), char(10))"
-    " FROM (SELECT run_id, status, doc FROM runs WHERE experiment_id = ? ORDER BY run_id)"
-    " GROUP BY run_id / 65536 ORDER BY run_id / 65536"
+    "SELECT group_concat(run_id), group_concat(status), group_concat(ifnull(doc, '{}'), char(10)),"
+    " count(started) + count(finished), count(bundle) " + _RUNS_RANGE
 )
-"""The runs column-wise in batches of ids (issue 16): in each, the ids, statuses and
-documents (one a line), concatenated by SQLite rather than one Python row per run."""
-_OTHERS_SQL = (
-    "SELECT run_id, started, finished, bundle FROM runs WHERE experiment_id = ? AND"
-    " (started IS NOT NULL OR finished IS NOT NULL OR bundle IS NOT NULL) ORDER BY run_id"
+"""A batch of runs column-wise (issue 16): ids, statuses and documents (one a line) concatenated
+by SQLite rather than a Python row per run, and whether some have timings or a bundle."""
+_TIMES_SQL = (
+    "SELECT group_concat(run_id),"
+    " group_concat(CASE WHEN started IS NULL THEN 'null' ELSE printf('%!.17g', started) END),"
+    " group_concat(CASE WHEN finished IS NULL THEN 'null' ELSE printf('%!.17g', finished) END) "
+    + _RUNS_RANGE
 )
+"""The timings of a batch as text: 17 significant digits give back the same floats."""
+_BUNDLES_SQL = "SELECT run_id, bundle " + _RUNS_RANGE + " WHERE bundle IS NOT NULL"
+_COLUMNS_BATCH = 262_144
 
 
 def open_sqlite_url(url: str, **options: Any) -> SqliteStore:
@@ -554,22 +562,31 @@ class SqliteStore(ClosingStore):
         --------
         >>> store = SqliteStore(":memory:")
         >>> info = store.create_experiment("demo", runs=[RunRecord(1, params={"x": 1})])
-        >>> store.read_run_columns(info.id).docs
-        ['{"p":{"x":1}}']
+        >>> columns = store.read_run_columns(info.id)
+        >>> columns.run_ids, columns.docs
+        ([1], ['{"p":{"x":1}}'])
         >>> store.close()
         """
-        batches, others = self._db.read_snapshot([(_COLUMNS_SQL, (experiment_id,)),
-                                                   (_OTHERS_SQL, (experiment_id,))])  # fmt: skip
-        out = RunColumns.from_batches(batches)
-        for run_id, started, finished, bundle in others:
-            if started is not None or finished is not None:
-                out.times[run_id] = (started, finished)
-            if bundle is not None:
+        return self._db.read_snapshot(lambda read: self._read_columns(read, experiment_id))
+
+    def _read_columns(self, read: Callable[[str, Any], list[Any]], e: int) -> RunColumns:
+        out = RunColumns()
+        ((first, last),) = read(
+            "SELECT min(run_id), max(run_id) FROM runs WHERE experiment_id = ?", (e,)
+        )
+        for low in range(first or 0, (last or -1) + 1, _COLUMNS_BATCH):
+            batch = (e, low, low + _COLUMNS_BATCH)
+            ((ids, statuses, docs, timed, bundled),) = read(_COLUMNS_SQL, batch)
+            if ids is None:
+                continue
+            times = read(_TIMES_SQL, batch)[0] if timed else None
+            out.add_batch(ids, statuses, docs, times)
+            for run_id, bundle in read(_BUNDLES_SQL, batch) if bundled else ():
                 try:
                     out.bundles[run_id] = unpack(bundle, self._blobs.get)
                 except CorruptStoreError as exc:
                     exc.run_id = run_id
-                    exc.experiment = self._experiment_name(experiment_id)
+                    exc.experiment = self._experiment_name(e)
                     raise
         return out
 

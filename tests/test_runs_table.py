@@ -192,7 +192,8 @@ def test_adding_runs_to_a_loaded_experiment_keeps_the_stored_ones(
 def test_batches_out_of_order_are_sorted() -> None:
     columns = RunColumns()
     docs = '{}\n{"p":{"a":1}}\n{}'
-    columns.add_batch("3,1,2", "done,pending,failed", docs, ("2,3,1", "null,1.5,null", "1,2,3"))
+    more = {"run_id": [2, 3, 1], "started": [None, 1.5, None], "finished": [1, 2, 3]}
+    columns.add_batch("3,1,2", "done,pending,failed", docs, more)
     assert columns.run_ids == [1, 2, 3]
     assert columns.statuses == ["pending", "failed", "done"]
     assert columns.docs == ['{"p":{"a":1}}\n{}\n{}']

@@ -33,6 +33,7 @@ import re
 from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
+from trialbook.bulk import paused_gc
 from trialbook.codecs import Encoded, decode
 from trialbook.storage.heartbeats import mark_lost
 from trialbook.storage.records import ErrorInfo, RunColumns, RunRecord, Status
@@ -209,7 +210,8 @@ def columns_frame(
     frame = arrow_frame(columns, meta)
     if frame is not None:
         return frame
-    return runs_frame(run_views(columns, meta, allow_pickle=allow_pickle))
+    with paused_gc(len(columns)):
+        return runs_frame(run_views(columns, meta, allow_pickle=allow_pickle))
 
 
 _RESERVED = frozenset({"status", "started", "finished", "duration", "error"})
@@ -283,7 +285,12 @@ def _time_arrays(columns: RunColumns) -> tuple[Any, Any]:
     """The ``started`` and ``finished`` columns as float arrays, NaN where unknown."""
     import numpy as np
 
-    return np.array(columns.started, dtype=float), np.array(columns.finished, dtype=float)
+    def floats(values: list[float | None]) -> Any:
+        if values.count(None) == len(values):  # runs never started: no list to convert
+            return np.full(len(values), np.nan)
+        return np.array(values, dtype=float)
+
+    return floats(columns.started), floats(columns.finished)
 
 
 def _column(child: Any) -> Any:
@@ -407,8 +414,13 @@ def _lines(texts: list[str]) -> Iterator[str]:
             start = end + 1
 
 
-def _errors(table: Any, lost: dict[int, ErrorInfo]) -> list[Any]:
-    """The ``error`` column: each error's text (``LostRun`` for a lost run), else ``None``."""
+def _errors(table: Any, lost: dict[int, ErrorInfo]) -> Any:
+    """The ``error`` column: each error's text (``LostRun`` for a lost run), else ``None``;
+    without any error, an array of ``None`` (as pandas makes that list)."""
+    if "e" not in table.column_names and not lost:
+        import numpy as np
+
+        return np.full(table.num_rows, None, dtype=object)
     errors: list[Any] = [None] * table.num_rows
     if "e" in table.column_names:
         for i, error in enumerate(table.column("e").to_pylist()):

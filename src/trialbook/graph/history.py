@@ -32,11 +32,13 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, overload
 
 from trialbook import capture
-from trialbook.codecs import decode
+from trialbook.bulk import paused_gc
+from trialbook.codecs import Encoded, decode
 from trialbook.errors import ConfigError, NotFoundError, RunNotFoundError, did_you_mean
 from trialbook.graph.nodes import PERSIST_PREFIX, RESULT_NOT_STORED
 from trialbook.graph.remote import metric_name
 from trialbook.live import mark_lost
+from trialbook.storage.bundle import column_docs
 from trialbook.storage.records import RunRecord, Status
 
 if TYPE_CHECKING:
@@ -142,6 +144,18 @@ def _triples(values: Mapping[str, tuple[Any, Any]]) -> Iterable[tuple[str, Any, 
     return ((k, a, b) for k, (a, b) in values.items())
 
 
+_Entry = tuple[int, str, str, dict[str, Any], dict[str, Any], Any, Any, Any, Any, Any]
+"""What the history shows of a run: id, kind, status, params, tags, result, error (its type
+and message, or ``None``), seed, started, finished."""
+_EXTRA = ("kind", "seed")
+
+
+def _entry(record: RunRecord) -> _Entry:
+    error = None if record.error is None else (record.error.type, record.error.message)
+    return (record.run_id, record.kind, record.status, record.params, record.tags,
+            record.result, error, record.seed, record.started, record.finished)  # fmt: skip
+
+
 class _Missing:
     def __repr__(self) -> str:
         return "<unset>"
@@ -192,6 +206,28 @@ class HistoryReader:
         records = mark_lost(records, info.meta if info is not None else {})
         return [r for r in records if not (r.status == Status.RUNNING and r.kind == "trial")]
 
+    def _ended_entries(self) -> list[_Entry]:
+        """What the history shows of each record of :meth:`_ended_records`, read column-wise
+        where the store can and no trial is running (issue 16: no row per run from the
+        database, documents parsed in bulk, no record per run)."""
+        read_columns = getattr(self.store, "read_run_columns", None)
+        found = None if read_columns is None else read_columns(self.experiment_id, extra=_EXTRA)
+        if found is None or Status.RUNNING.value in found.statuses:
+            return [_entry(record) for record in self._ended_records()]
+        ids, statuses, started, finished = (
+            found.run_ids, found.statuses, found.started, found.finished
+        )  # fmt: skip
+        kinds, seeds = found.extra.get("kind", []), found.extra.get("seed", [])
+        entries = []
+        for i, doc in enumerate(column_docs(found.docs, found.bundles, ids)):
+            error = doc.get("e")
+            entries.append(
+                (ids[i], kinds[i], statuses[i], doc.get("p") or {}, doc.get("t") or {},
+                 doc.get("r"), None if error is None else error[:2], seeds[i], started[i],
+                 finished[i])
+            )  # fmt: skip
+        return entries
+
     # -- history --
 
     def get_history(self, verbose: bool = False) -> pd.DataFrame:
@@ -218,17 +254,18 @@ class HistoryReader:
         """
         import pandas as pd
 
-        records = self._ended_records()
-        names = list(self._parameters)
-        for record in records:
-            names += [k for k in record.params if k not in names]
-        columns = [*names, *HISTORY_COLUMNS]
-        if any(r.kind != "trial" for r in records):
-            columns.append("Kind")
-        rows = [self._history_row(record, names)[: len(columns)] for record in records]
-        index = pd.Index([r.run_id for r in records], name="Trial ID", dtype="int64")
+        with paused_gc():  # thousands of dicts and tuples at once: no collection midway
+            entries = self._ended_entries()
+            names = list(self._parameters)
+            for entry in entries:
+                names += [k for k in entry[3] if k not in names]
+            columns = [*names, *HISTORY_COLUMNS]
+            if any(entry[1] != "trial" for entry in entries):
+                columns.append("Kind")
+            rows = self._history_rows(entries, names, kind=columns[-1] == "Kind")
+        index = pd.Index([entry[0] for entry in entries], name="Trial ID", dtype="int64")
         frame = pd.DataFrame(rows, columns=columns, index=index)
-        if records:
+        if entries:
             frame["Process Time"] = pd.to_timedelta(frame["Process Time"], unit="s")
             frame["Finished"] = pd.to_datetime(frame["Finished"])
         if verbose:
@@ -236,31 +273,48 @@ class HistoryReader:
             frame = frame[[*names, *VERBOSE_HISTORY_COLUMNS, *rest]]
         return frame
 
-    def _history_row(self, record: RunRecord, names: list[str]) -> list[Any]:
+    def _history_rows(
+        self, entries: list[_Entry], names: list[str], *, kind: bool
+    ) -> list[tuple[Any, ...]]:
+        """The rows of the history, computed column by column (issue 16: a list
+        comprehension per column rather than a Python function call per trial)."""
         import numpy as np
 
-        params = {k: self._decode(v) for k, v in record.params.items()}
-        done = record.status == Status.DONE
-        unstored = record.tags.get(RESULT_NOT_STORED) if done else None
-        result = self._decode(record.result) if done and unstored is None else None
-        err = record.error
-        took = None
-        if record.started is not None and record.finished is not None:
-            took = record.finished - record.started
-        finished = None
-        if record.finished is not None:
-            finished = _dt.datetime.fromtimestamp(record.finished)
-        return [
-            *(params.get(n, np.nan) for n in names),
-            result if done and unstored is None else np.nan,
-            (unstored or str(type(result))) if done else None,
-            done,
-            finished,
-            took,
-            np.nan if err is None else f"{err.type}({err.message})",
-            record.seed,
-            record.kind,
+        if not entries:
+            return []
+        nan, decode_value, done_value = np.nan, self._decode, Status.DONE.value
+        _, kinds, statuses, params, tags, stored, errors, seeds, started, ended = zip(
+            *entries, strict=True
+        )
+        params = tuple(
+            {k: decode_value(v) for k, v in p.items()}
+            if any(type(v) is Encoded for v in p.values()) else p
+            for p in params
+        )  # fmt: skip
+        done = [status == done_value for status in statuses]
+        unstored = [
+            t.get(RESULT_NOT_STORED) if d and t else None for t, d in zip(tags, done, strict=True)
         ]
+        shown = [d and u is None for d, u in zip(done, unstored, strict=True)]
+        results = [
+            (r if type(r) is not Encoded else decode_value(r)) if show else None
+            for r, show in zip(stored, shown, strict=True)
+        ]
+        columns: list[Any] = [[p.get(name, nan) for p in params] for name in names]
+        columns += [
+            [r if show else nan for r, show in zip(results, shown, strict=True)],
+            [(u or str(type(r))) if d else None
+             for r, d, u in zip(results, done, unstored, strict=True)],
+            done,
+            [None if t is None else _dt.datetime.fromtimestamp(t) for t in ended],
+            [None if a is None or b is None else b - a
+             for a, b in zip(started, ended, strict=True)],
+            [nan if e is None else f"{e[0]}({e[1]})" for e in errors],
+            seeds,
+        ]  # fmt: skip
+        if kind:
+            columns.append(kinds)
+        return list(zip(*columns, strict=True))
 
     def get_persisted(self, name: str, trial_id: int) -> Any:
         """The output of the ``@ex.persist`` step ``name`` in trial ``trial_id``.

@@ -13,11 +13,13 @@ Examples
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
 __all__ = [
+    "EXTRA_COLUMNS",
     "CheckReport",
     "ErrorInfo",
     "ExperimentInfo",
@@ -28,6 +30,7 @@ __all__ = [
     "RunColumns",
     "RunRecord",
     "Status",
+    "check_extra_columns",
 ]
 
 
@@ -115,7 +118,7 @@ class RunColumns:
     Examples
     --------
     >>> columns = RunColumns()
-    >>> times = ("1,2", "1.5,null", "2,null")
+    >>> times = {"run_id": [1, 2], "started": [1.5, None], "finished": [2.0, None]}
     >>> columns.add_batch("1,2", "done,pending", '{"p":{"x":1}}\\n{}', times)
     >>> columns.run_ids, columns.statuses, columns.started, len(columns)
     ([1, 2], ['done', 'pending'], [1.5, None], 2)
@@ -127,6 +130,8 @@ class RunColumns:
     started: list[float | None] = field(default_factory=list)
     finished: list[float | None] = field(default_factory=list)
     bundles: dict[int, dict[tuple[str, str], Any]] = field(default_factory=dict)
+    extra: dict[str, list[Any]] = field(default_factory=dict)
+    """Other plain columns asked for (``kind``, ``seed``...), by name."""
 
     def __len__(self) -> int:
         return len(self.run_ids)
@@ -136,13 +141,13 @@ class RunColumns:
         ids_text: str,
         statuses_text: str,
         docs_text: str,
-        times: tuple[str, str, str] | None = None,
+        more: Mapping[str, Sequence[Any]] | None = None,
     ) -> None:
         """Add a batch of runs of ids above those added so far, read as texts: ids and
         statuses joined by commas, documents by newlines, in the same order (the order of
-        the ids, or sorted here); ``times``: ids, ``started`` and ``finished`` (JSON numbers
-        or ``null``) joined by commas, in an order of their own, or ``None`` if no run of the
-        batch has either.
+        the ids, or sorted here). ``more``: other columns by name (``started``, ``finished``
+        and any of ``extra``), as sequences of values, with the ids (``run_id``) in an order
+        of their own; without ``started`` or ``finished``, none is known.
         """
         ids, docs = json.loads(f"[{ids_text}]"), docs_text
         statuses = statuses_text.split(",")
@@ -155,21 +160,46 @@ class RunColumns:
         if ids and self.run_ids and ids[0] <= self.run_ids[-1]:
             msg = "the batches of a column-wise read of runs overlap; read them by id"
             raise ValueError(msg)
-        if times is None:
-            started: list[Any] = [None] * len(ids)
-            finished: list[Any] = started
-        else:
-            started, finished = (json.loads(f"[{text}]") for text in times[1:])
-            times_ids = json.loads(f"[{times[0]}]")
-            if times_ids != ids:
-                where = {run_id: i for i, run_id in enumerate(times_ids)}
-                started = [started[where[run_id]] for run_id in ids]
-                finished = [finished[where[run_id]] for run_id in ids]
+        values = {name: list(column) for name, column in (more or {}).items()}
+        more_ids = values.pop("run_id", ids)
+        if more_ids != ids:
+            where = {run_id: i for i, run_id in enumerate(more_ids)}
+            values = {name: [v[where[run_id]] for run_id in ids] for name, v in values.items()}
+        nothing: list[Any] = [None] * len(ids)
         self.run_ids += ids
         self.statuses += statuses
         self.docs.append(docs)
-        self.started += started
-        self.finished += finished
+        self.started += values.pop("started", nothing)
+        self.finished += values.pop("finished", nothing)
+        for name, column in values.items():
+            self.extra.setdefault(name, []).extend(column)
+
+
+EXTRA_COLUMNS = ("kind", "key", "seed", "created", "code", "environment")
+"""The columns :class:`RunColumns` reads only when asked (``read_run_columns(extra=...)``)."""
+
+
+def check_extra_columns(names: Sequence[str]) -> list[str]:
+    """``names`` as a list, if each is one of :data:`EXTRA_COLUMNS`.
+
+    Examples
+    --------
+    >>> check_extra_columns(["seed", "kind"])
+    ['seed', 'kind']
+    >>> check_extra_columns(["bogus"])
+    Traceback (most recent call last):
+    ...
+    ValueError: read_run_columns(extra=...) reads columns among 'kind', 'key', 'seed', ...
+    """
+    names = list(names)
+    for name in names:
+        if name not in EXTRA_COLUMNS:
+            msg = (
+                f"read_run_columns(extra=...) reads columns among "
+                f"{', '.join(map(repr, EXTRA_COLUMNS))} (got {name!r})"
+            )
+            raise ValueError(msg)
+    return names
 
 
 @dataclass(slots=True)

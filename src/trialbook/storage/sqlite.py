@@ -82,6 +82,7 @@ from trialbook.storage.records import (
     MetricSeries,
     RunColumns,
     RunRecord,
+    check_extra_columns,
 )
 from trialbook.storage.sqlite_blobs import ChunkFiles, Pending, SqliteBlobs
 from trialbook.storage.sqlite_engine import SqliteConnection, Tracer
@@ -113,13 +114,6 @@ _COLUMNS_SQL = (
 )
 """A batch of runs column-wise (issue 16): ids, statuses and documents (one a line) concatenated
 by SQLite rather than a Python row per run, and whether some have timings or a bundle."""
-_TIMES_SQL = (
-    "SELECT group_concat(run_id),"
-    " group_concat(CASE WHEN started IS NULL THEN 'null' ELSE printf('%!.17g', started) END),"
-    " group_concat(CASE WHEN finished IS NULL THEN 'null' ELSE printf('%!.17g', finished) END) "
-    + _RUNS_RANGE
-)
-"""The timings of a batch as text: 17 significant digits give back the same floats."""
 _BUNDLES_SQL = "SELECT run_id, bundle " + _RUNS_RANGE + " WHERE bundle IS NOT NULL"
 _COLUMNS_BATCH = 262_144
 
@@ -553,10 +547,11 @@ class SqliteStore(ClosingStore):
             rows.sort(key=lambda r: r[0])
         return [self._record(row) for row in rows]
 
-    def read_run_columns(self, experiment_id: int) -> RunColumns:
+    def read_run_columns(self, experiment_id: int, *, extra: Sequence[str] = ()) -> RunColumns:
         """The runs of an experiment column-wise, for a table of them (see
         :class:`~trialbook.storage.records.RunColumns`): read in batches, without a record
-        per run.
+        per run; ``extra`` names other columns of
+        :data:`~trialbook.storage.bundle.RUN_COLUMNS` to read too (into ``extra``).
 
         Examples
         --------
@@ -567,9 +562,15 @@ class SqliteStore(ClosingStore):
         ([1], ['{"p":{"x":1}}'])
         >>> store.close()
         """
-        return self._db.read_snapshot(lambda read: self._read_columns(read, experiment_id))
+        names = check_extra_columns(extra)
+        with paused_gc():  # rows of many runs at once: no collection midway
+            return self._db.read_snapshot(
+                lambda read: self._read_columns(read, experiment_id, names)
+            )
 
-    def _read_columns(self, read: Callable[[str, Any], list[Any]], e: int) -> RunColumns:
+    def _read_columns(
+        self, read: Callable[[str, Any], list[Any]], e: int, extra: list[str]
+    ) -> RunColumns:
         out = RunColumns()
         ((first, last),) = read(
             "SELECT min(run_id), max(run_id) FROM runs WHERE experiment_id = ?", (e,)
@@ -579,8 +580,12 @@ class SqliteStore(ClosingStore):
             ((ids, statuses, docs, timed, bundled),) = read(_COLUMNS_SQL, batch)
             if ids is None:
                 continue
-            times = read(_TIMES_SQL, batch)[0] if timed else None
-            out.add_batch(ids, statuses, docs, times)
+            names = ["run_id", *(["started", "finished"] if timed else []), *extra]
+            more = None
+            if len(names) > 1:  # numbers and short texts: as rows, no cheaper as one text
+                rows = read(f"SELECT {', '.join(names)} {_RUNS_RANGE}", batch)
+                more = dict(zip(names, zip(*rows, strict=True), strict=True))
+            out.add_batch(ids, statuses, docs, more)
             for run_id, bundle in read(_BUNDLES_SQL, batch) if bundled else ():
                 try:
                     out.bundles[run_id] = unpack(bundle, self._blobs.get)

@@ -222,3 +222,19 @@ def test_postgres_frame_is_the_runs_frame(tmp_path) -> None:
         for name in ("plain", "varied"):
             new, old = both_frames(session, name)
             same_frame(new, old)
+
+
+def test_runs_built_after_a_change_of_another_session_conflict(store_dir) -> None:
+    """Runs built at first use keep the versions of the load: another session's write in
+    between makes this session's write of that run a conflict, as when built at load; a run
+    that session added since is not among them."""
+    with trialbook.create_session(store_dir) as one, trialbook.create_session(store_dir) as two:
+        plain_experiment(one)
+        first, second = one.load_experiment("plain"), two.load_experiment("plain")
+        first.runs[1].fields.note = "first"
+        first.add_run(lr=9.0)
+        first.persist()
+        assert 8 not in second.runs and len(second.runs) == 7
+        second.runs[1].fields.note = "second"
+        with pytest.raises(trialbook.errors.RunConflictError, match="run 1 of experiment"):
+            second.persist()

@@ -137,10 +137,12 @@ class RunsExperiment:
         """The stored experiment ``info`` of ``store`` with its runs (what
         :meth:`trialbook.Session.load_experiment` returns).
 
-        From a store that reads runs column-wise (SQLite, SQL servers), loading reads only
-        what the table of runs needs, and :meth:`df` builds it from those columns; the
+        From a store that reads runs column-wise (SQLite), loading reads only what the table
+        of runs needs, and :meth:`df` builds it from those columns; the
         :class:`~trialbook.tracking.Run` objects are read and built at the first use of
-        ``experiment.runs`` (issue 16: a million of them take seconds and gigabytes).
+        ``experiment.runs`` (issue 16: a million of them take seconds and gigabytes): the runs
+        of the load, with their values as stored then, each at the version it had at the load
+        (so that a change another session made in between is a conflict at ``persist()``).
         """
         experiment = cls(info.name, store, info=info)
         read_columns = getattr(store, "read_run_columns", None)
@@ -154,12 +156,22 @@ class RunsExperiment:
         return experiment
 
     def _build_runs(self) -> None:
-        self._unread = None
+        """Build the runs of a loaded experiment, once: read from the store now, those of the
+        load only, each at the version of the load (a write of another session since then
+        makes this one's write of that run a ``RunConflictError``, as if built at load)."""
+        loaded, self._unread = self._unread, None
         if self._info is None:
             return
         allow_pickle = self.store.allow_pickle
+        versions = (
+            None if loaded is None else dict(zip(loaded.run_ids, loaded.versions, strict=True))
+        )
         with paused_gc():
             for record in mark_lost(self.store.read_runs(self._info.id), self._info.meta):
+                if versions is not None:
+                    if record.run_id not in versions:
+                        continue  # added by another session since the load
+                    record.version = versions[record.run_id]
                 self._adopt(Run.from_record(record, allow_pickle=allow_pickle))
 
     @property

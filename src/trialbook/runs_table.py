@@ -122,7 +122,7 @@ def decode_bundles(columns: RunColumns, *, allow_pickle: bool) -> None:
     --------
     >>> from trialbook.codecs import encode
     >>> bundles = {1: {("field", "s"): encode({2})}}
-    >>> columns = RunColumns([1], ["done"], ["{}"], [None], [None], bundles)
+    >>> columns = RunColumns([1], ["done"], ["{}"], [None], [None], bundles=bundles)
     >>> decode_bundles(columns, allow_pickle=False)
     >>> columns.bundles
     {1: {('field', 's'): {2}}}

@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, overload
 
@@ -144,16 +144,22 @@ def _triples(values: Mapping[str, tuple[Any, Any]]) -> Iterable[tuple[str, Any, 
     return ((k, a, b) for k, (a, b) in values.items())
 
 
-_Entry = tuple[int, str, str, dict[str, Any], dict[str, Any], Any, Any, Any, Any, Any]
-"""What the history shows of a run: id, kind, status, params, tags, result, error (its type
-and message, or ``None``), seed, started, finished."""
+_Columns = tuple[Sequence[Any], ...]
+"""What the history shows of the runs, a sequence per column: ids, kinds, statuses, params
+(decoded), tags, results (as stored), errors (type and message, or ``None``), seeds, started,
+finished."""
 _EXTRA = ("kind", "seed")
 
 
-def _entry(record: RunRecord) -> _Entry:
-    error = None if record.error is None else (record.error.type, record.error.message)
-    return (record.run_id, record.kind, record.status, record.params, record.tags,
-            record.result, error, record.seed, record.started, record.finished)  # fmt: skip
+def _record_columns(records: list[RunRecord], decode_value: Any) -> _Columns:
+    if not records:
+        return ((),) * 10
+    return tuple(zip(*(
+        (r.run_id, r.kind, r.status, {k: decode_value(v) for k, v in r.params.items()}, r.tags,
+         r.result, None if r.error is None else (r.error.type, r.error.message), r.seed,
+         r.started, r.finished)
+        for r in records
+    ), strict=True))  # fmt: skip
 
 
 class _Missing:
@@ -206,27 +212,26 @@ class HistoryReader:
         records = mark_lost(records, info.meta if info is not None else {})
         return [r for r in records if not (r.status == Status.RUNNING and r.kind == "trial")]
 
-    def _ended_entries(self) -> list[_Entry]:
-        """What the history shows of each record of :meth:`_ended_records`, read column-wise
-        where the store can and no trial is running (issue 16: no row per run from the
-        database, documents parsed in bulk, no record per run)."""
+    def _ended_columns(self) -> _Columns:
+        """What the history shows of the records of :meth:`_ended_records`, a sequence per
+        column, read column-wise where the store can and no trial is running (issue 16: no
+        row per run from the database, documents parsed in bulk, no record per run)."""
         read_columns = getattr(self.store, "read_run_columns", None)
         found = None if read_columns is None else read_columns(self.experiment_id, extra=_EXTRA)
         if found is None or Status.RUNNING.value in found.statuses:
-            return [_entry(record) for record in self._ended_records()]
-        ids, statuses, started, finished = (
-            found.run_ids, found.statuses, found.started, found.finished
+            return _record_columns(self._ended_records(), self._decode)
+        docs = list(column_docs(found.docs, found.bundles, found.run_ids))
+        params = [doc.get("p") or {} for doc in docs]
+        if found.bundles:  # encoded params: only in the runs that have a bundle
+            decode_value = self._decode
+            params = [{k: decode_value(v) for k, v in p.items()} for p in params]
+        errors = [doc.get("e") for doc in docs]
+        return (
+            found.run_ids, found.extra.get("kind", []), found.statuses, params,
+            [doc.get("t") or {} for doc in docs], [doc.get("r") for doc in docs],
+            [None if e is None else e[:2] for e in errors], found.extra.get("seed", []),
+            found.started, found.finished,
         )  # fmt: skip
-        kinds, seeds = found.extra.get("kind", []), found.extra.get("seed", [])
-        entries = []
-        for i, doc in enumerate(column_docs(found.docs, found.bundles, ids)):
-            error = doc.get("e")
-            entries.append(
-                (ids[i], kinds[i], statuses[i], doc.get("p") or {}, doc.get("t") or {},
-                 doc.get("r"), None if error is None else error[:2], seeds[i], started[i],
-                 finished[i])
-            )  # fmt: skip
-        return entries
 
     # -- history --
 
@@ -255,17 +260,17 @@ class HistoryReader:
         import pandas as pd
 
         with paused_gc():  # thousands of dicts and tuples at once: no collection midway
-            entries = self._ended_entries()
+            found = self._ended_columns()
             names = list(self._parameters)
-            for entry in entries:
-                names += [k for k in entry[3] if k not in names]
+            for params in found[3]:
+                names += [k for k in params if k not in names]
             columns = [*names, *HISTORY_COLUMNS]
-            if any(entry[1] != "trial" for entry in entries):
+            if any(kind != "trial" for kind in found[1]):
                 columns.append("Kind")
-            rows = self._history_rows(entries, names, kind=columns[-1] == "Kind")
-        index = pd.Index([entry[0] for entry in entries], name="Trial ID", dtype="int64")
+            rows = self._history_rows(found, names, kind=columns[-1] == "Kind")
+        index = pd.Index(found[0], name="Trial ID", dtype="int64")
         frame = pd.DataFrame(rows, columns=columns, index=index)
-        if entries:
+        if rows:
             frame["Process Time"] = pd.to_timedelta(frame["Process Time"], unit="s")
             frame["Finished"] = pd.to_datetime(frame["Finished"])
         if verbose:
@@ -274,23 +279,16 @@ class HistoryReader:
         return frame
 
     def _history_rows(
-        self, entries: list[_Entry], names: list[str], *, kind: bool
+        self, found: _Columns, names: list[str], *, kind: bool
     ) -> list[tuple[Any, ...]]:
         """The rows of the history, computed column by column (issue 16: a list
         comprehension per column rather than a Python function call per trial)."""
         import numpy as np
 
-        if not entries:
+        if not found[0]:
             return []
         nan, decode_value, done_value = np.nan, self._decode, Status.DONE.value
-        _, kinds, statuses, params, tags, stored, errors, seeds, started, ended = zip(
-            *entries, strict=True
-        )
-        params = tuple(
-            {k: decode_value(v) for k, v in p.items()}
-            if any(type(v) is Encoded for v in p.values()) else p
-            for p in params
-        )  # fmt: skip
+        _, kinds, statuses, params, tags, stored, errors, seeds, started, ended = found
         done = [status == done_value for status in statuses]
         unstored = [
             t.get(RESULT_NOT_STORED) if d and t else None for t, d in zip(tags, done, strict=True)

@@ -112,7 +112,8 @@ class RunColumns:
 
     ``docs`` holds the runs' JSON documents as stored (see :mod:`trialbook.storage.bundle`),
     as texts of one document a line (``{}`` for an empty one), a text per batch of runs;
-    ``started`` and ``finished`` have ``None`` where unknown; ``bundles`` holds the encoded
+    ``started`` and ``finished`` have ``None`` where unknown; ``versions`` the stored version of
+    each run as it was read (see :attr:`RunRecord.version`); ``bundles`` holds the encoded
     values of the runs that have some (their blobs read), by run id.
 
     Examples
@@ -129,6 +130,7 @@ class RunColumns:
     docs: list[str] = field(default_factory=list)
     started: list[float | None] = field(default_factory=list)
     finished: list[float | None] = field(default_factory=list)
+    versions: list[int | None] = field(default_factory=list)
     bundles: dict[int, dict[tuple[str, str], Any]] = field(default_factory=dict)
     extra: dict[str, list[Any]] = field(default_factory=dict)
     """Other plain columns asked for (``kind``, ``seed``...), by name."""
@@ -142,20 +144,24 @@ class RunColumns:
         statuses_text: str,
         docs_text: str,
         more: Mapping[str, Sequence[Any]] | None = None,
+        versions_text: str | None = None,
     ) -> None:
         """Add a batch of runs of ids above those added so far, read as texts: ids and
         statuses joined by commas, documents by newlines, in the same order (the order of
         the ids, or sorted here). ``more``: other columns by name (``started``, ``finished``
         and any of ``extra``), as sequences of values, with the ids (``run_id``) in an order
-        of their own; without ``started`` or ``finished``, none is known.
+        of their own; without ``started`` or ``finished``, none is known. ``versions_text``:
+        the versions (numbers or ``null``) in the order of the ids (without it, ``None``).
         """
         ids, docs = json.loads(f"[{ids_text}]"), docs_text
         statuses = statuses_text.split(",")
+        versions = [None] * len(ids) if versions_text is None else json.loads(f"[{versions_text}]")
         if ids != sorted(ids):
             order = sorted(range(len(ids)), key=ids.__getitem__)
             lines = docs.split("\n")
             ids = [ids[i] for i in order]
             statuses = [statuses[i] for i in order]
+            versions = [versions[i] for i in order]
             docs = "\n".join([lines[i] for i in order])
         if ids and self.run_ids and ids[0] <= self.run_ids[-1]:
             msg = "the batches of a column-wise read of runs overlap; read them by id"
@@ -168,6 +174,7 @@ class RunColumns:
         nothing: list[Any] = [None] * len(ids)
         self.run_ids += ids
         self.statuses += statuses
+        self.versions += versions
         self.docs.append(docs)
         self.started += values.pop("started", nothing)
         self.finished += values.pop("finished", nothing)

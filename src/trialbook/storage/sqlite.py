@@ -110,7 +110,8 @@ _RUNS_RANGE = (
 )
 _COLUMNS_SQL = (
     "SELECT group_concat(run_id), group_concat(status), group_concat(ifnull(doc, '{}'), char(10)),"
-    " count(started) + count(finished), count(bundle) " + _RUNS_RANGE
+    " count(started) + count(finished), count(bundle), group_concat(ifnull(version, 'null')) "
+    + _RUNS_RANGE
 )
 """A batch of runs column-wise (issue 16): ids, statuses and documents (one a line) concatenated
 by SQLite rather than a Python row per run, and whether some have timings or a bundle."""
@@ -577,7 +578,7 @@ class SqliteStore(ClosingStore):
         )
         for low in range(first or 0, (last or -1) + 1, _COLUMNS_BATCH):
             batch = (e, low, low + _COLUMNS_BATCH)
-            ((ids, statuses, docs, timed, bundled),) = read(_COLUMNS_SQL, batch)
+            ((ids, statuses, docs, timed, bundled, versions),) = read(_COLUMNS_SQL, batch)
             if ids is None:
                 continue
             names = ["run_id", *(["started", "finished"] if timed else []), *extra]
@@ -585,7 +586,7 @@ class SqliteStore(ClosingStore):
             if len(names) > 1:  # numbers and short texts: as rows, no cheaper as one text
                 rows = read(f"SELECT {', '.join(names)} {_RUNS_RANGE}", batch)
                 more = dict(zip(names, zip(*rows, strict=True), strict=True))
-            out.add_batch(ids, statuses, docs, more)
+            out.add_batch(ids, statuses, docs, more, versions)
             for run_id, bundle in read(_BUNDLES_SQL, batch) if bundled else ():
                 try:
                     out.bundles[run_id] = unpack(bundle, self._blobs.get)

@@ -768,7 +768,7 @@ def runs_frame(runs: Iterable[Run | RunView]) -> pd.DataFrame:
 
 
 def table_of(
-    ids: list[int],
+    ids: Any,
     params: Mapping[str, Any],
     fixed: Mapping[str, Any],
     results: list[Any] | None,
@@ -777,8 +777,8 @@ def table_of(
     """The frame of :func:`runs_frame` from its columns as lists, one item per run: ``params``
     and ``extra`` (fields, metrics, tags) by column name, ``fixed`` the lists of ``status``,
     ``started``, ``finished``, ``duration`` and ``error`` (text), ``results`` or ``None`` for
-    no result column. A column may also be an array of what the list would become (NumPy
-    numbers, a nullable ``Int64`` array, floats with NaN for ``None``).
+    no result column. A column (and ``ids``) may also be an array of what the list would
+    become (NumPy numbers, a nullable ``Int64`` array, floats with NaN for ``None``).
 
     Examples
     --------

@@ -6,9 +6,9 @@
 :func:`trialbook.runs.runs_frame` builds from runs. Two ways, one result:
 
 * the documents of every run parsed at once by Arrow's JSON reader, each column of plain
-  values kept as one array; taken when the runs have no encoded values (NumPy arrays, frames...)
-  and no tags, and Arrow can type every column (no column mixes strings and numbers, no
-  ``NaN`` written as such);
+  values kept as one array; taken when the runs have no encoded values (NumPy arrays, frames...),
+  no tags and no result, and Arrow can type every column as the Python values would make it (no
+  column mixes strings and numbers, no param that is a list or a dict, no integer past 64 bits);
 * otherwise, the documents parsed in one ``json.loads`` per batch into a light view per run
   (no ``Run``), the encoded values decoded through the codecs, then the same table code as
   ``runs_frame``.
@@ -258,9 +258,12 @@ def arrow_frame(columns: RunColumns, meta: Mapping[str, Any]) -> pd.DataFrame | 
     status = _strings(pa.array(statuses, pa.string()))
     fixed = {"status": status, "started": started, "finished": finished, "duration": duration,
              "error": errors}  # fmt: skip
+    import numpy as np
+
     from trialbook.runs import table_of
 
-    return table_of(columns.run_ids, param_values, fixed, None, extra)
+    ids = np.array(columns.run_ids, dtype=np.int64)  # what pandas makes of the list, sooner
+    return table_of(ids, param_values, fixed, None, extra)
 
 
 def _parsed(columns: RunColumns) -> tuple[Any, bytes] | None:

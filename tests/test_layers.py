@@ -30,13 +30,23 @@ LAYERS: list[tuple[str, ...]] = [
     ("storage",),
     ("tracking", "run_artifacts", "capture", "live", "journal"),
     ("execution",),
-    ("runs", "runs_pool", "runs_copy", "runs_collection", "runs_meta", "steps", "graph", "tasks"),
+    (
+        "runs",
+        "runs_pool",
+        "runs_copy",
+        "runs_collection",
+        "runs_meta",
+        "runs_table",
+        "steps",
+        "graph",
+        "tasks",
+    ),
     ("session", "transfer", "__init__"),
     ("cli", "web", "testing", "__main__"),
 ]
 SIBLINGS = {
     "runs": "runs", "runs_pool": "runs", "runs_copy": "runs", "runs_collection": "runs",
-    "runs_meta": "runs", "steps": "runs",
+    "runs_meta": "runs", "runs_table": "runs", "steps": "runs",
     "graph": "graph", "tasks": "tasks",
 }  # fmt: skip
 """The three ways of working: one layer, and none imports another."""

@@ -52,13 +52,20 @@ from trialbook.notes import note_text
 from trialbook.runs_collection import Runs
 from trialbook.runs_meta import experiment_fields_tree, experiment_id, new_experiment_id
 from trialbook.runs_pool import choose_executor, execute_remote, execute_run
-from trialbook.storage.records import ExperimentInfo, MetricChunk, MetricSeries, RunRecord
+from trialbook.storage.records import (
+    ExperimentInfo,
+    MetricChunk,
+    MetricSeries,
+    RunColumns,
+    RunRecord,
+)
 from trialbook.tracking import Bunch, Run, paused_gc, using_run
 
 if TYPE_CHECKING:
     import pandas as pd
 
     from trialbook.execution.base import Executor
+    from trialbook.runs_table import RunView
     from trialbook.storage.base import Store
 
 __all__ = [
@@ -69,6 +76,7 @@ __all__ = [
     "experiment_id",
     "new_experiment_id",
     "runs_frame",
+    "table_of",
 ]
 
 Step = Callable[[Run], object]
@@ -93,7 +101,8 @@ class RunsExperiment:
     ) -> None:
         self.name = name
         self.store = store
-        self.runs = Runs(name, self)
+        self._runs = Runs(name, self)
+        self._unread: RunColumns | None = None  # loaded, runs not built yet (see load)
         self.id_experiment = experiment_id(info) if info is not None else new_experiment_id()
         """A unique, stable id: a UUID given at creation (an experiment stored before ids
         existed gets one derived from its name and creation time)."""
@@ -111,18 +120,62 @@ class RunsExperiment:
         self._next_local_id = 1
 
     def __repr__(self) -> str:
-        return f"Experiment(name={self.name!r}, runs.count={len(self.runs)})"
+        count = len(self._runs) if self._unread is None else len(self._unread)
+        return f"Experiment(name={self.name!r}, runs.count={count})"
+
+    @property
+    def runs(self) -> Runs:
+        """The runs, by id (of a loaded experiment: built at the first use, see :meth:`load`)."""
+        if self._unread is not None:
+            self._build_runs()
+        return self._runs
+
+    @runs.setter
+    def runs(self, runs: Runs) -> None:  # ``experiment.runs |= other`` assigns it back
+        self._unread = None
+        self._runs = runs
 
     @classmethod
     def load(cls, store: Store, info: ExperimentInfo) -> RunsExperiment:
         """The stored experiment ``info`` of ``store`` with its runs (what
-        :meth:`trialbook.Session.load_experiment` returns)."""
+        :meth:`trialbook.Session.load_experiment` returns).
+
+        From a store that reads runs column-wise (SQLite), loading reads only what the table
+        of runs needs, and :meth:`df` builds it from those columns; the
+        :class:`~trialbook.tracking.Run` objects are read and built at the first use of
+        ``experiment.runs`` (issue 16: a million of them take seconds and gigabytes): the runs
+        of the load, with their values as stored then, each at the version it had at the load
+        (so that a change another session made in between is a conflict at ``persist()``).
+        """
         experiment = cls(info.name, store, info=info)
-        allow_pickle = store.allow_pickle
-        with paused_gc():
-            for record in mark_lost(store.read_runs(info.id), info.meta):
-                experiment._adopt(Run.from_record(record, allow_pickle=allow_pickle))
+        read_columns = getattr(store, "read_run_columns", None)
+        if read_columns is not None:
+            from trialbook.runs_table import decode_bundles
+
+            experiment._unread = read_columns(info.id)
+            decode_bundles(experiment._unread, allow_pickle=store.allow_pickle)
+        else:
+            experiment._build_runs()
         return experiment
+
+    def _build_runs(self) -> None:
+        """Build the runs of a loaded experiment, once: read from the store now, those of the
+        load only, each at the version of the load (a write of another session since then
+        makes this one's write of that run a ``RunConflictError``, as if built at load)."""
+        loaded, self._unread = self._unread, None
+        if self._info is None:
+            return
+        allow_pickle = self.store.allow_pickle
+        versions = (
+            None if loaded is None else dict(zip(loaded.run_ids, loaded.versions, strict=True))
+        )
+        with paused_gc():
+            for record in mark_lost(self.store.read_runs(self._info.id), self._info.meta):
+                if versions is not None:
+                    if record.run_id not in versions:
+                        continue  # added by another session since the load
+                    record.version = versions[record.run_id]
+                self._adopt(Run.from_record(record, allow_pickle=allow_pickle))
 
     @property
     def description(self) -> str | None:
@@ -244,6 +297,8 @@ class RunsExperiment:
         if not param_sets:
             return []
         self._check_current()
+        if self._unread is not None:  # the stored runs first: new ones join them
+            self._build_runs()
         if self._info is not None:
             ids: Iterable[int] = self.store.allocate_run_ids(self._info.id, len(param_sets))
         else:
@@ -262,7 +317,7 @@ class RunsExperiment:
     def _adopt(self, run: Run) -> None:
         run.bind(self._mark_changed, self._read_metric)
         run.bind_artifacts(self._artifact_target)
-        self.runs[run.id] = run
+        self._runs[run.id] = run
 
     def _artifact_target(self) -> tuple[Store, int] | None:
         """Where runs write artifacts now: the experiment once it is in the store."""
@@ -595,7 +650,14 @@ class RunsExperiment:
             raise ExperimentExistsError(self.name, msg) from exc
 
     def df(self) -> pd.DataFrame:
-        """Same as ``experiment.runs.df()``."""
+        """Same as ``experiment.runs.df()``; of a loaded experiment whose runs are not built
+        yet, the same table made from the columns read at load (see :meth:`load`)."""
+        if self._unread is not None and self._info is not None:
+            from trialbook.runs_table import columns_frame
+
+            return columns_frame(
+                self._unread, self._info.meta, allow_pickle=self.store.allow_pickle
+            )
         return self.runs.df()
 
     # -- copies -----------------------------------------------------------------------------
@@ -698,7 +760,7 @@ def _select(runs: list[Run], only: str | None) -> list[Run]:
     return [run for run in runs if str(run.status) in statuses]
 
 
-def runs_frame(runs: Iterable[Run]) -> pd.DataFrame:
+def runs_frame(runs: Iterable[Run | RunView]) -> pd.DataFrame:
     """A table of runs: one row each, indexed by ``run_id``.
 
     Columns: params, then ``status``, ``started``, ``finished``, ``duration`` (seconds),
@@ -726,7 +788,6 @@ def runs_frame(runs: Iterable[Run]) -> pd.DataFrame:
     4          [128]  {'name': 'adam'}
     >>> session.close()
     """
-    import pandas as pd
 
     from trialbook.tracking import iter_scalars
 
@@ -763,23 +824,62 @@ def runs_frame(runs: Iterable[Run]) -> pd.DataFrame:
             if column is None:
                 column = extra[f"metric.{name}"] = [None] * n
             column[i] = last
-    fixed = {
-        "status": status,
-        "started": pd.to_datetime(pd.Series(started, dtype="float64"), unit="s").array,
-        "finished": pd.to_datetime(pd.Series(finished, dtype="float64"), unit="s").array,
-        "duration": pd.array(duration, dtype="float64"),
+    fixed: dict[str, list[Any]] = {
+        "status": status, "started": started, "finished": finished, "duration": duration,
         "error": error,
-    }
-    if "result" in reserved:
-        fixed["result"] = _param_column(results)
-    index = pd.Index([run.id for run in runs], name="run_id")
-    columns = {name: _param_column(values) for name, values in params.items()}
+    }  # fmt: skip
     extra.update(_tag_columns(runs))
+    ids = [run.id for run in runs]
+    return table_of(ids, params, fixed, results if "result" in reserved else None, extra)
+
+
+def table_of(
+    ids: Any,
+    params: Mapping[str, Any],
+    fixed: Mapping[str, Any],
+    results: list[Any] | None,
+    extra: Mapping[str, Any],
+) -> pd.DataFrame:
+    """The frame of :func:`runs_frame` from its columns as lists, one item per run: ``params``
+    and ``extra`` (fields, metrics, tags) by column name, ``fixed`` the lists of ``status``,
+    ``started``, ``finished``, ``duration`` and ``error`` (text), ``results`` or ``None`` for
+    no result column. A column (and ``ids``) may also be an array of what the list would
+    become (NumPy numbers, a nullable ``Int64`` array, floats with NaN for ``None``).
+
+    Examples
+    --------
+    >>> fixed = {"status": ["done"], "started": [1.0], "finished": [2.0], "duration": [1.0],
+    ...          "error": [None]}
+    >>> table_of([7], {"x": [3]}, fixed, None, {"metric.loss": [0.5]}).loc[7, "metric.loss"]
+    np.float64(0.5)
+    """
+    import pandas as pd
+
+    columns = {name: _param_column(values) for name, values in params.items()}
+    frame_fixed: dict[str, Any] = {
+        "status": fixed["status"],
+        "started": pd.to_datetime(pd.Series(fixed["started"], dtype="float64"), unit="s").array,
+        "finished": pd.to_datetime(pd.Series(fixed["finished"], dtype="float64"), unit="s").array,
+        "duration": pd.array(fixed["duration"], dtype="float64"),
+        "error": fixed["error"],
+    }
+    if results is not None:
+        frame_fixed["result"] = _param_column(results)
+    index = pd.Index(ids, name="run_id")
     extra = {name: _param_column(values) for name, values in extra.items()}
-    return pd.DataFrame({**columns, **fixed, **extra}, index=index)
+    return pd.DataFrame({**columns, **frame_fixed, **extra}, index=index)
 
 
-def _tag_columns(runs: list[Run]) -> dict[str, list[Any]]:
+def _param_column(values: Any) -> Any:
+    """A param column for pandas: nullable ``Int64`` for integers with gaps, one object per
+    cell for anything but plain scalars (pandas would read a list of lists as 2-D); a column
+    that is already an array (of the values a list would give) as it is."""
+    if not isinstance(values, list):
+        return values
+    return _list_column(values)
+
+
+def _tag_columns(runs: list[Run | RunView]) -> dict[str, list[Any]]:
     """``tag.<name>`` columns of the runs' scalar tags, except a tag that only repeats the
     param of the same name in every run (a task's tagged params are already columns)."""
     from trialbook.tracking import iter_scalars
@@ -799,9 +899,7 @@ def _tag_columns(runs: list[Run]) -> dict[str, list[Any]]:
     }  # fmt: skip
 
 
-def _param_column(values: list[Any]) -> Any:
-    """A param column for pandas: nullable ``Int64`` for integers with gaps, one object per
-    cell for anything but plain scalars (pandas would read a list of lists as 2-D)."""
+def _list_column(values: list[Any]) -> Any:
     kinds = {type(v) for v in values}
     if kinds == {int, type(None)}:
         import pandas as pd

@@ -27,17 +27,19 @@ from __future__ import annotations
 
 import datetime as _dt
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, overload
 
 from trialbook import capture
-from trialbook.codecs import decode, decode_or_placeholder
+from trialbook.bulk import paused_gc
+from trialbook.codecs import Encoded, decode, decode_or_placeholder
 from trialbook.errors import ConfigError, NotFoundError, RunNotFoundError, did_you_mean
 from trialbook.graph.nodes import PERSIST_PREFIX, RESULT_NOT_STORED
 from trialbook.graph.remote import metric_name
 from trialbook.live import mark_lost
 from trialbook.names import run_id
+from trialbook.storage.bundle import column_docs
 from trialbook.storage.records import RunRecord, Status
 
 if TYPE_CHECKING:
@@ -143,6 +145,24 @@ def _triples(values: Mapping[str, tuple[Any, Any]]) -> Iterable[tuple[str, Any, 
     return ((k, a, b) for k, (a, b) in values.items())
 
 
+_Columns = tuple[Sequence[Any], ...]
+"""What the history shows of the runs, a sequence per column: ids, kinds, statuses, params
+(decoded), tags, results (as stored), errors (type and message, or ``None``), seeds, started,
+finished."""
+_EXTRA = ("kind", "seed")
+
+
+def _record_columns(records: list[RunRecord], decode_value: Any) -> _Columns:
+    if not records:
+        return ((),) * 10
+    return tuple(zip(*(
+        (r.run_id, r.kind, r.status, {k: decode_value(v) for k, v in r.params.items()}, r.tags,
+         r.result, None if r.error is None else (r.error.type, r.error.message), r.seed,
+         r.started, r.finished)
+        for r in records
+    ), strict=True))  # fmt: skip
+
+
 class _Missing:
     def __repr__(self) -> str:
         return "<unset>"
@@ -196,6 +216,27 @@ class HistoryReader:
         records = mark_lost(records, info.meta if info is not None else {})
         return [r for r in records if not (r.status == Status.RUNNING and r.kind == "trial")]
 
+    def _ended_columns(self) -> _Columns:
+        """What the history shows of the records of :meth:`_ended_records`, a sequence per
+        column, read column-wise where the store can and no trial is running (issue 16: no
+        row per run from the database, documents parsed in bulk, no record per run)."""
+        read_columns = getattr(self.store, "read_run_columns", None)
+        found = None if read_columns is None else read_columns(self.experiment_id, extra=_EXTRA)
+        if found is None or Status.RUNNING.value in found.statuses:
+            return _record_columns(self._ended_records(), self._decode)
+        docs = list(column_docs(found.docs, found.bundles, found.run_ids))
+        params = [doc.get("p") or {} for doc in docs]
+        if found.bundles:  # encoded params: only in the runs that have a bundle
+            decode_value = self._decode
+            params = [{k: decode_value(v) for k, v in p.items()} for p in params]
+        errors = [doc.get("e") for doc in docs]
+        return (
+            found.run_ids, found.extra.get("kind", []), found.statuses, params,
+            [doc.get("t") or {} for doc in docs], [doc.get("r") for doc in docs],
+            [None if e is None else e[:2] for e in errors], found.extra.get("seed", []),
+            found.started, found.finished,
+        )  # fmt: skip
+
     # -- history --
 
     def get_history(self, verbose: bool = False) -> pd.DataFrame:
@@ -222,17 +263,18 @@ class HistoryReader:
         """
         import pandas as pd
 
-        records = self._ended_records()
-        names = list(self._parameters)
-        for record in records:
-            names += [k for k in record.params if k not in names]
-        columns = [*names, *HISTORY_COLUMNS]
-        if any(r.kind != "trial" for r in records):
-            columns.append("Kind")
-        rows = [self._history_row(record, names)[: len(columns)] for record in records]
-        index = pd.Index([r.run_id for r in records], name="Trial ID", dtype="int64")
+        with paused_gc():  # thousands of dicts and tuples at once: no collection midway
+            found = self._ended_columns()
+            names = list(self._parameters)
+            for params in found[3]:
+                names += [k for k in params if k not in names]
+            columns = [*names, *HISTORY_COLUMNS]
+            if any(kind != "trial" for kind in found[1]):
+                columns.append("Kind")
+            rows = self._history_rows(found, names, kind=columns[-1] == "Kind")
+        index = pd.Index(found[0], name="Trial ID", dtype="int64")
         frame = pd.DataFrame(rows, columns=columns, index=index)
-        if records:
+        if rows:
             frame["Process Time"] = pd.to_timedelta(frame["Process Time"], unit="s")
             frame["Finished"] = pd.to_datetime(frame["Finished"])
         if verbose:
@@ -240,31 +282,41 @@ class HistoryReader:
             frame = frame[[*names, *VERBOSE_HISTORY_COLUMNS, *rest]]
         return frame
 
-    def _history_row(self, record: RunRecord, names: list[str]) -> list[Any]:
+    def _history_rows(
+        self, found: _Columns, names: list[str], *, kind: bool
+    ) -> list[tuple[Any, ...]]:
+        """The rows of the history, computed column by column (issue 16: a list
+        comprehension per column rather than a Python function call per trial)."""
         import numpy as np
 
-        params = {k: self._decode(v) for k, v in record.params.items()}
-        done = record.status == Status.DONE
-        unstored = record.tags.get(RESULT_NOT_STORED) if done else None
-        result = self._decode(record.result) if done and unstored is None else None
-        err = record.error
-        took = None
-        if record.started is not None and record.finished is not None:
-            took = record.finished - record.started
-        finished = None
-        if record.finished is not None:
-            finished = _dt.datetime.fromtimestamp(record.finished)
-        return [
-            *(params.get(n, np.nan) for n in names),
-            result if done and unstored is None else np.nan,
-            (unstored or str(type(result))) if done else None,
-            done,
-            finished,
-            took,
-            np.nan if err is None else f"{err.type}({err.message})",
-            record.seed,
-            record.kind,
+        if not found[0]:
+            return []
+        nan, decode_value, done_value = np.nan, self._decode, Status.DONE.value
+        _, kinds, statuses, params, tags, stored, errors, seeds, started, ended = found
+        done = [status == done_value for status in statuses]
+        unstored = [
+            t.get(RESULT_NOT_STORED) if d and t else None for t, d in zip(tags, done, strict=True)
         ]
+        shown = [d and u is None for d, u in zip(done, unstored, strict=True)]
+        results = [
+            (r if type(r) is not Encoded else decode_value(r)) if show else None
+            for r, show in zip(stored, shown, strict=True)
+        ]
+        columns: list[Any] = [[p.get(name, nan) for p in params] for name in names]
+        columns += [
+            [r if show else nan for r, show in zip(results, shown, strict=True)],
+            [(u or str(type(r))) if d else None
+             for r, d, u in zip(results, done, unstored, strict=True)],
+            done,
+            [None if t is None else _dt.datetime.fromtimestamp(t) for t in ended],
+            [None if a is None or b is None else b - a
+             for a, b in zip(started, ended, strict=True)],
+            [nan if e is None else f"{e[0]}({e[1]})" for e in errors],
+            seeds,
+        ]  # fmt: skip
+        if kind:
+            columns.append(kinds)
+        return list(zip(*columns, strict=True))
 
     def get_persisted(self, name: str, trial_id: int) -> Any:
         """The output of the ``@ex.persist`` step ``name`` in trial ``trial_id``.

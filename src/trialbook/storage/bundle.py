@@ -35,6 +35,7 @@ __all__ = [
     "RUN_COLUMNS",
     "blob_digests",
     "blob_entries",
+    "column_docs",
     "column_values",
     "columns",
     "dump_doc",
@@ -130,6 +131,34 @@ def fill_record(
             record.fields[name] = enc
         else:
             record.result = enc
+
+
+def column_docs(docs: Sequence[str], bundles: Mapping[int, Any], run_ids: Sequence[int]) -> Any:
+    """The documents of :class:`~trialbook.storage.records.RunColumns` (``docs``, ``bundles``,
+    ``run_ids``) as one dict per run, parsed in one ``json.loads`` per batch, each run's
+    encoded values added as :func:`fill_record` adds them (params and fields after the plain
+    ones, under ``p`` and ``f``; the result as ``r``).
+
+    Examples
+    --------
+    >>> from trialbook.codecs import Encoded
+    >>> bundles = {2: {("param", "w"): Encoded("npy", b"...")}}
+    >>> list(column_docs(['{"p":{"a":1}}\\n{"p":{"a":2}}'], bundles, [1, 2]))
+    [{'p': {'a': 1}}, {'p': {'a': 2, 'w': Encoded(codec='npy', data=b'...')}}]
+    """
+    i = 0
+    for text in docs:
+        for doc in json.loads("[" + text.replace("\n", ",") + "]"):
+            bins = bundles.get(run_ids[i]) if bundles else None
+            if bins:
+                slots = {"param": "p", "field": "f"}
+                for (slot, name), enc in bins.items():
+                    if slot in slots:
+                        doc.setdefault(slots[slot], {})[name] = enc
+                    else:
+                        doc["r"] = enc
+            yield doc
+            i += 1
 
 
 def columns(run: RunRecord) -> dict[str, Any]:

@@ -12,11 +12,14 @@ Examples
 
 from __future__ import annotations
 
+import json
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
 __all__ = [
+    "EXTRA_COLUMNS",
     "CheckReport",
     "ErrorInfo",
     "ExperimentInfo",
@@ -24,8 +27,10 @@ __all__ = [
     "MetricChunk",
     "MetricSeries",
     "Problem",
+    "RunColumns",
     "RunRecord",
     "Status",
+    "check_extra_columns",
 ]
 
 
@@ -98,6 +103,110 @@ class RunRecord:
     """Who writes this record (a token unique to one change of the run, kept while that write
     is retried): a retry of a write that was applied but whose answer was lost finds the run
     at ``version + 1`` written by the same ``writer``, and is accepted. Never read back."""
+
+
+@dataclass(slots=True)
+class RunColumns:
+    """An experiment's runs read column-wise, as much as a table of them needs (issue 16,
+    "Scale"): lists in order of run id, and no record per run.
+
+    ``docs`` holds the runs' JSON documents as stored (see :mod:`trialbook.storage.bundle`),
+    as texts of one document a line (``{}`` for an empty one), a text per batch of runs;
+    ``started`` and ``finished`` have ``None`` where unknown; ``versions`` the stored version of
+    each run as it was read (see :attr:`RunRecord.version`); ``bundles`` holds the encoded
+    values of the runs that have some (their blobs read), by run id.
+
+    Examples
+    --------
+    >>> columns = RunColumns()
+    >>> times = {"run_id": [1, 2], "started": [1.5, None], "finished": [2.0, None]}
+    >>> columns.add_batch("1,2", "done,pending", '{"p":{"x":1}}\\n{}', times)
+    >>> columns.run_ids, columns.statuses, columns.started, len(columns)
+    ([1, 2], ['done', 'pending'], [1.5, None], 2)
+    """
+
+    run_ids: list[int] = field(default_factory=list)
+    statuses: list[str] = field(default_factory=list)
+    docs: list[str] = field(default_factory=list)
+    started: list[float | None] = field(default_factory=list)
+    finished: list[float | None] = field(default_factory=list)
+    versions: list[int | None] = field(default_factory=list)
+    bundles: dict[int, dict[tuple[str, str], Any]] = field(default_factory=dict)
+    extra: dict[str, list[Any]] = field(default_factory=dict)
+    """Other plain columns asked for (``kind``, ``seed``...), by name."""
+
+    def __len__(self) -> int:
+        return len(self.run_ids)
+
+    def add_batch(
+        self,
+        ids_text: str,
+        statuses_text: str,
+        docs_text: str,
+        more: Mapping[str, Sequence[Any]] | None = None,
+        versions_text: str | None = None,
+    ) -> None:
+        """Add a batch of runs of ids above those added so far, read as texts: ids and
+        statuses joined by commas, documents by newlines, in the same order (the order of
+        the ids, or sorted here). ``more``: other columns by name (``started``, ``finished``
+        and any of ``extra``), as sequences of values, with the ids (``run_id``) in an order
+        of their own; without ``started`` or ``finished``, none is known. ``versions_text``:
+        the versions (numbers or ``null``) in the order of the ids (without it, ``None``).
+        """
+        ids, docs = json.loads(f"[{ids_text}]"), docs_text
+        statuses = statuses_text.split(",")
+        versions = [None] * len(ids) if versions_text is None else json.loads(f"[{versions_text}]")
+        if ids != sorted(ids):
+            order = sorted(range(len(ids)), key=ids.__getitem__)
+            lines = docs.split("\n")
+            ids = [ids[i] for i in order]
+            statuses = [statuses[i] for i in order]
+            versions = [versions[i] for i in order]
+            docs = "\n".join([lines[i] for i in order])
+        if ids and self.run_ids and ids[0] <= self.run_ids[-1]:
+            msg = "the batches of a column-wise read of runs overlap; read them by id"
+            raise ValueError(msg)
+        values = {name: list(column) for name, column in (more or {}).items()}
+        more_ids = values.pop("run_id", ids)
+        if more_ids != ids:
+            where = {run_id: i for i, run_id in enumerate(more_ids)}
+            values = {name: [v[where[run_id]] for run_id in ids] for name, v in values.items()}
+        nothing: list[Any] = [None] * len(ids)
+        self.run_ids += ids
+        self.statuses += statuses
+        self.versions += versions
+        self.docs.append(docs)
+        self.started += values.pop("started", nothing)
+        self.finished += values.pop("finished", nothing)
+        for name, column in values.items():
+            self.extra.setdefault(name, []).extend(column)
+
+
+EXTRA_COLUMNS = ("kind", "key", "seed", "created", "code", "environment")
+"""The columns :class:`RunColumns` reads only when asked (``read_run_columns(extra=...)``)."""
+
+
+def check_extra_columns(names: Sequence[str]) -> list[str]:
+    """``names`` as a list, if each is one of :data:`EXTRA_COLUMNS`.
+
+    Examples
+    --------
+    >>> check_extra_columns(["seed", "kind"])
+    ['seed', 'kind']
+    >>> check_extra_columns(["bogus"])
+    Traceback (most recent call last):
+    ...
+    ValueError: read_run_columns(extra=...) reads columns among 'kind', 'key', 'seed', ...
+    """
+    names = list(names)
+    for name in names:
+        if name not in EXTRA_COLUMNS:
+            msg = (
+                f"read_run_columns(extra=...) reads columns among "
+                f"{', '.join(map(repr, EXTRA_COLUMNS))} (got {name!r})"
+            )
+            raise ValueError(msg)
+    return names
 
 
 @dataclass(slots=True)

@@ -83,7 +83,9 @@ from trialbook.storage.records import (
     GcReport,
     MetricChunk,
     MetricSeries,
+    RunColumns,
     RunRecord,
+    check_extra_columns,
 )
 from trialbook.storage.sqlite_blobs import ChunkFiles, Pending, SqliteBlobs
 from trialbook.storage.sqlite_engine import SqliteConnection, Tracer
@@ -122,6 +124,19 @@ _UPSERT_CHUNK = (
     " times = excluded.times, blob = excluded.blob"
 )
 """A chunk replaces the one of its key (a retried write)."""
+_RUNS_RANGE = (
+    "FROM (SELECT * FROM runs WHERE experiment_id = ? AND run_id >= ? AND run_id < ?"
+    " ORDER BY run_id)"
+)
+_COLUMNS_SQL = (
+    "SELECT group_concat(run_id), group_concat(status), group_concat(ifnull(doc, '{}'), char(10)),"
+    " count(started) + count(finished), count(bundle), group_concat(ifnull(version, 'null')) "
+    + _RUNS_RANGE
+)
+"""A batch of runs column-wise (issue 16): ids, statuses and documents (one a line) concatenated
+by SQLite rather than a Python row per run, and whether some have timings or a bundle."""
+_BUNDLES_SQL = "SELECT run_id, bundle " + _RUNS_RANGE + " WHERE bundle IS NOT NULL"
+_COLUMNS_BATCH = 262_144
 
 
 def open_sqlite_url(url: str, **options: Any) -> SqliteStore:
@@ -573,6 +588,54 @@ class SqliteStore(ClosingStore):
                 rows += self._db.read(sql + f" AND run_id IN ({marks})", (experiment_id, *part))
             rows.sort(key=lambda r: r[0])
         return [self._record(row) for row in rows]
+
+    def read_run_columns(self, experiment_id: int, *, extra: Sequence[str] = ()) -> RunColumns:
+        """The runs of an experiment column-wise, for a table of them (see
+        :class:`~trialbook.storage.records.RunColumns`): read in batches, without a record
+        per run; ``extra`` names other columns of
+        :data:`~trialbook.storage.bundle.RUN_COLUMNS` to read too (into ``extra``).
+
+        Examples
+        --------
+        >>> store = SqliteStore(":memory:")
+        >>> info = store.create_experiment("demo", runs=[RunRecord(1, params={"x": 1})])
+        >>> columns = store.read_run_columns(info.id)
+        >>> columns.run_ids, columns.docs
+        ([1], ['{"p":{"x":1}}'])
+        >>> store.close()
+        """
+        names = check_extra_columns(extra)
+        with paused_gc():  # rows of many runs at once: no collection midway
+            return self._db.read_snapshot(
+                lambda read: self._read_columns(read, experiment_id, names)
+            )
+
+    def _read_columns(
+        self, read: Callable[[str, Any], list[Any]], e: int, extra: list[str]
+    ) -> RunColumns:
+        out = RunColumns()
+        ((first, last),) = read(
+            "SELECT min(run_id), max(run_id) FROM runs WHERE experiment_id = ?", (e,)
+        )
+        for low in range(first or 0, (last or -1) + 1, _COLUMNS_BATCH):
+            batch = (e, low, low + _COLUMNS_BATCH)
+            ((ids, statuses, docs, timed, bundled, versions),) = read(_COLUMNS_SQL, batch)
+            if ids is None:
+                continue
+            names = ["run_id", *(["started", "finished"] if timed else []), *extra]
+            more = None
+            if len(names) > 1:  # numbers and short texts: as rows, no cheaper as one text
+                rows = read(f"SELECT {', '.join(names)} {_RUNS_RANGE}", batch)
+                more = dict(zip(names, zip(*rows, strict=True), strict=True))
+            out.add_batch(ids, statuses, docs, more, versions)
+            for run_id, bundle in read(_BUNDLES_SQL, batch) if bundled else ():
+                try:
+                    out.bundles[run_id] = unpack(bundle, self._blobs.get)
+                except CorruptStoreError as exc:
+                    exc.run_id = run_id
+                    exc.experiment = self._experiment_name(e)
+                    raise
+        return out
 
     def _record(self, row: Any) -> RunRecord:
         # Positional and inlined: this runs once per run on every load.

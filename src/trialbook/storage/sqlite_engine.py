@@ -36,10 +36,12 @@ import sqlite3
 import threading
 import warnings
 from collections.abc import Callable, Iterator, Sequence
-from typing import Any
+from typing import Any, TypeVar
 
 from trialbook.errors import StorageError, StoreFormatError, TrialbookWarning
 from trialbook.storage.sqlite_schema import prepare_retrying, rollback
+
+T = TypeVar("T")
 
 __all__ = ["NETWORK_FILESYSTEMS", "SqliteConnection", "Tracer", "network_filesystem"]
 
@@ -260,6 +262,32 @@ class SqliteConnection:
                 if self.tracer is not None:
                     self.tracer(sql, params)
                 return reader.execute(sql, params).fetchall()
+            except sqlite3.Error as exc:
+                raise self.error(exc) from exc
+
+    def read_snapshot(self, reading: Callable[[Callable[[str, Any], list[Any]]], T]) -> T:
+        """``reading(read)``, where ``read(sql, params)`` returns the rows of a query, all
+        queries in one snapshot (one read transaction); as :meth:`read` otherwise."""
+        if self.path == ":memory:" or self._writer == threading.get_ident():
+            with self.lock:
+                try:
+                    return reading(lambda sql, params: self.exec(sql, params).fetchall())
+                except sqlite3.Error as exc:
+                    raise self.error(exc) from exc
+        with self._read_lock:
+            try:
+                reader = self._reader or self._open_reader()
+
+                def read(sql: str, params: Any) -> list[Any]:
+                    if self.tracer is not None:
+                        self.tracer(sql, params)
+                    return reader.execute(sql, params).fetchall()
+
+                reader.execute("BEGIN")
+                try:
+                    return reading(read)
+                finally:
+                    reader.execute("COMMIT")
             except sqlite3.Error as exc:
                 raise self.error(exc) from exc
 

@@ -134,7 +134,7 @@ def test_files_tree_lists_artifacts_folders_sizes_types_digests(client: TestClie
     assert net["model"] == {
         "flavour": "sklearn",
         "versions": {"python": "3.12", "scikit-learn": "1.5"},
-        "load": 'trialbook.load_model("trialbook:art/\\u00fc x/1/net")',
+        "load": 'trialbook.load_model("trialbook:art/ü x/1/net")',
     }
     assert client.get(BASE.replace("/1", "/2") + "/files").json()["artifacts"] == []
     assert client.get(BASE.replace("/1", "/9") + "/files").status_code == 404

@@ -268,11 +268,9 @@ def artifact_preview(request: Any, ui: UIState) -> Any:
 
     info, entry = _artifact_file(request, ui)
     run_id = int(request.path_params["run_id"])
-    url = (
-        request.url.path.rsplit("/", 1)[0]
-        + "/download?"
-        + urllib.parse.urlencode({"path": entry["path"] or ""})
-    )
+    quote = functools.partial(urllib.parse.quote, safe="")
+    url = (f"/api/experiments/{quote(info.name)}/runs/{run_id}/files/{quote(entry['name'])}"
+           f"/download?{urllib.parse.urlencode({'path': entry['path'] or ''})}")  # fmt: skip
     with open_artifact(ui.store, info.id, run_id, entry["name"], path=entry["path"]) as f:
         out = previews.preview(entry, f.read, download_url=url)
     return {"name": entry["name"], "path": entry["path"], "digest": entry["digest"], **out}

@@ -285,7 +285,8 @@ def load_code(experiment: str, run_id: int, name: str) -> str:
     >>> load_code("mnist", 3, "net")
     'trialbook.load_model("trialbook:mnist/3/net")'
     """
-    return f"trialbook.load_model({json.dumps(f'trialbook:{experiment}/{run_id}/{name}')})"
+    uri = f"trialbook:{experiment}/{run_id}/{name}"
+    return f"trialbook.load_model({json.dumps(uri, ensure_ascii=False)})"
 
 
 def disposition(filename: str, *, inline: bool = False) -> str:

@@ -286,7 +286,8 @@ def test_artifact_browser_tree_previews_model_and_empty_state(
         assert name in tree, name
     assert "16 B" in tree and "2.0 KiB" not in tree
     assert 'trialbook.load_model("trialbook:art/ü x/1/net")' in page.inner_text(".model")
-    assert "sklearn" in page.inner_text(".model")
+    assert "sklearn · sklearn.linear_model.Ridge" in page.inner_text(".model")
+    assert "python 3.12 · scikit-learn 1.5" in page.inner_text(".model")
     assert "persist/loss" in page.inner_text("#artifacts")  # stored values stay listed
     assert "artifact-chunk" not in page.inner_text("main")
 

@@ -49,8 +49,9 @@ def make_folder(root: Path) -> Path:
     """A model-like folder: model.json, nested files, a name with a space and unicode."""
     folder = root / "net"
     (folder / "weights" / "layer één").mkdir(parents=True)
-    (folder / "model.json").write_text(json.dumps(
-        {"flavour": "sklearn", "versions": {"python": "3.12", "scikit-learn": "1.5"}}))  # fmt: skip
+    (folder / "model.json").write_text(json.dumps({  # as trialbook.models writes it
+        "format": 1, "flavour": "sklearn", "class": "sklearn.linear_model.Ridge",
+        "python": "3.12", "requirements": {"scikit-learn": "1.5"}}))  # fmt: skip
     (folder / "weights" / "layer één" / "w 1.bin").write_bytes(b"\x00\x01" * 10)
     (folder / "README.md").write_text("# net\n")
     return folder
@@ -133,6 +134,7 @@ def test_files_tree_lists_artifacts_folders_sizes_types_digests(client: TestClie
     assert layer["children"][0]["path"] == "weights/layer één/w 1.bin"
     assert net["model"] == {
         "flavour": "sklearn",
+        "class": "sklearn.linear_model.Ridge",
         "versions": {"python": "3.12", "scikit-learn": "1.5"},
         "load": 'trialbook.load_model("trialbook:art/ü x/1/net")',
     }

@@ -252,7 +252,8 @@ def artifact_tree(store: Any, experiment_id: int, run_id: int) -> list[dict[str,
 def model_info(
     store: Any, experiment_id: int, run_id: int, name: str, manifest: dict[str, Any]
 ) -> dict[str, Any] | None:
-    """What the ``model.json`` of a folder artifact says (flavour, versions), or ``None``
+    """What the ``model.json`` of a folder artifact says: flavour, class, versions (of
+    Python and of the libraries it names under ``requirements`` or ``versions``), or ``None``
     if it has none. Read defensively: at most :data:`MODEL_JSON_LIMIT` bytes; a file that is
     not a JSON object gives an ``error`` instead of failing the page."""
     files = {f["path"]: f for f in manifest.get("files", [])}
@@ -270,21 +271,32 @@ def model_info(
     if not isinstance(doc, dict):
         return {"error": f"{MODEL_FILE} holds a {type(doc).__name__}, not a JSON object"}
     flavour = doc.get("flavour", doc.get("flavor"))
-    versions = doc.get("versions")
+    versions: dict[str, str] = {}
+    if isinstance(doc.get("python"), str):
+        versions["python"] = doc["python"]
+    for key in ("requirements", "versions"):
+        if isinstance(doc.get(key), dict):
+            versions.update({str(k): str(v) for k, v in doc[key].items()})
     return {
         "flavour": flavour if isinstance(flavour, str) else None,
-        "versions": versions if isinstance(versions, dict) else {},
+        "class": doc["class"] if isinstance(doc.get("class"), str) else None,
+        "versions": versions,
     }
 
 
 def load_code(experiment: str, run_id: int, name: str) -> str:
-    """The line of Python that loads the model artifact ``name`` of a run.
+    """The line of Python that loads the model artifact ``name`` of a run (in the URI, ``%``
+    is written ``%25`` and a ``/`` of the artifact's name ``%2F``: each part is decoded).
 
     Examples
     --------
     >>> load_code("mnist", 3, "net")
     'trialbook.load_model("trialbook:mnist/3/net")'
+    >>> load_code("team/fit", 1, "nets/best")
+    'trialbook.load_model("trialbook:team/fit/1/nets%2Fbest")'
     """
+    experiment = experiment.replace("%", "%25")
+    name = name.replace("%", "%25").replace("/", "%2F")
     uri = f"trialbook:{experiment}/{run_id}/{name}"
     return f"trialbook.load_model({json.dumps(uri, ensure_ascii=False)})"
 

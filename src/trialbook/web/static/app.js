@@ -539,7 +539,8 @@ function modelBox(model) {
   if (model.error) return el("div", { class: "model" }, el("span", { class: "error" }, model.error));
   const versions = Object.entries(model.versions || {}).map(([k, v]) => `${k} ${v}`).join(" · ");
   return el("div", { class: "model" },
-    el("div", {}, el("b", {}, "model"), " ", model.flavour ? el("span", { class: "flavour" }, model.flavour) : el("span", { class: "muted" }, "flavour unknown")),
+    el("div", {}, el("b", {}, "model"), " ", model.flavour ? el("span", { class: "flavour" }, model.flavour) : el("span", { class: "muted" }, "flavour unknown"),
+      model.class ? el("span", { class: "muted" }, " · " + model.class) : null),
     versions ? el("div", { class: "muted" }, versions) : null,
     el("div", {}, el("code", { class: "load" }, model.load)));
 }

@@ -152,6 +152,7 @@ def test_download_streams_a_multi_piece_file_with_its_headers(
         parts = list(answer.iter_bytes())
         headers = answer.headers
     assert b"".join(parts) == expected
+    assert len(parts) > 100  # sent piece by piece (pieces of 1000 bytes)
     assert headers["content-length"] == str(len(expected))
     assert headers["content-type"].startswith("text/plain")
     assert headers["content-disposition"] == (

@@ -251,3 +251,80 @@ def test_follow_the_log_of_a_running_job(browser: Any, tmp_path: Path) -> None:
         signal.touch()
         thread.join(60)
         store.close()
+
+
+@pytest.fixture
+def artifact_site(tmp_path: Path) -> Iterator[str]:
+    """A served store with the artifacts of test_web_files (run 1; run 2 has none)."""
+    from test_web_files import fill_artifacts
+
+    with open_store(tmp_path / "store") as store:
+        fill_artifacts(store, tmp_path)
+        with serve(store, port=0, token=TOKEN) as server:
+            yield f"http://127.0.0.1:{server.port}"
+
+
+def no_overflow(page: Any) -> bool:
+    root = "document.documentElement"
+    return bool(page.evaluate(f"{root}.scrollWidth <= {root}.clientWidth"))
+
+
+def test_artifact_browser_tree_previews_model_and_empty_state(
+    browser: Any, artifact_site: str
+) -> None:
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.set_default_timeout(15_000)
+    run = f"{artifact_site}/e/art%2F%C3%BC%20x/runs/1"
+    page.goto(f"{run}?token={TOKEN}")
+    page.wait_for_selector("#file-tree")
+    tree = page.inner_text("#file-tree")
+    for name in ("notes.txt", "config.json", "scores.csv", "plots/loss curve.png", "net/",
+                 "layer één/", "w 1.bin", "model.json"):  # fmt: skip
+        assert name in tree, name
+    assert "16 B" in tree and "2.0 KiB" not in tree
+    assert 'trialbook.load_model("trialbook:art/ü x/1/net")' in page.inner_text(".model")
+    assert "sklearn · sklearn.linear_model.Ridge" in page.inner_text(".model")
+    assert "python 3.12 · scikit-learn 1.5" in page.inner_text(".model")
+    assert "persist/loss" in page.inner_text("#artifacts")  # stored values stay listed
+    assert "artifact-chunk" not in page.inner_text("main")
+
+    def pick(artifact: str, path: str = "") -> None:
+        row = f".file[data-artifact='{artifact}'][data-path='{path}']"
+        page.click(f"{row} button")
+        page.wait_for_selector(f"#preview .preview-head:has-text('{path or artifact}')")
+
+    pick("notes.txt")
+    assert page.inner_text("#preview pre").strip() == "hello artifacts"
+    pick("config.json")
+    assert '"layers": [\n    64,' in page.inner_text("#preview pre")
+    assert "null" not in page.inner_text("#preview")
+    shot(page, "artifacts-json")
+    pick("scores.csv")
+    assert page.locator("#preview table tbody tr").count() == 20
+    shot(page, "artifacts-csv")
+    pick("plots/loss curve.png")
+    page.wait_for_function(
+        "document.querySelector('#preview img')?.complete && "
+        "document.querySelector('#preview img').naturalWidth === 3"
+    )
+    assert no_overflow(page)
+    shot(page, "artifacts-image")
+    pick("train.log")
+    assert "first part only" in page.inner_text("#preview")
+    assert no_overflow(page)
+    pick("net", "weights/layer één/w 1.bin")
+    assert "no preview" in page.inner_text("#preview")
+    href = page.get_attribute(".file[data-artifact='notes.txt'] a.download", "href")
+    assert href.endswith("/files/notes.txt/download")
+    page.click("details.folder[data-path='weights'] > summary")
+    assert not page.is_visible("text=w 1.bin")
+    shot(page, "artifacts-tree")
+    page.goto(run.replace("/runs/1", "/runs/2"))
+    page.wait_for_selector("#files .empty")
+    assert "run.log_artifact(path)" in page.inner_text("#files")
+    shot(page, "artifacts-empty")
+    context.close()
+    assert errors == []

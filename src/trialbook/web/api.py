@@ -26,7 +26,7 @@ from trialbook.notes import MAX_BYTES, NOTE_TAG, note_text
 from trialbook.storage.heartbeats import mark_lost
 from trialbook.storage.query import query_runs
 from trialbook.storage.records import ExperimentInfo, RunRecord
-from trialbook.web import jobs, views
+from trialbook.web import files, jobs, previews, views
 from trialbook.web.series import downsample
 
 __all__ = ["ROUTES", "SegmentConvertor", "UIState", "register_segment"]
@@ -280,13 +280,74 @@ def artifact(request: Any, ui: UIState) -> Any:
 
     info = _experiment(ui, request)
     run_id, name = int(request.path_params["run_id"]), request.path_params["artifact"]
-    value = ui.store.read_artifact(info.id, run_id, name)
+    value = (
+        None
+        if name not in files.stored_values(ui.store, info.id, run_id)
+        else (ui.store.read_artifact(info.id, run_id, name))
+    )  # the pieces and manifests of logged artifacts are internal: see the files routes
     if value is None:
         raise HTTPError(404, f"run {run_id} of {info.name!r} has no artifact {name!r}")
-    filename = f"{info.name}-{run_id}-{name}.{value.codec}".replace('"', "")
-    headers = {"Content-Disposition": f'attachment; filename="{filename}"',
+    filename = f"{info.name}-{run_id}-{name}.{value.codec}"
+    headers = {"Content-Disposition": files.disposition(filename),
                "X-Trialbook-Codec": value.codec}  # fmt: skip
     return Response(value.data, media_type="application/octet-stream", headers=headers)
+
+
+def artifact_files(request: Any, ui: UIState) -> Any:
+    """The run's artifacts as a tree (:func:`trialbook.web.files.artifact_tree`), each model
+    folder with its one-line load code."""
+    info = _experiment(ui, request)
+    record = _run(ui, info, int(request.path_params["run_id"]))
+    tree = files.artifact_tree(ui.store, info.id, record.run_id)
+    for entry in tree:
+        if entry.get("model") is not None:
+            entry["model"]["load"] = files.load_code(info.name, record.run_id, entry["name"])
+    return {"run_id": record.run_id, "artifacts": tree}
+
+
+def _artifact_file(request: Any, ui: UIState) -> tuple[ExperimentInfo, dict[str, Any]]:
+    info = _experiment(ui, request)
+    record = _run(ui, info, int(request.path_params["run_id"]))
+    name, path = request.path_params["artifact"], request.query_params.get("path")
+    return info, files.file_entry(ui.store, info.id, record.run_id, name, path)
+
+
+def artifact_download(request: Any, ui: UIState) -> Any:
+    """The bytes of an artifact file, streamed piece by piece (never whole in memory);
+    ``inline=1`` shows an image in the page instead of saving it."""
+    from starlette.responses import StreamingResponse
+
+    from trialbook.storage.artifacts import iter_artifact
+
+    info, entry = _artifact_file(request, ui)
+    run_id = int(request.path_params["run_id"])
+    pieces = iter_artifact(ui.store, info.id, run_id, entry["name"], path=entry["path"])
+    inline = request.query_params.get("inline") in ("1", "true") and (
+        entry["media_type"] in previews.IMAGE_TYPES
+    )
+    filename = (entry["path"] or entry["name"]).rsplit("/", 1)[-1]
+    headers = {
+        "Content-Disposition": files.disposition(filename, inline=inline),
+        "Content-Length": str(entry["size"]),
+        "X-Content-Type-Options": "nosniff",
+        # an SVG or HTML file opened directly runs nothing on the UI's origin
+        "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; sandbox",
+    }
+    return StreamingResponse(pieces, media_type=entry["media_type"], headers=headers)
+
+
+def artifact_preview(request: Any, ui: UIState) -> Any:
+    """A bounded preview of an artifact file (:func:`trialbook.web.previews.preview`)."""
+    from trialbook.storage.artifacts import open_artifact
+
+    info, entry = _artifact_file(request, ui)
+    run_id = int(request.path_params["run_id"])
+    quote = functools.partial(urllib.parse.quote, safe="")
+    url = (f"/api/experiments/{quote(info.name)}/runs/{run_id}/files/{quote(entry['name'])}"
+           f"/download?{urllib.parse.urlencode({'path': entry['path'] or ''})}")  # fmt: skip
+    with open_artifact(ui.store, info.id, run_id, entry["name"], path=entry["path"]) as f:
+        out = previews.preview(entry, f.read, download_url=url)
+    return {"name": entry["name"], "path": entry["path"], "digest": entry["digest"], **out}
 
 
 def snapshot(request: Any, ui: UIState) -> Any:
@@ -445,6 +506,17 @@ ROUTES: list[tuple[str, str, str]] = [
         "GET",
         "/api/experiments/{name:segment}/runs/{run_id:int}/artifacts/{artifact:segment}",
         "artifact",
+    ),
+    ("GET", "/api/experiments/{name:segment}/runs/{run_id:int}/files", "artifact_files"),
+    (
+        "GET",
+        "/api/experiments/{name:segment}/runs/{run_id:int}/files/{artifact:segment}/download",
+        "artifact_download",
+    ),
+    (
+        "GET",
+        "/api/experiments/{name:segment}/runs/{run_id:int}/files/{artifact:segment}/preview",
+        "artifact_preview",
     ),
     ("GET", "/api/experiments/{name:segment}/runs/{run_id:int}/log", "log"),
     ("GET", "/api/experiments/{name:segment}/metrics", "metric_names"),

@@ -42,6 +42,24 @@ _DOCS: dict[str, tuple[str, _Q]] = {
                  "only with `--allow-actions`).", {}),
     "artifact": ("Download an artifact's bytes (its codec in the `X-Trialbook-Codec` header).",
                  {}),
+    "artifact_files": ("The run's logged artifacts as a tree: name, kind (`file`, `bytes`, "
+                       "`folder`), size, media type, SHA-256 digest; a folder's `children` "
+                       "(nested folders and files with their `path`) and `model` (flavour, "
+                       "versions and the line of code that loads it, when it holds a "
+                       "`model.json`).", {}),
+    "artifact_download": ("Stream the bytes of an artifact (of the file `path` of a folder "
+                          "artifact) with its media type, length and a download file name.", {
+        "path": ("string", "A file inside a folder artifact, e.g. `plots/loss.png`; `..` "
+                           "and absolute paths are refused (400)."),
+        "inline": ("boolean", "Show an image (PNG, JPEG, GIF, WebP, SVG) instead of saving it."),
+    }),
+    "artifact_preview": ("A bounded preview of an artifact file: `text` or `json` (first 64 KiB; "
+                         "JSON pretty-printed when whole), `table` (first 20 rows of a CSV or "
+                         "a Parquet file up to 64 MiB), `image` (`src`: the inline download "
+                         "URL) or `none` with a `note`.", {
+        "path": ("string", "A file inside a folder artifact; `..` and absolute paths are "
+                           "refused (400)."),
+    }),
     "log": ("Text of a job's log from `offset` (default: its last 64 KiB) and the next offset.", {
         "stream": ("string", "`stdout` (default) or `stderr`."),
         "offset": ("integer", "Byte offset to read from; pass back `offset` to follow."),
@@ -107,7 +125,7 @@ def _operation(method: str, path: str, name: str) -> dict[str, Any]:
     if name == "kill":
         responses["409"] = {"description": "The job is not running.",
                             "content": {"application/json": {}}}  # fmt: skip
-    if name == "artifact":
+    if name in ("artifact", "artifact_download"):
         responses["200"] = {"description": "The bytes", "content": {"application/octet-stream": {}}}
     if "{" in path:
         responses["404"] = {"description": "Unknown experiment, run or file.",

@@ -18,6 +18,7 @@ from typing import Any
 
 from trialbook.codecs import Encoded, decode, json_view, plain_scalar
 from trialbook.storage.records import RunRecord
+from trialbook.web.files import stored_values
 
 __all__ = ["clean_json", "compare_runs", "preview", "run_detail", "run_row"]
 
@@ -185,7 +186,9 @@ def _item(value: Any) -> Any:
 
 
 def run_detail(store: Any, experiment_id: int, run: RunRecord) -> dict[str, Any]:
-    """Everything the run page shows of one run (values previewed, artifacts listed).
+    """Everything the run page shows of one run (values previewed, named values listed:
+    ``artifacts``, without the internal manifests and pieces of logged artifacts, which
+    the files route shows as a tree).
 
     Examples
     --------
@@ -207,7 +210,7 @@ def run_detail(store: Any, experiment_id: int, run: RunRecord) -> dict[str, Any]
             "type": run.error.type, "message": run.error.message,
             "traceback": run.error.traceback},
         metric_counts={name: summary[0] for name, summary in run.metrics.items()},
-        artifacts=store.list_artifacts(experiment_id, run.run_id),
+        artifacts=stored_values(store, experiment_id, run.run_id),
         code=run.code,
         environment=run.environment,
         version=run.version,

@@ -581,6 +581,77 @@ async function snapshotBlock(target, title, digest) {
   });
 }
 
+// -- artifact browser (run page) ----------------------------------------------------------------
+
+function humanSize(n) {
+  if (n < 1024) return n + " B";
+  const units = ["KiB", "MiB", "GiB", "TiB"];
+  let i = -1;
+  do { n /= 1024; i++; } while (n >= 1024 && i < units.length - 1);
+  return (n < 10 ? n.toFixed(1) : Math.round(n)) + " " + units[i];
+}
+
+function fileUrl(base, artifact, path, what) {
+  return "/api" + base + "/files/" + enc(artifact) + "/" + what + (path ? "?path=" + enc(path) : "");
+}
+
+function previewPane(p) {
+  const head = el("div", { class: "preview-head" }, el("b", {}, p.path || p.name),
+    el("span", { class: "muted" }, ` ${p.media_type} · ${humanSize(p.size)}`));
+  const note = (text) => el("p", { class: "muted" }, text);
+  const more = p.truncated ? note("first part only (" + humanSize(p.size) + " in all): download the file for the rest") : null;
+  if (p.type === "image") return [head, el("img", { class: "preview-image", src: p.src, alt: p.path || p.name })];
+  if (p.type === "text" || p.type === "json") return [head, p.note ? note(p.note) : null, el("pre", { class: "preview-text" }, p.text), more];
+  if (p.type === "table") {
+    return [head, el("div", { class: "table-wrap" }, el("table", { class: "preview" },
+      el("thead", {}, el("tr", {}, p.columns.map((c) => el("th", {}, c)))),
+      el("tbody", {}, p.rows.map((row) => el("tr", {}, row.map((v) => el("td", {}, fmt(v)))))))),
+      note(`first ${p.rows.length} rows` + (p.total_rows !== undefined ? ` of ${p.total_rows}` : p.truncated ? " (file cut at 64 KiB)" : ""))];
+  }
+  return [head, note(p.note || "no preview")];
+}
+
+function modelBox(model) {
+  if (model.error) return el("div", { class: "model" }, el("span", { class: "error" }, model.error));
+  const versions = Object.entries(model.versions || {}).map(([k, v]) => `${k} ${v}`).join(" · ");
+  return el("div", { class: "model" },
+    el("div", {}, el("b", {}, "model"), " ", model.flavour ? el("span", { class: "flavour" }, model.flavour) : el("span", { class: "muted" }, "flavour unknown"),
+      model.class ? el("span", { class: "muted" }, " · " + model.class) : null),
+    versions ? el("div", { class: "muted" }, versions) : null,
+    el("div", {}, el("code", { class: "load" }, model.load)));
+}
+
+async function artifactBrowser(target, base) {
+  const { artifacts } = await api(base + "/files");
+  if (!artifacts.length) {
+    target.replaceChildren(el("p", { class: "muted empty" }, "No artifacts: run.log_artifact(path) in a step stores one (a file, a folder or bytes)."));
+    return;
+  }
+  const pane = el("div", { class: "preview-pane", id: "preview" }, el("p", { class: "muted" }, "Select a file to preview it."));
+  const show = async (artifact, path, row) => {
+    target.querySelectorAll(".file.selected").forEach((n) => n.classList.remove("selected"));
+    row.classList.add("selected");
+    pane.replaceChildren(el("p", { class: "muted" }, "loading…"));
+    try { pane.replaceChildren(...previewPane(await api(base + "/files/" + enc(artifact) + "/preview", { path })).filter(Boolean)); }
+    catch (e) { pane.replaceChildren(el("p", { class: "error" }, e.message)); }
+  };
+  const fileRow = (artifact, path, label, node) => {
+    const row = el("div", { class: "file", "data-artifact": artifact, "data-path": path || "" });
+    row.append(el("button", { class: "link", title: "preview", onclick: () => show(artifact, path, row) }, label),
+      el("span", { class: "size" }, humanSize(node.size)),
+      el("a", { class: "download", href: fileUrl(base, artifact, path, "download"), download: "", title: "download " + (path || artifact) }, "download"));
+    return el("li", {}, row);
+  };
+  const folder = (artifact, label, node, extra) => el("li", {}, el("details", { open: true, class: "folder", "data-path": node.path || "" },
+    el("summary", {}, el("span", { class: "name" }, label + "/"), el("span", { class: "size" }, humanSize(node.size))),
+    extra || null,
+    el("ul", {}, node.children.map((c) => c.type === "folder" ? folder(artifact, c.name, c) : fileRow(artifact, c.path, c.name, c)))));
+  const tree = el("ul", { class: "tree", id: "file-tree" }, artifacts.map((a) => a.kind === "folder"
+    ? folder(a.name, a.name, a, a.model ? modelBox(a.model) : null)
+    : fileRow(a.name, null, a.name, a)));
+  target.replaceChildren(el("div", { class: "browser" }, el("div", { class: "tree-wrap" }, tree), pane));
+}
+
 async function runPage() {
   crumbs(["experiments", "/"], [TB.name, expPage(TB.name)], ["run " + TB.run_id]);
   const base = expPath(TB.name) + "/runs/" + TB.run_id;
@@ -608,10 +679,12 @@ async function runPage() {
   }));
   page.push(...section("Tags", Object.entries(run.tags).filter(([k]) => k !== "note").map(([k, v]) => [k, fmt(v)]), "tags"));
   page.push(el("h2", {}, "Metrics"), charts);
-  const artifacts = Object.entries(run.artifacts);
-  if (artifacts.length) {
-    page.push(el("h2", {}, "Artifacts"), el("ul", { id: "artifacts" }, artifacts.map(([name, size]) => el("li", {},
-      el("a", { href: "/api" + base + "/artifacts/" + enc(name), download: true }, name), el("span", { class: "muted" }, ` ${size.toLocaleString()} bytes`)))));
+  const files = el("div", { class: "card files", id: "files" }, el("p", { class: "muted" }, "loading…"));
+  page.push(el("h2", {}, "Artifacts"), files);
+  const values = Object.entries(run.artifacts);
+  if (values.length) {
+    page.push(el("h2", {}, "Stored values"), el("ul", { id: "artifacts" }, values.map(([name, size]) => el("li", {},
+      el("a", { href: "/api" + base + "/artifacts/" + enc(name), download: true }, name), el("span", { class: "muted" }, " " + humanSize(size))))));
   }
   const snaps = el("div", {});
   page.push(el("h2", {}, "Code and environment"), snaps);
@@ -625,6 +698,7 @@ async function runPage() {
     } }, "Delete run"));
   }
   main().replaceChildren(...page);
+  artifactBrowser(files, base).catch((e) => files.replaceChildren(el("p", { class: "error" }, e.message)));
   snapshotBlock(snaps, "code", run.code);
   snapshotBlock(snaps, "environment", run.environment);
   if (run.logs.length) logViewer(logs, base + "/log", "log");

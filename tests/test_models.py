@@ -213,3 +213,64 @@ def test_custom_transformer_needs_trust(session: trialbook.Session) -> None:
     trusted = str(caught.value).split(": ", 1)[1].split(". ")[0].split(", ")
     run.log_model(model, trusted=trusted)
     assert (run.load_model(trusted=trusted).predict(X) == model.predict(X)).all()
+
+
+def test_xgboost_booster_and_classifier_round_trip(session: trialbook.Session) -> None:
+    xgboost = require_module("xgboost", "models")
+    classifier = xgboost.XGBClassifier(n_estimators=3, max_depth=2).fit(X, Y)
+    booster = xgboost.train({"max_depth": 2}, xgboost.DMatrix(X, label=Y), num_boost_round=3)
+    (run,) = session.create_experiment("xgb").add_runs(x=[1])
+    run.log_model(classifier, "clf", input_example=X[:1])
+    run.log_model(booster, "booster")
+    loaded = run.load_model("clf")
+    assert type(loaded) is xgboost.XGBClassifier
+    assert (loaded.predict_proba(X) == classifier.predict_proba(X)).all()
+    again = run.load_model("booster")
+    assert type(again) is xgboost.Booster
+    matrix = xgboost.DMatrix(X)
+    assert (again.predict(matrix) == booster.predict(matrix)).all()
+    meta = _meta(run, "clf")
+    assert meta["flavour"] == "xgboost" and meta["files"] == ["model.ubj"]
+    assert meta["requirements"]["xgboost-cpu"] == xgboost.__version__
+
+
+def test_lightgbm_booster_and_classifier_round_trip(session: trialbook.Session) -> None:
+    lightgbm = require_module("lightgbm", "models")
+    features = np.arange(80.0).reshape(40, 2) % 7
+    labels = np.array(["a", "b", "c", "d"] * 10)
+    classifier = lightgbm.LGBMClassifier(n_estimators=3, min_child_samples=2, verbose=-1)
+    classifier.fit(features, labels)
+    (run,) = session.create_experiment("lgb").add_runs(x=[1])
+    run.log_model(classifier, "clf")
+    run.log_model(classifier.booster_, "booster")
+    loaded = run.load_model("clf")
+    assert type(loaded) is lightgbm.LGBMClassifier
+    assert (loaded.predict(features) == classifier.predict(features)).all()
+    assert (loaded.predict_proba(features) == classifier.predict_proba(features)).all()
+    booster = run.load_model("booster")
+    assert (booster.predict(features) == classifier.booster_.predict(features)).all()
+    assert _meta(run, "clf")["requirements"]["lightgbm"] == lightgbm.__version__
+
+
+@pytest.mark.optional  # torch is installed by scripts/bootstrap.sh on Python 3.11 only
+def test_pytorch_state_dict_round_trip(session: trialbook.Session) -> None:
+    torch = pytest.importorskip("torch")
+    require_module("safetensors", "models")
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(torch.nn.Linear(2, 4), torch.nn.ReLU(), torch.nn.Linear(4, 1))
+    (run,) = session.create_experiment("torch").add_runs(x=[1])
+    run.log_model(net, input_example=X[:2].astype("float32"))
+    state = run.load_model()
+    assert sorted(state) == sorted(net.state_dict())
+    fresh = torch.nn.Sequential(torch.nn.Linear(2, 4), torch.nn.ReLU(), torch.nn.Linear(4, 1))
+    filled = run.load_model(model=fresh)
+    assert filled is fresh
+    inputs = torch.tensor(X, dtype=torch.float32)
+    assert torch.equal(filled(inputs), net(inputs))
+    meta = _meta(run)
+    assert meta["flavour"] == "pytorch" and meta["class"] == "torch.nn.modules.container.Sequential"
+    assert meta["requirements"]["torch"] == torch.__version__.split("+")[0] or meta["requirements"][
+        "torch"
+    ].startswith(torch.__version__.split("+")[0])
+    with pytest.raises(ConfigError, match=r"model= takes the torch\.nn\.Module"):
+        run.load_model(model=LogisticRegression())

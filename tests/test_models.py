@@ -51,6 +51,7 @@ def test_sklearn_round_trip_records_the_environment_and_the_input_example(
     loaded = session.load_experiment("sk").runs[1].load_model()
     assert (loaded.predict_proba(X) == model.predict_proba(X)).all()
     meta = _meta(run)
+    assert run.models == {"model": meta}
     assert meta["flavour"] == "sklearn"
     assert meta["class"] == "sklearn.pipeline.Pipeline"
     assert {"trialbook", "scikit-learn", "skops", "numpy"} <= set(meta["requirements"])
@@ -73,6 +74,8 @@ def test_dataframe_and_dict_input_examples_round_trip(session: trialbook.Session
     (run,) = session.create_experiment("ex").add_runs(x=[1])
     run.log_model(LogisticRegression().fit(X, Y), "frame", input_example=frame)
     run.log_model(LogisticRegression().fit(X, Y), "dict", input_example={"a": [1, 2]})
+    run.log_artifact(b"x", name="notes.txt")
+    assert sorted(run.models) == ["dict", "frame"]  # not the plain artifact
     assert _meta(run, "frame")["input_example"]["dtypes"] == {
         "a": "float64", "b": str(frame.dtypes["b"])
     }  # fmt: skip
@@ -274,3 +277,17 @@ def test_pytorch_state_dict_round_trip(session: trialbook.Session) -> None:
     ].startswith(torch.__version__.split("+")[0])
     with pytest.raises(ConfigError, match=r"model= takes the torch\.nn\.Module"):
         run.load_model(model=LogisticRegression())
+
+
+def test_models_held_back_until_persist_are_listed_and_written(
+    session: trialbook.Session,
+) -> None:
+    session.create_experiment("later").persist()
+    experiment_ = session.create_experiment("later", if_exists="replace")
+    (run,) = experiment_.add_runs(x=[1])
+    model = LogisticRegression().fit(X, Y)
+    run.log_model(model)
+    assert run.models["model"]["flavour"] == "sklearn"
+    experiment_.persist()
+    loaded = trialbook.load_model("trialbook:later/1/model", store=session)
+    assert (loaded.predict(X) == model.predict(X)).all()

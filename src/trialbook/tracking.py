@@ -481,6 +481,22 @@ class Run:
 
         return log_model(self, model, name, input_example=input_example, trusted=trusted)
 
+    @property
+    def models(self) -> dict[str, dict[str, Any]]:
+        """The models logged with :meth:`log_model`, by artifact name: the content of each
+        one's ``model.json`` (``flavour``, ``class``, ``requirements``, ``input_example``...).
+
+        Examples
+        --------
+        >>> Run(1).models
+        {}
+        """
+        if self._artifacts is None:
+            return {}
+        from trialbook.models.logged import list_models
+
+        return list_models(self)
+
     def load_model(
         self, name: str = "model", *, trusted: Iterable[str] = (), model: Any = None
     ) -> Any:

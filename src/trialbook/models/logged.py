@@ -35,7 +35,7 @@ if TYPE_CHECKING:
     from trialbook.storage.base import Store
     from trialbook.tracking import Run
 
-__all__ = ["load_logged", "load_stored", "log_model"]
+__all__ = ["list_models", "load_logged", "load_stored", "log_model"]
 
 
 def log_model(
@@ -91,3 +91,26 @@ def load_logged(
     store, experiment_id = run.stored_artifact(name)
     options = LoadOptions(trusted=tuple(trusted), allow_pickle=store.allow_pickle, model=model)
     return load_stored(store, experiment_id, run.id, name, options)
+
+
+def list_models(run: Run) -> dict[str, dict[str, Any]]:
+    """The models of ``run`` by artifact name: the content of each one's ``model.json``
+    (flavour, class, requirements...), read without downloading the model."""
+    import json
+
+    found: dict[str, dict[str, Any]] = {}
+    for name, kept in run.held_artifacts().items():
+        meta = pathlib.Path(kept) / META if not isinstance(kept, bytes) else None
+        if meta is not None and meta.is_file():
+            found[name] = json.loads(meta.read_text())
+    store = run.artifact_store()
+    if store is not None:
+        for name, info in run.artifacts.items():
+            if info.kind != "folder" or name in found:
+                continue
+            _, experiment_id = run.stored_artifact(name)
+            manifest = store_artifacts.read_manifest(store, experiment_id, run.id, name)
+            if manifest is not None and META in {f["path"] for f in manifest["files"]}:
+                with run.open_artifact(name, path=META) as f:
+                    found[name] = json.loads(f.read())
+    return dict(sorted(found.items()))

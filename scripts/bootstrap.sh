@@ -53,6 +53,12 @@ fi
 if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
     "$VENV/bin/python" -m pip install --quiet --upgrade pip 2>&1 | grep -v "^WARNING: Location" || true
     "$VENV/bin/python" -m pip install --quiet -e ".[test]" 2>&1 | grep -v "^WARNING: Location" || true
+    # issue 21: PyTorch for the pytorch model flavour's test, on Python 3.11 only, and only the
+    # pinned CPU wheel (a bare `torch` would download GBs of CUDA libraries); elsewhere that test
+    # is marked optional and skips
+    if "$VENV/bin/python" -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11))'; then
+        "$VENV/bin/python" -m pip install --quiet "torch==2.13.0" 2>&1 | grep -v "^WARNING: Location" || true
+    fi
     "$VENV/bin/python" -c "import trialbook, pytest, hypothesis" # fail loudly if the install failed
     echo "$want" > "$stamp"
 fi

@@ -16,7 +16,7 @@ RUNS_API = ["Run", "Runs", "RunsExperiment", "Session", "create_session", "curre
 PUBLIC_API = [
     # runs and chained steps
     "Run", "Runs", "RunsExperiment", "Sequence", "Session", "create_experiment",
-    "create_session", "current_run",
+    "create_session", "current_run", "load_model",
     # lazy step graph
     "Experiment", "Parameter",
     # typed tasks and plans

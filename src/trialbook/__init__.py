@@ -29,9 +29,11 @@ from trialbook.storage import open_store
 from trialbook.tracking import Run, current_run
 
 if TYPE_CHECKING:  # type checkers see the lazy names with their real types
+    # models
     # distributed execution
     from trialbook.execution.dask import DaskLauncher
     from trialbook.execution.slurm import SlurmLauncher
+    from trialbook.models.uri import load_model
 
     # typed tasks and plans (with experimaestro's configuration names)
     from trialbook.tasks.cachedir import cache
@@ -93,6 +95,8 @@ _LAZY: dict[str, str] = {
     "PathGenerator": "trialbook.tasks.generators",
     "progress": "trialbook.tasks.reporting",
     "get_experiment": "trialbook.tasks.current",
+    # models
+    "load_model": "trialbook.models.uri",
     # distributed execution
     "DaskLauncher": "trialbook.execution.dask",
     "SlurmLauncher": "trialbook.execution.slurm",
@@ -108,6 +112,7 @@ __all__ = [  # noqa: RUF022 - grouped by way of working, not sorted
     "create_experiment",
     "create_session",
     "current_run",
+    "load_model",
     # lazy step graph
     "Experiment",
     "Parameter",

@@ -49,6 +49,11 @@ class RunArtifacts:
     def _where(self) -> tuple[Store, int] | None:
         return self.target() if self.target is not None else None
 
+    def store(self) -> Store | None:
+        """The store the run's artifacts go to now, or ``None`` while they are held back."""
+        where = self._where()
+        return None if where is None else where[0]
+
     def log(self, run_id: int, source: Source, name: str | None) -> ArtifactInfo:
         """Write ``source`` now if the run's experiment is in a store, else hold it back."""
         name = artifact_name(source, name)

@@ -46,6 +46,7 @@ if TYPE_CHECKING:
 
     from trialbook.run_artifacts import ArtifactTarget, RunArtifacts
     from trialbook.storage.artifacts import ArtifactInfo
+    from trialbook.storage.base import Store
 
 __all__ = ["Bunch", "Fields", "MetricSource", "Run", "current_run", "paused_gc", "using_run"]
 
@@ -501,6 +502,78 @@ class Run:
 
         store, experiment_id = self._artifact_shelf().stored(self.id, name)
         return download_artifact(store, experiment_id, self.id, name, dest)
+
+    def artifact_store(self) -> Store | None:
+        """The store the run's artifacts are written to now, or ``None`` while its experiment
+        is not in a store (they are held back until it is).
+
+        Examples
+        --------
+        >>> Run(1).artifact_store() is None
+        True
+        """
+        return None if self._artifacts is None else self._artifact_shelf().store()
+
+    def stored_artifact(self, name: str) -> tuple[Store, int]:
+        """``(store, experiment id)`` where the stored artifact ``name`` is read from;
+        :class:`~trialbook.errors.NotFoundError` while it is not written yet."""
+        return self._artifact_shelf().stored(self.id, name)
+
+    def log_model(
+        self,
+        model: Any,
+        name: str = "model",
+        *,
+        input_example: Any = None,
+        trusted: Iterable[str] = (),
+    ) -> ArtifactInfo:
+        """Save ``model`` in a safe format where one exists and log it as the folder artifact
+        ``name``: its files, and ``model.json`` with its flavour, the library versions it
+        needs and the ``input_example`` if given. See :mod:`trialbook.models` (flavours:
+        scikit-learn through skops, ``trusted=`` names extra types it may rebuild; XGBoost and
+        LightGBM native files; PyTorch ``state_dict`` as safetensors; anything else with
+        pickle, only if the store allows it).
+
+        Examples
+        --------
+        >>> import trialbook
+        >>> with trialbook.create_session("sqlite:///:memory:", allow_pickle=True) as session:
+        ...     run, = session.create_experiment("doc_log_model").add_runs(x=[1])
+        ...     run.log_model({"w": [1, 2]}, "weights").kind
+        ...     run.load_model("weights")
+        'folder'
+        {'w': [1, 2]}
+        """
+        from trialbook.models.logged import log_model
+
+        return log_model(self, model, name, input_example=input_example, trusted=trusted)
+
+    @property
+    def models(self) -> dict[str, dict[str, Any]]:
+        """The models logged with :meth:`log_model`, by artifact name: the content of each
+        one's ``model.json`` (``flavour``, ``class``, ``requirements``, ``input_example``...).
+
+        Examples
+        --------
+        >>> Run(1).models
+        {}
+        """
+        if self._artifacts is None:
+            return {}
+        from trialbook.models.logged import list_models
+
+        return list_models(self)
+
+    def load_model(
+        self, name: str = "model", *, trusted: Iterable[str] = (), model: Any = None
+    ) -> Any:
+        """The model logged with :meth:`log_model` as ``name`` (``trusted=``: extra types a
+        scikit-learn model may rebuild; ``model=``: the PyTorch module to fill with its
+        weights, else the ``state_dict`` is returned). See :meth:`log_model` for an example.
+        """
+        from trialbook.models.logged import load_logged
+
+        return load_logged(self, name, trusted=trusted, model=model)
 
     def held_artifacts(self) -> dict[str, Any]:
         """The artifacts not written yet: name -> bytes or absolute path (what a task job

@@ -28,7 +28,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("errors",),
     ("identity", "codecs", "sequence", "names", "extras", "bulk", "notes"),
     ("storage",),
-    ("tracking", "run_artifacts", "capture", "live", "journal"),
+    ("tracking", "run_artifacts", "models", "capture", "live", "journal"),
     ("execution",),
     (
         "runs",

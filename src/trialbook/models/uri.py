@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import os
 import urllib.parse
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
@@ -34,7 +33,6 @@ from trialbook.errors import ConfigError, ExperimentNotFoundError
 from trialbook.models.flavour import LoadOptions
 
 if TYPE_CHECKING:
-    from trialbook.session import Session
     from trialbook.storage.base import Store
 
 __all__ = ["SCHEME", "ModelURI", "load_model", "parse_uri"]
@@ -85,14 +83,13 @@ def parse_uri(uri: str) -> ModelURI:
 
 
 def _store(
-    store: Store | Session | str | os.PathLike[str] | None, stack: contextlib.ExitStack
+    store: Store | Any, stack: contextlib.ExitStack
 ) -> Store:
-    from trialbook.session import Session
     from trialbook.storage import default_location, open_store
     from trialbook.storage.base import Store
 
-    if isinstance(store, Session):
-        return store.store
+    if isinstance(getattr(store, "store", None), Store):  # a session
+        return store.store  # type: ignore[union-attr]
     if isinstance(store, Store):
         return store
     opened = open_store(default_location() if store is None else store)
@@ -103,7 +100,7 @@ def _store(
 def load_model(
     uri: str,
     *,
-    store: Store | Session | str | os.PathLike[str] | None = None,
+    store: Store | Any = None,
     trusted: Iterable[str] = (),
     model: Any = None,
 ) -> Any:

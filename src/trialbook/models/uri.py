@@ -82,9 +82,7 @@ def parse_uri(uri: str) -> ModelURI:
     return ModelURI(experiment, int(run), artifact)
 
 
-def _store(
-    store: Store | Any, stack: contextlib.ExitStack
-) -> Store:
+def _store(store: Store | Any, stack: contextlib.ExitStack) -> Store:
     from trialbook.storage import default_location, open_store
     from trialbook.storage.base import Store
 

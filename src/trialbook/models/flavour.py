@@ -25,7 +25,7 @@ from typing import Any
 
 from trialbook.errors import ConfigError
 
-__all__ = ["FLAVOURS", "LoadOptions", "SaveOptions", "detect", "flavour"]
+__all__ = ["FLAVOURS", "LoadOptions", "SaveOptions", "detect", "flavour", "library_class"]
 
 FLAVOURS: dict[str, str] = {
     "sklearn": "trialbook.models.sklearn",
@@ -111,3 +111,20 @@ def detect(model: Any) -> ModuleType:
             if module.handles(model):
                 return module
     return flavour("pickle")
+
+
+def library_class(model: Any, library: str) -> str:
+    """The dotted name of the first class of ``model``'s hierarchy that ``library`` defines
+    (a subclass of yours is stored as the library's class it derives from).
+
+    Examples
+    --------
+    >>> import collections
+    >>> library_class(collections.OrderedDict(), "collections")
+    'collections.OrderedDict'
+    """
+    for cls in type(model).__mro__:
+        if cls.__module__.partition(".")[0] == library:
+            return f"{cls.__module__}.{cls.__qualname__}"
+    msg = f"{type(model)} derives from no class of {library}"
+    raise TypeError(msg)

@@ -29,7 +29,7 @@ import pathlib
 from typing import Any
 
 from trialbook.errors import ConfigError
-from trialbook.models.flavour import LoadOptions, SaveOptions
+from trialbook.models.flavour import LoadOptions, SaveOptions, library_class
 
 __all__ = ["NAME", "PACKAGES", "handles", "load", "save"]
 
@@ -45,13 +45,6 @@ def handles(model: Any) -> bool:
     import lightgbm
 
     return isinstance(model, lightgbm.Booster | lightgbm.LGBMModel)
-
-
-def _lightgbm_class(model: Any) -> str:
-    for cls in type(model).__mro__:
-        if cls.__module__.partition(".")[0] == "lightgbm":
-            return f"{cls.__module__}.{cls.__qualname__}"
-    raise AssertionError(type(model))  # handles() said it is one
 
 
 def _json_params(params: dict[str, Any]) -> dict[str, Any]:
@@ -70,7 +63,7 @@ def save(model: Any, folder: pathlib.Path, options: SaveOptions) -> dict[str, An
     import lightgbm
     import numpy as np
 
-    meta: dict[str, Any] = {"files": [_FILE], "lightgbm_class": _lightgbm_class(model)}
+    meta: dict[str, Any] = {"files": [_FILE], "lightgbm_class": library_class(model, "lightgbm")}
     if isinstance(model, lightgbm.Booster):
         model.save_model(folder / _FILE)
         return meta

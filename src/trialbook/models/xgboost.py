@@ -26,7 +26,7 @@ import pathlib
 from typing import Any
 
 from trialbook.errors import ConfigError
-from trialbook.models.flavour import LoadOptions, SaveOptions
+from trialbook.models.flavour import LoadOptions, SaveOptions, library_class
 
 __all__ = ["NAME", "PACKAGES", "handles", "load", "save"]
 
@@ -42,17 +42,10 @@ def handles(model: Any) -> bool:
     return isinstance(model, xgboost.Booster | xgboost.XGBModel)
 
 
-def _xgboost_class(model: Any) -> str:
-    for cls in type(model).__mro__:
-        if cls.__module__.partition(".")[0] == "xgboost":
-            return f"{cls.__module__}.{cls.__qualname__}"
-    raise AssertionError(type(model))  # handles() said it is one
-
-
 def save(model: Any, folder: pathlib.Path, options: SaveOptions) -> dict[str, Any]:
     """Save with ``model.save_model`` (UBJSON)."""
     model.save_model(folder / _FILE)
-    return {"files": [_FILE], "xgboost_class": _xgboost_class(model)}
+    return {"files": [_FILE], "xgboost_class": library_class(model, "xgboost")}
 
 
 def load(folder: pathlib.Path, meta: dict[str, Any], options: LoadOptions) -> Any:

@@ -59,6 +59,7 @@ __all__ = [
     "log_artifact",
     "open_artifact",
     "read_manifest",
+    "require_manifest",
 ]
 
 CHUNK_SIZE = 8 * 1024 * 1024
@@ -346,10 +347,11 @@ def read_manifest(
 
 def artifact_info(store: Store, experiment_id: int, run_id: int, name: str) -> ArtifactInfo:
     """The :class:`ArtifactInfo` of an artifact; ``NotFoundError`` naming the ones there are."""
-    return _info(_manifest(store, experiment_id, run_id, name))
+    return _info(require_manifest(store, experiment_id, run_id, name))
 
 
-def _manifest(store: Store, experiment_id: int, run_id: int, name: str) -> dict[str, Any]:
+def require_manifest(store: Store, experiment_id: int, run_id: int, name: str) -> dict[str, Any]:
+    """The manifest of artifact ``name``; ``NotFoundError`` naming the run's artifacts."""
     manifest = read_manifest(store, experiment_id, run_id, name)
     if manifest is None:
         names = ", ".join(map(repr, list_artifacts(store, experiment_id, run_id))) or "none"
@@ -396,7 +398,7 @@ def iter_artifact(
     CorruptStoreError
         If a piece is missing or changed, naming the run and the artifact.
     """
-    manifest = _manifest(store, experiment_id, run_id, name)
+    manifest = require_manifest(store, experiment_id, run_id, name)
     if manifest["kind"] == "folder":
         files = {f["path"]: f for f in manifest["files"]}
         if path not in files:
@@ -463,7 +465,7 @@ def download_artifact(
     b'abc'
     """
     dest = pathlib.Path(dest)
-    manifest = _manifest(store, experiment_id, run_id, name)
+    manifest = require_manifest(store, experiment_id, run_id, name)
     if manifest["kind"] != "folder":
         _write_file(_pieces(store, experiment_id, run_id, name, manifest["chunks"]), dest)
         return dest

@@ -22,7 +22,13 @@ import urllib.parse
 from typing import Any
 
 from trialbook.errors import ConfigError, NotFoundError
-from trialbook.storage.artifacts import CHUNK, MANIFEST, list_artifacts, read_manifest
+from trialbook.storage.artifacts import (
+    CHUNK,
+    MANIFEST,
+    list_artifacts,
+    read_manifest,
+    require_manifest,
+)
 
 __all__ = [
     "MODEL_FILE",
@@ -130,15 +136,6 @@ def check_path(path: Any) -> str | None:
     return str(path)
 
 
-def _manifest(store: Any, experiment_id: int, run_id: int, name: str) -> dict[str, Any]:
-    manifest = read_manifest(store, experiment_id, run_id, name)
-    if manifest is None:
-        names = ", ".join(map(repr, list_artifacts(store, experiment_id, run_id))) or "none"
-        msg = f"run {run_id} has no artifact {name!r} (its artifacts: {names})"
-        raise NotFoundError(msg)
-    return manifest
-
-
 def file_entry(
     store: Any, experiment_id: int, run_id: int, name: str, path: str | None
 ) -> dict[str, Any]:
@@ -163,7 +160,7 @@ def file_entry(
     'application/json'
     """
     path = check_path(path)
-    manifest = _manifest(store, experiment_id, run_id, name)
+    manifest = require_manifest(store, experiment_id, run_id, name)
     if manifest["kind"] != "folder":
         if path is not None:
             msg = f"artifact {name!r} of run {run_id} is a file, not a folder: leave path out"

@@ -633,7 +633,9 @@ class SqliteStore(ClosingStore):
                     out.bundles[run_id] = unpack(bundle, self._blobs.get)
                 except CorruptStoreError as exc:
                     exc.run_id = run_id
-                    exc.experiment = self._experiment_name(e)
+                    # this snapshot's own reader: the store's read lock is held here
+                    rows = read("SELECT name FROM experiments WHERE id = ?", (e,))
+                    exc.experiment = str(rows[0][0]) if rows else e
                     raise
         return out
 

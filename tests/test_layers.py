@@ -42,7 +42,7 @@ LAYERS: list[tuple[str, ...]] = [
         "tasks",
     ),
     ("session", "transfer", "__init__"),
-    ("cli", "web", "testing", "__main__"),
+    ("cli", "web", "testing", "integrations", "__main__"),
 ]
 SIBLINGS = {
     "runs": "runs", "runs_pool": "runs", "runs_copy": "runs", "runs_collection": "runs",

@@ -323,3 +323,16 @@ def own_dask_client():
     yield client
     client.close()
     cluster.close()
+
+
+@pytest.fixture(params=["postgres", "redis", "mongo"])
+def server(request: pytest.FixtureRequest, tmp_path: pathlib.Path) -> Iterator[Any]:
+    """Each server in turn (PostgreSQL, Redis, MongoDB), private to the test: a test may stop,
+    kill or restart it (tests/servers.py); it is stopped and removed after the test."""
+    from servers import private_server
+
+    started = private_server(request.param, tmp_path)
+    try:
+        yield started
+    finally:
+        started.close()

@@ -8,7 +8,6 @@ trial's id was allocated and before its record is written."""
 from __future__ import annotations
 
 import pathlib
-from collections.abc import Iterator
 
 import pytest
 from click.testing import CliRunner
@@ -20,15 +19,6 @@ from trialbook.errors import JournalWarning, StoreUnavailableError, TrialbookWar
 from trialbook.graph import Experiment
 from trialbook.journal import Journal
 from trialbook.storage import open_store
-
-
-@pytest.fixture(params=["postgres", "redis", "mongo"])
-def server(request: pytest.FixtureRequest, tmp_path: pathlib.Path) -> Iterator[Server]:
-    started = private_server(request.param, tmp_path)
-    try:
-        yield started
-    finally:
-        started.close()
 
 
 @pytest.fixture

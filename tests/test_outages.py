@@ -28,16 +28,6 @@ from trialbook.testing import metric_chunk
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 
 
-@pytest.fixture(params=["postgres", "redis", "mongo"])
-def server(request: pytest.FixtureRequest, tmp_path: pathlib.Path) -> Iterator[Server]:
-    """Each server in turn, private to the test, stopped and removed after it."""
-    started = private_server(request.param, tmp_path)
-    try:
-        yield started
-    finally:
-        started.close()
-
-
 def write_run(store, experiment_id: int) -> int:
     """What a trial does when it ends: a new run id, then the run with a metric; its id."""
     (run_id,) = store.allocate_run_ids(experiment_id, 1)

@@ -125,6 +125,49 @@ def test_loading_a_damaged_run_through_a_session_raises(
         fresh.load_experiment("sweep").runs[1].fields.weights  # noqa: B018
 
 
+def _damage_server_blob(store: Any) -> None:
+    """Change one byte of every blob of a server store, through its own connection."""
+    name = type(store).__name__
+    if name == "SqlStore":
+        import sqlalchemy as sa
+
+        from trialbook.storage.sql_schema import blobs_t
+
+        with store._db.engine.begin() as conn:
+            byte = 255 - sa.func.get_byte(blobs_t.c.data, 5000)
+            conn.execute(
+                sa.update(blobs_t).values(data=sa.func.set_byte(blobs_t.c.data, 5000, byte))
+            )
+    elif name == "RedisStore":
+        for key in store._r.scan_iter(match=store._k("blob", "*")):
+            data = bytearray(store._r.get(key))
+            data[5000] ^= 0xFF
+            store._r.set(key, bytes(data))
+    else:
+        for doc in store._db.blobs.find({}):
+            data = bytearray(doc["data"])
+            data[5000] ^= 0xFF
+            store._db.blobs.update_one({"_id": doc["_id"]}, {"$set": {"data": bytes(data)}})
+
+
+@pytest.mark.parametrize("backend", ["postgres", "redis", "mongo"])
+def test_loading_a_damaged_run_from_a_server_raises(tmp_path: pathlib.Path, backend: str) -> None:
+    """A blob changed in the server's database raises on read, naming the run and the field
+    (its content hash is checked, as the embedded store checks its files): on load, on
+    ``read_runs`` and on PostgreSQL's column-wise read."""
+    with backend_location(backend, tmp_path) as url:
+        with trialbook.create_session(url) as session:
+            experiment = session.create_experiment("sweep")
+            experiment.add_run(x=1).fields.weights = np.arange(100_000.0)
+            experiment.persist()
+            _damage_server_blob(session.store)
+        with (
+            trialbook.create_session(url) as fresh,
+            pytest.raises(CorruptStoreError, match="field 'weights' of run 1 of experiment"),
+        ):
+            fresh.load_experiment("sweep").runs[1].fields.weights  # noqa: B018
+
+
 def test_damaged_blob_of_a_file_store_raises(tmp_path: pathlib.Path, closing: Closing) -> None:
     store = closing(SqliteStore(tmp_path / "one.db"))
     eid = _write_big_run(store)

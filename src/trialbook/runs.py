@@ -43,6 +43,7 @@ from trialbook import journal
 from trialbook.codecs import from_tree
 from trialbook.errors import (
     ConfigError,
+    CorruptStoreError,
     ExperimentExistsError,
     RunFailedError,
 )
@@ -140,8 +141,8 @@ class RunsExperiment:
         """The stored experiment ``info`` of ``store`` with its runs (what
         :meth:`trialbook.Session.load_experiment` returns).
 
-        From a store that reads runs column-wise (SQLite), loading reads only what the table
-        of runs needs, and :meth:`df` builds it from those columns; the
+        From a store that reads runs column-wise (SQLite, PostgreSQL), loading reads only what
+        the table of runs needs, and :meth:`df` builds it from those columns; the
         :class:`~trialbook.tracking.Run` objects are read and built at the first use of
         ``experiment.runs`` (issue 16: a million of them take seconds and gigabytes): the runs
         of the load, with their values as stored then, each at the version it had at the load
@@ -149,11 +150,12 @@ class RunsExperiment:
         """
         experiment = cls(info.name, store, info=info)
         read_columns = getattr(store, "read_run_columns", None)
-        if read_columns is not None:
+        columns = None if read_columns is None else read_columns(info.id)
+        if columns is not None:
             from trialbook.runs_table import decode_bundles
 
-            experiment._unread = read_columns(info.id)
-            decode_bundles(experiment._unread, allow_pickle=store.allow_pickle)
+            decode_bundles(columns, allow_pickle=store.allow_pickle)
+            experiment._unread = columns
         else:
             experiment._build_runs()
         return experiment
@@ -169,8 +171,14 @@ class RunsExperiment:
         versions = (
             None if loaded is None else dict(zip(loaded.run_ids, loaded.versions, strict=True))
         )
+        try:
+            records = self.store.read_runs(self._info.id)
+        except CorruptStoreError as exc:  # a store names the run and value; this, the experiment
+            if exc.experiment is None:
+                exc.experiment = self.name
+            raise
         with paused_gc():
-            for record in mark_lost(self.store.read_runs(self._info.id), self._info.meta):
+            for record in mark_lost(records, self._info.meta):
                 if versions is not None:
                     if record.run_id not in versions:
                         continue  # added by another session since the load

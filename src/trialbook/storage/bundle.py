@@ -300,6 +300,58 @@ def unpack(
     return out
 
 
+def checked_blob(digest: str, raw: bytes) -> bytes:
+    """``raw``, the bytes of the blob at content address ``digest``, once checked to hash to
+    it; else :class:`~trialbook.errors.CorruptStoreError` naming the blob.
+
+    Examples
+    --------
+    >>> from trialbook.identity import content_address
+    >>> checked_blob(content_address(b"abc"), b"abc")
+    b'abc'
+    >>> checked_blob(content_address(b"abc"), b"abd")
+    Traceback (most recent call last):
+    ...
+    trialbook.errors.CorruptStoreError: a stored value is corrupt: blob ba7816bf8f01...: ...
+    """
+    from trialbook.identity import content_address
+
+    actual = content_address(raw)
+    if actual != digest:
+        problem = (
+            f"its bytes ({len(raw)}) hash to {actual[:12]}...; its name says {digest[:12]}...: "
+            "they changed after it was written"
+        )
+        raise CorruptStoreError(problem, blob=digest)
+    return raw
+
+
+def unpack_checked(run_id: int, data: bytes | None, blobs: Mapping[str, bytes]) -> dict:
+    """:func:`unpack` of run ``run_id``'s bundle ``data`` whose blobs were read into ``blobs``
+    (by content address), each checked to hash to its address: a blob changed in the database
+    raises :class:`~trialbook.errors.CorruptStoreError` naming the run and the value, never
+    returns wrong data (what the embedded store checks of its files).
+
+    Examples
+    --------
+    >>> from trialbook.codecs import Encoded
+    >>> from trialbook.identity import content_address
+    >>> digest = content_address(b"12345")
+    >>> data = pack({("field", "w"): Encoded("npy", b"12345")}, lambda d: digest, inline_limit=2)
+    >>> unpack_checked(1, data, {digest: b"12345"})[("field", "w")].data
+    b'12345'
+    >>> unpack_checked(1, data, {digest: b"12346"})
+    Traceback (most recent call last):
+    ...
+    trialbook.errors.CorruptStoreError: field 'w' of run 1 is corrupt: blob 5994471abb01...: ...
+    """
+    try:
+        return unpack(data, lambda digest: checked_blob(digest, blobs[digest]))
+    except CorruptStoreError as exc:
+        exc.run_id = run_id
+        raise
+
+
 def blob_digests(data: bytes | None) -> list[str]:
     """The digests of the blobs a bundle refers to (read from its header only), for garbage
     collection.

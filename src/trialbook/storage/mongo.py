@@ -117,6 +117,7 @@ from trialbook.storage.bundle import (
     INLINE_LIMIT,
     RUN_COLUMNS,
     blob_digests,
+    checked_blob,
     columns,
     dump_doc,
     fill_record,
@@ -124,7 +125,7 @@ from trialbook.storage.bundle import (
     pack,
     record_from_columns,
     run_document,
-    unpack,
+    unpack_checked,
 )
 from trialbook.storage.chunks import metric_series
 from trialbook.storage.records import (
@@ -613,7 +614,7 @@ class MongoStore(ClosingStore):
         docs = self._call(lambda: list(self._db.runs.find(query, {"_id": 0}).sort("run_id", asc)))
         outer = self._get_blobs([d["bundle_blob"] for d in docs if d.get("bundle_blob")])
         bundles = [
-            outer[d["bundle_blob"]] if d.get("bundle_blob")
+            checked_blob(d["bundle_blob"], outer[d["bundle_blob"]]) if d.get("bundle_blob")
             else None if d.get("bundle") is None else bytes(d["bundle"])
             for d in docs
         ]  # fmt: skip
@@ -624,7 +625,9 @@ class MongoStore(ClosingStore):
                 [int(d["run_id"]), d["kind"], d["status"], *(d.get(c) for c in RUN_COLUMNS[3:])]
             )
             record.version = int(d.get("version") or 0)
-            fill_record(record, load_doc(d.get("doc")), unpack(bundle, blobs.__getitem__))
+            fill_record(
+                record, load_doc(d.get("doc")), unpack_checked(record.run_id, bundle, blobs)
+            )
             out.append(record)
         return out
 
@@ -886,7 +889,7 @@ class MongoStore(ClosingStore):
         return used
 
     def _get_blob(self, digest: str) -> bytes:
-        return self._get_blobs([digest])[digest]
+        return checked_blob(digest, self._get_blobs([digest])[digest])
 
     def _get_blobs(self, digests: Sequence[str]) -> dict[str, bytes]:
         """The blobs of ``digests``: one ``find`` of their first parts per :data:`BATCH`, and

@@ -106,6 +106,7 @@ from trialbook.storage.bundle import (
     INLINE_LIMIT,
     RUN_COLUMNS,
     blob_digests,
+    checked_blob,
     columns,
     dump_doc,
     fill_record,
@@ -113,7 +114,7 @@ from trialbook.storage.bundle import (
     pack,
     record_from_columns,
     run_document,
-    unpack,
+    unpack_checked,
 )
 from trialbook.storage.chunks import join_chunk, metric_series, split_chunk
 from trialbook.storage.records import (
@@ -643,7 +644,7 @@ class RedisStore(ClosingStore):
                 [run_id, row[0].decode(), row[1].decode(), _text(row[2]), _num(row[3], int),
                  _num(row[4]), _num(row[5]), _num(row[6]), _text(row[7]), _text(row[8])]
             )  # fmt: skip
-            fill_record(record, load_doc(_text(row[9])), unpack(row[10], blobs.__getitem__))
+            fill_record(record, load_doc(_text(row[9])), unpack_checked(run_id, row[10], blobs))
             record.version = int(row[11] or 0)
             out.append(record)
         return out
@@ -880,7 +881,7 @@ class RedisStore(ClosingStore):
         return used
 
     def _get_blob(self, digest: str) -> bytes:
-        return self._get_blobs([digest])[digest]
+        return checked_blob(digest, self._get_blobs([digest])[digest])
 
     def _get_blobs(self, digests: Sequence[str]) -> dict[str, bytes]:
         """The blobs of ``digests``: one ``MGET`` per :data:`~trialbook.storage.base.BATCH`,

@@ -79,6 +79,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy import exc as sa_exc
 
+from trialbook.bulk import paused_gc
 from trialbook.codecs import Encoded
 from trialbook.errors import (
     ExperimentExistsError,
@@ -99,6 +100,7 @@ from trialbook.storage.bundle import (
     INLINE_LIMIT,
     RUN_COLUMNS,
     blob_digests,
+    checked_blob,
     columns,
     dump_doc,
     fill_record,
@@ -106,7 +108,7 @@ from trialbook.storage.bundle import (
     pack,
     record_from_columns,
     run_document,
-    unpack,
+    unpack_checked,
 )
 from trialbook.storage.chunks import metric_series
 from trialbook.storage.records import (
@@ -114,6 +116,7 @@ from trialbook.storage.records import (
     GcReport,
     MetricChunk,
     MetricSeries,
+    RunColumns,
     RunRecord,
 )
 from trialbook.storage.retry import retry_operations
@@ -487,6 +490,34 @@ class SqlStore(ClosingStore):
             rows.sort(key=lambda r: r[0])
         return self._records(rows)
 
+    def read_run_columns(
+        self, experiment_id: int, *, extra: Sequence[str] = ()
+    ) -> RunColumns | None:
+        """The runs of an experiment column-wise (what loading and ``df()`` need, no record
+        per run), on PostgreSQL; ``None`` on other databases, whose callers then read the runs
+        with :meth:`read_runs`. See :mod:`trialbook.storage.sql_columns`.
+
+        Examples
+        --------
+        >>> with open_sql_url("sqlite+pysqlite:///:memory:") as store:
+        ...     info = store.create_experiment("e", runs=[RunRecord(1)])
+        ...     store.read_run_columns(info.id) is None  # SQLAlchemy's SQLite: run by run
+        True
+        """
+        from trialbook.storage.records import check_extra_columns
+        from trialbook.storage.sql_columns import read_columns
+
+        names = check_extra_columns(extra)
+        if self._db.engine.dialect.name != "postgresql":
+            return None
+        try:
+            with self._db.engine.connect() as conn:
+                conn.execution_options(isolation_level="REPEATABLE READ")
+                with conn.begin(), paused_gc():
+                    return read_columns(conn, experiment_id, names, self._get_blobs)
+        except sa_exc.SQLAlchemyError as exc:
+            raise self._db.error(exc) from exc
+
     def _records(self, rows: list[Any]) -> list[RunRecord]:
         bundles = [None if row[11] is None else bytes(row[11]) for row in rows]
         blobs = self._get_blobs([d for bundle in bundles for d in blob_digests(bundle)])
@@ -494,7 +525,7 @@ class SqlStore(ClosingStore):
         for row, bundle in zip(rows, bundles, strict=True):
             record = record_from_columns(row)
             record.version = int(row[12] or 0)
-            fill_record(record, load_doc(row[10]), unpack(bundle, blobs.__getitem__))
+            fill_record(record, load_doc(row[10]), unpack_checked(row[0], bundle, blobs))
             out.append(record)
         return out
 
@@ -721,7 +752,7 @@ class SqlStore(ClosingStore):
         return report
 
     def _get_blob(self, digest: str) -> bytes:
-        return self._get_blobs([digest])[digest]
+        return checked_blob(digest, self._get_blobs([digest])[digest])
 
     def _get_blobs(self, digests: Iterable[str]) -> dict[str, bytes]:
         """The blobs of ``digests``, one statement per :data:`~trialbook.storage.base.BATCH`."""

@@ -123,6 +123,24 @@ class RunsExperiment:
         count = len(self._runs) if self._unread is None else len(self._unread)
         return f"Experiment(name={self.name!r}, runs.count={count})"
 
+    def _repr_html_(self) -> str:
+        """The experiment in a notebook: description, runs by status, and the first 20 runs
+        of :meth:`df` (``… N more``). Quick on a million runs: a loaded experiment's runs are
+        not built for it (see :mod:`trialbook.runs_notebook`).
+
+        Examples
+        --------
+        >>> import trialbook
+        >>> with trialbook.create_session("sqlite:///:memory:") as session:
+        ...     exp = session.create_experiment("e")
+        ...     _ = exp.add_runs(lr=[0.1, 0.01])
+        ...     "<table" in exp._repr_html_()
+        True
+        """
+        from trialbook.runs_notebook import experiment_html
+
+        return experiment_html(self)
+
     @property
     def runs(self) -> Runs:
         """The runs, by id (of a loaded experiment: built at the first use, see :meth:`load`)."""

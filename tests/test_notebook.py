@@ -1,0 +1,188 @@
+"""Notebooks (issue 17): HTML representations, metric plots and the executed tutorial."""
+
+from __future__ import annotations
+
+import contextlib
+import html.parser
+import pathlib
+
+import pytest
+
+import trialbook
+from conftest import Closing
+
+HOSTILE = '<script>alert("x")</script>'
+
+
+class _Tags(html.parser.HTMLParser):
+    """The tags of a text of HTML, and its texts, as a browser reads them."""
+
+    def __init__(self, text: str) -> None:
+        super().__init__()
+        self.tags: list[str] = []
+        self.texts: list[str] = []
+        self.feed(text)
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.tags.append(tag)
+
+    def handle_data(self, data: str) -> None:
+        self.texts.append(data)
+
+
+def _rows(text: str) -> int:
+    """Rows of the tables' bodies (header rows excluded)."""
+    return text.count("<tr") - text.count("<thead>")
+
+
+def _hostile_experiment(session: trialbook.Session) -> trialbook.RunsExperiment:
+    experiment = session.create_experiment(f"e {HOSTILE}")
+    experiment.description = f"about {HOSTILE}"
+    experiment.add_runs(name=[HOSTILE, "plain"])
+
+    def step(run: trialbook.Run) -> None:
+        run.fields.note = HOSTILE
+        run.tags[HOSTILE] = HOSTILE
+        run.log_metric(HOSTILE, 1.0)
+        if run.params.name == "plain":
+            raise ValueError(HOSTILE)
+
+    with pytest.raises(trialbook.errors.RunFailedError):
+        experiment.execute(step)
+    return experiment.persist()
+
+
+def test_reprs_escape_every_text(session: trialbook.Session) -> None:
+    """A value holding HTML shows as text everywhere: no tag but trialbook's own."""
+    experiment = _hostile_experiment(session)
+    loaded = session.load_experiment(experiment.name)
+    for text in (
+        session._repr_html_(),
+        experiment._repr_html_(),
+        loaded._repr_html_(),
+        experiment.runs[1]._repr_html_(),
+        experiment.runs[2]._repr_html_(),
+    ):
+        parsed = _Tags(text)
+        assert set(parsed.tags) <= {"div", "b", "span", "table", "thead", "tbody", "tr", "th",
+                                    "td", "svg", "polyline"}  # fmt: skip
+        assert "script" not in parsed.tags
+        assert any(HOSTILE in t for t in parsed.texts)  # shown, as text
+
+
+def test_reprs_set_no_colour_of_their_own(session: trialbook.Session) -> None:
+    """Dark themes: text and lines take the notebook's colour, no background is painted."""
+    experiment = _hostile_experiment(session)
+    for text in (session._repr_html_(), experiment._repr_html_(), experiment.runs[1]._repr_html_()):
+        assert "background" not in text
+        assert "color: inherit" in text
+        assert "color:" not in text.replace("color: inherit", "")
+    assert 'stroke="currentColor"' in experiment.runs[1]._repr_html_()
+
+
+def test_experiment_repr_counts_runs_by_status_and_shows_twenty(
+    session: trialbook.Session,
+) -> None:
+    experiment = session.create_experiment("counts")
+    experiment.add_runs(x=range(30))
+    done = [run for run in experiment.runs.values() if run.params.x % 7]
+    failed = [run for run in experiment.runs.values() if run.params.x % 7 == 0][:3]
+    for run in done:
+        run.start()
+        run.finish()
+    for run in failed:
+        run.start()
+        run.finish(ValueError("no"))
+    pending = 30 - len(done) - len(failed)
+    for shown in (experiment, experiment.persist(), session.load_experiment("counts")):
+        text = shown._repr_html_()
+        assert f"done {len(done)}" in text
+        assert f"failed {len(failed)}" in text
+        assert f"pending {pending}" in text
+        assert "30 runs" in text
+        assert _rows(text) == 20
+        assert "… 10 more" in text
+
+
+def test_small_experiment_repr_has_no_more_line(session: trialbook.Session) -> None:
+    experiment = session.create_experiment("small")
+    experiment.add_runs(x=[1, 2])
+    text = experiment._repr_html_()
+    assert _rows(text) == 2 and "more" not in text
+    empty = session.create_experiment("empty")._repr_html_()
+    assert "0 runs" in empty and "<table" not in empty
+
+
+def test_repr_of_a_loaded_experiment_reads_nothing_more(store_dir, closing: Closing) -> None:
+    """The repr of a loaded 100k-run experiment sends no statement to the store and builds no
+    run: the runs are read only when ``experiment.runs`` is used afterwards."""
+    statements: list[str] = []
+    store = closing(trialbook.open_store(store_dir, tracer=lambda sql, p: statements.append(sql)))
+    session = trialbook.Session(store)
+    experiment = session.create_experiment("big")
+    experiment.add_runs(x=range(100_000))
+    experiment.persist()
+    del experiment
+    loaded = session.load_experiment("big")
+    statements.clear()
+    text = loaded._repr_html_()
+    assert statements == []
+    assert "pending 100000" in text and "… 99980 more" in text and _rows(text) == 20
+    assert len(loaded.runs) == 100_000  # built now, read from the store now
+    assert any("FROM runs" in sql for sql in statements)
+
+
+def test_run_repr_has_params_fields_status_and_sparklines(session: trialbook.Session) -> None:
+    experiment = session.create_experiment("run")
+    with experiment.run(lr=0.25) as run:
+        run.fields.accuracy = 0.75
+        for step in range(500):
+            run.log_metric("loss", 1 / (step + 1))
+        run.log_metric("acc", 0.5)
+    text = run._repr_html_()
+    assert "Run 1" in text and "done" in text and " s</span>" in text
+    assert ">lr</td>" in text and ">0.25</td>" in text
+    assert ">accuracy</td>" in text and ">0.75</td>" in text
+    assert text.count("<svg") == 2 and text.count("<polyline") == 2
+    acc, loss = (part.split('"')[0].split() for part in text.split('points="')[1:])
+    assert len(loss) == 200  # 500 points, thinned
+    assert len(acc) == 2  # one point: a short flat line
+    assert ">500</td>" in text  # its count of points
+
+
+def test_session_repr_lists_experiments_with_kind_and_runs(
+    session: trialbook.Session, tmp_path: pathlib.Path
+) -> None:
+    experiment = session.create_experiment("runs-one")
+    experiment.add_runs(x=[1, 2, 3])
+    experiment.persist()
+    with trialbook.Experiment("graph-one", backend=session.store) as graph:
+
+        @graph.result
+        def one() -> int:
+            return 1
+
+        one().compute(seed=0)
+    text = session._repr_html_()
+    assert "experiments: 2" in text
+    assert ">runs-one</td><td" in text and ">graph-one</td><td" in text
+    assert ">graph</td>" in text and ">runs</td>" in text and ">3</td>" in text
+
+
+def test_graph_history_repr_pages_the_trials(session: trialbook.Session) -> None:
+    with trialbook.Experiment("hist", backend=session.store) as ex:
+        a = ex.parameter("a")
+
+        @ex.result
+        def inverse(a: int) -> float:
+            return 1 / a
+
+        for value in range(25):
+            ex.set_parameters(a=value)
+            with contextlib.suppress(ZeroDivisionError):
+                inverse(a).compute(seed=0)
+        text = ex._repr_html_()
+    assert "done 24" in text and "failed 1" in text
+    assert _rows(text) == 20 and "… 5 more" in text
+    assert "ZeroDivisionError" in text and ">Result</th>" in text
+    assert "parameters: a" in text

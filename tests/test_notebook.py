@@ -5,11 +5,13 @@ from __future__ import annotations
 import contextlib
 import html.parser
 import pathlib
+from typing import Any
 
 import pytest
 
 import trialbook
 from conftest import Closing
+from trialbook.errors import ConfigError, NotFoundError
 
 HOSTILE = '<script>alert("x")</script>'
 
@@ -186,3 +188,106 @@ def test_graph_history_repr_pages_the_trials(session: trialbook.Session) -> None
     assert _rows(text) == 20 and "… 5 more" in text
     assert "ZeroDivisionError" in text and ">Result</th>" in text
     assert "parameters: a" in text
+
+
+# -- plots -------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def curves(session: trialbook.Session) -> trialbook.RunsExperiment:
+    """Six runs: lr 0.1 or 0.01, seeds 1-3; a loss over 10 steps; the last run logs none."""
+    experiment = session.create_experiment("curves")
+    experiment.add_runs(lr=[0.1, 0.01], seed=[1, 2, 3], opt="sgd")
+
+    def fit(run: trialbook.Run) -> None:
+        if run.id == 6:
+            return
+        for step in range(10):
+            run.log_metric("loss", run.params.lr * run.params.seed / (step + 1))
+
+    return experiment.execute(fit)
+
+
+@pytest.fixture
+def pyplot() -> Any:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    yield plt
+    plt.close("all")
+
+
+def test_plot_draws_one_line_per_run(curves: trialbook.RunsExperiment, pyplot: Any) -> None:
+    ax = curves.plot("loss")
+    assert [line.get_label() for line in ax.get_lines()] == [f"run {i}" for i in range(1, 6)]
+    assert list(ax.get_lines()[0].get_ydata()) == pytest.approx([0.1 / (s + 1) for s in range(10)])
+    assert ax.get_ylabel() == "loss" and ax.get_xlabel() == "step"
+
+
+def test_plot_by_group_draws_a_mean_line_and_a_band(
+    curves: trialbook.RunsExperiment, pyplot: Any
+) -> None:
+    ax = curves.plot("loss", group_by="lr")
+    labels = [line.get_label() for line in ax.get_lines()]
+    assert labels == ["lr=0.1 (3 runs)", "lr=0.01 (2 runs)"]
+    assert ax.get_lines()[0].get_ydata()[0] == pytest.approx(0.2)  # mean of .1 .2 .3
+    assert len(ax.collections) == 2  # one band per group
+    band = ax.collections[0].get_paths()[0].vertices[:, 1]
+    assert min(band) == pytest.approx(0.01) and max(band) == pytest.approx(0.3)
+    std = curves.plot("loss", group_by=["lr", "opt"], band="std")
+    assert [line.get_label() for line in std.get_lines()] == [
+        "lr=0.1, opt=sgd (3 runs)", "lr=0.01, opt=sgd (2 runs)",
+    ]  # fmt: skip
+
+
+def test_plot_of_a_loaded_experiment_reads_the_points_from_the_store(
+    curves: trialbook.RunsExperiment, session: trialbook.Session, pyplot: Any
+) -> None:
+    curves.persist()
+    loaded = session.load_experiment("curves")
+    ax = loaded.plot("loss", group_by="seed")
+    assert [line.get_label() for line in ax.get_lines()] == [
+        "seed=1 (2 runs)", "seed=2 (2 runs)", "seed=3 (1 run)",
+    ]  # fmt: skip
+    assert loaded.plot("loss", x="time").get_xlabel() == "seconds"
+
+
+def test_plot_saves_a_figure_headless(
+    curves: trialbook.RunsExperiment, pyplot: Any, tmp_path: pathlib.Path
+) -> None:
+    ax = curves.plot("loss", group_by="lr")
+    ax.figure.savefig(tmp_path / "loss.png")
+    assert (tmp_path / "loss.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    _, given = pyplot.subplots()
+    assert curves.plot("loss", ax=given) is given
+
+
+def test_plot_errors_name_what_exists(curves: trialbook.RunsExperiment, pyplot: Any) -> None:
+    with pytest.raises(NotFoundError, match=r"logged the metric 'los' .*'loss'.*did you mean"):
+        curves.plot("los")
+    with pytest.raises(ConfigError, match=r"group_by names 'lrr'.*'lr'.*did you mean 'lr'"):
+        curves.plot("loss", group_by="lrr")
+    with pytest.raises(ConfigError, match="band must be 'minmax' or 'std'"):
+        curves.plot("loss", band="range")
+    with pytest.raises(ConfigError, match="with group_by, use x='step'"):
+        curves.plot("loss", group_by="lr", x="time")
+
+
+def test_graph_plot_groups_trials_by_parameter(session: trialbook.Session, pyplot: Any) -> None:
+    with trialbook.Experiment("graph-curves", backend=session.store) as ex:
+        a = ex.parameter("a")
+
+        @ex.result
+        def fit(a: int) -> None:
+            for epoch in range(4):
+                ex.save_metric("loss", epoch=epoch, value=a / (epoch + 1))
+
+        for value in (1, 1, 2):
+            ex.set_parameters(a=value)
+            fit(a).compute(seed=value)
+        ax = ex.plot("loss", group_by="a")
+        assert [line.get_label() for line in ax.get_lines()] == ["a=1 (2 runs)", "a=2 (1 run)"]
+        with pytest.raises(NotFoundError, match="'loss'"):
+            ex.plot("acc")

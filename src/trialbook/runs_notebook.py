@@ -21,18 +21,22 @@ from __future__ import annotations
 import itertools
 import json
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 from trialbook import notebook
+from trialbook.errors import ConfigError, NotFoundError, did_you_mean
+from trialbook.plots import Curve, check_plot_options, draw_curves, group_label
 from trialbook.runs_table import RunView, lost_statuses
 
 if TYPE_CHECKING:
+    import pandas as pd
+
     from trialbook.runs import RunsExperiment
     from trialbook.storage.records import RunColumns
     from trialbook.tracking import Run
 
-__all__ = ["experiment_html"]
+__all__ = ["experiment_html", "plot_metric"]
 
 
 def experiment_html(experiment: RunsExperiment) -> str:
@@ -86,3 +90,84 @@ def _first_views(columns: RunColumns, meta: Any, *, allow_pickle: bool) -> Itera
             i += 1
         if i >= notebook.ROWS:
             return
+
+
+def plot_metric(
+    experiment: RunsExperiment,
+    metric: str,
+    group_by: str | Sequence[str] | None = None,
+    *,
+    band: str = "minmax",
+    x: str = "step",
+    ax: Any = None,
+) -> Any:
+    """Draw ``metric`` of every run of ``experiment`` that logged it (see
+    :meth:`trialbook.runs.RunsExperiment.plot`) and return the matplotlib axes."""
+    names = [group_by] if isinstance(group_by, str) else list(group_by or [])
+    check_plot_options(band, x, grouped=bool(names))
+    frame = experiment.df()
+    _check_metric(experiment.name, frame, metric)
+    _check_group_names(experiment.name, frame, names)
+    logged = frame[frame[f"metric.{metric}"].notna()]
+    curves = []
+    for run_id, (steps, values, times) in _points(experiment, metric, list(logged.index)):
+        group = None
+        if names:
+            group = group_label(names, [_plain(logged.at[run_id, n]) for n in names])
+        xs = steps
+        if x == "time":  # seconds since the run's first point
+            xs = times - times[0] if len(times) else times
+        curves.append(Curve(f"run {run_id}", xs, values, group))
+    return draw_curves(curves, metric=metric, x=x, grouped=bool(names), band=band, ax=ax)
+
+
+def _check_metric(name: str, frame: pd.DataFrame, metric: str) -> None:
+    column = f"metric.{metric}"
+    if column in frame.columns and frame[column].notna().any():
+        return
+    known = [c.removeprefix("metric.") for c in frame.columns if c.startswith("metric.")]
+    msg = (
+        f"no run of experiment {name!r} logged the metric {metric!r} (the metrics its runs "
+        f"logged: {', '.join(map(repr, known)) or 'none'}){did_you_mean(metric, known)}"
+    )
+    raise NotFoundError(msg)
+
+
+def _check_group_names(name: str, frame: pd.DataFrame, names: list[str]) -> None:
+    known = [c for c in frame.columns if not c.startswith(("metric.", "tag."))]
+    for group_name in names:
+        if group_name not in frame.columns:
+            msg = (
+                f"group_by names {group_name!r}, which no run of experiment {name!r} has as "
+                f"a parameter or scalar field (they have: {', '.join(map(repr, known))})"
+                f"{did_you_mean(group_name, known)}"
+            )
+            raise ConfigError(msg)
+
+
+def _points(
+    experiment: RunsExperiment, metric: str, run_ids: list[int]
+) -> Iterator[tuple[int, tuple[Any, Any, Any]]]:
+    """``(run id, (steps, values, times))`` of the metric in each of ``run_ids``: from the
+    runs in memory, or from the store in one read while a loaded experiment's runs are not
+    built."""
+    if experiment._unread is not None and experiment._info is not None:
+        found = experiment.store.read_metrics(experiment._info.id, metric, run_ids)
+        for run_id in run_ids:
+            series = found.get(run_id)
+            if series is not None:
+                yield run_id, (series.steps, series.values, series.times)
+        return
+    for run_id in run_ids:
+        points = experiment.runs[run_id].metrics(metric)
+        yield run_id, (points["step"].to_numpy(), points["value"].to_numpy(),
+                       points["time"].to_numpy())  # fmt: skip
+
+
+def _plain(value: Any) -> Any:
+    """A group's value as a label reads it (a missing one is ``None``)."""
+    import pandas as pd
+
+    if value is None or (not isinstance(value, list | dict) and pd.isna(value)):
+        return None
+    return value

@@ -305,6 +305,45 @@ class HistoryReader:
 
         return history_html(self)
 
+    def plot(
+        self,
+        metric: str,
+        group_by: str | Sequence[str] | None = None,
+        *,
+        band: str = "minmax",
+        x: str = "step",
+        ax: Any = None,
+    ) -> Any:
+        """Draw the metric saved by the trials (:meth:`save_metric`, by epoch) with
+        matplotlib and return the axes: one line per trial, or with ``group_by`` (parameter
+        names) one mean line per group in a ``band`` (``"minmax"`` or ``"std"``); as
+        :meth:`trialbook.RunsExperiment.plot`.
+
+        Raises
+        ------
+        NotFoundError
+            If no trial saved ``metric`` (the message names the metrics they saved).
+        ConfigError
+            If a ``group_by`` name is no parameter of those trials, or ``band`` or ``x`` is
+            unknown.
+
+        Examples
+        --------
+        >>> import trialbook
+        >>> ex = trialbook.Experiment("doc_plot", backend="sqlite:///:memory:")
+        >>> @ex.result
+        ... def fit():
+        ...     for epoch in range(3):
+        ...         ex.save_metric("loss", epoch=epoch, value=1 / (epoch + 1))
+        >>> fit().compute(seed=0); fit().compute(seed=1)
+        >>> [line.get_label() for line in ex.plot("loss").get_lines()]
+        ['trial 1', 'trial 2']
+        >>> import matplotlib.pyplot as plt; plt.close("all"); ex.close()
+        """
+        from trialbook.graph.notebook import plot_trials
+
+        return plot_trials(self, metric, group_by, band=band, x=x, ax=ax)
+
     def _page_frame(self, records: list[RunRecord]) -> pd.DataFrame:
         """The history table of a few records (a page of a query)."""
         return self._history_frame(_record_columns(records, self._decode))

@@ -23,16 +23,19 @@ True
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
 from trialbook import notebook
+from trialbook.errors import ConfigError, NotFoundError, did_you_mean
+from trialbook.plots import Curve, check_plot_options, draw_curves, group_label
 from trialbook.storage.query import query_runs
 from trialbook.storage.records import Status
 
 if TYPE_CHECKING:
     from trialbook.graph.history import HistoryReader
 
-__all__ = ["history_html"]
+__all__ = ["history_html", "plot_trials"]
 
 
 def history_html(reader: HistoryReader) -> str:
@@ -57,3 +60,55 @@ def history_html(reader: HistoryReader) -> str:
     ]  # fmt: skip
     subtitle = f"lazy graph · {total} trials · parameters: {parameters}"
     return notebook.card(f"Experiment {reader.id}", subtitle, sections)
+
+
+def plot_trials(
+    reader: HistoryReader,
+    metric: str,
+    group_by: str | Sequence[str] | None = None,
+    *,
+    band: str = "minmax",
+    x: str = "step",
+    ax: Any = None,
+) -> Any:
+    """Draw the metric ``metric`` of every trial that saved it (see
+    :meth:`trialbook.graph.Experiment.plot`) and return the matplotlib axes."""
+    names = [group_by] if isinstance(group_by, str) else list(group_by or [])
+    check_plot_options(band, x, grouped=bool(names))
+    store, exp_id = reader.store, reader.experiment_id
+    known = sorted(store.metric_names(exp_id))
+    if metric not in known:
+        msg = (
+            f"no trial of experiment {reader.id!r} saved the metric {metric!r} (the metrics "
+            f"its trials saved: {', '.join(map(repr, known)) or 'none'})"
+            f"{did_you_mean(metric, known)}"
+        )
+        raise NotFoundError(msg)
+    records = {r.run_id: r for r in store.read_runs(exp_id)}
+    series = store.read_metrics(exp_id, metric, list(records))
+    params = {run_id: records[run_id].params for run_id in series}
+    _check_group_names(reader.id, params, names)
+    curves = []
+    for run_id in sorted(series):
+        points = series[run_id]
+        group = None
+        if names:
+            values = [reader._decode(params[run_id].get(name)) for name in names]
+            group = group_label(names, values)
+        xs = points.steps
+        if x == "time":  # seconds since the trial's first point
+            xs = points.times - points.times[0] if len(points.times) else points.times
+        curves.append(Curve(f"trial {run_id}", xs, points.values, group))
+    return draw_curves(curves, metric=metric, x=x, grouped=bool(names), band=band, ax=ax)
+
+
+def _check_group_names(name: str, params: dict[int, dict[str, Any]], names: list[str]) -> None:
+    known = sorted({key for values in params.values() for key in values})
+    for group_name in names:
+        if group_name not in known:
+            msg = (
+                f"group_by names {group_name!r}, which is no parameter of the trials of "
+                f"experiment {name!r} that saved the metric (their parameters: "
+                f"{', '.join(map(repr, known)) or 'none'}){did_you_mean(group_name, known)}"
+            )
+            raise ConfigError(msg)

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import contextlib
 import html.parser
+import os
 import pathlib
+import sys
 from typing import Any
 
 import pytest
@@ -291,3 +293,51 @@ def test_graph_plot_groups_trials_by_parameter(session: trialbook.Session, pyplo
         assert [line.get_label() for line in ax.get_lines()] == ["a=1 (2 runs)", "a=2 (1 run)"]
         with pytest.raises(NotFoundError, match="'loss'"):
             ex.plot("acc")
+
+
+# -- the tutorial ------------------------------------------------------------------------------
+
+TUTORIAL = pathlib.Path(__file__).resolve().parent.parent / "docs" / "tutorial.ipynb"
+
+
+def _outputs(cell: Any, kind: str) -> list[str]:
+    """The texts of ``kind`` (``stdout``, ``text/html``, ``image/png``...) a cell showed."""
+    found = []
+    for output in cell.get("outputs", []):
+        if output.output_type == "stream" and output.name == kind:
+            found.append(output.text)
+        elif kind in output.get("data", {}):
+            found.append(output.data[kind])
+    return found
+
+
+def test_tutorial_notebook_runs_from_top_to_bottom(
+    tmp_path: pathlib.Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """docs/tutorial.ipynb, executed by a kernel of this environment's interpreter: no cell
+    fails, the reprs are tables, the plots are images, the store holds the three ways."""
+    nbclient = pytest.importorskip("nbclient")
+    nbformat = pytest.importorskip("nbformat")
+    # the kernel imports the trialbook under test, whatever the environment installed
+    source = str(pathlib.Path(trialbook.__file__).resolve().parent.parent)
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join([source, os.environ.get("PYTHONPATH", "")]))
+    notebook = nbformat.read(TUTORIAL, as_version=4)
+    client = nbclient.NotebookClient(
+        notebook, kernel_name="python3", timeout=120,
+        resources={"metadata": {"path": str(tmp_path)}},
+    )  # fmt: skip
+    client.execute()
+    code = [cell for cell in notebook.cells if cell.cell_type == "code"]
+    assert not [o for cell in code for o in cell.outputs if o.output_type == "error"]
+    # the kernel is this interpreter (ipykernel's "python3" spec, its "python" resolved here)
+    assert _outputs(code[0], "stdout") == [sys.executable + "\n"]
+    html_texts = [text for cell in code for text in _outputs(cell, "text/html")]
+    assert sum("<table" in text for text in html_texts) >= 6
+    assert any("Experiment sweep" in t and "done 6" in t for t in html_texts)
+    assert any("Run 1" in t and "<svg" in t for t in html_texts)
+    assert any("lazy graph · 3 trials" in t for t in html_texts)
+    assert any("Experiment tasks" in t and "done 2" in t for t in html_texts)
+    session_html = html_texts[-1]
+    assert ">graph</td>" in session_html and ">tasks</td>" in session_html
+    assert sum(len(_outputs(cell, "image/png")) for cell in code) == 2
+    assert list(tmp_path.iterdir()) == []  # the store lived in a temporary folder, removed

@@ -192,6 +192,24 @@ def test_graph_history_repr_pages_the_trials(session: trialbook.Session) -> None
     assert "parameters: a" in text
 
 
+def test_task_experiment_repr_lists_the_jobs_of_the_block(tmp_path: pathlib.Path) -> None:
+    from trialbook import Param, Task, experiment, tag
+
+    class Fit(Task):
+        __trialbook_id__ = "test.notebook.fit"
+        name: Param[str]
+
+        def execute(self) -> None:
+            pass
+
+    with experiment(tmp_path, "plan", run_mode="dry-run", progress=False) as xp:
+        for i in range(22):
+            Fit.C(name=tag(f"{HOSTILE}{i}")).submit()
+    text = xp._repr_html_()
+    assert "would run 22" in text and "… 2 more" in text and _rows(text) == 20
+    assert "<script>" not in text and ">test.notebook.fit</td>" in text
+
+
 # -- plots -------------------------------------------------------------------------------------
 
 
@@ -336,8 +354,9 @@ def test_tutorial_notebook_runs_from_top_to_bottom(
     assert any("Experiment sweep" in t and "done 6" in t for t in html_texts)
     assert any("Run 1" in t and "<svg" in t for t in html_texts)
     assert any("lazy graph · 3 trials" in t for t in html_texts)
+    assert any("tasks · normal" in t and ">tutorial.fit</td>" in t for t in html_texts)
     assert any("Experiment tasks" in t and "done 2" in t for t in html_texts)
     session_html = html_texts[-1]
     assert ">graph</td>" in session_html and ">tasks</td>" in session_html
-    assert sum(len(_outputs(cell, "image/png")) for cell in code) == 2
+    assert sum(len(_outputs(cell, "image/png")) for cell in code) == 3
     assert list(tmp_path.iterdir()) == []  # the store lived in a temporary folder, removed

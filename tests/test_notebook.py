@@ -168,7 +168,7 @@ def test_session_repr_lists_experiments_with_kind_and_runs(
 
         one().compute(seed=0)
     text = session._repr_html_()
-    assert "experiments: 2" in text
+    assert "2 experiments" in text
     assert ">runs-one</td><td" in text and ">graph-one</td><td" in text
     assert ">graph</td>" in text and ">runs</td>" in text and ">3</td>" in text
 

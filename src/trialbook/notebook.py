@@ -36,6 +36,7 @@ __all__ = [
     "SPARK_POINTS",
     "Html",
     "card",
+    "count",
     "counts_line",
     "escape",
     "frame_table",
@@ -54,7 +55,7 @@ _TEXT_LIMIT = 80
 _BOX = "color: inherit; font-size: 0.9em; line-height: 1.4"
 _TABLE = "border-collapse: collapse; margin: 2px 0 6px 0; color: inherit"
 _ROW = "border-bottom: 1px solid rgba(128, 128, 128, 0.3)"
-_CELL = "padding: 1px 8px; text-align: left"
+_CELL = "padding: 1px 8px; text-align: left; white-space: nowrap"
 _HEAD = f"{_CELL}; font-weight: bold"
 _MUTED = "opacity: 0.7"
 
@@ -219,6 +220,17 @@ def _thinned(values: Sequence[float] | Any) -> list[float]:
         return values
     step = (len(values) - 1) / (SPARK_POINTS - 1)
     return [values[round(i * step)] for i in range(SPARK_POINTS)]
+
+
+def count(n: int, noun: str) -> str:
+    """``n`` and ``noun``, plural unless ``n`` is 1.
+
+    Examples
+    --------
+    >>> count(1, "run"), count(3, "trial")
+    ('1 run', '3 trials')
+    """
+    return f"{n} {noun}" + ("" if n == 1 else "s")
 
 
 def counts_line(counts: Mapping[str, int]) -> str:

@@ -67,8 +67,10 @@ def experiment_html(experiment: RunsExperiment) -> str:
         ("Runs by status", notebook.counts_line(counts_in_order) if total else ""),
         ("Runs", notebook.frame_table(runs_frame(first), more=total - len(first)) if first else ""),
     ]
-    store = "" if not experiment.is_persisted else f" · in {experiment.store.url}"
-    return notebook.card(f"Experiment {experiment.name}", f"{total} runs{store}", sections)
+    subtitle = notebook.count(total, "run")
+    if experiment.is_persisted:
+        subtitle += f" · in {experiment.store.url}"
+    return notebook.card(f"Experiment {experiment.name}", subtitle, sections)
 
 
 def _first_views(columns: RunColumns, meta: Any, *, allow_pickle: bool) -> Iterator[RunView]:

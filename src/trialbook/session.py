@@ -174,8 +174,8 @@ class Session:
         table = notebook.rows_table(
             ["name", "kind", "runs", "created"], rows, more=len(infos) - len(rows)
         )
-        return notebook.card("Session", f"{self.store.url} · experiments: {len(infos)}",
-                             [("Experiments", table)])  # fmt: skip
+        subtitle = f"{self.store.url} · {notebook.count(len(infos), 'experiment')}"
+        return notebook.card("Session", subtitle, [("Experiments", table if infos else "")])
 
     def ls(self) -> pd.DataFrame:
         """The persisted experiments: ``name``, ``runs``, ``created``, ``updated``.

@@ -58,7 +58,7 @@ def history_html(reader: HistoryReader) -> str:
         ("History", notebook.frame_table(reader._page_frame(page), more=total - len(page))
          if page else ""),
     ]  # fmt: skip
-    subtitle = f"lazy graph · {total} trials · parameters: {parameters}"
+    subtitle = f"lazy graph · {notebook.count(total, 'trial')} · parameters: {parameters}"
     return notebook.card(f"Experiment {reader.id}", subtitle, sections)
 
 

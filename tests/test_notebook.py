@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 import trialbook
-from conftest import Closing
+from conftest import Closing, require_module
 from trialbook.errors import ConfigError, NotFoundError
 
 HOSTILE = '<script>alert("x")</script>'
@@ -230,8 +230,7 @@ def curves(session: trialbook.Session) -> trialbook.RunsExperiment:
 
 @pytest.fixture
 def pyplot() -> Any:
-    import matplotlib
-
+    matplotlib = require_module("matplotlib", "notebook")
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
@@ -334,8 +333,8 @@ def test_tutorial_notebook_runs_from_top_to_bottom(
 ) -> None:
     """docs/tutorial.ipynb, executed by a kernel of this environment's interpreter: no cell
     fails, the reprs are tables, the plots are images, the store holds the three ways."""
-    nbclient = pytest.importorskip("nbclient")
-    nbformat = pytest.importorskip("nbformat")
+    nbclient = require_module("nbclient", "notebook")
+    nbformat = require_module("nbformat", "notebook")
     # the kernel imports the trialbook under test, whatever the environment installed
     source = str(pathlib.Path(trialbook.__file__).resolve().parent.parent)
     monkeypatch.setenv("PYTHONPATH", os.pathsep.join([source, os.environ.get("PYTHONPATH", "")]))

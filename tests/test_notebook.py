@@ -136,6 +136,22 @@ def test_repr_of_a_loaded_experiment_reads_nothing_more(store_dir, closing: Clos
     assert any("FROM runs" in sql for sql in statements)
 
 
+def test_repr_of_a_loaded_experiment_shows_lost_runs_failed(session: trialbook.Session) -> None:
+    """A run left running by a process whose heartbeat stopped reads as failed, as in df()."""
+    experiment = session.create_experiment("lost")
+    experiment.add_runs(x=[1, 2])
+    experiment.runs[1].start()  # running, never finished
+    experiment.persist()
+    info = session.store.find_experiment("lost")
+    entry = {"host": "elsewhere", "pid": 7, "beat": 1.0, "runs": [1]}
+    session.store.update_meta(info.id, {"live:gone": entry})
+    loaded = session.load_experiment("lost")
+    text = loaded._repr_html_()
+    assert "failed 1" in text and "pending 1" in text and "running" not in text
+    assert "LostRun" in text
+    assert loaded.df().loc[1, "status"] == "failed"
+
+
 def test_run_repr_has_params_fields_status_and_sparklines(session: trialbook.Session) -> None:
     experiment = session.create_experiment("run")
     with experiment.run(lr=0.25) as run:

@@ -33,7 +33,7 @@ if TYPE_CHECKING:
     import pandas as pd
 
     from trialbook.runs import RunsExperiment
-    from trialbook.storage.records import RunColumns
+    from trialbook.storage.records import ErrorInfo, RunColumns
     from trialbook.tracking import Run
 
 __all__ = ["experiment_html", "plot_metric"]
@@ -49,10 +49,10 @@ def experiment_html(experiment: RunsExperiment) -> str:
     unread = experiment._unread
     if unread is not None:  # loaded, runs not built: the columns read at load
         meta = experiment._info.meta if experiment._info is not None else {}
-        statuses, _ = lost_statuses(unread, meta)
+        statuses, lost = lost_statuses(unread, meta)
         counts = Counter(statuses)
         first: list[Run | RunView] = list(
-            _first_views(unread, meta, allow_pickle=experiment.store.allow_pickle)
+            _first_views(unread, statuses, lost, allow_pickle=experiment.store.allow_pickle)
         )
         total = len(unread)
     else:
@@ -73,12 +73,20 @@ def experiment_html(experiment: RunsExperiment) -> str:
     return notebook.card(f"Experiment {experiment.name}", subtitle, sections)
 
 
-def _first_views(columns: RunColumns, meta: Any, *, allow_pickle: bool) -> Iterator[RunView]:
-    """The first runs of ``columns`` as views, parsing only their documents (a batch of
-    documents holds hundreds of thousands)."""
-    statuses, lost = lost_statuses(columns, meta)
+def _first_views(
+    columns: RunColumns,
+    statuses: list[str],
+    lost: dict[int, ErrorInfo],
+    *,
+    allow_pickle: bool,
+) -> Iterator[RunView]:
+    """The first runs of ``columns`` as views (``statuses`` and ``lost`` errors: as
+    :func:`~trialbook.runs_table.lost_statuses` gives them), parsing only their documents (a
+    batch of documents holds hundreds of thousands)."""
     i = 0
     for text in columns.docs:
+        if not text:  # a batch of no runs
+            continue
         for line in text.split("\n", notebook.ROWS - i)[: notebook.ROWS - i]:
             run_id = columns.run_ids[i]
             view = RunView(

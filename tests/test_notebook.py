@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import html.parser
+import json
 import os
 import pathlib
 import sys
@@ -351,18 +352,28 @@ def test_tutorial_notebook_runs_from_top_to_bottom(
     fails, the reprs are tables, the plots are images, the store holds the three ways."""
     nbclient = require_module("nbclient", "notebook")
     nbformat = require_module("nbformat", "notebook")
+    require_module("ipykernel", "notebook")
+    # "python3" is this interpreter, whatever kernels the machine has registered: a spec in a
+    # folder of the test, first on JUPYTER_PATH (nothing is registered outside it)
+    spec = tmp_path / "jupyter" / "kernels" / "python3"
+    spec.mkdir(parents=True)
+    argv = [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"]
+    kernel = {"argv": argv, "display_name": "Python 3", "language": "python"}
+    (spec / "kernel.json").write_text(json.dumps(kernel))
+    monkeypatch.setenv("JUPYTER_PATH", str(tmp_path / "jupyter"))
     # the kernel imports the trialbook under test, whatever the environment installed
     source = str(pathlib.Path(trialbook.__file__).resolve().parent.parent)
     monkeypatch.setenv("PYTHONPATH", os.pathsep.join([source, os.environ.get("PYTHONPATH", "")]))
+    work = tmp_path / "work"
+    work.mkdir()
     notebook = nbformat.read(TUTORIAL, as_version=4)
     client = nbclient.NotebookClient(
-        notebook, kernel_name="python3", timeout=120,
-        resources={"metadata": {"path": str(tmp_path)}},
-    )  # fmt: skip
+        notebook, kernel_name="python3", timeout=120, resources={"metadata": {"path": str(work)}}
+    )
     client.execute()
     code = [cell for cell in notebook.cells if cell.cell_type == "code"]
     assert not [o for cell in code for o in cell.outputs if o.output_type == "error"]
-    # the kernel is this interpreter (ipykernel's "python3" spec, its "python" resolved here)
+    # the kernel is this interpreter
     assert _outputs(code[0], "stdout") == [sys.executable + "\n"]
     html_texts = [text for cell in code for text in _outputs(cell, "text/html")]
     assert sum("<table" in text for text in html_texts) >= 6
@@ -374,4 +385,4 @@ def test_tutorial_notebook_runs_from_top_to_bottom(
     session_html = html_texts[-1]
     assert ">graph</td>" in session_html and ">tasks</td>" in session_html
     assert sum(len(_outputs(cell, "image/png")) for cell in code) == 3
-    assert list(tmp_path.iterdir()) == []  # the store lived in a temporary folder, removed
+    assert list(work.iterdir()) == []  # the store lived in a temporary folder, removed

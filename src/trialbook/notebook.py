@@ -80,6 +80,9 @@ def escape(value: Any, limit: int = _TEXT_LIMIT) -> str:
     --------
     >>> escape(0.123456789), escape(None), escape(float("nan")), escape("a" * 90)[-3:]
     ('0.123457', '', '', 'aa…')
+    >>> import numpy as np, pandas as pd
+    >>> escape(np.zeros((3, 4))), escape(pd.DataFrame({"a": [1, 2]})), escape(pd.NaT)
+    ('ndarray 3x4 float64', 'DataFrame 2x1', '')
     """
     if isinstance(value, Html):
         return value
@@ -105,9 +108,9 @@ def _text(value: Any) -> str:
 
 def _library_text(value: Any) -> str:
     """A NumPy or pandas scalar (a timestamp, a missing value) as the plain one would read."""
-    if getattr(value, "ndim", 0):  # an array in a cell: its summary, not every item
-        shape = "×".join(map(str, value.shape))
-        return f"array {shape} {value.dtype}"
+    if getattr(value, "ndim", 0):  # an array or a frame in a cell: its summary, not its items
+        shape = "x".join(map(str, value.shape))
+        return f"{type(value).__name__} {shape} {getattr(value, 'dtype', '')}".rstrip()
     import pandas as pd
 
     if pd.isna(value):

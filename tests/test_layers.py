@@ -6,6 +6,7 @@ Layers, bottom up::
 
     errors
     identity codecs sequence names extras bulk notes   values, fingerprints, small shared rules
+    notebook plots                           HTML of notebooks, metric curves (plain values in)
     storage/                                 the Store protocol and its backends
     tracking run_artifacts capture ...       the current run, its artifacts; snapshots; outages
     execution/                               executors: in-process, pool, Dask, Slurm
@@ -26,7 +27,7 @@ PACKAGE = SRC / "trialbook"
 
 LAYERS: list[tuple[str, ...]] = [
     ("errors",),
-    ("identity", "codecs", "sequence", "names", "extras", "bulk", "notes"),
+    ("identity", "codecs", "sequence", "names", "extras", "bulk", "notes", "notebook", "plots"),
     ("storage",),
     ("tracking", "run_artifacts", "models", "capture", "live", "journal"),
     ("execution",),
@@ -37,6 +38,7 @@ LAYERS: list[tuple[str, ...]] = [
         "runs_collection",
         "runs_meta",
         "runs_table",
+        "runs_notebook",
         "steps",
         "graph",
         "tasks",
@@ -46,7 +48,7 @@ LAYERS: list[tuple[str, ...]] = [
 ]
 SIBLINGS = {
     "runs": "runs", "runs_pool": "runs", "runs_copy": "runs", "runs_collection": "runs",
-    "runs_meta": "runs", "runs_table": "runs", "steps": "runs",
+    "runs_meta": "runs", "runs_table": "runs", "runs_notebook": "runs", "steps": "runs",
     "graph": "graph", "tasks": "tasks",
 }  # fmt: skip
 """The three ways of working: one layer, and none imports another."""

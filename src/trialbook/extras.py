@@ -29,6 +29,7 @@ EXTRAS: dict[str, tuple[str, ...]] = {
     "mongo": ("pymongo",),
     "distributed": ("distributed",),
     "viz": ("graphviz",),
+    "notebook": ("matplotlib",),
 }
 """Each extra of ``pyproject.toml`` and the top-level modules it provides."""
 
@@ -36,6 +37,7 @@ _EXTRA_OF = {
     "starlette": "ui", "uvicorn": "ui", "sqlalchemy": "postgres", "psycopg": "postgres",
     "psycopg2": "postgres", "pymysql": "mysql", "MySQLdb": "mysql", "redis": "redis",
     "pymongo": "mongo", "bson": "mongo", "distributed": "distributed", "graphviz": "viz",
+    "matplotlib": "notebook",
 }  # fmt: skip
 
 

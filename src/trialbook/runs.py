@@ -124,6 +124,78 @@ class RunsExperiment:
         count = len(self._runs) if self._unread is None else len(self._unread)
         return f"Experiment(name={self.name!r}, runs.count={count})"
 
+    def _repr_html_(self) -> str:
+        """The experiment in a notebook: description, runs by status, and the first 20 runs
+        of :meth:`df` (``… N more``). Quick on a million runs: a loaded experiment's runs are
+        not built for it (see :mod:`trialbook.runs_notebook`).
+
+        Examples
+        --------
+        >>> import trialbook
+        >>> with trialbook.create_session("sqlite:///:memory:") as session:
+        ...     exp = session.create_experiment("e")
+        ...     _ = exp.add_runs(lr=[0.1, 0.01])
+        ...     "<table" in exp._repr_html_()
+        True
+        """
+        from trialbook.runs_notebook import experiment_html
+
+        return experiment_html(self)
+
+    def plot(
+        self,
+        metric: str,
+        group_by: str | Sequence[str] | None = None,
+        *,
+        band: str = "minmax",
+        x: str = "step",
+        ax: Any = None,
+    ) -> Any:
+        """Draw the curves of ``metric`` with matplotlib and return the axes (the
+        ``notebook`` extra installs matplotlib).
+
+        Without ``group_by``: one line per run that logged the metric. With ``group_by`` (a
+        parameter or scalar field name, or a list of them): one line per group of runs with
+        the same values, the mean of their values at each step, in a shaded band: the
+        runs' minimum to maximum (``band="minmax"``) or one standard deviation around the
+        mean (``band="std"``). ``x`` is ``"step"`` (the metric's steps) or ``"time"`` (seconds
+        since each run's first point; without ``group_by`` only). ``ax`` draws on given axes
+        (default: a new figure). Off screen (no display), matplotlib draws with its Agg
+        backend: save the figure with ``ax.figure.savefig(path)``.
+
+        Raises
+        ------
+        NotFoundError
+            If no run logged ``metric`` (the message names the metrics they logged).
+        ConfigError
+            If a ``group_by`` name is no parameter or field of the runs, or ``band`` or ``x``
+            is unknown.
+        MissingExtraError
+            If matplotlib is not installed.
+
+        Examples
+        --------
+        >>> import trialbook
+        >>> session = trialbook.create_session("sqlite:///:memory:")
+        >>> exp = session.create_experiment("curves")
+        >>> _ = exp.add_runs(lr=[0.1, 0.2], seed=[1, 2])
+        >>> def fit(run):
+        ...     for step in range(5):
+        ...         run.log_metric("loss", run.params.lr * run.params.seed / (step + 1))
+        >>> ax = exp.execute(fit).plot("loss", group_by="lr", band="std")
+        >>> [line.get_label() for line in ax.get_lines()]
+        ['lr=0.1 (2 runs)', 'lr=0.2 (2 runs)']
+        >>> exp.plot("acc")
+        Traceback (most recent call last):
+        ...
+        trialbook.errors.NotFoundError: no run of experiment 'curves' logged the metric 'acc' (the
+        metrics its runs logged: 'loss')
+        >>> import matplotlib.pyplot as plt; plt.close("all"); session.close()
+        """
+        from trialbook.runs_notebook import plot_metric
+
+        return plot_metric(self, metric, group_by, band=band, x=x, ax=ax)
+
     @property
     def runs(self) -> Runs:
         """The runs, by id (of a loaded experiment: built at the first use, see :meth:`load`)."""

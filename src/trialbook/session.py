@@ -150,6 +150,33 @@ class Session:
         count = sum(1 for e in self.store.list_experiments() if e.runs or not e.meta.get("claim"))
         return f"Session(url={self.store.url!r}, experiments={count})"
 
+    def _repr_html_(self) -> str:
+        """The session in a notebook: a table of its experiments (name, kind, runs, created),
+        from the store's list (run counts kept by the store: no run is read).
+
+        Examples
+        --------
+        >>> with create_session("sqlite:///:memory:") as session:
+        ...     _ = session.create_experiment("a<b>").persist()
+        ...     text = session._repr_html_()
+        >>> "<table" in text and "a&lt;b&gt;" in text
+        True
+        """
+        import datetime as dt
+
+        from trialbook import notebook
+
+        infos = [e for e in self.store.list_experiments() if e.runs or not e.meta.get("claim")]
+        rows = [
+            [e.name, e.meta.get("kind") or "runs", e.runs, dt.datetime.fromtimestamp(e.created)]
+            for e in infos[: notebook.ROWS * 5]
+        ]
+        table = notebook.rows_table(
+            ["name", "kind", "runs", "created"], rows, more=len(infos) - len(rows)
+        )
+        subtitle = f"{self.store.url} · {notebook.count(len(infos), 'experiment')}"
+        return notebook.card("Session", subtitle, [("Experiments", table if infos else "")])
+
     def ls(self) -> pd.DataFrame:
         """The persisted experiments: ``name``, ``runs``, ``created``, ``updated``.
 

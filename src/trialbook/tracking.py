@@ -377,6 +377,37 @@ class Run:
     def __repr__(self) -> str:
         return f"Run(id={self.id}, status={str(self.status)!r}, params={dict(self.params)!r})"
 
+    def _repr_html_(self) -> str:
+        """The run in a notebook: status, duration, params, fields, tags, error, and a
+        sparkline per metric (the first 20 metrics).
+
+        Examples
+        --------
+        >>> run = Run(1, params={"name": "<b>"})
+        >>> run.log_metric("loss", 0.5)
+        >>> text = run._repr_html_()
+        >>> "&lt;b&gt;" in text and "<svg" in text and "<b>" not in text.replace("<b>Run", "")
+        True
+        """
+        from trialbook import notebook
+
+        names = self.metric_names()
+        series = {name: self._points(name)[1] for name in names[: notebook.ROWS]}
+        duration = self.duration
+        subtitle = str(self.status) + ("" if duration is None else f" · {duration:.3g} s")
+        error = "" if self.error is None else notebook.escape(str(self.error), 2000)
+        return notebook.card(
+            f"{str(self.kind).capitalize()} {self.id}",
+            subtitle,
+            [
+                ("Params", notebook.mapping_table(self.params)),
+                ("Fields", notebook.mapping_table(self.fields)),
+                ("Tags", notebook.mapping_table(self._tags)),
+                ("Error", error),
+                ("Metrics", notebook.metrics_table(series, more=len(names) - len(series))),
+            ],
+        )
+
     @classmethod
     def pending_runs(
         cls,

@@ -261,17 +261,20 @@ class HistoryReader:
         >>> verbose.columns.tolist()
         ['Seed', 'Result', 'Result Type', 'Success', 'Finished', 'Process Time', 'Description']
         """
+        with paused_gc():  # thousands of dicts and tuples at once: no collection midway
+            return self._history_frame(self._ended_columns(), verbose=verbose)
+
+    def _history_frame(self, found: _Columns, *, verbose: bool = False) -> pd.DataFrame:
+        """The history table of the runs of ``found`` (all of them, or a page)."""
         import pandas as pd
 
-        with paused_gc():  # thousands of dicts and tuples at once: no collection midway
-            found = self._ended_columns()
-            names = list(self._parameters)
-            for params in found[3]:
-                names += [k for k in params if k not in names]
-            columns = [*names, *HISTORY_COLUMNS]
-            if any(kind != "trial" for kind in found[1]):
-                columns.append("Kind")
-            rows = self._history_rows(found, names, kind=columns[-1] == "Kind")
+        names = list(self._parameters)
+        for params in found[3]:
+            names += [k for k in params if k not in names]
+        columns = [*names, *HISTORY_COLUMNS]
+        if any(kind != "trial" for kind in found[1]):
+            columns.append("Kind")
+        rows = self._history_rows(found, names, kind=columns[-1] == "Kind")
         index = pd.Index(found[0], name="Trial ID", dtype="int64")
         frame = pd.DataFrame(rows, columns=columns, index=index)
         if rows:
@@ -281,6 +284,69 @@ class HistoryReader:
             rest = columns[len(names) + len(HISTORY_COLUMNS) :]  # "Kind"
             frame = frame[[*names, *VERBOSE_HISTORY_COLUMNS, *rest]]
         return frame
+
+    def _repr_html_(self) -> str:
+        """The experiment in a notebook: its trials by status and the first 20 rows of its
+        history (``… N more``), read with a limited query (see :mod:`trialbook.graph.notebook`).
+
+        Examples
+        --------
+        >>> import trialbook
+        >>> with trialbook.Experiment("doc_html", backend="sqlite:///:memory:") as ex:
+        ...     @ex.result
+        ...     def one():
+        ...         return 1
+        ...     one().compute(seed=0)
+        ...     "done 1" in ex._repr_html_()
+        1
+        True
+        """
+        from trialbook.graph.notebook import history_html
+
+        return history_html(self)
+
+    def plot(
+        self,
+        metric: str,
+        group_by: str | Sequence[str] | None = None,
+        *,
+        band: str = "minmax",
+        x: str = "step",
+        ax: Any = None,
+    ) -> Any:
+        """Draw the metric saved by the trials (:meth:`save_metric`, by epoch) with
+        matplotlib and return the axes: one line per trial, or with ``group_by`` (parameter
+        names) one mean line per group in a ``band`` (``"minmax"`` or ``"std"``); as
+        :meth:`trialbook.RunsExperiment.plot`.
+
+        Raises
+        ------
+        NotFoundError
+            If no trial saved ``metric`` (the message names the metrics they saved).
+        ConfigError
+            If a ``group_by`` name is no parameter of those trials, or ``band`` or ``x`` is
+            unknown.
+
+        Examples
+        --------
+        >>> import trialbook
+        >>> ex = trialbook.Experiment("doc_plot", backend="sqlite:///:memory:")
+        >>> @ex.result
+        ... def fit():
+        ...     for epoch in range(3):
+        ...         ex.save_metric("loss", epoch=epoch, value=1 / (epoch + 1))
+        >>> fit().compute(seed=0); fit().compute(seed=1)
+        >>> [line.get_label() for line in ex.plot("loss").get_lines()]
+        ['trial 1', 'trial 2']
+        >>> import matplotlib.pyplot as plt; plt.close("all"); ex.close()
+        """
+        from trialbook.graph.notebook import plot_trials
+
+        return plot_trials(self, metric, group_by, band=band, x=x, ax=ax)
+
+    def _page_frame(self, records: list[RunRecord]) -> pd.DataFrame:
+        """The history table of a few records (a page of a query)."""
+        return self._history_frame(_record_columns(records, self._decode))
 
     def _history_rows(
         self, found: _Columns, names: list[str], *, kind: bool

@@ -141,6 +141,38 @@ class experiment:
     def __repr__(self) -> str:
         return f"experiment({str(self.workdir)!r}, {self.name!r}, run_mode={self.run_mode.value!r})"
 
+    def _repr_html_(self) -> str:
+        """The experiment block in a notebook: the jobs submitted in it by state, and the
+        first 20 (task, tags, state, identifier); the jobs recorded in the store show with
+        ``session.load_experiment(name)``.
+
+        Examples
+        --------
+        >>> import tempfile
+        >>> with experiment(tempfile.mkdtemp(), "<empty>") as xp:
+        ...     pass
+        >>> "no jobs" in xp._repr_html_() and "&lt;empty&gt;" in xp._repr_html_()
+        True
+        """
+        from collections import Counter
+
+        from trialbook import notebook
+
+        jobs = list(self.scheduler.jobs.values())
+        rows = [
+            [job.task_id, ", ".join(f"{k}={v}" for k, v in job.task.tags().items()),
+             str(job.state), job.identifier[:12]]
+            for job in jobs[: notebook.ROWS]
+        ]  # fmt: skip
+        counts = Counter(str(job.state) for job in jobs)
+        sections = [
+            ("Jobs by state", notebook.counts_line(counts) if jobs else "<span>no jobs</span>"),
+            ("Jobs", notebook.rows_table(["task", "tags", "state", "identifier"], rows,
+                                         more=len(jobs) - len(rows)) if jobs else ""),
+        ]  # fmt: skip
+        subtitle = f"tasks · {self.run_mode.value} · {self.workdir}"
+        return notebook.card(f"Experiment {self.name}", subtitle, sections)
+
     # -- paths --
 
     @property

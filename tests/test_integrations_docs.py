@@ -61,6 +61,9 @@ def blocks(path: pathlib.Path) -> list[Block]:
         elif start is not None and text.strip() == "```":
             found.append(Block(section, start, "\n".join(lines[start : number - 1]) + "\n"))
             start = None
+    if start is not None:
+        msg = f"{path}:{start}: a ```python block is never closed"
+        raise ValueError(msg)
     return found
 
 
@@ -96,6 +99,9 @@ def test_blocks_are_found_with_their_requirements(tmp_path: pathlib.Path) -> Non
     )
     assert first.requires == [("xgboost", "xgboost"), ("sklearn.base", "sklearn")]
     assert second == Block("Second", 19, "print(2)\n") and second.requires == []
+    page.write_text("## Open\n\n```python\nx = 1\n")
+    with pytest.raises(ValueError, match=r"page\.md:3: a ```python block is never closed"):
+        blocks(page)
 
 
 @pytest.mark.parametrize("block", BLOCKS, ids=IDS)

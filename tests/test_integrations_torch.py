@@ -1,0 +1,178 @@
+"""The torch-based integrations (issue 17): Lightning's logger, Keras's callback (on the PyTorch
+backend) and the Transformers ``TrainerCallback``, each training a tiny model on CPU for two
+epochs and recording into its own run in the default store, into the current run of a runs
+step, or into a given experiment; every assertion reads the store again in a new session."""
+
+from __future__ import annotations
+
+import pathlib
+from typing import Any
+
+import pytest
+
+import trialbook
+from conftest import require_module
+
+torch = require_module("torch", "lightning")
+
+# Lightning's notices about its own configuration (few data loader workers, `srun` on PATH) and
+# a deprecation inside it: not trialbook's warnings, and not the tests' to fix
+pytestmark = [
+    pytest.mark.filterwarnings("ignore::lightning.fabric.utilities.warnings.PossibleUserWarning"),
+    pytest.mark.filterwarnings(
+        "ignore:`isinstance\\(treespec, LeafSpec\\)` is deprecated:FutureWarning"
+    ),
+]
+
+
+def reloaded(store: pathlib.Path, name: str) -> trialbook.RunsExperiment:
+    """The experiment ``name`` as a new session reads it (the session is closed: its runs and
+    metrics are read at once)."""
+    with trialbook.create_session(store) as session:
+        experiment = session.load_experiment(name)
+        for run in experiment.runs.values():
+            for metric in run.metric_names():
+                run.metrics(metric)
+            dict(run.artifacts)
+        return experiment
+
+
+def regression_data(count: int = 32) -> tuple[Any, Any]:
+    generator = torch.Generator().manual_seed(0)
+    x = torch.randn(count, 2, generator=generator)
+    return x, x.sum(dim=1, keepdim=True)
+
+
+# -- Lightning -------------------------------------------------------------------------------
+
+
+def lightning_trainer(root: pathlib.Path, logger: Any, **options: Any) -> Any:
+    pl = require_module("lightning.pytorch", "lightning")
+    return pl.Trainer(
+        max_epochs=2,
+        logger=logger,
+        log_every_n_steps=1,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        accelerator="cpu",
+        default_root_dir=root,
+        **options,
+    )
+
+
+def lightning_module(**hparams: Any) -> Any:
+    pl = require_module("lightning.pytorch", "lightning")
+
+    class Regression(pl.LightningModule):  # type: ignore[misc,name-defined]
+        def __init__(self, lr: float = 0.1, hidden: int = 4, fail_at: int | None = None) -> None:
+            super().__init__()
+            self.save_hyperparameters()
+            self.net = torch.nn.Sequential(
+                torch.nn.Linear(2, hidden), torch.nn.ReLU(), torch.nn.Linear(hidden, 1)
+            )
+
+        def training_step(self, batch: Any, index: int) -> Any:
+            if self.hparams.fail_at is not None and self.global_step >= self.hparams.fail_at:
+                raise FloatingPointError("the loss diverged")
+            x, y = batch
+            loss = torch.nn.functional.mse_loss(self.net(x), y)
+            self.log("train_loss", loss, on_step=True, on_epoch=True)
+            return loss
+
+        def validation_step(self, batch: Any, index: int) -> None:
+            x, y = batch
+            self.log("val_loss", torch.nn.functional.mse_loss(self.net(x), y))
+
+        def configure_optimizers(self) -> Any:
+            return torch.optim.SGD(self.parameters(), lr=self.hparams.lr)
+
+    torch.manual_seed(0)
+    return Regression(**hparams)
+
+
+def lightning_data() -> Any:
+    x, y = regression_data()
+    return torch.utils.data.DataLoader(torch.utils.data.TensorDataset(x, y), batch_size=8)
+
+
+def test_lightning_logger_records_into_its_own_run(
+    tmp_path: pathlib.Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Hyperparameters become the run's params, metrics keep Lightning's steps, and the best
+    checkpoint (lowest val_loss) is an artifact named in a field."""
+    from lightning.pytorch.callbacks import ModelCheckpoint
+
+    from trialbook.integrations.lightning import TrialbookLogger
+
+    monkeypatch.setenv("TRIALBOOK_STORE", str(tmp_path / "store"))
+    logger = TrialbookLogger(log_checkpoint=True)
+    best = ModelCheckpoint(monitor="val_loss", mode="min")
+    trainer = lightning_trainer(tmp_path, logger, callbacks=[best])
+    trainer.fit(lightning_module(lr=0.05), lightning_data(), lightning_data())
+
+    (run,) = reloaded(tmp_path / "store", "lightning").runs.values()
+    assert run.status == "done"
+    assert dict(run.params) == {"lr": 0.05, "hidden": 4, "fail_at": None}
+    assert logger.version == run.id and logger.name == "lightning"
+    steps = run.metrics("train_loss_step")["step"].tolist()
+    assert steps == list(range(8))  # 4 batches a epoch, 2 epochs, logged at every step
+    assert run.metrics("val_loss")["step"].tolist() == [3, 7]  # the epoch's last step
+    assert run.metrics("train_loss_epoch")["value"].size == 2
+    epochs = run.metrics("epoch")
+    assert epochs["value"].tolist() == [0] * 4 + [1] * 4  # one point per step
+    checkpoint = run.fields.lightning_checkpoint
+    assert checkpoint["monitor"] == "val_loss"
+    assert checkpoint["score"] == pytest.approx(run.metrics("val_loss")["value"].min())
+    assert checkpoint["artifact"] == pathlib.Path(best.best_model_path).name
+    assert (
+        run.artifacts[checkpoint["artifact"]].size
+        == pathlib.Path(best.best_model_path).stat().st_size
+    )
+
+
+def test_lightning_logger_records_into_the_current_run_of_a_step(
+    tmp_path: pathlib.Path,
+) -> None:
+    """Inside a runs step the step's run gets the metrics; the hyperparameters are a field."""
+    from trialbook.integrations.lightning import TrialbookLogger
+
+    def fit(run: Any) -> None:
+        logger = TrialbookLogger()
+        lightning_trainer(tmp_path, logger).fit(
+            lightning_module(lr=run.params.lr), lightning_data()
+        )
+        assert logger.version == run.id
+
+    with trialbook.create_session(tmp_path / "store") as session:
+        sweep = session.create_experiment("sweep")
+        sweep.add_runs(lr=[0.1, 0.01])
+        sweep.execute(fit)
+        sweep.persist()
+        assert session.ls()["name"].tolist() == ["sweep"]  # no run of the logger's own
+
+    runs = reloaded(tmp_path / "store", "sweep").runs
+    for run in runs.values():
+        assert run.status == "done"
+        assert run.fields.lightning_params == {"lr": run.params.lr, "hidden": 4, "fail_at": None}
+        assert run.metrics("train_loss_step")["step"].tolist() == list(range(8))
+    assert runs[1].metrics("train_loss_epoch")["value"].tolist() != (
+        runs[2].metrics("train_loss_epoch")["value"].tolist()
+    )
+
+
+def test_lightning_failure_leaves_its_run_failed(
+    tmp_path: pathlib.Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An error in training propagates unchanged; the logger's own run is failed with it and
+    keeps the metrics logged before it."""
+    from trialbook.integrations.lightning import TrialbookLogger
+
+    monkeypatch.setenv("TRIALBOOK_STORE", str(tmp_path / "store"))
+    trainer = lightning_trainer(tmp_path, TrialbookLogger())
+    with pytest.raises(FloatingPointError, match="the loss diverged"):
+        trainer.fit(lightning_module(fail_at=3), lightning_data())
+
+    (run,) = reloaded(tmp_path / "store", "lightning").runs.values()
+    assert run.status == "failed"
+    assert "FloatingPointError" in str(run.error) and "the loss diverged" in str(run.error)
+    assert run.metrics("train_loss_step")["step"].tolist() == [0, 1, 2]

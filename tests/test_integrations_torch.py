@@ -63,7 +63,7 @@ def lightning_trainer(root: pathlib.Path, logger: Any, **options: Any) -> Any:
 def lightning_module(**hparams: Any) -> Any:
     pl = require_module("lightning.pytorch", "lightning")
 
-    class Regression(pl.LightningModule):  # type: ignore[misc,name-defined]
+    class Regression(pl.LightningModule):
         def __init__(self, lr: float = 0.1, hidden: int = 4, fail_at: int | None = None) -> None:
             super().__init__()
             self.save_hyperparameters()
@@ -176,3 +176,107 @@ def test_lightning_failure_leaves_its_run_failed(
     assert run.status == "failed"
     assert "FloatingPointError" in str(run.error) and "the loss diverged" in str(run.error)
     assert run.metrics("train_loss_step")["step"].tolist() == [0, 1, 2]
+
+
+# -- Keras (on the PyTorch backend: the root conftest sets KERAS_BACKEND) ---------------------
+
+
+def keras_model(lr: float = 0.01) -> Any:
+    keras = require_module("keras", "keras")
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(4), keras.layers.Dense(1)])
+    model.compile(optimizer=keras.optimizers.Adam(lr), loss="mse", metrics=["mae"])
+    return model
+
+
+def keras_data() -> tuple[Any, Any]:
+    x, y = regression_data()
+    return x.numpy(), y.numpy()
+
+
+def test_keras_callback_records_into_its_own_run(
+    tmp_path: pathlib.Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The parameters of fit are the run's params; epoch logs (validation too) have step =
+    the epoch; each fit gets a run of its own."""
+    from trialbook.integrations.keras import TrialbookCallback
+
+    monkeypatch.setenv("TRIALBOOK_STORE", str(tmp_path / "store"))
+    x, y = keras_data()
+    model = keras_model(lr=0.05)
+    callback = TrialbookCallback()
+    history = model.fit(
+        x, y, epochs=2, batch_size=8, validation_data=(x, y), verbose=0, callbacks=[callback]
+    )
+    model.fit(x, y, epochs=1, batch_size=16, verbose=0, callbacks=[callback])
+
+    first, second = reloaded(tmp_path / "store", "keras").runs.values()
+    assert first.status == second.status == "done"
+    assert dict(first.params) == {
+        "epochs": 2,
+        "steps": 4,
+        "optimizer": "Adam",
+        "learning_rate": 0.05,
+    }
+    assert sorted(first.metric_names()) == ["loss", "mae", "val_loss", "val_mae"]
+    for name, values in history.history.items():
+        assert first.metrics(name)["step"].tolist() == [0, 1]
+        assert first.metrics(name)["value"].tolist() == pytest.approx([float(v) for v in values])
+    assert dict(second.params)["steps"] == 2 and second.metrics("loss")["step"].tolist() == [0]
+
+
+def test_keras_callback_records_batches_into_the_current_run_of_a_step(
+    tmp_path: pathlib.Path,
+) -> None:
+    """Inside a runs step: the step's params stay, fit's are a field, batches are counted from
+    the first epoch."""
+    from trialbook.integrations.keras import TrialbookCallback
+
+    def fit(run: Any) -> None:
+        x, y = keras_data()
+        callback = TrialbookCallback(log_batches=True)
+        keras_model(lr=run.params.lr).fit(
+            x, y, epochs=2, batch_size=8, verbose=0, callbacks=[callback]
+        )
+
+    with trialbook.create_session(tmp_path / "store") as session:
+        sweep = session.create_experiment("sweep")
+        sweep.add_runs(lr=[0.01])
+        sweep.execute(fit).persist()
+        assert session.ls()["name"].tolist() == ["sweep"]
+
+    (run,) = reloaded(tmp_path / "store", "sweep").runs.values()
+    assert run.status == "done" and dict(run.params) == {"lr": 0.01}
+    assert run.fields.keras_params == {
+        "epochs": 2, "steps": 4, "optimizer": "Adam", "learning_rate": 0.01,
+    }  # fmt: skip
+    assert run.metrics("batch_loss")["step"].tolist() == list(range(8))
+    assert run.metrics("loss")["step"].tolist() == [0, 1]
+    # the last batch's running mean is the epoch's loss
+    assert run.metrics("batch_loss")["value"].iloc[[3, 7]].tolist() == pytest.approx(
+        run.metrics("loss")["value"].tolist()
+    )
+
+
+def test_keras_failure_in_fit_leaves_its_run_failed(tmp_path: pathlib.Path, closing: Any) -> None:
+    """Keras has no error hook: the callback as a with block ends its run failed with the
+    error, which propagates unchanged; the finished epoch stays recorded."""
+    keras = require_module("keras", "keras")
+    from trialbook.integrations.keras import TrialbookCallback
+
+    def diverge(epoch: int, logs: Any) -> None:
+        if epoch == 1:
+            raise FloatingPointError("the loss diverged")
+
+    session = closing(trialbook.create_session(tmp_path / "store"))
+    experiment = session.create_experiment("dense")
+    x, y = keras_data()
+    model = keras_model()
+    failing = keras.callbacks.LambdaCallback(on_epoch_begin=diverge)
+    callback = TrialbookCallback(experiment)
+    with pytest.raises(FloatingPointError, match="the loss diverged"), callback:
+        model.fit(x, y, epochs=2, batch_size=8, verbose=0, callbacks=[callback, failing])
+
+    (run,) = reloaded(tmp_path / "store", "dense").runs.values()
+    assert run.status == "failed" and "the loss diverged" in str(run.error)
+    assert run.metrics("loss")["step"].tolist() == [0]

@@ -280,3 +280,109 @@ def test_keras_failure_in_fit_leaves_its_run_failed(tmp_path: pathlib.Path, clos
     (run,) = reloaded(tmp_path / "store", "dense").runs.values()
     assert run.status == "failed" and "the loss diverged" in str(run.error)
     assert run.metrics("loss")["step"].tolist() == [0]
+
+
+# -- Transformers (a tiny BERT built from its config: nothing comes from a hub) ----------------
+
+
+def hf_trainer(root: pathlib.Path, callbacks: list[Any], **arguments: Any) -> Any:
+    transformers = require_module("transformers", "transformers")
+    torch.manual_seed(0)
+    config = transformers.BertConfig(
+        vocab_size=32, hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
+        intermediate_size=32, max_position_embeddings=16, num_labels=2,
+    )  # fmt: skip
+    generator = torch.Generator().manual_seed(0)
+    data = [
+        {
+            "input_ids": torch.randint(0, 32, (8,), generator=generator),
+            "attention_mask": torch.ones(8, dtype=torch.long),
+            "labels": torch.tensor(i % 2),
+        }
+        for i in range(16)
+    ]
+    args = transformers.TrainingArguments(
+        output_dir=str(root / "out"), report_to=[], use_cpu=True, disable_tqdm=True,
+        num_train_epochs=2, per_device_train_batch_size=4, logging_steps=1,
+        save_strategy="no", eval_strategy="epoch", **arguments,
+    )  # fmt: skip
+    return transformers.Trainer(
+        model=transformers.BertForSequenceClassification(config),
+        args=args,
+        train_dataset=data,
+        eval_dataset=data[:8],
+        callbacks=callbacks,
+    )
+
+
+def test_transformers_callback_records_into_its_own_run(
+    tmp_path: pathlib.Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The main training arguments are params, all of them a field; every logged number has
+    step = the global step."""
+    from trialbook.integrations.transformers import TrialbookCallback
+
+    monkeypatch.setenv("TRIALBOOK_STORE", str(tmp_path / "store"))
+    trainer = hf_trainer(tmp_path, [TrialbookCallback()], learning_rate=1e-3, seed=7)
+    trainer.train()
+
+    (run,) = reloaded(tmp_path / "store", "transformers").runs.values()
+    assert run.status == "done"
+    assert dict(run.params) == {
+        "learning_rate": 1e-3, "num_train_epochs": 2.0, "per_device_train_batch_size": 4,
+        "seed": 7, "weight_decay": 0.0,
+    }  # fmt: skip
+    assert run.fields.transformers_args["eval_strategy"] == "epoch"
+    assert run.fields.transformers_args["output_dir"] == str(tmp_path / "out")
+    assert run.metrics("loss")["step"].tolist() == list(range(1, 9))  # 4 batches, 2 epochs
+    assert run.metrics("eval_loss")["step"].tolist() == [4, 8]
+    assert run.metrics("epoch")["value"].tolist() == [0.25 * step for step in range(1, 9)]
+    history = [entry["loss"] for entry in trainer.state.log_history if "loss" in entry]
+    assert run.metrics("loss")["value"].tolist() == pytest.approx(history)
+    assert run.metrics("train_loss")["step"].tolist() == [8]
+
+
+def test_transformers_callback_records_into_the_current_run_of_a_step(
+    tmp_path: pathlib.Path,
+) -> None:
+    """Inside a runs step: the step's params stay, the training arguments are fields."""
+    from trialbook.integrations.transformers import TrialbookCallback
+
+    def train(run: Any) -> None:
+        hf_trainer(tmp_path, [TrialbookCallback()], learning_rate=run.params.lr).train()
+
+    with trialbook.create_session(tmp_path / "store") as session:
+        sweep = session.create_experiment("sweep")
+        sweep.add_runs(lr=[1e-3])
+        sweep.execute(train).persist()
+        assert session.ls()["name"].tolist() == ["sweep"]
+
+    (run,) = reloaded(tmp_path / "store", "sweep").runs.values()
+    assert run.status == "done" and dict(run.params) == {"lr": 1e-3}
+    assert run.fields.transformers_params["learning_rate"] == 1e-3
+    assert run.fields.transformers_args["per_device_train_batch_size"] == 4
+    assert run.metrics("loss")["step"].tolist() == list(range(1, 9))
+
+
+def test_transformers_failure_in_training_leaves_its_run_failed(
+    tmp_path: pathlib.Path, closing: Any
+) -> None:
+    """A Trainer has no error hook: the callback as a with block ends its run failed with the
+    error, which propagates unchanged; what was logged before stays."""
+    transformers = require_module("transformers", "transformers")
+    from trialbook.integrations.transformers import TrialbookCallback
+
+    class Diverge(transformers.TrainerCallback):
+        def on_step_begin(self, args: Any, state: Any, control: Any, **kw: Any) -> None:
+            if state.global_step == 3:
+                raise FloatingPointError("the loss diverged")
+
+    session = closing(trialbook.create_session(tmp_path / "store"))
+    callback = TrialbookCallback(session.create_experiment("bert"))
+    trainer = hf_trainer(tmp_path, [callback, Diverge()])
+    with pytest.raises(FloatingPointError, match="the loss diverged"), callback:
+        trainer.train()
+
+    (run,) = reloaded(tmp_path / "store", "bert").runs.values()
+    assert run.status == "failed" and "the loss diverged" in str(run.error)
+    assert run.metrics("loss")["step"].tolist() == [1, 2, 3]

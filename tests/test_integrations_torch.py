@@ -15,15 +15,6 @@ from conftest import require_module
 
 torch = require_module("torch", "lightning")
 
-# Lightning's notices about its own configuration (few data loader workers, `srun` on PATH) and
-# a deprecation inside it: not trialbook's warnings, and not the tests' to fix
-pytestmark = [
-    pytest.mark.filterwarnings("ignore::lightning.fabric.utilities.warnings.PossibleUserWarning"),
-    pytest.mark.filterwarnings(
-        "ignore:`isinstance\\(treespec, LeafSpec\\)` is deprecated:FutureWarning"
-    ),
-]
-
 
 def reloaded(store: pathlib.Path, name: str) -> trialbook.RunsExperiment:
     """The experiment ``name`` as a new session reads it (the session is closed: its runs and
@@ -139,7 +130,7 @@ def test_lightning_logger_records_into_the_current_run_of_a_step(
     def fit(run: Any) -> None:
         logger = TrialbookLogger()
         lightning_trainer(tmp_path, logger).fit(
-            lightning_module(lr=run.params.lr), lightning_data()
+            lightning_module(lr=run.params.lr), lightning_data(), lightning_data()
         )
         assert logger.version == run.id
 
@@ -170,7 +161,7 @@ def test_lightning_failure_leaves_its_run_failed(
     monkeypatch.setenv("TRIALBOOK_STORE", str(tmp_path / "store"))
     trainer = lightning_trainer(tmp_path, TrialbookLogger())
     with pytest.raises(FloatingPointError, match="the loss diverged"):
-        trainer.fit(lightning_module(fail_at=3), lightning_data())
+        trainer.fit(lightning_module(fail_at=3), lightning_data(), lightning_data())
 
     (run,) = reloaded(tmp_path / "store", "lightning").runs.values()
     assert run.status == "failed"

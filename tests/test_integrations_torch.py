@@ -377,3 +377,28 @@ def test_transformers_failure_in_training_leaves_its_run_failed(
     (run,) = reloaded(tmp_path / "store", "bert").runs.values()
     assert run.status == "failed" and "the loss diverged" in str(run.error)
     assert run.metrics("loss")["step"].tolist() == [1, 2, 3]
+
+
+def test_keras_callback_records_into_a_graph_trial(tmp_path: pathlib.Path, closing: Any) -> None:
+    """Inside a step of a lazy graph the trial's run gets the epochs; a new experiment object
+    reads them back."""
+    from trialbook.integrations.keras import TrialbookCallback
+
+    ex = closing(trialbook.Experiment(id="graph_keras", backend=tmp_path / "store"))
+    lr = ex.parameter("lr")
+
+    @ex.result
+    def train(lr: float) -> float:
+        x, y = keras_data()
+        model = keras_model(lr=lr)
+        history = model.fit(
+            x, y, epochs=2, batch_size=8, verbose=0, callbacks=[TrialbookCallback()]
+        )
+        return float(history.history["loss"][-1])
+
+    ex.set_parameters(lr=0.01)
+    last = train(lr).compute(seed=0)
+
+    again = closing(trialbook.Experiment(id="graph_keras", backend=tmp_path / "store"))
+    losses = again.load_metric("loss", trial_id=1)
+    assert losses.index.tolist() == [0, 1] and losses[1].iloc[-1] == pytest.approx(last)

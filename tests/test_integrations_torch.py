@@ -310,14 +310,15 @@ def test_transformers_callback_records_into_its_own_run(
     tmp_path: pathlib.Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The main training arguments are params, all of them a field; every logged number has
-    step = the global step."""
+    step = the global step; a later evaluate() gets a run of its own."""
     from trialbook.integrations.transformers import TrialbookCallback
 
     monkeypatch.setenv("TRIALBOOK_STORE", str(tmp_path / "store"))
     trainer = hf_trainer(tmp_path, [TrialbookCallback()], learning_rate=1e-3, seed=7)
     trainer.train()
+    scores = trainer.evaluate()
 
-    (run,) = reloaded(tmp_path / "store", "transformers").runs.values()
+    run, evaluation = reloaded(tmp_path / "store", "transformers").runs.values()
     assert run.status == "done"
     assert dict(run.params) == {
         "learning_rate": 1e-3, "num_train_epochs": 2.0, "per_device_train_batch_size": 4,
@@ -331,6 +332,9 @@ def test_transformers_callback_records_into_its_own_run(
     history = [entry["loss"] for entry in trainer.state.log_history if "loss" in entry]
     assert run.metrics("loss")["value"].tolist() == pytest.approx(history)
     assert run.metrics("train_loss")["step"].tolist() == [8]
+    # evaluate() after train(): a run of its own, done with its log
+    assert evaluation.status == "done" and evaluation.params == run.params
+    assert evaluation.metrics("eval_loss")["value"].tolist() == [scores["eval_loss"]]
 
 
 def test_transformers_callback_records_into_the_current_run_of_a_step(

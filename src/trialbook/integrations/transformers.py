@@ -21,7 +21,8 @@ What is recorded:
   ``transformers_args``;
 * every number the ``Trainer`` logs (``loss``, ``grad_norm``, ``learning_rate``, ``epoch``,
   ``eval_*``, the final ``train_*`` figures) with step = ``state.global_step``;
-* the end: ``on_train_end`` ends the callback's own run, so each ``train()`` gets a run. A
+* the end: ``on_train_end`` ends the callback's own run, so each ``train()`` gets a run (and
+  so does each ``trainer.evaluate()`` outside it, ended with its log). A
   ``Trainer`` has no hook for an error in training: use the callback as a ``with`` block
   around ``train()`` to leave its own run failed with the error (without it such a run stays
   ``running``, with what was logged). A current run is ended by whoever runs it.
@@ -91,6 +92,7 @@ class TrialbookCallback(TrainerCallback):
         super().__init__()
         self._recorder = Recorder(_INTEGRATION, experiment)
         self._last_epoch: tuple[int, float] | None = None
+        self._training = False
 
     @property
     def run(self) -> Run | None:
@@ -104,8 +106,8 @@ class TrialbookCallback(TrainerCallback):
         if not state.is_world_process_zero:
             return
         self._last_epoch = None
-        run = self._recorder.start({name: getattr(args, name) for name in PARAMS})
-        run.fields[f"{_INTEGRATION}_args"] = plain_params(args.to_dict())
+        self._training = True
+        self._start(args)
 
     def on_log(
         self,
@@ -115,10 +117,11 @@ class TrialbookCallback(TrainerCallback):
         logs: dict[str, Any] | None = None,
         **kw: Any,
     ) -> None:
-        """Record the logged numbers at step ``state.global_step``; write the own run so far."""
+        """Record the logged numbers at step ``state.global_step``; write the own run so far
+        (outside ``train()``, e.g. ``trainer.evaluate()``, the own run ends with this log)."""
         if not state.is_world_process_zero:
             return
-        run = self._recorder.start()
+        run = self._recorder.run or self._start(args)
         step = state.global_step
         for name, value in (logs or {}).items():
             if isinstance(value, bool) or not isinstance(value, numbers.Real):
@@ -129,14 +132,23 @@ class TrialbookCallback(TrainerCallback):
                     continue
                 self._last_epoch = (step, number)
             run.log_metric(name, number, step=step)
-        self._recorder.persist()
+        if self._training:
+            self._recorder.persist()
+        else:  # a log outside train(), as trainer.evaluate() makes: a run of its own ends with it
+            self._recorder.finish()
 
     def on_train_end(
         self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kw: Any
     ) -> None:
         """End the callback's own run (done)."""
+        self._training = False
         if state.is_world_process_zero:
             self._recorder.finish()
+
+    def _start(self, args: TrainingArguments) -> Run:
+        run = self._recorder.start({name: getattr(args, name) for name in PARAMS})
+        run.fields[f"{_INTEGRATION}_args"] = plain_params(args.to_dict())
+        return run
 
     def __enter__(self) -> TrialbookCallback:
         return self
@@ -148,5 +160,6 @@ class TrialbookCallback(TrainerCallback):
         traceback: TracebackType | None,
     ) -> None:
         """End a run that training left open: failed with the error that left the block."""
+        self._training = False
         if self._recorder.run is not None:
             self._recorder.finish(exc)

@@ -58,6 +58,10 @@ if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
     # is marked optional and skips
     if "$VENV/bin/python" -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11))'; then
         "$VENV/bin/python" -m pip install --quiet "torch==2.13.0" 2>&1 | grep -v "^WARNING: Location" || true
+        # issue 17: the torch-based integrations' tests, the tested versions, after torch and with
+        # torch pinned in the same command (so none of them replaces the CPU wheel)
+        "$VENV/bin/python" -m pip install --quiet "torch==2.13.0" "lightning==2.6.6" "keras==3.15.1" \
+            "transformers==5.24.0" "accelerate==1.16.0" 2>&1 | grep -v "^WARNING: Location" || true
     fi
     "$VENV/bin/python" -c "import trialbook, pytest, hypothesis" # fail loudly if the install failed
     echo "$want" > "$stamp"

@@ -16,30 +16,9 @@ from conftest import require_module
 require_module("starlette", "ui")
 
 from test_web_browser import ARTIFACTS, TOKEN, browser  # noqa: E402, F401 - the browser fixture
+from test_web_charts_api import sweep  # noqa: E402
 from trialbook.storage import open_store  # noqa: E402
-from trialbook.tracking import Run  # noqa: E402
 from trialbook.web import serve  # noqa: E402
-
-
-def sweep(store: Any, name: str = "sweep") -> None:
-    """24 runs: lr in 1e-5..1e-3 (two decades), opt adam/sgd, seed 0..3; a `loss` metric whose
-    level depends on lr and opt (not on the seed), and an `alpha` field spanning decades."""
-    exp = store.create_experiment(name)
-    records, chunks = [], []
-    run_id = 0
-    for lr in (1e-5, 1e-4, 1e-3):
-        for opt in ("adam", "sgd"):
-            for seed in range(4):
-                run_id += 1
-                run = Run(run_id, params={"lr": lr, "opt": opt, "seed": seed})
-                level = (1.0 if opt == "adam" else 2.0) + 300 * lr
-                for step in range(20):
-                    run.log_metric("loss", level / (step + 1) + seed * 0.05, step=step)
-                run.fields.update(alpha=lr * 3, acc=0.5 + seed / 10)
-                run.status, run.started, run.finished = "done", 100.0, 110.0 + run_id
-                records.append(run.to_record())
-                chunks += run.pending_metrics()
-    store.write_runs(exp.id, records, chunks)
 
 
 @pytest.fixture

@@ -7,14 +7,24 @@ printed with its target and its ratio to a reference measured in the same run:
   plus that call (what a browser waits for), and a filtered + sorted first page; reference: a
   raw ``sqlite3`` ``SELECT ... ORDER BY run_id LIMIT 50`` of the same rows;
 * a metric of 1,000,000 points, down-sampled on the server to 2,000 points; reference: reading
-  the raw series with ``store.read_metrics`` (no HTTP, no down-sampling).
+  the raw series with ``store.read_metrics`` (no HTTP, no down-sampling);
+* parallel coordinates of 10,000 runs (:func:`bench_parallel`, issue 15): the columns endpoint
+  (four axes), and in headless Chromium (when playwright and ``chromium`` are installed) the
+  canvas draw alone and the whole tab (navigation to lines drawn); reference: a raw ``sqlite3``
+  ``SELECT`` of the same four values of the same 10,000 runs with ``json_extract``.
+
+``bench_ui.py parallel [DIR]`` runs only the parallel-coordinates figures, on a store kept in
+``DIR`` (built there once if missing; default ``/tmp/trialbook-bench-ui``).
 """
 
 from __future__ import annotations
 
+import json
 import random
+import shutil
 import sqlite3
 import statistics
+import sys
 import tempfile
 import time
 import urllib.parse
@@ -125,9 +135,88 @@ def main() -> None:
                 1.0,
                 series_ref,
             )
+            bench_parallel(base, conn)
         store.close()
         conn.close()
 
 
+PARALLEL_RUNS = 10_000
+PARALLEL_SQL = (
+    "SELECT run_id, json_extract(doc, '$.p.lr'), json_extract(doc, '$.p.depth'), "
+    "json_extract(doc, '$.p.opt'), json_extract(doc, '$.m.loss[1]') FROM runs "
+    f"WHERE experiment_id = 1 ORDER BY run_id LIMIT {PARALLEL_RUNS}"
+)
+DRAW_JS = """async (url) => {
+  const data = await (await fetch(url)).json();
+  const canvas = document.createElement("canvas");
+  document.body.append(canvas);
+  const times = [];
+  for (let i = 0; i < 5; i++) {
+    const start = performance.now();
+    drawParallel(canvas, data, pcLayout(data, 1200, 440, {}), {"params.depth": {lo: 2, hi: 5}});
+    times.push(performance.now() - start);
+  }
+  times.sort((a, b) => a - b);
+  return [data.count, times[2] / 1000];
+}"""
+
+
+def bench_parallel(base: str, conn: sqlite3.Connection) -> None:
+    """Parallel coordinates of 10,000 runs of ``big`` served at ``base``: the endpoint, the
+    canvas draw and the whole tab in Chromium, against a raw SQL read of the same values."""
+    raw = median(lambda: conn.execute(PARALLEL_SQL).fetchall(), 5)
+    print(f"{'reference: raw sqlite3 json_extract of 4 values, 10,000 runs':<58} "
+          f"{raw * 1000:8.1f} ms")  # fmt: skip
+    url = f"{base}/api/experiments/big/parallel?limit={PARALLEL_RUNS}"
+    answer = json.loads(get(url))
+    assert answer["count"] == PARALLEL_RUNS, answer["count"]
+    report("parallel coordinates, columns of 10,000 runs (4 axes)", median(lambda: get(url), 5),
+           1.0, raw)  # fmt: skip
+    chromium = shutil.which("chromium")
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        chromium = None
+    if chromium is None:
+        print("(no playwright or chromium: the draw time in a browser is not measured)")
+        return
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=chromium, args=["--no-sandbox"])
+        page = browser.new_page(viewport={"width": 1280, "height": 900})
+        page.goto(f"{base}/?token={TOKEN}")
+        page.goto(f"{base}/e/big")
+        count, draw = page.evaluate(DRAW_JS, f"/api/experiments/big/parallel?limit={PARALLEL_RUNS}")
+        assert count == PARALLEL_RUNS
+        report("parallel coordinates, canvas draw of 10,000 runs", draw, 1.0, raw)
+        tabs = []
+        for _ in range(3):
+            page.goto(f"{base}/e/big")
+            page.wait_for_selector("#runs-table")
+            start = time.perf_counter()
+            page.evaluate("location.hash = '#parallel'")
+            page.wait_for_selector("#pc-canvas[data-layout]", timeout=60_000)
+            tabs.append(time.perf_counter() - start)
+        report("parallel coordinates tab, click to 10,000 lines drawn", statistics.median(tabs),
+               1.0, raw)  # fmt: skip
+        browser.close()
+
+
+def parallel_only(directory: Path) -> None:
+    """The parallel-coordinates figures alone, on a store kept in ``directory``."""
+    if not (directory / "trialbook.db").exists():
+        start = time.perf_counter()
+        build(directory)
+        print(f"built {RUNS:,} runs in {directory} in {time.perf_counter() - start:.1f} s")
+    conn = sqlite3.connect(directory / "trialbook.db")
+    store = open_store(directory)
+    with serve(store, port=0, token=TOKEN) as server:
+        bench_parallel(f"http://127.0.0.1:{server.port}", conn)
+    store.close()
+    conn.close()
+
+
 if __name__ == "__main__":
-    main()
+    if sys.argv[1:2] == ["parallel"]:
+        parallel_only(Path(sys.argv[2] if len(sys.argv) > 2 else "/tmp/trialbook-bench-ui"))
+    else:
+        main()

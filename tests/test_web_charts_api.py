@@ -234,3 +234,23 @@ def test_groups_bad_input(client: TestClient) -> None:
     assert "'metric' must name" in get(client, "sweep/groups", 400, by="params.opt")["error"]
     assert "'points' must be an int >= 4" in get(client, "sweep/groups", 400, metric="loss",
                                                  by="params.opt", points=2)["error"]  # fmt: skip
+
+
+def test_the_fast_getter_reads_what_the_query_language_reads() -> None:
+    """charts.getter skips Name.value for plain values only: NaN, ints past 64 bits, lists,
+    dicts and encoded values read as the query language reads them."""
+    from trialbook.codecs import encode
+    from trialbook.storage.query import parse_name
+    from trialbook.storage.records import RunRecord
+    from trialbook.web.charts import describe_axis, getter
+
+    values = [0.5, float("nan"), float("inf"), 2**70, -(2**63), 3, True, "a", None, [1, 2],
+              {"k": 1}, encode((1, 2))]  # fmt: skip
+    runs = [RunRecord(i, params={"x": v}, fields={"x": v}, tags={"x": v},
+                      metrics={"x": [1, v]}) for i, v in enumerate(values)]  # fmt: skip
+    for text in ("params.x", "fields.x", "tags.x", "metric.x", "x", "run_id"):
+        expected = [parse_name(text).value(run) for run in runs]
+        got = [getter(text)(run) for run in runs]
+        assert repr(got) == repr(expected), text
+    axis = describe_axis("x", [1.0, float("inf"), None, 2])
+    assert axis["values"] == [1.0, None, None, 2] and axis["max"] == 2

@@ -21,7 +21,7 @@ True
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from trialbook.storage.query import parse_name, query_runs, sort_key
@@ -84,8 +84,10 @@ def describe_axis(name: str, values: Sequence[Any]) -> dict[str, Any]:
     {'name': 'x', 'kind': 'number', 'values': [3, 1.5, None], 'min': 1.5, 'max': 3, 'log': False}
     """
     present = [v for v in values if v is not None]
-    if all(_is_number(v) or (type(v) is float and not math.isnan(v)) for v in present):
-        finite = [v for v in present if _is_number(v)]
+    if all(type(v) in (int, float) for v in present):
+        finite = [v for v in present if math.isfinite(v)]
+        if len(finite) < len(present):  # infinities: off the axis, as missing values
+            values = [v if v is None or math.isfinite(v) else None for v in values]
         return {"name": name, "kind": "number", "values": list(values),
                 "min": min(finite) if finite else None, "max": max(finite) if finite else None,
                 "log": is_log_scale(finite)}  # fmt: skip
@@ -110,14 +112,23 @@ def axis_names(runs: Iterable[RunRecord]) -> list[str]:
     params: dict[str, None] = {}
     metrics: dict[str, None] = {}
     fields: dict[str, None] = {}
+    seen: set[Any] = set()  # runs of the same keys and value types give the same names
     for run in runs:
-        _leaves(run.params, "params", params)
+        _leaves(run.params, "params", params, seen)
         metrics.update((f"metric.{m}", None) for m in run.metrics if m.isidentifier())
-        _leaves(run.fields, "fields", fields)
+        _leaves(run.fields, "fields", fields, seen)
     return [*params, *metrics, *fields, "duration"]
 
 
-def _leaves(values: Mapping[str, Any], prefix: str, out: dict[str, None]) -> None:
+def _leaves(
+    values: Mapping[str, Any], prefix: str, out: dict[str, None], seen: set[Any] | None = None
+) -> None:
+    if seen is not None:
+        kinds = (prefix, tuple(values), tuple(map(type, values.values())))
+        if dict not in kinds[2]:  # nested dicts may differ inside: walked every time
+            if kinds in seen:
+                return
+            seen.add(kinds)
     for key, value in values.items():
         if not key.isidentifier():
             continue
@@ -166,14 +177,66 @@ def parallel(request: Any, ui: UIState) -> Any:
     ids = [run.run_id for run in page]
 
     def column(text: str) -> dict[str, Any]:
-        name = parse_name(text)
-        return describe_axis(text, [name.value(run) for run in page])
+        return describe_axis(text, [*map(getter(text), page)])
 
-    return {
+    return _answer({
         "total": total, "count": len(page), "run_ids": ids,
         "axes": [column(n) for n in names], "color": column(color) if color else None,
         "available": available,
-    }  # fmt: skip
+    })  # fmt: skip
+
+
+def getter(text: str) -> Callable[[RunRecord], Any]:
+    """The value of the name ``text`` in a run, as :meth:`trialbook.storage.query.Name.value`
+    gives it; plain values of a parameter, field, tag or metric are read directly (this runs
+    for each of thousands of runs).
+
+    Examples
+    --------
+    >>> run = RunRecord(1, params={"lr": 0.1, "m": {"d": 2}}, metrics={"loss": [3, 0.5]})
+    >>> getter("params.lr")(run), getter("params.m.d")(run), getter("metric.loss")(run)
+    (0.1, 2, 0.5)
+    """
+    name = parse_name(text)
+    if len(name.path) != 1 or name.where not in ("params", "fields", "tags", "metric"):
+        return name.value
+    key, slow = name.path[0], name.value
+    if name.where == "metric":
+
+        def metric(run: RunRecord) -> Any:
+            summary = run.metrics.get(key)
+            value = summary[1] if summary else None
+            return value if _is_plain(value) else slow(run)
+
+        return metric
+    slot = {"params": "params", "fields": "fields", "tags": "tags"}[name.where]
+
+    def plain(run: RunRecord) -> Any:
+        value = getattr(run, slot).get(key)
+        return value if _is_plain(value) else slow(run)
+
+    return plain
+
+
+def _is_plain(value: Any) -> bool:
+    """Whether Name.value gives ``value`` itself: not NaN, not an int past 64 bits
+    (a float there), not a container or an encoded value."""
+    kind = type(value)
+    if kind is float:
+        return not math.isnan(value)
+    if kind is int:
+        return -(2**63) <= value < 2**63
+    return kind is str or kind is bool or value is None
+
+
+def _answer(content: dict[str, Any]) -> Any:
+    """A JSON response of content whose floats are finite (no walk over it to clean it)."""
+    import json
+
+    from starlette.responses import Response
+
+    body = json.dumps(content, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+    return Response(body, media_type="application/json")
 
 
 # -- overlay ----------------------------------------------------------------------------------

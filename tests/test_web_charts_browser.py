@@ -201,3 +201,46 @@ def test_reload_a_shared_parallel_url(page: Any) -> None:
     assert "params.lr" in page.inner_text("#pc-legend")  # a colour ramp
     assert not page.is_checked(".pc-log[data-axis='params.lr']")  # pc.lin: linear, as shared
     shot(page, "parallel-shared")
+
+
+def test_brushed_and_ticked_runs_go_to_the_overlay(page: Any) -> None:
+    page.goto(f"{page.base}/e/sweep#parallel")
+    page.wait_for_selector("#pc-canvas[data-layout]")
+    top = page.locator("#pc-canvas").bounding_box()["y"]
+    lay = layout(page)
+    drag(page, axis_x(page, "params.seed"), top + lay["bottom"] + 5, top + lay["bottom"] - 10)
+    page.wait_for_function("document.querySelector('#pc-count')?.textContent === '6 runs match'")
+    page.click("#pc-overlay")
+    page.wait_for_selector("#ov-chart .u-legend")
+    labels = page.eval_on_selector_all("#ov-chart .u-legend .u-series .u-label",
+                                       "xs => xs.map(x => x.textContent)")  # fmt: skip
+    assert labels == ["run 1 · lr=1e-05, opt=adam", "run 5 · lr=1e-05, opt=sgd",
+                      "run 9 · lr=0.0001, opt=adam", "run 13 · lr=0.0001, opt=sgd",
+                      "run 17 · lr=0.001, opt=adam", "run 21 · lr=0.001, opt=sgd"]  # fmt: skip
+    page.click("#tab-parallel")
+    page.wait_for_selector("#pc-table #runs-table")
+    page.locator("#pc-table tr[data-run='17'] input.pick").check()
+    page.click("#tab-overlay")
+    page.wait_for_selector("#ov-chart .u-legend")
+    assert page.locator("#ov-chart .u-legend .u-series").count() == 1  # the ticked run
+    assert "run 17" in page.inner_text("#ov-chart .u-legend")
+
+
+def test_a_shared_url_with_unknown_axes_falls_back(page: Any) -> None:
+    page.goto(f"{page.base}/e/sweep?pc.axes=params.gone#parallel")
+    page.wait_for_selector("#pc-canvas[data-layout]")
+    assert "'params.gone' is not a name" in page.inner_text("#pc-error")
+    assert len(layout(page)["axes"]) == 4
+
+
+@pytest.mark.parametrize("view", ["parallel", "groups", "overlay"])
+def test_narrow_window_nothing_overflows(browser: Any, site: str, view: str) -> None:  # noqa: F811
+    context = browser.new_context(viewport={"width": 560, "height": 800})
+    page = context.new_page()
+    page.goto(f"{site}/?token={TOKEN}")
+    page.goto(f"{site}/e/sweep?ov.runs=1,2&ov.metric=loss&ov.group=params.opt#{view}")
+    selector = {"parallel": "#pc-canvas[data-layout]", "groups": "#gr-chart[data-groups='2']",
+                "overlay": "#ov-chart .u-legend"}[view]  # fmt: skip
+    page.wait_for_selector(selector)
+    shot(page, f"narrow-{view}")
+    context.close()

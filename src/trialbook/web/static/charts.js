@@ -92,9 +92,10 @@ function brushWhere(brushes) {
     : `${name} >= ${b.lo} and ${name} <= ${b.hi}`).join(" and ");
 }
 
+// The page's filter (kept whole in parentheses) AND-ed with the brushes' filter.
 function joinWhere(...parts) {
   const kept = parts.filter((p) => p && p.trim());
-  return kept.length > 1 ? kept.map((p) => (/ or /i.test(p) ? `(${p})` : p)).join(" and ") : (kept[0] || "");
+  return kept.length > 1 ? kept.map((p, i) => (i === 0 ? `(${p.trim()})` : p)).join(" and ") : (kept[0] || "");
 }
 
 // Which runs (row indices) pass every brush, computed in the page (the table asks the server).
@@ -265,7 +266,7 @@ function parallelView(content) {
     "pc.log": Object.keys(pc.logs).filter((n) => pc.logs[n]), "pc.lin": Object.keys(pc.logs).filter((n) => !pc.logs[n]) });
   const redraw = () => {
     if (!data) return;
-    const width = Math.max(480, Math.min(wrap.clientWidth || 1000, 1600));
+    const width = Math.max(320, Math.min(wrap.clientWidth || 1000, 1600));
     layout = pcLayout(data, width, 440, pc.logs);
     const shown = drawParallel(canvas, data, layout, pc.brushes);
     info.textContent = `${data.count.toLocaleString()} runs drawn` + (data.total > data.count ? ` of ${data.total.toLocaleString()}` : "")
@@ -304,6 +305,7 @@ function parallelView(content) {
     save(); redraw(); loadTable();
   };
   brushHandlers(canvas, () => layout, onBrush);
+  state.onSelect = () => {};  // the table's ticks select runs for Overlay; no toolbar here
   const fillPicker = () => {
     const logRow = (a) => a.kind === "number" && a.min > 0
       ? el("label", { class: "muted" }, el("input", { type: "checkbox", class: "pc-log", "data-axis": a.name, checked: (a.name in pc.logs ? pc.logs[a.name] : a.log),
@@ -322,19 +324,26 @@ function parallelView(content) {
   };
   colorSel.addEventListener("change", () => { pc.color = colorSel.value; save(); load(); });
   const load = async () => {
+    let body;
     try {
-      const body = await api(expPath(TB.name) + "/parallel", { names: pc.axes.join(","), where: state.where, color: pc.color });
+      body = await api(expPath(TB.name) + "/parallel", { names: pc.axes.join(","), where: state.where, color: pc.color });
       error.textContent = "";
-      data = body;
-      if (!data.axes.length) {
-        canvas.style.display = "none";
-        error.replaceChildren(el("span", { class: "muted" }, data.count ? "These runs have no parameters or metrics to draw: choose axes above." : "No runs match: nothing to draw."));
-      } else canvas.style.display = "";
-      fillPicker();
-      const c = colorOf(data);
-      legend.replaceChildren(...(c.legend ? [c.legend] : []));
-      redraw(); loadTable();
-    } catch (e) { error.textContent = e.message; }
+    } catch (e) {
+      if (!pc.axes.length && !pc.color) { error.textContent = e.message; return; }
+      // axes of a shared URL that these runs lack: say so, and draw the default axes
+      error.textContent = e.message + " — showing the default axes instead.";
+      pc.axes = []; pc.color = ""; pc.brushes = {}; save();
+      try { body = await api(expPath(TB.name) + "/parallel", { where: state.where }); } catch (e2) { error.textContent = e2.message; return; }
+    }
+    data = body;
+    if (!data.axes.length) {
+      canvas.style.display = "none";
+      error.replaceChildren(el("span", { class: "muted", id: "pc-empty" }, data.count ? "These runs have no parameters or metrics to draw: choose axes above." : "No runs match: nothing to draw."));
+    } else canvas.style.display = "";
+    fillPicker();
+    const c = colorOf(data);
+    legend.replaceChildren(...(c.legend ? [c.legend] : []));
+    redraw(); loadTable();
   };
   const onResize = () => redraw();
   window.addEventListener("resize", onResize);

@@ -172,6 +172,11 @@ def bench_parallel(base: str, conn: sqlite3.Connection) -> None:
     assert answer["count"] == PARALLEL_RUNS, answer["count"]
     report("parallel coordinates, columns of 10,000 runs (4 axes)", median(lambda: get(url), 5),
            1.0, raw)  # fmt: skip
+    query = urllib.parse.urlencode({"where": 'status == "done" and params.depth >= 3',
+                                    "limit": PARALLEL_RUNS})  # fmt: skip
+    filtered = f"{base}/api/experiments/big/parallel?{query}"
+    report("parallel coordinates, 10,000 runs of a filter", median(lambda: get(filtered), 5),
+           1.0, raw)  # fmt: skip
     chromium = shutil.which("chromium")
     try:
         from playwright.sync_api import sync_playwright

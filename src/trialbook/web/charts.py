@@ -36,6 +36,7 @@ __all__ = [
     "axis_names",
     "describe_axis",
     "distinguishing",
+    "getter",
     "group_stats",
     "is_log_scale",
 ]
@@ -352,6 +353,8 @@ def _thin(stats: dict[str, list[Any]], points: int) -> dict[str, list[Any]]:
 def groups(request: Any, ui: UIState) -> Any:
     """One metric of the runs matching ``where`` grouped by the names of ``by``: per group its
     key, label, run count and :func:`group_stats` (down-sampled to ``points`` steps)."""
+    import numpy as np
+
     info = _experiment(ui, request)
     metric = _metric(request)
     by = _names(request, "by")
@@ -374,8 +377,6 @@ def groups(request: Any, ui: UIState) -> Any:
         without += len(members[key]) - len(runs)
         if not runs:
             continue
-        import numpy as np
-
         steps = np.concatenate([series[r.run_id].steps for r in runs])
         values = np.concatenate([series[r.run_id].values for r in runs])
         label = ", ".join(f"{t.removeprefix('params.')}={v}" for t, v in zip(by, key, strict=True))

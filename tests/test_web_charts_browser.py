@@ -16,7 +16,7 @@ from conftest import require_module
 require_module("starlette", "ui")
 
 from test_web_browser import ARTIFACTS, TOKEN, browser  # noqa: E402, F401 - the browser fixture
-from test_web_charts_api import sweep  # noqa: E402
+from test_web_charts_api import mixed, sweep  # noqa: E402
 from trialbook.storage import open_store  # noqa: E402
 from trialbook.web import serve  # noqa: E402
 
@@ -25,6 +25,7 @@ from trialbook.web import serve  # noqa: E402
 def site(tmp_path: Path) -> Iterator[str]:
     store = open_store(tmp_path / "store")
     sweep(store)
+    mixed(store)
     with serve(store, port=0, token=TOKEN) as server:
         yield f"http://127.0.0.1:{server.port}"
     store.close()
@@ -153,6 +154,13 @@ def test_overlay_empty_states(page: Any) -> None:
     page.wait_for_selector("#ov-empty")
     assert "No runs selected" in page.inner_text("#ov-empty")
     shot(page, "overlay-empty")
+    page.goto(f"{page.base}/e/mixed?ov.runs=4&ov.metric=loss#overlay")
+    page.wait_for_selector("#ov-empty")
+    assert page.inner_text("#ov-empty") == "Run 4 did not log the metric loss."
+    page.goto(f"{page.base}/e/mixed?ov.runs=3,4&ov.metric=loss#overlay")
+    page.wait_for_selector("#ov-missing")
+    assert page.inner_text("#ov-missing") == "run 4 did not log loss"
+    shot(page, "overlay-missing")
 
 
 def test_group_by_a_parameter_one_line_per_group(page: Any) -> None:

@@ -384,8 +384,14 @@ function overlayView(content) {
   const logY = el("input", { type: "checkbox", id: "ov-log", checked: urlGet("ov.log") === "1" });
   const box = el("div", { class: "chart-box", id: "ov-chart" });
   const msg = el("p", { class: "muted", id: "ov-note" }, note);
-  content.append(el("div", { class: "toolbar" }, "metric ", metric, el("label", {}, "smoothing ", smooth, smoothText), "x ", xSel,
-    el("label", {}, logY, " log y")), msg, box);
+  if (!ids.length) {
+    content.append(el("div", { class: "chart-box" }, el("p", { class: "muted empty", id: "ov-empty" },
+      "No runs selected: tick runs in the Runs tab (up to 50), or brush axes in Parallel coordinates and press \u201coverlay these runs\u201d.")));
+    return () => {};
+  }
+  const which = el("p", { class: "muted", id: "ov-runs" }, `Runs ${ids.join(", ")} (tick runs in the Runs tab to choose others, up to 50).`);
+  content.append(el("div", { class: "toolbar" }, el("label", {}, "metric ", metric), el("label", {}, "smoothing ", smooth, smoothText),
+    el("label", {}, "x ", xSel), el("label", {}, logY, " log y")), which, msg, box);
   let answer = null;
   const save = () => urlSet({ "ov.runs": ids, "ov.metric": metric.value, "ov.smooth": +smooth.value ? smooth.value : null,
     "ov.x": xSel.value === "step" ? null : xSel.value, "ov.log": logY.checked ? "1" : null });
@@ -395,7 +401,7 @@ function overlayView(content) {
     box.replaceChildren();
     if (!answer) return;
     if (!answer.runs.length) {
-      box.append(el("p", { class: "muted empty", id: "ov-empty" }, `None of runs ${ids.join(", ")} logged the metric ${metric.value}.`));
+      box.append(el("p", { class: "muted empty", id: "ov-empty" }, (ids.length > 1 ? `None of runs ${ids.join(", ")} logged` : `Run ${ids[0]} did not log`) + ` the metric ${metric.value}.`));
       return;
     }
     const x = xSel.value;
@@ -414,17 +420,13 @@ function overlayView(content) {
     };
     box.append(el("h3", {}, metric.value, answer.distinguishing.length ? el("span", { class: "muted" }, " · runs named by " + answer.distinguishing.map(shortName).join(", ")) : null));
     new uPlot(opts, data, box);
-    if (answer.missing.length) box.append(el("p", { class: "muted", id: "ov-missing" }, `runs ${answer.missing.join(", ")} did not log ${metric.value}`));
+    if (answer.missing.length) box.append(el("p", { class: "muted", id: "ov-missing" }, `${answer.missing.length > 1 ? "runs" : "run"} ${answer.missing.join(", ")} did not log ${metric.value}`));
   };
   const load = async () => {
     if (!ids.length || !metric.value) { draw(); return; }
     try { answer = await api(expPath(TB.name) + "/overlay", { runs: ids.join(","), metric: metric.value, points: 1000 }); draw(); }
     catch (e) { box.replaceChildren(el("p", { class: "error" }, e.message)); }
   };
-  if (!ids.length) {
-    box.append(el("p", { class: "muted empty", id: "ov-empty" }, "No runs selected: tick runs in the Runs tab (up to 50), or brush axes in Parallel coordinates and press \u201coverlay these runs\u201d."));
-    return () => {};
-  }
   metricPicker(metric, urlGet("ov.metric")).then((names) => {
     if (!names.length) { box.append(el("p", { class: "muted empty", id: "ov-empty" }, "No metrics logged in this experiment: run.log_metric(name, value) in a step logs one.")); return; }
     load();
@@ -445,7 +447,7 @@ function groupsView(content) {
   const info = el("p", { class: "muted", id: "gr-info" });
   content.append(el("p", { class: "muted" }, "One line per group of runs (the mean over its runs at each step) with a band for their spread",
     state.where ? [", over the runs matching ", el("code", {}, state.where)] : ", over all runs", "."),
-  el("div", { class: "toolbar" }, "metric ", metric, el("label", { class: "gr-by" }, "group by ", by), band), info, box);
+  el("div", { class: "toolbar" }, el("label", {}, "metric ", metric), el("label", { class: "gr-by" }, "group by ", by), band), info, box);
   let answer = null;
   const chosen = () => [...by.selectedOptions].map((o) => o.value);
   const draw = () => {

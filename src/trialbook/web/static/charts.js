@@ -217,17 +217,26 @@ function drawParallel(canvas, data, layout, brushes) {
 // A drag along an axis sets its brush (a range, or the categories inside it); a click clears it.
 function brushHandlers(canvas, getLayout, onBrush) {
   let drag = null;
+  const band = el("div", { class: "pc-drag", hidden: true });  // the range being dragged
+  canvas.after(band);
+  const show = () => {
+    band.hidden = !drag;
+    if (!drag) return;
+    const top = Math.min(drag.y0, drag.y1);
+    Object.assign(band.style, { left: drag.axis.x - 8 + "px", top: top + "px", height: Math.abs(drag.y1 - drag.y0) + "px" });
+  };
   const at = (e) => { const r = canvas.getBoundingClientRect(); return [e.clientX - r.left, e.clientY - r.top]; };
   canvas.addEventListener("mousedown", (e) => {
     const [x, y] = at(e), layout = getLayout();
     const axis = layout && layout.axes.reduce((best, a) => (Math.abs(a.x - x) < (best ? Math.abs(best.x - x) : 20) ? a : best), null);
-    if (axis) { drag = { axis, y0: y, y1: y }; e.preventDefault(); }
+    if (axis) { drag = { axis, y0: y, y1: y }; e.preventDefault(); show(); }
   });
-  window.addEventListener("mousemove", (e) => { if (drag) drag.y1 = at(e)[1]; });
-  window.addEventListener("mouseup", (e) => {
+  const move = (e) => { if (drag) { drag.y1 = at(e)[1]; show(); } };
+  const up = (e) => {
     if (!drag) return;
     const { axis, y0 } = drag, y1 = at(e)[1];
     drag = null;
+    show();
     if (Math.abs(y1 - y0) < 4) { onBrush(axis.name, null); return; }
     const [lo, hi] = [Math.min(y0, y1), Math.max(y0, y1)];
     if (axis.kind === "category") {
@@ -237,7 +246,10 @@ function brushHandlers(canvas, getLayout, onBrush) {
       const a = axis.scale.invert(hi), b = axis.scale.invert(lo);
       onBrush(axis.name, { lo: roundOut(Math.min(a, b), false), hi: roundOut(Math.max(a, b), true) });
     }
-  });
+  };
+  window.addEventListener("mousemove", move);
+  window.addEventListener("mouseup", up);
+  return () => { window.removeEventListener("mousemove", move); window.removeEventListener("mouseup", up); };
 }
 
 function parseBrushes(text) {
@@ -304,7 +316,7 @@ function parallelView(content) {
     if (brush) pc.brushes[name] = brush; else delete pc.brushes[name];
     save(); redraw(); loadTable();
   };
-  brushHandlers(canvas, () => layout, onBrush);
+  const stopBrushing = brushHandlers(canvas, () => layout, onBrush);
   state.onSelect = () => {};  // the table's ticks select runs for Overlay; no toolbar here
   const fillPicker = () => {
     const logRow = (a) => a.kind === "number" && a.min > 0
@@ -348,7 +360,7 @@ function parallelView(content) {
   const onResize = () => redraw();
   window.addEventListener("resize", onResize);
   load();
-  return () => window.removeEventListener("resize", onResize);
+  return () => { window.removeEventListener("resize", onResize); stopBrushing(); };
 }
 
 // -- overlay of selected runs ----------------------------------------------------------------------

@@ -252,3 +252,22 @@ def test_narrow_window_nothing_overflows(browser: Any, site: str, view: str) -> 
     page.wait_for_selector(selector)
     shot(page, f"narrow-{view}")
     context.close()
+
+
+def test_brushes_combine_with_the_runs_tab_filter(page: Any) -> None:
+    page.goto(f"{page.base}/e/sweep")
+    page.wait_for_selector("#runs-table tbody tr")
+    page.fill("#filter", "params.seed <= 1 or params.seed == 3")
+    page.press("#filter", "Enter")
+    page.wait_for_function("document.querySelector('#page-info')?.textContent.includes('of 18 ')")
+    page.click("#tab-parallel")
+    page.wait_for_selector("#pc-canvas[data-layout]")
+    assert page.inner_text("#pc-info") == "18 runs drawn"
+    top = page.locator("#pc-canvas").bounding_box()["y"]
+    lay = layout(page)
+    drag(page, axis_x(page, "params.opt"), top + lay["bottom"] + 5, top + lay["bottom"] - 20)
+    page.wait_for_selector("#pc-count")
+    assert page.inner_text("#pc-count") == "9 runs match"
+    assert "(params.seed <= 1 or params.seed == 3) and params.opt in" in page.inner_text(
+        "#pc-match")  # fmt: skip
+    assert table_ids(page, "#pc-table") == [1, 2, 4, 9, 10, 12, 17, 18, 20]

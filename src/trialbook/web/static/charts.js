@@ -103,11 +103,12 @@ function brushedRows(data, brushes) {
   const tests = Object.entries(brushes).map(([name, b]) => {
     const axis = data.axes.find((a) => a.name === name);
     if (!axis) return () => true;
+    const at = axis.kind === "category" ? (i) => (axis.values[i] === null ? null : axis.categories[axis.values[i]]) : (i) => axis.values[i];
     if (b.cats) {
       const keep = new Set(b.cats.map((c) => JSON.stringify(c)));
-      return (i) => axis.values[i] !== null && keep.has(JSON.stringify(axis.categories[axis.values[i]]));
+      return (i) => at(i) !== null && keep.has(JSON.stringify(at(i)));
     }
-    return (i) => axis.values[i] !== null && axis.values[i] >= b.lo && axis.values[i] <= b.hi;
+    return (i) => typeof at(i) === "number" && at(i) >= b.lo && at(i) <= b.hi;
   });
   const rows = [];
   for (let i = 0; i < data.run_ids.length; i++) if (tests.every((t) => t(i))) rows.push(i);
@@ -199,10 +200,11 @@ function drawParallel(canvas, data, layout, brushes) {
     });
     if (a.values.some((v) => v === null)) { ctx.fillStyle = "#6b7385"; ctx.fillText("missing", a.x + 5, missingY + 4); }
     const b = brushes[a.name];
-    if (b) {
+    if (b && !b.cats !== (a.kind === "category")) {
       let y0, y1;
       if (b.cats) {
         const ks = b.cats.map((c) => a.categories.findIndex((x) => JSON.stringify(x) === JSON.stringify(c))).filter((k) => k >= 0);
+        if (!ks.length) continue;
         y0 = Math.min(...ks.map(a.pos)) - 6; y1 = Math.max(...ks.map(a.pos)) + 6;
       } else { y0 = Math.min(a.pos(b.lo), a.pos(b.hi)); y1 = Math.max(a.pos(b.lo), a.pos(b.hi)); }
       y0 = Math.max(y0, top - 4); y1 = Math.min(y1, bottom + 4);
@@ -305,7 +307,8 @@ function parallelView(content) {
         chartsState.overlayNote = all.total > 50 ? `${all.total.toLocaleString()} runs are brushed; the first 50 are overlaid.` : "";
         location.hash = "#overlay";
       } }, "overlay these runs");
-      matchInfo.replaceChildren(el("b", { id: "pc-count" }, `${runs.total.toLocaleString()} runs match`), el("code", { class: "pc-where" }, where), open, overlayBtn);
+      const first = runs.total > runs.runs.length ? el("span", { class: "muted" }, `(the first ${runs.runs.length} below)`) : null;
+      matchInfo.replaceChildren(...[el("b", { id: "pc-count" }, `${runs.total.toLocaleString()} runs match`), first, el("code", { class: "pc-where" }, where), open, overlayBtn].filter(Boolean));
       tableBox.replaceChildren(runsTable(runs, (key) => {
         if (state.order_by === key) state.descending = !state.descending; else { state.order_by = key; state.descending = false; }
         loadTable();

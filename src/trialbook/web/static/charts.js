@@ -61,8 +61,8 @@ function makeScale(lo, hi, a, b, log) {
   return { map, invert: (p) => lo + (p - a) / (b - a) * (hi - lo), ticks, log: false };
 }
 
-// A sequential colour scale (dark blue -> green -> yellow), t in [0, 1].
-const RAMP = [[68, 1, 84], [59, 82, 139], [33, 145, 140], [94, 201, 98], [253, 231, 37]];
+// A sequential colour scale (blue -> purple -> orange, each end readable on white), t in [0, 1].
+const RAMP = [[35, 60, 170], [105, 65, 175], [175, 60, 140], [220, 85, 70], [225, 135, 15]];
 function rampColor(t) {
   const x = Math.max(0, Math.min(1, t)) * (RAMP.length - 1), i = Math.min(RAMP.length - 2, Math.floor(x)), f = x - i;
   const c = RAMP[i].map((v, k) => Math.round(v + f * (RAMP[i + 1][k] - v)));
@@ -144,9 +144,9 @@ function colorOf(data) {
   const log = spansDecades(c.values);
   const s = makeScale(c.min, c.max, 0, 1, log);
   return { of: (i) => (c.values[i] === null ? "#aaa" : rampColor(s.map(c.values[i]))),
-    legend: el("div", { class: "pc-legend", id: "pc-legend" }, el("b", {}, c.name + ": "), fmt(c.min), " ",
+    legend: el("div", { class: "pc-legend", id: "pc-legend" }, el("b", {}, c.name + ": "), tickFmt(c.min), " ",
       el("span", { class: "pc-ramp", style: `background:linear-gradient(to right, ${[0, .25, .5, .75, 1].map(rampColor).join(",")})` }),
-      " ", fmt(c.max), log ? el("span", { class: "muted" }, " (log)") : null) };
+      " ", tickFmt(c.max), log ? el("span", { class: "muted" }, " (log)") : null) };
 }
 
 function drawParallel(canvas, data, layout, brushes) {

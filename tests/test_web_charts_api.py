@@ -237,12 +237,12 @@ def test_groups_bad_input(client: TestClient) -> None:
 
 
 def test_the_fast_getter_reads_what_the_query_language_reads() -> None:
-    """charts.getter skips Name.value for plain values only: NaN, ints past 64 bits, lists,
-    dicts and encoded values read as the query language reads them."""
+    """charts.column_values skips Name.value for plain values only: NaN, ints past 64 bits,
+    lists, dicts and encoded values read as the query language reads them."""
     from trialbook.codecs import encode
     from trialbook.storage.query import parse_name
     from trialbook.storage.records import RunRecord
-    from trialbook.web.charts import describe_axis, getter
+    from trialbook.web.charts import column_values, describe_axis
 
     values = [0.5, float("nan"), float("inf"), 2**70, -(2**63), 3, True, "a", None, [1, 2],
               {"k": 1}, encode((1, 2))]  # fmt: skip
@@ -250,7 +250,8 @@ def test_the_fast_getter_reads_what_the_query_language_reads() -> None:
                       metrics={"x": [1, v]}) for i, v in enumerate(values)]  # fmt: skip
     for text in ("params.x", "fields.x", "tags.x", "metric.x", "x", "run_id"):
         expected = [parse_name(text).value(run) for run in runs]
-        got = [getter(text)(run) for run in runs]
-        assert repr(got) == repr(expected), text
+        assert repr(column_values(text, runs)) == repr(expected), text
+        for run, value in zip(runs, expected, strict=True):  # one run at a time: plain or not
+            assert repr(column_values(text, [run])) == repr([value]), (text, run)
     axis = describe_axis("x", [1.0, float("inf"), None, 2])
     assert axis["values"] == [1.0, None, None, 2] and axis["max"] == 2

@@ -21,7 +21,7 @@ True
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from trialbook.storage.query import parse_name, query_runs, sort_key
@@ -34,9 +34,9 @@ __all__ = [
     "MAX_GROUP_RUNS",
     "MAX_OVERLAY",
     "axis_names",
+    "column_values",
     "describe_axis",
     "distinguishing",
-    "getter",
     "group_stats",
     "is_log_scale",
 ]
@@ -60,14 +60,11 @@ def is_log_scale(values: Iterable[Any]) -> bool:
     >>> is_log_scale([1e-5, 3e-4, 1e-3]), is_log_scale([0.1, 0.5, 1.0]), is_log_scale([0, 1, 1e4])
     (True, False, False)
     """
-    numbers = [v for v in values if _is_number(v)]
-    if not numbers or min(numbers) <= 0:
+    numbers = [v for v in values if type(v) in (int, float) and math.isfinite(v)]
+    if not numbers:
         return False
-    return math.log10(max(numbers) / min(numbers)) >= LOG_DECADES
-
-
-def _is_number(value: Any) -> bool:
-    return type(value) in (int, float) and math.isfinite(value)
+    low, high = min(numbers), max(numbers)
+    return low > 0 and math.log10(high / low) >= LOG_DECADES
 
 
 def describe_axis(name: str, values: Sequence[Any]) -> dict[str, Any]:
@@ -84,18 +81,19 @@ def describe_axis(name: str, values: Sequence[Any]) -> dict[str, Any]:
     >>> describe_axis("x", [3, 1.5, None])
     {'name': 'x', 'kind': 'number', 'values': [3, 1.5, None], 'min': 1.5, 'max': 3, 'log': False}
     """
-    present = [v for v in values if v is not None]
-    if all(type(v) in (int, float) for v in present):
-        finite = [v for v in present if math.isfinite(v)]
-        if len(finite) < len(present):  # infinities: off the axis, as missing values
+    kinds = set(map(type, values)) - {type(None)}
+    if kinds <= {int, float}:
+        numbers = [v for v in values if v is not None]
+        finite = [v for v in numbers if math.isfinite(v)] if float in kinds else numbers
+        if len(finite) < len(numbers):  # infinities: off the axis, as missing values
             values = [v if v is None or math.isfinite(v) else None for v in values]
         return {"name": name, "kind": "number", "values": list(values),
                 "min": min(finite) if finite else None, "max": max(finite) if finite else None,
                 "log": is_log_scale(finite)}  # fmt: skip
-    categories = sorted(set(present), key=sort_key)
-    index = {sort_key(c): i for i, c in enumerate(categories)}
+    categories = sorted({v for v in values if v is not None}, key=sort_key)
+    index = {c: i for i, c in enumerate(categories)}  # 1, 1.0 and True are one key, as in sort_key
     return {"name": name, "kind": "category", "categories": categories,
-            "values": [None if v is None else index[sort_key(v)] for v in values]}  # fmt: skip
+            "values": [None if v is None else index[v] for v in values]}  # fmt: skip
 
 
 def axis_names(runs: Iterable[RunRecord]) -> list[str]:
@@ -115,21 +113,20 @@ def axis_names(runs: Iterable[RunRecord]) -> list[str]:
     fields: dict[str, None] = {}
     seen: set[Any] = set()  # runs of the same keys and value types give the same names
     for run in runs:
-        _leaves(run.params, "params", params, seen)
+        p, f = run.params, run.fields
+        kinds = (tuple(p), tuple(map(type, p.values())), tuple(f), tuple(map(type, f.values())),
+                 tuple(run.metrics))  # fmt: skip
+        if kinds in seen:
+            continue
+        if dict not in kinds[1] and dict not in kinds[3]:  # nested dicts may differ inside
+            seen.add(kinds)
+        _leaves(p, "params", params)
         metrics.update((f"metric.{m}", None) for m in run.metrics if m.isidentifier())
-        _leaves(run.fields, "fields", fields, seen)
+        _leaves(f, "fields", fields)
     return [*params, *metrics, *fields, "duration"]
 
 
-def _leaves(
-    values: Mapping[str, Any], prefix: str, out: dict[str, None], seen: set[Any] | None = None
-) -> None:
-    if seen is not None:
-        kinds = (prefix, tuple(values), tuple(map(type, values.values())))
-        if dict not in kinds[2]:  # nested dicts may differ inside: walked every time
-            if kinds in seen:
-                return
-            seen.add(kinds)
+def _leaves(values: Mapping[str, Any], prefix: str, out: dict[str, None]) -> None:
     for key, value in values.items():
         if not key.isidentifier():
             continue
@@ -178,7 +175,7 @@ def parallel(request: Any, ui: UIState) -> Any:
     ids = [run.run_id for run in page]
 
     def column(text: str) -> dict[str, Any]:
-        return describe_axis(text, [*map(getter(text), page)])
+        return describe_axis(text, column_values(text, page))
 
     return _answer({
         "total": total, "count": len(page), "run_ids": ids,
@@ -187,47 +184,43 @@ def parallel(request: Any, ui: UIState) -> Any:
     })  # fmt: skip
 
 
-def getter(text: str) -> Callable[[RunRecord], Any]:
-    """The value of the name ``text`` in a run, as :meth:`trialbook.storage.query.Name.value`
-    gives it; plain values of a parameter, field, tag or metric are read directly (this runs
-    for each of thousands of runs).
+def column_values(text: str, runs: Sequence[RunRecord]) -> list[Any]:
+    """The values of the name ``text`` in ``runs``, as
+    :meth:`trialbook.storage.query.Name.value` gives them; a parameter, field, tag or metric
+    whose values are all plain (texts, booleans, finite floats, ints of 64 bits, missing) is
+    read in one pass over the runs (this runs for each of thousands of runs).
 
     Examples
     --------
-    >>> run = RunRecord(1, params={"lr": 0.1, "m": {"d": 2}}, metrics={"loss": [3, 0.5]})
-    >>> getter("params.lr")(run), getter("params.m.d")(run), getter("metric.loss")(run)
-    (0.1, 2, 0.5)
+    >>> runs = [RunRecord(1, params={"lr": 0.1, "m": {"d": 2}}, metrics={"loss": [3, 0.5]}),
+    ...         RunRecord(2, params={"lr": float("nan")})]
+    >>> column_values("params.lr", runs), column_values("params.m.d", runs)
+    ([0.1, None], [2, None])
+    >>> column_values("metric.loss", runs), column_values("run_id", runs)
+    ([0.5, None], [1, 2])
     """
     name = parse_name(text)
     if len(name.path) != 1 or name.where not in ("params", "fields", "tags", "metric"):
-        return name.value
-    key, slow = name.path[0], name.value
+        return [name.value(run) for run in runs]
+    key = name.path[0]
     if name.where == "metric":
+        summaries = [run.metrics.get(key) for run in runs]
+        values = [summary[1] if summary else None for summary in summaries]
+    else:
+        slot = name.where
+        values = [getattr(run, slot).get(key) for run in runs]
+    kinds = set(map(type, values))
+    if kinds <= _PLAIN:
+        floats = [v for v in values if type(v) is float] if float in kinds else []
+        ints = [v for v in values if type(v) is int] if int in kinds else []
+        if not any(map(math.isnan, floats)) and (
+            not ints or (min(ints) >= -(2**63) and max(ints) < 2**63)
+        ):
+            return values
+    return [name.value(run) for run in runs]  # NaN, big ints, containers: as the language reads
 
-        def metric(run: RunRecord) -> Any:
-            summary = run.metrics.get(key)
-            value = summary[1] if summary else None
-            return value if _is_plain(value) else slow(run)
 
-        return metric
-    slot = {"params": "params", "fields": "fields", "tags": "tags"}[name.where]
-
-    def plain(run: RunRecord) -> Any:
-        value = getattr(run, slot).get(key)
-        return value if _is_plain(value) else slow(run)
-
-    return plain
-
-
-def _is_plain(value: Any) -> bool:
-    """Whether Name.value gives ``value`` itself: not NaN, not an int past 64 bits
-    (a float there), not a container or an encoded value."""
-    kind = type(value)
-    if kind is float:
-        return not math.isnan(value)
-    if kind is int:
-        return -(2**63) <= value < 2**63
-    return kind is str or kind is bool or value is None
+_PLAIN = frozenset({type(None), bool, int, float, str})
 
 
 def _answer(content: dict[str, Any]) -> Any:

@@ -187,7 +187,7 @@ def parallel(request: Any, ui: UIState) -> Any:
 def column_values(text: str, runs: Sequence[RunRecord]) -> list[Any]:
     """The values of the name ``text`` in ``runs``, as
     :meth:`trialbook.storage.query.Name.value` gives them; a parameter, field, tag or metric
-    whose values are all plain (texts, booleans, finite floats, ints of 64 bits, missing) is
+    whose values are all plain (texts, booleans, floats but NaN, ints of 64 bits, missing) is
     read in one pass over the runs (this runs for each of thousands of runs).
 
     Examples
@@ -224,12 +224,26 @@ _PLAIN = frozenset({type(None), bool, int, float, str})
 
 
 def _answer(content: dict[str, Any]) -> Any:
-    """A JSON response of content whose floats are finite (no walk over it to clean it)."""
+    """A JSON response of ``content``, written without a walk over it to clean it: numeric
+    axes hold finite floats only; an infinity elsewhere (a category) makes the slow, cleaning
+    way (``null``, as every answer of the API writes it).
+
+    Examples
+    --------
+    >>> _answer({"categories": [1.5, float("inf")]}).body
+    b'{"categories":[1.5,null]}'
+    """
     import json
 
     from starlette.responses import Response
 
-    body = json.dumps(content, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+    from trialbook.web.views import clean_json
+
+    options: dict[str, Any] = {"ensure_ascii": False, "separators": (",", ":")}
+    try:
+        body = json.dumps(content, allow_nan=False, **options)
+    except ValueError:
+        body = json.dumps(clean_json(content), **options)
     return Response(body, media_type="application/json")
 
 

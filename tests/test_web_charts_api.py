@@ -255,3 +255,26 @@ def test_the_fast_getter_reads_what_the_query_language_reads() -> None:
             assert repr(column_values(text, [run])) == repr([value]), (text, run)
     axis = describe_axis("x", [1.0, float("inf"), None, 2])
     assert axis["values"] == [1.0, None, None, 2] and axis["max"] == 2
+
+
+def test_chart_endpoints_agree_on_every_backend(backend_store: Any) -> None:
+    """parallel, overlay and groups read through the Store API (query_runs, read_runs,
+    read_metrics): the same answers on SQLite, PostgreSQL, Redis and MongoDB."""
+    sweep(backend_store)
+    with TestClient(create_app(backend_store, token=TOKEN), headers=AUTH) as client:
+        where = 'params.opt in ["adam"] and params.lr <= 0.0001'
+        body = get(client, "sweep/parallel", where=where, names="params.lr,params.seed")
+        assert body["run_ids"] == [1, 2, 3, 4, 9, 10, 11, 12] and body["axes"][0]["log"] is False
+        assert body["axes"][1]["values"] == [0, 1, 2, 3] * 2
+        overlay = get(client, "sweep/overlay", runs="1,5", metric="loss")
+        assert [r["label"] for r in overlay["runs"]] == ["run 1 · opt=adam", "run 5 · opt=sgd"]
+        groups = get(
+            client, "sweep/groups", metric="loss", by="params.opt", where="params.seed <= 1"
+        )
+        assert [(g["label"], g["runs"]) for g in groups["groups"]] == [
+            ("opt=adam", 6),
+            ("opt=sgd", 6),
+        ]
+        adam = [(1 + 300 * lr) / 1 + seed * 0.05 for lr in (1e-5, 1e-4, 1e-3) for seed in (0, 1)]
+        assert groups["groups"][0]["mean"][0] == pytest.approx(np.mean(adam))
+        assert groups["groups"][0]["std"][0] == pytest.approx(np.std(adam))

@@ -219,8 +219,10 @@ def parallel_only(location: str) -> None:
         build(location)
         print(f"built {RUNS:,} runs in {time.perf_counter() - start:.1f} s")
         store = open_store(location)
+    info = store.find_experiment("big")
+    assert info is not None
     if "://" in location:
-        reference = postgres_reference(location, store.find_experiment("big").id)
+        reference = postgres_reference(location, info.id)
     else:
         conn = sqlite3.connect(Path(location) / "trialbook.db")
         reference = lambda: conn.execute(PARALLEL_SQL).fetchall()  # noqa: E731

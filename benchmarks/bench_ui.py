@@ -7,14 +7,26 @@ printed with its target and its ratio to a reference measured in the same run:
   plus that call (what a browser waits for), and a filtered + sorted first page; reference: a
   raw ``sqlite3`` ``SELECT ... ORDER BY run_id LIMIT 50`` of the same rows;
 * a metric of 1,000,000 points, down-sampled on the server to 2,000 points; reference: reading
-  the raw series with ``store.read_metrics`` (no HTTP, no down-sampling).
+  the raw series with ``store.read_metrics`` (no HTTP, no down-sampling);
+* parallel coordinates of 10,000 runs (:func:`bench_parallel`, issue 15): the columns endpoint
+  (four axes), and in headless Chromium (when playwright and ``chromium`` are installed) the
+  canvas draw alone and the whole tab (navigation to lines drawn); reference: a raw ``sqlite3``
+  ``SELECT`` of the same four values of the same 10,000 runs with ``json_extract``.
+
+``bench_ui.py parallel [STORE]`` runs only the parallel-coordinates figures, on a store kept at
+``STORE`` (built there once if empty): a directory (default ``/tmp/trialbook-bench-ui``) or a
+PostgreSQL URL with a ``schema=`` of its own (drop that schema when done), whose reference is a
+raw ``psycopg`` read of the same values.
 """
 
 from __future__ import annotations
 
+import json
 import random
+import shutil
 import sqlite3
 import statistics
+import sys
 import tempfile
 import time
 import urllib.parse
@@ -44,7 +56,7 @@ def median(func: Callable[[], object], repeats: int = REPEATS) -> float:
     return statistics.median(times)
 
 
-def build(location: Path) -> None:
+def build(location: Path | str) -> None:
     store = open_store(location)
     exp = store.create_experiment("big")
     rng = random.Random(0)
@@ -125,9 +137,117 @@ def main() -> None:
                 1.0,
                 series_ref,
             )
+            bench_parallel(base, lambda: conn.execute(PARALLEL_SQL).fetchall())
         store.close()
         conn.close()
 
 
+PARALLEL_RUNS = 10_000
+PARALLEL_SQL = (
+    "SELECT run_id, json_extract(doc, '$.p.lr'), json_extract(doc, '$.p.depth'), "
+    "json_extract(doc, '$.p.opt'), json_extract(doc, '$.m.loss[1]') FROM runs "
+    f"WHERE experiment_id = 1 ORDER BY run_id LIMIT {PARALLEL_RUNS}"
+)
+DRAW_JS = """async (url) => {
+  const data = await (await fetch(url)).json();
+  const canvas = document.createElement("canvas");
+  document.body.append(canvas);
+  const times = [];
+  for (let i = 0; i < 5; i++) {
+    const start = performance.now();
+    drawParallel(canvas, data, pcLayout(data, 1200, 440, {}), {"params.depth": {lo: 2, hi: 5}});
+    times.push(performance.now() - start);
+  }
+  times.sort((a, b) => a - b);
+  return [data.count, times[2] / 1000];
+}"""
+
+
+def bench_parallel(base: str, reference: Callable[[], object]) -> None:
+    """Parallel coordinates of 10,000 runs of ``big`` served at ``base``: the endpoint, the
+    canvas draw and the whole tab in Chromium, against ``reference``: a raw SQL read of the
+    same values."""
+    raw = median(reference, 5)
+    print(f"{'reference: raw SQL, JSON of 4 values, 10,000 runs':<58} {raw * 1000:8.1f} ms")
+    url = f"{base}/api/experiments/big/parallel?limit={PARALLEL_RUNS}"
+    answer = json.loads(get(url))
+    assert answer["count"] == PARALLEL_RUNS, answer["count"]
+    report("parallel coordinates, columns of 10,000 runs (4 axes)", median(lambda: get(url), 5),
+           1.0, raw)  # fmt: skip
+    query = urllib.parse.urlencode({"where": 'status == "done" and params.depth >= 3',
+                                    "limit": PARALLEL_RUNS})  # fmt: skip
+    filtered = f"{base}/api/experiments/big/parallel?{query}"
+    report("parallel coordinates, 10,000 runs of a filter", median(lambda: get(filtered), 5),
+           1.0, raw)  # fmt: skip
+    chromium = shutil.which("chromium")
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        chromium = None
+    if chromium is None:
+        print("(no playwright or chromium: the draw time in a browser is not measured)")
+        return
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=chromium, args=["--no-sandbox"])
+        page = browser.new_page(viewport={"width": 1280, "height": 900})
+        page.goto(f"{base}/?token={TOKEN}")
+        page.goto(f"{base}/e/big")
+        count, draw = page.evaluate(DRAW_JS, f"/api/experiments/big/parallel?limit={PARALLEL_RUNS}")
+        assert count == PARALLEL_RUNS
+        report("parallel coordinates, canvas draw of 10,000 runs", draw, 1.0, raw)
+        tabs = []
+        for _ in range(3):
+            page.goto(f"{base}/e/big")
+            page.wait_for_selector("#runs-table")
+            page.wait_for_timeout(2500)  # the runs tab's first poll of /status is over
+            start = time.perf_counter()
+            page.click("#tab-parallel")  # the tab also asks /status (the counts above)
+            page.wait_for_selector("#pc-canvas[data-layout]", timeout=60_000)
+            tabs.append(time.perf_counter() - start)
+        report("parallel coordinates tab, click to 10,000 lines drawn", statistics.median(tabs),
+               1.0, raw)  # fmt: skip
+        browser.close()
+
+
+def parallel_only(location: str) -> None:
+    """The parallel-coordinates figures alone, on a store kept at ``location``: a directory
+    (SQLite) or a PostgreSQL URL with its own ``schema=``; built there once if empty."""
+    store = open_store(location)
+    if store.find_experiment("big") is None:
+        store.close()
+        start = time.perf_counter()
+        build(location)
+        print(f"built {RUNS:,} runs in {time.perf_counter() - start:.1f} s")
+        store = open_store(location)
+    info = store.find_experiment("big")
+    assert info is not None
+    if "://" in location:
+        reference = postgres_reference(location, info.id)
+    else:
+        conn = sqlite3.connect(Path(location) / "trialbook.db")
+        reference = lambda: conn.execute(PARALLEL_SQL).fetchall()  # noqa: E731
+    with serve(store, port=0, token=TOKEN) as server:
+        bench_parallel(f"http://127.0.0.1:{server.port}", reference)
+    store.close()
+
+
+def postgres_reference(url: str, experiment_id: int) -> Callable[[], object]:
+    """A raw psycopg read of the same four values of the same 10,000 runs (JSON in SQL)."""
+    import psycopg
+
+    parts = urllib.parse.urlsplit(url)
+    schema = urllib.parse.parse_qs(parts.query)["schema"][0]
+    conn = psycopg.connect(urllib.parse.urlunsplit(parts._replace(query="")), autocommit=True)
+    sql = (
+        "SELECT run_id, doc::json->'p'->'lr', doc::json->'p'->'depth', doc::json->'p'->'opt', "
+        f"doc::json->'m'->'loss'->1 FROM (SELECT run_id, doc FROM {schema}.trialbook_runs "
+        f"WHERE experiment_id = %s ORDER BY run_id LIMIT {PARALLEL_RUNS}) AS page"
+    )
+    return lambda: conn.execute(sql, (experiment_id,)).fetchall()
+
+
 if __name__ == "__main__":
-    main()
+    if sys.argv[1:2] == ["parallel"]:
+        parallel_only(sys.argv[2] if len(sys.argv) > 2 else "/tmp/trialbook-bench-ui")
+    else:
+        main()

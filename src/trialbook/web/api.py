@@ -523,6 +523,9 @@ ROUTES: list[tuple[str, str, str]] = [
     ("GET", "/api/experiments/{name:segment}/metrics/{metric:segment}", "metric"),
     ("GET", "/api/experiments/{name:segment}/compare", "compare"),
     ("GET", "/api/experiments/{name:segment}/scatter", "scatter"),
+    ("GET", "/api/experiments/{name:segment}/parallel", "parallel"),  # web/charts.py
+    ("GET", "/api/experiments/{name:segment}/overlay", "overlay"),  # web/charts.py
+    ("GET", "/api/experiments/{name:segment}/groups", "groups"),  # web/charts.py
     ("GET", "/api/experiments/{name:segment}/status", "status"),
     ("GET", "/api/experiments/{name:segment}/graph", "graph"),
     ("GET", "/api/experiments/{name:segment}/jobs/{identifier:segment}/log", "job_log"),
@@ -567,6 +570,8 @@ def routes() -> list[Any]:
 
     register_segment()
 
-    handlers = globals()
+    from trialbook.web import charts  # its handlers use this module's helpers
+
+    handlers = {**vars(charts), **globals()}
     return [Route(path, endpoint(handlers[name]), methods=[method], name=f"api_{name}")
             for method, path, name in ROUTES]  # fmt: skip

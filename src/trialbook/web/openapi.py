@@ -16,6 +16,7 @@ import re
 from typing import Any
 
 from trialbook.web.api import ROUTES
+from trialbook.web.charts import DOCS as CHART_DOCS
 
 __all__ = ["spec"]
 
@@ -101,7 +102,7 @@ _PATH_TYPES = {"int": "integer"}
 
 
 def _operation(method: str, path: str, name: str) -> dict[str, Any]:
-    summary, query = _DOCS[name]
+    summary, query = {**_DOCS, **CHART_DOCS}[name]
     params: list[dict[str, Any]] = []
     for pname, conv in re.findall(r"{(\w+)(?::(\w+))?}", path):
         schema = {"type": _PATH_TYPES.get(conv, "string")}

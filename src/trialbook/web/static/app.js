@@ -339,12 +339,14 @@ async function runsPage() {
     empty: "No description yet. Add one from Python: experiment.description = \"...\" then persist(), or session.describe(" + JSON.stringify(TB.name) + ", \"...\").",
     save: async (text) => (await putJson(expPath(TB.name) + "/description", { text })).description,
   }))).catch((e) => description.replaceChildren(el("p", { class: "error" }, e.message)));
-  const views = { runs: runsView, scatter: scatterView, graph: graphView };
+  const views = { runs: runsView, scatter: scatterView, parallel: parallelView, overlay: overlayView,
+    groups: groupsView, graph: graphView };  // parallel, overlay, groups: static/charts.js
   let stopView = null;
   const show = (name) => {
     if (stopView) stopView();
     tabs.replaceChildren(...Object.keys(views).map((v) => el("a", { href: "#" + v, class: v === name ? "active" : null,
-      id: "tab-" + v }, { runs: "Runs", scatter: "Params vs metric", graph: "Job graph" }[v])));
+      id: "tab-" + v }, { runs: "Runs", scatter: "Params vs metric", parallel: "Parallel coordinates",
+      overlay: "Overlay", groups: "Grouped curves", graph: "Job graph" }[v])));
     content.replaceChildren();
     stopView = views[name](content, counts);
     if (name !== "runs") api(expPath(TB.name) + "/status").then((s) => showCounts(counts, s));
@@ -440,43 +442,33 @@ function scatterView(content) {
   const xs = el("select", { id: "axis-x" }), ys = el("select", { id: "axis-y" });
   const canvas = el("canvas", { class: "scatter", id: "scatter", width: 720, height: 420 });
   const info = el("div", { class: "muted" });
-  content.append(el("div", { class: "toolbar" }, "x", xs, "y", ys), canvas, info);
+  const logs = scatterLogToggles();  // static/charts.js: automatic log axes, and toggles
+  content.append(el("div", { class: "toolbar" }, "x", xs, "y", ys, logs.node), canvas, info);
   api(expPath(TB.name) + "/runs", { limit: 200 }).then((data) => {
     const names = ["run_id", "duration", ...data.columns.params.map((n) => "params." + n),
       ...data.columns.fields.map((n) => "fields." + n), ...data.columns.metrics.map((n) => "metric." + n)];
     for (const n of names) { xs.append(el("option", {}, n)); ys.append(el("option", {}, n)); }
     xs.value = names.find((n) => n.startsWith("params.")) || "run_id";
     ys.value = names.find((n) => n.startsWith("metric.")) || names.find((n) => n.startsWith("fields.")) || "duration";
+    let pts = [];
+    const plot = () => {
+      const hidden = plotScatterAxes(canvas, pts, xs.value, ys.value, logs.logs(pts));
+      info.textContent = `${pts.length} of ${total} runs have numeric ${xs.value} and ${ys.value}`
+        + (hidden ? ` (${hidden} not positive: not on the log axis)` : "");
+    };
+    let total = 0;
     const draw = async () => {
       const d = await api(expPath(TB.name) + "/scatter", { axes: xs.value + "," + ys.value, where: state.where });
-      const pts = d.points.filter((p) => typeof p[1] === "number" && typeof p[2] === "number");
-      info.textContent = `${pts.length} of ${d.total} runs have numeric ${xs.value} and ${ys.value}`;
-      plotScatter(canvas, pts, xs.value, ys.value);
+      pts = d.points.filter((p) => typeof p[1] === "number" && typeof p[2] === "number");
+      total = d.total;
+      plot();
     };
-    xs.addEventListener("change", draw); ys.addEventListener("change", draw);
+    const change = () => { logs.reset(); draw(); };
+    xs.addEventListener("change", change); ys.addEventListener("change", change);
+    logs.inputs.forEach((input) => input.addEventListener("change", plot));
     draw();
   });
   return () => {};
-}
-
-function plotScatter(canvas, pts, xl, yl) {
-  const ctx = canvas.getContext("2d"), W = canvas.width, H = canvas.height, m = 50;
-  ctx.clearRect(0, 0, W, H);
-  const range = (i) => {
-    let lo = Math.min(...pts.map((p) => p[i])), hi = Math.max(...pts.map((p) => p[i]));
-    if (!isFinite(lo)) { lo = 0; hi = 1; }
-    if (lo === hi) { lo -= 1; hi += 1; }
-    return [lo, hi];
-  };
-  const [x0, x1] = range(1), [y0, y1] = range(2);
-  const px = (v) => m + (v - x0) / (x1 - x0) * (W - 2 * m), py = (v) => H - m - (v - y0) / (y1 - y0) * (H - 2 * m);
-  ctx.strokeStyle = "#999"; ctx.strokeRect(m, m, W - 2 * m, H - 2 * m);
-  ctx.fillStyle = "#333"; ctx.font = "12px sans-serif";
-  ctx.fillText(xl, W / 2 - 20, H - 12); ctx.fillText(fmt(x0), m, H - m + 14); ctx.fillText(fmt(x1), W - m - 30, H - m + 14);
-  ctx.save(); ctx.translate(14, H / 2 + 20); ctx.rotate(-Math.PI / 2); ctx.fillText(yl, 0, 0); ctx.restore();
-  ctx.fillText(fmt(y1), 4, m + 4); ctx.fillText(fmt(y0), 4, H - m);
-  ctx.fillStyle = COLORS[0] + "b0";
-  for (const p of pts) { ctx.beginPath(); ctx.arc(px(p[1]), py(p[2]), 3.5, 0, 2 * Math.PI); ctx.fill(); }
 }
 
 // -- job graph ---------------------------------------------------------------------------------

@@ -725,18 +725,38 @@ async function runPage() {
 
 // -- comparison page ---------------------------------------------------------------------------
 
-function diffBlock(text) {
-  if (!text) return el("p", { class: "muted" }, "identical");
-  return el("pre", { class: "diff" }, text.split("\n").map((line) => el("span", {
-    class: line.startsWith("+") ? "add" : line.startsWith("-") ? "del" : line.startsWith("@@") ? "hunk" : null }, line + "\n")));
+// One run's code or environment against the first run's: identical, a diff, or "not
+// recorded" (a run without a snapshot: nothing to compare, so never "identical").
+function diffBlock(d) {
+  const head = el("h3", {}, `run ${d.against} → run ${d.run_id}`);
+  if (d.state === "not recorded") {
+    return [head, el("p", { class: "muted not-recorded", "data-state": d.state },
+      "not recorded for run " + d.missing.join(" and run ") + ": nothing to compare")];
+  }
+  if (d.state === "identical" || !d.diff) return [head, el("p", { class: "muted", "data-state": "identical" }, "identical")];
+  return [head, el("pre", { class: "diff", "data-state": d.state }, d.diff.split("\n").map((line) => el("span", {
+    class: line.startsWith("+") ? "add" : line.startsWith("-") ? "del" : line.startsWith("@@") ? "hunk" : null }, line + "\n")))];
+}
+
+function diffSection(title, ids, diffs) {
+  const body = ids.length < 2 ? [el("p", { class: "muted" }, "one run: nothing to compare")] : diffs.map(diffBlock).flat();
+  return [el("h2", {}, title), ...body];
+}
+
+// A cell of a comparison table; arrays and frames add how they differ from the first run's
+// (compared by content on the server: "same", "max |Δ| 0.5", "shape [3] ≠ [2]").
+function compareCell(r, v, i, ids) {
+  const note = r.notes && i > 0 ? r.notes[i] : null;
+  return el("td", {}, fmt(v), note ? el("div", { class: "cmp-note" + (note === "same" ? " muted" : ""),
+    title: "run " + ids[i] + " against run " + ids[0] }, note === "same" ? "same as run " + ids[0] : note) : null);
 }
 
 function compareTable(title, ids, rows, id) {
   if (!rows.length) return [];
-  return [el("h2", {}, title), el("div", { class: "table-wrap" }, el("table", { id },
+  return [el("h2", {}, title), el("div", { class: "table-wrap" }, el("table", { id, class: "compare" },
     el("thead", {}, el("tr", {}, el("th", {}, "name"), ids.map((i) => el("th", {}, "run " + i)))),
     el("tbody", {}, rows.map((r) => el("tr", { class: r.differs ? "differs" : null, "data-name": r.name },
-      el("td", {}, r.name), r.values.map((v) => el("td", {}, fmt(v)))))))) ];
+      el("td", {}, r.name), r.values.map((v, i) => compareCell(r, v, i, ids))))))) ];
 }
 
 async function comparePage() {
@@ -753,8 +773,8 @@ async function comparePage() {
     el("h2", {}, "Metrics"), charts,
     ...compareTable("Fields", ids, c.fields, "compare-fields"),
     ...compareTable("Tags", ids, c.tags, "compare-tags"),
-    el("h2", {}, "Code diff"), ...c.code_diff.map((d, i) => [el("h3", {}, `run ${ids[0]} → run ${ids[i + 1]}`), diffBlock(d)]).flat(),
-    el("h2", {}, "Environment diff"), ...c.environment_diff.map((d, i) => [el("h3", {}, `run ${ids[0]} → run ${ids[i + 1]}`), diffBlock(d)]).flat());
+    ...diffSection("Code diff", ids, c.code_diff),
+    ...diffSection("Environment diff", ids, c.environment_diff));
   if (!c.metrics.length) charts.append(el("p", { class: "muted" }, "no metrics"));
   for (const name of c.metrics) await metricCharts(charts, name, ids);
 }

@@ -1,0 +1,108 @@
+"""Issue 15, "correctness of what is shown", through the JSON API over real SQLite stores:
+comparisons by content and "not recorded", environment tables, one rule for live counts,
+jobs named by their tags with progress, filter errors with their position."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from conftest import require_module
+
+require_module("starlette", "ui")
+
+from starlette.testclient import TestClient  # noqa: E402 - after the check of the ui extra
+
+import trialbook  # noqa: E402
+from trialbook.codecs import encode  # noqa: E402
+from trialbook.storage import open_store  # noqa: E402
+from trialbook.storage.records import RunRecord  # noqa: E402
+from trialbook.web import create_app  # noqa: E402
+
+TOKEN = "correct-token"
+AUTH = {"Authorization": f"Bearer {TOKEN}"}
+
+
+def fill_values(store: Any) -> None:
+    """`values`: three grid runs with no code or environment recorded, whose arrays and frames
+    have the same shapes (so the same labels) but not the same content."""
+    exp = store.create_experiment("values")
+    frame = pd.DataFrame({"a": [1.0, 2.0, 3.0], "b": ["x", "y", "z"]})
+    records = []
+    for i, (w, df) in enumerate([
+        (np.zeros((2, 3)), frame),
+        (np.zeros((2, 3)), frame.copy()),
+        (np.array([[0.0, 0.5, 0.0], [0.0, 0.0, -2.0]]), frame.assign(a=[1.0, 2.0, 3.25])),
+    ], start=1):  # fmt: skip
+        fields = {"w": encode(w), "df": encode(df), "v": encode(np.arange(i)),
+                  "cols": encode(frame if i < 3 else frame[["a"]])}  # fmt: skip
+        records.append(RunRecord(i, status="done", params={"lr": 0.1}, fields=fields))
+    store.write_runs(exp.id, records)
+
+
+def two_trials(location: str) -> None:
+    """`graph`: two graph trials, one returning None (its Result row must still show)."""
+    with trialbook.Experiment(id="graph", backend=location) as ex:
+        a = ex.parameter("a", default=1)
+
+        @ex.result
+        def half(a: int) -> Any:
+            return None if a == 1 else np.array([a / 2, a])
+
+        for value in (1, 2):
+            ex.set_parameters(a=value)
+            half(a).compute(seed=value)
+
+
+@pytest.fixture
+def location(tmp_path: Path) -> str:
+    location = str(tmp_path / "store")
+    two_trials(location)
+    with open_store(location) as store:
+        fill_values(store)
+    return location
+
+
+@pytest.fixture
+def client(location: str) -> Iterator[TestClient]:
+    with open_store(location) as store, TestClient(create_app(store, token=TOKEN),
+                                                    headers=AUTH) as client:  # fmt: skip
+        yield client
+
+
+def test_runs_without_code_or_environment_compare_as_not_recorded(client: TestClient) -> None:
+    body = client.get("/api/experiments/values/compare", params={"runs": "1,2,3"}).json()
+    for key in ("code_diff", "environment_diff"):
+        assert [(d["run_id"], d["state"], d["missing"]) for d in body[key]] == [
+            (2, "not recorded", [1, 2]), (3, "not recorded", [1, 3])]  # fmt: skip
+
+
+def test_arrays_and_frames_are_compared_by_content(client: TestClient) -> None:
+    body = client.get("/api/experiments/values/compare", params={"runs": "1,2,3"}).json()
+    fields = {row["name"]: row for row in body["fields"]}
+    w = fields["w"]
+    assert w["values"] == ["array float64 [2 × 3]"] * 3
+    assert w["differs"] and w["notes"] == [None, "same", "max |Δ| 2.0"]
+    assert w["max_abs_diff"] == [None, 0.0, 2.0]
+    df = fields["df"]
+    assert df["values"] == ["table 3 rows × 2 columns"] * 3
+    assert df["differs"] and df["notes"] == [None, "same", "max |Δ| 0.25"]
+    assert fields["v"]["notes"] == [None, "shape [2] ≠ [1]", "shape [3] ≠ [1]"]
+    assert fields["cols"]["notes"] == [None, "same", "columns ['a'] ≠ ['a', 'b']"]
+    same = client.get("/api/experiments/values/compare", params={"runs": "1,2"}).json()
+    assert not {row["name"]: row for row in same["fields"]}["w"]["differs"]
+
+
+def test_graph_trials_show_result_and_seed_rows(client: TestClient) -> None:
+    body = client.get("/api/experiments/graph/compare", params={"runs": "1,2"}).json()
+    rows = {row["name"]: row for row in body["summary"]}
+    assert rows["seed"]["values"] == [1, 2] and rows["seed"]["differs"]
+    assert rows["result"]["values"] == [None, "array float64 [2]"]
+    assert rows["result"]["differs"] and rows["result"]["notes"] == [None, "array ≠ missing"]
+    assert [d["state"] for d in body["code_diff"]] == ["identical"]
+    assert [d["state"] for d in body["environment_diff"]] == ["identical"]

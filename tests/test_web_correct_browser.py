@@ -1,0 +1,82 @@
+"""Issue 15, "correctness of what is shown", in headless Chromium (as tests/test_web_browser.py):
+comparisons, environment tables, live counts and job names with progress, filter errors at
+their position. Screenshots go to test-artifacts/correct-*.png."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from test_web_browser import TOKEN, browser, no_overflow, shot  # noqa: F401 - fixture
+from test_web_correct_api import fill_values, two_trials
+from trialbook.storage import open_store
+from trialbook.web import serve
+
+
+@pytest.fixture
+def site(tmp_path: Path) -> Iterator[tuple[str, Any]]:
+    """A served store with `graph` (two trials) and `values` (arrays and frames)."""
+    location = str(tmp_path / "store")
+    two_trials(location)
+    with open_store(location) as store:
+        fill_values(store)
+        with serve(store, port=0, token=TOKEN) as server:
+            yield f"http://127.0.0.1:{server.port}", store
+
+
+def open_page(browser: Any, url: str) -> tuple[Any, Any, list[str]]:  # noqa: F811
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.set_default_timeout(15_000)
+    page.goto(url + ("&" if "?" in url else "?") + f"token={TOKEN}")
+    return context, page, errors
+
+
+@pytest.fixture
+def page_at(browser: Any, site: tuple[str, Any]) -> Iterator[Any]:  # noqa: F811
+    """Open a path of the site: ``page_at("/e/values")``; no page error may happen."""
+    opened: list[tuple[Any, list[str]]] = []
+
+    def go(path: str, width: int = 1280) -> Any:
+        context, page, errors = open_page(browser, site[0] + path)
+        page.set_viewport_size({"width": width, "height": 900})
+        opened.append((context, errors))
+        return page
+
+    yield go
+    for context, errors in opened:
+        context.close()
+        assert errors == []
+
+
+def test_compare_shows_not_recorded_and_content_differences(page_at: Any) -> None:
+    page = page_at("/e/values/compare?runs=1,2,3")
+    page.wait_for_selector("#compare-fields")
+    w = page.locator("#compare-fields tr[data-name='w']")
+    assert "differs" in (w.get_attribute("class") or "")
+    assert [cell.strip() for cell in w.inner_text().split("\t")[1:]] == [
+        "array float64 [2 × 3]", "array float64 [2 × 3]\nsame as run 1",
+        "array float64 [2 × 3]\nmax |Δ| 2.0"]  # fmt: skip
+    assert "max |Δ| 0.25" in page.inner_text("#compare-fields tr[data-name='df']")
+    states = page.eval_on_selector_all("[data-state]", "n => n.map(x => x.dataset.state)")
+    assert states == ["not recorded"] * 4
+    assert "identical" not in page.inner_text("main")
+    assert "not recorded for run 1 and run 3" in page.inner_text("main")
+    assert no_overflow(page)
+    shot(page, "correct-compare-values")
+
+
+def test_compare_graph_trials_shows_result_and_seed(page_at: Any) -> None:
+    page = page_at("/e/graph/compare?runs=1,2")
+    page.wait_for_selector("#compare-summary")
+    result = page.locator("#compare-summary tr[data-name='result']")
+    assert "differs" in (result.get_attribute("class") or "")
+    assert "array float64 [2]" in result.inner_text()
+    seed = page.locator("#compare-summary tr[data-name='seed']").inner_text().split("\t")
+    assert seed == ["seed", "1", "2"]
+    shot(page, "correct-compare-trials")

@@ -106,3 +106,34 @@ def test_graph_trials_show_result_and_seed_rows(client: TestClient) -> None:
     assert rows["result"]["differs"] and rows["result"]["notes"] == [None, "array ≠ missing"]
     assert [d["state"] for d in body["code_diff"]] == ["identical"]
     assert [d["state"] for d in body["environment_diff"]] == ["identical"]
+
+
+@pytest.mark.parametrize(
+    ("where", "column", "length", "marked"),
+    [
+        ("lr > 0.1 and f(x) == 1", 14, 4, "f(x)"),
+        ('opt == "é" and lr >', 19, 1, ">"),
+        ("lr > 0.1 and nope == 2", 14, 4, "nope"),
+        ("lr > 0.1 and params == 2", 14, 6, "params"),
+        ("  lr >> 1", 1, 7, "lr >> 1"),
+    ],
+)
+def test_a_bad_filter_answers_its_position(
+    client: TestClient, where: str, column: int, length: int, marked: str
+) -> None:
+    answer = client.get("/api/experiments/values/runs", params={"where": where})
+    assert answer.status_code == 400
+    body = answer.json()
+    assert (body["query"], body["column"], body["length"]) == (where.strip(), column, length)
+    assert body["query"][column - 1 : column - 1 + length] == marked
+    assert f"at column {column}" in body["error"]
+    scatter = client.get("/api/experiments/values/scatter", params={"axes": "lr", "where": where})
+    assert scatter.json()["column"] == column
+
+
+def test_a_filter_error_without_a_position_and_a_bad_sort_say_so(client: TestClient) -> None:
+    deep = client.get("/api/experiments/values/runs", params={"where": "not " * 120 + "x == 1"})
+    assert deep.status_code == 400
+    assert deep.json()["column"] is None and "nested" in deep.json()["error"]
+    sort = client.get("/api/experiments/values/runs", params={"order_by": "nope"})
+    assert sort.status_code == 400 and "column" not in sort.json()

@@ -80,3 +80,29 @@ def test_compare_graph_trials_shows_result_and_seed(page_at: Any) -> None:
     seed = page.locator("#compare-summary tr[data-name='seed']").inner_text().split("\t")
     assert seed == ["seed", "1", "2"]
     shot(page, "correct-compare-trials")
+
+
+def test_a_filter_error_is_marked_at_its_column(page_at: Any) -> None:
+    page = page_at("/e/values")
+    page.wait_for_selector("#runs-table tbody tr")
+    page.fill("#filter", "lr > 0.05 and nope == 2")
+    page.press("#filter", "Enter")
+    page.wait_for_selector("#filter-caret")
+    assert page.get_attribute("#filter-caret", "data-column") == "15"
+    assert page.inner_text("#filter-caret mark") == "nope"
+    caret = page.inner_text("#filter-caret").split("\n")[1]
+    assert caret == " " * 14 + "^^^^ column 15"
+    assert "invalid" in (page.get_attribute("#filter", "class") or "")
+    selected = page.evaluate("[document.getElementById('filter').selectionStart,"
+                             " document.getElementById('filter').selectionEnd]")  # fmt: skip
+    assert selected == [14, 18]
+    outline = page.evaluate("getComputedStyle(document.getElementById('filter')).outlineColor")
+    assert outline == "rgb(194, 59, 59)"
+    assert page.locator("#runs-table").count() == 0
+    assert no_overflow(page)
+    shot(page, "correct-filter-error")
+    page.fill("#filter", "lr > 0.05")
+    page.press("#filter", "Enter")
+    page.wait_for_selector("#runs-table tbody tr")
+    assert page.inner_text("#filter-error") == ""
+    assert "invalid" not in (page.get_attribute("#filter", "class") or "")

@@ -2,7 +2,9 @@
 
 Every endpoint is a plain function of a Starlette request; the store and the options live in
 ``request.app.state.ui`` (a :class:`UIState`). Errors answer ``{"error": message}`` with 400
-(bad query), 403 (action not allowed), 404 (unknown experiment, run, metric, file), and 503
+(bad query; a bad filter adds ``query``, ``column`` (1-based, or ``null``) and ``length``,
+where its problem is: :class:`~trialbook.errors.QueryError`), 403 (action not allowed), 404
+(unknown experiment, run, metric, file), and 503
 ``{"error": "store unreachable, retrying", "detail": ...}`` while the store's server cannot be
 reached (past the store's retry budget; the next request tries again).
 
@@ -21,7 +23,13 @@ import urllib.parse
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from trialbook.errors import ConfigError, NotFoundError, RunConflictError, StoreUnavailableError
+from trialbook.errors import (
+    ConfigError,
+    NotFoundError,
+    QueryError,
+    RunConflictError,
+    StoreUnavailableError,
+)
 from trialbook.notes import MAX_BYTES, NOTE_TAG, note_text
 from trialbook.storage.heartbeats import mark_lost
 from trialbook.storage.query import query_runs
@@ -80,6 +88,9 @@ def endpoint(func: Callable[..., Any]) -> Callable[[Any], Awaitable[Any]]:
             result = await run_in_threadpool(func, request, request.app.state.ui)
         except HTTPError as exc:
             return _json({"error": str(exc)}, exc.status)
+        except QueryError as exc:  # where the filter went wrong, for the page to mark it
+            return _json({"error": str(exc), "query": exc.query, "column": exc.column,
+                          "length": exc.length}, 400)  # fmt: skip
         except (ConfigError, ValueError) as exc:
             return _json({"error": str(exc)}, 400)
         except (NotFoundError, LookupError) as exc:

@@ -25,7 +25,8 @@ _DOCS: dict[str, tuple[str, _Q]] = {
     "experiments": ("Experiments with run counts and last activity (`updated`, epoch s).", {}),
     "runs": ("One page of an experiment's runs: filtered, sorted, with the total matching, and "
              "the experiment's `description`.", {
-        "where": ("string", 'A filter of the query language, e.g. `lr > 0.01 and x == "a"`.'),
+        "where": ("string", 'A filter of the query language, e.g. `lr > 0.01 and x == "a"`; '
+                            "a bad one answers 400 with `query`, `column` and `length`."),
         "order_by": ("string", "A name to sort by (`run_id`, `metric.loss`, `params.lr`, ...)."),
         "descending": ("boolean", "Sort in descending order."),
         "limit": ("integer", "Page size (0 to 1000, default 100)."),

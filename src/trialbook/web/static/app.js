@@ -31,7 +31,7 @@ async function api(path, params) {
   const response = await fetch("/api" + path + query, { credentials: "same-origin" });
   const body = await response.json().catch(() => ({ error: response.statusText }));
   outageBanner(response.status === 503 ? body : null);
-  if (!response.ok) throw new Error(body.error || response.statusText);
+  if (!response.ok) throw Object.assign(new Error(body.error || response.statusText), { body });
   return body;
 }
 
@@ -365,6 +365,26 @@ function showCounts(counts, s) {
   }));
 }
 
+// A bad filter: its message, and the filter with a caret under the column where it went wrong
+// (the API's QueryError gives query, column, length); the filter box is outlined in red with
+// the faulty part selected. An empty error clears both.
+function showFilterError(box, e) {
+  const input = document.getElementById("filter");
+  const b = e && e.body;
+  box.replaceChildren(...(e ? [el("div", { class: "message" }, e.message)] : []));
+  if (input) input.classList.toggle("invalid", !!e);
+  if (!b || typeof b.query !== "string" || !b.column) return;
+  const start = b.column - 1, length = Math.max(1, b.length || 1);
+  box.append(el("pre", { class: "query-caret", id: "filter-caret", "data-column": b.column },
+    el("span", {}, b.query.slice(0, start)), el("mark", {}, b.query.slice(start, start + length) || " "),
+    el("span", {}, b.query.slice(start + length)), "\n", " ".repeat(start) + "^".repeat(length)
+    + " column " + b.column));
+  if (input) {
+    const lead = input.value.length - input.value.trimStart().length;
+    if (input.value.trim() === b.query) input.setSelectionRange(lead + start, lead + start + length);
+  }
+}
+
 function runsView(content, counts) {
   const toolbar = runsToolbar(() => load(true));
   const error = el("div", { class: "error", id: "filter-error" });
@@ -387,7 +407,7 @@ function runsView(content, counts) {
       const data = await api(expPath(TB.name) + "/runs", { where: state.where, order_by: state.order_by,
         descending: state.descending, limit: state.limit, offset: state.offset });
       if (mine !== requested) return;
-      error.textContent = "";
+      showFilterError(error, null);
       wrap.replaceChildren(runsTable(data, (key) => {
         if (state.order_by === key || (!state.order_by && key === "run_id")) state.descending = !state.descending;
         else { state.order_by = key; state.descending = false; }
@@ -398,7 +418,7 @@ function runsView(content, counts) {
       }));
     } catch (e) {
       if (mine !== requested) return;
-      error.textContent = e.message;
+      showFilterError(error, e);
       wrap.replaceChildren();
       pagerBox.replaceChildren();
     }

@@ -42,7 +42,13 @@ def fill_values(store: Any) -> None:
         fields = {"w": encode(w), "df": encode(df), "v": encode(np.arange(i)),
                   "cols": encode(frame if i < 3 else frame[["a"]])}  # fmt: skip
         records.append(RunRecord(i, status="done", params={"lr": 0.1}, fields=fields))
+    long_path = "/data/" + "very-long-folder-name/" * 20 + "file.csv"
+    config = {"model": {"layers": [64] * 40, "name": "x" * 300}}
+    params = {"lr": 0.2, "path": long_path, "config": config}
+    fields, tags = {"summary": "words " * 200}, {"t": "y" * 400}
+    records.append(RunRecord(4, status="done", params=params, fields=fields, tags=tags))
     store.write_runs(exp.id, records)
+    store.create_experiment("an-experiment-with-a-long-name-" * 8)
 
 
 def two_trials(location: str) -> None:
@@ -137,3 +143,45 @@ def test_a_filter_error_without_a_position_and_a_bad_sort_say_so(client: TestCli
     assert deep.json()["column"] is None and "nested" in deep.json()["error"]
     sort = client.get("/api/experiments/values/runs", params={"order_by": "nope"})
     assert sort.status_code == 400 and "column" not in sort.json()
+
+
+def test_the_environment_of_a_trial_is_tables_not_json_text(client: TestClient) -> None:
+    import platform
+
+    run = client.get("/api/experiments/graph/runs/1").json()
+    env = client.get(f"/api/environments/{run['environment']}").json()
+    names = [p["name"] for p in env["packages"]]
+    assert names == sorted(names, key=str.lower) and "numpy" in names
+    numpy = next(p for p in env["packages"] if p["name"] == "numpy")
+    assert numpy["version"] == np.__version__
+    sections = {s["name"]: s for s in env["sections"]}
+    python = {r["key"]: r["value"] for r in sections["python"]["rows"]}
+    assert python["version"] == platform.python_version()
+    assert sections["device"]["title"] == "Platform"
+    assert {r["key"]: r["value"] for r in sections["device"]["rows"]}["system"] == platform.system()
+    assert not any('{"' in r["value"] for s in env["sections"] for r in s["rows"])
+
+
+def test_environment_of_a_code_snapshot_or_unknown_digest(client: TestClient) -> None:
+    run = client.get("/api/experiments/graph/runs/1").json()
+    code = client.get(f"/api/environments/{run['code']}")
+    assert code.status_code == 400 and "not an environment" in code.json()["error"]
+    assert client.get("/api/environments/abc").status_code == 404
+
+
+def test_environment_diff_is_by_section(tmp_path: Path) -> None:
+    from trialbook.capture import environment_text
+
+    with open_store(tmp_path / "s") as store:
+        exp = store.create_experiment("env")
+        digests = [store.put_snapshot("environment", environment_text(
+            {"python": '{"version": "3.12"}', "requirements": f"numpy {v} (/v)\nzlib 1 (/v)\n"}))
+            for v in ("2.0", "2.1")]  # fmt: skip
+        store.write_runs(exp.id, [RunRecord(i, environment=d) for i, d in enumerate(digests, 1)])
+        with TestClient(create_app(store, token=TOKEN), headers=AUTH) as client:
+            body = client.get("/api/experiments/env/compare", params={"runs": "1,2"}).json()
+    [diff] = body["environment_diff"]
+    assert diff["state"] == "differs"
+    assert diff["diff"] == (
+        "--- run 1\n+++ run 2\n@@ requirements @@\n-numpy 2.0 (/v)\n+numpy 2.1 (/v)\n"
+    )

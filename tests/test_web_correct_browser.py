@@ -106,3 +106,50 @@ def test_a_filter_error_is_marked_at_its_column(page_at: Any) -> None:
     page.wait_for_selector("#runs-table tbody tr")
     assert page.inner_text("#filter-error") == ""
     assert "invalid" not in (page.get_attribute("#filter", "class") or "")
+
+
+def test_the_run_page_shows_the_environment_as_tables(page_at: Any) -> None:
+    import platform
+
+    page = page_at("/e/graph/runs/2")
+    page.wait_for_selector("#packages tbody tr")
+    python = page.inner_text("#environment [data-section='python']")
+    assert platform.python_version() in python and '{"' not in python
+    assert platform.system() in page.inner_text("#environment [data-section='device']")
+    names = page.eval_on_selector_all(
+        "#packages tbody tr", "rows => rows.map(r => r.dataset.package)"
+    )
+    assert names == sorted(names, key=str.lower) and len(names) > 20
+    page.fill("#package-filter", "numpy")
+    page.wait_for_function("document.querySelectorAll('#packages tbody tr').length < 5")
+    assert "numpy" in page.eval_on_selector_all(
+        "#packages tbody tr", "rows => rows.map(r => r.dataset.package)")  # fmt: skip
+    assert "of" in page.inner_text("#package-count")
+    page.fill("#package-filter", "")
+    page.click("#packages th[data-key='name']")  # descending
+    first = page.get_attribute("#packages tbody tr", "data-package")
+    assert first == names[-1]
+    assert no_overflow(page)
+    shot(page, "correct-run-environment")
+
+
+def test_a_run_without_environment_says_not_recorded(page_at: Any) -> None:
+    page = page_at("/e/values/runs/1")
+    page.wait_for_selector("#environment .empty")
+    assert "not recorded" in page.inner_text("#environment")
+
+
+def test_long_values_do_not_overflow_the_window(page_at: Any) -> None:
+    page = page_at("/")
+    page.wait_for_selector("#experiments a")
+    assert no_overflow(page)
+    shot(page, "correct-experiments-long-name")
+    page = page_at("/e/values/runs/4")
+    page.wait_for_selector("#params")
+    page.wait_for_selector("#environment")
+    assert no_overflow(page)
+    shot(page, "correct-run-long-values")
+    page = page_at("/e/values")
+    page.wait_for_selector("#runs-table tbody tr")
+    assert no_overflow(page)
+    shot(page, "correct-runs-long-values")

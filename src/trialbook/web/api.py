@@ -366,6 +366,14 @@ def snapshot(request: Any, ui: UIState) -> Any:
     return {"digest": digest, "text": ui.store.get_snapshot(digest)}
 
 
+def environment(request: Any, ui: UIState) -> Any:
+    """An environment snapshot as tables (:func:`trialbook.web.environment.environment_tables`)."""
+    from trialbook.web.environment import environment_tables
+
+    digest = request.path_params["digest"]
+    return {"digest": digest, **environment_tables(ui.store.get_snapshot(digest))}
+
+
 def compare(request: Any, ui: UIState) -> Any:
     info = _experiment(ui, request)
     ids = _run_ids(request, MAX_COMPARE)
@@ -539,6 +547,7 @@ ROUTES: list[tuple[str, str, str]] = [
     ("GET", "/api/experiments/{name:segment}/jobs/{identifier:segment}/log", "job_log"),
     ("POST", "/api/experiments/{name:segment}/jobs/{identifier:segment}/kill", "kill"),
     ("GET", "/api/snapshots/{digest:segment}", "snapshot"),
+    ("GET", "/api/environments/{digest:segment}", "environment"),
     ("GET", "/api/openapi.json", "openapi"),
 ]
 """``(method, path, handler name)`` of every endpoint; the OpenAPI test checks the spec

@@ -95,6 +95,10 @@ _DOCS: dict[str, tuple[str, _Q]] = {
     }),
     "kill": ("Send SIGTERM to a running job (only with `--allow-actions`; 403 otherwise).", {}),
     "snapshot": ("The text of a code or environment snapshot.", {}),
+    "environment": ("An environment snapshot as tables: `packages` (name, version, location; "
+                    "sorted by name) and `sections` (Platform, CPU, Python, NumPy, Git, ...: "
+                    "`key`/`value` rows, `long` for multi-line or long values); 400 for a "
+                    "snapshot that is not an environment.", {}),
     "openapi": ("This document.", {}),
 }  # fmt: skip
 

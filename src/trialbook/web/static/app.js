@@ -601,6 +601,65 @@ async function snapshotBlock(target, title, digest) {
   });
 }
 
+// The environment a run recorded, as tables (the API decodes the snapshot's JSON sections):
+// the main sections side by side, build configurations folded, then the packages, sorted by
+// name or version, with a filter box.
+const ENV_FOLDED = new Set(["numpy", "scipy", "pandas"]);
+
+function envValue(row) {
+  if (!row.long) return row.value;
+  const lines = row.value.split("\n").length;
+  return el("details", { class: "env-long" }, el("summary", {}, lines > 1 ? `${lines} lines` : `${row.value.length} characters`),
+    el("pre", {}, row.value));
+}
+
+function packagesTable(packages) {
+  let key = "name", desc = false;
+  const body = el("tbody", {});
+  const filter = el("input", { type: "search", id: "package-filter", placeholder: `filter ${packages.length} packages` });
+  const info = el("span", { class: "muted", id: "package-count" });
+  const head = el("tr", {}, ["name", "version", "location"].map((k) => el("th", { class: "sortable", "data-key": k, onclick: () => {
+    desc = key === k ? !desc : false; key = k; draw();
+  } }, k)));
+  const lower = (p) => String(p[key] || "").toLowerCase();
+  const compare = (a, b) => (key === "version"
+    ? String(a.version || "").localeCompare(String(b.version || ""), undefined, { numeric: true })
+    : lower(a) < lower(b) ? -1 : lower(a) > lower(b) ? 1 : 0);
+  const draw = () => {
+    const needle = filter.value.trim().toLowerCase();
+    const shown = packages.filter((p) => !needle || p.name.toLowerCase().includes(needle)
+      || String(p.version || "").toLowerCase().includes(needle)).sort((a, b) => (desc ? -1 : 1) * compare(a, b));
+    head.querySelectorAll("th").forEach((th) => { th.className = "sortable" + (th.dataset.key === key ? (desc ? " sorted-desc" : " sorted-asc") : ""); });
+    body.replaceChildren(...shown.map((p) => el("tr", { "data-package": p.name }, el("td", {}, p.name),
+      el("td", {}, p.version || ""), el("td", { class: "muted location" }, p.location || ""))));
+    info.textContent = shown.length === packages.length ? `${packages.length} packages` : `${shown.length} of ${packages.length} packages`;
+  };
+  filter.addEventListener("input", draw);
+  draw();
+  return el("div", { class: "packages" }, el("div", { class: "toolbar" }, el("b", {}, "Packages"), filter, info),
+    el("div", { class: "table-wrap packages-wrap" }, el("table", { id: "packages" }, el("thead", {}, head), body)));
+}
+
+async function environmentBlock(target, digest) {
+  const box = el("div", { id: "environment" });
+  target.append(el("h3", {}, "Environment"), box);
+  if (!digest) {
+    box.append(el("p", { class: "muted empty" }, "not recorded: graph trials record their environment; runs of a grid and task jobs do not."));
+    return;
+  }
+  box.append(el("p", { class: "muted" }, "loading…"));
+  let env;
+  try { env = await api("/environments/" + digest); } catch (e) { box.replaceChildren(el("p", { class: "error" }, e.message)); return; }
+  const card = (s) => el("div", { class: "card env-section", "data-section": s.name }, el("b", {}, s.title),
+    kvTable(s.rows.map((r) => [r.key, envValue(r)])));
+  const open = env.sections.filter((s) => !ENV_FOLDED.has(s.name));
+  const folded = env.sections.filter((s) => ENV_FOLDED.has(s.name));
+  box.replaceChildren(el("div", { class: "env-grid" }, open.map(card)),
+    ...folded.map((s) => el("details", { class: "env-folded", "data-section": s.name },
+      el("summary", {}, s.title + " ", el("span", { class: "muted" }, `(${s.rows.length} entries)`)), card(s))),
+    env.packages.length ? packagesTable(env.packages) : el("p", { class: "muted" }, "no packages recorded"));
+}
+
 // -- artifact browser (run page) ----------------------------------------------------------------
 
 function humanSize(n) {
@@ -720,7 +779,7 @@ async function runPage() {
   main().replaceChildren(...page);
   artifactBrowser(files, base).catch((e) => files.replaceChildren(el("p", { class: "error" }, e.message)));
   snapshotBlock(snaps, "code", run.code);
-  snapshotBlock(snaps, "environment", run.environment);
+  environmentBlock(snaps, run.environment);
   if (run.logs.length) logViewer(logs, base + "/log", "log");
   const chartsByName = new Map();
   const drawCharts = async (names) => {

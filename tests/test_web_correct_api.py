@@ -4,6 +4,8 @@ jobs named by their tags with progress, filter errors with their position."""
 
 from __future__ import annotations
 
+import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -19,9 +21,11 @@ require_module("starlette", "ui")
 from starlette.testclient import TestClient  # noqa: E402 - after the check of the ui extra
 
 import trialbook  # noqa: E402
+from trialbook import Param, Task, experiment, tag  # noqa: E402
 from trialbook.codecs import encode  # noqa: E402
 from trialbook.storage import open_store  # noqa: E402
 from trialbook.storage.records import RunRecord  # noqa: E402
+from trialbook.tasks import LocalLauncher  # noqa: E402
 from trialbook.web import create_app  # noqa: E402
 
 TOKEN = "correct-token"
@@ -185,3 +189,97 @@ def test_environment_diff_is_by_section(tmp_path: Path) -> None:
     assert diff["diff"] == (
         "--- run 1\n+++ run 2\n@@ requirements @@\n-numpy 2.0 (/v)\n+numpy 2.1 (/v)\n"
     )
+
+
+class Train(Task):
+    """Reports 40% of its epochs, then waits for a file to appear (so a test sees it run)."""
+
+    __trialbook_id__ = "Train"
+    lr: Param[float]
+    seed: Param[int]
+    signal: Param[str]
+
+    def execute(self) -> None:
+        trialbook.progress(0.4, desc="epochs")
+        deadline = time.time() + 60
+        while not Path(self.signal).exists() and time.time() < deadline:
+            time.sleep(0.05)
+
+
+def wait_for(condition: Any, timeout: float = 60.0) -> Any:
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(0.1)
+    raise AssertionError("condition not met in time")
+
+
+def start_sweep(tmp_path: Path, location: str) -> tuple[threading.Thread, Path]:
+    """A task experiment `sweep` of three Train jobs on two workers: two run (and report
+    progress) until the file `go` appears, the third waits for a worker."""
+    signal = tmp_path / "go"
+
+    def plan() -> None:
+        with experiment(tmp_path / "wd", "sweep", launcher=LocalLauncher(n_workers=2),
+                        store=location):  # fmt: skip
+            for seed in (1, 2, 3):
+                Train.C(lr=tag(0.1), seed=tag(seed), signal=str(signal)).submit()
+
+    thread = threading.Thread(target=plan)
+    thread.start()
+    return thread, signal
+
+
+def test_live_counts_follow_one_rule_while_task_jobs_run(tmp_path: Path) -> None:
+    location = str(tmp_path / "jobs-store")
+    thread, signal = start_sweep(tmp_path, location)
+    try:
+        with open_store(location) as store, TestClient(create_app(store, token=TOKEN),
+                                                        headers=AUTH) as client:  # fmt: skip
+
+            def running() -> Any:
+                if store.find_experiment("sweep") is None:
+                    return None
+                body = client.get("/api/experiments/sweep/status").json()
+                return body if len(body["jobs"]) == 2 and all(
+                    j["progress"] for j in body["jobs"]) else None  # fmt: skip
+
+            status = wait_for(running)
+            assert status["counts"] == {"pending": 1, "running": 2, "done": 0, "failed": 0}
+            assert status["unrecorded"] == {"pending": 1, "running": 2, "done": 0, "failed": 0}
+            assert status["waiting"] == {"runs": 0, "jobs": 1}
+            names = sorted(j["name"] for j in status["jobs"])
+            assert len(names) == 2 and set(names) <= {f"Train lr=0.1 seed={s}" for s in (1, 2, 3)}
+            assert status["jobs"][0]["progress"] == [
+                {"level": 0, "progress": 0.4, "desc": "epochs"}]  # fmt: skip
+            [listed] = client.get("/api/experiments").json()["experiments"]
+            assert listed["live"] == {"running": 2, "pending": 1}
+            signal.touch()
+            thread.join(60)
+            done = client.get("/api/experiments/sweep/status").json()
+            assert done["counts"] == {"pending": 0, "running": 0, "done": 3, "failed": 0}
+            assert done["unrecorded"]["done"] == 0 and done["jobs"] == []
+            [listed] = client.get("/api/experiments").json()["experiments"]
+            assert listed["live"] == {"running": 0, "pending": 0} and listed["runs"] == 3
+    finally:
+        signal.touch()
+        thread.join(60)
+
+
+def test_a_finished_job_not_recorded_yet_counts_as_done(tmp_path: Path) -> None:
+    """Between a job's end and its record (or when recording failed), its job directory says
+    done: the counts show it done, not nowhere."""
+    from trialbook.web.live import live_counts
+
+    location = str(tmp_path / "jobs-store")
+    thread, signal = start_sweep(tmp_path, location)
+    signal.touch()
+    thread.join(60)
+    with open_store(location) as store:
+        info = store.find_experiment("sweep")
+        [first, *_] = store.read_runs(info.id)
+        store.delete_runs(info.id, [first.run_id])
+        found = live_counts(store, store.find_experiment("sweep"))
+    assert found.counts["done"] == 3 and found.unrecorded["done"] == 1

@@ -153,3 +153,49 @@ def test_long_values_do_not_overflow_the_window(page_at: Any) -> None:
     page.wait_for_selector("#runs-table tbody tr")
     assert no_overflow(page)
     shot(page, "correct-runs-long-values")
+
+
+def test_live_counts_job_names_and_progress_bars_agree(browser: Any, tmp_path: Path) -> None:  # noqa: F811
+    """A task experiment whose jobs run: the header, the Live list and the experiments list
+    give the same numbers; jobs are named by their tags and show a progress bar."""
+    from test_web_correct_api import start_sweep, wait_for
+
+    location = str(tmp_path / "jobs-store")
+    thread, signal = start_sweep(tmp_path, location)
+    try:
+        wait_for(lambda: Path(location).exists())
+        with open_store(location) as store:
+            wait_for(lambda: store.find_experiment("sweep"))
+            with serve(store, port=0, token=TOKEN) as server:
+                base = f"http://127.0.0.1:{server.port}"
+                context, page, errors = open_page(browser, base + "/e/sweep")
+                page.set_default_timeout(30_000)
+                page.wait_for_function(
+                    "document.querySelectorAll('#live li[data-job] progress').length === 2"
+                )
+                assert page.inner_text("[data-count='running']").split()[:2] == ["running", "2"]
+                assert "2 jobs not recorded yet" in page.inner_text("[data-count='running']")
+                assert page.inner_text("[data-count='pending']").split()[:2] == ["pending", "1"]
+                assert page.inner_text("#live-waiting").startswith("1 waiting")
+                names = page.eval_on_selector_all(
+                    "#live .job-name", "n => n.map(x => x.textContent)"
+                )
+                assert all(n.startswith("Train lr=0.1 seed=") for n in names) and len(names) == 2
+                assert page.eval_on_selector_all(
+                    "#live progress", "n => n.map(x => x.value)") == [40, 40]  # fmt: skip
+                assert "40% epochs" in page.inner_text("#live")
+                assert no_overflow(page)
+                shot(page, "correct-live-jobs")
+                page.goto(base + "/")
+                page.wait_for_selector("#experiments [data-count='running']")
+                row = page.inner_text("#experiments tr:has(a:text-is('sweep'))")
+                assert "running 2" in row and "pending 1" in row
+                shot(page, "correct-experiments-live")
+                signal.touch()
+                thread.join(60)
+                page.wait_for_selector("#experiments .live-counts:has-text('idle')")
+                context.close()
+                assert errors == []
+    finally:
+        signal.touch()
+        thread.join(60)

@@ -35,6 +35,7 @@ from trialbook.storage.heartbeats import mark_lost
 from trialbook.storage.query import query_runs
 from trialbook.storage.records import ExperimentInfo, RunRecord
 from trialbook.web import files, jobs, previews, views
+from trialbook.web.live import live_counts
 from trialbook.web.series import downsample
 
 __all__ = ["ROUTES", "SegmentConvertor", "UIState", "register_segment"]
@@ -149,9 +150,12 @@ def _run_ids(request: Any, most: int) -> list[int]:
 
 
 def experiments(request: Any, ui: UIState) -> Any:
+    """The experiments, each with ``live``: its running and pending counts by the one rule
+    of :mod:`trialbook.web.live` (the numbers its page's header shows)."""
     return {"experiments": [
         {"id": e.id, "name": e.name, "runs": e.runs, "created": e.created, "updated": e.updated,
-         "kind": e.meta.get("kind") if isinstance(e.meta, dict) else None}
+         "kind": e.meta.get("kind") if isinstance(e.meta, dict) else None,
+         "live": live_counts(ui.store, e, ("running", "pending")).counts}
         for e in ui.store.list_experiments()
     ]}  # fmt: skip
 
@@ -410,37 +414,24 @@ def status(request: Any, ui: UIState) -> Any:
     and running jobs whose run is not recorded yet are listed; the pending runs and the
     waiting jobs are only counted (``waiting``), whatever their number. A lost run (its
     process stopped sending heartbeats) counts as failed and is not listed: it no longer runs,
-    and the runs table shows it failed with its ``LostRun`` error."""
+    and the runs table shows it failed with its ``LostRun`` error.
+
+    ``counts`` follows the one rule of :mod:`trialbook.web.live` (runs plus the jobs not
+    recorded yet, ``unrecorded`` saying how many of each), as the experiments list does."""
     info = _experiment(ui, request)
-    counts = {
-        s: query_runs(ui.store, info.id, where=f"status == {s!r}", limit=0, meta=info.meta)[0]
-        for s in ("pending", "running", "done", "failed")
-    }
-    _, live = query_runs(
+    found = live_counts(ui.store, info)
+    _, running = query_runs(
         ui.store, info.id, where='status == "running"', limit=MAX_LIVE, meta=info.meta
     )
-    dirs = _unrecorded_jobs(ui, info)
-    running_jobs = [d for d in dirs if d["status"] == "running"]
     fresh = ui.store.find_experiment(info.name) or info
     return {
         "experiment": info.name, "updated": fresh.updated, "total": fresh.runs,
-        "counts": counts, "live": [views.run_row(run) for run in live], "jobs": running_jobs,
-        "waiting": {"runs": counts["pending"], "jobs": len(dirs) - len(running_jobs)},
+        "counts": found.counts, "unrecorded": found.unrecorded,
+        "live": [views.run_row(run) for run in running],
+        "jobs": [j for j in found.jobs if j["status"] == "running"],
+        "waiting": {"runs": found.counts["pending"] - found.unrecorded["pending"],
+                    "jobs": found.unrecorded["pending"]},
     }  # fmt: skip
-
-
-def _unrecorded_jobs(ui: UIState, info: ExperimentInfo) -> list[dict[str, Any]]:
-    """The running and waiting job directories whose run is not recorded as running or
-    pending yet (those are in the counts already): one query, bounded by the number of job
-    directories (:data:`trialbook.web.jobs.MAX_JOB_DIRS`)."""
-    dirs = [d for d in jobs.job_dirs(info) if d["status"] in ("running", "waiting")]
-    idents = [d["identifier"] for d in dirs if isinstance(d.get("identifier"), str)]
-    if not idents:
-        return dirs
-    where = f"key in {idents!r} and status in ['running', 'pending']"
-    _, runs = query_runs(ui.store, info.id, where=where, limit=len(idents), meta=info.meta)
-    recorded = {run.key for run in runs}
-    return [d for d in dirs if d.get("identifier") not in recorded]
 
 
 def log(request: Any, ui: UIState) -> Any:

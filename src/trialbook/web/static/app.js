@@ -243,18 +243,26 @@ async function experimentsPage() {
   crumbs(["experiments"]);
   const body = el("tbody", { id: "experiments" });
   main().replaceChildren(el("h1", {}, "Experiments"), el("div", { class: "table-wrap" },
-    el("table", {}, el("thead", {}, el("tr", {}, ["experiment", "kind", "runs", "created", "last activity"]
+    el("table", {}, el("thead", {}, el("tr", {}, ["experiment", "kind", "runs", "live", "created", "last activity"]
       .map((h) => el("th", {}, h)))), body)));
   const load = async () => {
     const data = await api("/experiments");
     body.replaceChildren(...data.experiments.map((e) => el("tr", {},
       el("td", {}, el("a", { href: expPage(e.name) }, e.name)), el("td", {}, e.kind || ""),
-      el("td", { class: "num" }, e.runs.toLocaleString()), el("td", {}, when(e.created)),
+      el("td", { class: "num" }, e.runs.toLocaleString()), el("td", { class: "live-counts" }, liveCell(e.live)),
+      el("td", {}, when(e.created)),
       el("td", { title: when(e.updated) }, ago(e.updated)))));
-    if (!data.experiments.length) body.append(el("tr", {}, el("td", { colspan: 5, class: "muted" }, "no experiments yet")));
+    if (!data.experiments.length) body.append(el("tr", {}, el("td", { colspan: 6, class: "muted" }, "no experiments yet")));
   };
   await load();
   every(5000, load);
+}
+
+// What runs and waits in an experiment, by the rule of its page's header (trialbook.web.live).
+function liveCell(live) {
+  const parts = Object.entries(live || {}).filter(([, n]) => n > 0);
+  if (!parts.length) return el("span", { class: "muted" }, "idle");
+  return parts.map(([k, n]) => el("span", { "data-count": k }, badge(k), " " + n.toLocaleString() + " "));
 }
 
 // -- runs page ---------------------------------------------------------------------------------
@@ -354,15 +362,23 @@ async function runsPage() {
 }
 
 function showCounts(counts, s) {
-  // Runs by status, counting the jobs in progress whose run is not recorded yet (a running
-  // job directory is running, a waiting one pending), so the header never says "running 0"
-  // while jobs run.
-  const unrecorded = { running: s.jobs.length, pending: s.waiting.jobs };
+  // The server's counts follow one rule (runs by status plus the jobs not recorded as runs
+  // yet: trialbook.web.live), the same as the experiments list and the Live list.
   counts.replaceChildren(...Object.entries(s.counts).map(([k, n]) => {
-    const extra = unrecorded[k] || 0;
-    return el("span", { "data-count": k }, badge(k), " ", (n + extra).toLocaleString(),
-      extra ? el("span", { class: "muted" }, ` (${extra} not recorded yet)`) : null);
+    const extra = (s.unrecorded || {})[k] || 0;
+    return el("span", { "data-count": k }, badge(k), " ", n.toLocaleString(),
+      extra ? el("span", { class: "muted" }, ` (${extra} ${extra === 1 ? "job" : "jobs"} not recorded yet)`) : null);
   }));
+}
+
+// A job's progress (trialbook.progress() in its execute): a bar for the whole job (level 0)
+// with its percentage, the finer levels as text.
+function progressBar(levels) {
+  if (!levels || !levels.length) return null;
+  const pct = Math.max(0, Math.min(100, Math.round(100 * levels[0].progress)));
+  return el("span", { class: "job-progress", title: progressText(levels) },
+    el("progress", { max: 100, value: pct }, pct + "%"),
+    el("span", { class: "pct" }, " " + progressText(levels)));
 }
 
 // A bad filter: its message, and the filter with a caret under the column where it went wrong
@@ -416,6 +432,10 @@ function runsView(content, counts) {
       pagerBox.replaceChildren(pager(data, (dir) => {
         state.offset = Math.max(0, state.offset + dir * state.limit); load();
       }));
+      if (!data.total && !state.where) {  // say why the table is empty while jobs may run
+        pagerBox.append(el("p", { class: "muted empty", id: "no-runs" }, "No runs recorded yet. Runs appear here as they are "
+          + "recorded (task jobs when they finish); what runs now is listed under Live."));
+      }
     } catch (e) {
       if (mine !== requested) return;
       showFilterError(error, e);
@@ -437,11 +457,12 @@ function runsView(content, counts) {
     live.replaceChildren(running ? el("ul", { class: "live-list" },
       s.live.map((r) => el("li", {}, badge(r.status), " ", el("a", { href: expPage(TB.name) + "/runs/" + r.run_id }, "run " + r.run_id),
         " ", el("span", { class: "muted" }, r.kind + (r.started ? " · started " + ago(r.started) : "")))),
-      s.jobs.map((j) => el("li", {}, badge(j.status), " job ", el("code", {}, (j.task || "") + " " + (j.identifier || "").slice(0, 12)),
-        j.progress && j.progress.length ? [" ", el("span", { class: "progress" }, progressText(j.progress))] : null,
-        " ", el("a", { href: "#runs", onclick: (e) => { e.preventDefault(); openLog(expPath(TB.name) + "/jobs/" + enc(j.identifier) + "/log", "job " + j.identifier); } }, "log"),
+      s.jobs.map((j) => el("li", { "data-job": j.identifier }, badge(j.status), " job ",
+        el("span", { class: "job-name", title: (j.task || "") + " " + (j.identifier || "") }, j.name || j.identifier),
+        j.progress && j.progress.length ? [" ", progressBar(j.progress)] : null,
+        " ", el("a", { href: "#runs", onclick: (e) => { e.preventDefault(); openLog(expPath(TB.name) + "/jobs/" + enc(j.identifier) + "/log", "job " + (j.name || j.identifier)); } }, "log"),
         TB.actions && j.status === "running" ? [" ", el("button", { class: "danger kill", onclick: async () => {
-          if (!confirm("Stop job " + j.identifier + "?")) return;
+          if (!confirm("Stop job " + (j.name || j.identifier) + "?")) return;
           const r = await fetch("/api" + expPath(TB.name) + "/jobs/" + enc(j.identifier) + "/kill", { method: "POST", credentials: "same-origin" });
           if (!r.ok) alert((await r.json()).error);
         } }, "kill")] : null)))

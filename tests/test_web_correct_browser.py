@@ -186,6 +186,11 @@ def test_live_counts_job_names_and_progress_bars_agree(browser: Any, tmp_path: P
                 assert "40% epochs" in page.inner_text("#live")
                 assert no_overflow(page)
                 shot(page, "correct-live-jobs")
+                page.click("#tab-graph")
+                page.wait_for_selector("#job-graph g.node[data-status='running'] rect.progress-bar")
+                assert page.locator("#job-graph rect.progress-bar").count() == 2
+                shot(page, "correct-graph-progress")
+                page.click("#tab-runs")
                 page.goto(base + "/")
                 page.wait_for_selector("#experiments [data-count='running']")
                 row = page.inner_text("#experiments tr:has(a:text-is('sweep'))")

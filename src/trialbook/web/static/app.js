@@ -582,6 +582,11 @@ function drawGraph(g) {
       svg("rect", { width: NW, height: NH, fill: fill[n.status] || "#eceef2" }),
       svg("text", { x: 8, y: 15 }, document.createTextNode(label.length > 24 ? label.slice(0, 23) + "…" : label)),
       svg("text", { x: 8, y: 30, fill: "#666" }, document.createTextNode(n.status + (n.run_id ? " · run " + n.run_id : "") + (n.status !== "done" && n.progress && n.progress.length ? " · " + progressText(n.progress.slice(0, 1)) : ""))));
+    if (n.status === "running" && n.progress && n.progress.length) {  // the job's progress as a bar
+      const pct = Math.max(0, Math.min(1, n.progress[0].progress));
+      group.append(svg("rect", { class: "progress-track", x: 0, y: NH - 4, width: NW, height: 4, fill: "#0001" }),
+        svg("rect", { class: "progress-bar", x: 0, y: NH - 4, width: Math.round(NW * pct), height: 4, fill: "#d08a00" }));
+    }
     group.append(svg("title", {}, document.createTextNode((n.name ? n.name + "\n" : "") + n.id)));
     if (n.run_id) {
       const link = svg("a", { href: expPage(TB.name) + "/runs/" + n.run_id });

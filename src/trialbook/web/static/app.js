@@ -852,7 +852,8 @@ function diffSection(title, ids, diffs) {
 // (compared by content on the server: "same", "max |Δ| 0.5", "shape [3] ≠ [2]").
 function compareCell(r, v, i, ids) {
   const note = r.notes && i > 0 ? r.notes[i] : null;
-  return el("td", {}, fmt(v), note ? el("div", { class: "cmp-note" + (note === "same" ? " muted" : ""),
+  const shown = v === null || v === undefined ? el("span", { class: "muted", title: "no value" }, "—") : fmt(v);
+  return el("td", {}, shown, note ? el("div", { class: "cmp-note" + (note === "same" ? " muted" : ""),
     title: "run " + ids[i] + " against run " + ids[0] }, note === "same" ? "same as run " + ids[0] : note) : null);
 }
 

@@ -6,8 +6,11 @@ The rule: the runs of the experiment by status (a lost run counts as failed, as 
 plus the task jobs of its workspace that are not recorded as runs yet, by the status of
 their job directory (``running`` -> running, ``waiting`` -> pending, ``done`` -> done,
 ``failed`` and ``interrupted`` -> failed). A job in progress is "not recorded" unless a run
-with its identifier as ``key`` is running or pending; a finished job unless any run has its
-key (a task job is recorded as a run when it finishes: :mod:`trialbook.tasks.record`).
+with its identifier as ``key`` is running or pending. A task job is recorded as a run of kind
+``job`` when it finishes (:mod:`trialbook.tasks.record`): the finished jobs not recorded yet
+are the job directories finished with a status beyond the experiment's job runs of that
+status (counted, not matched one by one: matching thousands of keys on every poll took
+seconds).
 
 Examples
 --------
@@ -23,7 +26,9 @@ Examples
 
 from __future__ import annotations
 
+import collections
 import dataclasses
+import functools
 from collections.abc import Sequence
 from typing import Any
 
@@ -80,8 +85,9 @@ def job_name(job: dict[str, Any]) -> str:
 
 def live_counts(store: Any, info: ExperimentInfo, statuses: Sequence[str] = STATUSES) -> LiveCounts:
     """Counts of the experiment ``info`` by status (only ``statuses``), by the rule of the
-    module documentation: one query per status, plus, for a task experiment, one query for
-    the runs of its job directories (at most :data:`trialbook.web.jobs.MAX_JOB_DIRS`).
+    module documentation: one count per status, plus, for a task experiment (its job
+    directories, at most :data:`trialbook.web.jobs.MAX_JOB_DIRS`), one query for the jobs in
+    progress and one count per status of its finished jobs.
 
     Examples
     --------
@@ -92,33 +98,41 @@ def live_counts(store: Any, info: ExperimentInfo, statuses: Sequence[str] = STAT
     {'running': 0}
     >>> store.close()
     """
-    counts = {
-        s: query_runs(store, info.id, where=f"status == {s!r}", limit=0, meta=info.meta)[0]
-        for s in statuses
-    }
+    count = functools.partial(_count, store, info)
+    counts = {s: count(f"status == {s!r}") for s in statuses}
     unrecorded = dict.fromkeys(statuses, 0)
-    waiting = []
-    for job in _unrecorded_jobs(store, info):
-        status = JOB_STATUS.get(job["status"])
+    dirs = [d for d in jobs.job_dirs(info) if d["status"] in JOB_STATUS]
+    in_progress = _unrecorded_in_progress(store, info, dirs)
+    for job in in_progress:
+        status = JOB_STATUS[job["status"]]
         if status in counts:
             counts[status] += 1
             unrecorded[status] += 1
-        if job["status"] in _IN_PROGRESS:
-            waiting.append({**job, "name": job_name(job)})
-    return LiveCounts(counts, unrecorded, waiting)
+    finished = collections.Counter(
+        JOB_STATUS[d["status"]] for d in dirs if d["status"] not in _IN_PROGRESS
+    )
+    for status, number in finished.items():
+        if status in counts:
+            missing = max(0, number - count(f'kind == "job" and status == {status!r}'))
+            counts[status] += missing
+            unrecorded[status] += missing
+    return LiveCounts(counts, unrecorded, [{**j, "name": job_name(j)} for j in in_progress])
 
 
-def _unrecorded_jobs(store: Any, info: ExperimentInfo) -> list[dict[str, Any]]:
-    """The job directories whose job is not recorded as a run yet (see the module
-    documentation): one query for the runs keyed by their identifiers."""
-    dirs = [d for d in jobs.job_dirs(info) if d["status"] in JOB_STATUS]
-    idents = [d["identifier"] for d in dirs if isinstance(d.get("identifier"), str)]
+def _count(store: Any, info: ExperimentInfo, where: str) -> int:
+    return int(query_runs(store, info.id, where=where, limit=0, meta=info.meta)[0])
+
+
+def _unrecorded_in_progress(
+    store: Any, info: ExperimentInfo, dirs: list[dict[str, Any]]
+) -> list[dict[str, Any]]:
+    """The running and waiting job directories whose run is not recorded as running or
+    pending (those are in the counts already): one query, for these few identifiers."""
+    active = [d for d in dirs if d["status"] in _IN_PROGRESS]
+    idents = [d["identifier"] for d in active if isinstance(d.get("identifier"), str)]
     if not idents:
-        return dirs
-    _, runs = query_runs(store, info.id, where=f"key in {idents!r}", limit=None, meta=info.meta)
-    active = {run.key for run in runs if str(run.status) in ("running", "pending")}
+        return active
+    where = f"key in {idents!r} and status in ['running', 'pending']"
+    _, runs = query_runs(store, info.id, where=where, limit=len(idents), meta=info.meta)
     recorded = {run.key for run in runs}
-    return [
-        d for d in dirs
-        if d.get("identifier") not in (active if d["status"] in _IN_PROGRESS else recorded)
-    ]  # fmt: skip
+    return [d for d in active if d.get("identifier") not in recorded]

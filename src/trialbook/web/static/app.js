@@ -388,8 +388,9 @@ function showFilterError(box, e) {
   const input = document.getElementById("filter");
   const b = e && e.body;
   box.replaceChildren(...(e ? [el("div", { class: "message" }, e.message)] : []));
-  if (input) input.classList.toggle("invalid", !!e);
-  if (!b || typeof b.query !== "string" || !b.column) return;
+  const isFilter = !!b && typeof b.query === "string";  // not a sort or server error
+  if (input) input.classList.toggle("invalid", isFilter);
+  if (!isFilter || !b.column) return;
   const start = b.column - 1, length = Math.max(1, b.length || 1);
   box.append(el("pre", { class: "query-caret", id: "filter-caret", "data-column": b.column },
     el("span", {}, b.query.slice(0, start)), el("mark", {}, b.query.slice(start, start + length) || " "),

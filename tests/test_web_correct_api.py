@@ -283,3 +283,18 @@ def test_a_finished_job_not_recorded_yet_counts_as_done(tmp_path: Path) -> None:
         store.delete_runs(info.id, [first.run_id])
         found = live_counts(store, store.find_experiment("sweep"))
     assert found.counts["done"] == 3 and found.unrecorded["done"] == 1
+
+
+def test_pickles_and_values_too_large_to_load_are_compared_by_their_bytes() -> None:
+    import fractions
+
+    from trialbook.web import differences
+
+    pickled = [encode(fractions.Fraction(1, k), allow_pickle=True) for k in (3, 3, 4)]
+    row = differences.compare_values(pickled)
+    assert row["labels"] == ["<pickle>"] * 3
+    assert row["notes"] == [None, "same", "bytes differ (pickled, not loaded)"]
+    big = [encode(np.zeros(100)), encode(np.zeros(100)), encode(np.ones(100))]
+    row = differences.compare_values(big, max_load=100)
+    assert row["labels"][0].startswith("<npy, ") and row["differs"]
+    assert row["notes"][1:] == ["same", "bytes differ (0 MiB, compared by bytes)"]

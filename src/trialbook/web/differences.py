@@ -30,20 +30,29 @@ _SCALARS = (str, int, float, bool, type(None))
 _CELL_BYTES = 2048
 
 
+MAX_LOAD = 256 * 2**20
+"""Stored values larger than this many bytes are compared by their bytes, not loaded (ten
+runs' arrays are decoded at once)."""
+
+
 class _Opaque:
-    """A pickled value that is not loaded: known by its bytes only."""
+    """A value that is not loaded (a pickle not allowed, or too large): known by its bytes."""
 
-    def __init__(self, data: bytes) -> None:
-        self.data = data
+    def __init__(self, data: bytes, why: str, label: str) -> None:
+        self.data, self.why, self.label = data, why, label
 
 
-def _content(value: Any, allow_pickle: bool) -> Any:
+def _content(value: Any, allow_pickle: bool, max_load: int = MAX_LOAD) -> Any:
     """The value a stored value holds: arrays as NumPy arrays, frames as pandas DataFrames
-    (a Series as a one-column frame), a pickle not allowed as :class:`_Opaque`."""
+    (a Series as a one-column frame), a pickle not allowed or a value larger than
+    :data:`MAX_LOAD` as :class:`_Opaque`."""
     if type(value) is not Encoded:
         return value
     if value.codec == "pickle" and not allow_pickle:
-        return _Opaque(value.data)
+        return _Opaque(value.data, "pickled, not loaded", "<pickle>")
+    if value.size > max_load:
+        size = f"{value.size / 2**20:.0f} MiB"
+        return _Opaque(value.data, f"{size}, compared by bytes", f"<{value.codec}, {size}>")
     decoded = decode(value, allow_pickle=allow_pickle)
     if value.codec == "arrow":
         return _frame(decoded)
@@ -84,7 +93,7 @@ def value_label(value: Any, *, allow_pickle: bool = False) -> Any:
 
 def _label_of(content: Any, stored: Any) -> Any:
     if isinstance(content, _Opaque):
-        return "<pickle>"
+        return content.label
     if _is_array(content):
         return f"array {content.dtype} [{' × '.join(str(n) for n in content.shape)}]"
     if _is_frame(content):
@@ -102,7 +111,9 @@ def _count(n: int, noun: str) -> str:
     return f"{n} {noun}" + ("" if n == 1 else "s")
 
 
-def compare_values(values: Sequence[Any], *, allow_pickle: bool = False) -> dict[str, Any]:
+def compare_values(
+    values: Sequence[Any], *, allow_pickle: bool = False, max_load: int = MAX_LOAD
+) -> dict[str, Any]:
     """Compare one name's stored values across runs, by content.
 
     Returns ``labels`` (the cells), ``differs`` (any value differs from the first run's),
@@ -110,7 +121,8 @@ def compare_values(values: Sequence[Any], *, allow_pickle: bool = False) -> dict
     run's, written ``this run's ≠ the first run's``, or ``same``; ``None`` too where neither
     value is an array or a frame) and
     ``max_abs_diff`` (the largest absolute difference from the first run's numbers, when both
-    are numeric arrays or frames of the same shape; else ``None``).
+    are numeric arrays or frames of the same shape; else ``None``). Pickles (unless
+    ``allow_pickle``) and values of more than ``max_load`` bytes are compared by their bytes.
 
     Examples
     --------
@@ -125,7 +137,7 @@ def compare_values(values: Sequence[Any], *, allow_pickle: bool = False) -> dict
     >>> compare_values([1, 1.0])["differs"], compare_values([[1, 2], [1, 2]])["differs"]
     (True, False)
     """
-    contents = [_content(v, allow_pickle) for v in values]
+    contents = [_content(v, allow_pickle, max_load) for v in values]
     labels = [_label_of(c, v) for c, v in zip(contents, values, strict=True)]
     notes: list[str | None] = [None]
     deltas: list[float | None] = [None]
@@ -147,7 +159,7 @@ def _against(first: Any, other: Any) -> tuple[bool, str, float | None]:
         return _frames(first, other)
     if isinstance(first, _Opaque) and isinstance(other, _Opaque):
         same = first.data == other.data
-        return same, "same" if same else "pickled bytes differ (not loaded)", None
+        return same, "same" if same else f"bytes differ ({other.why})", None
     kinds = (_kind(first), _kind(other))
     if kinds[0] != kinds[1]:
         return False, f"{kinds[1]} ≠ {kinds[0]}", None
@@ -163,7 +175,7 @@ def _kind(value: Any) -> str:
     if _is_frame(value):
         return "table"
     if isinstance(value, _Opaque):
-        return "pickle"
+        return "unloaded value"
     return "value"
 
 

@@ -94,6 +94,13 @@ def report(label: str, seconds: float, target: float | None, reference: float) -
           f"reference){status}")  # fmt: skip
 
 
+def bench_live_counts(base: str, raw: float) -> None:
+    """The experiments list, which counts what runs and waits in each experiment by the rule
+    of its status (``trialbook.web.live``: one count per status)."""
+    report("experiments list (running + pending of each)",
+           median(lambda: get(f"{base}/api/experiments")), None, raw)  # fmt: skip
+
+
 def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         location = Path(tmp) / "store"
@@ -127,6 +134,7 @@ def main() -> None:
                 None,
                 raw,
             )
+            bench_live_counts(base, raw)
             series_ref = median(lambda: store.read_metrics(2, "loss", [1]))
             print(f"{'reference: store.read_metrics of 1,000,000 points':<58} "
                   f"{series_ref * 1000:8.1f} ms")  # fmt: skip

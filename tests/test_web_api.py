@@ -224,8 +224,9 @@ def test_compare_highlights_differences_and_diffs_code(client: TestClient) -> No
     assert params["lr"]["differs"] and params["lr"]["values"] == [0.02, 0.04, 0.1]
     assert not params["opt"]["differs"]
     assert body["metrics"] == ["loss"]
-    assert body["code_diff"][0] == ""
-    assert "-    return x + 1\n+    return x + 2\n" in body["code_diff"][1]
+    assert [(d["state"], d["diff"]) for d in body["code_diff"][:1]] == [("identical", "")]
+    assert body["code_diff"][1]["state"] == "differs"
+    assert "-    return x + 1\n+    return x + 2\n" in body["code_diff"][1]["diff"]
     eleven = ",".join(map(str, range(1, 12)))
     assert client.get("/api/experiments/demo/compare", params={"runs": eleven}).status_code == 400
     assert client.get("/api/experiments/demo/compare", params={"runs": "1,77"}).status_code == 404

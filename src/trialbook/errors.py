@@ -34,6 +34,7 @@ __all__ = [
     "LockedTrialError",
     "MissingExtraError",
     "NotFoundError",
+    "QueryError",
     "RunConflictError",
     "RunFailedError",
     "RunNotFoundError",
@@ -125,6 +126,31 @@ class JournalWarning(TrialbookWarning):
 
 class ConfigError(TrialbookError, ValueError):
     """A value given by the user is not acceptable (wrong type, unknown name, bad format)."""
+
+
+class QueryError(ConfigError):
+    """A filter of the query language (:mod:`trialbook.storage.query`) that cannot be used:
+    ``.query`` is the filter (without its leading and trailing blanks), ``.column`` the
+    1-based column in it where the problem is (``None`` when it is the whole filter, e.g.
+    nested too deeply) and ``.length`` how many characters the problem spans, so that a UI
+    can mark the spot.
+
+    Examples
+    --------
+    >>> from trialbook.storage.query import parse_query
+    >>> try:
+    ...     parse_query("lr > 0.1 and f(x) == 1")
+    ... except QueryError as exc:
+    ...     print(exc.query)
+    ...     print(" " * (exc.column - 1) + "^" * exc.length)
+    lr > 0.1 and f(x) == 1
+                 ^^^^
+    """
+
+    def __init__(self, message: str, *, query: str = "", column: int | None = None,
+                 length: int = 1) -> None:  # fmt: skip
+        super().__init__(message)
+        self.query, self.column, self.length = query, column, max(1, length)
 
 
 class CodecError(ConfigError, TypeError):

@@ -440,7 +440,7 @@ class Session:
         >>> session.search_runs("sweep", "loss == hinge")
         Traceback (most recent call last):
         ...
-        trialbook.errors.ConfigError: bad query 'loss == hinge': `hinge` at column 9 is not a
+        trialbook.errors.QueryError: bad query 'loss == hinge': `hinge` at column 9 is not a
         parameter, field or tag of any run of this experiment; to compare with a text, quote
         it: loss == "hinge"
         >>> session.close()

@@ -72,7 +72,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from trialbook.codecs import Encoded
-from trialbook.errors import ConfigError, did_you_mean
+from trialbook.errors import ConfigError, QueryError, did_you_mean
 from trialbook.storage.heartbeats import lost_filter, lost_runs, mark_lost
 from trialbook.storage.records import RunRecord
 
@@ -350,7 +350,8 @@ class Query:
                 for operand in (node.left, *node.comparators):
                     if isinstance(operand, ast.Name | ast.Attribute):
                         segment = ast.get_source_segment(text, operand) or ""
-                        found.append((_name_of(operand), operand.col_offset + 1, segment))
+                        col = _column(text, operand.col_offset)
+                        found.append((_name_of(operand), col, segment))
         return sorted(found, key=lambda item: item[1])
 
 
@@ -359,9 +360,9 @@ def parse_query(text: str) -> Query:
 
     Raises
     ------
-    ConfigError
+    QueryError
         On a syntax error or anything but the allowed expressions, naming the token and its
-        column.
+        column (also kept as the error's ``column`` and ``length``).
 
     Examples
     --------
@@ -370,31 +371,34 @@ def parse_query(text: str) -> Query:
     >>> parse_query("lr > __import__('os')")
     Traceback (most recent call last):
     ...
-    trialbook.errors.ConfigError: bad query "lr > __import__('os')": a call (`__import__('os')`)
+    trialbook.errors.QueryError: bad query "lr > __import__('os')": a call (`__import__('os')`)
     at column 6 is not allowed; expected comparisons such as ...
     """
     if not isinstance(text, str):
         msg = f"a query must be a str (got {text!r} that is a {type(text)})"
         raise ConfigError(msg)
+    source = text.strip()
     try:
-        tree = ast.parse(text.strip(), mode="eval").body
+        tree = ast.parse(source, mode="eval").body
     except SyntaxError as exc:
-        col = exc.offset or len(text.strip())
+        col = exc.offset or len(source)
+        end = exc.end_offset if exc.end_lineno in (None, exc.lineno) else None
         msg = f"bad query {text!r}: syntax error at column {col} ({exc.msg}); {_SYNTAX}"
-        raise ConfigError(msg) from None
+        raise QueryError(msg, query=source, column=col,
+                         length=(end - col) if end and end > col else 1) from None  # fmt: skip
     except (RecursionError, MemoryError):  # Python's parser on very deep nesting (issue 16)
         msg = f"bad query {text!r}: nested too deeply to parse; {_SYNTAX}"
-        raise ConfigError(msg) from None
+        raise QueryError(msg, query=source) from None
     except UnicodeError as exc:  # e.g. a lone surrogate, which is no UTF-8 text (issue 16)
         msg = f"bad query {text!r}: not valid text ({exc}); {_SYNTAX}"
-        raise ConfigError(msg) from None
+        raise QueryError(msg, query=source) from None
     if _depth(tree) > MAX_DEPTH:
         msg = (
             f"bad query {text!r}: nested more than {MAX_DEPTH} levels deep; {_SYNTAX}, "
             "with fewer parentheses and `not`"
         )
-        raise ConfigError(msg)
-    _Checker(text.strip()).boolean(tree)
+        raise QueryError(msg, query=source)
+    _Checker(source).boolean(tree)
     return Query(text, tree)
 
 
@@ -432,10 +436,10 @@ class _Checker:
     def fail(self, node: ast.AST, what: str | None = None) -> None:
         token = ast.get_source_segment(self.text, node) or type(node).__name__
         what = what or _NODE_NAMES.get(type(node), f"{type(node).__name__}")
-        col = getattr(node, "col_offset", 0) + 1
+        col = _column(self.text, getattr(node, "col_offset", 0))
         msg = f"bad query {self.text!r}: {what} (`{token}`) at column {col} is not allowed; "
         msg += _SYNTAX
-        raise ConfigError(msg)
+        raise QueryError(msg, query=self.text, column=col, length=_span(node, token))
 
     def boolean(self, node: ast.expr) -> None:
         if isinstance(node, ast.BoolOp):
@@ -474,8 +478,14 @@ class _Checker:
             parts = _dotted(node)
             if parts is None:
                 self.fail(node)
-            else:
-                _resolve(parts, ast.get_source_segment(self.text, node) or ".".join(parts))
+                return
+            segment = ast.get_source_segment(self.text, node) or ".".join(parts)
+            try:
+                _resolve(parts, segment)
+            except ConfigError as exc:  # `params == 1`, `status.x == 1`: at this name
+                col = _column(self.text, node.col_offset)
+                msg = f"bad query {self.text!r}: `{segment}` at column {col}: {exc}"
+                raise QueryError(msg, query=self.text, column=col, length=len(segment)) from None
         else:
             self.constant(node)
 
@@ -486,6 +496,17 @@ class _Checker:
 
 
 _NOT_CONSTANT = object()
+
+
+def _span(node: ast.AST, token: str) -> int:
+    """How many characters of the filter ``node`` spans (on its first line)."""
+    return max(1, len(token.splitlines()[0]) if token else 1)
+
+
+def _column(text: str, offset: int) -> int:
+    """The 1-based column, in characters, of a node's ``col_offset`` (which counts UTF-8
+    bytes): ``name == "é" and x`` has ``x`` at column 17, its byte offset being 17."""
+    return len(text.encode("utf-8", "surrogatepass")[:offset].decode("utf-8", "replace")) + 1
 
 
 def _constant(node: ast.expr) -> Any:
@@ -649,10 +670,12 @@ def query_runs(
 
     Raises
     ------
+    QueryError
+        On a bad filter, and on a name of the filter that no run of the experiment has (a
+        text value written without quotes, ``loss == hinge``, or a misspelt name), naming it
+        and its column (:func:`check_names`).
     ConfigError
-        On a bad filter, name, limit or offset, and on a name that no run of the experiment
-        has (a text value written without quotes, ``loss == hinge``, or a misspelt name),
-        naming it and its column.
+        On a bad sort name, limit or offset, and on a sort name that no run has.
 
     Examples
     --------
@@ -730,8 +753,10 @@ def check_names(
 
     Raises
     ------
+    QueryError
+        Naming the first unknown name of the filter, its column, and how to quote a text.
     ConfigError
-        Naming the first unknown name, its column, and how to quote a text.
+        For an unknown sort name.
 
     Examples
     --------
@@ -740,7 +765,7 @@ def check_names(
     >>> check_names(runs, 1, parse_query("loss == hinge"))
     Traceback (most recent call last):
     ...
-    trialbook.errors.ConfigError: bad query 'loss == hinge': `hinge` at column 9 is not a
+    trialbook.errors.QueryError: bad query 'loss == hinge': `hinge` at column 9 is not a
     parameter, field or tag of any run of this experiment; to compare with a text, quote it:
     loss == "hinge"
     """
@@ -761,8 +786,13 @@ def check_names(
     if not found[0]:
         return  # no runs yet: nothing to check against
     for (name, col, text), ok in zip(checked, found[1:], strict=True):
-        if not ok:
+        if not ok and col == 0:
             raise ConfigError(_unknown(query, name, col, text))
+        if not ok:
+            assert query is not None
+            source = query.text.strip()
+            raise QueryError(_unknown(query, name, col, text), query=source, column=col,
+                             length=len(text))  # fmt: skip
 
 
 def _unknown(query: Query | None, name: Name, col: int, text: str) -> str:

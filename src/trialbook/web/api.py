@@ -2,7 +2,9 @@
 
 Every endpoint is a plain function of a Starlette request; the store and the options live in
 ``request.app.state.ui`` (a :class:`UIState`). Errors answer ``{"error": message}`` with 400
-(bad query), 403 (action not allowed), 404 (unknown experiment, run, metric, file), and 503
+(bad query; a bad filter adds ``query``, ``column`` (1-based, or ``null``) and ``length``,
+where its problem is: :class:`~trialbook.errors.QueryError`), 403 (action not allowed), 404
+(unknown experiment, run, metric, file), and 503
 ``{"error": "store unreachable, retrying", "detail": ...}`` while the store's server cannot be
 reached (past the store's retry budget; the next request tries again).
 
@@ -21,12 +23,19 @@ import urllib.parse
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from trialbook.errors import ConfigError, NotFoundError, RunConflictError, StoreUnavailableError
+from trialbook.errors import (
+    ConfigError,
+    NotFoundError,
+    QueryError,
+    RunConflictError,
+    StoreUnavailableError,
+)
 from trialbook.notes import MAX_BYTES, NOTE_TAG, note_text
 from trialbook.storage.heartbeats import mark_lost
 from trialbook.storage.query import query_runs
 from trialbook.storage.records import ExperimentInfo, RunRecord
 from trialbook.web import files, jobs, previews, views
+from trialbook.web.live import live_counts
 from trialbook.web.series import downsample
 
 __all__ = ["ROUTES", "SegmentConvertor", "UIState", "register_segment"]
@@ -80,6 +89,9 @@ def endpoint(func: Callable[..., Any]) -> Callable[[Any], Awaitable[Any]]:
             result = await run_in_threadpool(func, request, request.app.state.ui)
         except HTTPError as exc:
             return _json({"error": str(exc)}, exc.status)
+        except QueryError as exc:  # where the filter went wrong, for the page to mark it
+            return _json({"error": str(exc), "query": exc.query, "column": exc.column,
+                          "length": exc.length}, 400)  # fmt: skip
         except (ConfigError, ValueError) as exc:
             return _json({"error": str(exc)}, 400)
         except (NotFoundError, LookupError) as exc:
@@ -138,9 +150,12 @@ def _run_ids(request: Any, most: int) -> list[int]:
 
 
 def experiments(request: Any, ui: UIState) -> Any:
+    """The experiments, each with ``live``: its running and pending counts by the one rule
+    of :mod:`trialbook.web.live` (the numbers its page's header shows)."""
     return {"experiments": [
         {"id": e.id, "name": e.name, "runs": e.runs, "created": e.created, "updated": e.updated,
-         "kind": e.meta.get("kind") if isinstance(e.meta, dict) else None}
+         "kind": e.meta.get("kind") if isinstance(e.meta, dict) else None,
+         "live": live_counts(ui.store, e, ("running", "pending")).counts}
         for e in ui.store.list_experiments()
     ]}  # fmt: skip
 
@@ -355,6 +370,14 @@ def snapshot(request: Any, ui: UIState) -> Any:
     return {"digest": digest, "text": ui.store.get_snapshot(digest)}
 
 
+def environment(request: Any, ui: UIState) -> Any:
+    """An environment snapshot as tables (:func:`trialbook.web.environment.environment_tables`)."""
+    from trialbook.web.environment import environment_tables
+
+    digest = request.path_params["digest"]
+    return {"digest": digest, **environment_tables(ui.store.get_snapshot(digest))}
+
+
 def compare(request: Any, ui: UIState) -> Any:
     info = _experiment(ui, request)
     ids = _run_ids(request, MAX_COMPARE)
@@ -391,37 +414,24 @@ def status(request: Any, ui: UIState) -> Any:
     and running jobs whose run is not recorded yet are listed; the pending runs and the
     waiting jobs are only counted (``waiting``), whatever their number. A lost run (its
     process stopped sending heartbeats) counts as failed and is not listed: it no longer runs,
-    and the runs table shows it failed with its ``LostRun`` error."""
+    and the runs table shows it failed with its ``LostRun`` error.
+
+    ``counts`` follows the one rule of :mod:`trialbook.web.live` (runs plus the jobs not
+    recorded yet, ``unrecorded`` saying how many of each), as the experiments list does."""
     info = _experiment(ui, request)
-    counts = {
-        s: query_runs(ui.store, info.id, where=f"status == {s!r}", limit=0, meta=info.meta)[0]
-        for s in ("pending", "running", "done", "failed")
-    }
-    _, live = query_runs(
+    found = live_counts(ui.store, info)
+    _, running = query_runs(
         ui.store, info.id, where='status == "running"', limit=MAX_LIVE, meta=info.meta
     )
-    dirs = _unrecorded_jobs(ui, info)
-    running_jobs = [d for d in dirs if d["status"] == "running"]
     fresh = ui.store.find_experiment(info.name) or info
     return {
         "experiment": info.name, "updated": fresh.updated, "total": fresh.runs,
-        "counts": counts, "live": [views.run_row(run) for run in live], "jobs": running_jobs,
-        "waiting": {"runs": counts["pending"], "jobs": len(dirs) - len(running_jobs)},
+        "counts": found.counts, "unrecorded": found.unrecorded,
+        "live": [views.run_row(run) for run in running],
+        "jobs": [j for j in found.jobs if j["status"] == "running"],
+        "waiting": {"runs": found.counts["pending"] - found.unrecorded["pending"],
+                    "jobs": found.unrecorded["pending"]},
     }  # fmt: skip
-
-
-def _unrecorded_jobs(ui: UIState, info: ExperimentInfo) -> list[dict[str, Any]]:
-    """The running and waiting job directories whose run is not recorded as running or
-    pending yet (those are in the counts already): one query, bounded by the number of job
-    directories (:data:`trialbook.web.jobs.MAX_JOB_DIRS`)."""
-    dirs = [d for d in jobs.job_dirs(info) if d["status"] in ("running", "waiting")]
-    idents = [d["identifier"] for d in dirs if isinstance(d.get("identifier"), str)]
-    if not idents:
-        return dirs
-    where = f"key in {idents!r} and status in ['running', 'pending']"
-    _, runs = query_runs(ui.store, info.id, where=where, limit=len(idents), meta=info.meta)
-    recorded = {run.key for run in runs}
-    return [d for d in dirs if d.get("identifier") not in recorded]
 
 
 def log(request: Any, ui: UIState) -> Any:
@@ -531,6 +541,7 @@ ROUTES: list[tuple[str, str, str]] = [
     ("GET", "/api/experiments/{name:segment}/jobs/{identifier:segment}/log", "job_log"),
     ("POST", "/api/experiments/{name:segment}/jobs/{identifier:segment}/kill", "kill"),
     ("GET", "/api/snapshots/{digest:segment}", "snapshot"),
+    ("GET", "/api/environments/{digest:segment}", "environment"),
     ("GET", "/api/openapi.json", "openapi"),
 ]
 """``(method, path, handler name)`` of every endpoint; the OpenAPI test checks the spec

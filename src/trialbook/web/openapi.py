@@ -23,10 +23,12 @@ __all__ = ["spec"]
 _Q = dict[str, tuple[str, str]]  # query parameter -> (JSON schema type, description)
 
 _DOCS: dict[str, tuple[str, _Q]] = {
-    "experiments": ("Experiments with run counts and last activity (`updated`, epoch s).", {}),
+    "experiments": ("Experiments with run counts, last activity (`updated`, epoch s) and `live` "
+                    "(running and pending counts by the rule of the experiment's `status`).", {}),
     "runs": ("One page of an experiment's runs: filtered, sorted, with the total matching, and "
              "the experiment's `description`.", {
-        "where": ("string", 'A filter of the query language, e.g. `lr > 0.01 and x == "a"`.'),
+        "where": ("string", 'A filter of the query language, e.g. `lr > 0.01 and x == "a"`; '
+                            "a bad one answers 400 with `query`, `column` and `length`."),
         "order_by": ("string", "A name to sort by (`run_id`, `metric.loss`, `params.lr`, ...)."),
         "descending": ("boolean", "Sort in descending order."),
         "limit": ("integer", "Page size (0 to 1000, default 100)."),
@@ -82,9 +84,11 @@ _DOCS: dict[str, tuple[str, _Q]] = {
         "where": ("string", "A filter of the query language."),
         "limit": ("integer", "At most this many runs (default 5000)."),
     }),
-    "status": ("Live status: counts by status (a lost run counts as failed), the running runs "
-               "(`live`, at most 200) and running job directories not yet recorded (`jobs`), "
-               "the number of pending runs and waiting jobs (`waiting`), last activity.", {}),
+    "status": ("Live status: `counts` by status by one rule (runs, a lost run counting as "
+               "failed, plus the task jobs not recorded as runs yet; `unrecorded`: how many of "
+               "each are such jobs), the running runs (`live`, at most 200) and running jobs "
+               "not yet recorded (`jobs`, each with its `name` from its task and tags and its "
+               "`progress`), pending runs and waiting jobs (`waiting`), last activity.", {}),
     "graph": ("The job graph of a task experiment (nodes with status, dependency edges) and "
               "the services it registered.", {}),
     "job_log": ("Log of a job by identifier, from its job directory (also while running); a "
@@ -95,6 +99,10 @@ _DOCS: dict[str, tuple[str, _Q]] = {
     }),
     "kill": ("Send SIGTERM to a running job (only with `--allow-actions`; 403 otherwise).", {}),
     "snapshot": ("The text of a code or environment snapshot.", {}),
+    "environment": ("An environment snapshot as tables: `packages` (name, version, location; "
+                    "sorted by name) and `sections` (Platform, CPU, Python, NumPy, Git, ...: "
+                    "`key`/`value` rows, `long` for multi-line or long values); 400 for a "
+                    "snapshot that is not an environment.", {}),
     "openapi": ("This document.", {}),
 }  # fmt: skip
 

@@ -18,6 +18,7 @@ from typing import Any
 
 from trialbook.codecs import Encoded, decode, json_view, plain_scalar
 from trialbook.storage.records import RunRecord
+from trialbook.web.differences import compare_values
 from trialbook.web.files import stored_values
 
 __all__ = ["clean_json", "compare_runs", "preview", "run_detail", "run_row"]
@@ -218,49 +219,92 @@ def run_detail(store: Any, experiment_id: int, run: RunRecord) -> dict[str, Any]
     return row
 
 
-def _snapshot(store: Any, digest: str | None) -> str:
-    if not digest:
-        return ""
+def _snapshot(store: Any, digest: str) -> str | None:
     try:
         return str(store.get_snapshot(digest))
     except LookupError:
-        return ""
+        return None
 
 
-def _diff(store: Any, digests: Sequence[str | None], labels: Sequence[str]) -> list[str]:
-    """Unified diff of each run's snapshot against the first run's."""
-    base = _snapshot(store, digests[0]).splitlines(keepends=True)
+def _snapshot_diffs(
+    store: Any, digests: Sequence[str | None], run_ids: Sequence[int], *, environment: bool
+) -> list[dict[str, Any]]:
+    """Each run's code (or environment) against the first run's: ``state`` is ``identical``,
+    ``differs`` (with the unified ``diff``; an environment's by section) or ``not recorded``
+    (``missing`` lists the runs without one: nothing to compare, never "identical")."""
+    texts = {d: _snapshot(store, d) for d in set(digests) if d}
     out = []
-    for digest, label in zip(digests[1:], labels[1:], strict=True):
-        other = _snapshot(store, digest).splitlines(keepends=True)
-        out.append("".join(difflib.unified_diff(base, other, labels[0], label)))
+    for digest, run_id in zip(digests[1:], run_ids[1:], strict=True):
+        pair = [(digests[0], run_ids[0]), (digest, run_id)]
+        missing = [i for d, i in pair if not d or texts.get(d) is None]
+        entry: dict[str, Any] = {"run_id": run_id, "against": run_ids[0], "missing": missing}
+        if missing:
+            entry.update(state="not recorded", diff="")
+        elif digest == digests[0]:
+            entry.update(state="identical", diff="")
+        else:
+            base, other = texts.get(digests[0] or "") or "", texts.get(digest or "") or ""
+            labels = (f"run {run_ids[0]}", f"run {run_id}")
+            diff = _environment_diff(base, other, labels) if environment else "".join(
+                difflib.unified_diff(base.splitlines(keepends=True),
+                                     other.splitlines(keepends=True), *labels))  # fmt: skip
+            entry.update(state="differs" if diff else "identical", diff=diff)
+        out.append(entry)
     return out
 
 
-def _table(runs: Sequence[RunRecord], slot: str) -> list[dict[str, Any]]:
+def _environment_diff(base: str, other: str, labels: tuple[str, str]) -> str:
+    """The diff of two environment snapshots, section by section (the sections are texts
+    inside the snapshot's JSON: diffing the JSON would show escaped lines)."""
+    from trialbook.capture import environment_diff, parse_environment
+
+    try:
+        sections = environment_diff(parse_environment(base), parse_environment(other))
+    except (ValueError, TypeError):  # not a snapshot of capture.environment_text: as text
+        return "".join(difflib.unified_diff(base.splitlines(keepends=True),
+                                            other.splitlines(keepends=True), *labels))  # fmt: skip
+    if not sections:
+        return ""
+    lines = [f"--- {labels[0]}", f"+++ {labels[1]}"]
+    for name, diff in sections.items():
+        lines += [f"@@ {name} @@", *(line for line in diff if not line.startswith("@@"))]
+    return "\n".join(lines) + "\n"
+
+
+def _table(runs: Sequence[RunRecord], slot: str, allow_pickle: bool) -> list[dict[str, Any]]:
     names: dict[str, None] = {}
     for run in runs:
         names.update(dict.fromkeys(getattr(run, slot)))
     rows = []
     for name in names:
-        cells = [_label(getattr(run, slot).get(name)) for run in runs]
-        if slot == "fields" and not all(type(c) in _SCALARS for c in cells):
-            cells = [c if type(c) in _SCALARS else "<value>" for c in cells]
-        differs = any(c != cells[0] or type(c) is not type(cells[0]) for c in cells)
-        rows.append({"name": name, "values": cells, "differs": differs})
+        rows.append(_row(name, [getattr(run, slot).get(name) for run in runs], allow_pickle))
     return rows
 
 
-def _summary(runs: Sequence[RunRecord]) -> list[dict[str, Any]]:
-    """Rows of what each run is and gave: kind, status, seed, result, duration (a row whose
-    values are all missing is left out, e.g. the result of grid runs)."""
+def _row(name: str, values: list[Any], allow_pickle: bool) -> dict[str, Any]:
+    """A comparison row: cells, whether the values differ by content, and for arrays and
+    frames a note per run against the first and the max absolute difference."""
+    found = compare_values(values, allow_pickle=allow_pickle)
+    row = {"name": name, "values": found["labels"], "differs": found["differs"]}
+    if any(note is not None for note in found["notes"]):
+        row.update(notes=found["notes"], max_abs_diff=found["max_abs_diff"])
+    return row
+
+
+def _summary(runs: Sequence[RunRecord], allow_pickle: bool) -> list[dict[str, Any]]:
+    """Rows of what each run is and gave: kind, status, seed, result, duration. A row whose
+    values are all missing is left out (e.g. the result of grid runs), except the result and
+    seed of graph trials, which every trial has (a step may return ``None``)."""
     rows = [run_row(run) for run in runs]
+    trials = any(run.kind == "trial" for run in runs)
     out = []
     for name in ("kind", "status", "seed", "result", "duration"):
         cells = [row[name] for row in rows]
-        if name == "result":  # plain JSON results in full, not "<json>"
-            cells = [_label(run.result) for run in runs]
-        if name != "status" and all(c is None for c in cells):
+        keep = name == "status" or (trials and name in ("seed", "result"))
+        if not keep and all(c is None for c in cells):
+            continue
+        if name == "result":  # by content: arrays and frames too, plain JSON in full
+            out.append(_row(name, [run.result for run in runs], allow_pickle))
             continue
         differs = name != "duration" and any(  # timings always differ: not highlighted
             c != cells[0] or type(c) is not type(cells[0]) for c in cells
@@ -271,29 +315,37 @@ def _summary(runs: Sequence[RunRecord]) -> list[dict[str, Any]]:
 
 def compare_runs(store: Any, runs: Sequence[RunRecord]) -> dict[str, Any]:
     """A summary table (kind, status, seed, result, duration), parameter, field and tag
-    tables (``differs`` marks rows whose values differ), common metrics and unified diffs of
-    code and environment against the first run.
+    tables (``differs`` marks rows whose values differ, arrays and frames compared by
+    content, with ``notes`` and ``max_abs_diff`` against the first run), common metrics, and
+    each run's code and environment against the first run's (``code_diff``,
+    ``environment_diff``: ``identical``, ``differs`` with a unified diff, or ``not
+    recorded``).
 
     Examples
     --------
     >>> from trialbook.storage import open_store
     >>> store = open_store("sqlite:///:memory:")
     >>> runs = [RunRecord(1, params={"lr": 0.1, "n": 2}), RunRecord(2, params={"lr": 0.2, "n": 2})]
-    >>> [(r["name"], r["differs"]) for r in compare_runs(store, runs)["params"]]
+    >>> compared = compare_runs(store, runs)
+    >>> [(r["name"], r["differs"]) for r in compared["params"]]
     [('lr', True), ('n', False)]
+    >>> compared["code_diff"][0]["state"], compared["code_diff"][0]["missing"]
+    ('not recorded', [1, 2])
     >>> store.close()
     """
-    labels = [f"run {run.run_id}" for run in runs]
+    allow = bool(getattr(store, "allow_pickle", False))
+    ids = [run.run_id for run in runs]
     metrics = sorted(set().union(*(run.metrics for run in runs))) if runs else []
     return {
-        "run_ids": [run.run_id for run in runs],
+        "run_ids": ids,
         "status": [str(run.status) for run in runs],
-        "summary": _summary(runs),
-        "params": _table(runs, "params"),
-        "fields": _table(runs, "fields"),
-        "tags": _table(runs, "tags"),
+        "summary": _summary(runs, allow),
+        "params": _table(runs, "params", allow),
+        "fields": _table(runs, "fields", allow),
+        "tags": _table(runs, "tags", allow),
         "metrics": metrics,
-        "code_diff": _diff(store, [run.code for run in runs], labels) if runs else [],
-        "environment_diff": _diff(store, [run.environment for run in runs], labels)
-        if runs else [],
+        "code_diff": _snapshot_diffs(store, [run.code for run in runs], ids,
+                                     environment=False),
+        "environment_diff": _snapshot_diffs(store, [run.environment for run in runs], ids,
+                                            environment=True),
     }  # fmt: skip

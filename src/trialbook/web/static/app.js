@@ -31,7 +31,7 @@ async function api(path, params) {
   const response = await fetch("/api" + path + query, { credentials: "same-origin" });
   const body = await response.json().catch(() => ({ error: response.statusText }));
   outageBanner(response.status === 503 ? body : null);
-  if (!response.ok) throw new Error(body.error || response.statusText);
+  if (!response.ok) throw Object.assign(new Error(body.error || response.statusText), { body });
   return body;
 }
 
@@ -243,18 +243,26 @@ async function experimentsPage() {
   crumbs(["experiments"]);
   const body = el("tbody", { id: "experiments" });
   main().replaceChildren(el("h1", {}, "Experiments"), el("div", { class: "table-wrap" },
-    el("table", {}, el("thead", {}, el("tr", {}, ["experiment", "kind", "runs", "created", "last activity"]
+    el("table", {}, el("thead", {}, el("tr", {}, ["experiment", "kind", "runs", "live", "created", "last activity"]
       .map((h) => el("th", {}, h)))), body)));
   const load = async () => {
     const data = await api("/experiments");
     body.replaceChildren(...data.experiments.map((e) => el("tr", {},
       el("td", {}, el("a", { href: expPage(e.name) }, e.name)), el("td", {}, e.kind || ""),
-      el("td", { class: "num" }, e.runs.toLocaleString()), el("td", {}, when(e.created)),
+      el("td", { class: "num" }, e.runs.toLocaleString()), el("td", { class: "live-counts" }, liveCell(e.live)),
+      el("td", {}, when(e.created)),
       el("td", { title: when(e.updated) }, ago(e.updated)))));
-    if (!data.experiments.length) body.append(el("tr", {}, el("td", { colspan: 5, class: "muted" }, "no experiments yet")));
+    if (!data.experiments.length) body.append(el("tr", {}, el("td", { colspan: 6, class: "muted" }, "no experiments yet")));
   };
   await load();
   every(5000, load);
+}
+
+// What runs and waits in an experiment, by the rule of its page's header (trialbook.web.live).
+function liveCell(live) {
+  const parts = Object.entries(live || {}).filter(([, n]) => n > 0);
+  if (!parts.length) return el("span", { class: "muted" }, "idle");
+  return parts.map(([k, n]) => el("span", { "data-count": k }, badge(k), " " + n.toLocaleString() + " "));
 }
 
 // -- runs page ---------------------------------------------------------------------------------
@@ -356,15 +364,44 @@ async function runsPage() {
 }
 
 function showCounts(counts, s) {
-  // Runs by status, counting the jobs in progress whose run is not recorded yet (a running
-  // job directory is running, a waiting one pending), so the header never says "running 0"
-  // while jobs run.
-  const unrecorded = { running: s.jobs.length, pending: s.waiting.jobs };
+  // The server's counts follow one rule (runs by status plus the jobs not recorded as runs
+  // yet: trialbook.web.live), the same as the experiments list and the Live list.
   counts.replaceChildren(...Object.entries(s.counts).map(([k, n]) => {
-    const extra = unrecorded[k] || 0;
-    return el("span", { "data-count": k }, badge(k), " ", (n + extra).toLocaleString(),
-      extra ? el("span", { class: "muted" }, ` (${extra} not recorded yet)`) : null);
+    const extra = (s.unrecorded || {})[k] || 0;
+    return el("span", { "data-count": k }, badge(k), " ", n.toLocaleString(),
+      extra ? el("span", { class: "muted" }, ` (${extra} ${extra === 1 ? "job" : "jobs"} not recorded yet)`) : null);
   }));
+}
+
+// A job's progress (trialbook.progress() in its execute): a bar for the whole job (level 0)
+// with its percentage, the finer levels as text.
+function progressBar(levels) {
+  if (!levels || !levels.length) return null;
+  const pct = Math.max(0, Math.min(100, Math.round(100 * levels[0].progress)));
+  return el("span", { class: "job-progress", title: progressText(levels) },
+    el("progress", { max: 100, value: pct }, pct + "%"),
+    el("span", { class: "pct" }, " " + progressText(levels)));
+}
+
+// A bad filter: its message, and the filter with a caret under the column where it went wrong
+// (the API's QueryError gives query, column, length); the filter box is outlined in red with
+// the faulty part selected. An empty error clears both.
+function showFilterError(box, e) {
+  const input = document.getElementById("filter");
+  const b = e && e.body;
+  box.replaceChildren(...(e ? [el("div", { class: "message" }, e.message)] : []));
+  const isFilter = !!b && typeof b.query === "string";  // not a sort or server error
+  if (input) input.classList.toggle("invalid", isFilter);
+  if (!isFilter || !b.column) return;
+  const start = b.column - 1, length = Math.max(1, b.length || 1);
+  box.append(el("pre", { class: "query-caret", id: "filter-caret", "data-column": b.column },
+    el("span", {}, b.query.slice(0, start)), el("mark", {}, b.query.slice(start, start + length) || " "),
+    el("span", {}, b.query.slice(start + length)), "\n", " ".repeat(start) + "^".repeat(length)
+    + " column " + b.column));
+  if (input) {
+    const lead = input.value.length - input.value.trimStart().length;
+    if (input.value.trim() === b.query) input.setSelectionRange(lead + start, lead + start + length);
+  }
 }
 
 function runsView(content, counts) {
@@ -389,7 +426,7 @@ function runsView(content, counts) {
       const data = await api(expPath(TB.name) + "/runs", { where: state.where, order_by: state.order_by,
         descending: state.descending, limit: state.limit, offset: state.offset });
       if (mine !== requested) return;
-      error.textContent = "";
+      showFilterError(error, null);
       wrap.replaceChildren(runsTable(data, (key) => {
         if (state.order_by === key || (!state.order_by && key === "run_id")) state.descending = !state.descending;
         else { state.order_by = key; state.descending = false; }
@@ -398,9 +435,13 @@ function runsView(content, counts) {
       pagerBox.replaceChildren(pager(data, (dir) => {
         state.offset = Math.max(0, state.offset + dir * state.limit); load();
       }));
+      if (!data.total && !state.where) {  // say why the table is empty while jobs may run
+        pagerBox.append(el("p", { class: "muted empty", id: "no-runs" }, "No runs recorded yet. Runs appear here as they are "
+          + "recorded (task jobs when they finish); what runs now is listed under Live."));
+      }
     } catch (e) {
       if (mine !== requested) return;
-      error.textContent = e.message;
+      showFilterError(error, e);
       wrap.replaceChildren();
       pagerBox.replaceChildren();
     }
@@ -419,11 +460,12 @@ function runsView(content, counts) {
     live.replaceChildren(running ? el("ul", { class: "live-list" },
       s.live.map((r) => el("li", {}, badge(r.status), " ", el("a", { href: expPage(TB.name) + "/runs/" + r.run_id }, "run " + r.run_id),
         " ", el("span", { class: "muted" }, r.kind + (r.started ? " · started " + ago(r.started) : "")))),
-      s.jobs.map((j) => el("li", {}, badge(j.status), " job ", el("code", {}, (j.task || "") + " " + (j.identifier || "").slice(0, 12)),
-        j.progress && j.progress.length ? [" ", el("span", { class: "progress" }, progressText(j.progress))] : null,
-        " ", el("a", { href: "#runs", onclick: (e) => { e.preventDefault(); openLog(expPath(TB.name) + "/jobs/" + enc(j.identifier) + "/log", "job " + j.identifier); } }, "log"),
+      s.jobs.map((j) => el("li", { "data-job": j.identifier }, badge(j.status), " job ",
+        el("span", { class: "job-name", title: (j.task || "") + " " + (j.identifier || "") }, j.name || j.identifier),
+        j.progress && j.progress.length ? [" ", progressBar(j.progress)] : null,
+        " ", el("a", { href: "#runs", onclick: (e) => { e.preventDefault(); openLog(expPath(TB.name) + "/jobs/" + enc(j.identifier) + "/log", "job " + (j.name || j.identifier)); } }, "log"),
         TB.actions && j.status === "running" ? [" ", el("button", { class: "danger kill", onclick: async () => {
-          if (!confirm("Stop job " + j.identifier + "?")) return;
+          if (!confirm("Stop job " + (j.name || j.identifier) + "?")) return;
           const r = await fetch("/api" + expPath(TB.name) + "/jobs/" + enc(j.identifier) + "/kill", { method: "POST", credentials: "same-origin" });
           if (!r.ok) alert((await r.json()).error);
         } }, "kill")] : null)))
@@ -533,6 +575,11 @@ function drawGraph(g) {
       svg("rect", { width: NW, height: NH, fill: fill[n.status] || "#eceef2" }),
       svg("text", { x: 8, y: 15 }, document.createTextNode(label.length > 24 ? label.slice(0, 23) + "…" : label)),
       svg("text", { x: 8, y: 30, fill: "#666" }, document.createTextNode(n.status + (n.run_id ? " · run " + n.run_id : "") + (n.status !== "done" && n.progress && n.progress.length ? " · " + progressText(n.progress.slice(0, 1)) : ""))));
+    if (n.status === "running" && n.progress && n.progress.length) {  // the job's progress as a bar
+      const pct = Math.max(0, Math.min(1, n.progress[0].progress));
+      group.append(svg("rect", { class: "progress-track", x: 0, y: NH - 4, width: NW, height: 4, fill: "#0001" }),
+        svg("rect", { class: "progress-bar", x: 0, y: NH - 4, width: Math.round(NW * pct), height: 4, fill: "#d08a00" }));
+    }
     group.append(svg("title", {}, document.createTextNode((n.name ? n.name + "\n" : "") + n.id)));
     if (n.run_id) {
       const link = svg("a", { href: expPage(TB.name) + "/runs/" + n.run_id });
@@ -571,6 +618,65 @@ async function snapshotBlock(target, title, digest) {
     try { details.lastChild.textContent = (await api("/snapshots/" + digest)).text; }
     catch (e) { details.lastChild.textContent = e.message; }
   });
+}
+
+// The environment a run recorded, as tables (the API decodes the snapshot's JSON sections):
+// the main sections side by side, build configurations folded, then the packages, sorted by
+// name or version, with a filter box.
+const ENV_FOLDED = new Set(["numpy", "scipy", "pandas"]);
+
+function envValue(row) {
+  if (!row.long) return row.value;
+  const lines = row.value.split("\n").length;
+  return el("details", { class: "env-long" }, el("summary", {}, lines > 1 ? `${lines} lines` : `${row.value.length} characters`),
+    el("pre", {}, row.value));
+}
+
+function packagesTable(packages) {
+  let key = "name", desc = false;
+  const body = el("tbody", {});
+  const filter = el("input", { type: "search", id: "package-filter", placeholder: `filter ${packages.length} packages` });
+  const info = el("span", { class: "muted", id: "package-count" });
+  const head = el("tr", {}, ["name", "version", "location"].map((k) => el("th", { class: "sortable", "data-key": k, onclick: () => {
+    desc = key === k ? !desc : false; key = k; draw();
+  } }, k)));
+  const lower = (p) => String(p[key] || "").toLowerCase();
+  const compare = (a, b) => (key === "version"
+    ? String(a.version || "").localeCompare(String(b.version || ""), undefined, { numeric: true })
+    : lower(a) < lower(b) ? -1 : lower(a) > lower(b) ? 1 : 0);
+  const draw = () => {
+    const needle = filter.value.trim().toLowerCase();
+    const shown = packages.filter((p) => !needle || p.name.toLowerCase().includes(needle)
+      || String(p.version || "").toLowerCase().includes(needle)).sort((a, b) => (desc ? -1 : 1) * compare(a, b));
+    head.querySelectorAll("th").forEach((th) => { th.className = "sortable" + (th.dataset.key === key ? (desc ? " sorted-desc" : " sorted-asc") : ""); });
+    body.replaceChildren(...shown.map((p) => el("tr", { "data-package": p.name }, el("td", {}, p.name),
+      el("td", {}, p.version || ""), el("td", { class: "muted location" }, p.location || ""))));
+    info.textContent = shown.length === packages.length ? `${packages.length} packages` : `${shown.length} of ${packages.length} packages`;
+  };
+  filter.addEventListener("input", draw);
+  draw();
+  return el("div", { class: "packages" }, el("div", { class: "toolbar" }, el("b", {}, "Packages"), filter, info),
+    el("div", { class: "table-wrap packages-wrap" }, el("table", { id: "packages" }, el("thead", {}, head), body)));
+}
+
+async function environmentBlock(target, digest) {
+  const box = el("div", { id: "environment" });
+  target.append(el("h3", {}, "Environment"), box);
+  if (!digest) {
+    box.append(el("p", { class: "muted empty" }, "not recorded: graph trials record their environment; runs of a grid and task jobs do not."));
+    return;
+  }
+  box.append(el("p", { class: "muted" }, "loading…"));
+  let env;
+  try { env = await api("/environments/" + digest); } catch (e) { box.replaceChildren(el("p", { class: "error" }, e.message)); return; }
+  const card = (s) => el("div", { class: "card env-section", "data-section": s.name }, el("b", {}, s.title),
+    kvTable(s.rows.map((r) => [r.key, envValue(r)])));
+  const open = env.sections.filter((s) => !ENV_FOLDED.has(s.name));
+  const folded = env.sections.filter((s) => ENV_FOLDED.has(s.name));
+  box.replaceChildren(el("div", { class: "env-grid" }, open.map(card)),
+    ...folded.map((s) => el("details", { class: "env-folded", "data-section": s.name },
+      el("summary", {}, s.title + " ", el("span", { class: "muted" }, `(${s.rows.length} entries)`)), card(s))),
+    env.packages.length ? packagesTable(env.packages) : el("p", { class: "muted" }, "no packages recorded"));
 }
 
 // -- artifact browser (run page) ----------------------------------------------------------------
@@ -692,7 +798,7 @@ async function runPage() {
   main().replaceChildren(...page);
   artifactBrowser(files, base).catch((e) => files.replaceChildren(el("p", { class: "error" }, e.message)));
   snapshotBlock(snaps, "code", run.code);
-  snapshotBlock(snaps, "environment", run.environment);
+  environmentBlock(snaps, run.environment);
   if (run.logs.length) logViewer(logs, base + "/log", "log");
   const chartsByName = new Map();
   const drawCharts = async (names) => {
@@ -717,18 +823,39 @@ async function runPage() {
 
 // -- comparison page ---------------------------------------------------------------------------
 
-function diffBlock(text) {
-  if (!text) return el("p", { class: "muted" }, "identical");
-  return el("pre", { class: "diff" }, text.split("\n").map((line) => el("span", {
-    class: line.startsWith("+") ? "add" : line.startsWith("-") ? "del" : line.startsWith("@@") ? "hunk" : null }, line + "\n")));
+// One run's code or environment against the first run's: identical, a diff, or "not
+// recorded" (a run without a snapshot: nothing to compare, so never "identical").
+function diffBlock(d) {
+  const head = el("h3", {}, `run ${d.against} → run ${d.run_id}`);
+  if (d.state === "not recorded") {
+    return [head, el("p", { class: "muted not-recorded", "data-state": d.state },
+      "not recorded for run " + d.missing.join(" and run ") + ": nothing to compare")];
+  }
+  if (d.state === "identical" || !d.diff) return [head, el("p", { class: "muted", "data-state": "identical" }, "identical")];
+  return [head, el("pre", { class: "diff", "data-state": d.state }, d.diff.split("\n").map((line) => el("span", {
+    class: line.startsWith("+") ? "add" : line.startsWith("-") ? "del" : line.startsWith("@@") ? "hunk" : null }, line + "\n")))];
+}
+
+function diffSection(title, ids, diffs) {
+  const body = ids.length < 2 ? [el("p", { class: "muted" }, "one run: nothing to compare")] : diffs.map(diffBlock).flat();
+  return [el("h2", {}, title), ...body];
+}
+
+// A cell of a comparison table; arrays and frames add how they differ from the first run's
+// (compared by content on the server: "same", "max |Δ| 0.5", "shape [3] ≠ [2]").
+function compareCell(r, v, i, ids) {
+  const note = r.notes && i > 0 ? r.notes[i] : null;
+  const shown = v === null || v === undefined ? el("span", { class: "muted", title: "no value" }, "—") : fmt(v);
+  return el("td", {}, shown, note ? el("div", { class: "cmp-note" + (note === "same" ? " muted" : ""),
+    title: "run " + ids[i] + " against run " + ids[0] }, note === "same" ? "same as run " + ids[0] : note) : null);
 }
 
 function compareTable(title, ids, rows, id) {
   if (!rows.length) return [];
-  return [el("h2", {}, title), el("div", { class: "table-wrap" }, el("table", { id },
+  return [el("h2", {}, title), el("div", { class: "table-wrap" }, el("table", { id, class: "compare" },
     el("thead", {}, el("tr", {}, el("th", {}, "name"), ids.map((i) => el("th", {}, "run " + i)))),
     el("tbody", {}, rows.map((r) => el("tr", { class: r.differs ? "differs" : null, "data-name": r.name },
-      el("td", {}, r.name), r.values.map((v) => el("td", {}, fmt(v)))))))) ];
+      el("td", {}, r.name), r.values.map((v, i) => compareCell(r, v, i, ids))))))) ];
 }
 
 async function comparePage() {
@@ -745,8 +872,8 @@ async function comparePage() {
     el("h2", {}, "Metrics"), charts,
     ...compareTable("Fields", ids, c.fields, "compare-fields"),
     ...compareTable("Tags", ids, c.tags, "compare-tags"),
-    el("h2", {}, "Code diff"), ...c.code_diff.map((d, i) => [el("h3", {}, `run ${ids[0]} → run ${ids[i + 1]}`), diffBlock(d)]).flat(),
-    el("h2", {}, "Environment diff"), ...c.environment_diff.map((d, i) => [el("h3", {}, `run ${ids[0]} → run ${ids[i + 1]}`), diffBlock(d)]).flat());
+    ...diffSection("Code diff", ids, c.code_diff),
+    ...diffSection("Environment diff", ids, c.environment_diff));
   if (!c.metrics.length) charts.append(el("p", { class: "muted" }, "no metrics"));
   for (const name of c.metrics) await metricCharts(charts, name, ids);
 }

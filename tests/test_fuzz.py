@@ -109,6 +109,21 @@ def test_crashes_found_by_fuzzing_are_config_errors(text: str) -> None:
         parse_query(text)
 
 
+def test_a_filter_nested_past_the_limit_is_refused_before_any_store_sees_it(
+    backend_store: Any,
+) -> None:
+    """Fuzzing found SQLite's parser stack overflowing on the SQL of about 40 nested
+    ``not (...)`` (a StorageError out of user input): such a filter is a QueryError on every
+    backend, and one nested just under the limit is answered."""
+    exp_id = _seed(backend_store)
+    deep = "not (" * 40 + "lr > 0" + ")" * 40
+    with pytest.raises(ConfigError, match="nested more than"):
+        query_runs(backend_store, exp_id, where=deep)
+    allowed = "not (" * 28 + "lr > 0" + ")" * 28
+    two = query_runs(backend_store, exp_id, where="not (not (lr > 0))")[0]
+    assert query_runs(backend_store, exp_id, where=allowed)[0] == two
+
+
 def _seed(store: Any) -> int:
     """An experiment whose runs have the names the fuzzer tries, with awkward values."""
     exp = store.create_experiment("fuzz")

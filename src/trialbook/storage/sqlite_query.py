@@ -47,6 +47,7 @@ from trialbook.storage.query import (
     _name_of,
     _Py,
     _render,
+    metric_part,
     parse_name,
     parse_query,
 )
@@ -111,8 +112,9 @@ def name_sql(name: Name, doc: str = "doc") -> tuple[str, list[Any]]:
         one = f"json_extract({doc}, ?)"
         return f"coalesce({one}, {one}, {one})", paths
     if name.where == "metric":
-        head, tail = f'."{name.path[0]}"', "".join(f'."{p}"' for p in name.path[1:])
-        return f"json_extract({doc}, ?)", [f"$.m{head}[1]{tail}"]
+        index, keys = metric_part(name.path)
+        head, tail = f'."{name.path[0]}"', "".join(f'."{p}"' for p in keys)
+        return f"json_extract({doc}, ?)", [f"$.m{head}[{index}]{tail}"]
     return f"json_extract({doc}, ?)", [f"$.{NAMESPACES[name.where]}{rest}"]
 
 

@@ -272,8 +272,10 @@ function runsToolbar(onApply) {
     location.href = expPage(TB.name) + "/compare?runs=" + [...state.selected].sort((a, b) => a - b).join(",");
   } }, "Compare selected");
   const live = el("label", {}, el("input", { type: "checkbox", id: "live-toggle", checked: true }), " live");
+  if (![...size.options].some((o) => +o.value === state.limit)) size.append(el("option", { value: state.limit, selected: true }, state.limit + " / page"));
+  const table = tableControls(onApply);  // table.js: Columns, Group by, Export
   return { node: el("div", { class: "toolbar" }, input, el("button", { id: "filter-btn", onclick: apply }, "Filter"),
-    size, compare, live), compare, live: live.firstChild };
+    size, compare, table.node, live), compare, live: live.firstChild, table };
 }
 
 function columnsOf(data) {
@@ -329,6 +331,7 @@ function pager(data, onMove) {
 
 async function runsPage() {
   crumbs(["experiments", "/"], [TB.name]);
+  tableStateFromUrl();  // table.js: a shared URL shows the same view
   const tabs = el("div", { class: "tabs" });
   const counts = el("div", { class: "counts", id: "counts" });
   const content = el("div", {});
@@ -384,18 +387,9 @@ function runsView(content, counts) {
   const load = async () => {
     const mine = ++requested;
     try {
-      const data = await api(expPath(TB.name) + "/runs", { where: state.where, order_by: state.order_by,
-        descending: state.descending, limit: state.limit, offset: state.offset });
+      await tableLoad({ wrap, pagerBox, controls: toolbar.table, isCurrent: () => mine === requested, reload: load });
       if (mine !== requested) return;
       error.textContent = "";
-      wrap.replaceChildren(runsTable(data, (key) => {
-        if (state.order_by === key || (!state.order_by && key === "run_id")) state.descending = !state.descending;
-        else { state.order_by = key; state.descending = false; }
-        load();
-      }));
-      pagerBox.replaceChildren(pager(data, (dir) => {
-        state.offset = Math.max(0, state.offset + dir * state.limit); load();
-      }));
     } catch (e) {
       if (mine !== requested) return;
       error.textContent = e.message;

@@ -1,0 +1,163 @@
+"""The runs table API (issue 15): chosen columns, nested parameters as dotted columns, sorting
+by any column (nested, metric min / max) on every backend, export as CSV and Parquet parsed
+back, grouped counts and means."""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+import pathlib
+import statistics
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from starlette.testclient import TestClient
+
+from conftest import backend_location
+from trialbook.storage import open_store
+from trialbook.storage.records import RunRecord
+from trialbook.tracking import Run
+from trialbook.web.app import create_app
+
+TOKEN = "table-token"
+AUTH = {"Authorization": f"Bearer {TOKEN}"}
+BACKENDS = ["sqlite", "postgres", "redis", "mongo"]
+
+
+def nested_runs() -> list[RunRecord]:
+    """Ten runs with a nested config, a seed, an optimiser and a metric logged point by point
+    (so that its summary holds count, last, min and max)."""
+    records = []
+    for i in range(1, 11):
+        run = Run(i, params={"data": {"seed": (7 * i) % 10, "path": f"/d/{i}"},
+                             "model": {"layers": i % 3, "act": "relu"},
+                             "opt": "adam" if i % 2 else "sgd"})  # fmt: skip
+        for step, x in enumerate([5.0 - i / 10, 1.0 + i, float(i)]):
+            run.log_metric("loss", x, step=step)
+        run.fields.update(acc=i / 10)
+        run.status = "done"
+        records.append(run.to_record())
+    return records
+
+
+@pytest.fixture(params=BACKENDS)
+def client(request: pytest.FixtureRequest, tmp_path: pathlib.Path) -> Iterator[TestClient]:
+    with backend_location(request.param, tmp_path) as location:
+        store = open_store(location)
+        try:
+            exp = store.create_experiment("nested")
+            store.write_runs(exp.id, nested_runs())
+            with TestClient(create_app(store, token=TOKEN), headers=AUTH) as client:
+                yield client
+        finally:
+            store.close()
+
+
+def ids(answer: dict[str, Any]) -> list[int]:
+    return [row["run_id"] for row in answer["rows"]]
+
+
+def test_nested_params_become_dotted_columns_and_metrics_last_min_max(client: TestClient) -> None:
+    answer = client.get("/api/experiments/nested/table", params={"limit": 3}).json()
+    keys = [c["key"] for c in answer["columns"]]
+    assert keys[:5] == ["run_id", "kind", "status", "duration", "result"]
+    assert {"params.data.seed", "params.data.path", "params.model.layers", "params.opt",
+            "fields.acc", "metric.loss"} <= set(keys)  # fmt: skip
+    hidden = {c["key"] for c in answer["available"]}
+    assert {"metric.loss.min", "metric.loss.max"} <= hidden  # in the Columns menu, not shown
+    chosen = "run_id,metric.loss.max,params.model.layers,metric.loss.min"
+    answer = client.get("/api/experiments/nested/table", params={"cols": chosen}).json()
+    assert [c["key"] for c in answer["columns"]] == chosen.split(",")
+    first = answer["rows"][0]["cells"]
+    assert first == [1, 4.9, 1, 1.0]  # points 4.9, 2.0, 1.0
+
+
+@pytest.mark.parametrize(
+    ("order_by", "desc", "expected"),
+    [
+        ("params.data.seed", False, [10, 3, 6, 9, 2, 5, 8, 1, 4, 7]),
+        ("params.model.layers", True, [2, 5, 8, 1, 4, 7, 10, 3, 6, 9]),
+        ("metric.loss.min", False, [1, 2, 3, 4, 10, 9, 8, 7, 6, 5]),  # 4 and 10: 4.0 each
+        ("metric.loss.max", True, [10, 9, 8, 7, 6, 5, 4, 1, 2, 3]),
+        ("metric.loss", True, [10, 9, 8, 7, 6, 5, 4, 3, 2, 1]),
+    ],
+)
+def test_sort_by_nested_and_metric_columns_on_every_backend(
+    client: TestClient, order_by: str, desc: bool, expected: list[int]
+) -> None:
+    params = {"order_by": order_by, "desc": "1" if desc else "0", "limit": 20}
+    answer = client.get("/api/experiments/nested/table", params=params).json()
+    assert ids(answer) == expected
+    page = client.get("/api/experiments/nested/table", params={**params, "limit": 3,
+                                                               "offset": 3}).json()  # fmt: skip
+    assert ids(page) == expected[3:6] and page["total"] == 10
+
+
+def test_export_csv_and_parquet_parse_back(client: TestClient) -> None:
+    import pyarrow.parquet as pq
+
+    params = {"where": 'opt == "adam"', "order_by": "params.data.seed", "desc": "1",
+              "cols": "run_id,params.data.seed,params.opt,metric.loss.min,fields.acc"}  # fmt: skip
+    answer = client.get("/api/experiments/nested/export", params=params)
+    assert answer.status_code == 200 and answer.headers["content-type"].startswith("text/csv")
+    assert "nested-runs.csv" in answer.headers["content-disposition"]
+    rows = list(csv.DictReader(io.StringIO(answer.text)))
+    assert [int(r["run_id"]) for r in rows] == [7, 1, 5, 9, 3]
+    assert list(rows[0]) == params["cols"].split(",")
+    assert (rows[0]["params.data.seed"], rows[0]["params.opt"]) == ("9", "adam")
+    assert float(rows[0]["metric.loss.min"]) == 4.3 and float(rows[0]["fields.acc"]) == 0.7
+    parquet = client.get("/api/experiments/nested/export", params={**params, "format": "parquet"})
+    assert parquet.status_code == 200
+    table = pq.read_table(io.BytesIO(parquet.content))
+    assert table.column_names == params["cols"].split(",")
+    assert str(table.schema.field("params.data.seed").type) == "int64"
+    assert table.column("run_id").to_pylist() == [7, 1, 5, 9, 3]
+    assert table.column("metric.loss.min").to_pylist() == pytest.approx([4.3, 1.0, 4.5, 4.1, 3.0])
+
+
+def test_export_default_columns_and_errors(client: TestClient) -> None:
+    answer = client.get("/api/experiments/nested/export")
+    header = next(csv.reader(io.StringIO(answer.text)))
+    assert header[:3] == ["run_id", "kind", "status"] and "params.data.seed" in header
+    assert len(answer.text.strip().splitlines()) == 11
+    bad = client.get("/api/experiments/nested/export", params={"format": "xlsx"})
+    assert bad.status_code == 400 and "'csv'" in bad.json()["error"]
+    bad = client.get("/api/experiments/nested/export", params={"where": "lr >> 1"})
+    assert bad.status_code == 400 and "bad query" in bad.json()["error"]
+    bad = client.get("/api/experiments/nested/table", params={"order_by": "params.a-b"})
+    assert bad.status_code == 400 and "cannot sort by 'params.a-b'" in bad.json()["error"]
+
+
+def test_grouped_counts_and_means(client: TestClient) -> None:
+    params = {"group": "params.opt,params.model.layers",
+              "cols": "params.data.seed,fields.acc,metric.loss.max,params.opt"}  # fmt: skip
+    answer = client.get("/api/experiments/nested/groups", params=params).json()
+    assert answer["total"] == 10 and answer["columns"] == [
+        "params.data.seed", "fields.acc", "metric.loss.max"]  # fmt: skip
+    runs = nested_runs()
+    expected: dict[tuple[Any, ...], list[RunRecord]] = {}
+    for run in runs:
+        expected.setdefault((run.params["opt"], run.params["model"]["layers"]), []).append(run)
+    got = {tuple(g["values"]): g for g in answer["groups"]}
+    assert sorted(got) == sorted(expected)
+    for ident, members in expected.items():
+        group = got[ident]
+        assert group["count"] == len(members)
+        acc = [r.fields["acc"] for r in members]
+        mean, std, n = group["stats"]["fields.acc"]
+        assert n == len(acc) and math.isclose(mean, statistics.fmean(acc))
+        assert (std is None) if n < 2 else math.isclose(std, statistics.stdev(acc))
+        top = [r.metrics["loss"][3] for r in members]
+        assert math.isclose(group["stats"]["metric.loss.max"][0], statistics.fmean(top))
+        # the group's filter selects exactly its runs
+        table = client.get("/api/experiments/nested/table",
+                           params={"where": group["where"], "limit": 50}).json()  # fmt: skip
+        assert sorted(ids(table)) == sorted(r.run_id for r in members)
+    filtered = client.get("/api/experiments/nested/groups",
+                          params={**params, "where": "fields.acc > 0.5"}).json()  # fmt: skip
+    assert sum(g["count"] for g in filtered["groups"]) == 5
+    assert all(g["where"].startswith("(fields.acc > 0.5) and ") for g in filtered["groups"])
+    bad = client.get("/api/experiments/nested/groups")
+    assert bad.status_code == 400 and "group=params.lr" in bad.json()["error"]

@@ -326,3 +326,74 @@ def names_present(
         tests.append(f"EXISTS (SELECT 1 FROM runs WHERE experiment_id = ? AND ({where}))")
         params += [experiment_id, *group]
     return [bool(v) for v in read(f"SELECT {', '.join(tests)}", params)[0]]
+
+
+def _group_value(name: Name, doc: str) -> tuple[str, str, list[Any]]:
+    """SQL of a name's value and of its type (``json_type`` for a path of the document,
+    ``typeof`` for a column), with the parameters of the two together."""
+    expr, params = name_sql(name, doc)
+    if params:  # one path of the document
+        return expr, f"json_type({doc}, ?)", params + params
+    return expr, f"typeof({expr})", []
+
+
+def group_sql(
+    read: Read,
+    experiment_id: int,
+    *,
+    where: str | None,
+    keys: Sequence[Name],
+    measures: Sequence[Name],
+    doc: str = "doc",
+) -> list[tuple[tuple[Any, ...], int, list[tuple[int, float, float]]]]:
+    """The runs matching ``where`` grouped by the values of ``keys`` in one ``GROUP BY``:
+    per group its key values (JSON ``true`` / ``false`` as ``True`` / ``False``, as the Python
+    back end reads them), its number of runs and, for each of ``measures``, the count, sum and
+    sum of squares (as floats) of its finite numbers (booleans, texts and missing values left out).
+    ``keys`` and ``measures`` are names of one place each (not bare names).
+
+    Examples
+    --------
+    >>> import sqlite3
+    >>> from trialbook.storage.query import parse_name
+    >>> conn = sqlite3.connect(":memory:")
+    >>> _ = conn.execute("CREATE TABLE runs (experiment_id, run_id, doc)")
+    >>> _ = conn.executemany("INSERT INTO runs VALUES (1, ?, ?)", [
+    ...     (1, '{"p": {"o": true, "x": 1}}'), (2, '{"p": {"o": true, "x": 3}}'),
+    ...     (3, '{"p": {"o": "a", "x": "z"}}')])
+    >>> group_sql(lambda sql, p: conn.execute(sql, p).fetchall(), 1, where=None,
+    ...           keys=[parse_name("params.o")], measures=[parse_name("params.x")])
+    [((True,), 2, [(2, 4.0, 10.0)]), (('a',), 1, [(0, 0.0, 0.0)])]
+    >>> conn.close()
+    """
+    select, params, group = [], [], []
+    for i, name in enumerate(keys):
+        expr, kind, p = _group_value(name, doc)
+        select += [f"{expr} AS k{i}", f"{kind} AS t{i}"]
+        params += p
+        group += [f"k{i}", f"t{i}"]
+    numeric = []
+    for i, name in enumerate(measures):
+        expr, kind, p = _group_value(name, doc)
+        select.append(f"CASE WHEN {kind} IN ('integer', 'real') AND abs({expr}) <= "
+                      f"1.7976931348623157e308 THEN {expr} END AS v{i}")  # fmt: skip
+        params += p[:1] * 3  # the path of the type, the test and the value
+        numeric += [f"count(v{i})", f"total(v{i})", f"total(v{i} * v{i})"]
+    clause, where_params = "experiment_id = ?", [experiment_id]
+    if where and where.strip():
+        sql, extra = query_sql(parse_query(where), doc)
+        clause, where_params = f"{clause} AND {sql}", where_params + extra
+    inner = f"SELECT {', '.join(select) or '1'} FROM runs WHERE {clause}"
+    outer = ", ".join([*group, "count(*)", *numeric])
+    by = f" GROUP BY {', '.join(group)}" if group else ""
+    rows = read(f"SELECT {outer} FROM ({inner}){by}", [*params, *where_params])
+    out = []
+    width = 2 * len(keys)
+    for row in rows:
+        values = tuple(
+            (row[j + 1] == "true") if row[j + 1] in ("true", "false") else row[j]
+            for j in range(0, width, 2)
+        )
+        sums = [tuple(row[width + 1 + 3 * i : width + 4 + 3 * i]) for i in range(len(measures))]
+        out.append((values, row[width], sums))
+    return out

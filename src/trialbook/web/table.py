@@ -36,12 +36,14 @@ import io
 import json
 import math
 import re
-from collections.abc import Iterator, Mapping, Sequence
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
 from trialbook.codecs import Encoded
 from trialbook.errors import ConfigError
-from trialbook.storage.query import parse_name, query_runs, sort_key
+from trialbook.storage.heartbeats import lost_runs
+from trialbook.storage.query import check_names, parse_name, parse_query, query_runs, sort_key
 from trialbook.storage.records import RunRecord
 from trialbook.web import views
 
@@ -61,7 +63,7 @@ BUILTIN = ("run_id", "kind", "status", "duration", "result", "error", "key", "se
 DEFAULT_BUILTIN = ("run_id", "kind", "status", "duration", "result")
 """The run's own columns shown when no ``cols`` are chosen."""
 MAX_GROUPS = 1000
-EXPORT_CHUNK = 5000
+EXPORT_CHUNK = 10_000
 """Runs read per query while exporting or grouping: memory stays bounded by a chunk."""
 _SLOTS = (("params", "params"), ("fields", "fields"), ("tags", "tags"))
 _METRIC_PARTS = (("", 1), (".min", 2), (".max", 3))
@@ -116,6 +118,36 @@ def run_cells(run: RunRecord) -> dict[str, Any]:
             if len(summary) > index:
                 out[f"metric.{name}{suffix}"] = _cell(summary[index])
     return out
+
+
+_RUN_ATTRS = ("run_id", "kind", "key", "seed", "created", "started", "finished")
+
+
+def cell_getter(key: str) -> Callable[[RunRecord], Any]:
+    """A function giving the cell of column ``key`` of a run, as :func:`run_cells` does but
+    without building the whole row (for exports of many runs).
+
+    Examples
+    --------
+    >>> get = cell_getter("params.model.layers")
+    >>> get(RunRecord(1, params={"model": {"layers": 3}})), cell_getter("status")(RunRecord(1))
+    (3, 'pending')
+    """
+    if key in _RUN_ATTRS:
+        return lambda run: getattr(run, key)
+    if key == "status":
+        return lambda run: str(run.status)
+    if not _sortable(key) or key in ("result", "error"):
+        return lambda run: run_cells(run).get(key)
+    name = parse_name(key)
+    slot = name.where if name.where in ("params", "fields", "tags") else None
+
+    def get(run: RunRecord) -> Any:
+        if slot is not None and type(getattr(run, slot).get(name.path[0])) is Encoded:
+            return run_cells(run).get(key)  # a tagged value: shown decoded, as in the table
+        return name.value(run)  # a dict or list as its compact JSON text
+
+    return get
 
 
 def column_label(key: str) -> tuple[str, str]:
@@ -334,12 +366,12 @@ def csv_chunks(
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(keys)
     yield buffer.getvalue()
+    getters = [cell_getter(k) for k in keys]
     for page in iter_runs(store, experiment_id, query, meta=meta):
         buffer.seek(0)
         buffer.truncate()
         for run in page:
-            cells = run_cells(run)
-            writer.writerow(["" if (v := cells.get(k)) is None else v for k in keys])
+            writer.writerow([_csv(get(run)) for get in getters])
         yield buffer.getvalue()
 
 
@@ -365,16 +397,26 @@ def parquet_bytes(
     import pyarrow.parquet as pq
 
     columns: dict[str, list[Any]] = {k: [] for k in keys}
+    getters = [(columns[k], cell_getter(k)) for k in keys]
     for page in iter_runs(store, experiment_id, query, meta=meta):
         for run in page:
-            cells = run_cells(run)
-            for k in keys:
-                columns[k].append(cells.get(k))
+            for column, get in getters:
+                column.append(_finite(get(run)))
     arrays = [pa.array(_typed(values), type=_arrow_type(values)) for values in columns.values()]
     table = pa.Table.from_arrays(arrays, names=keys)
     out = io.BytesIO()
     pq.write_table(table, out)
     return out.getvalue()
+
+
+def _csv(value: Any) -> Any:
+    if value is None or (type(value) is float and math.isnan(value)):
+        return ""
+    return value
+
+
+def _finite(value: Any) -> Any:
+    return None if type(value) is float and math.isnan(value) else value
 
 
 def _arrow_type(values: list[Any]) -> Any:
@@ -420,6 +462,10 @@ def group_rows(
     ``count``, its ``where`` (the filter of its runs) and, for each numeric column of ``keys``,
     ``[mean, std, n]`` (sample standard deviation; ``None`` below two values).
 
+    A store with a native ``group_runs`` (SQLite) groups in one SQL statement; any other
+    reads the matching runs a chunk at a time (:func:`iter_runs`). Both read values as the
+    query language does: a dict or list is its JSON text, booleans and texts are not numbers.
+
     Examples
     --------
     >>> from trialbook.storage import open_store
@@ -437,29 +483,25 @@ def group_rows(
     if not query.group:
         msg = "group needs one or more column keys separated by commas, e.g. group=params.lr"
         raise ConfigError(msg)
-    for key in query.group:
-        parse_name(key)
-    measured = [k for k in keys if k not in query.group and k != "run_id"]
-    sums: dict[tuple[Any, ...], list[Any]] = {}
-    total = 0
-    for page in iter_runs(store, experiment_id, TableQuery(query.where), meta=meta):
-        for run in page:
-            cells = run_cells(run)
-            ident = tuple(_hashable(cells.get(k)) for k in query.group)
-            acc = sums.get(ident)
-            if acc is None:
-                acc = sums[ident] = [0, {k: [0, 0.0, 0.0] for k in measured}]  # Welford
-            acc[0] += 1
-            total += 1
-            for k in measured:
-                x = _number(cells.get(k))
-                if x is not None:
-                    s = acc[1][k]
-                    s[0] += 1
-                    delta = x - s[1]
-                    s[1] += delta / s[0]
-                    s[2] += delta * (x - s[1])
+    names = [parse_name(k) for k in query.group]
+    measured = [k for k in keys if k not in query.group and k != "run_id" and _sortable(k)]
+    measures = [parse_name(k) for k in measured]
+    native = getattr(store, "group_runs", None)
+    if (native is not None and meta is not None and not lost_runs(meta, now=time.time())
+            and all(n.where != "bare" for n in [*names, *measures])):  # fmt: skip
+        if query.where and query.where.strip():
+            check_names(store, experiment_id, parse_query(query.where))
+        sums = {
+            values: [count, {k: _from_sums(*t) for k, t in zip(measured, totals, strict=True)}]
+            for values, count, totals in native(
+                experiment_id, where=query.where, keys=names, measures=measures
+            )
+        }
+    else:
+        chosen = dict(zip(measured, measures, strict=True))
+        sums = _group_chunks(store, experiment_id, query, names, chosen, meta=meta)
     numeric = [k for k in measured if any(acc[1][k][0] for acc in sums.values())]
+    total = sum(acc[0] for acc in sums.values())
     groups = []
     for ident in sorted(sums, key=lambda t: [sort_key(v) for v in t]):
         count, stats = sums[ident]
@@ -472,6 +514,38 @@ def group_rows(
                        "stats": {k: _moments(*stats[k]) for k in numeric}})  # fmt: skip
     return {"group": query.group, "columns": numeric, "total": total,
             "truncated": len(groups) > MAX_GROUPS, "groups": groups[:MAX_GROUPS]}  # fmt: skip
+
+
+def _from_sums(n: int, total: float, squares: float) -> list[Any]:
+    """Welford's ``[n, mean, m2]`` from a count, a sum and a sum of squares."""
+    if not n:
+        return [0, 0.0, 0.0]
+    mean = total / n
+    return [n, mean, squares - total * mean]
+
+
+def _group_chunks(
+    store: Any, experiment_id: int, query: TableQuery, names: list[Any],
+    measures: dict[str, Any], *, meta: Any,
+) -> dict[tuple[Any, ...], list[Any]]:  # fmt: skip
+    """Groups and Welford's ``[n, mean, m2]`` per measure, over the runs a chunk at a time."""
+    sums: dict[tuple[Any, ...], list[Any]] = {}
+    for page in iter_runs(store, experiment_id, TableQuery(query.where), meta=meta):
+        for run in page:
+            ident = tuple(_hashable(n.value(run)) for n in names)
+            acc = sums.get(ident)
+            if acc is None:
+                acc = sums[ident] = [0, {k: [0, 0.0, 0.0] for k in measures}]
+            acc[0] += 1
+            for k, name in measures.items():
+                x = _number(name.value(run))
+                if x is not None:
+                    s = acc[1][k]
+                    s[0] += 1
+                    delta = x - s[1]
+                    s[1] += delta / s[0]
+                    s[2] += delta * (x - s[1])
+    return sums
 
 
 def _hashable(value: Any) -> Any:

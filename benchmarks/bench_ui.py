@@ -214,11 +214,34 @@ def table_main(location: Path) -> None:
                 out.seek(0)
                 out.truncate()
 
-    export_ref = median(csv_ref, 1)
     store = open_store(location)
     with serve(store, port=0, token=TOKEN) as server:
         api = f"http://127.0.0.1:{server.port}/api/experiments/table"
         cols = "run_id,status,params.lr,params.opt,params.model.depth,fields.acc,metric.loss"
+        query = urllib.parse.urlencode({
+            "where": 'lr >= 0.01 and status == "done"', "order_by": "params.model.depth",
+            "desc": 1, "limit": 50, "cols": cols})  # fmt: skip
+        group = urllib.parse.urlencode({"group": "params.opt,params.model.depth",
+                                        "cols": "fields.acc,metric.loss"})  # fmt: skip
+
+        def pages(label: str) -> None:
+            report(f"table: first page (50 of 1,000,000){label}",
+                   median(lambda: get(f"{api}/table?limit=50"), 3), 0.3, first_ref)  # fmt: skip
+            report(f"table: filtered + sorted page (nested column){label}",
+                   median(lambda: get(f"{api}/table?{query}"), 1), 1.0, sorted_ref)  # fmt: skip
+            report(f"grouped table (opt x depth; acc, loss){label}",
+                   median(lambda: get(f"{api}/groups?{group}"), 1), 1.0, group_ref)  # fmt: skip
+
+        pages("")
+        # The first page's cost is counting the matching runs; an index of (experiment_id,
+        # status) is much smaller than the table, and SQLite counts over it.
+        conn.execute("CREATE INDEX IF NOT EXISTS bench_runs_by_status ON runs "
+                     "(experiment_id, status)")  # fmt: skip
+        conn.commit()
+        pages(", index (experiment_id, status)")
+        conn.execute("DROP INDEX bench_runs_by_status")
+        conn.commit()
+        export_ref = median(csv_ref, 1)
         before = peak_rss_mib()
         start = time.perf_counter()
         size = stream_size(f"{api}/export?format=csv&cols={cols}")
@@ -227,17 +250,6 @@ def table_main(location: Path) -> None:
         print(f"CSV export of {TABLE_RUNS:,} runs: {size / 2**20:.0f} MiB streamed; peak memory "
               f"of the process {before:.0f} MiB before, {after:.0f} MiB after")  # fmt: skip
         report("CSV export, 1,000,000 runs (streamed)", export, None, export_ref)
-        report("table: first page (50 of 1,000,000)",
-               median(lambda: get(f"{api}/table?limit=50"), 5), 0.3, first_ref)  # fmt: skip
-        query = urllib.parse.urlencode({
-            "where": 'lr >= 0.01 and status == "done"', "order_by": "params.model.depth",
-            "desc": 1, "limit": 50, "cols": cols})  # fmt: skip
-        report("table: filtered + sorted page (nested column)",
-               median(lambda: get(f"{api}/table?{query}"), 3), 1.0, sorted_ref)  # fmt: skip
-        group = urllib.parse.urlencode({"group": "params.opt,params.model.depth",
-                                        "cols": "fields.acc,metric.loss"})  # fmt: skip
-        report("grouped table (opt x depth; acc, loss)",
-               median(lambda: get(f"{api}/groups?{group}"), 1), 1.0, group_ref)  # fmt: skip
     store.close()
     conn.close()
 

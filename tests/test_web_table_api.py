@@ -161,3 +161,41 @@ def test_grouped_counts_and_means(client: TestClient) -> None:
     assert all(g["where"].startswith("(fields.acc > 0.5) and ") for g in filtered["groups"])
     bad = client.get("/api/experiments/nested/groups")
     assert bad.status_code == 400 and "group=params.lr" in bad.json()["error"]
+
+
+def test_groups_in_sql_agree_with_groups_read_run_by_run(tmp_path: pathlib.Path) -> None:
+    """SQLite groups in one GROUP BY; any other store reads the runs a chunk at a time: both
+    read values as the query language does (a dict as its JSON text, booleans and texts not
+    numbers, NaN and infinity left out)."""
+    from trialbook.web.table import TableQuery, group_rows
+
+    class Plain:  # the store without its native group_runs and query_runs
+        def __init__(self, store: Any) -> None:
+            self.read_runs = store.read_runs
+
+    with open_store(tmp_path / "store") as store:
+        exp = store.create_experiment("odd")
+        store.write_runs(exp.id, [
+            RunRecord(1, params={"k": True, "x": 1}), RunRecord(2, params={"k": True, "x": True}),
+            RunRecord(3, params={"k": {"a": 1}, "x": float("nan")}),
+            RunRecord(4, params={"k": "s", "x": "3"}), RunRecord(5, params={"x": float("inf")}),
+            RunRecord(6, params={"k": 1, "x": 2.5}), RunRecord(7, params={"k": 1.0, "x": -4}),
+        ])  # fmt: skip
+        query = TableQuery(group=["params.k"])
+        info = store.find_experiment("odd")
+        native = group_rows(store, exp.id, query, ["params.x"], meta=info.meta)
+        plain = group_rows(Plain(store), exp.id, query, ["params.x"], meta=info.meta)
+        assert [{**g, "stats": None} for g in native["groups"]] == [
+            {**g, "stats": None} for g in plain["groups"]]  # fmt: skip
+        for a, b in zip(native["groups"], plain["groups"], strict=True):
+            for key, stat in a["stats"].items():  # sums in SQL, Welford in Python
+                assert stat == pytest.approx(b["stats"][key])
+        assert [(g["values"], g["count"]) for g in native["groups"]] == [
+            ([None], 1),
+            ([1], 4),
+            (["s"], 1),
+            (['{"a":1}'], 1),
+        ]  # true, 1 and 1.0: one value
+        mean, std, n = native["groups"][1]["stats"]["params.x"]  # 1, 2.5 and -4 (not True)
+        assert n == 3 and math.isclose(mean, -0.5 / 3)
+        assert math.isclose(std, statistics.stdev([1, 2.5, -4]))

@@ -84,6 +84,7 @@ __all__ = [
     "Name",
     "Query",
     "check_names",
+    "group_key",
     "metric_part",
     "parse_name",
     "parse_query",
@@ -283,6 +284,22 @@ def _render(value: Any) -> str:
         for token, replacement in _TOKENS.items():
             text = text.replace(token, replacement)
     return text
+
+
+def group_key(value: Any) -> Any:
+    """A value as a group's key: booleans as the numbers 1 and 0 and a float that is an
+    integer as that integer, since the query language finds them equal (one group).
+
+    Examples
+    --------
+    >>> group_key(True), group_key(2.0), group_key(2.5), group_key("a")
+    (1, 2, 2.5, 'a')
+    """
+    if type(value) is bool:
+        return int(value)
+    if type(value) is float and value.is_integer() and abs(value) < 2**53:
+        return int(value)
+    return value
 
 
 def sort_key(value: Any) -> tuple[int, Any]:

@@ -47,6 +47,7 @@ from trialbook.storage.query import (
     _name_of,
     _Py,
     _render,
+    group_key,
     metric_part,
     parse_name,
     parse_query,
@@ -347,10 +348,11 @@ def group_sql(
     doc: str = "doc",
 ) -> list[tuple[tuple[Any, ...], int, list[tuple[int, float, float]]]]:
     """The runs matching ``where`` grouped by the values of ``keys`` in one ``GROUP BY``:
-    per group its key values (JSON ``true`` / ``false`` as ``True`` / ``False``, as the Python
-    back end reads them), its number of runs and, for each of ``measures``, the count, sum and
-    sum of squares (as floats) of its finite numbers (booleans, texts and missing values left out).
-    ``keys`` and ``measures`` are names of one place each (not bare names).
+    per group its key values (as :func:`~trialbook.storage.query.group_key` writes them:
+    ``true``, ``1`` and ``1.0`` are one group, as they are one value in the query language),
+    its number of runs and, for each of ``measures``, the count, sum and sum of squares (as
+    floats) of its finite numbers (booleans, texts and missing values left out). ``keys`` and
+    ``measures`` are names of one place each (not bare names).
 
     Examples
     --------
@@ -363,15 +365,15 @@ def group_sql(
     ...     (3, '{"p": {"o": "a", "x": "z"}}')])
     >>> group_sql(lambda sql, p: conn.execute(sql, p).fetchall(), 1, where=None,
     ...           keys=[parse_name("params.o")], measures=[parse_name("params.x")])
-    [((True,), 2, [(2, 4.0, 10.0)]), (('a',), 1, [(0, 0.0, 0.0)])]
+    [((1,), 2, [(2, 4.0, 10.0)]), (('a',), 1, [(0, 0.0, 0.0)])]
     >>> conn.close()
     """
     select, params, group = [], [], []
     for i, name in enumerate(keys):
         expr, kind, p = _group_value(name, doc)
-        select += [f"{expr} AS k{i}", f"{kind} AS t{i}"]
-        params += p
-        group += [f"k{i}", f"t{i}"]
+        select.append(f"{expr} AS k{i}")
+        params += p[: len(p) // 2]
+        group.append(f"k{i}")  # true, 1 and 1.0 are one value, as in the query language
     numeric = []
     for i, name in enumerate(measures):
         expr, kind, p = _group_value(name, doc)
@@ -388,12 +390,9 @@ def group_sql(
     by = f" GROUP BY {', '.join(group)}" if group else ""
     rows = read(f"SELECT {outer} FROM ({inner}){by}", [*params, *where_params])
     out = []
-    width = 2 * len(keys)
+    width = len(keys)
     for row in rows:
-        values = tuple(
-            (row[j + 1] == "true") if row[j + 1] in ("true", "false") else row[j]
-            for j in range(0, width, 2)
-        )
+        values = tuple(group_key(v) for v in row[:width])
         sums = [tuple(row[width + 1 + 3 * i : width + 4 + 3 * i]) for i in range(len(measures))]
         out.append((values, row[width], sums))
     return out

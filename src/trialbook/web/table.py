@@ -43,7 +43,14 @@ from typing import Any
 from trialbook.codecs import Encoded
 from trialbook.errors import ConfigError
 from trialbook.storage.heartbeats import lost_runs
-from trialbook.storage.query import check_names, parse_name, parse_query, query_runs, sort_key
+from trialbook.storage.query import (
+    check_names,
+    group_key,
+    parse_name,
+    parse_query,
+    query_runs,
+    sort_key,
+)
 from trialbook.storage.records import RunRecord
 from trialbook.web import views
 
@@ -532,7 +539,7 @@ def _group_chunks(
     sums: dict[tuple[Any, ...], list[Any]] = {}
     for page in iter_runs(store, experiment_id, TableQuery(query.where), meta=meta):
         for run in page:
-            ident = tuple(_hashable(n.value(run)) for n in names)
+            ident = tuple(group_key(_hashable(n.value(run))) for n in names)
             acc = sums.get(ident)
             if acc is None:
                 acc = sums[ident] = [0, {k: [0, 0.0, 0.0] for k in measures}]

@@ -165,8 +165,8 @@ def test_grouped_counts_and_means(client: TestClient) -> None:
 
 def test_groups_in_sql_agree_with_groups_read_run_by_run(tmp_path: pathlib.Path) -> None:
     """SQLite groups in one GROUP BY; any other store reads the runs a chunk at a time: both
-    read values as the query language does (a dict as its JSON text, booleans and texts not
-    numbers, NaN and infinity left out)."""
+    read values as the query language does (a dict as its JSON text, booleans the numbers 1
+    and 0, texts not numbers, NaN and infinity left out)."""
     from trialbook.web.table import TableQuery, group_rows
 
     class Plain:  # the store without its native group_runs and query_runs
@@ -196,6 +196,6 @@ def test_groups_in_sql_agree_with_groups_read_run_by_run(tmp_path: pathlib.Path)
             (["s"], 1),
             (['{"a":1}'], 1),
         ]  # true, 1 and 1.0: one value
-        mean, std, n = native["groups"][1]["stats"]["params.x"]  # 1, 2.5 and -4 (not True)
-        assert n == 3 and math.isclose(mean, -0.5 / 3)
-        assert math.isclose(std, statistics.stdev([1, 2.5, -4]))
+        mean, std, n = native["groups"][1]["stats"]["params.x"]  # 1, True (1), 2.5 and -4
+        assert n == 4 and math.isclose(mean, 0.125)
+        assert math.isclose(std, statistics.stdev([1, 1, 2.5, -4]))

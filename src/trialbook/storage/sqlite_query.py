@@ -329,15 +329,6 @@ def names_present(
     return [bool(v) for v in read(f"SELECT {', '.join(tests)}", params)[0]]
 
 
-def _group_value(name: Name, doc: str) -> tuple[str, str, list[Any]]:
-    """SQL of a name's value and of its type (``json_type`` for a path of the document,
-    ``typeof`` for a column), with the parameters of the two together."""
-    expr, params = name_sql(name, doc)
-    if params:  # one path of the document
-        return expr, f"json_type({doc}, ?)", params + params
-    return expr, f"typeof({expr})", []
-
-
 def group_sql(
     read: Read,
     experiment_id: int,
@@ -368,31 +359,36 @@ def group_sql(
     [((1,), 2, [(2, 4.0, 10.0)]), (('a',), 1, [(0, 0.0, 0.0)])]
     >>> conn.close()
     """
-    select, params, group = [], [], []
+    select, params, group, values, numeric = [], [], [], [], []
     for i, name in enumerate(keys):
-        expr, kind, p = _group_value(name, doc)
+        expr, p = name_sql(name, doc)
         select.append(f"{expr} AS k{i}")
-        params += p[: len(p) // 2]
+        params += p
         group.append(f"k{i}")  # true, 1 and 1.0 are one value, as in the query language
-    numeric = []
     for i, name in enumerate(measures):
-        expr, kind, p = _group_value(name, doc)
-        select.append(f"CASE WHEN {kind} IN ('integer', 'real') AND abs({expr}) <= "
-                      f"1.7976931348623157e308 THEN {expr} END AS v{i}")  # fmt: skip
-        params += p[:1] * 3  # the path of the type, the test and the value
+        expr, p = name_sql(name, doc)
+        select.append(f"{expr} AS x{i}")
+        params += p
+        values.append(f"CASE WHEN typeof(x{i}) IN ('integer', 'real') AND abs(x{i}) <= "
+                      f"1.7976931348623157e308 THEN x{i} END AS v{i}")  # fmt: skip
         numeric += [f"count(v{i})", f"total(v{i})", f"total(v{i} * v{i})"]
     clause, where_params = "experiment_id = ?", [experiment_id]
     if where and where.strip():
         sql, extra = query_sql(parse_query(where), doc)
         clause, where_params = f"{clause} AND {sql}", where_params + extra
-    inner = f"SELECT {', '.join(select) or '1'} FROM runs WHERE {clause}"
+    # each run's document is read once (materialized: the values are not read again per use)
+    once = "MATERIALIZED " if sqlite3.sqlite_version_info >= (3, 35) else ""
+    inner = f"SELECT {', '.join(select) or '1 AS one'} FROM runs WHERE {clause}"
+    tested = ", ".join([*group, *values]) or "1 AS one"
     outer = ", ".join([*group, "count(*)", *numeric])
     by = f" GROUP BY {', '.join(group)}" if group else ""
-    rows = read(f"SELECT {outer} FROM ({inner}){by}", [*params, *where_params])
-    out = []
+    rows = read(f"WITH m AS {once}({inner}), n AS (SELECT {tested} FROM m) "
+                f"SELECT {outer} FROM n{by}", [*params, *where_params])  # fmt: skip
+    out: list[tuple[tuple[Any, ...], int, list[tuple[int, float, float]]]] = []
     width = len(keys)
     for row in rows:
-        values = tuple(group_key(v) for v in row[:width])
-        sums = [tuple(row[width + 1 + 3 * i : width + 4 + 3 * i]) for i in range(len(measures))]
-        out.append((values, row[width], sums))
+        ident = tuple(group_key(v) for v in row[:width])
+        sums = [(row[width + 1 + 3 * i], row[width + 2 + 3 * i], row[width + 3 + 3 * i])
+                for i in range(len(measures))]  # fmt: skip
+        out.append((ident, row[width], sums))
     return out

@@ -449,7 +449,8 @@ def _typed(values: list[Any]) -> list[Any]:
 
 
 def _number(value: Any) -> float | None:
-    if type(value) in (int, float) and math.isfinite(value):
+    """A finite number (a boolean is 1 or 0, as in the query language), else ``None``."""
+    if type(value) in (int, float, bool) and math.isfinite(value):
         return float(value)
     return None
 
@@ -471,7 +472,8 @@ def group_rows(
 
     A store with a native ``group_runs`` (SQLite) groups in one SQL statement; any other
     reads the matching runs a chunk at a time (:func:`iter_runs`). Both read values as the
-    query language does: a dict or list is its JSON text, booleans and texts are not numbers.
+    query language does: a dict or list is its JSON text, booleans are the numbers 1 and
+    0, texts are not numbers.
 
     Examples
     --------

@@ -106,19 +106,18 @@ def run_cells(run: RunRecord) -> dict[str, Any]:
 
     Examples
     --------
-    >>> run_cells(RunRecord(2, status="done", tags={"who": "ann"}))["tags.who"]
-    'ann'
+    >>> cells = run_cells(RunRecord(2, tags={"who": "ann"}, fields={"w": [1, 2], "m": {"a": 1}}))
+    >>> cells["tags.who"], cells["fields.m.a"], "fields.w" in cells
+    ('ann', 1, False)
     """
     row = views.run_row(run)
     out: dict[str, Any] = {name: _cell(row[name]) for name in BUILTIN}
     for slot, prefix in _SLOTS:
-        values = (
-            {k: views._label(v) for k, v in run.fields.items()} if slot == "fields"
-            else row[slot]
-        )  # fmt: skip
+        values = row[slot]
+        if slot == "fields":  # scalars, and plain dicts as dotted columns (arrays, frames and
+            # lists are previewed on the run page, not in the table)
+            values = {**values, **{k: v for k, v in run.fields.items() if type(v) is dict}}
         for name, value in values.items():
-            if type(value) is Encoded:
-                continue
             _flatten(f"{prefix}.{name}", value, out)
     for name, summary in run.metrics.items():
         for suffix, index in _METRIC_PARTS:

@@ -214,3 +214,22 @@ def test_a_nested_config_task_table_is_no_wider_than_the_window(
     shot(page, "table-nested-task")
     context.close()
     assert errors == []
+
+
+def test_page_size_and_position_come_from_the_url_and_other_keys_stay(page: Any) -> None:
+    base = page.url.split("/?")[0].rstrip("/")
+    page.goto(f"{base}/e/demo?limit=5&offset=5&pc.axes=lr#runs")
+    page.wait_for_selector("#runs-table tbody tr[data-run]")
+    page.wait_for_function(
+        "document.querySelector('#page-info')?.textContent === '6–10 of 12 runs'"
+    )
+    assert row_ids(page) == [6, 7, 8, 9, 10]
+    assert page.input_value("#page-size") == "5"
+    page.click("#next")
+    page.wait_for_function(
+        "document.querySelector('#page-info')?.textContent === '11–12 of 12 runs'"
+    )
+    query = url_query(page)
+    assert query["offset"] == ["10"] and query["limit"] == ["5"]
+    assert query["pc.axes"] == ["lr"]  # another view's key stays
+    assert page.evaluate("location.hash") == "#runs"

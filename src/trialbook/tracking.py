@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import array
 import contextvars
+import math
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from collections.abc import Set as AbstractSet
@@ -259,6 +260,9 @@ class Tags(dict[str, Any]):
 
 def _extent(values: array.array[float]) -> tuple[float | None, float | None]:
     """The smallest and largest of ``values`` ignoring NaN (``None`` if all are NaN)."""
+    if len(values) <= 64:  # a few points (a million runs of one point each): no NumPy call
+        numbers = [v for v in values if not math.isnan(v)]
+        return (min(numbers), max(numbers)) if numbers else (None, None)
     import numpy as np
 
     points = np.frombuffer(values, dtype="<f8")
@@ -1063,8 +1067,15 @@ class Run:
         """
         if not self._counts and not self._series and self._previous is None:
             return {}
-        if not extent:
-            return {k: v[:2] for k, v in self.metric_summary(extent=True).items()}
+        if not extent:  # the count and the last value: no pass over the points
+            out = {k: list(v[:2]) for k, v in self._counts.items()}
+            for series in (
+                (self._series,) if self._previous is None else (self._previous, self._series)
+            ):
+                for name, s in series.items():
+                    if len(s.values):
+                        out[name] = [s.base + len(s.values), s.values[-1]]
+            return out
         out = {k: list(v) for k, v in self._counts.items()}
         for series in (self._series,) if self._previous is None else (self._previous, self._series):
             for name, s in series.items():

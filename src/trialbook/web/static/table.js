@@ -195,11 +195,19 @@ function groupsRender(data) {
 
 // Load the table (or the grouped table) into `wrap`, its pager into `pagerBox`; `isCurrent`
 // tells whether this answer is still wanted (a newer request drops it).
+// A grouped table reads every matching run: the live poll refreshes it at most every 10 s.
+const GROUP_REFRESH_MS = 10000;
+let lastGroups = { key: "", at: 0 };
+
 async function tableLoad({ wrap, pagerBox, controls, isCurrent, reload }) {
   tableStateToUrl();
   if (state.group && state.group.length) {
+    const params = tableParams({ group: state.group.join(",") });
+    const key = JSON.stringify(params);
+    if (key === lastGroups.key && Date.now() - lastGroups.at < GROUP_REFRESH_MS && wrap.querySelector("#groups-table")) return;
+    lastGroups = { key, at: Date.now() };
     const [data, columns] = await Promise.all([
-      api(expPath(TB.name) + "/groups", tableParams({ group: state.group.join(",") })),
+      api(expPath(TB.name) + "/groups", params),
       api(expPath(TB.name) + "/table", tableParams({ limit: 0 }))]);
     if (!isCurrent()) return;
     wrap.replaceChildren(groupsRender(data));

@@ -88,7 +88,10 @@ def test_order_columns_from_the_menu(page: Any) -> None:
     page.click("#columns-menu summary")
     page.click("#columns-panel li:has(input[value='params.opt']) button[title='move left']")
     page.wait_for_function("location.search.includes('cols=run_id%2Cparams.opt%2Cparams.lr')")
-    assert headers(page) == ["run_id", "params.opt", "params.lr"]
+    page.wait_for_function(
+        "[...document.querySelectorAll('#runs-table th[data-key]')].map(t => t.dataset.key)"
+        ".join() === 'run_id,params.opt,params.lr'"
+    )
     page.check("#columns-panel input.col-toggle[value='metric.loss.min']")
     page.wait_for_selector("th[data-key='metric.loss.min']")
     page.click("#columns-menu summary")
@@ -233,3 +236,18 @@ def test_page_size_and_position_come_from_the_url_and_other_keys_stay(page: Any)
     assert query["offset"] == ["10"] and query["limit"] == ["5"]
     assert query["pc.axes"] == ["lr"]  # another view's key stays
     assert page.evaluate("location.hash") == "#runs"
+
+
+def test_the_menus_fit_the_window_and_explain_themselves(page: Any) -> None:
+    open_demo(page)
+    for menu in ("columns", "group"):
+        page.click(f"#{menu}-menu summary")
+        panel = page.locator(f"#{menu}-panel")
+        box = panel.bounding_box()
+        assert box["x"] >= 0 and box["x"] + box["width"] <= 1280, (menu, box)
+        assert "null" not in panel.inner_text()
+        assert no_overflow(page)
+        shot(page, f"table-{menu}-menu")
+        if menu == "group":
+            assert "typically all but the seed" in panel.inner_text()
+        page.click(f"#{menu}-menu summary")

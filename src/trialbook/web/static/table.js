@@ -75,7 +75,7 @@ function tableControls(onApply) {
       [keys[i], keys[j]] = [keys[j], keys[i]];
       apply(keys);
     };
-    colPanel.replaceChildren(
+    colPanel.replaceChildren(...[
       el("p", { class: "muted" }, "Shown, in order (untick to hide):"),
       el("ul", { class: "col-list" }, shown.map((c, i) => el("li", {},
         el("label", {}, el("input", { type: "checkbox", class: "col-toggle", value: c.key, checked: true,
@@ -86,7 +86,8 @@ function tableControls(onApply) {
       el("ul", { class: "col-list" }, others.map((c) => el("li", {},
         el("label", {}, el("input", { type: "checkbox", class: "col-toggle", value: c.key,
           onchange: () => apply([...shown.map((x) => x.key), c.key]) }), " ", columnTitle(c))))),
-      el("button", { class: "ghost", id: "columns-reset", onclick: () => apply(null) }, "Default columns"));
+      el("button", { class: "ghost", id: "columns-reset", onclick: () => apply(null) }, "Default columns"),
+    ].filter(Boolean));
   };
 
   const drawGroups = () => {
@@ -94,7 +95,7 @@ function tableControls(onApply) {
       || ["kind", "status"].includes(c.key));
     const chosen = new Set(state.group);
     for (const key of state.group) if (!candidates.some((c) => c.key === key)) candidates.push({ key, label: key, group: "" });
-    groupPanel.replaceChildren(
+    groupPanel.replaceChildren(...[
       candidates.length ? el("p", { class: "muted" }, "One row per distinct value of the chosen columns (typically all but the seed):")
         : el("p", { class: "muted" }, "No parameters to group by."),
       el("ul", { class: "col-list" }, candidates.map((c) => el("li", {}, el("label", {},
@@ -103,7 +104,8 @@ function tableControls(onApply) {
             state.group = e.target.checked ? [...state.group, c.key] : state.group.filter((k) => k !== c.key);
             state.offset = 0; onApply();
           } }), " ", columnTitle(c))))),
-      state.group.length ? el("button", { class: "ghost", id: "group-clear", onclick: () => { state.group = []; onApply(); } }, "Ungroup") : null);
+      state.group.length ? el("button", { class: "ghost", id: "group-clear", onclick: () => { state.group = []; onApply(); } }, "Ungroup") : null,
+    ].filter(Boolean));
     grouping.querySelector("summary").textContent = state.group.length ? "Group by (" + state.group.length + ")" : "Group by";
   };
 

@@ -199,3 +199,23 @@ def test_groups_in_sql_agree_with_groups_read_run_by_run(tmp_path: pathlib.Path)
         mean, std, n = native["groups"][1]["stats"]["params.x"]  # 1, True (1), 2.5 and -4
         assert n == 4 and math.isclose(mean, 0.125)
         assert math.isclose(std, statistics.stdev([1, 1, 2.5, -4]))
+
+
+def test_exports_read_chunks_in_the_order_of_the_table(tmp_path: pathlib.Path) -> None:
+    """Chunks follow each other without a gap or a repeat: by id range (either direction,
+    with a filter) and by offset for another sort."""
+    from trialbook.web.table import TableQuery, iter_runs
+
+    with open_store(tmp_path / "store") as store:
+        exp = store.create_experiment("chunks")
+        store.write_runs(exp.id, [RunRecord(i, params={"x": i % 4}) for i in range(1, 12)])
+        store.delete_runs(exp.id, [5])
+
+        def read(query: TableQuery) -> list[int]:
+            return [r.run_id for chunk in iter_runs(store, exp.id, query, chunk=3) for r in chunk]
+
+        assert read(TableQuery()) == [1, 2, 3, 4, 6, 7, 8, 9, 10, 11]
+        assert read(TableQuery(descending=True)) == [11, 10, 9, 8, 7, 6, 4, 3, 2, 1]
+        assert read(TableQuery(where="x != 0", descending=True)) == [11, 10, 9, 7, 6, 3, 2, 1]
+        assert read(TableQuery(order_by="x", descending=True)) == [3, 7, 11, 2, 6, 10, 1, 9,
+                                                                   4, 8]  # fmt: skip

@@ -137,7 +137,7 @@ def main() -> None:
 TABLE_RUNS = 1_000_000
 
 
-def build_table_store(location: Path) -> None:
+def build_table_store(location: Path | str) -> None:
     """1,000,000 runs with a nested config, a seed, fields and a metric summary with min/max."""
     store = open_store(location)
     exp = store.create_experiment("table")
@@ -254,10 +254,64 @@ def table_main(location: Path) -> None:
     conn.close()
 
 
+def table_postgres(url: str) -> None:
+    """The runs table's figures on PostgreSQL (``url``: a ``postgresql://...?schema=...`` store
+    URL), each with a plain SQL reference through psycopg. Builds the 1,000,000 runs once."""
+    import psycopg
+
+    base, _, options = url.partition("?")
+    schema = dict(part.split("=", 1) for part in options.split("&") if part).get("schema")
+    store = open_store(url)
+    if store.find_experiment("table") is None:
+        store.close()
+        start = time.perf_counter()
+        build_table_store(url)
+        print(f"built {TABLE_RUNS:,} runs in PostgreSQL in {time.perf_counter() - start:.1f} s")
+        store = open_store(url)
+    info = store.find_experiment("table")
+    runs = f"{schema}.trialbook_runs" if schema else "trialbook_runs"
+    conn = psycopg.connect(base.replace("postgresql+psycopg://", "postgresql://"))
+
+    def sql(text: str) -> Callable[[], object]:
+        return lambda: conn.execute(text, (info.id,)).fetchall()
+
+    doc = "CAST(doc AS jsonb)"
+    first_ref = median(sql(f"SELECT run_id, kind, status, doc FROM {runs} WHERE experiment_id "
+                           "= %s ORDER BY run_id LIMIT 50"), 3)  # fmt: skip
+    sorted_ref = median(sql(
+        f"SELECT run_id, kind, status, doc FROM {runs} WHERE experiment_id = %s AND "
+        f"CAST({doc} -> 'p' ->> 'lr' AS float) >= 0.01 AND status = 'done' ORDER BY "
+        f"CAST({doc} -> 'p' -> 'model' ->> 'depth' AS int) DESC, run_id LIMIT 50"), 1)  # fmt: skip
+    group_ref = median(sql(
+        f"SELECT {doc} -> 'p' ->> 'opt', {doc} -> 'p' -> 'model' ->> 'depth', count(*), "
+        f"avg(CAST({doc} -> 'f' ->> 'acc' AS float)), avg(CAST({doc} -> 'm' -> 'loss' ->> 1 AS "
+        f"float)) FROM {runs} WHERE experiment_id = %s GROUP BY 1, 2"), 1)  # fmt: skip
+    with serve(store, port=0, token=TOKEN) as server:
+        api = f"http://127.0.0.1:{server.port}/api/experiments/table"
+        cols = "run_id,status,params.lr,params.opt,params.model.depth,fields.acc,metric.loss"
+        query = urllib.parse.urlencode({
+            "where": 'lr >= 0.01 and status == "done"', "order_by": "params.model.depth",
+            "desc": 1, "limit": 50, "cols": cols})  # fmt: skip
+        group = urllib.parse.urlencode({"group": "params.opt,params.model.depth",
+                                        "cols": "fields.acc,metric.loss"})  # fmt: skip
+        report("PostgreSQL table: first page (50 of 1,000,000)",
+               median(lambda: get(f"{api}/table?limit=50"), 3), 0.3, first_ref)  # fmt: skip
+        report("PostgreSQL table: filtered + sorted page (nested column)",
+               median(lambda: get(f"{api}/table?{query}"), 1), 1.0, sorted_ref)  # fmt: skip
+        start = time.perf_counter()
+        stream_size(f"{api}/groups?{group}")
+        report("PostgreSQL grouped table (runs read in chunks, Python)",
+               time.perf_counter() - start, 1.0, group_ref)  # fmt: skip
+    store.close()
+    conn.close()
+
+
 if __name__ == "__main__":
     import sys
 
-    if sys.argv[1:2] == ["table"]:
+    if sys.argv[1:2] == ["table"] and sys.argv[2:3] and "://" in sys.argv[2]:
+        table_postgres(sys.argv[2])
+    elif sys.argv[1:2] == ["table"]:
         table_main(Path(sys.argv[2] if len(sys.argv) > 2 else "/tmp/trialbook-bench-table"))
     else:
         main()

@@ -57,9 +57,12 @@ from trialbook.web import views
 __all__ = [
     "BUILTIN",
     "TableQuery",
+    "cell_getter",
     "column_label",
+    "csv_chunks",
     "group_rows",
     "iter_runs",
+    "parquet_bytes",
     "run_cells",
     "table_page",
 ]

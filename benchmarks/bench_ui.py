@@ -254,8 +254,189 @@ def postgres_reference(url: str, experiment_id: int) -> Callable[[], object]:
     return lambda: conn.execute(sql, (experiment_id,)).fetchall()
 
 
+# -- the runs table at 1,000,000 runs (issue 15) ----------------------------------------------
+#
+# Run: ``.venv/bin/python benchmarks/bench_ui.py table [store directory]``. The store of
+# 1,000,000 runs is built once in the directory (default /tmp/trialbook-bench-table) and reused.
+
+TABLE_RUNS = 1_000_000
+
+
+def build_table_store(location: Path | str) -> None:
+    """1,000,000 runs with a nested config, a seed, fields and a metric summary with min/max."""
+    store = open_store(location)
+    exp = store.create_experiment("table")
+    rng = random.Random(0)
+    for start in range(1, TABLE_RUNS + 1, 20_000):
+        batch = []
+        for i in range(start, min(start + 20_000, TABLE_RUNS + 1)):
+            loss = rng.random()
+            batch.append(RunRecord(
+                i, status=rng.choice(["done", "done", "failed"]),
+                params={"lr": rng.choice([1e-4, 1e-3, 1e-2, 1e-1]),
+                        "opt": rng.choice(["adam", "sgd"]),
+                        "model": {"depth": rng.randint(1, 8), "act": "relu"},
+                        "data": {"seed": i % 10}},
+                fields={"acc": rng.random()},
+                metrics={"loss": [100, loss, loss / 2, loss * 2]},
+                started=float(i), finished=float(i + 5),
+            ))  # fmt: skip
+        store.write_runs(exp.id, batch)
+    store.close()
+
+
+def peak_rss_mib() -> float:
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def stream_size(url: str) -> int:
+    request = urllib.request.Request(url, headers={"Authorization": f"Bearer {TOKEN}"})
+    size = 0
+    with urllib.request.urlopen(request, timeout=600) as answer:
+        while chunk := answer.read(1 << 20):
+            size += len(chunk)
+    return size
+
+
+def table_main(location: Path) -> None:
+    """The runs table's figures at 1,000,000 runs, each with a plain SQL reference."""
+    if not (location / "trialbook.db").exists():
+        start = time.perf_counter()
+        build_table_store(location)
+        print(f"built {TABLE_RUNS:,} runs in {time.perf_counter() - start:.1f} s")
+    conn = sqlite3.connect(location / "trialbook.db")
+    eid = conn.execute("SELECT id FROM experiments WHERE name = 'table'").fetchone()[0]
+    first_ref = median(lambda: conn.execute(
+        "SELECT run_id, kind, status, doc FROM runs WHERE experiment_id = ? ORDER BY run_id "
+        "LIMIT 50", (eid,)).fetchall(), 5)  # fmt: skip
+    sorted_ref = median(
+        lambda: conn.execute(
+            "SELECT run_id, kind, status, doc FROM runs WHERE experiment_id = ? AND "
+            "json_extract(doc, '$.p.lr') >= 0.01 AND status = 'done' ORDER BY "
+            "json_extract(doc, '$.p.model.depth') DESC, run_id LIMIT 50",
+            (eid,),
+        ).fetchall(),
+        3,
+    )
+    group_ref = median(lambda: conn.execute(
+        "SELECT json_extract(doc, '$.p.opt'), json_extract(doc, '$.p.model.depth'), count(*), "
+        "avg(json_extract(doc, '$.f.acc')), avg(json_extract(doc, '$.m.loss[1]')) FROM runs "
+        "WHERE experiment_id = ? GROUP BY 1, 2", (eid,)).fetchall(), 3)  # fmt: skip
+
+    def csv_ref() -> None:
+        import csv
+        import io
+
+        out = io.StringIO()
+        writer = csv.writer(out)
+        for row in conn.execute("SELECT run_id, status, json_extract(doc, '$.p.lr'), "
+                                "json_extract(doc, '$.m.loss[1]') FROM runs WHERE "
+                                "experiment_id = ? ORDER BY run_id", (eid,)):  # fmt: skip
+            writer.writerow(row)
+            if out.tell() > 1 << 20:
+                out.seek(0)
+                out.truncate()
+
+    store = open_store(location)
+    with serve(store, port=0, token=TOKEN) as server:
+        api = f"http://127.0.0.1:{server.port}/api/experiments/table"
+        cols = "run_id,status,params.lr,params.opt,params.model.depth,fields.acc,metric.loss"
+        query = urllib.parse.urlencode({
+            "where": 'lr >= 0.01 and status == "done"', "order_by": "params.model.depth",
+            "desc": 1, "limit": 50, "cols": cols})  # fmt: skip
+        group = urllib.parse.urlencode({"group": "params.opt,params.model.depth",
+                                        "cols": "fields.acc,metric.loss"})  # fmt: skip
+
+        def pages(label: str) -> None:
+            report(f"table: first page (50 of 1,000,000){label}",
+                   median(lambda: get(f"{api}/table?limit=50"), 3), 0.3, first_ref)  # fmt: skip
+            report(f"table: filtered + sorted page (nested column){label}",
+                   median(lambda: get(f"{api}/table?{query}"), 1), 1.0, sorted_ref)  # fmt: skip
+            report(f"grouped table (opt x depth; acc, loss){label}",
+                   median(lambda: get(f"{api}/groups?{group}"), 1), 1.0, group_ref)  # fmt: skip
+
+        pages("")
+        # The first page's cost is counting the matching runs; an index of (experiment_id,
+        # status) is much smaller than the table, and SQLite counts over it.
+        conn.execute("CREATE INDEX IF NOT EXISTS bench_runs_by_status ON runs "
+                     "(experiment_id, status)")  # fmt: skip
+        conn.commit()
+        pages(", index (experiment_id, status)")
+        conn.execute("DROP INDEX bench_runs_by_status")
+        conn.commit()
+        export_ref = median(csv_ref, 1)
+        before = peak_rss_mib()
+        start = time.perf_counter()
+        size = stream_size(f"{api}/export?format=csv&cols={cols}")
+        export = time.perf_counter() - start
+        after = peak_rss_mib()
+        print(f"CSV export of {TABLE_RUNS:,} runs: {size / 2**20:.0f} MiB streamed; peak memory "
+              f"of the process {before:.0f} MiB before, {after:.0f} MiB after")  # fmt: skip
+        report("CSV export, 1,000,000 runs (streamed)", export, None, export_ref)
+    store.close()
+    conn.close()
+
+
+def table_postgres(url: str) -> None:
+    """The runs table's figures on PostgreSQL (``url``: a ``postgresql://...?schema=...`` store
+    URL), each with a plain SQL reference through psycopg. Builds the 1,000,000 runs once."""
+    import psycopg
+
+    base, _, options = url.partition("?")
+    schema = dict(part.split("=", 1) for part in options.split("&") if part).get("schema")
+    store = open_store(url)
+    if store.find_experiment("table") is None:
+        store.close()
+        start = time.perf_counter()
+        build_table_store(url)
+        print(f"built {TABLE_RUNS:,} runs in PostgreSQL in {time.perf_counter() - start:.1f} s")
+        store = open_store(url)
+    info = store.find_experiment("table")
+    runs = f"{schema}.trialbook_runs" if schema else "trialbook_runs"
+    conn = psycopg.connect(base.replace("postgresql+psycopg://", "postgresql://"))
+
+    def sql(text: str) -> Callable[[], object]:
+        return lambda: conn.execute(text, (info.id,)).fetchall()
+
+    doc = "CAST(doc AS jsonb)"
+    first_ref = median(sql(f"SELECT run_id, kind, status, doc FROM {runs} WHERE experiment_id "
+                           "= %s ORDER BY run_id LIMIT 50"), 3)  # fmt: skip
+    sorted_ref = median(sql(
+        f"SELECT run_id, kind, status, doc FROM {runs} WHERE experiment_id = %s AND "
+        f"CAST({doc} -> 'p' ->> 'lr' AS float) >= 0.01 AND status = 'done' ORDER BY "
+        f"CAST({doc} -> 'p' -> 'model' ->> 'depth' AS int) DESC, run_id LIMIT 50"), 1)  # fmt: skip
+    group_ref = median(sql(
+        f"SELECT {doc} -> 'p' ->> 'opt', {doc} -> 'p' -> 'model' ->> 'depth', count(*), "
+        f"avg(CAST({doc} -> 'f' ->> 'acc' AS float)), avg(CAST({doc} -> 'm' -> 'loss' ->> 1 AS "
+        f"float)) FROM {runs} WHERE experiment_id = %s GROUP BY 1, 2"), 1)  # fmt: skip
+    with serve(store, port=0, token=TOKEN) as server:
+        api = f"http://127.0.0.1:{server.port}/api/experiments/table"
+        cols = "run_id,status,params.lr,params.opt,params.model.depth,fields.acc,metric.loss"
+        query = urllib.parse.urlencode({
+            "where": 'lr >= 0.01 and status == "done"', "order_by": "params.model.depth",
+            "desc": 1, "limit": 50, "cols": cols})  # fmt: skip
+        group = urllib.parse.urlencode({"group": "params.opt,params.model.depth",
+                                        "cols": "fields.acc,metric.loss"})  # fmt: skip
+        report("PostgreSQL table: first page (50 of 1,000,000)",
+               median(lambda: get(f"{api}/table?limit=50"), 3), 0.3, first_ref)  # fmt: skip
+        report("PostgreSQL table: filtered + sorted page (nested column)",
+               median(lambda: get(f"{api}/table?{query}"), 1), 1.0, sorted_ref)  # fmt: skip
+        start = time.perf_counter()
+        stream_size(f"{api}/groups?{group}")
+        report("PostgreSQL grouped table (runs read in chunks, Python)",
+               time.perf_counter() - start, 1.0, group_ref)  # fmt: skip
+    store.close()
+    conn.close()
+
+
 if __name__ == "__main__":
     if sys.argv[1:2] == ["parallel"]:
         parallel_only(sys.argv[2] if len(sys.argv) > 2 else "/tmp/trialbook-bench-ui")
+    elif sys.argv[1:2] == ["table"] and sys.argv[2:3] and "://" in sys.argv[2]:
+        table_postgres(sys.argv[2])
+    elif sys.argv[1:2] == ["table"]:
+        table_main(Path(sys.argv[2] if len(sys.argv) > 2 else "/tmp/trialbook-bench-table"))
     else:
         main()

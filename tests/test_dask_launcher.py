@@ -88,7 +88,7 @@ def test_jobs_run_on_the_cluster_and_their_tracking_reaches_the_store(tmp_path, 
         assert record.kind == "job" and record.status == "done"
         assert record.fields["square"] == x * x
         pids.add(record.fields["pid"])
-        assert record.metrics["loss"] == [3, pytest.approx(x / 3)]
+        assert record.metrics["loss"] == [3, pytest.approx(x / 3), pytest.approx(x / 3), x]
     assert pids <= worker_pids and os.getpid() not in pids
     assert (tasks[2].jobpath / "stdout.log").read_text() == "squared 2\n"
 

@@ -165,7 +165,7 @@ def test_a_record_holds_each_value_under_its_own_name() -> None:
         "run_id": 5, "kind": "job", "status": "pending", "params": {"a": 1}, "fields": {"f": 2},
         "tags": {"t": "x"}, "key": "k", "seed": 7, "created": run.created, "started": 10.0,
         "finished": 12.0, "result": 3, "error": None, "code": "c", "environment": "env",
-        "metrics": {"m": [1, 0.5]}, "version": 1, "writer": record["writer"],
+        "metrics": {"m": [1, 0.5, 0.5, 0.5]}, "version": 1, "writer": record["writer"],
     }  # fmt: skip
     assert isinstance(record["writer"], str)
 

@@ -171,7 +171,10 @@ records = st.lists(
         tags=slots,
         metrics=st.dictionaries(
             st.sampled_from(KEYS),
-            st.tuples(st.just(1), st.one_of(scalars, special)).map(list),
+            st.one_of(  # [count, last] as older versions wrote, or [count, last, min, max]
+                st.tuples(st.just(1), st.one_of(scalars, special)),
+                st.tuples(st.just(2), *[st.one_of(scalars, special)] * 3),
+            ).map(list),
             max_size=2,
         ),
         key=st.one_of(st.none(), st.sampled_from(["1", "k"])),
@@ -183,7 +186,8 @@ records = st.lists(
 )
 names = st.sampled_from(
     ["a", "b", "params.a", "fields.b", "tags.a", "metric.a", "metric.b", "status", "kind",
-     "duration", "run_id", "params.a.b", "seed", "key", "started"]
+     "duration", "run_id", "params.a.b", "seed", "key", "started", "metric.a.min",
+     "metric.b.max", "metric.a.count"]
 )  # fmt: skip
 literals = st.one_of(scalars, huge, st.just(float(2**70))).map(repr)
 comparisons = st.one_of(

@@ -28,7 +28,8 @@ from trialbook.storage.records import ErrorInfo, RunRecord
 TEAM = ["postgres", "redis", "mongo"]
 names = st.sampled_from(
     ["a", "b", "params.a", "fields.b", "tags.a", "metric.a", "status", "kind", "duration",
-     "run_id", "seed", "key", "started", "result", "error"]
+     "run_id", "seed", "key", "started", "result", "error", "params.a.b", "metric.a.min",
+     "metric.b.max"]
 )  # fmt: skip
 
 
@@ -54,7 +55,11 @@ finite_records = st.lists(
         fields=_slots,
         tags=_slots,
         metrics=st.dictionaries(
-            st.sampled_from(["a", "b"]), st.tuples(st.just(1), _plain).map(list), max_size=2
+            st.sampled_from(["a", "b"]),
+            st.one_of(
+                st.tuples(st.just(1), _plain), st.tuples(st.just(2), _plain, _plain, _plain)
+            ).map(list),
+            max_size=2,
         ),
         key=st.one_of(st.none(), st.sampled_from(["1", "k", "é"])),
         seed=st.one_of(st.none(), st.integers(0, 2), st.just(2**60 + 1)),
@@ -66,7 +71,7 @@ finite_records = st.lists(
 )
 _finite_names = st.sampled_from(
     ["a", "b", "params.a", "fields.b", "tags.a", "params.a.b", "metric.a", "metric.b", "status",
-     "key", "seed", "created", "duration", "run_id"]
+     "key", "seed", "created", "duration", "run_id", "metric.a.min", "metric.b.max"]
 )  # fmt: skip
 _literals = st.one_of(_plain, _numbers).map(repr)
 _comparisons = st.one_of(

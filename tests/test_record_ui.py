@@ -91,7 +91,7 @@ def test_comparing_trials_shows_their_results(page: Any) -> None:
 COUNT_UNFILTERED_REPLIES = """() => {
   // Count the replies to unfiltered runs requests that the page has read.
   window.unfilteredRead = 0;
-  const unfiltered = (url) => url.includes("/runs?") && !url.includes("where=");
+  const unfiltered = (url) => url.includes("/table?") && !url.includes("where=");
   const json = Response.prototype.json;
   Response.prototype.json = function () {
     return json.call(this).then((body) => {
@@ -116,7 +116,7 @@ def test_a_late_reply_to_an_older_request_does_not_hide_the_filter_error(page: A
     page.click("text=team/sweep")
     page.wait_for_selector("#runs-table tbody tr")
     page.evaluate(COUNT_UNFILTERED_REPLIES)
-    page.route("**/api/experiments/*/runs?*", hold_unfiltered)
+    page.route("**/api/experiments/*/table?*", hold_unfiltered)  # the runs table's own API
     page.click("#filter-btn")  # an unfiltered reload, held back
     for _ in range(200):  # until the route handler got the request (it runs between calls)
         if held:

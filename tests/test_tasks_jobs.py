@@ -91,7 +91,7 @@ def test_job_directory_logs_status_and_store_record(tmp_path: Path) -> None:
     assert (record.kind, record.status, record.key) == ("job", "done", job.__identifier__())
     assert record.tags == {"x": 4}
     assert record.fields["double"] == 8
-    assert record.metrics == {"loss": [1, 0.25]}
+    assert record.metrics == {"loss": [1, 0.25, 0.25, 0.25]}  # count, last, min, max
     assert record.started <= record.finished
     store.close()
 

@@ -196,7 +196,7 @@ def test_overlay_bad_input(client: TestClient) -> None:
 
 
 def test_groups_mean_min_max_std_per_step(client: TestClient) -> None:
-    body = get(client, "sweep/groups", metric="loss", by="params.opt,params.lr")
+    body = get(client, "sweep/curves", metric="loss", by="params.opt,params.lr")
     assert body["total"] == body["used"] == 24 and not body["truncated"]
     assert [g["label"] for g in body["groups"]] == [
         f"opt={o}, lr={lr}" for o in ("adam", "sgd") for lr in (1e-5, 1e-4, 1e-3)
@@ -213,26 +213,26 @@ def test_groups_mean_min_max_std_per_step(client: TestClient) -> None:
 
 
 def test_groups_skip_nans_count_runs_without_the_metric_and_filter(client: TestClient) -> None:
-    body = get(client, "mixed/groups", metric="loss", by="params.flag")
+    body = get(client, "mixed/curves", metric="loss", by="params.flag")
     assert body["without_metric"] == 1  # run 4
     false, true = body["groups"]
     assert false["key"] == {"params.flag": False} and false["runs"] == 1
     assert true["runs"] == 2 and true["count"] == [2, 1, 2]  # run 3's NaN at step 1
     assert true["mean"] == [20.0, 11.0, 22.0] and true["std"] == [10.0, 0.0, 10.0]
     assert true["min"] == [10.0, 11.0, 12.0] and true["max"] == [30.0, 11.0, 32.0]
-    one = get(client, "sweep/groups", metric="loss", by="params.opt", where="params.seed == 3")
+    one = get(client, "sweep/curves", metric="loss", by="params.opt", where="params.seed == 3")
     assert [g["runs"] for g in one["groups"]] == [3, 3] and one["total"] == 6
-    thin = get(client, "sweep/groups", metric="loss", by="params.opt", points=7)
+    thin = get(client, "sweep/curves", metric="loss", by="params.opt", points=7)
     assert all(len(g["steps"]) <= 7 and g["steps"][0] == 0 and g["steps"][-1] == 19
                for g in thin["groups"])  # fmt: skip
 
 
 def test_groups_bad_input(client: TestClient) -> None:
-    assert "'by' must list the names" in get(client, "sweep/groups", 400, metric="loss")["error"]
-    error = get(client, "sweep/groups", 400, metric="loss", by="params.optt")["error"]
+    assert "'by' must list the names" in get(client, "sweep/curves", 400, metric="loss")["error"]
+    error = get(client, "sweep/curves", 400, metric="loss", by="params.optt")["error"]
     assert "group-by name 'params.optt' is not a name of any run" in error
-    assert "'metric' must name" in get(client, "sweep/groups", 400, by="params.opt")["error"]
-    assert "'points' must be an int >= 4" in get(client, "sweep/groups", 400, metric="loss",
+    assert "'metric' must name" in get(client, "sweep/curves", 400, by="params.opt")["error"]
+    assert "'points' must be an int >= 4" in get(client, "sweep/curves", 400, metric="loss",
                                                  by="params.opt", points=2)["error"]  # fmt: skip
 
 
@@ -269,7 +269,7 @@ def test_chart_endpoints_agree_on_every_backend(backend_store: Any) -> None:
         overlay = get(client, "sweep/overlay", runs="1,5", metric="loss")
         assert [r["label"] for r in overlay["runs"]] == ["run 1 · opt=adam", "run 5 · opt=sgd"]
         groups = get(
-            client, "sweep/groups", metric="loss", by="params.opt", where="params.seed <= 1"
+            client, "sweep/curves", metric="loss", by="params.opt", where="params.seed <= 1"
         )
         assert [(g["label"], g["runs"]) for g in groups["groups"]] == [
             ("opt=adam", 6),

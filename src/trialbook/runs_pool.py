@@ -269,7 +269,7 @@ def _outbound(run: Run) -> dict[str, Any]:
         "state": dict(run.state),
         "fields": dict(run.fields),
         "tags": dict(run.tags),
-        "counts": run.metric_summary(),
+        "counts": run.metric_summary(extent=True),
     }
 
 

@@ -110,7 +110,7 @@ class RunView:
 
     def metric_summary(self) -> dict[str, list[Any]]:
         """``{name: [point count, last value]}``, as ``Run.metric_summary()``."""
-        return {name: list(summary) for name, summary in self.metrics.items()}
+        return {name: list(summary[:2]) for name, summary in self.metrics.items()}
 
 
 def decode_bundles(columns: RunColumns, *, allow_pickle: bool) -> None:

@@ -73,7 +73,8 @@ QUERY_RUNS = [
     RunRecord(1, status="done", key="1", seed=10, created=1.5,
               params={"x": 2, "flag": True, "s": "2", "lr": 0.1, "big": 2**60, "name": "Z",
                       "cfg": {"b": 1, "a": [True]}},
-              fields={"note": "x"}, metrics={"loss": [3, 0.5]}, started=1.0, finished=3.5,
+              fields={"note": "x"}, metrics={"loss": [3, 0.5, 0.25, 2.0]}, started=1.0,
+              finished=3.5,
               result=[1, 2]),
     RunRecord(2, status="failed", seed=None,
               params={"x": 2.0, "flag": 1, "s": "a", "big": 2.0**60, "name": "é"},
@@ -82,7 +83,7 @@ QUERY_RUNS = [
     RunRecord(3, status="done", key="k3", seed=3,
               params={"x": "2", "flag": False, "s": None, "lr": 0.3, "big": 2**60 + 1,
                       "name": "a", "cfg": [1, 2]},
-              fields={"note": None}, tags={"note": "z"}, metrics={"loss": [3, 1.5]},
+              fields={"note": None}, tags={"note": "z"}, metrics={"loss": [3, 1.5, 1.5, 1.5]},
               result="done"),
     RunRecord(4, status="running", seed=0, params={"x": None, "lr": "0.1", "name": "ä"}),
 ]  # fmt: skip
@@ -152,6 +153,13 @@ QUERY_TABLE = [
     ('note == "z"', [3]),
     # metrics (their last value), duration, result and error
     ("metric.loss > 1", [2, 3]),
+    # a metric's count, last, min and max (run 2's summary, written before min and max were
+    # kept, has none)
+    ("metric.loss.min < 1", [1]),
+    ("metric.loss.max >= 1.5", [1, 3]),
+    ("metric.loss.min == None", [2, 4]),
+    ("metric.loss.count == 3", [1, 2, 3]),
+    ("metric.loss.last == 0.5", [1]),
     ("duration == 2.5", [1]),
     ("duration < 1", [2]),
     ('result == "[1,2]"', [1]),

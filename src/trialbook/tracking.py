@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import array
 import contextvars
+import math
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from collections.abc import Set as AbstractSet
@@ -255,6 +256,24 @@ class Tags(dict[str, Any]):
 
     def __reduce__(self) -> tuple[Any, ...]:
         return (dict, (dict(self),))
+
+
+def _extent(values: array.array[float]) -> tuple[float | None, float | None]:
+    """The smallest and largest of ``values`` ignoring NaN (``None`` if all are NaN)."""
+    if len(values) <= 64:  # a few points (a million runs of one point each): no NumPy call
+        numbers = [v for v in values if not math.isnan(v)]
+        return (min(numbers), max(numbers)) if numbers else (None, None)
+    import numpy as np
+
+    points = np.frombuffer(values, dtype="<f8")
+    finite = points[~np.isnan(points)] if np.isnan(points).any() else points
+    if not len(finite):
+        return None, None
+    return float(finite.min()), float(finite.max())
+
+
+def _join(a: float | None, b: float | None, pick: Any) -> float | None:
+    return b if a is None else a if b is None else pick(a, b)
 
 
 class _Series:
@@ -972,7 +991,7 @@ class Run:
         if not (self._series or self._previous or self._replaced or self.fields):
             self._sequences = {}  # nothing buffered, no sequence: nothing else changes
             return
-        self._counts = self.metric_summary()
+        self._counts = self.metric_summary(extent=True)
         if self._previous is None:
             self._series = {}
         else:  # written while it runs: the metrics it logs go on from the points written
@@ -1063,15 +1082,42 @@ class Run:
             return np.empty(0, "<i8"), np.empty(0, "<f8"), np.empty(0, "<f8")
         return tuple(np.concatenate([p[i] for p in parts]) for i in range(3))  # type: ignore[return-value]
 
-    def metric_summary(self) -> dict[str, list[Any]]:
-        """``{name: [count, last value]}`` over stored and buffered points."""
+    def metric_summary(self, *, extent: bool = False) -> dict[str, list[Any]]:
+        """``{name: [count, last value]}`` over stored and buffered points; with ``extent``,
+        ``[count, last value, min, max]`` as the store keeps it (min and max ignore NaN;
+        ``None`` when unknown: all NaN, or points stored by a version that kept only the
+        count and the last value).
+
+        Examples
+        --------
+        >>> run = Run(1)
+        >>> for x in (0.5, 0.2, float("nan"), 0.9):
+        ...     run.log_metric("loss", x)
+        >>> run.metric_summary(), run.metric_summary(extent=True)
+        ({'loss': [4, 0.9]}, {'loss': [4, 0.9, 0.2, 0.9]})
+        """
         if not self._counts and not self._series and self._previous is None:
             return {}
+        if not extent:  # the count and the last value: no pass over the points
+            out = {k: list(v[:2]) for k, v in self._counts.items()}
+            for series in (
+                (self._series,) if self._previous is None else (self._previous, self._series)
+            ):
+                for name, s in series.items():
+                    if len(s.values):
+                        out[name] = [s.base + len(s.values), s.values[-1]]
+            return out
         out = {k: list(v) for k, v in self._counts.items()}
         for series in (self._series,) if self._previous is None else (self._previous, self._series):
             for name, s in series.items():
                 if len(s.values):
-                    out[name] = [s.base + len(s.values), s.values[-1]]
+                    low, high = _extent(s.values)
+                    prior = out.get(name) if s.base else None
+                    if s.base and (prior is None or len(prior) < 4):
+                        low = high = None  # the stored points' extent is unknown
+                    elif prior is not None:
+                        low, high = _join(prior[2], low, min), _join(prior[3], high, max)
+                    out[name] = [s.base + len(s.values), s.values[-1], low, high]
         return out
 
     # -- conversion to and from records --
@@ -1096,7 +1142,9 @@ class Run:
             self.error,
             self.code,
             self.environment,
-            self.metric_summary() if self._counts or self._series or self._previous else {},
+            self.metric_summary(extent=True)
+            if self._counts or self._series or self._previous
+            else {},
             self.version,
             None if self.version is None else self._write_token(),
         )

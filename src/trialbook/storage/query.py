@@ -16,7 +16,10 @@ constants (after ``in``) are accepted. Names:
 ``params.x``           a parameter (``params.model.depth`` reaches into a dict)
 ``fields.x``           a field
 ``tags.x``             a tag
-``metric.x``           the last value of metric ``x``
+``metric.x``           the last value of metric ``x`` (``metric.x.last`` too);
+``metric.x.min``       its smallest and largest values and its number of points
+``metric.x.max``       (known for metrics written since the summary records them; older
+``metric.x.count``     runs have them missing)
 ``x``                  a bare name: the parameter ``x``, else the field ``x``, else the tag ``x``
 =====================  ===================================================================
 
@@ -76,7 +79,18 @@ from trialbook.errors import ConfigError, QueryError, did_you_mean
 from trialbook.storage.heartbeats import lost_filter, lost_runs, mark_lost
 from trialbook.storage.records import RunRecord
 
-__all__ = ["Name", "Query", "check_names", "parse_name", "parse_query", "query_runs", "sort_key"]
+__all__ = [
+    "METRIC_PARTS",
+    "Name",
+    "Query",
+    "check_names",
+    "group_key",
+    "metric_part",
+    "parse_name",
+    "parse_query",
+    "query_runs",
+    "sort_key",
+]
 
 COLUMNS = ("run_id", "status", "kind", "key", "seed", "created", "started", "finished")
 """Names that are columns of a run."""
@@ -141,7 +155,8 @@ class Name:
             return None
         if self.where == "metric":
             summary = run.metrics.get(self.path[0])
-            return _dig(summary[1], self.path[1:]) if summary else None
+            index, rest = metric_part(self.path)
+            return _dig(summary[index], rest) if summary and len(summary) > index else None
         return _dig(getattr(run, self.where), self.path)
 
     def present(self, run: RunRecord) -> bool:
@@ -160,7 +175,8 @@ class Name:
             return any(_has(slot, self.path) for slot in (run.params, run.fields, run.tags))
         if self.where == "metric":
             summary = run.metrics.get(self.path[0])
-            return summary is not None and _has(summary[1], self.path[1:])
+            index, rest = metric_part(self.path)
+            return summary is not None and len(summary) > index and _has(summary[index], rest)
         return _has(getattr(run, self.where), self.path)
 
     def json_paths(self) -> list[str]:
@@ -178,9 +194,29 @@ class Name:
         if self.where == "bare":
             return [f"$.{slot}{rest}" for slot in ("p", "f", "t")]
         if self.where == "metric":
-            head, tail = f'."{self.path[0]}"', "".join(f'."{p}"' for p in self.path[1:])
-            return [f"$.m{head}[1]{tail}" if tail else f"$.m{head}"]
+            index, keys = metric_part(self.path)
+            head, tail = f'."{self.path[0]}"', "".join(f'."{p}"' for p in keys)
+            return [f"$.m{head}[{index}]{tail}" if tail or index != 1 else f"$.m{head}"]
         return [f"$.{NAMESPACES[self.where]}{rest}"]
+
+
+METRIC_PARTS = {"count": 0, "last": 1, "min": 2, "max": 3}
+"""The items of a metric's summary (``[count, last, min, max]``) by the name that follows the
+metric's: ``metric.loss.min``."""
+
+
+def metric_part(path: Sequence[str]) -> tuple[int, tuple[str, ...]]:
+    """The index in a metric's summary of the name ``metric.<path>``, and the keys to follow
+    in that value (none for a plain number).
+
+    Examples
+    --------
+    >>> metric_part(("loss",)), metric_part(("loss", "min")), metric_part(("loss", "x"))
+    ((1, ()), (2, ()), (1, ('x',)))
+    """
+    if len(path) == 2 and path[1] in METRIC_PARTS:
+        return METRIC_PARTS[path[1]], ()
+    return 1, tuple(path[1:])
 
 
 def _derived(run: RunRecord, name: str) -> Any:
@@ -248,6 +284,22 @@ def _render(value: Any) -> str:
         for token, replacement in _TOKENS.items():
             text = text.replace(token, replacement)
     return text
+
+
+def group_key(value: Any) -> Any:
+    """A value as a group's key: booleans as the numbers 1 and 0 and a float that is an
+    integer as that integer, since the query language finds them equal (one group).
+
+    Examples
+    --------
+    >>> group_key(True), group_key(2.0), group_key(2.5), group_key("a")
+    (1, 2, 2.5, 'a')
+    """
+    if type(value) is bool:
+        return int(value)
+    if type(value) is float and value.is_integer() and abs(value) < 2**53:
+        return int(value)
+    return value
 
 
 def sort_key(value: Any) -> tuple[int, Any]:

@@ -93,7 +93,8 @@ class RunRecord:
     code: str | None = None
     environment: str | None = None
     metrics: dict[str, list[Any]] = field(default_factory=dict)
-    """Summary of the run's metrics: ``{name: [point count, last value]}``."""
+    """Summary of the run's metrics: ``{name: [point count, last value, min, max]}`` (min and
+    max are left out by versions before they were recorded, ``None`` when unknown)."""
     version: int | None = field(default=None, compare=False)
     """The stored version of the run this record was read at (``0`` for a run stored before
     runs had versions), or ``None`` for a run never stored. A write replaces the stored run

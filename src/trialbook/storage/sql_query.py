@@ -50,6 +50,7 @@ from trialbook.storage.query import (
     Name,
     _constant,
     _name_of,
+    metric_part,
     parse_name,
     parse_query,
 )
@@ -208,7 +209,8 @@ class _Pg:
         if name.where == "bare":
             return [[slot, *name.path] for slot in ("p", "f", "t")]
         if name.where == "metric":
-            return [["m", name.path[0], 1, *name.path[1:]]]
+            index, rest = metric_part(name.path)
+            return [["m", name.path[0], index, *rest]]
         return [[NAMESPACES[name.where], *name.path]]
 
     def chain(self, base: str, parts: list[str | int]) -> str:

@@ -686,6 +686,19 @@ class SqliteStore(ClosingStore):
 
         return self._with_json_doc(read)
 
+    def group_runs(
+        self, experiment_id: int, *, where: str | None, keys: Sequence[Any], measures: Sequence[Any]
+    ) -> list[Any]:
+        """Runs grouped by the values of ``keys`` (:class:`~trialbook.storage.query.Name`), in
+        one ``GROUP BY``: see :func:`trialbook.storage.sqlite_query.group_sql`."""
+        from trialbook.storage.sqlite_query import group_sql
+
+        return self._with_json_doc(
+            lambda doc: group_sql(
+                self._db.read, experiment_id, where=where, keys=keys, measures=measures, doc=doc
+            )
+        )
+
     def names_present(self, experiment_id: int, paths: Sequence[Sequence[str]]) -> list[bool]:
         """For each list of JSON paths of the run document, whether some run of the experiment
         has one of them (an empty list: whether the experiment has a run at all). One query;

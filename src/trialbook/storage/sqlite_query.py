@@ -47,6 +47,8 @@ from trialbook.storage.query import (
     _name_of,
     _Py,
     _render,
+    group_key,
+    metric_part,
     parse_name,
     parse_query,
 )
@@ -111,8 +113,9 @@ def name_sql(name: Name, doc: str = "doc") -> tuple[str, list[Any]]:
         one = f"json_extract({doc}, ?)"
         return f"coalesce({one}, {one}, {one})", paths
     if name.where == "metric":
-        head, tail = f'."{name.path[0]}"', "".join(f'."{p}"' for p in name.path[1:])
-        return f"json_extract({doc}, ?)", [f"$.m{head}[1]{tail}"]
+        index, keys = metric_part(name.path)
+        head, tail = f'."{name.path[0]}"', "".join(f'."{p}"' for p in keys)
+        return f"json_extract({doc}, ?)", [f"$.m{head}[{index}]{tail}"]
     return f"json_extract({doc}, ?)", [f"$.{NAMESPACES[name.where]}{rest}"]
 
 
@@ -324,3 +327,68 @@ def names_present(
         tests.append(f"EXISTS (SELECT 1 FROM runs WHERE experiment_id = ? AND ({where}))")
         params += [experiment_id, *group]
     return [bool(v) for v in read(f"SELECT {', '.join(tests)}", params)[0]]
+
+
+def group_sql(
+    read: Read,
+    experiment_id: int,
+    *,
+    where: str | None,
+    keys: Sequence[Name],
+    measures: Sequence[Name],
+    doc: str = "doc",
+) -> list[tuple[tuple[Any, ...], int, list[tuple[int, float, float]]]]:
+    """The runs matching ``where`` grouped by the values of ``keys`` in one ``GROUP BY``:
+    per group its key values (as :func:`~trialbook.storage.query.group_key` writes them:
+    ``true``, ``1`` and ``1.0`` are one group, as they are one value in the query language),
+    its number of runs and, for each of ``measures``, the count, sum and sum of squares (as
+    floats) of its finite numbers (booleans, texts and missing values left out). ``keys`` and
+    ``measures`` are names of one place each (not bare names).
+
+    Examples
+    --------
+    >>> import sqlite3
+    >>> from trialbook.storage.query import parse_name
+    >>> conn = sqlite3.connect(":memory:")
+    >>> _ = conn.execute("CREATE TABLE runs (experiment_id, run_id, doc)")
+    >>> _ = conn.executemany("INSERT INTO runs VALUES (1, ?, ?)", [
+    ...     (1, '{"p": {"o": true, "x": 1}}'), (2, '{"p": {"o": true, "x": 3}}'),
+    ...     (3, '{"p": {"o": "a", "x": "z"}}')])
+    >>> group_sql(lambda sql, p: conn.execute(sql, p).fetchall(), 1, where=None,
+    ...           keys=[parse_name("params.o")], measures=[parse_name("params.x")])
+    [((1,), 2, [(2, 4.0, 10.0)]), (('a',), 1, [(0, 0.0, 0.0)])]
+    >>> conn.close()
+    """
+    select, params, group, values, numeric = [], [], [], [], []
+    for i, name in enumerate(keys):
+        expr, p = name_sql(name, doc)
+        select.append(f"{expr} AS k{i}")
+        params += p
+        group.append(f"k{i}")  # true, 1 and 1.0 are one value, as in the query language
+    for i, name in enumerate(measures):
+        expr, p = name_sql(name, doc)
+        select.append(f"{expr} AS x{i}")
+        params += p
+        values.append(f"CASE WHEN typeof(x{i}) IN ('integer', 'real') AND abs(x{i}) <= "
+                      f"1.7976931348623157e308 THEN x{i} END AS v{i}")  # fmt: skip
+        numeric += [f"count(v{i})", f"total(v{i})", f"total(v{i} * v{i})"]
+    clause, where_params = "experiment_id = ?", [experiment_id]
+    if where and where.strip():
+        sql, extra = query_sql(parse_query(where), doc)
+        clause, where_params = f"{clause} AND {sql}", where_params + extra
+    # each run's document is read once (materialized: the values are not read again per use)
+    once = "MATERIALIZED " if sqlite3.sqlite_version_info >= (3, 35) else ""
+    inner = f"SELECT {', '.join(select) or '1 AS one'} FROM runs WHERE {clause}"
+    tested = ", ".join([*group, *values]) or "1 AS one"
+    outer = ", ".join([*group, "count(*)", *numeric])
+    by = f" GROUP BY {', '.join(group)}" if group else ""
+    rows = read(f"WITH m AS {once}({inner}), n AS (SELECT {tested} FROM m) "
+                f"SELECT {outer} FROM n{by}", [*params, *where_params])  # fmt: skip
+    out: list[tuple[tuple[Any, ...], int, list[tuple[int, float, float]]]] = []
+    width = len(keys)
+    for row in rows:
+        ident = tuple(group_key(v) for v in row[:width])
+        sums = [(row[width + 1 + 3 * i], row[width + 2 + 3 * i], row[width + 3 + 3 * i])
+                for i in range(len(measures))]  # fmt: skip
+        out.append((ident, row[width], sums))
+    return out

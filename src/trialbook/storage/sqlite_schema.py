@@ -13,9 +13,9 @@ marked as trialbook's with ``PRAGMA application_id``):
   a run only at the version it read, see :meth:`~trialbook.storage.base.Store.write_runs`;
   since schema version 4, older runs are version 0). ``doc`` is one JSON
   object holding the run's plain values under short keys, each left out when empty: ``p``
-  params, ``f`` fields, ``t`` tags, ``m`` metrics summary (``{name: [count, last value]}``),
-  ``r`` result, ``e`` error (``[type, message, traceback]``); query it with ``json_extract(doc,
-  '$.p.lr')``. ``bundle`` packs the values that are not plain JSON (see
+  params, ``f`` fields, ``t`` tags, ``m`` metrics summary (``{name: [count, last value, min,
+  max]}``), ``r`` result, ``e`` error (``[type, message, traceback]``); query it with
+  ``json_extract(doc, '$.p.lr')``. ``bundle`` packs the values that are not plain JSON (see
   :mod:`trialbook.storage.bundle`);
 * ``metrics(id, experiment_id, run_id, name, count, steps, vals, times, blob, start)``: the
   chunks of the metrics, unique on ``(experiment_id, run_id, name, start)`` (``start``: the

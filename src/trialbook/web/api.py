@@ -35,6 +35,7 @@ from trialbook.storage.heartbeats import mark_lost
 from trialbook.storage.query import query_runs
 from trialbook.storage.records import ExperimentInfo, RunRecord
 from trialbook.web import files, jobs, previews, views
+from trialbook.web import table as runs_table
 from trialbook.web.live import live_counts
 from trialbook.web.series import downsample
 
@@ -406,6 +407,21 @@ def scatter(request: Any, ui: UIState) -> Any:
     return {"axes": axes, "total": total, "points": points}
 
 
+def table(request: Any, ui: UIState) -> Any:
+    """The runs table with chosen columns (:mod:`trialbook.web.table`)."""
+    info = _experiment(ui, request)
+    limit, offset = _int(request, "limit", 100, 0, MAX_LIMIT), _int(request, "offset", 0)
+    return runs_table.table_answer(request, ui.store, info, limit, offset)
+
+
+def export(request: Any, ui: UIState) -> Any:
+    return runs_table.export_answer(request, ui.store, _experiment(ui, request))
+
+
+def groups(request: Any, ui: UIState) -> Any:
+    return runs_table.groups_answer(request, ui.store, _experiment(ui, request))
+
+
 # -- live status, logs, job graph ------------------------------------------------------------
 
 
@@ -535,7 +551,10 @@ ROUTES: list[tuple[str, str, str]] = [
     ("GET", "/api/experiments/{name:segment}/scatter", "scatter"),
     ("GET", "/api/experiments/{name:segment}/parallel", "parallel"),  # web/charts.py
     ("GET", "/api/experiments/{name:segment}/overlay", "overlay"),  # web/charts.py
-    ("GET", "/api/experiments/{name:segment}/groups", "groups"),  # web/charts.py
+    ("GET", "/api/experiments/{name:segment}/curves", "curves"),  # web/charts.py
+    ("GET", "/api/experiments/{name:segment}/table", "table"),
+    ("GET", "/api/experiments/{name:segment}/export", "export"),
+    ("GET", "/api/experiments/{name:segment}/groups", "groups"),
     ("GET", "/api/experiments/{name:segment}/status", "status"),
     ("GET", "/api/experiments/{name:segment}/graph", "graph"),
     ("GET", "/api/experiments/{name:segment}/jobs/{identifier:segment}/log", "job_log"),

@@ -357,7 +357,7 @@ def _thin(stats: dict[str, list[Any]], points: int) -> dict[str, list[Any]]:
     return {key: [column[i] for i in kept] for key, column in stats.items()}
 
 
-def groups(request: Any, ui: UIState) -> Any:
+def curves(request: Any, ui: UIState) -> Any:
     """One metric of the runs matching ``where`` grouped by the names of ``by``: per group its
     key, label, run count and :func:`group_stats` (down-sampled to ``points`` steps)."""
     import numpy as np
@@ -411,7 +411,7 @@ DOCS: dict[str, tuple[str, dict[str, tuple[str, str]]]] = {
         "metric": ("string", "The metric's name."),
         "points": ("integer", "Points per run at most (default 1000)."),
     }),
-    "groups": ("One metric of the runs matching `where` (at most 5,000) grouped by the names "
+    "curves": ("One metric of the runs matching `where` (at most 5,000) grouped by the names "
                "of `by`: per group and step the run count, mean, min, max and population "
                "standard deviation.", {
         "metric": ("string", "The metric's name."),

@@ -84,6 +84,30 @@ _DOCS: dict[str, tuple[str, _Q]] = {
         "where": ("string", "A filter of the query language."),
         "limit": ("integer", "At most this many runs (default 5000)."),
     }),
+    "table": ("One page of the runs table with chosen columns: nested parameters as dotted "
+              "columns (`params.model.layers`), metrics as last, min and max; `columns` shown, "
+              "`available` others, `rows` with `cells` in the order of `columns`.", {
+        "where": ("string", "A filter of the query language."),
+        "order_by": ("string", "A column key to sort by (`params.data.seed`, `metric.loss.min`)."),
+        "desc": ("boolean", "Sort in descending order."),
+        "cols": ("string", "Column keys separated by commas, in order (default: all found)."),
+        "limit": ("integer", "Page size (0 to 1000, default 100)."),
+        "offset": ("integer", "Runs to skip (default 0)."),
+    }),
+    "export": ("The whole filtered, sorted table (chosen columns) as a file: CSV (streamed) or "
+               "Parquet.", {
+        "format": ("string", "`csv` (default) or `parquet`."),
+        "where": ("string", "A filter of the query language."),
+        "order_by": ("string", "A column key to sort by."),
+        "desc": ("boolean", "Sort in descending order."),
+        "cols": ("string", "Column keys separated by commas (default: the table's columns)."),
+    }),
+    "groups": ("The matching runs grouped by one or more columns: per group its values, count, "
+               "`where` (the filter of its runs) and `[mean, std, n]` of each numeric column.", {
+        "group": ("string", "Column keys to group by, separated by commas, e.g. `params.lr`."),
+        "where": ("string", "A filter of the query language."),
+        "cols": ("string", "Columns to aggregate (default: the table's columns)."),
+    }),
     "status": ("Live status: `counts` by status by one rule (runs, a lost run counting as "
                "failed, plus the task jobs not recorded as runs yet; `unrecorded`: how many of "
                "each are such jobs), the running runs (`live`, at most 200) and running jobs "
@@ -136,6 +160,9 @@ def _operation(method: str, path: str, name: str) -> dict[str, Any]:
                             "content": {"application/json": {}}}  # fmt: skip
     if name in ("artifact", "artifact_download"):
         responses["200"] = {"description": "The bytes", "content": {"application/octet-stream": {}}}
+    if name == "export":
+        responses["200"] = {"description": "The file", "content": {
+            "text/csv": {}, "application/vnd.apache.parquet": {}}}  # fmt: skip
     if "{" in path:
         responses["404"] = {"description": "Unknown experiment, run or file.",
                             "content": {"application/json": {}}}  # fmt: skip

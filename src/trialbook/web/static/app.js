@@ -280,8 +280,10 @@ function runsToolbar(onApply) {
     location.href = expPage(TB.name) + "/compare?runs=" + [...state.selected].sort((a, b) => a - b).join(",");
   } }, "Compare selected");
   const live = el("label", {}, el("input", { type: "checkbox", id: "live-toggle", checked: true }), " live");
+  if (![...size.options].some((o) => +o.value === state.limit)) size.append(el("option", { value: state.limit, selected: true }, state.limit + " / page"));
+  const table = tableControls(onApply);  // table.js: Columns, Group by, Export
   return { node: el("div", { class: "toolbar" }, input, el("button", { id: "filter-btn", onclick: apply }, "Filter"),
-    size, compare, live), compare, live: live.firstChild };
+    size, compare, table.node, live), compare, live: live.firstChild, table };
 }
 
 function columnsOf(data) {
@@ -337,6 +339,7 @@ function pager(data, onMove) {
 
 async function runsPage() {
   crumbs(["experiments", "/"], [TB.name]);
+  tableStateFromUrl();  // table.js: a shared URL shows the same view
   const tabs = el("div", { class: "tabs" });
   const counts = el("div", { class: "counts", id: "counts" });
   const content = el("div", {});
@@ -423,19 +426,10 @@ function runsView(content, counts) {
   const load = async () => {
     const mine = ++requested;
     try {
-      const data = await api(expPath(TB.name) + "/runs", { where: state.where, order_by: state.order_by,
-        descending: state.descending, limit: state.limit, offset: state.offset });
+      const data = await tableLoad({ wrap, pagerBox, controls: toolbar.table, isCurrent: () => mine === requested, reload: load });
       if (mine !== requested) return;
       showFilterError(error, null);
-      wrap.replaceChildren(runsTable(data, (key) => {
-        if (state.order_by === key || (!state.order_by && key === "run_id")) state.descending = !state.descending;
-        else { state.order_by = key; state.descending = false; }
-        load();
-      }));
-      pagerBox.replaceChildren(pager(data, (dir) => {
-        state.offset = Math.max(0, state.offset + dir * state.limit); load();
-      }));
-      if (!data.total && !state.where) {  // say why the table is empty while jobs may run
+      if (data && !data.total && !state.where) {  // say why the table is empty while jobs may run
         pagerBox.append(el("p", { class: "muted empty", id: "no-runs" }, "No runs recorded yet. Runs appear here as they are "
           + "recorded (task jobs when they finish); what runs now is listed under Live."));
       }

@@ -498,7 +498,7 @@ function groupsView(content) {
     const names = chosen();
     if (!names.length) { answer = null; draw(); box.append(el("p", { class: "muted empty", id: "gr-empty" }, "Choose one or more parameters to group by (ctrl-click for several), e.g. all but the seed.")); info.textContent = ""; return; }
     try {
-      answer = await api(expPath(TB.name) + "/groups", { metric: metric.value, by: names.join(","), where: state.where, points: 500 });
+      answer = await api(expPath(TB.name) + "/curves", { metric: metric.value, by: names.join(","), where: state.where, points: 500 });
       info.textContent = `${answer.groups.length} groups of ${answer.used.toLocaleString()} runs` + (answer.truncated ? ` (the first ${answer.used.toLocaleString()} of ${answer.total.toLocaleString()})` : "")
         + (answer.without_metric ? `; ${answer.without_metric} runs did not log ${metric.value}` : "");
       draw();

@@ -377,3 +377,70 @@ def test_mongo_writes_the_run_before_its_artifacts_and_step_hashes(tmp_path) -> 
         finally:
             store.close()
             client.close()
+
+
+# -- stores written before the index of runs by status ------------------------------------------
+
+
+def _drop_status_index(backend: str, location: str) -> None:
+    """Put a store made now back to the layout before the index of runs by status (SQLite
+    schema version 4, SQL layout version 3): the index dropped, the version set back."""
+    if backend == "sqlite":
+        from trialbook.storage import sqlite_schema
+
+        conn = sqlite3.connect(pathlib.Path(location) / sqlite_schema.DB_NAME, isolation_level=None)
+        conn.execute("DROP INDEX runs_by_status")
+        conn.execute("PRAGMA user_version=4")
+        conn.close()
+        return
+    import sqlalchemy as sa
+
+    from trialbook.storage.sql import SqlStore
+
+    store = SqlStore(location)
+    schema = f'"{store._db.schema}".' if store._db.schema else ""
+    with store._db.engine.begin() as conn:
+        conn.execute(sa.text(f"DROP INDEX {schema}trialbook_runs_by_status"))
+        conn.execute(sa.text(f"UPDATE {schema}trialbook_schema SET version = 3"))
+    store.close()
+
+
+def _status_index_used(backend: str, store: Any, experiment_id: int) -> bool:
+    """Whether the database counts an experiment's runs by status through the new index."""
+    if backend == "sqlite":
+        plan = store._db.read(
+            "EXPLAIN QUERY PLAN SELECT status, count(*) FROM runs WHERE experiment_id = ? "
+            "GROUP BY status", (experiment_id,)
+        )  # fmt: skip
+        return any("runs_by_status" in str(row[-1]) for row in plan)
+    import sqlalchemy as sa
+
+    indexes = sa.inspect(store._db.engine).get_indexes("trialbook_runs", schema=store.schema)
+    return any(i["name"] == "trialbook_runs_by_status" for i in indexes)
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgres", "sql-sqlite"])
+def test_store_written_before_the_status_index(backend: str, tmp_path) -> None:
+    """A store of the layout before ``runs (experiment_id, status)`` was indexed opens, gains
+    the index once (a second opener finds it done), and keeps every run and its counts."""
+    from trialbook.storage.sql import SqlStore
+
+    opener = SqlStore if backend == "sql-sqlite" else open_store
+    with _location(backend, tmp_path) as location:
+        store = opener(location)
+        info = store.create_experiment("before")
+        store.write_runs(info.id, [RunRecord(i, status="done" if i % 3 else "failed",
+                                             params={"i": i}) for i in range(1, 31)])  # fmt: skip
+        store.close()
+        _drop_status_index(backend, location)
+        for _ in range(2):  # upgraded by the first opener, found done by the second
+            store = opener(location)
+            try:
+                info = store.find_experiment("before")
+                assert info is not None and info.runs == 30
+                assert _status_index_used(backend, store, info.id)
+                runs = store.read_runs(info.id)
+                assert [r.params["i"] for r in runs] == list(range(1, 31))
+                assert sum(r.status == "failed" for r in runs) == 10
+            finally:
+                store.close()

@@ -552,6 +552,16 @@ class SqlStore(ClosingStore):
             where=where, order_by=order_by, descending=descending, limit=limit, offset=offset,
         )  # fmt: skip
 
+    def group_runs(
+        self, experiment_id: int, *, where: str | None, keys: Sequence[Any], measures: Sequence[Any]
+    ) -> list[Any] | None:
+        """Runs grouped by the values of ``keys`` (:class:`~trialbook.storage.query.Name`) in
+        one ``GROUP BY`` on PostgreSQL (see :func:`trialbook.storage.sql_query.group_runs`);
+        ``None`` where it cannot, and the caller groups them itself."""
+        from trialbook.storage.sql_query import group_runs
+
+        return group_runs(self._db, experiment_id, where=where, keys=keys, measures=measures)
+
     def names_present(self, experiment_id: int, paths: Sequence[Sequence[str]]) -> list[bool]:
         """For each list of JSON paths of the run document, whether some run of the experiment
         has one of them (an empty list: whether it has a run); used by

@@ -19,7 +19,9 @@ Versions:
    of step hashes by run (which earlier versions added when opening a store);
 3. experiment ids never given again on SQLite through SQLAlchemy (``AUTOINCREMENT``; PostgreSQL
    sequences and MySQL's ``AUTO_INCREMENT`` never reuse one), and every table of MySQL/MariaDB
-   in a case-sensitive collation (earlier versions did both when opening a store).
+   in a case-sensitive collation (earlier versions did both when opening a store);
+4. runs indexed by ``(experiment_id, status)``: counting an experiment's runs, all of them or by
+   status, reads that index instead of the runs' documents.
 
 Examples
 --------
@@ -53,7 +55,7 @@ from trialbook.storage.sql_schema import (
 
 __all__ = ["MIGRATIONS", "SCHEMA_VERSION", "prepare_schema"]
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 _LOCK_ID = 7262697
 """The PostgreSQL advisory lock (and MySQL named lock) of openers."""
 
@@ -201,8 +203,15 @@ def _autoincrement_experiments(conn: sa.Connection, schema: str | None) -> None:
     )
 
 
+def _to_version_4(conn: sa.Connection, schema: str | None) -> None:
+    """Index runs by status."""
+    for index in runs_t.indexes:
+        index.create(conn, checkfirst=True)
+
+
 MIGRATIONS: dict[int, Callable[[sa.Connection, str | None], None]] = {
     1: _to_version_2,
     2: _to_version_3,
+    3: _to_version_4,
 }
 """``MIGRATIONS[v]`` upgrades a store of version ``v`` to ``v + 1``."""

@@ -65,7 +65,15 @@ from trialbook.storage.query_light import (
 from trialbook.storage.records import RunRecord
 from trialbook.storage.sql_schema import runs_t
 
-__all__ = ["BAD_DOC", "names_present", "pg_names_present", "pg_query", "query_runs"]
+__all__ = [
+    "BAD_DOC",
+    "group_runs",
+    "names_present",
+    "pg_group",
+    "pg_names_present",
+    "pg_query",
+    "query_runs",
+]
 
 BAD_DOC = (
     "coalesce(strpos(doc, 'NaN') > 0 OR strpos(doc, 'Infinity') > 0 "
@@ -329,26 +337,78 @@ def _order(pg: _Pg, order_by: str | None, descending: bool) -> list[tuple[str, s
     return keys
 
 
+def pg_group(
+    table: str,
+    experiment_id: int,
+    where: str | None,
+    keys: Sequence[Name],
+    measures: Sequence[Name],
+) -> tuple[str, dict[str, Any]] | None:
+    """One PostgreSQL statement grouping the runs that match ``where`` by the values of
+    ``keys``, with the count, sum and sum of squares of each of ``measures`` per group, or
+    ``None`` when the filter is not written in SQL.
+
+    Values are the language's (a number and a text per name, see the module): ``true``, ``1``
+    and ``1.0`` are one group, a number and a text never are, and a measure counts numbers
+    (booleans as 1 and 0). Its rows: first ``(1, whether some document needs the Python
+    evaluator, ...)`` (the grouping set of all runs), then ``(0, NULL, key numbers and texts
+    ..., count, then count, sum, sum of squares per measure)`` for each group.
+    """
+    pg = _Pg()
+    try:
+        test = pg.node(parse_query(where).tree) if where and where.strip() else "TRUE"
+        chosen = [pg.name(k) for k in keys]
+        measured = [pg.name(m) for m in measures]
+    except _Untranslatable:
+        return None
+    values, pairs = pg.columns()
+    params = {"e": experiment_id, "nul": NUL, **pg.params}
+    docs = f"{BAD_DOC} AS bad, CASE WHEN {BAD_DOC} THEN NULL ELSE CAST(doc AS jsonb) END AS j"
+    source = (
+        f"(SELECT w.*, {', '.join(pairs)} FROM (SELECT d.*, {', '.join(values)} FROM "
+        f"(SELECT {_ROW_COLUMNS}, doc, {docs} FROM {table} WHERE experiment_id = :e "
+        "OFFSET 0) d OFFSET 0) w OFFSET 0) x"
+    ) if values else f"(SELECT {_ROW_COLUMNS}, FALSE AS bad FROM {table} WHERE experiment_id = :e) x"
+    columns, group = [], []
+    for i, value in enumerate(chosen):
+        columns += [f"{value.n or 'CAST(NULL AS numeric)'} AS gn{i}",
+                    f"{value.t or 'CAST(NULL AS text)'} AS gt{i}"]  # fmt: skip
+        group += [f"gn{i}", f"gt{i}"]
+    sums = []
+    for i, value in enumerate(measured):
+        # finite as a float8: a number beyond its range is left out, as SQLite does
+        number = value.n or "CAST(NULL AS numeric)"
+        columns.append(
+            f"CASE WHEN abs({number}) <= 1.7976931348623157e308 THEN CAST({number} AS float8) "
+            f"END AS v{i}"
+        )
+        sums += [f"count(v{i}) FILTER (WHERE keep)", f"sum(v{i}) FILTER (WHERE keep)",
+                 f"sum(v{i} * v{i}) FILTER (WHERE keep)"]  # fmt: skip
+    listed = ", ".join(group)
+    sql = (
+        f"WITH m AS (SELECT bad, ({test}) IS TRUE AS keep, {', '.join(columns)} FROM {source}) "
+        f"SELECT GROUPING({listed}) > 0, bool_or(bad), {listed}, count(*) FILTER (WHERE keep)"
+        f"{''.join(', ' + s for s in sums)} FROM m GROUP BY GROUPING SETS (({listed}), ())"
+    )
+    return sql, params
+
+
 def pg_names_present(
     table: str, experiment_id: int, paths: list[list[str]]
 ) -> tuple[str, dict[str, Any]]:
     """One statement telling, for each list of JSON paths, whether a run of the experiment has
-    one of them in its document (an empty list: whether it has a run), then whether some
-    document was not read (see :data:`BAD_DOC`; those are checked in Python)."""
+    one of them in its document (an empty list: whether it has a run). Each is an ``EXISTS``,
+    which stops at the first run that has it: a name of the first runs costs a few rows, not
+    a million. Documents ``jsonb`` refuses (see :data:`BAD_DOC`) are skipped: the caller
+    checks those in Python when a name was not found."""
     pg = _Pg()
+    doc = f"(CASE WHEN {BAD_DOC} THEN NULL ELSE CAST(doc AS jsonb) END)"
     tests = []
     for group in paths:
-        if not group:
-            tests.append("count(*) > 0")
-            continue
-        found = " OR ".join(f"{pg.chain('j', path_parts(p))} IS NOT NULL" for p in group)
-        tests.append(f"coalesce(bool_or(NOT bad AND ({found})), false)")
-    tests.append("coalesce(bool_or(bad), false)")
-    sql = (
-        f"SELECT {', '.join(tests)} FROM (SELECT {BAD_DOC} AS bad, CASE WHEN {BAD_DOC} THEN "
-        f"NULL ELSE CAST(doc AS jsonb) END AS j FROM {table} WHERE experiment_id = :e OFFSET 0) d"
-    )
-    return sql, {"e": experiment_id, "nul": NUL, **pg.params}
+        found = " OR ".join(f"{pg.chain(doc, path_parts(p))} IS NOT NULL" for p in group)
+        tests.append(f"EXISTS (SELECT 1 FROM {table} WHERE experiment_id = :e"
+                     f"{f' AND ({found})' if found else ''})")  # fmt: skip
+    return f"SELECT {', '.join(tests)}", {"e": experiment_id, "nul": NUL, **pg.params}
 
 
 # -- running queries for SqlStore ------------------------------------------------------------
@@ -388,6 +448,53 @@ def query_runs(
     return total, page(read_runs, ids)
 
 
+def group_runs(
+    db: Any,
+    experiment_id: int,
+    *,
+    where: str | None,
+    keys: Sequence[Name],
+    measures: Sequence[Name],
+) -> list[tuple[tuple[Any, ...], int, list[tuple[int, float, float]]]] | None:
+    """The groups of :func:`pg_group` on PostgreSQL, as
+    :func:`~trialbook.storage.sqlite_query.group_sql` gives them (key values as
+    :func:`~trialbook.storage.query.group_key` writes them, count, and per measure its count,
+    sum and sum of squares); ``None`` on other databases, for a filter not written in SQL, and
+    when some document is one ``jsonb`` refuses: the caller groups in Python then."""
+    if db.engine.dialect.name != "postgresql":
+        return None
+    plan = pg_group(_table(db), experiment_id, where, keys, measures)
+    if plan is None:
+        return None
+    rows = db.read(sa.text(plan[0]), plan[1])
+    width = 2 * len(keys)
+    out = []
+    for row in rows:
+        if row[0]:  # the set of all runs: whether a document was left out
+            if row[1]:
+                return None
+            continue
+        count = int(row[2 + width])
+        if not count:
+            continue  # no run of this group matches the filter
+        ident = tuple(_key_value(row[2 + 2 * i], row[3 + 2 * i]) for i in range(len(keys)))
+        rest = row[3 + width:]
+        sums = [(int(rest[3 * i]), float(rest[3 * i + 1] or 0.0), float(rest[3 * i + 2] or 0.0))
+                for i in range(len(measures))]  # fmt: skip
+        out.append((ident, count, sums))
+    return out
+
+
+def _key_value(number: Any, text: str | None) -> Any:
+    """A group's key from its number (a ``Decimal``) or text: an integral number as an int,
+    as :func:`~trialbook.storage.query.group_key` writes ``1.0`` and ``true``."""
+    if number is None:
+        return text
+    if number == number.to_integral_value():
+        return int(number)
+    return float(number)
+
+
 def names_present(db: Any, experiment_id: int, paths: Sequence[Sequence[str]]) -> list[bool]:
     """For each list of JSON paths, whether a run of the experiment has one of them (see
     :func:`~trialbook.storage.query.check_names`): one statement on PostgreSQL (and one more
@@ -397,9 +504,8 @@ def names_present(db: Any, experiment_id: int, paths: Sequence[Sequence[str]]) -
         rows = db.read(sa.select(runs_t.c.doc).where(runs_t.c.experiment_id == experiment_id))
         return paths_present((load_doc(row[0]) for row in rows), groups)
     sql, params = pg_names_present(_table(db), experiment_id, groups)
-    *found, bad = db.read(sa.text(sql), params)[0]
-    found = [bool(v) for v in found]
-    if bad and not all(found):
+    found = [bool(v) for v in db.read(sa.text(sql), params)[0]]
+    if not all(found):  # the documents jsonb refuses, if any, in Python
         rest = db.read(
             sa.text(f"SELECT doc FROM {_table(db)} WHERE experiment_id = :e AND {BAD_DOC}"),
             {"e": experiment_id, "nul": NUL},

@@ -90,6 +90,7 @@ runs_t = sa.Table(
     sa.Column("version", sa.BigInteger, nullable=False, server_default="0"),
     sa.Column("writer", sa.String(32)),
     sa.Index("trialbook_runs_by_key", "experiment_id", "key"),
+    sa.Index("trialbook_runs_by_status", "experiment_id", "status"),
     **_OPTIONS,
 )
 metrics_t = sa.Table(

@@ -477,8 +477,9 @@ def group_rows(
     ``count``, its ``where`` (the filter of its runs) and, for each numeric column of ``keys``,
     ``[mean, std, n]`` (sample standard deviation; ``None`` below two values).
 
-    A store with a native ``group_runs`` (SQLite) groups in one SQL statement; any other
-    reads the matching runs a chunk at a time (:func:`iter_runs`). Both read values as the
+    A store with a native ``group_runs`` (SQLite, PostgreSQL) groups in one SQL statement;
+    any other (or that one, when it answers ``None``) reads the matching runs a chunk at a time
+    (:func:`iter_runs`). Both read values as the
     query language does: a dict or list is its JSON text, booleans are the numbers 1 and
     0, texts are not numbers.
 
@@ -503,15 +504,16 @@ def group_rows(
     measured = [k for k in keys if k not in query.group and k != "run_id" and _sortable(k)]
     measures = [parse_name(k) for k in measured]
     native = getattr(store, "group_runs", None)
+    answer = None
     if (native is not None and meta is not None and not lost_runs(meta, now=time.time())
             and all(n.where != "bare" for n in [*names, *measures])):  # fmt: skip
         if query.where and query.where.strip():
             check_names(store, experiment_id, parse_query(query.where))
+        answer = native(experiment_id, where=query.where, keys=names, measures=measures)
+    if answer is not None:
         sums = {
             values: [count, {k: _from_sums(*t) for k, t in zip(measured, totals, strict=True)}]
-            for values, count, totals in native(
-                experiment_id, where=query.where, keys=names, measures=measures
-            )
+            for values, count, totals in answer
         }
     else:
         chosen = dict(zip(measured, measures, strict=True))

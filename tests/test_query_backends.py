@@ -175,6 +175,24 @@ def test_native_queries_agree_on_documents_sql_reads(team_store: Any) -> None:
     check()
 
 
+def test_floats_beyond_64_bits_compare_exactly_with_integers(team_store: Any) -> None:
+    """A float of 2**63 or more is an integer, and equals that integer as in Python
+    (``2.0**70 == 2**70``), on every backend: PostgreSQL compared the decimal of its shortest
+    text (found by the fuzzing above)."""
+    store = team_store
+    big = [2.0**63, 2.0**70, 2.0**70 + 2**18, -(2.0**100), 1.7976931348623157e308, 9.3e18]
+    exp = store.create_experiment("floats")
+    store.write_runs(exp.id, [RunRecord(i + 1, tags={"a": x}) for i, x in enumerate(big)])
+    for i, x in enumerate(big):
+        for where in (f"a == {int(x)}", f"a >= {int(x)} and a <= {int(x)}"):
+            assert outcome(store, exp.id, where=where) == (1, [i + 1]), where
+        assert outcome(store, exp.id, where=f"a == {int(x) + 1}") == (0, [])
+        assert outcome(store, exp.id, where=f"a > {int(x) - 1} and a < {int(x) + 1}") == (
+            1, [i + 1])  # fmt: skip
+    assert outcome(store, exp.id, where="a == 1180591620717411303424") == (1, [2])
+    assert outcome(store, exp.id, order_by="a") == (6, [4, 1, 6, 2, 3, 5])
+
+
 def test_documents_jsonb_refuses_are_queried_in_python(team_store: Any) -> None:
     """NaN, infinities and NUL characters (which PostgreSQL's ``jsonb`` refuses) in some
     documents: the answer is the Python evaluator's, on every backend."""

@@ -384,7 +384,8 @@ def test_mongo_writes_the_run_before_its_artifacts_and_step_hashes(tmp_path) -> 
 
 def _drop_status_index(backend: str, location: str) -> None:
     """Put a store made now back to the layout before the index of runs by status (SQLite
-    schema version 4, SQL layout version 3): the index dropped, the version set back."""
+    schema version 4, SQL layout version 3): the index dropped (and PostgreSQL's ``jsonb``
+    column of the documents), the version set back."""
     if backend == "sqlite":
         from trialbook.storage import sqlite_schema
 
@@ -401,6 +402,8 @@ def _drop_status_index(backend: str, location: str) -> None:
     schema = f'"{store._db.schema}".' if store._db.schema else ""
     with store._db.engine.begin() as conn:
         conn.execute(sa.text(f"DROP INDEX {schema}trialbook_runs_by_status"))
+        if backend == "postgres":
+            conn.execute(sa.text(f"ALTER TABLE {schema}trialbook_runs DROP COLUMN docb"))
         conn.execute(sa.text(f"UPDATE {schema}trialbook_schema SET version = 3"))
     store.close()
 
@@ -415,14 +418,20 @@ def _status_index_used(backend: str, store: Any, experiment_id: int) -> bool:
         return any("runs_by_status" in str(row[-1]) for row in plan)
     import sqlalchemy as sa
 
-    indexes = sa.inspect(store._db.engine).get_indexes("trialbook_runs", schema=store.schema)
-    return any(i["name"] == "trialbook_runs_by_status" for i in indexes)
+    inspector = sa.inspect(store._db.engine)
+    indexes = inspector.get_indexes("trialbook_runs", schema=store.schema)
+    columns = {c["name"] for c in inspector.get_columns("trialbook_runs", schema=store.schema)}
+    return any(i["name"] == "trialbook_runs_by_status" for i in indexes) and (
+        backend != "postgres" or "docb" in columns
+    )
 
 
 @pytest.mark.parametrize("backend", ["sqlite", "postgres", "sql-sqlite"])
 def test_store_written_before_the_status_index(backend: str, tmp_path) -> None:
     """A store of the layout before ``runs (experiment_id, status)`` was indexed opens, gains
-    the index once (a second opener finds it done), and keeps every run and its counts."""
+    the index once (a second opener finds it done; PostgreSQL also the ``jsonb`` column of the
+    documents), and keeps every run, its counts and its answers to queries."""
+    from trialbook.storage.query import query_runs
     from trialbook.storage.sql import SqlStore
 
     opener = SqlStore if backend == "sql-sqlite" else open_store
@@ -442,5 +451,8 @@ def test_store_written_before_the_status_index(backend: str, tmp_path) -> None:
                 runs = store.read_runs(info.id)
                 assert [r.params["i"] for r in runs] == list(range(1, 31))
                 assert sum(r.status == "failed" for r in runs) == 10
+                total, page = query_runs(store, info.id, where='i > 20 and status == "done"',
+                                         order_by="i", descending=True, limit=3)  # fmt: skip
+                assert (total, [r.run_id for r in page]) == (6, [29, 28, 26])
             finally:
                 store.close()

@@ -21,7 +21,10 @@ Versions:
    sequences and MySQL's ``AUTO_INCREMENT`` never reuse one), and every table of MySQL/MariaDB
    in a case-sensitive collation (earlier versions did both when opening a store);
 4. runs indexed by ``(experiment_id, status)``: counting an experiment's runs, all of them or by
-   status, reads that index instead of the runs' documents.
+   status, reads that index instead of the runs' documents; on PostgreSQL, each run's document
+   also kept as ``jsonb`` in the generated column ``docb``
+   (:data:`~trialbook.storage.sql_schema.DOC_JSONB`), which queries read instead of parsing
+   every document again.
 
 Examples
 --------
@@ -43,6 +46,7 @@ import sqlalchemy as sa
 
 from trialbook.errors import SchemaVersionError
 from trialbook.storage.sql_schema import (
+    add_doc_jsonb,
     artifacts_t,
     experiments_t,
     make_case_sensitive,
@@ -204,9 +208,11 @@ def _autoincrement_experiments(conn: sa.Connection, schema: str | None) -> None:
 
 
 def _to_version_4(conn: sa.Connection, schema: str | None) -> None:
-    """Index runs by status."""
+    """Index runs by status; on PostgreSQL, keep each run document as ``jsonb`` too."""
     for index in runs_t.indexes:
         index.create(conn, checkfirst=True)
+    if conn.dialect.name == "postgresql":
+        add_doc_jsonb(conn, _qualified(conn, runs_t, schema))
 
 
 MIGRATIONS: dict[int, Callable[[sa.Connection, str | None], None]] = {

@@ -1,8 +1,9 @@
 """The query language in PostgreSQL, for :class:`~trialbook.storage.sql.SqlStore`.
 
-:func:`pg_query` turns a filter, a sort and a page into one statement over the ``doc`` text
-column read as ``jsonb``: it answers the number of matching runs and the ids of the page, and
-only the page's runs are then read in full. :func:`pg_names_present` answers
+:func:`pg_query` turns a filter, a sort and a page into one statement over the run documents
+as ``jsonb`` (the generated column ``docb``, parsed once when a run is written): it answers the
+number of matching runs and the ids of the page, and only the page's runs are then read in
+full. :func:`pg_names_present` answers
 :func:`~trialbook.storage.query.check_names` in one statement. Other databases, and the
 queries that cannot be written in SQL, read light runs (columns and documents, no values
 bundle) and use the Python evaluator (:mod:`trialbook.storage.query_light`).
@@ -15,11 +16,11 @@ JSON array or object is its compact JSON text (read from ``doc::json``, which ke
 written), and ``AND``/``OR``/``NOT`` are SQL's three-valued logic. Numbers compare as decimals:
 a float is the decimal of its shortest text (its JSON text; ``float8::text`` for a column),
 which orders floats exactly and compares them with integers exactly below 2**53; from 2**53 on
-a float is an integer and is compared by that exact value (up to 2**63; beyond, by its shortest
-decimal), so that ``2**60 == 2.0**60`` as in Python.
+a float is an integer and is compared by that exact value (at any size), so that
+``2**60 == 2.0**60`` and ``2**70 == 2.0**70`` as in Python.
 
 PostgreSQL's ``jsonb`` refuses NaN, infinities and ``\\u0000`` in a text, which a run document
-may hold: rows whose text has one of them are left out of the ``jsonb`` reading, and when an
+may hold: rows whose text has one of them have no ``docb`` (:data:`STORED_BAD`), and when an
 experiment has such a row the statement says so and the query is answered by the Python
 evaluator instead (correct first).
 
@@ -66,7 +67,7 @@ from trialbook.storage.records import RunRecord
 from trialbook.storage.sql_schema import runs_t
 
 __all__ = [
-    "BAD_DOC",
+    "STORED_BAD",
     "group_runs",
     "names_present",
     "pg_group",
@@ -75,14 +76,11 @@ __all__ = [
     "query_runs",
 ]
 
-BAD_DOC = (
-    "coalesce(strpos(doc, 'NaN') > 0 OR strpos(doc, 'Infinity') > 0 "
-    "OR strpos(doc, :nul) > 0, false)"
-)
-"""Whether a row's document may hold what ``jsonb`` refuses (NaN, infinities, ``\\u0000``);
-bind ``nul`` to :data:`NUL`. A text such as ``"NaN"`` also counts: such a row is read by the
-Python evaluator, never wrongly."""
-NUL = "\\u0000"
+STORED_BAD = "(docb IS NULL AND doc IS NOT NULL)"
+"""Whether a row's document is one that ``jsonb`` refuses (NaN, infinities, ``\\u0000``; a text
+holding them too), which the stored ``jsonb`` column (``docb``, see
+:data:`~trialbook.storage.sql_schema.DOC_JSONB`) leaves out: such a row is read by the Python
+evaluator, never wrongly. Queries read ``docb`` rather than parsing each document again."""
 _OPS = {ast.Eq: "=", ast.NotEq: "<>", ast.Lt: "<", ast.LtE: "<=", ast.Gt: ">", ast.GtE: ">="}
 _INTEGER_COLUMNS = ("run_id", "seed")
 _FLOAT_COLUMNS = ("created", "started", "finished")
@@ -241,7 +239,8 @@ class _Pg:
             # a float of 2**53 or more is an integer: its exact value, as Python compares it
             exact = (f"CASE WHEN abs({number}) BETWEEN {2**53} AND {_INT8_FLOATS} AND {text} ~ "
                      f"'[.eE]' THEN CAST(CAST(CAST({number} AS float8) AS int8) AS numeric) "
-                     f"ELSE {number} END")  # fmt: skip
+                     f"WHEN abs({number}) > {_INT8_FLOATS} AND {text} ~ '[.eE]' THEN "
+                     f"{_float_integer(number)} ELSE {number} END")  # fmt: skip
             pairs.append(
                 f"CASE {kind} WHEN 'number' THEN {exact} WHEN 'boolean' THEN "
                 f"CASE WHEN CAST(v{i} AS boolean) THEN 1::numeric ELSE 0::numeric END END AS n{i}"
@@ -261,7 +260,22 @@ holds exactly."""
 
 def _integral(value: float) -> bool:
     """Whether a float is compared by its exact integer value (see :func:`_float_number`)."""
-    return 2**53 <= abs(value) <= _INT8_FLOATS
+    return abs(value) >= 2**53
+
+
+def _float_integer(decimal: str) -> str:
+    """The exact integer value of a float of 2**63 or more (beyond ``int8``) from the decimal
+    of its shortest text: that decimal rounded to the float's precision, a multiple of
+    2**(e - 52) for a float of 2**e up to 2**(e + 1). ``e`` is that of the decimal (``log``
+    corrected by one where it rounds across a power of two), which can be below a power of two
+    that the float is: then the multiple is of a half step, and the rounding still lands on the
+    float (the shortest decimal is within a quarter step of it there)."""
+    size = f"abs({decimal})"
+    guess = f"floor(log(2::numeric, {size}))"
+    e = (f"({guess} + CAST(power(2::numeric, {guess} + 1) <= {size} AS int) "
+         f"- CAST(power(2::numeric, {guess}) > {size} AS int))")  # fmt: skip
+    step = f"power(2::numeric, {e} - 52)"
+    return f"(round({decimal} / {step}) * {step})"
 
 
 def _float_number(expr: str) -> str:
@@ -296,27 +310,30 @@ def pg_query(
     except _Untranslatable:
         return None
     values, pairs = pg.columns()
-    params = {"e": experiment_id, **pg.params}
-    if values:
-        params["nul"] = NUL
-        docs = f", {BAD_DOC} AS bad, CASE WHEN {BAD_DOC} THEN NULL ELSE CAST(doc AS jsonb) END AS j"
-        source = (
-            f"(SELECT w.*, {', '.join(pairs)} FROM (SELECT d.*, {', '.join(values)} FROM "
-            f"(SELECT {_ROW_COLUMNS}, doc{docs} FROM {table} WHERE experiment_id = :e "
-            "OFFSET 0) d OFFSET 0) w OFFSET 0) x"
-        )
-    else:
-        source = f"(SELECT {_ROW_COLUMNS}, FALSE AS bad FROM {table} WHERE experiment_id = :e) x"
+    params = {"e": experiment_id, **pg.params, "limit": limit, "offset": offset}
     key_columns = "".join(f", {expr} AS k{i}" for i, (expr, _) in enumerate(keys))
     order = ", ".join(f"k{i}{suffix}" for i, (_, suffix) in enumerate(keys)) + ", run_id"
     page = "" if limit is None else " LIMIT :limit"
-    params.update(limit=limit, offset=offset)
+    # the page's positions: numbered after the sort and the limit, over its rows only
+    numbered = f"SELECT 1, run_id, row_number() OVER (ORDER BY {order}), NULL FROM"
+    if not values:  # only the run's columns: counted and paged through the indexes
+        matching = f"{table} WHERE experiment_id = :e AND ({test}) IS TRUE"
+        sql = (
+            f"SELECT 0, NULL, (SELECT count(*) FROM {matching}), FALSE UNION ALL {numbered} "
+            f"(SELECT run_id{key_columns} FROM {matching} ORDER BY {order}{page} OFFSET :offset) p"
+        )
+        return sql, params
+    source = (
+        f"(SELECT w.*, {', '.join(pairs)} FROM (SELECT d.*, {', '.join(values)} FROM "
+        f"(SELECT {_ROW_COLUMNS}, doc, {STORED_BAD} AS bad, docb AS j FROM {table} "
+        "WHERE experiment_id = :e OFFSET 0) d OFFSET 0) w OFFSET 0) x"
+    )
     sql = (
         f"WITH m AS (SELECT run_id, bad, ({test}) IS TRUE AS keep{key_columns} FROM {source}) "
         "SELECT 0, NULL, (SELECT count(*) FROM m WHERE keep), "
-        "(SELECT coalesce(bool_or(bad), false) FROM m) "
-        f"UNION ALL SELECT 1, run_id, pos, NULL FROM (SELECT run_id, row_number() OVER (ORDER "
-        f"BY {order}) AS pos FROM m WHERE keep ORDER BY {order}{page} OFFSET :offset) p"
+        f"(SELECT coalesce(bool_or(bad), false) FROM m) UNION ALL {numbered} "
+        f"(SELECT run_id{''.join(f', k{i}' for i in range(len(keys)))} FROM m WHERE keep "
+        f"ORDER BY {order}{page} OFFSET :offset) p"
     )
     return sql, params
 
@@ -362,13 +379,15 @@ def pg_group(
     except _Untranslatable:
         return None
     values, pairs = pg.columns()
-    params = {"e": experiment_id, "nul": NUL, **pg.params}
-    docs = f"{BAD_DOC} AS bad, CASE WHEN {BAD_DOC} THEN NULL ELSE CAST(doc AS jsonb) END AS j"
-    source = (
-        f"(SELECT w.*, {', '.join(pairs)} FROM (SELECT d.*, {', '.join(values)} FROM "
-        f"(SELECT {_ROW_COLUMNS}, doc, {docs} FROM {table} WHERE experiment_id = :e "
-        "OFFSET 0) d OFFSET 0) w OFFSET 0) x"
-    ) if values else f"(SELECT {_ROW_COLUMNS}, FALSE AS bad FROM {table} WHERE experiment_id = :e) x"
+    params = {"e": experiment_id, **pg.params}
+    docs = f"{STORED_BAD} AS bad, docb AS j"
+    source = f"(SELECT {_ROW_COLUMNS}, FALSE AS bad FROM {table} WHERE experiment_id = :e) x"
+    if values:
+        source = (
+            f"(SELECT w.*, {', '.join(pairs)} FROM (SELECT d.*, {', '.join(values)} FROM "
+            f"(SELECT {_ROW_COLUMNS}, doc, {docs} FROM {table} WHERE experiment_id = :e "
+            "OFFSET 0) d OFFSET 0) w OFFSET 0) x"
+        )
     columns, group = [], []
     for i, value in enumerate(chosen):
         columns += [f"{value.n or 'CAST(NULL AS numeric)'} AS gn{i}",
@@ -399,16 +418,16 @@ def pg_names_present(
     """One statement telling, for each list of JSON paths, whether a run of the experiment has
     one of them in its document (an empty list: whether it has a run). Each is an ``EXISTS``,
     which stops at the first run that has it: a name of the first runs costs a few rows, not
-    a million. Documents ``jsonb`` refuses (see :data:`BAD_DOC`) are skipped: the caller
+    a million. Documents ``jsonb`` refuses (see :data:`STORED_BAD`) are skipped: the caller
     checks those in Python when a name was not found."""
     pg = _Pg()
-    doc = f"(CASE WHEN {BAD_DOC} THEN NULL ELSE CAST(doc AS jsonb) END)"
+    doc = "docb"
     tests = []
     for group in paths:
         found = " OR ".join(f"{pg.chain(doc, path_parts(p))} IS NOT NULL" for p in group)
         tests.append(f"EXISTS (SELECT 1 FROM {table} WHERE experiment_id = :e"
                      f"{f' AND ({found})' if found else ''})")  # fmt: skip
-    return f"SELECT {', '.join(tests)}", {"e": experiment_id, "nul": NUL, **pg.params}
+    return f"SELECT {', '.join(tests)}", {"e": experiment_id, **pg.params}
 
 
 # -- running queries for SqlStore ------------------------------------------------------------
@@ -478,7 +497,7 @@ def group_runs(
         if not count:
             continue  # no run of this group matches the filter
         ident = tuple(_key_value(row[2 + 2 * i], row[3 + 2 * i]) for i in range(len(keys)))
-        rest = row[3 + width:]
+        rest = row[3 + width :]
         sums = [(int(rest[3 * i]), float(rest[3 * i + 1] or 0.0), float(rest[3 * i + 2] or 0.0))
                 for i in range(len(measures))]  # fmt: skip
         out.append((ident, count, sums))
@@ -507,8 +526,8 @@ def names_present(db: Any, experiment_id: int, paths: Sequence[Sequence[str]]) -
     found = [bool(v) for v in db.read(sa.text(sql), params)[0]]
     if not all(found):  # the documents jsonb refuses, if any, in Python
         rest = db.read(
-            sa.text(f"SELECT doc FROM {_table(db)} WHERE experiment_id = :e AND {BAD_DOC}"),
-            {"e": experiment_id, "nul": NUL},
+            sa.text(f"SELECT doc FROM {_table(db)} WHERE experiment_id = :e AND {STORED_BAD}"),
+            {"e": experiment_id},
         )
         more = paths_present((load_doc(row[0]) for row in rest), groups)
         found = [a or b for a, b in zip(found, more, strict=True)]

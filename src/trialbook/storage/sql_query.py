@@ -237,17 +237,18 @@ class _Pg:
             kind, text = f"jsonb_typeof(v{i})", f"coalesce({', '.join(texts)})"
             number = f"CAST(v{i} AS numeric)"
             # a float of 2**53 or more is an integer: its exact value, as Python compares it
-            exact = (f"CASE WHEN abs({number}) BETWEEN {2**53} AND {_INT8_FLOATS} AND {text} ~ "
-                     f"'[.eE]' THEN CAST(CAST(CAST({number} AS float8) AS int8) AS numeric) "
-                     f"WHEN abs({number}) > {_INT8_FLOATS} AND {text} ~ '[.eE]' THEN "
-                     f"{_float_integer(number)} ELSE {number} END")  # fmt: skip
+            exact = (f"CASE WHEN abs({number}) < {2**53} THEN {number} "
+                     f"WHEN {text} !~ '[.eE]' THEN {number} "
+                     f"WHEN abs({number}) <= {_INT8_FLOATS} THEN "
+                     f"CAST(CAST(CAST({number} AS float8) AS int8) AS numeric) "
+                     f"ELSE {_float_integer(number)} END")  # fmt: skip
             pairs.append(
                 f"CASE {kind} WHEN 'number' THEN {exact} WHEN 'boolean' THEN "
                 f"CASE WHEN CAST(v{i} AS boolean) THEN 1::numeric ELSE 0::numeric END END AS n{i}"
             )
             pairs.append(
-                f"CASE WHEN {kind} = 'string' THEN v{i} #>> '{{}}' WHEN {kind} IN ('array', "
-                f"'object') THEN coalesce({', '.join(texts)}) END AS t{i}"
+                f"CASE {kind} WHEN 'string' THEN v{i} #>> '{{}}' WHEN 'array' THEN {text} "
+                f"WHEN 'object' THEN {text} END AS t{i}"
             )
         return values, pairs
 
@@ -323,11 +324,7 @@ def pg_query(
             f"(SELECT run_id{key_columns} FROM {matching} ORDER BY {order}{page} OFFSET :offset) p"
         )
         return sql, params
-    source = (
-        f"(SELECT w.*, {', '.join(pairs)} FROM (SELECT d.*, {', '.join(values)} FROM "
-        f"(SELECT {_ROW_COLUMNS}, doc, {STORED_BAD} AS bad, docb AS j FROM {table} "
-        "WHERE experiment_id = :e OFFSET 0) d OFFSET 0) w OFFSET 0) x"
-    )
+    source = _documents(table, values, pairs)
     sql = (
         f"WITH m AS (SELECT run_id, bad, ({test}) IS TRUE AS keep{key_columns} FROM {source}) "
         "SELECT 0, NULL, (SELECT count(*) FROM m WHERE keep), "
@@ -336,6 +333,18 @@ def pg_query(
         f"ORDER BY {order}{page} OFFSET :offset) p"
     )
     return sql, params
+
+
+def _documents(table: str, values: list[str], pairs: list[str]) -> str:
+    """The runs of experiment ``:e`` with the ``n``/``t`` columns of the names read from their
+    documents: three steps, each fenced (``OFFSET 0``) so that a value read once is not read
+    again where it is used, and each passing on only what the next one needs (a document, a
+    ``jsonb`` copied through every step cost more than reading it)."""
+    return (
+        f"(SELECT {_ROW_COLUMNS}, bad, {', '.join(pairs)} FROM (SELECT {_ROW_COLUMNS}, doc, bad, "
+        f"{', '.join(values)} FROM (SELECT {_ROW_COLUMNS}, doc, {STORED_BAD} AS bad, docb AS j "
+        f"FROM {table} WHERE experiment_id = :e OFFSET 0) d OFFSET 0) w OFFSET 0) x"
+    )
 
 
 def _order(pg: _Pg, order_by: str | None, descending: bool) -> list[tuple[str, str]]:
@@ -380,14 +389,9 @@ def pg_group(
         return None
     values, pairs = pg.columns()
     params = {"e": experiment_id, **pg.params}
-    docs = f"{STORED_BAD} AS bad, docb AS j"
     source = f"(SELECT {_ROW_COLUMNS}, FALSE AS bad FROM {table} WHERE experiment_id = :e) x"
     if values:
-        source = (
-            f"(SELECT w.*, {', '.join(pairs)} FROM (SELECT d.*, {', '.join(values)} FROM "
-            f"(SELECT {_ROW_COLUMNS}, doc, {docs} FROM {table} WHERE experiment_id = :e "
-            "OFFSET 0) d OFFSET 0) w OFFSET 0) x"
-        )
+        source = _documents(table, values, pairs)
     columns, group = [], []
     for i, value in enumerate(chosen):
         columns += [f"{value.n or 'CAST(NULL AS numeric)'} AS gn{i}",

@@ -289,12 +289,14 @@ def query_page(
     statement, ``record`` decodes a row of :data:`~trialbook.storage.sqlite_schema.RUN_SELECT`;
     ``limit`` is -1 for all."""
     clause, params = "experiment_id = ?", [experiment_id]
-    if where and where.strip():
+    filtered = bool(where and where.strip())
+    if where and filtered:
         sql, extra = query_sql(parse_query(where), doc)
         clause, params = f"{clause} AND {sql}", params + extra
-    if order_by and sqlite3.sqlite_version_info >= (3, 35):
-        # One pass: each row's JSON is parsed once for both the filter and the sort key.
-        key, key_params = name_sql(parse_name(order_by), doc)
+    if (order_by or filtered) and sqlite3.sqlite_version_info >= (3, 35):
+        # One pass: each row's JSON is parsed once for the filter, the sort key and the count
+        # (a count, then a page, would evaluate the filter on every run twice).
+        key, key_params = name_sql(parse_name(order_by or "run_id"), doc)
         direction = " DESC" if descending else ""
         columns = ", ".join(f"r.{c.strip()}" for c in RUN_SELECT.split(","))
         rows = read(

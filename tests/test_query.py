@@ -230,3 +230,20 @@ def test_sql_and_python_back_ends_agree(
 
     assert outcome(store) == outcome(GenericStore(store))
     store.close()
+
+
+def test_sqlite_counts_a_filter_with_any_page(tmp_path: Any) -> None:
+    """SQLite answers a filtered query in one pass, its count read from the page's rows: an
+    empty page (limit 0, an offset past the end) still carries the right count, sorted or not."""
+    with open_store(tmp_path / "store") as store:
+        exp = store.create_experiment("pages")
+        store.write_runs(exp.id, [RunRecord(i, status="done" if i % 3 else "failed",
+                                            params={"x": i}) for i in range(1, 31)])  # fmt: skip
+        for order_by in (None, "x"):
+            for limit, offset, ids in ((0, 0, []), (3, 0, [1, 2, 4]), (5, 18, [28, 29]),
+                                       (5, 40, []), (None, 19, [29]), (None, 0, None)):  # fmt: skip
+                total, page = query_runs(store, exp.id, where='x > 0 and status == "done"',
+                                         order_by=order_by, limit=limit, offset=offset)  # fmt: skip
+                assert total == 20, (order_by, limit, offset)
+                if ids is not None:
+                    assert [r.run_id for r in page] == ids, (order_by, limit, offset)

@@ -230,7 +230,7 @@ class _Pg:
         values, pairs = [], []
         for name, i in self.names.items():
             paths = self.json_parts(name)
-            found = [f"NULLIF({self.chain('j', p)}, 'null'::jsonb)" for p in paths]
+            found = [f"NULLIF({self.chain('docb', p)}, 'null'::jsonb)" for p in paths]
             texts = [f"NULLIF(CAST({self.chain('CAST(doc AS json)', p)} AS text), 'null')"
                      for p in paths]  # fmt: skip
             values.append(f"coalesce({', '.join(found)}) AS v{i}")
@@ -337,13 +337,14 @@ def pg_query(
 
 def _documents(table: str, values: list[str], pairs: list[str]) -> str:
     """The runs of experiment ``:e`` with the ``n``/``t`` columns of the names read from their
-    documents: three steps, each fenced (``OFFSET 0``) so that a value read once is not read
-    again where it is used, and each passing on only what the next one needs (a document, a
-    ``jsonb`` copied through every step cost more than reading it)."""
+    documents (``values`` read from ``docb``, then ``pairs`` from them): two steps, each fenced
+    (``OFFSET 0``) so that a value read once is not read again where it is used, and each
+    passing on only what the next one needs (a ``jsonb`` copied through every step cost more
+    than reading it)."""
     return (
-        f"(SELECT {_ROW_COLUMNS}, bad, {', '.join(pairs)} FROM (SELECT {_ROW_COLUMNS}, doc, bad, "
-        f"{', '.join(values)} FROM (SELECT {_ROW_COLUMNS}, doc, {STORED_BAD} AS bad, docb AS j "
-        f"FROM {table} WHERE experiment_id = :e OFFSET 0) d OFFSET 0) w OFFSET 0) x"
+        f"(SELECT {_ROW_COLUMNS}, bad, {', '.join(pairs)} FROM (SELECT {_ROW_COLUMNS}, doc, "
+        f"{STORED_BAD} AS bad, {', '.join(values)} FROM {table} WHERE experiment_id = :e "
+        "OFFSET 0) w OFFSET 0) x"
     )
 
 

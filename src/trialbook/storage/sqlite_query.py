@@ -293,9 +293,10 @@ def query_page(
     if where and filtered:
         sql, extra = query_sql(parse_query(where), doc)
         clause, params = f"{clause} AND {sql}", params + extra
-    if (order_by or filtered) and sqlite3.sqlite_version_info >= (3, 35):
+    if (order_by or filtered) and limit != 0 and sqlite3.sqlite_version_info >= (3, 35):
         # One pass: each row's JSON is parsed once for the filter, the sort key and the count
-        # (a count, then a page, would evaluate the filter on every run twice).
+        # (a count, then a page, would evaluate the filter on every run twice). The count is
+        # read from the page's rows: a page of no rows (limit 0, or past the end) counts apart.
         key, key_params = name_sql(parse_name(order_by or "run_id"), doc)
         direction = " DESC" if descending else ""
         columns = ", ".join(f"r.{c.strip()}" for c in RUN_SELECT.split(","))

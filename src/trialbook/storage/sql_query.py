@@ -340,7 +340,9 @@ def _documents(table: str, values: list[str], pairs: list[str]) -> str:
     documents (``values`` read from ``docb``, then ``pairs`` from them): two steps, each fenced
     (``OFFSET 0``) so that a value read once is not read again where it is used, and each
     passing on only what the next one needs (a ``jsonb`` copied through every step cost more
-    than reading it)."""
+    than reading it). Without names, the runs' columns alone."""
+    if not values:
+        return f"(SELECT {_ROW_COLUMNS}, FALSE AS bad FROM {table} WHERE experiment_id = :e) x"
     return (
         f"(SELECT {_ROW_COLUMNS}, bad, {', '.join(pairs)} FROM (SELECT {_ROW_COLUMNS}, doc, "
         f"{STORED_BAD} AS bad, {', '.join(values)} FROM {table} WHERE experiment_id = :e "
@@ -390,9 +392,7 @@ def pg_group(
         return None
     values, pairs = pg.columns()
     params = {"e": experiment_id, **pg.params}
-    source = f"(SELECT {_ROW_COLUMNS}, FALSE AS bad FROM {table} WHERE experiment_id = :e) x"
-    if values:
-        source = _documents(table, values, pairs)
+    source = _documents(table, values, pairs)
     columns, group = [], []
     for i, value in enumerate(chosen):
         columns += [f"{value.n or 'CAST(NULL AS numeric)'} AS gn{i}",

@@ -79,7 +79,8 @@ OPERATIONS = (
     "update_meta", "allocate_run_ids", "write_runs", "read_runs", "delete_runs",
     "find_runs_by_key", "put_step_hash", "get_step_hashes", "read_metrics", "metric_names",
     "write_artifact", "read_artifact", "list_artifacts", "put_snapshot", "get_snapshot",
-    "collect_garbage", "query_runs", "names_present", "group_runs",
+    "collect_garbage", "query_runs", "names_present", "group_runs", "change_token",
+    "value_columns",
 )  # fmt: skip
 """The methods of a store that :func:`retry_operations` wraps: the whole
 :class:`~trialbook.storage.base.Store` protocol and the optional query methods."""

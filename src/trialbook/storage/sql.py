@@ -562,6 +562,25 @@ class SqlStore(ClosingStore):
 
         return group_runs(self._db, experiment_id, where=where, keys=keys, measures=measures)
 
+    def change_token(self) -> str | None:
+        """A value equal to an earlier one only if nothing was committed in between (on
+        PostgreSQL, its snapshot of transactions; ``None`` elsewhere). Read it before reading
+        what a cache keeps (:mod:`trialbook.storage.value_cache`)."""
+        from trialbook.storage.sql_query import change_token
+
+        return change_token(self._db)
+
+    def value_columns(
+        self, experiment_id: int, names: Sequence[Any]
+    ) -> tuple[Any, list[Any]] | None:
+        """The run ids of the experiment in order and, for each of ``names``
+        (:class:`~trialbook.storage.query.Name`), the column of its runs' values as its filters
+        read them (:class:`~trialbook.storage.value_columns.Column`), in one statement on
+        PostgreSQL (``None`` elsewhere, or when a document is one ``jsonb`` refuses)."""
+        from trialbook.storage.sql_query import value_columns
+
+        return value_columns(self._db, experiment_id, names)
+
     def names_present(self, experiment_id: int, paths: Sequence[Sequence[str]]) -> list[bool]:
         """For each list of JSON paths of the run document, whether some run of the experiment
         has one of them (an empty list: whether it has a run); used by

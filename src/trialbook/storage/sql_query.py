@@ -37,13 +37,16 @@ True
 from __future__ import annotations
 
 import ast
+import contextlib
+import json
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
 
+from trialbook.bulk import paused_gc
 from trialbook.storage.bundle import load_doc
 from trialbook.storage.query import (
     _NOT_CONSTANT,
@@ -68,12 +71,14 @@ from trialbook.storage.sql_schema import runs_t
 
 __all__ = [
     "STORED_BAD",
+    "change_token",
     "group_runs",
     "names_present",
     "pg_group",
     "pg_names_present",
     "pg_query",
     "query_runs",
+    "value_columns",
 ]
 
 STORED_BAD = "(docb IS NULL AND doc IS NOT NULL)"
@@ -406,8 +411,11 @@ def pg_group(
             f"CASE WHEN abs({number}) <= 1.7976931348623157e308 THEN CAST({number} AS float8) "
             f"END AS v{i}"
         )
-        sums += [f"count(v{i}) FILTER (WHERE keep)", f"sum(v{i}) FILTER (WHERE keep)",
-                 f"sum(v{i} * v{i}) FILTER (WHERE keep)"]  # fmt: skip
+        # sums in numeric: float8's would raise on an overflow (squares of 1e300), where
+        # SQLite's total() gives infinity (so does Python's float() of the numeric sum)
+        exact = f"CAST(v{i} AS numeric)"
+        sums += [f"count(v{i}) FILTER (WHERE keep)", f"sum({exact}) FILTER (WHERE keep)",
+                 f"sum({exact} * {exact}) FILTER (WHERE keep)"]  # fmt: skip
     listed = ", ".join(group)
     sql = (
         f"WITH m AS (SELECT bad, ({test}) IS TRUE AS keep, {', '.join(columns)} FROM {source}) "
@@ -537,6 +545,123 @@ def names_present(db: Any, experiment_id: int, paths: Sequence[Sequence[str]]) -
         more = paths_present((load_doc(row[0]) for row in rest), groups)
         found = [a or b for a, b in zip(found, more, strict=True)]
     return found
+
+
+def change_token(db: Any) -> str | None:
+    """PostgreSQL's snapshot (``txid_current_snapshot()``: the next transaction id and those
+    in progress): equal to an earlier one only if no transaction committed a change anywhere
+    on the server in between. ``None`` on other databases."""
+    if db.engine.dialect.name != "postgresql":
+        return None
+    return str(db.read(sa.text("SELECT CAST(txid_current_snapshot() AS text)"))[0][0])
+
+
+class _Nested:
+    """A dict or list value: SQLite would compare its JSON text, in the order of its keys as
+    written, which ``jsonb`` does not keep; the columns leave it to the store."""
+
+    __slots__ = ()
+
+
+_NESTED = _Nested()
+
+
+def _plain_json(text: str | None) -> Any:
+    value = None if text is None else json.loads(text)
+    if type(value) is bool:
+        return int(value)
+    if isinstance(value, dict | list):
+        return _NESTED
+    return value
+
+
+def value_columns(
+    db: Any, experiment_id: int, names: Sequence[Name]
+) -> tuple[Any, list[Any]] | None:
+    """The run ids of the experiment in order (an array) and, for each of ``names``, the
+    :class:`~trialbook.storage.value_columns.Column` of its runs' values as the query language
+    reads them (booleans as 1 and 0, dicts and lists as values the columns do not compare),
+    from the stored ``jsonb`` in one statement, streamed; ``None`` on other databases and when
+    some document is one ``jsonb`` refuses."""
+    if db.engine.dialect.name != "postgresql":
+        return None
+    import numpy as np
+
+    from trialbook.storage.value_columns import Column
+
+    select: list[str] = []
+    params: dict[str, Any] = {}
+    decoders: list[Callable[[str | None], Any] | None] = []
+    for i, name in enumerate(names):
+        if name.where == "column":
+            select.append(name.path[0])
+            decoders.append(None)
+            continue
+        if name.where == "derived":
+            if name.path[0] == "duration":
+                select.append("finished - started")
+                decoders.append(None)
+                continue
+            paths = [["r"]] if name.path[0] == "result" else [["e", "0"]]
+        else:
+            paths = _value_paths(name)
+        values = []
+        for j, path in enumerate(paths):
+            params[f"p{i}_{j}"] = path
+            values.append(f"NULLIF(docb #> CAST(:p{i}_{j} AS text[]), 'null')")
+        value = values[0] if len(values) == 1 else f"COALESCE({', '.join(values)})"
+        select.append(f"CAST({value} AS text)")
+        decoders.append(_plain_json)
+    params["e"] = experiment_id
+    statement = sa.text(
+        f"SELECT run_id, {STORED_BAD}, {', '.join(select) or 'NULL'} FROM {_table(db)} "
+        "WHERE experiment_id = :e ORDER BY run_id"
+    )
+    try:
+        with db.engine.connect() as conn:
+            result = conn.execution_options(stream_results=True).execute(statement, params)
+            with contextlib.closing(result):
+                chunks = list(_value_chunks(result, decoders))
+    except sa.exc.SQLAlchemyError as exc:
+        raise db.error(exc) from exc
+    if any(chunk is None for chunk in chunks):
+        return None
+    if not chunks:
+        return np.zeros(0, np.int64), [Column.of([]) for _ in names]
+    joined = [Column.joined([chunk[1][i] for chunk in chunks]) for i in range(len(names))]
+    return np.concatenate([chunk[0] for chunk in chunks]), joined
+
+
+def _value_chunks(result: Any, decoders: list[Any]) -> Iterator[Any]:
+    """``(ids, columns)`` of each chunk of rows of :func:`value_columns`' statement, until
+    (and with) ``None`` for a chunk holding a document ``jsonb`` refuses."""
+    import numpy as np
+
+    from trialbook.storage.value_columns import Column
+
+    for rows in result.partitions(100_000):
+        with paused_gc(len(rows)):  # many small tuples: the collector would walk them
+            columns = list(zip(*rows, strict=True))
+        if any(columns[1]):
+            yield None
+            return
+        yield (
+            np.array(columns[0], dtype=np.int64),
+            [
+                Column.of(values if decode is None else list(map(decode, values)))
+                for decode, values in zip(decoders, columns[2:], strict=False)
+            ],
+        )
+
+
+def _value_paths(name: Name) -> list[list[str]]:
+    """The paths in the run document of a name's value (several for a bare name, in the order
+    they are tried), as ``text[]`` for ``#>``."""
+    if name.where == "metric":
+        index, keys = metric_part(name.path)
+        return [["m", name.path[0], str(index), *keys]]
+    slots = ["p", "f", "t"] if name.where == "bare" else [NAMESPACES[name.where]]
+    return [[slot, *name.path] for slot in slots]
 
 
 def _table(db: Any) -> str:

@@ -699,6 +699,23 @@ class SqliteStore(ClosingStore):
             )
         )
 
+    def change_token(self) -> Any:
+        """A value equal to an earlier one only if nothing was committed to the store in
+        between (by any process); ``None`` for an in-memory store. Read it before reading what
+        a cache keeps (:mod:`trialbook.storage.value_cache`)."""
+        return self._db.data_version()
+
+    def value_columns(self, experiment_id: int, names: Sequence[Any]) -> tuple[Any, list[Any]]:
+        """The run ids of the experiment in order and, for each of ``names``
+        (:class:`~trialbook.storage.query.Name`), the column of its runs' values as its filters
+        read them (:class:`~trialbook.storage.value_columns.Column`), in one pass over the
+        documents, on a connection of its own (a long read: other reads go on meanwhile)."""
+        from trialbook.storage.sqlite_query import value_columns
+
+        return self._with_json_doc(
+            lambda doc: value_columns(self._db.read_apart, experiment_id, names, doc)
+        )
+
     def names_present(self, experiment_id: int, paths: Sequence[Sequence[str]]) -> list[bool]:
         """For each list of JSON paths of the run document, whether some run of the experiment
         has one of them (an empty list: whether the experiment has a run at all). One query;

@@ -148,6 +148,7 @@ class SqliteConnection:
         self.conn = self._connect(timeout)
         self._read_lock = threading.Lock()
         self._reader: sqlite3.Connection | None = None
+        self._readers = 0  # read connections opened: a data version belongs to one
         if path != ":memory:":
             _warn_if_network_filesystem(path, url)
 
@@ -291,6 +292,49 @@ class SqliteConnection:
             except sqlite3.Error as exc:
                 raise self.error(exc) from exc
 
+    def read_apart(self, sql: str, params: Any = (), size: int = 100_000) -> Iterator[list[Any]]:
+        """The rows of a long query, ``size`` rows at a time, read on a connection of its own
+        (opened for it, with the functions registered; one statement: one snapshot), so that
+        it holds up no other read; on the connections of :meth:`read` for an in-memory
+        database."""
+        if self.path == ":memory:":
+            yield self.read(sql, params)
+            return
+        try:
+            conn = sqlite3.connect(
+                self.path, timeout=self.timeout, isolation_level=None, check_same_thread=False
+            )
+        except sqlite3.Error as exc:
+            raise self.error(exc) from exc
+        try:
+            conn.execute("PRAGMA query_only=ON")
+            with self._read_lock:
+                functions = list(self._functions)
+            for name, arity, function in functions:
+                conn.create_function(name, arity, function, deterministic=True)
+            if self.tracer is not None:
+                self.tracer(sql, params)
+            cursor = conn.execute(sql, params)
+            while rows := cursor.fetchmany(size):
+                yield rows
+        except sqlite3.Error as exc:
+            raise self.error(exc) from exc
+        finally:
+            conn.close()
+
+    def data_version(self) -> tuple[int, int] | None:
+        """A value that changes whenever another connection (of this process or another)
+        commits to the database: SQLite's ``PRAGMA data_version`` of the read connection, with
+        that connection's number. ``None`` for an in-memory database (one connection)."""
+        if self.path == ":memory:":
+            return None
+        with self._read_lock:
+            try:
+                reader = self._reader or self._open_reader()
+                return self._readers, reader.execute("PRAGMA data_version").fetchone()[0]
+            except sqlite3.Error as exc:
+                raise self.error(exc) from exc
+
     def _open_reader(self) -> sqlite3.Connection:
         """The read connection, opened at the first read (under the read lock)."""
         reader = sqlite3.connect(
@@ -305,6 +349,7 @@ class SqliteConnection:
             reader.close()
             raise
         self._reader = reader
+        self._readers += 1
         return reader
 
     def create_function(self, name: str, arity: int, function: Callable[..., Any]) -> None:

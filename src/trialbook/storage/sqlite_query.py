@@ -34,9 +34,10 @@ import json
 import math
 import sqlite3
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
+from trialbook.bulk import paused_gc
 from trialbook.storage.query import (
     _MARKS,
     _NOT_CONSTANT,
@@ -63,6 +64,7 @@ __all__ = [
     "order_sql",
     "query_page",
     "query_sql",
+    "value_columns",
 ]
 
 _CMP_SQL = {ast.Eq: "=", ast.NotEq: "!=", ast.Lt: "<", ast.LtE: "<=", ast.Gt: ">", ast.GtE: ">="}
@@ -332,6 +334,53 @@ def names_present(
     return [bool(v) for v in read(f"SELECT {', '.join(tests)}", params)[0]]
 
 
+def value_columns(
+    read: Callable[[str, Any], Iterable[list[Any]]],
+    experiment_id: int,
+    names: Sequence[Name],
+    doc: str = "doc",
+) -> tuple[Any, list[Any]]:
+    """The run ids of the experiment in order (an array) and, for each of ``names``, the
+    :class:`~trialbook.storage.value_columns.Column` of its runs' values as :func:`query_sql`
+    compares them, in one pass (SQLite parses each document once for all the names);
+    ``read(sql, params)`` gives the rows a chunk at a time (memory: a chunk of Python values).
+
+    Examples
+    --------
+    >>> import sqlite3
+    >>> from trialbook.storage.query import parse_name
+    >>> conn = sqlite3.connect(":memory:")
+    >>> _ = conn.execute("CREATE TABLE runs (experiment_id, run_id, status, doc)")
+    >>> _ = conn.executemany("INSERT INTO runs VALUES (1, ?, 'done', ?)", [
+    ...     (2, '{"p": {"o": true}}'), (1, '{"p": {"o": {"a": 1}}}')])
+    >>> ids, (o, status) = value_columns(lambda sql, p: [conn.execute(sql, p).fetchall()], 1,
+    ...                                  [parse_name("params.o"), parse_name("status")])
+    >>> ids.tolist(), o.words, o.num.tolist(), status.words
+    ([1, 2], ['{"a":1}'], [nan, 1.0], ['done'])
+    >>> conn.close()
+    """
+    import numpy as np
+
+    from trialbook.storage.value_columns import Column
+
+    select, params = ["run_id"], []
+    for name in names:
+        expr, p = name_sql(name, doc)
+        select.append(expr)
+        params += p
+    ids, parts = [], []
+    sql = f"SELECT {', '.join(select)} FROM runs WHERE experiment_id = ? ORDER BY run_id"
+    for rows in read(sql, [*params, experiment_id]):
+        with paused_gc(len(rows)):  # many small tuples: the collector would walk them
+            columns = list(zip(*rows, strict=True))
+        ids.append(np.array(columns[0], dtype=np.int64))
+        parts.append([Column.of(values) for values in columns[1:]])
+    joined = [Column.joined([part[i] for part in parts]) for i in range(len(names))]
+    if not parts:
+        joined = [Column.of([]) for _ in names]
+    return np.concatenate(ids or [np.zeros(0, np.int64)]), joined
+
+
 def group_sql(
     read: Read,
     experiment_id: int,
@@ -372,8 +421,9 @@ def group_sql(
         expr, p = name_sql(name, doc)
         select.append(f"{expr} AS x{i}")
         params += p
-        values.append(f"CASE WHEN typeof(x{i}) IN ('integer', 'real') AND abs(x{i}) <= "
-                      f"1.7976931348623157e308 THEN x{i} END AS v{i}")  # fmt: skip
+        values.append(f"CASE WHEN typeof(x{i}) IN ('integer', 'real') AND x{i} BETWEEN "
+                      f"-1.7976931348623157e308 AND 1.7976931348623157e308 THEN x{i} END "
+                      f"AS v{i}")  # abs() of -2**63 would overflow  # fmt: skip
         numeric += [f"count(v{i})", f"total(v{i})", f"total(v{i} * v{i})"]
     clause, where_params = "experiment_id = ?", [experiment_id]
     if where and where.strip():

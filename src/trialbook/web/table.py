@@ -52,6 +52,7 @@ from trialbook.storage.query import (
     sort_key,
 )
 from trialbook.storage.records import RunRecord
+from trialbook.storage.value_cache import cached_groups, cached_page, prefetch
 from trialbook.web import views
 
 __all__ = [
@@ -270,7 +271,12 @@ def table_page(
     (2, [[2, 2], [1, 1]])
     >>> store.close()
     """
-    total, runs = query_runs(
+    answer = cached_page(
+        store, experiment_id, where=query.where, order_by=query.order_by,
+        descending=query.descending, limit=limit, offset=offset, meta=meta,
+        extra=query.cols or (),
+    )  # fmt: skip
+    total, runs = answer if answer is not None else query_runs(
         store, experiment_id, where=query.where, order_by=query.order_by,
         descending=query.descending, limit=limit, offset=offset, meta=meta,
     )  # fmt: skip
@@ -287,6 +293,9 @@ def table_page(
         *DEFAULT_BUILTIN,
         *(k for k in available if k not in BUILTIN and not _hidden_by_default(k)),
     ]
+    if answer is None and not offset and not query.where and not query.order_by:
+        prefetch(store, experiment_id, keys, meta)  # the table as first shown: its columns
+        # are read in the background for the filters and sorts that may follow
     return {
         "total": total, "limit": limit, "offset": offset,
         "columns": _columns(keys, found),
@@ -509,7 +518,10 @@ def group_rows(
             and all(n.where != "bare" for n in [*names, *measures])):  # fmt: skip
         if query.where and query.where.strip():
             check_names(store, experiment_id, parse_query(query.where))
-        answer = native(experiment_id, where=query.where, keys=names, measures=measures)
+        answer = cached_groups(store, experiment_id, where=query.where, keys=names,
+                               measures=measures, meta=meta)  # fmt: skip
+        if answer is None:
+            answer = native(experiment_id, where=query.where, keys=names, measures=measures)
     if answer is not None:
         sums = {
             values: [count, {k: _from_sums(*t) for k, t in zip(measured, totals, strict=True)}]

@@ -1,0 +1,441 @@
+"""Columns of run values kept in memory while a store is unchanged, so that a long-lived
+reader (the web UI's server) filters, sorts and groups a large experiment without reading a
+million JSON documents again for each view (issue 15).
+
+:class:`ValueCache` holds, per experiment, the values of the names the views asked for
+(:class:`~trialbook.storage.value_columns.Column`), read in one pass by the store's
+``value_columns`` and trusted while the store's ``change_token`` is the one read before them.
+The token changes on every commit to the store, by any process, so an answer from the cache is
+the answer the store would give at that moment. A store without these two methods (Redis,
+MongoDB), an in-memory store, an experiment of fewer than :attr:`ValueCache.min_runs` runs, an
+experiment with lost runs, or a query the columns cannot answer exactly goes to the store as
+before.
+
+:func:`cached_page` and :func:`cached_groups` are what :mod:`trialbook.web.table` calls.
+
+Examples
+--------
+>>> import tempfile
+>>> from trialbook.storage import open_store
+>>> from trialbook.storage.records import RunRecord
+>>> store = open_store(tempfile.mkdtemp())
+>>> exp = store.create_experiment("e")
+>>> store.write_runs(exp.id, [RunRecord(i, params={"lr": i / 10}) for i in range(1, 6)])
+>>> cache = value_cache(store)
+>>> cache.min_runs = 0  # the default leaves small experiments to the store
+>>> def page():
+...     return cached_page(store, exp.id, where="lr >= 0.2", order_by="lr", descending=True,
+...                        limit=2, offset=0, meta={})
+>>> page() is None  # not kept yet: the store answers, and the columns are read meanwhile
+True
+>>> cache.wait()
+True
+>>> total, runs = page()
+>>> total, [run.run_id for run in runs]
+(4, [5, 4])
+>>> store.close()
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import weakref
+from collections import OrderedDict
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from trialbook.errors import ConfigError
+from trialbook.storage.heartbeats import lost_runs
+from trialbook.storage.query import Name, check_names, parse_name, parse_query
+from trialbook.storage.records import RunRecord
+
+__all__ = [
+    "BUDGET",
+    "MIN_RUNS",
+    "ValueCache",
+    "cached_groups",
+    "cached_page",
+    "prefetch",
+    "value_cache",
+]
+
+MIN_RUNS = 20_000
+"""Experiments with fewer runs are left to the store: its SQL answers them in milliseconds."""
+BUDGET = 1 << 30
+"""Bytes of columns a cache keeps at most (the least recently used go first)."""
+FETCH = 500
+"""Runs of a page read from the store per query (by id)."""
+
+
+class _Entry:
+    __slots__ = ("columns", "ids", "runs")
+
+    def __init__(self, runs: int) -> None:
+        self.runs = runs
+        self.ids: Any = None
+        self.columns: dict[Name, Any] = {}
+
+
+class _Build:
+    """One read of columns under way (in a thread of its own)."""
+
+    __slots__ = ("done", "experiment_id", "keep", "names", "token")
+
+    def __init__(
+        self, experiment_id: int, names: list[Name], keep: Sequence[Name], token: Any
+    ) -> None:
+        self.experiment_id, self.names, self.token = experiment_id, names, token
+        self.keep = {(experiment_id, n) for n in [*names, *keep]}
+        """Columns the budget must not drop: those the view asked for."""
+        self.done = threading.Event()
+
+
+class ValueCache:
+    """The columns of run values of one store's experiments (see the module documentation).
+
+    Columns are read in a thread of their own (one read at a time), on a connection of their
+    own: a view that does not wait for them (``wait=False``) is answered by the store
+    meanwhile, and no other read of the store waits for them.
+
+    Parameters
+    ----------
+    store
+        A store with ``change_token()``, ``query_runs()`` and ``value_columns(experiment_id,
+        names)``.
+    min_runs
+        Experiments with fewer runs are not cached (:data:`MIN_RUNS`).
+    budget
+        Bytes of columns kept at most (:data:`BUDGET`).
+
+    Examples
+    --------
+    >>> from trialbook.storage import open_store
+    >>> store = open_store("sqlite:///:memory:")
+    >>> ValueCache(store).columns(1, [parse_name("lr")]) is None  # in memory: no token
+    True
+    >>> store.close()
+    """
+
+    def __init__(self, store: Any, *, min_runs: int = MIN_RUNS, budget: int = BUDGET) -> None:
+        self.store, self.min_runs, self.budget = store, min_runs, budget
+        self.reads = 0
+        """Passes over an experiment's documents so far (each reads every name it lacks)."""
+        self.error: BaseException | None = None
+        """The error of the last read that failed (its view was answered by the store)."""
+        self._lock = threading.Lock()
+        self._reading = threading.Lock()  # one read of columns at a time
+        self._token: Any = None
+        self._entries: dict[int, _Entry] = {}
+        self._used: OrderedDict[tuple[int, Name], int] = OrderedDict()
+        self._builds: list[_Build] = []
+        self._rested: dict[int, float] = {}  # experiment -> when its next unasked read may start
+
+    def current(self, token: Any) -> bool:
+        """Whether ``token`` (an earlier ``change_token()``) is still the store's."""
+        return token is not None and self.store.change_token() == token
+
+    def columns(
+        self,
+        experiment_id: int,
+        names: Sequence[Name],
+        extra: Sequence[Name] = (),
+        *,
+        wait: bool = True,
+    ) -> tuple[Any, dict[Name, Any], Any] | None:
+        """``(run ids, {name: column}, token)`` of the experiment's runs for ``names``;
+        ``None`` when the store cannot tell its changes, the experiment is small, or (with
+        ``wait=False``) the columns are not kept yet: their read starts (with the ``extra``
+        names not kept yet, in the same pass) and a later call finds them.
+
+        Examples
+        --------
+        >>> import tempfile
+        >>> from trialbook.storage import open_store
+        >>> store = open_store(tempfile.mkdtemp())
+        >>> exp = store.create_experiment("e")
+        >>> store.write_runs(exp.id, [RunRecord(i, params={"x": i}) for i in (1, 2)])
+        >>> cache = ValueCache(store, min_runs=0)
+        >>> ids, cols, _ = cache.columns(exp.id, [parse_name("x")])
+        >>> ids.tolist(), cols[parse_name("x")].num.tolist(), cache.reads
+        ([1, 2], [1.0, 2.0], 1)
+        >>> _ = cache.columns(exp.id, [parse_name("x")]); cache.reads  # kept
+        1
+        >>> store.write_runs(exp.id, [RunRecord(3, params={"x": 3})])
+        >>> cache.columns(exp.id, [parse_name("x")])[0].tolist(), cache.reads  # read again
+        ([1, 2, 3], 2)
+        >>> store.close()
+        """
+        for attempt in range(2):
+            with self._lock:
+                token = self.store.change_token()
+                if token is None:
+                    return None
+                if token != self._token:  # something was committed: nothing kept is trusted
+                    self._entries.clear()
+                    self._used.clear()
+                    self._token = token
+                entry = self._entries.get(experiment_id)
+                if entry is None:
+                    total, _ = self.store.query_runs(experiment_id, limit=0)
+                    entry = self._entries[experiment_id] = _Entry(total)
+                if entry.runs < self.min_runs:
+                    return None
+                if all(n in entry.columns for n in names):
+                    for name in names:
+                        self._used.move_to_end((experiment_id, name))
+                    return entry.ids, {n: entry.columns[n] for n in names}, token
+                if attempt or (
+                    not wait
+                    and not entry.columns
+                    and time.monotonic() < self._rested.get(experiment_id, 0)
+                ):
+                    return None  # read again after a commit: not more than a quarter of the time
+                wanted = [n for n in dict.fromkeys([*names, *extra]) if n not in entry.columns]
+                build = self._start(experiment_id, wanted, names, token)
+            if not wait:
+                return None
+            build.done.wait()
+        return None
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Wait until no read of columns is under way (``False`` if ``timeout`` seconds passed
+        first).
+
+        Examples
+        --------
+        >>> from trialbook.storage import open_store
+        >>> store = open_store("sqlite:///:memory:")
+        >>> ValueCache(store).wait()
+        True
+        >>> store.close()
+        """
+        end = None if timeout is None else time.monotonic() + timeout
+        while True:
+            with self._lock:
+                builds = list(self._builds)
+            if not builds:
+                return True
+            left = None if end is None else end - time.monotonic()
+            if left is not None and left <= 0:
+                return False
+            builds[0].done.wait(left)
+
+    def _start(
+        self, experiment_id: int, names: list[Name], keep: Sequence[Name], token: Any
+    ) -> _Build:
+        """The read under way of ``names`` (all of them), else a new one keeping the columns
+        ``keep`` too (under the lock)."""
+        for build in self._builds:
+            if (build.experiment_id == experiment_id and build.token == token
+                    and set(names) <= set(build.names)):  # fmt: skip
+                build.keep.update((experiment_id, n) for n in keep)
+                return build
+        build = _Build(experiment_id, names, keep, token)
+        self._builds.append(build)
+        threading.Thread(target=self._read, args=(build,), daemon=True,
+                         name="trialbook-value-columns").start()  # fmt: skip
+        return build
+
+    def _read(self, build: _Build) -> None:
+        """Read the columns of ``build`` and keep them if nothing was committed meanwhile."""
+        import numpy as np
+
+        try:
+            with self._reading:
+                with self._lock:
+                    entry = self._entries.get(build.experiment_id)
+                    if build.token != self._token or entry is None:
+                        return
+                    names = [n for n in build.names if n not in entry.columns]
+                if not names:
+                    return
+                start = time.monotonic()
+                got = self.store.value_columns(build.experiment_id, names)
+                if got is None:  # the store cannot read them (a document it leaves out)
+                    with self._lock:
+                        if build.token == self._token:
+                            entry.runs = -1
+                    return
+                order, columns = got
+                self.reads += 1
+                with self._lock:
+                    self._rested[build.experiment_id] = time.monotonic() + 3 * (
+                        time.monotonic() - start
+                    )  # a live experiment: at most a quarter of the time spent reading
+                    if build.token != self._token:
+                        return  # changed meanwhile: not trusted
+                    if entry.ids is None or not np.array_equal(entry.ids, order):
+                        for name in entry.columns:
+                            self._used.pop((build.experiment_id, name), None)
+                        entry.columns.clear()
+                        entry.ids = order
+                    for name, column in zip(names, columns, strict=True):
+                        entry.columns[name] = column
+                        self._used[(build.experiment_id, name)] = column.nbytes
+                    self._evict(build.keep)
+        except Exception as exc:  # the view is answered by the store instead
+            self.error = exc
+        finally:
+            with self._lock:
+                self._builds.remove(build)
+            build.done.set()
+
+    def _evict(self, keep: set[tuple[int, Name]]) -> None:
+        """Drop the least recently used columns (never those of ``keep``) beyond the budget."""
+        total = sum(self._used.values())
+        for key in list(self._used):
+            if total <= self.budget:
+                return
+            if key in keep:
+                continue
+            total -= self._used.pop(key)
+            entry = self._entries.get(key[0])
+            if entry is not None:
+                entry.columns.pop(key[1], None)
+
+
+_CACHES: weakref.WeakKeyDictionary[Any, ValueCache] = weakref.WeakKeyDictionary()
+_CACHES_LOCK = threading.Lock()
+
+
+def value_cache(store: Any) -> ValueCache | None:
+    """The :class:`ValueCache` of ``store`` (one per store object), or ``None`` for a store
+    that cannot tell its changes or read columns of values."""
+    if not (hasattr(store, "change_token") and hasattr(store, "value_columns")):
+        return None
+    with _CACHES_LOCK:
+        cache = _CACHES.get(store)
+        if cache is None:
+            cache = _CACHES[store] = ValueCache(store)
+        return cache
+
+
+def _usable(store: Any, meta: Mapping[str, Any] | None) -> ValueCache | None:
+    if meta is None or lost_runs(meta, now=time.time()):
+        return None  # lost runs are `failed` in answers: the store's query rewrites for them
+    return value_cache(store)
+
+
+def cached_page(
+    store: Any,
+    experiment_id: int,
+    *,
+    where: str | None,
+    order_by: str | None,
+    descending: bool,
+    limit: int | None,
+    offset: int,
+    meta: Mapping[str, Any] | None,
+    extra: Sequence[str] = (),
+) -> tuple[int, list[RunRecord]] | None:
+    """``(total matching, page)`` as :func:`~trialbook.storage.query.query_runs` answers,
+    from the cache's columns; ``None`` when the cache cannot answer (the caller asks the
+    store). ``extra``: keys of other columns worth reading in the same pass (the table's).
+
+    Raises
+    ------
+    QueryError
+        On a bad filter or a name no run has, as ``query_runs``.
+    """
+    import numpy as np
+
+    from trialbook.storage.value_columns import Unanswerable, evaluate, order
+
+    cache = _usable(store, meta)
+    if cache is None:
+        return None
+    query = parse_query(where) if where and where.strip() else None
+    key = parse_name(order_by) if order_by else None
+    names = [n for n, _, _ in query.names()] if query is not None else []
+    if key is not None:
+        names.append(key)
+    if not names:
+        return None  # the first page in id order: the store reads it from its index
+    check_names(store, experiment_id, query, order_by)
+    got = cache.columns(experiment_id, list(dict.fromkeys(names)), _names(extra), wait=False)
+    if got is None:
+        return None
+    ids, columns, token = got
+    try:
+        keep = evaluate(query, columns, len(ids)) if query is not None else None
+        rows = np.flatnonzero(keep) if keep is not None else np.arange(len(ids))
+        rows = order(rows, columns[key] if key is not None else None, ids,
+                     descending=descending)  # fmt: skip
+    except Unanswerable:
+        return None
+    chosen = ids[rows[offset : None if limit is None else offset + limit]].tolist()
+    page = _read_runs(store, experiment_id, chosen)
+    if page is None or not cache.current(token):
+        return None  # changed meanwhile: the store answers
+    return len(rows), page
+
+
+def prefetch(
+    store: Any, experiment_id: int, keys: Sequence[str], meta: Mapping[str, Any] | None
+) -> None:
+    """Start reading the columns of ``keys`` (the table's, as it is first shown) in the
+    background, for the filters, sorts and groupings that may follow; nothing for a small
+    experiment or a store the cache cannot serve."""
+    cache = _usable(store, meta)
+    shown = _names(keys)
+    if cache is not None and shown:
+        cache.columns(experiment_id, shown[:1], shown, wait=False)
+
+
+def cached_groups(
+    store: Any,
+    experiment_id: int,
+    *,
+    where: str | None,
+    keys: Sequence[Name],
+    measures: Sequence[Name],
+    meta: Mapping[str, Any] | None,
+) -> list[Any] | None:
+    """The groups of the matching runs as a store's ``group_runs`` answers them, from the
+    cache's columns; ``None`` when the cache cannot answer."""
+    import numpy as np
+
+    from trialbook.storage.value_columns import Unanswerable, evaluate, group
+
+    cache = _usable(store, meta)
+    if cache is None or any(n.where == "bare" for n in [*keys, *measures]):
+        return None
+    query = parse_query(where) if where and where.strip() else None
+    names = [n for n, _, _ in query.names()] if query is not None else []
+    wanted = list(dict.fromkeys([*names, *keys, *measures]))
+    got = cache.columns(experiment_id, wanted)
+    if got is None:
+        return None
+    ids, columns, _ = got
+    try:
+        keep = evaluate(query, columns, len(ids)) if query is not None else None
+        rows = np.flatnonzero(keep) if keep is not None else np.arange(len(ids))
+        return group(rows, [columns[k] for k in keys], [columns[m] for m in measures])
+    except Unanswerable:
+        return None
+
+
+def _names(keys: Sequence[str]) -> list[Name]:
+    """The names of column keys that are names of the language (others skipped)."""
+    out = []
+    for key in keys:
+        try:
+            out.append(parse_name(key))
+        except ConfigError:  # a column of the table that is not a name
+            continue
+    return out
+
+
+def _read_runs(store: Any, experiment_id: int, ids: list[int]) -> list[RunRecord] | None:
+    """The runs of ``ids``, in that order (``None`` if one is gone)."""
+    found: dict[int, RunRecord] = {}
+    if not ids:
+        return []
+    for start in range(0, len(ids), FETCH):
+        part = ids[start : start + FETCH]
+        _, runs = store.query_runs(experiment_id, where=f"run_id in {part!r}", limit=None)
+        found.update((run.run_id, run) for run in runs)
+    if len(found) != len(set(ids)):
+        return None
+    return [found[i] for i in ids]

@@ -1,0 +1,200 @@
+"""The columns of run values the UI keeps in memory (storage/value_cache.py, value_columns.py):
+an answer from them is the store's answer (any filter, sort and grouping over any values), a
+commit by any process makes them read again, and what they cannot answer exactly goes to the
+store."""
+
+from __future__ import annotations
+
+import itertools
+import pathlib
+import subprocess
+import sys
+import textwrap
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from tests.conftest import backend_location
+from tests.test_query import names, queries, records
+from tests.test_query_backends import _finite_names, finite_queries, finite_records
+
+from trialbook.errors import ConfigError
+from trialbook.storage import open_store
+from trialbook.storage.query import parse_name, query_runs
+from trialbook.storage.records import RunRecord
+from trialbook.storage.value_cache import cached_groups, cached_page, value_cache
+
+BACKENDS = ["sqlite", "postgres"]
+
+
+@pytest.fixture(params=BACKENDS)
+def store(request: pytest.FixtureRequest, tmp_path: pathlib.Path) -> Iterator[Any]:
+    with backend_location(request.param, tmp_path) as location, open_store(location) as store:
+        value_cache(store).min_runs = 0  # type: ignore[union-attr]
+        yield store
+
+
+def cached(store: Any, experiment_id: int, **kwargs: Any) -> Any:
+    """The cache's answer once its columns are read (``None`` if it leaves this to the
+    store), or the error of a name no run has."""
+    args = {"where": None, "order_by": None, "descending": False, "limit": 100, "offset": 0,
+            "meta": {}, **kwargs}  # fmt: skip
+    try:
+        cached_page(store, experiment_id, **args)
+        value_cache(store).wait()  # type: ignore[union-attr]
+        answer = cached_page(store, experiment_id, **args)
+    except ConfigError as exc:
+        return str(exc)
+    if answer is None:
+        return None
+    total, page = answer
+    return total, [r.run_id for r in page]
+
+
+def stored(store: Any, experiment_id: int, **kwargs: Any) -> Any:
+    try:
+        total, page = query_runs(store, experiment_id, **kwargs)
+    except ConfigError as exc:
+        return str(exc)
+    return total, [r.run_id for r in page]
+
+
+def test_answers_are_the_stores_on_any_query(store: Any) -> None:
+    """Any runs (NaN, infinities, ints beyond 64 bits, lists, texts against numbers) and any
+    filter and sort: the cache gives the store's count and page, or leaves the query to it."""
+    counter = itertools.count()
+    answered = []
+
+    @settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+    @given(rows=st.one_of(records, finite_records), where=st.one_of(queries, finite_queries),
+           order_by=st.one_of(names, _finite_names), descending=st.booleans(),
+           offset=st.integers(0, 3))  # fmt: skip
+    def check(rows: list[dict[str, Any]], where: str, order_by: str, descending: bool,
+              offset: int) -> None:  # fmt: skip
+        exp = store.create_experiment(f"e{next(counter)}")
+        store.write_runs(exp.id, [RunRecord(i + 1, **row) for i, row in enumerate(rows)])
+        for kwargs in [
+            {"where": where, "order_by": order_by, "descending": descending},
+            {"where": where, "limit": 3, "offset": offset},
+            {"order_by": order_by, "descending": descending, "limit": 4, "offset": offset},
+        ]:
+            answer = cached(store, exp.id, **kwargs)
+            if answer is not None:
+                assert answer == stored(store, exp.id, **kwargs), kwargs
+            answered.append(answer is not None)
+
+    check()
+    # PostgreSQL leaves experiments with NaN (not in jsonb) to the store: fewer answered
+    assert sum(answered) > len(answered) / 4, "the cache answered too few queries to test it"
+
+
+def test_groups_are_the_stores(store: Any) -> None:
+    """Grouped by one or two names with measures, filtered or not: the store's groups."""
+    counter = itertools.count()
+    answered = []
+    group_names = ["params.a", "fields.b", "tags.a", "metric.a", "status", "params.a.b", "seed"]
+
+    @settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+    @given(rows=st.one_of(records, finite_records), where=st.one_of(st.none(), finite_queries),
+           keys=st.lists(st.sampled_from(group_names), min_size=1, max_size=2, unique=True),
+           measures=st.lists(st.sampled_from(group_names), max_size=3, unique=True))  # fmt: skip
+    def check(rows: list[dict[str, Any]], where: str | None, keys: list[str],
+              measures: list[str]) -> None:  # fmt: skip
+        exp = store.create_experiment(f"g{next(counter)}")
+        store.write_runs(exp.id, [RunRecord(i + 1, **row) for i, row in enumerate(rows)])
+        args = {"where": where, "keys": [parse_name(k) for k in keys],
+                "measures": [parse_name(m) for m in measures]}  # fmt: skip
+        try:
+            expected = store.group_runs(exp.id, **args)
+        except ConfigError:
+            return
+        cached_groups(store, exp.id, meta={}, **args)
+        answer = cached_groups(store, exp.id, meta={}, **args)
+        answered.append(answer is not None)
+        if answer is None:
+            return
+        assert sorted(map(repr, (g[:2] for g in answer))) == sorted(
+            map(repr, (g[:2] for g in expected)))  # fmt: skip
+        sums = {repr(g[0]): g[2] for g in expected}
+        for ident, _, totals in answer:
+            for (n, s, q), (n2, s2, q2) in zip(totals, sums[repr(ident)], strict=True):
+                assert n == n2
+                assert s == pytest.approx(s2, rel=1e-9, abs=1e-9)
+                assert q == pytest.approx(q2, rel=1e-9, abs=1e-9)
+
+    check()
+    assert sum(answered) > len(answered) / 4, "the cache answered too few groupings to test it"
+
+
+def test_a_commit_by_another_process_is_seen(store: Any, tmp_path: pathlib.Path) -> None:
+    """Columns kept, then another Python process changes a run: the next answer reads again
+    and is the new one (never the kept one)."""
+    exp = store.create_experiment("live")
+    store.write_runs(exp.id, [RunRecord(i, params={"x": i}) for i in range(1, 11)])
+    cache = value_cache(store)
+    assert cached(store, exp.id, where="x > 5") == (5, [6, 7, 8, 9, 10])
+    reads = cache.reads
+    assert cached(store, exp.id, where="x > 7") == (3, [8, 9, 10])
+    assert cache.reads == reads  # answered from memory
+    script = textwrap.dedent(f"""
+        from trialbook.storage import open_store
+        from trialbook.storage.records import RunRecord
+        with open_store({store.url!r}) as store:
+            store.write_runs({exp.id}, [RunRecord(2, params={{"x": 100}})])
+    """)
+    subprocess.run([sys.executable, "-c", script], check=True)
+    assert cached(store, exp.id, where="x > 7") == (4, [2, 8, 9, 10])
+    assert cache.reads == reads + 1
+
+
+def test_what_the_columns_cannot_answer_goes_to_the_store(store: Any) -> None:
+    """Two names compared, an int constant beyond 2**53, a column holding an int beyond 2**53,
+    lost runs: the cache answers ``None`` and the table asks the store."""
+    exp = store.create_experiment("edges")
+    store.write_runs(exp.id, [RunRecord(1, params={"x": 1, "y": 2, "big": 2**60}),
+                              RunRecord(2, params={"x": 3, "y": 2, "big": 1})])  # fmt: skip
+    assert cached(store, exp.id, where="x < y") is None
+    assert cached(store, exp.id, where="x < 9007199254740993") is None
+    assert cached(store, exp.id, where="big > 0") is None
+    assert cached(store, exp.id, order_by="big") is None
+    assert cached(store, exp.id, where="x > 2") == (1, [2])
+    lost = {"live:w": {"beat": 0.0, "runs": [1]}}
+    assert cached_page(store, exp.id, where="x > 0", order_by=None, descending=False,
+                       limit=10, offset=0, meta=lost) is None  # fmt: skip
+
+
+def test_the_budget_keeps_answers_right(tmp_path: pathlib.Path) -> None:
+    """A budget smaller than one column: columns are dropped and read again, answers stay."""
+    with open_store(tmp_path / "s") as store:
+        cache = value_cache(store)
+        cache.min_runs, cache.budget = 0, 1  # type: ignore[union-attr]
+        exp = store.create_experiment("b")
+        store.write_runs(exp.id, [RunRecord(i, params={"x": i, "y": -i}) for i in range(1, 21)])
+        assert cached(store, exp.id, where="x > 15") == (5, [16, 17, 18, 19, 20])
+        assert cached(store, exp.id, where="y > -3", order_by="x", descending=True) == (
+            2, [2, 1])  # fmt: skip
+        assert cached(store, exp.id, where="x > 18") == (2, [19, 20])
+
+
+def test_small_experiments_are_left_to_the_store(tmp_path: pathlib.Path) -> None:
+    with open_store(tmp_path / "s") as store:
+        exp = store.create_experiment("small")
+        store.write_runs(exp.id, [RunRecord(i, params={"x": i}) for i in range(1, 4)])
+        assert cached(store, exp.id, where="x > 1") is None
+        assert value_cache(store).reads == 0  # type: ignore[union-attr]
+
+
+def test_the_smallest_64_bit_integer_is_a_measure(tmp_path: pathlib.Path) -> None:
+    """SQLite's grouping read ``abs(-2**63)``, an integer overflow (found by the test above):
+    the value is now a measure as any other, in SQL and from the columns."""
+    with open_store(tmp_path / "s") as store:
+        value_cache(store).min_runs = 0  # type: ignore[union-attr]
+        exp = store.create_experiment("m")
+        store.write_runs(exp.id, [RunRecord(1, params={"a": -(2**63)}), RunRecord(2)])
+        args = {"where": None, "keys": [parse_name("status")], "measures": [parse_name("params.a")]}
+        expected = [(("pending",), 2, [(1, -(2.0**63), 2.0**126)])]
+        assert store.group_runs(exp.id, **args) == expected
+        cached_groups(store, exp.id, meta={}, **args)
+        assert cached_groups(store, exp.id, meta={}, **args) == expected

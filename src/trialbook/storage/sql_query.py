@@ -38,7 +38,6 @@ from __future__ import annotations
 
 import ast
 import contextlib
-import json
 import math
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -556,23 +555,21 @@ def change_token(db: Any) -> str | None:
     return str(db.read(sa.text("SELECT CAST(txid_current_snapshot() AS text)"))[0][0])
 
 
-class _Nested:
-    """A dict or list value: SQLite would compare its JSON text, in the order of its keys as
-    written, which ``jsonb`` does not keep; the columns leave it to the store."""
-
-    __slots__ = ()
-
-
-_NESTED = _Nested()
-
-
-def _plain_json(text: str | None) -> Any:
-    value = None if text is None else json.loads(text)
-    if type(value) is bool:
-        return int(value)
-    if isinstance(value, dict | list):
-        return _NESTED
-    return value
+_KIND_SQL = (
+    "CASE jsonb_typeof({v}) WHEN 'number' THEN CASE WHEN abs(CAST({v} AS numeric)) >= "
+    "9007199254740992 AND CAST({v} AS text) !~ '[.eE]' THEN 3 ELSE 1 END WHEN 'boolean' THEN 1 "
+    "WHEN 'string' THEN 2 WHEN 'object' THEN 4 WHEN 'array' THEN 4 ELSE 0 END"
+)
+"""The kind of a ``jsonb`` value (:data:`~trialbook.storage.value_columns.MISSING`...): an
+integer of 2**53 or more is not exact as a float; a dict or list is compared by SQLite as its
+JSON text, in the order of its keys as written, which ``jsonb`` does not keep: the columns leave
+it to the store."""
+_NUMBER_SQL = (
+    "CASE jsonb_typeof({v}) WHEN 'number' THEN CASE WHEN abs(CAST({v} AS numeric)) <= "
+    "1.7976931348623157e308 THEN CAST({v} AS float8) END WHEN 'boolean' THEN CASE WHEN "
+    "CAST({v} AS boolean) THEN 1.0 ELSE 0.0 END END"
+)
+_TEXT_SQL = "CASE jsonb_typeof({v}) WHEN 'string' THEN {v} #>> '{{}}' END"
 
 
 def value_columns(
@@ -580,28 +577,27 @@ def value_columns(
 ) -> tuple[Any, list[Any]] | None:
     """The run ids of the experiment in order (an array) and, for each of ``names``, the
     :class:`~trialbook.storage.value_columns.Column` of its runs' values as the query language
-    reads them (booleans as 1 and 0, dicts and lists as values the columns do not compare),
-    from the stored ``jsonb`` in one statement, streamed; ``None`` on other databases and when
-    some document is one ``jsonb`` refuses."""
+    reads them (booleans as 1 and 0), from the stored ``jsonb`` in one statement, streamed, its
+    kind, number and text computed in SQL; ``None`` on other databases and when some document
+    is one ``jsonb`` refuses."""
     if db.engine.dialect.name != "postgresql":
         return None
     import numpy as np
 
     from trialbook.storage.value_columns import Column
 
+    inner: list[str] = []
     select: list[str] = []
     params: dict[str, Any] = {}
-    decoders: list[Callable[[str | None], Any] | None] = []
+    widths: list[int] = []
     for i, name in enumerate(names):
-        if name.where == "column":
-            select.append(name.path[0])
-            decoders.append(None)
+        if name.where == "column" or name.path == ("duration",):
+            inner.append(f"{'finished - started' if name.where == 'derived' else name.path[0]} "
+                         f"AS v{i}")  # fmt: skip
+            select.append(f"v{i}")
+            widths.append(1)
             continue
         if name.where == "derived":
-            if name.path[0] == "duration":
-                select.append("finished - started")
-                decoders.append(None)
-                continue
             paths = [["r"]] if name.path[0] == "result" else [["e", "0"]]
         else:
             paths = _value_paths(name)
@@ -610,31 +606,40 @@ def value_columns(
             params[f"p{i}_{j}"] = path
             values.append(f"NULLIF(docb #> CAST(:p{i}_{j} AS text[]), 'null')")
         value = values[0] if len(values) == 1 else f"COALESCE({', '.join(values)})"
-        select.append(f"CAST({value} AS text)")
-        decoders.append(_plain_json)
+        inner.append(f"{value} AS v{i}")
+        select += [sql.format(v=f"v{i}") for sql in (_KIND_SQL, _NUMBER_SQL, _TEXT_SQL)]
+        widths.append(3)
     params["e"] = experiment_id
     statement = sa.text(
-        f"SELECT run_id, {STORED_BAD}, {', '.join(select) or 'NULL'} FROM {_table(db)} "
-        "WHERE experiment_id = :e ORDER BY run_id"
-    )
+        f"SELECT run_id, bad{''.join(', ' + c for c in select)} FROM (SELECT run_id, "
+        f"{STORED_BAD} AS bad{''.join(', ' + c for c in inner)} FROM {_table(db)} "
+        "WHERE experiment_id = :e OFFSET 0) AS v"
+    )  # OFFSET 0: each value extracted once; no ORDER BY: sorted here (no sort on disk)
     try:
         with db.engine.connect() as conn:
             result = conn.execution_options(stream_results=True).execute(statement, params)
             with contextlib.closing(result):
-                chunks = list(_value_chunks(result, decoders))
+                chunks = list(_value_chunks(result, widths))
     except sa.exc.SQLAlchemyError as exc:
         raise db.error(exc) from exc
     if any(chunk is None for chunk in chunks):
         return None
     if not chunks:
         return np.zeros(0, np.int64), [Column.of([]) for _ in names]
-    joined = [Column.joined([chunk[1][i] for chunk in chunks]) for i in range(len(names))]
-    return np.concatenate([chunk[0] for chunk in chunks]), joined
+    ids = np.concatenate([chunk[0] for chunk in chunks])
+    order = np.argsort(ids, kind="stable")
+    columns = []
+    for i in range(len(names)):  # one column at a time, its chunks let go: memory ~2 columns
+        columns.append(Column.joined([chunk[1][i] for chunk in chunks]).take(order))
+        for chunk in chunks:
+            chunk[1][i] = None
+    return ids[order], columns
 
 
-def _value_chunks(result: Any, decoders: list[Any]) -> Iterator[Any]:
-    """``(ids, columns)`` of each chunk of rows of :func:`value_columns`' statement, until
-    (and with) ``None`` for a chunk holding a document ``jsonb`` refuses."""
+def _value_chunks(result: Any, widths: list[int]) -> Iterator[Any]:
+    """``(ids, columns)`` of each chunk of rows of :func:`value_columns`' statement (a name
+    is one column of plain values, or three: kind, number, text), until (and with) ``None``
+    for a chunk holding a document ``jsonb`` refuses."""
     import numpy as np
 
     from trialbook.storage.value_columns import Column
@@ -645,13 +650,14 @@ def _value_chunks(result: Any, decoders: list[Any]) -> Iterator[Any]:
         if any(columns[1]):
             yield None
             return
-        yield (
-            np.array(columns[0], dtype=np.int64),
-            [
-                Column.of(values if decode is None else list(map(decode, values)))
-                for decode, values in zip(decoders, columns[2:], strict=False)
-            ],
-        )
+        out, at = [], 2
+        for width in widths:
+            if width == 1:
+                out.append(Column.of(columns[at]))
+            else:
+                out.append(Column.typed(*columns[at : at + 3]))
+            at += width
+        yield np.array(columns[0], dtype=np.int64), out
 
 
 def _value_paths(name: Name) -> list[list[str]]:

@@ -368,16 +368,19 @@ def value_columns(
         expr, p = name_sql(name, doc)
         select.append(expr)
         params += p
-    ids, parts = [], []
+    ids: list[Any] = []
+    parts: list[list[Any]] = []
     sql = f"SELECT {', '.join(select)} FROM runs WHERE experiment_id = ? ORDER BY run_id"
     for rows in read(sql, [*params, experiment_id]):
         with paused_gc(len(rows)):  # many small tuples: the collector would walk them
             columns = list(zip(*rows, strict=True))
         ids.append(np.array(columns[0], dtype=np.int64))
         parts.append([Column.of(values) for values in columns[1:]])
-    joined = [Column.joined([part[i] for part in parts]) for i in range(len(names))]
-    if not parts:
-        joined = [Column.of([]) for _ in names]
+    joined = []
+    for i in range(len(names)):  # one column at a time, its chunks let go
+        joined.append(Column.joined([part[i] for part in parts]) if parts else Column.of([]))
+        for part in parts:
+            part[i] = None
     return np.concatenate(ids or [np.zeros(0, np.int64)]), joined
 
 

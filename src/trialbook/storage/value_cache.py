@@ -64,8 +64,8 @@ MIN_RUNS = 20_000
 """Experiments with fewer runs are left to the store: its SQL answers them in milliseconds."""
 BUDGET = 1 << 30
 """Bytes of columns a cache keeps at most (the least recently used go first)."""
-FETCH = 500
-"""Runs of a page read from the store per query (by id)."""
+FETCH = 1000
+"""Runs of a page read from the store per call of ``read_runs`` (by id)."""
 
 
 class _Entry:
@@ -393,7 +393,8 @@ def cached_groups(
     meta: Mapping[str, Any] | None,
 ) -> list[Any] | None:
     """The groups of the matching runs as a store's ``group_runs`` answers them, from the
-    cache's columns; ``None`` when the cache cannot answer."""
+    cache's columns; ``None`` when the cache cannot answer, or not yet (the columns are then
+    read in the background, and the caller asks the store meanwhile)."""
     import numpy as np
 
     from trialbook.storage.value_columns import Unanswerable, evaluate, group
@@ -404,7 +405,7 @@ def cached_groups(
     query = parse_query(where) if where and where.strip() else None
     names = [n for n, _, _ in query.names()] if query is not None else []
     wanted = list(dict.fromkeys([*names, *keys, *measures]))
-    got = cache.columns(experiment_id, wanted)
+    got = cache.columns(experiment_id, wanted, wait=False)
     if got is None:
         return None
     ids, columns, _ = got
@@ -430,12 +431,9 @@ def _names(keys: Sequence[str]) -> list[Name]:
 def _read_runs(store: Any, experiment_id: int, ids: list[int]) -> list[RunRecord] | None:
     """The runs of ``ids``, in that order (``None`` if one is gone)."""
     found: dict[int, RunRecord] = {}
-    if not ids:
-        return []
     for start in range(0, len(ids), FETCH):
         part = ids[start : start + FETCH]
-        _, runs = store.query_runs(experiment_id, where=f"run_id in {part!r}", limit=None)
-        found.update((run.run_id, run) for run in runs)
+        found.update((run.run_id, run) for run in store.read_runs(experiment_id, part))
     if len(found) != len(set(ids)):
         return None
     return [found[i] for i in ids]

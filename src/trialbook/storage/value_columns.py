@@ -110,6 +110,32 @@ class Column:
         return cls(kind, num, code, words)
 
     @classmethod
+    def typed(
+        cls, kinds: Sequence[int], numbers: Sequence[float | None], texts: Sequence[str | None]
+    ) -> Column:
+        """The column of values given as their kinds, numbers (as floats) and texts, as a
+        database computed them.
+
+        Examples
+        --------
+        >>> c = Column.typed([1, 2, 0, 3], [0.5, None, None, 1e19], [None, "a", None, None])
+        >>> c.kind.tolist(), c.code.tolist(), c.words, c.exact
+        ([1, 2, 0, 3], [-1, 0, -1, -1], ['a'], False)
+        """
+        n = len(kinds)
+        kind = np.array(kinds, dtype=np.int8)
+        num = np.array(numbers, dtype=np.float64)
+        code = np.full(n, -1, np.int32)
+        words: list[str] = []
+        text = kind == TEXT
+        if text.any():
+            found = [t for t in texts if t is not None]
+            index = {w: i for i, w in enumerate(sorted(set(found)))}
+            code[text] = np.fromiter(map(index.__getitem__, found), np.int32, len(found))
+            words = list(index)
+        return cls(kind, num, code, words)
+
+    @classmethod
     def joined(cls, parts: Sequence[Column]) -> Column:
         """One column of the runs of ``parts`` (columns of consecutive chunks of runs), each
         text's code its rank among the texts of them all.
@@ -136,6 +162,16 @@ class Column:
             np.concatenate(codes).astype(np.int32),
             words,
         )
+
+    def take(self, rows: np.ndarray) -> Column:
+        """The column of the runs at ``rows`` (positions), in that order.
+
+        Examples
+        --------
+        >>> Column.of(["b", 2, "a"]).take(np.array([2, 0])).code.tolist()
+        [0, 1]
+        """
+        return Column(self.kind[rows], self.num[rows], self.code[rows], self.words)
 
     def text_compare(self, op: type, text: str) -> np.ndarray:
         """``value OP text`` for the runs holding a text (false elsewhere), on the ranks."""

@@ -369,3 +369,22 @@ def test_a_ui_poll_costs_the_same_on_100_and_200_runs(backend: str, tmp_path: An
     # statement or command per batch (on mongoeco also one per reply of more than 48 MB)
     assert [c[:2] for c in costs] == [costs[0][:2]] * 2, costs
     assert all(poll <= 20 and listing <= 12 and read <= 4 for poll, listing, read in costs), costs
+
+
+def test_postgres_narrows_by_run_id_through_the_index(tmp_path: pathlib.Path) -> None:
+    """Conjuncts comparing ``run_id`` with integers are also written as plain conditions on the
+    indexed column (an export's chunks, a page read by ids), with the same answers."""
+    from trialbook.storage.sql_query import pg_query
+
+    sql, params = pg_query('"t"', 1, "run_id > 3 and 8 >= run_id and params.x != 2",
+                           order_by=None, descending=False, limit=10, offset=0)  # fmt: skip
+    assert "run_id > :r0 AND run_id <= :r1" in sql and (params["r0"], params["r1"]) == (3, 8)
+    with backend_location("postgres", tmp_path) as location, open_store(location) as store:
+        exp = store.create_experiment("narrow")
+        store.write_runs(exp.id, [RunRecord(i, params={"x": i % 3}) for i in range(1, 13)])
+        wheres = ["run_id > 3 and 8 >= run_id and params.x != 2", "run_id in [2, 5, 99]",
+                  "run_id == True", "run_id < 1180591620717411303424 and run_id >= 11",
+                  "run_id > 3.5", "(run_id > 10 or params.x == 0) and run_id <= 11"]  # fmt: skip
+        for where in wheres:
+            assert outcome(store, exp.id, where=where) == outcome(
+                GenericStore(store), exp.id, where=where), where  # fmt: skip

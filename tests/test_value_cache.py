@@ -200,3 +200,61 @@ def test_the_smallest_64_bit_integer_is_a_measure(tmp_path: pathlib.Path) -> Non
         assert cached_groups(store, exp.id, meta={}, **args) is None  # read in the background
         value_cache(store).wait()  # type: ignore[union-attr]
         assert cached_groups(store, exp.id, meta={}, **args) == expected
+
+
+def rounded(value: Any) -> Any:
+    if isinstance(value, float):
+        return round(value, 9)
+    if isinstance(value, list):
+        return [rounded(v) for v in value]
+    if isinstance(value, dict):
+        return {k: rounded(v) for k, v in value.items()}
+    return value
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_the_table_api_serves_the_same_views_from_kept_columns(
+    backend: str, tmp_path: pathlib.Path
+) -> None:
+    """Over HTTP: the first page starts reading the table's columns; once kept, filtered and
+    sorted pages and groups are answered from them, the same as the store's SQL answered."""
+    from starlette.testclient import TestClient
+
+    from trialbook.web.app import create_app
+
+    auth = {"Authorization": "Bearer t"}
+    runs = [RunRecord(i, status="done" if i % 3 else "failed",
+                      params={"lr": [1e-3, 1e-2, 0.1][i % 3], "model": {"depth": i % 4},
+                              "opt": "adam" if i % 2 else "sgd"},
+                      fields={"acc": i / 50}, metrics={"loss": [3, 1 / i, 1 / i, 1.0]})
+            for i in range(1, 61)]  # fmt: skip
+    views = [
+        ("table", {"where": 'lr >= 0.01 and status == "done"', "order_by": "params.model.depth",
+                   "desc": "1", "limit": 7, "offset": 2}),
+        ("table", {"where": "fields.acc < 0.5", "order_by": "metric.loss", "limit": 50}),
+        ("table", {"order_by": "params.opt", "limit": 5, "offset": 20}),
+        ("groups", {"group": "params.opt,params.model.depth", "cols": "fields.acc,metric.loss"}),
+        ("groups", {"group": "params.lr", "where": "params.opt == 'adam'"}),
+    ]  # fmt: skip
+    with backend_location(backend, tmp_path) as location, open_store(location) as store:
+        exp = store.create_experiment("t")
+        store.write_runs(exp.id, runs)
+        cache = value_cache(store)
+        assert cache is not None
+        with TestClient(create_app(store, token="t"), headers=auth) as client:
+
+            def answers() -> list[Any]:  # floats to 9 digits: sums in another order
+                return [rounded(client.get(f"/api/experiments/t/{what}", params=params).json())
+                        for what, params in views]  # fmt: skip
+
+            before = answers()  # small: the store's SQL answers
+            assert cache.reads == 0
+            cache.min_runs = 0
+            client.get("/api/experiments/t/table", params={"limit": 50})  # starts the read
+            assert cache.wait(60)
+            reads = cache.reads
+            assert reads >= 1
+            assert answers() == before
+            assert cache.reads == reads + 1  # `lr` (a bare name, not a column) read once more
+            assert answers() == before
+            assert cache.reads == reads + 1  # the rest from memory

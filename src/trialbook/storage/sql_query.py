@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import ast
 import contextlib
+import itertools
 import math
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -52,6 +53,7 @@ from trialbook.storage.query import (
     NAMESPACES,
     Name,
     _constant,
+    _dotted,
     _name_of,
     metric_part,
     parse_name,
@@ -316,19 +318,20 @@ def pg_query(
         return None
     values, pairs = pg.columns()
     params = {"e": experiment_id, **pg.params, "limit": limit, "offset": offset}
+    narrow = _id_range(parse_query(where).tree, params) if where and where.strip() else ""
     key_columns = "".join(f", {expr} AS k{i}" for i, (expr, _) in enumerate(keys))
     order = ", ".join(f"k{i}{suffix}" for i, (_, suffix) in enumerate(keys)) + ", run_id"
     page = "" if limit is None else " LIMIT :limit"
     # the page's positions: numbered after the sort and the limit, over its rows only
     numbered = f"SELECT 1, run_id, row_number() OVER (ORDER BY {order}), NULL FROM"
     if not values:  # only the run's columns: counted and paged through the indexes
-        matching = f"{table} WHERE experiment_id = :e AND ({test}) IS TRUE"
+        matching = f"{table} WHERE experiment_id = :e{narrow} AND ({test}) IS TRUE"
         sql = (
             f"SELECT 0, NULL, (SELECT count(*) FROM {matching}), FALSE UNION ALL {numbered} "
             f"(SELECT run_id{key_columns} FROM {matching} ORDER BY {order}{page} OFFSET :offset) p"
         )
         return sql, params
-    source = _documents(table, values, pairs)
+    source = _documents(table, values, pairs, narrow)
     sql = (
         f"WITH m AS (SELECT run_id, bad, ({test}) IS TRUE AS keep{key_columns} FROM {source}) "
         "SELECT 0, NULL, (SELECT count(*) FROM m WHERE keep), "
@@ -339,18 +342,72 @@ def pg_query(
     return sql, params
 
 
-def _documents(table: str, values: list[str], pairs: list[str]) -> str:
+_ID_OPS = {ast.Eq: "=", ast.Lt: "<", ast.LtE: "<=", ast.Gt: ">", ast.GtE: ">="}
+
+
+def _id_range(tree: ast.expr, params: dict[str, Any]) -> str:
+    """Plain conditions on ``run_id`` that the filter implies (its conjuncts comparing
+    ``run_id`` with integers), as `` AND ...`` with their parameters added to ``params``: the
+    index of ``(experiment_id, run_id)`` then serves them (an export's chunks, ``run_id >
+    last``), where the filter's own SQL, written for values of any type, reads every run.
+
+    Examples
+    --------
+    >>> params = {}
+    >>> _id_range(parse_query("run_id > 5 and x == 1 and run_id in [7, 8]").tree, params)
+    ' AND run_id > :r0 AND run_id IN (:r1, :r2)'
+    >>> params
+    {'r0': 5, 'r1': 7, 'r2': 8}
+    >>> _id_range(parse_query("run_id > 5 or x == 1").tree, {})
+    ''
+    """
+    conjuncts = [tree]
+    if isinstance(tree, ast.BoolOp) and isinstance(tree.op, ast.And):
+        conjuncts = tree.values
+    out: list[str] = []
+    count = itertools.count()
+
+    def bind(value: int) -> str:
+        key = f"r{next(count)}"
+        params[key] = value
+        return f":{key}"
+
+    def integer(value: Any) -> bool:
+        return type(value) is int and -(2**63) <= value < 2**63
+
+    for node in conjuncts:
+        if not isinstance(node, ast.Compare) or len(node.ops) != 1:
+            continue
+        left, op, right = node.left, node.ops[0], node.comparators[0]
+        if _constant(left) is not _NOT_CONSTANT and type(op) in _ID_OPS:
+            left, right = right, left
+            op = {ast.Lt: ast.Gt, ast.LtE: ast.GtE, ast.Gt: ast.Lt, ast.GtE: ast.LtE}.get(
+                type(op), type(op)
+            )()
+        if _dotted(left) != ["run_id"]:
+            continue
+        if isinstance(op, ast.In) and isinstance(right, ast.List | ast.Tuple):
+            items = [_constant(e) for e in right.elts]
+            if items and all(integer(v) for v in items):
+                out.append(f" AND run_id IN ({', '.join(bind(v) for v in items)})")
+        elif type(op) in _ID_OPS and integer(_constant(right)):
+            out.append(f" AND run_id {_ID_OPS[type(op)]} {bind(_constant(right))}")
+    return "".join(out)
+
+
+def _documents(table: str, values: list[str], pairs: list[str], narrow: str = "") -> str:
     """The runs of experiment ``:e`` with the ``n``/``t`` columns of the names read from their
     documents (``values`` read from ``docb``, then ``pairs`` from them): two steps, each fenced
     (``OFFSET 0``) so that a value read once is not read again where it is used, and each
     passing on only what the next one needs (a ``jsonb`` copied through every step cost more
     than reading it). Without names, the runs' columns alone."""
     if not values:
-        return f"(SELECT {_ROW_COLUMNS}, FALSE AS bad FROM {table} WHERE experiment_id = :e) x"
+        return (f"(SELECT {_ROW_COLUMNS}, FALSE AS bad FROM {table} WHERE experiment_id = :e"
+                f"{narrow}) x")  # fmt: skip
     return (
         f"(SELECT {_ROW_COLUMNS}, bad, {', '.join(pairs)} FROM (SELECT {_ROW_COLUMNS}, doc, "
-        f"{STORED_BAD} AS bad, {', '.join(values)} FROM {table} WHERE experiment_id = :e "
-        "OFFSET 0) w OFFSET 0) x"
+        f"{STORED_BAD} AS bad, {', '.join(values)} FROM {table} WHERE experiment_id = :e"
+        f"{narrow} OFFSET 0) w OFFSET 0) x"
     )
 
 

@@ -999,6 +999,28 @@ class StoreContract:
         by_big = query(store, info.id, order_by="big", descending=True)[1]
         assert [r.run_id for r in by_big] == [3, 1, 2, 4]
 
+    def test_change_token_changes_with_every_commit(self, store: Any) -> None:
+        """A store with ``change_token()`` (which lets a reader keep what it read, see
+        ``trialbook.storage.value_cache``) gives the same token while nothing is committed,
+        and another one after any write: a run, a metric, metadata."""
+        if not hasattr(store, "change_token"):
+            return
+        info = store.create_experiment("tokens")
+        writes = [
+            lambda: store.write_runs(info.id, [RunRecord(1, params={"x": 1})]),
+            lambda: store.write_runs(info.id, [RunRecord(1, params={"x": 2}, version=1)]),
+            lambda: store.update_meta(info.id, {"note": "n"}),
+            lambda: store.delete_runs(info.id, [1]),
+        ]
+        for write in writes:
+            token = store.change_token()
+            if token is None:
+                return  # this store cannot tell (in memory, or a database without one)
+            store.read_runs(info.id)
+            assert store.change_token() == token  # a read commits nothing
+            write()
+            assert store.change_token() != token
+
     def test_query_runs_filters_sorts_and_pages(self, store: Any) -> None:
         """``trialbook.storage.query.query_runs`` (native when the store has ``query_runs``)
         agrees with the generic Python filter over the same runs."""

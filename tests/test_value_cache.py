@@ -96,8 +96,13 @@ def test_groups_are_the_stores(store: Any) -> None:
     answered = []
     group_names = ["params.a", "fields.b", "tags.a", "metric.a", "status", "params.a.b", "seed"]
 
+    # PostgreSQL leaves experiments with NaN (not in jsonb) to the store: finite runs there
+    runs = (
+        finite_records if type(store).__name__ == "SqlStore" else st.one_of(records, finite_records)
+    )
+
     @settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-    @given(rows=st.one_of(records, finite_records), where=st.one_of(st.none(), finite_queries),
+    @given(rows=runs, where=st.one_of(st.none(), finite_queries),
            keys=st.lists(st.sampled_from(group_names), min_size=1, max_size=2, unique=True),
            measures=st.lists(st.sampled_from(group_names), max_size=3, unique=True))  # fmt: skip
     def check(rows: list[dict[str, Any]], where: str | None, keys: list[str],

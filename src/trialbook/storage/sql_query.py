@@ -614,13 +614,14 @@ def change_token(db: Any) -> str | None:
 
 _KIND_SQL = (
     "CASE jsonb_typeof({v}) WHEN 'number' THEN CASE WHEN abs(CAST({v} AS numeric)) >= "
-    "9007199254740992 AND CAST({v} AS text) !~ '[.eE]' THEN 3 ELSE 1 END WHEN 'boolean' THEN 1 "
+    "9007199254740992 THEN 3 ELSE 1 END WHEN 'boolean' THEN 1 "
     "WHEN 'string' THEN 2 WHEN 'object' THEN 4 WHEN 'array' THEN 4 ELSE 0 END"
 )
-"""The kind of a ``jsonb`` value (:data:`~trialbook.storage.value_columns.MISSING`...): an
-integer of 2**53 or more is not exact as a float; a dict or list is compared by SQLite as its
-JSON text, in the order of its keys as written, which ``jsonb`` does not keep: the columns leave
-it to the store."""
+"""The kind of a ``jsonb`` value (:data:`~trialbook.storage.value_columns.MISSING`...): a
+number of 2**53 or more is left to the store (``jsonb`` writes ``1e20`` as an integer: whether
+it was an integer or a float, which exact comparisons and group keys need, is in the document's
+text only); a dict or list is compared by SQLite as its JSON text, in the order of its keys as
+written, which ``jsonb`` does not keep: the columns leave it to the store too."""
 _NUMBER_SQL = (
     "CASE jsonb_typeof({v}) WHEN 'number' THEN CASE WHEN abs(CAST({v} AS numeric)) <= "
     "1.7976931348623157e308 THEN CAST({v} AS float8) END WHEN 'boolean' THEN CASE WHEN "

@@ -47,7 +47,7 @@ from typing import Any
 
 from trialbook.errors import ConfigError
 from trialbook.storage.heartbeats import lost_runs
-from trialbook.storage.query import Name, check_names, parse_name, parse_query
+from trialbook.storage.query import Name, Query, check_names, parse_name, parse_query
 from trialbook.storage.records import RunRecord
 
 __all__ = [
@@ -338,9 +338,8 @@ def cached_page(
     QueryError
         On a bad filter or a name no run has, as ``query_runs``.
     """
-    import numpy as np
 
-    from trialbook.storage.value_columns import Unanswerable, evaluate, order
+    from trialbook.storage.value_columns import Unanswerable, order
 
     cache = _usable(store, meta)
     if cache is None:
@@ -358,10 +357,8 @@ def cached_page(
         return None
     ids, columns, token = got
     try:
-        keep = evaluate(query, columns, len(ids)) if query is not None else None
-        rows = np.flatnonzero(keep) if keep is not None else np.arange(len(ids))
-        rows = order(rows, columns[key] if key is not None else None, ids,
-                     descending=descending)  # fmt: skip
+        rows = order(_matching(query, columns, len(ids)), columns.get(key) if key else None,
+                     ids, descending=descending)  # fmt: skip
     except Unanswerable:
         return None
     chosen = ids[rows[offset : None if limit is None else offset + limit]].tolist()
@@ -395,9 +392,8 @@ def cached_groups(
     """The groups of the matching runs as a store's ``group_runs`` answers them, from the
     cache's columns; ``None`` when the cache cannot answer, or not yet (the columns are then
     read in the background, and the caller asks the store meanwhile)."""
-    import numpy as np
 
-    from trialbook.storage.value_columns import Unanswerable, evaluate, group
+    from trialbook.storage.value_columns import Unanswerable, group
 
     cache = _usable(store, meta)
     if cache is None or any(n.where == "bare" for n in [*keys, *measures]):
@@ -410,11 +406,19 @@ def cached_groups(
         return None
     ids, columns, _ = got
     try:
-        keep = evaluate(query, columns, len(ids)) if query is not None else None
-        rows = np.flatnonzero(keep) if keep is not None else np.arange(len(ids))
+        rows = _matching(query, columns, len(ids))
         return group(rows, [columns[k] for k in keys], [columns[m] for m in measures])
     except Unanswerable:
         return None
+
+
+def _matching(query: Query | None, columns: Mapping[Name, Any], n: int) -> Any:
+    """The positions of the runs ``query`` keeps (all ``n`` without one), from ``columns``."""
+    import numpy as np
+
+    from trialbook.storage.value_columns import evaluate
+
+    return np.arange(n) if query is None else np.flatnonzero(evaluate(query, columns, n))
 
 
 def _names(keys: Sequence[str]) -> list[Name]:

@@ -263,3 +263,15 @@ def test_the_table_api_serves_the_same_views_from_kept_columns(
             assert cache.reads == reads + 1  # `lr` (a bare name, not a column) read once more
             assert answers() == before
             assert cache.reads == reads + 1  # the rest from memory
+
+
+def test_closing_the_store_while_columns_are_read(store: Any) -> None:
+    """The store closed while its columns are read in the background: the read ends (with
+    an error kept, or done), nothing is raised in the thread, and the cache waits no longer."""
+    exp = store.create_experiment("closing")
+    store.write_runs(exp.id, [RunRecord(i, params={"x": i, "s": str(i)}) for i in range(1, 5001)])
+    cache = value_cache(store)
+    assert cache is not None
+    assert cache.columns(exp.id, [parse_name("x")], [parse_name("s")], wait=False) is None
+    store.close()
+    assert cache.wait(60)

@@ -40,7 +40,6 @@ from __future__ import annotations
 
 import threading
 import time
-import weakref
 from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -295,19 +294,23 @@ class ValueCache:
                 entry.columns.pop(key[1], None)
 
 
-_CACHES: weakref.WeakKeyDictionary[Any, ValueCache] = weakref.WeakKeyDictionary()
 _CACHES_LOCK = threading.Lock()
 
 
 def value_cache(store: Any) -> ValueCache | None:
-    """The :class:`ValueCache` of ``store`` (one per store object), or ``None`` for a store
-    that cannot tell its changes or read columns of values."""
+    """The :class:`ValueCache` of ``store`` (one per store object, kept on it: it goes with
+    the store), or ``None`` for a store that cannot tell its changes or read columns of
+    values."""
     if not (hasattr(store, "change_token") and hasattr(store, "value_columns")):
         return None
     with _CACHES_LOCK:
-        cache = _CACHES.get(store)
+        cache = getattr(store, "_trialbook_value_cache", None)
         if cache is None:
-            cache = _CACHES[store] = ValueCache(store)
+            cache = ValueCache(store)
+            try:
+                store._trialbook_value_cache = cache
+            except AttributeError:  # a store without a __dict__: no cache
+                return None
         return cache
 
 

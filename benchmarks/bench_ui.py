@@ -305,10 +305,10 @@ def table_views(
     store: Any, api: str, *, label: str, first_ref: float, sorted_ref: float, group_ref: float
 ) -> None:
     """The table's views on a server just started, in the order a user meets them: a grouped
-    table (its columns read while it waits), the first page (which starts reading the table's
-    columns in the background), a filtered + sorted page at once (answered by the store's SQL
-    meanwhile), then, once the columns are kept (``trialbook.storage.value_cache``), the same
-    views answered from memory."""
+    table (answered by the store's SQL while its columns are read in the background), the first
+    page (which starts reading the table's columns), a filtered + sorted page at once (the
+    store's SQL again), then, once the columns are kept (``trialbook.storage.value_cache``),
+    the same views answered from memory."""
     from trialbook.storage.value_cache import value_cache
 
     cols = "run_id,status,params.lr,params.opt,params.model.depth,fields.acc,metric.loss"
@@ -326,7 +326,7 @@ def table_views(
         stream_size(url)
         return time.perf_counter() - start
 
-    report(f"{label}grouped table, cold (its columns read meanwhile)",
+    report(f"{label}grouped table, cold (SQL; its columns read meanwhile)",
            once(f"{api}/groups?{group}"), 1.0, group_ref)  # fmt: skip
     start = time.perf_counter()
     report(f"{label}table: first page (50 of 1,000,000)",

@@ -17,6 +17,10 @@ Endpoints (registered in :mod:`trialbook.web.api`):
 * ``GET /api/experiments/{name}/groups``: one row per distinct value of the ``group`` keys
   with the count and the mean and standard deviation of each numeric column.
 
+Filtered, sorted and grouped views of an experiment of many runs are answered from columns of
+values kept in memory while the store is unchanged (:mod:`trialbook.storage.value_cache`; the
+first page starts reading them), else by the store's query.
+
 Examples
 --------
 >>> from trialbook.storage.records import RunRecord
@@ -293,9 +297,6 @@ def table_page(
         *DEFAULT_BUILTIN,
         *(k for k in available if k not in BUILTIN and not _hidden_by_default(k)),
     ]
-    if answer is None and not offset and not query.where and not query.order_by:
-        prefetch(store, experiment_id, keys, meta)  # the table as first shown: its columns
-        # are read in the background for the filters and sorts that may follow
     return {
         "total": total, "limit": limit, "offset": offset,
         "columns": _columns(keys, found),
@@ -486,7 +487,9 @@ def group_rows(
     ``count``, its ``where`` (the filter of its runs) and, for each numeric column of ``keys``,
     ``[mean, std, n]`` (sample standard deviation; ``None`` below two values).
 
-    A store with a native ``group_runs`` (SQLite, PostgreSQL) groups in one SQL statement;
+    The columns kept in memory (:func:`~trialbook.storage.value_cache.cached_groups`) answer
+    when they can; else a store with a native ``group_runs`` (SQLite, PostgreSQL) groups in one
+    SQL statement;
     any other (or that one, when it answers ``None``) reads the matching runs a chunk at a time
     (:func:`iter_runs`). Both read values as the
     query language does: a dict or list is its JSON text, booleans are the numbers 1 and
@@ -604,6 +607,9 @@ def table_answer(request: Any, store: Any, info: Any, limit: int, offset: int) -
     """The answer of ``GET /api/experiments/{name}/table``: one page of the table."""
     query = TableQuery.parse(request.query_params)
     page = table_page(store, info.id, query, limit=limit, offset=offset, meta=info.meta)
+    if not offset and not query.where and not query.order_by:  # the table as first shown: its
+        # columns are read in the background for the filters, sorts and groups that may follow
+        prefetch(store, info.id, [c["key"] for c in page["columns"]], info.meta)
     return {"experiment": info.name, **page}
 
 

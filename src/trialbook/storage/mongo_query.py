@@ -38,6 +38,7 @@ from trialbook.storage.query import (
     _name_of,
     _Py,
     parse_query,
+    three_valued,
 )
 from trialbook.storage.query_light import light_record, needs, page, paths_present, select
 from trialbook.storage.records import RunRecord
@@ -114,19 +115,7 @@ class _Writer:
         return None, None
 
     def node(self, node: ast.expr) -> tuple[Filter, Filter]:
-        if isinstance(node, ast.BoolOp):
-            parts = [self.node(v) for v in node.values]
-            trues, falses = [p[0] for p in parts], [p[1] for p in parts]
-            if isinstance(node.op, ast.And):
-                return _and(trues), _or(falses)
-            return _or(trues), _and(falses)
-        if isinstance(node, ast.UnaryOp):
-            true, false = self.node(node.operand)
-            return false, true
-        assert isinstance(node, ast.Compare)
-        operands = [node.left, *node.comparators]
-        parts = [self.compare(operands[i], op, operands[i + 1]) for i, op in enumerate(node.ops)]
-        return _and([p[0] for p in parts]), _or([p[1] for p in parts])
+        return three_valued(node, self.compare, _and, _or)
 
     def compare(self, left: ast.expr, op: ast.cmpop, right: ast.expr) -> tuple[Filter, Filter]:
         a, b = _constant(left), _constant(right)

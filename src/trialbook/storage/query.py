@@ -90,6 +90,7 @@ __all__ = [
     "parse_query",
     "query_runs",
     "sort_key",
+    "three_valued",
 ]
 
 COLUMNS = ("run_id", "status", "kind", "key", "seed", "created", "started", "finished")
@@ -675,6 +676,45 @@ def _py_or(parts: list[Callable[[RunRecord], bool | None]]) -> Callable[..., boo
         return None if unknown else False
 
     return test
+
+
+def three_valued(
+    node: ast.expr,
+    compare: Callable[[ast.expr, ast.cmpop, ast.expr], tuple[Any, Any]],
+    every: Callable[[list[Any]], Any],
+    some: Callable[[list[Any]], Any],
+) -> tuple[Any, Any]:
+    """A filter's tree as a pair ``(where true, where false)`` (a run in neither is unknown),
+    built from each comparison's pair (``compare(left, op, right)``) with the conjunction
+    ``every`` and the disjunction ``some`` of the back end's values: ``not`` swaps the pair,
+    ``and`` is true where every part is and false where some part is, ``or`` the other way,
+    and a chained comparison is the ``and`` of its links.
+
+    Examples
+    --------
+    >>> sets = {"a": ({1}, {2}), "b": ({1, 2}, set())}  # runs 1, 2, 3: b is unknown for 3
+    >>> def compare(left, op, right):
+    ...     return sets[left.id]
+    >>> def every(parts):
+    ...     return set.intersection(*parts)
+    >>> def some(parts):
+    ...     return set.union(*parts)
+    >>> three_valued(parse_query("a == 1 and not (b == 1)").tree, compare, every, some)
+    (set(), {1, 2})
+    """
+    if isinstance(node, ast.BoolOp):
+        parts = [three_valued(v, compare, every, some) for v in node.values]
+        trues, falses = [p[0] for p in parts], [p[1] for p in parts]
+        if isinstance(node.op, ast.And):
+            return every(trues), some(falses)
+        return some(trues), every(falses)
+    if isinstance(node, ast.UnaryOp):
+        true, false = three_valued(node.operand, compare, every, some)
+        return false, true
+    assert isinstance(node, ast.Compare)
+    operands = [node.left, *node.comparators]
+    links = [compare(operands[i], op, operands[i + 1]) for i, op in enumerate(node.ops)]
+    return every([p[0] for p in links]), some([p[1] for p in links])
 
 
 # -- querying -----------------------------------------------------------------------------

@@ -46,7 +46,6 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from trialbook.bulk import paused_gc
 from trialbook.storage.bundle import load_doc
 from trialbook.storage.query import (
     _NOT_CONSTANT,
@@ -214,17 +213,6 @@ class _Pg:
         otherwise = "NULL" if None in items else "FALSE"
         return f"(CASE WHEN {a.missing()} THEN NULL WHEN {matched} THEN TRUE ELSE {otherwise} END)"
 
-    def json_parts(self, name: Name) -> list[list[str | int]]:
-        """The paths (keys and indexes) of the document where ``name`` lives, tried in order."""
-        if name.where == "derived":
-            return [["r"]] if name.path[0] == "result" else [["e", 0]]
-        if name.where == "bare":
-            return [[slot, *name.path] for slot in ("p", "f", "t")]
-        if name.where == "metric":
-            index, rest = metric_part(name.path)
-            return [["m", name.path[0], index, *rest]]
-        return [[NAMESPACES[name.where], *name.path]]
-
     def chain(self, base: str, parts: list[str | int]) -> str:
         out = base
         for part in parts:
@@ -235,7 +223,7 @@ class _Pg:
         """The ``v`` and ``n``/``t`` columns of the names read from the document."""
         values, pairs = [], []
         for name, i in self.names.items():
-            paths = self.json_parts(name)
+            paths = _json_parts(name)
             found = [f"NULLIF({self.chain('docb', p)}, 'null'::jsonb)" for p in paths]
             texts = [f"NULLIF(CAST({self.chain('CAST(doc AS json)', p)} AS text), 'null')"
                      for p in paths]  # fmt: skip
@@ -640,9 +628,7 @@ def value_columns(
     is one ``jsonb`` refuses."""
     if db.engine.dialect.name != "postgresql":
         return None
-    import numpy as np
-
-    from trialbook.storage.value_columns import Column
+    from trialbook.storage.value_columns import joined_chunks
 
     inner: list[str] = []
     select: list[str] = []
@@ -655,13 +641,9 @@ def value_columns(
             select.append(f"v{i}")
             widths.append(1)
             continue
-        if name.where == "derived":
-            paths = [["r"]] if name.path[0] == "result" else [["e", "0"]]
-        else:
-            paths = _value_paths(name)
         values = []
-        for j, path in enumerate(paths):
-            params[f"p{i}_{j}"] = path
+        for j, path in enumerate(_json_parts(name)):
+            params[f"p{i}_{j}"] = [str(part) for part in path]  # text[] for #>
             values.append(f"NULLIF(docb #> CAST(:p{i}_{j} AS text[]), 'null')")
         value = values[0] if len(values) == 1 else f"COALESCE({', '.join(values)})"
         inner.append(f"{value} AS v{i}")
@@ -682,16 +664,7 @@ def value_columns(
         raise db.error(exc) from exc
     if any(chunk is None for chunk in chunks):
         return None
-    if not chunks:
-        return np.zeros(0, np.int64), [Column.of([]) for _ in names]
-    ids = np.concatenate([chunk[0] for chunk in chunks])
-    order = np.argsort(ids, kind="stable")
-    columns = []
-    for i in range(len(names)):  # one column at a time, its chunks let go: memory ~2 columns
-        columns.append(Column.joined([chunk[1][i] for chunk in chunks]).take(order))
-        for chunk in chunks:
-            chunk[1][i] = None
-    return ids[order], columns
+    return joined_chunks(chunks, len(names))
 
 
 def _value_chunks(result: Any, widths: list[int]) -> Iterator[Any]:
@@ -700,11 +673,10 @@ def _value_chunks(result: Any, widths: list[int]) -> Iterator[Any]:
     for a chunk holding a document ``jsonb`` refuses."""
     import numpy as np
 
-    from trialbook.storage.value_columns import Column
+    from trialbook.storage.value_columns import Column, transposed
 
     for rows in result.partitions(100_000):
-        with paused_gc(len(rows)):  # many small tuples: the collector would walk them
-            columns = list(zip(*rows, strict=True))
+        columns = transposed(rows)
         if any(columns[1]):
             yield None
             return
@@ -718,14 +690,16 @@ def _value_chunks(result: Any, widths: list[int]) -> Iterator[Any]:
         yield np.array(columns[0], dtype=np.int64), out
 
 
-def _value_paths(name: Name) -> list[list[str]]:
-    """The paths in the run document of a name's value (several for a bare name, in the order
-    they are tried), as ``text[]`` for ``#>``."""
+def _json_parts(name: Name) -> list[list[str | int]]:
+    """The paths (keys and indexes) of the document where ``name`` lives, tried in order."""
+    if name.where == "derived":
+        return [["r"]] if name.path[0] == "result" else [["e", 0]]
+    if name.where == "bare":
+        return [[slot, *name.path] for slot in ("p", "f", "t")]
     if name.where == "metric":
-        index, keys = metric_part(name.path)
-        return [["m", name.path[0], str(index), *keys]]
-    slots = ["p", "f", "t"] if name.where == "bare" else [NAMESPACES[name.where]]
-    return [[slot, *name.path] for slot in slots]
+        index, rest = metric_part(name.path)
+        return [["m", name.path[0], index, *rest]]
+    return [[NAMESPACES[name.where], *name.path]]
 
 
 def _table(db: Any) -> str:

@@ -301,17 +301,11 @@ class SqliteConnection:
             yield self.read(sql, params)
             return
         try:
-            conn = sqlite3.connect(
-                self.path, timeout=self.timeout, isolation_level=None, check_same_thread=False
-            )
+            with self._read_lock:
+                conn = self._read_connection()
         except sqlite3.Error as exc:
             raise self.error(exc) from exc
         try:
-            conn.execute("PRAGMA query_only=ON")
-            with self._read_lock:
-                functions = list(self._functions)
-            for name, arity, function in functions:
-                conn.create_function(name, arity, function, deterministic=True)
             if self.tracer is not None:
                 self.tracer(sql, params)
             cursor = conn.execute(sql, params)
@@ -335,16 +329,26 @@ class SqliteConnection:
             except sqlite3.Error as exc:
                 raise self.error(exc) from exc
 
-    def _open_reader(self) -> sqlite3.Connection:
-        """The read connection, opened at the first read (under the read lock)."""
-        reader = sqlite3.connect(
+    def _read_connection(self) -> sqlite3.Connection:
+        """A new connection that only reads, with the registered functions (under the read
+        lock)."""
+        conn = sqlite3.connect(
             self.path, timeout=self.timeout, isolation_level=None, check_same_thread=False
         )
         try:
-            reader.execute("PRAGMA query_only=ON")
-            reader.execute("PRAGMA cache_size=-16384")
+            conn.execute("PRAGMA query_only=ON")
             for name, arity, function in self._functions:
-                reader.create_function(name, arity, function, deterministic=True)
+                conn.create_function(name, arity, function, deterministic=True)
+        except BaseException:
+            conn.close()
+            raise
+        return conn
+
+    def _open_reader(self) -> sqlite3.Connection:
+        """The read connection, opened at the first read (under the read lock)."""
+        reader = self._read_connection()
+        try:
+            reader.execute("PRAGMA cache_size=-16384")
         except BaseException:
             reader.close()
             raise

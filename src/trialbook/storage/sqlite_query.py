@@ -37,7 +37,6 @@ import sys
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
-from trialbook.bulk import paused_gc
 from trialbook.storage.query import (
     _MARKS,
     _NOT_CONSTANT,
@@ -361,27 +360,20 @@ def value_columns(
     """
     import numpy as np
 
-    from trialbook.storage.value_columns import Column
+    from trialbook.storage.value_columns import Column, joined_chunks, transposed
 
     select, params = ["run_id"], []
     for name in names:
         expr, p = name_sql(name, doc)
         select.append(expr)
         params += p
-    ids: list[Any] = []
-    parts: list[list[Any]] = []
+    chunks = []
     sql = f"SELECT {', '.join(select)} FROM runs WHERE experiment_id = ? ORDER BY run_id"
     for rows in read(sql, [*params, experiment_id]):
-        with paused_gc(len(rows)):  # many small tuples: the collector would walk them
-            columns = list(zip(*rows, strict=True))
-        ids.append(np.array(columns[0], dtype=np.int64))
-        parts.append([Column.of(values) for values in columns[1:]])
-    joined = []
-    for i in range(len(names)):  # one column at a time, its chunks let go
-        joined.append(Column.joined([part[i] for part in parts]) if parts else Column.of([]))
-        for part in parts:
-            part[i] = None
-    return np.concatenate(ids or [np.zeros(0, np.int64)]), joined
+        columns = transposed(rows)
+        chunks.append((np.array(columns[0], dtype=np.int64),
+                       [Column.of(values) for values in columns[1:]]))  # fmt: skip
+    return joined_chunks(chunks, len(names))
 
 
 def group_sql(

@@ -36,9 +36,19 @@ from typing import Any
 
 import numpy as np
 
-from trialbook.storage.query import _NOT_CONSTANT, Name, Query, _constant, _name_of, _Py, group_key
+from trialbook.bulk import paused_gc
+from trialbook.storage.query import (
+    _NOT_CONSTANT,
+    Name,
+    Query,
+    _constant,
+    _name_of,
+    _Py,
+    group_key,
+    three_valued,
+)
 
-__all__ = ["Column", "evaluate", "group", "order"]
+__all__ = ["Column", "evaluate", "group", "joined_chunks", "order", "transposed"]
 
 MISSING, NUMBER, TEXT, WIDE, OTHER = 0, 1, 2, 3, 4
 """Kinds of a value: missing (``NULL``), a number exact as a float, a text, an integer of 2**53
@@ -154,11 +164,9 @@ class Column:
         for part in parts:
             ranks = np.array([index[w] for w in part.words] or [0], dtype=np.int32)
             codes.append(np.where(part.code >= 0, ranks[np.maximum(part.code, 0)], -1))
-        if not parts:
-            codes = [np.zeros(0, np.int32)]
         return cls(
-            np.concatenate([p.kind for p in parts] or [np.zeros(0, np.int8)]),
-            np.concatenate([p.num for p in parts] or [np.zeros(0)]),
+            np.concatenate([p.kind for p in parts]),
+            np.concatenate([p.num for p in parts]),
             np.concatenate(codes).astype(np.int32),
             words,
         )
@@ -191,6 +199,46 @@ class Column:
         return code >= at
 
 
+def transposed(rows: Sequence[Sequence[Any]]) -> list[Sequence[Any]]:
+    """The columns of ``rows`` (a chunk read from a database), the collector paused while the
+    many small tuples are built.
+
+    Examples
+    --------
+    >>> transposed([(1, "a"), (2, "b")])
+    [(1, 2), ('a', 'b')]
+    """
+    with paused_gc(len(rows)):
+        return list(zip(*rows, strict=True))
+
+
+def joined_chunks(
+    chunks: list[tuple[np.ndarray, list[Any]]], count: int
+) -> tuple[np.ndarray, list[Column]]:
+    """The run ids in order and ``count`` columns from chunks of runs (``(ids, columns)``
+    each, read in any order), one column at a time, its chunks let go as it is joined (memory:
+    about two columns beyond those kept).
+
+    Examples
+    --------
+    >>> chunks = [(np.array([3, 4]), [Column.of(["c", 4])]), (np.array([1]), [Column.of([1])])]
+    >>> ids, (x,) = joined_chunks(chunks, 1)
+    >>> ids.tolist(), x.num.tolist(), x.words
+    ([1, 3, 4], [1.0, nan, 4.0], ['c'])
+    """
+    if not chunks:
+        return np.zeros(0, np.int64), [Column.of([]) for _ in range(count)]
+    ids = np.concatenate([chunk[0] for chunk in chunks])
+    order = None if bool(np.all(ids[1:] > ids[:-1])) else np.argsort(ids, kind="stable")
+    columns = []
+    for i in range(count):
+        column = Column.joined([chunk[1][i] for chunk in chunks])
+        columns.append(column if order is None else column.take(order))
+        for chunk in chunks:
+            chunk[1][i] = None
+    return (ids if order is None else ids[order]), columns
+
+
 def evaluate(query: Query, columns: Mapping[Name, Column], n: int) -> np.ndarray:
     """The runs ``query`` keeps (a boolean mask of ``n`` runs), over ``columns`` of every name
     it reads.
@@ -208,18 +256,7 @@ class _Eval:
         self.columns, self.n = columns, n
 
     def node(self, node: ast.expr) -> Truth:
-        if isinstance(node, ast.BoolOp):
-            parts = [self.node(v) for v in node.values]
-            if isinstance(node.op, ast.And):
-                return _all([p[0] for p in parts]), _any([p[1] for p in parts])
-            return _any([p[0] for p in parts]), _all([p[1] for p in parts])
-        if isinstance(node, ast.UnaryOp):
-            true, false = self.node(node.operand)
-            return false, true
-        assert isinstance(node, ast.Compare)
-        operands = [node.left, *node.comparators]
-        parts = [self.compare(operands[i], op, operands[i + 1]) for i, op in enumerate(node.ops)]
-        return _all([p[0] for p in parts]), _any([p[1] for p in parts])
+        return three_valued(node, self.compare, _all, _any)
 
     def constant(self, value: bool) -> Truth:
         return np.full(self.n, value), np.full(self.n, not value)

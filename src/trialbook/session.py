@@ -454,7 +454,7 @@ class Session:
             raise ExperimentNotFoundError(experiment, available=names)
         total, page = query_runs(
             self.store, info.id, where=where, order_by=order_by, descending=descending,
-            limit=limit, offset=offset,
+            limit=limit, offset=offset, meta=info.meta,
         )  # fmt: skip
         allow_pickle = self.store.allow_pickle
         with paused_gc():

@@ -98,6 +98,17 @@ def _connect_args(url: sa.URL, timeout: float) -> dict[str, Any]:
     return {}
 
 
+def for_scan(conn: sa.Connection) -> None:
+    """Prepare ``conn``'s transaction for a statement that reads all runs of an experiment:
+    on PostgreSQL, without JIT compilation. The planner's estimate of such a statement over
+    a million runs passes ``jit_above_cost``, and compiling its expressions took half a
+    second, a third of the whole statement, which then ran no faster (measured on
+    PostgreSQL 15: ``benchmarks/bench_scale.py --backend postgres``). ``SET LOCAL``: for
+    this transaction only, so it holds behind a pooler (PgBouncer) too."""
+    if conn.dialect.name == "postgresql":
+        conn.exec_driver_sql("SET LOCAL jit = off")
+
+
 class SqlConnection:
     """The engine of a SQL store and its transactions (see the module documentation).
 
@@ -275,9 +286,14 @@ class SqlConnection:
             self.tracer(statement.sql, params)
         cursor.executemany(statement.sql, params)
 
-    def read(self, statement: Any, params: Any = None) -> list[Any]:
+    def read(self, statement: Any, params: Any = None, *, scan: bool = False) -> list[Any]:
+        """The rows of ``statement``; ``scan``: a statement that reads every run of an
+        experiment (a filter, a grouping), run without PostgreSQL's JIT (see
+        :func:`for_scan`)."""
         try:
             with self.engine.connect() as conn:
+                if scan:
+                    for_scan(conn)
                 return list(conn.execute(statement, params))
         except sa_exc.SQLAlchemyError as exc:
             raise self.error(exc) from exc

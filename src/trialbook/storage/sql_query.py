@@ -67,6 +67,7 @@ from trialbook.storage.query_light import (
     select,
 )
 from trialbook.storage.records import RunRecord
+from trialbook.storage.sql_engine import for_scan
 from trialbook.storage.sql_schema import runs_t
 
 __all__ = [
@@ -320,8 +321,12 @@ def pg_query(
         )
         return sql, params
     source = _documents(table, values, pairs, narrow)
+    # m: the runs kept and those needing the Python evaluator, the only ones read again
+    # (holding every run, m was written to disk at a million runs)
+    kept = f"({test}) IS TRUE"
     sql = (
-        f"WITH m AS (SELECT run_id, bad, ({test}) IS TRUE AS keep{key_columns} FROM {source}) "
+        f"WITH m AS (SELECT run_id, bad, {kept} AS keep{key_columns} FROM {source} "
+        f"WHERE {kept} OR bad) "
         "SELECT 0, NULL, (SELECT count(*) FROM m WHERE keep), "
         f"(SELECT coalesce(bool_or(bad), false) FROM m) UNION ALL {numbered} "
         f"(SELECT run_id{''.join(f', k{i}' for i in range(len(keys)))} FROM m WHERE keep "
@@ -510,7 +515,7 @@ def query_runs(
             limit=limit, offset=offset,
         )  # fmt: skip
         if plan is not None:
-            rows = db.read(sa.text(plan[0]), plan[1])
+            rows = db.read(sa.text(plan[0]), plan[1], scan=True)
             stats = next(row for row in rows if row[0] == 0)
             if not stats[3]:
                 ids = [
@@ -542,7 +547,7 @@ def group_runs(
     plan = pg_group(_table(db), experiment_id, where, keys, measures)
     if plan is None:
         return None
-    rows = db.read(sa.text(plan[0]), plan[1])
+    rows = db.read(sa.text(plan[0]), plan[1], scan=True)
     width = 2 * len(keys)
     out = []
     for row in rows:
@@ -657,6 +662,7 @@ def value_columns(
     )  # OFFSET 0: each value extracted once; no ORDER BY: sorted here (no sort on disk)
     try:
         with db.engine.connect() as conn:
+            for_scan(conn)
             result = conn.execution_options(stream_results=True).execute(statement, params)
             with contextlib.closing(result):
                 chunks = list(_value_chunks(result, widths))

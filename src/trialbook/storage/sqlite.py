@@ -117,6 +117,30 @@ def _insert_run_sql(present: tuple[bool, ...]) -> str:
     return f"{_INSERT_RUN.partition(' VALUES ')[0]} VALUES ({values})"
 
 
+def _column_pattern(columns: Sequence[tuple[Any, ...]]) -> tuple[bool, ...] | None:
+    """For columns of rows, whether each holds no ``None`` (``True``) or only ``None``
+    (``False``); ``None`` if some column holds both.
+
+    Examples
+    --------
+    >>> _column_pattern([(1, 2), (None, None), ("a", "b")])
+    (True, False, True)
+    >>> _column_pattern([(1, 2), (None, 3)]) is None
+    True
+    """
+    pattern = []
+    for column in columns:
+        if column[0] is None:
+            if column.count(None) != len(column):  # identity first: fast on a None column
+                return None
+            pattern.append(False)
+        elif None in column:
+            return None
+        else:
+            pattern.append(True)
+    return tuple(pattern)
+
+
 _UPSERT_CHUNK = (
     "INSERT INTO metrics (experiment_id, run_id, name, count, steps, vals, times, blob, start)"
     " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (experiment_id, run_id, name, start) DO"
@@ -488,7 +512,23 @@ class SqliteStore(ClosingStore):
         two failed attribute lookups): with the NULL columns of a new run, binding cost twice
         the insert itself. So rows are grouped by which of their values are ``None``, and each
         group goes through one statement that writes those as ``NULL`` literals. Rows of the
-        same run twice in one write (the last one wins) keep one statement, in order."""
+        same run twice in one write (the last one wins) keep one statement, in order.
+
+        A bulk write (new runs of a grid) is one group: each column is ``None`` in every row
+        or in none. That is checked a column at a time, at C speed, rather than row by row
+        (which cost a quarter of inserting a million runs)."""
+        if not rows:
+            return
+        columns = list(zip(*rows, strict=True))
+        present = _column_pattern(columns)
+        if present is not None:
+            kept = [column for column, keep in zip(columns, present, strict=True) if keep]
+            del columns  # (a million runs: columns and rows are a hundred MB each)
+            bound = list(zip(*kept, strict=True))
+            del kept
+            self._db.execmany(_insert_run_sql(present), bound)
+            return
+        del columns
         groups: dict[tuple[bool, ...], list[tuple[Any, ...]]] = {}
         for row in rows:
             present = tuple(map(operator.is_not, row, _NONES))

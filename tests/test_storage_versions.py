@@ -456,3 +456,53 @@ def test_store_written_before_the_status_index(backend: str, tmp_path) -> None:
                 assert (total, [r.run_id for r in page]) == (6, [29, 28, 26])
             finally:
                 store.close()
+
+
+def test_sqlite_store_written_before_run_sequences(tmp_path) -> None:
+    """A SQLite store of schema version 5 (before experiments counted the writes of their runs)
+    opens as version 6: its runs are kept (``seq`` NULL: written before), its experiments start
+    counting at 0, and the columns a reader keeps are read whole once, then follow each write
+    by reading only the runs it wrote."""
+    from trialbook.storage import sqlite_schema
+    from trialbook.storage.query import query_runs
+    from trialbook.storage.value_cache import cached_page, value_cache
+
+    location = tmp_path / "store"
+    with open_store(location) as store:
+        info = store.create_experiment("before")
+        store.write_runs(info.id, [RunRecord(i, params={"i": i}) for i in range(1, 21)])
+    conn = sqlite3.connect(location / sqlite_schema.DB_NAME, isolation_level=None)
+    for table, column in [("runs", "seq"), ("experiments", "seq"), ("experiments", "deleted_seq")]:
+        conn.execute(f"ALTER TABLE {table} DROP COLUMN {column}")
+    conn.execute("PRAGMA user_version=5")
+    conn.close()
+    for _ in range(2):  # upgraded by the first opener, found done by the second
+        with open_store(location) as store:
+            info = store.find_experiment("before")
+            assert info is not None and info.runs == 20
+            assert store.experiment_token(info.id)[1:] == (0, 0)
+            assert [r.params["i"] for r in store.read_runs(info.id)] == list(range(1, 21))
+    conn = sqlite3.connect(location / sqlite_schema.DB_NAME)
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == sqlite_schema.SCHEMA_VERSION == 6
+    assert conn.execute("SELECT count(*) FROM runs WHERE seq IS NULL").fetchone()[0] == 20
+    conn.close()
+    with open_store(location) as store:
+        cache = value_cache(store)
+        cache.min_runs = 0
+
+        def page() -> list[int]:
+            args = {"where": "i > 15", "order_by": "i", "descending": True, "limit": 10,
+                    "offset": 0, "meta": {}}  # fmt: skip
+            cached_page(store, info.id, **args)  # starts reading the columns
+            cache.wait()
+            total, runs = cached_page(store, info.id, **args)
+            assert (total, runs) == query_runs(store, info.id, **args)
+            return [r.run_id for r in runs]
+
+        assert page() == [20, 19, 18, 17, 16]
+        store.write_runs(
+            info.id, [RunRecord(3, params={"i": 99}), RunRecord(21, params={"i": 16.5})]
+        )
+        assert store.experiment_token(info.id)[1:] == (1, 0)
+        assert page() == [3, 20, 19, 18, 17, 21, 16]
+        assert (cache.reads, cache.updates) == (1, 1)

@@ -96,25 +96,23 @@ from trialbook.storage.sqlite_schema import DB_NAME, RUN_SELECT, SCHEMA_VERSION
 
 __all__ = ["SCHEMA_VERSION", "SqliteStore", "open_sqlite_url"]
 
-_INSERT_RUN = (
-    f"INSERT OR REPLACE INTO runs (experiment_id, {RUN_SELECT}, writer) "
-    f"VALUES ({', '.join('?' * (2 + len(RUN_SELECT.split(','))))})"
-)
-_NONES = (None,) * _INSERT_RUN.count("?")  # one per column of a run row
+_RUN_ROW = f"experiment_id, {RUN_SELECT}, writer"
+"""The columns of a run row as :meth:`SqliteStore._run_row` builds it (then ``seq``)."""
+_NONES = (None,) * len(_RUN_ROW.split(","))  # one per column of a run row
 
 
 @functools.lru_cache(maxsize=64)
 def _insert_run_sql(present: tuple[bool, ...]) -> str:
-    """:data:`_INSERT_RUN` with a ``NULL`` literal for each column not ``present`` (see
-    :meth:`SqliteStore._insert_runs`).
+    """The statement inserting run rows, with a ``NULL`` literal for each column not
+    ``present`` (see :meth:`SqliteStore._insert_runs`) and ``%d`` for the write's ``seq``.
 
     Examples
     --------
-    >>> _insert_run_sql((True,) * 14 + (False,)).endswith("?, ?, NULL)")
+    >>> _insert_run_sql((True,) * 14 + (False,)).endswith("?, ?, NULL, %d)")
     True
     """
     values = ", ".join("?" if keep else "NULL" for keep in present)
-    return f"{_INSERT_RUN.partition(' VALUES ')[0]} VALUES ({values})"
+    return f"INSERT OR REPLACE INTO runs ({_RUN_ROW}, seq) VALUES ({values}, %d)"
 
 
 def _column_pattern(columns: Sequence[tuple[Any, ...]]) -> tuple[bool, ...] | None:
@@ -496,7 +494,11 @@ class SqliteStore(ClosingStore):
                 [(experiment_id, *h) for h in step_hashes],
             )
         if rows:
-            self._insert_runs(rows)
+            self._db.exec("UPDATE experiments SET seq = seq + 1 WHERE id = ?", (experiment_id,))
+            (seq,) = self._db.exec(
+                "SELECT seq FROM experiments WHERE id = ?", (experiment_id,)
+            ).fetchone()
+            self._insert_runs(rows, int(seq))
         if chunks:
             self._db.execmany(_UPSERT_CHUNK, chunks)
         now = time.time()
@@ -505,8 +507,9 @@ class SqliteStore(ClosingStore):
             self._db.exec("UPDATE experiments SET updated = ? WHERE id = ?", (now, experiment_id))
             self._touched[experiment_id] = now
 
-    def _insert_runs(self, rows: list[tuple[Any, ...]]) -> None:
-        """Insert (or replace) run rows, inside a transaction.
+    def _insert_runs(self, rows: list[tuple[Any, ...]], seq: int) -> None:
+        """Insert (or replace) run rows, inside a transaction, as the write ``seq`` of their
+        experiment.
 
         The sqlite3 module binds ``None`` slowly (it looks for an adapter each time, through
         two failed attribute lookups): with the NULL columns of a new run, binding cost twice
@@ -526,7 +529,7 @@ class SqliteStore(ClosingStore):
             del columns  # (a million runs: columns and rows are a hundred MB each)
             bound = list(zip(*kept, strict=True))
             del kept
-            self._db.execmany(_insert_run_sql(present), bound)
+            self._db.execmany(_insert_run_sql(present) % seq, bound)
             return
         del columns
         groups: dict[tuple[bool, ...], list[tuple[Any, ...]]] = {}
@@ -537,10 +540,10 @@ class SqliteStore(ClosingStore):
                 group = groups[present] = []
             group.append(tuple(itertools.compress(row, present)))
         if len(groups) > 1 and len({row[1] for row in rows}) != len(rows):
-            self._db.execmany(_INSERT_RUN, rows)
+            self._db.execmany(_insert_run_sql((True,) * len(_NONES)) % seq, rows)
             return
         for present, group in groups.items():
-            self._db.execmany(_insert_run_sql(present), group)
+            self._db.execmany(_insert_run_sql(present) % seq, group)
 
     def _replaced_chunk_files(self, experiment_id: int, metrics: Sequence[MetricChunk]) -> None:
         """Inside a write of large chunks (files): the files of the stored chunks they replace
@@ -745,16 +748,46 @@ class SqliteStore(ClosingStore):
         a cache keeps (:mod:`trialbook.storage.value_cache`)."""
         return self._db.data_version()
 
-    def value_columns(self, experiment_id: int, names: Sequence[Any]) -> tuple[Any, list[Any]]:
+    def value_columns(
+        self, experiment_id: int, names: Sequence[Any], *, since: int | None = None
+    ) -> tuple[Any, list[Any]]:
         """The run ids of the experiment in order and, for each of ``names``
         (:class:`~trialbook.storage.query.Name`), the column of its runs' values as its filters
         read them (:class:`~trialbook.storage.value_columns.Column`), in one pass over the
-        documents, on a connection of its own (a long read: other reads go on meanwhile)."""
+        documents, on a connection of its own (a long read: other reads go on meanwhile).
+        ``since``: only the runs written after the experiment's write ``since`` (the ``seq``
+        of an earlier :meth:`experiment_token`)."""
         from trialbook.storage.sqlite_query import value_columns
 
         return self._with_json_doc(
-            lambda doc: value_columns(self._db.read_apart, experiment_id, names, doc)
+            lambda doc: value_columns(self._db.read_apart, experiment_id, names, doc, since=since)
         )
+
+    def experiment_token(self, experiment_id: int) -> tuple[float, int, int] | None:
+        """``(created, seq, deleted_seq)`` of the experiment: ``seq`` counts the writes and
+        deletes of its runs (each run keeps the ``seq`` of the write that wrote it last), and
+        ``deleted_seq`` is that count at the last delete; ``None`` if there is no such
+        experiment. Equal to an earlier token only if none of its runs was written or deleted
+        in between; read it before reading what a cache keeps
+        (:mod:`trialbook.storage.value_cache`).
+
+        Examples
+        --------
+        >>> from trialbook.storage.records import RunRecord
+        >>> store = SqliteStore(":memory:")
+        >>> exp = store.create_experiment("e")
+        >>> store.experiment_token(exp.id)[1:]
+        (0, 0)
+        >>> store.write_runs(exp.id, [RunRecord(1)])
+        >>> store.delete_runs(exp.id, [1])
+        >>> store.experiment_token(exp.id)[1:], store.experiment_token(exp.id + 1)
+        ((2, 2), None)
+        >>> store.close()
+        """
+        rows = self._db.read(
+            "SELECT created, seq, deleted_seq FROM experiments WHERE id = ?", (experiment_id,)
+        )
+        return (float(rows[0][0]), int(rows[0][1]), int(rows[0][2])) if rows else None
 
     def names_present(self, experiment_id: int, paths: Sequence[Sequence[str]]) -> list[bool]:
         """For each list of JSON paths of the run document, whether some run of the experiment
@@ -800,6 +833,11 @@ class SqliteStore(ClosingStore):
                         f"DELETE FROM {table} WHERE experiment_id = ? AND run_id IN ({marks})",
                         (experiment_id, *part),
                     )
+            if ids:
+                self._db.exec(
+                    "UPDATE experiments SET seq = seq + 1, deleted_seq = seq + 1 WHERE id = ?",
+                    (experiment_id,),
+                )
 
     def find_runs_by_key(self, experiment_id: int, key: str) -> list[RunRecord]:
         """Runs whose ``key`` is ``key``, ordered by id."""

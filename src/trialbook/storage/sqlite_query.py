@@ -338,11 +338,14 @@ def value_columns(
     experiment_id: int,
     names: Sequence[Name],
     doc: str = "doc",
+    *,
+    since: int | None = None,
 ) -> tuple[Any, list[Any]]:
     """The run ids of the experiment in order (an array) and, for each of ``names``, the
     :class:`~trialbook.storage.value_columns.Column` of its runs' values as :func:`query_sql`
     compares them, in one pass (SQLite parses each document once for all the names);
     ``read(sql, params)`` gives the rows a chunk at a time (memory: a chunk of Python values).
+    ``since``: only the runs whose ``seq`` is greater (written after that write).
 
     Examples
     --------
@@ -368,8 +371,10 @@ def value_columns(
         select.append(expr)
         params += p
     chunks = []
-    sql = f"SELECT {', '.join(select)} FROM runs WHERE experiment_id = ? ORDER BY run_id"
-    for rows in read(sql, [*params, experiment_id]):
+    changed = "" if since is None else " AND seq > ?"
+    sql = (f"SELECT {', '.join(select)} FROM runs WHERE experiment_id = ?{changed} "
+           "ORDER BY run_id")  # fmt: skip
+    for rows in read(sql, [*params, experiment_id, *([] if since is None else [since])]):
         columns = transposed(rows)
         chunks.append((np.array(columns[0], dtype=np.int64),
                        [Column.of(values) for values in columns[1:]]))  # fmt: skip

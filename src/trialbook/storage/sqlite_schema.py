@@ -3,12 +3,15 @@
 Tables (schema version :data:`SCHEMA_VERSION`, kept in ``PRAGMA user_version``; the file is
 marked as trialbook's with ``PRAGMA application_id``):
 
-* ``experiments(id, name UNIQUE, created, updated, next_run_id, meta)``, ``id INTEGER PRIMARY
-  KEY AUTOINCREMENT`` (since schema version 3): an id is never given again, not after the
-  experiment that had it was deleted or replaced, so a process still holding it cannot write
-  into a newer experiment;
+* ``experiments(id, name UNIQUE, created, updated, next_run_id, meta, seq, deleted_seq)``,
+  ``id INTEGER PRIMARY KEY AUTOINCREMENT`` (since schema version 3): an id is never given
+  again, not after the experiment that had it was deleted or replaced, so a process still
+  holding it cannot write into a newer experiment; ``seq`` counts the writes and deletes of its
+  runs and ``deleted_seq`` is that count at the last delete (since schema version 6);
 * ``runs(experiment_id, run_id, kind, status, key, seed, created, started, finished, code,
-  environment, doc, bundle, version, writer)``, primary key ``(experiment_id, run_id)``;
+  environment, doc, bundle, version, writer, seq)``, primary key ``(experiment_id, run_id)``;
+  ``seq`` is the experiment's ``seq`` of the write that wrote the run last (since schema
+  version 6; ``NULL`` for runs written before);
   ``version`` counts the writes of the run and ``writer`` names the last one (a write replaces
   a run only at the version it read, see :meth:`~trialbook.storage.base.Store.write_runs`;
   since schema version 4, older runs are version 0), indexed on ``(experiment_id, status)``
@@ -70,7 +73,7 @@ __all__ = [
 ]
 
 APPLICATION_ID = 0x54424B31  # "TBK1"
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 DB_NAME = "trialbook.db"
 RUN_SELECT = ", ".join((*RUN_COLUMNS, "doc", "bundle", "version"))
 """The columns of ``runs`` read into a :class:`~trialbook.storage.records.RunRecord`."""
@@ -234,12 +237,29 @@ def _index_runs_by_status(conn: sqlite3.Connection) -> None:
     conn.execute("CREATE INDEX IF NOT EXISTS runs_by_status ON runs (experiment_id, status)")
 
 
+def _sequence_run_changes(conn: sqlite3.Connection) -> None:
+    """Version 6: each experiment counts the writes and deletes of its runs (``seq``, and
+    ``deleted_seq``, the count at the last delete), and each run keeps the count of the write
+    that wrote it last (``runs.seq``; ``NULL`` for the runs written before). A reader keeping
+    an experiment's values (:mod:`trialbook.storage.value_cache`) then tells whether that
+    experiment changed, and reads only the runs written since, without reading them all
+    again after every commit to the store. Safe to run on a database that has some of it."""
+    experiments = _columns(conn, "experiments")
+    if "seq" not in experiments:
+        conn.execute("ALTER TABLE experiments ADD COLUMN seq INTEGER NOT NULL DEFAULT 0")
+    if "deleted_seq" not in experiments:
+        conn.execute("ALTER TABLE experiments ADD COLUMN deleted_seq INTEGER NOT NULL DEFAULT 0")
+    if "seq" not in _columns(conn, "runs"):
+        conn.execute("ALTER TABLE runs ADD COLUMN seq INTEGER")
+
+
 # Migrations: MIGRATIONS[v] upgrades a database of version v to v + 1 (inside one transaction).
 MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {
     1: _index_step_hashes_by_run,
     2: _never_reuse_experiment_ids,
     3: _key_chunks_and_version_runs,
     4: _index_runs_by_status,
+    5: _sequence_run_changes,
 }
 
 

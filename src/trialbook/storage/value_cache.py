@@ -6,7 +6,13 @@ million JSON documents again for each view (issue 15).
 (:class:`~trialbook.storage.value_columns.Column`), read in one pass by the store's
 ``value_columns`` and trusted while the store's ``change_token`` is the one read before them.
 The token changes on every commit to the store, by any process, so an answer from the cache is
-the answer the store would give at that moment. A store without these two methods (Redis,
+the answer the store would give at that moment. On a store that also counts the writes of each
+experiment's runs (``experiment_token``: SQLite), a commit makes the cache look at that count
+rather than drop everything: an experiment none of whose runs was written keeps its columns
+(a heartbeat, a write to another experiment), and one whose runs were written reads only those
+runs (``value_columns(..., since=seq)``) and merges them in, so that a live experiment is not
+read whole after each write; a delete of runs makes its columns read whole again. A store
+without ``change_token`` and ``value_columns`` (Redis,
 MongoDB), an in-memory store, an experiment of fewer than :attr:`ValueCache.min_runs` runs, an
 experiment with lost runs, or a query the columns cannot answer exactly goes to the store as
 before.
@@ -68,12 +74,17 @@ FETCH = 1000
 
 
 class _Entry:
-    __slots__ = ("columns", "ids", "runs")
+    __slots__ = ("columns", "ids", "runs", "stale", "token")
 
-    def __init__(self, runs: int) -> None:
+    def __init__(self, runs: int, token: Any) -> None:
         self.runs = runs
         self.ids: Any = None
         self.columns: dict[Name, Any] = {}
+        self.token = token
+        """The experiment's token (``experiment_token()``) the columns are kept under, or the
+        store's ``change_token()`` for a store that has no token per experiment."""
+        self.stale = False
+        """Whether something was committed to the store since ``token`` was checked."""
 
 
 class _Build:
@@ -120,6 +131,10 @@ class ValueCache:
         self.store, self.min_runs, self.budget = store, min_runs, budget
         self.reads = 0
         """Passes over an experiment's documents so far (each reads every name it lacks)."""
+        self.updates = 0
+        """Reads of only the runs written since the columns were kept (then merged into
+        them), on a store with a token per experiment."""
+        self._per_experiment = hasattr(store, "experiment_token")
         self.error: BaseException | None = None
         """The error of the last read that failed (its view was answered by the store)."""
         self._lock = threading.Lock()
@@ -130,9 +145,14 @@ class ValueCache:
         self._builds: list[_Build] = []
         self._rested: dict[int, float] = {}  # experiment -> when its next unasked read may start
 
-    def current(self, token: Any) -> bool:
-        """Whether ``token`` (an earlier ``change_token()``) is still the store's."""
-        return token is not None and self.store.change_token() == token
+    def current(self, token: Any, experiment_id: int) -> bool:
+        """Whether the columns given with ``token`` (by :meth:`columns`, for the experiment
+        ``experiment_id``) still hold its runs' values: nothing was committed since, or (on a
+        store with a token per experiment) nothing to that experiment's runs."""
+        store_token, mark = token
+        if self.store.change_token() == store_token:
+            return True
+        return self._per_experiment and self.store.experiment_token(experiment_id) == mark
 
     def columns(
         self,
@@ -142,7 +162,8 @@ class ValueCache:
         *,
         wait: bool = True,
     ) -> tuple[Any, dict[Name, Any], Any] | None:
-        """``(run ids, {name: column}, token)`` of the experiment's runs for ``names``;
+        """``(run ids, {name: column}, token)`` of the experiment's runs for ``names`` (``token``
+        for :meth:`current`);
         ``None`` when the store cannot tell its changes, the experiment is small, or (with
         ``wait=False``) the columns are not kept yet: their read starts (with the ``extra``
         names not kept yet, in the same pass) and a later call finds them.
@@ -161,8 +182,9 @@ class ValueCache:
         >>> _ = cache.columns(exp.id, [parse_name("x")]); cache.reads  # kept
         1
         >>> store.write_runs(exp.id, [RunRecord(3, params={"x": 3})])
-        >>> cache.columns(exp.id, [parse_name("x")])[0].tolist(), cache.reads  # read again
-        ([1, 2, 3], 2)
+        >>> ids, cols, _ = cache.columns(exp.id, [parse_name("x")])
+        >>> ids.tolist(), cache.reads, cache.updates  # only the run written since is read
+        ([1, 2, 3], 1, 1)
         >>> store.close()
         """
         for attempt in range(2):
@@ -170,20 +192,13 @@ class ValueCache:
                 token = self.store.change_token()
                 if token is None:
                     return None
-                if token != self._token:  # something was committed: nothing kept is trusted
-                    self._entries.clear()
-                    self._used.clear()
-                    self._token = token
-                entry = self._entries.get(experiment_id)
-                if entry is None:
-                    total, _ = self.store.query_runs(experiment_id, limit=0)
-                    entry = self._entries[experiment_id] = _Entry(total)
+                entry = self._entry(experiment_id, token)
                 if entry.runs < self.min_runs:
                     return None
                 if all(n in entry.columns for n in names):
                     for name in names:
                         self._used.move_to_end((experiment_id, name))
-                    return entry.ids, {n: entry.columns[n] for n in names}, token
+                    return entry.ids, {n: entry.columns[n] for n in names}, (token, entry.token)
                 if attempt or (
                     not wait
                     and not entry.columns
@@ -191,11 +206,66 @@ class ValueCache:
                 ):
                     return None  # read again after a commit: not more than a quarter of the time
                 wanted = [n for n in dict.fromkeys([*names, *extra]) if n not in entry.columns]
-                build = self._start(experiment_id, wanted, names, token)
+                build = self._start(experiment_id, wanted, names, entry.token)
             if not wait:
                 return None
             build.done.wait()
         return None
+
+    def _entry(self, experiment_id: int, token: Any) -> _Entry:
+        """The entry of an experiment, its columns trusted at the store's ``token`` (under the
+        lock): after a commit, an entry is kept as it is, updated (see :meth:`_refresh`) or
+        made anew (without columns)."""
+        if token != self._token:  # something was committed: nothing is trusted as it is
+            self._token = token
+            if self._per_experiment:
+                for kept in self._entries.values():
+                    kept.stale = True
+            else:
+                self._entries.clear()
+                self._used.clear()
+        entry = self._entries.get(experiment_id)
+        if entry is not None and entry.stale:
+            entry = self._refresh(experiment_id, entry)
+        if entry is None:
+            total, _ = self.store.query_runs(experiment_id, limit=0)
+            mark = self.store.experiment_token(experiment_id) if self._per_experiment else token
+            entry = self._entries[experiment_id] = _Entry(total, mark)
+        return entry
+
+    def _refresh(self, experiment_id: int, entry: _Entry) -> _Entry | None:
+        """The entry of an experiment after a commit to the store (under the lock): kept as
+        it is if none of its runs changed; else updated with the runs written since its token
+        (read and merged: a live experiment is not read whole after each write); ``None``
+        (dropped) after a delete of runs, or for an experiment replaced or gone."""
+        from trialbook.storage.value_columns import merged
+
+        token = self.store.experiment_token(experiment_id)
+        if token == entry.token:
+            entry.stale = False
+            return entry
+        base = entry.token
+        names = list(entry.columns)
+        got = None
+        if token is not None and entry.ids is not None and names and token[0] == base[0] \
+                and token[2] <= base[1]:  # fmt: skip
+            got = self.store.value_columns(experiment_id, names, since=base[1])
+        if got is None:
+            self._drop(experiment_id)
+            return None
+        entry.ids, columns = merged(entry.ids, [entry.columns[n] for n in names], *got)
+        entry.columns = dict(zip(names, columns, strict=True))
+        for name, column in entry.columns.items():
+            self._used[(experiment_id, name)] = column.nbytes
+        entry.runs, entry.token, entry.stale = len(entry.ids), token, False
+        self.updates += 1
+        return entry
+
+    def _drop(self, experiment_id: int) -> None:
+        """Forget what is kept of an experiment (under the lock)."""
+        entry = self._entries.pop(experiment_id, None)
+        for name in entry.columns if entry is not None else ():
+            self._used.pop((experiment_id, name), None)
 
     def wait(self, timeout: float | None = None) -> bool:
         """Wait until no read of columns is under way (``False`` if ``timeout`` seconds passed
@@ -244,7 +314,7 @@ class ValueCache:
             with self._reading:
                 with self._lock:
                     entry = self._entries.get(build.experiment_id)
-                    if build.token != self._token or entry is None:
+                    if entry is None or build.token != entry.token:
                         return
                     names = [n for n in build.names if n not in entry.columns]
                 if not names:
@@ -253,7 +323,7 @@ class ValueCache:
                 got = self.store.value_columns(build.experiment_id, names)
                 if got is None:  # the store cannot read them (a document it leaves out)
                     with self._lock:
-                        if build.token == self._token:
+                        if build.token == entry.token:
                             entry.runs = -1
                     return
                 order, columns = got
@@ -262,8 +332,10 @@ class ValueCache:
                     self._rested[build.experiment_id] = time.monotonic() + 3 * (
                         time.monotonic() - start
                     )  # a live experiment: at most a quarter of the time spent reading
-                    if build.token != self._token:
-                        return  # changed meanwhile: not trusted
+                    if self._entries.get(build.experiment_id) is not entry or (
+                        build.token != entry.token
+                    ):
+                        return  # changed meanwhile (and seen): not trusted
                     if entry.ids is None or not np.array_equal(entry.ids, order):
                         for name in entry.columns:
                             self._used.pop((build.experiment_id, name), None)
@@ -366,7 +438,7 @@ def cached_page(
         return None
     chosen = ids[rows[offset : None if limit is None else offset + limit]].tolist()
     page = _read_runs(store, experiment_id, chosen)
-    if page is None or not cache.current(token):
+    if page is None or not cache.current(token, experiment_id):
         return None  # changed meanwhile: the store answers
     return len(rows), page
 

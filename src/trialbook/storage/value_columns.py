@@ -48,7 +48,7 @@ from trialbook.storage.query import (
     three_valued,
 )
 
-__all__ = ["Column", "evaluate", "group", "joined_chunks", "order", "transposed"]
+__all__ = ["Column", "evaluate", "group", "joined_chunks", "merged", "order", "transposed"]
 
 MISSING, NUMBER, TEXT, WIDE, OTHER = 0, 1, 2, 3, 4
 """Kinds of a value: missing (``NULL``), a number exact as a float, a text, an integer of 2**53
@@ -210,6 +210,33 @@ def transposed(rows: Sequence[Sequence[Any]]) -> list[Sequence[Any]]:
     """
     with paused_gc(len(rows)):
         return list(zip(*rows, strict=True))
+
+
+def merged(
+    ids: np.ndarray,
+    columns: Sequence[Column],
+    changed_ids: np.ndarray,
+    changed: Sequence[Column],
+) -> tuple[np.ndarray, list[Column]]:
+    """The runs of ``ids`` (in order, with ``columns``) where the runs of ``changed_ids``
+    (in order, with ``changed``: the same names) take their new values, the new ones joining
+    in the order of their ids.
+
+    Examples
+    --------
+    >>> ids, (x,) = merged(np.array([1, 2, 4]), [Column.of(["a", 2, "d"])],
+    ...                    np.array([2, 3]), [Column.of(["b", 3])])
+    >>> ids.tolist(), x.num.tolist()[2], x.code.tolist(), x.words
+    ([1, 2, 3, 4], 3.0, [0, 1, -1, 2], ['a', 'b', 'd'])
+    """
+    if not len(changed_ids):
+        return ids, list(columns)
+    everyone = np.union1d(ids, changed_ids)
+    take = np.searchsorted(ids, everyone)  # a kept run's position (the changed ones: below)
+    take[np.searchsorted(everyone, changed_ids)] = len(ids) + np.arange(len(changed_ids))
+    return everyone, [
+        Column.joined([old, new]).take(take) for old, new in zip(columns, changed, strict=True)
+    ]
 
 
 def joined_chunks(

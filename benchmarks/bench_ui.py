@@ -344,7 +344,51 @@ def table_views(
            median(lambda: get(f"{api}/table?{other}"), 5), 1.0, sorted_ref)  # fmt: skip
     report(f"{label}grouped table (columns kept)",
            median(lambda: get(f"{api}/groups?{group}"), 5), 1.0, group_ref)  # fmt: skip
+    live_views(store, f"{api}/table?{query}", label=label, sorted_ref=sorted_ref)
     print(f"{label}server memory: peak {peak_rss_mib():.0f} MiB")
+
+
+WRITER = """
+import sys, time
+from trialbook.storage import open_store
+with open_store(sys.argv[1]) as store:
+    exp = store.find_experiment("table")
+    end = time.monotonic() + float(sys.argv[2])
+    i = 0
+    while time.monotonic() < end:
+        ids = [1 + (i + k) % 1000 for k in range(5)]
+        store.write_runs(exp.id, store.read_runs(exp.id, ids))  # the same values, written again
+        i += 5
+        time.sleep(0.2)
+"""
+
+
+def live_views(store: Any, url: str, *, label: str, sorted_ref: float) -> None:
+    """The filtered and sorted page while another process writes 5 runs every 0.2 s (a live
+    experiment; the runs are written back with the values they have, so the store stays as
+    built): with a token per experiment (SQLite) only the runs written since are read."""
+    import subprocess
+
+    from trialbook.storage.value_cache import value_cache
+
+    cache = value_cache(store)
+    assert cache is not None
+    reads, updates = cache.reads, cache.updates
+    writer = subprocess.Popen([sys.executable, "-c", WRITER, store.url, "12"])
+    try:
+        time.sleep(1.0)
+        times = []
+        for _ in range(15):
+            start = time.perf_counter()
+            get(url)
+            times.append(time.perf_counter() - start)
+            time.sleep(0.3)
+    finally:
+        writer.wait()
+    report(f"{label}table: filtered + sorted page, another process writing",
+           statistics.median(times), 1.0, sorted_ref)  # fmt: skip
+    print(f"{label}  while writing: slowest {max(times) * 1000:.0f} ms; {cache.reads - reads} "
+          f"whole reads and {cache.updates - updates} updates of the kept columns")  # fmt: skip
 
 
 def table_main(location: Path) -> None:

@@ -357,3 +357,33 @@ def test_closing_the_store_while_columns_are_read(store: Any) -> None:
     assert cache.columns(exp.id, [parse_name("x")], [parse_name("s")], wait=False) is None
     store.close()
     assert cache.wait(60)
+
+
+_VALUES = st.one_of(st.none(), st.booleans(), st.integers(-3, 3), st.floats(allow_nan=False),
+                    st.integers(2**53, 2**60), st.text(max_size=2))  # fmt: skip
+
+
+@settings(max_examples=300, deadline=None)
+@given(old=st.dictionaries(st.integers(1, 30), _VALUES),
+       new=st.dictionaries(st.integers(1, 30), _VALUES))  # fmt: skip
+def test_merged_columns_hold_the_latest_values(old: dict[int, Any], new: dict[int, Any]) -> None:
+    """Kept columns with the runs written since merged in (rewritten, appended, or new among
+    the others; texts new to the column) are the columns of the latest values."""
+    import numpy as np
+
+    from trialbook.storage.value_columns import Column, merged
+
+    def column(values: dict[int, Any]) -> tuple[Any, Column]:
+        ids = sorted(values)
+        return np.array(ids, dtype=np.int64), Column.of([values[i] for i in ids])
+
+    ids, kept = column(old)
+    changed_ids, changed = column(new)
+    got_ids, (got,) = merged(ids, [kept], changed_ids, [changed])
+    want_ids, want = column({**old, **new})
+    assert got_ids.tolist() == want_ids.tolist()
+    assert got.kind.tolist() == want.kind.tolist()
+    assert np.array_equal(got.num, want.num, equal_nan=True)
+    assert got.words == sorted(got.words) and got.exact == want.exact
+    texts = [[c.words[i] if i >= 0 else None for i in c.code.tolist()] for c in (got, want)]
+    assert texts[0] == texts[1]

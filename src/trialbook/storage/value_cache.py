@@ -427,20 +427,21 @@ def cached_page(
     if not names:
         return None  # the first page in id order: the store reads it from its index
     check_names(store, experiment_id, query, order_by)
-    got = cache.columns(experiment_id, list(dict.fromkeys(names)), _names(extra), wait=False)
-    if got is None:
-        return None
-    ids, columns, token = got
-    try:
-        rows = order(_matching(query, columns, len(ids)), columns.get(key) if key else None,
-                     ids, descending=descending)  # fmt: skip
-    except Unanswerable:
-        return None
-    chosen = ids[rows[offset : None if limit is None else offset + limit]].tolist()
-    page = _read_runs(store, experiment_id, chosen)
-    if page is None or not cache.current(token, experiment_id):
-        return None  # changed meanwhile: the store answers
-    return len(rows), page
+    for _ in range(3):  # a write between the columns and the page's runs: again, updated
+        got = cache.columns(experiment_id, list(dict.fromkeys(names)), _names(extra), wait=False)
+        if got is None:
+            return None
+        ids, columns, token = got
+        try:
+            rows = order(_matching(query, columns, len(ids)), columns.get(key) if key else None,
+                         ids, descending=descending)  # fmt: skip
+        except Unanswerable:
+            return None
+        chosen = ids[rows[offset : None if limit is None else offset + limit]].tolist()
+        page = _read_runs(store, experiment_id, chosen)
+        if page is not None and cache.current(token, experiment_id):
+            return len(rows), page
+    return None  # written to all the time: the store answers
 
 
 def prefetch(

@@ -171,6 +171,39 @@ class Column:
             words,
         )
 
+    def replaced(self, at: np.ndarray, source: Column, rows: np.ndarray) -> Column:
+        """This column with the values at positions ``at`` those of ``source`` at ``rows``
+        (copied; the texts ranked again when ``source`` brings new ones).
+
+        Examples
+        --------
+        >>> c = Column.of(["b", 2, "c"]).replaced(np.array([1]), Column.of([5, "a"]), np.array([1]))
+        >>> c.kind.tolist(), c.code.tolist(), c.words
+        ([2, 2, 2], [1, 0, 2], ['a', 'b', 'c'])
+        """
+        if not len(at):
+            return self
+        words, code = self.words, self.code.copy()
+        picked = source.code[rows]
+        new = [w for w in {source.words[i] for i in picked[picked >= 0].tolist()}
+               if not _holds(words, w)]  # fmt: skip
+        if new:
+            words = sorted([*words, *new])
+            index = {w: i for i, w in enumerate(words)}
+            ranks = np.array([index[w] for w in self.words] or [0], dtype=np.int32)
+            code = np.where(code >= 0, ranks[np.maximum(code, 0)], -1).astype(np.int32)
+        else:
+            index = None
+        if picked.size and (picked >= 0).any():
+            # (a text of source's other rows, not picked, may be in neither: never used)
+            lookup = (lambda w: index.get(w, 0)) if index is not None else (
+                lambda w: bisect.bisect_left(words, w))  # fmt: skip
+            ranks = np.array([lookup(w) for w in source.words] or [0], dtype=np.int32)
+            picked = np.where(picked >= 0, ranks[np.maximum(picked, 0)], -1)
+        kind, num = self.kind.copy(), self.num.copy()
+        kind[at], num[at], code[at] = source.kind[rows], source.num[rows], picked
+        return Column(kind, num, code, words)
+
     def take(self, rows: np.ndarray) -> Column:
         """The column of the runs at ``rows`` (positions), in that order.
 
@@ -220,7 +253,8 @@ def merged(
 ) -> tuple[np.ndarray, list[Column]]:
     """The runs of ``ids`` (in order, with ``columns``) where the runs of ``changed_ids``
     (in order, with ``changed``: the same names) take their new values, the new ones joining
-    in the order of their ids.
+    in the order of their ids. Runs rewritten and runs added after the last id (a live
+    experiment) cost a copy of the columns; new runs among the others a sort.
 
     Examples
     --------
@@ -231,12 +265,29 @@ def merged(
     """
     if not len(changed_ids):
         return ids, list(columns)
-    everyone = np.union1d(ids, changed_ids)
-    take = np.searchsorted(ids, everyone)  # a kept run's position (the changed ones: below)
-    take[np.searchsorted(everyone, changed_ids)] = len(ids) + np.arange(len(changed_ids))
-    return everyone, [
-        Column.joined([old, new]).take(take) for old, new in zip(columns, changed, strict=True)
+    pos = np.searchsorted(ids, changed_ids)
+    found = pos < len(ids)
+    found[found] = ids[pos[found]] == changed_ids[found]
+    rows = np.flatnonzero(found)
+    updated = [
+        old.replaced(pos[rows], new, rows) for old, new in zip(columns, changed, strict=True)
     ]
+    if bool(found.all()):
+        return ids, updated
+    fresh = np.flatnonzero(~found)
+    added = changed_ids[fresh]  # in order, as changed_ids
+    joined = [Column.joined([u, new.take(fresh)]) for u, new in zip(updated, changed, strict=True)]
+    everyone = np.concatenate([ids, added])
+    if not len(ids) or added[0] > ids[-1]:
+        return everyone, joined
+    order = np.argsort(everyone, kind="stable")
+    return everyone[order], [column.take(order) for column in joined]
+
+
+def _holds(words: list[str], word: str) -> bool:
+    """Whether the sorted ``words`` hold ``word``."""
+    at = bisect.bisect_left(words, word)
+    return at < len(words) and words[at] == word
 
 
 def joined_chunks(

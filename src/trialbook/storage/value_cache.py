@@ -247,8 +247,10 @@ class ValueCache:
         base = entry.token
         names = list(entry.columns)
         got = None
+        # the same experiment (its creation time), written since (a count never goes back,
+        # unless an older copy of the store was restored), and no run deleted since
         if token is not None and entry.ids is not None and names and token[0] == base[0] \
-                and token[2] <= base[1]:  # fmt: skip
+                and token[1] > base[1] and token[2] <= base[1]:  # fmt: skip
             got = self.store.value_columns(experiment_id, names, since=base[1])
         if got is None:
             self._drop(experiment_id)

@@ -413,3 +413,31 @@ def test_postgres_scans_without_jit_in_their_transaction_only(tmp_path: pathlib.
                 GenericStore(store), exp.id, where=where), where  # fmt: skip
         with engine.connect() as conn:
             assert conn.exec_driver_sql("SHOW jit").scalar() == default
+
+
+def test_postgres_bulk_writes_refresh_the_planners_statistics(
+    tmp_path: pathlib.Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A write of many runs (``ANALYZE_AFTER``, made small here) analyzes the runs table at
+    once, in create_experiment and write_runs: the planner then knows the new runs' number."""
+    import sqlalchemy as sa
+
+    from trialbook.storage import sql
+
+    monkeypatch.setattr(sql, "ANALYZE_AFTER", 20)
+
+    def analyzed(store: Any) -> Any:
+        return store._db.read(
+            sa.text("SELECT last_analyze FROM pg_stat_user_tables WHERE schemaname = :s AND "
+                    "relname = 'trialbook_runs'"), {"s": store._db.schema or "public"},
+        )[0][0]  # fmt: skip
+
+    with backend_location("postgres", tmp_path) as location, open_store(location) as store:
+        exp = store.create_experiment("few")
+        store.write_runs(exp.id, [RunRecord(i) for i in range(1, 10)])
+        assert analyzed(store) is None
+        store.create_experiment("many", runs=[RunRecord(i) for i in range(1, 30)])
+        first = analyzed(store)
+        assert first is not None
+        store.write_runs(exp.id, [RunRecord(i) for i in range(10, 40)])
+        assert analyzed(store) > first

@@ -138,7 +138,11 @@ from trialbook.storage.sql_schema import (
     step_hashes_t,
 )
 
-__all__ = ["SqlStore", "open_sql_url"]
+__all__ = ["ANALYZE_AFTER", "SqlStore", "open_sql_url"]
+
+ANALYZE_AFTER = 50_000
+"""A write of this many runs or more refreshes PostgreSQL's statistics of the runs table
+(:meth:`~trialbook.storage.sql_engine.SqlConnection.analyze`)."""
 
 _RUN_COLS = [runs_t.c[name] for name in (*RUN_COLUMNS, "doc", "bundle", "version")]
 
@@ -289,6 +293,8 @@ class SqlStore(ClosingStore):
                 write_rows(conn, batches)
         except sa_exc.IntegrityError as exc:  # a row the database refuses: nothing changed
             raise self._db.error(exc) from exc
+        if len(runs) >= ANALYZE_AFTER:
+            self._db.analyze(runs_t)
         return ExperimentInfo(new_id, name, now, now, len(runs), dict(meta or {}))
 
     def delete_experiment(self, name: str) -> None:
@@ -402,6 +408,8 @@ class SqlStore(ClosingStore):
         self._db.write(experiment_id, batches, now if touch else None, clear, check)
         if touch:
             self._touched[experiment_id] = now
+        if len(runs) >= ANALYZE_AFTER:
+            self._db.analyze(runs_t)
 
     @staticmethod
     def _check_versions(experiment_id: int, runs: list[RunRecord], conn: sa.Connection) -> None:

@@ -506,3 +506,53 @@ def test_sqlite_store_written_before_run_sequences(tmp_path) -> None:
         assert store.experiment_token(info.id)[1:] == (1, 0)
         assert page() == [3, 20, 19, 18, 17, 21, 16]
         assert (cache.reads, cache.updates) == (1, 1)
+
+
+@pytest.mark.parametrize("backend", ["postgres", "sql-sqlite"])
+def test_sql_store_written_before_run_sequences(backend: str, tmp_path) -> None:
+    """A SQL store of layout version 4 (before experiments counted the writes of their runs)
+    opens as version 5: its runs are kept (``seq`` NULL), its experiments count from 0, and
+    (on PostgreSQL) the columns a reader keeps follow each write by reading only its runs."""
+    import sqlalchemy as sa
+
+    from trialbook.storage.query import query_runs
+    from trialbook.storage.sql import SqlStore
+    from trialbook.storage.sql_migrations import SCHEMA_VERSION
+    from trialbook.storage.value_cache import cached_page, value_cache
+
+    with _location(backend, tmp_path) as location:
+        store = SqlStore(location)
+        info = store.create_experiment("before")
+        store.write_runs(info.id, [RunRecord(i, params={"i": i}) for i in range(1, 21)])
+        schema = f'"{store._db.schema}".' if store._db.schema else ""
+        with store._db.engine.begin() as conn:
+            for table, column in [("runs", "seq"), ("experiments", "seq"),
+                                  ("experiments", "deleted_seq")]:  # fmt: skip
+                conn.execute(sa.text(f"ALTER TABLE {schema}trialbook_{table} DROP COLUMN {column}"))
+            conn.execute(sa.text(f"UPDATE {schema}trialbook_schema SET version = 4"))
+        store.close()
+        for _ in range(2):  # upgraded by the first opener, found done by the second
+            store = SqlStore(location)
+            try:
+                assert store.experiment_token(info.id)[1:] == (0, 0)
+                assert [r.params["i"] for r in store.read_runs(info.id)] == list(range(1, 21))
+                version = store._db.read(sa.text(f"SELECT version FROM {schema}trialbook_schema"))
+                assert version[0][0] == SCHEMA_VERSION == 5
+            finally:
+                store.close()
+        with SqlStore(location) as store:
+            store.write_runs(info.id, [RunRecord(3, params={"i": 99})])
+            assert store.experiment_token(info.id)[1:] == (1, 0)
+            if backend != "postgres":
+                return
+            cache = value_cache(store)
+            cache.min_runs = 0
+            args = {"where": "i > 15", "order_by": "i", "descending": True, "limit": 10,
+                    "offset": 0, "meta": {}}  # fmt: skip
+            cached_page(store, info.id, **args)  # starts reading the columns
+            cache.wait()
+            assert cached_page(store, info.id, **args) == query_runs(store, info.id, **args)
+            store.write_runs(info.id, [RunRecord(21, params={"i": 16.5})])
+            _, runs = cached_page(store, info.id, **args)
+            assert [r.run_id for r in runs] == [3, 20, 19, 18, 17, 21, 16]
+            assert (cache.reads, cache.updates) == (1, 1)

@@ -152,52 +152,46 @@ def test_a_commit_by_another_process_is_seen(store: Any, tmp_path: pathlib.Path)
     """)
     subprocess.run([sys.executable, "-c", script], check=True)
     assert cached(store, exp.id, where="x > 7") == (4, [2, 8, 9, 10])
-    if hasattr(store, "experiment_token"):  # SQLite: only the run written since is read
-        assert (cache.reads, cache.updates) == (reads, 1)
-    else:  # PostgreSQL: any commit makes the columns read again
-        assert cache.reads == reads + 1
+    assert (cache.reads, cache.updates) == (reads, 1)  # only the run written since is read
 
 
-def test_a_live_experiment_reads_only_what_changed(tmp_path: pathlib.Path) -> None:
-    """On SQLite (a token per experiment): a commit to another experiment keeps the columns as
-    they are; a write to this one reads only the runs it wrote (new ids in any order, values
-    replaced, texts new to a column); a delete makes them read whole again. Every answer is
-    the store's."""
-    with open_store(tmp_path / "s") as store:
-        cache = value_cache(store)
-        cache.min_runs = 0  # type: ignore[union-attr]
-        exp, other = store.create_experiment("live"), store.create_experiment("other")
-        store.write_runs(exp.id, [RunRecord(i, params={"x": i, "o": "b"}) for i in range(1, 9)])
-        queries = [
-            {"where": "x > 2", "order_by": "o", "descending": True},
-            {"where": 'o == "a" or x < 3'},
-            {"order_by": "x", "limit": 3, "offset": 1},
-        ]
+def test_a_live_experiment_reads_only_what_changed(store: Any) -> None:
+    """A commit to another experiment keeps the columns as they are; a write to this one reads
+    only the runs it wrote (new ids in any order, values replaced, texts new to a column); a
+    delete makes them read whole again. Every answer is the store's."""
+    cache = value_cache(store)
+    exp, other = store.create_experiment("live"), store.create_experiment("other")
+    store.write_runs(exp.id, [RunRecord(i, params={"x": i, "o": "b"}) for i in range(1, 9)])
+    queries = [
+        {"where": "x > 2", "order_by": "o", "descending": True},
+        {"where": 'o == "a" or x < 3'},
+        {"order_by": "x", "limit": 3, "offset": 1},
+    ]
 
-        def same() -> None:
-            for kwargs in queries:
-                assert cached(store, exp.id, **kwargs) == stored(store, exp.id, **kwargs), kwargs
+    def same() -> None:
+        for kwargs in queries:
+            assert cached(store, exp.id, **kwargs) == stored(store, exp.id, **kwargs), kwargs
 
-        same()
-        reads = cache.reads  # type: ignore[union-attr]
-        store.write_runs(other.id, [RunRecord(1, params={"x": 100})])
-        store.update_meta(exp.id, {"live:w": {"beat": 1.0, "runs": []}})  # a heartbeat
-        same()
-        assert (cache.reads, cache.updates) == (reads, 0)  # type: ignore[union-attr]
-        store.write_runs(exp.id, [RunRecord(12, params={"x": -1, "o": "a"}),
-                                  RunRecord(3, params={"x": 30, "o": "c"}),
-                                  RunRecord(10, params={"x": 1.5})])  # fmt: skip
-        same()
-        assert (cache.reads, cache.updates) == (reads, 1)  # type: ignore[union-attr]
-        store.write_runs(exp.id, [RunRecord(9, status="done", params={"x": 9, "o": "a"})])
-        same()
-        assert (cache.reads, cache.updates) == (reads, 2)  # type: ignore[union-attr]
-        store.delete_runs(exp.id, [2])
-        same()
-        assert cache.reads > reads and cache.updates == 2  # type: ignore[union-attr]
+    same()
+    reads = cache.reads  # type: ignore[union-attr]
+    store.write_runs(other.id, [RunRecord(1, params={"x": 100})])
+    store.update_meta(exp.id, {"live:w": {"beat": 1.0, "runs": []}})  # a heartbeat
+    same()
+    assert (cache.reads, cache.updates) == (reads, 0)  # type: ignore[union-attr]
+    store.write_runs(exp.id, [RunRecord(12, params={"x": -1, "o": "a"}),
+                              RunRecord(3, params={"x": 30, "o": "c"}),
+                              RunRecord(10, params={"x": 1.5})])  # fmt: skip
+    same()
+    assert (cache.reads, cache.updates) == (reads, 1)  # type: ignore[union-attr]
+    store.write_runs(exp.id, [RunRecord(9, status="done", params={"x": 9, "o": "a"})])
+    same()
+    assert (cache.reads, cache.updates) == (reads, 2)  # type: ignore[union-attr]
+    store.delete_runs(exp.id, [2])
+    same()
+    assert cache.reads > reads and cache.updates == 2  # type: ignore[union-attr]
 
 
-def test_live_writes_keep_answers_the_stores(tmp_path: pathlib.Path) -> None:
+def test_live_writes_keep_answers_the_stores(store: Any) -> None:
     """Any runs written, rewritten or deleted between any queries: the kept columns, updated
     with the runs written since, answer as the store does."""
     ops = st.lists(st.one_of(
@@ -208,31 +202,29 @@ def test_live_writes_keep_answers_the_stores(tmp_path: pathlib.Path) -> None:
     counter = itertools.count()
     updated: list[bool] = []
     answered: list[bool] = []
-    with open_store(tmp_path / "s") as store:
-        cache = value_cache(store)
-        cache.min_runs = 0  # type: ignore[union-attr]
+    cache = value_cache(store)
 
-        @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-        @given(rows=finite_records, steps=ops, where=finite_queries, order_by=_finite_names)
-        def check(rows: list[dict[str, Any]], steps: list[Any], where: str,
-                  order_by: str) -> None:  # fmt: skip
-            exp = store.create_experiment(f"e{next(counter)}")
-            store.write_runs(exp.id, [RunRecord(i + 1, **row) for i, row in enumerate(rows)])
-            kwargs = {"where": where, "order_by": order_by}
-            before = cache.updates  # type: ignore[union-attr]
-            for op, ids, values in [("read", [], None), *steps]:
-                if op == "write":
-                    pairs = zip(ids, itertools.cycle(values or [{}]))
-                    store.write_runs(exp.id, [RunRecord(i, **v) for i, v in pairs])
-                elif op == "delete":
-                    store.delete_runs(exp.id, ids)
-                answer = cached(store, exp.id, **kwargs)
-                if answer is not None:
-                    assert answer == stored(store, exp.id, **kwargs), (op, ids)
-                    answered.append(op != "read")
-            updated.append(cache.updates > before)  # type: ignore[union-attr]
+    @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+    @given(rows=finite_records, steps=ops, where=finite_queries, order_by=_finite_names)
+    def check(rows: list[dict[str, Any]], steps: list[Any], where: str,
+              order_by: str) -> None:  # fmt: skip
+        exp = store.create_experiment(f"e{next(counter)}")
+        store.write_runs(exp.id, [RunRecord(i + 1, **row) for i, row in enumerate(rows)])
+        kwargs = {"where": where, "order_by": order_by}
+        before = cache.updates  # type: ignore[union-attr]
+        for op, ids, values in [("read", [], None), *steps]:
+            if op == "write":
+                pairs = zip(ids, itertools.cycle(values or [{}]))
+                store.write_runs(exp.id, [RunRecord(i, **v) for i, v in pairs])
+            elif op == "delete":
+                store.delete_runs(exp.id, ids)
+            answer = cached(store, exp.id, **kwargs)
+            if answer is not None:
+                assert answer == stored(store, exp.id, **kwargs), (op, ids)
+                answered.append(op != "read")
+        updated.append(cache.updates > before)  # type: ignore[union-attr]
 
-        check()
+    check()
     assert sum(updated) > len(updated) / 4, "too few columns were updated to test it"
     assert sum(answered) > len(updated) / 2, "too few answers after a change to test it"
 

@@ -125,6 +125,7 @@ from trialbook.storage.sql_engine import (
     SqlConnection,
     begin_immediate,
     insert_missing,
+    number_runs,
     write_rows,
 )
 from trialbook.storage.sql_schema import (
@@ -279,7 +280,9 @@ class SqlStore(ClosingStore):
                     conn.execute(experiments_t.delete().where(experiments_t.c.id == row[0]))
                 next_run_id = 1 + max((r.run_id for r in runs), default=0)
                 values = {"name": name, "created": now, "updated": now,
-                          "next_run_id": next_run_id, "meta": dump_doc(meta)}  # fmt: skip
+                          "next_run_id": next_run_id, "meta": dump_doc(meta),
+                          "seq": 1 if runs else 0}  # fmt: skip
+                number_runs(batches, 1)
                 try:
                     result = conn.execute(experiments_t.insert().values(**values))
                 except sa_exc.IntegrityError as exc:  # created by another process meanwhile
@@ -482,6 +485,7 @@ class SqlStore(ClosingStore):
             "bundle": pack(bins, lambda data: _stash(data, new_blobs)),
             "version": next_version(run),
             "writer": run.writer,
+            "seq": None,  # the write's, set in its transaction (SqlConnection.write)
         }
 
     def read_runs(
@@ -579,15 +583,42 @@ class SqlStore(ClosingStore):
         return change_token(self._db)
 
     def value_columns(
-        self, experiment_id: int, names: Sequence[Any]
+        self, experiment_id: int, names: Sequence[Any], *, since: int | None = None
     ) -> tuple[Any, list[Any]] | None:
         """The run ids of the experiment in order and, for each of ``names``
         (:class:`~trialbook.storage.query.Name`), the column of its runs' values as its filters
         read them (:class:`~trialbook.storage.value_columns.Column`), in one statement on
-        PostgreSQL (``None`` elsewhere, or when a document is one ``jsonb`` refuses)."""
+        PostgreSQL (``None`` elsewhere, or when a document is one ``jsonb`` refuses).
+        ``since``: only the runs written after the experiment's write ``since`` (the ``seq``
+        of an earlier :meth:`experiment_token`)."""
         from trialbook.storage.sql_query import value_columns
 
-        return value_columns(self._db, experiment_id, names)
+        return value_columns(self._db, experiment_id, names, since)
+
+    def experiment_token(self, experiment_id: int) -> tuple[float, int, int] | None:
+        """``(created, seq, deleted_seq)`` of the experiment: ``seq`` counts the writes and
+        deletes of its runs (each run keeps the ``seq`` of the write that wrote it last;
+        writers of one experiment's runs commit in the order of their counts, its row being
+        locked from the count to the commit), ``deleted_seq`` is that count at the last delete;
+        ``None`` if there is no such experiment. Read it before reading what a cache keeps
+        (:mod:`trialbook.storage.value_cache`).
+
+        Examples
+        --------
+        >>> from trialbook.storage.records import RunRecord
+        >>> store = SqlStore("sqlite://")
+        >>> exp = store.create_experiment("e", runs=[RunRecord(1)])
+        >>> store.write_runs(exp.id, [RunRecord(2)])
+        >>> store.delete_runs(exp.id, [1])
+        >>> store.experiment_token(exp.id)[1:], store.experiment_token(exp.id + 1)
+        ((3, 3), None)
+        >>> store.close()
+        """
+        e = experiments_t.c
+        rows = self._db.read(
+            sa.select(e.created, e.seq, e.deleted_seq).where(e.id == experiment_id)
+        )
+        return (float(rows[0][0]), int(rows[0][1]), int(rows[0][2])) if rows else None
 
     def names_present(self, experiment_id: int, paths: Sequence[Sequence[str]]) -> list[bool]:
         """For each list of JSON paths of the run document, whether some run of the experiment
@@ -609,6 +640,13 @@ class SqlStore(ClosingStore):
                             table.c.experiment_id == experiment_id, table.c.run_id.in_(part)
                         )
                     )
+            if ids:
+                e = experiments_t.c
+                conn.execute(
+                    experiments_t.update()
+                    .where(e.id == experiment_id)
+                    .values(seq=e.seq + 1, deleted_seq=e.seq + 1)
+                )
 
     def find_runs_by_key(self, experiment_id: int, key: str) -> list[RunRecord]:
         """Runs whose ``key`` is ``key``, ordered by id."""

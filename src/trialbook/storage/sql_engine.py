@@ -371,6 +371,8 @@ class SqlConnection:
                 check(conn)
             for statement in clear:
                 conn.execute(statement)
+            if batches.get("runs") or batches.get("runs_checked"):
+                number_runs(batches, next_seq(conn, experiment_id))
             write_rows(conn, batches)
             if touch is not None:
                 conn.execute(
@@ -421,6 +423,9 @@ class SqlConnection:
             if cursor.fetchone() is None:
                 raise ExperimentNotFoundError(experiment_id=experiment_id, store=self.url)
             for statement, rows in batches:
+                if rows and statement is self.hot.runs:
+                    cursor.execute(self.hot.bump.sql, self.hot.bump.params({"eid": experiment_id}))
+                    number_runs({"runs": rows}, int(cursor.fetchone()[0]))
                 if rows:
                     self.run_hot(cursor, statement, rows)
             connection.commit()
@@ -432,6 +437,21 @@ def begin_immediate(conn: sa.Connection) -> None:
     driver = conn.connection.dbapi_connection
     if conn.dialect.name == "sqlite" and not getattr(driver, "in_transaction", True):
         conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def next_seq(conn: sa.Connection, experiment_id: int) -> int:
+    """Inside a write's transaction: count one more write of the experiment's runs (its row
+    locked until the commit) and return the count, the ``seq`` of the runs it writes."""
+    e = experiments_t.c
+    conn.execute(experiments_t.update().where(e.id == experiment_id).values(seq=e.seq + 1))
+    return int(conn.execute(sa.select(e.seq).where(e.id == experiment_id)).scalar_one())
+
+
+def number_runs(batches: dict[str, list[dict[str, Any]]], seq: int) -> None:
+    """Give the run rows of a write (``runs``, ``runs_checked``) the write's ``seq``."""
+    for name in ("runs", "runs_checked"):
+        for row in batches.get(name, ()):
+            row["seq"] = seq
 
 
 def write_rows(conn: sa.Connection, batches: dict[str, list[dict[str, Any]]]) -> None:

@@ -24,7 +24,12 @@ Versions:
    status, reads that index instead of the runs' documents; on PostgreSQL, each run's document
    also kept as ``jsonb`` in the generated column ``docb``
    (:data:`~trialbook.storage.sql_schema.DOC_JSONB`), which queries read instead of parsing
-   every document again.
+   every document again;
+5. each experiment counts the writes and deletes of its runs (``seq``, and ``deleted_seq``: that
+   count at the last delete), and each run keeps the count of the write that wrote it last
+   (``seq``; ``NULL`` for the runs of an older store): a reader keeping an experiment's values
+   (:mod:`trialbook.storage.value_cache`) tells whether it changed and reads only the runs
+   written since.
 
 Examples
 --------
@@ -59,7 +64,7 @@ from trialbook.storage.sql_schema import (
 
 __all__ = ["MIGRATIONS", "SCHEMA_VERSION", "prepare_schema"]
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 _LOCK_ID = 7262697
 """The PostgreSQL advisory lock (and MySQL named lock) of openers."""
 
@@ -188,7 +193,8 @@ def _autoincrement_experiments(conn: sa.Connection, schema: str | None) -> None:
         f"ALTER TABLE {prefix}trialbook_experiments RENAME TO trialbook_experiments_old"
     )
     experiments_t.create(conn)
-    columns = ", ".join(c.name for c in experiments_t.c)
+    had = _columns(conn, "trialbook_experiments_old", schema)  # (later versions add columns)
+    columns = ", ".join(c.name for c in experiments_t.c if c.name in had)
     conn.exec_driver_sql(
         f"INSERT INTO {prefix}trialbook_experiments ({columns}) SELECT {columns} FROM {old}"
     )
@@ -215,9 +221,24 @@ def _to_version_4(conn: sa.Connection, schema: str | None) -> None:
         add_doc_jsonb(conn, _qualified(conn, runs_t, schema))
 
 
+def _to_version_5(conn: sa.Connection, schema: str | None) -> None:
+    """Count the writes and deletes of each experiment's runs (``seq``, ``deleted_seq``) and
+    keep in each run the count of the write that wrote it last (``NULL`` for older runs)."""
+    experiments = _qualified(conn, experiments_t, schema)
+    runs = _qualified(conn, runs_t, schema)
+    have = _columns(conn, "trialbook_experiments", schema)
+    for column in ("seq", "deleted_seq"):
+        if column not in have:
+            add = f"ALTER TABLE {experiments} ADD COLUMN {column} BIGINT NOT NULL DEFAULT 0"
+            conn.execute(sa.text(add))
+    if "seq" not in _columns(conn, "trialbook_runs", schema):
+        conn.execute(sa.text(f"ALTER TABLE {runs} ADD COLUMN seq BIGINT"))
+
+
 MIGRATIONS: dict[int, Callable[[sa.Connection, str | None], None]] = {
     1: _to_version_2,
     2: _to_version_3,
     3: _to_version_4,
+    4: _to_version_5,
 }
 """``MIGRATIONS[v]`` upgrades a store of version ``v`` to ``v + 1``."""

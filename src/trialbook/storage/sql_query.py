@@ -624,13 +624,14 @@ _TEXT_SQL = "CASE jsonb_typeof({v}) WHEN 'string' THEN {v} #>> '{{}}' END"
 
 
 def value_columns(
-    db: Any, experiment_id: int, names: Sequence[Name]
+    db: Any, experiment_id: int, names: Sequence[Name], since: int | None = None
 ) -> tuple[Any, list[Any]] | None:
     """The run ids of the experiment in order (an array) and, for each of ``names``, the
     :class:`~trialbook.storage.value_columns.Column` of its runs' values as the query language
     reads them (booleans as 1 and 0), from the stored ``jsonb`` in one statement, streamed, its
     kind, number and text computed in SQL; ``None`` on other databases and when some document
-    is one ``jsonb`` refuses."""
+    is one ``jsonb`` refuses. ``since``: only the runs whose ``seq`` is greater (written after
+    that write of the experiment's runs)."""
     if db.engine.dialect.name != "postgresql":
         return None
     from trialbook.storage.value_columns import joined_chunks
@@ -655,10 +656,13 @@ def value_columns(
         select += [sql.format(v=f"v{i}") for sql in (_KIND_SQL, _NUMBER_SQL, _TEXT_SQL)]
         widths.append(3)
     params["e"] = experiment_id
+    changed = ""
+    if since is not None:
+        changed, params["since"] = " AND seq > :since", since
     statement = sa.text(
         f"SELECT run_id, bad{''.join(', ' + c for c in select)} FROM (SELECT run_id, "
         f"{STORED_BAD} AS bad{''.join(', ' + c for c in inner)} FROM {_table(db)} "
-        "WHERE experiment_id = :e OFFSET 0) AS v"
+        f"WHERE experiment_id = :e{changed} OFFSET 0) AS v"
     )  # OFFSET 0: each value extracted once; no ORDER BY: sorted here (no sort on disk)
     try:
         with db.engine.connect() as conn:

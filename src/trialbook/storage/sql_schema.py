@@ -68,6 +68,9 @@ experiments_t = sa.Table(
     sa.Column("updated", sa.Float, nullable=False),
     sa.Column("next_run_id", sa.BigInteger, nullable=False, server_default="1"),
     sa.Column("meta", _Text),
+    # writes and deletes of its runs, and that count at the last delete (layout version 5)
+    sa.Column("seq", sa.BigInteger, nullable=False, server_default="0"),
+    sa.Column("deleted_seq", sa.BigInteger, nullable=False, server_default="0"),
     # SQLite: AUTOINCREMENT, or a deleted experiment's id would be given again (PostgreSQL
     # sequences and MySQL 8 / MariaDB 10.2.4 AUTO_INCREMENT counters never go back).
     sqlite_autoincrement=True,
@@ -91,6 +94,7 @@ runs_t = sa.Table(
     sa.Column("bundle", _Blob),
     sa.Column("version", sa.BigInteger, nullable=False, server_default="0"),
     sa.Column("writer", sa.String(32)),
+    sa.Column("seq", sa.BigInteger),  # the experiment's seq of the write that wrote it last
     sa.Index("trialbook_runs_by_key", "experiment_id", "key"),
     sa.Index("trialbook_runs_by_status", "experiment_id", "status"),
     **_OPTIONS,
@@ -254,6 +258,14 @@ class HotStatements:
             e.update().where(e.c.id == sa.bindparam("eid")).values(updated=sa.bindparam("now")),
             dialect,
         )
+        one = sa.literal_column("1")  # not a parameter: the row's only parameter is eid
+        self.bump = Compiled(
+            e.update().where(e.c.id == sa.bindparam("eid")).values(seq=e.c.seq + one)
+            .returning(e.c.seq),
+            dialect,
+        )  # fmt: skip
+        """Count one more write of the experiment's runs, returning the count (their
+        ``seq``)."""
         self.metrics = self._upsert(module, t["metrics"], list(METRIC_KEY), dialect)
         self.runs = self._upsert(module, t["runs"], ["experiment_id", "run_id"], dialect)
         self.artifacts = self._upsert(
@@ -457,10 +469,14 @@ class OneStatementWrite:
         names: dict[str, str] = {}
         for name, key in self._KEYS.items():
             table = _TABLES[name].to_metadata(md, schema=_schema(schema))
-            columns = [c for c in table.c if not (name == "metrics" and c.name == "id")]
+            # a run's seq is not a parameter: the write's, from the update of w0 (see render)
+            columns = [c for c in table.c if (name, c.name) not in (("metrics", "id"),
+                                                                     ("runs", "seq"))]  # fmt: skip
+            added = ", seq" if name == "runs" else ""
             head = (
                 f"INSERT INTO {dialect.identifier_preparer.format_table(table)} "
-                f"({', '.join(quote(c.name) for c in columns)}) SELECT * FROM (VALUES "
+                f"({', '.join(quote(c.name) for c in columns)}{added}) SELECT *"
+                f"{', (SELECT seq FROM w0)' if added else ''} FROM (VALUES "
             )
             group = "(" + ", ".join(_placeholder(c, dialect) for c in columns) + ")"
             tail = ") AS v WHERE EXISTS (SELECT FROM g)"
@@ -472,6 +488,7 @@ class OneStatementWrite:
                     for c in columns
                     if c.name not in key
                 )
+                sets += ", seq = EXCLUDED.seq" if added else ""
                 tail += f" ON CONFLICT ({', '.join(key)}) DO UPDATE SET {sets}"
             self._parts[name] = (head, [c.name for c in columns], group, tail)
             names[name] = dialect.identifier_preparer.format_table(table)
@@ -502,6 +519,14 @@ class OneStatementWrite:
         self._touch = (
             f"UPDATE {experiments} SET updated = %s::DOUBLE PRECISION WHERE id = %s::BIGINT"
         )
+        self._bump = (
+            f"UPDATE {experiments} SET seq = seq + 1{{touch}} WHERE id = %s::BIGINT AND EXISTS "
+            "(SELECT FROM g) RETURNING seq"
+        )
+        """The write's count of the experiment's run writes (its row locked until the commit:
+        writers of one experiment's runs commit in the order of their counts), with the touch
+        of its last activity: a statement updates a row once (a second update of it in the same
+        statement would be lost)."""
 
     def render(
         self,
@@ -516,6 +541,11 @@ class OneStatementWrite:
         parts: list[str] = [self._guard]
         params: list[Any] = [experiment_id]
         result = "(SELECT count(*) FROM g)"
+        if any(rows for name, rows in batches if name in ("runs", "runs_checked")):
+            # w0: the seq of the runs written
+            parts.append(self._bump.format(touch="" if touch is None else ", updated = %s"))
+            params.extend([experiment_id] if touch is None else [touch, experiment_id])
+            touch = None
         for name, rows in batches:
             if not rows:
                 continue

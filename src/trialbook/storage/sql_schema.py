@@ -258,7 +258,7 @@ class HotStatements:
             e.update().where(e.c.id == sa.bindparam("eid")).values(updated=sa.bindparam("now")),
             dialect,
         )
-        one = sa.literal_column("1")  # not a parameter: the row's only parameter is eid
+        one: Any = sa.literal_column("1")  # not a parameter: the row's only parameter is eid
         self.bump = Compiled(
             e.update().where(e.c.id == sa.bindparam("eid")).values(seq=e.c.seq + one)
             .returning(e.c.seq),

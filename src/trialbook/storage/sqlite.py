@@ -104,15 +104,16 @@ _NONES = (None,) * len(_RUN_ROW.split(","))  # one per column of a run row
 @functools.lru_cache(maxsize=64)
 def _insert_run_sql(present: tuple[bool, ...]) -> str:
     """The statement inserting run rows, with a ``NULL`` literal for each column not
-    ``present`` (see :meth:`SqliteStore._insert_runs`) and ``%d`` for the write's ``seq``.
+    ``present`` (see :meth:`SqliteStore._insert_runs`), then the write's ``seq`` (a parameter:
+    one statement text, prepared once, for every write).
 
     Examples
     --------
-    >>> _insert_run_sql((True,) * 14 + (False,)).endswith("?, ?, NULL, %d)")
+    >>> _insert_run_sql((True,) * 14 + (False,)).endswith("?, ?, NULL, ?)")
     True
     """
     values = ", ".join("?" if keep else "NULL" for keep in present)
-    return f"INSERT OR REPLACE INTO runs ({_RUN_ROW}, seq) VALUES ({values}, %d)"
+    return f"INSERT OR REPLACE INTO runs ({_RUN_ROW}, seq) VALUES ({values}, ?)"
 
 
 def _column_pattern(columns: Sequence[tuple[Any, ...]]) -> tuple[bool, ...] | None:
@@ -494,9 +495,8 @@ class SqliteStore(ClosingStore):
                 [(experiment_id, *h) for h in step_hashes],
             )
         if rows:
-            self._db.exec("UPDATE experiments SET seq = seq + 1 WHERE id = ?", (experiment_id,))
             (seq,) = self._db.exec(
-                "SELECT seq FROM experiments WHERE id = ?", (experiment_id,)
+                "UPDATE experiments SET seq = seq + 1 WHERE id = ? RETURNING seq", (experiment_id,)
             ).fetchone()
             self._insert_runs(rows, int(seq))
         if chunks:
@@ -527,9 +527,9 @@ class SqliteStore(ClosingStore):
         if present is not None:
             kept = [column for column, keep in zip(columns, present, strict=True) if keep]
             del columns  # (a million runs: columns and rows are a hundred MB each)
-            bound = list(zip(*kept, strict=True))
+            bound = list(zip(*kept, itertools.repeat(seq, len(rows)), strict=True))
             del kept
-            self._db.execmany(_insert_run_sql(present) % seq, bound)
+            self._db.execmany(_insert_run_sql(present), bound)
             return
         del columns
         groups: dict[tuple[bool, ...], list[tuple[Any, ...]]] = {}
@@ -538,12 +538,12 @@ class SqliteStore(ClosingStore):
             group = groups.get(present)
             if group is None:
                 group = groups[present] = []
-            group.append(tuple(itertools.compress(row, present)))
+            group.append((*itertools.compress(row, present), seq))
         if len(groups) > 1 and len({row[1] for row in rows}) != len(rows):
-            self._db.execmany(_insert_run_sql((True,) * len(_NONES)) % seq, rows)
+            self._db.execmany(_insert_run_sql((True,) * len(_NONES)), [(*r, seq) for r in rows])
             return
         for present, group in groups.items():
-            self._db.execmany(_insert_run_sql(present) % seq, group)
+            self._db.execmany(_insert_run_sql(present), group)
 
     def _replaced_chunk_files(self, experiment_id: int, metrics: Sequence[MetricChunk]) -> None:
         """Inside a write of large chunks (files): the files of the stored chunks they replace

@@ -379,6 +379,13 @@ class SqlConnection:
                     experiments_t.update().where(e.id == experiment_id).values(updated=touch)
                 )
 
+    def qualified(self, table: sa.Table) -> str:
+        """``table``'s name for SQL text (which the engine's schema translation skips): quoted,
+        in the store's schema."""
+        quote = self.engine.dialect.identifier_preparer.quote
+        name = quote(table.name)
+        return f"{quote(self.schema)}.{name}" if self.schema else name
+
     def analyze(self, table: sa.Table) -> None:
         """PostgreSQL: refresh the planner's statistics of ``table`` now, after a bulk write
         (autovacuum does it a minute or so later; until then the planner believes the runs
@@ -387,11 +394,9 @@ class SqlConnection:
         role that may not analyze the table (not its owner) is left to autovacuum."""
         if self.engine.dialect.name != "postgresql":
             return
-        quote = self.engine.dialect.identifier_preparer.quote
-        name = quote(table.name) if not self.schema else f"{quote(self.schema)}.{quote(table.name)}"
         try:
             with self.engine.connect() as conn:
-                conn.exec_driver_sql(f"ANALYZE {name}")
+                conn.exec_driver_sql(f"ANALYZE {self.qualified(table)}")
                 conn.commit()
         except sa_exc.SQLAlchemyError:
             return

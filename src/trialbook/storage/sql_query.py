@@ -713,9 +713,8 @@ def _json_parts(name: Name) -> list[list[str | int]]:
 
 
 def _table(db: Any) -> str:
-    quote = db.engine.dialect.identifier_preparer.quote
-    name = quote(runs_t.name)
-    return f"{quote(db.schema)}.{name}" if db.schema else name
+    """The runs table's name for SQL text (see ``SqlConnection.qualified``)."""
+    return str(db.qualified(runs_t))
 
 
 def _light_runs(db: Any, experiment_id: int, columns: list[str], doc: bool) -> list[RunRecord]:

@@ -162,8 +162,7 @@ class Column:
         index = {w: i for i, w in enumerate(words)}
         codes = []
         for part in parts:
-            ranks = np.array([index[w] for w in part.words] or [0], dtype=np.int32)
-            codes.append(np.where(part.code >= 0, ranks[np.maximum(part.code, 0)], -1))
+            codes.append(_recoded(part.code, [index[w] for w in part.words]))
         return cls(
             np.concatenate([p.kind for p in parts]),
             np.concatenate([p.num for p in parts]),
@@ -190,16 +189,14 @@ class Column:
         if new:
             words = sorted([*words, *new])
             index = {w: i for i, w in enumerate(words)}
-            ranks = np.array([index[w] for w in self.words] or [0], dtype=np.int32)
-            code = np.where(code >= 0, ranks[np.maximum(code, 0)], -1).astype(np.int32)
+            code = _recoded(code, [index[w] for w in self.words])
         else:
             index = None
         if picked.size and (picked >= 0).any():
             # (a text of source's other rows, not picked, may be in neither: never used)
             lookup = (lambda w: index.get(w, 0)) if index is not None else (
                 lambda w: bisect.bisect_left(words, w))  # fmt: skip
-            ranks = np.array([lookup(w) for w in source.words] or [0], dtype=np.int32)
-            picked = np.where(picked >= 0, ranks[np.maximum(picked, 0)], -1)
+            picked = _recoded(picked, [lookup(w) for w in source.words])
         kind, num = self.kind.copy(), self.num.copy()
         kind[at], num[at], code[at] = source.kind[rows], source.num[rows], picked
         return Column(kind, num, code, words)
@@ -282,6 +279,19 @@ def merged(
         return everyone, joined
     order = np.argsort(everyone, kind="stable")
     return everyone[order], [column.take(order) for column in joined]
+
+
+def _recoded(code: np.ndarray, ranks: list[int]) -> np.ndarray:
+    """Text codes mapped through ``ranks`` (each word's rank in a new list of words); -1 (no
+    text) stays.
+
+    Examples
+    --------
+    >>> _recoded(np.array([1, -1, 0]), [2, 0]).tolist()
+    [0, -1, 2]
+    """
+    table = np.array(ranks or [0], dtype=np.int32)
+    return np.where(code >= 0, table[np.maximum(code, 0)], -1).astype(np.int32)
 
 
 def _holds(words: list[str], word: str) -> bool:

@@ -255,6 +255,33 @@ def test_groups_in_one_statement_on_sql_stores(backend: str, tmp_path: pathlib.P
         assert [g["values"] for g in native["groups"]] == [[1], ["adam"], ["sgd"]]
 
 
+def test_postgres_groups_whose_float_sums_overflow(tmp_path: pathlib.Path) -> None:
+    """PostgreSQL sums a group's measures in ``float8``, whose sum raises on an overflow where
+    SQLite's ``total()`` gives infinity: the grouping is then summed again in ``numeric`` and
+    answers as SQLite does (squares of 1e200 are infinite), not an error."""
+    from trialbook.storage.query import parse_name
+
+    runs = [RunRecord(i, params={"o": "ab"[i % 2]},
+                      fields={"x": 1e200 * i if i < 3 else float(i), "y": i / 4})
+            for i in range(1, 9)]  # fmt: skip
+    keys, measures = [parse_name("params.o")], [parse_name("fields.x"), parse_name("fields.y")]
+    answers = []
+    for backend in ("sqlite", "postgres"):
+        with backend_location(backend, tmp_path) as location, open_store(location) as store:
+            exp = store.create_experiment("g")
+            store.write_runs(exp.id, runs)
+            answer = store.group_runs(exp.id, where=None, keys=keys, measures=measures)
+            assert answer is not None
+            answers.append(sorted(answer))
+    sqlite, postgres = answers
+    assert [(g[0], g[1]) for g in postgres] == [(g[0], g[1]) for g in sqlite] == [
+        (("a",), 4), (("b",), 4)]  # fmt: skip
+    for got, want in zip(postgres, sqlite, strict=True):
+        for (n, total, squares), (n2, total2, squares2) in zip(got[2], want[2], strict=True):
+            assert (n, total, squares) == (n2, pytest.approx(total2), pytest.approx(squares2))
+    assert math.isinf(postgres[1][2][0][2])  # group "b" holds 1e200: its squares overflow
+
+
 def test_exports_read_chunks_in_the_order_of_the_table(tmp_path: pathlib.Path) -> None:
     """Chunks follow each other without a gap or a repeat: by id range (either direction,
     with a filter) and by offset for another sort."""

@@ -472,7 +472,8 @@ def test_sqlite_store_written_before_run_sequences(tmp_path) -> None:
         info = store.create_experiment("before")
         store.write_runs(info.id, [RunRecord(i, params={"i": i}) for i in range(1, 21)])
     conn = sqlite3.connect(location / sqlite_schema.DB_NAME, isolation_level=None)
-    for table, column in [("runs", "seq"), ("experiments", "seq"), ("experiments", "deleted_seq")]:
+    for table, column in [("runs", "seq"), ("experiments", "seq"), ("experiments", "deleted_seq"),
+                          ("experiments", "stamp")]:  # fmt: skip
         conn.execute(f"ALTER TABLE {table} DROP COLUMN {column}")
     conn.execute("PRAGMA user_version=5")
     conn.close()
@@ -480,10 +481,10 @@ def test_sqlite_store_written_before_run_sequences(tmp_path) -> None:
         with open_store(location) as store:
             info = store.find_experiment("before")
             assert info is not None and info.runs == 20
-            assert store.experiment_token(info.id)[1:] == (0, 0)
+            assert store.experiment_token(info.id)[1:] == (0, 0, 0)
             assert [r.params["i"] for r in store.read_runs(info.id)] == list(range(1, 21))
     conn = sqlite3.connect(location / sqlite_schema.DB_NAME)
-    assert conn.execute("PRAGMA user_version").fetchone()[0] == sqlite_schema.SCHEMA_VERSION == 6
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == sqlite_schema.SCHEMA_VERSION == 7
     assert conn.execute("SELECT count(*) FROM runs WHERE seq IS NULL").fetchone()[0] == 20
     conn.close()
     with open_store(location) as store:
@@ -503,7 +504,7 @@ def test_sqlite_store_written_before_run_sequences(tmp_path) -> None:
         store.write_runs(
             info.id, [RunRecord(3, params={"i": 99}), RunRecord(21, params={"i": 16.5})]
         )
-        assert store.experiment_token(info.id)[1:] == (1, 0)
+        assert store.experiment_token(info.id)[1:3] == (1, 0)
         assert page() == [3, 20, 19, 18, 17, 21, 16]
         assert (cache.reads, cache.updates) == (1, 1)
 
@@ -527,22 +528,23 @@ def test_sql_store_written_before_run_sequences(backend: str, tmp_path) -> None:
         schema = f'"{store._db.schema}".' if store._db.schema else ""
         with store._db.engine.begin() as conn:
             for table, column in [("runs", "seq"), ("experiments", "seq"),
-                                  ("experiments", "deleted_seq")]:  # fmt: skip
+                                  ("experiments", "deleted_seq"),
+                                  ("experiments", "stamp")]:  # fmt: skip
                 conn.execute(sa.text(f"ALTER TABLE {schema}trialbook_{table} DROP COLUMN {column}"))
             conn.execute(sa.text(f"UPDATE {schema}trialbook_schema SET version = 4"))
         store.close()
         for _ in range(2):  # upgraded by the first opener, found done by the second
             store = SqlStore(location)
             try:
-                assert store.experiment_token(info.id)[1:] == (0, 0)
+                assert store.experiment_token(info.id)[1:] == (0, 0, 0)
                 assert [r.params["i"] for r in store.read_runs(info.id)] == list(range(1, 21))
                 version = store._db.read(sa.text(f"SELECT version FROM {schema}trialbook_schema"))
-                assert version[0][0] == SCHEMA_VERSION == 5
+                assert version[0][0] == SCHEMA_VERSION == 6
             finally:
                 store.close()
         with SqlStore(location) as store:
             store.write_runs(info.id, [RunRecord(3, params={"i": 99})])
-            assert store.experiment_token(info.id)[1:] == (1, 0)
+            assert store.experiment_token(info.id)[1:3] == (1, 0)
             if backend != "postgres":
                 return
             cache = value_cache(store)
@@ -556,3 +558,54 @@ def test_sql_store_written_before_run_sequences(backend: str, tmp_path) -> None:
             _, runs = cached_page(store, info.id, **args)
             assert [r.run_id for r in runs] == [3, 20, 19, 18, 17, 21, 16]
             assert (cache.reads, cache.updates) == (1, 1)
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgres", "sql-sqlite"])
+def test_store_written_before_write_stamps(backend: str, tmp_path) -> None:
+    """A store of SQLite schema version 6 / SQL layout version 5 (before each write stamped its
+    experiment with a random number) opens at the current version: its runs and counts are
+    kept, the stamp is 0 until the next write, which sets a random one."""
+    import sqlalchemy as sa
+
+    from trialbook.storage import sqlite_schema
+    from trialbook.storage.sql import SqlStore
+    from trialbook.storage.sql_migrations import SCHEMA_VERSION
+
+    with contextlib.ExitStack() as stack:
+        if backend == "sqlite":
+            location: Any = tmp_path / "store"
+            opened: Any = lambda: open_store(location)  # noqa: E731
+        else:
+            location = stack.enter_context(_location(backend, tmp_path))
+            opened = lambda: SqlStore(location)  # noqa: E731
+        with opened() as store:
+            info = store.create_experiment("before")
+            store.write_runs(info.id, [RunRecord(i) for i in range(1, 6)])
+            store.delete_runs(info.id, [5])
+            if backend == "sqlite":
+                version = "PRAGMA user_version"
+                undo = ["ALTER TABLE experiments DROP COLUMN stamp", "PRAGMA user_version=6"]
+            else:
+                schema = f'"{store._db.schema}".' if store._db.schema else ""
+                version = f"SELECT version FROM {schema}trialbook_schema"
+                with store._db.engine.begin() as conn:
+                    conn.execute(sa.text(f"ALTER TABLE {schema}trialbook_experiments "
+                                         "DROP COLUMN stamp"))  # fmt: skip
+                    conn.execute(sa.text(f"UPDATE {schema}trialbook_schema SET version = 5"))
+        if backend == "sqlite":
+            conn = sqlite3.connect(location / sqlite_schema.DB_NAME, isolation_level=None)
+            for statement in undo:
+                conn.execute(statement)
+            conn.close()
+        for _ in range(2):  # upgraded by the first opener, found done by the second
+            with opened() as store:
+                assert store.experiment_token(info.id)[1:] == (2, 2, 0)
+                assert [r.run_id for r in store.read_runs(info.id)] == [1, 2, 3, 4]
+        with opened() as store:
+            store.write_runs(info.id, [RunRecord(6)])
+            token = store.experiment_token(info.id)
+            assert token[1:3] == (3, 2) and token[3] != 0
+            assert [r.run_id for r in store.read_runs(info.id)] == [1, 2, 3, 4, 6]
+            read = store._db.read(version if backend == "sqlite" else sa.text(version))
+            assert read[0][0] == (sqlite_schema.SCHEMA_VERSION if backend == "sqlite"
+                                  else SCHEMA_VERSION)  # fmt: skip

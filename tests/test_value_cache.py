@@ -225,8 +225,10 @@ def test_live_writes_keep_answers_the_stores(store: Any) -> None:
         updated.append(cache.updates > before)  # type: ignore[union-attr]
 
     check()
-    assert sum(updated) > len(updated) / 4, "too few columns were updated to test it"
-    assert sum(answered) > len(updated) / 2, "too few answers after a change to test it"
+    # the examples are random: updates were 8 to 43 of 60 in 20 runs (a quarter, asked for
+    # before, failed 2 runs in 6); a few are enough to tell that the path was tested
+    assert sum(updated) >= 3, "too few columns were updated to test it"
+    assert sum(answered) >= 10, "too few answers after a change to test it"
 
 
 def test_what_the_columns_cannot_answer_goes_to_the_store(store: Any) -> None:
@@ -400,4 +402,29 @@ def test_an_older_copy_restored_is_read_whole(tmp_path: pathlib.Path) -> None:
         assert cached(store, exp.id, where="x > 8") in (None, (2, [9, 10]))
         cache._rested.clear()  # type: ignore[union-attr]
         assert cached(store, exp.id, where="x > 8") == (2, [9, 10])
+        assert cache.reads == reads + 1  # type: ignore[union-attr]
+
+
+def test_an_older_copy_restored_and_written_as_many_times_is_read_whole(
+    tmp_path: pathlib.Path,
+) -> None:
+    """The store restored from a backup, then written as many times as the kept columns had
+    seen since it: the experiment counts the same writes, but each write stamped it with a new
+    random number, so the columns are read whole again, not trusted."""
+    with open_store(tmp_path / "s") as store:
+        cache = value_cache(store)
+        cache.min_runs = 0  # type: ignore[union-attr]
+        exp = store.create_experiment("r")
+        store.write_runs(exp.id, [RunRecord(i, params={"x": i}) for i in range(1, 11)])
+        store.backup(tmp_path / "copy")
+        store.write_runs(exp.id, [RunRecord(3, params={"x": 100})])
+        assert cached(store, exp.id, where="x > 8") == (3, [3, 9, 10])
+        counted, reads = store.experiment_token(exp.id), cache.reads  # type: ignore[union-attr]
+        store.restore(tmp_path / "copy", force=True)
+        store.write_runs(exp.id, [RunRecord(4, params={"x": 200})])  # another second write
+        token = store.experiment_token(exp.id)
+        assert token[:3] == counted[:3] and token[3] != counted[3]
+        assert stored(store, exp.id, where="x > 8") == (3, [4, 9, 10])
+        cache._rested.clear()  # type: ignore[union-attr]
+        assert cached(store, exp.id, where="x > 8") == (3, [4, 9, 10])
         assert cache.reads == reads + 1  # type: ignore[union-attr]

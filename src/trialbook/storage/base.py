@@ -55,6 +55,7 @@ True
 
 from __future__ import annotations
 
+import secrets
 import warnings
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any, Protocol, Self, TypeVar, runtime_checkable
@@ -76,6 +77,7 @@ __all__ = [
     "batches",
     "check_versions",
     "find_step_hashes",
+    "new_stamp",
     "next_version",
     "version_conflicts",
 ]
@@ -315,6 +317,19 @@ def find_step_hashes(
             if (step, input_hash) in wanted:
                 found[step, input_hash] = (output_hash, int(run_id))
     return found
+
+
+def new_stamp() -> int:
+    """A random number for an experiment's ``stamp``, set by each write and delete of its runs
+    (see ``SqliteStore.experiment_token``): 62 bits from the operating system, which neither a
+    seeded :mod:`random` nor a forked process repeats.
+
+    Examples
+    --------
+    >>> 0 <= new_stamp() < 2**62, new_stamp() != new_stamp()
+    (True, True)
+    """
+    return secrets.randbits(62)
 
 
 def next_version(run: RunRecord) -> int:

@@ -93,6 +93,7 @@ from trialbook.storage.base import (
     ClosingStore,
     batches,
     find_step_hashes,
+    new_stamp,
     next_version,
     version_conflicts,
 )
@@ -595,12 +596,14 @@ class SqlStore(ClosingStore):
 
         return value_columns(self._db, experiment_id, names, since)
 
-    def experiment_token(self, experiment_id: int) -> tuple[float, int, int] | None:
-        """``(created, seq, deleted_seq)`` of the experiment: ``seq`` counts the writes and
-        deletes of its runs (each run keeps the ``seq`` of the write that wrote it last;
+    def experiment_token(self, experiment_id: int) -> tuple[float, int, int, int] | None:
+        """``(created, seq, deleted_seq, stamp)`` of the experiment: ``seq`` counts the writes
+        and deletes of its runs (each run keeps the ``seq`` of the write that wrote it last;
         writers of one experiment's runs commit in the order of their counts, its row being
-        locked from the count to the commit), ``deleted_seq`` is that count at the last delete;
-        ``None`` if there is no such experiment. Read it before reading what a cache keeps
+        locked from the count to the commit), ``deleted_seq`` is that count at the last delete,
+        and ``stamp`` the random number the last of them set (an older copy of the store
+        restored and written as many times has another); ``None`` if there is no such
+        experiment. Read it before reading what a cache keeps
         (:mod:`trialbook.storage.value_cache`).
 
         Examples
@@ -610,15 +613,18 @@ class SqlStore(ClosingStore):
         >>> exp = store.create_experiment("e", runs=[RunRecord(1)])
         >>> store.write_runs(exp.id, [RunRecord(2)])
         >>> store.delete_runs(exp.id, [1])
-        >>> store.experiment_token(exp.id)[1:], store.experiment_token(exp.id + 1)
+        >>> store.experiment_token(exp.id)[1:3], store.experiment_token(exp.id + 1)
         ((3, 3), None)
         >>> store.close()
         """
         e = experiments_t.c
         rows = self._db.read(
-            sa.select(e.created, e.seq, e.deleted_seq).where(e.id == experiment_id)
+            sa.select(e.created, e.seq, e.deleted_seq, e.stamp).where(e.id == experiment_id)
         )
-        return (float(rows[0][0]), int(rows[0][1]), int(rows[0][2])) if rows else None
+        if not rows:
+            return None
+        created, seq, deleted_seq, stamp = rows[0]
+        return float(created), int(seq), int(deleted_seq), int(stamp)
 
     def names_present(self, experiment_id: int, paths: Sequence[Sequence[str]]) -> list[bool]:
         """For each list of JSON paths of the run document, whether some run of the experiment
@@ -645,7 +651,7 @@ class SqlStore(ClosingStore):
                 conn.execute(
                     experiments_t.update()
                     .where(e.id == experiment_id)
-                    .values(seq=e.seq + 1, deleted_seq=e.seq + 1)
+                    .values(seq=e.seq + 1, deleted_seq=e.seq + 1, stamp=new_stamp())
                 )
 
     def find_runs_by_key(self, experiment_id: int, key: str) -> list[RunRecord]:

@@ -28,6 +28,7 @@ from sqlalchemy import exc as sa_exc
 from sqlalchemy.dialects import mysql, postgresql, sqlite
 
 from trialbook.errors import ConfigError, ExperimentNotFoundError, StorageError
+from trialbook.storage.base import new_stamp
 from trialbook.storage.sql_migrations import prepare_schema
 from trialbook.storage.sql_schema import (
     METRIC_KEY,
@@ -429,7 +430,10 @@ class SqlConnection:
                 raise ExperimentNotFoundError(experiment_id=experiment_id, store=self.url)
             for statement, rows in batches:
                 if rows and statement is self.hot.runs:
-                    cursor.execute(self.hot.bump.sql, self.hot.bump.params({"eid": experiment_id}))
+                    cursor.execute(
+                        self.hot.bump.sql,
+                        self.hot.bump.params({"eid": experiment_id, "stamp": new_stamp()}),
+                    )
                     number_runs({"runs": rows}, int(cursor.fetchone()[0]))
                 if rows:
                     self.run_hot(cursor, statement, rows)
@@ -448,7 +452,9 @@ def next_seq(conn: sa.Connection, experiment_id: int) -> int:
     """Inside a write's transaction: count one more write of the experiment's runs (its row
     locked until the commit) and return the count, the ``seq`` of the runs it writes."""
     e = experiments_t.c
-    conn.execute(experiments_t.update().where(e.id == experiment_id).values(seq=e.seq + 1))
+    conn.execute(
+        experiments_t.update().where(e.id == experiment_id).values(seq=e.seq + 1, stamp=new_stamp())
+    )
     return int(conn.execute(sa.select(e.seq).where(e.id == experiment_id)).scalar_one())
 
 

@@ -29,7 +29,10 @@ Versions:
    count at the last delete), and each run keeps the count of the write that wrote it last
    (``seq``; ``NULL`` for the runs of an older store): a reader keeping an experiment's values
    (:mod:`trialbook.storage.value_cache`) tells whether it changed and reads only the runs
-   written since.
+   written since;
+6. each of those writes and deletes sets ``stamp``, a random number, in the experiment's row:
+   two histories that reach the same count (an older copy of the store restored, then
+   written) differ by it.
 
 Examples
 --------
@@ -64,7 +67,7 @@ from trialbook.storage.sql_schema import (
 
 __all__ = ["MIGRATIONS", "SCHEMA_VERSION", "prepare_schema"]
 
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 _LOCK_ID = 7262697
 """The PostgreSQL advisory lock (and MySQL named lock) of openers."""
 
@@ -235,10 +238,21 @@ def _to_version_5(conn: sa.Connection, schema: str | None) -> None:
         conn.execute(sa.text(f"ALTER TABLE {runs} ADD COLUMN seq BIGINT"))
 
 
+def _to_version_6(conn: sa.Connection, schema: str | None) -> None:
+    """Stamp each write and delete of an experiment's runs with a random number (``stamp``, 0
+    until the first one after the upgrade)."""
+    if "stamp" not in _columns(conn, "trialbook_experiments", schema):
+        experiments = _qualified(conn, experiments_t, schema)
+        conn.execute(
+            sa.text(f"ALTER TABLE {experiments} ADD COLUMN stamp BIGINT NOT NULL DEFAULT 0")
+        )
+
+
 MIGRATIONS: dict[int, Callable[[sa.Connection, str | None], None]] = {
     1: _to_version_2,
     2: _to_version_3,
     3: _to_version_4,
     4: _to_version_5,
+    5: _to_version_6,
 }
 """``MIGRATIONS[v]`` upgrades a store of version ``v`` to ``v + 1``."""

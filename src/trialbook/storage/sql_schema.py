@@ -24,6 +24,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import mysql, postgresql, sqlite
 
 from trialbook.errors import ConfigError
+from trialbook.storage.base import new_stamp
 
 __all__ = [
     "BINARY_COLLATION",
@@ -71,6 +72,8 @@ experiments_t = sa.Table(
     # writes and deletes of its runs, and that count at the last delete (layout version 5)
     sa.Column("seq", sa.BigInteger, nullable=False, server_default="0"),
     sa.Column("deleted_seq", sa.BigInteger, nullable=False, server_default="0"),
+    # a random number each of those writes and deletes sets (layout version 6)
+    sa.Column("stamp", sa.BigInteger, nullable=False, server_default="0"),
     # SQLite: AUTOINCREMENT, or a deleted experiment's id would be given again (PostgreSQL
     # sequences and MySQL 8 / MariaDB 10.2.4 AUTO_INCREMENT counters never go back).
     sqlite_autoincrement=True,
@@ -260,12 +263,12 @@ class HotStatements:
         )
         one: Any = sa.literal_column("1")  # not a parameter: the row's only parameter is eid
         self.bump = Compiled(
-            e.update().where(e.c.id == sa.bindparam("eid")).values(seq=e.c.seq + one)
-            .returning(e.c.seq),
+            e.update().where(e.c.id == sa.bindparam("eid"))
+            .values(seq=e.c.seq + one, stamp=sa.bindparam("stamp")).returning(e.c.seq),
             dialect,
         )  # fmt: skip
-        """Count one more write of the experiment's runs, returning the count (their
-        ``seq``)."""
+        """Count one more write of the experiment's runs and set its ``stamp``, returning the
+        count (their ``seq``)."""
         self.metrics = self._upsert(module, t["metrics"], list(METRIC_KEY), dialect)
         self.runs = self._upsert(module, t["runs"], ["experiment_id", "run_id"], dialect)
         self.artifacts = self._upsert(
@@ -520,8 +523,8 @@ class OneStatementWrite:
             f"UPDATE {experiments} SET updated = %s::DOUBLE PRECISION WHERE id = %s::BIGINT"
         )
         self._bump = (
-            f"UPDATE {experiments} SET seq = seq + 1{{touch}} WHERE id = %s::BIGINT AND EXISTS "
-            "(SELECT FROM g) RETURNING seq"
+            f"UPDATE {experiments} SET seq = seq + 1, stamp = %s::BIGINT{{touch}} WHERE id = "
+            "%s::BIGINT AND EXISTS (SELECT FROM g) RETURNING seq"
         )
         """The write's count of the experiment's run writes (its row locked until the commit:
         writers of one experiment's runs commit in the order of their counts), with the touch
@@ -544,7 +547,7 @@ class OneStatementWrite:
         if any(rows for name, rows in batches if name in ("runs", "runs_checked")):
             # w0: the seq of the runs written
             parts.append(self._bump.format(touch="" if touch is None else ", updated = %s"))
-            params.extend([experiment_id] if touch is None else [touch, experiment_id])
+            params.extend([new_stamp(), *([] if touch is None else [touch]), experiment_id])
             touch = None
         for name, rows in batches:
             if not rows:

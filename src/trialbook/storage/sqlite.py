@@ -62,6 +62,7 @@ from trialbook.storage.base import (
     ClosingStore,
     batches,
     find_step_hashes,
+    new_stamp,
     next_version,
     version_conflicts,
 )
@@ -496,7 +497,8 @@ class SqliteStore(ClosingStore):
             )
         if rows:
             (seq,) = self._db.exec(
-                "UPDATE experiments SET seq = seq + 1 WHERE id = ? RETURNING seq", (experiment_id,)
+                "UPDATE experiments SET seq = seq + 1, stamp = ? WHERE id = ? RETURNING seq",
+                (new_stamp(), experiment_id),
             ).fetchone()
             self._insert_runs(rows, int(seq))
         if chunks:
@@ -763,13 +765,14 @@ class SqliteStore(ClosingStore):
             lambda doc: value_columns(self._db.read_apart, experiment_id, names, doc, since=since)
         )
 
-    def experiment_token(self, experiment_id: int) -> tuple[float, int, int] | None:
-        """``(created, seq, deleted_seq)`` of the experiment: ``seq`` counts the writes and
-        deletes of its runs (each run keeps the ``seq`` of the write that wrote it last), and
-        ``deleted_seq`` is that count at the last delete; ``None`` if there is no such
-        experiment. Equal to an earlier token only if none of its runs was written or deleted
-        in between; read it before reading what a cache keeps
-        (:mod:`trialbook.storage.value_cache`).
+    def experiment_token(self, experiment_id: int) -> tuple[float, int, int, int] | None:
+        """``(created, seq, deleted_seq, stamp)`` of the experiment: ``seq`` counts the writes
+        and deletes of its runs (each run keeps the ``seq`` of the write that wrote it last),
+        ``deleted_seq`` is that count at the last delete, and ``stamp`` the random number the
+        last of them set; ``None`` if there is no such experiment. Equal to an earlier token
+        only if none of its runs was written or deleted in between (an older copy of the store
+        restored and written as many times has another stamp); read it before reading what a
+        cache keeps (:mod:`trialbook.storage.value_cache`).
 
         Examples
         --------
@@ -777,17 +780,21 @@ class SqliteStore(ClosingStore):
         >>> store = SqliteStore(":memory:")
         >>> exp = store.create_experiment("e")
         >>> store.experiment_token(exp.id)[1:]
-        (0, 0)
+        (0, 0, 0)
         >>> store.write_runs(exp.id, [RunRecord(1)])
         >>> store.delete_runs(exp.id, [1])
-        >>> store.experiment_token(exp.id)[1:], store.experiment_token(exp.id + 1)
+        >>> store.experiment_token(exp.id)[1:3], store.experiment_token(exp.id + 1)
         ((2, 2), None)
         >>> store.close()
         """
         rows = self._db.read(
-            "SELECT created, seq, deleted_seq FROM experiments WHERE id = ?", (experiment_id,)
+            "SELECT created, seq, deleted_seq, stamp FROM experiments WHERE id = ?",
+            (experiment_id,),
         )
-        return (float(rows[0][0]), int(rows[0][1]), int(rows[0][2])) if rows else None
+        if not rows:
+            return None
+        created, seq, deleted_seq, stamp = rows[0]
+        return float(created), int(seq), int(deleted_seq), int(stamp)
 
     def names_present(self, experiment_id: int, paths: Sequence[Sequence[str]]) -> list[bool]:
         """For each list of JSON paths of the run document, whether some run of the experiment
@@ -835,8 +842,9 @@ class SqliteStore(ClosingStore):
                     )
             if ids:
                 self._db.exec(
-                    "UPDATE experiments SET seq = seq + 1, deleted_seq = seq + 1 WHERE id = ?",
-                    (experiment_id,),
+                    "UPDATE experiments SET seq = seq + 1, deleted_seq = seq + 1, stamp = ? "
+                    "WHERE id = ?",
+                    (new_stamp(), experiment_id),
                 )
 
     def find_runs_by_key(self, experiment_id: int, key: str) -> list[RunRecord]:

@@ -3,11 +3,15 @@
 Tables (schema version :data:`SCHEMA_VERSION`, kept in ``PRAGMA user_version``; the file is
 marked as trialbook's with ``PRAGMA application_id``):
 
-* ``experiments(id, name UNIQUE, created, updated, next_run_id, meta, seq, deleted_seq)``,
+* ``experiments(id, name UNIQUE, created, updated, next_run_id, meta, seq, deleted_seq,
+  stamp)``,
   ``id INTEGER PRIMARY KEY AUTOINCREMENT`` (since schema version 3): an id is never given
   again, not after the experiment that had it was deleted or replaced, so a process still
   holding it cannot write into a newer experiment; ``seq`` counts the writes and deletes of its
   runs and ``deleted_seq`` is that count at the last delete (since schema version 6);
+  ``stamp`` is a random number each of those writes and deletes sets (since schema version 7:
+  two histories of the experiment that reach the same count, such as an older copy of the
+  store restored and then written, differ by it);
 * ``runs(experiment_id, run_id, kind, status, key, seed, created, started, finished, code,
   environment, doc, bundle, version, writer, seq)``, primary key ``(experiment_id, run_id)``;
   ``seq`` is the experiment's ``seq`` of the write that wrote the run last (since schema
@@ -73,7 +77,7 @@ __all__ = [
 ]
 
 APPLICATION_ID = 0x54424B31  # "TBK1"
-SCHEMA_VERSION = 6
+SCHEMA_VERSION = 7
 DB_NAME = "trialbook.db"
 RUN_SELECT = ", ".join((*RUN_COLUMNS, "doc", "bundle", "version"))
 """The columns of ``runs`` read into a :class:`~trialbook.storage.records.RunRecord`."""
@@ -253,6 +257,16 @@ def _sequence_run_changes(conn: sqlite3.Connection) -> None:
         conn.execute("ALTER TABLE runs ADD COLUMN seq INTEGER")
 
 
+def _stamp_run_changes(conn: sqlite3.Connection) -> None:
+    """Version 7: each write and delete of an experiment's runs sets ``experiments.stamp`` to
+    a random number (0 until the first one after the upgrade), so that a reader keeping the
+    experiment's values tells the history it read from another that reached the same count
+    (an older copy of the store restored, then written). Safe to run on a database that has
+    it."""
+    if "stamp" not in _columns(conn, "experiments"):
+        conn.execute("ALTER TABLE experiments ADD COLUMN stamp INTEGER NOT NULL DEFAULT 0")
+
+
 # Migrations: MIGRATIONS[v] upgrades a database of version v to v + 1 (inside one transaction).
 MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {
     1: _index_step_hashes_by_run,
@@ -260,6 +274,7 @@ MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {
     3: _key_chunks_and_version_runs,
     4: _index_runs_by_status,
     5: _sequence_run_changes,
+    6: _stamp_run_changes,
 }
 
 

@@ -23,6 +23,8 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 @pytest.fixture(autouse=True)
 def _isolated_cwd(tmp_path: pathlib.Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Each test and doctest runs in its own directory, so the default store is private."""
+    """Each test and doctest runs in its own directory, so the default store is private, and
+    keeps the value files of its stores (``trialbook.storage.value_files``) there too."""
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("TRIALBOOK_STORE", raising=False)
+    monkeypatch.setenv("TRIALBOOK_CACHE_DIR", str(tmp_path / ".cache"))

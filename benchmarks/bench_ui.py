@@ -21,7 +21,9 @@ raw ``psycopg`` read of the same values.
 
 from __future__ import annotations
 
+import atexit
 import json
+import os
 import random
 import shutil
 import sqlite3
@@ -301,6 +303,25 @@ def stream_size(url: str) -> int:
     return size
 
 
+TABLE_COLS = "run_id,status,params.lr,params.opt,params.model.depth,fields.acc,metric.loss"
+TABLE_QUERY = urllib.parse.urlencode({
+    "where": 'lr >= 0.01 and status == "done"', "order_by": "params.model.depth",
+    "desc": 1, "limit": 50, "cols": TABLE_COLS})  # fmt: skip
+"""The filtered and sorted page of the table's figures."""
+TABLE_OTHER = urllib.parse.urlencode({
+    "where": 'fields.acc < 0.5 and params.opt == "adam"', "order_by": "metric.loss",
+    "limit": 50, "offset": 100, "cols": TABLE_COLS})  # fmt: skip
+TABLE_GROUP = urllib.parse.urlencode({"group": "params.opt,params.model.depth",
+                                      "cols": "fields.acc,metric.loss"})  # fmt: skip
+
+
+def once(url: str) -> float:
+    """Seconds to stream the answer of ``url`` once."""
+    start = time.perf_counter()
+    stream_size(url)
+    return time.perf_counter() - start
+
+
 def table_views(
     store: Any, api: str, *, label: str, first_ref: float, sorted_ref: float, group_ref: float
 ) -> None:
@@ -311,41 +332,46 @@ def table_views(
     the same views answered from memory."""
     from trialbook.storage.value_cache import value_cache
 
-    cols = "run_id,status,params.lr,params.opt,params.model.depth,fields.acc,metric.loss"
-    query = urllib.parse.urlencode({
-        "where": 'lr >= 0.01 and status == "done"', "order_by": "params.model.depth",
-        "desc": 1, "limit": 50, "cols": cols})  # fmt: skip
-    other = urllib.parse.urlencode({
-        "where": 'fields.acc < 0.5 and params.opt == "adam"', "order_by": "metric.loss",
-        "limit": 50, "offset": 100, "cols": cols})  # fmt: skip
-    group = urllib.parse.urlencode({"group": "params.opt,params.model.depth",
-                                    "cols": "fields.acc,metric.loss"})  # fmt: skip
-
-    def once(url: str) -> float:
-        start = time.perf_counter()
-        stream_size(url)
-        return time.perf_counter() - start
-
     report(f"{label}grouped table, cold (SQL; its columns read meanwhile)",
-           once(f"{api}/groups?{group}"), 1.0, group_ref)  # fmt: skip
+           once(f"{api}/groups?{TABLE_GROUP}"), 1.0, group_ref)  # fmt: skip
     start = time.perf_counter()
     report(f"{label}table: first page (50 of 1,000,000)",
            median(lambda: get(f"{api}/table?limit=50"), 3), 0.3, first_ref)  # fmt: skip
     report(f"{label}table: filtered + sorted page, cold (SQL)",
-           once(f"{api}/table?{query}"), 1.0, sorted_ref)  # fmt: skip
+           once(f"{api}/table?{TABLE_QUERY}"), 1.0, sorted_ref)  # fmt: skip
     cache = value_cache(store)
     assert cache is not None
     cache.wait()
     print(f"{label}the table's columns kept {time.perf_counter() - start:.1f} s after the first "
           f"page ({cache.reads} reads; error: {cache.error})")  # fmt: skip
     report(f"{label}table: filtered + sorted page (columns kept)",
-           median(lambda: get(f"{api}/table?{query}"), 5), 1.0, sorted_ref)  # fmt: skip
+           median(lambda: get(f"{api}/table?{TABLE_QUERY}"), 5), 1.0, sorted_ref)  # fmt: skip
     report(f"{label}table: another filter, sort and offset (columns kept)",
-           median(lambda: get(f"{api}/table?{other}"), 5), 1.0, sorted_ref)  # fmt: skip
+           median(lambda: get(f"{api}/table?{TABLE_OTHER}"), 5), 1.0, sorted_ref)  # fmt: skip
     report(f"{label}grouped table (columns kept)",
-           median(lambda: get(f"{api}/groups?{group}"), 5), 1.0, group_ref)  # fmt: skip
-    live_views(store, f"{api}/table?{query}", label=label, sorted_ref=sorted_ref)
+           median(lambda: get(f"{api}/groups?{TABLE_GROUP}"), 5), 1.0, group_ref)  # fmt: skip
     print(f"{label}server memory: peak {peak_rss_mib():.0f} MiB")
+
+
+def restart_views(location: Any, *, label: str, sorted_ref: float, group_ref: float) -> None:
+    """The first views of a server started again on the store (a new store object, cache and
+    server): the columns the first server read were saved to value files
+    (``trialbook.storage.value_files``), and answer at once. Then the live views."""
+    from trialbook.storage.value_cache import value_cache
+
+    store = open_store(location)
+    with serve(store, port=0, token=TOKEN) as server:
+        api = f"http://127.0.0.1:{server.port}/api/experiments/table"
+        report(f"{label}after a restart: grouped table, first view",
+               once(f"{api}/groups?{TABLE_GROUP}"), 1.0, group_ref)  # fmt: skip
+        report(f"{label}after a restart: filtered + sorted page, first view",
+               once(f"{api}/table?{TABLE_QUERY}"), 1.0, sorted_ref)  # fmt: skip
+        cache = value_cache(store)
+        assert cache is not None
+        print(f"{label}after a restart: {cache.loads} experiment's columns loaded from value "
+              f"files, {cache.reads} reads of the store")  # fmt: skip
+        live_views(store, f"{api}/table?{TABLE_QUERY}", label=label, sorted_ref=sorted_ref)
+    store.close()
 
 
 WRITER = """
@@ -433,7 +459,7 @@ def table_main(location: Path) -> None:
     store = open_store(location)
     with serve(store, port=0, token=TOKEN) as server:
         api = f"http://127.0.0.1:{server.port}/api/experiments/table"
-        cols = "run_id,status,params.lr,params.opt,params.model.depth,fields.acc,metric.loss"
+        cols = TABLE_COLS
         table_views(store, api, label="", first_ref=first_ref, sorted_ref=sorted_ref,
                     group_ref=group_ref)  # fmt: skip
 
@@ -447,6 +473,7 @@ def table_main(location: Path) -> None:
               f"of the process {before:.0f} MiB before, {after:.0f} MiB after")  # fmt: skip
         report("CSV export, 1,000,000 runs (streamed)", export, None, export_ref)
     store.close()
+    restart_views(location, label="", sorted_ref=sorted_ref, group_ref=group_ref)
     conn.close()
 
 
@@ -487,10 +514,14 @@ def table_postgres(url: str) -> None:
         table_views(store, api, label="PostgreSQL ", first_ref=first_ref, sorted_ref=sorted_ref,
                     group_ref=group_ref)  # fmt: skip
     store.close()
+    restart_views(url, label="PostgreSQL ", sorted_ref=sorted_ref, group_ref=group_ref)
     conn.close()
 
 
 if __name__ == "__main__":
+    # value files of this run only: the cold figures are cold, the restart ones from this run
+    os.environ["TRIALBOOK_CACHE_DIR"] = tempfile.mkdtemp(prefix="bench-ui-cache-")
+    atexit.register(shutil.rmtree, os.environ["TRIALBOOK_CACHE_DIR"], ignore_errors=True)
     if sys.argv[1:2] == ["parallel"]:
         parallel_only(sys.argv[2] if len(sys.argv) > 2 else "/tmp/trialbook-bench-ui")
     elif sys.argv[1:2] == ["table"] and sys.argv[2:3] and "://" in sys.argv[2]:

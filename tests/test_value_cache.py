@@ -24,7 +24,7 @@ from trialbook.errors import ConfigError
 from trialbook.storage import open_store
 from trialbook.storage.query import parse_name, query_runs
 from trialbook.storage.records import RunRecord
-from trialbook.storage.value_cache import cached_groups, cached_page, value_cache
+from trialbook.storage.value_cache import ValueCache, cached_groups, cached_page, value_cache
 
 BACKENDS = ["sqlite", "postgres"]
 
@@ -385,10 +385,10 @@ def test_merged_columns_hold_the_latest_values(old: dict[int, Any], new: dict[in
 
 def test_an_older_copy_restored_is_read_whole(tmp_path: pathlib.Path) -> None:
     """The store restored from a backup taken before the kept columns' last update: its
-    experiment counts fewer writes, so the columns are read whole again, not merged."""
+    experiment counts fewer writes, so the columns are read whole again, not merged (with no
+    value files; with them, see the next test)."""
     with open_store(tmp_path / "s") as store:
-        cache = value_cache(store)
-        cache.min_runs = 0  # type: ignore[union-attr]
+        cache = store._trialbook_value_cache = ValueCache(store, min_runs=0, directory=False)
         exp = store.create_experiment("r")
         store.write_runs(exp.id, [RunRecord(i, params={"x": i}) for i in range(1, 11)])
         store.backup(tmp_path / "copy")
@@ -403,6 +403,26 @@ def test_an_older_copy_restored_is_read_whole(tmp_path: pathlib.Path) -> None:
         cache._rested.clear()  # type: ignore[union-attr]
         assert cached(store, exp.id, where="x > 8") == (2, [9, 10])
         assert cache.reads == reads + 1  # type: ignore[union-attr]
+
+
+def test_an_older_copy_restored_takes_the_columns_saved_at_its_token(
+    tmp_path: pathlib.Path,
+) -> None:
+    """The columns read at the backup's state were saved to a value file: once the backup is
+    restored, the experiment's token is that state's again (its count and stamp), and the file
+    answers without a read of the store."""
+    with open_store(tmp_path / "s") as store:
+        cache = value_cache(store)
+        cache.min_runs = 0  # type: ignore[union-attr]
+        exp = store.create_experiment("r")
+        store.write_runs(exp.id, [RunRecord(i, params={"x": i}) for i in range(1, 11)])
+        store.backup(tmp_path / "copy")
+        assert cached(store, exp.id, where="x > 8") == (2, [9, 10])  # read, and saved
+        store.write_runs(exp.id, [RunRecord(3, params={"x": 100})])
+        assert cached(store, exp.id, where="x > 8") == (3, [3, 9, 10])  # updated in memory
+        store.restore(tmp_path / "copy", force=True)
+        assert cached(store, exp.id, where="x > 8") == (2, [9, 10])
+        assert (cache.reads, cache.updates, cache.loads) == (1, 1, 1)  # type: ignore[union-attr]
 
 
 def test_an_older_copy_restored_and_written_as_many_times_is_read_whole(

@@ -7,15 +7,17 @@ million JSON documents again for each view (issue 15).
 ``value_columns`` and trusted while the store's ``change_token`` is the one read before them.
 The token changes on every commit to the store, by any process, so an answer from the cache is
 the answer the store would give at that moment. On a store that also counts the writes of each
-experiment's runs (``experiment_token``: SQLite), a commit makes the cache look at that count
-rather than drop everything: an experiment none of whose runs was written keeps its columns
-(a heartbeat, a write to another experiment), and one whose runs were written reads only those
-runs (``value_columns(..., since=seq)``) and merges them in, so that a live experiment is not
-read whole after each write; a delete of runs makes its columns read whole again. A store
-without ``change_token`` and ``value_columns`` (Redis,
-MongoDB), an in-memory store, an experiment of fewer than :attr:`ValueCache.min_runs` runs, an
-experiment with lost runs, or a query the columns cannot answer exactly goes to the store as
-before.
+experiment's runs (``experiment_token``: SQLite and the SQL stores), a commit makes the cache
+look at that count rather than drop everything: an experiment none of whose runs was written
+keeps its columns (a heartbeat, a write to another experiment), and one whose runs were written
+reads only those runs (``value_columns(..., since=seq)``) and merges them in, so that a live
+experiment is not read whole after each write; a delete of runs makes its columns read whole
+again. Columns read whole are also saved to value files (:mod:`trialbook.storage.value_files`),
+which a process started later on the store takes while the experiment's token is the same (a
+server restarted answers its first views from them). A store without ``change_token`` and
+``value_columns`` (Redis, MongoDB), an in-memory store, an experiment of fewer than
+:attr:`ValueCache.min_runs` runs, an experiment with lost runs, or a query the columns cannot
+answer exactly goes to the store as before.
 
 :func:`cached_page` and :func:`cached_groups` are what :mod:`trialbook.web.table` calls.
 
@@ -44,11 +46,12 @@ True
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from collections import OrderedDict
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, Literal
 
 from trialbook.errors import ConfigError
 from trialbook.storage.heartbeats import lost_runs
@@ -117,6 +120,11 @@ class ValueCache:
         Experiments with fewer runs are not cached (:data:`MIN_RUNS`).
     budget
         Bytes of columns kept at most (:data:`BUDGET`).
+    directory
+        Where the columns of each experiment are saved once read, for the next process on
+        this store (:mod:`trialbook.storage.value_files`); ``None``: the store's
+        :func:`~trialbook.storage.value_files.default_directory`; ``False``: nowhere. Only on a
+        store with a token per experiment (``experiment_token``).
 
     Examples
     --------
@@ -127,16 +135,34 @@ class ValueCache:
     >>> store.close()
     """
 
-    def __init__(self, store: Any, *, min_runs: int = MIN_RUNS, budget: int = BUDGET) -> None:
+    def __init__(
+        self,
+        store: Any,
+        *,
+        min_runs: int = MIN_RUNS,
+        budget: int = BUDGET,
+        directory: str | os.PathLike[str] | Literal[False] | None = None,
+    ) -> None:
+        from trialbook.storage.value_files import ValueFiles, default_directory
+
         self.store, self.min_runs, self.budget = store, min_runs, budget
         self.reads = 0
         """Passes over an experiment's documents so far (each reads every name it lacks)."""
         self.updates = 0
         """Reads of only the runs written since the columns were kept (then merged into
         them), on a store with a token per experiment."""
+        self.loads = 0
+        """Experiments whose columns were loaded from the files an earlier process saved."""
         self._per_experiment = hasattr(store, "experiment_token")
+        if directory is None:
+            directory = default_directory(store) or False
+        self.files = ValueFiles(directory) if directory and self._per_experiment else None
+        """Where the columns are saved once read (:mod:`trialbook.storage.value_files`)."""
         self.error: BaseException | None = None
         """The error of the last read that failed (its view was answered by the store)."""
+        self.file_error: BaseException | None = None
+        """The error of the last save of columns to a file that failed (they stay in memory),
+        or of a load that failed unexpectedly (they are read from the store)."""
         self._lock = threading.Lock()
         self._reading = threading.Lock()  # one read of columns at a time
         self._token: Any = None
@@ -231,7 +257,26 @@ class ValueCache:
             total, _ = self.store.query_runs(experiment_id, limit=0)
             mark = self.store.experiment_token(experiment_id) if self._per_experiment else token
             entry = self._entries[experiment_id] = _Entry(total, mark)
+            if self.files is not None and mark is not None and total >= self.min_runs:
+                self._load(experiment_id, entry)
         return entry
+
+    def _load(self, experiment_id: int, entry: _Entry) -> None:
+        """Take the columns an earlier process saved for the experiment at the token it has
+        now, if any (under the lock)."""
+        assert self.files is not None
+        try:
+            got = self.files.load(experiment_id, entry.token)
+        except Exception as exc:  # never a view's error: the store is read as without files
+            self.file_error = exc
+            return
+        if got is None or len(got[0]) != entry.runs:
+            return
+        entry.ids, entry.columns = got
+        for name, column in entry.columns.items():
+            self._used[(experiment_id, name)] = column.nbytes
+        self.loads += 1
+        self._evict({(experiment_id, n) for n in entry.columns})
 
     def _refresh(self, experiment_id: int, entry: _Entry) -> _Entry | None:
         """The entry of an experiment after a commit to the store (under the lock): kept as
@@ -347,12 +392,23 @@ class ValueCache:
                         entry.columns[name] = column
                         self._used[(build.experiment_id, name)] = column.nbytes
                     self._evict(build.keep)
+                    saved = entry.ids, dict(entry.columns), entry.token
+                self._save(build.experiment_id, *saved)
         except Exception as exc:  # the view is answered by the store instead
             self.error = exc
         finally:
             with self._lock:
                 self._builds.remove(build)
             build.done.set()
+
+    def _save(self, experiment_id: int, ids: Any, columns: dict[Name, Any], token: Any) -> None:
+        """Save the columns just read, for the next process (in the reading thread)."""
+        if self.files is None:
+            return
+        try:
+            self.files.save(experiment_id, token, ids, columns)
+        except OSError as exc:  # a full disk or a directory not writable: kept in memory only
+            self.file_error = exc
 
     def _evict(self, keep: set[tuple[int, Name]]) -> None:
         """Drop the least recently used columns (never those of ``keep``) beyond the budget."""

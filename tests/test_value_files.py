@@ -228,3 +228,27 @@ def test_files_beyond_the_budget_go_least_recently_used_first(tmp_path: pathlib.
     one.budget = other.budget = 3 * size + 10
     one.save(4, (1.0, 4, 0, 7), ids, columns)
     assert [p.name for p in sorted(root.glob("*/*.npz"))] == ["1.npz", "3.npz", "4.npz"]
+
+
+def test_columns_read_while_a_write_commits_are_not_saved(tmp_path: pathlib.Path) -> None:
+    """A write committed while the columns were read may be in them: they are kept in memory
+    (and updated there) but not saved under the token read before them, which an older copy of
+    the store restored would have again."""
+    store, cache = session(tmp_path / "s")
+    with store:
+        exp = store.create_experiment("e")
+        store.write_runs(exp.id, runs(60))
+        read = store.value_columns
+
+        def read_during_a_write(*args: Any, **kwargs: Any) -> Any:
+            got = read(*args, **kwargs)
+            with open_store(tmp_path / "s") as writer:
+                writer.write_runs(exp.id, runs(60, shift=0.5)[50:])
+            return got
+
+        store.value_columns = read_during_a_write
+        answer(store, exp.id)
+        cache.wait()
+        store.value_columns = read
+        assert cache.files is not None and not cache.files.path(exp.id).exists()
+        assert answer(store, exp.id) == stored(store, exp.id) and cache.updates == 1

@@ -402,8 +402,11 @@ class ValueCache:
             build.done.set()
 
     def _save(self, experiment_id: int, ids: Any, columns: dict[Name, Any], token: Any) -> None:
-        """Save the columns just read, for the next process (in the reading thread)."""
-        if self.files is None:
+        """Save the columns just read, for the next process (in the reading thread), if the
+        experiment is still at the token they were read at: a write committed during the read
+        may be in them, and a file is taken for exactly its token's state (an older copy of the
+        store restored has that token again)."""
+        if self.files is None or self.store.experiment_token(experiment_id) != token:
             return
         try:
             self.files.save(experiment_id, token, ids, columns)

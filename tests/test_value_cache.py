@@ -405,6 +405,16 @@ def test_an_older_copy_restored_is_read_whole(tmp_path: pathlib.Path) -> None:
         assert cache.reads == reads + 1  # type: ignore[union-attr]
 
 
+def backed_up(store: Any, copy: pathlib.Path) -> tuple[Any, Any]:
+    """The store's cache and an experiment of ten runs, backed up to ``copy``."""
+    cache = value_cache(store)
+    cache.min_runs = 0  # type: ignore[union-attr]
+    exp = store.create_experiment("r")
+    store.write_runs(exp.id, [RunRecord(i, params={"x": i}) for i in range(1, 11)])
+    store.backup(copy)
+    return cache, exp
+
+
 def test_an_older_copy_restored_takes_the_columns_saved_at_its_token(
     tmp_path: pathlib.Path,
 ) -> None:
@@ -412,11 +422,7 @@ def test_an_older_copy_restored_takes_the_columns_saved_at_its_token(
     restored, the experiment's token is that state's again (its count and stamp), and the file
     answers without a read of the store."""
     with open_store(tmp_path / "s") as store:
-        cache = value_cache(store)
-        cache.min_runs = 0  # type: ignore[union-attr]
-        exp = store.create_experiment("r")
-        store.write_runs(exp.id, [RunRecord(i, params={"x": i}) for i in range(1, 11)])
-        store.backup(tmp_path / "copy")
+        cache, exp = backed_up(store, tmp_path / "copy")
         assert cached(store, exp.id, where="x > 8") == (2, [9, 10])  # read, and saved
         store.write_runs(exp.id, [RunRecord(3, params={"x": 100})])
         assert cached(store, exp.id, where="x > 8") == (3, [3, 9, 10])  # updated in memory
@@ -432,11 +438,7 @@ def test_an_older_copy_restored_and_written_as_many_times_is_read_whole(
     seen since it: the experiment counts the same writes, but each write stamped it with a new
     random number, so the columns are read whole again, not trusted."""
     with open_store(tmp_path / "s") as store:
-        cache = value_cache(store)
-        cache.min_runs = 0  # type: ignore[union-attr]
-        exp = store.create_experiment("r")
-        store.write_runs(exp.id, [RunRecord(i, params={"x": i}) for i in range(1, 11)])
-        store.backup(tmp_path / "copy")
+        cache, exp = backed_up(store, tmp_path / "copy")
         store.write_runs(exp.id, [RunRecord(3, params={"x": 100})])
         assert cached(store, exp.id, where="x > 8") == (3, [3, 9, 10])
         counted, reads = store.experiment_token(exp.id), cache.reads  # type: ignore[union-attr]

@@ -61,19 +61,26 @@ def stored(store: Any, experiment_id: int) -> Any:
     return total, [r.run_id for r in page]
 
 
+def saved(location: Any, count: int = 60) -> tuple[Any, ValueCache]:
+    """An experiment ``e`` of ``count`` runs whose columns a server read (and saved): the
+    experiment and that server's cache (its store closed)."""
+    store, cache = session(location)
+    with store:
+        exp = store.create_experiment("e")
+        store.write_runs(exp.id, runs(count))
+        assert answer(store, exp.id) is None  # the store answers; the columns are read
+        cache.wait()
+    return exp, cache
+
+
 def test_a_later_process_answers_from_the_saved_columns_at_once(location: Any) -> None:
     """The first server reads the columns (and saves them); the next one answers its first
     view from the file, without reading the store, with the store's answer; so does another
     Python."""
-    store, cache = session(location)
-    with store:
-        exp = store.create_experiment("e")
-        store.write_runs(exp.id, runs(60))
-        assert answer(store, exp.id) is None  # the store answers; the columns are read
-        cache.wait()
+    exp, cache = saved(location)
+    assert cache.reads == 1 and cache.files is not None and cache.files.path(exp.id).exists()
+    with open_store(location) as store:
         expected = stored(store, exp.id)
-        assert answer(store, exp.id) == expected and cache.reads == 1
-        assert cache.files is not None and cache.files.path(exp.id).exists()
     store, cache = session(location)
     with store:
         assert answer(store, exp.id) == expected  # at once: no wait, no read
@@ -96,12 +103,7 @@ def test_a_later_process_answers_from_the_saved_columns_at_once(location: Any) -
 def test_a_file_is_not_used_after_a_write_or_a_delete(location: Any) -> None:
     """Runs written (by this process or any other) or deleted while no server ran: the next
     server reads the columns from the store and saves them again."""
-    store, cache = session(location)
-    with store:
-        exp = store.create_experiment("e")
-        store.write_runs(exp.id, runs(60))
-        answer(store, exp.id)
-        cache.wait()
+    exp, _ = saved(location)
     for change in ("write", "delete"):
         with open_store(location) as writer:  # no cache: another process's write
             if change == "write":
@@ -123,12 +125,8 @@ def test_a_file_is_not_used_after_a_write_or_a_delete(location: Any) -> None:
 def test_an_experiment_replaced_under_the_same_name_is_read(tmp_path: pathlib.Path) -> None:
     """An experiment deleted and made again (a new id, a new creation time) never takes the
     file of the one before; a file of one experiment is never another's."""
-    store, cache = session(tmp_path / "s")
-    with store:
-        exp = store.create_experiment("e")
-        store.write_runs(exp.id, runs(60))
-        answer(store, exp.id)
-        cache.wait()
+    saved(tmp_path / "s")
+    with open_store(tmp_path / "s") as store:
         store.delete_experiment("e")
         again = store.create_experiment("e")
         store.write_runs(again.id, runs(60, shift=100))
@@ -145,14 +143,9 @@ def test_an_experiment_replaced_under_the_same_name_is_read(tmp_path: pathlib.Pa
 def test_a_damaged_file_is_read_as_no_file(tmp_path: pathlib.Path, damage: str) -> None:
     """A file cut short, with a byte changed, of other bytes, or of another layout: the
     columns are read from the store, with its answers, and the file is written again."""
-    store, cache = session(tmp_path / "s")
-    with store:
-        exp = store.create_experiment("e")
-        store.write_runs(exp.id, runs(200))
-        answer(store, exp.id)
-        cache.wait()
-        assert cache.files is not None
-        path = cache.files.path(exp.id)
+    exp, cache = saved(tmp_path / "s", 200)
+    assert cache.files is not None
+    path = cache.files.path(exp.id)
     data = bytearray(path.read_bytes())
     if damage == "cut":
         data = data[: len(data) // 2]

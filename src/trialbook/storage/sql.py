@@ -282,7 +282,8 @@ class SqlStore(ClosingStore):
                 next_run_id = 1 + max((r.run_id for r in runs), default=0)
                 values = {"name": name, "created": now, "updated": now,
                           "next_run_id": next_run_id, "meta": dump_doc(meta),
-                          "seq": 1 if runs else 0}  # fmt: skip
+                          "seq": 1 if runs else 0,
+                          "stamp": new_stamp() if runs else 0}  # fmt: skip
                 number_runs(batches, 1)
                 try:
                     result = conn.execute(experiments_t.insert().values(**values))

@@ -261,7 +261,7 @@ class HotStatements:
             e.update().where(e.c.id == sa.bindparam("eid")).values(updated=sa.bindparam("now")),
             dialect,
         )
-        one: Any = sa.literal_column("1")  # not a parameter: the row's only parameter is eid
+        one: Any = sa.literal_column("1")  # a literal: the parameters are eid and stamp
         self.bump = Compiled(
             e.update().where(e.c.id == sa.bindparam("eid"))
             .values(seq=e.c.seq + one, stamp=sa.bindparam("stamp")).returning(e.c.seq),

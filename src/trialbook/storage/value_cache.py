@@ -272,9 +272,8 @@ class ValueCache:
             return
         if got is None or len(got[0]) != entry.runs:
             return
-        entry.ids, entry.columns = got
-        for name, column in entry.columns.items():
-            self._used[(experiment_id, name)] = column.nbytes
+        entry.ids = got[0]
+        self._keep(experiment_id, entry, got[1])
         self.loads += 1
         self._evict({(experiment_id, n) for n in entry.columns})
 
@@ -301,12 +300,17 @@ class ValueCache:
             self._drop(experiment_id)
             return None
         entry.ids, columns = merged(entry.ids, [entry.columns[n] for n in names], *got)
-        entry.columns = dict(zip(names, columns, strict=True))
-        for name, column in entry.columns.items():
-            self._used[(experiment_id, name)] = column.nbytes
+        self._keep(experiment_id, entry, dict(zip(names, columns, strict=True)))
         entry.runs, entry.token, entry.stale = len(entry.ids), token, False
         self.updates += 1
         return entry
+
+    def _keep(self, experiment_id: int, entry: _Entry, columns: dict[Name, Any]) -> None:
+        """Put ``columns`` (of the entry's run ids) into the entry, counted in the budget (under
+        the lock)."""
+        for name, column in columns.items():
+            entry.columns[name] = column
+            self._used[(experiment_id, name)] = column.nbytes
 
     def _drop(self, experiment_id: int) -> None:
         """Forget what is kept of an experiment (under the lock)."""
@@ -388,9 +392,7 @@ class ValueCache:
                             self._used.pop((build.experiment_id, name), None)
                         entry.columns.clear()
                         entry.ids = order
-                    for name, column in zip(names, columns, strict=True):
-                        entry.columns[name] = column
-                        self._used[(build.experiment_id, name)] = column.nbytes
+                    self._keep(build.experiment_id, entry, dict(zip(names, columns, strict=True)))
                     self._evict(build.keep)
                     saved = entry.ids, dict(entry.columns), entry.token
                 self._save(build.experiment_id, *saved)

@@ -12,6 +12,7 @@ import pathlib
 import subprocess
 import sys
 import textwrap
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -203,9 +204,8 @@ def test_the_default_directory_is_per_store(tmp_path: pathlib.Path) -> None:
 
 def test_files_beyond_the_budget_go_least_recently_used_first(tmp_path: pathlib.Path) -> None:
     """Saving beyond the budget (all stores' files together) removes the files used least
-    recently, of any store; a file just loaded counts as used."""
-    import time
-
+    recently, of any store; a file just loaded counts as used. A half-written file an hour old
+    (its process killed while saving) goes too."""
     from trialbook.storage.value_columns import Column
     from trialbook.storage.value_files import ValueFiles
 
@@ -219,8 +219,12 @@ def test_files_beyond_the_budget_go_least_recently_used_first(tmp_path: pathlib.
     size = one.path(1).stat().st_size
     assert one.load(1, (1.0, 1, 0, 7)) is not None  # used now: 2 is the oldest
     one.budget = other.budget = 3 * size + 10
+    killed, recent = root / "other" / "x.tmp", root / "other" / "y.tmp"  # saves cut short
+    killed.write_bytes(b"half"), recent.write_bytes(b"half")
+    os.utime(killed, (time.time() - 7200, time.time() - 7200))
     one.save(4, (1.0, 4, 0, 7), ids, columns)
     assert [p.name for p in sorted(root.glob("*/*.npz"))] == ["1.npz", "3.npz", "4.npz"]
+    assert not killed.exists() and recent.exists()  # a save under way may be the recent one
 
 
 def test_columns_read_while_a_write_commits_are_not_saved(tmp_path: pathlib.Path) -> None:

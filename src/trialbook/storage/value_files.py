@@ -42,6 +42,7 @@ import json
 import os
 import pathlib
 import tempfile
+import time
 import zipfile
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -149,12 +150,16 @@ class ValueFiles:
         self._prune()
 
     def _prune(self) -> None:
-        """Remove the least recently used files (of any store) beyond :data:`BUDGET`."""
+        """Remove the least recently used files (of any store) beyond :data:`BUDGET`, and the
+        half-written files of a process killed while it saved (an hour old or more)."""
         files = []
-        for path in self.directory.parent.glob("*/*.npz"):
+        for path in self.directory.parent.glob("*/*"):
             with contextlib.suppress(OSError):  # removed meanwhile by another process
                 stat = path.stat()
-                files.append((stat.st_mtime, stat.st_size, path))
+                if path.suffix == ".npz":
+                    files.append((stat.st_mtime, stat.st_size, path))
+                elif path.suffix == ".tmp" and stat.st_mtime < time.time() - 3600:
+                    path.unlink()
         total = sum(size for _, size, _ in files)
         for _, size, path in sorted(files, key=lambda f: f[0]):
             if total <= self.budget:

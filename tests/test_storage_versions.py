@@ -24,6 +24,7 @@ import pytest
 from tests.conftest import BACKENDS, backend_location
 
 import trialbook
+from trialbook.codecs import encode
 from trialbook.errors import RunConflictError
 from trialbook.storage import open_store
 from trialbook.storage.records import RunRecord
@@ -484,7 +485,7 @@ def test_sqlite_store_written_before_run_sequences(tmp_path) -> None:
             assert store.experiment_token(info.id)[1:] == (0, 0, 0)
             assert [r.params["i"] for r in store.read_runs(info.id)] == list(range(1, 21))
     conn = sqlite3.connect(location / sqlite_schema.DB_NAME)
-    assert conn.execute("PRAGMA user_version").fetchone()[0] == sqlite_schema.SCHEMA_VERSION == 7
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == sqlite_schema.SCHEMA_VERSION == 8
     assert conn.execute("SELECT count(*) FROM runs WHERE seq IS NULL").fetchone()[0] == 20
     conn.close()
     with open_store(location) as store:
@@ -539,7 +540,7 @@ def test_sql_store_written_before_run_sequences(backend: str, tmp_path) -> None:
                 assert store.experiment_token(info.id)[1:] == (0, 0, 0)
                 assert [r.params["i"] for r in store.read_runs(info.id)] == list(range(1, 21))
                 version = store._db.read(sa.text(f"SELECT version FROM {schema}trialbook_schema"))
-                assert version[0][0] == SCHEMA_VERSION == 6
+                assert version[0][0] == SCHEMA_VERSION == 7
             finally:
                 store.close()
         with SqlStore(location) as store:
@@ -609,3 +610,99 @@ def test_store_written_before_write_stamps(backend: str, tmp_path) -> None:
             read = store._db.read(version if backend == "sqlite" else sa.text(version))
             assert read[0][0] == (sqlite_schema.SCHEMA_VERSION if backend == "sqlite"
                                   else SCHEMA_VERSION)  # fmt: skip
+
+
+NUMPY_RUNS = [
+    RunRecord(1, params={"lr": encode(np.float32(0.1))},
+              fields={"acc": encode(np.float64(0.25)), "w": encode(np.ones(3))},
+              result=encode(np.int64(3))),
+    RunRecord(2, fields={"acc": encode(np.float64(0.75)), "n": 2}),
+    RunRecord(3, fields={"acc": 0.9}),
+]  # fmt: skip
+"""Runs with NumPy numbers (and one without), for the upgrade below."""
+BUNDLES_ONLY = {1: '{"f":{}}', 2: '{"f":{"n":2}}'}
+"""The documents of :data:`NUMPY_RUNS` 1 and 2 as trialbook wrote them before documents held
+the plain values of NumPy numbers (those were in the bundles only)."""
+
+
+def _keep_numpy_in_bundles_only(backend: str, store: Any, location: Any, e: int) -> None:
+    """Make ``store`` (closed after) what an earlier trialbook wrote: the documents of
+    :data:`BUNDLES_ONLY`, and the version or mark of the store from before the upgrade."""
+    import sqlalchemy as sa
+
+    from trialbook.storage import sqlite_schema
+
+    if backend == "sqlite":
+        store.close()
+        conn = sqlite3.connect(location / sqlite_schema.DB_NAME, isolation_level=None)
+        for run_id, doc in BUNDLES_ONLY.items():
+            conn.execute("UPDATE runs SET doc = ? WHERE experiment_id = ? AND run_id = ?",
+                         (doc, e, run_id))  # fmt: skip
+        conn.execute("PRAGMA user_version=7")
+        conn.close()
+    elif backend == "redis":
+        for run_id, doc in BUNDLES_ONLY.items():
+            store._r.hset(store._k("exp", e, "run", run_id), "doc", doc)
+        store._r.delete(store._k("numpy_docs"))
+    elif backend == "mongo":
+        for run_id, doc in BUNDLES_ONLY.items():
+            store._db.runs.update_one({"_id": f"{e}/{run_id:012d}"}, {"$set": {"doc": doc}})
+        store._db.counters.delete_one({"_id": "numpy_docs"})
+    else:
+        with store._db.engine.begin() as conn:
+            schema = f'"{store._db.schema}".' if store._db.schema else ""
+            for run_id, doc in BUNDLES_ONLY.items():
+                conn.execute(sa.text(f"UPDATE {schema}trialbook_runs SET doc = :d "
+                                     "WHERE experiment_id = :e AND run_id = :r"),
+                             {"d": doc, "e": e, "r": run_id})  # fmt: skip
+            conn.execute(sa.text(f"UPDATE {schema}trialbook_schema SET version = 6"))
+    store.close()
+
+
+def _token(store: Any, e: int) -> Any:
+    """The experiment's change token (SQL stores; ``None`` on the others)."""
+    return store.experiment_token(e) if hasattr(store, "experiment_token") else None
+
+
+@pytest.mark.parametrize("backend", [*BACKENDS, "sql-sqlite"])
+def test_store_written_before_numpy_values_in_documents(backend: str, tmp_path) -> None:
+    """A store whose runs kept NumPy numbers only in their bundles (not queryable; SQLite
+    schema version 7, SQL layout version 6, Redis and MongoDB without their mark) opens with
+    those numbers in the runs' documents: queries find them, they read back with their exact
+    types, and (SQL stores) the experiments changed count one write, so that no reader keeps
+    columns read before; the second opening changes nothing."""
+    from trialbook.codecs import decode
+    from trialbook.storage.query import query_runs
+    from trialbook.storage.sql import SqlStore
+
+    with contextlib.ExitStack() as stack:
+        if backend == "sqlite":
+            location: Any = tmp_path / "store"
+        else:
+            location = stack.enter_context(_location(backend, tmp_path))
+        sql = backend in ("postgres", "sql-sqlite")
+        opened: Any = (lambda: SqlStore(location)) if sql else (lambda: open_store(location))
+        store = opened()
+        info = store.create_experiment("np")
+        store.write_runs(info.id, NUMPY_RUNS)
+        other = store.create_experiment("other")
+        store.write_runs(other.id, [RunRecord(1, fields={"acc": 0.5})])
+        before = {e: _token(store, e) for e in (info.id, other.id)}
+        _keep_numpy_in_bundles_only(backend, store, location, info.id)
+        tokens = []
+        for _ in range(2):  # upgraded by the first opener, found done by the second
+            with opened() as store:
+                found = query_runs(store, info.id, where="acc > 0.5")[1]
+                assert [r.run_id for r in found] == [2, 3]
+                found = query_runs(store, info.id, where="lr > 0.05 and result == 3")[1]
+                assert [r.run_id for r in found] == [1]
+                first = store.read_runs(info.id, [1])[0]
+                assert first.fields["acc"].plain == 0.25  # from the document
+                assert type(decode(first.fields["acc"])) is np.float64
+                assert type(decode(first.params["lr"])) is np.float32
+                assert decode(first.result) == 3 and type(decode(first.result)) is np.int64
+                tokens.append(_token(store, info.id))
+                assert _token(store, other.id) == before[other.id]
+        assert tokens[0] == tokens[1]
+        if before[info.id] is not None:
+            assert tokens[0][1] == before[info.id][1] + 1 and tokens[0][3] != before[info.id][3]

@@ -163,6 +163,33 @@ def test_grouped_counts_and_means(client: TestClient) -> None:
     assert bad.status_code == 400 and "group=params.lr" in bad.json()["error"]
 
 
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_numpy_numbers_filter_sort_and_group(backend: str, tmp_path: pathlib.Path) -> None:
+    """Fields and params that are NumPy numbers (what ``np.mean`` returns) are columns the
+    table filters, sorts and groups by, as Python numbers are; their cells show the value."""
+    import numpy as np
+
+    runs = []
+    for i in range(1, 9):
+        run = Run(i, params={"opt": np.str_("adam" if i % 2 else "sgd"), "lr": np.float32(i / 10)})
+        run.fields.update(acc=np.mean([i / 8, i / 8]), steps=np.int64(10 * i))
+        runs.append(run.to_record())
+    with backend_location(backend, tmp_path) as location, open_store(location) as store:
+        store.create_experiment("np")
+        store.write_runs(store.find_experiment("np").id, runs)
+        with TestClient(create_app(store, token=TOKEN), headers=AUTH) as client:
+            table = client.get("/api/experiments/np/table", params={
+                "where": "fields.acc > 0.5 and lr < 0.75", "order_by": "fields.steps",
+                "desc": "1", "cols": "run_id,fields.acc,params.lr,params.opt"}).json()  # fmt: skip
+            assert ids(table) == [7, 6, 5]
+            assert table["rows"][0]["cells"] == [7, 0.875, 0.7, "adam"]
+            params = {"group": "params.opt", "cols": "fields.acc,fields.steps"}
+            groups = client.get("/api/experiments/np/groups", params=params).json()
+            got = {g["values"][0]: (g["count"], g["stats"]["fields.steps"][0])
+                   for g in groups["groups"]}  # fmt: skip
+            assert got == {"adam": (4, 40.0), "sgd": (4, 50.0)}
+
+
 def test_groups_in_sql_agree_with_groups_read_run_by_run(tmp_path: pathlib.Path) -> None:
     """SQLite groups in one GROUP BY; any other store reads the runs a chunk at a time: both
     read values as the query language does (a dict as its JSON text, booleans the numbers 1

@@ -49,7 +49,7 @@ from __future__ import annotations
 
 import io
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from trialbook.errors import CodecError
@@ -63,6 +63,7 @@ __all__ = [
     "from_tree",
     "is_plain",
     "json_view",
+    "numpy_plain",
     "pickled_type",
     "plain_scalar",
     "to_tree",
@@ -81,14 +82,23 @@ _SAFE_TYPES = (
 class Encoded:
     """A value encoded by one of the codecs: ``codec`` names it, ``data`` holds the bytes.
 
+    ``plain`` is the plain JSON value a NumPy number, boolean or text shows (``np.float64(0.9)``
+    shows ``0.9``; see :func:`plain_scalar`), or ``None`` for every other value: a store writes
+    it into the run's JSON document beside the exact encoded value, so queries, filters and
+    groupings see such a value as they see a Python number. It takes no part in equality.
+
     Examples
     --------
     >>> Encoded("json", b"1").size
     1
+    >>> import numpy as np
+    >>> encode(np.float64(0.9)).plain, encode(np.arange(3)).plain
+    (0.9, None)
     """
 
     codec: str
     data: bytes
+    plain: Any = field(default=None, compare=False, repr=False)
 
     @property
     def size(self) -> int:
@@ -160,7 +170,8 @@ def encode(value: Any, *, allow_pickle: bool = False) -> Any:
             return encode_npy(value)
         if module in {"pandas", "pyarrow"} and _arrow_kind(value) is not None:
             return encode_arrow(value)
-        return Encoded("tjson", _JSON_DUMPS(to_tree(value)).encode())
+        data = _JSON_DUMPS(to_tree(value)).encode()
+        return Encoded("tjson", data, numpy_plain(value) if module == "numpy" else None)
     except Unsupported as exc:
         if allow_pickle:
             return _encode_pickle(value)
@@ -378,6 +389,25 @@ def _numpy_scalar(value: Any) -> Any:
     if kind in "UmM":
         return str(value)
     return value
+
+
+def numpy_plain(value: Any) -> Any:
+    """The plain value a NumPy number, boolean or text shows, as :func:`plain_scalar` gives
+    it; ``None`` for any other value. :attr:`Encoded.plain` keeps it, for queries.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> numpy_plain(np.float32(0.1)), numpy_plain(np.uint8(7)), numpy_plain(np.str_("a"))
+    (0.1, 7, 'a')
+    >>> numpy_plain(np.datetime64("2024-01-02")), numpy_plain(np.ones(1)), numpy_plain(1.5)
+    (None, None, None)
+    """
+    if type(value).__module__.partition(".")[0] != "numpy":
+        return None
+    if getattr(value, "shape", None) != () or value.dtype.kind not in "biufU":
+        return None
+    return _numpy_scalar(value)
 
 
 def _pandas_plain(value: Any) -> Any:

@@ -999,6 +999,41 @@ class StoreContract:
         by_big = query(store, info.id, order_by="big", descending=True)[1]
         assert [r.run_id for r in by_big] == [3, 1, 2, 4]
 
+    def test_numpy_numbers_are_queryable_and_exact(self, store: Any) -> None:
+        """A NumPy number, boolean or text kept as a param, a field or the result (what
+        ``np.mean`` returns) is found by queries as the plain value it shows, reads back with
+        its exact type, and stays queryable when the record read is written again."""
+        import numpy as np
+
+        from trialbook.codecs import decode
+        from trialbook.storage.query import query_runs as query
+
+        info = store.create_experiment("numpy numbers")
+        store.write_runs(info.id, [
+            RunRecord(i, params={"lr": encode(np.float32(i / 10)), "arch": encode(np.str_(a))},
+                      fields={"acc": encode(np.float64(i / 4)), "ok": encode(np.bool_(i > 1)),
+                              "n": encode(np.int64(i)), "w": encode(np.ones(2))},
+                      result=encode(np.float64(i)))
+            for i, a in [(1, "mlp"), (2, "cnn"), (3, "cnn")]
+        ])  # fmt: skip
+
+        def ids(where: str | None = None, order_by: str | None = None) -> list[int]:
+            return [r.run_id for r in query(store, info.id, where=where, order_by=order_by,
+                                             descending=bool(order_by))[1]]  # fmt: skip
+
+        assert ids("acc > 0.3") == [2, 3]
+        assert ids("lr == 0.2 and arch == 'cnn' and ok == True and n >= 2") == [2]
+        assert ids("result >= 2") == [2, 3]
+        assert ids(order_by="fields.acc") == [3, 2, 1]
+        runs = store.read_runs(info.id)
+        assert type(decode(runs[0].fields["acc"])) is np.float64
+        assert type(decode(runs[0].params["lr"])) is np.float32
+        assert type(decode(runs[0].result)) is np.float64
+        rewritten = [RunRecord(r.run_id, params=r.params, fields=r.fields, result=r.result,
+                               version=r.version) for r in runs]  # fmt: skip
+        store.write_runs(info.id, rewritten)
+        assert ids("acc > 0.3 and lr > 0.15 and result >= 2") == [2, 3]
+
     def test_change_token_changes_with_every_commit(self, store: Any) -> None:
         """A store with ``change_token()`` (which lets a reader keep what it read, see
         ``trialbook.storage.value_cache``) gives the same token while nothing is committed,

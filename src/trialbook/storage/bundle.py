@@ -27,7 +27,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from trialbook.codecs import Encoded
-from trialbook.errors import CorruptStoreError, StoreFormatError
+from trialbook.errors import CodecError, CorruptStoreError, StoreFormatError
 from trialbook.storage.records import ErrorInfo, RunRecord
 
 __all__ = [
@@ -41,6 +41,7 @@ __all__ = [
     "dump_doc",
     "fill_record",
     "load_doc",
+    "numpy_doc",
     "pack",
     "record_from_columns",
     "run_document",
@@ -75,7 +76,20 @@ except ImportError:  # pragma: no cover - a Python without the C accelerator
 
 def split(slot: str, values: Mapping[str, Any], bins: dict[tuple[str, str], Encoded]) -> dict:
     """Return the plain values of ``values`` (``values`` itself when all are plain: the
-    caller only reads it); add the encoded ones to ``bins`` under ``slot``."""
+    caller only reads it); add the encoded ones to ``bins`` under ``slot``. An encoded value
+    with a :attr:`~trialbook.codecs.Encoded.plain` value (a NumPy number) is in both: its
+    plain value in the document, for queries; its exact value in the bundle.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from trialbook.codecs import encode
+    >>> bins = {}
+    >>> split("field", {"acc": encode(np.float64(0.5)), "w": encode(np.ones(2)), "n": 1}, bins)
+    {'acc': 0.5, 'n': 1}
+    >>> sorted(bins)
+    [('field', 'acc'), ('field', 'w')]
+    """
     for value in values.values():
         if type(value) is Encoded:
             break
@@ -85,6 +99,8 @@ def split(slot: str, values: Mapping[str, Any], bins: dict[tuple[str, str], Enco
     for name, value in values.items():
         if type(value) is Encoded:
             bins[slot, name] = value
+            if value.plain is not None:
+                plain[name] = value.plain
         else:
             plain[name] = value
     return plain
@@ -104,6 +120,8 @@ def run_document(run: RunRecord) -> tuple[dict[str, Any], dict[tuple[str, str], 
         doc["m"] = run.metrics
     if type(run.result) is Encoded:
         bins["result", ""] = run.result
+        if run.result.plain is not None:
+            doc["r"] = run.result.plain
     elif run.result is not None:
         doc["r"] = run.result
     if run.error is not None:
@@ -114,7 +132,20 @@ def run_document(run: RunRecord) -> tuple[dict[str, Any], dict[tuple[str, str], 
 def fill_record(
     record: RunRecord, doc: dict[str, Any], bins: dict[tuple[str, str], Encoded]
 ) -> None:
-    """Set a record's values from what :func:`run_document` produced."""
+    """Set a record's values from what :func:`run_document` produced. An encoded value whose
+    plain value the document also holds (a NumPy number) gets it back as its
+    :attr:`~trialbook.codecs.Encoded.plain`, so that writing the record again keeps it.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from trialbook.codecs import encode
+    >>> doc, bins = run_document(RunRecord(1, fields={"acc": encode(np.float32(0.5))}))
+    >>> record = RunRecord(1)
+    >>> fill_record(record, doc, {key: Encoded(e.codec, e.data) for key, e in bins.items()})
+    >>> record.fields["acc"].plain, run_document(record)[0]
+    (0.5, {'f': {'acc': 0.5}})
+    """
     if doc:
         record.params = doc.get("p", {})
         record.fields = doc.get("f", {})
@@ -126,11 +157,18 @@ def fill_record(
             record.error = ErrorInfo(*error)
     for (slot, name), enc in bins.items():
         if slot == "param":
-            record.params[name] = enc
+            record.params[name] = _with_plain(enc, record.params.get(name))
         elif slot == "field":
-            record.fields[name] = enc
+            record.fields[name] = _with_plain(enc, record.fields.get(name))
         else:
-            record.result = enc
+            record.result = _with_plain(enc, record.result)
+
+
+def _with_plain(enc: Encoded, plain: Any) -> Encoded:
+    """``enc`` with the plain value the document holds beside it (see :func:`split`)."""
+    if plain is None or enc.plain is not None or type(plain) in {list, dict}:
+        return enc
+    return Encoded(enc.codec, enc.data, plain)
 
 
 def column_docs(docs: Sequence[str], bundles: Mapping[int, Any], run_ids: Sequence[int]) -> Any:
@@ -154,9 +192,10 @@ def column_docs(docs: Sequence[str], bundles: Mapping[int, Any], run_ids: Sequen
                 slots = {"param": "p", "field": "f"}
                 for (slot, name), enc in bins.items():
                     if slot in slots:
-                        doc.setdefault(slots[slot], {})[name] = enc
+                        values = doc.setdefault(slots[slot], {})
+                        values[name] = _with_plain(enc, values.get(name))
                     else:
-                        doc["r"] = enc
+                        doc["r"] = _with_plain(enc, doc.get("r"))
             yield doc
             i += 1
 
@@ -350,6 +389,52 @@ def unpack_checked(run_id: int, data: bytes | None, blobs: Mapping[str, bytes]) 
     except CorruptStoreError as exc:
         exc.run_id = run_id
         raise
+
+
+_SMALL = 1024  # bytes: more than the tagged JSON of any NumPy scalar
+
+
+def numpy_doc(text: str | None, data: bytes | None) -> str | None:
+    """The document ``text`` of a run written before documents held the plain values of NumPy
+    numbers (see :func:`split`), with those its bundle ``data`` holds added; ``None`` when it
+    needs none (or the bundle is not one trialbook wrote: ``trialbook check`` reports it). For
+    the migrations of the stores.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from trialbook.codecs import encode
+    >>> data = pack({("field", "acc"): encode(np.float64(0.5))}, put_blob=None)
+    >>> numpy_doc('{"f":{"n":1}}', data), numpy_doc('{"f":{"acc":0.5}}', data)
+    ('{"f":{"n":1,"acc":0.5}}', None)
+    """
+    from trialbook.codecs import decode, numpy_plain
+
+    if not data or data[:4] != _MAGIC:
+        return None
+    doc = load_doc(text)
+    slots = {"param": "p", "field": "f"}
+    changed = False
+    try:
+        (size,) = struct.unpack_from("<I", data, 4)
+        body = memoryview(data)[8 + size :]
+        for slot, name, codec, offset, length, digest in json.loads(data[8 : 8 + size]):
+            if codec != "tjson" or digest is not None or length > _SMALL:
+                continue
+            plain = numpy_plain(decode(Encoded(codec, bytes(body[offset : offset + length]))))
+            if plain is None:
+                continue
+            if slot in slots:
+                values = doc.setdefault(slots[slot], {})
+                if name not in values:
+                    values[name] = plain
+                    changed = True
+            elif "r" not in doc:
+                doc["r"] = plain
+                changed = True
+    except (ValueError, TypeError, struct.error, CodecError):
+        return None  # a damaged bundle: left as it is
+    return dump_doc(doc) if changed else None
 
 
 def blob_digests(data: bytes | None) -> list[str]:

@@ -11,7 +11,9 @@ Collections of the database, each created with the indexes listed (the natural k
 * ``experiments``: ``{_id: E, name, created, updated, meta (JSON text), next_run_id}``, index
   ``name`` (unique); an experiment being created to replace another is named ``NUL E`` and
   has ``pending`` (the name it takes once its first runs are written): it is not listed;
-* ``counters``: ``{_id: "experiments", seq}``, the last experiment id;
+* ``counters``: ``{_id: "experiments", seq}``, the last experiment id; ``{_id: "numpy_docs"}``
+  once the documents of runs hold the plain values of their NumPy numbers (opening an older
+  store adds them from the bundles, then inserts it);
 * ``runs``: ``{_id: "E/R", experiment_id, run_id, kind, status, key, seed, created, started,
   finished, code, environment, doc (JSON text), bundle (binary) or bundle_blob (digest),
   version, writer}``, index ``(experiment_id, key)``; a run written before runs had versions
@@ -104,6 +106,7 @@ from typing import Any
 from trialbook.codecs import Encoded
 from trialbook.errors import (
     ConfigError,
+    CorruptStoreError,
     ExperimentExistsError,
     ExperimentNotFoundError,
     NotFoundError,
@@ -122,6 +125,7 @@ from trialbook.storage.bundle import (
     dump_doc,
     fill_record,
     load_doc,
+    numpy_doc,
     pack,
     record_from_columns,
     run_document,
@@ -300,6 +304,44 @@ class MongoStore(ClosingStore):
         self._call(db.metrics.create_index, [("experiment_id", asc), ("run_id", asc)])
         self._call(db.artifacts.create_index, [("experiment_id", asc), ("run_id", asc)])
         self._call(db.step_hashes.create_index, [("experiment_id", asc), ("run_id", asc)])
+        if self._call(db.counters.find_one, {"_id": "numpy_docs"}) is None:
+            self._upgrade_numpy_docs()
+
+    def _upgrade_numpy_docs(self) -> None:
+        """Once per store (until ``counters`` holds ``{_id: "numpy_docs"}``): add to the
+        documents of runs written before they held the plain values of NumPy numbers (a field
+        ``np.float64(0.9)`` as ``0.9``) those their bundles hold, so queries find them. Each
+        run is updated only if its document is still the one read (a run rewritten meanwhile
+        is its writer's); a store where one moved is upgraded again at the next opening."""
+
+        def scan() -> list[Any]:
+            ops = []
+            shown = {"doc": 1, "bundle": 1, "bundle_blob": 1}
+            ids = [d["_id"] for d in self._db.experiments.find({}, {"_id": 1})]
+            for d in (d for e in ids for d in self._db.runs.find({"experiment_id": e}, shown)):
+                if d.get("bundle") is None and not d.get("bundle_blob"):
+                    continue
+                if d.get("bundle_blob"):  # a bundle of many values: the blob of its bytes
+                    digest = d["bundle_blob"]
+                    try:
+                        bundle = checked_blob(digest, self._get_blobs([digest])[digest])
+                    except (CorruptStoreError, KeyError):
+                        continue  # reading the run reports it
+                else:
+                    bundle = bytes(d["bundle"])
+                text = numpy_doc(d.get("doc"), bundle)
+                if text is not None:
+                    read = {"_id": d["_id"], "doc": d.get("doc")}
+                    ops.append(self._pymongo.UpdateOne(read, {"$set": {"doc": text}}))
+            return ops
+
+        ops = self._call(scan)
+        matched = 0
+        for part in batches(ops, BATCH):
+            matched += self._call(self._db.runs.bulk_write, part, ordered=False).matched_count
+        if matched == len(ops):
+            done = {"$set": {"done": True}}
+            self._call(self._db.counters.update_one, {"_id": "numpy_docs"}, done, upsert=True)
 
     def close(self) -> None:
         """Close the client (only one this store created from a URL)."""

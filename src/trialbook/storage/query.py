@@ -256,7 +256,7 @@ def _plain(value: Any) -> Any:
     (1.1805916207174113e+21, -inf, 9223372036854775807)
     """
     if type(value) is Encoded:
-        return None
+        value = value.plain  # a NumPy number's plain value, as the document holds it
     if isinstance(value, list | dict):
         return _render(_marked(value))
     if type(value) is float and math.isnan(value):

@@ -20,6 +20,9 @@ key                                 type       holds
 ==================================  =========  ===============================================
 ``P experiments``                   hash       experiment name -> id
 ``P experiment_ids``                string     counter for experiment ids (``INCR``)
+``P numpy_docs``                    string     ``1``: the documents of runs hold the plain
+                                               values of their NumPy numbers (opening an
+                                               older store adds them, then sets it)
 ``P exp:E``                         hash       ``name``, ``created``, ``updated``, ``meta``
                                                (JSON text), ``next_run_id`` (``HINCRBY``),
                                                ``hashes_by_run`` (``1``: the sets
@@ -111,6 +114,7 @@ from trialbook.storage.bundle import (
     dump_doc,
     fill_record,
     load_doc,
+    numpy_doc,
     pack,
     record_from_columns,
     run_document,
@@ -253,10 +257,47 @@ class RedisStore(ClosingStore):
         self._hmget_many = self._r.register_script(HMGET_MANY)
         try:
             self._call(self._r.ping)
+            self._upgrade_numpy_docs()
         except BaseException:
             self.close()
             raise
         self.holds_connections = self._owns_pool
+
+    def _upgrade_numpy_docs(self) -> None:
+        """Once per store (until its key ``numpy_docs`` is set): add to the documents of runs
+        written before they held the plain values of NumPy numbers (a field ``np.float64(0.9)``
+        as ``0.9``) those their bundles hold, so queries find them. A run rewritten meanwhile
+        is left to its writer; a store where some run moved is upgraded again at the next
+        opening."""
+        marker = self._k("numpy_docs")
+        if self._call(self._r.exists, marker):
+            return
+        done = True
+        for exp_id in self._ids().values():
+            done &= self._add_numpy_values(exp_id)
+        if done:
+            self._call(self._r.set, marker, 1)
+
+    def _add_numpy_values(self, e: int) -> bool:
+        """:meth:`_upgrade_numpy_docs` of experiment ``e``, only where each run changed is
+        still at the version read; whether it was."""
+        from trialbook.storage.redis_query import run_ids
+
+        ids = run_ids(self, e)
+        commands, checked = Commands(), []
+        for run_id, (doc, bundle, version) in zip(
+            ids, read_fields(self, e, ids, ["doc", "bundle", "version"]), strict=True
+        ):
+            text = numpy_doc(_text(doc), bundle)
+            if text is not None:
+                commands.add("HSET", self._k("exp", e, "run", run_id), "doc", text)
+                checked.append(RunRecord(run_id, version=int(version or 0)))
+        if commands:
+            try:
+                self._run_write(e, commands, checked)  # nothing, if e was deleted meanwhile
+            except RunConflictError:
+                return False
+        return True
 
     def _pool_from_url(self, url: str, connect_timeout: float) -> Any:
         """A connection pool for ``url``, after a first connection made within the timeout.

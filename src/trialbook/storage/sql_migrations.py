@@ -32,7 +32,10 @@ Versions:
    written since;
 6. each of those writes and deletes sets ``stamp``, a random number, in the experiment's row:
    two histories that reach the same count (an older copy of the store restored, then
-   written) differ by it.
+   written) differ by it;
+7. a run's document holds the plain values of its NumPy numbers (a field ``np.float64(0.9)``
+   as ``0.9``; the exact value stays in the bundle), so queries find them: the runs of an
+   older store get them from their bundles.
 
 Examples
 --------
@@ -49,6 +52,7 @@ True
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import sqlalchemy as sa
 
@@ -67,7 +71,7 @@ from trialbook.storage.sql_schema import (
 
 __all__ = ["MIGRATIONS", "SCHEMA_VERSION", "prepare_schema"]
 
-SCHEMA_VERSION = 6
+SCHEMA_VERSION = 7
 _LOCK_ID = 7262697
 """The PostgreSQL advisory lock (and MySQL named lock) of openers."""
 
@@ -248,11 +252,39 @@ def _to_version_6(conn: sa.Connection, schema: str | None) -> None:
         )
 
 
+def _to_version_7(conn: sa.Connection, schema: str | None) -> None:
+    """Add to the documents of runs the plain values of the NumPy numbers their bundles hold
+    (a field ``np.float64(0.9)`` as ``0.9``), so queries find them; each experiment changed
+    counts one write and is stamped, as a write of its runs is."""
+    from trialbook.storage.base import new_stamp
+    from trialbook.storage.bundle import numpy_doc
+
+    r, x = runs_t.c, experiments_t.c
+    found: dict[int, list[dict[str, Any]]] = {}
+    scan = sa.select(r.experiment_id, r.run_id, r.doc, r.bundle).where(r.bundle.is_not(None))
+    for experiment_id, run_id, doc, bundle in conn.execute(scan.execution_options(yield_per=1000)):
+        text = numpy_doc(doc, bytes(bundle))
+        if text is not None:
+            found.setdefault(experiment_id, []).append({"e": experiment_id, "r": run_id,
+                                                        "d": text})  # fmt: skip
+    update = (
+        runs_t.update()
+        .where(r.experiment_id == sa.bindparam("e"), r.run_id == sa.bindparam("r"))
+        .values(doc=sa.bindparam("d"), seq=sa.bindparam("s"))
+    )
+    for experiment_id, docs in found.items():
+        bump = experiments_t.update().where(x.id == experiment_id)
+        conn.execute(bump.values(seq=x.seq + 1, stamp=new_stamp()))
+        seq = conn.execute(sa.select(x.seq).where(x.id == experiment_id)).scalar()
+        conn.execute(update, [{**doc, "s": seq} for doc in docs])
+
+
 MIGRATIONS: dict[int, Callable[[sa.Connection, str | None], None]] = {
     1: _to_version_2,
     2: _to_version_3,
     3: _to_version_4,
     4: _to_version_5,
     5: _to_version_6,
+    6: _to_version_7,
 }
 """``MIGRATIONS[v]`` upgrades a store of version ``v`` to ``v + 1``."""

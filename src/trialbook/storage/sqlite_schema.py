@@ -25,7 +25,8 @@ marked as trialbook's with ``PRAGMA application_id``):
   params, ``f`` fields, ``t`` tags, ``m`` metrics summary (``{name: [count, last value, min,
   max]}``), ``r`` result, ``e`` error (``[type, message, traceback]``); query it with
   ``json_extract(doc, '$.p.lr')``. ``bundle`` packs the values that are not plain JSON (see
-  :mod:`trialbook.storage.bundle`);
+  :mod:`trialbook.storage.bundle`); a NumPy number is in both, its plain value in ``doc``
+  (since schema version 8);
 * ``metrics(id, experiment_id, run_id, name, count, steps, vals, times, blob, start)``: the
   chunks of the metrics, unique on ``(experiment_id, run_id, name, start)`` (``start``: the
   position of the chunk's first point; since schema version 4, which numbered the chunks of
@@ -77,7 +78,7 @@ __all__ = [
 ]
 
 APPLICATION_ID = 0x54424B31  # "TBK1"
-SCHEMA_VERSION = 7
+SCHEMA_VERSION = 8
 DB_NAME = "trialbook.db"
 RUN_SELECT = ", ".join((*RUN_COLUMNS, "doc", "bundle", "version"))
 """The columns of ``runs`` read into a :class:`~trialbook.storage.records.RunRecord`."""
@@ -267,6 +268,34 @@ def _stamp_run_changes(conn: sqlite3.Connection) -> None:
         conn.execute("ALTER TABLE experiments ADD COLUMN stamp INTEGER NOT NULL DEFAULT 0")
 
 
+def _plain_numpy_values(conn: sqlite3.Connection) -> None:
+    """Version 8: the documents of runs hold the plain values of their NumPy numbers too (a
+    field ``np.float64(0.9)`` as ``0.9``; the exact value stays in the bundle), so queries
+    find them. Runs written before get them from their bundles; each experiment changed counts
+    one write and is stamped, as a write of its runs is, so that no reader keeps columns read
+    before (see :mod:`trialbook.storage.value_cache`). Safe to run again."""
+    from trialbook.storage.base import new_stamp
+    from trialbook.storage.bundle import numpy_doc
+
+    found: dict[int, list[tuple[str, int]]] = {}
+    rows = conn.execute("SELECT experiment_id, run_id, doc, bundle FROM runs "
+                        "WHERE bundle IS NOT NULL")  # fmt: skip
+    for experiment_id, run_id, doc, bundle in rows:
+        text = numpy_doc(doc, bundle)
+        if text is not None:
+            found.setdefault(experiment_id, []).append((text, run_id))
+    for experiment_id, docs in found.items():
+        row = conn.execute(
+            "UPDATE experiments SET seq = seq + 1, stamp = ? WHERE id = ? RETURNING seq",
+            (new_stamp(), experiment_id),
+        ).fetchone()
+        seq = row[0] if row else None
+        conn.executemany(
+            "UPDATE runs SET doc = ?, seq = ? WHERE experiment_id = ? AND run_id = ?",
+            [(text, seq, experiment_id, run_id) for text, run_id in docs],
+        )
+
+
 # Migrations: MIGRATIONS[v] upgrades a database of version v to v + 1 (inside one transaction).
 MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {
     1: _index_step_hashes_by_run,
@@ -275,6 +304,7 @@ MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {
     4: _index_runs_by_status,
     5: _sequence_run_changes,
     6: _stamp_run_changes,
+    7: _plain_numpy_values,
 }
 
 

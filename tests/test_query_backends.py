@@ -402,10 +402,13 @@ def test_postgres_scans_without_jit_in_their_transaction_only(tmp_path: pathlib.
         with engine.connect() as conn:
             default = conn.exec_driver_sql("SHOW jit").scalar()
         with engine.connect() as conn:
+            work_mem = conn.exec_driver_sql("SHOW work_mem").scalar()
             for_scan(conn)
             assert conn.exec_driver_sql("SHOW jit").scalar() == "off"
+            assert conn.exec_driver_sql("SHOW work_mem").scalar() == "32MB"
             conn.rollback()
             assert conn.exec_driver_sql("SHOW jit").scalar() == default
+            assert conn.exec_driver_sql("SHOW work_mem").scalar() == work_mem
         exp = store.create_experiment("scan")
         store.write_runs(exp.id, [RunRecord(i, params={"x": i % 3}) for i in range(1, 30)])
         for where in ["params.x == 1", "params.x > 0 and run_id < 20", None]:

@@ -292,11 +292,15 @@ class SqliteConnection:
             except sqlite3.Error as exc:
                 raise self.error(exc) from exc
 
-    def read_apart(self, sql: str, params: Any = (), size: int = 100_000) -> Iterator[list[Any]]:
+    def read_apart(self, sql: str, params: Any = (), size: int = 20_000) -> Iterator[list[Any]]:
         """The rows of a long query, ``size`` rows at a time, read on a connection of its own
         (opened for it, with the functions registered; one statement: one snapshot), so that
         it holds up no other read; on the connections of :meth:`read` for an in-memory
-        database."""
+        database. Before each chunk it gives way to a read of :meth:`read` or
+        :meth:`read_snapshot` under way (waits for its end, a second at most): SQLite's JSON
+        functions allocate memory under one lock for all the connections of a process, so
+        two of them at once each run at half speed or less, and the view a user waits for
+        goes first."""
         if self.path == ":memory:":
             yield self.read(sql, params)
             return
@@ -309,7 +313,11 @@ class SqliteConnection:
             if self.tracer is not None:
                 self.tracer(sql, params)
             cursor = conn.execute(sql, params)
-            while rows := cursor.fetchmany(size):
+            while True:
+                if self._read_lock.acquire(timeout=1.0):  # no other read under way, or done
+                    self._read_lock.release()
+                if not (rows := cursor.fetchmany(size)):
+                    break
                 yield rows
         except sqlite3.Error as exc:
             raise self.error(exc) from exc

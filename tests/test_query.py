@@ -10,9 +10,9 @@ from hypothesis import strategies as st
 
 from conftest import Closing
 from trialbook.codecs import Encoded
-from trialbook.errors import ConfigError
+from trialbook.errors import ConfigError, QueryError
 from trialbook.storage import open_store
-from trialbook.storage.query import parse_name, parse_query, query_runs
+from trialbook.storage.query import check_names, parse_name, parse_query, query_runs
 from trialbook.storage.records import ErrorInfo, RunRecord
 
 
@@ -247,3 +247,21 @@ def test_sqlite_counts_a_filter_with_any_page(tmp_path: Any) -> None:
                 assert total == 20, (order_by, limit, offset)
                 if ids is not None:
                     assert [r.run_id for r in page] == ids, (order_by, limit, offset)
+
+
+def test_a_name_holding_arrays_is_refused_with_what_to_do() -> None:
+    """An array (kept in the run's bundle only) is not a value filters read: in runs as in the
+    stores, a filter or sort on it is refused, saying what it holds and what to record
+    instead, rather than taking its name for a text written without quotes."""
+    import numpy as np
+
+    from trialbook.codecs import encode
+
+    runs = [RunRecord(1, fields={"w": encode(np.ones(2)), "acc": 0.5})]
+    with pytest.raises(QueryError, match="`w` at column 1 holds arrays") as info:
+        check_names(runs, 1, parse_query("w > 1"))
+    assert "quote" not in str(info.value) and "as a field" in str(info.value)
+    with pytest.raises(ConfigError, match=r"cannot sort by 'fields\.w': it holds arrays"):
+        check_names(runs, 1, None, "fields.w")
+    assert not parse_name("w").present(runs[0]) and parse_name("acc").present(runs[0])
+    check_names(runs, 1, parse_query("acc > 0.1"))  # a plain field beside it is found

@@ -1033,6 +1033,26 @@ class StoreContract:
                                version=r.version) for r in runs]  # fmt: skip
         store.write_runs(info.id, rewritten)
         assert ids("acc > 0.3 and lr > 0.15 and result >= 2") == [2, 3]
+        # an array is kept in the bundle only: a filter or sort on it says so, and how to go on
+        from trialbook.errors import ConfigError, QueryError
+
+        refusals: list[tuple[str | None, str | None, type[ConfigError]]] = [
+            ("w > 1", None, QueryError), ("acc > 0 and fields.w == 1", None, QueryError),
+            (None, "fields.w", ConfigError)]  # fmt: skip
+        for where, order_by, error in refusals:
+            name = "fields.w" if where and "fields.w" in where else "w"
+            try:
+                ids(where, order_by)
+            except error as exc:
+                assert "holds arrays" in str(exc) and "as a field" in str(exc), str(exc)
+                if isinstance(exc, QueryError):
+                    assert where is not None and exc.column == where.index(name) + 1, exc.column
+            else:
+                raise AssertionError(f"no error for {where or order_by} on an array")
+        try:
+            ids("fields.nothing > 1")
+        except QueryError as exc:
+            assert "is not a field of any run" in str(exc), str(exc)
 
     def test_change_token_changes_with_every_commit(self, store: Any) -> None:
         """A store with ``change_token()`` (which lets a reader keep what it read, see

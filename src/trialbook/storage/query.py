@@ -161,7 +161,9 @@ class Name:
         return _dig(getattr(run, self.where), self.path)
 
     def present(self, run: RunRecord) -> bool:
-        """Whether ``run`` has this name at all (even with the value ``None``).
+        """Whether ``run`` has this name at all (even with the value ``None``), with a value
+        the language reads: not an array or another value kept in the run's bundle only (as
+        in the stores' documents, where such a name is not found either).
 
         Examples
         --------
@@ -243,7 +245,7 @@ def _has(value: Any, path: Sequence[str]) -> bool:
         if type(value) is not dict or key not in value:
             return False
         value = value[key]
-    return True
+    return not (isinstance(value, Encoded) and value.plain is None)
 
 
 def _plain(value: Any) -> Any:
@@ -879,13 +881,51 @@ def check_names(
     if not found[0]:
         return  # no runs yet: nothing to check against
     for (name, col, text), ok in zip(checked, found[1:], strict=True):
-        if not ok and col == 0:
-            raise ConfigError(_unknown(query, name, col, text))
-        if not ok:
+        if ok:
+            continue
+        held = _held_apart(source, experiment_id, name)
+        msg = _unknown(query, name, col, text)
+        if held is not None and col == 0:
+            msg = f"cannot sort by {text!r}: it {_not_plain(held)}"
+        elif held is not None:
             assert query is not None
-            source = query.text.strip()
-            raise QueryError(_unknown(query, name, col, text), query=source, column=col,
-                             length=len(text))  # fmt: skip
+            msg = f"bad query {query.text!r}: `{text}` at column {col} {_not_plain(held)}"
+        if col == 0:
+            raise ConfigError(msg)
+        assert query is not None
+        raise QueryError(msg, query=query.text.strip(), column=col, length=len(text))
+
+
+_HELD = {"npy": "arrays", "arrow": "tables (DataFrames, Series)", "pickle": "pickled objects",
+         "tjson": "values such as tuples, sets or bytes"}  # fmt: skip
+"""What a value kept in the run's bundle (not in its document) is, by its codec."""
+
+
+def _held_apart(source: Any, experiment_id: int, name: Name, runs: int = 200) -> str | None:
+    """The codec of a value ``name`` has in one of the first ``runs`` runs but that filters do
+    not read (an array, a DataFrame: kept in the run's bundle only), or ``None``: a name that
+    no run has at all. Only on the way to an error, so a few runs read whole is no cost."""
+    if hasattr(source, "read_runs"):
+        records = query_runs(source, experiment_id, limit=runs)[1]
+    else:
+        records = list(source)[:runs]
+    slots = {"bare": ("params", "fields", "tags")}.get(name.where, (name.where,))
+    for run in records:
+        for slot in slots:
+            value: Any = getattr(run, slot, None)
+            for key in name.path:
+                value = value.get(key) if type(value) is dict else None
+            if type(value) is Encoded and value.plain is None:
+                return value.codec
+    return None
+
+
+def _not_plain(codec: str) -> str:
+    return (
+        f"holds {_HELD.get(codec, 'encoded values')}, which filters and sorts do not "
+        "compare (they compare numbers, texts, booleans and None); record a number "
+        "computed from it (its mean, its last value) as a field and use that"
+    )
 
 
 def _unknown(query: Query | None, name: Name, col: int, text: str) -> str:

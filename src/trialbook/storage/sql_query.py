@@ -136,19 +136,18 @@ class _Value:
 
     def has_number(self) -> str:
         """Whether it has a number (``NULL`` for a missing value read from the documents)."""
-        if self.n is None:
-            return "FALSE"
-        if self.kind is not None:
-            return f"({self.kind} IN ('number', 'boolean'))"
-        return f"({self.n} IS NOT NULL)"
+        return self._has(self.n, "'number', 'boolean'")
 
     def has_text(self) -> str:
         """Whether it has a text (``NULL`` for a missing value read from the documents)."""
-        if self.t is None:
+        return self._has(self.t, "'string', 'array', 'object'")
+
+    def _has(self, expr: str | None, kinds: str) -> str:
+        if expr is None:
             return "FALSE"
         if self.kind is not None:
-            return f"({self.kind} IN ('string', 'array', 'object'))"
-        return f"({self.t} IS NOT NULL)"
+            return f"({self.kind} IN ({kinds}))"
+        return f"({expr} IS NOT NULL)"
 
 
 class _Untranslatable(Exception):

@@ -31,6 +31,7 @@ from __future__ import annotations
 import ast
 import bisect
 import operator
+from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -54,7 +55,10 @@ MISSING, NUMBER, TEXT, WIDE, OTHER = 0, 1, 2, 3, 4
 """Kinds of a value: missing (``NULL``), a number exact as a float, a text, an integer of 2**53
 or more in size (not exact as a float), anything else (a blob)."""
 EXACT = 2**53
-_KINDS = {type(None): MISSING, int: NUMBER, float: NUMBER, bool: NUMBER, str: TEXT}
+_KINDS: defaultdict[type, int] = defaultdict(
+    lambda: OTHER, {type(None): MISSING, int: NUMBER, float: NUMBER, bool: NUMBER, str: TEXT}
+)
+"""The kind of a value by its type (``OTHER`` for any other type)."""
 _OPS: dict[type, Callable[[Any, Any], Any]] = {
     ast.Eq: operator.eq, ast.NotEq: operator.ne, ast.Lt: operator.lt, ast.LtE: operator.le,
     ast.Gt: operator.gt, ast.GtE: operator.ge,
@@ -98,7 +102,8 @@ class Column:
     def of(cls, values: Sequence[Any]) -> Column:
         """The column of ``values`` (Python values as SQLite returns them)."""
         n = len(values)
-        kind = np.fromiter((_KINDS.get(type(v), OTHER) for v in values), np.int8, n)
+        # map in C, not a generator: a third of the time of reading a million runs' columns
+        kind = np.fromiter(map(_KINDS.__getitem__, map(type, values)), np.int8, n)
         texts = kind == TEXT
         code = np.full(n, -1, np.int32)
         words: list[str] = []

@@ -219,7 +219,7 @@ def test_documents_jsonb_refuses_are_queried_in_python(team_store: Any) -> None:
 def test_a_name_only_an_array_has_is_unknown_on_every_backend(team_store: Any) -> None:
     """Names are those of the run documents, on every store (SQLite's SQL included): a value
     kept in the bundle (an array) is missing for filters, and a name no document has is
-    refused, naming it."""
+    refused, naming it, and saying what it holds when runs keep it in their bundles."""
     store = team_store
     exp = store.create_experiment("arrays")
     store.write_runs(exp.id, [
@@ -227,8 +227,9 @@ def test_a_name_only_an_array_has_is_unknown_on_every_backend(team_store: Any) -
         RunRecord(2, fields={"n": 2}),
     ])  # fmt: skip
     assert outcome(store, exp.id, where="n >= 1") == (2, [1, 2])
-    assert "`w` at column 1 is not a parameter, field or tag" in outcome(
-        store, exp.id, where="w == None"
+    assert "`w` at column 1 holds arrays" in outcome(store, exp.id, where="w == None")
+    assert "`nothing` at column 1 is not a parameter, field or tag" in outcome(
+        store, exp.id, where="nothing == 1"
     )
     local = open_store("sqlite:///:memory:")
     same = local.create_experiment("arrays")

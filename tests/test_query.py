@@ -265,3 +265,17 @@ def test_a_name_holding_arrays_is_refused_with_what_to_do() -> None:
         check_names(runs, 1, None, "fields.w")
     assert not parse_name("w").present(runs[0]) and parse_name("acc").present(runs[0])
     check_names(runs, 1, parse_query("acc > 0.1"))  # a plain field beside it is found
+
+
+def test_a_misspelt_name_is_answered_with_the_name_beside_it() -> None:
+    """A name no run has, close to one the runs have, is taken for a typo (did you mean), not
+    for a text written without quotes; a bare word that is no near name still gets the quote."""
+    runs = [RunRecord(1, params={"alpha": 1.0, "model": {"depth": 2}, "loss": "hinge"})]
+    with pytest.raises(QueryError, match=r"`alpah` at column 1 .*\(did you mean 'alpha'\?\)$"):
+        check_names(runs, 1, parse_query("alpah > 1"))
+    with pytest.raises(QueryError, match=r"\(did you mean 'depth'\?\)$"):
+        check_names(runs, 1, parse_query("params.model.dpeth == 2"))
+    with pytest.raises(ConfigError, match=r"cannot sort by 'alpah': .*did you mean 'alpha'"):
+        check_names(runs, 1, None, "alpah")
+    with pytest.raises(QueryError, match='quote it: loss == "hinge"'):
+        check_names(runs, 1, parse_query("loss == hinge"))

@@ -880,11 +880,14 @@ def check_names(
         found = [bool(runs)] + [any(n.present(run) for run in runs) for n in names]
     if not found[0]:
         return  # no runs yet: nothing to check against
+    records: list[RunRecord] | None = None
     for (name, col, text), ok in zip(checked, found[1:], strict=True):
         if ok:
             continue
-        held = _held_apart(source, experiment_id, name)
-        msg = _unknown(query, name, col, text)
+        if records is None:  # only on the way to an error: a few runs read whole cost nothing
+            records = _first_runs(source, experiment_id)
+        held, near = _look_around(records, name)
+        msg = _unknown(query, name, col, text, near)
         if held is not None and col == 0:
             msg = f"cannot sort by {text!r}: it {_not_plain(held)}"
         elif held is not None:
@@ -901,23 +904,37 @@ _HELD = {"npy": "arrays", "arrow": "tables (DataFrames, Series)", "pickle": "pic
 """What a value kept in the run's bundle (not in its document) is, by its codec."""
 
 
-def _held_apart(source: Any, experiment_id: int, name: Name, runs: int = 200) -> str | None:
-    """The codec of a value ``name`` has in one of the first ``runs`` runs but that filters do
-    not read (an array, a DataFrame: kept in the run's bundle only), or ``None``: a name that
-    no run has at all. Only on the way to an error, so a few runs read whole is no cost."""
+def _first_runs(source: Any, experiment_id: int, runs: int = 200) -> list[RunRecord]:
+    """The first ``runs`` runs of the experiment, whole (a store or a list of runs)."""
     if hasattr(source, "read_runs"):
-        records = query_runs(source, experiment_id, limit=runs)[1]
-    else:
-        records = list(source)[:runs]
+        return query_runs(source, experiment_id, limit=runs)[1]
+    return list(source)[:runs]
+
+
+def _look_around(records: Sequence[RunRecord], name: Name) -> tuple[str | None, str]:
+    """For a name that filters do not find: the codec of a value it has in one of
+    ``records`` that filters do not read (an array, a DataFrame: kept in the run's bundle
+    only), else ``None``; and a "did you mean" of the names beside it in those runs.
+
+    Examples
+    --------
+    >>> _look_around([RunRecord(1, params={"alpha": 1})], parse_name("alpah"))
+    (None, " (did you mean 'alpha'?)")
+    """
     slots = {"bare": ("params", "fields", "tags")}.get(name.where, (name.where,))
+    beside: set[str] = set()
     for run in records:
         for slot in slots:
-            value: Any = getattr(run, slot, None)
-            for key in name.path:
-                value = value.get(key) if type(value) is dict else None
+            parent: Any = getattr(run, slot, None)
+            for key in name.path[:-1]:
+                parent = parent.get(key) if type(parent) is dict else None
+            if type(parent) is not dict:
+                continue
+            value = parent.get(name.path[-1])
             if type(value) is Encoded and value.plain is None:
-                return value.codec
-    return None
+                return value.codec, ""
+            beside.update(parent)
+    return None, did_you_mean(name.path[-1], sorted(beside - {name.path[-1]}))
 
 
 def _not_plain(codec: str) -> str:
@@ -928,8 +945,8 @@ def _not_plain(codec: str) -> str:
     )
 
 
-def _unknown(query: Query | None, name: Name, col: int, text: str) -> str:
-    what = f"{_WHAT[name.where]} of any run of this experiment"
+def _unknown(query: Query | None, name: Name, col: int, text: str, near: str = "") -> str:
+    what = f"{_WHAT[name.where]} of any run of this experiment{near}"
     if col == 0:
         columns = ", ".join(COLUMNS + DERIVED)
         return (f"cannot sort by {text!r}: it is not {what}; sort by a column ({columns}), "
@@ -939,6 +956,8 @@ def _unknown(query: Query | None, name: Name, col: int, text: str) -> str:
     msg = f"bad query {query.text!r}: `{text}` at column {col} is not {what}"
     if name.where == "bare" and text in _OTHER_CONSTANTS:
         msg += f"; the constant is written {_OTHER_CONSTANTS[text]}, as in Python"
+    elif near:  # a misspelt name, rather than a text written without quotes
+        pass
     elif name.where == "bare" and len(name.path) == 1:
         quoted = source[: col - 1] + _JSON_TEXT(text) + source[col - 1 + len(text) :]
         msg += f"; to compare with a text, quote it: {quoted}"

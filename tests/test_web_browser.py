@@ -96,6 +96,11 @@ def test_runs_table_filter_sort_and_page(page: Any) -> None:
     page.fill("#filter", "lr >> 1")
     page.press("#filter", "Enter")
     page.wait_for_selector("#filter-error:has-text('bad query')")
+    page.fill("#filter", "lrr > 0.05")  # a typo: the name beside it, at the filter box
+    page.press("#filter", "Enter")
+    page.wait_for_selector("#filter-error:has-text(\"did you mean 'lr'\")")
+    assert "quote it" not in page.inner_text("#filter-error") and no_overflow(page)
+    shot(page, "runs-table-filter-typo")
     page.fill("#filter", "")
     page.press("#filter", "Enter")
     page.select_option("#page-size", "25")

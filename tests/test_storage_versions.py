@@ -383,6 +383,14 @@ def test_mongo_writes_the_run_before_its_artifacts_and_step_hashes(tmp_path) -> 
 # -- stores written before the index of runs by status ------------------------------------------
 
 
+def _before_value_segments(conn: sqlite3.Connection) -> None:
+    """Undo SQLite schema version 9 on a store made now: no value segments, no index of runs by
+    ``seq`` (before a test takes the store further back)."""
+    for statement in ("DROP INDEX runs_by_seq", "DROP TABLE value_segments",
+                      "DROP TABLE value_segment_columns", "PRAGMA user_version=8"):  # fmt: skip
+        conn.execute(statement)
+
+
 def _drop_status_index(backend: str, location: str) -> None:
     """Put a store made now back to the layout before the index of runs by status (SQLite
     schema version 4, SQL layout version 3): the index dropped (and PostgreSQL's ``jsonb``
@@ -391,6 +399,7 @@ def _drop_status_index(backend: str, location: str) -> None:
         from trialbook.storage import sqlite_schema
 
         conn = sqlite3.connect(pathlib.Path(location) / sqlite_schema.DB_NAME, isolation_level=None)
+        _before_value_segments(conn)
         conn.execute("DROP INDEX runs_by_status")
         conn.execute("PRAGMA user_version=4")
         conn.close()
@@ -473,6 +482,7 @@ def test_sqlite_store_written_before_run_sequences(tmp_path) -> None:
         info = store.create_experiment("before")
         store.write_runs(info.id, [RunRecord(i, params={"i": i}) for i in range(1, 21)])
     conn = sqlite3.connect(location / sqlite_schema.DB_NAME, isolation_level=None)
+    _before_value_segments(conn)
     for table, column in [("runs", "seq"), ("experiments", "seq"), ("experiments", "deleted_seq"),
                           ("experiments", "stamp")]:  # fmt: skip
         conn.execute(f"ALTER TABLE {table} DROP COLUMN {column}")
@@ -485,7 +495,7 @@ def test_sqlite_store_written_before_run_sequences(tmp_path) -> None:
             assert store.experiment_token(info.id)[1:] == (0, 0, 0)
             assert [r.params["i"] for r in store.read_runs(info.id)] == list(range(1, 21))
     conn = sqlite3.connect(location / sqlite_schema.DB_NAME)
-    assert conn.execute("PRAGMA user_version").fetchone()[0] == sqlite_schema.SCHEMA_VERSION == 8
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == sqlite_schema.SCHEMA_VERSION == 9
     assert conn.execute("SELECT count(*) FROM runs WHERE seq IS NULL").fetchone()[0] == 20
     conn.close()
     with open_store(location) as store:
@@ -528,6 +538,7 @@ def test_sql_store_written_before_run_sequences(backend: str, tmp_path) -> None:
         store.write_runs(info.id, [RunRecord(i, params={"i": i}) for i in range(1, 21)])
         schema = f'"{store._db.schema}".' if store._db.schema else ""
         with store._db.engine.begin() as conn:
+            conn.execute(sa.text(f"DROP INDEX IF EXISTS {schema}trialbook_runs_by_seq"))
             for table, column in [("runs", "seq"), ("experiments", "seq"),
                                   ("experiments", "deleted_seq"),
                                   ("experiments", "stamp")]:  # fmt: skip
@@ -540,7 +551,7 @@ def test_sql_store_written_before_run_sequences(backend: str, tmp_path) -> None:
                 assert store.experiment_token(info.id)[1:] == (0, 0, 0)
                 assert [r.params["i"] for r in store.read_runs(info.id)] == list(range(1, 21))
                 version = store._db.read(sa.text(f"SELECT version FROM {schema}trialbook_schema"))
-                assert version[0][0] == SCHEMA_VERSION == 7
+                assert version[0][0] == SCHEMA_VERSION == 8
             finally:
                 store.close()
         with SqlStore(location) as store:
@@ -595,6 +606,7 @@ def test_store_written_before_write_stamps(backend: str, tmp_path) -> None:
                     conn.execute(sa.text(f"UPDATE {schema}trialbook_schema SET version = 5"))
         if backend == "sqlite":
             conn = sqlite3.connect(location / sqlite_schema.DB_NAME, isolation_level=None)
+            _before_value_segments(conn)
             for statement in undo:
                 conn.execute(statement)
             conn.close()
@@ -635,6 +647,7 @@ def _keep_numpy_in_bundles_only(backend: str, store: Any, location: Any, e: int)
     if backend == "sqlite":
         store.close()
         conn = sqlite3.connect(location / sqlite_schema.DB_NAME, isolation_level=None)
+        _before_value_segments(conn)
         for run_id, doc in BUNDLES_ONLY.items():
             conn.execute("UPDATE runs SET doc = ? WHERE experiment_id = ? AND run_id = ?",
                          (doc, e, run_id))  # fmt: skip

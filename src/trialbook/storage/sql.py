@@ -138,6 +138,8 @@ from trialbook.storage.sql_schema import (
     runs_t,
     snapshots_t,
     step_hashes_t,
+    value_segment_columns_t,
+    value_segments_t,
 )
 
 __all__ = ["ANALYZE_AFTER", "SqlStore", "open_sql_url"]
@@ -211,6 +213,9 @@ class SqlStore(ClosingStore):
         self.url = self._db.url
         self.schema = self._db.schema
         self._touched: dict[int, float] = {}
+        from trialbook.storage.value_segments import Marks
+
+        self._segments_kept = Marks()  # see sql_segments._marks
         self.holds_connections = True
 
     def __repr__(self) -> str:
@@ -300,6 +305,7 @@ class SqlStore(ClosingStore):
             raise self._db.error(exc) from exc
         if len(runs) >= ANALYZE_AFTER:
             self._db.analyze(runs_t)
+        self._write_segments(new_id, runs)
         return ExperimentInfo(new_id, name, now, now, len(runs), dict(meta or {}))
 
     def delete_experiment(self, name: str) -> None:
@@ -318,7 +324,8 @@ class SqlStore(ClosingStore):
 
     @staticmethod
     def _delete_contents(conn: sa.Connection, experiment_id: int) -> None:
-        for table in (runs_t, metrics_t, artifacts_t, step_hashes_t):
+        for table in (runs_t, metrics_t, artifacts_t, step_hashes_t, value_segments_t,
+                      value_segment_columns_t):  # fmt: skip
             conn.execute(table.delete().where(table.c.experiment_id == experiment_id))
 
     def update_meta(self, experiment_id: int, meta: dict[str, Any]) -> None:
@@ -415,6 +422,21 @@ class SqlStore(ClosingStore):
             self._touched[experiment_id] = now
         if len(runs) >= ANALYZE_AFTER:
             self._db.analyze(runs_t)
+        self._write_segments(experiment_id, runs)
+
+    def _write_segments(self, experiment_id: int, runs: Sequence[RunRecord]) -> None:
+        """After a bulk write: store the value segments it took part in (see
+        :mod:`trialbook.storage.sql_segments`). They only speed up reads: a failure here
+        leaves the write as it is (committed), and its segments to the documents."""
+        from trialbook.storage.sql_segments import write_segments
+        from trialbook.storage.value_segments import SEGMENT_RUNS, plan_segments
+
+        if len(runs) < SEGMENT_RUNS // 8:
+            return
+        try:
+            write_segments(self._db, experiment_id, plan_segments((r.run_id, None) for r in runs))
+        except Exception:  # never the write's error: it is done
+            self._segments_kept.clear()
 
     @staticmethod
     def _check_versions(experiment_id: int, runs: list[RunRecord], conn: sa.Connection) -> None:
@@ -594,8 +616,34 @@ class SqlStore(ClosingStore):
         ``since``: only the runs written after the experiment's write ``since`` (the ``seq``
         of an earlier :meth:`experiment_token`)."""
         from trialbook.storage.sql_query import value_columns
+        from trialbook.storage.sql_segments import segments_read
+        from trialbook.storage.value_segments import segment_ranges
 
+        if since is None:  # the stored segments first, the documents for the rest
+            finish = segments_read(self._db, experiment_id, names, self._segments_kept)
+            got = None if finish is None else finish(
+                lambda chosen, segments: value_columns(
+                    self._db, experiment_id, chosen,
+                    ranges=None if segments is None else segment_ranges(segments)))  # fmt: skip
+            if got is not None:
+                return got
         return value_columns(self._db, experiment_id, names, since)
+
+    def segments_cover(self, experiment_id: int) -> float:
+        """The share of the experiment's runs whose values its stored value segments hold
+        exactly (:mod:`~trialbook.storage.sql_segments`; 0.0 off PostgreSQL): near 1.0,
+        :meth:`value_columns` reads arrays rather than documents.
+
+        Examples
+        --------
+        >>> store = SqlStore("sqlite://")
+        >>> store.segments_cover(store.create_experiment("e").id)
+        0.0
+        >>> store.close()
+        """
+        from trialbook.storage.sql_segments import segments_cover
+
+        return segments_cover(self._db, experiment_id, self._segments_kept)
 
     def experiment_token(self, experiment_id: int) -> tuple[float, int, int, int] | None:
         """``(created, seq, deleted_seq, stamp)`` of the experiment: ``seq`` counts the writes

@@ -35,7 +35,11 @@ Versions:
    written) differ by it;
 7. a run's document holds the plain values of its NumPy numbers (a field ``np.float64(0.9)``
    as ``0.9``; the exact value stays in the bundle), so queries find them: the runs of an
-   older store get them from their bundles.
+   older store get them from their bundles;
+8. typed columns of the runs' values kept beside their documents by segments of 4,096 run ids
+   (``trialbook_value_segments`` and ``trialbook_value_segment_columns``, see
+   :mod:`trialbook.storage.value_segments`), written by bulk writes on PostgreSQL, and runs
+   indexed by ``(experiment_id, run_id, seq)``.
 
 Examples
 --------
@@ -71,7 +75,7 @@ from trialbook.storage.sql_schema import (
 
 __all__ = ["MIGRATIONS", "SCHEMA_VERSION", "prepare_schema"]
 
-SCHEMA_VERSION = 7
+SCHEMA_VERSION = 8
 _LOCK_ID = 7262697
 """The PostgreSQL advisory lock (and MySQL named lock) of openers."""
 
@@ -279,6 +283,15 @@ def _to_version_7(conn: sa.Connection, schema: str | None) -> None:
         conn.execute(update, [{**doc, "s": seq} for doc in docs])
 
 
+def _to_version_8(conn: sa.Connection, schema: str | None) -> None:
+    """Index runs by ``(experiment_id, run_id, seq)`` (what a value segment is checked
+    against); the tables of value segments are new ones, made when the store is opened. The
+    runs of an older store have no segments: they are read from their documents, as before,
+    until a bulk write stores some."""
+    for index in runs_t.indexes:
+        index.create(conn, checkfirst=True)
+
+
 MIGRATIONS: dict[int, Callable[[sa.Connection, str | None], None]] = {
     1: _to_version_2,
     2: _to_version_3,
@@ -286,5 +299,6 @@ MIGRATIONS: dict[int, Callable[[sa.Connection, str | None], None]] = {
     4: _to_version_5,
     5: _to_version_6,
     6: _to_version_7,
+    7: _to_version_8,
 }
 """``MIGRATIONS[v]`` upgrades a store of version ``v`` to ``v + 1``."""

@@ -696,14 +696,20 @@ _TEXT_SQL = "CASE jsonb_typeof({v}) WHEN 'string' THEN {v} #>> '{{}}' END"
 
 
 def value_columns(
-    db: Any, experiment_id: int, names: Sequence[Name], since: int | None = None
+    db: Any,
+    experiment_id: int,
+    names: Sequence[Name],
+    since: int | None = None,
+    *,
+    ranges: Sequence[tuple[int, int]] | None = None,
 ) -> tuple[Any, list[Any]] | None:
     """The run ids of the experiment in order (an array) and, for each of ``names``, the
     :class:`~trialbook.storage.value_columns.Column` of its runs' values as the query language
     reads them (booleans as 1 and 0), from the stored ``jsonb`` in one statement, streamed, its
     kind, number and text computed in SQL; ``None`` on other databases and when some document
     is one ``jsonb`` refuses. ``since``: only the runs whose ``seq`` is greater (written after
-    that write of the experiment's runs)."""
+    that write of the experiment's runs); ``ranges``: only the runs whose ids are in one of
+    these ``(first, last)`` ranges."""
     if db.engine.dialect.name != "postgresql":
         return None
     from trialbook.storage.value_columns import joined_chunks
@@ -731,6 +737,12 @@ def value_columns(
     changed = ""
     if since is not None:
         changed, params["since"] = " AND seq > :since", since
+    if ranges is not None:
+        tests = []
+        for i, (first, last) in enumerate(ranges):
+            tests.append(f"run_id BETWEEN :ra{i} AND :rb{i}")
+            params[f"ra{i}"], params[f"rb{i}"] = first, last
+        changed += f" AND ({' OR '.join(tests) or 'FALSE'})"
     statement = sa.text(
         f"SELECT run_id, bad{''.join(', ' + c for c in select)} FROM (SELECT run_id, "
         f"{STORED_BAD} AS bad{''.join(', ' + c for c in inner)} FROM {_table(db)} "

@@ -100,6 +100,8 @@ runs_t = sa.Table(
     sa.Column("seq", sa.BigInteger),  # the experiment's seq of the write that wrote it last
     sa.Index("trialbook_runs_by_key", "experiment_id", "key"),
     sa.Index("trialbook_runs_by_status", "experiment_id", "status"),
+    # what a value segment is checked against, and the runs written since a write (version 8)
+    sa.Index("trialbook_runs_by_seq", "experiment_id", "run_id", "seq"),
     **_OPTIONS,
 )
 metrics_t = sa.Table(
@@ -197,6 +199,30 @@ blobs_t = sa.Table(
     sa.Column("data", _Blob, nullable=False),
     **_OPTIONS,
 )
+value_segments_t = sa.Table(
+    "trialbook_value_segments",
+    metadata,
+    sa.Column("experiment_id", sa.BigInteger, primary_key=True, autoincrement=False),
+    sa.Column("segment", sa.BigInteger, primary_key=True, autoincrement=False),
+    sa.Column("seq", sa.BigInteger, nullable=False),
+    sa.Column("created", sa.Float, nullable=False),
+    sa.Column("ids", _Blob, nullable=False),
+    sa.Column("unknown", _Text, nullable=False),
+    **_OPTIONS,
+)
+"""The manifests of value segments (:mod:`trialbook.storage.value_segments`, layout version
+8)."""
+value_segment_columns_t = sa.Table(
+    "trialbook_value_segment_columns",
+    metadata,
+    sa.Column("experiment_id", sa.BigInteger, primary_key=True, autoincrement=False),
+    sa.Column("path", _Name, primary_key=True),
+    sa.Column("segment", sa.BigInteger, primary_key=True, autoincrement=False),
+    sa.Column("seq", sa.BigInteger, nullable=False),
+    sa.Column("data", _Blob, nullable=False),
+    **_OPTIONS,
+)
+"""The columns of value segments, one row per path and segment (layout version 8)."""
 schema_t = sa.Table(
     "trialbook_schema",
     metadata,

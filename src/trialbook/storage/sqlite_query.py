@@ -353,12 +353,14 @@ def value_columns(
     doc: str = "doc",
     *,
     since: int | None = None,
+    ranges: Sequence[tuple[int, int]] | None = None,
 ) -> tuple[Any, list[Any]]:
     """The run ids of the experiment in order (an array) and, for each of ``names``, the
     :class:`~trialbook.storage.value_columns.Column` of its runs' values as :func:`query_sql`
     compares them, in one pass (SQLite parses each document once for all the names);
     ``read(sql, params)`` gives the rows a chunk at a time (memory: a chunk of Python values).
-    ``since``: only the runs whose ``seq`` is greater (written after that write).
+    ``since``: only the runs whose ``seq`` is greater (written after that write); ``ranges``:
+    only the runs whose ids are in one of these ``(first, last)`` ranges.
 
     Examples
     --------
@@ -385,9 +387,13 @@ def value_columns(
         params += p
     chunks = []
     changed = "" if since is None else " AND seq > ?"
+    where = [experiment_id, *([] if since is None else [since])]
+    if ranges is not None:
+        changed += f" AND ({' OR '.join(['run_id BETWEEN ? AND ?'] * len(ranges)) or '0'})"
+        where += [bound for pair in ranges for bound in pair]
     sql = (f"SELECT {', '.join(select)} FROM runs WHERE experiment_id = ?{changed} "
            "ORDER BY run_id")  # fmt: skip
-    for rows in read(sql, [*params, experiment_id, *([] if since is None else [since])]):
+    for rows in read(sql, [*params, *where]):
         columns = transposed(rows)
         chunks.append((np.array(columns[0], dtype=np.int64),
                        [Column.of(values) for values in columns[1:]]))  # fmt: skip

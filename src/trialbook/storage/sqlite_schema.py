@@ -40,7 +40,12 @@ marked as trialbook's with ``PRAGMA application_id``):
   latest run of each step and input hash), indexed on ``(experiment_id, run_id)`` for
   :meth:`~trialbook.storage.sqlite.SqliteStore.delete_runs` (since schema version 2);
 * ``blobs(digest, data)``: the large values of a file store (a directory store keeps them as
-  files, see :mod:`trialbook.storage.sqlite_blobs`).
+  files, see :mod:`trialbook.storage.sqlite_blobs`);
+* ``value_segments(experiment_id, segment, seq, created, ids, unknown)`` and
+  ``value_segment_columns(experiment_id, path, segment, seq, data)``: typed columns of the
+  runs' document values by segments of 4,096 run ids, written by bulk writes and used only
+  while exact (see :mod:`trialbook.storage.value_segments`; since schema version 9, which
+  also indexes ``runs`` on ``(experiment_id, seq)``).
 
 :func:`prepare` checks that a database is trialbook's, sets the connection's pragmas, and
 creates the schema of a new database or upgrades an older one: ``MIGRATIONS[v]`` upgrades a
@@ -78,7 +83,7 @@ __all__ = [
 ]
 
 APPLICATION_ID = 0x54424B31  # "TBK1"
-SCHEMA_VERSION = 8
+SCHEMA_VERSION = 9
 DB_NAME = "trialbook.db"
 RUN_SELECT = ", ".join((*RUN_COLUMNS, "doc", "bundle", "version"))
 """The columns of ``runs`` read into a :class:`~trialbook.storage.records.RunRecord`."""
@@ -296,6 +301,38 @@ def _plain_numpy_values(conn: sqlite3.Connection) -> None:
         )
 
 
+def _value_segments(conn: sqlite3.Connection) -> None:
+    """Version 9: typed columns of the runs' values kept beside their documents
+    (:mod:`trialbook.storage.value_segments`), written by bulk writes from now on (a store
+    written before has none, and is read from its documents as before), and runs indexed on
+    ``(experiment_id, seq)`` (what a segment is checked against). Safe to run again."""
+    for statement in _VALUE_SEGMENTS.split(";"):  # not executescript: it would commit
+        if statement.strip():
+            conn.execute(statement)
+
+
+_VALUE_SEGMENTS = """
+CREATE TABLE IF NOT EXISTS value_segments (
+    experiment_id INTEGER NOT NULL,
+    segment INTEGER NOT NULL,
+    seq INTEGER NOT NULL,
+    created REAL NOT NULL,
+    ids BLOB NOT NULL,
+    unknown TEXT NOT NULL,
+    PRIMARY KEY (experiment_id, segment)
+);
+CREATE TABLE IF NOT EXISTS value_segment_columns (
+    experiment_id INTEGER NOT NULL,
+    path TEXT NOT NULL,
+    segment INTEGER NOT NULL,
+    seq INTEGER NOT NULL,
+    data BLOB NOT NULL,
+    PRIMARY KEY (experiment_id, path, segment)
+);
+CREATE INDEX IF NOT EXISTS runs_by_seq ON runs (experiment_id, seq);
+"""
+
+
 # Migrations: MIGRATIONS[v] upgrades a database of version v to v + 1 (inside one transaction).
 MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {
     1: _index_step_hashes_by_run,
@@ -305,6 +342,7 @@ MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {
     5: _sequence_run_changes,
     6: _stamp_run_changes,
     7: _plain_numpy_values,
+    8: _value_segments,
 }
 
 

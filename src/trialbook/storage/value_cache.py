@@ -74,6 +74,9 @@ BUDGET = 1 << 30
 """Bytes of columns a cache keeps at most (the least recently used go first)."""
 FETCH = 1000
 """Runs of a page read from the store per call of ``read_runs`` (by id)."""
+QUICK_COVER = 0.9
+"""The share of an experiment's runs its store's segments must hold exactly for a view to wait
+for its columns (:meth:`ValueCache.is_quick`)."""
 
 
 class _Entry:
@@ -187,12 +190,15 @@ class ValueCache:
         extra: Sequence[Name] = (),
         *,
         wait: bool = True,
+        quick: bool = False,
     ) -> tuple[Any, dict[Name, Any], Any] | None:
         """``(run ids, {name: column}, token)`` of the experiment's runs for ``names`` (``token``
         for :meth:`current`);
         ``None`` when the store cannot tell its changes, the experiment is small, or (with
         ``wait=False``) the columns are not kept yet: their read starts (with the ``extra``
-        names not kept yet, in the same pass) and a later call finds them.
+        names not kept yet, in the same pass) and a later call finds them. With ``quick``, it
+        waits all the same when the store reads them quickly (from its stored segments, see
+        :meth:`is_quick`).
 
         Examples
         --------
@@ -233,10 +239,26 @@ class ValueCache:
                     return None  # read again after a commit: not more than a quarter of the time
                 wanted = [n for n in dict.fromkeys([*names, *extra]) if n not in entry.columns]
                 build = self._start(experiment_id, wanted, names, entry.token)
-            if not wait:
+            if not wait and not (quick and self.is_quick(experiment_id)):
                 return None
             build.done.wait()
         return None
+
+    def is_quick(self, experiment_id: int) -> bool:
+        """Whether the store holds most of the experiment's values in its stored segments
+        (:mod:`~trialbook.storage.value_segments`), so that reading its columns takes a
+        fraction of a second: worth waiting for, rather than asking the store's SQL.
+
+        Examples
+        --------
+        >>> from trialbook.storage import open_store
+        >>> store = open_store("sqlite:///:memory:")
+        >>> ValueCache(store).is_quick(store.create_experiment("e").id)
+        False
+        >>> store.close()
+        """
+        cover = getattr(self.store, "segments_cover", None)
+        return cover is not None and cover(experiment_id) >= QUICK_COVER
 
     def _entry(self, experiment_id: int, token: Any) -> _Entry:
         """The entry of an experiment, its columns trusted at the store's ``token`` (under the
@@ -410,6 +432,8 @@ class ValueCache:
         store restored has that token again)."""
         if self.files is None or self.store.experiment_token(experiment_id) != token:
             return
+        if self.is_quick(experiment_id):
+            return  # the store's own segments are read as fast as a file
         try:
             self.files.save(experiment_id, token, ids, columns)
         except OSError as exc:  # a full disk or a directory not writable: kept in memory only
@@ -491,7 +515,8 @@ def cached_page(
         return None  # the first page in id order: the store reads it from its index
     check_names(store, experiment_id, query, order_by)
     for _ in range(3):  # a write between the columns and the page's runs: again, updated
-        got = cache.columns(experiment_id, list(dict.fromkeys(names)), _names(extra), wait=False)
+        got = cache.columns(experiment_id, list(dict.fromkeys(names)), _names(extra), wait=False,
+                            quick=True)  # fmt: skip
         if got is None:
             return None
         ids, columns, token = got
@@ -540,7 +565,7 @@ def cached_groups(
     query = parse_query(where) if where and where.strip() else None
     names = [n for n, _, _ in query.names()] if query is not None else []
     wanted = list(dict.fromkeys([*names, *keys, *measures]))
-    got = cache.columns(experiment_id, wanted, wait=False)
+    got = cache.columns(experiment_id, wanted, wait=False, quick=True)
     if got is None:
         return None
     ids, columns, _ = got

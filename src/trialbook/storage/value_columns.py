@@ -504,8 +504,15 @@ def group(
         values.append(distinct)
         if size >= 2**62:
             raise Unanswerable
-    found, inverse = np.unique(codes, return_inverse=True)
-    counts = np.bincount(inverse, minlength=len(found))
+    if size <= 4 * len(rows) + 4096:  # few possible groups: counted, not sorted
+        every = np.bincount(codes, minlength=size)
+        found = np.flatnonzero(every)
+        place = np.zeros(size, np.int64)
+        place[found] = np.arange(len(found))
+        inverse, counts = place[codes], every[found]
+    else:
+        found, inverse = np.unique(codes, return_inverse=True)
+        counts = np.bincount(inverse, minlength=len(found))
     sums = []
     for column in measures:
         num = column.num[rows]

@@ -127,8 +127,8 @@ def test_a_replaced_experiment_and_a_refused_write_leave_no_segment_behind(store
     write refused (a run changed since it was read) stores none and changes none."""
     first = store.create_experiment("e")
     store.write_runs(first.id, [RunRecord(i, params={"x": 1}) for i in range(1, 2001)])
-    second = store.create_experiment("e", replace=True,
-                                     runs=[RunRecord(i, params={"x": 2}) for i in range(1, 601)])  # fmt: skip
+    runs = [RunRecord(i, params={"x": 2}) for i in range(1, 601)]
+    second = store.create_experiment("e", replace=True, runs=runs)
     name = [parse_name("params.x")]
     ids, (x,) = store.value_columns(second.id, name)
     assert len(ids) == 600 and set(x.num.tolist()) == {2.0}
@@ -268,6 +268,7 @@ def test_reading_segments_in_another_python(store: Any, tmp_path: pathlib.Path) 
             ids, (x, s) = store.value_columns(exp.id, [parse_name("params.x"), parse_name("s")])
             print(cover, len(ids), sorted(set(x.num.tolist())), s.words)
     """)
-    out = subprocess.run([sys.executable, "-c", script, store.url], check=True,
-                         capture_output=True, text=True).stdout.strip().split(maxsplit=2)  # fmt: skip
+    done = subprocess.run([sys.executable, "-c", script, store.url], check=True,
+                          capture_output=True, text=True)  # fmt: skip
+    out = done.stdout.strip().split(maxsplit=2)
     assert out == ["1.0", "5000", "[0.0, 1.0, 2.0] ['é']"]

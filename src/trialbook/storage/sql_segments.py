@@ -88,7 +88,8 @@ def write_segments(db: Any, experiment_id: int, segments: Iterable[int]) -> None
             conn.execute(value_segment_columns_t.delete().where(
                 (c.experiment_id == experiment_id) & (c.segment == segment)))  # fmt: skip
             stored = [{"experiment_id": experiment_id, "path": path, "segment": segment,
-                       "seq": manifest.seq, "data": encode_column(wide_numbers(column) if path[0] == "$" else column)}
+                       "seq": manifest.seq,  # a document's number as jsonb reads it
+                       "data": encode_column(wide_numbers(column) if path[0] == "$" else column)}
                       for path, column in columns.items() if path not in long]  # fmt: skip
             if stored:
                 conn.execute(value_segment_columns_t.insert(), stored)

@@ -272,3 +272,21 @@ def test_reading_segments_in_another_python(store: Any, tmp_path: pathlib.Path) 
                           capture_output=True, text=True)  # fmt: skip
     out = done.stdout.strip().split(maxsplit=2)
     assert out == ["1.0", "5000", "[0.0, 1.0, 2.0] ['é']"]
+
+
+def test_a_read_from_the_documents_makes_the_segments_anew(store: Any) -> None:
+    """Runs written a few at a time (no bulk write) are read from their documents once; the
+    column cache then has the store make their segments, and the next process reads those."""
+    exp = store.create_experiment("e")
+    for start in range(1, 5001, 250):
+        store.write_runs(exp.id, [RunRecord(i, params={"x": i % 5}, status="done")
+                                  for i in range(start, start + 250)])  # fmt: skip
+    assert store.segments_cover(exp.id) < 0.2
+    cache = ValueCache(store, min_runs=0, directory=False)
+    names = [parse_name("params.x"), parse_name("status")]
+    ids, columns, _ = cache.columns(exp.id, names)
+    assert len(ids) == 5000 and columns[names[0]].num.tolist()[:5] == [1, 2, 3, 4, 0]
+    assert cache.wait(60)
+    assert cache.segments_stored == 2 and cache.segment_error is None
+    assert store.segments_cover(exp.id) == 1.0
+    assert same(store.value_columns(exp.id, names), from_documents(store, exp.id, names))

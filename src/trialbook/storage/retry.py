@@ -80,7 +80,7 @@ OPERATIONS = (
     "find_runs_by_key", "put_step_hash", "get_step_hashes", "read_metrics", "metric_names",
     "write_artifact", "read_artifact", "list_artifacts", "put_snapshot", "get_snapshot",
     "collect_garbage", "query_runs", "names_present", "group_runs", "change_token",
-    "value_columns", "experiment_token", "segments_cover",
+    "value_columns", "experiment_token", "segments_cover", "refresh_segments",
 )  # fmt: skip
 """The methods of a store that :func:`retry_operations` wraps: the whole
 :class:`~trialbook.storage.base.Store` protocol and the optional query methods."""

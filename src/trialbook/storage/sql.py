@@ -629,6 +629,22 @@ class SqlStore(ClosingStore):
                 return got
         return value_columns(self._db, experiment_id, names, since)
 
+    def refresh_segments(self, experiment_id: int, limit: int = 256) -> int:
+        """Store anew up to ``limit`` of the experiment's segments that are not exact (see
+        :meth:`~trialbook.storage.sqlite.SqliteStore.refresh_segments`; none off PostgreSQL);
+        return how many.
+
+        Examples
+        --------
+        >>> store = SqlStore("sqlite://")
+        >>> store.refresh_segments(store.create_experiment("e").id)
+        0
+        >>> store.close()
+        """
+        from trialbook.storage.sql_segments import refresh_segments
+
+        return refresh_segments(self._db, experiment_id, self._segments_kept, limit)
+
     def segments_cover(self, experiment_id: int) -> float:
         """The share of the experiment's runs whose values its stored value segments hold
         exactly (:mod:`~trialbook.storage.sql_segments`; 0.0 off PostgreSQL): near 1.0,

@@ -3,9 +3,9 @@ typed columns of the runs' values kept beside their documents, written after a b
 runs and read by :meth:`~trialbook.storage.sql.SqlStore.value_columns`. Other databases keep
 none (their stores read no columns).
 
-A bulk write stores its segments in a transaction of its own, right after its commit: the
-experiment's row locked (no write or delete of its runs meanwhile), each segment is made from
-all its runs as stored then, its ``seq`` the largest of theirs. A segment holding a document
+A bulk write stores its segments right after its commit, each in a transaction of its own: the
+experiment's row locked (no write or delete of its runs meanwhile), a segment is made from all
+its runs as stored then, its ``seq`` the largest of theirs. A segment holding a document
 ``jsonb`` refuses is not stored (such a run is read by the Python evaluator, never by SQL).
 """
 
@@ -27,7 +27,7 @@ from trialbook.storage.sql_schema import (
 if TYPE_CHECKING:
     from trialbook.storage.value_segments import Marks
 
-__all__ = ["segments_cover", "segments_read", "write_segments"]
+__all__ = ["refresh_segments", "segments_cover", "segments_read", "write_segments"]
 
 MAX_PATH = 255
 """The longest path a row of ``trialbook_value_segment_columns`` holds (a longer one is read
@@ -38,9 +38,23 @@ def _postgres(db: Any) -> bool:
     return bool(db.engine.dialect.name == "postgresql")
 
 
-def write_segments(db: Any, experiment_id: int, segments: Iterable[int]) -> None:
-    """Store the ``segments`` of the experiment's runs a bulk write took part in (see the
-    module); nothing on a database other than PostgreSQL."""
+def write_segments(db: Any, experiment_id: int, segments: Iterable[int]) -> int:
+    """Store the ``segments`` of the experiment's runs (a bulk write's, or those no exact
+    segment holds) from its runs as stored, one transaction each (see the module); return how
+    many were stored. Nothing on a database other than PostgreSQL."""
+    chosen = sorted(set(segments))
+    if not chosen or not _postgres(db):
+        return 0
+    stored = 0
+    for segment in chosen:
+        with db.tx() as conn:
+            stored += _store_segment(conn, db, experiment_id, segment)
+    return stored
+
+
+def _store_segment(conn: Any, db: Any, experiment_id: int, segment: int) -> int:
+    """In a transaction: store one segment from its runs as stored (1), or nothing (0: no
+    experiment, no run, a run written before runs had ``seq``, or a document jsonb refuses)."""
     from trialbook.storage.sql_query import STORED_BAD
     from trialbook.storage.value_segments import (
         TABLE_COLUMNS,
@@ -50,49 +64,65 @@ def write_segments(db: Any, experiment_id: int, segments: Iterable[int]) -> None
         wide_numbers,
     )
 
-    chosen = sorted(set(segments))
-    if not chosen or not _postgres(db):
-        return
     e = experiments_t.c
+    row = conn.execute(
+        sa.select(e.created).where(e.id == experiment_id).with_for_update()
+    ).first()  # no write or delete of its runs until the commit
+    if row is None:
+        return 0
+    created = float(row[0])
+    ((first, last),) = segment_ranges([segment])
     fields = ", ".join(["run_id", "seq", STORED_BAD, "doc", *TABLE_COLUMNS])
-    with db.tx() as conn:
-        row = conn.execute(
-            sa.select(e.created).where(e.id == experiment_id).with_for_update()
-        ).first()
-        if row is None:
-            return
-        created = float(row[0])
-        for segment in chosen:
-            ((first, last),) = segment_ranges([segment])
-            rows = conn.execute(
-                sa.text(f"SELECT {fields} FROM {db.qualified(runs_t)} WHERE experiment_id = :e "
-                        "AND run_id BETWEEN :a AND :b"),
-                {"e": experiment_id, "a": first, "b": last},
-            ).all()  # fmt: skip
-            if not rows or any(x[1] is None or x[2] for x in rows):
-                continue  # a run written before runs had seq, or a document jsonb refuses
-            runs = {int(x[0]): (load_doc(x[3]), dict(zip(TABLE_COLUMNS, x[4:], strict=True)))
-                    for x in rows}  # fmt: skip
-            manifest, columns = build_segment(segment, runs, max(int(x[1]) for x in rows),
-                                              created)  # fmt: skip
-            long = {path for path in columns if len(path) > MAX_PATH}
-            manifest.unknown = manifest.unknown | long
-            key = (value_segments_t.c.experiment_id == experiment_id) & (
-                value_segments_t.c.segment == segment
-            )
-            conn.execute(value_segments_t.delete().where(key))
-            conn.execute(value_segments_t.insert().values(
-                experiment_id=experiment_id, segment=segment, seq=manifest.seq, created=created,
-                ids=manifest.row()[3], unknown=manifest.row()[4]))  # fmt: skip
-            c = value_segment_columns_t.c
-            conn.execute(value_segment_columns_t.delete().where(
-                (c.experiment_id == experiment_id) & (c.segment == segment)))  # fmt: skip
-            stored = [{"experiment_id": experiment_id, "path": path, "segment": segment,
-                       "seq": manifest.seq,  # a document's number as jsonb reads it
-                       "data": encode_column(wide_numbers(column) if path[0] == "$" else column)}
-                      for path, column in columns.items() if path not in long]  # fmt: skip
-            if stored:
-                conn.execute(value_segment_columns_t.insert(), stored)
+    rows = conn.execute(
+        sa.text(f"SELECT {fields} FROM {db.qualified(runs_t)} WHERE experiment_id = :e "
+                "AND run_id BETWEEN :a AND :b"),
+        {"e": experiment_id, "a": first, "b": last},
+    ).all()  # fmt: skip
+    if not rows or any(x[1] is None or x[2] for x in rows):
+        return 0
+    runs = {int(x[0]): (load_doc(x[3]), dict(zip(TABLE_COLUMNS, x[4:], strict=True)))
+            for x in rows}  # fmt: skip
+    manifest, columns = build_segment(segment, runs, max(int(x[1]) for x in rows), created)
+    long = {path for path in columns if len(path) > MAX_PATH}
+    manifest.unknown = manifest.unknown | long
+    s, c = value_segments_t.c, value_segment_columns_t.c
+    conn.execute(value_segments_t.delete().where(
+        (s.experiment_id == experiment_id) & (s.segment == segment)))  # fmt: skip
+    conn.execute(value_segments_t.insert().values(
+        experiment_id=experiment_id, segment=segment, seq=manifest.seq, created=created,
+        ids=manifest.row()[3], unknown=manifest.row()[4]))  # fmt: skip
+    conn.execute(value_segment_columns_t.delete().where(
+        (c.experiment_id == experiment_id) & (c.segment == segment)))  # fmt: skip
+    stored = [{"experiment_id": experiment_id, "path": path, "segment": segment,
+               "seq": manifest.seq,  # a document's number as jsonb reads it
+               "data": encode_column(wide_numbers(column) if path[0] == "$" else column)}
+              for path, column in columns.items() if path not in long]  # fmt: skip
+    if stored:
+        conn.execute(value_segment_columns_t.insert(), stored)
+    return 1
+
+
+def refresh_segments(db: Any, experiment_id: int, kept: Marks, limit: int = 256) -> int:
+    """Store anew up to ``limit`` segments of the experiment no exact segment holds (see
+    :meth:`~trialbook.storage.sqlite.SqliteStore.refresh_segments`); return how many."""
+    from trialbook.storage.value_segments import Manifest, usable
+
+    if not _postgres(db):
+        return 0
+    s = value_segments_t.c
+
+    def reading(conn: Any) -> list[int]:
+        manifests = [Manifest(int(a), int(b), float(c), None, frozenset(), runs=int(n) // 8)
+                     for a, b, c, n in conn.execute(
+                         sa.select(s.segment, s.seq, s.created, sa.func.length(s.ids))
+                         .where(s.experiment_id == experiment_id))]  # fmt: skip
+        token, marks = _marks(conn, db, experiment_id, kept)
+        if token is None:
+            return []
+        exact = {m.segment for m in usable(manifests, marks, token, [])}
+        return sorted(set(marks) - exact)
+
+    return write_segments(db, experiment_id, _snapshot(db, reading)[:limit])
 
 
 def _marks(conn: Any, db: Any, experiment_id: int, kept: Marks) -> Any:

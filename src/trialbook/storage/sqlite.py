@@ -540,6 +540,18 @@ class SqliteStore(ClosingStore):
         of their other runs read back, as of the write's ``seq``."""
         if not planned:
             return
+        seq, created = self._db.exec(
+            "SELECT seq, created FROM experiments WHERE id = ?", (experiment_id,)
+        ).fetchone()
+        for segment, docs in planned.items():
+            self._store_segment(experiment_id, segment, float(created), docs, int(seq))
+
+    def _store_segment(
+        self, experiment_id: int, segment: int, created: float, docs: dict[int, Any], seq: int
+    ) -> None:
+        """Inside a transaction: store a segment made of ``docs`` (``{run_id: (document,
+        {table column: value})}``, the runs a write just wrote as its write ``seq``) and of
+        its other runs as stored; with no ``docs``, of its runs as stored, its ``seq`` theirs."""
         from trialbook.storage.value_segments import (
             TABLE_COLUMNS,
             build_segment,
@@ -547,32 +559,78 @@ class SqliteStore(ClosingStore):
             segment_ranges,
         )
 
-        seq, created = self._db.exec(
-            "SELECT seq, created FROM experiments WHERE id = ?", (experiment_id,)
-        ).fetchone()
-        for segment, docs in planned.items():
-            ((first, last),) = segment_ranges([segment])
-            others = self._db.exec(
-                f"SELECT run_id, doc, {', '.join(TABLE_COLUMNS)} FROM runs WHERE experiment_id "
-                "= ? AND run_id BETWEEN ? AND ? AND (seq IS NULL OR seq <> ?)",
-                (experiment_id, first, last, seq),
-            ).fetchall()
-            everyone = {int(row[0]): (load_doc(row[1]), dict(zip(TABLE_COLUMNS, row[2:],
-                                                                   strict=True)))
-                        for row in others}  # fmt: skip
-            everyone.update(docs)
-            manifest, columns = build_segment(segment, everyone, int(seq), float(created))
-            self._db.exec("INSERT OR REPLACE INTO value_segments VALUES (?, ?, ?, ?, ?, ?)",
-                          (experiment_id, *manifest.row()))  # fmt: skip
-            self._db.exec(
-                "DELETE FROM value_segment_columns WHERE experiment_id = ? AND segment = ?",
-                (experiment_id, segment),
-            )
-            self._db.execmany(
-                "INSERT INTO value_segment_columns VALUES (?, ?, ?, ?, ?)",
-                [(experiment_id, path, segment, int(seq), encode_column(column))
-                 for path, column in columns.items()],
-            )  # fmt: skip
+        ((first, last),) = segment_ranges([segment])
+        rows = self._db.exec(
+            f"SELECT run_id, seq, doc, {', '.join(TABLE_COLUMNS)} FROM runs WHERE experiment_id "
+            "= ? AND run_id BETWEEN ? AND ? AND (seq IS NULL OR seq <> ?)",
+            (experiment_id, first, last, seq if docs else -1),
+        ).fetchall()
+        if not docs:
+            seq = max((row[1] for row in rows if row[1] is not None), default=-1)
+            if seq < 0:
+                return  # no run, or only runs written before runs had seq: not checkable
+        everyone = {int(row[0]): (load_doc(row[2]), dict(zip(TABLE_COLUMNS, row[3:],
+                                                               strict=True)))
+                    for row in rows}  # fmt: skip
+        everyone.update(docs)
+        manifest, columns = build_segment(segment, everyone, seq, created)
+        self._db.exec("INSERT OR REPLACE INTO value_segments VALUES (?, ?, ?, ?, ?, ?)",
+                      (experiment_id, *manifest.row()))  # fmt: skip
+        self._db.exec(
+            "DELETE FROM value_segment_columns WHERE experiment_id = ? AND segment = ?",
+            (experiment_id, segment),
+        )
+        self._db.execmany(
+            "INSERT INTO value_segment_columns VALUES (?, ?, ?, ?, ?)",
+            [(experiment_id, path, segment, seq, encode_column(column))
+             for path, column in columns.items()],
+        )  # fmt: skip
+
+    def refresh_segments(self, experiment_id: int, limit: int = 256) -> int:
+        """Store anew (from the runs as stored) up to ``limit`` segments of the experiment that
+        are not exact (written since, or never stored: a store written before segments, runs
+        written a few at a time), one transaction each; return how many. The UI's column cache
+        calls it after reading an experiment's columns from its documents, so that the next
+        process reads arrays.
+
+        Examples
+        --------
+        >>> from trialbook.storage.records import RunRecord
+        >>> store = SqliteStore(":memory:")
+        >>> exp = store.create_experiment("e")
+        >>> for i in range(1, 4):
+        ...     store.write_runs(exp.id, [RunRecord(i, params={"x": i})])  # a few at a time
+        >>> before = store.segments_cover(exp.id)
+        >>> before, store.refresh_segments(exp.id), store.segments_cover(exp.id)
+        (0.0, 1, 1.0)
+        >>> store.close()
+        """
+        retired = self._retired_segments(experiment_id)[:limit]
+        for segment in retired:
+            with self._db.tx():
+                row = self._db.exec(
+                    "SELECT created FROM experiments WHERE id = ?", (experiment_id,)
+                ).fetchone()
+                if row is None:
+                    return 0
+                self._store_segment(experiment_id, segment, float(row[0]), {}, -1)
+        return len(retired)
+
+    def _retired_segments(self, experiment_id: int) -> list[int]:
+        """The experiment's segments (of its runs now) that no exact stored segment holds."""
+        from trialbook.storage.value_segments import Manifest, usable
+
+        def reading(read: Callable[[str, Any], list[Any]]) -> list[int]:
+            manifests = [Manifest(s, q, c, None, frozenset(), runs=int(n)) for s, q, c, n in read(
+                "SELECT segment, seq, created, length(ids) / 8 FROM value_segments "
+                "WHERE experiment_id = ?", (experiment_id,))]  # fmt: skip
+            token, marks = self._segment_marks(read, experiment_id)
+            if token is None:
+                return []
+            exact = {m.segment for m in usable(manifests, marks, token, [])}
+            return sorted(set(marks) - exact)
+
+        return list(self._db.read_snapshot(reading))
 
     def _insert_runs(self, rows: list[tuple[Any, ...]], seq: int) -> None:
         """Insert (or replace) run rows, inside a transaction, as the write ``seq`` of their

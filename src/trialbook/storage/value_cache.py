@@ -166,7 +166,13 @@ class ValueCache:
         self.file_error: BaseException | None = None
         """The error of the last save of columns to a file that failed (they stay in memory),
         or of a load that failed unexpectedly (they are read from the store)."""
+        self.segments_stored = 0
+        """Value segments the store made anew after a read (see :meth:`_refresh_segments`)."""
+        self.segment_error: BaseException | None = None
+        """The error of the last of those that failed (the store is read as it is)."""
         self._lock = threading.Lock()
+        self._refreshing = 0  # segments being made anew after reads (see _refresh_segments)
+        self._refreshed = threading.Condition(self._lock)
         self._reading = threading.Lock()  # one read of columns at a time
         self._token: Any = None
         self._entries: dict[int, _Entry] = {}
@@ -354,11 +360,11 @@ class ValueCache:
         """
         end = None if timeout is None else time.monotonic() + timeout
         while True:
+            left = None if end is None else end - time.monotonic()
             with self._lock:
                 builds = list(self._builds)
-            if not builds:
-                return True
-            left = None if end is None else end - time.monotonic()
+                if not builds:  # and the segments made anew after them
+                    return self._refreshed.wait_for(lambda: not self._refreshing, left)
             if left is not None and left <= 0:
                 return False
             builds[0].done.wait(left)
@@ -423,7 +429,29 @@ class ValueCache:
         finally:
             with self._lock:
                 self._builds.remove(build)
+                self._refreshing += 1
             build.done.set()
+            try:
+                self._refresh_segments(build.experiment_id)
+            finally:
+                with self._lock:
+                    self._refreshing -= 1
+                    self._refreshed.notify_all()
+
+    def _refresh_segments(self, experiment_id: int) -> None:
+        """After a read of a large experiment's columns (the views answered meanwhile): have
+        the store make anew the segments of its runs that were read from their documents
+        (``refresh_segments``), so that the next process reads arrays. Never a view's error."""
+        from trialbook.storage.value_segments import SEGMENT_RUNS
+
+        refresh = getattr(self.store, "refresh_segments", None)
+        entry = self._entries.get(experiment_id)
+        if refresh is None or entry is None or entry.runs < max(self.min_runs, SEGMENT_RUNS):
+            return
+        try:
+            self.segments_stored += refresh(experiment_id)
+        except Exception as exc:  # a store that cannot write (read-only): read as it is
+            self.segment_error = exc
 
     def _save(self, experiment_id: int, ids: Any, columns: dict[Name, Any], token: Any) -> None:
         """Save the columns just read, for the next process (in the reading thread), if the

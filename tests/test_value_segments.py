@@ -190,6 +190,19 @@ def test_a_grouped_view_waits_for_columns_read_from_segments(store: Any) -> None
     assert not ValueCache(store, min_runs=0).is_quick(small.id)
 
 
+def reads_as_before_then_gains_segments(store: Any, experiment_id: int) -> None:
+    """An upgraded store's runs 1..1000 (``params.x``: the run id) read from their documents,
+    then, written again in bulk, from segments, with the same values."""
+    name = [parse_name("params.x")]
+    assert store.segments_cover(experiment_id) == 0.0
+    ids, (x,) = store.value_columns(experiment_id, name)
+    assert ids.tolist() == x.num.tolist() == list(range(1, 1001))
+    store.write_runs(experiment_id, store.read_runs(experiment_id))
+    assert store.segments_cover(experiment_id) == 1.0
+    assert same(store.value_columns(experiment_id, name),
+                from_documents(store, experiment_id, name))  # fmt: skip
+
+
 def test_a_sqlite_store_written_before_segments_opens_reads_and_gains_them(
     tmp_path: pathlib.Path,
 ) -> None:
@@ -206,14 +219,8 @@ def test_a_sqlite_store_written_before_segments_opens_reads_and_gains_them(
                       "DROP TABLE value_segment_columns", "PRAGMA user_version=8"):  # fmt: skip
         conn.execute(statement)
     conn.close()
-    name = [parse_name("params.x")]
     with open_store(location) as store:
-        assert store.segments_cover(exp.id) == 0.0
-        ids, (x,) = store.value_columns(exp.id, name)
-        assert ids.tolist() == x.num.tolist() == list(range(1, 1001))
-        store.write_runs(exp.id, store.read_runs(exp.id))
-        assert store.segments_cover(exp.id) == 1.0
-        assert same(store.value_columns(exp.id, name), from_documents(store, exp.id, name))
+        reads_as_before_then_gains_segments(store, exp.id)
     conn = sqlite3.connect(location / sqlite_schema.DB_NAME, isolation_level=None)
     assert conn.execute("PRAGMA user_version").fetchone()[0] == sqlite_schema.SCHEMA_VERSION
     assert conn.execute("SELECT count(*) FROM value_segments").fetchone()[0] == 1
@@ -240,13 +247,8 @@ def test_a_postgres_store_of_layout_7_opens_reads_and_gains_segments(
                                   f"DROP TABLE {schema}trialbook_value_segment_columns",
                                   f"UPDATE {schema}trialbook_schema SET version = 7"):  # fmt: skip
                     conn.execute(sa.text(statement))
-        name = [parse_name("params.x")]
         with open_store(location) as store:
-            assert store.segments_cover(exp.id) == 0.0
-            ids, (x,) = store.value_columns(exp.id, name)
-            assert ids.tolist() == x.num.tolist() == list(range(1, 1001))
-            store.write_runs(exp.id, store.read_runs(exp.id))
-            assert store.segments_cover(exp.id) == 1.0
+            reads_as_before_then_gains_segments(store, exp.id)
             with store._db.engine.connect() as conn:
                 version = conn.execute(sa.text(f"SELECT version FROM {schema}trialbook_schema"))
                 assert version.scalar() == SCHEMA_VERSION == 8

@@ -573,18 +573,19 @@ class SqliteStore(ClosingStore):
                                                                strict=True)))
                     for row in rows}  # fmt: skip
         everyone.update(docs)
-        manifest, columns = build_segment(segment, everyone, seq, created)
+        try:  # all made before anything is written: a failure here writes nothing of it
+            manifest, columns = build_segment(segment, everyone, seq, created)
+            encoded = [(experiment_id, path, segment, seq, encode_column(column))
+                       for path, column in columns.items()]  # fmt: skip
+        except Exception:  # never the write's error: its runs are read as before
+            return
         self._db.exec("INSERT OR REPLACE INTO value_segments VALUES (?, ?, ?, ?, ?, ?)",
                       (experiment_id, *manifest.row()))  # fmt: skip
         self._db.exec(
             "DELETE FROM value_segment_columns WHERE experiment_id = ? AND segment = ?",
             (experiment_id, segment),
         )
-        self._db.execmany(
-            "INSERT INTO value_segment_columns VALUES (?, ?, ?, ?, ?)",
-            [(experiment_id, path, segment, seq, encode_column(column))
-             for path, column in columns.items()],
-        )  # fmt: skip
+        self._db.execmany("INSERT INTO value_segment_columns VALUES (?, ?, ?, ?, ?)", encoded)
 
     def refresh_segments(self, experiment_id: int, limit: int = 256) -> int:
         """Store anew (from the runs as stored) up to ``limit`` segments of the experiment that

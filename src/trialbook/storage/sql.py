@@ -71,6 +71,7 @@ range(1, 3)
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import time
 from collections.abc import Iterable, Sequence
@@ -433,10 +434,8 @@ class SqlStore(ClosingStore):
 
         if len(runs) < SEGMENT_RUNS // 8:
             return
-        try:
+        with contextlib.suppress(Exception):  # never the write's error: it is done
             write_segments(self._db, experiment_id, plan_segments((r.run_id, None) for r in runs))
-        except Exception:  # never the write's error: it is done
-            self._segments_kept.clear()
 
     @staticmethod
     def _check_versions(experiment_id: int, runs: list[RunRecord], conn: sa.Connection) -> None:

@@ -105,24 +105,31 @@ def _store_segment(conn: Any, db: Any, experiment_id: int, segment: int) -> int:
 def refresh_segments(db: Any, experiment_id: int, kept: Marks, limit: int = 256) -> int:
     """Store anew up to ``limit`` segments of the experiment no exact segment holds (see
     :meth:`~trialbook.storage.sqlite.SqliteStore.refresh_segments`); return how many."""
-    from trialbook.storage.value_segments import Manifest, usable
+    retired = _standing(db, experiment_id, kept, retired=True)[1]
+    return write_segments(db, experiment_id, retired[:limit])
+
+
+def _standing(db: Any, experiment_id: int, kept: Marks, *, retired: bool) -> Any:
+    """:func:`~trialbook.storage.value_segments.standing` of the experiment's segments in one
+    snapshot (``(0.0, [])`` off PostgreSQL; without ``retired``, for an experiment without
+    segments too, at no read of its runs)."""
+    from trialbook.storage.value_segments import Manifest, standing
 
     if not _postgres(db):
-        return 0
+        return 0.0, []
     s = value_segments_t.c
 
-    def reading(conn: Any) -> list[int]:
+    def reading(conn: Any) -> tuple[float, list[int]]:
         manifests = [Manifest(int(a), int(b), float(c), None, frozenset(), runs=int(n) // 8)
                      for a, b, c, n in conn.execute(
                          sa.select(s.segment, s.seq, s.created, sa.func.length(s.ids))
                          .where(s.experiment_id == experiment_id))]  # fmt: skip
+        if not manifests and not retired:
+            return 0.0, []
         token, marks = _marks(conn, db, experiment_id, kept)
-        if token is None:
-            return []
-        exact = {m.segment for m in usable(manifests, marks, token, [])}
-        return sorted(set(marks) - exact)
+        return standing(manifests, marks, token)
 
-    return write_segments(db, experiment_id, _snapshot(db, reading)[:limit])
+    return _snapshot(db, reading)
 
 
 def _marks(conn: Any, db: Any, experiment_id: int, kept: Marks) -> Any:
@@ -156,23 +163,7 @@ def _snapshot(db: Any, reading: Callable[[Any], Any]) -> Any:
 
 def segments_cover(db: Any, experiment_id: int, kept: Marks) -> float:
     """The share of the experiment's runs its exact segments hold (0.0 off PostgreSQL)."""
-    from trialbook.storage.value_segments import Manifest, covered, usable
-
-    if not _postgres(db):
-        return 0.0
-    s = value_segments_t.c
-
-    def reading(conn: Any) -> float:
-        manifests = [Manifest(int(a), int(b), float(c), None, frozenset(), runs=int(n) // 8)
-                     for a, b, c, n in conn.execute(
-                         sa.select(s.segment, s.seq, s.created, sa.func.length(s.ids))
-                         .where(s.experiment_id == experiment_id))]  # fmt: skip
-        if not manifests:
-            return 0.0
-        token, marks = _marks(conn, db, experiment_id, kept)
-        return 0.0 if token is None else covered(usable(manifests, marks, token, []), marks)
-
-    return float(_snapshot(db, reading))
+    return float(_standing(db, experiment_id, kept, retired=False)[0])
 
 
 def segments_read(db: Any, experiment_id: int, names: Sequence[Any], kept: Marks) -> Any:

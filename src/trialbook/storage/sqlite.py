@@ -548,10 +548,12 @@ class SqliteStore(ClosingStore):
 
     def _store_segment(
         self, experiment_id: int, segment: int, created: float, docs: dict[int, Any], seq: int
-    ) -> None:
+    ) -> int:
         """Inside a transaction: store a segment made of ``docs`` (``{run_id: (document,
         {table column: value})}``, the runs a write just wrote as its write ``seq``) and of
-        its other runs as stored; with no ``docs``, of its runs as stored, its ``seq`` theirs."""
+        its other runs as stored; with no ``docs``, of its runs as stored, its ``seq`` theirs.
+        Return 1, or 0 when it stored none (no run to check it against, or a failure to make
+        it)."""
         from trialbook.storage.value_segments import (
             TABLE_COLUMNS,
             build_segment,
@@ -568,7 +570,7 @@ class SqliteStore(ClosingStore):
         if not docs:
             seq = max((row[1] for row in rows if row[1] is not None), default=-1)
             if seq < 0:
-                return  # no run, or only runs written before runs had seq: not checkable
+                return 0  # no run, or only runs written before runs had seq: not checkable
         everyone = {int(row[0]): (load_doc(row[2]), dict(zip(TABLE_COLUMNS, row[3:],
                                                                strict=True)))
                     for row in rows}  # fmt: skip
@@ -578,7 +580,7 @@ class SqliteStore(ClosingStore):
             encoded = [(experiment_id, path, segment, seq, encode_column(column))
                        for path, column in columns.items()]  # fmt: skip
         except Exception:  # never the write's error: its runs are read as before
-            return
+            return 0
         self._db.exec("INSERT OR REPLACE INTO value_segments VALUES (?, ?, ?, ?, ?, ?)",
                       (experiment_id, *manifest.row()))  # fmt: skip
         self._db.exec(
@@ -586,6 +588,7 @@ class SqliteStore(ClosingStore):
             (experiment_id, segment),
         )
         self._db.execmany("INSERT INTO value_segment_columns VALUES (?, ?, ?, ?, ?)", encoded)
+        return 1
 
     def refresh_segments(self, experiment_id: int, limit: int = 256) -> int:
         """Store anew (from the runs as stored) up to ``limit`` segments of the experiment that
@@ -606,32 +609,34 @@ class SqliteStore(ClosingStore):
         (0.0, 1, 1.0)
         >>> store.close()
         """
-        retired = self._retired_segments(experiment_id)[:limit]
-        for segment in retired:
+        stored = 0
+        for segment in self._standing(experiment_id, retired=True)[1][:limit]:
             with self._db.tx():
                 row = self._db.exec(
                     "SELECT created FROM experiments WHERE id = ?", (experiment_id,)
                 ).fetchone()
                 if row is None:
-                    return 0
-                self._store_segment(experiment_id, segment, float(row[0]), {}, -1)
-        return len(retired)
+                    return stored
+                stored += self._store_segment(experiment_id, segment, float(row[0]), {}, -1)
+        return stored
 
-    def _retired_segments(self, experiment_id: int) -> list[int]:
-        """The experiment's segments (of its runs now) that no exact stored segment holds."""
-        from trialbook.storage.value_segments import Manifest, usable
+    def _standing(self, experiment_id: int, *, retired: bool) -> tuple[float, list[int]]:
+        """:func:`~trialbook.storage.value_segments.standing` of the experiment's segments, in
+        one snapshot; without ``retired``, an experiment without segments costs no read of
+        its runs (``(0.0, [])``)."""
+        from trialbook.storage.value_segments import Manifest, standing
 
-        def reading(read: Callable[[str, Any], list[Any]]) -> list[int]:
+        def reading(read: Callable[[str, Any], list[Any]]) -> tuple[float, list[int]]:
             manifests = [Manifest(s, q, c, None, frozenset(), runs=int(n)) for s, q, c, n in read(
                 "SELECT segment, seq, created, length(ids) / 8 FROM value_segments "
                 "WHERE experiment_id = ?", (experiment_id,))]  # fmt: skip
+            if not manifests and not retired:
+                return 0.0, []
             token, marks = self._segment_marks(read, experiment_id)
-            if token is None:
-                return []
-            exact = {m.segment for m in usable(manifests, marks, token, [])}
-            return sorted(set(marks) - exact)
+            return standing(manifests, marks, token)
 
-        return list(self._db.read_snapshot(reading))
+        got: tuple[float, list[int]] = self._db.read_snapshot(reading)
+        return got
 
     def _insert_runs(self, rows: list[tuple[Any, ...]], seq: int) -> None:
         """Insert (or replace) run rows, inside a transaction, as the write ``seq`` of their
@@ -919,18 +924,7 @@ class SqliteStore(ClosingStore):
         0.0
         >>> store.close()
         """
-        from trialbook.storage.value_segments import Manifest, covered, usable
-
-        def reading(read: Callable[[str, Any], list[Any]]) -> float:
-            manifests = [Manifest(s, q, c, None, frozenset(), runs=int(n)) for s, q, c, n in read(
-                "SELECT segment, seq, created, length(ids) / 8 FROM value_segments "
-                "WHERE experiment_id = ?", (experiment_id,))]  # fmt: skip
-            if not manifests:
-                return 0.0
-            token, marks = self._segment_marks(read, experiment_id)
-            return 0.0 if token is None else covered(usable(manifests, marks, token, []), marks)
-
-        return float(self._db.read_snapshot(reading))
+        return self._standing(experiment_id, retired=False)[0]
 
     def _segment_marks(self, read: Callable[[str, Any], list[Any]], experiment_id: int) -> Any:
         """The experiment's token and, per segment, its runs and their largest ``seq`` (kept

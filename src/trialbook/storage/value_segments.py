@@ -62,6 +62,7 @@ __all__ = [
     "read_columns",
     "segment_columns",
     "segment_ranges",
+    "standing",
     "usable",
     "wide_numbers",
 ]
@@ -483,6 +484,28 @@ def covered(good: Sequence[Manifest], marks: Mapping[int, tuple[int, int | None]
     """
     total = sum(count for count, _ in marks.values())
     return sum(m.runs for m in good) / total if total else 1.0
+
+
+def standing(
+    manifests: Sequence[Manifest],
+    marks: Mapping[int, tuple[int, int | None]],
+    token: tuple[float, int, int, int] | None,
+) -> tuple[float, list[int]]:
+    """What the stored segments of an experiment (``token``: its token, ``None`` if gone) are
+    worth now: the share of its runs they hold exactly (0.0 without any), and the segments of
+    its runs no exact one holds (to make anew).
+
+    Examples
+    --------
+    >>> standing([Manifest(0, 1, 1.0, np.arange(3), frozenset())], {0: (3, 1), 1: (1, 2)},
+    ...          (1.0, 2, 0, 5))
+    (0.75, [1])
+    """
+    if token is None:
+        return 0.0, []
+    good = usable(manifests, marks, token, [])
+    exact = {m.segment for m in good}
+    return (covered(good, marks) if manifests else 0.0), sorted(set(marks) - exact)
 
 
 Rows = Callable[[list[str], list[int]], Iterable[tuple[str, int, int, bytes]]]
